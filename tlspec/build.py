@@ -1,0 +1,248 @@
+"""From a schema-valid document to the kernel model: parse expressions and regions, resolve names.
+
+Structure is already guaranteed by the schema here; this step reports what the schema cannot
+see: malformed expressions, names defined twice or used where they are not defined, and regions
+that do not match their buffer's rank. Problems are collected; the model is built regardless
+(with unresolved parts left empty) so that later checks can still report on the rest.
+"""
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .diagnostics import Diagnostics, Location
+from .expr import Const, Expr, ExprError, free_vars, parse_expr, simplify, to_source
+from .model import Barrier, BlockIndex, Buffer, Dim, Kernel, Launch, RegionRef, Stage
+from .region import parse_region, resolve
+from .source import SourceDocument, pointer_join
+from .stages import STAGE_KINDS
+from .suggest import did_you_mean
+from .targets import DEFAULT_TARGET, TARGETS
+
+C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern
+float for goto if inline int long register restrict return short signed sizeof static struct
+switch typedef union unsigned void volatile while bool true false nullptr class template
+namespace new delete this using""".split())
+# Names that would clash with the expression language, the CUDA built-ins or the wrapper.
+RESERVED = C_KEYWORDS | frozenset(keyword.kwlist) | frozenset(
+    {"ceildiv", "min", "max", "stream", "threadIdx", "blockIdx", "blockDim", "gridDim"})
+
+AXES = ("x", "y", "z")
+
+
+@dataclass
+class _Definition:
+    kind: str       # "dim", "buffer", "block index", "loop variable", "barrier"
+    pointer: str
+
+
+class _Builder:
+    def __init__(self, doc: SourceDocument, diags: Diagnostics):
+        self.doc = doc
+        self.diags = diags
+        self.names: dict[str, _Definition] = {}
+        self.barriers: dict[str, Barrier] = {}
+        self.buffers: dict[str, Buffer] = {}
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def at(self, pointer: str, offset: int = 0, *, key: bool = False) -> Location:
+        location = self.doc.location(pointer, key=key)
+        return Location(location.path, location.line, location.column + offset)
+
+    def error(self, pointer: str, message: str, hint: str | None = None, *, offset: int = 0,
+              key: bool = False) -> None:
+        self.diags.error(self.at(pointer, offset, key=key), message, pointer=pointer, hint=hint)
+
+    # -- names ------------------------------------------------------------------------------
+
+    def define(self, name: str, kind: str, pointer: str) -> None:
+        if name in RESERVED:
+            self.error(pointer, f"'{name}' is a reserved word and cannot name a {kind}",
+                       "pick another name", key=True)
+            return
+        previous = self.names.get(name)
+        if previous is not None:
+            first = self.at(previous.pointer, key=True)
+            self.error(pointer, f"'{name}' is already defined as a {previous.kind} at line "
+                                f"{first.line}, column {first.column}",
+                       "dims, buffers, block indices, loop variables and barriers share one "
+                       "namespace; rename one of them", key=True)
+            return
+        self.names[name] = _Definition(kind, pointer)
+
+    def expression(self, value: Any, pointer: str, visible: Iterable[str], what: str) -> Expr | None:
+        """Parse an expression option and check that it only uses the names in `visible`."""
+        try:
+            expr = parse_expr(value)
+        except ExprError as err:
+            self.error(pointer, f"invalid expression in {what}: {err.message}", err.hint,
+                       offset=err.offset)
+            return None
+        return expr if self.check_names(expr, pointer, visible, what) else None
+
+    def check_names(self, expr: Expr, pointer: str, visible: Iterable[str], what: str,
+                    base: int = 0) -> bool:
+        visible = list(visible)
+        ok = True
+        for var in free_vars(expr):
+            if var.name in visible:
+                continue
+            ok = False
+            known = self.names.get(var.name)
+            if known is not None:
+                message = f"{known.kind} '{var.name}' cannot be used in {what}"
+                hint = "usable here: " + (", ".join(visible) or "integers only")
+            else:
+                message = f"unknown name '{var.name}' in {what}{did_you_mean(var.name, visible)}"
+                hint = "defined here: " + (", ".join(visible) or "no names; use integers")
+            self.error(pointer, message, hint, offset=base + var.offset)
+        return ok
+
+    # -- declarations -----------------------------------------------------------------------
+
+    def dims(self, data: dict) -> dict[str, Dim]:
+        dims = {}
+        for name, value in data.items():
+            pointer = pointer_join("/dims", name)
+            self.define(name, "dim", pointer)
+            if isinstance(value, int):
+                dims[name] = Dim(name, pointer, value)
+            elif value == "symbolic":
+                dims[name] = Dim(name, pointer, None)
+            else:
+                dims[name] = Dim(name, pointer, None, value.get("multiple_of"), value.get("min"),
+                                 value.get("max"))
+        return dims
+
+    def buffer(self, name: str, data: dict, dims: list[str]) -> Buffer:
+        pointer = pointer_join("/buffers", name)
+        self.define(name, "buffer", pointer)
+        shape = []
+        for i, extent in enumerate(data["shape"]):
+            expr = self.expression(extent, pointer_join(pointer + "/shape", i), dims,
+                                   f"the shape of buffer '{name}'")
+            shape.append(simplify(expr) if expr is not None else Const(1))
+        return Buffer(name, pointer, data["scope"], shape, data["dtype"], data.get("io"),
+                      data.get("layout", "auto"), data.get("doc", ""))
+
+    def launch(self, data: dict, dims: list[str]) -> Launch:
+        grid = []
+        for axis, (name, extent) in zip(AXES, data["grid"].items()):
+            pointer = pointer_join("/launch/grid", name)
+            self.define(name, "block index", pointer)
+            expr = self.expression(extent, pointer, dims, f"the grid extent of '{name}'")
+            grid.append(BlockIndex(name, pointer, axis, simplify(expr) if expr else Const(1)))
+        cluster = tuple(data["cluster"]) if "cluster" in data else None
+        return Launch(grid, data["threads"], cluster)
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def region(self, text: str, pointer: str, visible: list[str], what: str,
+               table: dict[str, Any], kind: str) -> RegionRef | None:
+        try:
+            region = parse_region(text)
+        except ExprError as err:
+            self.error(pointer, f"invalid region in {what}: {err.message}", err.hint,
+                       offset=err.offset)
+            return None
+        if region.buffer not in table:
+            known = self.names.get(region.buffer)
+            if known is not None:
+                message = f"{what} must name a {kind}, but '{region.buffer}' is a {known.kind}"
+            else:
+                message = f"unknown {kind} '{region.buffer}' in {what}" + did_you_mean(
+                    region.buffer, table)
+            defined = ", ".join(table) or "none"
+            hint = (f"allocate barriers with alloc_barrier before the stages that use them; "
+                    f"allocated so far: {defined}" if kind == "barrier" else f"buffers: {defined}")
+            self.error(pointer, message, hint, offset=region.buffer_offset)
+            return None
+        ref = RegionRef(pointer, region)
+        ok = all(self.check_names(expr, pointer, visible, what)
+                 for s in region.slices or () for expr in (s.start, s.extent, s.stop) if expr)
+        if not ok:
+            return ref
+        shape = table[region.buffer].shape if kind == "buffer" else [
+            Const(table[region.buffer].count)]
+        try:
+            ref.dims = resolve(region, shape)
+        except ValueError as err:
+            self.error(pointer, str(err), f"'{region.buffer}' has shape "
+                       f"[{', '.join(to_source(e) for e in shape)}]")
+        return ref
+
+    def stages(self, items: list, pointer: str, visible: list[str], depth: int) -> list[Stage]:
+        out = []
+        for i, item in enumerate(items):
+            (written, options), = item.items()
+            kind = STAGE_KINDS[written]
+            stage_pointer = pointer_join(pointer_join(pointer, i), written)
+            options = options or {}
+            stage = Stage(kind.alias_of or written, written, stage_pointer, options)
+            if kind.alias_of:
+                self.diags.warning(self.at(stage_pointer, key=True),
+                                   f"'{written}' is deprecated; use '{kind.alias_of}' (same options)",
+                                   pointer=stage_pointer, hint=f"rename the stage to '{kind.alias_of}'")
+            for option in kind.regions:
+                if option in options:
+                    ref = self.region(options[option], pointer_join(stage_pointer, option), visible,
+                                      _option_label(option, written), self.buffers, "buffer")
+                    if ref:
+                        stage.regions[option] = ref
+            for option in kind.barriers:
+                if option in options:
+                    ref = self.region(options[option], pointer_join(stage_pointer, option), visible,
+                                      _option_label(option, written), self.barriers, "barrier")
+                    if ref:
+                        stage.barriers[option] = ref
+            for option in kind.exprs:
+                if option in options:
+                    expr = self.expression(options[option], pointer_join(stage_pointer, option),
+                                           visible, _option_label(option, written))
+                    if expr is not None:
+                        stage.exprs[option] = simplify(expr)
+            if written == "alloc_barrier":
+                self.alloc_barrier(options, stage_pointer, depth)
+            if kind.loop:
+                var = options["var"]
+                self.define(var, "loop variable", pointer_join(stage_pointer, "var"))
+                stage.body = self.stages(options["stages"], pointer_join(stage_pointer, "stages"),
+                                         visible + [var], depth + 1)
+                self.names.pop(var, None)  # the loop variable is visible in the body only
+            out.append(stage)
+        return out
+
+    def alloc_barrier(self, options: dict, pointer: str, depth: int) -> None:
+        name = options["name"]
+        if depth:
+            self.error(pointer, f"barrier '{name}' is allocated inside a loop",
+                       "allocate barriers with alloc_barrier at the top level of 'stages', before "
+                       "the loops that use them", key=True)
+        self.define(name, "barrier", pointer_join(pointer, "name"))
+        self.barriers[name] = Barrier(name, pointer, options.get("count", 1),
+                                      options.get("arrive_count", 1))
+
+
+def _option_label(option: str, kind: str) -> str:
+    return f"'{option}' of the {kind} stage"
+
+
+def build_kernel(doc: SourceDocument, diags: Diagnostics) -> Kernel:
+    """The kernel model of a schema-valid document; problems found on the way go to `diags`."""
+    data = doc.data
+    builder = _Builder(doc, diags)
+    name = data["name"]
+    if name in RESERVED:
+        builder.error("/name", f"'{name}' is a reserved word and cannot name a kernel",
+                      "pick another name")
+    dims = builder.dims(data.get("dims", {}))
+    dim_names = list(dims)
+    for buffer_name, buffer_data in data["buffers"].items():
+        builder.buffers[buffer_name] = builder.buffer(buffer_name, buffer_data, dim_names)
+    launch = builder.launch(data["launch"], dim_names)
+    visible = dim_names + [b.name for b in launch.grid]
+    stages = builder.stages(data["stages"], "/stages", visible, 0)
+    return Kernel(doc, name, data.get("doc", ""), TARGETS[data.get("target", DEFAULT_TARGET)],
+                  dims, builder.buffers, launch, stages, builder.barriers)

@@ -1,0 +1,656 @@
+"""Integer expressions: tensor shapes, grid extents and region starts in spec files.
+
+Spec files write an expression as a string or a plain integer::
+
+    M * 2        ceildiv(N, 128)        by * 64 + k * 32        min(K - k * 32, 32)
+
+Grammar (whitespace between tokens is ignored)::
+
+    expr    := term (('+' | '-') term)*
+    term    := unary (('*' | '//' | '%') unary)*
+    unary   := ('-' | '+') unary | primary
+    primary := INT | NAME | call | '(' expr ')'
+    call    := 'ceildiv' '(' expr ',' expr ')'
+             | ('min' | 'max') '(' expr (',' expr)+ ')'
+    INT     := [0-9]+                  decimal; no leading zeros, no '_' separators
+    NAME    := [A-Za-z_][A-Za-z0-9_]*  except ceildiv, min and max, which must be called
+
+Binary operators are left-associative and unary minus binds tightest, as in Python. A minus
+sign directly before an integer literal is part of the literal: "-5" is Const(-5).
+Arithmetic is on unbounded integers with Python's floor semantics: -7 // 2 == -4,
+-7 % 2 == 1, and ceildiv(a, b) == -(-a // b).
+
+Hostile text fails with an ExprError, never a RecursionError: input is limited to MAX_LENGTH
+characters and MAX_DEPTH levels of nesting, where each operator, call and pair of parentheses
+is one level (so a sum of 65 terms is as deep as 65 nested parentheses).
+"""
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+MAX_LENGTH = 1000
+MAX_DEPTH = 64
+
+FUNCTIONS = {"ceildiv": "ceildiv(a, b)", "min": "min(a, b, ...)", "max": "max(a, b, ...)"}
+
+
+class ExprError(Exception):
+    """A malformed or unevaluable expression; `offset` is the 0-based character offset of the
+    problem in the parsed text."""
+
+    def __init__(self, message: str, offset: int, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.hint = hint
+
+
+# -- syntax tree ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Const:
+    value: int
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    offset: int = field(default=0, compare=False)  # where the name is in the source text
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # '+', '-', '*', '//' or '%'
+    lhs: Expr
+    rhs: Expr
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str  # 'ceildiv', 'min' or 'max'
+    args: tuple[Expr, ...]
+
+
+Expr = Const | Var | BinOp | Neg | Call
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # 'int', 'name', 'end', or the symbol itself: '+', '//', '(', ':', ...
+    text: str
+    offset: int
+
+    def describe(self) -> str:
+        return "the end of the text" if self.kind == "end" else f"'{self.text}'"
+
+
+_WHITESPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+", re.ASCII)  # a name or an integer literal, read as far as it runs
+# Longest first, so that '//' wins over '/' and '**' over '*'.
+_SYMBOLS = ("//", "**", "<<", ">>", "+", "-", "*", "/", "%", "(", ")", ",", ":", "[", "]")
+_UNSUPPORTED = {
+    "**": ("'**' (power) is not supported", "write the product out, e.g. x * x"),
+    "<<": ("'<<' is not supported", "multiply by a power of two instead"),
+    ">>": ("'>>' is not supported", "floor-divide by a power of two instead"),
+    "/": ("'/' is not supported", "use // for integer division"),
+}
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split `text` into tokens, without the closing 'end' token. ':', '[' and ']' are tokens
+    here so that region.py can reuse this tokenizer; the expression grammar rejects them."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"too long: {len(text)} characters (at most {MAX_LENGTH} are allowed)",
+                        MAX_LENGTH, "introduce a named dim for part of it")
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        if space := _WHITESPACE.match(text, pos):
+            pos = space.end()
+        elif word := _WORD.match(text, pos):
+            tokens.append(_word_token(text, word))
+            pos = word.end()
+        else:
+            symbol = next((s for s in _SYMBOLS if text.startswith(s, pos)), None)
+            if symbol is None:
+                raise ExprError(f"unexpected character {text[pos]!r}", pos)
+            if symbol in _UNSUPPORTED:
+                message, hint = _UNSUPPORTED[symbol]
+                raise ExprError(message, pos, hint)
+            tokens.append(Token(symbol, symbol, pos))
+            pos += len(symbol)
+    return tokens
+
+
+def _word_token(text: str, word: re.Match[str]) -> Token:
+    literal, start = word.group(), word.start()
+    if not literal[0].isdigit():
+        return Token("name", literal, start)
+    if not literal.isdigit():
+        digits = literal.replace("_", "")
+        hint = (f"digit separators are not allowed: write {digits}" if digits.isdigit()
+                else "integers are written in decimal digits only")
+        raise ExprError(f"invalid integer literal '{literal}'", start, hint)
+    if text.startswith(".", word.end()):
+        raise ExprError("floating-point numbers are not supported", start,
+                        "expressions are integer-valued")
+    if len(literal) > 1 and literal[0] == "0":
+        # C would read 010 as octal; refuse to guess.
+        raise ExprError(f"invalid integer literal '{literal}'", start,
+                        f"leading zeros are not allowed: write {literal.lstrip('0') or '0'}")
+    return Token("int", literal, start)
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "%": 2}
+_UNARY_PRECEDENCE = 3
+_ATOM_PRECEDENCE = 4
+
+
+class Parser:
+    """Precedence-climbing parser over the tokens of one text.
+
+    parse_expression() reads the longest expression at the current token and stops before the
+    first token that cannot continue it (such as ':', ',' or ']'), so that a larger syntax can
+    embed expressions: region.py does. Offsets in errors are offsets into the whole text.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._tokens = tokenize(text)
+        self._end = Token("end", "", len(text))
+        self._pos = 0
+
+    def peek(self) -> Token:
+        return self._tokens[self._pos] if self._pos < len(self._tokens) else self._end
+
+    def advance(self) -> Token:
+        token = self.peek()
+        self._pos += 1
+        return token
+
+    def parse_expression(self) -> Expr:
+        expr, _ = self._binary(1, level=1)
+        return expr
+
+    # Each method parses a subtree whose root sits at `level` (1 = the whole expression) and
+    # returns it with its height. Recursion is checked on the way down; the height of operator
+    # chains, which are built in loops, on the way up.
+
+    def _check_depth(self, depth: int, token: Token) -> None:
+        if depth > MAX_DEPTH:
+            raise ExprError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)",
+                            token.offset,
+                            "each operator, call and pair of parentheses adds a level; "
+                            "introduce a named dim for part of it")
+
+    def _binary(self, min_precedence: int, level: int) -> tuple[Expr, int]:
+        lhs, height = self._unary(level)
+        while (precedence := _PRECEDENCE.get(self.peek().kind, 0)) >= min_precedence:
+            op = self.advance()
+            rhs, rhs_height = self._binary(precedence + 1, level + 1)
+            lhs, height = BinOp(op.kind, lhs, rhs), max(height, rhs_height) + 1
+            self._check_depth(level - 1 + height, op)
+        return lhs, height
+
+    def _unary(self, level: int) -> tuple[Expr, int]:
+        token = self.peek()
+        self._check_depth(level, token)
+        if token.kind not in ("+", "-"):
+            return self._primary(level)
+        self.advance()
+        if token.kind == "-" and self.peek().kind == "int":
+            # One constant, so that to_source(Const(-5)) == "-5" parses back to Const(-5).
+            return Const(-int(self.advance().text)), 1
+        operand, height = self._unary(level + 1)
+        return (Neg(operand) if token.kind == "-" else operand), height + 1
+
+    def _primary(self, level: int) -> tuple[Expr, int]:
+        token = self.advance()
+        if token.kind == "int":
+            return Const(int(token.text)), 1
+        if token.kind == "(":
+            inner, height = self._binary(1, level + 1)
+            self._close(token, "expected ')'")
+            return inner, height + 1
+        if token.kind == "name":
+            if self.peek().kind == "(":
+                return self._call(token, level)
+            if token.text in FUNCTIONS:
+                raise ExprError(f"'{token.text}' is a function and must be called", token.offset,
+                                f"write {FUNCTIONS[token.text]}")
+            return Var(token.text, token.offset), 1
+        raise ExprError(f"expected an expression, found {token.describe()}", token.offset)
+
+    def _call(self, name: Token, level: int) -> tuple[Expr, int]:
+        if name.text not in FUNCTIONS:
+            raise ExprError(f"unknown function '{name.text}'; expressions may call ceildiv, min, "
+                            "max", name.offset)
+        paren = self.advance()
+        args: list[Expr] = []
+        height = 0
+        if self.peek().kind == ")":
+            self.advance()
+        else:
+            while True:
+                arg, arg_height = self._binary(1, level + 1)
+                args.append(arg)
+                height = max(height, arg_height)
+                if self.peek().kind != ",":
+                    break
+                self.advance()
+            self._close(paren, f"expected ',' or ')' in the call to {name.text}")
+        count = len(args)
+        if name.text == "ceildiv" and count != 2:
+            raise ExprError(f"ceildiv takes exactly 2 arguments ({count} given)", name.offset,
+                            f"write {FUNCTIONS['ceildiv']}")
+        if name.text != "ceildiv" and count < 2:
+            raise ExprError(f"{name.text} takes at least 2 arguments ({count} given)",
+                            name.offset, f"write {FUNCTIONS[name.text]}")
+        return Call(name.text, tuple(args)), height + 1
+
+    def _close(self, paren: Token, expected: str) -> None:
+        token = self.advance()
+        if token.kind == "end":
+            raise ExprError("'(' is never closed", paren.offset, "add the missing ')'")
+        if token.kind != ")":
+            raise ExprError(f"{expected}, found {token.describe()}", token.offset)
+
+
+def parse_expr(text: str | int) -> Expr:
+    """Parse an expression as written in a spec file: a string, or an int (which may be
+    negative). Raises ExprError for anything else."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        kind = {bool: "a boolean", float: "a floating-point number"}.get(type(text),
+                                                                         type(text).__name__)
+        raise ExprError(f"expected an integer or an expression string, got {kind} ({text!r})",
+                        0)
+    if isinstance(text, int):
+        return Const(text)
+    parser = Parser(text)
+    if parser.peek().kind == "end":
+        raise ExprError("empty expression", 0, "write an integer or an expression such as M * 2")
+    expr = parser.parse_expression()
+    token = parser.peek()
+    if token.kind == ")":
+        raise ExprError("unmatched ')'", token.offset, "remove it or add the missing '('")
+    if token.kind == ",":
+        raise ExprError("unexpected ','", token.offset,
+                        "commas only separate the arguments of ceildiv, min and max")
+    if token.kind != "end":
+        raise ExprError(f"expected an operator, found {token.describe()}", token.offset)
+    return expr
+
+
+# -- walking, evaluating, printing ----------------------------------------------------------
+
+def free_vars(e: Expr) -> list[Var]:
+    """Every use of a name, in source order, duplicates included."""
+    found = []
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        match node:
+            case Var():
+                found.append(node)
+            case BinOp(lhs=lhs, rhs=rhs):
+                stack += (rhs, lhs)
+            case Neg(operand=operand):
+                stack.append(operand)
+            case Call(args=args):
+                stack.extend(reversed(args))
+    return found
+
+
+_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul,
+    "//": operator.floordiv, "%": operator.mod,
+}
+
+
+def _ceildiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def evaluate(e: Expr, env: Mapping[str, int]) -> int:
+    """The value of `e` with names bound by `env` (KeyError for an unbound name)."""
+    match e:
+        case Const(value=value):
+            return value
+        case Var(name=name):
+            return env[name]
+        case Neg(operand=operand):
+            return -evaluate(operand, env)
+        case BinOp(op=op, lhs=lhs, rhs=rhs):
+            a, b = evaluate(lhs, env), evaluate(rhs, env)
+            if b == 0 and op in ("//", "%"):
+                raise _division_by_zero(e)
+            return _ARITHMETIC[op](a, b)
+        case Call(func=func, args=args):
+            values = [evaluate(arg, env) for arg in args]
+            if func == "min":
+                return min(values)
+            if func == "max":
+                return max(values)
+            if values[1] == 0:
+                raise _division_by_zero(e)
+            return _ceildiv(values[0], values[1])
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def _division_by_zero(e: Expr) -> ExprError:
+    return ExprError("division by zero", 0, f"the divisor in '{to_source(e)}' is 0")
+
+
+def to_source(e: Expr) -> str:
+    """Canonical text with the fewest parentheses; parse_expr(to_source(e)) == e."""
+    match e:
+        case Const(value=value):
+            return str(value)
+        case Var(name=name):
+            return name
+        case Call(func=func, args=args):
+            return f"{func}({', '.join(to_source(arg) for arg in args)})"
+        case Neg(operand=operand):
+            # Only a name or a call goes bare: "-(5)" must not read back as the literal -5,
+            # nor "-(a * b)" as (-a) * b.
+            text = to_source(operand)
+            return f"-{text}" if isinstance(operand, (Var, Call)) else f"-({text})"
+        case BinOp(op=op, lhs=lhs, rhs=rhs):
+            precedence = _PRECEDENCE[op]
+            # Left-associative: an equal-precedence operand needs parentheses only on the right.
+            left = _wrap(lhs, _precedence(lhs) < precedence)
+            right = _wrap(rhs, _precedence(rhs) <= precedence)
+            return f"{left} {op} {right}"
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def _precedence(e: Expr) -> int:
+    if isinstance(e, BinOp):
+        return _PRECEDENCE[e.op]
+    if isinstance(e, Neg) or (isinstance(e, Const) and e.value < 0):
+        return _UNARY_PRECEDENCE
+    return _ATOM_PRECEDENCE
+
+
+def _wrap(e: Expr, parenthesize: bool) -> str:
+    return f"({to_source(e)})" if parenthesize else to_source(e)
+
+
+# -- interval bounds ------------------------------------------------------------------------
+
+Interval = tuple[int, int]  # inclusive (lo, hi)
+
+
+def bounds(e: Expr, ranges: Mapping[str, Interval]) -> Interval | None:
+    """Inclusive bounds of `e` when each name ranges over its inclusive interval in `ranges`.
+
+    Sound always, exact for sums, products, min/max and division by constants. None when a
+    name has no range or the bound is unknown (a divisor range containing 0, or a '%' divisor
+    that is not positive).
+    """
+    match e:
+        case Const(value=value):
+            return value, value
+        case Var(name=name):
+            interval = ranges.get(name)
+            return None if interval is None else (interval[0], interval[1])
+        case Neg(operand=operand):
+            inner = bounds(operand, ranges)
+            return None if inner is None else (-inner[1], -inner[0])
+        case BinOp(op=op, lhs=lhs, rhs=rhs):
+            a, b = bounds(lhs, ranges), bounds(rhs, ranges)
+            return None if a is None or b is None else _INTERVAL_OPS[op](a, b)
+        case Call(func=func, args=args):
+            intervals = [bounds(arg, ranges) for arg in args]
+            known = [i for i in intervals if i is not None]
+            if len(known) < len(intervals):
+                return None
+            if func == "min":
+                return min(lo for lo, _ in known), min(hi for _, hi in known)
+            if func == "max":
+                return max(lo for lo, _ in known), max(hi for _, hi in known)
+            # ceildiv(a, b) == -((-a) // b)
+            quotient = _interval_floordiv((-known[0][1], -known[0][0]), known[1])
+            return None if quotient is None else (-quotient[1], -quotient[0])
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def _corners(op: Callable[[int, int], int], a: Interval, b: Interval) -> Interval:
+    values = [op(x, y) for x in a for y in b]
+    return min(values), max(values)
+
+
+def _interval_floordiv(a: Interval, b: Interval) -> Interval | None:
+    if b[0] <= 0 <= b[1]:
+        return None
+    # Away from a zero divisor, x // y is monotonic in each argument: extremes are at corners.
+    return _corners(operator.floordiv, a, b)
+
+
+def _interval_mod(a: Interval, b: Interval) -> Interval | None:
+    if b[0] <= 0:
+        return None
+    c = b[0]
+    if c == b[1] and a[0] // c == a[1] // c:
+        # Within one period, x % c grows with x.
+        return a[0] % c, a[1] % c
+    return 0, b[1] - 1
+
+
+_INTERVAL_OPS: dict[str, Callable[[Interval, Interval], Interval | None]] = {
+    "+": lambda a, b: (a[0] + b[0], a[1] + b[1]),
+    "-": lambda a, b: (a[0] - b[1], a[1] - b[0]),
+    "*": lambda a, b: _corners(operator.mul, a, b),
+    "//": _interval_floordiv,
+    "%": _interval_mod,
+}
+
+
+# -- simplification -------------------------------------------------------------------------
+#
+# simplify() rewrites an expression as a polynomial with integer coefficients over atoms:
+# names and the sub-terms a polynomial cannot express (x // c, x % c, ceildiv, min, max, with
+# their own arguments simplified), then prints that polynomial back in one canonical way.
+
+Monomial = tuple[Expr, ...]  # atoms in _atom_key order, repeated for powers; () is the constant
+Poly = dict[Monomial, int]  # no zero coefficients
+
+# Expanding a product copies each side's atoms once per term of the other side. Past this many
+# terms, or when the copied atoms are more than names, a product stays unexpanded (an opaque
+# atom): (a + b) * (c + d) * ... would otherwise grow exponentially.
+MAX_TERMS = 64
+
+
+def simplify(e: Expr) -> Expr:
+    """The canonical form of `e`: two expressions are provably equal iff their simplified forms
+    are equal. E.g. M * 2, 2 * M and M + M all give M * 2; (k + 1) * 32 - k * 32 gives 32."""
+    return _to_expr(_poly(e))
+
+
+def is_const(e: Expr) -> bool:
+    return isinstance(simplify(e), Const)
+
+
+def const_value(e: Expr) -> int | None:
+    simple = simplify(e)
+    return simple.value if isinstance(simple, Const) else None
+
+
+def _poly(e: Expr) -> Poly:
+    match e:
+        case Const(value=value):
+            return _const(value)
+        case Var():
+            return _atom(e)
+        case Neg(operand=operand):
+            return _negated(_poly(operand))
+        case BinOp(op="+", lhs=lhs, rhs=rhs):
+            return _sum(_poly(lhs), _poly(rhs))
+        case BinOp(op="-", lhs=lhs, rhs=rhs):
+            return _sum(_poly(lhs), _negated(_poly(rhs)))
+        case BinOp(op="*", lhs=lhs, rhs=rhs):
+            return _product(_poly(lhs), _poly(rhs))
+        case BinOp(op="//", lhs=lhs, rhs=rhs):
+            return _quotient(_poly(lhs), _poly(rhs))
+        case BinOp(op="%", lhs=lhs, rhs=rhs):
+            return _remainder(_poly(lhs), _poly(rhs))
+        case Call(func="ceildiv", args=(lhs, rhs)):
+            return _ceil_quotient(_poly(lhs), _poly(rhs))
+        case Call(func=func, args=args):
+            return _extremum(func, [_poly(arg) for arg in args])
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def _const(value: int) -> Poly:
+    return {(): value} if value else {}
+
+
+def _atom(e: Expr) -> Poly:
+    return {(e,): 1}
+
+
+def _constant(p: Poly) -> int | None:
+    """The value of `p` when it has no atoms."""
+    return p.get((), 0) if all(not m for m in p) else None
+
+
+def _nonzero(p: Poly) -> Poly:
+    return {m: c for m, c in p.items() if c}
+
+
+def _negated(p: Poly) -> Poly:
+    return {m: -c for m, c in p.items()}
+
+
+def _sum(p: Poly, q: Poly) -> Poly:
+    result = dict(p)
+    for m, c in q.items():
+        result[m] = result.get(m, 0) + c
+    return _nonzero(result)
+
+
+def _product(p: Poly, q: Poly) -> Poly:
+    if (len(p) * len(q) > MAX_TERMS or (len(q) > 1 and not _names_only(p))
+            or (len(p) > 1 and not _names_only(q))):
+        lhs, rhs = sorted((_to_expr(p), _to_expr(q)), key=_atom_key)
+        return _atom(BinOp("*", lhs, rhs))
+    result: Poly = {}
+    for m1, c1 in p.items():
+        for m2, c2 in q.items():
+            m = tuple(sorted(m1 + m2, key=_atom_key))
+            result[m] = result.get(m, 0) + c1 * c2
+    return _nonzero(result)
+
+
+def _names_only(p: Poly) -> bool:
+    return all(isinstance(atom, Var) for m in p for atom in m)
+
+
+def _quotient(p: Poly, q: Poly) -> Poly:
+    c, k = _constant(q), _constant(p)
+    if c not in (None, 0) and k is not None:
+        return _const(k // c)
+    if c is None or c <= 0:
+        return _atom(BinOp("//", _to_expr(p), _to_expr(q)))
+    # (c*Q + R) // c == Q + R // c for integer-valued Q: pull every multiple of c out, leaving
+    # coefficients in [0, c) inside the division.
+    whole = _nonzero({m: a // c for m, a in p.items()})
+    rest = _nonzero({m: a % c for m, a in p.items()})
+    if all(not m for m in rest):  # a constant in [0, c) divides to 0
+        return whole
+    if rest.get((), 0) == c - 1:
+        # (x + c - 1) // c is ceildiv(x, c), the way spec authors write it.
+        atom: Expr = Call("ceildiv", (_to_expr({m: a for m, a in rest.items() if m}), Const(c)))
+    else:
+        atom = BinOp("//", _to_expr(rest), Const(c))
+    return _sum(whole, _atom(atom))
+
+
+def _remainder(p: Poly, q: Poly) -> Poly:
+    c, k = _constant(q), _constant(p)
+    if c not in (None, 0) and k is not None:
+        return _const(k % c)
+    if c is None or c <= 0:
+        return _atom(BinOp("%", _to_expr(p), _to_expr(q)))
+    # (c*Q + R) % c == R % c for integer-valued Q.
+    rest = _nonzero({m: a % c for m, a in p.items()})
+    if all(not m for m in rest):  # a constant in [0, c) is its own remainder
+        return rest
+    return _atom(BinOp("%", _to_expr(rest), Const(c)))
+
+
+def _ceil_quotient(p: Poly, q: Poly) -> Poly:
+    c, k = _constant(q), _constant(p)
+    if c not in (None, 0) and k is not None:
+        return _const(_ceildiv(k, c))
+    if c is None or c <= 0:
+        return _atom(Call("ceildiv", (_to_expr(p), _to_expr(q))))
+    return _quotient(_sum(p, _const(c - 1)), q)  # ceildiv(x, c) == (x + c - 1) // c for c > 0
+
+
+def _extremum(func: str, args: list[Poly]) -> Poly:
+    """min or max: nested calls of the same function flattened, constants folded into one,
+    duplicates dropped, arguments sorted."""
+    pick = min if func == "min" else max
+    constants: list[int] = []
+    others: set[Expr] = set()
+    for p in args:
+        arg = _to_expr(p)
+        for item in arg.args if isinstance(arg, Call) and arg.func == func else (arg,):
+            if isinstance(item, Const):
+                constants.append(item.value)
+            else:
+                others.add(item)
+    items = sorted(others, key=_atom_key)
+    if constants:
+        items.append(Const(pick(constants)))
+    return _poly(items[0]) if len(items) == 1 else _atom(Call(func, tuple(items)))
+
+
+def _atom_key(e: Expr) -> tuple[int, str]:
+    # Names first, alphabetically; then other atoms by their text; constants (min/max only) last.
+    rank = 0 if isinstance(e, Var) else 2 if isinstance(e, Const) else 1
+    return rank, to_source(e)
+
+
+def _to_expr(p: Poly) -> Expr:
+    """Print a polynomial: positive terms before negative ones, each group in atom order, the
+    constant last ("by * 64 + 32") unless it is the only positive term ("128 - x")."""
+    terms = sorted(((m, c) for m, c in p.items() if m),
+                   key=lambda term: (term[1] < 0, [_atom_key(a) for a in term[0]]))
+    constant = p.get((), 0)
+    if constant > 0 and (not terms or terms[0][1] < 0):
+        terms.insert(0, ((), constant))
+    elif constant:
+        terms.append(((), constant))
+    if not terms:
+        return Const(0)
+    result = _term(*terms[0])
+    for monomial, coefficient in terms[1:]:
+        result = BinOp("-" if coefficient < 0 else "+", result, _term(monomial, abs(coefficient)))
+    return result
+
+
+def _term(monomial: Monomial, coefficient: int) -> Expr:
+    if not monomial:
+        return Const(coefficient)
+    product = monomial[0]
+    for atom in monomial[1:]:
+        product = BinOp("*", product, atom)
+    if coefficient == 1:
+        return product
+    if coefficient == -1:
+        return Neg(product)
+    return BinOp("*", product, Const(coefficient))

@@ -1,0 +1,123 @@
+"""The validated model of a kernel: what the rest of tlspec (checks, IR builder) works on.
+
+Built from a schema-valid document by `build.build_kernel`. Every element keeps the JSON pointer
+it came from, so that later checks can report at the right line and column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .expr import Expr
+from .region import Region
+from .source import SourceDocument
+from .targets import Target
+
+
+@dataclass
+class Dim:
+    name: str
+    pointer: str
+    value: int | None                  # None for a symbolic dim (a kernel argument)
+    multiple_of: int | None = None
+    min: int | None = None
+    max: int | None = None
+
+    @property
+    def symbolic(self) -> bool:
+        return self.value is None
+
+
+@dataclass
+class Buffer:
+    name: str
+    pointer: str
+    scope: str
+    shape: list[Expr]
+    dtype: str
+    io: str | None = None
+    layout: str = "auto"
+    doc: str = ""
+
+    @property
+    def is_global(self) -> bool:
+        return self.scope == "global"
+
+    @property
+    def is_shared(self) -> bool:
+        return self.scope in ("shared", "shared.dyn")
+
+
+@dataclass
+class BlockIndex:
+    name: str
+    pointer: str
+    axis: str                          # "x", "y" or "z"
+    extent: Expr
+
+
+@dataclass
+class Launch:
+    grid: list[BlockIndex]
+    threads: int
+    cluster: tuple[int, ...] | None
+
+
+@dataclass
+class RegionRef:
+    """A region as written in a stage option, with per-dimension (start, extent) once resolved."""
+
+    pointer: str
+    region: Region
+    dims: list[tuple[Expr, Expr]] = field(default_factory=list)  # empty when unresolvable
+
+    @property
+    def name(self) -> str:
+        return self.region.buffer
+
+    @property
+    def extents(self) -> list[Expr]:
+        return [extent for _, extent in self.dims]
+
+
+@dataclass
+class Barrier:
+    name: str
+    pointer: str
+    count: int
+    arrive_count: int
+
+
+@dataclass
+class Stage:
+    kind: str                          # canonical kind (a deprecated alias is resolved)
+    written_kind: str                  # as written in the spec
+    pointer: str                       # of the stage's options mapping
+    options: dict[str, Any]            # raw option values, as in the document
+    regions: dict[str, RegionRef] = field(default_factory=dict)
+    barriers: dict[str, RegionRef] = field(default_factory=dict)
+    exprs: dict[str, Expr] = field(default_factory=dict)
+    body: list["Stage"] = field(default_factory=list)   # loops only
+
+
+@dataclass
+class Kernel:
+    document: SourceDocument
+    name: str
+    doc: str
+    target: Target
+    dims: dict[str, Dim]
+    buffers: dict[str, Buffer]
+    launch: Launch
+    stages: list[Stage]
+    barriers: dict[str, Barrier] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return self.document.path
+
+    def walk(self, stages: list[Stage] | None = None):
+        """Every stage, loops' bodies included, in program order."""
+        for stage in self.stages if stages is None else stages:
+            yield stage
+            yield from self.walk(stage.body)

@@ -1,0 +1,18 @@
+"""Semantic rules: what the schema cannot express, checked on the kernel model."""
+from __future__ import annotations
+
+from ..diagnostics import Diagnostics
+from ..model import Kernel
+from .context import Context
+from .declarations import check_buffers, check_dims, check_launch, check_shared_memory
+from .stages import check_stages
+
+
+def check_kernel(kernel: Kernel, diags: Diagnostics) -> None:
+    """Run every semantic rule on `kernel`, reporting to `diags`."""
+    ctx = Context(kernel, diags)
+    check_dims(ctx)
+    check_buffers(ctx)
+    check_launch(ctx)
+    check_shared_memory(ctx)
+    check_stages(ctx)

@@ -1,0 +1,129 @@
+"""Rules on declarations: dims, buffers, the launch shape, and the shared-memory budget."""
+from __future__ import annotations
+
+from math import prod
+
+from ..dtypes import DTYPE_BYTES
+from ..expr import to_source
+from ..model import Buffer
+from ..source import pointer_join
+from .context import Context
+
+MAX_GRID = {"x": 2**31 - 1, "y": 65535, "z": 65535}
+# Shared tiles are aligned so that TMA and swizzled accesses work on them: a swizzle pattern
+# repeats every 8 rows of its span, and TMA wants that whole pattern aligned.
+SHARED_ALIGN = {"swizzle_32B": 256, "swizzle_64B": 512, "swizzle_128B": 1024}
+DEFAULT_SHARED_ALIGN = 128
+PADDING_BYTES = 16      # a 'padded' layout adds one 16-byte vector to every innermost row
+MBARRIER_BYTES = 8
+
+
+def check_dims(ctx: Context) -> None:
+    for dim in ctx.kernel.dims.values():
+        if dim.min is not None and dim.max is not None and dim.min > dim.max:
+            ctx.error(dim.pointer + "/min", f"dim '{dim.name}' has min {dim.min} greater than its "
+                                            f"max {dim.max}", "no size could satisfy both")
+        if dim.multiple_of and dim.max is not None and dim.max < dim.multiple_of:
+            ctx.error(dim.pointer + "/max", f"dim '{dim.name}' has max {dim.max}, below its "
+                                            f"multiple_of {dim.multiple_of}",
+                      "no positive size could satisfy both")
+
+
+def check_buffers(ctx: Context) -> None:
+    for buffer in ctx.kernel.buffers.values():
+        if buffer.is_global and buffer.io is None:
+            ctx.error(buffer.pointer, f"global buffer '{buffer.name}' needs 'io': in, out or inout",
+                      "say whether the kernel reads it (in), writes it (out) or both (inout)")
+        if not buffer.is_global and buffer.io is not None:
+            ctx.error(buffer.pointer + "/io", f"'io' is only for global buffers; '{buffer.name}' is "
+                                              f"{buffer.scope}", "remove 'io'", key=True)
+        if buffer.layout != "auto" and not buffer.is_shared:
+            ctx.error(buffer.pointer + "/layout", f"'layout' is only for shared-memory tiles; "
+                                                  f"'{buffer.name}' is {buffer.scope}",
+                      "remove 'layout'", key=True)
+        for i, extent in enumerate(buffer.shape):
+            pointer = pointer_join(buffer.pointer + "/shape", i)
+            value = ctx.const(extent)
+            if value is not None and value < 1:
+                ctx.error(pointer, f"extent {i} of buffer '{buffer.name}' is {value}; extents must "
+                                   "be positive")
+            elif value is None and not buffer.is_global:
+                ctx.error(pointer, f"{buffer.scope} buffer '{buffer.name}' has the non-constant "
+                                   f"extent '{to_source(extent)}'",
+                          "shared-memory and register tiles need constant shapes: use integers or "
+                          "constant dims")
+
+
+def check_launch(ctx: Context) -> None:
+    launch = ctx.kernel.launch
+    target = ctx.kernel.target
+    for index in launch.grid:
+        value = ctx.const(index.extent)
+        if value is not None and value < 1:
+            ctx.error(index.pointer, f"grid extent of '{index.name}' is {value}; it must be positive")
+        elif value is not None and value > MAX_GRID[index.axis]:
+            ctx.error(index.pointer, f"grid extent of '{index.name}' is {value}, above the limit "
+                                     f"{MAX_GRID[index.axis]} of blockIdx.{index.axis}",
+                      "list the largest extent first: it becomes blockIdx.x")
+    if launch.cluster is None:
+        return
+    pointer = "/launch/cluster"
+    if not target.has_clusters:
+        ctx.error(pointer, f"thread block clusters need sm_90a or later; the target is {target.name}",
+                  "remove 'cluster' or set 'target: sm_90a'", key=True)
+        return
+    size = prod(launch.cluster)
+    if size > target.max_cluster_size:
+        ctx.error(pointer, f"cluster of {size} blocks; {target.name} allows at most "
+                           f"{target.max_cluster_size} (the portable cluster size)")
+    if len(launch.cluster) > len(launch.grid) and prod(launch.cluster[len(launch.grid):]) > 1:
+        ctx.error(pointer, f"cluster has {len(launch.cluster)} dimensions but the grid has "
+                           f"{len(launch.grid)}", "give the cluster at most one extent per grid index")
+    for extent, index in zip(launch.cluster, launch.grid):
+        value = ctx.const(index.extent)
+        if value is not None and value % extent:
+            ctx.error(index.pointer, f"grid extent {value} of '{index.name}' is not a multiple of the "
+                                     f"cluster extent {extent}",
+                      "a grid is made of whole clusters")
+
+
+def buffer_bytes(buffer: Buffer, ctx: Context) -> int | None:
+    extents = [ctx.const(e) for e in buffer.shape]
+    if any(e is None or e < 1 for e in extents):
+        return None
+    size = DTYPE_BYTES[buffer.dtype]
+    total = prod(extents) * size
+    if buffer.layout == "padded":
+        total += prod(extents[:-1]) * PADDING_BYTES
+    return total
+
+
+def shared_bytes(ctx: Context) -> tuple[int, list[tuple[str, int]]]:
+    """Bytes of shared memory the kernel needs (with alignment), and each buffer's share."""
+    total = 0
+    parts = []
+    for buffer in ctx.kernel.buffers.values():
+        if not buffer.is_shared:
+            continue
+        size = buffer_bytes(buffer, ctx)
+        if size is None:
+            continue
+        align = SHARED_ALIGN.get(buffer.layout, DEFAULT_SHARED_ALIGN)
+        total = -(-total // align) * align + size
+        parts.append((buffer.name, size))
+    for barrier in ctx.kernel.barriers.values():
+        total = -(-total // MBARRIER_BYTES) * MBARRIER_BYTES + barrier.count * MBARRIER_BYTES
+        parts.append((barrier.name, barrier.count * MBARRIER_BYTES))
+    return total, parts
+
+
+def check_shared_memory(ctx: Context) -> None:
+    target = ctx.kernel.target
+    total, parts = shared_bytes(ctx)
+    if total <= target.max_shared_bytes:
+        return
+    largest = ", ".join(f"{name} {size // 1024} KB" if size >= 1024 else f"{name} {size} B"
+                        for name, size in sorted(parts, key=lambda p: -p[1])[:3])
+    ctx.error("/buffers", f"the shared-memory tiles need {total} bytes ({total / 1024:.1f} KB); "
+                          f"{target.name} allows {target.max_shared_kb} KB per block",
+              f"largest: {largest}; use smaller tiles or fewer pipeline buffers", key=True)

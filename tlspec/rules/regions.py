@@ -1,0 +1,78 @@
+"""Rules on regions: positive extents, inside their buffers, matching extents between two regions.
+
+What can be proved from constant dims, grid extents and loop ranges is checked here; a region
+that depends on a symbolic dim is checked by the launch wrapper at run time instead.
+A region may run past the end of a *global* tensor (the partial tile at its edge): that part is
+neither read nor written. It must still start inside the tensor, and regions of shared and
+register tiles must lie wholly inside them.
+"""
+from __future__ import annotations
+
+from ..expr import Expr, simplify
+from ..model import RegionRef
+from .context import Context, Scope, shape_text
+
+
+def check_region(ctx: Context, ref: RegionRef, scope: Scope) -> None:
+    buffer = ctx.buffer(ref)
+    text = ref.region.text
+    for i, ((start, extent), size) in enumerate(zip(ref.dims, buffer.shape)):
+        extent_range = ctx.bounds(extent, scope)
+        if extent_range is not None and extent_range[0] < 1:
+            ctx.error(ref.pointer, f"region '{text}' has extent {extent_range[0]} in dimension {i}; "
+                                   "extents must be positive")
+            continue
+        start_range = ctx.bounds(start, scope)
+        limit = ctx.const(size)
+        if start_range is None or limit is None:
+            continue  # depends on a symbolic dim: the launch wrapper checks it
+        lo, hi = start_range
+        if lo < 0:
+            ctx.error(ref.pointer, f"region '{text}' starts at {lo} in dimension {i}, before the "
+                                   f"start of '{buffer.name}'", "starts must not be negative")
+        elif buffer.is_global and hi >= limit:
+            ctx.error(ref.pointer, f"region '{text}' starts at up to {hi} in dimension {i}, past "
+                                   f"the end of '{buffer.name}' (extent {limit})",
+                      "the grid or a loop runs past the tensor: size it with ceildiv(extent, tile)")
+        elif not buffer.is_global and extent_range is not None and hi + extent_range[1] > limit:
+            ctx.error(ref.pointer, f"region '{text}' ends at up to {hi + extent_range[1]} in "
+                                   f"dimension {i}, past the end of {buffer.scope} buffer "
+                                   f"'{buffer.name}' (extent {limit})",
+                      "regions of shared and register tiles must lie inside them")
+
+
+def squeeze(extents: list[Expr], ctx: Context) -> list[Expr]:
+    """Extents without unit dimensions: a [1, 64] row and a [64] vector have the same shape."""
+    return [simplify(e) for e in extents if ctx.const(e) != 1]
+
+
+def same_extent(a: Expr, b: Expr, ctx: Context) -> bool:
+    if simplify(a) == simplify(b):
+        return True
+    ca, cb = ctx.const(a), ctx.const(b)
+    return ca is not None and ca == cb
+
+
+def check_same_extents(ctx: Context, src: RegionRef, dst: RegionRef, what: str) -> bool:
+    """Report and return False unless `src` and `dst` have equal extents (unit dims dropped)."""
+    a, b = squeeze(src.extents, ctx), squeeze(dst.extents, ctx)
+    if len(a) == len(b) and all(same_extent(x, y, ctx) for x, y in zip(a, b)):
+        return True
+    ctx.error(dst.pointer, f"{what}: src '{src.region.text}' has extents {shape_text(src.extents)} "
+                           f"but dst '{dst.region.text}' has {shape_text(dst.extents)}",
+              "both sides must have the same extents once dimensions of extent 1 are dropped")
+    return False
+
+
+def const_extents(ctx: Context, ref: RegionRef, scope: Scope) -> list[int] | None:
+    values = [ctx.const(e, scope) for e in ref.extents]
+    return None if any(v is None for v in values) else values
+
+
+def full_dim(ref: RegionRef, dim: int) -> bool:
+    """Whether dimension `dim` of the region is the whole dimension (written ':' or left out)."""
+    if ref.region.slices is None:
+        return True
+    s = ref.region.slices[dim]
+    return s.start is None and s.extent is None and not s.single
+

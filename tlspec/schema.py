@@ -1,0 +1,267 @@
+"""The JSON Schema of the spec language: where it lives, and structural validation against it.
+
+schemas/tlspec.schema.json is the single source of truth for the structure of a spec. This module
+loads it (from the installed wheel, or from the source tree in a checkout), validates documents
+with it and turns jsonschema's errors into located diagnostics written for people.
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+
+from .diagnostics import Diagnostics
+from .source import SourceDocument, pointer_join
+from .suggest import did_you_mean
+
+SCHEMA_FILE = "tlspec.schema.json"
+
+
+def schema_path() -> Path:
+    """The wheel ships the schema inside the package; a source checkout keeps it in schemas/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas" / SCHEMA_FILE, here.parent / "schemas" / SCHEMA_FILE):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{SCHEMA_FILE} is missing from the tlspec installation")
+
+
+def schema_text() -> str:
+    return schema_path().read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict:
+    return json.loads(schema_text())
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(load_schema())
+
+
+def stage_kinds() -> list[str]:
+    """Stage kinds as the schema declares them, in declaration order."""
+    return list(load_schema()["definitions"]["stage"]["properties"])
+
+
+# `{bx: ceildiv(N, 128)}` is two entries to YAML: flow collections split at commas.
+FLOW_COMMA_HINT = ("inside { } and [ ], YAML splits values at commas: quote expressions that "
+                   "contain commas, e.g. \"ceildiv(N, 128)\"")
+
+
+def _pointer(path: Iterable[Any]) -> str:
+    pointer = ""
+    for part in path:
+        pointer = pointer_join(pointer, part)
+    return pointer
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string '{value}'"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__} ({value})"  # e.g. a YAML date
+
+
+_TYPE_WORDS = {"integer": "an integer", "string": "a string", "object": "a mapping",
+               "array": "a list", "boolean": "true or false", "null": "nothing", "number": "a number"}
+
+
+def _expected_types(types: str | list[str]) -> str:
+    if isinstance(types, str):
+        types = [types]
+    if sorted(types) == ["integer", "string"]:
+        return "an integer or an expression"
+    return " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+
+
+def _context(path: list[Any]) -> str:
+    """How a person would name the mapping at `path`."""
+    if not path:
+        return "the kernel"
+    last = path[-1]
+    if len(path) >= 2 and path[-2] == "stages":
+        return "the stage"
+    if len(path) >= 3 and path[-3] == "stages":
+        return f"the {last} stage"
+    if len(path) == 2 and path[0] in ("buffers", "dims"):
+        return f"{path[0][:-1]} '{last}'"
+    return f"'{last}'"
+
+
+def _field(path: list[Any]) -> str:
+    """How a person would name the value at `path`."""
+    if not path:
+        return "the document"
+    if len(path) == 2 and path[0] in ("buffers", "dims"):
+        return f"{path[0][:-1]} '{path[1]}'"
+    if isinstance(path[-1], int):
+        return f"item {path[-1]} of '{path[-2]}'"
+    return f"'{path[-1]}'"
+
+
+class _Translator:
+    def __init__(self, doc: SourceDocument, diags: Diagnostics):
+        self.doc = doc
+        self.diags = diags
+
+    def report(self, path: list[Any], message: str, hint: str | None = None, *, key: str | None = None):
+        pointer = _pointer(path)
+        if key is not None:
+            pointer = pointer_join(pointer, key)
+        self.diags.error(self.doc.location(pointer, key=key is not None), message, pointer=pointer,
+                         hint=hint)
+
+    def translate(self, error: jsonschema.ValidationError) -> None:
+        path = list(error.absolute_path)
+        handler = getattr(self, f"on_{error.validator}", None)
+        if handler is not None:
+            handler(error, path)
+        else:  # a keyword the schema may gain later: still located, with jsonschema's words
+            self.report(path, error.message)
+
+    # -- one method per JSON Schema keyword the spec schema uses --------------------------------
+
+    def on_additionalProperties(self, error, path):
+        allowed = list(error.schema.get("properties", {}))
+        patterns = error.schema.get("patternProperties", {})
+        for key in error.instance:
+            if key in allowed or any(re.search(pattern, key) for pattern in patterns):
+                continue
+            if len(path) >= 2 and path[-2] == "stages":
+                self.report(path, f"unknown stage kind '{key}'{did_you_mean(key, allowed)}",
+                            "stage kinds: " + ", ".join(allowed), key=key)
+            else:
+                where = f"top-level key '{key}'" if not path else f"key '{key}' in {_context(path)}"
+                self.report(path, f"unknown {where}{did_you_mean(key, allowed)}",
+                            "allowed keys: " + ", ".join(allowed)
+                            + ("; extensions start with 'x-'" if patterns else ""), key=key)
+
+    def on_required(self, error, path):
+        for name in error.validator_value:
+            if name not in error.instance:
+                description = error.schema.get("properties", {}).get(name, {}).get("description")
+                self.report(path, f"{_context(path)} is missing required key '{name}'",
+                            f"'{name}': {description}" if description else None)
+
+    def on_enum(self, error, path):
+        options = [str(v) for v in error.validator_value]
+        value = error.instance
+        what = path[-1] if path and isinstance(path[-1], str) else "value"
+        if isinstance(value, str):
+            message = f"unknown {what} '{value}'{did_you_mean(value, options)}"
+        else:
+            message = f"invalid {what} {_describe(value)}"
+        self.report(path, message, "expected one of: " + ", ".join(options))
+
+    def on_const(self, error, path):
+        if path == ["tlspec"]:
+            self.report(path, f"unsupported language version {json.dumps(error.instance)}; this tlspec "
+                              "reads version 1", "write 'tlspec: 1'")
+        else:
+            self.report(path, f"{_field(path)} must be {json.dumps(error.validator_value)}, "
+                              f"got {_describe(error.instance)}")
+
+    def on_type(self, error, path):
+        expected = _expected_types(error.validator_value)
+        if len(path) >= 3 and path[-3] == "stages":
+            hint = f"give the options of '{path[-1]}' as a mapping, e.g. {{src: A, dst: B}}"
+        else:
+            hint = None
+        self.report(path, f"{_field(path)} must be {expected}, got {_describe(error.instance)}", hint)
+
+    def on_minimum(self, error, path):
+        self.report(path, f"{_field(path)} must be at least {error.validator_value}, "
+                          f"got {error.instance}")
+
+    def on_maximum(self, error, path):
+        self.report(path, f"{_field(path)} must be at most {error.validator_value}, "
+                          f"got {error.instance}")
+
+    def on_multipleOf(self, error, path):
+        hint = "threads run in warps of 32" if path[-1:] == ["threads"] else None
+        self.report(path, f"{_field(path)} must be a multiple of {error.validator_value}, "
+                          f"got {error.instance}", hint)
+
+    def on_minLength(self, error, path):
+        self.report(path, f"{_field(path)} must not be empty")
+
+    def on_pattern(self, error, path):
+        self.report(path, f"'{error.instance}' is not a valid name",
+                    "names are C identifiers: letters, digits and underscores, not starting with a digit")
+
+    def on_propertyNames(self, error, path):
+        # The failing instance is the key itself; point at it.
+        name = str(error.instance)
+        hint = FLOW_COMMA_HINT if ")" in name else (
+            "names are C identifiers: letters, digits and underscores, not starting with a digit")
+        self.report(path, f"'{name}' is not a valid name in {_field(path)}", hint, key=name)
+
+    def on_minProperties(self, error, path):
+        if len(path) >= 2 and path[-2] == "stages":
+            self.report(path, "empty stage: a stage is a mapping with one key, the stage kind",
+                        "e.g. '- copy: {src: A, dst: B}'")
+        else:
+            self.report(path, f"{_field(path)} must have at least {error.validator_value} "
+                              f"entr{'y' if error.validator_value == 1 else 'ies'}")
+
+    def on_maxProperties(self, error, path):
+        keys = ", ".join(f"'{k}'" for k in error.instance)
+        if len(path) >= 2 and path[-2] == "stages":
+            self.report(path, f"a stage has exactly one key, the stage kind; this one has "
+                              f"{len(error.instance)}: {keys}",
+                        "start each stage with its own '- ', and put options inside the kind's mapping")
+        else:
+            self.report(path, f"{_field(path)} has {len(error.instance)} entries ({keys}); at most "
+                              f"{error.validator_value} are allowed")
+
+    def on_minItems(self, error, path):
+        self.report(path, f"{_field(path)} must have at least {error.validator_value} "
+                          f"item{'s' if error.validator_value != 1 else ''}")
+
+    def on_maxItems(self, error, path):
+        self.report(path, f"{_field(path)} has {len(error.instance)} items; at most "
+                          f"{error.validator_value} are allowed")
+
+    def on_anyOf(self, error, path):
+        # Pick the alternative whose type fits the value and report why it failed; where none
+        # fits, list what would.
+        by_branch: dict[int, list] = {}
+        for sub in error.context:
+            by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+        fitting = [errs for errs in by_branch.values()
+                   if not any(e.validator in ("type", "const") and not e.relative_path for e in errs)]
+        if len(fitting) == 1:
+            for sub in fitting[0]:
+                self.translate(sub)
+            return
+        if path[:1] == ["dims"]:
+            self.report(path, f"{_field(path)} must be a positive integer, 'symbolic', or a mapping "
+                              f"with 'symbolic: true'; got {_describe(error.instance)}",
+                        f"e.g. '{path[-1]}: 4096', '{path[-1]}: symbolic' or "
+                        f"'{path[-1]}: {{symbolic: true, multiple_of: 64}}'")
+        else:
+            self.report(path, f"{_field(path)} is invalid: {error.message}")
+
+
+def validate_structure(doc: SourceDocument, diags: Diagnostics) -> bool:
+    """Check one document against the schema; True when it conforms."""
+    errors = list(_validator().iter_errors(doc.data))
+    translator = _Translator(doc, diags)
+    for error in errors:
+        translator.translate(error)
+    return not errors

@@ -1,0 +1,206 @@
+"""Loading spec files: YAML to plain Python data that remembers where every value came from.
+
+PyYAML's safe composer gives nodes with marks; we construct plain data from them ourselves so
+that we can (1) record the line and column of every key and value under its JSON pointer,
+(2) reject duplicate keys, which PyYAML would silently resolve to the last one, and
+(3) bound the work done for aliases, so that an alias bomb costs milliseconds, not gigabytes.
+
+File-level problems (too large, not UTF-8, tabs in indentation, syntax errors, empty files,
+documents that are not mappings) are reported as diagnostics; nothing here raises.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .diagnostics import Diagnostics, Location
+
+MAX_FILE_BYTES = 1 << 20     # a spec is a few KB; a megabyte is already absurd
+MAX_NODES = 100_000          # values constructed per document, counting alias expansions
+MAX_DEPTH = 64               # nesting; also stops recursive aliases ('&a [*a]')
+
+
+def pointer_join(pointer: str, key: str | int) -> str:
+    """Append one reference token to a JSON pointer (RFC 6901 escaping)."""
+    token = str(key).replace("~", "~0").replace("/", "~1")
+    return f"{pointer}/{token}"
+
+
+@dataclass
+class SourceDocument:
+    """One YAML document of a spec file: its data and the location of every value and key."""
+
+    path: str
+    index: int                     # 0-based position of the document in its file
+    data: Any
+    values: dict[str, Location] = field(default_factory=dict)  # pointer -> where the value starts
+    keys: dict[str, Location] = field(default_factory=dict)    # pointer -> where its key starts
+
+    @property
+    def start(self) -> Location:
+        return self.values.get("", Location(self.path))
+
+    def location(self, pointer: str, *, key: bool = False) -> Location:
+        """Where `pointer` is; its key when `key`; the nearest located ancestor otherwise."""
+        if key and pointer in self.keys:
+            return self.keys[pointer]
+        while pointer not in self.values and pointer:
+            pointer = pointer.rsplit("/", 1)[0]
+        return self.values.get(pointer, self.start)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Builder:
+    """Constructs plain data from a composed node tree, recording locations."""
+
+    def __init__(self, path: str, diags: Diagnostics):
+        self.path = path
+        self.diags = diags
+        self.constructor = yaml.SafeLoader("")  # only its scalar resolution/construction is used
+        self.count = 0
+        self.values: dict[str, Location] = {}
+        self.keys: dict[str, Location] = {}
+
+    def loc(self, mark: yaml.Mark) -> Location:
+        return Location(self.path, mark.line + 1, mark.column + 1)
+
+    def build(self, node: yaml.Node, pointer: str, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or depth > MAX_DEPTH:
+            raise _TooLarge
+        location = self.loc(node.start_mark)
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            # Point inside the quotes, so that offsets into the text (expressions) line up.
+            location = Location(location.path, location.line, location.column + 1)
+        self.values.setdefault(pointer, location)
+        if isinstance(node, yaml.ScalarNode):
+            return self.constructor.construct_object(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, pointer_join(pointer, i), depth + 1)
+                    for i, item in enumerate(node.value)]
+        return self.build_mapping(node, pointer, depth)
+
+    def build_mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict:
+        out: dict[str, Any] = {}
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.diags.error(self.loc(key_node.start_mark),
+                                 "a mapping key must be a plain name, not a list or mapping",
+                                 pointer=pointer)
+                continue
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.diags.error(self.loc(key_node.start_mark),
+                                 "YAML merge keys ('<<') are not supported in spec files",
+                                 pointer=pointer,
+                                 hint="write the keys out, or use an alias ('*name') for a whole value")
+                continue
+            # Keys are names: take their text as written, so that `on:` or `1:` stay strings.
+            key = key_node.value
+            if key in first_seen:
+                first = first_seen[key].start_mark
+                self.diags.error(self.loc(key_node.start_mark),
+                                 f"duplicate key '{key}' (first defined at line {first.line + 1}, "
+                                 f"column {first.column + 1})",
+                                 pointer=pointer_join(pointer, key),
+                                 hint="YAML keeps only one of them; remove or rename the other")
+                continue
+            first_seen[key] = key_node
+            child = pointer_join(pointer, key)
+            self.keys[child] = self.loc(key_node.start_mark)
+            out[key] = self.build(value_node, child, depth + 1)
+        return out
+
+
+def _check_tabs(text: str, path: str, diags: Diagnostics) -> bool:
+    """YAML forbids tabs in indentation; PyYAML's own message for them is cryptic."""
+    ok = True
+    for number, line in enumerate(text.splitlines(), start=1):
+        indent = len(line) - len(line.lstrip(" \t"))
+        if "\t" in line[:indent]:
+            diags.error(Location(path, number, line.index("\t") + 1),
+                        "tab character in indentation",
+                        hint="YAML indents with spaces only; replace the tab with spaces")
+            ok = False
+    return ok
+
+
+def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+    diags.error(location, message, hint="check indentation, colons and quoting around this point")
+
+
+def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
+    """Parse every document of a spec file's text; problems go to `diags`."""
+    if not text.strip() or all(
+        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+    ):
+        diags.error(Location(path), "empty file: expected at least one kernel document",
+                    hint="start from `tlspec new` or an example in specs/")
+        return []
+    if not _check_tabs(text, path, diags):
+        return []
+    documents: list[SourceDocument] = []
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        _yaml_error(err, path, diags)
+        return []
+    for index, node in enumerate(nodes):
+        if node is None:  # an empty document between '---' separators
+            continue
+        builder = _Builder(path, diags)
+        start = builder.loc(node.start_mark)
+        if not isinstance(node, yaml.MappingNode):
+            diags.error(start, f"document {index + 1} is not a mapping: a kernel document is a "
+                               "mapping of keys such as 'tlspec', 'name', 'buffers' and 'stages'",
+                        pointer="")
+            continue
+        try:
+            data = builder.build(node, "")
+        except _TooLarge:
+            diags.error(start, f"document {index + 1} expands to more than {MAX_NODES} values "
+                               f"or nests deeper than {MAX_DEPTH} levels (aliases referring to "
+                               "aliases?)", pointer="",
+                        hint="spec files do not need deeply nested aliases; write values out")
+            continue
+        except yaml.YAMLError as err:  # e.g. an invalid timestamp or an unknown tag
+            _yaml_error(err, path, diags)
+            continue
+        documents.append(SourceDocument(path, index, data, builder.values, builder.keys))
+    return documents
+
+
+def load_file(path: Path, diags: Diagnostics, display_path: str | None = None) -> list[SourceDocument]:
+    """Read and parse one spec file; unreadable, oversized or non-UTF-8 files are diagnostics."""
+    shown = display_path or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            diags.error(Location(shown), f"file is {size} bytes; spec files are limited to "
+                                         f"{MAX_FILE_BYTES} bytes",
+                        hint="split it into several *.tlspec.yaml files")
+            return []
+        raw = path.read_bytes()
+    except OSError as err:
+        diags.error(Location(shown), f"cannot read file: {err.strerror or err}")
+        return []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        diags.error(Location(shown, line, column), "file is not valid UTF-8 text",
+                    hint="save the spec as UTF-8")
+        return []
+    return load_text(text.removeprefix("\ufeff"), shown, diags)

@@ -1,0 +1,102 @@
+"""Validation, end to end: spec files -> YAML documents -> schema -> kernel model -> semantic rules.
+
+This is the one place that strings the front end together; `tlspec validate` and `tlspec compile`
+both start here. Nothing here imports tvm.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .build import build_kernel
+from .diagnostics import Diagnostics
+from .model import Kernel
+from .rules import check_kernel
+from .schema import validate_structure
+from .source import SourceDocument, load_file, load_text
+
+SPEC_SUFFIX = ".tlspec.yaml"
+
+
+class UsageError(Exception):
+    """A command-line mistake (a path that does not exist, a folder without specs)."""
+
+
+@dataclass
+class ValidationResult:
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    kernels: list[Kernel] = field(default_factory=list)   # every structurally sound kernel
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics.has_errors
+
+
+def discover(paths: Iterable[str]) -> list[tuple[Path, str]]:
+    """Spec files named by `paths` (files, or folders searched for *.tlspec.yaml), with the path
+    to show for each: as the user wrote it, so that editors and terminals can follow it."""
+    found: list[tuple[Path, str]] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_file():
+            found.append((path, given))
+        elif path.is_dir():
+            specs = sorted(
+                p for p in path.rglob(f"*{SPEC_SUFFIX}")
+                if p.is_file() and not any(part.startswith(".") or part == "node_modules"
+                                           for part in p.relative_to(path).parts[:-1]))
+            if not specs:
+                raise UsageError(f"no *{SPEC_SUFFIX} files under '{given}'")
+            found.extend((p, os.path.join(given, str(p.relative_to(path)))) for p in specs)
+        else:
+            raise UsageError(f"'{given}' does not exist")
+    return found
+
+
+def check_document(doc: SourceDocument, diags: Diagnostics) -> Kernel | None:
+    """Validate one kernel document; its model when it is structurally sound (it may still have
+    semantic errors, reported to `diags`)."""
+    if not validate_structure(doc, diags):
+        return None  # semantic rules need a well-formed document
+    kernel = build_kernel(doc, diags)
+    check_kernel(kernel, diags)
+    return kernel
+
+
+def _check_unique_names(kernels: list[Kernel], diags: Diagnostics) -> None:
+    first: dict[str, Kernel] = {}
+    for kernel in kernels:
+        other = first.setdefault(kernel.name, kernel)
+        if other is not kernel:
+            where = other.document.location("/name")
+            diags.error(kernel.document.location("/name"),
+                        f"kernel name '{kernel.name}' is already used at {where}",
+                        pointer="/name", hint="kernels compiled together need unique names")
+
+
+def validate_documents(documents: list[SourceDocument], result: ValidationResult) -> None:
+    for doc in documents:
+        kernel = check_document(doc, result.diagnostics)
+        if kernel is not None:
+            result.kernels.append(kernel)
+
+
+def validate_paths(paths: Iterable[str]) -> ValidationResult:
+    """Validate every spec under `paths`; raises UsageError for paths that name no spec."""
+    result = ValidationResult()
+    for path, shown in discover(paths):
+        result.files.append(shown)
+        validate_documents(load_file(path, result.diagnostics, shown), result)
+    _check_unique_names(result.kernels, result.diagnostics)
+    return result
+
+
+def validate_text(text: str, path: str = "<string>") -> ValidationResult:
+    """Validate spec text held in memory (tests, editors)."""
+    result = ValidationResult(files=[path])
+    validate_documents(load_text(text, path, result.diagnostics), result)
+    _check_unique_names(result.kernels, result.diagnostics)
+    return result
