@@ -30,4 +30,4 @@ def test_tour_error_example():
     assert shown[0] == "$ tlspec validate copy_tiles.tlspec.yaml"
     result = validate_text(spec, "copy_tiles.tlspec.yaml")
     assert result.diagnostics.render_text().splitlines() == shown[1:-1]
-    assert shown[-1] == "1 file, 0 kernels: 1 error"
+    assert shown[-1] == "1 file, 1 kernel: 1 error"

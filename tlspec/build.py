@@ -160,8 +160,10 @@ class _Builder:
             self.error(pointer, message, hint, offset=region.buffer_offset)
             return None
         ref = RegionRef(pointer, region)
-        ok = all(self.check_names(expr, pointer, visible, what)
-                 for s in region.slices or () for expr in (s.start, s.extent, s.stop) if expr)
+        # A 'start : stop' slice also carries its derived extent (stop - start): check as written.
+        written = [e for s in region.slices or ()
+                   for e in (s.start, s.stop if s.stop is not None else s.extent) if e is not None]
+        ok = all([self.check_names(expr, pointer, visible, what) for expr in written])
         if not ok:
             return ref
         shape = table[region.buffer].shape if kind == "buffer" else [
@@ -229,9 +231,9 @@ def _option_label(option: str, kind: str) -> str:
     return f"'{option}' of the {kind} stage"
 
 
-def build_kernel(doc: SourceDocument, diags: Diagnostics) -> Kernel:
-    """The kernel model of a schema-valid document; problems found on the way go to `diags`."""
-    data = doc.data
+def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics) -> Kernel:
+    """The kernel model of `data`, the schema-valid content of `doc` (whose locations are used);
+    problems found on the way go to `diags`."""
     builder = _Builder(doc, diags)
     name = data["name"]
     if name in RESERVED:

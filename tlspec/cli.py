@@ -73,13 +73,13 @@ def validate(
         return
     diags = result.diagnostics
     if output_format is OutputFormat.json:
-        typer.echo(diags.render_json(files=len(result.files), kernels=len(result.kernels)))
+        typer.echo(diags.render_json(files=len(result.files), kernels=result.documents))
     else:
         if len(diags):
             typer.echo(diags.render_text())
         errors, warnings = len(diags.errors), len(diags.warnings)
         summary = (f"{len(result.files)} file{'s' * (len(result.files) != 1)}, "
-                   f"{len(result.kernels)} kernel{'s' * (len(result.kernels) != 1)}: ")
+                   f"{result.documents} kernel{'s' * (result.documents != 1)}: ")
         if errors:
             summary += f"{errors} error{'s' * (errors != 1)}"
         else:

@@ -111,7 +111,7 @@ def tokenize(text: str) -> list[Token]:
     here so that region.py can reuse this tokenizer; the expression grammar rejects them."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"too long: {len(text)} characters (at most {MAX_LENGTH} are allowed)",
-                        MAX_LENGTH, "introduce a named dim for part of it")
+                        MAX_LENGTH)
     tokens = []
     pos = 0
     while pos < len(text):
@@ -167,7 +167,6 @@ class Parser:
     """
 
     def __init__(self, text: str) -> None:
-        self.text = text
         self._tokens = tokenize(text)
         self._end = Token("end", "", len(text))
         self._pos = 0
@@ -192,8 +191,7 @@ class Parser:
         if depth > MAX_DEPTH:
             raise ExprError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)",
                             token.offset,
-                            "each operator, call and pair of parentheses adds a level; "
-                            "introduce a named dim for part of it")
+                            "each operator, call and pair of parentheses adds a level")
 
     def _binary(self, min_precedence: int, level: int) -> tuple[Expr, int]:
         lhs, height = self._unary(level)

@@ -6,6 +6,7 @@ with it and turns jsonschema's errors into located diagnostics written for peopl
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 from functools import lru_cache
@@ -16,7 +17,7 @@ import jsonschema
 
 from .diagnostics import Diagnostics
 from .source import SourceDocument, pointer_join
-from .suggest import did_you_mean
+from .suggest import closest, did_you_mean
 
 SCHEMA_FILE = "tlspec.schema.json"
 
@@ -258,10 +259,40 @@ class _Translator:
             self.report(path, f"{_field(path)} is invalid: {error.message}")
 
 
-def validate_structure(doc: SourceDocument, diags: Diagnostics) -> bool:
-    """Check one document against the schema; True when it conforms."""
+def _repair(data: Any, errors: list[jsonschema.ValidationError]) -> Any | None:
+    """A copy of `data` with the reported problems taken out, when that is safe, so that the
+    semantic rules can still report on the rest of the document: unknown keys are dropped and a
+    misspelt enum value is read as the value it was close to. Anything else leaves the
+    structure in doubt, and None is returned."""
+    repaired = copy.deepcopy(data)
+    for error in errors:
+        *parents, last = list(error.absolute_path) or [None]
+        container = repaired
+        for part in parents:
+            container = container[part]
+        if error.validator == "additionalProperties":
+            target = container[last] if last is not None else repaired
+            for key in [k for k in target if k not in error.schema.get("properties", {})
+                        and not k.startswith("x-")]:
+                del target[key]
+        elif error.validator == "enum" and isinstance(error.instance, str):
+            guess = closest(error.instance, [str(v) for v in error.validator_value])
+            if guess is None:
+                return None
+            container[last] = guess
+        else:
+            return None
+    return repaired
+
+
+def validate_structure(doc: SourceDocument, diags: Diagnostics) -> Any | None:
+    """Check one document against the schema, reporting every violation.
+
+    Returns the data the semantic rules may work on: the document itself when it conforms, a
+    repaired copy when its problems were only unknown keys or misspelt enum values, else None.
+    """
     errors = list(_validator().iter_errors(doc.data))
     translator = _Translator(doc, diags)
     for error in errors:
         translator.translate(error)
-    return not errors
+    return doc.data if not errors else _repair(doc.data, errors)

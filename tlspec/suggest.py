@@ -31,7 +31,11 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
     if word.lower() in lowered:
         return lowered[word.lower()]
     match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return match[0] if match else None
+    if match:
+        return match[0]
+    # A truncated name ('prefer' for 'prefer_instruction') is too short for difflib's ratio.
+    prefixed = [c for c in options if len(word) >= 3 and c.startswith(word)]
+    return prefixed[0] if len(prefixed) == 1 else None
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

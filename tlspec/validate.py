@@ -29,6 +29,7 @@ class ValidationResult:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     kernels: list[Kernel] = field(default_factory=list)   # every structurally sound kernel
     files: list[str] = field(default_factory=list)
+    documents: int = 0                                     # kernel documents found
 
     @property
     def ok(self) -> bool:
@@ -59,9 +60,10 @@ def discover(paths: Iterable[str]) -> list[tuple[Path, str]]:
 def check_document(doc: SourceDocument, diags: Diagnostics) -> Kernel | None:
     """Validate one kernel document; its model when it is structurally sound (it may still have
     semantic errors, reported to `diags`)."""
-    if not validate_structure(doc, diags):
+    data = validate_structure(doc, diags)
+    if data is None:
         return None  # semantic rules need a well-formed document
-    kernel = build_kernel(doc, diags)
+    kernel = build_kernel(doc, data, diags)
     check_kernel(kernel, diags)
     return kernel
 
@@ -78,6 +80,7 @@ def _check_unique_names(kernels: list[Kernel], diags: Diagnostics) -> None:
 
 
 def validate_documents(documents: list[SourceDocument], result: ValidationResult) -> None:
+    result.documents += len(documents)
     for doc in documents:
         kernel = check_document(doc, result.diagnostics)
         if kernel is not None:
