@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, Iterator
+from typing import Iterator
 
 
 class Severity(str, Enum):
@@ -72,16 +72,18 @@ class Diagnostics:
 
     items: list[Diagnostic] = field(default_factory=list)
 
+    def add(self, diagnostic: Diagnostic) -> None:
+        """Record a diagnostic; the same one reported twice (by two rules) is kept once."""
+        if diagnostic not in self.items:
+            self.items.append(diagnostic)
+
     def error(self, location: Location, message: str, *, pointer: str | None = None,
               hint: str | None = None) -> None:
-        self.items.append(Diagnostic(Severity.ERROR, location, message, pointer, hint))
+        self.add(Diagnostic(Severity.ERROR, location, message, pointer, hint))
 
     def warning(self, location: Location, message: str, *, pointer: str | None = None,
                 hint: str | None = None) -> None:
-        self.items.append(Diagnostic(Severity.WARNING, location, message, pointer, hint))
-
-    def extend(self, other: Iterable[Diagnostic]) -> None:
-        self.items.extend(other)
+        self.add(Diagnostic(Severity.WARNING, location, message, pointer, hint))
 
     def __iter__(self) -> Iterator[Diagnostic]:
         return iter(self.items)
@@ -102,15 +104,8 @@ class Diagnostics:
         return any(d.severity is Severity.ERROR for d in self.items)
 
     def sorted(self) -> list[Diagnostic]:
-        """Diagnostics in file, line, column order; duplicates (same place and text) dropped."""
-        seen: set[tuple] = set()
-        out = []
-        for d in sorted(self.items, key=lambda d: d.sort_key):
-            key = (d.sort_key, d.severity)
-            if key not in seen:
-                seen.add(key)
-                out.append(d)
-        return out
+        """Diagnostics in file, line, column order."""
+        return sorted(self.items, key=lambda d: d.sort_key)
 
     def render_text(self) -> str:
         return "\n".join(d.render() for d in self.sorted())

@@ -53,6 +53,12 @@ def stage_kinds() -> list[str]:
 # `{bx: ceildiv(N, 128)}` is two entries to YAML: flow collections split at commas.
 FLOW_COMMA_HINT = ("inside { } and [ ], YAML splits values at commas: quote expressions that "
                    "contain commas, e.g. \"ceildiv(N, 128)\"")
+NAME_HINT = "names are C identifiers: letters, digits and underscores, not starting with a digit"
+
+
+def _split_by_flow_comma(key: str) -> bool:
+    """Whether a key looks like the tail of an expression cut at a comma ('128)')."""
+    return key.count(")") > key.count("(")
 
 
 def _pointer(path: Iterable[Any]) -> str:
@@ -202,15 +208,17 @@ class _Translator:
         self.report(path, f"{_field(path)} must not be empty")
 
     def on_pattern(self, error, path):
-        self.report(path, f"'{error.instance}' is not a valid name",
-                    "names are C identifiers: letters, digits and underscores, not starting with a digit")
-
-    def on_propertyNames(self, error, path):
-        # The failing instance is the key itself; point at it.
-        name = str(error.instance)
-        hint = FLOW_COMMA_HINT if ")" in name else (
-            "names are C identifiers: letters, digits and underscores, not starting with a digit")
-        self.report(path, f"'{name}' is not a valid name in {_field(path)}", hint, key=name)
+        if "propertyNames" in error.schema_path:
+            # A mapping key failed: the error's instance is the key itself; point at it.
+            name = str(error.instance)
+            if _split_by_flow_comma(name):
+                self.report(path, f"'{name}' is not a valid name in {_field(path)}: a comma "
+                                  "split the value before it", FLOW_COMMA_HINT, key=name)
+            else:
+                self.report(path, f"'{name}' is not a valid name in {_field(path)}", NAME_HINT,
+                            key=name)
+        else:
+            self.report(path, f"'{error.instance}' is not a valid name", NAME_HINT)
 
     def on_minProperties(self, error, path):
         if len(path) >= 2 and path[-2] == "stages":
@@ -293,6 +301,11 @@ def validate_structure(doc: SourceDocument, diags: Diagnostics) -> Any | None:
     """
     errors = list(_validator().iter_errors(doc.data))
     translator = _Translator(doc, diags)
+    # The tail of an expression cut at a comma ('128)': null) is reported once, as such; its
+    # missing value is not a second problem.
+    cut = {(*e.absolute_path, e.instance) for e in errors
+           if "propertyNames" in e.schema_path and _split_by_flow_comma(str(e.instance))}
     for error in errors:
-        translator.translate(error)
+        if tuple(error.absolute_path) not in cut:
+            translator.translate(error)
     return doc.data if not errors else _repair(doc.data, errors)

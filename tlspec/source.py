@@ -137,7 +137,12 @@ def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
     message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
-    diags.error(location, message, hint="check indentation, colons and quoting around this point")
+    if "flow" in (context or ""):
+        hint = ("inside { } and [ ], quote regions and expressions that contain brackets or "
+                "commas, e.g. {src: \"A[0 : 64, 0 : 64]\", dst: A_s}")
+    else:
+        hint = "check indentation, colons and quoting around this point"
+    diags.error(location, message, hint=hint)
 
 
 def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
+from .barriers import check_barriers
 from .context import Context
 from .declarations import check_buffers, check_dims, check_launch, check_shared_memory
 from .stages import check_stages
@@ -16,3 +17,4 @@ def check_kernel(kernel: Kernel, diags: Diagnostics) -> None:
     check_launch(ctx)
     check_shared_memory(ctx)
     check_stages(ctx)
+    check_barriers(ctx)

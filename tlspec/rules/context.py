@@ -58,15 +58,26 @@ class Context:
         """Every stage in program order with the ranges of the names visible to it."""
         yield from self._walk(self.kernel.stages, self.top)
 
+    def stage_lists(self) -> Iterator[tuple[list[Stage], Scope]]:
+        """The kernel's stage list and every loop body, with the ranges visible in each."""
+        yield self.kernel.stages, self.top
+        for stage, scope in self.stages():
+            if stage.body:
+                yield stage.body, self.body_scope(stage, scope)
+
+    def body_scope(self, loop: Stage, scope: Scope) -> Scope:
+        """`scope` with the loop variable of `loop` ranging over its iterations."""
+        start = loop.exprs.get("start")
+        lo = 0 if start is None else self.const(start, scope)
+        extent = self.const(loop.exprs["extent"], scope) if "extent" in loop.exprs else None
+        rng = (lo, lo + extent - 1) if lo is not None and extent and extent > 0 else None
+        return scope.with_var(loop.options["var"], rng)
+
     def _walk(self, stages: list[Stage], scope: Scope) -> Iterator[tuple[Stage, Scope]]:
         for stage in stages:
             yield stage, scope
             if stage.body:
-                start = stage.exprs.get("start")
-                lo = 0 if start is None else self.const(start, scope)
-                extent = self.const(stage.exprs["extent"], scope) if "extent" in stage.exprs else None
-                rng = (lo, lo + extent - 1) if lo is not None and extent and extent > 0 else None
-                yield from self._walk(stage.body, scope.with_var(stage.options["var"], rng))
+                yield from self._walk(stage.body, self.body_scope(stage, scope))
 
     def buffer(self, ref: RegionRef) -> Buffer:
         return self.kernel.buffers[ref.name]

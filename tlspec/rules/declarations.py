@@ -16,6 +16,7 @@ SHARED_ALIGN = {"swizzle_32B": 256, "swizzle_64B": 512, "swizzle_128B": 1024}
 DEFAULT_SHARED_ALIGN = 128
 PADDING_BYTES = 16      # a 'padded' layout adds one 16-byte vector to every innermost row
 MBARRIER_BYTES = 8
+STATIC_SHARED_BYTES = 48 * 1024  # __shared__ arrays; beyond this, dynamic shared memory
 
 
 def check_dims(ctx: Context) -> None:
@@ -119,6 +120,15 @@ def shared_bytes(ctx: Context) -> tuple[int, list[tuple[str, int]]]:
 
 def check_shared_memory(ctx: Context) -> None:
     target = ctx.kernel.target
+    static = sum(buffer_bytes(b, ctx) or 0 for b in ctx.kernel.buffers.values()
+                 if b.scope == "shared")
+    if static > STATIC_SHARED_BYTES:
+        biggest = max((b for b in ctx.kernel.buffers.values() if b.scope == "shared"),
+                      key=lambda b: buffer_bytes(b, ctx) or 0)
+        ctx.error(biggest.pointer + "/scope", f"the static shared-memory tiles need {static} bytes "
+                                              f"({static / 1024:.1f} KB); static shared memory is "
+                                              "limited to 48 KB per block",
+                  f"declare the large tiles with 'scope: shared.dyn', e.g. '{biggest.name}'")
     total, parts = shared_bytes(ctx)
     if total <= target.max_shared_bytes:
         return

@@ -5,6 +5,7 @@ from math import prod
 from typing import Callable
 
 from ..dtypes import DTYPE_BYTES, INDEX_DTYPES, MAX_VECTOR_BYTES
+from ..expr import to_source
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .context import Context, Scope, shape_text
@@ -266,13 +267,14 @@ def _check_indexed_rows(ctx: Context, stage: Stage, scope: Scope, table_option: 
             ctx.error(rows.pointer, f"{kind}: '{rows_option}' has {shape_text(rows.extents[1:])} "
                                     f"columns but the table region has {shape_text(table.extents[1:])}")
     _same_dtype(ctx, stage, "src", "dst")
-    _check_tma_rows(ctx, stage, scope, index)
+    _check_tma_rows(ctx, stage, scope, table, rows, index)
     if "coalesced_width" in stage.options:
         _check_vector_width(ctx, stage, stage.options["coalesced_width"], ctx.buffer(rows).dtype,
                             const_extents(ctx, rows, scope))
 
 
-def _check_tma_rows(ctx: Context, stage: Stage, scope: Scope, index: RegionRef) -> None:
+def _check_tma_rows(ctx: Context, stage: Stage, scope: Scope, table: RegionRef, rows_ref: RegionRef,
+                    index: RegionRef) -> None:
     """The TMA gather4 / scatter4 form, selected by any of its options."""
     kind = stage.written_kind
     chosen = [o for o in ("rows", "barrier", "col") if o in stage.options]
@@ -295,6 +297,24 @@ def _check_tma_rows(ctx: Context, stage: Stage, scope: Scope, index: RegionRef) 
     count = ctx.const(index.extents[-1], scope)
     if count is not None and count % 4:
         ctx.error(index.pointer, f"TMA {kind}4 moves rows in fours; 'index' selects {count}")
+    tile = ctx.buffer(rows_ref)
+    if not tile.is_shared:
+        ctx.error(rows_ref.pointer, f"TMA {kind}4 moves rows between the table and shared memory; "
+                                    f"'{tile.name}' is {tile.scope}",
+                  "stage the rows in a shared tile, or drop the TMA options for vectorized loads")
+    width = ctx.const(rows_ref.extents[-1], scope)
+    size = DTYPE_BYTES[tile.dtype]
+    if width is not None and (width > 256 or width * size % 16):
+        ctx.error(rows_ref.pointer, f"a TMA {kind}4 box row is {width} elements ({width * size} "
+                                    "bytes); it must be at most 256 elements and a multiple of 16 "
+                                    "bytes")
+    col = stage.exprs.get("col")
+    if col is not None and not same_extent(col, table.dims[1][0], ctx):
+        ctx.error(pointer_join(stage.pointer, "col"),
+                  f"'col' ({to_source(col)}) differs from the column where the table region "
+                  f"'{table.region.text}' starts ({to_source(table.dims[1][0])})",
+                  "'col' is the box's first column: give the same start in both, or leave 'col' "
+                  "out")
 
 
 def check_gather(ctx: Context, stage: Stage, scope: Scope) -> None:
@@ -357,26 +377,6 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
     _same_dtype(ctx, stage, "img", "col")
 
 
-def check_barrier_refs(ctx: Context, stage: Stage, scope: Scope) -> None:
-    for option, ref in stage.barriers.items():
-        barrier = ctx.kernel.barriers[ref.name]
-        if ref.region.slices is None:
-            if barrier.count > 1:
-                ctx.error(ref.pointer, f"'{ref.name}' is an array of {barrier.count} barriers; "
-                                       "pick one", f"e.g. '{ref.name}[k % {barrier.count}]'")
-            continue
-        if ref.dims and not ref.region.slices[0].single:
-            ctx.error(ref.pointer, f"'{option}' names one barrier: write '{ref.name}[i]', not a "
-                                   "range")
-            continue
-        rng = ctx.bounds(ref.dims[0][0], scope) if ref.dims else None
-        if rng is not None and (rng[0] < 0 or rng[1] >= barrier.count):
-            ctx.error(ref.pointer, f"barrier index ranges over [{rng[0]}, {rng[1]}] but "
-                                   f"'{ref.name}' has {barrier.count} barriers",
-                      f"use an index from 0 to {barrier.count - 1}, e.g. '{ref.name}[k % "
-                      f"{barrier.count}]'")
-
-
 def check_loop(ctx: Context, stage: Stage, scope: Scope) -> None:
     extent = stage.exprs.get("extent")
     value = ctx.bounds(extent, scope) if extent is not None else None
@@ -424,7 +424,6 @@ def check_stages(ctx: Context) -> None:
             if ref.dims:
                 check_region(ctx, ref, scope)
         check_io(ctx, stage)
-        check_barrier_refs(ctx, stage, scope)
         check = CHECKS.get(stage.kind)
         if check is not None:
             check(ctx, stage, scope)

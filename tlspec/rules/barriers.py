@@ -1,0 +1,107 @@
+"""Rules on mbarriers: references name one allocated barrier, waits use a parity, and the bytes
+announced with expect_tx match the bytes the asynchronous copies deliver."""
+from __future__ import annotations
+
+from math import prod
+
+from ..dtypes import DTYPE_BYTES
+from ..model import Stage
+from ..source import pointer_join
+from .context import Context, Scope
+
+
+def check_barrier_refs(ctx: Context, stage: Stage, scope: Scope) -> None:
+    for option, ref in stage.barriers.items():
+        barrier = ctx.kernel.barriers[ref.name]
+        if ref.region.slices is None:
+            if barrier.count > 1:
+                ctx.error(ref.pointer, f"'{ref.name}' is an array of {barrier.count} barriers; "
+                                       "pick one", f"e.g. '{ref.name}[k % {barrier.count}]'")
+            continue
+        if ref.dims and not ref.region.slices[0].single:
+            ctx.error(ref.pointer, f"'{option}' names one barrier: write '{ref.name}[i]', not a "
+                                   "range")
+            continue
+        rng = ctx.bounds(ref.dims[0][0], scope) if ref.dims else None
+        if rng is not None and (rng[0] < 0 or rng[1] >= barrier.count):
+            ctx.error(ref.pointer, f"barrier index ranges over [{rng[0]}, {rng[1]}] but "
+                                   f"'{ref.name}' has {barrier.count} barriers",
+                      f"use an index from 0 to {barrier.count - 1}, e.g. '{ref.name}[k % "
+                      f"{barrier.count}]'")
+    parity = stage.exprs.get("parity")
+    rng = ctx.bounds(parity, scope) if parity is not None else None
+    if rng is not None and (rng[0] < 0 or rng[1] > 1):
+        ctx.error(pointer_join(stage.pointer, "parity"),
+                  f"parity ranges over [{rng[0]}, {rng[1]}]; a phase parity is 0 or 1",
+                  "for the n-th phase use n % 2, e.g. 'k % 2' or 'k // 2 % 2'")
+
+
+def _delivered(ctx: Context, stage: Stage, scope: Scope) -> tuple[str, int | None] | None:
+    """(barrier name, bytes) for a stage whose asynchronous copy completes on a barrier."""
+    if stage.kind == "tma_copy" and "barrier" in stage.barriers:
+        ref, barrier = stage.regions.get("dst"), stage.barriers["barrier"]
+    elif stage.kind == "gather" and "barrier" in stage.barriers:
+        ref, barrier = stage.regions.get("dst"), stage.barriers["barrier"]
+    elif stage.kind == "copy_cluster" and "remote_barrier" in stage.barriers:
+        ref, barrier = stage.regions.get("dst"), stage.barriers["remote_barrier"]
+    else:
+        return None
+    if ref is None or not ref.dims:
+        return barrier.name, None
+    extents = [ctx.const(e, scope) for e in ref.extents]
+    if any(e is None for e in extents):
+        return barrier.name, None
+    return barrier.name, prod(extents) * DTYPE_BYTES[ctx.buffer(ref).dtype]
+
+
+def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> None:
+    """Within one stage list (the kernel's, or a loop body), the expect_tx of the arrivals on a
+    barrier must add up to the bytes of the copies completing on it: too few lets the wait
+    return before the data has landed, too many hangs the kernel."""
+    delivered: dict[str, list[int | None]] = {}
+    announced: dict[str, list[tuple[Stage, int | None]]] = {}
+    for stage in stages:
+        copy = _delivered(ctx, stage, scope)
+        if copy is not None:
+            delivered.setdefault(copy[0], []).append(copy[1])
+        if stage.kind == "barrier_arrive" and "expect_tx" in stage.exprs and stage.barriers:
+            name = stage.barriers["barrier"].name
+            announced.setdefault(name, []).append((stage, ctx.const(stage.exprs["expect_tx"],
+                                                                     scope)))
+    for name, sizes in delivered.items():
+        arrivals = announced.get(name, [])
+        if not arrivals:
+            ctx.error(_first_copy_pointer(stages, name),
+                      f"the asynchronous copies completing on '{name}' deliver "
+                      f"{_total(sizes)} bytes that no barrier_arrive announces",
+                      f"add '- barrier_arrive: {{barrier: {name}, expect_tx: {_total(sizes)}}}' "
+                      "before the copy, in the same loop body")
+            continue
+        counts = [count for _, count in arrivals]
+        if None in sizes or None in counts:
+            continue  # depends on a symbolic dim
+        if sum(counts) != sum(sizes):
+            stage = arrivals[0][0]
+            ctx.error(pointer_join(stage.pointer, "expect_tx"),
+                      f"expect_tx announces {sum(counts)} bytes on '{name}' but the copies "
+                      f"completing on it deliver {sum(sizes)}",
+                      "a short count lets barrier_wait return before the data lands; a long one "
+                      "hangs the kernel")
+
+
+def _total(sizes: list[int | None]) -> str:
+    return "an unknown number of" if None in sizes else str(sum(sizes))
+
+
+def _first_copy_pointer(stages: list[Stage], name: str) -> str:
+    for stage in stages:
+        if any(ref.name == name for ref in stage.barriers.values()) and stage.kind != "barrier_wait":
+            return stage.pointer
+    return stages[0].pointer
+
+
+def check_barriers(ctx: Context) -> None:
+    for stage, scope in ctx.stages():
+        check_barrier_refs(ctx, stage, scope)
+    for stages, scope in ctx.stage_lists():
+        check_transaction_bytes(ctx, stages, scope)
