@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .diagnostics import Diagnostics, Location
-from .expr import Const, Expr, ExprError, free_vars, parse_expr, simplify, to_source
+from .expr import Const, Expr, ExprError, bounds, free_vars, parse_expr, simplify, to_source
 from .model import Barrier, BlockIndex, Buffer, Dim, Kernel, Launch, RegionRef, Stage
 from .region import parse_region, resolve
 from .source import SourceDocument, pointer_join
@@ -35,6 +35,7 @@ AXES = ("x", "y", "z")
 class _Definition:
     kind: str       # "dim", "buffer", "block index", "loop variable", "barrier"
     pointer: str
+    named_by_key: bool
 
 
 class _Builder:
@@ -48,8 +49,7 @@ class _Builder:
     # -- reporting --------------------------------------------------------------------------
 
     def at(self, pointer: str, offset: int = 0, *, key: bool = False) -> Location:
-        location = self.doc.location(pointer, key=key)
-        return Location(location.path, location.line, location.column + offset)
+        return self.doc.location(pointer, key=key, offset=offset)
 
     def error(self, pointer: str, message: str, hint: str | None = None, *, offset: int = 0,
               key: bool = False) -> None:
@@ -57,20 +57,23 @@ class _Builder:
 
     # -- names ------------------------------------------------------------------------------
 
-    def define(self, name: str, kind: str, pointer: str) -> None:
+    def define(self, name: str, kind: str, pointer: str, *, named_by_key: bool = True) -> bool:
+        """Define `name`; False (and reported) when it is reserved or already defined.
+        `named_by_key`: the name is the key at `pointer` (dims, buffers), else its value."""
         if name in RESERVED:
             self.error(pointer, f"'{name}' is a reserved word and cannot name a {kind}",
-                       "pick another name", key=True)
-            return
+                       "pick another name", key=named_by_key)
+            return False
         previous = self.names.get(name)
         if previous is not None:
-            first = self.at(previous.pointer, key=True)
+            first = self.at(previous.pointer, key=previous.named_by_key)
             self.error(pointer, f"'{name}' is already defined as a {previous.kind} at line "
                                 f"{first.line}, column {first.column}",
                        "dims, buffers, block indices, loop variables and barriers share one "
-                       "namespace; rename one of them", key=True)
-            return
-        self.names[name] = _Definition(kind, pointer)
+                       "namespace; rename one of them", key=named_by_key)
+            return False
+        self.names[name] = _Definition(kind, pointer, named_by_key)
+        return True
 
     def expression(self, value: Any, pointer: str, visible: Iterable[str], what: str) -> Expr | None:
         """Parse an expression option and check that it only uses the names in `visible`."""
@@ -116,16 +119,24 @@ class _Builder:
                                  value.get("max"))
         return dims
 
-    def buffer(self, name: str, data: dict, dims: list[str]) -> Buffer:
+    def buffer(self, name: str, data: dict, dims: dict[str, Dim]) -> Buffer:
         pointer = pointer_join("/buffers", name)
         self.define(name, "buffer", pointer)
-        shape = []
+        constants = {d.name: (d.value, d.value) for d in dims.values() if not d.symbolic}
+        shape: list[Expr] = []
+        complete = True
         for i, extent in enumerate(data["shape"]):
-            expr = self.expression(extent, pointer_join(pointer + "/shape", i), dims,
-                                   f"the shape of buffer '{name}'")
+            extent_pointer = pointer_join(pointer + "/shape", i)
+            expr = self.expression(extent, extent_pointer, list(dims), f"the shape of buffer '{name}'")
+            value = bounds(expr, constants) if expr is not None else None
+            if value is not None and value[1] < 1:
+                self.error(extent_pointer, f"dimension {i} of buffer '{name}' has extent "
+                                           f"{value[1]}; extents must be positive")
+                expr = None
+            complete &= expr is not None
             shape.append(simplify(expr) if expr is not None else Const(1))
         return Buffer(name, pointer, data["scope"], shape, data["dtype"], data.get("io"),
-                      data.get("layout", "auto"), data.get("doc", ""))
+                      data.get("layout", "auto"), data.get("doc", ""), complete)
 
     def launch(self, data: dict, dims: list[str]) -> Launch:
         grid = []
@@ -133,7 +144,7 @@ class _Builder:
             pointer = pointer_join("/launch/grid", name)
             self.define(name, "block index", pointer)
             expr = self.expression(extent, pointer, dims, f"the grid extent of '{name}'")
-            grid.append(BlockIndex(name, pointer, axis, simplify(expr) if expr else Const(1)))
+            grid.append(BlockIndex(name, pointer, axis, simplify(expr) if expr else None))
         cluster = tuple(data["cluster"]) if "cluster" in data else None
         return Launch(grid, data["threads"], cluster)
 
@@ -164,8 +175,8 @@ class _Builder:
         written = [e for s in region.slices or ()
                    for e in (s.start, s.stop if s.stop is not None else s.extent) if e is not None]
         ok = all([self.check_names(expr, pointer, visible, what) for expr in written])
-        if not ok:
-            return ref
+        if not ok or (kind == "buffer" and not table[region.buffer].complete):
+            return ref  # unresolved: its names or its buffer's shape were already reported
         shape = table[region.buffer].shape if kind == "buffer" else [
             Const(table[region.buffer].count)]
         try:
@@ -209,10 +220,12 @@ class _Builder:
                 self.alloc_barrier(options, stage_pointer, depth)
             if kind.loop:
                 var = options["var"]
-                self.define(var, "loop variable", pointer_join(stage_pointer, "var"))
+                defined = self.define(var, "loop variable", pointer_join(stage_pointer, "var"),
+                                      named_by_key=False)
                 stage.body = self.stages(options["stages"], pointer_join(stage_pointer, "stages"),
                                          visible + [var], depth + 1)
-                self.names.pop(var, None)  # the loop variable is visible in the body only
+                if defined:
+                    del self.names[var]  # the loop variable is visible in the body only
             out.append(stage)
         return out
 
@@ -222,9 +235,10 @@ class _Builder:
             self.error(pointer, f"barrier '{name}' is allocated inside a loop",
                        "allocate barriers with alloc_barrier at the top level of 'stages', before "
                        "the loops that use them", key=True)
-        self.define(name, "barrier", pointer_join(pointer, "name"))
-        self.barriers[name] = Barrier(name, pointer, options.get("count", 1),
-                                      options.get("arrive_count", 1))
+        defined = self.define(name, "barrier", pointer_join(pointer, "name"), named_by_key=False)
+        if defined or name not in self.barriers:  # a second allocation keeps the first
+            self.barriers[name] = Barrier(name, pointer, options.get("count", 1),
+                                          options.get("arrive_count", 1))
 
 
 def _option_label(option: str, kind: str) -> str:
@@ -242,7 +256,7 @@ def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics) -> Kernel:
     dims = builder.dims(data.get("dims", {}))
     dim_names = list(dims)
     for buffer_name, buffer_data in data["buffers"].items():
-        builder.buffers[buffer_name] = builder.buffer(buffer_name, buffer_data, dim_names)
+        builder.buffers[buffer_name] = builder.buffer(buffer_name, buffer_data, dims)
     launch = builder.launch(data["launch"], dim_names)
     visible = dim_names + [b.name for b in launch.grid]
     stages = builder.stages(data["stages"], "/stages", visible, 0)

@@ -38,6 +38,7 @@ class Buffer:
     io: str | None = None
     layout: str = "auto"
     doc: str = ""
+    complete: bool = True              # False when an extent could not be read (reported)
 
     @property
     def is_global(self) -> bool:
@@ -53,7 +54,7 @@ class BlockIndex:
     name: str
     pointer: str
     axis: str                          # "x", "y" or "z"
-    extent: Expr
+    extent: Expr | None                # None when it could not be read (reported)
 
 
 @dataclass

@@ -40,9 +40,15 @@ def load_schema() -> dict:
     return json.loads(schema_text())
 
 
+# Draft-07 counts 2.0 as an integer; a spec's sizes and counts are written as integers.
+_TYPES = jsonschema.Draft7Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, type_checker=_TYPES)
+
+
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(load_schema())
+    return _Validator(load_schema())
 
 
 def stage_kinds() -> list[str]:
@@ -126,12 +132,14 @@ class _Translator:
         self.doc = doc
         self.diags = diags
 
-    def report(self, path: list[Any], message: str, hint: str | None = None, *, key: str | None = None):
+    def report(self, path: list[Any], message: str, hint: str | None = None, *,
+               key: str | None = None, at_key: bool = False):
+        """Report at the value at `path`, at its child `key`'s key, or (`at_key`) at its own key."""
         pointer = _pointer(path)
         if key is not None:
             pointer = pointer_join(pointer, key)
-        self.diags.error(self.doc.location(pointer, key=key is not None), message, pointer=pointer,
-                         hint=hint)
+        location = self.doc.location(pointer, key=key is not None or at_key)
+        self.diags.error(location, message, pointer=pointer, hint=hint)
 
     def translate(self, error: jsonschema.ValidationError) -> None:
         path = list(error.absolute_path)
@@ -163,7 +171,7 @@ class _Translator:
             if name not in error.instance:
                 description = error.schema.get("properties", {}).get(name, {}).get("description")
                 self.report(path, f"{_context(path)} is missing required key '{name}'",
-                            f"'{name}': {description}" if description else None)
+                            f"'{name}': {description}" if description else None, at_key=True)
 
     def on_enum(self, error, path):
         options = [str(v) for v in error.validator_value]
@@ -279,6 +287,8 @@ def _repair(data: Any, errors: list[jsonschema.ValidationError]) -> Any | None:
         for part in parents:
             container = container[part]
         if error.validator == "additionalProperties":
+            if len(error.absolute_path) >= 2 and list(error.absolute_path)[-2] == "stages":
+                return None  # an unknown stage kind: the stage has no kind left to check
             target = container[last] if last is not None else repaired
             for key in [k for k in target if k not in error.schema.get("properties", {})
                         and not k.startswith("x-")]:

@@ -20,7 +20,7 @@ from .diagnostics import Diagnostics, Location
 
 MAX_FILE_BYTES = 1 << 20     # a spec is a few KB; a megabyte is already absurd
 MAX_NODES = 100_000          # values constructed per document, counting alias expansions
-MAX_DEPTH = 64               # nesting; also stops recursive aliases ('&a [*a]')
+MAX_DEPTH = 64               # levels of nesting in one document
 
 
 def pointer_join(pointer: str, key: str | int) -> str:
@@ -38,22 +38,39 @@ class SourceDocument:
     data: Any
     values: dict[str, Location] = field(default_factory=dict)  # pointer -> where the value starts
     keys: dict[str, Location] = field(default_factory=dict)    # pointer -> where its key starts
+    # Scalars written on one line without escapes: an offset into their text is a column offset.
+    verbatim: set[str] = field(default_factory=set)
 
     @property
     def start(self) -> Location:
         return self.values.get("", Location(self.path))
 
-    def location(self, pointer: str, *, key: bool = False) -> Location:
-        """Where `pointer` is; its key when `key`; the nearest located ancestor otherwise."""
+    def location(self, pointer: str, *, key: bool = False, offset: int = 0) -> Location:
+        """Where `pointer` is (its key when `key`; the nearest located ancestor when it has no
+        location of its own). `offset` moves into the text of a scalar written verbatim."""
         if key and pointer in self.keys:
             return self.keys[pointer]
+        if offset and pointer in self.verbatim:
+            at = self.values[pointer]
+            return Location(at.path, at.line, at.column + offset)
         while pointer not in self.values and pointer:
             pointer = pointer.rsplit("/", 1)[0]
         return self.values.get(pointer, self.start)
 
 
-class _TooLarge(Exception):
-    pass
+_YAML_TAG = "tag:yaml.org,2002:"
+_COLLECTION_TAGS = {_YAML_TAG + "map", _YAML_TAG + "seq"}
+_SCALAR_TAGS = {_YAML_TAG + t for t in ("str", "int", "float", "bool", "null")}
+_TAG_HINT = ("spec files hold plain strings, integers, booleans, lists and mappings; remove the "
+             "tag (quote the value for a string)")
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+
+
+class _Unusable(Exception):
+    """The document cannot be turned into data worth validating; already explained."""
 
 
 class _Builder:
@@ -64,27 +81,68 @@ class _Builder:
         self.diags = diags
         self.constructor = yaml.SafeLoader("")  # only its scalar resolution/construction is used
         self.count = 0
+        self.open: set[int] = set()             # collections being built: a repeat is a cycle
+        self.broken = False                     # a problem was reported that changes the data
         self.values: dict[str, Location] = {}
         self.keys: dict[str, Location] = {}
+        self.verbatim: set[str] = set()
+        self.entry: tuple[yaml.Node, str] | None = None  # the top-level entry being built
 
     def loc(self, mark: yaml.Mark) -> Location:
         return Location(self.path, mark.line + 1, mark.column + 1)
 
+    def fail(self, node: yaml.Node, pointer: str, message: str, hint: str) -> None:
+        self.diags.error(self.loc(node.start_mark), message, pointer=pointer, hint=hint)
+        raise _Unusable
+
     def build(self, node: yaml.Node, pointer: str, depth: int = 0) -> Any:
         self.count += 1
-        if self.count > MAX_NODES or depth > MAX_DEPTH:
-            raise _TooLarge
-        location = self.loc(node.start_mark)
-        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-            # Point inside the quotes, so that offsets into the text (expressions) line up.
+        if depth == 1:
+            self.entry = (node, pointer)
+        if self.count > MAX_NODES:
+            # Deep inside an expansion: report at the top-level entry that expands.
+            self.fail(*self.entry, f"'{self.entry[1][1:]}' expands to more than {MAX_NODES} "
+                                   "values (aliases referring to aliases?)",
+                      "spec files do not need nested aliases; write the values out")
+        if depth > MAX_DEPTH:
+            self.fail(node, pointer, f"the document nests deeper than {MAX_DEPTH} levels",
+                      "a kernel spec needs a handful of levels; flatten this value")
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, pointer)
+        if node.tag not in _COLLECTION_TAGS:
+            self.fail(node, pointer, f"unsupported YAML tag '{_short_tag(node.tag)}'", _TAG_HINT)
+        if id(node) in self.open:
+            self.fail(node, pointer, "recursive alias: this value contains itself",
+                      "an alias ('*name') may only refer to a value that is complete")
+        self.values.setdefault(pointer, self.loc(node.start_mark))
+        self.open.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            value: Any = [self.build(item, pointer_join(pointer, i), depth + 1)
+                          for i, item in enumerate(node.value)]
+        else:
+            value = self.build_mapping(node, pointer, depth)
+        self.open.discard(id(node))
+        return value
+
+    def scalar(self, node: yaml.ScalarNode, pointer: str) -> Any:
+        start, end = node.start_mark, node.end_mark
+        quoted = node.style in ("'", '"')
+        # Point inside the quotes, so that offsets into the text (expressions) line up.
+        location = self.loc(start)
+        if quoted:
             location = Location(location.path, location.line, location.column + 1)
         self.values.setdefault(pointer, location)
-        if isinstance(node, yaml.ScalarNode):
+        raw_length = end.index - start.index - (2 if quoted else 0)
+        if node.style in (None, "'", '"') and start.line == end.line and raw_length == len(node.value):
+            self.verbatim.add(pointer)
+        if node.tag not in _SCALAR_TAGS:
+            self.fail(node, pointer, f"unsupported YAML tag '{_short_tag(node.tag)}'", _TAG_HINT)
+        try:
             return self.constructor.construct_object(node)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, pointer_join(pointer, i), depth + 1)
-                    for i, item in enumerate(node.value)]
-        return self.build_mapping(node, pointer, depth)
+        except yaml.YAMLError as err:  # e.g. a date that is not one (2024-13-45)
+            problem = getattr(err, "problem", None) or str(err)
+            self.fail(node, pointer, f"unsupported YAML value: {problem}",
+                      "quote the value to make it a string")
 
     def build_mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict:
         out: dict[str, Any] = {}
@@ -94,12 +152,14 @@ class _Builder:
                 self.diags.error(self.loc(key_node.start_mark),
                                  "a mapping key must be a plain name, not a list or mapping",
                                  pointer=pointer)
+                self.broken = True
                 continue
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self.diags.error(self.loc(key_node.start_mark),
                                  "YAML merge keys ('<<') are not supported in spec files",
                                  pointer=pointer,
                                  hint="write the keys out, or use an alias ('*name') for a whole value")
+                self.broken = True
                 continue
             # Keys are names: take their text as written, so that `on:` or `1:` stay strings.
             key = key_node.value
@@ -136,10 +196,13 @@ def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
     location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
+    opened = getattr(err, "context_mark", None)
+    if context and opened and (opened.line, opened.column) != (mark.line, mark.column):
+        context += f" that starts at line {opened.line + 1}, column {opened.column + 1}"
     message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
     if "flow" in (context or ""):
         hint = ("inside { } and [ ], quote regions and expressions that contain brackets or "
-                "commas, e.g. {src: \"A[0 : 64, 0 : 64]\", dst: A_s}")
+                "commas, e.g. {src: \"A[0 : 64, 0 : 64]\", dst: A_s}; and close every { and [")
     else:
         hint = "check indentation, colons and quoting around this point"
     diags.error(location, message, hint=hint)
@@ -151,7 +214,7 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
         not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
     ):
         diags.error(Location(path), "empty file: expected at least one kernel document",
-                    hint="start from `tlspec new` or an example in specs/")
+                    hint="start from an example in specs/ or docs/spec.md")
         return []
     if not _check_tabs(text, path, diags):
         return []
@@ -161,28 +224,26 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
     except yaml.YAMLError as err:
         _yaml_error(err, path, diags)
         return []
+    except RecursionError:  # PyYAML's composer recurses once per level of nesting
+        diags.error(Location(path), f"the file nests too deeply (far more than {MAX_DEPTH} levels)",
+                    hint="a kernel spec needs a handful of levels")
+        return []
     for index, node in enumerate(nodes):
         if node is None:  # an empty document between '---' separators
             continue
         builder = _Builder(path, diags)
-        start = builder.loc(node.start_mark)
         if not isinstance(node, yaml.MappingNode):
-            diags.error(start, f"document {index + 1} is not a mapping: a kernel document is a "
-                               "mapping of keys such as 'tlspec', 'name', 'buffers' and 'stages'",
-                        pointer="")
+            diags.error(builder.loc(node.start_mark),
+                        f"document {index + 1} is not a mapping: a kernel document is a mapping "
+                        "of keys such as 'tlspec', 'name', 'buffers' and 'stages'", pointer="")
             continue
         try:
             data = builder.build(node, "")
-        except _TooLarge:
-            diags.error(start, f"document {index + 1} expands to more than {MAX_NODES} values "
-                               f"or nests deeper than {MAX_DEPTH} levels (aliases referring to "
-                               "aliases?)", pointer="",
-                        hint="spec files do not need deeply nested aliases; write values out")
+        except _Unusable:
             continue
-        except yaml.YAMLError as err:  # e.g. an invalid timestamp or an unknown tag
-            _yaml_error(err, path, diags)
-            continue
-        documents.append(SourceDocument(path, index, data, builder.values, builder.keys))
+        if not builder.broken:  # otherwise its keys are not what the author meant: stop here
+            documents.append(SourceDocument(path, index, data, builder.values, builder.keys,
+                                            builder.verbatim))
     return documents
 
 

@@ -17,6 +17,7 @@ ALIASES = {
     "sm90": "sm_90a", "sm_90": "sm_90a", "sm90a": "sm_90a", "hopper": "sm_90a",
     "sm80": "sm_80", "ampere": "sm_80", "sm_100": "sm_100a", "sm100": "sm_100a",
     "sm100a": "sm_100a", "blackwell": "sm_100a",
+    "input": "in", "output": "out", "rw": "inout",
     "cp.async": "cp_async", "cpasync": "cp_async", "simt": "sync",
 }
 

@@ -74,8 +74,10 @@ def _check_unique_names(kernels: list[Kernel], diags: Diagnostics) -> None:
         other = first.setdefault(kernel.name, kernel)
         if other is not kernel:
             where = other.document.location("/name")
+            place = (f"line {where.line}, column {where.column}" if where.path == kernel.path
+                     else str(where))
             diags.error(kernel.document.location("/name"),
-                        f"kernel name '{kernel.name}' is already used at {where}",
+                        f"kernel name '{kernel.name}' is already used at {place}",
                         pointer="/name", hint="kernels compiled together need unique names")
 
 

@@ -46,8 +46,11 @@ class Context:
 
     # -- values -----------------------------------------------------------------------------
 
-    def const(self, expr: Expr, scope: Scope | None = None) -> int | None:
-        """The value of `expr` when it is the same at every point (constant dims only)."""
+    def const(self, expr: Expr | None, scope: Scope | None = None) -> int | None:
+        """The value of `expr` when it is the same at every point (constant dims only); None
+        when it varies, depends on a symbolic dim, or is missing (an unreadable expression)."""
+        if expr is None:
+            return None
         rng = bounds(expr, self.dim_ranges if scope is None else scope.ranges)
         return rng[0] if rng is not None and rng[0] == rng[1] else None
 

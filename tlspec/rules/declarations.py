@@ -44,11 +44,7 @@ def check_buffers(ctx: Context) -> None:
                       "remove 'layout'", key=True)
         for i, extent in enumerate(buffer.shape):
             pointer = pointer_join(buffer.pointer + "/shape", i)
-            value = ctx.const(extent)
-            if value is not None and value < 1:
-                ctx.error(pointer, f"extent {i} of buffer '{buffer.name}' is {value}; extents must "
-                                   "be positive")
-            elif value is None and not buffer.is_global:
+            if buffer.complete and ctx.const(extent) is None and not buffer.is_global:
                 ctx.error(pointer, f"{buffer.scope} buffer '{buffer.name}' has the non-constant "
                                    f"extent '{to_source(extent)}'",
                           "shared-memory and register tiles need constant shapes: use integers or "
@@ -89,6 +85,8 @@ def check_launch(ctx: Context) -> None:
 
 
 def buffer_bytes(buffer: Buffer, ctx: Context) -> int | None:
+    if not buffer.complete:
+        return None
     extents = [ctx.const(e) for e in buffer.shape]
     if any(e is None or e < 1 for e in extents):
         return None

@@ -55,6 +55,8 @@ def same_extent(a: Expr, b: Expr, ctx: Context) -> bool:
 
 def check_same_extents(ctx: Context, src: RegionRef, dst: RegionRef, what: str) -> bool:
     """Report and return False unless `src` and `dst` have equal extents (unit dims dropped)."""
+    if any((v := ctx.const(e)) is not None and v < 1 for e in src.extents + dst.extents):
+        return True  # a non-positive extent is reported as such by check_region
     a, b = squeeze(src.extents, ctx), squeeze(dst.extents, ctx)
     if len(a) == len(b) and all(same_extent(x, y, ctx) for x, y in zip(a, b)):
         return True
