@@ -359,8 +359,7 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
             ctx.error(img.pointer, "im2col reads windows anywhere in the image: name the whole "
                                    f"buffer ('{buffer.name}'), not a region of it")
         else:
-            kernel, stride = options["kernel"], options.get("stride", 1)
-            dilation, pad = options.get("dilation", 1), options.get("pad", 0)
+            kernel, dilation, pad = options["kernel"], options.get("dilation", 1), options.get("pad", 0)
             for axis, extent in (("H", buffer.shape[1]), ("W", buffer.shape[2])):
                 size = ctx.const(extent)
                 if size is not None and size + 2 * pad - dilation * (kernel - 1) - 1 < 0:
