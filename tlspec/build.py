@@ -198,18 +198,15 @@ class _Builder:
                 self.diags.warning(self.at(stage_pointer, key=True),
                                    f"'{written}' is deprecated; use '{kind.alias_of}' (same options)",
                                    pointer=stage_pointer, hint=f"rename the stage to '{kind.alias_of}'")
-            for option in kind.regions:
-                if option in options:
-                    ref = self.region(options[option], pointer_join(stage_pointer, option), visible,
-                                      _option_label(option, written), self.buffers, "buffer")
-                    if ref:
-                        stage.regions[option] = ref
-            for option in kind.barriers:
-                if option in options:
-                    ref = self.region(options[option], pointer_join(stage_pointer, option), visible,
-                                      _option_label(option, written), self.barriers, "barrier")
-                    if ref:
-                        stage.barriers[option] = ref
+            for names, table, what, into in ((kind.regions, self.buffers, "buffer", stage.regions),
+                                             (kind.barriers, self.barriers, "barrier",
+                                              stage.barriers)):
+                for option in names:
+                    if option in options:
+                        ref = self.region(options[option], pointer_join(stage_pointer, option),
+                                          visible, _option_label(option, written), table, what)
+                        if ref:
+                            into[option] = ref
             for option in kind.exprs:
                 if option in options:
                     expr = self.expression(options[option], pointer_join(stage_pointer, option),
