@@ -1,13 +1,16 @@
 """The schema is valid draft-07, documents everything, and is what `tlspec schema` prints."""
 import json
+import re
 import subprocess
 import sys
 
 import jsonschema
 import pytest
+import yaml
 
 from tlspec.schema import load_schema, schema_path, stage_kinds
 from tlspec.stages import STAGE_KINDS
+from tlspec.validate import validate_text
 
 from conftest import ROOT
 
@@ -75,3 +78,95 @@ def test_tlspec_schema_prints_the_schema():
 def test_example_specs_start_with_the_schema_modeline(spec):
     first = spec.read_text().splitlines()[0]
     assert first == "# yaml-language-server: $schema=../schemas/tlspec.schema.json"
+
+
+def all_descriptions(node, pointer=""):
+    """Yield (pointer, schema) for every subschema with a description, snippets excepted."""
+    for ptr, sub in walk(node, pointer):
+        if "description" in sub:
+            yield ptr, sub
+
+
+def test_every_description_has_a_markdown_description():
+    missing = [pointer for pointer, node in all_descriptions(load_schema())
+               if "markdownDescription" not in node]
+    assert missing == []
+
+
+def resolve_snippet(value):
+    """A defaultSnippet body as the editor inserts it with its placeholders' defaults."""
+    if isinstance(value, dict):
+        return {key: resolve_snippet(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_snippet(v) for v in value]
+    if isinstance(value, str):
+        text = re.sub(r"\$\{\d+:([^}]*)\}", r"\1", value)
+        text = re.sub(r"\$\d+", "", text)
+        if text.startswith("^"):                     # inserted unquoted: YAML types it
+            return yaml.safe_load(text[1:])
+        return text
+    return value
+
+
+def stage_snippets():
+    return {next(iter(snippet["body"])): snippet
+            for snippet in load_schema()["definitions"]["stage"]["defaultSnippets"]}
+
+
+def test_every_stage_kind_has_a_snippet():
+    snippets = stage_snippets()
+    expected = [name for name, kind in STAGE_KINDS.items() if kind.alias_of is None]
+    assert list(snippets) == expected          # the deprecated alias gets none, on purpose
+    for name, snippet in snippets.items():
+        assert snippet["label"].split(" ")[0] == name
+        assert snippet["description"] and snippet["markdownDescription"]
+
+
+MINIMAL_KERNEL = {
+    "tlspec": 1, "name": "k",
+    "buffers": {"A": {"scope": "global", "shape": [64], "dtype": "float16", "io": "in"}},
+    "launch": {"grid": {"bx": 1}, "threads": 32},
+    "stages": [{"sync_threads": None}],
+}
+
+
+@pytest.mark.parametrize("kind", [n for n, k in STAGE_KINDS.items() if k.alias_of is None])
+def test_stage_snippet_is_schema_valid_in_a_kernel(kind):
+    body = resolve_snippet(stage_snippets()[kind]["body"])
+    kernel = dict(MINIMAL_KERNEL, stages=[body])
+    errors = list(jsonschema.Draft7Validator(load_schema()).iter_errors(kernel))
+    assert errors == [], [e.message for e in errors]
+
+
+def test_kernel_snippet_is_a_valid_kernel():
+    (snippet,) = load_schema()["defaultSnippets"]
+    text = yaml.safe_dump(resolve_snippet(snippet["body"]), sort_keys=False)
+    result = validate_text(text, "snippet.tlspec.yaml")
+    assert result.ok and not result.diagnostics.warnings, result.diagnostics.render_text()
+
+
+@pytest.mark.parametrize("pointer, default", [
+    ("/properties/target", "sm_90a"),
+    ("/definitions/buffer/properties/layout", "auto"),
+    ("/definitions/stage/properties/copy/properties/disable_tma", False),
+    ("/definitions/stage/properties/copy/properties/eviction_policy", "evict_normal"),
+    ("/definitions/stage/properties/im2col/properties/stride", 1),
+    ("/definitions/stage/properties/im2col/properties/dilation", 1),
+    ("/definitions/stage/properties/im2col/properties/pad", 0),
+    ("/definitions/stage/properties/alloc_barrier/properties/count", 1),
+    ("/definitions/stage/properties/alloc_barrier/properties/arrive_count", 1),
+    ("/definitions/stage/properties/async_wait/properties/pending", 0),
+    ("/definitions/stage/properties/tma_store_wait/properties/pending", 0),
+    ("/definitions/stage/properties/for/properties/start", 0),
+    ("/definitions/stage/properties/pipeline/properties/num_stages", 2),
+])
+def test_defaults_are_what_the_validator_assumes(pointer, default):
+    node = load_schema()
+    for part in pointer.strip("/").split("/"):
+        node = node[part]
+    assert node["default"] == default
+
+
+def test_deprecated_alias_has_a_deprecation_message():
+    alias = load_schema()["definitions"]["stage"]["properties"]["c2d_im2col"]
+    assert "use im2col" in alias["deprecationMessage"]

@@ -1,0 +1,200 @@
+"""Editors see the schema: the real yaml-language-server completes, documents and checks specs.
+
+The server is the one `package-lock.json` pins (`npm ci` installs it); it is driven over stdio,
+as VS Code, Neovim and Helix drive it. Documents name the schema with the modeline the example
+specs start with, or get it from the `yaml.schemas` setting, which maps `*.tlspec.yaml` to it.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+
+import pytest
+
+from tlspec.schema import load_schema
+from tlspec.stages import STAGE_KINDS
+
+from conftest import ROOT
+from lsp_client import LspClient
+
+SERVER = ROOT / "node_modules" / "yaml-language-server" / "bin" / "yaml-language-server"
+SCHEMA_URI = (ROOT / "schemas" / "tlspec.schema.json").as_uri()
+MODELINE = f"# yaml-language-server: $schema={SCHEMA_URI}\n"
+
+# A valid kernel up to its stages; the modeline is line 0, `  - ` is line 10.
+KERNEL = """\
+tlspec: 1
+name: k
+buffers:
+  A: {scope: global, shape: [64], dtype: float16, io: in}
+  B: {scope: global, shape: [64], dtype: float16, io: out}
+launch:
+  grid: {bx: 1}
+  threads: 32
+stages:
+"""
+STAGE_LINE = 10
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server():
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if not SERVER.exists():
+        pytest.skip("yaml-language-server is not installed (run npm ci)")
+    client = LspClient(
+        ["node", str(SERVER), "--stdio"],
+        settings={"yaml": {"schemas": {SCHEMA_URI: "*.tlspec.yaml"}, "validate": True,
+                           "completion": True, "hover": True, "schemaStore": {"enable": False}}},
+        root=ROOT)
+    try:
+        client.initialize()
+        yield client
+    finally:
+        client.shutdown()
+
+
+def open_doc(server, text, modeline=True, suffix=".tlspec.yaml"):
+    """Open `text` as a new document (never written to disk); return its URI."""
+    uri = (ROOT / f"editor_test_{next(_counter)}{suffix}").as_uri()
+    server.open(uri, (MODELINE if modeline else "") + text)
+    return uri
+
+
+def labels(server, text, line, character, **kwargs):
+    uri = open_doc(server, text, **kwargs)
+    try:
+        return [item["label"] for item in server.completion(uri, line, character)]
+    finally:
+        server.close_document(uri)
+
+
+def test_top_level_completion(server):
+    offered = labels(server, "", 1, 0)
+    for key in ("tlspec", "name", "doc", "target", "dims", "buffers", "launch", "stages"):
+        assert key in offered, offered
+
+
+def test_stages_completion_offers_every_stage_kind(server):
+    offered = labels(server, KERNEL + "  - \n", STAGE_LINE, 4)
+    # Every kind, synchronisation and loops included; the deprecated alias is hidden.
+    expected = [name for name, kind in STAGE_KINDS.items() if kind.alias_of is None]
+    assert {"sync_threads", "async_wait", "barrier_wait", "for", "pipeline"} <= set(expected)
+    for kind in expected:
+        assert kind in offered, (kind, offered)
+    assert "c2d_im2col" not in offered
+
+
+def test_copy_options_completion(server):
+    offered = labels(server, KERNEL + "  - copy:\n      \n", STAGE_LINE + 1, 6)
+    for option in STAGE_KINDS["copy"].options:
+        assert option in offered, (option, offered)
+    assert {"src", "dst", "prefer_instruction"} <= set(offered)
+
+
+def test_dtype_completion(server):
+    text = KERNEL.replace("stages:\n", "") + "  C:\n    dtype: \n"
+    text = text.replace("launch:\n  grid: {bx: 1}\n  threads: 32\n", "")
+    text += "launch:\n  grid: {bx: 1}\n  threads: 32\nstages: []\n"
+    lines = (MODELINE + text).splitlines()
+    line = lines.index("    dtype: ")
+    offered = labels(server, text, line, len("    dtype: "))
+    dtypes = load_schema()["definitions"]["buffer"]["properties"]["dtype"]["enum"]
+    assert {"float16", "bfloat16", "float32", "float8_e4m3"} <= set(offered)
+    assert set(dtypes) <= set(offered)
+
+
+def test_prefer_instruction_completion(server):
+    text = KERNEL + "  - copy:\n      src: A\n      prefer_instruction: \n"
+    offered = labels(server, text, STAGE_LINE + 2, len("      prefer_instruction: "))
+    assert set(offered) >= {"tma", "cp_async", "sync"}, offered
+
+
+def test_hover_on_a_stage_kind_shows_its_description(server):
+    uri = open_doc(server, KERNEL + "  - copy: {src: A, dst: B}\n  - sync_threads: {}\n")
+    try:
+        for line, kind in ((STAGE_LINE, "copy"), (STAGE_LINE + 1, "sync_threads")):
+            hover = server.hover(uri, line, 6)
+            assert hover is not None, kind
+            contents = hover["contents"]
+            text = contents["value"] if isinstance(contents, dict) else str(contents)
+            description = load_schema()["definitions"]["stage"]["properties"][kind]["description"]
+            # The server may escape markdown punctuation; compare without escapes and code marks.
+            assert plain(description) in plain(text), (kind, text)
+    finally:
+        server.close_document(uri)
+
+
+def plain(markdown):
+    return " ".join(re.sub(r"\\(.)", r"\1", markdown).replace("`", "").split())
+
+
+def _diagnostics(server, text, **kwargs):
+    uri = open_doc(server, text, **kwargs)
+    try:
+        return server.diagnostics(uri, predicate=lambda diags: len(diags) > 0)
+    finally:
+        server.close_document(uri)
+
+
+def test_valid_kernel_has_no_diagnostics(server):
+    uri = open_doc(server, KERNEL + "  - copy: {src: A, dst: B}\n")
+    try:
+        assert server.diagnostics(uri) == []
+    finally:
+        server.close_document(uri)
+
+
+def test_unknown_key_is_reported_at_its_line(server):
+    text = KERNEL + "  - copy: {src: A, dst: B}\n  - copy:\n      src: A\n      dst: B\n      bogus: 1\n"
+    diags = _diagnostics(server, text)
+    unknown = [d for d in diags if "bogus" in d["message"]]
+    assert unknown, diags
+    assert unknown[0]["range"]["start"]["line"] == STAGE_LINE + 4
+    assert unknown[0]["severity"] == 1
+
+
+def test_bad_enum_value_is_reported_at_its_line(server):
+    text = KERNEL + "  - copy: {src: A, dst: B}\n  - copy: {src: A, dst: B, prefer_instruction: tmaa}\n"
+    diags = _diagnostics(server, text)
+    bad = [d for d in diags if "tma" in d["message"] and "cp_async" in d["message"]]
+    assert bad, diags
+    start = bad[0]["range"]["start"]
+    assert start["line"] == STAGE_LINE + 1
+    assert (MODELINE + text).splitlines()[start["line"]][start["character"]:].startswith("tmaa")
+
+
+def test_schemas_setting_applies_without_a_modeline(server):
+    offered = labels(server, KERNEL + "  - \n", STAGE_LINE - 1, 4, modeline=False)
+    assert {"copy", "tma_copy", "pipeline"} <= set(offered), offered
+    diags = _diagnostics(server, "tlspec: 1\nname: k\nbogus: 1\n", modeline=False)
+    assert any("bogus" in d["message"] and d["range"]["start"]["line"] == 2 for d in diags), diags
+
+
+def test_other_yaml_files_get_no_tlspec_schema(server):
+    offered = labels(server, "\n", 0, 0, modeline=False, suffix=".yaml")
+    assert "buffers" not in offered
+
+
+def test_snippets_for_every_stage_kind_and_a_whole_kernel(server):
+    uri = open_doc(server, KERNEL + "  - \n")
+    try:
+        items = server.completion(uri, STAGE_LINE, 4)
+    finally:
+        server.close_document(uri)
+    snippets = {item["label"]: item.get("insertText") or item.get("textEdit", {}).get("newText", "")
+                for item in items if " (" in item["label"] or item["label"] in ("async_commit",
+                                                                                "sync_threads")}
+    for name, kind in STAGE_KINDS.items():
+        if kind.alias_of is None:
+            found = [text for label, text in snippets.items()
+                     if label.split(" ")[0] == name and text.startswith(f"{name}:")]
+            assert found, (name, sorted(snippets))
+    copy = next(text for label, text in snippets.items() if label.startswith("copy ("))
+    assert "src: ${1:" in copy and "dst: ${2:" in copy
+    kernel = [item for item in server.completion(open_doc(server, ""), 1, 0)
+              if item["label"] == "new tlspec kernel"]
+    assert kernel, "no whole-kernel snippet at the top level"
