@@ -1,0 +1,70 @@
+"""The generated package on a real GPU: fixture kernels from tests/gpu/fixtures/ (see README)."""
+import importlib
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the GPU tests need torch")
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from tlspec.package import KernelArtifact, write_package  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def build(tmp_path, *names):
+    arts = [KernelArtifact(n, json.loads((FIXTURES / f"{n}.json").read_text()),
+                           (FIXTURES / f"{n}.cu").read_text(), (FIXTURES / f"{n}.cubin").read_bytes())
+            for n in names]
+    out = write_package(tmp_path / f"gpu_{uuid.uuid4().hex[:8]}", arts)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        return importlib.import_module(out.name)
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def poisoned_like(x):
+    out = torch.empty_like(x)
+    out.view(torch.int16).fill_(-1)       # 0xFFFF: a NaN pattern the kernel must overwrite
+    return out
+
+
+def test_b1_copy(tmp_path):
+    pkg = build(tmp_path, "b1_copy_sync")
+    a = torch.randn(1024, 1024, dtype=torch.float16, device="cuda")
+    b = poisoned_like(a)
+    assert pkg.b1_copy_sync(a, b) is b
+    torch.cuda.synchronize()
+    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+
+
+def test_b1_allocates_output_and_uses_stream(tmp_path):
+    pkg = build(tmp_path, "b1_copy_sync")
+    a = torch.randn(1024, 1024, dtype=torch.float16, device="cuda")
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        b = pkg.b1_copy_sync(a)                         # torch's current stream: s
+    s.synchronize()
+    assert b.shape == a.shape and b.dtype == a.dtype and b.is_cuda
+    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    c = poisoned_like(a)
+    pkg.b1_copy_sync(a, c, stream=s)
+    pkg.b1_copy_sync(a, poisoned_like(a), stream=s.cuda_stream)
+    s.synchronize()
+    assert torch.equal(a.view(torch.int16), c.view(torch.int16))
+
+
+def test_b1_errors(tmp_path):
+    pkg = build(tmp_path, "b1_copy_sync")
+    with pytest.raises(ValueError, match="argument 'A' is on the cpu device"):
+        pkg.b1_copy_sync(torch.zeros(1024, 1024, dtype=torch.float16))
+    with pytest.raises(TypeError, match="argument 'A' has dtype float32"):
+        pkg.b1_copy_sync(torch.zeros(1024, 1024, device="cuda"))
+    a = torch.zeros(1024, 1024, dtype=torch.float16, device="cuda")
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        pkg.b1_copy_sync(a.t())

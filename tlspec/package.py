@@ -1,0 +1,260 @@
+"""Write the importable Python package that `tlspec compile` produces.
+
+Layout of OUT/ (see docs/artifacts.md):
+    __init__.py                 imports every kernel (no CUDA at import)
+    _runtime.py                 codegen/runtime.py, verbatim
+    _tlspec_package.json        marker: tlspec version, format, kernels
+    py.typed
+    <kernel>.py / .pyi          wrapper and stub
+    <kernel>.json / .cubin / .cu   manifest, binary, CUDA source
+
+The package is written to a temporary sibling directory and swapped in, so a failure leaves OUT
+as it was; an existing non-empty OUT without the marker is never replaced.
+"""
+from __future__ import annotations
+
+import json
+import keyword
+import os
+import shutil
+import string
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+
+MARKER = "_tlspec_package.json"
+FORMAT = 1
+IO_KINDS = ("in", "out", "inout")
+
+
+@dataclass
+class KernelArtifact:
+    """One compiled kernel: its manifest (see docs/artifacts.md), CUDA source and cubin."""
+    name: str
+    manifest: dict
+    source: str
+    cubin: bytes
+
+
+def codegen_dir() -> Path:
+    """The wheel ships the templates as tlspec/_codegen/; a source checkout has them in codegen/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_codegen", here.parent / "codegen"):
+        if (candidate / "runtime.py").is_file():
+            return candidate
+    raise FileNotFoundError("the codegen templates are missing from the tlspec installation")
+
+
+def _template(name: str) -> string.Template:
+    return string.Template((codegen_dir() / name).read_text(encoding="utf-8"))
+
+
+def _check_name(what: str, name: object) -> None:
+    if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
+            or name.startswith("_")):
+        raise ValueError(f"{what} {name!r} is not usable as a Python name (an identifier, not a "
+                         f"keyword, not starting with '_')")
+
+
+def _validate(artifact: KernelArtifact) -> None:
+    m = artifact.manifest
+    _check_name("kernel name", artifact.name)
+    if m.get("name") != artifact.name:
+        raise ValueError(f"kernel {artifact.name!r}: the manifest is named {m.get('name')!r}")
+    if m.get("format") != FORMAT:
+        raise ValueError(f"kernel {artifact.name!r}: manifest format {m.get('format')!r} is not "
+                         f"{FORMAT}")
+    for key in ("entry", "arguments", "params", "grid", "block"):
+        if key not in m:
+            raise ValueError(f"kernel {artifact.name!r}: the manifest has no {key!r}")
+    seen = set()
+    for a in m["arguments"]:
+        _check_name(f"kernel {artifact.name!r}: argument", a.get("name"))
+        if a["name"] == "stream" or a["name"] in seen:
+            raise ValueError(f"kernel {artifact.name!r}: argument name {a['name']!r} is "
+                             f"{'reserved' if a['name'] == 'stream' else 'repeated'}")
+        seen.add(a["name"])
+        if a.get("io", "in") not in IO_KINDS:
+            raise ValueError(f"kernel {artifact.name!r}: argument {a['name']!r} has io "
+                             f"{a.get('io')!r}; expected one of {IO_KINDS}")
+
+
+def _shape_text(shape: list) -> str:
+    parts = [_expr_text(e) for e in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _expr_text(e) -> str:
+    if isinstance(e, int):
+        return str(e)
+    if "dim" in e:
+        return e["dim"]
+    args = [_expr_text(a) for a in e["args"]]
+    if e["op"] in ("ceildiv", "min", "max"):
+        return f"{e['op']}({', '.join(args)})"
+    if e["op"] == "neg":
+        return f"-{args[0]}"
+    return "(" + f" {e['op']} ".join(args) + ")"
+
+
+def _dim_notes(m: dict) -> list[str]:
+    notes = []
+    for d, c in m.get("dims", {}).items():
+        rules = []
+        if c.get("value") is not None:
+            rules.append(f"= {c['value']}")
+        if c.get("multiple_of") not in (None, 1):
+            rules.append(f"a multiple of {c['multiple_of']}")
+        if c.get("min") is not None:
+            rules.append(f">= {c['min']}")
+        if c.get("max") is not None:
+            rules.append(f"<= {c['max']}")
+        notes.append(f"{d}: " + (", ".join(rules) if rules else "any size"))
+    return notes
+
+
+def _layout(m: dict) -> tuple[list[str], list[str], list[str]]:
+    """(signature parts, stub signature parts, outputs) in argument order. Outputs default to None
+    (allocated when omitted); an input after an output also defaults to None in the signature,
+    as Python requires, and is reported missing at call time."""
+    sig, stub, outputs, defaulted = [], [], [], False
+    for a in m["arguments"]:
+        io = a.get("io", "in")
+        if io == "out" or defaulted:
+            defaulted = True
+            sig.append(f"{a['name']}=None")
+            stub.append(f"{a['name']}: Optional[Any] = ...")
+        else:
+            sig.append(a["name"])
+            stub.append(f"{a['name']}: Any")
+        if io in ("out", "inout"):
+            outputs.append(a["name"])
+    sig += ["*", "stream=None"]
+    stub += ["*", "stream: Any = ..."]
+    return sig, stub, outputs
+
+
+def _docstring(m: dict, outputs: list[str]) -> str:
+    lines = [(m.get("doc") or f"Launch the {m['name']} kernel.").strip(), "", "Args:"]
+    for a in m["arguments"]:
+        io = a.get("io", "in")
+        extra = " (allocated when omitted)" if io == "out" else ""
+        lines.append(f"    {a['name']}: {a['dtype']} {_shape_text(a['shape'])}, {io}{extra}."
+                     + (f" {a['doc'].strip()}" if a.get("doc") else ""))
+    lines.append("    stream: CUDA stream to launch on (int handle, torch.cuda.Stream, or an "
+                 "object with .ptr or .cuda_stream); default: torch's current stream when torch "
+                 "is imported, else the default stream 0.")
+    notes = _dim_notes(m)
+    if notes:
+        lines += ["", "Dimensions:"] + [f"    {n}" for n in notes]
+    lines += ["", "Returns:"]
+    if not outputs:
+        lines.append("    None.")
+    elif len(outputs) == 1:
+        lines.append(f"    {outputs[0]}.")
+    else:
+        lines.append(f"    ({', '.join(outputs)}), in argument order.")
+    lines += ["", "Raises:",
+              "    TypeError: an argument is not a GPU array, has the wrong dtype, or is missing.",
+              "    ValueError: wrong device, shape, dimension constraint, layout (C-contiguous "
+              "required) or pointer alignment (16 bytes).",
+              "    RuntimeError: a CUDA driver call failed (the message names it)."]
+    return "\n".join(lines)
+
+
+def _quote(text: str, indent: str) -> str:
+    body = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    body = "\n".join((indent + line) if line else "" for line in body.split("\n"))
+    return f'{indent}"""{body[len(indent):]}\n{indent}"""'
+
+
+def render_kernel(m: dict) -> tuple[str, str]:
+    """(wrapper module, stub) text for one manifest."""
+    sig, stub, outputs = _layout(m)
+    returns = ("None" if not outputs else "Any" if len(outputs) == 1
+               else "Tuple[" + ", ".join("Any" for _ in outputs) + "]")
+    args = [a["name"] for a in m["arguments"]]
+    subst = {"version": __version__, "name": m["name"],
+             "module_doc": f'"""The {m["name"]} kernel: a launch wrapper generated by tlspec."""',
+             "signature": ", ".join(sig), "docstring": _quote(_docstring(m, outputs), "    "),
+             "call_args": ", ".join(args) + ("," if len(args) == 1 else ""),
+             "stub_signature": ", ".join(stub), "stub_returns": returns}
+    return (_template("wrapper.py.tmpl").substitute(subst),
+            _template("stub.pyi.tmpl").substitute(subst))
+
+
+def _write_file(path: Path, data: str | bytes) -> None:
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+
+
+def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
+    names = [a.name for a in artifacts]
+    _write_file(directory / "_runtime.py", (codegen_dir() / "runtime.py").read_text("utf-8"))
+    for art in artifacts:
+        manifest = dict(art.manifest, cubin=f"{art.name}.cubin", source=f"{art.name}.cu")
+        wrapper, stub = render_kernel(manifest)
+        _write_file(directory / f"{art.name}.json", json.dumps(manifest, indent=1) + "\n")
+        _write_file(directory / f"{art.name}.cubin", bytes(art.cubin))
+        _write_file(directory / f"{art.name}.cu", art.source)
+        _write_file(directory / f"{art.name}.py", wrapper)
+        _write_file(directory / f"{art.name}.pyi", stub)
+    init = _template("init.py.tmpl").substitute(
+        version=__version__, kernel_list=", ".join(names) or "none",
+        imports="\n".join(f"from .{n} import {n}" for n in names),
+        all_names=", ".join(repr(n) for n in names))
+    _write_file(directory / "__init__.py", init)
+    _write_file(directory / "py.typed", "")
+    _write_file(directory / MARKER, json.dumps(
+        {"tlspec": __version__, "format": FORMAT, "kernels": names}, indent=1) + "\n")
+
+
+def is_tlspec_package(path: Path) -> bool:
+    return (Path(path) / MARKER).is_file()
+
+
+def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -> Path:
+    """Write the package for `artifacts` to out_dir, replacing a package written there before.
+
+    Raises ValueError when out_dir is a file or a non-empty directory that tlspec did not write,
+    or when an artifact cannot become a Python name. A failure leaves out_dir as it was."""
+    out = Path(out_dir).resolve()
+    artifacts = list(artifacts)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory; refusing to replace it")
+    if out.is_dir() and any(out.iterdir()) and not is_tlspec_package(out):
+        raise ValueError(f"{out} is a non-empty directory that tlspec did not write (no {MARKER});"
+                         f" refusing to replace it. Choose another output directory or empty it.")
+    _check_name("package directory name", out.name)
+    seen = set()
+    for art in artifacts:
+        _validate(art)
+        if art.name in seen:
+            raise ValueError(f"two kernels are named {art.name!r}")
+        seen.add(art.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        _fill(tmp, artifacts)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    try:
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rmdir(old)
+            os.rename(out, old)
+        os.rename(tmp, out)
+    except BaseException:
+        if old is not None and old.exists() and not out.exists():
+            os.rename(old, out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
