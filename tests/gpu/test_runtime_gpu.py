@@ -68,3 +68,36 @@ def test_b1_errors(tmp_path):
     a = torch.zeros(1024, 1024, dtype=torch.float16, device="cuda")
     with pytest.raises(ValueError, match="not C-contiguous"):
         pkg.b1_copy_sync(a.t())
+
+
+@pytest.mark.parametrize("m", [64, 1088])
+def test_b5_symbolic_rows(tmp_path, m):
+    pkg = build(tmp_path, "b5_copy_symM")
+    a = torch.randn(m, 1024, dtype=torch.float16, device="cuda")
+    b = poisoned_like(a)
+    pkg.b5_copy_symM(a, b)
+    torch.cuda.synchronize()
+    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    with pytest.raises(ValueError, match="multiple of 64"):
+        pkg.b5_copy_symM(torch.zeros(100, 1024, dtype=torch.float16, device="cuda"))
+
+
+@pytest.mark.parametrize("shape", [(4096, 4096), (1088, 192)])
+def test_b6_tma_symbolic(tmp_path, shape):
+    pkg = build(tmp_path, "b6_tma_symMN")
+    a = torch.randn(*shape, dtype=torch.float16, device="cuda")
+    b = poisoned_like(a)
+    pkg.b6_tma_symMN(a, b)
+    torch.cuda.synchronize()
+    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    # A second call with new pointers and the same shape, and one with another shape, reuse or
+    # re-encode the tensor maps correctly.
+    c = torch.randn(*shape, dtype=torch.float16, device="cuda")
+    d = poisoned_like(c)
+    pkg.b6_tma_symMN(c, d)
+    e = torch.randn(128, 64, dtype=torch.float16, device="cuda")
+    f = poisoned_like(e)
+    pkg.b6_tma_symMN(e, f)
+    torch.cuda.synchronize()
+    assert torch.equal(c.view(torch.int16), d.view(torch.int16))
+    assert torch.equal(e.view(torch.int16), f.view(torch.int16))
