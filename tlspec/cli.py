@@ -12,7 +12,8 @@ from . import __version__
 app = typer.Typer(
     name="tlspec",
     help="Declarative YAML specs for GPU data-movement kernels.\n\n"
-         "\b\nExamples:\n  tlspec validate specs/\n  tlspec schema > tlspec.schema.json",
+         "\b\nExamples:\n  tlspec new copy copy_tiles\n  tlspec validate specs/\n"
+         "  tlspec schema > tlspec.schema.json",
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -105,3 +106,41 @@ def schema() -> None:
     from .schema import schema_text
 
     sys.stdout.write(schema_text())
+
+
+@app.command()
+def new(
+    kind: str = typer.Argument(..., metavar="KIND",
+                               help="Stage kind the starter shows, e.g. copy, gather, pipeline."),
+    name: str = typer.Argument(..., metavar="NAME", help="Kernel name: a C identifier."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
+                                         help="File to write (default: NAME.tlspec.yaml)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists."),
+) -> None:
+    """Write a starter spec: a complete, valid kernel using the stage KIND.
+
+    The kernel is called NAME; comments in the file say what to change. The
+    first line is a yaml-language-server modeline naming the schema of this
+    installation. An existing file is never overwritten without --force.
+    Synchronisation and loop kinds share starters that show them in context.
+
+    \b
+    Kinds:
+      copy copy_cluster async_copy tma_copy gather scatter transpose im2col
+      alloc_barrier barrier_arrive barrier_wait async_commit async_wait
+      tma_store_wait sync_threads for pipeline
+
+    \b
+    Examples:
+      tlspec new copy copy_tiles
+      tlspec new pipeline stream_rows -o kernels/stream_rows.tlspec.yaml
+      tlspec new gather embed_lookup --force
+    """
+    from .new import NewError, write
+
+    try:
+        path = write(kind, name, output, force=force)
+    except NewError as err:
+        _usage_error(str(err))
+        return
+    typer.echo(f"wrote {path}")

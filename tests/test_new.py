@@ -1,0 +1,125 @@
+"""`tlspec new`: every stage kind gets a starter that validates cleanly, and the command refuses
+what it should (an existing file, an unknown kind, a bad name)."""
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+from tlspec.new import STARTERS, kinds
+from tlspec.schema import schema_path
+from tlspec.stages import STAGE_KINDS
+from tlspec.validate import validate_paths
+
+KINDS = sorted(name for name, kind in STAGE_KINDS.items() if kind.alias_of is None)
+
+
+def tlspec(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "tlspec", *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def stage_keys(stages):
+    for stage in stages:
+        for kind, options in stage.items():
+            yield kind
+            if isinstance(options, dict) and "stages" in options:
+                yield from stage_keys(options["stages"])
+
+
+def test_every_kind_has_a_starter():
+    assert sorted(kinds()) == KINDS
+    assert sorted(STARTERS) == KINDS
+    starters = Path(__file__).resolve().parent.parent / "tlspec" / "starters"
+    for starter in set(STARTERS.values()):
+        assert (starters / f"{starter}.tlspec.yaml").is_file()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_starter_is_valid(kind, tmp_path):
+    (tmp_path / "out").mkdir()
+    result = tlspec("new", kind, "kern_x", "-o", f"out/{kind}.tlspec.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "out" / f"{kind}.tlspec.yaml"
+    assert path.is_file()
+
+    validation = validate_paths([str(path)])
+    assert not validation.diagnostics.errors, validation.diagnostics.render_text()
+    assert not validation.diagnostics.warnings, validation.diagnostics.render_text()
+    assert validation.documents == 1
+
+    text = path.read_text()
+    first = text.splitlines()[0]
+    prefix = "# yaml-language-server: $schema="
+    assert first.startswith(prefix)
+    uri = first[len(prefix):]
+    assert uri == schema_path().as_uri()
+    assert Path(unquote(urlparse(uri).path)).is_file()
+
+    data = yaml.safe_load(text)
+    assert data["name"] == "kern_x"
+    assert kind in set(stage_keys(data["stages"]))
+    assert "$" not in text.split("\n", 1)[1]   # no placeholder left over
+
+
+def test_default_output_and_no_overwrite(tmp_path):
+    result = tlspec("new", "copy", "copy_tiles", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "copy_tiles.tlspec.yaml"
+    assert path.is_file()
+    assert "copy_tiles.tlspec.yaml" in result.stdout
+
+    path.write_text("mine\n")
+    result = tlspec("new", "gather", "copy_tiles", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "already exists" in result.stderr and "--force" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert path.read_text() == "mine\n"
+
+    result = tlspec("new", "gather", "copy_tiles", "--force", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "gather:" in path.read_text()
+    assert validate_paths([str(path)]).ok
+
+
+def test_unknown_kind(tmp_path):
+    result = tlspec("new", "gahter", "kern_x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown stage kind 'gahter'" in result.stderr
+    assert "did you mean 'gather'?" in result.stderr
+    for kind in KINDS:
+        assert kind in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_deprecated_kind(tmp_path):
+    result = tlspec("new", "c2d_im2col", "kern_x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "im2col" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["1kernel", "my-kernel", "for", "ceildiv", "class", "", "a b"])
+def test_bad_name(name, tmp_path):
+    result = tlspec("new", "copy", name, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_folder(tmp_path):
+    result = tlspec("new", "copy", "kern_x", "-o", "nowhere/k.tlspec.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+def test_help_has_examples_and_lists_every_kind(tmp_path):
+    result = tlspec("new", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "Examples:" in result.stdout
+    assert "tlspec " in result.stdout.split("Examples:")[1]
+    kinds_section = result.stdout.split("Kinds:")[1].split("Examples:")[0].split()
+    assert sorted(kinds_section) == KINDS

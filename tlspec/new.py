@@ -1,0 +1,95 @@
+"""`tlspec new`: write a starter spec for a stage kind.
+
+Starters are complete, valid kernels kept in tlspec/starters/*.tlspec.yaml (package data). The
+kernel name is substituted with string.Template (`$name`); a starter holds no other `$`, so a
+stray placeholder fails loudly instead of leaking into the spec. The first line written is a
+yaml-language-server modeline naming the schema file of this installation by its file URI.
+"""
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from .build import RESERVED
+from .schema import schema_path
+from .stages import STAGE_KINDS
+from .suggest import did_you_mean
+
+# Stage kind -> starter file (without the .tlspec.yaml suffix). The synchronisation and loop
+# kinds share the complete kernels that show them in context.
+STARTERS: dict[str, str] = {
+    "copy": "copy",
+    "copy_cluster": "copy_cluster",
+    "async_copy": "cp_async_pipeline",
+    "async_commit": "cp_async_pipeline",
+    "async_wait": "cp_async_pipeline",
+    "sync_threads": "cp_async_pipeline",
+    "tma_copy": "tma_copy",
+    "gather": "gather",
+    "scatter": "scatter",
+    "transpose": "transpose",
+    "im2col": "im2col",
+    "alloc_barrier": "tma_pipeline",
+    "barrier_arrive": "tma_pipeline",
+    "barrier_wait": "tma_pipeline",
+    "tma_store_wait": "tma_pipeline",
+    "pipeline": "tma_pipeline",
+    "for": "for",
+}
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class NewError(Exception):
+    """A usage mistake: unknown kind, bad name, existing output file."""
+
+
+def kinds() -> list[str]:
+    """The stage kinds `tlspec new` accepts: every non-deprecated kind, in registry order."""
+    return [name for name, kind in STAGE_KINDS.items() if kind.alias_of is None]
+
+
+def check_kind(kind: str) -> str:
+    if kind in STARTERS:
+        return STARTERS[kind]
+    alias = STAGE_KINDS.get(kind)
+    if alias is not None and alias.alias_of:
+        raise NewError(f"'{kind}' is deprecated; use 'tlspec new {alias.alias_of}'")
+    raise NewError(f"unknown stage kind '{kind}'{did_you_mean(kind, kinds())}\n"
+                   f"  hint: stage kinds: {', '.join(kinds())}")
+
+
+def check_name(name: str) -> None:
+    if not IDENTIFIER.match(name):
+        raise NewError(f"'{name}' is not a valid kernel name: names are C identifiers, letters, "
+                       "digits and underscores, not starting with a digit")
+    if name in RESERVED:
+        raise NewError(f"'{name}' is a reserved word and cannot name a kernel; pick another name")
+
+
+def modeline() -> str:
+    return f"# yaml-language-server: $schema={schema_path().as_uri()}\n"
+
+
+def render(kind: str, name: str) -> str:
+    """The text of the starter for `kind`, with the kernel called `name`."""
+    starter = check_kind(kind)
+    check_name(name)
+    template = (resources.files("tlspec") / "starters" / f"{starter}.tlspec.yaml").read_text(
+        encoding="utf-8")
+    return modeline() + Template(template).substitute(name=name)
+
+
+def write(kind: str, name: str, output: str | None = None, *, force: bool = False) -> Path:
+    text = render(kind, name)
+    path = Path(output) if output else Path(f"{name}.tlspec.yaml")
+    if path.is_dir():
+        raise NewError(f"{path} is a folder; give a file name with -o")
+    if path.exists() and not force:
+        raise NewError(f"{path} already exists; use --force to overwrite it")
+    if path.parent and not path.parent.is_dir():
+        raise NewError(f"folder {path.parent} does not exist")
+    path.write_text(text, encoding="utf-8")
+    return path
