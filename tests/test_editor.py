@@ -35,6 +35,7 @@ launch:
 stages:
 """
 STAGE_LINE = 10
+CURRENT_KINDS = [name for name, kind in STAGE_KINDS.items() if kind.alias_of is None]
 
 _counter = itertools.count()
 
@@ -81,18 +82,17 @@ def test_top_level_completion(server):
 def test_stages_completion_offers_every_stage_kind(server):
     offered = labels(server, KERNEL + "  - \n", STAGE_LINE, 4)
     # Every kind, synchronisation and loops included; the deprecated alias is hidden.
-    expected = [name for name, kind in STAGE_KINDS.items() if kind.alias_of is None]
-    assert {"sync_threads", "async_wait", "barrier_wait", "for", "pipeline"} <= set(expected)
-    for kind in expected:
+    assert {"sync_threads", "async_wait", "barrier_wait", "for", "pipeline"} <= set(CURRENT_KINDS)
+    for kind in CURRENT_KINDS:
         assert kind in offered, (kind, offered)
     assert "c2d_im2col" not in offered
 
 
-def test_copy_options_completion(server):
-    offered = labels(server, KERNEL + "  - copy:\n      \n", STAGE_LINE + 1, 6)
-    for option in STAGE_KINDS["copy"].options:
+@pytest.mark.parametrize("kind", [k for k in CURRENT_KINDS if STAGE_KINDS[k].options])
+def test_stage_options_completion(server, kind):
+    offered = labels(server, KERNEL + f"  - {kind}:\n      \n", STAGE_LINE + 1, 6)
+    for option in STAGE_KINDS[kind].options:
         assert option in offered, (option, offered)
-    assert {"src", "dst", "prefer_instruction"} <= set(offered)
 
 
 def test_dtype_completion(server):
@@ -113,17 +113,17 @@ def test_prefer_instruction_completion(server):
     assert set(offered) >= {"tma", "cp_async", "sync"}, offered
 
 
-def test_hover_on_a_stage_kind_shows_its_description(server):
-    uri = open_doc(server, KERNEL + "  - copy: {src: A, dst: B}\n  - sync_threads: {}\n")
+@pytest.mark.parametrize("kind", CURRENT_KINDS)
+def test_hover_on_a_stage_kind_shows_its_description(server, kind):
+    uri = open_doc(server, KERNEL + f"  - {kind}: {{}}\n")
     try:
-        for line, kind in ((STAGE_LINE, "copy"), (STAGE_LINE + 1, "sync_threads")):
-            hover = server.hover(uri, line, 6)
-            assert hover is not None, kind
-            contents = hover["contents"]
-            text = contents["value"] if isinstance(contents, dict) else str(contents)
-            description = load_schema()["definitions"]["stage"]["properties"][kind]["description"]
-            # The server may escape markdown punctuation; compare without escapes and code marks.
-            assert plain(description) in plain(text), (kind, text)
+        hover = server.hover(uri, STAGE_LINE, 5)
+        assert hover is not None, kind
+        contents = hover["contents"]
+        text = contents["value"] if isinstance(contents, dict) else str(contents)
+        description = load_schema()["definitions"]["stage"]["properties"][kind]["description"]
+        # The server may escape markdown punctuation; compare without escapes and code marks.
+        assert plain(description) in plain(text), (kind, text)
     finally:
         server.close_document(uri)
 
