@@ -21,6 +21,7 @@ FORMAT = 1
 ALIGNMENT = 16                 # bytes; every pointer a kernel receives must be this aligned
 DYN_SMEM_OPT_IN = 48 * 1024    # above this a kernel needs the MAX_DYNAMIC_SHARED_SIZE attribute
 TENSORMAP_CACHE_SIZE = 256     # encoded descriptors kept per kernel
+PLAN_CACHE_SIZE = 64           # argument signatures (shapes, strides, dtypes) kept per kernel
 
 
 # =============================================================================================
@@ -139,9 +140,20 @@ def _is_torch(x):
     return type(x).__module__.split(".", 1)[0] == "torch"
 
 
+_torch_dtypes = {}   # torch.dtype -> spec dtype name, filled as dtypes are seen
+
+
+def _torch_dtype(t):
+    name = _torch_dtypes.get(t)
+    if name is None:
+        short = str(t).replace("torch.", "")
+        name = _torch_dtypes[t] = _FROM_TORCH.get(short, short)
+    return name
+
+
 def _adapt_torch(x):
     dev = x.device
-    dtype = _FROM_TORCH.get(str(x.dtype).replace("torch.", ""), str(x.dtype).replace("torch.", ""))
+    dtype = _torch_dtype(x.dtype)
     return ArrayView(x, x.data_ptr(), tuple(x.shape), tuple(x.stride()), dtype, dev.type,
                      dev.index)
 
@@ -355,7 +367,7 @@ def check_arguments(kernel, values, allow_missing=False):
     ids = {v.device_id for v in views if v is not None and v.device_id is not None}
     if len(ids) > 1:
         raise ValueError(f"{where}: the arguments are on different devices {sorted(ids)}")
-    if not allow_missing or None not in views:
+    if not allow_missing or all(v is not None for v in views):
         finish_checks(kernel, env)
     return views, env
 
@@ -403,13 +415,18 @@ def _check(d, ret, what):
     return out[0] if len(out) == 1 else (out or None)
 
 
+_context_devices = {}   # context handle -> its device ordinal
+
+
 def _context(d, device_id):
     """The current context, made current from the device's primary context when there is none
     or when the arrays live on another device."""
     ctx = _check(d, d.cuCtxGetCurrent(), "cuCtxGetCurrent")
     if int(ctx) and device_id is not None:
-        dev = _check(d, d.cuCtxGetDevice(), "cuCtxGetDevice")
-        if int(dev) != device_id:
+        dev = _context_devices.get(int(ctx))
+        if dev is None:
+            dev = _context_devices[int(ctx)] = int(_check(d, d.cuCtxGetDevice(), "cuCtxGetDevice"))
+        if dev != device_id:
             ctx = None
     if ctx is None or not int(ctx):
         dev = _check(d, d.cuDeviceGet(device_id or 0), "cuDeviceGet")
@@ -423,8 +440,9 @@ def stream_handle(stream, device_id=None):
     imported, else 0 (the legacy default stream)."""
     if stream is None:
         torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            return int(torch.cuda.current_stream(device_id).cuda_stream)
+        # Without an initialised torch CUDA state there is no current torch stream to follow.
+        if torch is not None and torch.cuda.is_initialized():
+            return torch.cuda.current_stream(device_id).cuda_stream
         return 0
     if isinstance(stream, bool):
         raise TypeError(f"stream must be a stream or an int, not {stream!r}")
@@ -474,6 +492,12 @@ class Kernel:
             else:
                 raise ValueError(f"{self.name}: unknown parameter kind {p['kind']!r}")
         self._tm_index = [self.index[t["argument"]] for t in self.tensormaps]
+        # cuLaunchKernel's argument types, in device parameter order (None: passed as is, a
+        # CUtensorMap by value)
+        self._param_types = tuple(
+            ctypes.c_void_p if p[0] == "pointer" else None if p[0] == "tensormap"
+            else ctypes.c_int64 if p[2] == "int64" else ctypes.c_int32 for p in self.params)
+        self._plans = {}            # argument signature -> launch plan (see _plan)
         self._cubin = None
         self._functions = {}        # context handle -> (module, function, [smem limit set])
         self._tmaps = {}            # (map, pointer, dims) -> CUtensorMap
@@ -499,9 +523,10 @@ class Kernel:
             entry = self._functions[key] = [module, func, DYN_SMEM_OPT_IN]
         return entry
 
-    def _tensormap(self, d, i, view, env):
+    def _tensormap(self, d, i, view, layout):
+        """The CUtensorMap of map i for this pointer; layout = (dims, strides) from the plan."""
         t = self.tensormaps[i]
-        dims = tuple(evaluate(e, env) for e in t["dims"])
+        dims, strides = layout
         key = (i, view.ptr, dims)
         tm = self._tmaps.get(key)
         if tm is not None:
@@ -522,7 +547,6 @@ class Kernel:
                         else "CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA"))
                 for m in self.tensormaps]
         dtype, interleave, swizzle, l2, oob = self._tm_enums[i]
-        strides = [evaluate(e, env) for e in t["strides"]]
         tm = _check(d, d.cuTensorMapEncodeTiled(
             dtype, t["rank"], view.ptr,
             [d.cuuint64_t(x) for x in dims], [d.cuuint64_t(x) for x in strides],
@@ -562,6 +586,27 @@ class Kernel:
         return out
 
     def __call__(self, values, stream=None):
+        # Fast path: everything but the pointers depends only on the arrays' shapes, strides,
+        # dtypes and devices, so a signature checked before needs only the alignment check.
+        plan = None
+        # `x is None`, not `None in values`: that would call each array's __eq__ (slow in torch)
+        if not any(x is None for x in values):
+            try:
+                views = [adapt(x) for x in values]
+            except (TypeError, ValueError):
+                views = None                         # the full check below reports it
+            if views is not None:
+                plan = self._plans.get(tuple((v.shape, v.strides, v.dtype, v.device, v.device_id)
+                                             for v in views))
+        if plan is None or any(v.ptr % ALIGNMENT for v in views):
+            values, views, plan = self._checked(values)
+        self._launch(views, plan, stream)
+        outs = [values[i] for i in self.outputs]
+        return None if not outs else outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _checked(self, values):
+        """Full argument checks and output allocation; (values, views, plan), the plan cached
+        for the signature of the arrays."""
         missing = [i for i in self.allocatable if values[i] is None]
         views, env = check_arguments(self, values, allow_missing=bool(missing))
         required = [self.arguments[i].name for i, v in enumerate(views)
@@ -574,14 +619,34 @@ class Kernel:
                 values[i] = x
                 views[i] = adapt(x)
             finish_checks(self, env)
-        self.launch(views, env, stream)
-        outs = [values[i] for i in self.outputs]
-        return None if not outs else outs[0] if len(outs) == 1 else tuple(outs)
+        plan = self._plan(env)
+        if len(self._plans) >= PLAN_CACHE_SIZE:
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[tuple((v.shape, v.strides, v.dtype, v.device, v.device_id)
+                          for v in views)] = plan
+        return values, views, plan
+
+    def _plan(self, env):
+        """What a launch needs that follows from the dims: grid, block, shared memory, the
+        values of the dim parameters, and each tensor map's dims and strides."""
+        dims = []
+        for p in self.params:
+            if p[0] == "dim":
+                v = env[p[1]]
+                if p[2] == "int32" and not -2**31 <= v < 2**31:
+                    raise ValueError(f"{self.name}(): {p[1]} = {v} does not fit in int32")
+                dims.append(v)
+        maps = [(tuple(evaluate(e, env) for e in t["dims"]),
+                 tuple(evaluate(e, env) for e in t["strides"])) for t in self.tensormaps]
+        return (tuple(evaluate(e, env) for e in self.grid),
+                tuple(evaluate(e, env) for e in self.block), evaluate(self.smem, env), dims, maps)
 
     def launch(self, views, env, stream=None):
-        grid = [evaluate(e, env) for e in self.grid]
-        block = [evaluate(e, env) for e in self.block]
-        smem = evaluate(self.smem, env)
+        """Launch on checked arguments (views from check_arguments, env the bound dims)."""
+        self._launch(views, self._plan(env), stream)
+
+    def _launch(self, views, plan, stream):
+        grid, block, smem, dim_values, maps = plan
         if min(grid) <= 0:
             return                                   # nothing to do (an empty problem)
         device_id = next((v.device_id for v in views if v.device_id is not None), None)
@@ -595,21 +660,17 @@ class Kernel:
                 func, d.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
                 f"cuFuncSetAttribute({self.entry}, MAX_DYNAMIC_SHARED_SIZE_BYTES={smem})")
             entry[2] = smem
-        vals, types = [], []
+        vals = []
+        dim_values = iter(dim_values)
         for p in self.params:
             if p[0] == "pointer":
                 vals.append(views[p[1]].ptr)
-                types.append(ctypes.c_void_p)
             elif p[0] == "tensormap":
-                vals.append(self._tensormap(d, p[1], views[self._tm_index[p[1]]], env))
-                types.append(None)
+                vals.append(self._tensormap(d, p[1], views[self._tm_index[p[1]]], maps[p[1]]))
             else:
-                v = env[p[1]]
-                if p[2] == "int32" and not -2**31 <= v < 2**31:
-                    raise ValueError(f"{self.name}(): {p[1]} = {v} does not fit in int32")
-                vals.append(v)
-                types.append(ctypes.c_int64 if p[2] == "int64" else ctypes.c_int32)
-        _check(d, d.cuLaunchKernel(func, *grid, *block, smem, d.CUstream(hstream),
-                                   (tuple(vals), tuple(types)), 0),
-               f"cuLaunchKernel({self.entry}, grid={tuple(grid)}, block={tuple(block)}, "
-               f"smem={smem})")
+                vals.append(next(dim_values))
+        ret = d.cuLaunchKernel(func, *grid, *block, smem, d.CUstream(hstream),
+                               (tuple(vals), self._param_types), 0)
+        if ret[0] != d.CUresult.CUDA_SUCCESS:
+            _check(d, ret, f"cuLaunchKernel({self.entry}, grid={grid}, block={block}, "
+                           f"smem={smem})")

@@ -1,0 +1,120 @@
+"""Benchmark of the compiled-package run time on a GPU (run on the H100 through the device tool).
+
+What exists today is the run-time half of `tlspec compile` (the generated wrapper and
+codegen/runtime.py); the compiler itself does not. So this measures, side by side in one run:
+
+1. the ceiling: torch's device-to-device copy of 512 MiB, and `copy_` of a 16384 x 16384 fp16
+   matrix (the copy job of ../shared/anchors/h100.md);
+2. the same 16384 x 16384 copy by the tests' TMA fixture kernel (tests/gpu/fixtures/b6, built by
+   tvm tirx from a hand-written IR, NOT by tlspec), launched through a generated package: what
+   the launch path delivers for a TMA kernel with symbolic dims;
+3. host time per call of the generated wrapper (argument checks, cached tensor maps, launch) on a
+   tiny, launch-bound shape, next to torch's own `copy_` of the same tensors.
+
+Bandwidth = (bytes read once + bytes written once) / median time of CUDA-event-timed runs.
+Usage: python bench/bench_runtime.py [--iters 50]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tlspec.package import KernelArtifact, write_package  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "gpu" / "fixtures"
+
+
+def gpu_time(fn, iters: int, warmup: int = 10) -> float:
+    """Median seconds per call, CUDA events around each call."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return statistics.median(times)
+
+
+def host_time(fn, iters: int) -> float:
+    """Median host seconds per call over batches of 100 calls (launch-bound on a tiny shape)."""
+    for _ in range(100):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        for _ in range(100):
+            fn()
+        samples.append((time.perf_counter() - t0) / 100)
+        torch.cuda.synchronize()
+    return statistics.median(samples)
+
+
+def load_fixture_package(name: str):
+    out = Path(tempfile.mkdtemp()) / "bench_pkg"
+    artifact = KernelArtifact(name, json.loads((FIXTURES / f"{name}.json").read_text()),
+                              (FIXTURES / f"{name}.cu").read_text(),
+                              (FIXTURES / f"{name}.cubin").read_bytes())
+    write_package(out, [artifact])
+    sys.path.insert(0, str(out.parent))
+    return importlib.import_module("bench_pkg")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=50)
+    args = parser.parse_args()
+    props = torch.cuda.get_device_properties(0)
+    print(f"device: {props.name}, torch {torch.__version__}")
+    rows = []
+
+    n = 512 * 1024 * 1024 // 2
+    src = torch.randn(n, dtype=torch.float16, device="cuda")
+    dst = torch.empty_like(src)
+    t = gpu_time(lambda: dst.copy_(src), args.iters)
+    ceiling = 2 * src.numel() * 2 / t / 1e9
+    rows.append(("device-to-device copy 512 MiB (torch copy_)", t, ceiling))
+
+    a = torch.randn(16384, 16384, dtype=torch.float16, device="cuda")
+    b = torch.empty_like(a)
+    t = gpu_time(lambda: b.copy_(a), args.iters)
+    rows.append(("copy 16384x16384 fp16, torch copy_", t, 2 * a.numel() * 2 / t / 1e9))
+
+    pkg = load_fixture_package("b6_tma_symMN")
+    b.view(torch.int16).fill_(-1)
+    pkg.b6_tma_symMN(a, b)
+    torch.cuda.synchronize()
+    assert torch.equal(a.view(torch.int16), b.view(torch.int16)), "fixture copy is wrong"
+    t = gpu_time(lambda: pkg.b6_tma_symMN(a, b), args.iters)
+    rows.append(("copy 16384x16384 fp16, TMA fixture via generated wrapper", t,
+                 2 * a.numel() * 2 / t / 1e9))
+
+    print("\n| job | median time | GB/s | % of ceiling |\n|---|---|---|---|")
+    for name, seconds, gbs in rows:
+        print(f"| {name} | {seconds * 1e6:.1f} us | {gbs:.0f} | {100 * gbs / ceiling:.1f}% |")
+
+    small_a = torch.randn(64, 64, dtype=torch.float16, device="cuda")
+    small_b = torch.empty_like(small_a)
+    wrapper = host_time(lambda: pkg.b6_tma_symMN(small_a, small_b), args.iters)
+    torch_op = host_time(lambda: small_b.copy_(small_a), args.iters)
+    print("\n| host time per call (64x64, launch-bound) | us |\n|---|---|")
+    print(f"| generated wrapper: checks + cached tensor maps + cuLaunchKernel | {wrapper * 1e6:.2f} |")
+    print(f"| torch copy_ of the same tensors | {torch_op * 1e6:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
