@@ -248,17 +248,22 @@ def _c_contiguous(shape, strides):
 # =============================================================================================
 # Argument checking (pure: no CUDA)
 # =============================================================================================
-def _dim_rule(name, c):
+def dim_rules(c):
+    """The constraints of one manifest dim as phrases: '= 4096', 'a multiple of 64', '>= 64'."""
     parts = []
     if c.get("value") is not None:
-        parts.append(f"{name} = {c['value']}")
+        parts.append(f"= {c['value']}")
     if c.get("multiple_of") not in (None, 1):
-        parts.append(f"{name} a multiple of {c['multiple_of']}")
+        parts.append(f"a multiple of {c['multiple_of']}")
     if c.get("min") is not None:
-        parts.append(f"{name} >= {c['min']}")
+        parts.append(f">= {c['min']}")
     if c.get("max") is not None:
-        parts.append(f"{name} <= {c['max']}")
+        parts.append(f"<= {c['max']}")
     return parts
+
+
+def _dim_rule(name, c):
+    return [f"{name} {rule}" for rule in dim_rules(c)]
 
 
 def _dim_ok(value, c):

@@ -13,6 +13,7 @@ as it was; an existing non-empty OUT without the marker is never replaced.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import keyword
 import os
@@ -20,6 +21,7 @@ import shutil
 import string
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from . import __version__
@@ -81,38 +83,25 @@ def _validate(artifact: KernelArtifact) -> None:
                              f"{a.get('io')!r}; expected one of {IO_KINDS}")
 
 
+@lru_cache(maxsize=1)
+def _runtime():
+    """codegen/runtime.py as a module: the run time's own expression printer and dim phrasing
+    also write the docstrings, so that both say the same thing."""
+    spec = importlib.util.spec_from_file_location("tlspec._package_runtime",
+                                                  codegen_dir() / "runtime.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _shape_text(shape: list) -> str:
-    parts = [_expr_text(e) for e in shape]
+    parts = [_runtime().render(e) for e in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
-def _expr_text(e) -> str:
-    if isinstance(e, int):
-        return str(e)
-    if "dim" in e:
-        return e["dim"]
-    args = [_expr_text(a) for a in e["args"]]
-    if e["op"] in ("ceildiv", "min", "max"):
-        return f"{e['op']}({', '.join(args)})"
-    if e["op"] == "neg":
-        return f"-{args[0]}"
-    return "(" + f" {e['op']} ".join(args) + ")"
-
-
 def _dim_notes(m: dict) -> list[str]:
-    notes = []
-    for d, c in m.get("dims", {}).items():
-        rules = []
-        if c.get("value") is not None:
-            rules.append(f"= {c['value']}")
-        if c.get("multiple_of") not in (None, 1):
-            rules.append(f"a multiple of {c['multiple_of']}")
-        if c.get("min") is not None:
-            rules.append(f">= {c['min']}")
-        if c.get("max") is not None:
-            rules.append(f"<= {c['max']}")
-        notes.append(f"{d}: " + (", ".join(rules) if rules else "any size"))
-    return notes
+    return [f"{d}: " + (", ".join(_runtime().dim_rules(c)) or "any size")
+            for d, c in m.get("dims", {}).items()]
 
 
 def _layout(m: dict) -> tuple[list[str], list[str], list[str]]:
