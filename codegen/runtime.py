@@ -9,13 +9,16 @@ The module has three parts:
   * adapt() / check_arguments(): what an argument is and whether the kernel accepts it, as pure
     functions that run before any CUDA call,
   * Kernel: the per-kernel launcher (lazy driver init, per-context module cache, TMA descriptor
-    cache, cuLaunchKernel with the arguments packed in device-parameter order).
+    cache, launch plans per argument signature with pre-packed kernel parameters).
 """
+from __future__ import annotations
+
 import ctypes
 import json
 import os
 import sys
 import threading
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
 FORMAT = 1
 ALIGNMENT = 16                 # bytes; every pointer a kernel receives must be this aligned
@@ -23,61 +26,70 @@ DYN_SMEM_OPT_IN = 48 * 1024    # above this a kernel needs the MAX_DYNAMIC_SHARE
 TENSORMAP_CACHE_SIZE = 256     # encoded descriptors kept per kernel
 PLAN_CACHE_SIZE = 64           # argument signatures (shapes, strides, dtypes) kept per kernel
 
+Expr = Union[int, dict]        # an int, {"dim": NAME} or {"op": OP, "args": [Expr, ...]}
+Env = dict                     # dim name -> int
+
 
 # =============================================================================================
 # Expressions
 # =============================================================================================
-def _ceildiv(a, b):
+def _ceildiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-_OPS = {
-    "+": lambda a: sum(a),
-    "-": lambda a: a[0] - a[1],
-    "*": lambda a: _product(a),
-    "//": lambda a: a[0] // a[1],
-    "%": lambda a: a[0] % a[1],
-    "ceildiv": lambda a: _ceildiv(a[0], a[1]),
-    "min": lambda a: min(a),
-    "max": lambda a: max(a),
-    "neg": lambda a: -a[0],
-}
-_ARITY = {"-": 2, "//": 2, "%": 2, "ceildiv": 2, "neg": 1}
-
-
-def _product(values):
+def _product(values: Sequence[int]) -> int:
     out = 1
     for v in values:
         out *= v
     return out
 
 
-def evaluate(expr, env):
+# operator -> (function of the argument values, number of arguments; None: one or more)
+_OPS: dict[str, tuple[Callable[[list], int], Optional[int]]] = {
+    "+": (sum, None),
+    "-": (lambda a: a[0] - a[1], 2),
+    "*": (_product, None),
+    "//": (lambda a: a[0] // a[1], 2),
+    "%": (lambda a: a[0] % a[1], 2),
+    "ceildiv": (lambda a: _ceildiv(a[0], a[1]), 2),
+    "min": (min, None),
+    "max": (max, None),
+    "neg": (lambda a: -a[0], 1),
+}
+_DIVISIONS = ("//", "%", "ceildiv")
+
+
+def evaluate(expr: Expr, env: Mapping[str, int]) -> int:
     """Value of a manifest expression: an int, {"dim": NAME} or {"op": OP, "args": [EXPR...]}."""
-    if isinstance(expr, bool):
-        raise ValueError(f"invalid expression {expr!r}")
-    if isinstance(expr, int):
+    if isinstance(expr, int) and not isinstance(expr, bool):
         return expr
     if isinstance(expr, dict):
         if "dim" in expr:
-            try:
-                return env[expr["dim"]]
-            except KeyError:
-                raise ValueError(f"dimension {expr['dim']!r} has no value") from None
-        op = expr.get("op")
-        if op in _OPS:
-            args = [evaluate(a, env) for a in expr.get("args", ())]
-            want = _ARITY.get(op)
-            if (want is not None and len(args) != want) or not args:
-                raise ValueError(f"operator {op!r} takes {want or 'at least 1'} argument(s), "
-                                 f"got {len(args)}")
-            if op in ("//", "%", "ceildiv") and args[1] == 0:
-                raise ValueError(f"division by zero in {render(expr)}")
-            return _OPS[op](args)
+            return _dim_value(expr["dim"], env)
+        if expr.get("op") in _OPS:
+            return _apply(expr, [evaluate(a, env) for a in expr.get("args", ())])
     raise ValueError(f"invalid expression {expr!r}")
 
 
-def render(expr):
+def _dim_value(name: str, env: Mapping[str, int]) -> int:
+    try:
+        return env[name]
+    except KeyError:
+        raise ValueError(f"dimension {name!r} has no value") from None
+
+
+def _apply(expr: dict, args: list) -> int:
+    op = expr["op"]
+    fn, arity = _OPS[op]
+    if (arity is not None and len(args) != arity) or not args:
+        raise ValueError(f"operator {op!r} takes {arity or 'at least 1'} argument(s), "
+                         f"got {len(args)}")
+    if op in _DIVISIONS and args[1] == 0:
+        raise ValueError(f"division by zero in {render(expr)}")
+    return fn(args)
+
+
+def render(expr: Expr) -> str:
     """Human-readable text of an expression ("M", "ceildiv(M, 64)", "(M + 7) // 8")."""
     if isinstance(expr, int):
         return str(expr)
@@ -89,6 +101,17 @@ def render(expr):
     if op == "neg":
         return f"-{args[0]}"
     return "(" + f" {op} ".join(args) + ")"
+
+
+def _collect_dims(expr: Expr, out: list) -> None:
+    """Append the dim names of expr to out, each once, in order of appearance."""
+    if isinstance(expr, dict):
+        if "dim" in expr:
+            if expr["dim"] not in out:
+                out.append(expr["dim"])
+        else:
+            for a in expr.get("args", ()):
+                _collect_dims(a, out)
 
 
 # =============================================================================================
@@ -131,19 +154,32 @@ class ArrayView:
     for C-contiguous. device is "cuda", "cpu" or another name; device_id may be None."""
     __slots__ = ("obj", "ptr", "shape", "strides", "dtype", "device", "device_id")
 
-    def __init__(self, obj, ptr, shape, strides, dtype, device, device_id):
+    def __init__(self, obj: Any, ptr: int, shape: tuple, strides: Optional[tuple], dtype: str,
+                 device: str, device_id: Optional[int]) -> None:
         self.obj, self.ptr, self.shape, self.strides = obj, ptr, shape, strides
         self.dtype, self.device, self.device_id = dtype, device, device_id
 
-
-def _is_torch(x):
-    return type(x).__module__.split(".", 1)[0] == "torch"
-
-
-_torch_dtypes = {}   # torch.dtype -> spec dtype name, filled as dtypes are seen
+    def signature(self) -> tuple:
+        """Everything the checks depend on except the pointer."""
+        return (self.shape, self.strides, self.dtype, self.device, self.device_id)
 
 
-def _torch_dtype(t):
+_torch_types: dict = {}   # type -> whether it is a torch tensor type, filled as types are seen
+
+
+def _is_torch(x: Any) -> bool:
+    t = type(x)
+    known = _torch_types.get(t)
+    if known is None:
+        known = _torch_types[t] = (t.__module__.split(".", 1)[0] == "torch"
+                                   and hasattr(t, "data_ptr"))
+    return known
+
+
+_torch_dtypes: dict = {}   # torch.dtype -> spec dtype name, filled as dtypes are seen
+
+
+def _torch_dtype(t: Any) -> str:
     name = _torch_dtypes.get(t)
     if name is None:
         short = str(t).replace("torch.", "")
@@ -151,20 +187,24 @@ def _torch_dtype(t):
     return name
 
 
-def _adapt_torch(x):
-    dev = x.device
-    dtype = _torch_dtype(x.dtype)
-    return ArrayView(x, x.data_ptr(), tuple(x.shape), tuple(x.stride()), dtype, dev.type,
-                     dev.index)
-
-
-def _adapt_cai(x, cai):
-    shape = tuple(int(s) for s in cai["shape"])
-    typestr = cai["typestr"]
-    if typestr[:1] == ">" and typestr[2:] != "1":
-        dtype = "big-endian " + typestr[1:]
+def _adapt_torch(x: Any) -> ArrayView:
+    # is_cuda and get_device() are much cheaper than building a torch.device
+    if x.is_cuda:
+        device, device_id = "cuda", x.get_device()
     else:
-        dtype = _FROM_TYPESTR.get(typestr[1:], typestr)
+        device, device_id = x.device.type, x.device.index
+    return ArrayView(x, x.data_ptr(), tuple(x.shape), x.stride(), _torch_dtype(x.dtype), device,
+                     device_id)
+
+
+def _typestr_dtype(typestr: str) -> str:
+    if typestr[:1] == ">" and typestr[2:] != "1":
+        return "big-endian " + typestr[1:]
+    return _FROM_TYPESTR.get(typestr[1:], typestr)
+
+
+def _adapt_cai(x: Any, cai: Mapping) -> ArrayView:
+    typestr = cai["typestr"]
     strides = cai.get("strides")
     if strides is not None:
         size = int(typestr[2:] or 0) or 1
@@ -172,7 +212,8 @@ def _adapt_cai(x, cai):
             raise ValueError(f"strides {tuple(strides)} are not multiples of the item size")
         strides = tuple(int(s) // size for s in strides)
     ptr = cai["data"][0] or 0
-    return ArrayView(x, int(ptr), shape, strides, dtype, "cuda", None)
+    return ArrayView(x, int(ptr), tuple(int(s) for s in cai["shape"]), strides,
+                     _typestr_dtype(typestr), "cuda", None)
 
 
 class _DLDevice(ctypes.Structure):
@@ -195,35 +236,37 @@ class _DLManagedTensor(ctypes.Structure):
 
 
 _DL_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 13: "cuda_managed"}
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
 
-def _adapt_dlpack(x):
+def _dlpack_dtype(t: _DLTensor) -> str:
+    key = (t.dtype.code, t.dtype.bits)
+    dtype = _FROM_DLPACK.get(key, f"dlpack type code {key[0]} bits {key[1]}")
+    return dtype if t.dtype.lanes == 1 else f"{dtype} x{t.dtype.lanes}"
+
+
+def _adapt_dlpack(x: Any) -> ArrayView:
     dev_type, dev_id = x.__dlpack_device__()
     device = _DL_DEVICES.get(int(dev_type), f"dlpack device {int(dev_type)}")
     if device != "cuda":
         return ArrayView(x, 0, (), None, "?", device, int(dev_id))
+    # The capsule is read, not consumed: its destructor releases the export, and the memory
+    # stays owned by x, which the view keeps alive.
     capsule = x.__dlpack__()
-    get = ctypes.pythonapi.PyCapsule_GetPointer
-    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    address = get(capsule, b"dltensor")      # raises ValueError when the name differs
-    t = _DLManagedTensor.from_address(address).dl_tensor
+    t = _DLManagedTensor.from_address(_capsule_pointer(capsule, b"dltensor")).dl_tensor
     shape = tuple(t.shape[i] for i in range(t.ndim))
     strides = tuple(t.strides[i] for i in range(t.ndim)) if t.strides else None
-    key = (t.dtype.code, t.dtype.bits)
-    dtype = _FROM_DLPACK.get(key, f"dlpack type code {key[0]} bits {key[1]}")
-    if t.dtype.lanes != 1:
-        dtype += f" x{t.dtype.lanes}"
-    ptr = (t.data or 0) + t.byte_offset
-    # the capsule is not consumed: its destructor releases the export; the memory stays owned by x
-    del capsule
-    return ArrayView(x, ptr, shape, strides, dtype, device, int(dev_id))
+    return ArrayView(x, (t.data or 0) + t.byte_offset, shape, strides, _dlpack_dtype(t), device,
+                     int(dev_id))
 
 
-def adapt(x):
+def adapt(x: Any) -> ArrayView:
     """An ArrayView of a torch tensor, a __cuda_array_interface__ object or a DLPack object."""
     if isinstance(x, ArrayView):
         return x
-    if _is_torch(x) and hasattr(x, "data_ptr"):
+    if _is_torch(x):
         return _adapt_torch(x)
     cai = getattr(x, "__cuda_array_interface__", None)
     if cai is not None:
@@ -234,7 +277,7 @@ def adapt(x):
                     f"a torch tensor, an object with __cuda_array_interface__, or a DLPack array)")
 
 
-def _c_contiguous(shape, strides):
+def _c_contiguous(shape: Sequence[int], strides: Optional[Sequence[int]]) -> bool:
     if strides is None:
         return True
     expect = 1
@@ -248,7 +291,7 @@ def _c_contiguous(shape, strides):
 # =============================================================================================
 # Argument checking (pure: no CUDA)
 # =============================================================================================
-def dim_rules(c):
+def dim_rules(c: Mapping) -> list:
     """The constraints of one manifest dim as phrases: '= 4096', 'a multiple of 64', '>= 64'."""
     parts = []
     if c.get("value") is not None:
@@ -262,126 +305,148 @@ def dim_rules(c):
     return parts
 
 
-def _dim_rule(name, c):
-    return [f"{name} {rule}" for rule in dim_rules(c)]
-
-
-def _dim_ok(value, c):
+def _dim_ok(value: int, c: Mapping) -> bool:
     return ((c.get("value") is None or value == c["value"])
             and (c.get("multiple_of") in (None, 0) or value % c["multiple_of"] == 0)
             and (c.get("min") is None or value >= c["min"])
             and (c.get("max") is None or value <= c["max"]))
 
 
-class Argument:
-    __slots__ = ("name", "dtype", "shape", "io", "doc", "rank", "expected", "dims", "itemsize")
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
-    def __init__(self, m, dims):
+
+class Argument:
+    """One manifest argument, with what the checks and the messages need precomputed."""
+    __slots__ = ("name", "dtype", "shape", "io", "doc", "rank", "dims", "bare_dims", "expected")
+
+    def __init__(self, m: Mapping, dims: Mapping) -> None:
         self.name, self.dtype, self.io = m["name"], m["dtype"], m.get("io", "in")
         self.doc, self.shape = m.get("doc", ""), list(m["shape"])
-        self.rank, self.itemsize = len(self.shape), ITEMSIZE[self.dtype]
-        names = []
+        self.rank = len(self.shape)
+        self.dims: list = []
         for e in self.shape:
-            _collect_dims(e, names)
-        self.dims = names
-        text = ", ".join(render(e) for e in self.shape)
-        text = f"({text},)" if self.rank == 1 else f"({text})"
-        rules = [r for d in names for r in _dim_rule(d, dims.get(d, {}))
-                 if dims.get(d, {}).get("value") is None]
-        self.expected = text + (" with " + " and ".join(rules) if rules else "")
+            _collect_dims(e, self.dims)
+        # (position, dim) of the shape entries that are a bare dim: they bind it
+        self.bare_dims = [(i, e["dim"]) for i, e in enumerate(self.shape)
+                          if isinstance(e, dict) and "dim" in e]
+        self.expected = self._expected(dims)
 
-
-def _collect_dims(expr, out):
-    if isinstance(expr, dict):
-        if "dim" in expr:
-            if expr["dim"] not in out:
-                out.append(expr["dim"])
-        else:
-            for a in expr.get("args", ()):
-                _collect_dims(a, out)
-
-
-def _fmt_shape(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    def _expected(self, dims: Mapping) -> str:
+        """'(M, 256) with M a multiple of 64 and M >= 64': the shape and the free dims' rules."""
+        text = _fmt_shape([render(e) for e in self.shape])
+        rules = [f"{d} {r}" for d in self.dims if dims.get(d, {}).get("value") is None
+                 for r in dim_rules(dims.get(d, {}))]
+        return text + (" with " + " and ".join(rules) if rules else "")
 
 
 _CMP = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b,
         ">": lambda a, b: a > b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
-def check_arguments(kernel, values, allow_missing=False):
+def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
     """Check the caller's arrays against a kernel's arguments; returns (views, dims).
 
-    kernel: a Kernel (or anything with .name, .arguments, .dims, .checks). values: the arrays in
-    argument order; None entries are skipped when allow_missing (outputs still to allocate).
-    Raises TypeError (not an array, wrong dtype) or ValueError (device, shape, dims, layout,
-    alignment, checks) naming the kernel, the argument and what was expected."""
+    values: the arrays in argument order; None stands for an omitted output (io "out"), to be
+    allocated, and gives a None view. Raises TypeError (missing, not an array, wrong dtype) or
+    ValueError (device, shape, dims, layout, alignment, checks) naming the kernel, the argument
+    and what was expected."""
     where = f"{kernel.name}()"
     env, bound_by = dict(kernel.fixed), {}
-    views = []
-    for arg, x in zip(kernel.arguments, values):
-        if x is None:
-            if not allow_missing:
-                raise TypeError(f"{where}: missing required argument {arg.name!r}")
-            views.append(None)
-            continue
-        try:
-            v = adapt(x)
-        except TypeError as e:
-            raise TypeError(f"{where}: argument {arg.name!r}: {e}") from None
-        except ValueError as e:
-            raise ValueError(f"{where}: argument {arg.name!r}: {e}") from None
-        if v.device != "cuda":
-            raise ValueError(f"{where}: argument {arg.name!r} is on the {v.device} device; "
-                             f"expected a CUDA device array")
-        if v.dtype != arg.dtype:
-            raise TypeError(f"{where}: argument {arg.name!r} has dtype {v.dtype}; "
-                            f"expected {arg.dtype}")
-        if len(v.shape) != arg.rank:
-            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)} "
-                             f"({len(v.shape)} dimensions); expected {arg.expected}")
-        # bind the bare symbolic dims, then check every entry
-        for e, n in zip(arg.shape, v.shape):
-            if isinstance(e, dict) and "dim" in e:
-                d = e["dim"]
-                if d not in env:
-                    env[d], bound_by[d] = n, arg.name
-        for e, n in zip(arg.shape, v.shape):
-            try:
-                want = evaluate(e, env)
-            except ValueError:
-                continue                       # a dim bound only by a later argument
-            if want != n:
-                note = ""
-                if isinstance(e, dict) and "dim" in e and bound_by.get(e["dim"], arg.name) != arg.name:
-                    note = f" ({e['dim']} = {want} from argument {bound_by[e['dim']]!r})"
-                raise ValueError(f"{where}: argument {arg.name!r} has shape "
-                                 f"{_fmt_shape(v.shape)}; expected {arg.expected}{note}")
-        for d in arg.dims:
-            c = kernel.dims.get(d, {})
-            if d in env and not _dim_ok(env[d], c):
-                raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
-                                 f"expected {arg.expected} (got {d} = {env[d]})")
-        if not _c_contiguous(v.shape, v.strides):
-            raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
-                             f"{v.strides} in elements); pass a contiguous copy")
-        if v.ptr % ALIGNMENT:
-            raise ValueError(f"{where}: argument {arg.name!r} has data pointer {v.ptr:#x}, not "
-                             f"{ALIGNMENT}-byte aligned")
-        views.append(v)
-    ids = {v.device_id for v in views if v is not None and v.device_id is not None}
-    if len(ids) > 1:
-        raise ValueError(f"{where}: the arguments are on different devices {sorted(ids)}")
-    if not allow_missing or all(v is not None for v in views):
-        finish_checks(kernel, env)
+    views = [_check_argument(where, kernel, arg, x, env, bound_by)
+             for arg, x in zip(kernel.arguments, values)]
+    _check_one_device(where, views)
+    finish_checks(kernel, env)
     return views, env
 
 
-def finish_checks(kernel, env):
+def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
+                    bound_by: dict) -> Optional[ArrayView]:
+    """The view of one argument, its bare dims bound into env; raises when it does not fit."""
+    if x is None:
+        if arg.io != "out":
+            raise TypeError(f"{where}: missing required argument {arg.name!r}")
+        return None
+    v = _adapt_argument(where, arg, x)
+    _check_device_and_dtype(where, arg, v)
+    _check_shape(where, arg, v, env, bound_by)
+    _check_dims(where, arg, v, env, kernel.dims)
+    _check_layout(where, arg, v)
+    return v
+
+
+def _adapt_argument(where: str, arg: Argument, x: Any) -> ArrayView:
+    try:
+        return adapt(x)
+    except TypeError as e:
+        raise TypeError(f"{where}: argument {arg.name!r}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"{where}: argument {arg.name!r}: {e}") from None
+
+
+def _check_device_and_dtype(where: str, arg: Argument, v: ArrayView) -> None:
+    if v.device != "cuda":
+        raise ValueError(f"{where}: argument {arg.name!r} is on the {v.device} device; "
+                         f"expected a CUDA device array")
+    if v.dtype != arg.dtype:
+        raise TypeError(f"{where}: argument {arg.name!r} has dtype {v.dtype}; "
+                        f"expected {arg.dtype}")
+
+
+def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: dict) -> None:
+    """Rank, then bind the argument's bare dims not bound yet, then compare every extent."""
+    if len(v.shape) != arg.rank:
+        raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)} "
+                         f"({len(v.shape)} dimensions); expected {arg.expected}")
+    for i, d in arg.bare_dims:
+        if d not in env:
+            env[d], bound_by[d] = v.shape[i], arg.name
+    for e, n in zip(arg.shape, v.shape):
+        try:
+            want = evaluate(e, env)
+        except ValueError:
+            continue                       # a dim bound only by a later argument
+        if want != n:
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
+                             f"expected {arg.expected}{_bound_note(arg, e, env, bound_by)}")
+
+
+def _bound_note(arg: Argument, e: Expr, env: Env, bound_by: dict) -> str:
+    """' (M = 64 from argument 'A')' when a bare dim took its value from an earlier argument."""
+    if isinstance(e, dict) and "dim" in e and bound_by.get(e["dim"], arg.name) != arg.name:
+        return f" ({e['dim']} = {env[e['dim']]} from argument {bound_by[e['dim']]!r})"
+    return ""
+
+
+def _check_dims(where: str, arg: Argument, v: ArrayView, env: Env, dims: Mapping) -> None:
+    for d in arg.dims:
+        if d in env and not _dim_ok(env[d], dims.get(d, {})):
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
+                             f"expected {arg.expected} (got {d} = {env[d]})")
+
+
+def _check_layout(where: str, arg: Argument, v: ArrayView) -> None:
+    if not _c_contiguous(v.shape, v.strides):
+        raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
+                         f"{v.strides} in elements); pass a contiguous copy")
+    if v.ptr % ALIGNMENT:
+        raise ValueError(f"{where}: argument {arg.name!r} has data pointer {v.ptr:#x}, not "
+                         f"{ALIGNMENT}-byte aligned")
+
+
+def _check_one_device(where: str, views: Sequence[Optional[ArrayView]]) -> None:
+    ids = {v.device_id for v in views if v is not None and v.device_id is not None}
+    if len(ids) > 1:
+        raise ValueError(f"{where}: the arguments are on different devices {sorted(ids)}")
+
+
+def finish_checks(kernel: Kernel, env: Env) -> None:
+    """Every dim bound, and the manifest's checks hold."""
     where = f"{kernel.name}()"
     for d in kernel.dims:
         if d not in env:
-            raise ValueError(f"{where}: dimension {d} is not determined by the arguments")
+            raise ValueError(f"{where}: dimension {d} is not determined by the arguments given; "
+                             f"pass the outputs that have it")
     for c in kernel.checks:
         lhs, rhs = evaluate(c["expr"], env), evaluate(c["bound"], env)
         if not _CMP[c["op"]](lhs, rhs):
@@ -392,14 +457,15 @@ def finish_checks(kernel, env):
 # =============================================================================================
 # CUDA
 # =============================================================================================
-_driver = None
-_lock = threading.Lock()
+_driver: Any = None
+_init_lock = threading.Lock()
 
 
-def _cuda():
+def _cuda() -> Any:
+    """cuda.bindings.driver, initialised on first use."""
     global _driver
     if _driver is None:
-        with _lock:
+        with _init_lock:
             if _driver is None:
                 from cuda.bindings import driver
                 _check(driver, driver.cuInit(0), "cuInit")
@@ -407,7 +473,8 @@ def _cuda():
     return _driver
 
 
-def _check(d, ret, what):
+def _check(d: Any, ret: tuple, what: str) -> Any:
+    """The outputs of a cuda.bindings call, or RuntimeError naming the call and the error."""
     err = ret[0]
     if err != d.CUresult.CUDA_SUCCESS:
         try:
@@ -420,19 +487,15 @@ def _check(d, ret, what):
     return out[0] if len(out) == 1 else (out or None)
 
 
-_context_devices = {}   # context handle -> its device ordinal
+_context_devices: dict = {}   # context handle -> its device ordinal
 
 
-def _context(d, device_id):
+def _context(d: Any, device_id: Optional[int]) -> Any:
     """The current context, made current from the device's primary context when there is none
     or when the arrays live on another device."""
     ctx = _check(d, d.cuCtxGetCurrent(), "cuCtxGetCurrent")
-    if int(ctx) and device_id is not None:
-        dev = _context_devices.get(int(ctx))
-        if dev is None:
-            dev = _context_devices[int(ctx)] = int(_check(d, d.cuCtxGetDevice(), "cuCtxGetDevice"))
-        if dev != device_id:
-            ctx = None
+    if int(ctx) and device_id is not None and _context_device(d, ctx) != device_id:
+        ctx = None
     if ctx is None or not int(ctx):
         dev = _check(d, d.cuDeviceGet(device_id or 0), "cuDeviceGet")
         ctx = _check(d, d.cuDevicePrimaryCtxRetain(dev), "cuDevicePrimaryCtxRetain")
@@ -440,15 +503,18 @@ def _context(d, device_id):
     return ctx
 
 
-def stream_handle(stream, device_id=None):
+def _context_device(d: Any, ctx: Any) -> int:
+    dev = _context_devices.get(int(ctx))
+    if dev is None:
+        dev = _context_devices[int(ctx)] = int(_check(d, d.cuCtxGetDevice(), "cuCtxGetDevice"))
+    return dev
+
+
+def stream_handle(stream: Any, device_id: Optional[int] = None) -> int:
     """The CUstream handle (int) for stream=: None -> torch's current stream when torch is
     imported, else 0 (the legacy default stream)."""
     if stream is None:
-        torch = sys.modules.get("torch")
-        # Without an initialised torch CUDA state there is no current torch stream to follow.
-        if torch is not None and torch.cuda.is_initialized():
-            return torch.cuda.current_stream(device_id).cuda_stream
-        return 0
+        return _default_stream(device_id)
     if isinstance(stream, bool):
         raise TypeError(f"stream must be a stream or an int, not {stream!r}")
     if isinstance(stream, int):
@@ -467,215 +533,305 @@ def stream_handle(stream, device_id=None):
                         f".cuda_stream, not {type(stream).__name__}") from None
 
 
+def _default_stream(device_id: Optional[int]) -> int:
+    torch = sys.modules.get("torch")
+    # Without an initialised torch CUDA state there is no current torch stream to follow.
+    if torch is None or not torch.cuda.is_initialized():
+        return 0
+    # The raw-handle lookup is what torch's own kernel launchers (Triton, Inductor) use; it
+    # costs a fraction of building a torch.cuda.Stream object.
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw(torch.cuda.current_device() if device_id is None else device_id)
+    return torch.cuda.current_stream(device_id).cuda_stream
+
+
+# =============================================================================================
+# Kernels
+# =============================================================================================
+class _Param(NamedTuple):
+    """A device parameter: kind "pointer" (ref: argument index), "tensormap" (ref: map index)
+    or "dim" (ref: dim name, ctype "int32" or "int64")."""
+    kind: str
+    ref: Any
+    ctype: str = ""
+
+
+def _params(manifest: Mapping, index: Mapping) -> list:
+    out = []
+    for p in manifest["params"]:
+        if p["kind"] == "pointer":
+            out.append(_Param("pointer", index[p["argument"]]))
+        elif p["kind"] == "tensormap":
+            out.append(_Param("tensormap", p["map"]))
+        elif p["kind"] == "dim":
+            out.append(_Param("dim", p["dim"], p.get("ctype", "int32")))
+        else:
+            raise ValueError(f"{manifest['name']}: unknown parameter kind {p['kind']!r}")
+    return out
+
+
+def _tensormap_enums(d: Any, m: Mapping) -> tuple:
+    """cuTensorMapEncodeTiled's enum arguments for one manifest tensor map."""
+    swizzle, l2 = m.get("swizzle", "none"), m.get("l2_promotion", "none")
+    return (
+        getattr(d.CUtensorMapDataType, "CU_TENSOR_MAP_DATA_TYPE_" + _TMA_DTYPE[m["dtype"]]),
+        getattr(d.CUtensorMapInterleave,
+                "CU_TENSOR_MAP_INTERLEAVE_" + m.get("interleave", "none").upper()),
+        getattr(d.CUtensorMapSwizzle,
+                "CU_TENSOR_MAP_SWIZZLE_" + ("NONE" if swizzle == "none" else "_" + swizzle)),
+        getattr(d.CUtensorMapL2promotion,
+                "CU_TENSOR_MAP_L2_PROMOTION_" + ("NONE" if l2 == "none" else "L2_" + l2)),
+        getattr(d.CUtensorMapFloatOOBfill,
+                "CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE" if m.get("oob_fill", "none") == "none"
+                else "CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA"))
+
+
+class _ParamBuffer:
+    """cuLaunchKernel's kernelParams, packed once per launch plan: `slots` is the void*[] the
+    driver reads. Pointer and dim slots point at 8-byte cells (an int32 dim is read from its
+    cell's low 4 bytes: CUDA hosts are little-endian); a tensor-map slot points at the 128
+    bytes of a cached CUtensorMap, which the driver copies (the map is passed by value).
+    A call rewrites only the pointer cells and the tensor-map slots."""
+    __slots__ = ("cells", "slots", "address", "pointers", "maps")
+
+    def __init__(self, params: Sequence[_Param], dim_values: Mapping[str, int]) -> None:
+        n = len(params)
+        self.cells = (ctypes.c_int64 * max(n, 1))()
+        self.slots = (ctypes.c_void_p * max(n, 1))()
+        self.address = ctypes.addressof(self.slots) if n else 0    # 0: no parameters (NULL)
+        self.pointers, self.maps = [], []     # (slot, argument index), (slot, map index)
+        base = ctypes.addressof(self.cells)
+        for i, p in enumerate(params):
+            self.slots[i] = base + 8 * i
+            if p.kind == "pointer":
+                self.pointers.append((i, p.ref))
+            elif p.kind == "tensormap":
+                self.maps.append((i, p.ref))
+            else:
+                self.cells[i] = dim_values[p.ref]
+
+    def fill(self, views: Sequence[ArrayView], tensormaps: Sequence[Any]) -> int:
+        """Write this call's pointers and tensor maps; returns the kernelParams address."""
+        cells, slots = self.cells, self.slots
+        for i, a in self.pointers:
+            cells[i] = views[a].ptr
+        for i, m in self.maps:
+            slots[i] = tensormaps[m].getPtr()
+        return self.address
+
+
+class _Plan:
+    """What a launch needs that follows from the argument signature (shapes, strides, dtypes,
+    devices, which outputs are omitted): grid, block, shared memory, the outputs to allocate,
+    each tensor map's (dims, strides), and the parameter buffer with the dims filled in."""
+    __slots__ = ("grid", "block", "smem", "empty", "device_id", "allocations", "map_layouts",
+                 "buffer")
+
+    def __init__(self, kernel: Kernel, env: Env, views: Sequence[Optional[ArrayView]]) -> None:
+        self.grid = tuple(evaluate(e, env) for e in kernel.grid)
+        self.empty = min(self.grid) <= 0            # nothing to launch (an empty problem)
+        self.device_id = next((v.device_id for v in views if v is not None and
+                               v.device_id is not None), None)
+        self.block = tuple(evaluate(e, env) for e in kernel.block)
+        self.smem = evaluate(kernel.smem, env)
+        # (argument index, shape) of every omitted output
+        self.allocations = [(i, tuple(evaluate(e, env) for e in kernel.arguments[i].shape))
+                            for i, v in enumerate(views) if v is None]
+        self.map_layouts = [(tuple(evaluate(e, env) for e in t["dims"]),
+                             tuple(evaluate(e, env) for e in t["strides"]))
+                            for t in kernel.tensormaps]
+        self.buffer = _ParamBuffer(kernel.params, _dim_params(kernel, env))
+
+
+def _dim_params(kernel: Kernel, env: Env) -> dict:
+    """The values of the dims passed as kernel parameters, range-checked for their C type."""
+    out = {}
+    for p in kernel.params:
+        if p.kind == "dim":
+            v = env[p.ref]
+            bits = 32 if p.ctype == "int32" else 64
+            if not -2 ** (bits - 1) <= v < 2 ** (bits - 1):
+                raise ValueError(f"{kernel.name}(): {p.ref} = {v} does not fit in {p.ctype}")
+            out[p.ref] = v
+    return out
+
+
+def _plan_key(views: Sequence[Optional[ArrayView]]) -> Optional[tuple]:
+    """The plan-cache key of the views (None for an omitted output), or None when a pointer is
+    misaligned: everything else a plan depends on is in the views' signatures."""
+    key = []
+    for v in views:
+        if v is None:
+            key.append(None)
+        elif v.ptr % ALIGNMENT:
+            return None
+        else:
+            key.append(v.signature())
+    return tuple(key)
+
+
+def _torch() -> Any:
+    """The torch module, or None when it cannot be imported."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        try:
+            import torch
+        except ImportError:
+            return None
+    return torch
+
+
+class _Loaded:
+    """The kernel's function in one context, and the dynamic shared memory it may use."""
+    __slots__ = ("module", "function", "smem_limit")
+
+    def __init__(self, module: Any, function: Any) -> None:
+        self.module, self.function, self.smem_limit = module, function, DYN_SMEM_OPT_IN
+
+
 class Kernel:
     """One compiled kernel: its manifest, precomputed for cheap calls."""
 
-    def __init__(self, manifest, directory):
+    def __init__(self, manifest: Mapping, directory: str) -> None:
         if manifest.get("format") != FORMAT:
             raise ValueError(f"{manifest.get('name')}: manifest format {manifest.get('format')!r}"
                              f" is not {FORMAT}; recompile with this tlspec")
-        self.manifest, self.directory = manifest, directory
         self.name, self.entry = manifest["name"], manifest["entry"]
+        self.cubin_path = os.path.join(directory, manifest["cubin"])
         self.dims = manifest.get("dims", {})
         self.fixed = {d: c["value"] for d, c in self.dims.items() if c.get("value") is not None}
         self.arguments = [Argument(a, self.dims) for a in manifest["arguments"]]
-        self.index = {a.name: i for i, a in enumerate(self.arguments)}
+        index = {a.name: i for i, a in enumerate(self.arguments)}
         self.outputs = [i for i, a in enumerate(self.arguments) if a.io in ("out", "inout")]
-        self.allocatable = [i for i, a in enumerate(self.arguments) if a.io == "out"]
         self.checks = manifest.get("checks", [])
         self.grid, self.block = manifest["grid"], manifest["block"]
         self.smem = manifest.get("dynamic_shared_bytes", 0)
         self.tensormaps = manifest.get("tensormaps", [])
-        self.params = []
-        for p in manifest["params"]:
-            if p["kind"] == "pointer":
-                self.params.append(("pointer", self.index[p["argument"]]))
-            elif p["kind"] == "tensormap":
-                self.params.append(("tensormap", p["map"]))
-            elif p["kind"] == "dim":
-                self.params.append(("dim", p["dim"], p.get("ctype", "int32")))
-            else:
-                raise ValueError(f"{self.name}: unknown parameter kind {p['kind']!r}")
-        self._tm_index = [self.index[t["argument"]] for t in self.tensormaps]
-        # cuLaunchKernel's argument types, in device parameter order (None: passed as is, a
-        # CUtensorMap by value)
-        self._param_types = tuple(
-            ctypes.c_void_p if p[0] == "pointer" else None if p[0] == "tensormap"
-            else ctypes.c_int64 if p[2] == "int64" else ctypes.c_int32 for p in self.params)
-        self._plans = {}            # argument signature -> launch plan (see _plan)
-        self._cubin = None
-        self._functions = {}        # context handle -> (module, function, [smem limit set])
-        self._tmaps = {}            # (map, pointer, dims) -> CUtensorMap
-        self._tm_enums = None
+        self.params = _params(manifest, index)
+        self._map_arguments = [index[t["argument"]] for t in self.tensormaps]
+        self._plans: dict = {}         # argument signature -> _Plan
+        self._functions: dict = {}     # context handle -> _Loaded
+        self._tmaps: dict = {}         # (map, pointer, (dims, strides)) -> CUtensorMap
+        self._tm_enums: Optional[list] = None
+        self._cubin: Optional[bytes] = None
+        # guards the caches and the plans' parameter buffers (filled, then launched)
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_file(cls, path):
+    def from_file(cls, path: str) -> Kernel:
         with open(path, encoding="utf-8") as f:
             return cls(json.load(f), os.path.dirname(os.path.abspath(path)))
 
-    # -- CUDA objects ------------------------------------------------------------------------
-    def _function(self, d, ctx):
-        key = int(ctx)
-        entry = self._functions.get(key)
-        if entry is None:
-            if self._cubin is None:
-                with open(os.path.join(self.directory, self.manifest["cubin"]), "rb") as f:
-                    self._cubin = f.read()
-            module = _check(d, d.cuModuleLoadData(self._cubin),
-                            f"cuModuleLoadData({self.manifest['cubin']})")
-            func = _check(d, d.cuModuleGetFunction(module, self.entry.encode()),
-                          f"cuModuleGetFunction({self.entry})")
-            entry = self._functions[key] = [module, func, DYN_SMEM_OPT_IN]
-        return entry
-
-    def _tensormap(self, d, i, view, layout):
-        """The CUtensorMap of map i for this pointer; layout = (dims, strides) from the plan."""
-        t = self.tensormaps[i]
-        dims, strides = layout
-        key = (i, view.ptr, dims)
-        tm = self._tmaps.get(key)
-        if tm is not None:
-            return tm
-        if self._tm_enums is None:
-            self._tm_enums = [(
-                getattr(d.CUtensorMapDataType, "CU_TENSOR_MAP_DATA_TYPE_" + _TMA_DTYPE[m["dtype"]]),
-                getattr(d.CUtensorMapInterleave,
-                        "CU_TENSOR_MAP_INTERLEAVE_" + m.get("interleave", "none").upper()),
-                getattr(d.CUtensorMapSwizzle,
-                        "CU_TENSOR_MAP_SWIZZLE_" + ("NONE" if m.get("swizzle", "none") == "none"
-                                                    else "_" + m["swizzle"])),
-                getattr(d.CUtensorMapL2promotion,
-                        "CU_TENSOR_MAP_L2_PROMOTION_" + ("NONE" if m.get("l2_promotion", "none")
-                                                         == "none" else "L2_" + m["l2_promotion"])),
-                getattr(d.CUtensorMapFloatOOBfill,
-                        "CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE" if m.get("oob_fill", "none") == "none"
-                        else "CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA"))
-                for m in self.tensormaps]
-        dtype, interleave, swizzle, l2, oob = self._tm_enums[i]
-        tm = _check(d, d.cuTensorMapEncodeTiled(
-            dtype, t["rank"], view.ptr,
-            [d.cuuint64_t(x) for x in dims], [d.cuuint64_t(x) for x in strides],
-            [d.cuuint32_t(x) for x in t["box"]], [d.cuuint32_t(x) for x in t["element_strides"]],
-            interleave, swizzle, l2, oob), f"cuTensorMapEncodeTiled({self.name} map {i})")
-        if len(self._tmaps) >= TENSORMAP_CACHE_SIZE:
-            self._tmaps.pop(next(iter(self._tmaps)))
-        self._tmaps[key] = tm
-        return tm
-
     # -- a call ------------------------------------------------------------------------------
-    def allocate(self, views, env):
-        """torch.empty for every omitted output (needs torch)."""
-        torch = sys.modules.get("torch")
-        if torch is None:
-            try:
-                import torch
-            except ImportError:
-                torch = None
-        out = {}
-        device_id = next((v.device_id for v in views if v is not None and
-                          v.device_id is not None), None)
-        for i in self.allocatable:
-            if views[i] is not None:
-                continue
+    def __call__(self, values: Sequence, stream: Any = None) -> Any:
+        """Launch on the caller's arrays (None: an omitted output); returns the outputs."""
+        views = self._adapt_all(values)
+        key = None if views is None else _plan_key(views)
+        plan = None if key is None else self._plans.get(key)
+        if plan is None:
+            views, plan = self._checked(values)
+        if plan.allocations:
+            values, views = self._allocate(values, views, plan)
+        self._launch(views, plan, stream)
+        return self._result(values)
+
+    @staticmethod
+    def _adapt_all(values: Sequence) -> Optional[list]:
+        """Views of the arrays (None for omitted ones), or None when one is not an array."""
+        try:
+            return [None if x is None else adapt(x) for x in values]
+        except (TypeError, ValueError):
+            return None                        # the full check reports it
+
+    def _checked(self, values: Sequence) -> tuple:
+        """Full argument checks; (views, plan), the plan cached for the arrays' signature."""
+        views, env = check_arguments(self, values)
+        plan = _Plan(self, env, views)
+        with self._lock:
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[_plan_key(views)] = plan
+        return views, plan
+
+    def _allocate(self, values: Sequence, views: list, plan: _Plan) -> tuple:
+        """torch.empty for every omitted output; (values, views) with them filled in."""
+        torch = _torch()
+        values, views = list(values), list(views)
+        device = "cuda" if plan.device_id is None else plan.device_id
+        for i, shape in plan.allocations:
             arg = self.arguments[i]
             if torch is None:
                 raise TypeError(f"{self.name}(): argument {arg.name!r} was not given and torch is "
                                 f"not available to allocate it; pass an output array")
-            try:
-                shape = [evaluate(e, env) for e in arg.shape]
-            except ValueError as e:
-                raise ValueError(f"{self.name}(): cannot allocate argument {arg.name!r}: {e}; "
-                                 f"pass it") from None
-            dev = torch.device("cuda", device_id) if device_id is not None else torch.device("cuda")
-            out[i] = torch.empty(shape, dtype=getattr(torch, DTYPES[arg.dtype][2]), device=dev)
-        return out
+            values[i] = torch.empty(shape, dtype=getattr(torch, DTYPES[arg.dtype][2]),
+                                    device=device)
+            views[i] = adapt(values[i])
+        return values, views
 
-    def __call__(self, values, stream=None):
-        # Fast path: everything but the pointers depends only on the arrays' shapes, strides,
-        # dtypes and devices, so a signature checked before needs only the alignment check.
-        plan = None
-        # `x is None`, not `None in values`: that would call each array's __eq__ (slow in torch)
-        if not any(x is None for x in values):
-            try:
-                views = [adapt(x) for x in values]
-            except (TypeError, ValueError):
-                views = None                         # the full check below reports it
-            if views is not None:
-                plan = self._plans.get(tuple((v.shape, v.strides, v.dtype, v.device, v.device_id)
-                                             for v in views))
-        if plan is None or any(v.ptr % ALIGNMENT for v in views):
-            values, views, plan = self._checked(values)
-        self._launch(views, plan, stream)
+    def _result(self, values: Sequence) -> Any:
         outs = [values[i] for i in self.outputs]
         return None if not outs else outs[0] if len(outs) == 1 else tuple(outs)
 
-    def _checked(self, values):
-        """Full argument checks and output allocation; (values, views, plan), the plan cached
-        for the signature of the arrays."""
-        missing = [i for i in self.allocatable if values[i] is None]
-        views, env = check_arguments(self, values, allow_missing=bool(missing))
-        required = [self.arguments[i].name for i, v in enumerate(views)
-                    if v is None and i not in self.allocatable]
-        if required:
-            raise TypeError(f"{self.name}(): missing required argument {required[0]!r}")
-        if missing:
-            values = list(values)
-            for i, x in self.allocate(views, env).items():
-                values[i] = x
-                views[i] = adapt(x)
-            finish_checks(self, env)
-        plan = self._plan(env)
-        if len(self._plans) >= PLAN_CACHE_SIZE:
-            self._plans.pop(next(iter(self._plans)))
-        self._plans[tuple((v.shape, v.strides, v.dtype, v.device, v.device_id)
-                          for v in views)] = plan
-        return values, views, plan
-
-    def _plan(self, env):
-        """What a launch needs that follows from the dims: grid, block, shared memory, the
-        values of the dim parameters, and each tensor map's dims and strides."""
-        dims = []
-        for p in self.params:
-            if p[0] == "dim":
-                v = env[p[1]]
-                if p[2] == "int32" and not -2**31 <= v < 2**31:
-                    raise ValueError(f"{self.name}(): {p[1]} = {v} does not fit in int32")
-                dims.append(v)
-        maps = [(tuple(evaluate(e, env) for e in t["dims"]),
-                 tuple(evaluate(e, env) for e in t["strides"])) for t in self.tensormaps]
-        return (tuple(evaluate(e, env) for e in self.grid),
-                tuple(evaluate(e, env) for e in self.block), evaluate(self.smem, env), dims, maps)
-
-    def launch(self, views, env, stream=None):
-        """Launch on checked arguments (views from check_arguments, env the bound dims)."""
-        self._launch(views, self._plan(env), stream)
-
-    def _launch(self, views, plan, stream):
-        grid, block, smem, dim_values, maps = plan
-        if min(grid) <= 0:
-            return                                   # nothing to do (an empty problem)
-        device_id = next((v.device_id for v in views if v.device_id is not None), None)
-        hstream = stream_handle(stream, device_id)
+    # -- CUDA --------------------------------------------------------------------------------
+    def _launch(self, views: Sequence[ArrayView], plan: _Plan, stream: Any) -> None:
+        if plan.empty:
+            return
+        hstream = stream_handle(stream, plan.device_id)
         d = _cuda()
-        ctx = _context(d, device_id)
-        entry = self._function(d, ctx)
-        func = entry[1]
-        if smem > entry[2]:
-            _check(d, d.cuFuncSetAttribute(
-                func, d.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
-                f"cuFuncSetAttribute({self.entry}, MAX_DYNAMIC_SHARED_SIZE_BYTES={smem})")
-            entry[2] = smem
-        vals = []
-        dim_values = iter(dim_values)
-        for p in self.params:
-            if p[0] == "pointer":
-                vals.append(views[p[1]].ptr)
-            elif p[0] == "tensormap":
-                vals.append(self._tensormap(d, p[1], views[self._tm_index[p[1]]], maps[p[1]]))
-            else:
-                vals.append(next(dim_values))
-        ret = d.cuLaunchKernel(func, *grid, *block, smem, d.CUstream(hstream),
-                               (tuple(vals), self._param_types), 0)
+        ctx = _context(d, plan.device_id)
+        with self._lock:
+            func = self._function(d, ctx, plan.smem)
+            tensormaps = [self._tensormap(d, m, views[a].ptr, plan.map_layouts[m])
+                          for m, a in enumerate(self._map_arguments)]
+            ret = d.cuLaunchKernel(func, *plan.grid, *plan.block, plan.smem, hstream,
+                                   plan.buffer.fill(views, tensormaps), 0)
         if ret[0] != d.CUresult.CUDA_SUCCESS:
-            _check(d, ret, f"cuLaunchKernel({self.entry}, grid={grid}, block={block}, "
-                           f"smem={smem})")
+            _check(d, ret, f"cuLaunchKernel({self.entry}, grid={plan.grid}, "
+                           f"block={plan.block}, smem={plan.smem})")
+
+    def _function(self, d: Any, ctx: Any, smem: int) -> Any:
+        """The kernel's function in ctx (its module loaded once), allowed smem bytes of
+        dynamic shared memory. Called under self._lock."""
+        loaded = self._functions.get(int(ctx))
+        if loaded is None:
+            loaded = self._functions[int(ctx)] = self._load(d)
+        if smem > loaded.smem_limit:
+            attribute = d.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            _check(d, d.cuFuncSetAttribute(loaded.function, attribute, smem),
+                   f"cuFuncSetAttribute({self.entry}, MAX_DYNAMIC_SHARED_SIZE_BYTES={smem})")
+            loaded.smem_limit = smem
+        return loaded.function
+
+    def _load(self, d: Any) -> _Loaded:
+        """Load the cubin into the current context and look the entry up."""
+        if self._cubin is None:
+            with open(self.cubin_path, "rb") as f:
+                self._cubin = f.read()
+        name = os.path.basename(self.cubin_path)
+        module = _check(d, d.cuModuleLoadData(self._cubin), f"cuModuleLoadData({name})")
+        function = _check(d, d.cuModuleGetFunction(module, self.entry.encode()),
+                          f"cuModuleGetFunction({self.entry})")
+        return _Loaded(module, function)
+
+    def _tensormap(self, d: Any, i: int, ptr: int, layout: tuple) -> Any:
+        """The CUtensorMap of map i over ptr, encoded once per (pointer, dims, strides)."""
+        key = (i, ptr, layout)
+        tm = self._tmaps.get(key)
+        if tm is None:
+            tm = self._encode(d, i, ptr, layout)
+            if len(self._tmaps) >= TENSORMAP_CACHE_SIZE:
+                self._tmaps.pop(next(iter(self._tmaps)))
+            self._tmaps[key] = tm
+        return tm
+
+    def _encode(self, d: Any, i: int, ptr: int, layout: tuple) -> Any:
+        if self._tm_enums is None:
+            self._tm_enums = [_tensormap_enums(d, m) for m in self.tensormaps]
+        t, (dims, strides) = self.tensormaps[i], layout
+        # cuda.bindings wants cuuint64_t / cuuint32_t objects here (plain ints raise TypeError)
+        return _check(d, d.cuTensorMapEncodeTiled(
+            self._tm_enums[i][0], t["rank"], ptr,
+            [d.cuuint64_t(x) for x in dims], [d.cuuint64_t(x) for x in strides],
+            [d.cuuint32_t(x) for x in t["box"]], [d.cuuint32_t(x) for x in t["element_strides"]],
+            *self._tm_enums[i][1:]), f"cuTensorMapEncodeTiled({self.name} map {i})")

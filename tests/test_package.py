@@ -77,7 +77,8 @@ class FakeArray:
 def test_layout_and_marker(tmp_path):
     out = write_package(tmp_path / "kern", [artifact()])
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["__init__.py", "_runtime.py", "_tlspec_package.json", "py.typed",
+    assert names == sorted(["__init__.py", "__init__.pyi", "_runtime.py", "_tlspec_package.json",
+                            "py.typed",
                             "copy_tiles.py", "copy_tiles.pyi", "copy_tiles.json",
                             "copy_tiles.cubin", "copy_tiles.cu"])
     marker = json.loads((out / "_tlspec_package.json").read_text())
@@ -113,6 +114,17 @@ def test_stub_matches_the_wrapper(tmp_path):
     wrapper = ast.parse((out / "copy_tiles.py").read_text())
     (wfn,) = [n for n in wrapper.body if isinstance(n, ast.FunctionDef)]
     assert [a.arg for a in wfn.args.args] == [a.arg for a in fn.args.args]
+
+
+def test_package_stub_reexports_every_kernel(tmp_path):
+    out = write_package(tmp_path / "kern", [artifact(), artifact(dict(MANIFEST, name="other"))])
+    tree = ast.parse((out / "__init__.pyi").read_text())
+    imports = [(n.module, [(a.name, a.asname) for a in n.names])
+               for n in tree.body if isinstance(n, ast.ImportFrom)]
+    assert imports == [("copy_tiles", [("copy_tiles", "copy_tiles")]),
+                       ("other", [("other", "other")])]
+    (all_,) = [n for n in tree.body if isinstance(n, ast.Assign)]
+    assert ast.literal_eval(all_.value) == ["copy_tiles", "other"]
 
 
 def test_outputs_and_inputs_after_outputs(tmp_path):
@@ -224,6 +236,66 @@ def test_non_contiguous(pkg):
                                 FakeArray((64, 256))))
 
 
+def test_checks_come_before_any_cuda_call(pkg, monkeypatch):
+    rt = pkg.copy_tiles.__globals__["_runtime"]
+
+    def no_cuda():
+        raise AssertionError("CUDA reached")
+
+    monkeypatch.setattr(rt, "_cuda", no_cuda)
+    with pytest.raises(ValueError, match="not 16-byte aligned"):
+        pkg.copy_tiles(FakeArray((64, 256), ptr=0x7F00_0000_0004), FakeArray((64, 256)))
+    with pytest.raises(AssertionError, match="CUDA reached"):
+        pkg.copy_tiles(FakeArray((64, 256)), FakeArray((64, 256)))
+
+
+def test_launch_plans_are_cached_per_signature(pkg, monkeypatch):
+    kernel = pkg.copy_tiles.__globals__["_KERNEL"]
+    launched = []
+    monkeypatch.setattr(kernel, "_launch", lambda views, plan, stream: launched.append(plan))
+    a, b = FakeArray((192, 256)), FakeArray((192, 256), ptr=0x7F00_1000_0000)
+    assert pkg.copy_tiles(a, b) is b
+    pkg.copy_tiles(FakeArray((192, 256), ptr=0x7F00_2000_0000), b)
+    assert launched[0] is launched[1] and len(kernel._plans) == 1
+    plan = launched[0]
+    assert (plan.grid, plan.block, plan.smem) == ((3, 4, 1), (256, 1, 1), 8192)
+    assert plan.map_layouts == [((256, 192), (512,))]
+    # a cached signature still gets its pointers checked
+    with pytest.raises(ValueError, match="argument 'A' has data pointer 0x7f0000000008"):
+        pkg.copy_tiles(FakeArray((192, 256), ptr=0x7F00_0000_0008), b)
+    pkg.copy_tiles(FakeArray((128, 256)), FakeArray((128, 256)))
+    assert len(kernel._plans) == 2 and launched[-1].grid == (2, 4, 1)
+
+
+def test_parameters_are_packed_in_device_order(pkg):
+    rt = pkg.copy_tiles.__globals__["_runtime"]
+    kernel = pkg.copy_tiles.__globals__["_KERNEL"]
+    views, env = rt.check_arguments(kernel, (FakeArray((192, 256), ptr=0x7F00_0000_0100),
+                                             FakeArray((192, 256), ptr=0x7F00_0000_0200)))
+    buffer = rt._Plan(kernel, env, views).buffer
+
+    class TensorMap:                      # stands in for a cuda.bindings CUtensorMap
+        def __init__(self):
+            self.storage = (ctypes.c_uint8 * 128)()
+
+        def getPtr(self):
+            return ctypes.addressof(self.storage)
+
+    tm = TensorMap()
+    slots = (ctypes.c_void_p * 3).from_address(buffer.fill(views, [tm]))
+    # params: pointer B, tensormap 0, dim M (int32)
+    assert ctypes.c_uint64.from_address(slots[0]).value == 0x7F00_0000_0200
+    assert slots[1] == tm.getPtr()
+    assert ctypes.c_int32.from_address(slots[2]).value == 192
+
+
+def test_dim_parameters_must_fit_their_c_type(pkg):
+    rt = pkg.copy_tiles.__globals__["_runtime"]
+    kernel = pkg.copy_tiles.__globals__["_KERNEL"]
+    with pytest.raises(ValueError, match=r"copy_tiles\(\): M = 2147483648 does not fit in int32"):
+        rt._Plan(kernel, {"M": 2 ** 31, "N": 256}, [None, None])
+
+
 def test_cpu_array_is_refused(pkg):
     class CpuDLPack:
         def __dlpack_device__(self):
@@ -245,7 +317,8 @@ def test_dlpack_array(pkg):
     t.device.device_type, t.device.device_id = 2, 0
     t.dtype.code, t.dtype.bits, t.dtype.lanes = 2, 16, 1
     new = ctypes.pythonapi.PyCapsule_New
-    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
 
     class DLArray:
         def __dlpack_device__(self):
@@ -372,9 +445,10 @@ def test_templates_are_found_in_the_source_tree():
 
 
 # --------------------------------------------------------------------------------------------
-# docs/artifacts.md: the manifest example is valid, and the ```python blocks that need no GPU run
+# docs/artifacts.md: the manifest example is the GPU fixture's, and the ```python blocks that need
+# no GPU run (tests/gpu runs the others)
 # --------------------------------------------------------------------------------------------
-def _doc_blocks(info):
+def doc_blocks(info):
     text = (ROOT / "docs" / "artifacts.md").read_text()
     blocks, current = [], None
     for line in text.splitlines():
@@ -388,16 +462,22 @@ def _doc_blocks(info):
     return blocks
 
 
+def test_docs_manifest_example_is_the_gpu_fixture():
+    (manifest,) = [json.loads(b) for b in doc_blocks("json manifest")]
+    fixture = ROOT / "tests" / "gpu" / "fixtures" / "copy_tiles.json"
+    assert manifest == json.loads(fixture.read_text())
+
+
 def test_docs_manifest_example_builds(tmp_path):
-    (manifest,) = [json.loads(b) for b in _doc_blocks("json manifest")]
+    (manifest,) = [json.loads(b) for b in doc_blocks("json manifest")]
     mod = import_package(write_package(tmp_path / f"k{uuid.uuid4().hex[:8]}",
                                        [KernelArtifact("copy_tiles", manifest, "", b"")]))
     assert str(inspect.signature(mod.copy_tiles)) == "(A, B=None, *, stream=None)"
 
 
 def test_docs_python_examples_run(tmp_path, monkeypatch):
-    (manifest,) = [json.loads(b) for b in _doc_blocks("json manifest")]
-    runnable = [b for b in _doc_blocks("python") if "torch" not in b]
+    (manifest,) = [json.loads(b) for b in doc_blocks("json manifest")]
+    runnable = [b for b in doc_blocks("python") if "torch" not in b]
     assert runnable
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))

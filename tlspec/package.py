@@ -1,7 +1,7 @@
 """Write the importable Python package that `tlspec compile` produces.
 
 Layout of OUT/ (see docs/artifacts.md):
-    __init__.py                 imports every kernel (no CUDA at import)
+    __init__.py, __init__.pyi   imports every kernel (no CUDA at import), and its stub
     _runtime.py                 codegen/runtime.py, verbatim
     _tlspec_package.json        marker: tlspec version, format, kernels
     py.typed
@@ -181,6 +181,17 @@ def _write_file(path: Path, data: str | bytes) -> None:
         path.write_bytes(data)
 
 
+def _write_init(directory: Path, names: list[str]) -> None:
+    """__init__.py imports every kernel; __init__.pyi re-exports their stubs (`import x as x`
+    is how a stub marks a re-export)."""
+    subst = {"version": __version__, "kernel_list": ", ".join(names) or "none",
+             "all_names": ", ".join(repr(n) for n in names)}
+    _write_file(directory / "__init__.py", _template("init.py.tmpl").substitute(
+        subst, imports="\n".join(f"from .{n} import {n}" for n in names)))
+    _write_file(directory / "__init__.pyi", _template("init.pyi.tmpl").substitute(
+        subst, imports="\n".join(f"from .{n} import {n} as {n}" for n in names)))
+
+
 def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
     names = [a.name for a in artifacts]
     _write_file(directory / "_runtime.py", (codegen_dir() / "runtime.py").read_text("utf-8"))
@@ -192,11 +203,7 @@ def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
         _write_file(directory / f"{art.name}.cu", art.source)
         _write_file(directory / f"{art.name}.py", wrapper)
         _write_file(directory / f"{art.name}.pyi", stub)
-    init = _template("init.py.tmpl").substitute(
-        version=__version__, kernel_list=", ".join(names) or "none",
-        imports="\n".join(f"from .{n} import {n}" for n in names),
-        all_names=", ".join(repr(n) for n in names))
-    _write_file(directory / "__init__.py", init)
+    _write_init(directory, names)
     _write_file(directory / "py.typed", "")
     _write_file(directory / MARKER, json.dumps(
         {"tlspec": __version__, "format": FORMAT, "kernels": names}, indent=1) + "\n")

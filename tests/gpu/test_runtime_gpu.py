@@ -2,6 +2,7 @@
 import importlib
 import json
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -11,16 +12,20 @@ torch = pytest.importorskip("torch", reason="the GPU tests need torch")
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
+from test_package import doc_blocks  # noqa: E402  (tests/ is on sys.path: its conftest)
 from tlspec.package import KernelArtifact, write_package  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def fixture(name):
+    return KernelArtifact(name, json.loads((FIXTURES / f"{name}.json").read_text()),
+                          (FIXTURES / f"{name}.cu").read_text(),
+                          (FIXTURES / f"{name}.cubin").read_bytes())
+
+
 def build(tmp_path, *names):
-    arts = [KernelArtifact(n, json.loads((FIXTURES / f"{n}.json").read_text()),
-                           (FIXTURES / f"{n}.cu").read_text(), (FIXTURES / f"{n}.cubin").read_bytes())
-            for n in names]
-    out = write_package(tmp_path / f"gpu_{uuid.uuid4().hex[:8]}", arts)
+    out = write_package(tmp_path / f"gpu_{uuid.uuid4().hex[:8]}", [fixture(n) for n in names])
     sys.path.insert(0, str(tmp_path))
     try:
         return importlib.import_module(out.name)
@@ -101,3 +106,54 @@ def test_b6_tma_symbolic(tmp_path, shape):
     torch.cuda.synchronize()
     assert torch.equal(c.view(torch.int16), d.view(torch.int16))
     assert torch.equal(e.view(torch.int16), f.view(torch.int16))
+
+
+@pytest.mark.parametrize("m", [64, 4096])
+def test_copy_tiles_tma_load_and_plain_store(tmp_path, m):
+    # device parameters (tensormap, pointer, dim): an order that is not the argument order
+    pkg = build(tmp_path, "copy_tiles")
+    a = torch.randn(m, 256, dtype=torch.float16, device="cuda")
+    b = poisoned_like(a)
+    pkg.copy_tiles(a, b)
+    outputs = [pkg.copy_tiles(a) for _ in range(2)]      # allocated: a new plan, then reused
+    torch.cuda.synchronize()
+    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    for out in outputs:
+        assert torch.equal(a.view(torch.int16), out.view(torch.int16))
+
+
+def test_docs_torch_examples_run(tmp_path, monkeypatch):
+    blocks = [b for b in doc_blocks("python") if "import torch" in b]
+    assert blocks
+    write_package(tmp_path / "kernels", [fixture("copy_tiles")])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        for block in blocks:
+            exec(compile(block, "docs/artifacts.md", "exec"), {})
+    finally:
+        for name in [m for m in sys.modules if m == "kernels" or m.startswith("kernels.")]:
+            del sys.modules[name]
+
+
+def test_threads_share_a_plan_safely(tmp_path):
+    # one signature, so one launch plan and one parameter buffer for every thread
+    pkg = build(tmp_path, "copy_tiles")
+    pairs = [(torch.randn(256, 256, dtype=torch.float16, device="cuda"),
+              torch.empty(256, 256, dtype=torch.float16, device="cuda")) for _ in range(8)]
+    torch.cuda.synchronize()
+
+    def work(k):
+        for _ in range(50):
+            for a, b in pairs[k::4]:
+                b.view(torch.int16).fill_(-1)
+                pkg.copy_tiles(a, b)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    torch.cuda.synchronize()
+    for a, b in pairs:
+        assert torch.equal(a.view(torch.int16), b.view(torch.int16))
