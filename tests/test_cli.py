@@ -28,8 +28,9 @@ def test_help_has_examples(command):
     assert "tlspec " in result.stdout.split("Examples:")[1]
 
 
-def test_validate_example_specs():
-    result = tlspec("validate", "specs/")
+@pytest.mark.parametrize("folder", ["specs/", "docs/examples/"])
+def test_validate_example_specs(folder):
+    result = tlspec("validate", folder)
     assert result.returncode == 0, result.stdout
     assert result.stdout.strip().endswith(": valid")
 

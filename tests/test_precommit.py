@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT
+from conftest import EXAMPLE_DIRS, ROOT
 
 HOOKS = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
 
@@ -45,7 +45,7 @@ def test_hook_selects_spec_files_only():
 
 def test_hook_passes_on_the_example_specs():
     pattern = re.compile(hook()["files"])
-    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").iterdir()
+    files = sorted(str(p.relative_to(ROOT)) for folder in EXAMPLE_DIRS for p in folder.iterdir()
                    if pattern.search(str(p)))
     assert files
     run = subprocess.run(command() + files, cwd=ROOT, capture_output=True, text=True)

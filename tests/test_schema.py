@@ -12,7 +12,7 @@ from tlspec.schema import load_schema, schema_path, stage_kinds
 from tlspec.stages import STAGE_KINDS
 from tlspec.validate import validate_text
 
-from conftest import ROOT
+from conftest import ROOT, example_specs, modeline_for
 
 
 def walk(node, pointer=""):
@@ -74,10 +74,12 @@ def test_tlspec_schema_prints_the_schema():
     assert json.loads(out) == load_schema()
 
 
-@pytest.mark.parametrize("spec", sorted((ROOT / "specs").glob("*.tlspec.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", example_specs(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_example_specs_start_with_the_schema_modeline(spec):
     first = spec.read_text().splitlines()[0]
-    assert first == "# yaml-language-server: $schema=../schemas/tlspec.schema.json"
+    assert first == modeline_for(spec)
+    schema = (spec.parent / first.split("$schema=", 1)[1]).resolve()
+    assert schema == ROOT / "schemas" / "tlspec.schema.json"
 
 
 def all_descriptions(node, pointer=""):
