@@ -1,0 +1,15 @@
+"""The compiler: a validated `Kernel` -> tile IR -> tlspec's named pass pipeline -> CUDA -> cubin.
+
+One module per step, in the order data flows through them:
+
+- `support`   which parts of the language this release compiles (located errors for the rest);
+- `tileir`    the kernel as a tvm.tirx PrimFunc, one tile operation per stage (`ops`);
+- `passes/`   the named lowering passes, one module each, run in order by `pipeline`;
+- `lower/`    the loop nests LowerTileOp emits for each tile operation;
+- `codegen`   tvm's host/device split and CUDA source generation after the pipeline;
+- `manifest`  the launch manifest read back from the lowered host code;
+- `cuda_compile` CUDA source -> cubin (NVRTC by default, or nvcc);
+- `driver`    all of it for a set of spec files, with diagnostics and the output package.
+
+Importing this package imports tvm; `tlspec validate` never does.
+"""

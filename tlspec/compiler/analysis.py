@@ -1,0 +1,115 @@
+"""Facts about a tile-IR function that several passes need: value ranges, divisibility, the
+thread index, shared tiles, and the stage each lowered statement came from."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import tvm
+import tvm_ffi
+from tvm import tirx
+from tvm.ir.expr import TensorLoad as LoadNode
+
+from ..dtypes import DTYPE_BYTES
+
+STAGE_ATTR = "tlspec.stage"      # AttrStmt key wrapping each lowered stage; node = its pointer
+
+
+def attr(func: tirx.PrimFunc, key: str, default=None):
+    return func.attrs[key] if func.attrs is not None and key in func.attrs else default
+
+
+def thread_info(func: tirx.PrimFunc) -> tuple[tirx.Var, int]:
+    return attr(func, "tlspec.thread_var"), int(attr(func, "tlspec.threads"))
+
+
+def base_ranges(func: tirx.PrimFunc) -> dict[tirx.Var, tvm.ir.Range]:
+    ranges = dict(attr(func, "tlspec.var_ranges", {}))
+    tid, nthreads = thread_info(func)
+    ranges[tid] = tvm.ir.Range.from_min_extent(0, nthreads)
+    return ranges
+
+
+def analyzer_for(ranges: dict[tirx.Var, tvm.ir.Range]) -> tvm.sym.Analyzer:
+    analyzer = tvm.sym.Analyzer()
+    for var, rng in ranges.items():
+        analyzer.bind(var, rng)
+    return analyzer
+
+
+def divisible(func: tirx.PrimFunc, value: tirx.PrimExpr, factor: int) -> bool:
+    """Whether `value` is a multiple of `factor` for every value of the symbolic dims (using
+    their `multiple_of`), block indices and loop variables."""
+    if factor == 1:
+        return True
+    multiples = attr(func, "tlspec.multiples", {})
+    substitution = {var: tirx.Var(var.name + "_q", "int32") * int(m) for var, m in multiples.items()}
+    value = tvm_ffi.structural_map(
+        value, (tirx.Var, lambda v: next((e for k, e in substitution.items() if k.same_as(v)), v)),
+        order="post") if substitution else value
+    return tvm.sym.Analyzer().can_prove(tirx.floormod(value, factor) == 0)
+
+
+def dtype_bytes(dtype: str) -> int:
+    dtype = str(dtype)
+    return DTYPE_BYTES.get(dtype, DTYPE_BYTES.get(dtype.replace("float8_e4m3fn", "float8_e4m3"), 1))
+
+
+def scope_kind(buffer) -> str:
+    scope = buffer.scope()
+    if scope.startswith("shared"):
+        return "shared"
+    if scope == "local.fragment":
+        return "fragment"
+    return "global" if scope in ("global", "") else scope
+
+
+def tile_calls(stmt: tirx.Stmt) -> Iterator:
+    found = []
+    tvm_ffi.structural_walk(stmt, (tvm.tirx.tile_primitive.TilePrimitiveCall, found.append),
+                            order="pre")
+    return iter(found)
+
+
+def region_parts(region) -> tuple[object, list, list]:
+    """(buffer, starts, extents) of a TensorRegion."""
+    return region.source, [r.min for r in region.region], [r.extent for r in region.region]
+
+
+# -- shared-memory accesses of lowered statements (InjectFenceProxy, ThreadSync) ---------------
+def tile_name(buffer) -> str:
+    name = buffer.name
+    return name[:-len("_flat")] if name.endswith("_flat") else name
+
+
+def stage_kind(stmt) -> str | None:
+    """'<kind>:<instruction>' of a lowered stage's AttrStmt, else None."""
+    if isinstance(stmt, tirx.AttrStmt) and stmt.attr_key == STAGE_ATTR:
+        return str(stmt.value.value)
+    return None
+
+
+def is_block_sync(stmt) -> bool:
+    return isinstance(stmt, tirx.Evaluate) and "cta_sync" in str(stmt.value)
+
+
+def shared_accesses(stmt) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(generic reads, generic writes, async-proxy reads, async-proxy writes) of shared tiles."""
+    reads, writes, async_reads, async_writes = set(), set(), set(), set()
+
+    def on_load(load):
+        if load.source.scope().startswith("shared"):
+            reads.add(tile_name(load.source))
+
+    def on_store(store):
+        if store.buffer.scope().startswith("shared"):
+            writes.add(tile_name(store.buffer))
+
+    def on_call(call):
+        for i, region in enumerate(call.args[:2]):
+            if hasattr(region, "source") and region.source.scope().startswith("shared"):
+                (async_writes if i == 0 else async_reads).add(tile_name(region.source))
+
+    tvm_ffi.structural_walk(stmt, (LoadNode, on_load), order="pre")
+    tvm_ffi.structural_walk(stmt, (tirx.BufferStore, on_store), order="pre")
+    tvm_ffi.structural_walk(stmt, (tvm.tirx.tile_primitive.TilePrimitiveCall, on_call), order="pre")
+    return reads, writes, async_reads, async_writes

@@ -1,0 +1,52 @@
+"""Run the pipeline on a kernel's tile IR and generate its CUDA source.
+
+Does what `tvm.compile` does up to code generation, by hand, so that the host part stays readable
+for the launch manifest: BindTarget, tlspec's pipeline pass by pass (writing the IR after each
+one to `dump_dir` when asked), the host/device split into modules, tvm's device finalization,
+and CUDA source generation (`target.build.cuda`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import tvm
+from tvm import tirx
+from tvm.tirx.build import codegen_build, split_host_device_mods
+from tvm.tirx.compilation_pipeline import finalize_device_passes
+
+from . import pipeline
+
+
+@dataclass
+class Lowered:
+    source: str                  # CUDA C++
+    host: tvm.IRModule           # the host part, before host finalization
+    device: tvm.IRModule         # the device kernel(s)
+
+
+def target_for(arch: str) -> tvm.target.Target:
+    return tvm.target.Target({"kind": "cuda", "arch": arch})
+
+
+def _dump(dump_dir: str | None, index: int, name: str, mod: tvm.IRModule) -> None:
+    if dump_dir is None:
+        return
+    os.makedirs(dump_dir, exist_ok=True)
+    with open(os.path.join(dump_dir, f"{index:02d}_{name}.py"), "w", encoding="utf-8") as f:
+        f.write(mod.script())
+
+
+def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None) -> Lowered:
+    target = target_for(arch)
+    with tvm.transform.PassContext(opt_level=3), target:
+        mod = tirx.transform.BindTarget(target.with_host(tvm.target.Target("llvm")))(mod)
+        _dump(dump_dir, 0, "TileIR", mod)
+        for index, info in enumerate(pipeline.PASSES, start=1):
+            mod = info.make()(mod)
+            _dump(dump_dir, index, info.name, mod)
+        host, devices = split_host_device_mods(mod)
+        devices = {t: finalize_device_passes()(m) for t, m in devices.items()}
+        device = next(iter(devices.values()))
+        source = "".join(codegen_build(m, t).inspect_source() for t, m in devices.items())
+    return Lowered(source, host, device)

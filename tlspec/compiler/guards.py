@@ -1,0 +1,108 @@
+"""Bounds guards on global-memory accesses, shared by LegalizeNegativeIndex (lower bounds) and
+LegalizeSafeMemoryAccess (upper bounds).
+
+Every BufferStore of the lowered code is examined with the value ranges of the block indices,
+symbolic dims, thread index and enclosing loops. For each global access whose index is not
+proven to be inside the tensor, a condition is built; inside a vectorized loop the condition is
+taken at the vector's first lane (lower bound) or last lane (upper bound), so it does not depend
+on the lane and the vector stays whole. (InstructionAnnotation only vectorizes where starts,
+extents and rows are multiples of the vector, so a vector is all in or all out.)
+
+- a store out of bounds is skipped: `if (cond) store`;
+- a load out of bounds reads zero: `if (cond) store(value) else store(value with that load = 0)`.
+This is TMA's rule too (reads outside a tensor are zero, writes are dropped), so partial tiles and
+convolution padding behave the same whatever instruction moves them.
+"""
+from __future__ import annotations
+
+import tvm
+import tvm_ffi
+from tvm import tirx
+from tvm.ir.expr import TensorLoad as LoadNode
+
+from .analysis import analyzer_for, base_ranges, scope_kind
+
+
+def _is_global(buffer) -> bool:
+    return scope_kind(buffer) == "global"
+
+
+class GuardInserter:
+    """Adds the `lower` (index >= 0) or `upper` (index < extent) guards of a function."""
+
+    def __init__(self, func: tirx.PrimFunc, side: str):
+        self.side = side
+        self.ranges = base_ranges(func)
+        self.lane: tuple[tirx.Var, tirx.PrimExpr] | None = None
+
+    def run(self, stmt):
+        if isinstance(stmt, tirx.For):
+            self.ranges[stmt.loop_var] = tvm.ir.Range.from_min_extent(stmt.min, stmt.extent)
+            if stmt.kind == tirx.ForKind.VECTORIZED:
+                outer, self.lane = self.lane, (stmt.loop_var, stmt.extent)
+                body = self.run(stmt.body)
+                self.lane = outer
+            else:
+                body = self.run(stmt.body)
+            return tirx.For(stmt.loop_var, stmt.min, stmt.extent, stmt.kind, body,
+                            stmt.thread_binding, stmt.annotations)
+        if isinstance(stmt, tirx.SeqStmt):
+            return tirx.SeqStmt([self.run(s) for s in stmt.seq])
+        if isinstance(stmt, tirx.AttrStmt):
+            return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.run(stmt.body))
+        if isinstance(stmt, tirx.IfThenElse):
+            return tirx.IfThenElse(stmt.condition, self.run(stmt.then_case),
+                                   self.run(stmt.else_case) if stmt.else_case else None)
+        if isinstance(stmt, tirx.BufferStore):
+            return self._store(stmt)
+        return stmt
+
+    # -- one store -------------------------------------------------------------------------
+    def _condition(self, buffer, indices) -> tirx.PrimExpr | None:
+        analyzer = analyzer_for(self.ranges)
+        conds = []
+        for index, extent in zip(indices, buffer.shape):
+            if self.lane is not None:
+                var, lanes = self.lane
+                at = 0 if self.side == "lower" else lanes - 1
+                index = tvm_ffi.structural_map(
+                    index, (tirx.Var, lambda v: tirx.IntImm("int32", 0) + at if v.same_as(var) else v),
+                    order="post")
+            cond = index >= 0 if self.side == "lower" else index < extent
+            if not analyzer.can_prove(cond):
+                conds.append(analyzer.simplify(cond))
+        result = None
+        for cond in conds:
+            result = cond if result is None else tirx.And(result, cond)
+        return result
+
+    def _store(self, store):
+        guarded_loads = []
+
+        def on_load(load):
+            if _is_global(load.source):
+                cond = self._condition(load.source, load.indices)
+                if cond is not None:
+                    guarded_loads.append((load, cond))
+
+        tvm_ffi.structural_walk(store.value, (LoadNode, on_load), order="pre")
+        result = store
+        if guarded_loads:
+            cond = guarded_loads[0][1]
+            for _, c in guarded_loads[1:]:
+                cond = tirx.And(cond, c)
+            zeroed = tvm_ffi.structural_map(
+                store.value,
+                (LoadNode, lambda l: tirx.const(0, str(l.ty))
+                 if any(l.same_as(g) for g, _ in guarded_loads) else l), order="post")
+            result = tirx.IfThenElse(cond, store, tirx.BufferStore(store.buffer, zeroed,
+                                                                   store.indices))
+        if _is_global(store.buffer):
+            cond = self._condition(store.buffer, store.indices)
+            if cond is not None:
+                result = tirx.IfThenElse(cond, result, None)
+        return result
+
+
+def insert_guards(func: tirx.PrimFunc, side: str) -> tirx.PrimFunc:
+    return func.with_body(GuardInserter(func, side).run(func.body))

@@ -1,0 +1,201 @@
+"""What every tile-operation lowering shares: operands with their addressing, the thread-to-
+vector mapping of a SIMT loop, and small IR constructors."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import prod
+
+import tvm
+import tvm_ffi
+from tvm import tirx
+
+from ..layouts import TileLayout
+
+Stmt = tirx.Stmt
+UNROLL_LIMIT = 8        # trip counts up to this are unrolled
+
+
+def const(value: tirx.PrimExpr) -> int | None:
+    return int(value.value) if isinstance(value, tirx.IntImm) else None
+
+
+def simplify(value: tirx.PrimExpr) -> tirx.PrimExpr:
+    return tvm.sym.Analyzer().simplify(value)
+
+
+def ceildiv(a: tirx.PrimExpr, b: int) -> tirx.PrimExpr:
+    return simplify(tirx.floordiv(a + (b - 1), b))
+
+
+def loop(name: str, extent: tirx.PrimExpr, body: Callable[[tirx.Var], Stmt],
+         kind: str = "auto") -> Stmt:
+    var = tirx.Var(name, "int32")
+    extent = simplify(tirx.IntImm("int32", extent) if isinstance(extent, int) else extent)
+    if const(extent) == 1 and kind != "vector":
+        return _bind_zero(var, body(var))
+    if kind == "auto":
+        trips = const(extent)
+        kind = "unroll" if trips is not None and trips <= UNROLL_LIMIT else "serial"
+    for_kind = {"serial": tirx.ForKind.SERIAL, "unroll": tirx.ForKind.UNROLLED,
+                "vector": tirx.ForKind.VECTORIZED}[kind]
+    return tirx.For(var, tirx.IntImm("int32", 0), extent, for_kind, body(var))
+
+
+def _bind_zero(var: tirx.Var, stmt: Stmt) -> Stmt:
+    zero = tirx.IntImm("int32", 0)
+    return tvm_ffi.structural_map(stmt, (tirx.Var, lambda v: zero if v.same_as(var) else v),
+                                  order="post")
+
+
+def guard(condition: tirx.PrimExpr | None, body: Stmt) -> Stmt:
+    if condition is None:
+        return body
+    condition = simplify(condition)
+    if isinstance(condition, tirx.IntImm) and condition.value:
+        return body
+    return tirx.IfThenElse(condition, body, None)
+
+
+def seq(stmts: list[Stmt]) -> Stmt:
+    stmts = [s for s in stmts if s is not None]
+    return stmts[0] if len(stmts) == 1 else tirx.SeqStmt(stmts)
+
+
+@dataclass
+class Operand:
+    """One region of a tile operation, with how its elements are addressed.
+
+    `access` is the buffer the loops read or write: the global tensor itself, the flat view of a
+    shared tile (addressed through `layout`), or a fragment's per-thread registers.
+    """
+
+    name: str
+    kind: str                          # global | shared | fragment
+    access: tirx.Buffer
+    starts: list[tirx.PrimExpr]
+    extents: list[tirx.PrimExpr]
+    shape: list[tirx.PrimExpr]         # the logical buffer's shape
+    layout: TileLayout | None = None
+
+    @property
+    def dtype(self) -> str:
+        return str(self.access.dtype)
+
+    def moved_dims(self) -> list[int]:
+        """Buffer dimensions with an extent other than 1 (the ones a copy iterates over)."""
+        return [d for d, e in enumerate(self.extents) if const(e) != 1]
+
+    def indices(self, point: dict[int, tirx.PrimExpr], lane: tirx.PrimExpr | int = 0
+                ) -> list[tirx.PrimExpr]:
+        """Indices into `access` of the element at offsets `point` (buffer dim -> offset in the
+        region; dims left out are at offset 0) plus `lane` along the innermost dimension."""
+        logical = [s + point.get(d, 0) for d, s in enumerate(self.starts)]
+        if self.kind == "shared":
+            return [self.layout.offset(logical) + lane]
+        logical[-1] = logical[-1] + lane
+        return logical
+
+    def load(self, point, lane=0) -> tirx.PrimExpr:
+        return tirx.BufferLoad(self.access, self.indices(point, lane))
+
+    def store(self, value: tirx.PrimExpr, point, lane=0) -> Stmt:
+        return tirx.BufferStore(self.access, value, self.indices(point, lane))
+
+
+@dataclass
+class VectorLoop:
+    """The SIMT loop over a region of `shape` (innermost last), `vector` elements per access.
+
+    Without `threads` the vectors are numbered row-major and thread t takes vectors t, t + T,
+    t + 2T, ... (consecutive threads on consecutive vectors: coalesced). With `threads` (a
+    loop_layout) the thread grid is laid over the last len(threads) dimensions of the vector
+    shape, outermost first, and each thread strides over its dimensions by the grid's extents.
+    """
+
+    shape: list[tirx.PrimExpr]
+    vector: int
+    threads: list[int] | None = None
+
+    def emit(self, tid: tirx.Var, nthreads: int,
+             body: Callable[[list[tirx.PrimExpr], tirx.Var, tirx.PrimExpr], Stmt]) -> Stmt:
+        """`body(point, lane, slot)` builds the access of one lane at `point` (offsets per
+        iterated dimension, innermost at the vector start); `slot` numbers the thread's
+        elements (a fragment's register index)."""
+        vshape = list(self.shape[:-1]) + [simplify(tirx.floordiv(self.shape[-1], self.vector))]
+        if self.threads:
+            return self._grid(vshape, tid, body)
+        return self._flat(vshape, tid, nthreads, body)
+
+    def _lanes(self, point, slot_base, body) -> Stmt:
+        point = list(point[:-1]) + [point[-1] * self.vector]
+        return loop("v", self.vector,
+                    lambda v: body(point, v, slot_base * self.vector + v), kind="vector")
+
+    def _flat(self, vshape, tid, nthreads, body) -> Stmt:
+        total = simplify(prod(vshape[1:], start=vshape[0]))
+
+        def step(it):
+            g = it * nthreads + tid
+            point, rest = [], g
+            for extent in reversed(vshape):
+                point.insert(0, tirx.floormod(rest, extent) if len(point) < len(vshape) - 1
+                             else rest)
+                rest = tirx.floordiv(rest, extent)
+            point = [simplify(p) for p in point]
+            tail = None
+            if const(total) is None or const(total) % nthreads:
+                tail = g < total
+            return guard(tail, self._lanes(point, it, body))
+
+        return loop("it", ceildiv(total, nthreads), step)
+
+    def _grid(self, vshape, tid, body) -> Stmt:
+        grid = list(self.threads)
+        covered = len(grid)
+        free = len(vshape) - covered
+        thread_pos, stride = [], 1
+        for extent in reversed(grid):
+            thread_pos.insert(0, tirx.floormod(tirx.floordiv(tid, stride), extent))
+            stride *= extent
+        counters: list[tirx.Var] = []
+        trips = [vshape[d] for d in range(free)] + \
+                [ceildiv(vshape[free + i], grid[i]) for i in range(covered)]
+
+        def nest(depth: int) -> Stmt:
+            if depth == len(vshape):
+                point, conds = [], []
+                for d, c in enumerate(counters):
+                    if d < free:
+                        point.append(c)
+                    else:
+                        i = d - free
+                        p = c * grid[i] + thread_pos[i]
+                        point.append(p)
+                        if const(vshape[d]) is None or const(vshape[d]) % grid[i]:
+                            conds.append(p < vshape[d])
+                slot = 0
+                for c, t in zip(counters, trips):
+                    slot = slot * t + c
+                cond = None
+                for c in conds:
+                    cond = c if cond is None else tirx.And(cond, c)
+                return guard(cond, self._lanes(point, simplify(slot), body))
+            def inner(var: tirx.Var) -> Stmt:
+                counters.append(var)
+                return nest(depth + 1)
+
+            return loop(f"i{depth}", trips[depth], inner)
+
+        return nest(0)
+
+    def slots(self, nthreads: int) -> int:
+        """Elements each thread handles (the register count of a fragment it fills)."""
+        vshape = [const(e) for e in self.shape]
+        vshape[-1] //= self.vector
+        if self.threads:
+            free = len(vshape) - len(self.threads)
+            trips = vshape[:free] + [-(-e // g) for e, g in zip(vshape[free:], self.threads)]
+        else:
+            trips = [-(-prod(vshape) // nthreads)]
+        return prod(trips) * self.vector

@@ -1,0 +1,31 @@
+"""gather: rows[i, :] = table[index[i], :]; scatter: table[index[i], :] = rows[i, :].
+
+The row operand (`dst` of a gather, `src` of a scatter) sets the loop: consecutive threads move
+consecutive vectors of one row, so each table row is read or written with coalesced vector
+accesses. An index value selects a row of the table region (its first dimension is the whole
+table); rows outside the table are neither read (zeros are gathered) nor written, by the
+LegalizeNegativeIndex and LegalizeSafeMemoryAccess guards.
+"""
+from __future__ import annotations
+
+from tvm import tirx
+
+from .common import Operand, Stmt, VectorLoop
+
+
+def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vector: int,
+                  tid: tirx.Var, nthreads: int) -> Stmt:
+    rdims = [d for d in range(len(rows.extents))]
+    shape = [rows.extents[0], rows.extents[-1]]
+    idim = (index.moved_dims() or [len(index.extents) - 1])[0]
+
+    def body(point, lane, slot) -> Stmt:
+        i, col = point
+        row = tirx.Cast("int32", index.load({idim: i}))
+        table_point = {0: row, 1: col}
+        row_point = {rdims[0]: i, rdims[-1]: col}
+        if kind == "gather":
+            return rows.store(table.load(table_point, lane), row_point, lane)
+        return table.store(rows.load(row_point, lane), table_point, lane)
+
+    return VectorLoop(shape, vector).emit(tid, nthreads, body)

@@ -1,0 +1,43 @@
+"""im2col of an NHWC image into one tile of the (N*OH*OW) x (KH*KW*C) column matrix.
+
+The tile's element (r, k) is row R = nhw_step*rows + r (output pixel n, oh, ow) and column
+Q = c_step*cols + k (tap kh, kw and channel c); it reads img[n, oh*stride - pad + kh*dilation,
+ow*stride - pad + kw*dilation, c]. Threads move `vector` channels per access (vector divides C, so
+a vector never crosses a tap). The loads are written unguarded: LegalizeNegativeIndex and
+LegalizeSafeMemoryAccess turn the padding (and rows past the last pixel) into zeros.
+"""
+from __future__ import annotations
+
+from tvm import tirx
+
+from .common import Operand, Stmt, VectorLoop, simplify
+
+
+def output_size(size, kernel: int, stride: int, dilation: int, pad: int):
+    return simplify(tirx.floordiv(size + 2 * pad - dilation * (kernel - 1) - 1, stride) + 1)
+
+
+def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stride: int,
+                 dilation: int, pad: int, vector: int, tid: tirx.Var, nthreads: int) -> Stmt:
+    n_, h, w, c = img.shape
+    oh_count = output_size(h, kernel, stride, dilation, pad)
+    ow_count = output_size(w, kernel, stride, dilation, pad)
+    rows, cols = col.extents[-2], col.extents[-1]
+    nd = len(col.extents)
+
+    def body(point, lane, slot) -> Stmt:
+        r, k = point
+        pixel = nhw_step * rows + r
+        q = c_step * cols + k
+        n = tirx.floordiv(pixel, oh_count * ow_count)
+        oh = tirx.floormod(tirx.floordiv(pixel, ow_count), oh_count)
+        ow = tirx.floormod(pixel, ow_count)
+        ch = tirx.floormod(q, c)
+        kw = tirx.floormod(tirx.floordiv(q, c), kernel)
+        kh = tirx.floordiv(q, c * kernel)
+        ih = oh * stride - pad + kh * dilation
+        iw = ow * stride - pad + kw * dilation
+        value = img.load({0: n, 1: ih, 2: iw, 3: ch}, lane)
+        return col.store(value, {nd - 2: r, nd - 1: k}, lane)
+
+    return VectorLoop([rows, cols], vector).emit(tid, nthreads, body)

@@ -1,0 +1,190 @@
+"""The launch manifest (docs/artifacts.md, format 1) of a compiled kernel.
+
+Arguments, dims and checks come from the spec; the device parameter order, grid, block, dynamic
+shared memory and TMA descriptors are read from the lowered host code: its `call_ffi_kernel`
+(kernel name, one argument per device parameter, then the launch values) and its
+`tensormap_encode_tiled` calls. Host-side integer bindings (`cse_v1 = N * 2`) are substituted
+back, so every value is an expression of the kernel's symbolic dims.
+"""
+from __future__ import annotations
+
+import tvm
+import tvm_ffi
+from tvm import tirx
+
+from ..expr import BinOp, Call, Const, Expr, Neg, Var
+from ..model import Kernel
+
+FORMAT = 1
+INT32_MAX = 2**31 - 1
+SWIZZLE = {0: "none", 1: "32B", 2: "64B", 3: "128B"}
+INTERLEAVE = {0: "none", 1: "16B", 2: "32B"}
+L2_PROMOTION = {0: "none", 1: "64B", 2: "128B", 3: "256B"}
+OOB_FILL = {0: "none", 1: "nan"}
+_BINARY = {tirx.Add: "+", tirx.Sub: "-", tirx.Mul: "*", tirx.FloorDiv: "//", tirx.FloorMod: "%",
+           tirx.Min: "min", tirx.Max: "max"}
+
+
+class ManifestError(Exception):
+    pass
+
+
+def spec_expr(e: Expr, kernel: Kernel):
+    """A spec expression as a manifest EXPR (constant dims folded in)."""
+    if isinstance(e, Const):
+        return e.value
+    if isinstance(e, Var):
+        dim = kernel.dims[e.name]
+        return dim.value if not dim.symbolic else {"dim": e.name}
+    if isinstance(e, Neg):
+        return {"op": "neg", "args": [spec_expr(e.operand, kernel)]}
+    if isinstance(e, BinOp):
+        return {"op": e.op, "args": [spec_expr(e.lhs, kernel), spec_expr(e.rhs, kernel)]}
+    if isinstance(e, Call):
+        return {"op": e.func, "args": [spec_expr(a, kernel) for a in e.args]}
+    raise ManifestError(f"not an expression: {e!r}")
+
+
+def prim_expr(e, dims: set[str]):
+    """A lowered integer PrimExpr (of the symbolic dims) as a manifest EXPR."""
+    if isinstance(e, int):
+        return e
+    if isinstance(e, tirx.IntImm):
+        return int(e.value)
+    if isinstance(e, tirx.Var) and e.name in dims:
+        return {"dim": e.name}
+    if isinstance(e, tirx.Cast):
+        return prim_expr(e.value, dims)
+    for node, op in _BINARY.items():
+        if isinstance(e, node):
+            return {"op": op, "args": [prim_expr(e.a, dims), prim_expr(e.b, dims)]}
+    raise ManifestError(f"cannot express {e} ({type(e).__name__}) in the launch manifest")
+
+
+def _substitute(e, env):
+    if not tvm.ir.is_prim_expr(e) or not env:
+        return e
+    return tvm_ffi.structural_map(e, (tirx.Var, lambda v: env.get(v, v)), order="post")
+
+
+def _host_bindings(func) -> dict:
+    """Integer Binds of the host function that are index arithmetic (not argument unpacking)."""
+    resolved = {}
+
+    def on_bind(b):
+        if not str(getattr(b.value.ty, "dtype", "")).startswith(("int", "uint")):
+            return
+        value = _substitute(b.value, resolved)
+        if "tvm_struct_get" in str(value) or "stack_alloca" in str(value):
+            return
+        resolved[b.var] = value
+
+    tvm_ffi.structural_walk(func.body, (tirx.Bind, on_bind), order="pre")
+    return resolved
+
+
+def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> dict:
+    params = {gv.name_hint: [str(p.name) for p in f.params] for gv, f in device.functions.items()}
+    facts = {"launch": None, "tensormaps": []}
+    for func in host.functions.values():
+        env = _host_bindings(func)
+        analyzer = tvm.sym.Analyzer()
+
+        def value(e):
+            e = _substitute(e, env)
+            if tvm.ir.is_prim_expr(e) and not isinstance(e, tirx.IntImm):
+                e = analyzer.simplify(e)
+            return prim_expr(e, dims)
+
+        def on_call(call):
+            if not isinstance(call.op, tvm.ir.Op):
+                return
+            if call.op.name == "tirx.call_ffi_kernel":
+                name = call.args[0].value
+                count = len(params[name])
+                tags = [str(t) for t in call.attrs.launch_params]
+                values = list(call.args[1 + count:])
+                launch, i = {}, 0
+                for tag in tags:
+                    if tag == "tirx.use_dyn_shared_memory":
+                        continue
+                    launch[tag] = value(values[i])
+                    i += 1
+                dynamic = value(values[i]) if "tirx.use_dyn_shared_memory" in tags else 0
+                facts["launch"] = {
+                    "entry": name, "host_args": [str(a) for a in call.args[1:1 + count]],
+                    "grid": [launch.get(f"blockIdx.{c}", 1) for c in "xyz"],
+                    "block": [launch.get(f"threadIdx.{c}", 1) for c in "xyz"],
+                    "dynamic_shared_bytes": dynamic}
+            elif call.op.name == "tirx.tensormap_encode_tiled":
+                a = call.attrs
+                rank = int(a.rank)
+                args = list(call.args)
+                facts["tensormaps"].append({
+                    "map": str(args[0]), "base": str(args[1]), "rank": rank,
+                    "dtype": str(a.descriptor_dtype),
+                    "dims": [value(x) for x in args[2:2 + rank]],
+                    "strides": [value(x) for x in args[2 + rank:2 * rank + 1]],
+                    "box": [value(x) for x in args[2 * rank + 1:3 * rank + 1]],
+                    "element_strides": [value(x) for x in args[3 * rank + 1:4 * rank + 1]],
+                    "interleave": INTERLEAVE[int(a.interleave)], "swizzle": SWIZZLE[int(a.swizzle)],
+                    "l2_promotion": L2_PROMOTION[int(a.l2_promotion)],
+                    "oob_fill": OOB_FILL[int(a.oob_fill)]})
+
+        tvm_ffi.structural_walk(func.body, (tvm.ir.Call, on_call), order="pre")
+    if facts["launch"] is None:
+        raise ManifestError("no kernel launch found in the lowered host code")
+    return facts
+
+
+def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str) -> dict:
+    symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
+    facts = launch_facts(host, device, symbolic)
+    globals_ = [b for b in kernel.buffers.values() if b.is_global]
+    maps = facts["tensormaps"]
+    tensormaps, map_index = [], {}
+    for i, m in enumerate(maps):
+        argument = m["base"].split("(")[-1].split(".data")[0].strip() if ".data" in m["base"] else None
+        if argument is None or not m["base"].rstrip(")").endswith(", 0") and "(" in m["base"]:
+            raise ManifestError(f"TMA descriptor {m['map']} does not start at a tensor's first element")
+        map_index[m["map"]] = i
+        tensormaps.append({"argument": argument, "dtype": m["dtype"], "rank": m["rank"],
+                           "dims": m["dims"], "strides": m["strides"], "box": m["box"],
+                           "element_strides": m["element_strides"], "interleave": m["interleave"],
+                           "swizzle": m["swizzle"], "l2_promotion": m["l2_promotion"],
+                           "oob_fill": m["oob_fill"]})
+    params = []
+    names = {b.name for b in globals_}
+    for host_arg in facts["launch"]["host_args"]:
+        if host_arg.endswith(".data") and host_arg[:-5] in names:
+            params.append({"kind": "pointer", "argument": host_arg[:-5]})
+        elif host_arg in map_index:
+            params.append({"kind": "tensormap", "map": map_index[host_arg]})
+        elif host_arg in symbolic:
+            params.append({"kind": "dim", "dim": host_arg, "ctype": "int32"})
+        else:
+            raise ManifestError(f"kernel parameter '{host_arg}' is not an argument, a dim or a "
+                                "TMA descriptor")
+    checks = []
+    for b in globals_:
+        shape = [spec_expr(e, kernel) for e in b.shape]
+        if all(isinstance(s, int) for s in shape):
+            continue
+        checks.append({"expr": {"op": "*", "args": shape} if len(shape) > 1 else shape[0],
+                       "op": "<=", "bound": INT32_MAX,
+                       "message": f"{b.name} is indexed with int32: its element count must stay "
+                                  "below 2**31"})
+    return {
+        "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
+        "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",
+        "source": f"{kernel.name}.cu", "arch": arch,
+        "arguments": [{"name": b.name, "dtype": b.dtype,
+                       "shape": [spec_expr(e, kernel) for e in b.shape],
+                       "io": b.io or "inout", "doc": b.doc} for b in globals_],
+        "dims": {d.name: {"value": None, "multiple_of": d.multiple_of, "min": d.min,
+                          "max": d.max} for d in kernel.dims.values() if d.symbolic},
+        "params": params,
+        "grid": facts["launch"]["grid"], "block": facts["launch"]["block"],
+        "dynamic_shared_bytes": facts["launch"]["dynamic_shared_bytes"],
+        "tensormaps": tensormaps, "checks": checks,
+    }

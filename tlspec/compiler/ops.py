@@ -1,0 +1,75 @@
+"""The tile operations of tlspec's tile IR.
+
+A copy is tirx's own tile primitive (`tirx.tile.copy`, what `Tx.cta.copy` builds). Transpose,
+gather, scatter and im2col have no tirx primitive; they are tlspec's own tile operations,
+registered here as tvm ops of the tile-primitive category (`tlspec.tile.<kind>`) so that they sit
+in the IR exactly like tirx's, until LowerTileOp replaces them.
+
+Every operation carries its stage's JSON pointer (`tlspec.stage`) and spec options in its config;
+the passes add their decisions to that config (see InstructionAnnotation).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+from tvm.ir import Op
+from tvm.tirx.exec_scope import ExecScope
+from tvm.tirx.tile_primitive import TilePrimitiveCall
+
+TLSPEC_OPS = ("transpose", "gather", "scatter", "im2col")
+STAGE = "tlspec.stage"          # config key: the stage's JSON pointer
+
+
+def _register() -> None:
+    known = set(Op.list_op_names())
+    for kind in TLSPEC_OPS:
+        name = f"tlspec.tile.{kind}"
+        if name not in known:
+            tvm.ir._ffi_api.RegisterOp(name, f"tlspec {kind} tile operation")
+            tvm.ir.register_op_attr(name, "TIRxOpCategory", "tile_primitive")
+            tvm.ir.register_op_attr(name, "TScriptPrinterName", f"tlspec_{kind}")
+
+
+_register()
+COPY_OP = Op.get("tirx.tile.copy")
+COPY_ASYNC_OP = Op.get("tirx.tile.copy_async")
+
+
+def op_for(kind: str) -> Op:
+    return COPY_OP if kind == "copy" else Op.get(f"tlspec.tile.{kind}")
+
+
+def kind_of(call: TilePrimitiveCall) -> str | None:
+    """The stage kind of a tile operation built by tileir, or None for any other call."""
+    name = call.op.name
+    if name == "tirx.tile.copy":
+        return "copy"
+    if name.startswith("tlspec.tile."):
+        return name[len("tlspec.tile."):]
+    return None
+
+
+def tile_call(kind: str, args: list, config: dict[str, Any]) -> TilePrimitiveCall:
+    return TilePrimitiveCall(*args, op=op_for(kind), config=config, scope=ExecScope("cta"))
+
+
+def config_of(call: TilePrimitiveCall) -> dict[str, Any]:
+    """The call's config as plain Python values."""
+    return {str(k): _plain(v) for k, v in call.config.items()}
+
+
+def with_config(call: TilePrimitiveCall, **updates: Any) -> TilePrimitiveCall:
+    config = dict(call.config)
+    config.update(updates)
+    return call.replace(config=config)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tvm.tirx.IntImm,)):
+        return int(value.value)
+    if isinstance(value, str):
+        return str(value)
+    if hasattr(value, "__len__") and not isinstance(value, (str, bytes, dict)) and not hasattr(value, "items"):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""tlspec's lowering passes, one module each; `..pipeline` runs them in order."""

@@ -1,0 +1,51 @@
+"""InjectFenceProxy: a TMA store reads shared memory through the async proxy; what the threads
+wrote there with ordinary stores (the generic proxy) is visible to it only after
+`fence.proxy.async.shared::cta`. Insert that fence before every TMA store whose tile was written
+by ordinary stores since the last fence (ThreadSync then puts the block barrier between the fence
+and the store). Loops count their own later writes as earlier ones (the next iteration)."""
+from __future__ import annotations
+
+from tvm import tirx
+from tvm.script.ir_builder import tirx as T
+
+from ..analysis import shared_accesses, stage_kind
+
+
+def fence() -> tirx.Stmt:
+    return tirx.Evaluate(T.ptx["fence.proxy.async.shared::cta"]())
+
+
+class _Fencer:
+    def __init__(self):
+        self.dirty: set[str] = set()       # tiles written by generic stores since the last fence
+
+    def visit_list(self, stmts) -> list:
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, tirx.For) and stage_kind(stmt) is None:
+                self.dirty |= shared_accesses(stmt)[1]          # loop-carried writes
+                stmt = tirx.For(stmt.loop_var, stmt.min, stmt.extent, stmt.kind,
+                                self.visit(stmt.body), stmt.thread_binding, stmt.annotations)
+            elif isinstance(stmt, (tirx.SeqStmt, tirx.AttrStmt)) and stage_kind(stmt) is None:
+                stmt = self.visit(stmt)
+            else:
+                _, writes, async_reads, _ = shared_accesses(stmt)
+                if stage_kind(stmt) == "copy:tma" and async_reads & self.dirty:
+                    out.append(fence())
+                    self.dirty.clear()
+                self.dirty |= writes
+            out.append(stmt)
+        return out
+
+    def visit(self, stmt):
+        if isinstance(stmt, tirx.SeqStmt):
+            return tirx.SeqStmt(self.visit_list(stmt.seq))
+        if isinstance(stmt, tirx.AttrStmt) and stage_kind(stmt) is None:
+            return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
+        return tirx.SeqStmt(self.visit_list([stmt])) if stage_kind(stmt) else stmt
+
+
+@tirx.transform.prim_func_pass(opt_level=0, name="tlspec.InjectFenceProxy")
+class InjectFenceProxy:
+    def transform_function(self, func, mod, ctx):
+        return func.with_body(_Fencer().visit(func.body))

@@ -1,0 +1,216 @@
+"""InstructionAnnotation: choose, for every tile operation, how it moves data, and record why.
+
+A copy between global memory and a shared tile uses TMA on a target that has it, unless the spec
+rules it out (`disable_tma`, `loop_layout`, `prefer_instruction`) or TMA cannot express it (a
+padded tile, strides that are not multiples of 16 bytes, a box above 256, rank above 5, a region
+that is not the whole tile); everything else is a SIMT loop of vector accesses whose width is the
+widest that the extents, starts and row lengths are proven to allow (or `coalesced_width`).
+A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
+express, a `coalesced_width` wider than what is legal) is a compile error at that option.
+
+Adds to each operation's config: `tlspec.instruction` (tma | sync | cp_async), `tlspec.why`,
+`tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid), `tlspec.mbarrier` (the
+mbarrier slot of a TMA load).
+"""
+from __future__ import annotations
+
+from math import prod
+
+import tvm_ffi
+from tvm import tirx
+from tvm.tirx.tile_primitive import TilePrimitiveCall
+
+from ...dtypes import MAX_VECTOR_BYTES
+from .. import ops
+from ..analysis import attr, divisible, dtype_bytes, region_parts, scope_kind
+from ..errors import StageError
+from ..lower.common import const
+
+TMA_TARGETS = ("sm_90a", "sm_100a")
+
+
+class _Side:
+    def __init__(self, region):
+        self.buffer, self.starts, self.extents = region_parts(region)
+        self.kind = scope_kind(self.buffer)
+        self.shape = list(self.buffer.shape)
+
+    def moved(self) -> list[int]:
+        return [d for d, e in enumerate(self.extents) if const(e) != 1]
+
+
+def _vector_limit(func, sides: list[_Side], inner_extent, elem: int) -> tuple[int, str]:
+    """The widest legal vector (elements) and, when below 16 bytes, the reason."""
+    width = MAX_VECTOR_BYTES // elem
+    reason = ""
+    while width > 1:
+        problem = None
+        if not divisible(func, inner_extent, width):
+            problem = f"the innermost extent {inner_extent} is not a multiple of {width}"
+        for side in sides:
+            if side.kind == "fragment" or problem:
+                continue
+            moved = side.moved() or [len(side.extents) - 1]
+            if moved[-1] != len(side.shape) - 1:
+                problem = f"'{side.buffer.name}' is not moved along its contiguous dimension"
+            elif not divisible(func, side.starts[-1], width):
+                problem = f"the start {side.starts[-1]} of '{side.buffer.name}' is not a " \
+                          f"multiple of {width}"
+            elif len(side.shape) > 1 and not divisible(func, side.shape[-1], width):
+                problem = f"the rows of '{side.buffer.name}' ({side.shape[-1]} elements) are " \
+                          f"not a multiple of {width}"
+        if problem is None:
+            return width, reason
+        reason = reason or problem
+        width //= 2
+    return 1, reason
+
+
+def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict) -> list[str]:
+    kinds = (src.kind, dst.kind)
+    if attr(func, "tlspec.target") not in TMA_TARGETS:
+        return [f"target {attr(func, 'tlspec.target')} has no TMA"]
+    if kinds not in (("global", "shared"), ("shared", "global")):
+        return [f"TMA copies global <-> shared, not {kinds[0]} -> {kinds[1]}"]
+    if config.get("disable_tma"):
+        return ["disable_tma is set"]
+    if "loop_layout.threads" in config:
+        return ["loop_layout describes a SIMT loop"]
+    tile, tensor = (dst, src) if dst.kind == "shared" else (src, dst)
+    problems = []
+    if layouts.get(tile.buffer.name) == "padded":
+        problems.append(f"'{tile.buffer.name}' is padded (TMA writes dense or swizzled tiles)")
+    if any(const(s) != 0 for s in tile.starts) or \
+            [const(e) for e in tile.extents] != [const(e) for e in tile.shape]:
+        problems.append(f"the copy covers part of the tile '{tile.buffer.name}'")
+    if len(tensor.extents) != len(tile.extents):
+        problems.append(f"'{tensor.buffer.name}' and '{tile.buffer.name}' have different ranks")
+    if len(tensor.shape) > 5:
+        problems.append("TMA handles at most 5 dimensions")
+    elem = dtype_bytes(tile.buffer.dtype)
+    box = [const(e) for e in tensor.extents]
+    if None in box or any(b > 256 for b in box):
+        problems.append("every TMA box extent must be a constant of at most 256")
+    elif box[-1] * elem % 16:
+        problems.append(f"the innermost box ({box[-1]} elements) is not a multiple of 16 bytes")
+    stride = 1
+    for extent in reversed(tensor.shape[1:]):
+        stride = stride * extent
+        if not divisible(func, stride * elem, 16):
+            problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "
+                            "proven to be a multiple of 16 bytes")
+            break
+    return problems
+
+
+class _Annotator:
+    def __init__(self, func: tirx.PrimFunc):
+        self.func = func
+        self.layouts = {str(k): str(v) for k, v in attr(func, "tlspec.spec_layouts", {}).items()}
+        self.mbarriers = 0
+        self.fragments: dict[str, tuple] = {}
+
+    def __call__(self, call: TilePrimitiveCall) -> TilePrimitiveCall:
+        kind = ops.kind_of(call)
+        if kind is None:
+            return call
+        config = ops.config_of(call)
+        decision = getattr(self, "_" + kind)(config, call)
+        return ops.with_config(call, **decision)
+
+    # -- per kind --------------------------------------------------------------------------
+    def _copy(self, config: dict, call) -> dict:
+        pointer = config[ops.STAGE]
+        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        prefer = config.get("prefer_instruction")
+        blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+        if prefer == "tma" and blockers:
+            raise StageError(pointer + "/prefer_instruction", f"this copy cannot use TMA: {blockers[0]}",
+                             "remove prefer_instruction to let the compiler choose")
+        if prefer == "cp_async" and (src.kind, dst.kind) != ("global", "shared"):
+            raise StageError(pointer + "/prefer_instruction",
+                             f"cp.async copies global -> shared, not {src.kind} -> {dst.kind}")
+        if prefer in (None, "tma") and not blockers:
+            decision = {"tlspec.instruction": "tma",
+                        "tlspec.why": "prefer_instruction: tma" if prefer else
+                        f"{src.kind} -> {dst.kind} on {attr(self.func, 'tlspec.target')}: one TMA bulk copy"}
+            if dst.kind == "shared":
+                decision["tlspec.mbarrier"] = self.mbarriers
+                self.mbarriers += 1
+            return decision
+        why = f"prefer_instruction: {prefer}" if prefer else f"SIMT loop ({blockers[0]})"
+        instruction = prefer if prefer in ("cp_async", "sync") else "sync"
+        decision = {"tlspec.instruction": instruction, "tlspec.why": why,
+                    **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
+        for side in (dst, src):
+            if side.kind == "fragment":
+                self._fragment(pointer, side, decision)
+        return decision
+
+    def _transpose(self, config: dict, call) -> dict:
+        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        elem = dtype_bytes(dst.buffer.dtype)
+        width, _ = _vector_limit(self.func, [dst], dst.extents[-1], elem)
+        return {"tlspec.instruction": "sync", "tlspec.vector": width,
+                "tlspec.why": f"SIMT: {width}-element vector stores of dst rows from src columns"}
+
+    def _gather(self, config: dict, call) -> dict:
+        rows, table = _Side(call.args[0]), _Side(call.args[1])
+        return {"tlspec.instruction": "sync", "tlspec.why": "SIMT: one vector per thread and access",
+                **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+
+    def _scatter(self, config: dict, call) -> dict:
+        table, rows = _Side(call.args[0]), _Side(call.args[1])
+        return {"tlspec.instruction": "sync", "tlspec.why": "SIMT: one vector per thread and access",
+                **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+
+    def _im2col(self, config: dict, call) -> dict:
+        col, img = _Side(call.args[0]), _Side(call.args[1])
+        elem = dtype_bytes(col.buffer.dtype)
+        width, _ = _vector_limit(self.func, [col], col.extents[-1], elem)
+        while width > 1 and not divisible(self.func, img.shape[-1], width):
+            width //= 2
+        return {"tlspec.instruction": "sync", "tlspec.vector": width,
+                "tlspec.why": f"SIMT: {width} channels per access"}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _vector(self, config: dict, sides: list[_Side], extents, dtype) -> dict:
+        pointer = config[ops.STAGE]
+        elem = dtype_bytes(dtype)
+        inner = [e for e in extents if const(e) != 1] or [extents[-1]]
+        limit, reason = _vector_limit(self.func, sides, inner[-1], elem)
+        asked = config.get("coalesced_width") or config.get("loop_layout.vector")
+        option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
+        if asked and asked > limit:
+            raise StageError(f"{pointer}/{option}",
+                             f"cannot move {asked} elements per access: {reason or 'at most 16 bytes'}"
+                             f"; the widest legal vector here is {limit}",
+                             f"use {option}: {limit}, or make the extents and starts multiples of {asked}")
+        decision = {"tlspec.vector": asked or limit}
+        if "loop_layout.threads" in config:
+            threads = [int(t) for t in config["loop_layout.threads"]]
+            if prod(threads) != int(attr(self.func, "tlspec.threads")):
+                raise StageError(f"{pointer}/loop_layout", "loop_layout.threads must multiply to "
+                                 f"launch.threads ({attr(self.func, 'tlspec.threads')})")
+            decision["tlspec.threads"] = threads
+        return decision
+
+    def _fragment(self, pointer: str, side: _Side, decision: dict) -> None:
+        """Every copy of a fragment must lay the same elements on the same threads."""
+        key = (tuple(const(e) for e in side.extents), decision["tlspec.vector"],
+               tuple(decision.get("tlspec.threads", ())))
+        name = side.buffer.name
+        first = self.fragments.setdefault(name, key)
+        if first != key:
+            raise StageError(pointer, f"fragment '{name}' is copied here with a different thread "
+                             "layout or vector width than where it was first used, so threads "
+                             "would read registers other threads wrote",
+                             "give both copies the same loop_layout and coalesced_width")
+
+
+@tirx.transform.prim_func_pass(opt_level=0, name="tlspec.InstructionAnnotation")
+class InstructionAnnotation:
+    def transform_function(self, func, mod, ctx):
+        annotator = _Annotator(func)
+        body = tvm_ffi.structural_map(func.body, (TilePrimitiveCall, annotator), order="post")
+        return func.with_body(body).with_attr("tlspec.mbarrier_count", annotator.mbarriers)

@@ -1,0 +1,185 @@
+"""LowerTileOp: replace every tile operation by the code that does it.
+
+- SIMT copies, transposes, gathers, scatters and im2col become the loop nests of `..lower`
+  (vectorized innermost loops over the flat views of shared tiles, fragments as per-thread
+  registers);
+- a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
+  LowerHopperIntrin) issued by thread 0, with its mbarrier protocol: a load arms its mbarrier
+  with the tile's byte count and every thread waits on it (the phase is the parity of the
+  enclosing loops' iteration count); a store is committed and waited for by the issuing thread.
+  The mbarriers are initialised once at the start of the kernel.
+
+Each lowered stage is wrapped in `AttrStmt(<stage pointer>, "tlspec.stage", "<kind>:<instruction>")`
+so that later passes (and IR dumps) can tell which stage a statement came from.
+"""
+from __future__ import annotations
+
+from math import prod
+
+import tvm
+import tvm_ffi
+from tvm import tirx
+from tvm.script.ir_builder import tirx as T
+from tvm.tirx.tile_primitive import TilePrimitiveCall
+
+from .. import ops
+from ..analysis import STAGE_ATTR, attr, dtype_bytes, region_parts, scope_kind, thread_info
+from ..errors import StageError
+from ..lower.common import Operand, VectorLoop, const, seq
+from ..lower.copy import copy_shape, lower_copy
+from ..lower.gather import lower_indexed
+from ..lower.im2col import lower_im2col
+from ..lower.transpose import lower_transpose
+from .merge_shared_memory_allocations import MBARRIERS, tile_layout
+
+
+class _Lowerer:
+    def __init__(self, func):
+        self.func = func
+        self.tid, self.nthreads = thread_info(func)
+        self.views: dict[str, tirx.Buffer] = {}
+
+        def on_decl(decl):
+            self.views[decl.buffer.name] = decl.buffer
+
+        tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, on_decl), order="pre")
+        self.fragments = self._fragment_registers()
+        self.loops: list[tirx.For] = []
+
+    # -- fragments -------------------------------------------------------------------------
+    def _fragment_registers(self) -> dict[str, tuple[tirx.Buffer, tirx.Buffer]]:
+        """logical fragment -> (logical, per-thread register array) for every fragment."""
+        found = {}
+
+        def visit(call):
+            if ops.kind_of(call) != "copy":
+                return
+            config = ops.config_of(call)
+            for region in call.args[:2]:
+                buffer = region.source
+                if scope_kind(buffer) != "fragment" or buffer.name in found:
+                    continue
+                dst, src = (self._operand(r) if scope_kind(r.source) != "fragment" else
+                            Operand(r.source.name, "fragment", r.source, *region_parts(r)[1:],
+                                    list(r.source.shape)) for r in call.args[:2])
+                shape, _, _ = copy_shape(dst, src)
+                slots = VectorLoop(shape, config["tlspec.vector"],
+                                   config.get("tlspec.threads")).slots(self.nthreads)
+                registers = tirx.decl_buffer((slots,), buffer.dtype, name=buffer.name,
+                                             scope="local")
+                found[buffer.name] = (buffer, registers)
+
+        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
+        return found
+
+    # -- operands --------------------------------------------------------------------------
+    def _operand(self, region) -> Operand:
+        buffer, starts, extents = region_parts(region)
+        kind = scope_kind(buffer)
+        if kind == "shared":
+            flat = self.views[buffer.name + "_flat"]
+            return Operand(buffer.name, kind, flat, starts, extents, list(buffer.shape),
+                           tile_layout(self.func, buffer))
+        if kind == "fragment":
+            return Operand(buffer.name, kind, self.fragments[buffer.name][1], starts, extents,
+                           list(buffer.shape))
+        return Operand(buffer.name, kind, buffer, starts, extents, list(buffer.shape))
+
+    # -- traversal -------------------------------------------------------------------------
+    def visit(self, stmt):
+        if isinstance(stmt, tirx.SeqStmt):
+            out = []
+            for s in stmt.seq:
+                out.append(self.visit(s))
+                if isinstance(s, tirx.DeclBuffer) and s.buffer.name == MBARRIERS:
+                    out.append(self._init_mbarriers(s.buffer))
+            return tirx.SeqStmt(out)
+        if isinstance(stmt, tirx.For):
+            self.loops.append(stmt)
+            body = self.visit(stmt.body)
+            self.loops.pop()
+            return tirx.For(stmt.loop_var, stmt.min, stmt.extent, stmt.kind, body,
+                            stmt.thread_binding, stmt.annotations)
+        if isinstance(stmt, tirx.AttrStmt):
+            return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
+        if isinstance(stmt, tirx.AllocBuffer) and scope_kind(stmt.buffer) == "fragment":
+            return tirx.AllocBuffer(self.fragments[stmt.buffer.name][1])
+        if isinstance(stmt, TilePrimitiveCall) and ops.kind_of(stmt) is not None:
+            return self._stage(stmt)
+        return stmt
+
+    def _stage(self, call):
+        kind = ops.kind_of(call)
+        config = ops.config_of(call)
+        instruction = config["tlspec.instruction"]
+        if instruction == "tma":
+            body = self._tma(call, config)
+        elif instruction == "cp_async":
+            raise StageError(config[ops.STAGE] + "/prefer_instruction",
+                             "prefer_instruction: cp_async is not compiled by this release of "
+                             "tlspec", "remove it: a global -> shared copy then uses TMA or "
+                             "vector loads")
+        else:
+            body = self._simt(kind, call, config)
+        return tirx.AttrStmt(tvm.ir.StringImm(config[ops.STAGE]), STAGE_ATTR,
+                             tvm.ir.StringImm(f"{kind}:{instruction}"), body)
+
+    def _simt(self, kind, call, config):
+        vector = config["tlspec.vector"]
+        args = [self._operand(a) if hasattr(a, "source") else a for a in call.args]
+        if kind == "copy":
+            return lower_copy(args[0], args[1], vector, config.get("tlspec.threads"),
+                              self.tid, self.nthreads)
+        if kind == "transpose":
+            return lower_transpose(args[0], args[1], vector, self.tid, self.nthreads)
+        if kind == "gather":
+            return lower_indexed("gather", args[1], args[0], args[2], vector, self.tid,
+                                 self.nthreads)
+        if kind == "scatter":
+            return lower_indexed("scatter", args[0], args[1], args[2], vector, self.tid,
+                                 self.nthreads)
+        return lower_im2col(args[0], args[1], args[2], args[3], int(config["kernel"]),
+                            int(config.get("stride", 1)), int(config.get("dilation", 1)),
+                            int(config.get("pad", 0)), vector, self.tid, self.nthreads)
+
+    # -- TMA -------------------------------------------------------------------------------
+    def _tma(self, call, config):
+        dst, src = call.args[0], call.args[1]
+        leader = self.tid == 0
+        if scope_kind(dst.source) == "shared":
+            mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
+            tile = dst.source
+            nbytes = prod(const(e) for e in tile.shape) * dtype_bytes(tile.dtype)
+            issue = seq([
+                TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, config={"mbar": mbar},
+                                  dispatch="tma_explicit"),
+                tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))])
+            return seq([tirx.IfThenElse(leader, issue, None),
+                        tirx.Evaluate(T.cuda.mbarrier_wait(mbar, self._phase()))])
+        issue = seq([
+            TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, dispatch="tma_explicit"),
+            tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]()),
+            tirx.Evaluate(T.ptx["cp.async.bulk.wait_group"](0))])
+        return tirx.IfThenElse(leader, issue, None)
+
+    def _phase(self):
+        """Parity of the number of times the enclosing loops have run this stage before."""
+        count, scale = tirx.IntImm("int32", 0), 1
+        for loop in reversed(self.loops):
+            count = count + (loop.loop_var - loop.min) * scale
+            scale = scale * loop.extent
+        return tirx.floormod(count, 2)
+
+    def _init_mbarriers(self, mbar):
+        count = int(mbar.shape[0])
+        inits = [tirx.Evaluate(T.ptx.mbarrier.init.shared.b64(mbar.ptr_to([k]), T.uint32(1)))
+                 for k in range(count)]
+        return seq([tirx.IfThenElse(self.tid == 0, seq(inits), None),
+                    tirx.Evaluate(T.ptx["fence.proxy.async.shared::cta"]()),
+                    tirx.Evaluate(T.cuda.cta_sync())])
+
+
+@tirx.transform.prim_func_pass(opt_level=0, name="tlspec.LowerTileOp")
+class LowerTileOp:
+    def transform_function(self, func, mod, ctx):
+        return func.with_body(_Lowerer(func).visit(func.body))

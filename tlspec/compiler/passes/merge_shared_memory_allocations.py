@@ -1,0 +1,106 @@
+"""MergeSharedMemoryAllocations: place every shared tile, and the mbarriers of TMA loads, in one
+dynamic shared-memory pool.
+
+Each tile gets an offset aligned for its layout (1024 bytes for swizzled tiles, whose pattern
+repeats every 8 rows of the span; 128 bytes otherwise) and storage of its layout's size (padding
+included). Its allocation becomes two views of the pool: the logical tile (tirx's swizzle layout
+on it when swizzled, so that TMA encodes the same pattern) for the tile operations, and a flat
+`<tile>_flat` view that the lowered loops address through `layouts.TileLayout.offset`.
+The mbarriers are `tlspec_mbar`, 8 bytes each, after the tiles. The pool's size is the kernel's
+dynamic shared memory (`tlspec.shared_bytes`).
+
+tlspec places tiles before lowering (TileLang merges after it) because the lowered loops address
+tiles by physical offset.
+"""
+from __future__ import annotations
+
+import tvm_ffi
+from tvm import tirx
+from tvm.backend.cuda.tile_primitive.tma_utils import mma_shared_layout
+
+from ..analysis import attr, dtype_bytes
+from ..layouts import SWIZZLES, TileLayout
+from ..lower.common import const
+
+POOL = "tlspec_smem"
+MBARRIERS = "tlspec_mbar"
+SWIZZLE_CODES = {32: 1, 64: 2, 128: 3}
+
+
+def _align(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment
+
+
+def tile_layout(func, buffer) -> TileLayout:
+    layouts = {str(k): str(v) for k, v in attr(func, "tlspec.layouts", {}).items()}
+    name = buffer.name[:-len("_flat")] if buffer.name.endswith("_flat") else buffer.name
+    return TileLayout(layouts[name], tuple(const(e) for e in buffer.shape),
+                      dtype_bytes(buffer.dtype))
+
+
+@tirx.transform.prim_func_pass(opt_level=0, name="tlspec.MergeSharedMemoryAllocations")
+class MergeSharedMemoryAllocations:
+    def transform_function(self, func, mod, ctx):
+        layouts = {str(k): str(v) for k, v in attr(func, "tlspec.layouts", {}).items()}
+        tiles = []
+        tvm_ffi.structural_walk(func.body, (tirx.AllocBuffer, lambda a: tiles.append(a.buffer)
+                                            if a.buffer.scope().startswith("shared") else None),
+                                order="pre")
+        mbarriers = int(attr(func, "tlspec.mbarrier_count", 0))
+        if not tiles and not mbarriers:
+            return func.with_attr("tlspec.shared_bytes", 0)
+        offset, placed = 0, []
+        for tile in tiles:
+            layout = TileLayout(layouts[tile.name], tuple(const(e) for e in tile.shape),
+                                dtype_bytes(tile.dtype))
+            offset = _align(offset, layout.alignment)
+            placed.append((tile, layout, offset))
+            offset += layout.size * layout.elem_bytes
+        mbar_offset = _align(offset, 8)
+        total = _align(mbar_offset + 8 * mbarriers, 16)
+        pool = tirx.decl_buffer((total,), "uint8", name=POOL, scope="shared.dyn")
+
+        replace, declarations = {}, [tirx.AllocBuffer(pool)]
+        for tile, layout, byte_offset in placed:
+            elem_offset = byte_offset // layout.elem_bytes
+            tirx_layout = "default"
+            if layout.swizzle_bytes:
+                tirx_layout = mma_shared_layout(str(tile.dtype),
+                                                SWIZZLE_CODES[layout.swizzle_bytes],
+                                                [const(e) for e in tile.shape])
+            view = tirx.decl_buffer(tile.shape, tile.dtype, name=tile.name, data=pool.data,
+                                    elem_offset=elem_offset, scope="shared.dyn",
+                                    layout=tirx_layout)
+            flat = tirx.decl_buffer((layout.size,), tile.dtype, name=tile.name + "_flat",
+                                    data=pool.data, elem_offset=elem_offset, scope="shared.dyn")
+            replace[tile] = view
+            declarations += [tirx.DeclBuffer(view, data=pool.data), tirx.DeclBuffer(flat, data=pool.data)]
+        if mbarriers:
+            declarations.append(tirx.DeclBuffer(tirx.decl_buffer(
+                (mbarriers,), "uint64", name=MBARRIERS, data=pool.data,
+                elem_offset=mbar_offset // 8, scope="shared.dyn"), data=pool.data))
+
+        def swap(buffer):
+            return next((new for old, new in replace.items() if old.same_as(buffer)), buffer)
+
+        body = tvm_ffi.structural_map(func.body, (tirx.Buffer, swap), order="post")
+        body = _replace_allocations(body, declarations)
+        return func.with_body(body).with_attr("tlspec.shared_bytes", total)
+
+
+def _replace_allocations(body, declarations):
+    """Drop the shared AllocBuffers; put the pool and its views where the first one was."""
+    done = []
+
+    def on_seq(seq):
+        out = []
+        for stmt in seq.seq:
+            if isinstance(stmt, tirx.AllocBuffer) and stmt.buffer.scope().startswith("shared"):
+                if not done:
+                    out += declarations
+                    done.append(True)
+                continue
+            out.append(stmt)
+        return tirx.SeqStmt(out)
+
+    return tvm_ffi.structural_map(body, (tirx.SeqStmt, on_seq), order="post")

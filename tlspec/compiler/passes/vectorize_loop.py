@@ -1,0 +1,55 @@
+"""VectorizeLoop: turn the vectorized innermost loops into vector loads and stores (tvm's
+VectorizeLoop), then check that every SIMT stage got the vector width InstructionAnnotation
+chose: a stage whose stores did not become vectors of that width is a compile error at the stage,
+never a silently scalar kernel."""
+from __future__ import annotations
+
+import tvm
+import tvm_ffi
+from tvm import tirx
+
+from ..analysis import STAGE_ATTR
+from ..errors import StageError
+
+
+def _store_lanes(stmt) -> set[int]:
+    lanes = set()
+    tvm_ffi.structural_walk(stmt, (tirx.BufferStore, lambda s: lanes.add(
+        tvm.DataType(str(s.value.ty)).lanes)), order="pre")
+    return lanes
+
+
+def _vector_loops(stmt) -> dict[str, int]:
+    """Per stage pointer: the widest vectorized loop it has before vectorization."""
+    widths = {}
+
+    def on_attr(attr):
+        if attr.attr_key != STAGE_ATTR:
+            return
+        loops = []
+        tvm_ffi.structural_walk(attr.body, (tirx.For, lambda f: loops.append(int(f.extent.value))
+                                            if f.kind == tirx.ForKind.VECTORIZED else None),
+                                order="pre")
+        if loops:
+            widths[str(attr.node.value)] = max(loops)
+
+    tvm_ffi.structural_walk(stmt, (tirx.AttrStmt, on_attr), order="pre")
+    return widths
+
+
+@tvm.transform.module_pass(opt_level=0, name="tlspec.VectorizeLoop")
+def VectorizeLoop(mod, ctx):  # noqa: N802 (named like a pass)
+    wanted = {}
+    for func in mod.functions.values():
+        wanted.update(_vector_loops(func.body))
+    mod = tirx.transform.VectorizeLoop(True)(mod)
+    for func in mod.functions.values():
+        def on_attr(attr):
+            if attr.attr_key == STAGE_ATTR and wanted.get(str(attr.node.value), 1) > 1:
+                width = wanted[str(attr.node.value)]
+                if width not in _store_lanes(attr.body):
+                    raise StageError(str(attr.node.value), f"the loop of this stage did not "
+                                     f"vectorize to {width} elements per access",
+                                     "set coalesced_width to a width the tile allows")
+        tvm_ffi.structural_walk(func.body, (tirx.AttrStmt, on_attr), order="pre")
+    return mod

@@ -1,0 +1,43 @@
+"""What this release compiles: stages copy, transpose, gather, scatter, im2col, for and
+sync_threads on sm_90a. Everything else in the language validates but is refused here with an
+error at the element that uses it, saying so (the asynchronous stages, clusters and the other
+targets arrive in a later release)."""
+from __future__ import annotations
+
+from ..diagnostics import Diagnostics
+from ..model import Kernel
+
+COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads")
+COMPILED_TARGETS = ("sm_90a",)
+LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
+# gather/scatter options that select the sm_100a TMA forms (gather4 / scatter4)
+TMA_ROW_OPTIONS = ("rows", "col", "barrier")
+
+
+def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
+    """Report every part of `kernel` that this release cannot compile."""
+    doc = kernel.document
+
+    def refuse(pointer: str, what: str, hint: str, *, key: bool = False) -> None:
+        diags.error(doc.location(pointer, key=key), f"{what} {LATER}", pointer=pointer, hint=hint)
+
+    if kernel.target.name not in COMPILED_TARGETS:
+        refuse("/target", f"target {kernel.target.name}",
+               "compile for sm_90a (H100/H200): set `target: sm_90a`")
+    if kernel.launch.cluster is not None:
+        refuse("/launch/cluster", "launch.cluster (thread block clusters)",
+               "remove `cluster:`; cluster launches arrive with copy_cluster")
+    for buffer in kernel.buffers.values():
+        if buffer.scope == "local":
+            refuse(buffer.pointer + "/scope", f"buffer '{buffer.name}' of scope local",
+                   "use scope fragment for a register tile shared by the block's threads")
+    for stage in kernel.walk():
+        if stage.kind not in COMPILED_KINDS:
+            refuse(stage.pointer, f"stage kind '{stage.written_kind}'",
+                   "this release compiles: " + ", ".join(COMPILED_KINDS), key=True)
+        elif stage.kind in ("gather", "scatter"):
+            for option in TMA_ROW_OPTIONS:
+                if option in stage.options:
+                    refuse(f"{stage.pointer}/{option}",
+                           f"{stage.kind} option '{option}' (the sm_100a {stage.kind}4 form)",
+                           f"remove '{option}' for the SIMT {stage.kind}", key=True)

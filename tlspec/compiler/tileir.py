@@ -1,0 +1,172 @@
+"""The tile IR: a validated Kernel as a tvm.tirx PrimFunc, built with tvm's IRBuilder.
+
+Each stage is still one tile-level operation (see `ops`): the global buffers are the function's
+arguments (`match_buffer`; symbolic dims become int32 arguments), the grid and the thread block
+are tirx's `cta_id` / `thread_id`, shared tiles are `shared.dyn` allocations in their logical
+shape, fragments `local.fragment` allocations. Decisions about instructions, layouts and memory
+placement are left to the passes.
+
+Function attributes carry what the passes need to reason about the code:
+`tlspec.threads` (threads per block), `tlspec.thread_var` (the thread index),
+`tlspec.var_ranges` (the range of every block index and symbolic dim), `tlspec.multiples`
+(the `multiple_of` of symbolic dims) and `tlspec.target`.
+"""
+from __future__ import annotations
+
+import tvm
+from tvm import tirx
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T
+from tvm.tirx.layout import S, TileLayout
+from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
+
+from ..model import Buffer, Kernel, RegionRef, Stage
+from . import ops
+from .prims import to_prim, tvm_dtype
+
+INT32_MAX = 2**31 - 1
+FRAGMENT_SCOPE = "local.fragment"
+
+
+class _Builder:
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+        self.env: dict[str, tirx.PrimExpr] = {}
+        self.buffers: dict[str, tirx.Buffer] = {}
+        self.ranges: dict[tirx.Var, tvm.ir.Range] = {}
+        self.multiples: dict[tirx.Var, int] = {}
+
+    def build(self) -> tirx.PrimFunc:
+        kernel = self.kernel
+        with IRBuilder() as ib:
+            with T.prim_func():
+                T.func_name(kernel.name)
+                self._dims()
+                for buffer in kernel.buffers.values():
+                    if buffer.is_global:
+                        handle = T.arg(f"{buffer.name}_handle", T.handle())
+                        self.buffers[buffer.name] = IRBuilder.name(
+                            buffer.name, T.match_buffer(handle, self._shape(buffer),
+                                                        tvm_dtype(buffer.dtype),
+                                                        layout=self._row_major(buffer)))
+                T.device_entry()
+                self._launch()
+                for buffer in kernel.buffers.values():
+                    if buffer.is_shared or buffer.scope == "fragment":
+                        scope = "shared.dyn" if buffer.is_shared else FRAGMENT_SCOPE
+                        self.buffers[buffer.name] = IRBuilder.name(
+                            buffer.name, T.alloc_buffer(self._shape(buffer),
+                                                        tvm_dtype(buffer.dtype), scope=scope))
+                self._stages(kernel.stages)
+        func = ib.get()
+        for key, value in {"tlspec.threads": kernel.launch.threads, "tlspec.thread_var": self.tid,
+                           "tlspec.var_ranges": self.ranges, "tlspec.multiples": self.multiples,
+                           "tlspec.target": kernel.target.name,
+                           "tlspec.spec_layouts": {b.name: b.layout for b in kernel.buffers.values()
+                                                   if b.is_shared}}.items():
+            func = func.with_attr(key, value)
+        return func
+
+    # -- declarations --------------------------------------------------------------------------
+    def _dims(self) -> None:
+        for dim in self.kernel.dims.values():
+            if dim.symbolic:
+                var = IRBuilder.name(dim.name, T.int32())
+                low = dim.min if dim.min is not None else 0
+                high = dim.max if dim.max is not None else INT32_MAX - 1
+                self.ranges[var] = tvm.ir.Range.from_min_extent(low, high - low + 1)
+                if dim.multiple_of:
+                    self.multiples[var] = dim.multiple_of
+                self.env[dim.name] = var
+            else:
+                self.env[dim.name] = tirx.IntImm("int32", dim.value)
+
+    def _shape(self, buffer: Buffer) -> list[tirx.PrimExpr]:
+        return [to_prim(extent, self.env) for extent in buffer.shape]
+
+    def _row_major(self, buffer: Buffer) -> TileLayout:
+        """Row-major layout whose strides are those of `_strides`."""
+        return TileLayout(S[tuple(self._shape(buffer)):tuple(self._strides(buffer))])
+
+    def _strides(self, buffer: Buffer) -> list[tirx.PrimExpr]:
+        """Row-major strides in which a symbolic dim with `multiple_of: m` reads `N // m * m`
+        (equal to N: the launch wrapper checks it), so that tvm can prove the alignment of vector
+        accesses whose rows are N elements apart."""
+        strides, stride = [], tirx.IntImm("int32", 1)
+        for extent in reversed(buffer.shape):
+            strides.insert(0, stride)
+            stride = stride * self._aligned(extent)
+        return strides
+
+    def _aligned(self, extent) -> tirx.PrimExpr:
+        value = to_prim(extent, self.env)
+        if isinstance(value, tirx.Var) and value in self.multiples:
+            m = self.multiples[value]
+            return tirx.floordiv(value, m) * m
+        return value
+
+    def _launch(self) -> None:
+        launch = self.kernel.launch
+        extents = [to_prim(index.extent, self.env) for index in launch.grid]
+        ids = T.cta_id(extents)
+        ids = [ids] if isinstance(ids, tirx.Var) else list(ids)
+        for index, var, extent in zip(launch.grid, ids, extents):
+            IRBuilder.name(index.name, var)
+            self.env[index.name] = var
+            self.ranges[var] = tvm.ir.Range.from_min_extent(0, extent)
+        threads = launch.threads
+        T.warp_id([threads // 32])
+        T.lane_id([32])
+        self.tid = IRBuilder.name("tid", T.thread_id([threads]))
+
+    # -- stages --------------------------------------------------------------------------------
+    def _region(self, ref: RegionRef):
+        buffer = self.buffers[ref.name]
+        slices = []
+        for start, extent in ref.dims:
+            begin = to_prim(start, self.env)
+            slices.append(slice(begin, begin + to_prim(extent, self.env)))
+        return buffer[tuple(slices)]
+
+    def _stages(self, stages: list[Stage]) -> None:
+        for stage in stages:
+            getattr(self, "_stage_" + stage.kind, self._stage_data)(stage)
+
+    def _stage_sync_threads(self, stage: Stage) -> None:
+        T.evaluate(T.cuda.cta_sync())
+
+    def _stage_for(self, stage: Stage) -> None:
+        start = to_prim(stage.exprs["start"], self.env) if "start" in stage.exprs else 0
+        extent = to_prim(stage.exprs["extent"], self.env)
+        name = stage.options["var"]
+        with T.serial(start, start + extent) as var:
+            IRBuilder.name(name, var)
+            self.env[name] = var
+            self._stages(stage.body)
+        del self.env[name]
+
+    def _stage_data(self, stage: Stage) -> None:
+        config = {ops.STAGE: stage.pointer}
+        for key, value in stage.options.items():
+            if key in stage.regions or key in stage.exprs:
+                continue
+            if key == "loop_layout":
+                config["loop_layout.threads"] = list(value.get("threads", []))
+                if "vector" in value:
+                    config["loop_layout.vector"] = value["vector"]
+            elif isinstance(value, (bool, int, str)):
+                config[key] = value
+        if stage.kind == "im2col":
+            args = [self._region(stage.regions["col"]), self._region(stage.regions["img"]),
+                    to_prim(stage.exprs["nhw_step"], self.env),
+                    to_prim(stage.exprs["c_step"], self.env)]
+        else:
+            args = [self._region(stage.regions["dst"]), self._region(stage.regions["src"])]
+            if "index" in stage.regions:
+                args.append(self._region(stage.regions["index"]))
+        insert_tile_call(ops.tile_call(stage.kind, args, config))
+
+
+def build_tile_ir(kernel: Kernel) -> tvm.IRModule:
+    """The tile IR of `kernel` (validated and supported by this release) as an IRModule."""
+    return tvm.IRModule({"main": _Builder(kernel).build()})
