@@ -579,7 +579,7 @@ def _tensormap_enums(d: Any, m: Mapping) -> tuple:
         getattr(d.CUtensorMapInterleave,
                 "CU_TENSOR_MAP_INTERLEAVE_" + m.get("interleave", "none").upper()),
         getattr(d.CUtensorMapSwizzle,
-                "CU_TENSOR_MAP_SWIZZLE_" + ("NONE" if swizzle == "none" else "_" + swizzle)),
+                "CU_TENSOR_MAP_SWIZZLE_" + swizzle.upper()),
         getattr(d.CUtensorMapL2promotion,
                 "CU_TENSOR_MAP_L2_PROMOTION_" + ("NONE" if l2 == "none" else "L2_" + l2)),
         getattr(d.CUtensorMapFloatOOBfill,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from enum import Enum
 from typing import List, Optional
 
@@ -89,6 +90,80 @@ def validate(
             summary += f", {warnings} warning{'s' * (warnings != 1)}"
         typer.echo(summary)
     raise typer.Exit(1 if diags.has_errors else 0)
+
+
+@app.command()
+def compile(  # noqa: A001  (the command is called compile)
+    paths: List[str] = typer.Argument(..., metavar="PATH...",
+                                      help="Spec files, or folders searched for *.tlspec.yaml."),
+    out: str = typer.Option(..., "-o", "--out", metavar="OUT",
+                            help="The Python package to write (a directory named like a module)."),
+    arch: str = typer.Option("sm_90a", "--arch", help="GPU architecture of the cubins."),
+    nvcc: Optional[str] = typer.Option(None, "--nvcc", metavar="PATH",
+                                       help="Compile CUDA with this nvcc instead of NVRTC."),
+    dump_ir: Optional[str] = typer.Option(None, "--dump-ir", metavar="DIR",
+                                          help="Write the IR before and after every pass to "
+                                               "DIR/<kernel>/NN_<pass>.py."),
+    output_format: OutputFormat = typer.Option(OutputFormat.text, "--format",
+                                               help="text for people, json for tools."),
+) -> None:
+    """Compile specs into CUDA kernels with Python launch wrappers.
+
+    Validates every spec, lowers each kernel through tlspec's pass pipeline
+    (tlspec passes lists it), compiles the CUDA with NVRTC and writes OUT as an
+    importable package: import OUT; OUT.<kernel>(...). Errors are reported like
+    tlspec validate's; nothing is written unless every kernel compiled.
+    Exit code 0 on success, 1 on errors in the specs, 2 for a usage error.
+
+    \b
+    Examples:
+      tlspec compile specs/ -o kernels
+      tlspec compile copy.tlspec.yaml -o kernels --dump-ir ir/
+      tlspec compile specs/ -o kernels --nvcc /usr/local/cuda/bin/nvcc
+    """
+    from .compiler.support import COMPILED_TARGETS
+    from .validate import UsageError
+
+    if arch not in COMPILED_TARGETS:
+        _usage_error(f"--arch {arch}: this release compiles for {', '.join(COMPILED_TARGETS)}")
+    if not Path(out).name.isidentifier():
+        _usage_error(f"-o {out}: the package directory's name must be a Python identifier")
+    from .compiler.driver import compile_paths
+
+    try:
+        result = compile_paths(paths, out, arch=arch, nvcc=nvcc, dump_ir=dump_ir)
+    except (UsageError, ValueError) as err:
+        _usage_error(str(err))
+        return
+    diags = result.diagnostics
+    if output_format is OutputFormat.json:
+        typer.echo(diags.render_json(files=len(result.files), kernels=len(result.kernels)))
+    else:
+        if len(diags):
+            typer.echo(diags.render_text())
+        if result.ok:
+            typer.echo(f"compiled {len(result.kernels)} kernel"
+                       f"{'s' * (len(result.kernels) != 1)} into {result.out}: "
+                       + ", ".join(result.kernels))
+        else:
+            typer.echo(f"{len(diags.errors)} error{'s' * (len(diags.errors) != 1)}; "
+                       f"{out} left unchanged")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def passes() -> None:
+    """Print the lowering pipeline in order, one line per pass.
+
+    \b
+    Example:
+      tlspec passes
+    """
+    from .compiler.pipeline import PASSES
+
+    width = max(len(p.name) for p in PASSES)
+    for i, p in enumerate(PASSES, start=1):
+        typer.echo(f"{i:2d}. {p.name:<{width}}  [{p.owner}] {p.summary}")
 
 
 @app.command()
