@@ -17,15 +17,11 @@ import pytest
 import yaml
 
 from tlspec.stages import STAGE_KINDS
+from tlspec.compiler.support import check_supported
+from tlspec.diagnostics import Diagnostics
 from tlspec.validate import validate_paths, validate_text
 
 from conftest import EXAMPLE_DIRS, EXAMPLES, ROOT, SPECS, example_specs, modeline_for
-
-# What `tlspec compile` handles in this release; specs/ holds only such kernels (the README's
-# quick start compiles it), docs/examples/ the kernels of everything else.
-COMPILED_KINDS = {"copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads"}
-COMPILED_TARGETS = {"sm_90a"}
-TMA_ROW_OPTIONS = {"rows", "col", "barrier"}      # the gather4 / scatter4 form
 
 SPEC_DOC = ROOT / "docs" / "spec.md"
 DOCS = [SPEC_DOC, ROOT / "README.md"]
@@ -182,19 +178,12 @@ def test_specs_use_every_stage_kind(specs):
 
 
 def stage_features(kernel) -> set[str]:
-    """What of the language a kernel uses beyond this release's compile: kinds, forms, target."""
-    later = set()
-    if kernel.target.name not in COMPILED_TARGETS:
-        later.add(f"target {kernel.target.name}")
-    if kernel.launch.cluster is not None:
-        later.add("launch.cluster")
-    later |= {f"scope {b.scope}" for b in kernel.buffers.values() if b.scope == "local"}
-    for stage in kernel.walk():
-        if stage.kind not in COMPILED_KINDS:
-            later.add(stage.kind)
-        elif stage.kind in ("gather", "scatter") and TMA_ROW_OPTIONS & set(stage.options):
-            later.add(f"{stage.kind} TMA form")
-    return later
+    """What of the language a kernel uses beyond this release's compile (specs/ holds only
+    kernels without any: the README's quick start compiles it; docs/examples/ the others), as
+    `tlspec compile` reports it."""
+    diags = Diagnostics()
+    check_supported(kernel, diags)
+    return {d.message for d in diags.errors}
 
 
 def test_specs_hold_only_kernels_this_release_compiles():

@@ -18,7 +18,7 @@ import tvm_ffi
 from tvm import tirx
 from tvm.backend.cuda.tile_primitive.tma_utils import mma_shared_layout
 
-from ..analysis import attr, dtype_bytes
+from ..analysis import attr, dtype_bytes, tile_name
 from ..layouts import SWIZZLES, TileLayout
 from ..lower.common import const
 
@@ -32,16 +32,15 @@ def _align(value: int, alignment: int) -> int:
 
 
 def tile_layout(func, buffer) -> TileLayout:
+    """The layout LayoutInference chose for the logical tile `buffer`."""
     layouts = {str(k): str(v) for k, v in attr(func, "tlspec.layouts", {}).items()}
-    name = buffer.name[:-len("_flat")] if buffer.name.endswith("_flat") else buffer.name
-    return TileLayout(layouts[name], tuple(const(e) for e in buffer.shape),
+    return TileLayout(layouts[tile_name(buffer)], tuple(const(e) for e in buffer.shape),
                       dtype_bytes(buffer.dtype))
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.MergeSharedMemoryAllocations")
 class MergeSharedMemoryAllocations:
     def transform_function(self, func, mod, ctx):
-        layouts = {str(k): str(v) for k, v in attr(func, "tlspec.layouts", {}).items()}
         tiles = []
         tvm_ffi.structural_walk(func.body, (tirx.AllocBuffer, lambda a: tiles.append(a.buffer)
                                             if a.buffer.scope().startswith("shared") else None),
@@ -51,8 +50,7 @@ class MergeSharedMemoryAllocations:
             return func.with_attr("tlspec.shared_bytes", 0)
         offset, placed = 0, []
         for tile in tiles:
-            layout = TileLayout(layouts[tile.name], tuple(const(e) for e in tile.shape),
-                                dtype_bytes(tile.dtype))
+            layout = tile_layout(func, tile)
             offset = _align(offset, layout.alignment)
             placed.append((tile, layout, offset))
             offset += layout.size * layout.elem_bytes
