@@ -1,19 +1,32 @@
-"""`tlspec new`: every stage kind gets a starter that validates cleanly, and the command refuses
-what it should (an existing file, an unknown kind, a bad name)."""
+"""`tlspec new`: every stage kind gets a starter that validates cleanly; the starters of the kinds
+this release compiles compile as written, the others are written with a note (stderr and header)
+and refused by `tlspec compile` with a located error; the command refuses what it should (an
+existing file, an unknown kind, a bad name)."""
+import json
+import re
 import subprocess
 import sys
+import textwrap
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
 
+from conftest import ROOT
+from tlspec.compiler.support import COMPILED_KINDS, LATER
 from tlspec.new import STARTERS, kinds
 from tlspec.schema import schema_path
 from tlspec.stages import STAGE_KINDS
 from tlspec.validate import validate_paths
 
 KINDS = sorted(name for name, kind in STAGE_KINDS.items() if kind.alias_of is None)
+COMPILED = sorted(kind for kind in KINDS if kind in COMPILED_KINDS)
+REFUSED = sorted(kind for kind in KINDS if kind not in COMPILED_KINDS)
+NOTE = "tlspec: note: "
+
+needs_tvm = pytest.mark.skipif(find_spec("tvm") is None, reason="tlspec compile needs apache-tvm")
 
 
 def tlspec(*args, cwd):
@@ -29,6 +42,20 @@ def stage_keys(stages):
                 yield from stage_keys(options["stages"])
 
 
+@pytest.fixture(scope="module")
+def starters(tmp_path_factory):
+    """`tlspec new KIND kern_KIND` for every kind, into compiled/ or refused/ by what this release
+    compiles: kind -> (path, the finished process)."""
+    root = tmp_path_factory.mktemp("starters")
+    written = {}
+    for kind in KINDS:
+        folder = root / ("compiled" if kind in COMPILED else "refused")
+        folder.mkdir(exist_ok=True)
+        result = tlspec("new", kind, f"kern_{kind}", cwd=folder)
+        written[kind] = (folder / f"kern_{kind}.tlspec.yaml", result)
+    return root, written
+
+
 def test_every_kind_has_a_starter():
     assert sorted(kinds()) == KINDS
     assert sorted(STARTERS) == KINDS
@@ -37,12 +64,17 @@ def test_every_kind_has_a_starter():
         assert (starters / f"{starter}.tlspec.yaml").is_file()
 
 
+def test_every_kind_is_compiled_or_refused():
+    assert sorted(COMPILED + REFUSED) == KINDS
+    assert {"copy", "sync_threads"} <= set(COMPILED)   # sync_threads has a starter that compiles
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_starter_is_valid(kind, tmp_path):
-    (tmp_path / "out").mkdir()
-    result = tlspec("new", kind, "kern_x", "-o", f"out/{kind}.tlspec.yaml", cwd=tmp_path)
+def test_starter_is_valid(kind, starters):
+    _, written = starters
+    path, result = written[kind]
     assert result.returncode == 0, result.stderr
-    path = tmp_path / "out" / f"{kind}.tlspec.yaml"
+    assert result.stdout == f"wrote kern_{kind}.tlspec.yaml\n"
     assert path.is_file()
 
     validation = validate_paths([str(path)])
@@ -59,9 +91,102 @@ def test_starter_is_valid(kind, tmp_path):
     assert Path(unquote(urlparse(uri).path)).is_file()
 
     data = yaml.safe_load(text)
-    assert data["name"] == "kern_x"
+    assert data["name"] == f"kern_{kind}"
     assert kind in set(stage_keys(data["stages"]))
     assert "$" not in text.split("\n", 1)[1]   # no placeholder left over
+
+
+def header_note(text):
+    """The `# NOTE:` paragraph after the modeline, unwrapped; None when there is none."""
+    lines = text.splitlines()[1:]
+    if not lines[0].startswith("# NOTE: "):
+        return None
+    paragraph = []
+    for line in lines:
+        if line == "#":
+            break
+        paragraph.append(line[2:])
+    return " ".join(paragraph).removeprefix("NOTE: ")
+
+
+@pytest.mark.parametrize("kind", COMPILED)
+def test_compiled_kind_has_no_note(kind, starters):
+    path, result = starters[1][kind]
+    assert result.stderr == ""
+    assert header_note(path.read_text()) is None
+    assert "NOTE" not in path.read_text()
+
+
+@pytest.mark.parametrize("kind", REFUSED)
+def test_refused_kind_is_written_with_a_note(kind, starters):
+    path, result = starters[1][kind]
+    assert result.returncode == 0
+    assert result.stderr.startswith(f"{NOTE}kern_{kind}.tlspec.yaml: this starter ")
+    note = " ".join(result.stderr.split()).removeprefix(f"{NOTE}kern_{kind}.tlspec.yaml: ")
+    assert note.startswith(f"this starter {LATER}. `tlspec compile` refuses: ")
+    assert f"stage kind '{kind}'" in note
+    assert "arrive in a later release" in note
+    # the file's header says the same, word for word
+    assert " ".join(header_note(path.read_text()).split()) == note
+
+
+@needs_tvm
+def test_compiled_starters_compile_as_written(starters, tmp_path):
+    root, _ = starters
+    out = tmp_path / "kernels"
+    result = tlspec("compile", str(root / "compiled"), "-o", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning" not in result.stdout
+    for kind in COMPILED:
+        cubin = out / f"kern_{kind}.cubin"
+        assert cubin.is_file(), kind
+        assert cubin.read_bytes()[:4] == b"\x7fELF"
+
+
+@needs_tvm
+def test_refused_starters_are_refused_at_the_stage(starters, tmp_path):
+    root, written = starters
+    out = tmp_path / "kernels"
+    result = tlspec("compile", str(root / "refused"), "-o", str(out), "--format", "json",
+                    cwd=root / "refused")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert not out.exists()
+    diagnostics = json.loads(result.stdout)["diagnostics"]
+    assert all(d["message"].endswith(LATER) for d in diagnostics)
+    for kind in REFUSED:
+        path, _ = written[kind]
+        lines = path.read_text().splitlines()
+        mine = [d for d in diagnostics if Path(d["path"]).name == path.name]
+        at_kind = [d for d in mine if d["message"] == f"stage kind '{kind}' {LATER}"]
+        assert at_kind, (kind, mine)
+        for d in at_kind:
+            assert d["pointer"].endswith(f"/{kind}")
+            line = lines[d["line"] - 1]
+            assert line[d["column"] - 1:].startswith(f"{kind}:"), (kind, d, line)
+
+
+def test_note_is_in_docs(tmp_path):
+    """docs/cli.md shows `tlspec new pipeline stream_rows` as it runs."""
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    shown = re.search(r"```text\n(\$ tlspec new pipeline stream_rows\n.*?)```", doc, re.S)
+    command, *expected = shown.group(1).splitlines()
+    result = tlspec(*command.split()[2:], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout + result.stderr).splitlines() == expected
+
+
+def test_new_never_imports_tvm(tmp_path):
+    code = textwrap.dedent("""\
+        import sys
+        from tlspec.cli import app
+        for kind in ("copy", "pipeline"):
+            try:
+                app(["new", kind, "kern_" + kind], prog_name="tlspec")
+            except SystemExit as done:
+                assert done.code == 0, done.code
+        assert not any(m == "tvm" or m.startswith("tvm.") for m in sys.modules)
+        """)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, capture_output=True)
 
 
 def test_default_output_and_no_overwrite(tmp_path):

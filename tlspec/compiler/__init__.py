@@ -11,5 +11,6 @@ One module per step, in the order data flows through them:
 - `cuda_compile` CUDA source -> cubin (NVRTC by default, or nvcc);
 - `driver`    all of it for a set of spec files, with diagnostics and the output package.
 
-Importing this package imports tvm; `tlspec validate` never does.
+`support` imports no tvm (`tlspec new` and the `--arch` check of `tlspec compile` use it); the
+other modules do. `tlspec validate` never imports tvm.
 """

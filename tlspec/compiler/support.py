@@ -10,6 +10,8 @@ from ..model import Kernel
 COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads")
 COMPILED_TARGETS = ("sm_90a",)
 LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
+LATER_FEATURES = ("the asynchronous stages (async_copy, tma_copy, mbarriers, pipeline loops), "
+                  "thread block clusters (copy_cluster) and the sm_80 / sm_100a forms")
 # gather/scatter options that select the sm_100a TMA forms (gather4 / scatter4)
 TMA_ROW_OPTIONS = ("rows", "col", "barrier")
 
