@@ -1,7 +1,8 @@
 """Benchmark of the compiled-package run time on a GPU (run on the H100 through the device tool).
 
-What exists today is the run-time half of `tlspec compile` (the generated wrapper and
-codegen/runtime.py); the compiler itself does not. So this measures, side by side in one run:
+It measures the run-time half of `tlspec compile` (the generated wrapper and codegen/runtime.py)
+with the tests' fixture kernels, side by side in one run (bench_jobs.py measures the compiled
+kernels of specs/):
 
 1. the ceiling: torch's device-to-device copy of 512 MiB, and `copy_` of a 16384 x 16384 fp16
    matrix (the copy job of ../shared/anchors/h100.md);
@@ -29,7 +30,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tlspec.package import KernelArtifact, write_package  # noqa: E402
+from tlspec.package import KernelArtifact, write_package
 
 FIXTURES = ROOT / "tests" / "gpu" / "fixtures"
 

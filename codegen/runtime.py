@@ -355,6 +355,9 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
     env, bound_by = dict(kernel.fixed), {}
     views = [_check_argument(where, kernel, arg, x, env, bound_by)
              for arg, x in zip(kernel.arguments, values)]
+    for arg, v in zip(kernel.arguments, views):   # again, every extent: one can use a dim that
+        if v is not None:                         # only a later argument bound
+            _check_shape(where, arg, v, env, bound_by)
     _check_one_device(where, views)
     finish_checks(kernel, env)
     return views, env
@@ -412,10 +415,13 @@ def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: di
 
 
 def _bound_note(arg: Argument, e: Expr, env: Env, bound_by: dict) -> str:
-    """' (M = 64 from argument 'A')' when a bare dim took its value from an earlier argument."""
-    if isinstance(e, dict) and "dim" in e and bound_by.get(e["dim"], arg.name) != arg.name:
-        return f" ({e['dim']} = {env[e['dim']]} from argument {bound_by[e['dim']]!r})"
-    return ""
+    """' (M = 64 from argument 'A')' for each dim of e that took its value from another
+    argument."""
+    names: list = []
+    _collect_dims(e, names)
+    notes = [f"{d} = {env[d]} from argument {bound_by[d]!r}" for d in names
+             if bound_by.get(d, arg.name) != arg.name]
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def _check_dims(where: str, arg: Argument, v: ArrayView, env: Env, dims: Mapping) -> None:

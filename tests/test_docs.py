@@ -6,11 +6,17 @@ shows exactly the diagnostics it gets (path docs/spec.md, lines counted from the
 line). Every stage kind has a worked example in docs/spec.md, and the example kernels (specs/,
 those this release compiles, and docs/examples/, those of features compiled later) validate
 cleanly and together use every stage kind.
+
+docs/compiler.md and docs/artifacts.md are run as a reader would run them (tests/doc_examples.py
+says how): every shell session prints what the document shows, and every generated file it
+shows is the one the sessions wrote. docs/compiler.md describes the pipeline that
+`tlspec.compiler.pipeline.PASSES` is, in its order. Every example block of the documents that
+tlspec compile brought (cli.md, compiler.md, artifacts.md) is run by some test, and every link
+between the documents leads somewhere.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,53 +28,12 @@ from tlspec.diagnostics import Diagnostics
 from tlspec.validate import validate_paths, validate_text
 
 from conftest import EXAMPLE_DIRS, EXAMPLES, ROOT, SPECS, example_specs, modeline_for
+from doc_examples import (Block, DocumentRunner, fenced_blocks, generated_blocks,
+                          session_blocks)
 
 SPEC_DOC = ROOT / "docs" / "spec.md"
 DOCS = [SPEC_DOC, ROOT / "README.md"]
 KINDS = sorted(name for name, kind in STAGE_KINDS.items() if kind.alias_of is None)
-FENCE = re.compile(r"^( *)(`{3,})(.*)$")
-
-
-@dataclass
-class Block:
-    path: str          # as shown in diagnostics: relative to the repository root
-    line: int          # line of the opening fence in the markdown file
-    info: list[str]    # the words after the opening fence: ['yaml'], ['yaml', 'invalid'], ...
-    text: str
-
-    @property
-    def where(self) -> str:
-        return f"{self.path}:{self.line}"
-
-
-def fenced_blocks(path: Path) -> list[Block]:
-    """Every fenced code block of a markdown file, in order, with its indentation removed."""
-    if not path.is_file():
-        return []
-    shown = path.relative_to(ROOT).as_posix()
-    blocks = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        opening = FENCE.match(lines[i])
-        if not opening:
-            i += 1
-            continue
-        indent, ticks, info = len(opening.group(1)), opening.group(2), opening.group(3).split()
-        body = []
-        i += 1
-        while i < len(lines):
-            closing = FENCE.match(lines[i])
-            if closing and closing.group(2).startswith(ticks) and not closing.group(3).strip():
-                break
-            body.append(lines[i][indent:] if lines[i][:indent].strip() == "" else lines[i])
-            i += 1
-        else:
-            raise AssertionError(f"{shown}: a code block is never closed")
-        start = i - len(body)  # 1-based line of the opening fence
-        blocks.append(Block(shown, start, info, "".join(f"{line}\n" for line in body)))
-        i += 1
-    return blocks
 
 
 def is_yaml(block: Block) -> bool:
@@ -215,3 +180,140 @@ def test_specs_include_a_multi_kernel_file(specs):
     for kernel in specs.kernels:
         per_file[kernel.path] = per_file.get(kernel.path, 0) + 1
     assert max(per_file.values()) >= 2
+
+
+# -- docs/compiler.md and docs/artifacts.md: their examples run ---------------------------------
+
+COMPILER_DOC = ROOT / "docs" / "compiler.md"
+ARTIFACTS_DOC = ROOT / "docs" / "artifacts.md"
+CLI_DOC = ROOT / "docs" / "cli.md"
+RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC]        # docs/cli.md: tests/test_cli_docs.py
+
+
+@pytest.fixture(scope="module")
+def run_doc(tmp_path_factory):
+    """Each document's sessions, run once for the module (see tests/doc_examples.py)."""
+    return DocumentRunner(tmp_path_factory)
+
+
+@pytest.mark.parametrize("block", [b for doc in RUN_DOCS for b in session_blocks(doc)],
+                         ids=lambda b: b.where)
+def test_session_prints_what_the_doc_shows(run_doc, block):
+    (session,) = [s for s in run_doc(ROOT / block.path).sessions if s.block == block]
+    if session.skipped:
+        pytest.skip(session.skipped)
+    problems = session.problems()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("block", [b for doc in RUN_DOCS for b in generated_blocks(doc)],
+                         ids=lambda b: b.where)
+def test_generated_file_is_what_the_doc_shows(run_doc, block):
+    problem = run_doc(ROOT / block.path).sandbox.generated_problem(block)
+    assert problem is None, problem
+
+
+def pipeline_table() -> list[tuple[int, str, str]]:
+    """(NN, pass, from) of the table of docs/compiler.md's pipeline section."""
+    text = COMPILER_DOC.read_text(encoding="utf-8").split("## 3. The pipeline", 1)[1]
+    return [(int(m.group(1)), m.group(2), m.group(3).strip())
+            for m in re.finditer(r"^\| (\d+) \| (\w+) \| (.+?) \|$", text, re.MULTILINE)]
+
+
+def test_compiler_doc_lists_the_pipeline_in_order():
+    from tlspec.compiler.pipeline import PASSES
+
+    table = pipeline_table()
+    assert [(nn, name) for nn, name, _ in table] == \
+        [(i, p.name) for i, p in enumerate(PASSES, start=1)], \
+        "docs/compiler.md's pipeline table is not `tlspec passes`: update it"
+    for (_, name, origin), info in zip(table, PASSES):
+        if info.owner == "tlspec":
+            module = origin.strip("`")
+            assert (ROOT / module).is_file(), (name, origin)
+            assert f"def {name}" in (ROOT / module).read_text() or \
+                f"class {name}" in (ROOT / module).read_text(), (name, origin)
+        else:
+            assert origin.startswith("tvm: "), (name, origin)
+
+
+def test_compiler_doc_explains_every_tlspec_pass_in_order():
+    from tlspec.compiler.pipeline import PASSES
+
+    headings = re.findall(r"^### (\w+)$", COMPILER_DOC.read_text(encoding="utf-8"), re.MULTILINE)
+    assert headings == [p.name for p in PASSES if p.owner == "tlspec"]
+
+
+def test_compiler_doc_shows_every_no_slow_path_error(run_doc):
+    """The section shows, run for real, the errors of the four checks that keep a kernel from
+    silently becoming slower than its spec asks."""
+    shown = "\n".join(line for s in run_doc(COMPILER_DOC).sessions for step in s.steps
+                      for line in step.actual)
+    for message in ("this copy cannot use TMA", "cannot move 8 elements per access",
+                    "the loop of this stage did not vectorize to 8 elements per access",
+                    "tirx would lower this copy to its scalar single-thread fallback"):
+        assert f"error: {message}" in shown, message
+
+
+# -- every example is run ------------------------------------------------------------------------
+
+def is_checked_elsewhere(block: Block) -> bool:
+    """Blocks of docs/artifacts.md that tests/test_package.py runs (the hand-written manifest and
+    the ```python examples without a GPU) and tests/gpu/test_runtime_gpu.py runs (with torch)."""
+    return block.path == "docs/artifacts.md" and block.info in (["json", "manifest"], ["python"])
+
+
+@pytest.mark.parametrize("doc", [CLI_DOC, COMPILER_DOC, ARTIFACTS_DOC], ids=lambda p: p.name)
+def test_every_example_block_is_run(doc):
+    """Each block is a session, a file sessions use, a generated file, or run by another test;
+    the rest are ```text blocks that show a form (a synopsis, a diagnostic's layout), not a run."""
+    blocks = fenced_blocks(doc)
+    commands = "\n".join(b.text for b in blocks if b.is_session or (b.title and b.info[0] == "python"))
+    for block in blocks:
+        if block.title:
+            assert block.title in commands, f"{block.where}: no example uses {block.title}"
+        elif not (block.is_session or block.generated or is_checked_elsewhere(block)):
+            assert block.info[:1] == ["text"], (
+                f"{block.where}: a ```{' '.join(block.info)} block that no test runs")
+
+
+# -- links -----------------------------------------------------------------------------------------
+
+LINKED_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+               ROOT / "docs" / "examples" / "README.md"]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    found, seen = set(), {}
+    in_code = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("#"):
+            base = slug(line.lstrip("#"))
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+def links(path: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return [target for target in LINK.findall(text) if not re.match(r"[a-z]+:", target)]
+
+
+@pytest.mark.parametrize("doc", LINKED_DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_links_lead_somewhere(doc):
+    for target in links(doc):
+        file, _, anchor = target.partition("#")
+        path = (doc.parent / file).resolve() if file else doc
+        assert path.exists(), f"{doc.relative_to(ROOT)}: link to {target}: no such file"
+        if anchor:
+            assert path.suffix == ".md" and anchor in anchors(path), \
+                f"{doc.relative_to(ROOT)}: link to {target}: no such heading"

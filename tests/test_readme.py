@@ -1,4 +1,5 @@
-"""The README's Quick start is what CI runs, and its examples do what the README says."""
+"""The README's Quick start is what CI runs, its examples do what the README says, it links
+every page of docs/ and lists every command (links resolve: tests/test_docs.py)."""
 import re
 
 from tlspec.validate import validate_text
@@ -9,7 +10,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def blocks(language):
-    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+    return re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
 
 
 def test_quick_start_is_what_ci_runs():
@@ -31,3 +32,22 @@ def test_tour_error_example():
     result = validate_text(spec, "copy_tiles.tlspec.yaml")
     assert result.diagnostics.render_text().splitlines() == shown[1:-1]
     assert shown[-1] == "1 file, 1 kernel: 1 error"
+
+
+def test_documentation_links_every_doc():
+    """The Documentation list links every page of docs/ (docs/dev/ holds developer notes)."""
+    listed = README.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    linked = set(re.findall(r"\]\((docs/[^)#\s]+)", listed))
+    pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")}
+    pages.add("docs/examples/README.md")
+    assert pages <= linked, f"not linked from README.md's Documentation: {sorted(pages - linked)}"
+
+
+def test_commands_table_lists_every_command():
+    import typer
+
+    from tlspec.cli import app
+
+    table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    for command in typer.main.get_command(app).commands:
+        assert f"| `tlspec {command}" in table, f"README.md's Commands table lacks tlspec {command}"

@@ -8,10 +8,12 @@ output of a newer NVRTC or nvcc is not guaranteed to load there.
 Two adjustments make tvm 0.27 sources compile unchanged:
 - TMA kernels take `const __grid_constant__ CUtensorMap`, a type declared in cuda.h, which tvm's
   source includes only outside NVRTC (NVRTC cannot parse cuda.h); we prepend the CUDA 13
-  declaration for NVRTC, and for nvcc when the source does not include cuda.h.
+  declaration (codegen/cuda/cutensormap.h) for NVRTC, and for nvcc when the source does not
+  include cuda.h.
 - Under NVRTC tvm's source includes the CCCL umbrella <cuda/std/type_traits> for eight names;
-  parsing it is ~90% of the compile time, so an in-memory header of the same name includes only
-  the CCCL headers defining those names (identical SASS, ~0.37 s -> ~0.03 s per kernel).
+  parsing it is ~90% of the compile time, so an in-memory header of the same name
+  (codegen/cuda/type_traits) includes only the CCCL headers defining those names (identical
+  SASS, ~0.37 s -> ~0.03 s per kernel).
 """
 
 from __future__ import annotations
@@ -23,21 +25,12 @@ import subprocess
 import tempfile
 from typing import Any
 
-CUTENSORMAP_DECL = (
-    "struct alignas(128) CUtensorMap_st { unsigned long long opaque[16]; };\n"
-    "typedef struct CUtensorMap_st CUtensorMap;\n"
-)
+from ..package import codegen_dir
 
-# Defines everything tvm's `#ifdef __CUDACC_RTC__` block takes from <cuda/std/type_traits>.
-_TYPE_TRAITS_HEADER = b"""#pragma once
-#include <cuda/std/__type_traits/conditional.h>
-#include <cuda/std/__type_traits/enable_if.h>
-#include <cuda/std/__type_traits/is_floating_point.h>
-#include <cuda/std/__type_traits/is_integral.h>
-#include <cuda/std/__type_traits/is_same.h>
-#include <cuda/std/__type_traits/is_signed.h>
-#include <cuda/std/__type_traits/is_unsigned.h>
-"""
+def _header(name: str) -> str:
+    """One of the CUDA headers shipped in codegen/cuda/ (see the module docstring)."""
+    return (codegen_dir() / "cuda" / name).read_text(encoding="utf-8")
+
 
 _WHEELS = {
     "nvrtc": "nvidia-cuda-nvrtc==13.0.88",
@@ -62,7 +55,7 @@ def compile_cuda(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | No
     path, run that compiler. `name` names the kernel in error messages.
     """
     if "CUtensorMap" in source and (nvcc is None or "#include <cuda.h>" not in source):
-        source = CUTENSORMAP_DECL + source
+        source = _header("cutensormap.h") + source
     if nvcc is None:
         return _compile_nvrtc(source, name, arch)
     return _compile_nvcc(source, name, arch, nvcc)
@@ -124,7 +117,7 @@ def _compile_nvrtc(source: str, name: str, arch: str) -> bytes:
 
     (prog,) = check(
         nvrtc.nvrtcCreateProgram(
-            source.encode(), f"{name}.cu".encode(), 1, [_TYPE_TRAITS_HEADER], [b"cuda/std/type_traits"]
+            source.encode(), f"{name}.cu".encode(), 1, [_header("type_traits").encode()], [b"cuda/std/type_traits"]
         ),
         "program creation",
     )

@@ -12,7 +12,7 @@ from ..package import KernelArtifact, write_package
 from ..validate import validate_paths
 from .codegen import lower
 from .cuda_compile import CudaCompileError, compile_cuda
-from .errors import StageError, take_stage_error
+from .errors import take_stage_error
 from .manifest import ManifestError, build_manifest
 from .support import check_supported
 from .tileir import build_tile_ir

@@ -12,7 +12,7 @@ import tvm
 import tvm_ffi
 from tvm import tirx
 
-from ..expr import BinOp, Call, Const, Expr, Neg, Var
+from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars
 from ..model import Kernel
 
 FORMAT = 1
@@ -30,9 +30,10 @@ class ManifestError(Exception):
 
 
 def spec_expr(e: Expr, kernel: Kernel):
-    """A spec expression as a manifest EXPR (constant dims folded in)."""
-    if isinstance(e, Const):
-        return e.value
+    """A spec expression as a manifest EXPR (constant dims and subexpressions folded in)."""
+    constants = {name: dim.value for name, dim in kernel.dims.items() if not dim.symbolic}
+    if all(v.name in constants for v in free_vars(e)):
+        return evaluate(e, constants)
     if isinstance(e, Var):
         dim = kernel.dims[e.name]
         return dim.value if not dim.symbolic else {"dim": e.name}

@@ -1,14 +1,16 @@
 """InjectFenceProxy: a TMA store reads shared memory through the async proxy; what the threads
 wrote there with ordinary stores (the generic proxy) is visible to it only after
-`fence.proxy.async.shared::cta`. Insert that fence before every TMA store whose tile was written
-by ordinary stores since the last fence (ThreadSync then puts the block barrier between the fence
-and the store). Loops count their own later writes as earlier ones (the next iteration)."""
+`fence.proxy.async.shared::cta`, executed by the writing threads before the block barrier that
+precedes the store. Insert that fence before every TMA store whose tile was written by ordinary
+stores since the last fence: ahead of the spec's own `sync_threads` when one directly precedes
+the store, else right before it (ThreadSync then puts the block barrier between the fence and the
+store). Loops count their own later writes as earlier ones (the next iteration)."""
 from __future__ import annotations
 
 from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 
-from ..analysis import shared_accesses, stage_kind
+from ..analysis import is_block_sync, shared_accesses, stage_kind
 
 
 def fence() -> tirx.Stmt:
@@ -31,7 +33,10 @@ class _Fencer:
             else:
                 _, writes, async_reads, _ = shared_accesses(stmt)
                 if stage_kind(stmt) == "copy:tma" and async_reads & self.dirty:
-                    out.append(fence())
+                    at = len(out)
+                    while at and is_block_sync(out[at - 1]):
+                        at -= 1
+                    out.insert(at, fence())
                     self.dirty.clear()
                 self.dirty |= writes
             out.append(stmt)

@@ -6,7 +6,10 @@
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
   LowerHopperIntrin) issued by thread 0, with its mbarrier protocol: a load arms its mbarrier
   with the tile's byte count and every thread waits on it (the phase is the parity of the
-  enclosing loops' iteration count); a store is committed and waited for by the issuing thread.
+  enclosing loops' iteration count); a store is committed by the issuing thread, which waits
+  only until the tile has been read out of shared memory (`wait_group.read`: the tile may then
+  be rewritten, and the kernel's end publishes the global writes), or until the writes are done
+  when a stage of the kernel reads that global tensor.
   The mbarriers are initialised once at the start of the kernel.
 
 Each lowered stage is wrapped in `AttrStmt(<stage pointer>, "tlspec.stage", "<kind>:<instruction>")`
@@ -23,7 +26,7 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import STAGE_ATTR, attr, dtype_bytes, region_parts, scope_kind, thread_info
+from ..analysis import STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread_info
 from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, const, seq
 from ..lower.copy import copy_shape, lower_copy
@@ -45,6 +48,7 @@ class _Lowerer:
         tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, on_decl), order="pre")
         self.fragments = self._fragment_registers()
         self.loops: list[tirx.For] = []
+        self.read_globals = self._read_globals()
 
     # -- fragments -------------------------------------------------------------------------
     def _fragment_registers(self) -> dict[str, tuple[tirx.Buffer, tirx.Buffer]]:
@@ -71,6 +75,18 @@ class _Lowerer:
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return found
+
+    def _read_globals(self) -> set[str]:
+        """Global tensors some stage reads (every tile operation writes its first operand)."""
+        names = set()
+
+        def visit(call):
+            for region in call.args[1:]:
+                if hasattr(region, "source") and scope_kind(region.source) == "global":
+                    names.add(region.source.name)
+
+        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
+        return names
 
     # -- operands --------------------------------------------------------------------------
     def _operand(self, region) -> Operand:
@@ -156,10 +172,12 @@ class _Lowerer:
                 tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))])
             return seq([tirx.IfThenElse(leader, issue, None),
                         tirx.Evaluate(T.cuda.mbarrier_wait(mbar, self._phase()))])
+        wait = ("cp.async.bulk.wait_group" if dst.source.name in self.read_globals
+                else "cp.async.bulk.wait_group.read")
         issue = seq([
             TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, dispatch="tma_explicit"),
             tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]()),
-            tirx.Evaluate(T.ptx["cp.async.bulk.wait_group"](0))])
+            tirx.Evaluate(T.ptx[wait](0))])
         return tirx.IfThenElse(leader, issue, None)
 
     def _phase(self):

@@ -19,7 +19,7 @@ from tvm import tirx
 from tvm.backend.cuda.tile_primitive.tma_utils import mma_shared_layout
 
 from ..analysis import attr, dtype_bytes, tile_name
-from ..layouts import SWIZZLES, TileLayout
+from ..layouts import TileLayout
 from ..lower.common import const
 
 POOL = "tlspec_smem"
