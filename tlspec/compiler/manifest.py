@@ -113,7 +113,8 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                     i += 1
                 dynamic = value(values[i]) if "tirx.use_dyn_shared_memory" in tags else 0
                 facts["launch"] = {
-                    "entry": name, "host_args": [str(a) for a in call.args[1:1 + count]],
+                    "entry": name, "host_args": [a.name if isinstance(a, tirx.Var) else str(a)
+                                                for a in call.args[1:1 + count]],
                     "grid": [launch.get(f"blockIdx.{c}", 1) for c in "xyz"],
                     "block": [launch.get(f"threadIdx.{c}", 1) for c in "xyz"],
                     "dynamic_shared_bytes": dynamic}

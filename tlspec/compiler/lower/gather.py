@@ -4,13 +4,16 @@ The row operand (`dst` of a gather, `src` of a scatter) sets the loop: consecuti
 consecutive vectors of one row, so each table row is read or written with coalesced vector
 accesses. An index value selects a row of the table region (its first dimension is the whole
 table); rows outside the table are neither read (zeros are gathered) nor written, by the
-LegalizeNegativeIndex and LegalizeSafeMemoryAccess guards.
+LegalizeNegativeIndex and LegalizeSafeMemoryAccess guards. An index region that runs past the end
+of a global index tensor (the partial tile of the last block) moves nothing for the positions past
+the end: neither the index nor a row is read, and no row is written (without this guard a scatter
+would write zeros to the table row named by whatever lies past the index tensor).
 """
 from __future__ import annotations
 
 from tvm import tirx
 
-from .common import Operand, Stmt, VectorLoop
+from .common import Operand, Stmt, VectorLoop, guard
 
 
 def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vector: int,
@@ -25,7 +28,11 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
         table_point = {0: row, 1: col}
         row_point = {rdims[0]: i, rdims[-1]: col}
         if kind == "gather":
-            return rows.store(table.load(table_point, lane), row_point, lane)
-        return table.store(rows.load(row_point, lane), table_point, lane)
+            move = rows.store(table.load(table_point, lane), row_point, lane)
+        else:
+            move = table.store(rows.load(row_point, lane), table_point, lane)
+        if index.kind != "global":
+            return move
+        return guard(index.starts[idim] + i < index.shape[idim], move)
 
     return VectorLoop(shape, vector).emit(tid, nthreads, body)

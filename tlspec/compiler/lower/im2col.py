@@ -32,7 +32,9 @@ def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stri
         n = tirx.floordiv(pixel, oh_count * ow_count)
         oh = tirx.floormod(tirx.floordiv(pixel, ow_count), oh_count)
         ow = tirx.floormod(pixel, ow_count)
-        ch = tirx.floormod(q, c)
+        # vector divides q and C: the channel in whole vectors, so that tvm sees the load's
+        # start is a multiple of the vector also when C is symbolic
+        ch = tirx.floormod(tirx.floordiv(q, vector), tirx.floordiv(c, vector)) * vector
         kw = tirx.floormod(tirx.floordiv(q, c), kernel)
         kh = tirx.floordiv(q, c * kernel)
         ih = oh * stride - pad + kh * dilation

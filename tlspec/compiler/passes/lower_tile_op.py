@@ -6,7 +6,9 @@
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
   LowerHopperIntrin) issued by thread 0, with its mbarrier protocol: a load arms its mbarrier
   with the tile's byte count and every thread waits on it (the phase is the parity of the
-  enclosing loops' iteration count); a store is committed by the issuing thread, which waits
+  enclosing loops' iteration count), with the `eviction_policy` as its L2 cache hint (a SIMT
+  loop with one is an error: this release does not compile hinted vector loads and stores);
+  a store is committed by the issuing thread, which waits
   only until the tile has been read out of shared memory (`wait_group.read`: the tile may then
   be rewritten, and the kernel's end publishes the global writes), or until the writes are done
   when a stage of the kernel reads that global tensor.
@@ -136,6 +138,13 @@ class _Lowerer:
                              "tlspec", "remove it: a global -> shared copy then uses TMA or "
                              "vector loads")
         else:
+            policy = config.get("eviction_policy", "evict_normal")
+            if policy != "evict_normal":
+                raise StageError(config[ops.STAGE] + "/eviction_policy",
+                                 f"eviction_policy {policy} on a SIMT loop is not compiled by "
+                                 "this release of tlspec (only TMA copies carry the L2 hint)",
+                                 "remove it, or make the copy a TMA copy "
+                                 "(prefer_instruction: tma)")
             body = self._simt(kind, call, config)
         return tirx.AttrStmt(tvm.ir.StringImm(config[ops.STAGE]), STAGE_ATTR,
                              tvm.ir.StringImm(f"{kind}:{instruction}"), body)
@@ -162,12 +171,14 @@ class _Lowerer:
     def _tma(self, call, config):
         dst, src = call.args[0], call.args[1]
         leader = self.tid == 0
+        policy = config.get("eviction_policy", "evict_normal")    # tirx adds .L2::cache_hint
+        hint = {} if policy == "evict_normal" else {"cache_hint": str(policy)}
         if scope_kind(dst.source) == "shared":
             mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
             tile = dst.source
             nbytes = prod(const(e) for e in tile.shape) * dtype_bytes(tile.dtype)
             issue = seq([
-                TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, config={"mbar": mbar},
+                TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, config={"mbar": mbar, **hint},
                                   dispatch="tma_explicit"),
                 tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))])
             return seq([tirx.IfThenElse(leader, issue, None),
@@ -175,7 +186,8 @@ class _Lowerer:
         wait = ("cp.async.bulk.wait_group" if dst.source.name in self.read_globals
                 else "cp.async.bulk.wait_group.read")
         issue = seq([
-            TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, dispatch="tma_explicit"),
+            TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, config=hint,
+                              dispatch="tma_explicit"),
             tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]()),
             tirx.Evaluate(T.ptx[wait](0))])
         return tirx.IfThenElse(leader, issue, None)

@@ -76,7 +76,8 @@ class _Syncer:
         if self.state.conflicts(head_reads, head_writes):
             stmts.append(barrier())
             self.state.reset()
-        return tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, tirx.SeqStmt(stmts),
+        body = stmts[0] if len(stmts) == 1 else tirx.SeqStmt(stmts)
+        return tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
                         loop.thread_binding, loop.annotations)
 
     def visit(self, stmt):
@@ -84,7 +85,8 @@ class _Syncer:
             return tirx.SeqStmt(self.visit_list(stmt.seq))
         if isinstance(stmt, tirx.AttrStmt) and stage_kind(stmt) is None:
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
-        return tirx.SeqStmt(self.visit_list([stmt]))
+        out = self.visit_list([stmt])
+        return out[0] if len(out) == 1 else tirx.SeqStmt(out)
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ThreadSync")

@@ -37,12 +37,32 @@ def _vector_loops(stmt) -> dict[str, int]:
     return widths
 
 
+def _packed(b):
+    t = tvm.DataType(str(b.ty))
+    if t.bits != 8 or t.lanes not in (8, 16) or not isinstance(b.value, tirx.IntImm):
+        return b
+    byte = int(b.value.value) & 0xFF
+    word = byte * 0x01010101
+    word = word - (1 << 32) if word >= 1 << 31 else word
+    return tirx.reinterpret(str(b.ty), tirx.Broadcast(tirx.IntImm("int32", word), t.lanes // 4))
+
+
+def _pack_byte_broadcasts(mod):
+    """tvm's CUDA code generation prints an 8- or 16-lane broadcast of a byte as make_int2 /
+    make_int4 with 8 or 16 arguments; write it as the broadcast of the packed 32-bit word."""
+    for gv, func in mod.functions.items():
+        body = tvm_ffi.structural_map(func.body, (tirx.Broadcast, _packed), order="post")
+        mod[gv] = func.with_body(body)
+    return mod
+
+
 @tvm.transform.module_pass(opt_level=0, name="tlspec.VectorizeLoop")
 def VectorizeLoop(mod, ctx):  # noqa: N802 (named like a pass)
     wanted = {}
     for func in mod.functions.values():
         wanted.update(_vector_loops(func.body))
     mod = tirx.transform.VectorizeLoop(True)(mod)
+    mod = _pack_byte_broadcasts(mod)
     for func in mod.functions.values():
         def on_attr(attr):
             if attr.attr_key == STAGE_ATTR and wanted.get(str(attr.node.value), 1) > 1:

@@ -1,0 +1,374 @@
+"""The correctness matrix of issue 3: every kernel of tests/gpu/matrix/, compiled by `tlspec compile`
+(on any machine), run on the GPU and compared bit-exactly with a torch reference on random inputs,
+outputs poisoned first.
+
+Per stage kind the matrix covers the dtypes float16, bfloat16, float32 and int8 and symbolic dims
+launched with sizes that divide the tile and sizes that do not (partial tiles): copy by TMA (with
+32-, 64- and 128-byte swizzled tiles) and by SIMT loops (padded, row-major and auto tiles,
+register fragments with a loop_layout, global -> global, unaligned scalar copies); transpose
+(padded or TMA-loaded source, TMA and SIMT stores, a batched 3-D form); gather and scatter (int32
+and int64 indices, column tiles, whole rows); im2col (stride 2, dilation 2, padding 0 and 2,
+kernels 1, 2, 3 and 5, non-square images, OW != W, tiles spanning several taps, a tile built in
+shared memory or written straight to global memory); `for` loops (nested, start != 0, symbolic
+extents, TMA in a loop, double-buffered slots, fragments). Every output lies inside a larger
+poisoned buffer, and the poison around it must survive: no write lands past a partial tile.
+
+Imports only the compiled package, torch and pytest: set TLSPEC_MATRIX to the package directory
+(default: build/tlspec_matrix, what `tlspec compile tests/gpu/matrix -o build/tlspec_matrix`
+writes).
+"""
+import importlib
+import json
+import os
+import sys
+from math import prod
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the GPU tests need torch")
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device", allow_module_level=True)
+F = torch.nn.functional
+
+PACKAGE = Path(os.environ.get("TLSPEC_MATRIX",
+                              Path(__file__).resolve().parents[2] / "build" / "tlspec_matrix"))
+if not (PACKAGE / "_tlspec_package.json").is_file():
+    pytest.skip(f"no compiled matrix at {PACKAGE} (run tlspec compile tests/gpu/matrix -o "
+                f"{PACKAGE})", allow_module_level=True)
+sys.path.insert(0, str(PACKAGE.parent))
+kernels = importlib.import_module(PACKAGE.name)
+
+DEVICE = "cuda"
+TAGS = ["f16", "bf16", "f32", "i8"]
+DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32, "i8": torch.int8}
+VEC = {"f16": 8, "bf16": 8, "f32": 4, "i8": 16}    # elements in 16 bytes: the specs' multiple_of
+BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32}
+# NaN patterns (and 0x5A for int8) that a kernel must overwrite; random inputs never hold them
+POISON = {torch.float16: 0x7E01, torch.bfloat16: 0x7FC1, torch.float32: 0x7FC00001,
+          torch.int8: 0x5A}
+GUARD_BYTES = 4096          # poison before and after every output
+
+
+def kernel(name):
+    return getattr(kernels, name)
+
+
+def bits(x):
+    """The raw bits of x as integers of its size: a bit-exact view (NaN == NaN, -0 != +0)."""
+    return x.view(BITS[x.element_size()])
+
+
+def random(shape, dtype):
+    """Random values, never zero (a kernel that writes zeros must not pass) nor the poison."""
+    if dtype == torch.int8:
+        x = torch.randint(-128, 128, shape, dtype=torch.int16, device=DEVICE).to(torch.int8)
+        x[(x == 0) | (x == POISON[torch.int8])] = 1
+        return x
+    x = torch.randn(shape, device=DEVICE).to(dtype)
+    x[x == 0] = 1
+    return x
+
+
+def guarded(shape, dtype):
+    """A poisoned C-contiguous tensor of `shape` inside a larger poisoned buffer (16-byte aligned,
+    as the wrappers require); `assert_guards` checks that the poison around it survived."""
+    numel = prod(shape)
+    guard = GUARD_BYTES // torch.empty((), dtype=dtype).element_size()
+    flat = torch.empty(numel + 2 * guard, dtype=dtype, device=DEVICE)
+    bits(flat).fill_(POISON[dtype])
+    return flat[guard:guard + numel].view(shape)
+
+
+def assert_same(actual, expected, what="output"):
+    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)}, expected " \
+                                           f"{tuple(expected.shape)}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype}, expected {expected.dtype}"
+    a, e = bits(actual), bits(expected)
+    if torch.equal(a, e):
+        return
+    diff = a != e
+    unwritten = int((diff & (a == POISON[actual.dtype])).sum())
+    first = diff.nonzero()[:4].tolist()
+    pytest.fail(f"{what}: {int(diff.sum())} of {a.numel()} elements differ ({unwritten} still "
+                f"poisoned: never written); first at {first}")
+
+
+def assert_guards(out, what="output"):
+    """No element of the buffer around `out` (made by `guarded`) was written."""
+    base = out._base
+    assert base is not None and base.dim() == 1, "assert_guards needs a tensor made by guarded()"
+    start, end = out.storage_offset(), out.storage_offset() + out.numel()
+    b = bits(base)
+    poison = POISON[out.dtype]
+    before = int((b[:start] != poison).sum())
+    after = int((b[end:] != poison).sum())
+    assert before == 0 and after == 0, \
+        f"{what}: {before} elements before and {after} after the tensor were written"
+
+
+def index_tensor(values, tail, dtype):
+    """A 1-D index tensor holding `values`, followed in memory by `tail`: a kernel that reads or
+    acts on positions past the end of the index tensor (a partial tile) sees valid indices."""
+    buf = torch.empty(len(values) + len(tail), dtype=dtype, device=DEVICE)
+    buf[:len(values)] = values
+    buf[len(values):] = tail
+    return buf[:len(values)]
+
+
+def sync():
+    torch.cuda.synchronize()
+
+
+def cases(*sizes):
+    return [pytest.param(*size, id="x".join(str(v) for v in size)) for size in sizes]
+
+
+# -- copy --------------------------------------------------------------------------------------
+def copy_sizes(tag):
+    """(M, N): a size that divides every copy tile of the matrix, then ragged ones (N is kept a
+    multiple of 16 bytes, the specs' multiple_of)."""
+    v = VEC[tag]
+    return [(256, 512), (1, v), (77, 13 * v), (333, 67 * v)]
+
+
+COPY_CASES = [pytest.param(tag, m, n, id=f"{tag}-{m}x{n}") for tag in TAGS
+              for m, n in copy_sizes(tag)]
+
+
+@pytest.mark.parametrize("kind", ["copy_tma", "copy_simt"])
+@pytest.mark.parametrize("tag, m, n", COPY_CASES)
+def test_copy(kind, tag, m, n):
+    """B and C = A: copy_tma loads by TMA into a swizzled tile, stores B by TMA and C by a SIMT
+    loop; copy_simt goes through a shared tile and a fragment to B, and global -> global to C."""
+    dtype = DTYPES[tag]
+    a = random((m, n), dtype)
+    b, c = guarded((m, n), dtype), guarded((m, n), dtype)
+    kernel(f"{kind}_{tag}")(a, b, c)
+    sync()
+    for name, out in (("B", b), ("C", c)):
+        assert_same(out, a, name)
+        assert_guards(out, name)
+
+
+@pytest.mark.parametrize("tag", ["f32", "i8"])
+@pytest.mark.parametrize("m, n", cases((256, 512), (1, 1), (77, 101), (333, 1001), (16, 63)))
+def test_copy_unaligned(tag, m, n):
+    """Any M x N (rows not 16-byte aligned): scalar SIMT copies through shared memory."""
+    dtype = DTYPES[tag]
+    a = random((m, n), dtype)
+    b = guarded((m, n), dtype)
+    kernel(f"copy_unaligned_{tag}")(a, b)
+    sync()
+    assert_same(b, a)
+    assert_guards(b)
+
+
+def test_outputs_allocated():
+    """With the outputs left out, the wrapper allocates and returns both."""
+    a = random((100, 136), torch.float16)
+    b, c = kernel("copy_tma_f16")(a)
+    sync()
+    assert_same(b, a, "B")
+    assert_same(c, a, "C")
+
+
+# -- transpose ---------------------------------------------------------------------------------
+def transpose_sizes(tag):
+    v = VEC[tag]
+    return [(256, 512), (v, v), (13 * v, 7 * v), (33 * v, 19 * v)]
+
+
+TRANSPOSE_CASES = [pytest.param(tag, m, n, id=f"{tag}-{m}x{n}") for tag in TAGS
+                   for m, n in transpose_sizes(tag)]
+
+
+@pytest.mark.parametrize("tag, m, n", TRANSPOSE_CASES)
+def test_transpose(tag, m, n):
+    """B = C = A^T, M x N -> N x M; B stored by TMA, C by a SIMT loop."""
+    dtype = DTYPES[tag]
+    a = random((m, n), dtype)
+    b, c = guarded((n, m), dtype), guarded((n, m), dtype)
+    kernel(f"transpose_{tag}")(a, b, c)
+    sync()
+    expected = a.t().contiguous()
+    for name, out in (("B", b), ("C", c)):
+        assert_same(out, expected, name)
+        assert_guards(out, name)
+
+
+@pytest.mark.parametrize("batch, m, n", cases((1, 32, 64), (2, 64, 32), (3, 40, 104), (5, 8, 8)))
+def test_transpose_batched(batch, m, n):
+    """B[b] = C[b] = A[b]^T, two matrices per block: an odd batch leaves half a block outside."""
+    a = random((batch, m, n), torch.float16)
+    b, c = guarded((batch, n, m), torch.float16), guarded((batch, n, m), torch.float16)
+    kernel("transpose_batched_f16")(a, b, c)
+    sync()
+    expected = a.transpose(1, 2).contiguous()
+    for name, out in (("B", b), ("C", c)):
+        assert_same(out, expected, name)
+        assert_guards(out, name)
+
+
+# -- gather / scatter --------------------------------------------------------------------------
+def indexed_sizes(tag):
+    """(V, D, NI): table rows, row width, indices. 16 rows and 64 columns (128 for int8) per
+    block: the first divides both, the others leave partial tiles."""
+    v = VEC[tag]
+    return [(1000, 256, 64), (999, 5 * v, 37), (50, 13 * v, 1), (4096, 192 + v, 1000)]
+
+
+INDEXED_CASES = [pytest.param(tag, rows, d, ni, id=f"{tag}-{rows}x{d}-{ni}") for tag in TAGS
+                 for rows, d, ni in indexed_sizes(tag)]
+GATHER_INDEX = {"f16": torch.int32, "bf16": torch.int32, "f32": torch.int32, "i8": torch.int32}
+SCATTER_INDEX = {"f16": torch.int32, "bf16": torch.int32, "f32": torch.int32, "i8": torch.int64}
+
+
+@pytest.mark.parametrize("tag, rows, d, ni", INDEXED_CASES)
+def test_gather(tag, rows, d, ni):
+    """out[i, :] = table[idx[i], :], with repeated indices."""
+    dtype = DTYPES[tag]
+    table = random((rows, d), dtype)
+    values = torch.randint(0, rows, (ni,), device=DEVICE)
+    idx = index_tensor(values, torch.randint(0, rows, (16,), device=DEVICE), GATHER_INDEX[tag])
+    out = guarded((ni, d), dtype)
+    kernel(f"gather_{tag}")(table, idx, out)
+    sync()
+    assert_same(out, table[values])
+    assert_guards(out)
+
+
+@pytest.mark.parametrize("rows, ni", cases((1000, 64), (77, 13), (5, 1), (4096, 1001)))
+def test_gather_whole_rows(rows, ni):
+    """Whole 100-element fp32 rows, int64 indices, 8 rows per block."""
+    table = random((rows, 100), torch.float32)
+    values = torch.randint(0, rows, (ni,), device=DEVICE)
+    idx = index_tensor(values, torch.randint(0, rows, (8,), device=DEVICE), torch.int64)
+    out = guarded((ni, 100), torch.float32)
+    kernel("gather_whole_f32")(table, idx, out)
+    sync()
+    assert_same(out, table[values])
+    assert_guards(out)
+
+
+@pytest.mark.parametrize("tag, rows, d, ni", INDEXED_CASES)
+def test_scatter(tag, rows, d, ni):
+    """table[idx[i], :] = rows[i, :] for distinct indices; the other rows keep their values. The
+    memory past the index tensor names other rows of the table: a partial tile must not touch
+    them."""
+    dtype = DTYPES[tag]
+    table = guarded((rows, d), dtype)
+    table.copy_(random((rows, d), dtype))
+    perm = torch.randperm(rows, device=DEVICE)
+    values, untouched = perm[:ni], perm[ni:ni + 16]
+    idx = index_tensor(values, untouched, SCATTER_INDEX[tag])
+    src = random((ni, d), dtype)
+    expected = table.clone()
+    expected[values] = src
+    kernel(f"scatter_{tag}")(table, idx, src)
+    sync()
+    assert_same(table, expected, "table")
+    assert_guards(table, "table")
+
+
+# -- im2col ------------------------------------------------------------------------------------
+# kernel name -> (dtype tag, kernel size, stride, dilation, pad, C)
+IM2COL = {
+    "im2col_k3s2d2p2_f16": ("f16", 3, 2, 2, 2, 64),
+    "im2col_k3s1d1p0_f16": ("f16", 3, 1, 1, 0, 24),
+    "im2col_k3s2d1p0_f16_global": ("f16", 3, 2, 1, 0, 40),
+    "im2col_k3s2d2p2_bf16": ("bf16", 3, 2, 2, 2, 128),
+    "im2col_k2s1d2p2_bf16": ("bf16", 2, 1, 2, 2, 16),
+    "im2col_k3s2d2p2_f32": ("f32", 3, 2, 2, 2, 32),
+    "im2col_k5s1d1p2_f32": ("f32", 5, 1, 1, 2, 12),
+    "im2col_k3s2d2p2_i8": ("i8", 3, 2, 2, 2, 20),
+    "im2col_k1s2d1p0_i8": ("i8", 1, 2, 1, 0, 48),
+}
+
+
+def out_size(size, k, s, d, p):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def im2col_sizes(name):
+    """(N, H, W): non-square images, then a square one whose N*OH*OW is a multiple of the
+    64-row tile (OH = OW = 8)."""
+    _, k, s, d, p, _ = IM2COL[name]
+    side = next(h for h in range(1, 64) if out_size(h, k, s, d, p) == 8)
+    return [(1, 7, 9), (3, 13, 21), (2, 56, 30), (1, side, side), (2, side, side)]
+
+
+IM2COL_CASES = [pytest.param(name, n, h, w, id=f"{name}-{n}x{h}x{w}") for name in IM2COL
+                for n, h, w in im2col_sizes(name)]
+
+
+def im2col_reference(img, k, s, d, p):
+    """The (N*OH*OW) x (K*K*C) column matrix, columns in (kh, kw, c) order. F.unfold on float32
+    only moves values, and float32 holds every fp16, bf16 and int8 value exactly."""
+    n, _, _, c = img.shape
+    cols = F.unfold(img.permute(0, 3, 1, 2).float(), k, dilation=d, padding=p, stride=s)
+    length = cols.shape[-1]                                   # (N, C*K*K, L), (c, kh, kw) order
+    cols = cols.view(n, c, k * k, length).permute(0, 3, 2, 1).reshape(n * length, k * k * c)
+    return cols.to(img.dtype)
+
+
+@pytest.mark.parametrize("name, n, h, w", IM2COL_CASES)
+def test_im2col(name, n, h, w):
+    tag, k, s, d, p, c = IM2COL[name]
+    oh, ow = out_size(h, k, s, d, p), out_size(w, k, s, d, p)
+    img = random((n, h, w, c), DTYPES[tag])
+    col = guarded((n * oh * ow, k * k * c), DTYPES[tag])
+    kernel(name)(img, col)
+    sync()
+    expected = im2col_reference(img, k, s, d, p)
+    assert expected.shape == col.shape
+    assert_same(col, expected, "col")
+    assert_guards(col, "col")
+
+
+# -- for loops ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("m, n", cases((64, 32), (128, 100), (192, 260), (64, 4)))
+def test_for_tma(m, n):
+    """Nested loops (start 1; a symbolic extent, odd or even) around TMA loads of one tile."""
+    a = random((m, n), torch.float32)
+    b, c = guarded((m, n), torch.float32), guarded((m, n), torch.float32)
+    kernel("for_tma_f32")(a, b, c)
+    sync()
+    for name, out in (("B", b), ("C", c)):
+        assert_same(out, a, name)
+        assert_guards(out, name)
+
+
+@pytest.mark.parametrize("m, n", cases((16, 128), (17, 8), (100, 136), (33, 1000)))
+def test_for_slots(m, n):
+    """A loop over double-buffered slots A_s[k % 2] with explicit sync_threads."""
+    a = random((m, n), torch.bfloat16)
+    b = guarded((m, n), torch.bfloat16)
+    kernel("for_slots_bf16")(a, b)
+    sync()
+    assert_same(b, a)
+    assert_guards(b)
+
+
+@pytest.mark.parametrize("m, n", cases((16, 272), (31, 512), (100, 784), (1, 1040)))
+def test_for_fragment(m, n):
+    """A fragment filled and drained before a loop starting at 1 and in every iteration."""
+    a = random((m, n), torch.int8)
+    b = guarded((m, n), torch.int8)
+    kernel("for_fragment_i8")(a, b)
+    sync()
+    assert_same(b, a)
+    assert_guards(b)
+
+
+# -- coverage ----------------------------------------------------------------------------------
+def test_every_matrix_kernel_is_tested():
+    """Every kernel of the compiled matrix has its test above, and every test its kernel."""
+    compiled = set(json.loads((PACKAGE / "_tlspec_package.json").read_text())["kernels"])
+    expected = {f"{kind}_{tag}" for kind in ("copy_tma", "copy_simt", "transpose", "gather",
+                                             "scatter") for tag in TAGS}
+    expected |= {"copy_unaligned_f32", "copy_unaligned_i8", "transpose_batched_f16",
+                 "gather_whole_f32", "for_tma_f32", "for_slots_bf16", "for_fragment_i8"}
+    expected |= set(IM2COL)
+    assert compiled == expected, f"untested: {sorted(compiled - expected)}; " \
+                                 f"missing from the package: {sorted(expected - compiled)}"

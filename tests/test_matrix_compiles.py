@@ -1,0 +1,116 @@
+"""The GPU correctness matrix (tests/gpu/matrix/) on a machine without a GPU: `tlspec compile
+tests/gpu/matrix -o OUT` gives one cubin per kernel and an importable package whose wrappers take
+the specs' arguments, and each kernel moves its tensors with the instructions it was written to
+exercise (TMA or SIMT loops). tests/gpu/test_matrix_gpu.py runs the package on the GPU.
+"""
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
+from conftest import ROOT, modeline_for
+
+from tlspec.validate import validate_paths
+
+MATRIX = ROOT / "tests" / "gpu" / "matrix"
+FILES = sorted(MATRIX.glob("*.tlspec.yaml"))
+SPECS = {k.name: k for k in validate_paths([str(MATRIX)]).kernels}
+NAMES = sorted(SPECS)
+
+# kernel -> {argument moved by TMA: swizzle of its tensor map}; every other global argument is
+# moved by SIMT loops. A compiler change that moves a kernel off the path it was written for
+# changes what the GPU matrix tests: update this table (and the spec's doc) deliberately.
+TAGS = ("f16", "bf16", "f32", "i8")
+TMA = {
+    "copy_tma_f16": {"A": "128B", "B": "128B"},
+    "copy_tma_bf16": {"A": "64B", "B": "64B"},
+    "copy_tma_f32": {"A": "128B", "B": "128B"},
+    "copy_tma_i8": {"A": "32B", "B": "32B"},
+    "transpose_f16": {"B": "128B"},
+    "transpose_bf16": {"A": "128B", "B": "128B"},
+    "transpose_f32": {"B": "128B"},
+    "transpose_i8": {"A": "64B", "B": "64B"},
+    "transpose_batched_f16": {"A": "64B", "B": "64B"},
+    "for_tma_f32": {"A": "none", "B": "none"},
+    "im2col_k3s2d2p2_f16": {"col": "none"},
+    "im2col_k3s2d2p2_bf16": {"col": "none"},
+    "im2col_k2s1d2p2_bf16": {"col": "none"},
+    "im2col_k3s2d2p2_f32": {"col": "none"},
+    "im2col_k5s1d1p2_f32": {"col": "none"},
+    "im2col_k1s2d1p0_i8": {"col": "none"},
+}
+SIMT_ONLY = {f"{kind}_{tag}" for kind in ("copy_simt", "gather", "scatter") for tag in TAGS} | {
+    "copy_unaligned_f32", "copy_unaligned_i8", "gather_whole_f32", "for_slots_bf16",
+    "for_fragment_i8", "im2col_k3s1d1p0_f16", "im2col_k3s2d1p0_f16_global",
+    "im2col_k3s2d2p2_i8"}
+
+
+def forget(package_name):
+    for name in [m for m in sys.modules
+                 if m == package_name or m.startswith(package_name + ".")]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    """(the imported package, its folder): the matrix compiled once for this module."""
+    out = tmp_path_factory.mktemp("matrix") / "tlspec_matrix_ci"
+    result = subprocess.run([sys.executable, "-m", "tlspec", "compile", str(MATRIX), "-o",
+                             str(out)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    forget(out.name)
+    sys.path.insert(0, str(out.parent))
+    try:
+        yield importlib.import_module(out.name), out
+    finally:
+        sys.path.remove(str(out.parent))
+        forget(out.name)
+
+
+def test_every_matrix_kernel_is_in_the_tables():
+    assert FILES and NAMES
+    assert set(TMA) | SIMT_ONLY == set(NAMES) and not set(TMA) & SIMT_ONLY
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_document_starts_with_the_modeline(path):
+    documents = path.read_text().split("\n---\n")
+    for doc in documents:
+        assert doc.splitlines()[0] == modeline_for(path)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_kernel_compiles_to_a_cubin(matrix, name):
+    _, out = matrix
+    cubin = (out / f"{name}.cubin").read_bytes()
+    assert cubin[:4] == b"\x7fELF"
+    manifest = json.loads((out / f"{name}.json").read_text())
+    assert manifest["entry"].encode() in cubin
+    assert manifest["arch"] == "sm_90a"
+
+
+def test_the_package_holds_exactly_the_matrix(matrix):
+    _, out = matrix
+    listed = json.loads((out / "_tlspec_package.json").read_text())["kernels"]
+    assert sorted(listed) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrappers_take_the_spec_arguments(matrix, name):
+    package, _ = matrix
+    wrapper = getattr(package, name)
+    params = list(inspect.signature(wrapper).parameters)
+    arguments = [b.name for b in SPECS[name].buffers.values() if b.is_global]
+    assert params == arguments + ["stream"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_kernel_uses_the_instructions_it_exercises(matrix, name):
+    _, out = matrix
+    manifest = json.loads((out / f"{name}.json").read_text())
+    maps = {m["argument"]: m["swizzle"] for m in manifest["tensormaps"]}
+    assert maps == TMA.get(name, {})
