@@ -1,3 +1,7 @@
+import importlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,3 +29,36 @@ def modeline_for(path: Path) -> str:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def tlspec(*args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the `tlspec` command line (this Python's), output captured as text."""
+    return subprocess.run([sys.executable, "-m", "tlspec", *args], capture_output=True,
+                          text=True, cwd=cwd, check=False)
+
+
+def forget(package_name: str) -> None:
+    """Drop an imported package and its modules, so that the next import reads them anew."""
+    for name in [m for m in sys.modules if m == package_name or m.startswith(package_name + ".")]:
+        del sys.modules[name]
+
+
+def compile_and_import(out: Path, source: Path):
+    """`tlspec compile source -o out`, then the package imported (never a stale one)."""
+    result = tlspec("compile", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    forget(out.name)
+    sys.path.insert(0, str(out.parent))
+    try:
+        return importlib.import_module(out.name)
+    finally:
+        sys.path.remove(str(out.parent))
+
+
+def assert_cubin(out: Path, name: str) -> None:
+    """OUT/<name>.cubin is an sm_90a ELF holding the entry point its manifest names."""
+    cubin = (out / f"{name}.cubin").read_bytes()
+    assert cubin[:4] == b"\x7fELF"
+    manifest = json.loads((out / f"{name}.json").read_text())
+    assert manifest["entry"].encode() in cubin
+    assert manifest["arch"] == "sm_90a"

@@ -1,17 +1,10 @@
 """The command line: version, help with examples, exit codes."""
-import subprocess
-import sys
 
 import pytest
 
 from tlspec import __version__
 
-from conftest import ROOT
-
-
-def tlspec(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "tlspec", *args], capture_output=True, text=True,
-                          cwd=cwd)
+from conftest import tlspec
 
 
 def test_version():

@@ -21,23 +21,18 @@ import re
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
 import yaml
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
+from conftest import ROOT, assert_cubin, compile_and_import, forget, tlspec
+
 from tlspec import expr as spec_expr
 from tlspec.package import codegen_dir
 from tlspec.validate import validate_text
 
-ROOT = Path(__file__).resolve().parents[1]
 SPEC_FILES = sorted((ROOT / "specs").glob("*.tlspec.yaml"))
-
-
-def tlspec(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tlspec", *args], capture_output=True,
-                          text=True, cwd=cwd, check=False)
 
 
 def reverse_global_buffers(text):
@@ -73,23 +68,6 @@ def global_buffers(spec):
     return [b for b in spec.buffers.values() if b.is_global]
 
 
-def forget(package_name):
-    for name in [m for m in sys.modules
-                 if m == package_name or m.startswith(package_name + ".")]:
-        del sys.modules[name]
-
-
-def compile_and_import(out, source):
-    result = tlspec("compile", str(source), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
-    forget(out.name)                       # never a stale package of the same name
-    sys.path.insert(0, str(out.parent))
-    try:
-        return importlib.import_module(out.name)
-    finally:
-        sys.path.remove(str(out.parent))
-
-
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
     out = tmp_path_factory.mktemp("compiled") / "kernels"
@@ -110,12 +88,7 @@ def packages(package, tmp_path_factory):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_example_compiles_to_a_cubin(package, name):
-    _, out = package
-    cubin = (out / f"{name}.cubin").read_bytes()
-    assert cubin[:4] == b"\x7fELF"
-    manifest = json.loads((out / f"{name}.json").read_text())
-    assert manifest["entry"].encode() in cubin
-    assert manifest["arch"] == "sm_90a"
+    assert_cubin(package[1], name)
 
 
 class Fake:

@@ -3,16 +3,13 @@ tests/gpu/matrix -o OUT` gives one cubin per kernel and an importable package wh
 the specs' arguments, and each kernel moves its tensors with the instructions it was written to
 exercise (TMA or SIMT loops). tests/gpu/test_matrix_gpu.py runs the package on the GPU.
 """
-import importlib
 import inspect
 import json
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, modeline_for
+from conftest import ROOT, assert_cubin, compile_and_import, forget, modeline_for
 
 from tlspec.validate import validate_paths
 
@@ -49,26 +46,12 @@ SIMT_ONLY = {f"{kind}_{tag}" for kind in ("copy_simt", "gather", "scatter") for 
     "im2col_k3s2d2p2_i8"}
 
 
-def forget(package_name):
-    for name in [m for m in sys.modules
-                 if m == package_name or m.startswith(package_name + ".")]:
-        del sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory):
     """(the imported package, its folder): the matrix compiled once for this module."""
     out = tmp_path_factory.mktemp("matrix") / "tlspec_matrix_ci"
-    result = subprocess.run([sys.executable, "-m", "tlspec", "compile", str(MATRIX), "-o",
-                             str(out)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    yield compile_and_import(out, MATRIX), out
     forget(out.name)
-    sys.path.insert(0, str(out.parent))
-    try:
-        yield importlib.import_module(out.name), out
-    finally:
-        sys.path.remove(str(out.parent))
-        forget(out.name)
 
 
 def test_every_matrix_kernel_is_in_the_tables():
@@ -85,12 +68,7 @@ def test_every_document_starts_with_the_modeline(path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_kernel_compiles_to_a_cubin(matrix, name):
-    _, out = matrix
-    cubin = (out / f"{name}.cubin").read_bytes()
-    assert cubin[:4] == b"\x7fELF"
-    manifest = json.loads((out / f"{name}.json").read_text())
-    assert manifest["entry"].encode() in cubin
-    assert manifest["arch"] == "sm_90a"
+    assert_cubin(matrix[1], name)
 
 
 def test_the_package_holds_exactly_the_matrix(matrix):

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, tlspec
 from tlspec.compiler.support import COMPILED_KINDS, LATER
 from tlspec.new import STARTERS, kinds
 from tlspec.schema import schema_path
@@ -27,11 +27,6 @@ REFUSED = sorted(kind for kind in KINDS if kind not in COMPILED_KINDS)
 NOTE = "tlspec: note: "
 
 needs_tvm = pytest.mark.skipif(find_spec("tvm") is None, reason="tlspec compile needs apache-tvm")
-
-
-def tlspec(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "tlspec", *args], capture_output=True, text=True,
-                          cwd=cwd)
 
 
 def stage_keys(stages):

@@ -17,94 +17,22 @@ Imports only the compiled package, torch and pytest: set TLSPEC_MATRIX to the pa
 (default: build/tlspec_matrix, what `tlspec compile tests/gpu/matrix -o build/tlspec_matrix`
 writes).
 """
-import importlib
 import json
-import os
-import sys
-from math import prod
 from pathlib import Path
 
 import pytest
+from gpu_support import (DEVICE, assert_guards, assert_same, compiled_package, guarded,
+                         im2col_reference, random, torch)
 
-torch = pytest.importorskip("torch", reason="the GPU tests need torch")
-if not torch.cuda.is_available():
-    pytest.skip("no CUDA device", allow_module_level=True)
-F = torch.nn.functional
-
-PACKAGE = Path(os.environ.get("TLSPEC_MATRIX",
-                              Path(__file__).resolve().parents[2] / "build" / "tlspec_matrix"))
-if not (PACKAGE / "_tlspec_package.json").is_file():
-    pytest.skip(f"no compiled matrix at {PACKAGE} (run tlspec compile tests/gpu/matrix -o "
-                f"{PACKAGE})", allow_module_level=True)
-sys.path.insert(0, str(PACKAGE.parent))
-kernels = importlib.import_module(PACKAGE.name)
-
-DEVICE = "cuda"
+kernels = compiled_package("TLSPEC_MATRIX", "tlspec_matrix", "tests/gpu/matrix")
+PACKAGE = Path(kernels.__file__).parent
 TAGS = ["f16", "bf16", "f32", "i8"]
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32, "i8": torch.int8}
 VEC = {"f16": 8, "bf16": 8, "f32": 4, "i8": 16}    # elements in 16 bytes: the specs' multiple_of
-BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32}
-# NaN patterns (and 0x5A for int8) that a kernel must overwrite; random inputs never hold them
-POISON = {torch.float16: 0x7E01, torch.bfloat16: 0x7FC1, torch.float32: 0x7FC00001,
-          torch.int8: 0x5A}
-GUARD_BYTES = 4096          # poison before and after every output
 
 
 def kernel(name):
     return getattr(kernels, name)
-
-
-def bits(x):
-    """The raw bits of x as integers of its size: a bit-exact view (NaN == NaN, -0 != +0)."""
-    return x.view(BITS[x.element_size()])
-
-
-def random(shape, dtype):
-    """Random values, never zero (a kernel that writes zeros must not pass) nor the poison."""
-    if dtype == torch.int8:
-        x = torch.randint(-128, 128, shape, dtype=torch.int16, device=DEVICE).to(torch.int8)
-        x[(x == 0) | (x == POISON[torch.int8])] = 1
-        return x
-    x = torch.randn(shape, device=DEVICE).to(dtype)
-    x[x == 0] = 1
-    return x
-
-
-def guarded(shape, dtype):
-    """A poisoned C-contiguous tensor of `shape` inside a larger poisoned buffer (16-byte aligned,
-    as the wrappers require); `assert_guards` checks that the poison around it survived."""
-    numel = prod(shape)
-    guard = GUARD_BYTES // torch.empty((), dtype=dtype).element_size()
-    flat = torch.empty(numel + 2 * guard, dtype=dtype, device=DEVICE)
-    bits(flat).fill_(POISON[dtype])
-    return flat[guard:guard + numel].view(shape)
-
-
-def assert_same(actual, expected, what="output"):
-    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)}, expected " \
-                                           f"{tuple(expected.shape)}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype}, expected {expected.dtype}"
-    a, e = bits(actual), bits(expected)
-    if torch.equal(a, e):
-        return
-    diff = a != e
-    unwritten = int((diff & (a == POISON[actual.dtype])).sum())
-    first = diff.nonzero()[:4].tolist()
-    pytest.fail(f"{what}: {int(diff.sum())} of {a.numel()} elements differ ({unwritten} still "
-                f"poisoned: never written); first at {first}")
-
-
-def assert_guards(out, what="output"):
-    """No element of the buffer around `out` (made by `guarded`) was written."""
-    base = out._base
-    assert base is not None and base.dim() == 1, "assert_guards needs a tensor made by guarded()"
-    start, end = out.storage_offset(), out.storage_offset() + out.numel()
-    b = bits(base)
-    poison = POISON[out.dtype]
-    before = int((b[:start] != poison).sum())
-    after = int((b[end:] != poison).sum())
-    assert before == 0 and after == 0, \
-        f"{what}: {before} elements before and {after} after the tensor were written"
 
 
 def index_tensor(values, tail, dtype):
@@ -300,16 +228,6 @@ def im2col_sizes(name):
 
 IM2COL_CASES = [pytest.param(name, n, h, w, id=f"{name}-{n}x{h}x{w}") for name in IM2COL
                 for n, h, w in im2col_sizes(name)]
-
-
-def im2col_reference(img, k, s, d, p):
-    """The (N*OH*OW) x (K*K*C) column matrix, columns in (kh, kw, c) order. F.unfold on float32
-    only moves values, and float32 holds every fp16, bf16 and int8 value exactly."""
-    n, _, _, c = img.shape
-    cols = F.unfold(img.permute(0, 3, 1, 2).float(), k, dilation=d, padding=p, stride=s)
-    length = cols.shape[-1]                                   # (N, C*K*K, L), (c, kh, kw) order
-    cols = cols.view(n, c, k * k, length).permute(0, 3, 2, 1).reshape(n * length, k * k * c)
-    return cols.to(img.dtype)
 
 
 @pytest.mark.parametrize("name, n, h, w", IM2COL_CASES)

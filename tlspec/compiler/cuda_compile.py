@@ -18,6 +18,7 @@ Two adjustments make tvm 0.27 sources compile unchanged:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from typing import Any
 
 from ..package import codegen_dir
 
+@functools.cache
 def _header(name: str) -> str:
     """One of the CUDA headers shipped in codegen/cuda/ (see the module docstring)."""
     return (codegen_dir() / "cuda" / name).read_text(encoding="utf-8")

@@ -32,18 +32,21 @@ class ManifestError(Exception):
 def spec_expr(e: Expr, kernel: Kernel):
     """A spec expression as a manifest EXPR (constant dims and subexpressions folded in)."""
     constants = {name: dim.value for name, dim in kernel.dims.items() if not dim.symbolic}
-    if all(v.name in constants for v in free_vars(e)):
-        return evaluate(e, constants)
-    if isinstance(e, Var):
-        dim = kernel.dims[e.name]
-        return dim.value if not dim.symbolic else {"dim": e.name}
-    if isinstance(e, Neg):
-        return {"op": "neg", "args": [spec_expr(e.operand, kernel)]}
-    if isinstance(e, BinOp):
-        return {"op": e.op, "args": [spec_expr(e.lhs, kernel), spec_expr(e.rhs, kernel)]}
-    if isinstance(e, Call):
-        return {"op": e.func, "args": [spec_expr(a, kernel) for a in e.args]}
-    raise ManifestError(f"not an expression: {e!r}")
+
+    def convert(e: Expr):
+        if all(v.name in constants for v in free_vars(e)):
+            return evaluate(e, constants)
+        if isinstance(e, Var):                 # not constant: a symbolic dim
+            return {"dim": e.name}
+        if isinstance(e, Neg):
+            return {"op": "neg", "args": [convert(e.operand)]}
+        if isinstance(e, BinOp):
+            return {"op": e.op, "args": [convert(e.lhs), convert(e.rhs)]}
+        if isinstance(e, Call):
+            return {"op": e.func, "args": [convert(a) for a in e.args]}
+        raise ManifestError(f"not an expression: {e!r}")
+
+    return convert(e)
 
 
 def prim_expr(e, dims: set[str]):

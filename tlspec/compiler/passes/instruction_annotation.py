@@ -148,7 +148,7 @@ class _Annotator:
         return decision
 
     def _transpose(self, config: dict, call) -> dict:
-        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        dst = _Side(call.args[0])
         elem = dtype_bytes(dst.buffer.dtype)
         width, _ = _vector_limit(self.func, [dst], dst.extents[-1], elem)
         return {"tlspec.instruction": "sync", "tlspec.vector": width,
