@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import operator
 import os
 import sys
 import threading
@@ -23,7 +24,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Union
 FORMAT = 1
 ALIGNMENT = 16                 # bytes; every pointer a kernel receives must be this aligned
 DYN_SMEM_OPT_IN = 48 * 1024    # above this a kernel needs the MAX_DYNAMIC_SHARED_SIZE attribute
-TENSORMAP_CACHE_SIZE = 256     # encoded descriptors kept per kernel
+TENSORMAP_CACHE_SIZE = 256     # encoded descriptors kept per launch plan
 PLAN_CACHE_SIZE = 64           # argument signatures (shapes, strides, dtypes) kept per kernel
 
 Expr = Union[int, dict]        # an int, {"dim": NAME} or {"op": OP, "args": [Expr, ...]}
@@ -164,6 +165,15 @@ class ArrayView:
         return (self.shape, self.strides, self.dtype, self.device, self.device_id)
 
 
+class _Pointer:
+    """A torch tensor's data pointer on a call with a cached plan, where the launch needs
+    nothing else of it (read as .ptr, like an ArrayView's)."""
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr: int) -> None:
+        self.ptr = ptr
+
+
 _torch_types: dict = {}   # type -> whether it is a torch tensor type, filled as types are seen
 
 
@@ -212,7 +222,7 @@ def _adapt_cai(x: Any, cai: Mapping) -> ArrayView:
             raise ValueError(f"strides {tuple(strides)} are not multiples of the item size")
         strides = tuple(int(s) // size for s in strides)
     ptr = cai["data"][0] or 0
-    return ArrayView(x, int(ptr), tuple(int(s) for s in cai["shape"]), strides,
+    return ArrayView(x, int(ptr), tuple(map(int, cai["shape"])), strides,
                      _typestr_dtype(typestr), "cuda", None)
 
 
@@ -520,7 +530,8 @@ def stream_handle(stream: Any, device_id: Optional[int] = None) -> int:
     """The CUstream handle (int) for stream=: None -> torch's current stream when torch is
     imported, else 0 (the legacy default stream)."""
     if stream is None:
-        return _default_stream(device_id)
+        current = _torch_stream or _find_torch_stream()
+        return 0 if current is None else current(device_id)
     if isinstance(stream, bool):
         raise TypeError(f"stream must be a stream or an int, not {stream!r}")
     if isinstance(stream, int):
@@ -539,17 +550,29 @@ def stream_handle(stream: Any, device_id: Optional[int] = None) -> int:
                         f".cuda_stream, not {type(stream).__name__}") from None
 
 
-def _default_stream(device_id: Optional[int]) -> int:
+_torch_stream: Optional[Callable[[Optional[int]], int]] = None   # set by _find_torch_stream
+
+
+def _find_torch_stream() -> Optional[Callable[[Optional[int]], int]]:
+    """torch's current-stream lookup (device index or None -> CUstream handle), kept once torch
+    has initialised CUDA (it stays initialised); None before that: without an initialised
+    torch CUDA state there is no current torch stream to follow."""
+    global _torch_stream
     torch = sys.modules.get("torch")
-    # Without an initialised torch CUDA state there is no current torch stream to follow.
     if torch is None or not torch.cuda.is_initialized():
-        return 0
+        return None
     # The raw-handle lookup is what torch's own kernel launchers (Triton, Inductor) use; it
     # costs a fraction of building a torch.cuda.Stream object.
     raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-    if raw is not None:
-        return raw(torch.cuda.current_device() if device_id is None else device_id)
-    return torch.cuda.current_stream(device_id).cuda_stream
+    current_device = torch.cuda.current_device
+
+    def current(device: Optional[int]) -> int:
+        if raw is None:
+            return torch.cuda.current_stream(device).cuda_stream
+        return raw(current_device() if device is None else device)
+
+    _torch_stream = current
+    return current
 
 
 # =============================================================================================
@@ -617,8 +640,9 @@ class _ParamBuffer:
             else:
                 self.cells[i] = dim_values[p.ref]
 
-    def fill(self, views: Sequence[ArrayView], tensormaps: Sequence[Any]) -> int:
-        """Write this call's pointers and tensor maps; returns the kernelParams address."""
+    def fill(self, views: Sequence, tensormaps: Sequence[Any]) -> int:
+        """Write this call's pointers (views as in Kernel._launch) and tensor maps; returns the
+        kernelParams address."""
         cells, slots = self.cells, self.slots
         for i, a in self.pointers:
             cells[i] = views[a].ptr
@@ -630,9 +654,12 @@ class _ParamBuffer:
 class _Plan:
     """What a launch needs that follows from the argument signature (shapes, strides, dtypes,
     devices, which outputs are omitted): grid, block, shared memory, the outputs to allocate,
-    each tensor map's (dims, strides), and the parameter buffer with the dims filled in."""
-    __slots__ = ("grid", "block", "smem", "empty", "device_id", "allocations", "map_layouts",
-                 "buffer")
+    each tensor map's (dims, strides), and the parameter buffer with the dims filled in.
+    `tensormaps` keeps the encoded maps by (map, pointer); `bound` is (context handle,
+    function) of its last launch: a call in the same context launches that function without
+    looking it up."""
+    __slots__ = ("grid", "block", "smem", "config", "empty", "device_id", "allocations",
+                 "map_layouts", "tensormaps", "buffer", "bound")
 
     def __init__(self, kernel: Kernel, env: Env, views: Sequence[Optional[ArrayView]]) -> None:
         self.grid = tuple(evaluate(e, env) for e in kernel.grid)
@@ -647,7 +674,10 @@ class _Plan:
         self.map_layouts = [(tuple(evaluate(e, env) for e in t["dims"]),
                              tuple(evaluate(e, env) for e in t["strides"]))
                             for t in kernel.tensormaps]
+        self.tensormaps: dict = {}
         self.buffer = _ParamBuffer(kernel.params, _dim_params(kernel, env))
+        self.config = (*self.grid, *self.block, self.smem)    # cuLaunchKernel's arguments 2-8
+        self.bound: tuple = (None, None)
 
 
 def _dim_params(kernel: Kernel, env: Env) -> dict:
@@ -663,18 +693,34 @@ def _dim_params(kernel: Kernel, env: Env) -> dict:
     return out
 
 
-def _plan_key(views: Sequence[Optional[ArrayView]]) -> Optional[tuple]:
-    """The plan-cache key of the views (None for an omitted output), or None when a pointer is
-    misaligned: everything else a plan depends on is in the views' signatures."""
-    key = []
-    for v in views:
-        if v is None:
+def _plan_key(values: Sequence) -> tuple:
+    """(plan-cache key, views) of the arrays, unchecked: per array its signature (None for an
+    omitted output) and an object with its data pointer in .ptr; (None, None) when one is not
+    an array or a pointer is misaligned (the full check reports it). Everything else a plan
+    depends on is in the signatures: a torch tensor's is read straight from it, cheaper than
+    an ArrayView (a plan found under it was checked with a tensor of that signature)."""
+    key, views = [], []
+    for x in values:
+        if x is None:
             key.append(None)
-        elif v.ptr % ALIGNMENT:
-            return None
+            views.append(None)
+        elif _is_torch(x):
+            ptr = x.data_ptr()
+            if ptr % ALIGNMENT:
+                return None, None
+            # x.device only off CUDA: is_cuda and get_device() are much cheaper
+            key.append((x.shape, x.stride(), x.dtype, x.get_device() if x.is_cuda else x.device))
+            views.append(_Pointer(ptr))
         else:
+            try:
+                v = adapt(x)
+            except (TypeError, ValueError):
+                return None, None
+            if v.ptr % ALIGNMENT:
+                return None, None
             key.append(v.signature())
-    return tuple(key)
+            views.append(v)
+    return tuple(key), views
 
 
 def _torch() -> Any:
@@ -710,6 +756,9 @@ class Kernel:
         self.arguments = [Argument(a, self.dims) for a in manifest["arguments"]]
         index = {a.name: i for i, a in enumerate(self.arguments)}
         self.outputs = [i for i, a in enumerate(self.arguments) if a.io in ("out", "inout")]
+        # the outputs of a call's values: None, the one output, or a tuple of them
+        self._result = (operator.itemgetter(*self.outputs) if self.outputs
+                        else lambda values: None)
         self.checks = manifest.get("checks", [])
         self.grid, self.block = manifest["grid"], manifest["block"]
         self.smem = manifest.get("dynamic_shared_bytes", 0)
@@ -718,7 +767,6 @@ class Kernel:
         self._map_arguments = [index[t["argument"]] for t in self.tensormaps]
         self._plans: dict = {}         # argument signature -> _Plan
         self._functions: dict = {}     # context handle -> _Loaded
-        self._tmaps: dict = {}         # (map, pointer, (dims, strides)) -> CUtensorMap
         self._tm_enums: Optional[list] = None
         self._cubin: Optional[bytes] = None
         # guards the caches and the plans' parameter buffers (filled, then launched)
@@ -732,32 +780,24 @@ class Kernel:
     # -- a call ------------------------------------------------------------------------------
     def __call__(self, values: Sequence, stream: Any = None) -> Any:
         """Launch on the caller's arrays (None: an omitted output); returns the outputs."""
-        views = self._adapt_all(values)
-        key = None if views is None else _plan_key(views)
-        plan = None if key is None else self._plans.get(key)
+        key, views = _plan_key(values)
+        plan = self._plans.get(key)
         if plan is None:
-            views, plan = self._checked(values)
+            views, plan = self._checked(values, key)
         if plan.allocations:
             values, views = self._allocate(values, views, plan)
         self._launch(views, plan, stream)
         return self._result(values)
 
-    @staticmethod
-    def _adapt_all(values: Sequence) -> Optional[list]:
-        """Views of the arrays (None for omitted ones), or None when one is not an array."""
-        try:
-            return [None if x is None else adapt(x) for x in values]
-        except (TypeError, ValueError):
-            return None                        # the full check reports it
-
-    def _checked(self, values: Sequence) -> tuple:
-        """Full argument checks; (views, plan), the plan cached for the arrays' signature."""
+    def _checked(self, values: Sequence, key: Optional[tuple]) -> tuple:
+        """Full argument checks; (views, plan), the plan cached under the arrays' key (_plan_key:
+        it is None only for arrays the checks refuse)."""
         views, env = check_arguments(self, values)
         plan = _Plan(self, env, views)
         with self._lock:
             if len(self._plans) >= PLAN_CACHE_SIZE:
                 self._plans.pop(next(iter(self._plans)))
-            self._plans[_plan_key(views)] = plan
+            self._plans[key] = plan
         return views, plan
 
     def _allocate(self, values: Sequence, views: list, plan: _Plan) -> tuple:
@@ -775,26 +815,34 @@ class Kernel:
             views[i] = adapt(values[i])
         return values, views
 
-    def _result(self, values: Sequence) -> Any:
-        outs = [values[i] for i in self.outputs]
-        return None if not outs else outs[0] if len(outs) == 1 else tuple(outs)
-
     # -- CUDA --------------------------------------------------------------------------------
-    def _launch(self, views: Sequence[ArrayView], plan: _Plan, stream: Any) -> None:
+    def _launch(self, views: Sequence, plan: _Plan, stream: Any) -> None:
+        """Launch with plan; views: per argument an object with its data pointer in .ptr (an
+        ArrayView or a _Pointer)."""
         if plan.empty:
             return
         hstream = stream_handle(stream, plan.device_id)
         d = _cuda()
-        ctx = _context(d, plan.device_id)
+        err, ctx = d.cuCtxGetCurrent()
+        context, function = plan.bound
+        if err or int(ctx) != context:
+            function = self._bind(d, plan)
         with self._lock:
-            func = self._function(d, ctx, plan.smem)
-            tensormaps = [self._tensormap(d, m, views[a].ptr, plan.map_layouts[m])
-                          for m, a in enumerate(self._map_arguments)]
-            ret = d.cuLaunchKernel(func, *plan.grid, *plan.block, plan.smem, hstream,
+            tensormaps = self._tensormaps(d, plan, views) if self._map_arguments else ()
+            ret = d.cuLaunchKernel(function, *plan.config, hstream,
                                    plan.buffer.fill(views, tensormaps), 0)
-        if ret[0] != d.CUresult.CUDA_SUCCESS:
+        if ret[0]:                             # a CUresult, 0 for CUDA_SUCCESS
             _check(d, ret, f"cuLaunchKernel({self.entry}, grid={plan.grid}, "
                            f"block={plan.block}, smem={plan.smem})")
+
+    def _bind(self, d: Any, plan: _Plan) -> Any:
+        """The plan's function in the context to launch in (see _context), kept in plan.bound
+        for the next call in the same context."""
+        ctx = _context(d, plan.device_id)
+        with self._lock:
+            function = self._function(d, ctx, plan.smem)
+        plan.bound = (int(ctx), function)
+        return function
 
     def _function(self, d: Any, ctx: Any, smem: int) -> Any:
         """The kernel's function in ctx (its module loaded once), allowed smem bytes of
@@ -820,16 +868,20 @@ class Kernel:
                           f"cuModuleGetFunction({self.entry})")
         return _Loaded(module, function)
 
-    def _tensormap(self, d: Any, i: int, ptr: int, layout: tuple) -> Any:
-        """The CUtensorMap of map i over ptr, encoded once per (pointer, dims, strides)."""
-        key = (i, ptr, layout)
-        tm = self._tmaps.get(key)
-        if tm is None:
-            tm = self._encode(d, i, ptr, layout)
-            if len(self._tmaps) >= TENSORMAP_CACHE_SIZE:
-                self._tmaps.pop(next(iter(self._tmaps)))
-            self._tmaps[key] = tm
-        return tm
+    def _tensormaps(self, d: Any, plan: _Plan, views: Sequence) -> list:
+        """The CUtensorMap of each map over this call's pointers (views as in _launch), encoded
+        once per pointer for the plan's (dims, strides). Called under self._lock."""
+        cache, out = plan.tensormaps, []
+        for i, a in enumerate(self._map_arguments):
+            key = (i, views[a].ptr)
+            tm = cache.get(key)
+            if tm is None:
+                tm = self._encode(d, i, key[1], plan.map_layouts[i])
+                if len(cache) >= TENSORMAP_CACHE_SIZE:
+                    cache.pop(next(iter(cache)))
+                cache[key] = tm
+            out.append(tm)
+        return out
 
     def _encode(self, d: Any, i: int, ptr: int, layout: tuple) -> Any:
         if self._tm_enums is None:

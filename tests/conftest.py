@@ -31,10 +31,11 @@ def root() -> Path:
     return ROOT
 
 
-def tlspec(*args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run the `tlspec` command line (this Python's), output captured as text."""
+def tlspec(*args, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the `tlspec` command line (this Python's), output captured as text; `env` replaces
+    the environment when given."""
     return subprocess.run([sys.executable, "-m", "tlspec", *args], capture_output=True,
-                          text=True, cwd=cwd, check=False)
+                          text=True, cwd=cwd, check=False, env=env)
 
 
 def forget(package_name: str) -> None:

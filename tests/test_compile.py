@@ -141,26 +141,6 @@ def test_unprovable_vector_width_is_an_error_at_the_option(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["_tlspec_package.json"]   # left unchanged
 
 
-def test_eviction_policy_is_a_tma_cache_hint_and_an_error_on_a_simt_loop(tmp_path):
-    text = (ROOT / "specs" / "copy_symbolic.tlspec.yaml").read_text()
-    assert "eviction_policy" not in text
-    simt = tmp_path / "simt.tlspec.yaml"
-    simt.write_text(text.replace("      coalesced_width: 8\n",
-                                 "      coalesced_width: 8\n      eviction_policy: evict_last\n", 1))
-    result = tlspec("compile", str(simt), "-o", str(tmp_path / "out"))
-    assert result.returncode == 1
-    assert "simt.tlspec.yaml:25:24: error: eviction_policy evict_last on a SIMT loop is not " \
-           "compiled by this release of tlspec" in result.stdout, result.stdout
-    assert not (tmp_path / "out").exists()
-
-    tma = tmp_path / "tma.tlspec.yaml"
-    assert tlspec("new", "copy", "tma_hint", "-o", str(tma)).returncode == 0   # evict_first TMA load
-    result = tlspec("compile", str(tma), "-o", str(tmp_path / "kernels"))
-    assert result.returncode == 0, result.stdout
-    source = (tmp_path / "kernels" / "tma_hint.cu").read_text()
-    assert ".L2::cache_hint" in source and "1364590687093260288" in source   # evict_first
-
-
 def test_dump_ir_writes_every_pass(tmp_path):
     result = tlspec("compile", str(ROOT / "specs" / "gather_rows.tlspec.yaml"), "-o",
                     str(tmp_path / "kernels"), "--dump-ir", str(tmp_path / "ir"))

@@ -53,9 +53,10 @@ def test_syntax_error_names_the_kernel_and_the_error_line(nvcc: str | None) -> N
 
 def test_missing_nvcc_suggests_nvrtc(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-nvcc")
-    with pytest.raises(CudaCompileError, match="not found.*drop --nvcc") as info:
+    with pytest.raises(CudaCompileError, match="nvcc not found: there is no executable") as info:
         compile_cuda(COPY, name="tiny_copy", nvcc=missing)
     assert missing in info.value.message
+    assert "drop --nvcc to compile with NVRTC" in info.value.hint
 
 
 def test_missing_nvrtc_wheel_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,10 +1,11 @@
 """The GPU correctness matrix (tests/gpu/matrix/) on a machine without a GPU: `tlspec compile
 tests/gpu/matrix -o OUT` gives one cubin per kernel and an importable package whose wrappers take
 the specs' arguments, and each kernel moves its tensors with the instructions it was written to
-exercise (TMA or SIMT loops). tests/gpu/test_matrix_gpu.py runs the package on the GPU.
+exercise (TMA, cp.async or SIMT loops). tests/gpu/test_matrix_gpu.py runs the package on the GPU.
 """
 import inspect
 import json
+import re
 
 import pytest
 
@@ -44,6 +45,22 @@ SIMT_ONLY = {f"{kind}_{tag}" for kind in ("copy_simt", "gather", "scatter") for 
     "copy_unaligned_f32", "copy_unaligned_i8", "gather_whole_f32", "for_slots_bf16",
     "for_fragment_i8", "im2col_k3s1d1p0_f16", "im2col_k3s2d1p0_f16_global",
     "im2col_k3s2d2p2_i8"}
+# tests/gpu/matrix/eviction.tlspec.yaml: SIMT stages with L2 eviction hints
+SIMT_ONLY |= {f"copy_evict_{tag}" for tag in TAGS} | {
+    f"{kind}_{tag}_evict" for kind in ("gather", "scatter") for tag in TAGS} | {
+    "copy_evict_chunked_f32", "im2col_k3s2d1p0_f16_global_evict", "im2col_k3s2d2p2_i8_evict"}
+# tests/gpu/matrix/cp_async.tlspec.yaml: kernel -> (instruction, bytes) of the cp.async copies
+# that load its tile; its stores are TMA (in TMA) or SIMT loops.
+CP_ASYNC = {
+    "cp_async_f16": ("cp.async.cg.shared.global.L2::cache_hint", 16),
+    "cp_async_bf16": ("cp.async.cg.shared.global", 16),
+    "cp_async_f32": ("cp.async.ca.shared.global", 8),
+    "cp_async_i8": ("cp.async.ca.shared.global", 4),
+    "cp_async_for_f16": ("cp.async.cg.shared.global", 16),
+    "cp_async_zfill_f32": ("cp.async.cg.shared.global", 16),
+}
+TMA |= {"cp_async_f16": {"B": "128B"}, "cp_async_f32": {"B": "128B"}, "cp_async_i8": {"B": "none"},
+        "cp_async_for_f16": {"B": "none"}}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +73,8 @@ def matrix(tmp_path_factory):
 
 def test_every_matrix_kernel_is_in_the_tables():
     assert FILES and NAMES
-    assert set(TMA) | SIMT_ONLY == set(NAMES) and not set(TMA) & SIMT_ONLY
+    assert set(TMA) | SIMT_ONLY | set(CP_ASYNC) == set(NAMES)
+    assert not (set(TMA) | set(CP_ASYNC)) & SIMT_ONLY
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -92,3 +110,13 @@ def test_each_kernel_uses_the_instructions_it_exercises(matrix, name):
     manifest = json.loads((out / f"{name}.json").read_text())
     maps = {m["argument"]: m["swizzle"] for m in manifest["tensormaps"]}
     assert maps == TMA.get(name, {})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cp_async_kernels_load_with_cp_async(matrix, name):
+    """The kernels of CP_ASYNC issue cp.async of their size (no other kernel issues any)."""
+    _, out = matrix
+    source = (out / f"{name}.cu").read_text()
+    found = {(ptx, int(size)) for ptx, size in re.findall(
+        r'asm volatile\("(cp\.async\.c[ag]\S*) \[%0\], \[%1\], (\d+)', source)}
+    assert found == ({CP_ASYNC[name]} if name in CP_ASYNC else set())

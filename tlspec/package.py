@@ -213,19 +213,35 @@ def is_tlspec_package(path: Path) -> bool:
     return (Path(path) / MARKER).is_file()
 
 
-def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -> Path:
-    """Write the package for `artifacts` to out_dir, replacing a package written there before.
-
-    Raises ValueError when out_dir is a file or a non-empty directory that tlspec did not write,
-    or when an artifact cannot become a Python name. A failure leaves out_dir as it was."""
+def check_package_dir(out_dir: str | os.PathLike) -> Path:
+    """The absolute package directory, once it is known that a package may be written there: its
+    name is a Python name (an identifier, not a keyword, not starting with '_'), and it is absent,
+    an empty directory or a package tlspec wrote. Raises ValueError otherwise. Touches nothing, so
+    that `tlspec compile` checks OUT before any compile work (and write_package again)."""
     out = Path(out_dir).resolve()
-    artifacts = list(artifacts)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a directory; refusing to replace it")
     if out.is_dir() and any(out.iterdir()) and not is_tlspec_package(out):
         raise ValueError(f"{out} is a non-empty directory that tlspec did not write (no {MARKER});"
                          f" refusing to replace it. Choose another output directory or empty it.")
     _check_name("package directory name", out.name)
+    folder = out.parent                 # where the package is built and swapped in
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{out} cannot be created: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{out} cannot be written: {folder} is not writable")
+    return out
+
+
+def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -> Path:
+    """Write the package for `artifacts` to out_dir, replacing a package written there before.
+
+    Raises ValueError when out_dir is a file or a non-empty directory that tlspec did not write,
+    or when an artifact cannot become a Python name. A failure leaves out_dir as it was."""
+    out = check_package_dir(out_dir)
+    artifacts = list(artifacts)
     seen = set()
     for art in artifacts:
         _validate(art)

@@ -10,7 +10,8 @@ register fragments with a loop_layout, global -> global, unaligned scalar copies
 and int64 indices, column tiles, whole rows); im2col (stride 2, dilation 2, padding 0 and 2,
 kernels 1, 2, 3 and 5, non-square images, OW != W, tiles spanning several taps, a tile built in
 shared memory or written straight to global memory); `for` loops (nested, start != 0, symbolic
-extents, TMA in a loop, double-buffered slots, fragments). Every output lies inside a larger
+extents, TMA in a loop, double-buffered slots, fragments); copies loaded by cp.async (4, 8 and
+16 bytes, zero fill past the end, a loop). Every output lies inside a larger
 poisoned buffer, and the poison around it must survive: no write lands past a partial tile.
 
 Imports only the compiled package, torch and pytest: set TLSPEC_MATRIX to the package directory
@@ -48,6 +49,17 @@ def sync():
     torch.cuda.synchronize()
 
 
+def copy_to_b_and_c(name, dtype, m, n):
+    """Run kernel `name` (B = C = A) on a random M x N matrix A and check both outputs."""
+    a = random((m, n), dtype)
+    b, c = guarded((m, n), dtype), guarded((m, n), dtype)
+    kernel(name)(a, b, c)
+    sync()
+    for label, out in (("B", b), ("C", c)):
+        assert_same(out, a, label)
+        assert_guards(out, label)
+
+
 def cases(*sizes):
     return [pytest.param(*size, id="x".join(str(v) for v in size)) for size in sizes]
 
@@ -64,19 +76,14 @@ COPY_CASES = [pytest.param(tag, m, n, id=f"{tag}-{m}x{n}") for tag in TAGS
               for m, n in copy_sizes(tag)]
 
 
-@pytest.mark.parametrize("kind", ["copy_tma", "copy_simt"])
+@pytest.mark.parametrize("kind", ["copy_tma", "copy_simt", "copy_evict"])
 @pytest.mark.parametrize("tag, m, n", COPY_CASES)
 def test_copy(kind, tag, m, n):
     """B and C = A: copy_tma loads by TMA into a swizzled tile, stores B by TMA and C by a SIMT
-    loop; copy_simt goes through a shared tile and a fragment to B, and global -> global to C."""
-    dtype = DTYPES[tag]
-    a = random((m, n), dtype)
-    b, c = guarded((m, n), dtype), guarded((m, n), dtype)
-    kernel(f"{kind}_{tag}")(a, b, c)
-    sync()
-    for name, out in (("B", b), ("C", c)):
-        assert_same(out, a, name)
-        assert_guards(out, name)
+    loop; copy_simt goes through a shared tile and a fragment to B, and global -> global to C;
+    copy_evict is copy_simt with L2 eviction hints on every global access (16-, 8-, 4- and
+    2-byte hinted accesses across the dtypes)."""
+    copy_to_b_and_c(f"{kind}_{tag}", DTYPES[tag], m, n)
 
 
 @pytest.mark.parametrize("tag", ["f32", "i8"])
@@ -90,6 +97,12 @@ def test_copy_unaligned(tag, m, n):
     sync()
     assert_same(b, a)
     assert_guards(b)
+
+
+@pytest.mark.parametrize("m, n", cases((256, 512), (1, 4), (129, 68), (333, 1000)))
+def test_copy_evict_chunked(m, n):
+    """32 hinted vectors per thread and copy: staged through registers in chunks of 16."""
+    copy_to_b_and_c("copy_evict_chunked_f32", torch.float32, m, n)
 
 
 def test_outputs_allocated():
@@ -152,15 +165,16 @@ GATHER_INDEX = {"f16": torch.int32, "bf16": torch.int32, "f32": torch.int32, "i8
 SCATTER_INDEX = {"f16": torch.int32, "bf16": torch.int32, "f32": torch.int32, "i8": torch.int64}
 
 
+@pytest.mark.parametrize("suffix", ["", "_evict"])
 @pytest.mark.parametrize("tag, rows, d, ni", INDEXED_CASES)
-def test_gather(tag, rows, d, ni):
-    """out[i, :] = table[idx[i], :], with repeated indices."""
+def test_gather(tag, rows, d, ni, suffix):
+    """out[i, :] = table[idx[i], :], with repeated indices (_evict: with L2 eviction hints)."""
     dtype = DTYPES[tag]
     table = random((rows, d), dtype)
     values = torch.randint(0, rows, (ni,), device=DEVICE)
     idx = index_tensor(values, torch.randint(0, rows, (16,), device=DEVICE), GATHER_INDEX[tag])
     out = guarded((ni, d), dtype)
-    kernel(f"gather_{tag}")(table, idx, out)
+    kernel(f"gather_{tag}{suffix}")(table, idx, out)
     sync()
     assert_same(out, table[values])
     assert_guards(out)
@@ -179,8 +193,9 @@ def test_gather_whole_rows(rows, ni):
     assert_guards(out)
 
 
+@pytest.mark.parametrize("suffix", ["", "_evict"])
 @pytest.mark.parametrize("tag, rows, d, ni", INDEXED_CASES)
-def test_scatter(tag, rows, d, ni):
+def test_scatter(tag, rows, d, ni, suffix):
     """table[idx[i], :] = rows[i, :] for distinct indices; the other rows keep their values. The
     memory past the index tensor names other rows of the table: a partial tile must not touch
     them."""
@@ -193,7 +208,7 @@ def test_scatter(tag, rows, d, ni):
     src = random((ni, d), dtype)
     expected = table.clone()
     expected[values] = src
-    kernel(f"scatter_{tag}")(table, idx, src)
+    kernel(f"scatter_{tag}{suffix}")(table, idx, src)
     sync()
     assert_same(table, expected, "table")
     assert_guards(table, "table")
@@ -211,6 +226,8 @@ IM2COL = {
     "im2col_k5s1d1p2_f32": ("f32", 5, 1, 1, 2, 12),
     "im2col_k3s2d2p2_i8": ("i8", 3, 2, 2, 2, 20),
     "im2col_k1s2d1p0_i8": ("i8", 1, 2, 1, 0, 48),
+    "im2col_k3s2d1p0_f16_global_evict": ("f16", 3, 2, 1, 0, 40),    # with L2 eviction hints
+    "im2col_k3s2d2p2_i8_evict": ("i8", 3, 2, 2, 2, 20),
 }
 
 
@@ -248,13 +265,7 @@ def test_im2col(name, n, h, w):
 @pytest.mark.parametrize("m, n", cases((64, 32), (128, 100), (192, 260), (64, 4)))
 def test_for_tma(m, n):
     """Nested loops (start 1; a symbolic extent, odd or even) around TMA loads of one tile."""
-    a = random((m, n), torch.float32)
-    b, c = guarded((m, n), torch.float32), guarded((m, n), torch.float32)
-    kernel("for_tma_f32")(a, b, c)
-    sync()
-    for name, out in (("B", b), ("C", c)):
-        assert_same(out, a, name)
-        assert_guards(out, name)
+    copy_to_b_and_c("for_tma_f32", torch.float32, m, n)
 
 
 @pytest.mark.parametrize("m, n", cases((16, 128), (17, 8), (100, 136), (33, 1000)))
@@ -279,14 +290,49 @@ def test_for_fragment(m, n):
     assert_guards(b)
 
 
+# -- cp.async ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("tag, m, n", COPY_CASES)
+def test_cp_async(tag, m, n):
+    """B and C = A: the tile loaded by cp.async (16, 16, 8 and 4 bytes per copy; swizzled,
+    padded and row-major tiles; zero fill past the end of A), stored to B by TMA (a SIMT loop
+    for bf16) and to C by a SIMT loop."""
+    copy_to_b_and_c(f"cp_async_{tag}", DTYPES[tag], m, n)
+
+
+@pytest.mark.parametrize("m, n", cases((16, 128), (17, 8), (100, 136), (33, 1000)))
+def test_cp_async_for(m, n):
+    """A loop of cp.async loads into one tile, each stored by TMA and a SIMT loop before the
+    next iteration overwrites it."""
+    copy_to_b_and_c("cp_async_for_f16", torch.float16, m, n)
+
+
+@pytest.mark.parametrize("m, n", cases((64, 64), (1, 4), (33, 36), (77, 500)))
+def test_cp_async_zero_fill(m, n):
+    """B = A padded with zeros to whole 32 x 32 tiles and one more row and column of tiles: the
+    zeros are cp.async's own fill. A lies at the start of a larger random buffer, so a copy that
+    read past its end instead of filling would copy non-zero values."""
+    a = random((m * n + 4096,), torch.float32)[:m * n].view(m, n)
+    mp, np_ = (m // 32 + 2) * 32, (n // 32 + 2) * 32
+    b = guarded((mp, np_), torch.float32)
+    kernel("cp_async_zfill_f32")(a, b)
+    sync()
+    expected = torch.zeros((mp, np_), dtype=torch.float32, device=DEVICE)
+    expected[:m, :n] = a
+    assert_same(b, expected)
+    assert_guards(b)
+
+
 # -- coverage ----------------------------------------------------------------------------------
 def test_every_matrix_kernel_is_tested():
     """Every kernel of the compiled matrix has its test above, and every test its kernel."""
     compiled = set(json.loads((PACKAGE / "_tlspec_package.json").read_text())["kernels"])
-    expected = {f"{kind}_{tag}" for kind in ("copy_tma", "copy_simt", "transpose", "gather",
-                                             "scatter") for tag in TAGS}
+    expected = {f"{kind}_{tag}" for kind in ("copy_tma", "copy_simt", "copy_evict", "transpose",
+                                             "gather", "scatter") for tag in TAGS}
+    expected |= {f"{kind}_{tag}_evict" for kind in ("gather", "scatter") for tag in TAGS}
+    expected.add("copy_evict_chunked_f32")
     expected |= {"copy_unaligned_f32", "copy_unaligned_i8", "transpose_batched_f16",
                  "gather_whole_f32", "for_tma_f32", "for_slots_bf16", "for_fragment_i8"}
     expected |= set(IM2COL)
+    expected |= {f"cp_async_{tag}" for tag in TAGS} | {"cp_async_for_f16", "cp_async_zfill_f32"}
     assert compiled == expected, f"untested: {sorted(compiled - expected)}; " \
                                  f"missing from the package: {sorted(expected - compiled)}"

@@ -87,6 +87,31 @@ def test_b5_symbolic_rows(tmp_path, m):
         pkg.b5_copy_symM(torch.zeros(100, 1024, dtype=torch.float16, device="cuda"))
 
 
+def test_a_cached_plan_still_checks_each_call(tmp_path):
+    # a torch tensor's plan is found by its shape, strides, dtype and device, read straight from
+    # it: each way a tensor can differ from the cached one while keeping its shape still raises
+    pkg = build(tmp_path, "b5_copy_symM")
+    a = torch.randn(64, 1024, dtype=torch.float16, device="cuda")
+    b = poisoned_like(a)
+    pkg.b5_copy_symM(a, b)
+    flat = torch.empty(64 * 1024 + 8, dtype=torch.float16, device="cuda")
+    refused = [
+        (flat[1:1 + 64 * 1024].view(64, 1024), ValueError,
+         "has data pointer 0x[0-9a-f]+, not 16-byte aligned"),
+        (torch.empty(1024, 64, dtype=torch.float16, device="cuda").t(), ValueError,
+         "is not C-contiguous"),
+        (a.float(), TypeError, "has dtype float32"),
+        (a.cpu(), ValueError, "is on the cpu device"),
+        (a[:32], ValueError, r"has shape \(32, 1024\)"),
+    ]
+    for x, error, message in refused:
+        with pytest.raises(error, match=f"argument 'A' {message}"):
+            pkg.b5_copy_symM(x, b)
+    torch.cuda.synchronize()
+    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    assert len(pkg.b5_copy_symM.__globals__["_KERNEL"]._plans) == 1
+
+
 @pytest.mark.parametrize("shape", [(4096, 4096), (1088, 192)])
 def test_b6_tma_symbolic(tmp_path, shape):
     pkg = build(tmp_path, "b6_tma_symMN")

@@ -92,12 +92,40 @@ def is_block_sync(stmt) -> bool:
     return isinstance(stmt, tirx.Evaluate) and "cta_sync" in str(stmt.value)
 
 
+CP_ASYNC_OPS = frozenset(f"tirx.ptx.cp_async_{cop}{tail}" for cop in ("ca", "cg")
+                         for tail in ("", "_src_size"))
+
+
+def cp_async_parts(expr) -> tuple[LoadNode, LoadNode, int] | None:
+    """(shared element written, global element read, bytes) when `expr` is a cp.async (see
+    ..lower.cp_async), else None."""
+    if not (isinstance(expr, tvm.ir.expr.Call) and isinstance(expr.op, tvm.ir.Op)
+            and expr.op.name in CP_ASYNC_OPS):
+        return None
+
+    def element(pointer):              # address_of(buf[i]), perhaps converted to a shared address
+        found = []
+        tvm_ffi.structural_walk(pointer, (LoadNode, found.append), order="pre")
+        return found[0]
+
+    return element(expr.args[0]), element(expr.args[1]), int(expr.args[2])
+
+
 def shared_accesses(stmt) -> tuple[set[str], set[str], set[str], set[str]]:
-    """(generic reads, generic writes, async-proxy reads, async-proxy writes) of shared tiles."""
+    """(generic reads, generic writes, async-proxy reads, async-proxy writes) of shared tiles.
+    A cp.async writes its tile through the generic proxy (only the bulk copies use the async
+    proxy), so it counts as a generic write."""
     reads, writes, async_reads, async_writes = set(), set(), set(), set()
+    copied = []                        # the elements cp.async calls write (not reads)
+
+    def on_cp_async(call):
+        parts = cp_async_parts(call)
+        if parts is not None:
+            writes.add(tile_name(parts[0].source))
+            copied.append(parts[0])
 
     def on_load(load):
-        if load.source.scope().startswith("shared"):
+        if load.source.scope().startswith("shared") and not any(load.same_as(c) for c in copied):
             reads.add(tile_name(load.source))
 
     def on_store(store):
@@ -109,6 +137,7 @@ def shared_accesses(stmt) -> tuple[set[str], set[str], set[str], set[str]]:
             if hasattr(region, "source") and region.source.scope().startswith("shared"):
                 (async_writes if i == 0 else async_reads).add(tile_name(region.source))
 
+    tvm_ffi.structural_walk(stmt, (tvm.ir.expr.Call, on_cp_async), order="pre")
     tvm_ffi.structural_walk(stmt, (LoadNode, on_load), order="pre")
     tvm_ffi.structural_walk(stmt, (tirx.BufferStore, on_store), order="pre")
     tvm_ffi.structural_walk(stmt, (tvm.tirx.tile_primitive.TilePrimitiveCall, on_call), order="pre")

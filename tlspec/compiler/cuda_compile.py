@@ -21,7 +21,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shlex
 import shutil
+import struct
 import subprocess
 import tempfile
 from typing import Any
@@ -42,12 +44,17 @@ _WHEELS = {
 
 
 class CudaCompileError(Exception):
-    """message: one line saying what failed and how to fix it; log: the compiler's full output."""
+    """message: one line saying what failed; hint: how to fix it (or None); log: the compiler's
+    full output (may be empty)."""
 
-    def __init__(self, message: str, log: str = "") -> None:
+    def __init__(self, message: str, log: str = "", hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.log = log
+        self.hint = hint
+
+
+NVRTC_INSTEAD = "drop --nvcc to compile with NVRTC (the default, which needs no CUDA toolkit)"
 
 
 def compile_cuda(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | None = None) -> bytes:
@@ -69,10 +76,30 @@ def _first_error(log: str) -> str:
     return next(errors, lines[0] if lines else "no compiler output")
 
 
-def _compile_nvcc(source: str, name: str, arch: str, nvcc: str) -> bytes:
+def find_nvcc(nvcc: str) -> str:
+    """The executable `--nvcc` names: a path, or a name looked up on PATH. Raises
+    CudaCompileError saying which, and how to fix it, when there is none."""
     exe = shutil.which(nvcc)
-    if exe is None:
-        raise CudaCompileError(f"nvcc not found at {nvcc!r}; drop --nvcc to compile with NVRTC instead")
+    if exe is not None:
+        return exe
+    if os.sep in nvcc or (os.altsep and os.altsep in nvcc):
+        what = f"nvcc not found: there is no executable file at {nvcc!r}"
+    else:
+        what = f"nvcc not found: no executable {nvcc!r} on PATH"
+    fixes = [NVRTC_INSTEAD]
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    candidate = shutil.which("nvcc", path=os.path.join(home, "bin")) if home else None
+    if candidate:
+        fixes.append(f"or use the nvcc of CUDA_HOME: --nvcc {candidate}")
+    else:
+        fixes.append("or install the CUDA toolkit and put its bin folder on PATH "
+                     "(export PATH=$CUDA_HOME/bin:$PATH), or give nvcc's full path "
+                     "(--nvcc /usr/local/cuda/bin/nvcc)")
+    raise CudaCompileError(what, hint=", ".join(fixes))
+
+
+def _compile_nvcc(source: str, name: str, arch: str, nvcc: str) -> bytes:
+    exe = find_nvcc(nvcc)
     compute = arch.replace("sm_", "compute_", 1)
     with tempfile.TemporaryDirectory(prefix="tlspec-nvcc-") as tmp:
         stem = re.sub(r"[^\w.-]", "_", name)
@@ -80,10 +107,22 @@ def _compile_nvcc(source: str, name: str, arch: str, nvcc: str) -> bytes:
         with open(src, "w") as f:
             f.write(source)
         cmd = [exe, f"-gencode=arch={compute},code={arch}", "-cubin", "-O3", "-std=c++17", "-o", out, src]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        command = " ".join(shlex.quote(c) for c in cmd)
+        hint = (f"the command was: {command}\n{NVRTC_INSTEAD}, or fix this nvcc (it must be able "
+                f"to compile for {arch}; CUDA 12.0 or later)")
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        except OSError as e:
+            raise CudaCompileError(f"nvcc could not be run for kernel {name!r}: {e.strerror or e}",
+                                   hint=hint) from e
         log = result.stdout + result.stderr
         if result.returncode != 0:
-            raise CudaCompileError(f"nvcc failed to compile kernel {name!r}: {_first_error(log)}", log)
+            detail = (_first_error(log) if log.strip() else
+                      f"it exited with status {result.returncode} and printed nothing")
+            raise CudaCompileError(f"nvcc failed to compile kernel {name!r}: {detail}", log, hint)
+        if not os.path.isfile(out):
+            raise CudaCompileError(f"nvcc wrote no cubin for kernel {name!r} (it exited with "
+                                   f"status 0)", log, hint)
         with open(out, "rb") as f:
             return f.read()
 
@@ -131,6 +170,30 @@ def _compile_nvrtc(source: str, name: str, arch: str) -> bytes:
         return cubin
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
+
+
+def dynamic_shared_offset(cubin: bytes, entry: str) -> int:
+    """Where the dynamic shared memory of kernel `entry` starts in its block's shared memory:
+    the size of the cubin's `.nv.shared.<entry>` section (the block's reserved 1 KB on sm_90 and
+    any static `__shared__` data, padded by ptxas to the dynamic array's declared alignment), 0
+    when there is none. Read from the ELF section headers, so that no CUDA toolkit is needed."""
+    if cubin[:4] != b"\x7fELF" or cubin[4] != 2 or cubin[5] != 1:
+        raise ValueError("not a 64-bit little-endian ELF cubin")
+    shoff, = struct.unpack_from("<Q", cubin, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", cubin, 0x3A)
+
+    def header(i: int) -> tuple[int, int, int]:       # (name offset, file offset, size)
+        name, _, _, _, offset, size = struct.unpack_from("<IIQQQQ", cubin, shoff + i * shentsize)
+        return name, offset, size
+
+    strtab = header(shstrndx)[1]
+    wanted = f".nv.shared.{entry}".encode()
+    for i in range(shnum):
+        name, _, size = header(i)
+        end = cubin.index(b"\0", strtab + name)
+        if cubin[strtab + name:end] == wanted:
+            return size
+    return 0
 
 
 def _program_log(prog: Any) -> str:

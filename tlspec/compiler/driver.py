@@ -8,16 +8,27 @@ from pathlib import Path
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
-from ..package import KernelArtifact, write_package
-from ..validate import validate_paths
+from ..package import KernelArtifact, check_package_dir, write_package
+from ..validate import UsageError, validate_paths
+from .analysis import attr
 from .codegen import lower
-from .cuda_compile import CudaCompileError, compile_cuda
+from .cuda_compile import (
+    CudaCompileError,
+    compile_cuda,
+    dynamic_shared_offset,
+    find_nvcc,
+)
 from .errors import take_stage_error
 from .manifest import ManifestError, build_manifest
 from .support import check_supported
 from .tileir import build_tile_ir
 
 DEFAULT_ARCH = "sm_90a"
+LOG_TAIL = 4000            # characters of a compiler's log shown in a diagnostic's hint
+
+
+class SharedMemoryLayoutError(Exception):
+    """The cubin does not place the shared-memory pool as the compiler planned (a tlspec bug)."""
 
 
 @dataclass
@@ -40,11 +51,44 @@ def compile_kernel(kernel: Kernel, *, arch: str = DEFAULT_ARCH, nvcc: str | None
     lowered = lower(build_tile_ir(kernel), arch, dump_dir)
     cubin = compile_cuda(lowered.source, name=kernel.name, arch=arch, nvcc=nvcc)
     manifest = build_manifest(kernel, lowered.host, lowered.device, arch)
+    _check_shared_alignment(lowered.host, cubin, manifest["entry"])
     return KernelArtifact(kernel.name, manifest, lowered.source, cubin)
+
+
+def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
+    """The shared-memory pool's tiles are placed at offsets from its base, aligned for their
+    layouts (1024 bytes for a 128-byte swizzle); so the base must be aligned as much. The dynamic
+    window follows the reserved 1 KB and any static __shared__ data, which ptxas pads to the
+    pool's declared alignment (see MergeSharedMemoryAllocations): this checks that it did."""
+    alignment = max((int(attr(f, "tlspec.shared_alignment", 0))
+                     for f in host.functions.values()), default=0)
+    if alignment <= 1:
+        return
+    offset = dynamic_shared_offset(cubin, entry)
+    if offset % alignment:
+        raise SharedMemoryLayoutError(
+            f"its dynamic shared memory starts at byte {offset} of the block's shared memory "
+            f"(after the reserved 1 KB and the static __shared__ data), not at a multiple of the "
+            f"{alignment} bytes its tiles need")
+
+
+def check_options(out: str, nvcc: str | None = None) -> None:
+    """What makes a compile pointless whatever the specs say, checked before any compile work:
+    the package directory (its name, and that it may be replaced) and the nvcc of --nvcc.
+    Raises ValueError (OUT) or UsageError (--nvcc), touching nothing."""
+    check_package_dir(out)
+    if nvcc is not None:
+        try:
+            find_nvcc(nvcc)
+        except CudaCompileError as e:
+            raise UsageError(f"--nvcc {nvcc}: {e.message}; {e.hint}") from None
 
 
 def compile_paths(paths: list[str], out: str, *, arch: str = DEFAULT_ARCH,
                   nvcc: str | None = None, dump_ir: str | None = None) -> CompileResult:
+    """Raises ValueError or UsageError (before compiling anything) for an unusable OUT or
+    --nvcc, or paths that do not exist; every problem of a spec is a diagnostic."""
+    check_options(out, nvcc)
     validation = validate_paths(paths)
     result = CompileResult(validation.diagnostics, files=validation.files)
     diags = result.diagnostics
@@ -60,8 +104,17 @@ def compile_paths(paths: list[str], out: str, *, arch: str = DEFAULT_ARCH,
         try:
             artifacts.append(compile_kernel(kernel, arch=arch, nvcc=nvcc, dump_ir=dump_ir))
         except CudaCompileError as e:
+            hint = e.hint or ""
+            if e.log.strip():
+                hint += ("\n" if hint else "") + "the compiler's output" + (
+                    f" (its last {LOG_TAIL} characters)" if len(e.log) > LOG_TAIL else "") + \
+                    ":\n" + e.log[-LOG_TAIL:].rstrip()
             diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}",
-                        pointer="/name", hint="the full compiler log follows:\n" + e.log[-4000:])
+                        pointer="/name", hint=hint or None)
+        except SharedMemoryLayoutError as e:
+            diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler error: "
+                        f"{e}", pointer="/name", hint="this is a tlspec bug: please report it "
+                        "with the spec")
         except ManifestError as e:
             diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}", pointer="/name",
                         hint="this is a tlspec bug: please report it with the spec")

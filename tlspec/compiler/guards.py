@@ -9,7 +9,10 @@ on the lane and the vector stays whole. (InstructionAnnotation only vectorizes w
 extents and rows are multiples of the vector, so a vector is all in or all out.)
 
 - a store out of bounds is skipped: `if (cond) store`;
-- a load out of bounds reads zero: `if (cond) store(value) else store(value with that load = 0)`.
+- a load out of bounds reads zero: `if (cond) store(value) else store(value with that load = 0)`;
+- a cp.async whose source is out of bounds copies zeros: its source size becomes
+  `cond ? size : 0` (cp.async zero-fills what it does not read), taken at the vector's last
+  element like a vectorized load.
 This is TMA's rule too (reads outside a tensor are zero, writes are dropped), so partial tiles and
 convolution padding behave the same whatever instruction moves them.
 """
@@ -20,7 +23,8 @@ import tvm_ffi
 from tvm import tirx
 from tvm.ir.expr import TensorLoad as LoadNode
 
-from .analysis import analyzer_for, base_ranges, scope_kind
+from .analysis import analyzer_for, base_ranges, cp_async_parts, dtype_bytes, scope_kind
+from .lower.cp_async import zero_fill_unless
 
 
 def _is_global(buffer) -> bool:
@@ -55,6 +59,8 @@ class GuardInserter:
                                    self.run(stmt.else_case) if stmt.else_case else None)
         if isinstance(stmt, tirx.BufferStore):
             return self._store(stmt)
+        if isinstance(stmt, tirx.Evaluate) and cp_async_parts(stmt.value) is not None:
+            return self._cp_async(stmt.value)
         return stmt
 
     # -- one store -------------------------------------------------------------------------
@@ -94,7 +100,9 @@ class GuardInserter:
             zeroed = tvm_ffi.structural_map(
                 store.value,
                 (LoadNode, lambda l: tirx.const(0, str(l.ty))
-                 if any(l.same_as(g) for g, _ in guarded_loads) else l), order="post")
+                 if any(l.same_as(g) for g, _ in guarded_loads) else l),
+                order="pre")   # outermost first: a guarded load inside one (a gather's index)
+                               # must not rebuild it into a load that escapes the zeroing
             result = tirx.IfThenElse(cond, store, tirx.BufferStore(store.buffer, zeroed,
                                                                    store.indices))
         if _is_global(store.buffer):
@@ -102,6 +110,14 @@ class GuardInserter:
             if cond is not None:
                 result = tirx.IfThenElse(cond, result, None)
         return result
+
+    def _cp_async(self, call):
+        """A cp.async (never in a vectorized loop: it moves the whole vector) whose source may
+        lie outside the tensor copies zeros there, the rule for loads."""
+        _, src, nbytes = cp_async_parts(call)
+        at = 0 if self.side == "lower" else nbytes // dtype_bytes(src.source.dtype) - 1
+        cond = self._condition(src.source, [*src.indices[:-1], src.indices[-1] + at])
+        return tirx.Evaluate(call if cond is None else zero_fill_unless(call, cond))
 
 
 def insert_guards(func: tirx.PrimFunc, side: str) -> tirx.PrimFunc:

@@ -15,6 +15,7 @@ from tvm import tirx
 from tvm.backend.cuda import transforms as cuda_transforms
 from tvm.tirx import compilation_pipeline as tvm_pipeline
 
+from .passes.apply_eviction_hints import ApplyEvictionHints
 from .passes.inject_fence_proxy import InjectFenceProxy
 from .passes.instruction_annotation import InstructionAnnotation
 from .passes.layout_inference import LayoutInference
@@ -47,18 +48,20 @@ def _tlspec(name: str, summary: str, make) -> PassInfo:
 
 
 PASSES: list[PassInfo] = [
-    _tlspec("InstructionAnnotation", "choose TMA or a SIMT loop (and its vector width) per copy, "
-            "and why", InstructionAnnotation),
+    _tlspec("InstructionAnnotation", "choose TMA, cp.async or a SIMT loop (and its vector width) "
+            "per copy, and why", InstructionAnnotation),
     _tlspec("LayoutInference", "choose each shared tile's layout: row-major, padded or swizzled",
             LayoutInference),
     _tlspec("MergeSharedMemoryAllocations", "place all shared tiles and mbarriers in one dynamic "
             "shared-memory pool", MergeSharedMemoryAllocations),
-    _tlspec("LowerTileOp", "replace tile operations by vector loops, or TMA copies with their "
-            "mbarrier protocol", LowerTileOp),
+    _tlspec("LowerTileOp", "replace tile operations by vector loops, cp.async loops, or TMA "
+            "copies with their mbarrier protocol", LowerTileOp),
     _tlspec("LegalizeNegativeIndex", "guard global accesses that may be negative: zero loads, "
             "skipped stores", LegalizeNegativeIndex),
     _tlspec("LegalizeSafeMemoryAccess", "guard global accesses past a tensor's end (partial "
             "tiles): zero loads, skipped stores", LegalizeSafeMemoryAccess),
+    _tlspec("ApplyEvictionHints", "eviction_policy on SIMT stages: loads staged in registers, "
+            "hinted ld/st.global with an L2 cache policy", ApplyEvictionHints),
     _tlspec("InjectFenceProxy", "fence.proxy.async before a TMA store of a tile written by "
             "threads", InjectFenceProxy),
     _tlspec("ThreadSync", "__syncthreads() between stages that share a tile", ThreadSync),

@@ -43,9 +43,20 @@ def loop(name: str, extent: tirx.PrimExpr, body: Callable[[tirx.Var], Stmt],
 
 
 def _bind_zero(var: tirx.Var, stmt: Stmt) -> Stmt:
-    zero = tirx.IntImm("int32", 0)
-    return tvm_ffi.structural_map(stmt, (tirx.Var, lambda v: zero if v.same_as(var) else v),
+    return substitute(stmt, var, tirx.IntImm("int32", 0))
+
+
+def substitute(node, var: tirx.Var, value: tirx.PrimExpr):
+    """`node` (an expression or statement) with `var` replaced by `value`."""
+    return tvm_ffi.structural_map(node, (tirx.Var, lambda v: value if v.same_as(var) else v),
                                   order="post")
+
+
+def uses(node, var: tirx.Var) -> bool:
+    found = []
+    tvm_ffi.structural_walk(node, (tirx.Var, lambda v: found.append(v) if v.same_as(var) else None),
+                            order="pre")
+    return bool(found)
 
 
 def guard(condition: tirx.PrimExpr | None, body: Stmt) -> Stmt:
@@ -122,17 +133,29 @@ class VectorLoop:
         """`body(point, lane, slot)` builds the access of one lane at `point` (offsets per
         iterated dimension, innermost at the vector start); `slot` numbers the thread's
         elements (a fragment's register index)."""
+        return self._vectors(tid, nthreads, lambda point, slot: loop(
+            "v", self.vector, lambda v: body(point, v, slot * self.vector + v), kind="vector"))
+
+    def emit_whole(self, tid: tirx.Var, nthreads: int,
+                   body: Callable[[list[tirx.PrimExpr]], Stmt]) -> Stmt:
+        """The same loop with `body(point)` building one access of the whole vector at `point`
+        (a single instruction such as cp.async) instead of a vectorized loop over its lanes."""
+        return self._vectors(tid, nthreads, lambda point, slot: body(point))
+
+    def _vectors(self, tid, nthreads, at: Callable[[list[tirx.PrimExpr], tirx.PrimExpr], Stmt]
+                 ) -> Stmt:
+        """The loop over this thread's vectors, `at(point, slot)` for each (point: offsets per
+        iterated dimension, innermost at the vector's first element; slot: its number)."""
         vshape = list(self.shape[:-1]) + [simplify(tirx.floordiv(self.shape[-1], self.vector))]
+
+        def start(point, slot):
+            return at(list(point[:-1]) + [point[-1] * self.vector], slot)
+
         if self.threads:
-            return self._grid(vshape, tid, body)
-        return self._flat(vshape, tid, nthreads, body)
+            return self._grid(vshape, tid, start)
+        return self._flat(vshape, tid, nthreads, start)
 
-    def _lanes(self, point, slot_base, body) -> Stmt:
-        point = list(point[:-1]) + [point[-1] * self.vector]
-        return loop("v", self.vector,
-                    lambda v: body(point, v, slot_base * self.vector + v), kind="vector")
-
-    def _flat(self, vshape, tid, nthreads, body) -> Stmt:
+    def _flat(self, vshape, tid, nthreads, at) -> Stmt:
         total = simplify(prod(vshape[1:], start=vshape[0]))
 
         def step(it):
@@ -146,11 +169,11 @@ class VectorLoop:
             tail = None
             if const(total) is None or const(total) % nthreads:
                 tail = g < total
-            return guard(tail, self._lanes(point, it, body))
+            return guard(tail, at(point, it))
 
         return loop("it", ceildiv(total, nthreads), step)
 
-    def _grid(self, vshape, tid, body) -> Stmt:
+    def _grid(self, vshape, tid, at) -> Stmt:
         grid = list(self.threads)
         covered = len(grid)
         free = len(vshape) - covered
@@ -180,7 +203,7 @@ class VectorLoop:
                 cond = None
                 for c in conds:
                     cond = c if cond is None else tirx.And(cond, c)
-                return guard(cond, self._lanes(point, simplify(slot), body))
+                return guard(cond, at(point, simplify(slot)))
             def inner(var: tirx.Var) -> Stmt:
                 counters.append(var)
                 return nest(depth + 1)

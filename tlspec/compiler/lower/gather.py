@@ -3,8 +3,9 @@
 The row operand (`dst` of a gather, `src` of a scatter) sets the loop: consecutive threads move
 consecutive vectors of one row, so each table row is read or written with coalesced vector
 accesses. An index value selects a row of the table region (its first dimension is the whole
-table); rows outside the table are neither read (zeros are gathered) nor written, by the
-LegalizeNegativeIndex and LegalizeSafeMemoryAccess guards. An index region that runs past the end
+table); rows outside the table (an index value below 0 or at least its row count) are neither
+read (zeros are gathered) nor written, by the LegalizeNegativeIndex and LegalizeSafeMemoryAccess
+guards (an int64 value is clamped first: see `_row_index`). An index region that runs past the end
 of a global index tensor (the partial tile of the last block) moves nothing for the positions past
 the end: neither the index nor a row is read, and no row is written (without this guard a scatter
 would write zeros to the table row named by whatever lies past the index tensor).
@@ -24,7 +25,7 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
 
     def body(point, lane, slot) -> Stmt:
         i, col = point
-        row = tirx.Cast("int32", index.load({idim: i}))
+        row = tirx.Cast("int32", _row_index(index, idim, i, table.shape[0]))
         table_point = {0: row, 1: col}
         row_point = {rdims[0]: i, rdims[-1]: col}
         if kind == "gather":
@@ -36,3 +37,17 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
         return guard(index.starts[idim] + i < index.shape[idim], move)
 
     return VectorLoop(shape, vector).emit(tid, nthreads, body)
+
+
+def _row_index(index: Operand, idim: int, i: tirx.PrimExpr, rows: tirx.PrimExpr) -> tirx.PrimExpr:
+    """The index value at position i as the table row it names, for the bounds guards.
+
+    An int64 value is clamped to [-1, rows] before it is narrowed to int32, so that a value beyond
+    int32 cannot wrap around into the table: out of range stays out of range, and the guards
+    gather zeros for it (or drop the scattered row). Two compares per row, none per element: the
+    row is the same for a whole vector."""
+    value = index.load({idim: i})
+    if index.dtype == "int64":
+        low, high = tirx.IntImm("int64", -1), tirx.Cast("int64", rows)
+        value = tirx.max(tirx.min(value, high), low)
+    return value

@@ -1,10 +1,11 @@
 """InjectFenceProxy: a TMA store reads shared memory through the async proxy; what the threads
-wrote there with ordinary stores (the generic proxy) is visible to it only after
-`fence.proxy.async.shared::cta`, executed by the writing threads before the block barrier that
-precedes the store. Insert that fence before every TMA store whose tile was written by ordinary
-stores since the last fence: ahead of the spec's own `sync_threads` when one directly precedes
-the store, else right before it (ThreadSync then puts the block barrier between the fence and the
-store). Loops count their own later writes as earlier ones (the next iteration)."""
+wrote there with ordinary stores or cp.async copies (the generic proxy: only the bulk copies
+write through the async proxy) is visible to it only after `fence.proxy.async.shared::cta`,
+executed by the writing threads before the block barrier that precedes the store. Insert that
+fence before every TMA store whose tile was written by such writes since the last fence: ahead
+of the spec's own `sync_threads` when one directly precedes the store, else right before it
+(ThreadSync then puts the block barrier between the fence and the store). Loops count their
+own later writes as earlier ones (the next iteration)."""
 from __future__ import annotations
 
 from tvm import tirx

@@ -5,8 +5,11 @@ rules it out (`disable_tma`, `loop_layout`, `prefer_instruction`) or TMA cannot 
 padded tile, strides that are not multiples of 16 bytes, a box above 256, rank above 5, a region
 that is not the whole tile); everything else is a SIMT loop of vector accesses whose width is the
 widest that the extents, starts and row lengths are proven to allow (or `coalesced_width`).
+A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
+vectors must be 4, 8 or 16 bytes.
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
-express, a `coalesced_width` wider than what is legal) is a compile error at that option.
+express, a `coalesced_width` wider than what is legal, cp.async vectors of another size) is a
+compile error at that option.
 
 Adds to each operation's config: `tlspec.instruction` (tma | sync | cp_async), `tlspec.why`,
 `tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid), `tlspec.mbarrier` (the
@@ -25,6 +28,7 @@ from .. import ops
 from ..analysis import attr, divisible, dtype_bytes, region_parts, scope_kind
 from ..errors import StageError
 from ..lower.common import const
+from ..lower.cp_async import ACCESS_BYTES, ptx_name
 
 TMA_TARGETS = ("sm_90a", "sm_100a")
 
@@ -39,9 +43,11 @@ class _Side:
         return [d for d, e in enumerate(self.extents) if const(e) != 1]
 
 
-def _vector_limit(func, sides: list[_Side], inner_extent, elem: int) -> tuple[int, str]:
-    """The widest legal vector (elements) and, when below 16 bytes, the reason."""
-    width = MAX_VECTOR_BYTES // elem
+def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
+                  width: int | None = None) -> tuple[int, str]:
+    """The widest legal vector (elements) up to `width` (default: 16 bytes) and, when below
+    that, the reason."""
+    width = width or MAX_VECTOR_BYTES // elem
     reason = ""
     while width > 1:
         problem = None
@@ -142,6 +148,8 @@ class _Annotator:
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,
                     **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
+        if instruction == "cp_async":
+            decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"])
         for side in (dst, src):
             if side.kind == "fragment":
                 self._fragment(pointer, side, decision)
@@ -176,9 +184,7 @@ class _Annotator:
     # -- helpers ---------------------------------------------------------------------------
     def _vector(self, config: dict, sides: list[_Side], extents, dtype) -> dict:
         pointer = config[ops.STAGE]
-        elem = dtype_bytes(dtype)
-        inner = [e for e in extents if const(e) != 1] or [extents[-1]]
-        limit, reason = _vector_limit(self.func, sides, inner[-1], elem)
+        limit, reason = self._widest(sides, extents, dtype)
         asked = config.get("coalesced_width") or config.get("loop_layout.vector")
         option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
         if asked and asked > limit:
@@ -194,6 +200,34 @@ class _Annotator:
                                  f"launch.threads ({attr(self.func, 'tlspec.threads')})")
             decision["tlspec.threads"] = threads
         return decision
+
+    def _widest(self, sides: list[_Side], extents, dtype, width=None) -> tuple[int, str]:
+        inner = [e for e in extents if const(e) != 1] or [extents[-1]]
+        return _vector_limit(self.func, sides, inner[-1], dtype_bytes(dtype), width)
+
+    def _cp_async(self, config: dict, sides: list[_Side], vector: int) -> str:
+        """Why a cp.async copy, once its vectors are sizes cp.async copies (else an error at
+        prefer_instruction, or at the option that asks for a narrower vector)."""
+        pointer = config[ops.STAGE]
+        dtype = sides[0].buffer.dtype
+        elem = dtype_bytes(dtype)
+        nbytes = vector * elem
+        if nbytes in ACCESS_BYTES:
+            return (f"prefer_instruction: cp_async: one {nbytes}-byte {ptx_name(nbytes)} per "
+                    "vector (zero-filled past a tensor's end), waited on before the next stage")
+        fewest = -(-ACCESS_BYTES[0] // elem)
+        width, reason = self._widest(sides, sides[0].extents, dtype, fewest)
+        if width < fewest:
+            raise StageError(f"{pointer}/prefer_instruction",
+                             f"cp.async copies 4, 8 or 16 bytes per access; this copy cannot "
+                             f"move {fewest * elem}: {reason}",
+                             "use prefer_instruction: sync, or make the extents, starts and "
+                             f"rows multiples of {fewest} elements")
+        option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
+        raise StageError(f"{pointer}/{option}",
+                         f"cp.async copies 4, 8 or 16 bytes per access, not {nbytes} "
+                         f"({vector} x {dtype})",
+                         f"use a vector of {fewest} elements or more")
 
     def _fragment(self, pointer: str, side: _Side, decision: dict) -> None:
         """Every copy of a fragment must lay the same elements on the same threads."""

@@ -1,15 +1,25 @@
 """LowerHopperIntrin: lower the TMA copies (tirx `copy_async`, dispatch `tma_explicit`) with
 tirx's own tile-primitive dispatch: host code that encodes each CUtensorMap, and
 `cp.async.bulk.tensor` in the kernel. tirx's scalar `copy/fallback` must never be picked: its
-warning is turned into an error at the stage, as is a TMA stage left without a bulk copy."""
+warning is turned into an error at the stage, as is a copy tirx's dispatch cannot lower at all
+and a TMA stage left without a bulk copy.
+
+tirx lowers the whole module at once, and neither its fallback warning nor its dispatch error
+names the stage. So when either occurs, each tile operation left for tirx is lowered again on its
+own (the others replaced by no-ops), in program order, and the first one that falls back or fails
+is the stage reported: its `tlspec.stage` attribute (a stage LowerTileOp lowered) or its own
+`tlspec.stage` config (one it left as it was). This costs nothing when tirx succeeds."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import tvm
 import tvm_ffi
 from tvm import tirx
+from tvm.tirx.tile_primitive import TilePrimitiveCall
 
+from .. import ops
 from ..analysis import stage_kind
 from ..errors import StageError
 
@@ -24,19 +34,90 @@ def _tma_stages(mod) -> list:
     return found
 
 
-@tvm.transform.module_pass(opt_level=0, name="tlspec.LowerHopperIntrin")
-def LowerHopperIntrin(mod, ctx):  # noqa: N802 (named like a pass)
-    stages = _tma_stages(mod)
+def _stage_calls(mod) -> list[tuple[str, TilePrimitiveCall]]:
+    """Every tile primitive call of the module, in program order, with its stage's pointer."""
+    calls, stages = [], []
+    for func in mod.functions.values():
+        tvm_ffi.structural_walk(func.body, (TilePrimitiveCall, calls.append), order="pre")
+        tvm_ffi.structural_walk(func.body, (tirx.AttrStmt, lambda a: stages.append(a)
+                                            if stage_kind(a) is not None else None), order="pre")
+    owner = []                     # (call, pointer of the stage attribute around it)
+    for stage in stages:
+        tvm_ffi.structural_walk(stage.body, (TilePrimitiveCall, lambda c, p=str(stage.node.value):
+                                             owner.append((c, p))), order="pre")
+    result = []
+    for call in calls:
+        pointer = ops.config_of(call).get(ops.STAGE) if ops.kind_of(call) else None
+        pointer = pointer or next((p for c, p in owner if c.same_as(call)), None)
+        if pointer is not None:
+            result.append((str(pointer), call))
+    return result
+
+
+def _only(mod, keep):
+    """The module with every tile primitive call but `keep` replaced by a no-op."""
+    def replace(call):
+        return call if call.same_as(keep) else tirx.Evaluate(0)
+
+    return tvm.IRModule({gv: func.with_body(tvm_ffi.structural_map(
+        func.body, (TilePrimitiveCall, replace), order="pre"))
+        for gv, func in mod.functions.items()}, attrs=mod.attrs)
+
+
+def _lower(mod):
+    """(lowered module or None, the exception tirx raised or None, its fallback warnings)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        lowered = tirx.transform.LowerTIRx()(mod)
-    fallbacks = [w for w in caught if FALLBACK in str(w.message)]
-    if fallbacks:
-        pointer = str(stages[0].node.value) if stages else "/stages"
-        raise StageError(pointer, "tirx would lower this copy to its scalar single-thread "
-                         f"fallback ({fallbacks[0].message})",
-                         "set prefer_instruction: sync, or make the tile a multiple of the "
-                         "thread count and 16 bytes wide")
+        try:
+            lowered, error = tirx.transform.LowerTIRx()(mod), None
+        except Exception as e:  # noqa: BLE001  (tirx's dispatch failure, as tvm raises it)
+            lowered, error = None, e
+    return lowered, error, [w for w in caught if FALLBACK in str(w.message)]
+
+
+def _dispatch_reason(error: BaseException) -> str:
+    """The reason tirx's dispatch gives in its failure table, else the error's first line."""
+    text = str(error)
+    found = re.search(r"(?:declined|rejected)\W+(.*?)\s*\|\s*$", text, re.MULTILINE)
+    if found:
+        return found.group(1).strip()
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+
+
+def _fallback_error(pointer: str, fallback) -> StageError:
+    return StageError(pointer, "tirx would lower this copy to its scalar single-thread "
+                      f"fallback ({fallback.message})",
+                      "set prefer_instruction: sync, or make the tile a multiple of the "
+                      "thread count and 16 bytes wide")
+
+
+def _dispatch_error(pointer: str, error: BaseException) -> StageError:
+    return StageError(pointer, f"tirx cannot lower this copy: {_dispatch_reason(error)}",
+                      "set prefer_instruction: sync to copy with a SIMT loop instead")
+
+
+def _at_fault(mod) -> StageError | None:
+    """The error of the first tile operation that falls back or fails when lowered alone."""
+    for pointer, call in _stage_calls(mod):
+        _, error, fallbacks = _lower(_only(mod, call))
+        if error is not None:
+            return _dispatch_error(pointer, error)
+        if fallbacks:
+            return _fallback_error(pointer, fallbacks[0])
+    return None
+
+
+@tvm.transform.module_pass(opt_level=0, name="tlspec.LowerHopperIntrin")
+def LowerHopperIntrin(mod, ctx):  # noqa: N802 (named like a pass)
+    lowered, error, fallbacks = _lower(mod)
+    if error is not None or fallbacks:
+        found = _at_fault(mod)
+        if found is not None:
+            raise found
+        if error is not None:       # only the operations together fail: not one stage's fault
+            raise error
+        stages = _tma_stages(mod)
+        raise _fallback_error(str(stages[0].node.value) if stages else "/stages", fallbacks[0])
     for stage in _tma_stages(lowered):
         if "bulk" not in str(stage.body):
             raise StageError(str(stage.node.value), "tirx did not lower this copy to a TMA bulk "

@@ -2,17 +2,17 @@
 
 - SIMT copies, transposes, gathers, scatters and im2col become the loop nests of `..lower`
   (vectorized innermost loops over the flat views of shared tiles, fragments as per-thread
-  registers);
+  registers); with an `eviction_policy` their vector loops are marked for ApplyEvictionHints;
+- a cp.async copy (global -> shared) becomes the same thread-to-vector loop with one
+  `cp.async` per vector, then commit and wait (`..lower.cp_async`);
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
-  LowerHopperIntrin) issued by thread 0, with its mbarrier protocol: a load arms its mbarrier
-  with the tile's byte count and every thread waits on it (the phase is the parity of the
-  enclosing loops' iteration count), with the `eviction_policy` as its L2 cache hint (a SIMT
-  loop with one is an error: this release does not compile hinted vector loads and stores);
-  a store is committed by the issuing thread, which waits
-  only until the tile has been read out of shared memory (`wait_group.read`: the tile may then
-  be rewritten, and the kernel's end publishes the global writes), or until the writes are done
-  when a stage of the kernel reads that global tensor.
-  The mbarriers are initialised once at the start of the kernel.
+  LowerHopperIntrin) issued by thread 0, with the `eviction_policy` as its L2 cache hint, and
+  its mbarrier protocol: a load arms its mbarrier with the tile's byte count and every thread
+  waits on it (the phase is the parity of the enclosing loops' iteration count); a store is
+  committed by the issuing thread, which waits only until the tile has been read out of shared
+  memory (`wait_group.read`: the tile may then be rewritten, and the kernel's end publishes the
+  global writes), or until the writes are done when a stage of the kernel reads that global
+  tensor. The mbarriers are initialised once at the start of the kernel.
 
 Each lowered stage is wrapped in `AttrStmt(<stage pointer>, "tlspec.stage", "<kind>:<instruction>")`
 so that later passes (and IR dumps) can tell which stage a statement came from.
@@ -32,9 +32,11 @@ from ..analysis import STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread
 from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, const, seq
 from ..lower.copy import copy_shape, lower_copy
+from ..lower.cp_async import lower_cp_async
 from ..lower.gather import lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.transpose import lower_transpose
+from .apply_eviction_hints import mark
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
 
 
@@ -121,6 +123,8 @@ class _Lowerer:
         if isinstance(stmt, tirx.AttrStmt):
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
         if isinstance(stmt, tirx.AllocBuffer) and scope_kind(stmt.buffer) == "fragment":
+            if stmt.buffer.name not in self.fragments:     # no stage uses it: no registers
+                return tirx.Evaluate(0)
             return tirx.AllocBuffer(self.fragments[stmt.buffer.name][1])
         if isinstance(stmt, TilePrimitiveCall) and ops.kind_of(stmt) is not None:
             return self._stage(stmt)
@@ -133,19 +137,10 @@ class _Lowerer:
         if instruction == "tma":
             body = self._tma(call, config)
         elif instruction == "cp_async":
-            raise StageError(config[ops.STAGE] + "/prefer_instruction",
-                             "prefer_instruction: cp_async is not compiled by this release of "
-                             "tlspec", "remove it: a global -> shared copy then uses TMA or "
-                             "vector loads")
+            body = self._cp_async(call, config)
         else:
-            policy = config.get("eviction_policy", "evict_normal")
-            if policy != "evict_normal":
-                raise StageError(config[ops.STAGE] + "/eviction_policy",
-                                 f"eviction_policy {policy} on a SIMT loop is not compiled by "
-                                 "this release of tlspec (only TMA copies carry the L2 hint)",
-                                 "remove it, or make the copy a TMA copy "
-                                 "(prefer_instruction: tma)")
-            body = self._simt(kind, call, config)
+            body = mark(self._simt(kind, call, config),
+                        str(config.get("eviction_policy", "evict_normal")))
         return tirx.AttrStmt(tvm.ir.StringImm(config[ops.STAGE]), STAGE_ATTR,
                              tvm.ir.StringImm(f"{kind}:{instruction}"), body)
 
@@ -191,6 +186,13 @@ class _Lowerer:
             tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]()),
             tirx.Evaluate(T.ptx[wait](0))])
         return tirx.IfThenElse(leader, issue, None)
+
+    # -- cp.async --------------------------------------------------------------------------
+    def _cp_async(self, call, config):
+        dst, src = (self._operand(a) for a in call.args[:2])
+        return lower_cp_async(dst, src, config["tlspec.vector"], config.get("tlspec.threads"),
+                              self.tid, self.nthreads,
+                              str(config.get("eviction_policy", "evict_normal")))
 
     def _phase(self):
         """Parity of the number of times the enclosing loops have run this stage before."""

@@ -7,7 +7,17 @@ included). Its allocation becomes two views of the pool: the logical tile (tirx'
 on it when swizzled, so that TMA encodes the same pattern) for the tile operations, and a flat
 `<tile>_flat` view that the lowered loops address through `layouts.TileLayout.offset`.
 The mbarriers are `tlspec_mbar`, 8 bytes each, after the tiles. The pool's size is the kernel's
-dynamic shared memory (`tlspec.shared_bytes`).
+dynamic shared memory (`tlspec.shared_bytes`). A shared tile that no stage uses is not placed (it
+takes no shared memory), like a fragment no stage uses (LowerTileOp gives it no registers).
+
+The offsets are from the pool's base, so the base itself must have the largest alignment of its
+tiles (`tlspec.shared_alignment`: 1024 bytes with a 128-byte-swizzled tile). On sm_90 the dynamic
+shared-memory window starts after the block's reserved 1 KB and any static `__shared__` data, so
+its alignment is not a given: the pool is declared with that alignment
+(`extern __shared__ __align__(1024) uchar tlspec_smem_ptr[]`), and ptxas then pads the static part
+to it (at no cost when there is no static data, the usual case: tlspec allocates none). The
+driver checks the result in the cubin (`cuda_compile.dynamic_shared_offset`): a kernel whose
+pool would start misaligned is an internal compiler error, never a wrong swizzle at run time.
 
 tlspec places tiles before lowering (TileLang merges after it) because the lowered loops address
 tiles by physical offset.
@@ -17,6 +27,7 @@ from __future__ import annotations
 import tvm_ffi
 from tvm import tirx
 from tvm.backend.cuda.tile_primitive.tma_utils import mma_shared_layout
+from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ..analysis import attr, dtype_bytes, tile_name
 from ..layouts import TileLayout
@@ -45,9 +56,12 @@ class MergeSharedMemoryAllocations:
         tvm_ffi.structural_walk(func.body, (tirx.AllocBuffer, lambda a: tiles.append(a.buffer)
                                             if a.buffer.scope().startswith("shared") else None),
                                 order="pre")
+        used = _used_tiles(func.body)
+        tiles = [t for t in tiles if t.name in used]
         mbarriers = int(attr(func, "tlspec.mbarrier_count", 0))
         if not tiles and not mbarriers:
-            return func.with_attr("tlspec.shared_bytes", 0)
+            return (func.with_body(_replace_allocations(func.body, []))
+                    .with_attr("tlspec.shared_bytes", 0).with_attr("tlspec.shared_alignment", 0))
         offset, placed = 0, []
         for tile in tiles:
             layout = tile_layout(func, tile)
@@ -56,7 +70,9 @@ class MergeSharedMemoryAllocations:
             offset += layout.size * layout.elem_bytes
         mbar_offset = _align(offset, 8)
         total = _align(mbar_offset + 8 * mbarriers, 16)
-        pool = tirx.decl_buffer((total,), "uint8", name=POOL, scope="shared.dyn")
+        alignment = max([layout.alignment for _, layout, _ in placed], default=16)
+        pool = tirx.decl_buffer((total,), "uint8", name=POOL, scope="shared.dyn",
+                                data_alignment=max(alignment, 64))
 
         replace, declarations = {}, [tirx.AllocBuffer(pool)]
         for tile, layout, byte_offset in placed:
@@ -83,7 +99,19 @@ class MergeSharedMemoryAllocations:
 
         body = tvm_ffi.structural_map(func.body, (tirx.Buffer, swap), order="post")
         body = _replace_allocations(body, declarations)
-        return func.with_body(body).with_attr("tlspec.shared_bytes", total)
+        return (func.with_body(body).with_attr("tlspec.shared_bytes", total)
+                .with_attr("tlspec.shared_alignment", alignment))
+
+
+def _used_tiles(body) -> set[str]:
+    """Names of the buffers some tile operation reads or writes."""
+    names = set()
+
+    def on_call(call):
+        tvm_ffi.structural_walk(call, (tirx.Buffer, lambda b: names.add(b.name)), order="pre")
+
+    tvm_ffi.structural_walk(body, (TilePrimitiveCall, on_call), order="pre")
+    return names
 
 
 def _replace_allocations(body, declarations):

@@ -3,8 +3,10 @@ the wrong state: before a stage that reads a tile written since the last barrier
 write), or writes a tile read or written since then (write after read / write). Stages are the
 unit: the threads of one stage may touch elements other threads of the previous stage wrote.
 A TMA load ends with every thread waiting on its mbarrier, so its data needs no barrier after
-it; a spec's own `sync_threads` counts as a barrier. In a loop, the end of the body is checked
-against its beginning (the next iteration) and a barrier closes the body when they conflict."""
+it; a cp.async copy ends with each thread waiting for its own copies only (`wait_group 0`), so
+its tile counts as written and the barrier comes after that wait; a spec's own `sync_threads`
+counts as a barrier. In a loop, the end of the body is checked against its beginning (the next
+iteration) and a barrier closes the body when they conflict."""
 from __future__ import annotations
 
 from tvm import tirx

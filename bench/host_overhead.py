@@ -1,0 +1,253 @@
+"""Host time per call of a generated wrapper, without a GPU (and usable unchanged on one).
+
+The launch path of a generated package (codegen/wrapper.py.tmpl + codegen/runtime.py) is timed
+against a fake CUDA driver: a tiny C library (compiled here with the system C compiler) that
+exports the driver entry points the run time uses, each returning CUDA_SUCCESS at once, with
+the soname libcuda.so.1. It is loaded before cuda.bindings looks for the driver, so the real
+cuda.bindings.driver module (and any ctypes call into libcuda) runs against it: what is timed is
+the Python side of a call, cuda-python's argument conversion included, and none of the driver's
+own work. The arrays are fakes over no memory: __cuda_array_interface__ objects and a minimal
+torch-like tensor class, with a fake `torch` module (current raw stream, empty) in sys.modules.
+Run it in its own process: it must load before the real driver (or torch) is imported.
+
+The kernels are the tests' GPU fixtures (tests/gpu/fixtures): b6_tma_symMN (two TMA maps, so
+cached tensor maps per call) and b5_copy_symM (SIMT, pointer parameters), each called on one
+cached signature with alternating pointers.
+
+Usage:
+    python bench/host_overhead.py [--calls 20000] [--repeat 15]
+    python bench/host_overhead.py --profile torch-tma        # cProfile of one case
+    mkdir /tmp/head && git archive HEAD codegen | tar -x -C /tmp/head
+    python bench/host_overhead.py --compare /tmp/head/codegen   # A/B against another codegen/
+
+--compare writes a second package from that codegen/ directory (its runtime.py and templates)
+and times both, interleaved in the same process (the fastest of --repeat runs each): the
+machine's noise hits both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import ctypes
+import importlib
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "gpu" / "fixtures"
+KERNELS = ["b6_tma_symMN", "b5_copy_symM"]
+
+FAKE_DRIVER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdint.h>
+#include <string.h>
+typedef int CUresult;
+static char primary[64], module[64], function[64];
+static void *current;
+CUresult cuInit(unsigned flags) { return 0; }
+CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+CUresult cuCtxGetCurrent(void **c) { *c = current; return 0; }
+CUresult cuCtxSetCurrent(void *c) { current = c; return 0; }
+CUresult cuCtxGetDevice(int *d) { *d = 0; return 0; }
+CUresult cuDeviceGet(int *d, int ordinal) { *d = ordinal; return 0; }
+CUresult cuDevicePrimaryCtxRetain(void **c, int d) { *c = primary; return 0; }
+CUresult cuModuleLoadData(void **m, const void *image) { *m = module; return 0; }
+CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = function; return 0; }
+CUresult cuFuncSetAttribute(void *f, int attribute, int value) { return 0; }
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned smem, void *stream, void **params, void **extra) {
+    return 0;
+}
+CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank, void *address,
+                                const uint64_t *dims, const uint64_t *strides,
+                                const uint32_t *box, const uint32_t *element_strides,
+                                int interleave, int swizzle, int l2, int oob) {
+    memset(map, 0, 128);
+    return 0;
+}
+CUresult cuGetErrorName(CUresult e, const char **s) { *s = "CUDA_ERROR_FAKE"; return 0; }
+CUresult cuGetErrorString(CUresult e, const char **s) { *s = "fake driver"; return 0; }
+CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, uint64_t flags,
+                             int *status) {
+    Dl_info self;
+    dladdr((void *)cuInit, &self);
+    void *handle = dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    *pfn = handle ? dlsym(handle, symbol) : 0;
+    if (status) *status = *pfn ? 0 : 1;
+    return *pfn ? 0 : 500;
+}
+CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, uint64_t flags) {
+    return cuGetProcAddress_v2(symbol, pfn, version, flags, 0);
+}
+"""
+
+
+def load_fake_driver(directory: Path) -> None:
+    """Compile the fake driver and load it globally under the soname libcuda.so.1."""
+    if "cuda.bindings.driver" in sys.modules or "torch" in sys.modules:
+        raise RuntimeError("load the fake driver before cuda.bindings or torch is imported")
+    src, lib = directory / "fake_cuda.c", directory / "libcuda.so.1"
+    src.write_text(FAKE_DRIVER)
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(lib),
+                    str(src), "-ldl"], check=True)
+    ctypes.CDLL(str(lib), mode=os.RTLD_GLOBAL)
+
+
+# -- fake arrays -------------------------------------------------------------------------------
+class CaiArray:
+    """A __cuda_array_interface__ v3 fp16 array over no memory."""
+
+    def __init__(self, shape: tuple, ptr: int) -> None:
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": "<f2", "data": (ptr, False),
+                                         "strides": None, "version": 3}
+
+
+class _Dtype:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return "torch." + self.name
+
+
+class Tensor:
+    """The slice of a 2-D, C-contiguous CUDA torch.Tensor's interface that the run time reads
+    (module "torch": the run time recognises torch tensors by their type's module)."""
+    is_cuda = True
+
+    def __init__(self, shape: tuple, ptr: int, dtype: _Dtype, device: int = 0) -> None:
+        self.shape, self.dtype, self._ptr, self._device = shape, dtype, ptr, device
+
+    def data_ptr(self) -> int:
+        return self._ptr
+
+    def stride(self) -> tuple:
+        return (self.shape[1], 1)
+
+    def get_device(self) -> int:
+        return self._device
+
+
+Tensor.__module__ = "torch"
+
+
+def fake_torch() -> types.ModuleType:
+    """A `torch` module with what the run time's stream=None and allocation paths call."""
+    torch = types.ModuleType("torch")
+    torch.float16 = _Dtype("float16")
+    next_ptr = iter(range(0x7F10_0000_0000, 1 << 62, 1 << 20))
+    torch.empty = lambda shape, dtype, device: Tensor(tuple(shape), next(next_ptr), dtype,
+                                                      0 if device == "cuda" else device)
+    torch.cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 0)
+    torch._C = types.SimpleNamespace(_cuda_getCurrentRawStream=lambda device: 0)
+    return torch
+
+
+# -- package and cases ---------------------------------------------------------------------------
+def load_package(directory: Path, name: str, codegen: Path = None) -> types.ModuleType:
+    """The fixture kernels as package `name`, written from `codegen` (a codegen/ directory:
+    run time and templates) if given, else from this tree's."""
+    sys.path.insert(0, str(ROOT))
+    from tlspec import package
+    artifacts = [package.KernelArtifact(n, json.loads((FIXTURES / f"{n}.json").read_text()),
+                                        (FIXTURES / f"{n}.cu").read_text(),
+                                        (FIXTURES / f"{n}.cubin").read_bytes()) for n in KERNELS]
+    source = codegen or package.codegen_dir()
+    with mock.patch.object(package, "codegen_dir", lambda: source):
+        package.write_package(directory / name, artifacts)
+    sys.path.insert(0, str(directory))
+    return importlib.import_module(name)
+
+
+def cases(pkg: types.ModuleType, torch: types.ModuleType) -> dict:
+    """name -> a function of one call; each alternates between two pairs of arrays."""
+    shape, half = (64, 64), torch.float16
+    ptrs = [0x7F00_0000_0000 + i * 0x10000 for i in range(4)]
+    cai = [CaiArray(shape, p) for p in ptrs]
+    ten = [Tensor(shape, p, half) for p in ptrs]
+    small = [Tensor((64, 1024), p, half) for p in ptrs]
+
+    def alternate(fn, arrays, **kw):
+        pairs = [(arrays[0], arrays[1]), (arrays[2], arrays[3])]
+        state = [0]
+
+        def call():
+            state[0] ^= 1
+            a, b = pairs[state[0]]
+            return fn(a, b, **kw)
+        return call
+
+    return {
+        "cai-tma (stream=0)": alternate(pkg.b6_tma_symMN, cai, stream=0),
+        "torch-tma (stream=None)": alternate(pkg.b6_tma_symMN, ten),
+        "torch-simt (stream=None)": alternate(pkg.b5_copy_symM, small),
+        "torch-simt (output omitted)": lambda: pkg.b5_copy_symM(small[0]),
+    }
+
+
+def per_call_us(fns: list, calls: int, repeat: int) -> list:
+    """For each function, the fastest of `repeat` runs of `calls` calls, in microseconds per
+    call; the functions' runs are interleaved."""
+    for fn in fns:
+        for _ in range(1000):
+            fn()
+    runs = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, runs):
+            t0 = time.perf_counter_ns()
+            for _ in range(calls):
+                fn()
+            out.append((time.perf_counter_ns() - t0) / calls / 1e3)
+    return [min(r) for r in runs]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--profile", metavar="CASE", help="cProfile the case whose name starts "
+                                                          "with CASE instead of timing")
+    parser.add_argument("--compare", type=Path, metavar="CODEGEN",
+                        help="also time a package written from this codegen/ directory")
+    args = parser.parse_args()
+    directory = Path(tempfile.mkdtemp(prefix="tlspec_host_"))
+    load_fake_driver(directory)
+    torch = sys.modules["torch"] = fake_torch()
+    table = cases(load_package(directory, "host_pkg"), torch)
+    if args.profile:
+        name = next((n for n in table if n.startswith(args.profile)), None)
+        if name is None:
+            parser.error(f"--profile: no case starts with {args.profile!r}: {list(table)}")
+        fn = table[name]
+        for _ in range(1000):
+            fn()
+        profile = cProfile.Profile()
+        profile.runcall(lambda: [fn() for _ in range(args.calls)])
+        print(f"{name}: {args.calls} calls")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+        return
+    other = {} if args.compare is None else cases(
+        load_package(directory, "host_pkg_compare", args.compare), torch)
+    from cuda.bindings import __version__ as bindings
+    print(f"python {sys.version.split()[0]}, cuda-bindings {bindings}, fake driver, fastest of "
+          f"{args.repeat} runs of {args.calls} calls\n")
+    if other:
+        print(f"| case | us per call | with {args.compare} |\n|---|---|---|")
+    else:
+        print("| case | us per call |\n|---|---|")
+    for name, fn in table.items():
+        times = per_call_us([fn] + ([other[name]] if other else []), args.calls, args.repeat)
+        print(f"| {name} | " + " | ".join(f"{t:.2f}" for t in times) + " |")
+
+
+if __name__ == "__main__":
+    main()

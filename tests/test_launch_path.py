@@ -1,0 +1,333 @@
+"""The launch path of a generated package without a GPU: torch-like tensors (the run time's
+cheap signature path for torch) and a Python stand-in for cuda.bindings.driver that records what
+reaches the driver. The kernels are the GPU fixtures' manifests (tests/gpu/fixtures): b5 (SIMT,
+pointer parameters) and b6 (two TMA maps); tests/gpu/test_runtime_gpu.py runs them for real."""
+import copy
+import ctypes
+import importlib
+import json
+import math
+import sys
+import threading
+import time
+import types
+import uuid
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from test_wrappers import MANIFEST as COL_FIRST
+from tlspec.package import KernelArtifact, write_package
+
+FIXTURES = Path(__file__).parent / "gpu" / "fixtures"
+BASE = 0x7F00_0000_0000
+
+
+def fixture(name):
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+# --------------------------------------------------------------------------------------------
+# fakes
+# --------------------------------------------------------------------------------------------
+class Dtype:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+
+FLOAT16, FLOAT32 = Dtype("float16"), Dtype("float32")
+
+
+class Device:
+    def __init__(self, type_, index):
+        self.type, self.index = type_, index
+
+
+class Tensor:
+    """The part of torch.Tensor the run time reads; its module is "torch", as torch's is."""
+
+    def __init__(self, shape, ptr=BASE, dtype=FLOAT16, strides=None, device=0):
+        self.shape, self.dtype, self._ptr = tuple(shape), dtype, ptr
+        self._strides = strides or tuple(math.prod(shape[i + 1:]) for i in range(len(shape)))
+        self.is_cuda = device != "cpu"
+        self.device = Device("cuda", device) if self.is_cuda else Device("cpu", None)
+
+    def data_ptr(self):
+        return self._ptr
+
+    def stride(self):
+        return self._strides
+
+    def get_device(self):
+        return self.device.index if self.is_cuda else -1
+
+
+Tensor.__module__ = "torch"
+
+
+def fake_torch():
+    """torch with CUDA initialised: current raw stream 1000 + device, empty() over new pointers."""
+    torch = types.ModuleType("torch")
+    torch.float16, torch.float32 = FLOAT16, FLOAT32
+    pointers = iter(range(0x7E00_0000_0000, 1 << 62, 1 << 24))
+    torch.empty = lambda shape, dtype, device: Tensor(shape, next(pointers), dtype,
+                                                      device=0 if device == "cuda" else device)
+    torch.cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 0)
+    torch._C = types.SimpleNamespace(_cuda_getCurrentRawStream=lambda device: 1000 + device)
+    return torch
+
+
+class Names:
+    """An enum namespace of cuda.bindings: every member is its own name."""
+
+    def __getattr__(self, name):
+        return name
+
+
+class TensorMap:
+    """A CUtensorMap: 128 bytes, the first 8 the address it was encoded for."""
+
+    def __init__(self, address, dims):
+        self.storage = (ctypes.c_uint64 * 16)(address)
+        self.dims = dims
+
+    def getPtr(self):
+        return ctypes.addressof(self.storage)
+
+
+class Launch(NamedTuple):
+    function: tuple
+    grid: tuple
+    block: tuple
+    smem: int
+    stream: int
+    params: list          # the 8 bytes behind each kernel-parameter slot, read during the call
+    thread: threading.Thread
+
+
+class Driver:
+    """cuda.bindings.driver as far as a launch calls it. Contexts are ints: 0x1000 + device for
+    primary contexts; launches are recorded as Launch."""
+    CUresult = types.SimpleNamespace(CUDA_SUCCESS=0)
+    CUfunction_attribute = Names()
+    CUtensorMapDataType = CUtensorMapInterleave = CUtensorMapSwizzle = Names()
+    CUtensorMapL2promotion = CUtensorMapFloatOOBfill = Names()
+    cuuint64_t = cuuint32_t = staticmethod(int)
+
+    def __init__(self, nparams):
+        self.nparams, self.current = nparams, 0
+        self.devices = {}                     # context -> device, beyond the primary ones
+        self.loads, self.encodes, self.attributes, self.launches = [], [], [], []
+
+    def cuCtxGetCurrent(self):
+        return 0, self.current
+
+    def cuCtxGetDevice(self):
+        return 0, self.devices.get(self.current, self.current - 0x1000)
+
+    def cuDeviceGet(self, ordinal):
+        return 0, ordinal
+
+    def cuDevicePrimaryCtxRetain(self, device):
+        return 0, 0x1000 + device
+
+    def cuCtxSetCurrent(self, ctx):
+        self.current = ctx
+        return (0,)
+
+    def cuModuleLoadData(self, image):
+        self.loads.append(self.current)
+        return 0, ("module", self.current)
+
+    def cuModuleGetFunction(self, module, name):
+        return 0, ("function", module[1])
+
+    def cuFuncSetAttribute(self, function, attribute, value):
+        self.attributes.append((function, attribute, value))
+        return (0,)
+
+    def cuTensorMapEncodeTiled(self, dtype, rank, address, dims, *rest):
+        self.encodes.append((address, tuple(dims)))
+        return 0, TensorMap(address, tuple(dims))
+
+    def cuLaunchKernel(self, function, gx, gy, gz, bx, by, bz, smem, stream, params, extra):
+        time.sleep(0)           # cuda.bindings drops the GIL around the driver call
+        slots = (ctypes.c_void_p * self.nparams).from_address(params)
+        values = [ctypes.c_uint64.from_address(s).value for s in slots]
+        self.launches.append(Launch(function, (gx, gy, gz), (bx, by, bz), smem, stream, values,
+                                    threading.current_thread()))
+        return (0,)
+
+
+@pytest.fixture
+def torch(monkeypatch):
+    fake = fake_torch()
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    return fake
+
+
+@pytest.fixture
+def build(tmp_path, monkeypatch, torch):
+    """build(manifest) -> (wrapper, driver): one kernel's package on the fake driver."""
+    names = []
+
+    def make(manifest):
+        name = f"launch_{uuid.uuid4().hex[:8]}"
+        out = write_package(tmp_path / name, [KernelArtifact(
+            manifest["name"], copy.deepcopy(manifest), "// source\n", b"\x7fELF fake")])
+        monkeypatch.syspath_prepend(str(out.parent))
+        module = importlib.import_module(name)
+        names.append(name)
+        driver = Driver(len(manifest["params"]))
+        monkeypatch.setattr(module._runtime, "_cuda", lambda: driver)
+        return getattr(module, manifest["name"]), driver
+
+    yield make
+    for m in [m for m in sys.modules if m.split(".")[0] in names]:
+        del sys.modules[m]
+
+
+def plans(fn):
+    return fn.__globals__["_KERNEL"]._plans
+
+
+# --------------------------------------------------------------------------------------------
+# a cached plan
+# --------------------------------------------------------------------------------------------
+def test_a_cached_plan_launches_each_calls_pointers_on_torchs_stream(build):
+    fn, driver = build(fixture("b5_copy_symM"))
+    pairs = [(Tensor((128, 1024), BASE + i * 0x100000), Tensor((128, 1024), BASE + i * 0x100000
+                                                               + 0x80000)) for i in range(3)]
+    for a, b in pairs:
+        assert fn(a, b) is b
+    assert len(plans(fn)) == 1 and driver.loads == [0x1000]
+    assert [launch[1:6] for launch in driver.launches] == [
+        ((2, 8, 1), (256, 1, 1), 0, 1000, [a.data_ptr(), b.data_ptr(), 128]) for a, b in pairs]
+    fn(*pairs[0], stream=5)
+    assert driver.launches[-1].stream == 5
+
+
+def test_the_cheap_signature_still_gets_every_check(build):
+    fn, driver = build(fixture("b5_copy_symM"))
+    fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
+    good = Tensor((64, 1024), BASE + 0x100000)
+    cases = [
+        (Tensor((64, 1024), BASE + 8), ValueError, "argument 'A' has data pointer "
+                                                   "0x7f0000000008, not 16-byte aligned"),
+        (Tensor((100, 1024)), ValueError, "M a multiple of 64"),
+        (Tensor((64, 1024), dtype=FLOAT32), TypeError, "argument 'A' has dtype float32"),
+        (Tensor((64, 1024), strides=(1, 64)), ValueError, "argument 'A' is not C-contiguous"),
+        (Tensor((64, 1024), device="cpu"), ValueError, "argument 'A' is on the cpu device"),
+    ]
+    for a, error, message in cases:
+        with pytest.raises(error, match=message):
+            fn(a, good)
+    with pytest.raises(ValueError, match="on different devices"):
+        fn(Tensor((64, 1024), device=1), good)
+    assert len(plans(fn)) == 1 and len(driver.launches) == 1
+
+
+def test_plans_are_not_shared_between_strides(build):
+    # N = 1: the leading stride of img is free (a dim of 1), so both layouts are C-contiguous,
+    # and each is checked and gets its own plan
+    fn, driver = build(COL_FIRST)
+    col = Tensor((784, 2304))
+    for strides in (None, (7, 14336, 256, 1)):
+        fn(col, Tensor((1, 56, 56, 256), BASE + 0x1000000, strides=strides))
+    assert len(plans(fn)) == 2 and len(driver.launches) == 2
+    with pytest.raises(ValueError, match="argument 'img' is not C-contiguous"):
+        fn(col, Tensor((1, 56, 56, 256), BASE + 0x1000000, strides=(802816, 14336, 1, 56)))
+
+
+def test_an_omitted_output_is_allocated_on_the_tensors_device(build):
+    fn, driver = build(fixture("b5_copy_symM"))
+    a = Tensor((64, 1024), device=1)
+    outs = [fn(a) for _ in range(2)]
+    assert [(b.shape, b.dtype, b.get_device()) for b in outs] == [((64, 1024), FLOAT16, 1)] * 2
+    assert [launch.params[1] for launch in driver.launches] == [b.data_ptr() for b in outs]
+    assert len(plans(fn)) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# context, stream, tensor maps, shared memory
+# --------------------------------------------------------------------------------------------
+def test_the_launch_follows_the_current_context(build):
+    fn, driver = build(fixture("b5_copy_symM"))
+    a, b = Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000)
+    fn(a, b)                                   # no context: device 0's primary one made current
+    assert driver.current == 0x1000
+    driver.devices[0x2000] = 0
+    driver.current = 0x2000                    # the caller's own context on device 0
+    fn(a, b)
+    driver.current = 0x1000
+    fn(a, b)
+    assert driver.loads == [0x1000, 0x2000]    # one module per context, loaded once
+    assert [launch.function for launch in driver.launches] == [
+        ("function", 0x1000), ("function", 0x2000), ("function", 0x1000)]
+
+
+def test_tensors_on_another_device_launch_there_on_its_stream(build):
+    fn, driver = build(fixture("b5_copy_symM"))
+    fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
+    fn(Tensor((64, 1024), device=1), Tensor((64, 1024), BASE + 0x100000, device=1))
+    assert driver.current == 0x1001 and driver.loads == [0x1000, 0x1001]
+    assert [(launch.function, launch.stream) for launch in driver.launches] == [
+        (("function", 0x1000), 1000), (("function", 0x1001), 1001)]
+    fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))      # back to device 0
+    assert driver.current == 0x1000 and driver.launches[-1].function == ("function", 0x1000)
+
+
+def test_tensor_maps_are_encoded_once_per_pointer_and_shape(build):
+    fn, driver = build(fixture("b6_tma_symMN"))
+    pairs = [(Tensor((128, 64), BASE + i * 0x100000), Tensor((128, 64), BASE + i * 0x100000
+                                                             + 0x80000)) for i in range(2)]
+    for _ in range(3):
+        for a, b in pairs:
+            fn(a, b)
+    assert driver.encodes == [(p.data_ptr(), (64, 128)) for pair in pairs for p in pair]
+    # params: map A, map B, M, N; a map slot points at the map encoded for this call's pointer
+    assert [launch.params for launch in driver.launches] == [
+        [a.data_ptr(), b.data_ptr(), 128, 64] for a, b in pairs] * 3
+    fn(Tensor((64, 128)), Tensor((64, 128), BASE + 0x80000))      # same pointers, new shape
+    assert driver.encodes[-2:] == [(BASE, (128, 64)), (BASE + 0x80000, (128, 64))]
+
+
+def test_the_dynamic_shared_memory_limit_is_raised_once_per_context(build):
+    manifest = dict(fixture("b5_copy_symM"), dynamic_shared_bytes={
+        "op": "*", "args": [{"dim": "M"}, 1024]})     # 64 KiB at M = 64, 128 KiB at M = 128
+    fn, driver = build(manifest)
+    for m in (64, 64, 128, 64):
+        fn(Tensor((m, 1024)), Tensor((m, 1024), BASE + 0x1000000))
+    assert [value for _, _, value in driver.attributes] == [64 * 1024, 128 * 1024]
+    assert [launch.smem for launch in driver.launches] == [65536, 65536, 131072, 65536]
+
+
+def test_threads_launch_their_own_pointers(build):
+    # one plan, so one parameter buffer shared by every thread; thread switches every few
+    # bytecodes make an unguarded fill-then-launch interleave
+    fn, driver = build(fixture("b5_copy_symM"))
+    pairs = [(Tensor((64, 1024), BASE + k * 0x200000),
+              Tensor((64, 1024), BASE + k * 0x200000 + 0x100000)) for k in range(8)]
+    pointers = {}                          # thread -> the pointers it passes
+
+    def work(k):
+        pointers[threading.current_thread()] = [p.data_ptr() for p in pairs[k]]
+        for _ in range(200):
+            fn(*pairs[k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(driver.launches) == 8 * 200
+    assert all(launch.params[:2] == pointers[launch.thread] for launch in driver.launches)
