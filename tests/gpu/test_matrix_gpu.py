@@ -49,6 +49,16 @@ def sync():
     torch.cuda.synchronize()
 
 
+def copy_to_b(name, dtype, m, n):
+    """Run kernel `name` (B = A) on a random M x N matrix A and check B."""
+    a = random((m, n), dtype)
+    b = guarded((m, n), dtype)
+    kernel(name)(a, b)
+    sync()
+    assert_same(b, a)
+    assert_guards(b)
+
+
 def copy_to_b_and_c(name, dtype, m, n):
     """Run kernel `name` (B = C = A) on a random M x N matrix A and check both outputs."""
     a = random((m, n), dtype)
@@ -90,13 +100,7 @@ def test_copy(kind, tag, m, n):
 @pytest.mark.parametrize("m, n", cases((256, 512), (1, 1), (77, 101), (333, 1001), (16, 63)))
 def test_copy_unaligned(tag, m, n):
     """Any M x N (rows not 16-byte aligned): scalar SIMT copies through shared memory."""
-    dtype = DTYPES[tag]
-    a = random((m, n), dtype)
-    b = guarded((m, n), dtype)
-    kernel(f"copy_unaligned_{tag}")(a, b)
-    sync()
-    assert_same(b, a)
-    assert_guards(b)
+    copy_to_b(f"copy_unaligned_{tag}", DTYPES[tag], m, n)
 
 
 @pytest.mark.parametrize("m, n", cases((256, 512), (1, 4), (129, 68), (333, 1000)))
@@ -271,23 +275,13 @@ def test_for_tma(m, n):
 @pytest.mark.parametrize("m, n", cases((16, 128), (17, 8), (100, 136), (33, 1000)))
 def test_for_slots(m, n):
     """A loop over double-buffered slots A_s[k % 2] with explicit sync_threads."""
-    a = random((m, n), torch.bfloat16)
-    b = guarded((m, n), torch.bfloat16)
-    kernel("for_slots_bf16")(a, b)
-    sync()
-    assert_same(b, a)
-    assert_guards(b)
+    copy_to_b("for_slots_bf16", torch.bfloat16, m, n)
 
 
 @pytest.mark.parametrize("m, n", cases((16, 272), (31, 512), (100, 784), (1, 1040)))
 def test_for_fragment(m, n):
     """A fragment filled and drained before a loop starting at 1 and in every iteration."""
-    a = random((m, n), torch.int8)
-    b = guarded((m, n), torch.int8)
-    kernel("for_fragment_i8")(a, b)
-    sync()
-    assert_same(b, a)
-    assert_guards(b)
+    copy_to_b("for_fragment_i8", torch.int8, m, n)
 
 
 # -- cp.async ----------------------------------------------------------------------------------

@@ -39,13 +39,22 @@ def poisoned_like(x):
     return out
 
 
-def test_b1_copy(tmp_path):
-    pkg = build(tmp_path, "b1_copy_sync")
-    a = torch.randn(1024, 1024, dtype=torch.float16, device="cuda")
+def same_bits(x, y) -> bool:
+    return torch.equal(x.view(torch.int16), y.view(torch.int16))
+
+
+def copy_checked(kernel, *shape):
+    """kernel(a, b) on a random fp16 `a` and a poisoned `b`, then b == a bit for bit; (a, b)."""
+    a = torch.randn(*shape, dtype=torch.float16, device="cuda")
     b = poisoned_like(a)
-    assert pkg.b1_copy_sync(a, b) is b
+    assert kernel(a, b) is b
     torch.cuda.synchronize()
-    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    assert same_bits(a, b)
+    return a, b
+
+
+def test_b1_copy(tmp_path):
+    copy_checked(build(tmp_path, "b1_copy_sync").b1_copy_sync, 1024, 1024)
 
 
 def test_b1_allocates_output_and_uses_stream(tmp_path):
@@ -56,12 +65,12 @@ def test_b1_allocates_output_and_uses_stream(tmp_path):
         b = pkg.b1_copy_sync(a)                         # torch's current stream: s
     s.synchronize()
     assert b.shape == a.shape and b.dtype == a.dtype and b.is_cuda
-    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    assert same_bits(a, b)
     c = poisoned_like(a)
     pkg.b1_copy_sync(a, c, stream=s)
     pkg.b1_copy_sync(a, poisoned_like(a), stream=s.cuda_stream)
     s.synchronize()
-    assert torch.equal(a.view(torch.int16), c.view(torch.int16))
+    assert same_bits(a, c)
 
 
 def test_b1_errors(tmp_path):
@@ -78,11 +87,7 @@ def test_b1_errors(tmp_path):
 @pytest.mark.parametrize("m", [64, 1088])
 def test_b5_symbolic_rows(tmp_path, m):
     pkg = build(tmp_path, "b5_copy_symM")
-    a = torch.randn(m, 1024, dtype=torch.float16, device="cuda")
-    b = poisoned_like(a)
-    pkg.b5_copy_symM(a, b)
-    torch.cuda.synchronize()
-    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    copy_checked(pkg.b5_copy_symM, m, 1024)
     with pytest.raises(ValueError, match="multiple of 64"):
         pkg.b5_copy_symM(torch.zeros(100, 1024, dtype=torch.float16, device="cuda"))
 
@@ -91,9 +96,7 @@ def test_a_cached_plan_still_checks_each_call(tmp_path):
     # a torch tensor's plan is found by its shape, strides, dtype and device, read straight from
     # it: each way a tensor can differ from the cached one while keeping its shape still raises
     pkg = build(tmp_path, "b5_copy_symM")
-    a = torch.randn(64, 1024, dtype=torch.float16, device="cuda")
-    b = poisoned_like(a)
-    pkg.b5_copy_symM(a, b)
+    a, b = copy_checked(pkg.b5_copy_symM, 64, 1024)
     flat = torch.empty(64 * 1024 + 8, dtype=torch.float16, device="cuda")
     refused = [
         (flat[1:1 + 64 * 1024].view(64, 1024), ValueError,
@@ -108,43 +111,29 @@ def test_a_cached_plan_still_checks_each_call(tmp_path):
         with pytest.raises(error, match=f"argument 'A' {message}"):
             pkg.b5_copy_symM(x, b)
     torch.cuda.synchronize()
-    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    assert same_bits(a, b)
     assert len(pkg.b5_copy_symM.__globals__["_KERNEL"]._plans) == 1
 
 
 @pytest.mark.parametrize("shape", [(4096, 4096), (1088, 192)])
 def test_b6_tma_symbolic(tmp_path, shape):
     pkg = build(tmp_path, "b6_tma_symMN")
-    a = torch.randn(*shape, dtype=torch.float16, device="cuda")
-    b = poisoned_like(a)
-    pkg.b6_tma_symMN(a, b)
-    torch.cuda.synchronize()
-    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+    copy_checked(pkg.b6_tma_symMN, *shape)
     # A second call with new pointers and the same shape, and one with another shape, reuse or
     # re-encode the tensor maps correctly.
-    c = torch.randn(*shape, dtype=torch.float16, device="cuda")
-    d = poisoned_like(c)
-    pkg.b6_tma_symMN(c, d)
-    e = torch.randn(128, 64, dtype=torch.float16, device="cuda")
-    f = poisoned_like(e)
-    pkg.b6_tma_symMN(e, f)
-    torch.cuda.synchronize()
-    assert torch.equal(c.view(torch.int16), d.view(torch.int16))
-    assert torch.equal(e.view(torch.int16), f.view(torch.int16))
+    copy_checked(pkg.b6_tma_symMN, *shape)
+    copy_checked(pkg.b6_tma_symMN, 128, 64)
 
 
 @pytest.mark.parametrize("m", [64, 4096])
 def test_copy_tiles_tma_load_and_plain_store(tmp_path, m):
     # device parameters (tensormap, pointer, dim): an order that is not the argument order
     pkg = build(tmp_path, "copy_tiles")
-    a = torch.randn(m, 256, dtype=torch.float16, device="cuda")
-    b = poisoned_like(a)
-    pkg.copy_tiles(a, b)
+    a, _ = copy_checked(pkg.copy_tiles, m, 256)
     outputs = [pkg.copy_tiles(a) for _ in range(2)]      # allocated: a new plan, then reused
     torch.cuda.synchronize()
-    assert torch.equal(a.view(torch.int16), b.view(torch.int16))
     for out in outputs:
-        assert torch.equal(a.view(torch.int16), out.view(torch.int16))
+        assert same_bits(a, out)
 
 
 def test_docs_torch_examples_run(tmp_path, monkeypatch):
@@ -181,4 +170,4 @@ def test_threads_share_a_plan_safely(tmp_path):
         t.join()
     torch.cuda.synchronize()
     for a, b in pairs:
-        assert torch.equal(a.view(torch.int16), b.view(torch.int16))
+        assert same_bits(a, b)
