@@ -3,7 +3,8 @@
 Each stage is still one tile-level operation (see `ops`): the global buffers are the function's
 arguments (`match_buffer`; symbolic dims become int32 arguments), the grid and the thread block
 are tirx's `cta_id` / `thread_id`, shared tiles are `shared.dyn` allocations in their logical
-shape, fragments `local.fragment` allocations. Decisions about instructions, layouts and memory
+shape, fragments `local.fragment` allocations. A shared tile or fragment that no stage uses is
+not allocated: it takes no shared memory and no registers. Decisions about instructions, layouts and memory
 placement are left to the passes.
 
 Function attributes carry what the passes need to reason about the code:
@@ -38,6 +39,10 @@ class _Builder:
 
     def build(self) -> tirx.PrimFunc:
         kernel = self.kernel
+        used = {ref.name for stage in kernel.walk() for ref in stage.regions.values()}
+        tiles = [b for b in kernel.buffers.values()     # allocated: those some stage uses
+                 if (b.is_shared or b.scope == "fragment") and b.name in used]
+        spec_layouts = {b.name: b.layout for b in tiles if b.is_shared}
         with IRBuilder() as ib:
             with T.prim_func():
                 T.func_name(kernel.name)
@@ -51,19 +56,17 @@ class _Builder:
                                                         layout=self._row_major(buffer)))
                 T.device_entry()
                 self._launch()
-                for buffer in kernel.buffers.values():
-                    if buffer.is_shared or buffer.scope == "fragment":
-                        scope = "shared.dyn" if buffer.is_shared else FRAGMENT_SCOPE
-                        self.buffers[buffer.name] = IRBuilder.name(
-                            buffer.name, T.alloc_buffer(self._shape(buffer),
-                                                        tvm_dtype(buffer.dtype), scope=scope))
+                for buffer in tiles:
+                    scope = "shared.dyn" if buffer.is_shared else FRAGMENT_SCOPE
+                    self.buffers[buffer.name] = IRBuilder.name(
+                        buffer.name, T.alloc_buffer(self._shape(buffer), tvm_dtype(buffer.dtype),
+                                                    scope=scope))
                 self._stages(kernel.stages)
         func = ib.get()
         for key, value in {"tlspec.threads": kernel.launch.threads, "tlspec.thread_var": self.tid,
                            "tlspec.var_ranges": self.ranges, "tlspec.multiples": self.multiples,
                            "tlspec.target": kernel.target.name,
-                           "tlspec.spec_layouts": {b.name: b.layout for b in kernel.buffers.values()
-                                                   if b.is_shared}}.items():
+                           "tlspec.spec_layouts": spec_layouts}.items():
             func = func.with_attr(key, value)
         return func
 

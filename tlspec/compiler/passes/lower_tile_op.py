@@ -123,8 +123,6 @@ class _Lowerer:
         if isinstance(stmt, tirx.AttrStmt):
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
         if isinstance(stmt, tirx.AllocBuffer) and scope_kind(stmt.buffer) == "fragment":
-            if stmt.buffer.name not in self.fragments:     # no stage uses it: no registers
-                return tirx.Evaluate(0)
             return tirx.AllocBuffer(self.fragments[stmt.buffer.name][1])
         if isinstance(stmt, TilePrimitiveCall) and ops.kind_of(stmt) is not None:
             return self._stage(stmt)

@@ -7,8 +7,7 @@ included). Its allocation becomes two views of the pool: the logical tile (tirx'
 on it when swizzled, so that TMA encodes the same pattern) for the tile operations, and a flat
 `<tile>_flat` view that the lowered loops address through `layouts.TileLayout.offset`.
 The mbarriers are `tlspec_mbar`, 8 bytes each, after the tiles. The pool's size is the kernel's
-dynamic shared memory (`tlspec.shared_bytes`). A shared tile that no stage uses is not placed (it
-takes no shared memory), like a fragment no stage uses (LowerTileOp gives it no registers).
+dynamic shared memory (`tlspec.shared_bytes`).
 
 The offsets are from the pool's base, so the base itself must have the largest alignment of its
 tiles (`tlspec.shared_alignment`: 1024 bytes with a 128-byte-swizzled tile). On sm_90 the dynamic
@@ -27,7 +26,6 @@ from __future__ import annotations
 import tvm_ffi
 from tvm import tirx
 from tvm.backend.cuda.tile_primitive.tma_utils import mma_shared_layout
-from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ..analysis import attr, dtype_bytes, tile_name
 from ..layouts import TileLayout
@@ -56,12 +54,9 @@ class MergeSharedMemoryAllocations:
         tvm_ffi.structural_walk(func.body, (tirx.AllocBuffer, lambda a: tiles.append(a.buffer)
                                             if a.buffer.scope().startswith("shared") else None),
                                 order="pre")
-        used = _used_tiles(func.body)
-        tiles = [t for t in tiles if t.name in used]
         mbarriers = int(attr(func, "tlspec.mbarrier_count", 0))
         if not tiles and not mbarriers:
-            return (func.with_body(_replace_allocations(func.body, []))
-                    .with_attr("tlspec.shared_bytes", 0).with_attr("tlspec.shared_alignment", 0))
+            return func.with_attr("tlspec.shared_bytes", 0).with_attr("tlspec.shared_alignment", 0)
         offset, placed = 0, []
         for tile in tiles:
             layout = tile_layout(func, tile)
@@ -101,17 +96,6 @@ class MergeSharedMemoryAllocations:
         body = _replace_allocations(body, declarations)
         return (func.with_body(body).with_attr("tlspec.shared_bytes", total)
                 .with_attr("tlspec.shared_alignment", alignment))
-
-
-def _used_tiles(body) -> set[str]:
-    """Names of the buffers some tile operation reads or writes."""
-    names = set()
-
-    def on_call(call):
-        tvm_ffi.structural_walk(call, (tirx.Buffer, lambda b: names.add(b.name)), order="pre")
-
-    tvm_ffi.structural_walk(body, (TilePrimitiveCall, on_call), order="pre")
-    return names
 
 
 def _replace_allocations(body, declarations):
