@@ -24,6 +24,7 @@ from tvm import tirx
 from tvm.ir.expr import TensorLoad as LoadNode
 
 from .analysis import analyzer_for, base_ranges, cp_async_parts, dtype_bytes, scope_kind
+from .lower.common import rebuilt
 from .lower.cp_async import zero_fill_unless
 
 
@@ -48,8 +49,7 @@ class GuardInserter:
                 self.lane = outer
             else:
                 body = self.run(stmt.body)
-            return tirx.For(stmt.loop_var, stmt.min, stmt.extent, stmt.kind, body,
-                            stmt.thread_binding, stmt.annotations)
+            return rebuilt(stmt, body)
         if isinstance(stmt, tirx.SeqStmt):
             return tirx.SeqStmt([self.run(s) for s in stmt.seq])
         if isinstance(stmt, tirx.AttrStmt):

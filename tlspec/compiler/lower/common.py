@@ -59,6 +59,14 @@ def uses(node, var: tirx.Var) -> bool:
     return bool(found)
 
 
+def rebuilt(loop: tirx.For, body: Stmt | None = None, *, var: tirx.Var | None = None,
+            kind: tirx.ForKind | None = None, annotations=None) -> tirx.For:
+    """`loop` with the parts given replaced (its body, loop variable, kind, annotations)."""
+    return tirx.For(loop.loop_var if var is None else var, loop.min, loop.extent,
+                    loop.kind if kind is None else kind, loop.body if body is None else body,
+                    loop.thread_binding, loop.annotations if annotations is None else annotations)
+
+
 def guard(condition: tirx.PrimExpr | None, body: Stmt) -> Stmt:
     if condition is None:
         return body

@@ -26,7 +26,7 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ..analysis import STAGE_ATTR, scope_kind
 from ..errors import StageError
-from ..lower.common import ceildiv, const, substitute, uses
+from ..lower.common import ceildiv, const, rebuilt, substitute, uses
 from ..lower.hinted_access import HINTS, NotHintable, hint_vector_copy
 
 ANNOTATION = "tlspec.eviction_policy"
@@ -41,15 +41,9 @@ def mark(stmt: tirx.Stmt, eviction: str) -> tirx.Stmt:
     def on_for(loop):
         if loop.kind != tirx.ForKind.VECTORIZED:
             return loop
-        return _with_annotations(loop, {**dict(loop.annotations), ANNOTATION: eviction})
+        return rebuilt(loop, annotations={**dict(loop.annotations), ANNOTATION: eviction})
 
     return tvm_ffi.structural_map(stmt, (tirx.For, on_for), order="post")
-
-
-def _with_annotations(loop, annotations, body=None, var=None, kind=None):
-    return tirx.For(loop.loop_var if var is None else var, loop.min, loop.extent,
-                    loop.kind if kind is None else kind,
-                    loop.body if body is None else body, loop.thread_binding, annotations)
 
 
 def _marked(stmt) -> bool:
@@ -107,7 +101,7 @@ def _chunked(loop: tirx.For):
     that each run at most STAGE_VECTORS, each chunk staged."""
     inner = _count(loop.body)
     if inner is None or inner > STAGE_VECTORS:
-        return _with_annotations(loop, loop.annotations, body=_stage(loop.body))
+        return rebuilt(loop, _stage(loop.body))
     per = STAGE_VECTORS // inner
     chunk, step = tirx.Var(loop.loop_var.name + "_c", "int32"), tirx.Var(loop.loop_var.name + "_s",
                                                                           "int32")
@@ -162,14 +156,14 @@ def _phase(stmt, base, which: str, registers, lanes: int):
 
         body = tvm_ffi.structural_map(substitute(stmt.body, stmt.loop_var, lane),
                                       (tirx.BufferStore, on_store), order="post")
-        return _with_annotations(stmt, stmt.annotations, body=_merge_branches(body), var=lane)
+        return rebuilt(stmt, _merge_branches(body), var=lane)
     if isinstance(stmt, tirx.For):
         var = tirx.Var(stmt.loop_var.name, "int32")
         inner = _count(stmt.body)
         body = _phase(substitute(stmt.body, stmt.loop_var, var), base + (var - stmt.min) * inner,
                       which, registers, lanes)
         kind = tirx.ForKind.UNROLLED if inner else stmt.kind
-        return _with_annotations(stmt, stmt.annotations, body=body, var=var, kind=kind)
+        return rebuilt(stmt, body, var=var, kind=kind)
     if isinstance(stmt, tirx.SeqStmt):
         out = []
         for s in stmt.seq:
@@ -218,8 +212,8 @@ def _hinted(loop, body, read_only):
                                None if body.else_case is None else
                                _hinted(loop, body.else_case, read_only))
     lane = tirx.Var(loop.loop_var.name, "int32")     # each branch binds a lane of its own
-    plain = _with_annotations(loop, {k: v for k, v in loop.annotations.items() if k != ANNOTATION},
-                              body=substitute(body, loop.loop_var, lane), var=lane)
+    plain = rebuilt(loop, substitute(body, loop.loop_var, lane), var=lane,
+                    annotations={k: v for k, v in loop.annotations.items() if k != ANNOTATION})
     if not _has_global_side(plain):
         return plain
     return hint_vector_copy(plain, _policy(loop), read_only)

@@ -12,6 +12,7 @@ from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 
 from ..analysis import is_block_sync, shared_accesses, stage_kind
+from ..lower.common import rebuilt
 
 
 def fence() -> tirx.Stmt:
@@ -27,8 +28,7 @@ class _Fencer:
         for stmt in stmts:
             if isinstance(stmt, tirx.For) and stage_kind(stmt) is None:
                 self.dirty |= shared_accesses(stmt)[1]          # loop-carried writes
-                stmt = tirx.For(stmt.loop_var, stmt.min, stmt.extent, stmt.kind,
-                                self.visit(stmt.body), stmt.thread_binding, stmt.annotations)
+                stmt = rebuilt(stmt, self.visit(stmt.body))
             elif isinstance(stmt, (tirx.SeqStmt, tirx.AttrStmt)) and stage_kind(stmt) is None:
                 stmt = self.visit(stmt)
             else:

@@ -30,7 +30,7 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 from .. import ops
 from ..analysis import STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread_info
 from ..errors import StageError
-from ..lower.common import Operand, VectorLoop, const, seq
+from ..lower.common import Operand, VectorLoop, const, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
 from ..lower.gather import lower_indexed
@@ -118,8 +118,7 @@ class _Lowerer:
             self.loops.append(stmt)
             body = self.visit(stmt.body)
             self.loops.pop()
-            return tirx.For(stmt.loop_var, stmt.min, stmt.extent, stmt.kind, body,
-                            stmt.thread_binding, stmt.annotations)
+            return rebuilt(stmt, body)
         if isinstance(stmt, tirx.AttrStmt):
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
         if isinstance(stmt, tirx.AllocBuffer) and scope_kind(stmt.buffer) == "fragment":

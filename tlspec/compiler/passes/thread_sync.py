@@ -13,6 +13,7 @@ from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 
 from ..analysis import is_block_sync, shared_accesses, stage_kind
+from ..lower.common import rebuilt
 
 
 def barrier() -> tirx.Stmt:
@@ -79,8 +80,7 @@ class _Syncer:
             stmts.append(barrier())
             self.state.reset()
         body = stmts[0] if len(stmts) == 1 else tirx.SeqStmt(stmts)
-        return tirx.For(loop.loop_var, loop.min, loop.extent, loop.kind, body,
-                        loop.thread_binding, loop.annotations)
+        return rebuilt(loop, body)
 
     def visit(self, stmt):
         if isinstance(stmt, tirx.SeqStmt):
