@@ -723,6 +723,13 @@ def _plan_key(values: Sequence) -> tuple:
     return tuple(key), views
 
 
+def _bounded_put(cache: dict, key: Any, value: Any, limit: int) -> None:
+    """cache[key] = value, the oldest entry dropped first when the cache holds `limit`."""
+    if len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
 def _torch() -> Any:
     """The torch module, or None when it cannot be imported."""
     torch = sys.modules.get("torch")
@@ -795,9 +802,7 @@ class Kernel:
         views, env = check_arguments(self, values)
         plan = _Plan(self, env, views)
         with self._lock:
-            if len(self._plans) >= PLAN_CACHE_SIZE:
-                self._plans.pop(next(iter(self._plans)))
-            self._plans[key] = plan
+            _bounded_put(self._plans, key, plan, PLAN_CACHE_SIZE)
         return views, plan
 
     def _allocate(self, values: Sequence, views: list, plan: _Plan) -> tuple:
@@ -877,9 +882,7 @@ class Kernel:
             tm = cache.get(key)
             if tm is None:
                 tm = self._encode(d, i, key[1], plan.map_layouts[i])
-                if len(cache) >= TENSORMAP_CACHE_SIZE:
-                    cache.pop(next(iter(cache)))
-                cache[key] = tm
+                _bounded_put(cache, key, tm, TENSORMAP_CACHE_SIZE)
             out.append(tm)
         return out
 
