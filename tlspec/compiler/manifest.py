@@ -12,7 +12,8 @@ import tvm
 import tvm_ffi
 from tvm import tirx
 
-from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars
+from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars, simplify
+from ..im2col import column_matrix
 from ..model import Kernel
 
 FORMAT = 1
@@ -142,6 +143,26 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
     return facts
 
 
+def _column_matrix_checks(kernel: Kernel) -> list[dict]:
+    """A global `col` of an im2col is the whole (N*OH*OW, K*K*C) column matrix: validation
+    compares constant extents, these checks the symbolic ones at the call."""
+    checks = []
+    for stage in kernel.walk():
+        if stage.kind != "im2col":
+            continue
+        image, col = (kernel.buffers[stage.regions[r].name] for r in ("img", "col"))
+        if not col.is_global:
+            continue
+        for axis, have, want in zip(("rows", "columns"), col.shape,
+                                    column_matrix(image.shape, stage.options)):
+            check = {"expr": spec_expr(have, kernel), "op": "==", "bound": spec_expr(want, kernel),
+                     "message": f"{col.name} is the column matrix of im2col over {image.name}: "
+                                f"its {axis} must be {'N*OH*OW' if axis == 'rows' else 'K*K*C'}"}
+            if simplify(have) != simplify(want) and check not in checks:
+                checks.append(check)
+    return checks
+
+
 def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str) -> dict:
     symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
     facts = launch_facts(host, device, symbolic)
@@ -179,6 +200,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                        "op": "<=", "bound": INT32_MAX,
                        "message": f"{b.name} is indexed with int32: its element count must stay "
                                   "below 2**31"})
+    checks += _column_matrix_checks(kernel)
     return {
         "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
         "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",

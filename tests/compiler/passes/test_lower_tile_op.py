@@ -1,16 +1,20 @@
-"""LowerTileOp moves bits: every buffer a SIMT stage reads or writes is addressed through a view
-of the same memory in the bit type of its element size (declared at the start of the stage), so
-that tvm's CUDA code generation has a vector type for every width; a gather's index is read as
-its own type, since its value is used."""
+"""LowerTileOp on small kernels.
+
+It moves bits: every buffer a SIMT stage reads or writes is addressed through a view of the same
+memory in the bit type of its element size (declared at the start of the stage), so that tvm's
+CUDA code generation has a vector type for every width; a gather's index is read as its own
+type, since its value is used. An im2col tile's columns past the last tap are zeros."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+import tvm
 import tvm_ffi
 from pipeline_support import run_through, tile_ir
 from tvm import tirx
 from tvm.ir.expr import TensorLoad
 
 from tlspec.compiler.analysis import stage_kind
+from tlspec.compiler.lower.common import substitute
 
 GATHER_INT16 = """
 tlspec: 1
@@ -59,3 +63,40 @@ def test_the_bit_views_are_declared_where_the_stage_starts():
     first = list(gather.body.seq)[:2]
     assert all(isinstance(s, tirx.DeclBuffer) for s in first)
     assert sorted(s.buffer.name for s in first) == ["rows_flat", "table"]
+
+
+PARTIAL_COLUMN_TILE = """
+tlspec: 1
+name: im2col_partial_columns
+target: sm_90a
+dims: {N: 2, H: 8, W: 8, C: 4}
+buffers:
+  img:   {scope: global, shape: [N, H, W, C], dtype: float16, io: in}
+  col_s: {scope: shared, shape: [32, 32], dtype: float16}
+launch:
+  grid: {bx: "ceildiv(N * H * W, 32)", by: "ceildiv(9 * C, 32)"}
+  threads: 128
+stages:
+  - im2col: {img: img, col: col_s, nhw_step: bx, c_step: by, kernel: 3, pad: 1}
+"""
+
+
+def test_im2col_writes_zeros_to_the_columns_past_the_last_tap():
+    """A 3x3 kernel over 4 channels makes 36 columns; the second 32-column tile holds 4 of them
+    and 28 zeros, not the pixels that taps kh >= 3 would name."""
+    (stage,) = stages(run_through(tile_ir(PARTIAL_COLUMN_TILE), "LowerTileOp")["main"])
+    branches = []
+    tvm_ffi.structural_walk(stage, (tirx.IfThenElse, branches.append), order="pre")
+    (branch,) = branches
+    assert isinstance(branch.else_case, tirx.BufferStore)
+    assert isinstance(branch.else_case.value, tirx.FloatImm) and branch.else_case.value.value == 0
+    found = []
+    tvm_ffi.structural_walk(branch.condition, (tirx.Var, found.append), order="pre")
+    by, tid = (next(v for v in found if v.name == name) for name in ("by", "tid"))
+    analyzer = tvm.sym.Analyzer()
+    for block in (0, 1):
+        for thread in range(128):
+            cond = substitute(substitute(branch.condition, by, tirx.IntImm("int32", block)), tid,
+                              tirx.IntImm("int32", thread))
+            column = block * 32 + thread % 8 * 4      # the first column of this thread's vector
+            assert bool(analyzer.simplify(cond)) == (column < 36)
