@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from ..expr import (Expr, ExprError, Var, affine, evaluate, free_vars, simplify, substitute,
-                    to_source)
+from ..expr import (Expr, ExprError, Var, affine, evaluate, free_vars, parse_expr, simplify,
+                    substitute, to_source)
 from ..model import Buffer, Dim, Kernel
 
 
@@ -51,6 +51,10 @@ class Signature:
         # extents with the constant dims folded in, as the wrapper's manifest has them
         self.shapes = [[simplify(substitute(e, self.constants)) for e in b.shape]
                        for b in self.arguments]
+        written = kernel.document.data["buffers"]
+        self.expected = [self._expected([substitute(parse_expr(e), self.constants)
+                                         for e in written[b.name]["shape"]])
+                         for b in self.arguments]
         self.sources: dict[str, tuple[int, int, int, int]] = {}   # dim -> (argument, axis, a, b)
         for alone in (True, False):
             for i, shape in enumerate(self.shapes):
@@ -60,10 +64,10 @@ class Signature:
                         continue
                     if not alone or isinstance(extent, Var):
                         self.sources[form[0]] = (i, axis, form[1], form[2])
-        self.expected = [self._expected(shape) for shape in self.shapes]
 
     def _expected(self, shape: list[Expr]) -> str:
-        """'(M, 256) with M a multiple of 64 and M >= 64': the shape and its dims' rules."""
+        """'(M, 256) with M a multiple of 64 and M >= 64': the shape as written, constant dims
+        folded in, and the rules of its symbolic dims."""
         names = list(dict.fromkeys(v.name for e in shape for v in free_vars(e)))
         rules = [f"{d} {rule}" for d in names for rule in dim_rules(self.symbolic[d])]
         text = "(" + ", ".join(to_source(e) for e in shape) + ("," if len(shape) == 1 else "") + ")"
@@ -104,7 +108,7 @@ class Signature:
                 continue
             value, remainder = divmod(shape[axis] - b, a)
             if remainder or value < 0:
-                extent = to_source(self.shapes[i][axis])
+                extent = to_source(self.shapes[i][axis])  # a * name + b
                 raise ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
                                  f"{shape_text(shape)}; expected {self.expected[i]} "
                                  f"({shape[axis]} is not {extent} for any size {name})")

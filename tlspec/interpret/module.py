@@ -49,7 +49,9 @@ def load(path_or_text: str | os.PathLike, *, name: str | None = None) -> types.M
                               f"The kernels of {source}, run by the tlspec interpreter.")
     module.__all__ = [p.kernel.name for p in programs]
     for program in programs:
-        setattr(module, program.kernel.name, kernel_function(program))
+        function = kernel_function(program)
+        function.__module__ = module.__name__
+        setattr(module, program.kernel.name, function)
     return module
 
 
