@@ -129,3 +129,24 @@ def test_scatter_positions_past_the_index_tensor_write_nothing():
     expected = references.scatter(table, idx, rows[:5])
     scatter(table, idx, rows)
     assert_same(table, expected)
+
+
+def test_index_positions_before_the_index_tensor_write_nothing():
+    """The index region starts S positions before the index tensor (S known only at a call):
+    those positions, like those past its end, move nothing."""
+    gather = kernel(spec("gather_shifted", dims="{V: symbolic, NI: symbolic, NP: symbolic, "
+                                                 "S: symbolic}",
+                         grid='{bx: "ceildiv(NP, 4)"}', buffers="""
+        table: {scope: global, shape: [V, 4], dtype: uint16, io: in}
+        idx:   {scope: global, shape: [NI], dtype: int32, io: in}
+        out:   {scope: global, shape: [NP, 4], dtype: uint16, io: out}
+        shift: {scope: global, shape: [S], dtype: uint8, io: in}
+    """, stages="""
+        - gather: {src: table, dst: "out[bx*4 : +4, :]", index: "idx[bx*4 - S : +4]"}
+    """))
+    table = random((9, 4), "uint16")
+    idx = np.array([8, 0, 3, 3, 1], np.int32)
+    out = gather(table, idx, poisoned((8, 4), "uint16"), random((2,), "uint8"))
+    expected = poisoned((8, 4), "uint16")
+    expected[2:7] = table[idx]
+    assert_same(out, expected)

@@ -244,20 +244,15 @@ class _Run:
             raise Fault(pointer, f"{err.message} in '{to_source(expr)}'", err.hint) from None
 
     def box(self, ref: RegionRef) -> Box:
-        """The region's (start, extent) per dimension in this block; a region of a global tensor
-        must start inside it."""
+        """The region's (start, extent) per dimension in this block. A region of a global tensor
+        may lie partly or wholly outside it (validation refuses one that provably starts outside;
+        one that depends on a symbolic dim is read and written by the rule of partial tiles)."""
         box = [(self.value(start, ref.pointer), self.value(extent, ref.pointer))
                for start, extent in ref.dims]
-        storage = self.memory[ref.name]
-        for i, ((start, extent), size) in enumerate(zip(box, storage.shape)):
+        for i, (_, extent) in enumerate(box):
             if extent < 1:
                 raise Fault(ref.pointer, f"region '{ref.region.text}' has extent {extent} in "
                                          f"dimension {i}; extents must be positive")
-            if isinstance(storage, GlobalTensor) and not 0 <= start < size:
-                raise Fault(ref.pointer, f"region '{ref.region.text}' starts at {start} in "
-                                         f"dimension {i}, outside '{ref.name}' (extent {size})",
-                            "a region of a global tensor may run past its end but must start "
-                            "inside it: size the grid and loops with ceildiv(extent, tile)")
         return box
 
     def tensor(self, ref: RegionRef) -> GlobalTensor:

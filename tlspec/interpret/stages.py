@@ -6,7 +6,6 @@ loads them (zero past the end of a global tensor) and stores them (dropping what
 """
 from __future__ import annotations
 
-from math import prod
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -55,60 +54,67 @@ def transpose(run: _Run, stage: Stage) -> None:
     run.store(dst, box, values, None if defined is None else np.swapaxes(defined, -1, -2), src.name)
 
 
-def indices(run: _Run, ref: RegionRef) -> tuple[np.ndarray, int]:
-    """The index values of a gather or scatter as int64, and the number of index positions: the
-    values are those of the positions inside the index tensor (a global index region may run past
-    its end, and its positions there move nothing)."""
+def indices(run: _Run, ref: RegionRef) -> tuple[np.ndarray, np.ndarray]:
+    """The index values of a gather or scatter as int64, and which positions lie inside the
+    index tensor (a global index region may run past its end; its positions there move
+    nothing)."""
     box, values, defined = run.load(ref)
-    count = values.size
     values = values.reshape(-1).view(SIGNED[values.dtype.itemsize]).astype(np.int64)
     storage = run.memory[ref.name]
     if isinstance(storage, GlobalTensor):
-        # one dimension has an extent other than 1, and the region starts inside the tensor: the
-        # positions inside are a prefix
-        inside = prod(min(extent, size - start)
-                      for (start, extent), size in zip(box, storage.shape))
-        return values[:inside], count
+        inside = np.ones([extent for _, extent in box], bool)
+        for axis, ((start, extent), size) in enumerate(zip(box, storage.shape)):
+            position = np.arange(start, start + extent).reshape([-1 if a == axis else 1
+                                                                 for a in range(len(box))])
+            inside &= (position >= 0) & (position < size)
+        return values, inside.reshape(-1)
     if not defined.all():
         at = np.unravel_index(int(np.argmin(defined.reshape(-1))), defined.shape)
         position = tuple(start + int(i) for (start, _), i in zip(box, at))
         raise Fault(ref.pointer, f"reads the index {coordinates(ref.name, position)}, which no "
                                  "stage of this block wrote", "write the index tile first")
-    return values, count
+    return values, np.ones(values.size, bool)
 
 
-def table_columns(run: _Run, table: RegionRef) -> tuple[int, int, int, int]:
-    """(rows, first column, width, end of the columns inside the table) of a table region."""
+def table_columns(run: _Run, table: RegionRef) -> tuple[int, int, int, slice, slice]:
+    """(rows, first column, width) of a table region, and its columns inside the table: as a
+    slice of the table and as a slice of the region."""
     (_, rows), (first, width) = run.box(table)
-    return rows, first, width, min(first + width, run.memory[table.name].shape[1])
+    size = run.memory[table.name].shape[1]
+    lo, hi = min(max(first, 0), size), min(max(first + width, 0), size)
+    return rows, first, width, slice(lo, hi), slice(lo - first, hi - first)
 
 
 def gather(run: _Run, stage: Stage) -> None:
-    """dst[i, :] = table[index[i], cols]; zeros for an index outside the table's rows; dst row i
-    is not written for a position past the end of a global index tensor."""
+    """dst[i, :] = table[index[i], cols]; zeros for an index outside the table's rows and for
+    columns outside it; dst row i is not written for a position outside a global index tensor."""
     table, dst, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
-    rows, first, width, end = table_columns(run, table)
-    values, count = indices(run, index)
+    rows, _, width, columns, local = table_columns(run, table)
+    values, inside = indices(run, index)
     box = run.box(dst)
-    check_fits(dst, extents(box), [count, width], "'index' and the table region give")
+    check_fits(dst, extents(box), [values.size, width], "'index' and the table region give")
     gathered = np.zeros((values.size, width), run.memory[table.name].bits.dtype)
-    inside = (values >= 0) & (values < rows)
-    if inside.any():
-        gathered[inside, :end - first] = run.tensor(table).read(
-            (values[inside], slice(first, end)), run.block, table.pointer)
-    if values.size:
-        run.store(dst, [(box[0][0], values.size), box[1]], gathered, None, table.name)
+    chosen = inside & (values >= 0) & (values < rows)
+    if chosen.any() and columns.start < columns.stop:
+        gathered[chosen, local] = run.tensor(table).read((values[chosen], columns), run.block,
+                                                         table.pointer)
+    written = np.nonzero(inside)[0]         # a range: the index region is 1-D
+    if written.size:
+        first, count = int(written[0]), written.size
+        run.store(dst, [(box[0][0] + first, count), box[1]], gathered[first:first + count], None,
+                  table.name)
 
 
 def scatter(run: _Run, stage: Stage) -> None:
     """table[index[i], cols] = src[i, :] for the positions inside the index tensor whose index
-    lies in the table's rows; in-range indices of one stage must be distinct."""
+    lies in the table's rows, the columns inside the table; in-range indices of one stage must
+    be distinct."""
     src, table, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
     _, values, defined = run.load(src)
-    rows, first, width, end = table_columns(run, table)
-    targets, count = indices(run, index)
-    check_fits(src, list(values.shape), [count, width], "'index' and the table region give")
-    chosen = np.nonzero((targets >= 0) & (targets < rows))[0]
+    rows, _, width, columns, local = table_columns(run, table)
+    targets, inside = indices(run, index)
+    check_fits(src, list(values.shape), [targets.size, width], "'index' and the table region give")
+    chosen = np.nonzero(inside & (targets >= 0) & (targets < rows))[0]
     unique, counts = np.unique(targets[chosen], return_counts=True)
     if (counts > 1).any():
         row = unique[counts > 1][0]
@@ -117,10 +123,11 @@ def scatter(run: _Run, stage: Stage) -> None:
                                    f"{at[0]} and {at[1]} hold it",
                     "the indices of a scatter must be distinct: two rows written to one table "
                     "row race")
-    part = (chosen, slice(0, end - first))
-    run.tensor(table).write((targets[chosen], slice(first, end)), values[part],
-                            None if defined is None else defined[part], run.block,
-                            table.pointer, src.name)
+    if columns.start < columns.stop:
+        part = (chosen, local)
+        run.tensor(table).write((targets[chosen], columns), values[part],
+                                None if defined is None else defined[part], run.block,
+                                table.pointer, src.name)
 
 
 def im2col(run: _Run, stage: Stage) -> None:
