@@ -143,6 +143,23 @@ def test_blocks_reading_and_writing_their_own_elements_are_fine():
     assert np.array_equal(b, expected)
 
 
+def test_im2col_reads_what_another_block_wrote():
+    """Block bx turns image bx into columns and writes a pixel of the other image."""
+    im2col = kernel(spec("im2col_race", grid="{bx: 2}", buffers="""
+        img: {scope: global, shape: [2, 4, 4, 2], dtype: uint8, io: inout}
+        col: {scope: global, shape: [32, 18], dtype: uint8, io: out}
+        src: {scope: global, shape: [2, 2], dtype: uint8, io: in}
+    """, stages="""
+        - im2col: {img: img, col: "col[bx*16 : +16, :]", nhw_step: bx, c_step: 0, kernel: 3, pad: 1}
+        - copy: {src: "src[bx, :]", dst: "img[1 - bx, 0, 0, :]"}
+    """))
+    assert error(lambda img, src: im2col(img, src=src), random((2, 4, 4, 2), "uint8"),
+                 random((2, 2), "uint8")).startswith(
+        "<string>:9:19: error: im2col in block (bx=1): reads img[1, 0, 0, 0], which block (bx=0) "
+        "writes: the result depends on the order in which blocks run\n"
+        "  at: /stages/0/im2col/img\n")
+
+
 def test_a_stage_reads_what_it_writes():
     overlap = kernel(spec("overlap", buffers="""
         B: {scope: global, shape: [16], dtype: uint32, io: inout}

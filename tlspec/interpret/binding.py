@@ -74,10 +74,11 @@ class Signature:
         return text + (" with " + " and ".join(rules) if rules else "")
 
     def bind(self, shapes: Sequence[tuple[int, ...] | None], given: Mapping[str, int] | None = None,
-             given_by: str = "") -> dict[str, int]:
+             given_by: str = "", complete: bool = True) -> dict[str, int]:
         """The value of every dim (constant and symbolic) for arrays of these shapes, in argument
         order (None: an omitted argument). `given` are dims already known, from `given_by`.
-        Raises ValueError naming the argument that does not fit."""
+        Raises ValueError naming the argument that does not fit, or (when `complete`) a dim
+        that no argument determines."""
         env = dict(self.constants)
         bound_by: dict[str, str] = {}
         for name, value in (given or {}).items():
@@ -90,7 +91,7 @@ class Signature:
         for i, shape in enumerate(shapes):       # again: an extent can use a dim that only a
             if shape is not None:                # later argument bound
                 self._check_extents(i, shape, env, bound_by)
-        for name in self.symbolic:
+        for name in self.symbolic if complete else ():
             if name not in env:
                 raise ValueError(f"{self.where}: dimension {name} is not determined by the "
                                  "arguments given; pass the outputs that have it")

@@ -12,7 +12,8 @@ from ..dtypes import DTYPE_BYTES
 
 UNSIGNED = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32),
             8: np.dtype(np.uint64)}
-_ML_DTYPES = {"bfloat16": "bfloat16", "float8_e4m3": "float8_e4m3fn", "float8_e5m2": "float8_e5m2"}
+# spec dtypes whose numpy type comes from ml_dtypes, and its name there
+ML_DTYPES = {"bfloat16": "bfloat16", "float8_e4m3": "float8_e4m3fn", "float8_e5m2": "float8_e5m2"}
 
 
 def bits_dtype(dtype: str) -> np.dtype:
@@ -23,10 +24,10 @@ def bits_dtype(dtype: str) -> np.dtype:
 def numpy_dtype(dtype: str) -> np.dtype:
     """The numpy dtype of a spec dtype: float16 -> numpy.float16, bfloat16 -> ml_dtypes.bfloat16,
     float8_e4m3 -> ml_dtypes.float8_e4m3fn, ..."""
-    if dtype in _ML_DTYPES:
+    if dtype in ML_DTYPES:
         import ml_dtypes
 
-        return np.dtype(getattr(ml_dtypes, _ML_DTYPES[dtype]))
+        return np.dtype(getattr(ml_dtypes, ML_DTYPES[dtype]))
     return np.dtype(dtype)
 
 

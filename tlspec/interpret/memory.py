@@ -84,6 +84,12 @@ class GlobalTensor:
         self.note_read(index, block, pointer)
         return self.bits[index]
 
+    def take(self, positions: np.ndarray, block: int, pointer: str) -> np.ndarray:
+        """The elements at C-order `positions` (all inside the tensor)."""
+        if self.writer is not None or self.reader is not None or self.stage_reads is not None:
+            self.note_read(np.unravel_index(positions, self.shape), block, pointer)
+        return self.bits.reshape(-1).take(positions)
+
     def note_read(self, index: Index, block: int, pointer: str) -> None:
         if self.writer is not None:
             self.check_others(self.writer[index], index, block, pointer, "reads", "writes",

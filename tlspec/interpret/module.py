@@ -69,12 +69,20 @@ def kernel_function(program: Program) -> Callable[..., Any]:
     signature = program.signature
     arguments = signature.arguments
     where = signature.where
+    parameters, default = [], False
+    for buffer in arguments:
+        default |= buffer.io == "out"
+        parameters.append(inspect.Parameter(buffer.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                            default=None if default else inspect.Parameter.empty))
+    parameters.append(inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=None))
+    python_signature = inspect.Signature(parameters)
 
-    def call(*args: Any, stream: Any = None) -> Any:
-        if len(args) > len(arguments):
-            raise TypeError(f"{where} takes {len(arguments)} positional arguments but {len(args)} "
-                            "were given")
-        given = list(args) + [None] * (len(arguments) - len(args))
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = python_signature.bind(*args, **kwargs).arguments
+        except TypeError as err:
+            raise TypeError(f"{where}: {err}") from None
+        given = [bound.get(buffer.name) for buffer in arguments]
         arrays = []
         for buffer, x in zip(arguments, given):
             if x is None and buffer.io != "out":
@@ -90,13 +98,7 @@ def kernel_function(program: Program) -> Callable[..., Any]:
 
     call.__name__ = call.__qualname__ = program.kernel.name
     call.__doc__ = _docstring(program)
-    parameters, default = [], False
-    for buffer in arguments:
-        default |= buffer.io == "out"
-        parameters.append(inspect.Parameter(buffer.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                            default=None if default else inspect.Parameter.empty))
-    parameters.append(inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=None))
-    call.__signature__ = inspect.Signature(parameters)
+    call.__signature__ = python_signature
     return call
 
 

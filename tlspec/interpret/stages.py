@@ -153,13 +153,15 @@ def im2col(run: _Run, stage: Stage) -> None:
     kh, kw, ch = big_q // (c * k), big_q // c % k, big_q % c
     ih = (oh * stride - pad)[:, None] + (kh * dilation)[None, :]
     iw = (ow * stride - pad)[:, None] + (kw * dilation)[None, :]
+    # (as unsigned, a negative coordinate is past the end too)
     inside = ((big_r < n_ * oh_ * ow_)[:, None] & (big_q < k * k * c)[None, :]
-              & (ih >= 0) & (ih < h) & (iw >= 0) & (iw < w))
-    values = np.zeros((rows, cols), image.bits.dtype)
-    if inside.any():
-        where = np.nonzero(inside)
-        at = (n[where[0]], ih[inside], iw[inside], ch[where[1]])
-        values[inside] = image.read(at, run.block, img.pointer)
+              & (ih.view(np.uint64) < h) & (iw.view(np.uint64) < w))
+    at = ((n[:, None] * h + ih) * w + iw) * c + ch[None, :]       # C-order positions in img
+    if inside.all():
+        values = image.take(at.reshape(-1), run.block, img.pointer).reshape(rows, cols)
+    else:
+        values = np.zeros((rows, cols), image.bits.dtype)
+        values[inside] = image.take(at[inside], run.block, img.pointer)
     run.store(col, box, values, None, img.name)
 
 
