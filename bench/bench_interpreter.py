@@ -19,7 +19,7 @@ import numpy as np
 
 from tlspec.expr import evaluate
 from tlspec.interpret import Program
-from tlspec.validate import validate_paths, validate_text
+from tlspec.validate import validate_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BUFFERS = {
@@ -51,8 +51,8 @@ JOBS = [
      {"V": 65536, "D": 256, "R": 4096}, '{bx: "ceildiv(R, 16)"}', """
   - gather: {src: table, dst: "out[bx*16 : +16, :]", index: "idx[bx*16 : +16]"}"""),
     ("im2col 4 x 28 x 28 x 64 fp16, 3x3 pad 1, 64 x 64 tiles", "im2col",
-     {"N": 4, "H": 28, "W": 28, "C": 64}, '{bx: "ceildiv(N * H * W, 64)", by: "ceildiv(9 * C, 64)"}',
-     """
+     {"N": 4, "H": 28, "W": 28, "C": 64},
+     '{bx: "ceildiv(N * H * W, 64)", by: "ceildiv(9 * C, 64)"}', """
   - im2col: {img: img, col: col_s, nhw_step: bx, c_step: by, kernel: 3, pad: 1}
   - copy: {src: col_s, dst: "col[bx*64 : +64, by*64 : +64]"}"""),
 ]
@@ -97,15 +97,14 @@ def main() -> None:
         seconds, blocks = timed(Program(kernel), arrays_for(kernel, dims), args.repeat)
         print(f"| {title} | {blocks} | {seconds * 1e3:.1f} ms | {seconds / blocks * 1e6:.0f} us |")
     sys.path.insert(0, str(ROOT / "tests" / "interpret"))
-    sys.path.insert(0, str(ROOT / "tests"))
-    # the CPU tests' sizes and inputs
-    from test_example_specs_interpreted import SIZES, arrays_for as test_arrays, fitted, kind_of
+    from example_kernels import SIZES, fitted, inputs, kind_of, matrix_kernels  # the tests' own
+
 
     runs, total, blocks = 0, 0.0, 0
-    for kernel in validate_paths([str(ROOT / "tests" / "gpu" / "matrix")]).kernels:
+    for kernel in matrix_kernels():
         program = Program(kernel)
         for size in SIZES[kind_of(kernel)]:
-            seconds, count = timed(program, test_arrays(kernel, fitted(kernel, size)), 1)
+            seconds, count = timed(program, inputs(kernel, fitted(kernel, size)), 1)
             runs, total, blocks = runs + 1, total + seconds, blocks + count
     print(f"\ntests/gpu/matrix at the CPU tests' sizes: {runs} runs, {blocks / runs:.0f} blocks "
           f"and {total / runs * 1e3:.1f} ms per run on average; 6000 such runs on 16 cores: "

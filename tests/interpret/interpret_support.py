@@ -36,19 +36,26 @@ def bits(array: np.ndarray) -> np.ndarray:
     return array.view(UNSIGNED[array.dtype.itemsize])
 
 
-def random(shape, dtype: str = "float16", seed: int = 0) -> np.ndarray:
-    """Random bits of a spec dtype, never zero and never all ones (the poison)."""
+def random_bits(shape, dtype: str = "float16", seed: int = 0) -> np.ndarray:
+    """Random elements of a spec dtype as unsigned integers of its size, never zero and never
+    all ones (the poison)."""
     size = DTYPE_BYTES[dtype]
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(1, 2 ** (8 * size) - 1, size=shape, dtype=UNSIGNED[size],
-                       endpoint=False)
-    return raw.view(numpy_dtype(dtype))
+    return np.random.default_rng(seed).integers(1, 2 ** (8 * size) - 1, size=shape,
+                                                dtype=UNSIGNED[size])
+
+
+def poisoned_bits(shape, dtype: str = "float16") -> np.ndarray:
+    """Every bit set, as unsigned integers of the dtype's size: allocated outputs' poison."""
+    return np.full(shape, np.iinfo(UNSIGNED[DTYPE_BYTES[dtype]]).max, UNSIGNED[DTYPE_BYTES[dtype]])
+
+
+def random(shape, dtype: str = "float16", seed: int = 0) -> np.ndarray:
+    """random_bits() in the dtype's numpy type."""
+    return random_bits(shape, dtype, seed).view(numpy_dtype(dtype))
 
 
 def poisoned(shape, dtype: str = "float16") -> np.ndarray:
-    array = np.empty(shape, numpy_dtype(dtype))
-    bits(array).fill(np.iinfo(UNSIGNED[DTYPE_BYTES[dtype]]).max)
-    return array
+    return poisoned_bits(shape, dtype).view(numpy_dtype(dtype))
 
 
 def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
