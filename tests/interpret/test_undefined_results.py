@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from interpret_support import kernel, random, spec
-from tlspec.interpret import InterpretError, load
+from tlspec.interpret import InterpretError, load, run
+from tlspec.validate import validate_text
 
 
 def error(run, *args) -> str:
@@ -221,6 +222,14 @@ def test_a_grid_extent_above_its_limit_at_a_call():
         "  hint: list the largest extent first: it becomes blockIdx.x")
 
 
+def test_a_division_by_zero_at_a_call():
+    copy = vectors("divide", "{bx: N // (N - 4)}", "[bx : +1]")
+    assert error(copy, random((4,), "int8")) == (
+        "<string>:7:21: error: division by zero in 'N // (N - 4)'\n"
+        "  at: /launch/grid/bx\n"
+        "  hint: the divisor in 'N // (N - 4)' is 0")
+
+
 # -- what the interpreter does not run ------------------------------------------------------------
 
 def test_kinds_it_does_not_run_are_refused_together():
@@ -261,3 +270,15 @@ def test_an_invalid_spec_gets_the_diagnostics_of_validate():
              name="x.yaml")
     assert str(err.value).startswith("x.yaml:5:46: error: unknown dtype 'fp16'; did you mean "
                                      "'float16'?\n  at: /buffers/A/dtype\n")
+
+
+def test_an_invalid_kernel_model_is_refused_by_run():
+    text = "tlspec: 1\n" + PARTIAL_TILE.replace('"A[bx*8 : +4, :]"', '"A[bx*8 : +4, :, 1]"')
+    result = validate_text(text.replace("ceildiv(N, 8)", "ceildiv(N, 0)"))
+    assert not result.ok and result.kernels
+    with pytest.raises(InterpretError) as err:
+        run(result.kernels[0], {"A": random((8, 8)), "B": random((8, 8))})
+    assert str(err.value) == (
+        "<string>:10:18: error: this could not be read: the kernel is not valid\n"
+        "  at: /stages/0/copy/src\n"
+        "  hint: fix the errors tlspec validate reports")

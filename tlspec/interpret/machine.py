@@ -16,8 +16,10 @@ import numpy as np
 from ..diagnostics import Diagnostics
 from ..expr import Expr, ExprError, evaluate, to_source
 from ..model import Buffer, Kernel, RegionRef, Stage
+from ..rules import check_kernel
 from ..rules.declarations import MAX_GRID
 from ..rules.stages import WRITTEN
+from ..stages import STAGE_KINDS
 from .binding import Signature
 from .bits import bits_dtype
 from .errors import Fault, InterpretError
@@ -49,7 +51,9 @@ class Program:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         diags = Diagnostics()
-        refuse_unsupported(kernel, diags)
+        refuse_invalid(kernel, diags)
+        if not diags.has_errors:
+            refuse_unsupported(kernel, diags)
         if diags.has_errors:
             raise InterpretError(diags)
         self.signature = Signature(kernel)
@@ -76,6 +80,24 @@ class Program:
             diags.error(self.kernel.document.location(fault.pointer, key=fault.key),
                         fault.message, pointer=fault.pointer, hint=fault.hint)
             raise InterpretError(diags) from None
+
+
+def refuse_invalid(kernel: Kernel, diags: Diagnostics) -> None:
+    """Report what makes a kernel model invalid: the semantic rules' errors, and the parts that
+    could not be read when it was built (a model from a spec `tlspec validate` refuses)."""
+    check_kernel(kernel, diags)
+    doc = kernel.document
+    unread = [b.pointer for b in kernel.buffers.values() if not b.complete]
+    unread += [i.pointer for i in kernel.launch.grid if i.extent is None]
+    for stage in kernel.walk():
+        kind = STAGE_KINDS[stage.written_kind]
+        unread += [f"{stage.pointer}/{option}" for option in kind.regions + kind.exprs
+                   if option in stage.options
+                   and not (stage.regions[option].dims if option in stage.regions
+                            else option in stage.exprs)]
+    for pointer in unread:
+        diags.error(doc.location(pointer), "this could not be read: the kernel is not valid",
+                    pointer=pointer, hint="fix the errors tlspec validate reports")
 
 
 def refuse_unsupported(kernel: Kernel, diags: Diagnostics) -> None:
