@@ -238,11 +238,8 @@ class _Run:
         try:
             start = self.value(loop.exprs["start"], loop.pointer + "/start") \
                 if "start" in loop.exprs else 0
+            # an extent of 0 or less at a call runs no iteration, as the compiled loop does
             extent = self.value(loop.exprs["extent"], loop.pointer + "/extent")
-            if extent < 1:
-                raise Fault(loop.pointer + "/extent",
-                            f"the {loop.kind} loop over '{var}' runs {extent} times; the extent "
-                            "must be positive")
         except Fault as fault:
             raise self.in_block(fault) from None
         self.loops.append(var)
@@ -250,7 +247,7 @@ class _Run:
             self.env[var] = value
             self.run_stages(loop.body)
         self.loops.pop()
-        del self.env[var]
+        self.env.pop(var, None)
 
     def in_block(self, fault: Fault, what: str = "") -> Fault:
         """The fault, its message saying where in the grid and the loops it happened."""
