@@ -7,12 +7,12 @@ line). Every stage kind has a worked example in docs/spec.md, and the example ke
 those this release compiles, and docs/examples/, those of features compiled later) validate
 cleanly and together use every stage kind.
 
-docs/compiler.md and docs/artifacts.md are run as a reader would run them (tests/doc_examples.py
-says how): every shell session prints what the document shows, and every generated file it
-shows is the one the sessions wrote. docs/compiler.md describes the pipeline that
-`tlspec.compiler.pipeline.PASSES` is, in its order. Every example block of the documents that
-tlspec compile brought (cli.md, compiler.md, artifacts.md) is run by some test, and every link
-between the documents leads somewhere.
+docs/compiler.md, docs/artifacts.md and docs/interpreter.md are run as a reader would run them
+(tests/doc_examples.py says how): every shell session prints what the document shows, and every
+generated file it shows is the one the sessions wrote. docs/compiler.md describes the pipeline
+that `tlspec.compiler.pipeline.PASSES` is, in its order. Every example block of the documents
+that tlspec compile and the interpreter brought (cli.md, compiler.md, artifacts.md,
+interpreter.md) is run by some test, and every link between the documents leads somewhere.
 """
 from __future__ import annotations
 
@@ -187,7 +187,8 @@ def test_specs_include_a_multi_kernel_file(specs):
 COMPILER_DOC = ROOT / "docs" / "compiler.md"
 ARTIFACTS_DOC = ROOT / "docs" / "artifacts.md"
 CLI_DOC = ROOT / "docs" / "cli.md"
-RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC]        # docs/cli.md: tests/test_cli_docs.py
+INTERPRETER_DOC = ROOT / "docs" / "interpreter.md"
+RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC]   # docs/cli.md: tests/test_cli_docs.py
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +264,8 @@ def is_checked_elsewhere(block: Block) -> bool:
     return block.path == "docs/artifacts.md" and block.info in (["json", "manifest"], ["python"])
 
 
-@pytest.mark.parametrize("doc", [CLI_DOC, COMPILER_DOC, ARTIFACTS_DOC], ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", [CLI_DOC, COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC],
+                         ids=lambda p: p.name)
 def test_every_example_block_is_run(doc):
     """Each block is a session, a file sessions use, a generated file, or run by another test;
     the rest are ```text blocks that show a form (a synopsis, a diagnostic's layout), not a run."""

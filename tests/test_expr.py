@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from tlspec.expr import (MAX_DEPTH, MAX_LENGTH, BinOp, Call, Const, ExprError, Neg, Var, bounds,
-                         const_value, evaluate, free_vars, is_const, parse_expr, simplify,
-                         to_source)
+from tlspec.expr import (MAX_DEPTH, MAX_LENGTH, BinOp, Call, Const, ExprError, Neg, Var, affine,
+                         bounds, const_value, evaluate, free_vars, is_const, parse_expr, simplify,
+                         substitute, to_source)
 
 x, y, N = Var("x"), Var("y"), Var("N")
 
@@ -481,3 +481,36 @@ def test_const_value(text, value):
     e = parse_expr(text)
     assert const_value(e) == value
     assert is_const(e) == (value is not None)
+
+
+# -- substitution and affine forms -----------------------------------------------------------
+
+@pytest.mark.parametrize("text, values, result", [
+    ("M * K", {"K": 4}, "M * 4"),
+    ("ceildiv(N, T) + min(T, x)", {"T": 64}, "ceildiv(N, 64) + min(64, x)"),
+    ("-K // 2 % M", {"K": 3, "M": 5}, "-3 // 2 % 5"),
+    ("x + y", {}, "x + y"),
+])
+def test_substitute(text, values, result):
+    assert simplify(substitute(parse_expr(text), values)) == simplify(parse_expr(result))
+
+
+@pytest.mark.parametrize("text, form", [
+    ("M", ("M", 1, 0)),
+    ("B * 64", ("B", 64, 0)),
+    ("64 * B", ("B", 64, 0)),
+    ("D + 2", ("D", 1, 2)),
+    ("2 * (D - 3)", ("D", 2, -6)),
+    ("128 - D", ("D", -1, 128)),
+    ("(H + 4 - 5) + H", ("H", 2, -1)),
+    ("M + N - N", ("M", 1, 0)),
+    ("M * N", None),
+    ("M * M", None),
+    ("M // 2", None),
+    ("ceildiv(M, 64)", None),
+    ("min(M, 4)", None),
+    ("M - M + 5", None),
+    ("7", None),
+])
+def test_affine(text, form):
+    assert affine(parse_expr(text)) == form

@@ -153,6 +153,49 @@ def compile(  # noqa: A001  (the command is called compile)
 
 
 @app.command()
+def run(
+    spec: str = typer.Argument(..., metavar="SPEC", help="A spec file."),
+    kernel: Optional[str] = typer.Option(None, "--kernel", metavar="NAME",
+                                         help="The kernel to run, when the file has several."),
+    interpret: bool = typer.Option(False, "--interpret",
+                                   help="Run in the reference interpreter (numpy, no GPU); "
+                                        "required for now."),
+    dims: List[str] = typer.Option([], "--dim", metavar="NAME=VALUE",
+                                   help="The value of a symbolic dim (repeatable)."),
+    inputs: List[str] = typer.Option([], "--input", metavar="ARG=FILE.npy",
+                                     help="An argument's array from a .npy file (repeatable); "
+                                          "the other inputs are random."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the random inputs."),
+    out: str = typer.Option(".", "--out", metavar="DIR",
+                            help="Where to write each out and inout argument as NAME.npy."),
+) -> None:
+    """Run a kernel of a spec in the reference interpreter, on the CPU.
+
+    Inputs come from .npy files (--input) or are random and never zero
+    (--seed); the indices of a gather or scatter are random rows of its table.
+    Symbolic dims come from --dim or from the shapes of the given inputs.
+    Every out and inout argument is written to DIR/NAME.npy (outputs start
+    with every bit set, so unwritten elements show). Errors, and results the
+    spec leaves undefined (races, unwritten tile elements stored), are
+    reported like tlspec validate's. Exit code 0 on success, 1 on errors in
+    the spec, 2 for a usage error.
+
+    \b
+    Examples:
+      tlspec run specs/copy_symbolic.tlspec.yaml --interpret --dim M=128 --dim N=256
+      tlspec run gather.tlspec.yaml --interpret --input idx=idx.npy --out results/
+    """
+    from .interpret.command import RunUsageError, run_spec
+
+    try:
+        status = run_spec(spec, kernel, interpret, dims, inputs, seed, out, typer.echo)
+    except RunUsageError as err:
+        _usage_error(str(err))
+        return
+    raise typer.Exit(status)
+
+
+@app.command()
 def passes() -> None:
     """Print the lowering pipeline in order, one line per pass.
 

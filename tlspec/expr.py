@@ -347,6 +347,20 @@ def evaluate(e: Expr, env: Mapping[str, int]) -> int:
     raise TypeError(f"not an expression: {e!r}")
 
 
+def substitute(e: Expr, values: Mapping[str, int]) -> Expr:
+    """`e` with the names in `values` replaced by their values (the others kept)."""
+    match e:
+        case Var(name=name) if name in values:
+            return Const(values[name])
+        case Neg(operand=operand):
+            return Neg(substitute(operand, values))
+        case BinOp(op=op, lhs=lhs, rhs=rhs):
+            return BinOp(op, substitute(lhs, values), substitute(rhs, values))
+        case Call(func=func, args=args):
+            return Call(func, tuple(substitute(arg, values) for arg in args))
+    return e
+
+
 def _division_by_zero(e: Expr) -> ExprError:
     return ExprError("division by zero", 0, f"the divisor in '{to_source(e)}' is 0")
 
@@ -652,3 +666,17 @@ def _term(monomial: Monomial, coefficient: int) -> Expr:
     if coefficient == -1:
         return Neg(product)
     return BinOp("*", product, Const(coefficient))
+
+
+def affine(e: Expr) -> tuple[str, int, int] | None:
+    """(name, a, b) when `e` is provably a * name + b for integers a != 0 and b, with no other
+    name in it: `B * 64` gives ('B', 64, 0), `D + 2` ('D', 1, 2), `M` ('M', 1, 0); None for
+    anything else (`M * N`, `M // 2`, a constant)."""
+    poly = _poly(e)
+    terms = [(monomial, c) for monomial, c in poly.items() if monomial]
+    if len(terms) != 1:
+        return None
+    (monomial, a), = terms
+    if len(monomial) != 1 or not isinstance(monomial[0], Var):
+        return None
+    return monomial[0].name, a, poly.get((), 0)

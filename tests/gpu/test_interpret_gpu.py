@@ -1,0 +1,137 @@
+"""Every kernel of the compiled specs/ package and of the compiled matrix (tests/gpu/matrix/),
+run on the GPU and by the reference interpreter (tlspec.interpret, docs/interpreter.md) on the
+same inputs, compared bit for bit: the interpreter is the oracle of what a kernel computes.
+
+Inputs are random bits, never zero; the index tensors of gathers and scatters hold random rows
+of their table (distinct for a scatter). Outputs start with every bit set on both sides, and on
+the GPU lie inside poisoned guard regions that must survive. The matrix kernels run at the
+small and ragged sizes of the interpreter's CPU tests (tests/interpret/example_kernels.py); the
+kernels of specs/ at their own sizes, except the two the interpreter needs more than a few
+seconds for (skipped, with the reason).
+
+Needs torch with a CUDA device, tlspec and numpy importable (tvm is not needed), and the
+packages `tlspec compile specs/ -o build/tlspec_kernels` and `tlspec compile tests/gpu/matrix
+-o build/tlspec_matrix` write (or $TLSPEC_KERNELS, $TLSPEC_MATRIX); skips otherwise.
+"""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+np = pytest.importorskip("numpy", reason="the interpreter needs numpy")
+pytest.importorskip("tlspec.interpret", reason="the interpreter needs tlspec importable")
+
+from gpu_support import (DEVICE, POISON, ROOT, assert_guards, compiled_package,  # noqa: E402
+                         guarded, torch)
+
+sys.path.insert(0, str(ROOT / "tests" / "interpret"))
+from example_kernels import (SIZES, fitted, inputs, kind_of, matrix_kernels,  # noqa: E402
+                             spec_kernels)
+from tlspec.interpret import Program  # noqa: E402
+
+TORCH = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+         "float64": torch.float64, "int8": torch.int8, "int16": torch.int16,
+         "int32": torch.int32, "int64": torch.int64, "uint8": torch.uint8}
+SIGNED = {1: (np.int8, torch.int8), 2: (np.int16, torch.int16), 4: (np.int32, torch.int32),
+          8: (np.int64, torch.int64)}
+
+
+@pytest.fixture(scope="module")
+def specs_package():
+    return compiled_package("TLSPEC_KERNELS", "tlspec_kernels", "specs/")
+
+
+@pytest.fixture(scope="module")
+def matrix_package():
+    return compiled_package("TLSPEC_MATRIX", "tlspec_matrix", "tests/gpu/matrix")
+
+
+def to_device(bits, dtype: str, guard: bool):
+    """The array (unsigned integers of the element size) as a CUDA tensor of the spec dtype;
+    inside a poisoned guard region when `guard` (and gpu_support has a poison for the dtype)."""
+    signed, signed_torch = SIGNED[bits.dtype.itemsize]
+    host = torch.from_numpy(np.ascontiguousarray(bits).view(signed))
+    if guard and TORCH[dtype] in POISON:
+        tensor = guarded(bits.shape, TORCH[dtype])
+        tensor.view(signed_torch).copy_(host)
+        return tensor
+    return host.to(DEVICE).view(TORCH[dtype])
+
+
+def to_host(tensor):
+    """A CUDA tensor's elements as unsigned integers of their size."""
+    size = tensor.element_size()
+    return tensor.view(SIGNED[size][1]).cpu().numpy().view(f"u{size}")
+
+
+def compare(kernel, package, dims):
+    """Run `kernel` on the GPU and in the interpreter on the same inputs; every out and inout
+    argument must agree bit for bit, and no GPU write may land outside it."""
+    arrays = inputs(kernel, dims)
+    arguments = [b for b in kernel.buffers.values() if b.is_global]
+    tensors = [to_device(arrays[b.name], b.dtype, guard=b.io != "in") for b in arguments]
+    getattr(package, kernel.name)(*tensors)
+    torch.cuda.synchronize()
+    Program(kernel).run(arrays)
+    for buffer, tensor in zip(arguments, tensors):
+        if buffer.io == "in":
+            continue
+        gpu, expected = to_host(tensor), arrays[buffer.name]
+        differ = gpu != expected
+        if differ.any():
+            unwritten = int((differ & (gpu == np.iinfo(gpu.dtype).max)).sum())
+            at = tuple(int(i) for i in np.argwhere(differ)[0])
+            pytest.fail(f"{kernel.name} {dims}: {buffer.name}: {int(differ.sum())} of "
+                        f"{gpu.size} elements differ from the interpreter's ({unwritten} never "
+                        f"written on the GPU); the first at {at}: GPU {gpu[at]:#x}, "
+                        f"interpreter {expected[at]:#x}")
+        if tensor._base is not None:
+            assert_guards(tensor, f"{kernel.name}: {buffer.name}")
+
+
+# -- tests/gpu/matrix/ -----------------------------------------------------------------------------
+
+MATRIX = matrix_kernels()
+
+
+@pytest.mark.parametrize("kernel, size", [
+    pytest.param(kernel, size, id=f"{kernel.name}-{i}") for kernel in MATRIX
+    for i, size in enumerate(SIZES[kind_of(kernel)])])
+def test_matrix_kernel_agrees_with_the_interpreter(matrix_package, kernel, size):
+    compare(kernel, matrix_package, fitted(kernel, size))
+
+
+def test_every_matrix_kernel_is_compared(matrix_package):
+    compiled = json.loads((Path(matrix_package.__file__).parent /
+                           "_tlspec_package.json").read_text())["kernels"]
+    assert sorted(compiled) == sorted(k.name for k in MATRIX)
+
+
+# -- specs/ -----------------------------------------------------------------------------------------
+
+# symbolic dims of the kernels of specs/ (the others have constant sizes)
+SPEC_SIZES = {"copy_symbolic": [{"M": 64, "N": 128}, {"M": 320, "N": 384}],
+              "im2col_strided": [{"N": 1}, {"N": 3}]}
+# interpreter time on one core of a loaded 2-core machine (bench/bench_interpreter.py's kind)
+TOO_SLOW = {"copy_tiles": "32768 blocks of a 16384 x 16384 matrix: about 10 s in the interpreter",
+            "im2col_3x3": "28224 blocks: about 7 to 14 s in the interpreter"}
+
+
+def spec_cases():
+    for kernel in spec_kernels():
+        slow = TOO_SLOW.get(kernel.name)
+        marks = [pytest.mark.skip(reason=slow)] if slow else []
+        for i, dims in enumerate(SPEC_SIZES.get(kernel.name, [{}])):
+            yield pytest.param(kernel, dims, id=f"{kernel.name}-{i}", marks=marks)
+
+
+@pytest.mark.parametrize("kernel, dims", spec_cases())
+def test_spec_kernel_agrees_with_the_interpreter(specs_package, kernel, dims):
+    compare(kernel, specs_package, dims)
+
+
+def test_every_spec_kernel_is_compared(specs_package):
+    compiled = json.loads((Path(specs_package.__file__).parent /
+                           "_tlspec_package.json").read_text())["kernels"]
+    assert sorted(compiled) == sorted(k.name for k in spec_kernels())

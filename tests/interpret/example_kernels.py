@@ -1,0 +1,99 @@
+"""The example kernels run by the interpreter's tests (and compared with the GPU's results by
+tests/gpu/test_interpret_gpu.py): those of tests/gpu/matrix/ at small and ragged sizes, those of
+specs/ at their own sizes or made small, and their inputs: random bits (never zero), index
+tensors of random rows of their table (distinct for a scatter), outputs with every bit set.
+
+Arrays are unsigned integers of each element's size, so that nothing here needs ml_dtypes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from interpret_support import poisoned_bits, random_bits
+from tlspec.expr import evaluate
+from tlspec.model import Kernel
+from tlspec.validate import validate_paths, validate_text
+
+ROOT = Path(__file__).resolve().parents[2]
+MATRIX = ROOT / "tests" / "gpu" / "matrix"
+SPECS = ROOT / "specs"
+
+
+def kind_of(kernel: Kernel) -> str:
+    """The reference that applies: im2col, gather, scatter, transpose, or else copy."""
+    kinds = {stage.kind for stage in kernel.walk()}
+    return next((k for k in ("im2col", "gather", "scatter", "transpose") if k in kinds), "copy")
+
+
+# wanted sizes per kind of matrix kernel: the first divides the matrix's tiles, the others not
+SIZES = {
+    "copy": [dict(M=128, N=256, MP=128, NP=256), dict(M=1, N=1, MP=32, NP=32),
+             dict(M=77, N=100, MP=96, NP=160), dict(M=130, N=300, MP=160, NP=320)],
+    "transpose": [dict(M=64, N=128, BATCH=2), dict(M=13, N=40, BATCH=3),
+                  dict(M=70, N=9, BATCH=1)],
+    "gather": [dict(V=100, D=128, NI=32), dict(V=9, D=40, NI=37), dict(V=50, D=136, NI=1)],
+    "im2col": [dict(N=1, H=7, W=9, C=64), dict(N=2, H=13, W=6, C=64)],
+}
+SIZES["scatter"] = [dict(size, V=max(size["V"], size["NI"])) for size in SIZES["gather"]]
+
+
+def matrix_kernels() -> list[Kernel]:
+    return validate_paths([str(MATRIX)]).kernels
+
+
+def fitted(kernel: Kernel, wanted: dict[str, int]) -> dict[str, int]:
+    """The wanted value of each symbolic dim, raised to its min and multiple_of."""
+    dims = {}
+    for dim in kernel.dims.values():
+        if dim.symbolic:
+            value = max(wanted[dim.name], dim.min or 1)
+            step = dim.multiple_of or 1
+            dims[dim.name] = -(-value // step) * step
+    return dims
+
+
+def inputs(kernel: Kernel, dims: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    """Every global buffer's array for these symbolic dims: random inputs, poisoned outputs."""
+    env = {**{d.name: d.value for d in kernel.dims.values() if not d.symbolic}, **dims}
+    arrays = {}
+    for i, buffer in enumerate(b for b in kernel.buffers.values() if b.is_global):
+        shape = tuple(evaluate(e, env) for e in buffer.shape)
+        arrays[buffer.name] = (poisoned_bits(shape, buffer.dtype) if buffer.io == "out"
+                               else random_bits(shape, buffer.dtype, seed=seed + i))
+    for stage in kernel.walk():
+        if stage.kind in ("gather", "scatter"):
+            table = stage.regions["src" if stage.kind == "gather" else "dst"].name
+            index = arrays[stage.regions["index"].name]
+            rows, rng = arrays[table].shape[0], np.random.default_rng(seed + 7)
+            values = (rng.permutation(rows)[:index.size] if stage.kind == "scatter"
+                      else rng.integers(0, rows, index.size))
+            index[...] = values.astype(index.dtype).reshape(index.shape)
+    return arrays
+
+
+# specs/: constant dims made small (and ragged) for the CPU tests, and symbolic dims' values
+SMALL = {
+    "copy_tiles": ({"M": 200, "N": 300}, {}),
+    "copy_symbolic": ({}, {"M": 128, "N": 256}),
+    "gather_rows": ({"V": 300, "D": 64, "R": 37}, {}),
+    "scatter_rows": ({"V": 300, "D": 64, "R": 37}, {}),
+    "transpose_tma_store": ({"M": 136, "N": 200}, {}),
+    "im2col_3x3": ({"N": 2, "H": 5, "W": 7, "C": 32}, {}),
+    "im2col_strided": ({"H": 9, "W": 9, "C": 16, "OH": 5, "OW": 5}, {"N": 3}),
+}
+
+
+def spec_kernels() -> list[Kernel]:
+    return validate_paths([str(SPECS)]).kernels
+
+
+def small(kernel: Kernel) -> Kernel:
+    """A kernel of specs/ with its constant dims replaced by SMALL's."""
+    (document,) = [d for d in yaml.safe_load_all(Path(kernel.path).read_text())
+                   if d["name"] == kernel.name]
+    document["dims"].update(SMALL[kernel.name][0])
+    result = validate_text(yaml.safe_dump(document), f"{Path(kernel.path).name} (small)")
+    assert result.ok, result.diagnostics.render_text()
+    return result.kernels[0]

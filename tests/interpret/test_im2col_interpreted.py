@@ -1,0 +1,88 @@
+"""im2col in the interpreter against explicit loops written from docs/spec.md's formula: kernel
+sizes, strides, dilations and pads, tiles that span several taps or lie within one, a tile built
+in shared memory or written straight to global memory, partial tiles, NHWC images of any dtype."""
+from __future__ import annotations
+
+import pytest
+
+import references
+from interpret_support import assert_same, kernel, random
+from tlspec.interpret import InterpretError
+
+THROUGH_SHARED = """
+    name: im2col_tiles
+    dims: {{N: symbolic, H: symbolic, W: symbolic, C: {c}}}
+    buffers:
+      img:   {{scope: global, shape: [N, H, W, C], dtype: {dtype}, io: in}}
+      col:   {{scope: global, shape: ["N * {oh} * {ow}", "{k} * {k} * C"], dtype: {dtype}, io: out}}
+      col_s: {{scope: shared, shape: [{rows}, {cols}], dtype: {dtype}}}
+    launch:
+      grid: {{bx: "ceildiv(N * {oh} * {ow}, {rows})", by: "ceildiv({k} * {k} * C, {cols})"}}
+      threads: 128
+    stages:
+      - im2col: {{img: img, col: col_s, nhw_step: bx, c_step: by, kernel: {k}, stride: {s}, dilation: {d}, pad: {p}}}
+      - copy: {{src: col_s, dst: "col[bx*{rows} : +{rows}, by*{cols} : +{cols}]"}}
+"""
+
+
+def extent(size: str, k: int, s: int, d: int, p: int) -> str:
+    return f"(({size} + {2 * p - d * (k - 1) - 1}) // {s} + 1)"
+
+
+@pytest.mark.parametrize("k, s, d, p, c, rows, cols", [
+    (3, 1, 1, 1, 4, 16, 8),       # a tile spans several taps
+    (3, 2, 2, 2, 8, 8, 8),        # a tile lies within one tap
+    (2, 1, 2, 2, 3, 16, 16),
+    (5, 1, 1, 2, 2, 32, 16),
+    (1, 2, 1, 0, 6, 8, 4),
+    (3, 3, 1, 0, 5, 4, 32),       # tiles wider than K*K*C: past the matrix's columns
+])
+@pytest.mark.parametrize("n, h, w", [(1, 7, 9), (2, 5, 5), (3, 11, 6)])
+def test_im2col_through_shared_memory(k, s, d, p, c, rows, cols, n, h, w):
+    oh, ow = references.out_size(h, k, s, d, p), references.out_size(w, k, s, d, p)
+    if oh < 1 or ow < 1:
+        pytest.skip("the kernel does not fit the image")
+    spec = THROUGH_SHARED.format(c=c, dtype="float16", k=k, s=s, d=d, p=p, rows=rows, cols=cols,
+                                 oh=extent("H", k, s, d, p), ow=extent("W", k, s, d, p))
+    img = random((n, h, w, c), "float16")
+    assert_same(kernel(spec)(img), references.im2col(img, k, s, d, p))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bfloat16", "float32", "float64"])
+def test_im2col_straight_to_global(dtype):
+    """col tiles written into the global column matrix, the last ones past its end."""
+    im2col = kernel(f"""
+        name: im2col_global
+        dims: {{N: symbolic, H: symbolic, W: symbolic, C: 5}}
+        buffers:
+          img: {{scope: global, shape: [N, H, W, C], dtype: {dtype}, io: in}}
+          col: {{scope: global, shape: ["N * ((H - 3) // 2 + 1) * ((W - 3) // 2 + 1)", "9 * C"], dtype: {dtype}, io: out}}
+        launch:
+          grid: {{bx: "ceildiv(N * ((H - 3) // 2 + 1) * ((W - 3) // 2 + 1), 16)", by: "ceildiv(9 * C, 16)"}}
+          threads: 128
+        stages:
+          - im2col: {{img: img, col: "col[bx*16 : +16, by*16 : +16]", nhw_step: bx, c_step: by, kernel: 3, stride: 2}}
+    """)
+    img = random((2, 9, 8, 5), dtype)
+    assert_same(im2col(img), references.im2col(img, 3, 2))
+
+
+def test_a_kernel_that_does_not_fit_the_image_is_an_error():
+    im2col = kernel("""
+        name: im2col_too_small
+        dims: {H: symbolic}
+        buffers:
+          img: {scope: global, shape: [1, H, 9, 2], dtype: int8, io: in}
+          col: {scope: global, shape: [8, 50], dtype: int8, io: out}
+        launch:
+          grid: {bx: 1}
+          threads: 32
+        stages:
+          - im2col: {img: img, col: col, nhw_step: 0, c_step: 0, kernel: 5}
+    """)
+    assert_same(im2col(random((1, 5, 9, 2), "int8"))[:5], references.im2col(
+        random((1, 5, 9, 2), "int8"), 5)[:, :50])
+    with pytest.raises(InterpretError, match=r"^<string>:11:\d+: error: im2col in block \(bx=0\): "
+                                             r"a 5x5 kernel with dilation 1 and pad 0 does not fit "
+                                             r"in the image \(4 x 9\)"):
+        im2col(random((1, 4, 9, 2), "int8"))

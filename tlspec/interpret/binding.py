@@ -1,0 +1,142 @@
+"""Binding a call's arrays to a kernel's arguments: the global buffers in spec order, their
+symbolic dims taken from the shapes as the compiled wrapper takes them.
+
+A symbolic dim takes its value from the first extent (buffers in spec order, dimensions in
+order) that is the dim alone; a dim alone in no extent, from the first extent that is an affine
+function `a*D + b` of it alone (D = (extent - b) / a, which must be exact). Every other extent
+is then checked, and the dims' multiple_of / min / max. Messages read like the wrapper's:
+`copy(): argument 'A' has shape (100, 256); expected (M, 256) with M a multiple of 64
+(got M = 100)`.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from ..expr import (Expr, ExprError, Var, affine, evaluate, free_vars, parse_expr, simplify,
+                    substitute, to_source)
+from ..model import Buffer, Dim, Kernel
+
+
+def dim_rules(dim: Dim) -> list[str]:
+    """The constraints of a symbolic dim as phrases: 'a multiple of 64', '>= 64', '<= 4096'."""
+    parts = []
+    if dim.multiple_of not in (None, 1):
+        parts.append(f"a multiple of {dim.multiple_of}")
+    if dim.min is not None:
+        parts.append(f">= {dim.min}")
+    if dim.max is not None:
+        parts.append(f"<= {dim.max}")
+    return parts
+
+
+def dim_ok(dim: Dim, value: int) -> bool:
+    return ((not dim.multiple_of or value % dim.multiple_of == 0)
+            and (dim.min is None or value >= dim.min) and (dim.max is None or value <= dim.max))
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Signature:
+    """A kernel's arguments (its global buffers, in spec order) and where each symbolic dim's
+    value comes from."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.where = f"{kernel.name}()"
+        self.arguments: list[Buffer] = [b for b in kernel.buffers.values() if b.is_global]
+        self.constants = {d.name: d.value for d in kernel.dims.values() if not d.symbolic}
+        self.symbolic = {d.name: d for d in kernel.dims.values() if d.symbolic}
+        # extents with the constant dims folded in, as the wrapper's manifest has them
+        self.shapes = [[simplify(substitute(e, self.constants)) for e in b.shape]
+                       for b in self.arguments]
+        written = kernel.document.data["buffers"]
+        self.expected = [self._expected([substitute(parse_expr(e), self.constants)
+                                         for e in written[b.name]["shape"]])
+                         for b in self.arguments]
+        self.sources: dict[str, tuple[int, int, int, int]] = {}   # dim -> (argument, axis, a, b)
+        for alone in (True, False):
+            for i, shape in enumerate(self.shapes):
+                for axis, extent in enumerate(shape):
+                    form = affine(extent)
+                    if form is None or form[0] not in self.symbolic or form[0] in self.sources:
+                        continue
+                    if not alone or isinstance(extent, Var):
+                        self.sources[form[0]] = (i, axis, form[1], form[2])
+
+    def _expected(self, shape: list[Expr]) -> str:
+        """'(M, 256) with M a multiple of 64 and M >= 64': the shape as written, constant dims
+        folded in, and the rules of its symbolic dims."""
+        names = list(dict.fromkeys(v.name for e in shape for v in free_vars(e)))
+        rules = [f"{d} {rule}" for d in names for rule in dim_rules(self.symbolic[d])]
+        text = "(" + ", ".join(to_source(e) for e in shape) + ("," if len(shape) == 1 else "") + ")"
+        return text + (" with " + " and ".join(rules) if rules else "")
+
+    def bind(self, shapes: Sequence[tuple[int, ...] | None], given: Mapping[str, int] | None = None,
+             given_by: str = "", complete: bool = True) -> dict[str, int]:
+        """The value of every dim (constant and symbolic) for arrays of these shapes, in argument
+        order (None: an omitted argument). `given` are dims already known, from `given_by`.
+        Raises ValueError naming the argument that does not fit, or (when `complete`) a dim
+        that no argument determines."""
+        env = dict(self.constants)
+        bound_by: dict[str, str] = {}
+        for name, value in (given or {}).items():
+            env[name], bound_by[name] = value, given_by
+        for i, shape in enumerate(shapes):
+            if shape is not None:
+                self._bind_from(i, shape, env, bound_by)
+                self._check_extents(i, shape, env, bound_by)
+                self._check_dims(i, shape, env)
+        for i, shape in enumerate(shapes):       # again: an extent can use a dim that only a
+            if shape is not None:                # later argument bound
+                self._check_extents(i, shape, env, bound_by)
+        for name in self.symbolic if complete else ():
+            if name not in env:
+                raise ValueError(f"{self.where}: dimension {name} is not determined by the "
+                                 "arguments given; pass the outputs that have it")
+        return env
+
+    def _fail(self, i: int, shape: Sequence[int], note: str = "") -> ValueError:
+        return ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
+                          f"{shape_text(shape)}{note}; expected {self.expected[i]}")
+
+    def _bind_from(self, i: int, shape: Sequence[int], env: dict, bound_by: dict) -> None:
+        if len(shape) != len(self.shapes[i]):
+            raise self._fail(i, shape, f" ({len(shape)} dimensions)")
+        for name, (source, axis, a, b) in self.sources.items():
+            if source != i or name in env:
+                continue
+            value, remainder = divmod(shape[axis] - b, a)
+            if remainder or value < 0:
+                extent = to_source(self.shapes[i][axis])  # a * name + b
+                raise ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
+                                 f"{shape_text(shape)}; expected {self.expected[i]} "
+                                 f"({shape[axis]} is not {extent} for any size {name})")
+            env[name], bound_by[name] = value, self.arguments[i].name
+
+    def _check_extents(self, i: int, shape: Sequence[int], env: dict, bound_by: dict) -> None:
+        name = self.arguments[i].name
+        for extent, n in zip(self.shapes[i], shape):
+            try:
+                want = evaluate(extent, env)
+            except (KeyError, ExprError):
+                continue                  # a dim bound only by a later argument (or never)
+            if want != n:
+                notes = [f"{d} = {env[d]} from {_source(bound_by[d])}"
+                         for d in dict.fromkeys(v.name for v in free_vars(extent))
+                         if bound_by.get(d, name) != name]
+                raise ValueError(f"{self.where}: argument {name!r} has shape {shape_text(shape)}; "
+                                 f"expected {self.expected[i]}"
+                                 + (f" ({', '.join(notes)})" if notes else ""))
+
+    def _check_dims(self, i: int, shape: Sequence[int], env: dict) -> None:
+        for v in dict.fromkeys(v.name for e in self.shapes[i] for v in free_vars(e)):
+            if v in env and not dim_ok(self.symbolic[v], env[v]):
+                raise ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
+                                 f"{shape_text(shape)}; expected {self.expected[i]} "
+                                 f"(got {v} = {env[v]})")
+
+
+def _source(by: str) -> str:
+    return by if by.startswith("-") else f"argument {by!r}"

@@ -1,0 +1,170 @@
+"""What each data stage does to one block's memory, in numpy (docs/interpreter.md, "Semantics").
+
+Every function reads all it needs, then writes: a stage is complete for the whole block before
+the next one starts. `run` is the running block (machine._Run): it evaluates regions into boxes,
+loads them (zero past the end of a global tensor) and stores them (dropping what falls past it).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from ..model import RegionRef, Stage
+from .errors import Fault
+from .memory import Box, GlobalTensor, coordinates
+
+if TYPE_CHECKING:
+    from .machine import _Run
+
+SIGNED = {4: np.dtype(np.int32), 8: np.dtype(np.int64)}
+
+
+def extents(box: Box) -> list[int]:
+    return [extent for _, extent in box]
+
+
+def check_fits(ref: RegionRef, have: list[int], want: list[int], why: str) -> None:
+    """Raise unless the region's extents `have` are `want` (they depend on symbolic dims)."""
+    if have != want:
+        raise Fault(ref.pointer, f"region '{ref.region.text}' has extents {have} at this call; "
+                                 f"{why} {want}")
+
+
+def copy(run: _Run, stage: Stage) -> None:
+    """dst = src, the dimensions of extent 1 dropped from both."""
+    src, dst = stage.regions["src"], stage.regions["dst"]
+    _, values, defined = run.load(src)
+    box = run.box(dst)
+    squeeze = [n for n in values.shape if n != 1]
+    check_fits(dst, [n for n in extents(box) if n != 1], squeeze,
+               f"once dimensions of extent 1 are dropped, src '{src.region.text}' has")
+    shape = extents(box)
+    run.store(dst, box, values.reshape(shape), None if defined is None else defined.reshape(shape),
+              src.name)
+
+
+def transpose(run: _Run, stage: Stage) -> None:
+    """dst[..., j, i] = src[..., i, j]."""
+    src, dst = stage.regions["src"], stage.regions["dst"]
+    _, values, defined = run.load(src)
+    box = run.box(dst)
+    values = np.swapaxes(values, -1, -2)
+    check_fits(dst, extents(box), list(values.shape), "the transpose of src has")
+    run.store(dst, box, values, None if defined is None else np.swapaxes(defined, -1, -2), src.name)
+
+
+def indices(run: _Run, ref: RegionRef) -> tuple[np.ndarray, np.ndarray]:
+    """The index values of a gather or scatter as int64, and which positions lie inside the
+    index tensor (a global index region may run past its end; its positions there move
+    nothing)."""
+    box, values, defined = run.load(ref)
+    values = values.reshape(-1).view(SIGNED[values.dtype.itemsize]).astype(np.int64)
+    storage = run.memory[ref.name]
+    if isinstance(storage, GlobalTensor):
+        inside = np.ones([extent for _, extent in box], bool)
+        for axis, ((start, extent), size) in enumerate(zip(box, storage.shape)):
+            position = np.arange(start, start + extent).reshape([-1 if a == axis else 1
+                                                                 for a in range(len(box))])
+            inside &= (position >= 0) & (position < size)
+        return values, inside.reshape(-1)
+    if not defined.all():
+        at = np.unravel_index(int(np.argmin(defined.reshape(-1))), defined.shape)
+        position = tuple(start + int(i) for (start, _), i in zip(box, at))
+        raise Fault(ref.pointer, f"reads the index {coordinates(ref.name, position)}, which no "
+                                 "stage of this block wrote", "write the index tile first")
+    return values, np.ones(values.size, bool)
+
+
+def table_columns(run: _Run, table: RegionRef) -> tuple[int, int, int, slice, slice]:
+    """(rows, first column, width) of a table region, and its columns inside the table: as a
+    slice of the table and as a slice of the region."""
+    (_, rows), (first, width) = run.box(table)
+    size = run.memory[table.name].shape[1]
+    lo, hi = min(max(first, 0), size), min(max(first + width, 0), size)
+    return rows, first, width, slice(lo, hi), slice(lo - first, hi - first)
+
+
+def gather(run: _Run, stage: Stage) -> None:
+    """dst[i, :] = table[index[i], cols]; zeros for an index outside the table's rows and for
+    columns outside it; dst row i is not written for a position outside a global index tensor."""
+    table, dst, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
+    rows, _, width, columns, local = table_columns(run, table)
+    values, inside = indices(run, index)
+    box = run.box(dst)
+    check_fits(dst, extents(box), [values.size, width], "'index' and the table region give")
+    gathered = np.zeros((values.size, width), run.memory[table.name].bits.dtype)
+    chosen = inside & (values >= 0) & (values < rows)
+    if chosen.any() and columns.start < columns.stop:
+        gathered[chosen, local] = run.tensor(table).read((values[chosen], columns), run.block,
+                                                         table.pointer)
+    written = np.nonzero(inside)[0]         # a range: the index region is 1-D
+    if written.size:
+        first, count = int(written[0]), written.size
+        run.store(dst, [(box[0][0] + first, count), box[1]], gathered[first:first + count], None,
+                  table.name)
+
+
+def scatter(run: _Run, stage: Stage) -> None:
+    """table[index[i], cols] = src[i, :] for the positions inside the index tensor whose index
+    lies in the table's rows, the columns inside the table; in-range indices of one stage must
+    be distinct."""
+    src, table, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
+    _, values, defined = run.load(src)
+    rows, _, width, columns, local = table_columns(run, table)
+    targets, inside = indices(run, index)
+    check_fits(src, list(values.shape), [targets.size, width], "'index' and the table region give")
+    chosen = np.nonzero(inside & (targets >= 0) & (targets < rows))[0]
+    unique, counts = np.unique(targets[chosen], return_counts=True)
+    if (counts > 1).any():
+        row = unique[counts > 1][0]
+        at = chosen[targets[chosen] == row][:2]
+        raise Fault(index.pointer, f"writes row {row} of '{table.name}' twice: index positions "
+                                   f"{at[0]} and {at[1]} hold it",
+                    "the indices of a scatter must be distinct: two rows written to one table "
+                    "row race")
+    if columns.start < columns.stop:
+        part = (chosen, local)
+        run.tensor(table).write((targets[chosen], columns), values[part],
+                                None if defined is None else defined[part], run.block,
+                                table.pointer, src.name)
+
+
+def im2col(run: _Run, stage: Stage) -> None:
+    """col tile element (r, k) = img[n, oh*stride - pad + kh*dilation, ow*stride - pad +
+    kw*dilation, c] for matrix row R = nhw_step * rows(col) + r = (n*OH + oh)*OW + ow and column
+    Q = c_step * cols(col) + k = (kh*K + kw)*C + c; zero outside the image and the matrix."""
+    img, col = stage.regions["img"], stage.regions["col"]
+    options = stage.options
+    k, stride = options["kernel"], options.get("stride", 1)
+    dilation, pad = options.get("dilation", 1), options.get("pad", 0)
+    image = run.memory[img.name]
+    n_, h, w, c = image.shape
+    oh_, ow_ = ((size + 2 * pad - dilation * (k - 1) - 1) // stride + 1 for size in (h, w))
+    if oh_ < 1 or ow_ < 1:
+        raise Fault(stage.pointer + "/kernel", f"a {k}x{k} kernel with dilation {dilation} and pad "
+                                               f"{pad} does not fit in the image ({h} x {w}): the "
+                                               "output would be empty", key=True)
+    box = run.box(col)
+    rows, cols = extents(box)
+    big_r = run.value(stage.exprs["nhw_step"], stage.pointer + "/nhw_step") * rows + np.arange(rows)
+    big_q = run.value(stage.exprs["c_step"], stage.pointer + "/c_step") * cols + np.arange(cols)
+    n, oh, ow = big_r // (oh_ * ow_), big_r // ow_ % oh_, big_r % ow_
+    kh, kw, ch = big_q // (c * k), big_q // c % k, big_q % c
+    ih = (oh * stride - pad)[:, None] + (kh * dilation)[None, :]
+    iw = (ow * stride - pad)[:, None] + (kw * dilation)[None, :]
+    # (as unsigned, a negative coordinate is past the end too)
+    inside = ((big_r < n_ * oh_ * ow_)[:, None] & (big_q < k * k * c)[None, :]
+              & (ih.view(np.uint64) < h) & (iw.view(np.uint64) < w))
+    at = ((n[:, None] * h + ih) * w + iw) * c + ch[None, :]       # C-order positions in img
+    if inside.all():
+        values = image.take(at.reshape(-1), run.block, img.pointer).reshape(rows, cols)
+    else:
+        values = np.zeros((rows, cols), image.bits.dtype)
+        values[inside] = image.take(at[inside], run.block, img.pointer)
+    run.store(col, box, values, None, img.name)
+
+
+DATA_STAGES: dict[str, Callable[[_Run, Stage], None]] = {
+    "copy": copy, "transpose": transpose, "gather": gather, "scatter": scatter, "im2col": im2col,
+}
