@@ -1,12 +1,11 @@
 """A global im2col `col` is the image's whole column matrix, (N*OH*OW, K*K*C): validation refuses
 constant extents that do not match (tests/catalogue/invalid/180_...), and the compiled wrapper
 checks symbolic ones at the call (the manifest's `checks`)."""
-import importlib
-
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
 from conftest import compile_and_import, forget
+from device_arrays import FakeArray as Fake, bound_dims
 
 from tlspec.validate import validate_text
 
@@ -31,33 +30,25 @@ stages:
 """
 
 
-class Fake:
-    """A float16 device array seen through __cuda_array_interface__ (no memory behind it)."""
-
-    def __init__(self, *shape):
-        self.__cuda_array_interface__ = {"shape": shape, "typestr": "<f2", "strides": None,
-                                         "data": (0x7F0000000000, False), "version": 3}
-
 
 @pytest.fixture(scope="module")
-def kernel(tmp_path_factory):
+def im2col(tmp_path_factory):
+    """The dims the compiled kernel's wrapper binds for its arguments."""
     root = tmp_path_factory.mktemp("im2col")
     (root / "im2col.tlspec.yaml").write_text(SPEC)
     package = compile_and_import(root / "column_matrix", root / "im2col.tlspec.yaml")
-    yield package._runtime, importlib.import_module(f"{package.__name__}.im2col_symbolic")._KERNEL
+    yield lambda *arrays: bound_dims(package, "im2col_symbolic", *arrays)
     forget(package.__name__)
 
 
-def test_a_symbolic_column_matrix_of_the_right_shape_binds_its_dims(kernel):
-    runtime, k = kernel
-    _, dims = runtime.check_arguments(k, [Fake(2, 9, 7, 16), Fake(2 * 5 * 4, 9 * 16)])
-    assert dims == {"N": 2, "H": 9, "W": 7, "C": 16, "R": 40}
+def test_a_symbolic_column_matrix_of_the_right_shape_binds_its_dims(im2col):
+    assert im2col(Fake(2, 9, 7, 16), Fake(2 * 5 * 4, 9 * 16)) == \
+        {"N": 2, "H": 9, "W": 7, "C": 16, "R": 40}
 
 
-def test_a_symbolic_column_matrix_of_the_wrong_shape_is_refused_at_the_call(kernel):
-    runtime, k = kernel
+def test_a_symbolic_column_matrix_of_the_wrong_shape_is_refused_at_the_call(im2col):
     with pytest.raises(ValueError) as refused:
-        runtime.check_arguments(k, [Fake(2, 9, 7, 16), Fake(2 * 9 * 7, 9 * 16)])
+        im2col(Fake(2, 9, 7, 16), Fake(2 * 9 * 7, 9 * 16))
     assert str(refused.value) == (
         "im2col_symbolic(): col is the column matrix of im2col over img: its rows must be "
         "N*OH*OW (R = 126, expected == 40)")

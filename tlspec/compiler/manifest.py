@@ -12,6 +12,7 @@ import tvm
 import tvm_ffi
 from tvm import tirx
 
+from ..dim_binding import dim_sources
 from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars, simplify
 from ..im2col import column_matrix
 from ..model import Kernel
@@ -143,6 +144,23 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
     return facts
 
 
+def _dims(kernel: Kernel, globals_: list) -> dict:
+    """The symbolic dims; one that no extent holds alone gets `bind`, the affine extent it is
+    solved from at a call (tlspec.dim_binding)."""
+    sources = dim_sources(kernel)
+    dims = {}
+    for d in kernel.dims.values():
+        if not d.symbolic:
+            continue
+        dims[d.name] = {"value": None, "multiple_of": d.multiple_of, "min": d.min, "max": d.max}
+        source = sources[d.name]
+        if (source.scale, source.offset) != (1, 0):
+            dims[d.name]["bind"] = {"argument": globals_[source.argument].name,
+                                    "axis": source.axis, "scale": source.scale,
+                                    "offset": source.offset}
+    return dims
+
+
 def _column_matrix_checks(kernel: Kernel) -> list[dict]:
     """A global `col` of an im2col is the whole (N*OH*OW, K*K*C) column matrix: validation
     compares constant extents, these checks the symbolic ones at the call."""
@@ -208,8 +226,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         "arguments": [{"name": b.name, "dtype": b.dtype,
                        "shape": [spec_expr(e, kernel) for e in b.shape],
                        "io": b.io or "inout", "doc": b.doc} for b in globals_],
-        "dims": {d.name: {"value": None, "multiple_of": d.multiple_of, "min": d.min,
-                          "max": d.max} for d in kernel.dims.values() if d.symbolic},
+        "dims": _dims(kernel, globals_),
         "params": params,
         "grid": facts["launch"]["grid"], "block": facts["launch"]["block"],
         "dynamic_shared_bytes": facts["launch"]["dynamic_shared_bytes"],
