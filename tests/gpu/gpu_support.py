@@ -19,11 +19,17 @@ F = torch.nn.functional
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "cuda"
-BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32}
+BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 # NaN patterns (and 0x5A for int8) that a kernel must overwrite; random inputs never hold them
 POISON = {torch.float16: 0x7E01, torch.bfloat16: 0x7FC1, torch.float32: 0x7FC00001,
           torch.int8: 0x5A}
+POISON_BITS = {1: 0x5A, 2: 0x7E01, 4: 0x7FC00001, 8: 0x7FF8000000000001}   # any other dtype
 GUARD_BYTES = 4096          # poison before and after every output
+
+
+def poison(dtype):
+    """The bits an output of `dtype` is poisoned with."""
+    return POISON.get(dtype, POISON_BITS[torch.empty((), dtype=dtype).element_size()])
 
 
 def compiled_package(env: str, folder: str, source: str):
@@ -52,13 +58,23 @@ def random(shape, dtype=torch.float16):
     return x
 
 
+def random_bits(shape, dtype):
+    """Random bit patterns of any dtype (every NaN payload and sign of zero included), never all
+    zero bits nor the poison."""
+    size = torch.empty((), dtype=dtype).element_size()
+    x = torch.randint(-2**(8 * size - 1), 2**(8 * size - 1) - 1, shape, dtype=BITS[size],
+                      device=DEVICE)
+    x[(x == 0) | (x == poison(dtype))] = 1
+    return x.view(dtype)
+
+
 def guarded(shape, dtype=torch.float16):
     """A poisoned C-contiguous tensor of `shape` inside a larger poisoned buffer (16-byte aligned,
     as the wrappers require); `assert_guards` checks that the poison around it survived."""
     numel = prod(shape)
     guard = GUARD_BYTES // torch.empty((), dtype=dtype).element_size()
     flat = torch.empty(numel + 2 * guard, dtype=dtype, device=DEVICE)
-    bits(flat).fill_(POISON[dtype])
+    bits(flat).fill_(poison(dtype))
     return flat[guard:guard + numel].view(shape)
 
 
@@ -70,7 +86,7 @@ def assert_same(actual, expected, what="output"):
     if torch.equal(a, e):
         return
     diff = a != e
-    unwritten = int((diff & (a == POISON[actual.dtype])).sum())
+    unwritten = int((diff & (a == poison(actual.dtype))).sum())
     first = diff.nonzero()[:4].tolist()
     pytest.fail(f"{what}: {int(diff.sum())} of {a.numel()} elements differ ({unwritten} still "
                 f"poisoned: never written); first at {first}")
@@ -82,9 +98,9 @@ def assert_guards(out, what="output"):
     assert base is not None and base.dim() == 1, "assert_guards needs a tensor made by guarded()"
     start, end = out.storage_offset(), out.storage_offset() + out.numel()
     b = bits(base)
-    poison = POISON[out.dtype]
-    before = int((b[:start] != poison).sum())
-    after = int((b[end:] != poison).sum())
+    poisoned = poison(out.dtype)
+    before = int((b[:start] != poisoned).sum())
+    after = int((b[end:] != poisoned).sum())
     assert before == 0 and after == 0, \
         f"{what}: {before} elements before and {after} after the tensor were written"
 
