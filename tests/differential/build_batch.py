@@ -28,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from cases import CASES  # noqa: E402
+from cases import CASES, choose_calls  # noqa: E402
 from compile_case import compile_spec  # noqa: E402
+from spec_features import index_fills  # noqa: E402
 from spec_generator import generate, to_yaml  # noqa: E402
 from timed_pool import TIMED_OUT, timed_map  # noqa: E402
 from tlspec.package import KernelArtifact, write_package  # noqa: E402
@@ -140,8 +141,9 @@ def build(seed: int, count: int, out: str | Path, *, jobs: int = 2, min_compiled
             path = batch.spec_path(g.name)
             path.write_text(to_yaml(g.spec))
             generated = index = index + 1
-            plans = {name: asdict(plan) for name, plan in g.dims.items()}
-            yield str(path), plans, g.fills, seed * 1_000_003 + index
+            case_seed = seed * 1_000_003 + index
+            calls = choose_calls({name: asdict(plan) for name, plan in g.dims.items()}, case_seed)
+            yield str(path), calls, index_fills(g.spec), case_seed
 
     for task, outcome in timed_map(compile_spec, tasks(), jobs=jobs, limit=limit):
         name = Path(task[0]).name.removesuffix(".tlspec.yaml")

@@ -16,7 +16,6 @@ import time
 import traceback
 from pathlib import Path
 
-from cases import choose_calls
 from tlspec.compiler.driver import compile_kernel
 from tlspec.compiler.errors import StageError, take_stage_error
 from tlspec.compiler.support import check_supported
@@ -61,8 +60,9 @@ def call_shapes(kernel: Kernel, dims: dict[str, int]) -> dict[str, list[int]]:
             for b in kernel.buffers.values() if b.is_global}
 
 
-def case_of(kernel: Kernel, plans: dict, fills: dict, seed: int) -> dict:
-    """What run_gpu.py needs to run the kernel: its arguments in wrapper order and its calls."""
+def case_of(kernel: Kernel, calls: list[dict], fills: dict, seed: int) -> dict:
+    """What run_gpu.py needs to run the kernel: its arguments in wrapper order and its calls
+    (`calls`: the symbolic dims of each; `fills`: how to fill index tensors)."""
     arguments = []
     for b in kernel.buffers.values():
         if b.is_global:
@@ -71,20 +71,21 @@ def case_of(kernel: Kernel, plans: dict, fills: dict, seed: int) -> dict:
                 arg["fill"] = fills[b.name]
             arguments.append(arg)
     calls = [{"dims": dims, "shapes": call_shapes(kernel, dims), "seed": seed * 8 + i}
-             for i, dims in enumerate(choose_calls(plans, seed))]
+             for i, dims in enumerate(calls)]
     return {"kernel": kernel.name, "arguments": arguments, "calls": calls}
 
 
-def compile_spec(path: str, plans: dict, fills: dict, seed: int) -> dict:
-    """The outcome of one spec file (see the module's doc); 'artifact' holds the compiled kernel
-    (name, manifest, source, cubin) and 'case' what to run."""
+def compile_spec(path: str, calls: list[dict] | None = None, fills: dict | None = None,
+                 seed: int = 0) -> dict:
+    """The outcome of one spec file (see the module's doc); when compiled, 'artifact' holds the
+    kernel (name, manifest, source, cubin) and, when `calls` are given, 'case' what to run."""
     started = time.perf_counter()
-    outcome = _compile(path, plans, fills, seed)
+    outcome = _compile(path, calls, fills or {}, seed)
     outcome["seconds"] = round(time.perf_counter() - started, 3)
     return outcome
 
 
-def _compile(path: str, plans: dict, fills: dict, seed: int) -> dict:
+def _compile(path: str, calls: list[dict] | None, fills: dict, seed: int) -> dict:
     validation = validate_paths([path])
     if not validation.ok:
         return {"status": "invalid", **_first_error(validation.diagnostics)}
@@ -109,6 +110,7 @@ def _compile(path: str, plans: dict, fills: dict, seed: int) -> dict:
             return {"status": "failed", "message": message, "reason": template(message)}
         return {"status": "refused", "message": stage.message, "reason": template(stage.message),
                 "pointer": stage.pointer, "line": where.line, "column": where.column}
-    return {"status": "compiled", "case": case_of(kernel, plans, fills, seed),
+    case = case_of(kernel, calls, fills, seed) if calls is not None else None
+    return {"status": "compiled", "case": case,
             "artifact": {"name": artifact.name, "manifest": artifact.manifest,
                          "source": artifact.source, "cubin": artifact.cubin}}

@@ -18,6 +18,7 @@ error'; and prints a summary. Exit status 1 when any call did not pass.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -55,9 +56,10 @@ def _kernel(spec: str):
     return result.kernels[0]
 
 
-def interpret(folder: str, case: dict, call: dict, path: str) -> dict:
-    """Run the interpreter on the call's arrays; the outputs to `path` (.npz)."""
-    import tlspec.interpret as interpreter
+def interpret(folder: str, case: dict, call: dict, path: str, module: str) -> dict:
+    """Run the interpreter (`module`.run: tlspec.interpret, or a stand-in in tests) on the call's
+    arrays; the outputs to `path` (.npz)."""
+    interpreter = importlib.import_module(module)
     arrays = call_arrays(case, call)
     try:
         interpreter.run(_kernel(str(Path(folder) / case["spec"])), arrays)
@@ -129,7 +131,9 @@ class GpuRuns:
 
 
 def run(folder: Path, *, jobs: int = 16, chunk: int = CHUNK, only: set[str] | None = None,
-        device: str = "torch", log=print) -> dict:
+        device: str = "torch", interpreter: str = "tlspec.interpret", log=print) -> dict:
+    """Run the calls of the batch in `folder` (see the module's doc); the report. `device` and
+    `interpreter` name stand-ins in tests."""
     data = load_cases(folder)
     cases = data["cases"]
     keys = [f"{i}.{j}" for i, case in enumerate(cases) for j in range(len(case["calls"]))
@@ -147,7 +151,7 @@ def run(folder: Path, *, jobs: int = 16, chunk: int = CHUNK, only: set[str] | No
             for key in keys:
                 i, j = (int(x) for x in key.split("."))
                 futures[pool.submit(interpret, str(folder), cases[i], cases[i]["calls"][j],
-                                    str(scratch / "ref" / f"{key}.npz"))] = key
+                                    str(scratch / "ref" / f"{key}.npz"), interpreter)] = key
             gpu_busy = True
             while futures or gpu_busy:
                 gpu_busy = gpu.step()
@@ -220,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results file (default DIR/results.json)")
     parser.add_argument("--only", help="comma-separated kernel names")
     parser.add_argument("--device", default="torch", help=argparse.SUPPRESS)
+    parser.add_argument("--interpreter", default="tlspec.interpret", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--keys", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
@@ -228,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_chunk(args.folder, json.loads(args.keys.read_text()), args.scratch,
                          args.scratch / "status.jsonl", args.device)
     only = set(args.only.split(",")) if args.only else None
-    report = run(args.folder, jobs=args.jobs, chunk=args.chunk, only=only, device=args.device)
+    report = run(args.folder, jobs=args.jobs, chunk=args.chunk, only=only, device=args.device,
+                 interpreter=args.interpreter)
     out = args.out or args.folder / "results.json"
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"results: {out}")

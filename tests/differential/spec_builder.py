@@ -4,7 +4,7 @@ of kernels (spec_families.py) assemble them into one spec.
 A spec is built as plain data (the dict that becomes the YAML document) together with what the
 batch builder needs to run it: for every symbolic dim the tile extent along it (`granule`, so
 that some call sizes divide the tiles and some do not) and the largest size a call may give it
-(`cap`, so that tensors stay small); and for index tensors how to fill them (`fills`).
+(`cap`, so that tensors stay small).
 
 Everything here draws from one `random.Random`, so a spec is a function of its seed.
 """
@@ -59,7 +59,6 @@ class Generated:
     name: str
     spec: dict
     dims: dict[str, DimPlan]               # the symbolic dims
-    fills: dict[str, dict]                 # index tensors: {"table": name, "distinct": bool}
 
 
 @dataclass
@@ -72,7 +71,6 @@ class SpecBuilder:
     buffers: dict = field(default_factory=dict)
     grid: dict = field(default_factory=dict)
     stages: list = field(default_factory=list)
-    fills: dict[str, dict] = field(default_factory=dict)
     threads: int = 128
     shared_bytes: int = 0
     static_bytes: int = 0
@@ -231,8 +229,9 @@ class SpecBuilder:
         return self.rng.choice(widths)
 
     def loop_layout(self, rank: int, vector: int | None) -> dict:
-        """threads: 1 to 3 factors of launch.threads (at most the copy's rank), vector maybe."""
-        count = self.rng.randint(1, min(3, rank))
+        """threads: 1 to 3 factors of launch.threads (at most the copy's rank; one when avoiding
+        known bugs: more than its moved dimensions is an IndexError), vector maybe."""
+        count = 1 if self.avoid_known_bugs else self.rng.randint(1, min(3, rank))
         factors = [1] * count
         left = self.threads
         for p in _prime_factors(left):
@@ -280,7 +279,7 @@ class SpecBuilder:
         spec["buffers"] = self.buffers
         spec["launch"] = {"grid": self.grid or {"bx": 1}, "threads": self.threads}
         spec["stages"] = self.stages
-        return Generated(self.name, spec, self.plans, self.fills)
+        return Generated(self.name, spec, self.plans)
 
 
 def tma_fits(builder: SpecBuilder, tensor: list[Size], box: list[int], dtype: str,

@@ -3,9 +3,11 @@ every stage kind, dtype, rank 1 to 5, constant and symbolic dims, partial tiles,
 slots and copy options. `generate(seed, index)` is the spec of that seed and index: reproducible,
 and independent of the specs generated before it.
 
-`avoid_known_bugs=True` steers around compiler bugs already reported (a `for` whose body is one
+`avoid_known_bugs=True` steers around compiler bugs already reported: a `for` whose body is one
 stage, swizzled tiles of fewer than 8 rows, symbolic dims bound only through a shape expression,
-1-byte dtypes moved 8 per access). It is off by default: the batches include them.
+1-byte dtypes moved 8 per access (issue 10); and those the differential runs found: a gather into
+or a scatter from a fragment, a fragment of more than 2 dimensions, a loop_layout of more thread
+entries than the copy moves dimensions. It is off by default: the batches include them.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The row families: gather and scatter of table rows through an index tensor, and im2col of an
 NHWC image. Each block handles its own rows (and column tile) of the output; scatter indices
-are distinct (the batch fills them, see `Generated.fills`), and the table has at least as many
+are distinct (the batch fills them so: spec_features.index_fills), and the table has at least as many
 rows as there are indices.
 """
 from __future__ import annotations
@@ -60,16 +60,15 @@ def _staged(b: SpecBuilder, dtype: str, shape: list[int], *, fragment: bool = Tr
     roll = b.rng.random()
     if roll < 0.45 or not b.fits(shape, dtype):
         return None, None
-    if roll < 0.85 or not fragment:
+    if roll < 0.85 or not fragment or b.avoid_known_bugs:      # gather/scatter with a fragment
         return b.shared_tile(shape, dtype), "shared"
     return b.fragment(shape, dtype), "fragment"
 
 
-def _index(b: SpecBuilder, rows: Size, tile: int, table: str, distinct: bool) -> tuple[str, str]:
-    """(index buffer, region) for the rows of block bx."""
+def _index(b: SpecBuilder, rows: Size, tile: int) -> str:
+    """The region of a new index tensor that selects the rows of block bx."""
     idx = b.global_buffer("I", [rows], b.rng.choice(INDEX_DTYPES), "in")
-    b.fills[idx] = {"table": table, "distinct": distinct}
-    return idx, f"{idx}[bx*{tile} : +{tile}]"
+    return f"{idx}[bx*{tile} : +{tile}]"
 
 
 def _table_region(b: SpecBuilder, table: str, col: str) -> str:
@@ -101,7 +100,7 @@ def _indexed(b: SpecBuilder, kind: str) -> list[dict]:
     b.grid["bx"] = f"ceildiv({rows.text}, {rtile})"
     start = b.rng.choice([0, 0, 2])
     col = _col_part(b, cols, ctile, mode, start)
-    _, index = _index(b, rows, rtile, table, distinct=not gathering)
+    index = _index(b, rows, rtile)
     region = f"{moved}[bx*{rtile} : +{rtile}, {col}]"
     legal = b.legal_width(dtype, ctile, cols)
     via, scope = _staged(b, dtype, [rtile, ctile])
