@@ -135,7 +135,7 @@ def build(seed: int, count: int, out: str | Path, *, jobs: int = 2, min_compiled
     def tasks():
         nonlocal generated
         index = 0
-        while index < count or (batch.counts["compiled"] + len(batch.waiting) < min_compiled
+        while index < count or (batch.counts["compiled"] < min_compiled
                                 and index < 4 * max(count, min_compiled)):
             g = generate(seed, index, avoid_known_bugs=avoid_known_bugs)
             path = batch.spec_path(g.name)

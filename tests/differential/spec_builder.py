@@ -177,8 +177,9 @@ class SpecBuilder:
         row = shape[-1] * DTYPE_BYTES[dtype]
         options = [x for x in LAYOUTS if not (tma and (x == "padded" or
                                                         SWIZZLE_SPAN.get(x, row) < row))]
-        if self.avoid_known_bugs and (len(shape) < 2 or shape[-2] < 8):
-            options = [x for x in options if x not in SWIZZLE_SPAN]
+        if self.avoid_known_bugs:        # swizzled tiles must hold whole 8-row swizzle atoms
+            options = [x for x in options if x not in SWIZZLE_SPAN or
+                       (len(shape) >= 2 and shape[-2] % 8 == 0 and row % SWIZZLE_SPAN[x] == 0)]
         return self.rng.choice(options)
 
     def shared_tile(self, shape: list[int], dtype: str, layout: str | None = None, *,
@@ -246,6 +247,9 @@ class SpecBuilder:
         """coalesced_width, loop_layout, eviction_policy for a SIMT-capable stage."""
         if self.chance(0.35):
             options["coalesced_width"] = self.width_option(dtype, src_inner, legal)
+        elif self.avoid_known_bugs and DTYPE_BYTES[dtype] == 1:    # not 8 lanes by default
+            options["coalesced_width"] = max(w for w in (1, 2, 4) if src_inner % w == 0
+                                             and w <= legal)
         if self.chance(0.2):
             vector = options.get("coalesced_width") if self.chance(0.5) else None
             options["loop_layout"] = self.loop_layout(src_rank, vector)

@@ -7,7 +7,9 @@ and independent of the specs generated before it.
 stage, swizzled tiles of fewer than 8 rows, symbolic dims bound only through a shape expression,
 1-byte dtypes moved 8 per access (issue 10); and those the differential runs found: a gather into
 or a scatter from a fragment, a fragment of more than 2 dimensions, a loop_layout of more thread
-entries than the copy moves dimensions. It is off by default: the batches include them.
+entries than the copy moves dimensions, swizzled tiles that are not whole swizzle atoms (8 rows
+of the span), 1-byte elements moved 8 at a time by default (a width of at most 4 is set). It is
+off by default: the batches include them.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ pytest.importorskip("tvm", reason="compiling needs apache-tvm")
 from build_batch import build  # noqa: E402
 from tlspec.validate import validate_paths  # noqa: E402
 
-SEED = 20260
+SEED = 20290
 COUNT = 30
 
 
