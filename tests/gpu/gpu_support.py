@@ -11,6 +11,7 @@ from math import prod
 from pathlib import Path
 
 import pytest
+from poison import GUARD_BYTES, POISON_BITS
 
 torch = pytest.importorskip("torch", reason="the GPU tests need torch")
 if not torch.cuda.is_available():
@@ -19,11 +20,15 @@ F = torch.nn.functional
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "cuda"
-BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32}
-# NaN patterns (and 0x5A for int8) that a kernel must overwrite; random inputs never hold them
-POISON = {torch.float16: 0x7E01, torch.bfloat16: 0x7FC1, torch.float32: 0x7FC00001,
-          torch.int8: 0x5A}
-GUARD_BYTES = 4096          # poison before and after every output
+BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+# tlspec dtype -> torch dtype
+TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+                "float64": torch.float64, "int8": torch.int8, "int16": torch.int16,
+                "int32": torch.int32, "int64": torch.int64, "uint8": torch.uint8,
+                "uint16": torch.uint16, "uint32": torch.uint32, "uint64": torch.uint64,
+                "float8_e4m3": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
+# the patterns (poison.py) that a kernel must overwrite; random inputs never hold them
+POISON = {TORCH_DTYPES[name]: bits for name, bits in POISON_BITS.items()}
 
 
 def compiled_package(env: str, folder: str, source: str):
@@ -76,15 +81,19 @@ def assert_same(actual, expected, what="output"):
                 f"poisoned: never written); first at {first}")
 
 
-def assert_guards(out, what="output"):
-    """No element of the buffer around `out` (made by `guarded`) was written."""
+def guard_damage(out) -> tuple[int, int]:
+    """Elements of the buffer around `out` (made by `guarded`) written before and after it."""
     base = out._base
-    assert base is not None and base.dim() == 1, "assert_guards needs a tensor made by guarded()"
+    assert base is not None and base.dim() == 1, "guard_damage needs a tensor made by guarded()"
     start, end = out.storage_offset(), out.storage_offset() + out.numel()
     b = bits(base)
     poison = POISON[out.dtype]
-    before = int((b[:start] != poison).sum())
-    after = int((b[end:] != poison).sum())
+    return int((b[:start] != poison).sum()), int((b[end:] != poison).sum())
+
+
+def assert_guards(out, what="output"):
+    """No element of the buffer around `out` (made by `guarded`) was written."""
+    before, after = guard_damage(out)
     assert before == 0 and after == 0, \
         f"{what}: {before} elements before and {after} after the tensor were written"
 
