@@ -11,6 +11,7 @@ from math import prod
 from pathlib import Path
 
 import pytest
+from poison import GUARD_BYTES, POISON_BITS
 
 torch = pytest.importorskip("torch", reason="the GPU tests need torch")
 if not torch.cuda.is_available():
@@ -20,16 +21,14 @@ F = torch.nn.functional
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "cuda"
 BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-# NaN patterns (and 0x5A for int8) that a kernel must overwrite; random inputs never hold them
-POISON = {torch.float16: 0x7E01, torch.bfloat16: 0x7FC1, torch.float32: 0x7FC00001,
-          torch.int8: 0x5A}
-POISON_BITS = {1: 0x5A, 2: 0x7E01, 4: 0x7FC00001, 8: 0x7FF8000000000001}   # any other dtype
-GUARD_BYTES = 4096          # poison before and after every output
-
-
-def poison(dtype):
-    """The bits an output of `dtype` is poisoned with."""
-    return POISON.get(dtype, POISON_BITS[torch.empty((), dtype=dtype).element_size()])
+# tlspec dtype -> torch dtype
+TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+                "float64": torch.float64, "int8": torch.int8, "int16": torch.int16,
+                "int32": torch.int32, "int64": torch.int64, "uint8": torch.uint8,
+                "uint16": torch.uint16, "uint32": torch.uint32, "uint64": torch.uint64,
+                "float8_e4m3": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
+# the patterns (poison.py) that a kernel must overwrite; random inputs never hold them
+POISON = {TORCH_DTYPES[name]: bits for name, bits in POISON_BITS.items()}
 
 
 def compiled_package(env: str, folder: str, source: str):
@@ -59,12 +58,12 @@ def random(shape, dtype=torch.float16):
 
 
 def random_bits(shape, dtype):
-    """Random bit patterns of any dtype (every NaN payload and sign of zero included), never all
-    zero bits nor the poison."""
+    """Random bit patterns of any dtype (NaN payloads and signed zeros included), never all zero
+    bits nor the poison."""
     size = torch.empty((), dtype=dtype).element_size()
     x = torch.randint(-2**(8 * size - 1), 2**(8 * size - 1) - 1, shape, dtype=BITS[size],
                       device=DEVICE)
-    x[(x == 0) | (x == poison(dtype))] = 1
+    x[(x == 0) | (x == POISON[dtype])] = 1         # the patterns are positive as signed ints
     return x.view(dtype)
 
 
@@ -74,7 +73,7 @@ def guarded(shape, dtype=torch.float16):
     numel = prod(shape)
     guard = GUARD_BYTES // torch.empty((), dtype=dtype).element_size()
     flat = torch.empty(numel + 2 * guard, dtype=dtype, device=DEVICE)
-    bits(flat).fill_(poison(dtype))
+    bits(flat).fill_(POISON[dtype])
     return flat[guard:guard + numel].view(shape)
 
 
@@ -86,21 +85,25 @@ def assert_same(actual, expected, what="output"):
     if torch.equal(a, e):
         return
     diff = a != e
-    unwritten = int((diff & (a == poison(actual.dtype))).sum())
+    unwritten = int((diff & (a == POISON[actual.dtype])).sum())
     first = diff.nonzero()[:4].tolist()
     pytest.fail(f"{what}: {int(diff.sum())} of {a.numel()} elements differ ({unwritten} still "
                 f"poisoned: never written); first at {first}")
 
 
-def assert_guards(out, what="output"):
-    """No element of the buffer around `out` (made by `guarded`) was written."""
+def guard_damage(out) -> tuple[int, int]:
+    """Elements of the buffer around `out` (made by `guarded`) written before and after it."""
     base = out._base
-    assert base is not None and base.dim() == 1, "assert_guards needs a tensor made by guarded()"
+    assert base is not None and base.dim() == 1, "guard_damage needs a tensor made by guarded()"
     start, end = out.storage_offset(), out.storage_offset() + out.numel()
     b = bits(base)
-    poisoned = poison(out.dtype)
-    before = int((b[:start] != poisoned).sum())
-    after = int((b[end:] != poisoned).sum())
+    poison = POISON[out.dtype]
+    return int((b[:start] != poison).sum()), int((b[end:] != poison).sum())
+
+
+def assert_guards(out, what="output"):
+    """No element of the buffer around `out` (made by `guarded`) was written."""
+    before, after = guard_damage(out)
     assert before == 0 and after == 0, \
         f"{what}: {before} elements before and {after} after the tensor were written"
 

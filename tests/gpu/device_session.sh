@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One batched session on a GPU machine (which has torch, numpy, ml_dtypes, pyyaml and
+# cuda-python, but neither tvm nor jsonschema): what a session runs there, step by step.
+#
+#   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench
+#
+# Carried from the machine that compiled (no GPU needed there):
+#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_regressions
+#                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/regressions
+#   diffbatch/                      python tests/differential/build_batch.py ... --out diffbatch
+#   .whl/                           wheels of jsonschema and its dependencies for Python 3.12
+#                                   (tlspec's validation, which the interpreter starts from)
+# Logs and results go to $OUT (or /tmp/tlspec-device).
+set -u
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/tlspec-device}
+mkdir -p "$out"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/tlspec-site .whl/*.whl || exit 2
+    export PYTHONPATH=/tmp/tlspec-site
+fi
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+git log -1 --format='commit %h %s' 2>/dev/null || true
+status=0
+for step in "$@"; do
+    start=$(date +%s)
+    case "$step" in
+        tests)      # every GPU test: specs/, the matrix, the runtime, the interpreter, regressions
+            python3 -m pytest -q -p no:cacheprovider -rfs tests/gpu >"$out/tests.log" 2>&1
+            rc=$?; tail -n 25 "$out/tests.log" ;;
+        diff)       # the differential batch against the interpreter
+            python3 tests/differential/run_gpu.py diffbatch --jobs 16 \
+                --out "$out/diff_results.json" >"$out/diff.log" 2>&1
+            rc=$?; tail -n 40 "$out/diff.log" ;;
+        sanitize)   # compute-sanitizer memcheck, racecheck and synccheck over the GPU suite
+            tests/gpu/sanitize.sh "$out/sanitize"; rc=$? ;;
+        bench)
+            python3 bench/bench_jobs.py >"$out/bench.log" 2>&1; rc=$?; tail -n 30 "$out/bench.log" ;;
+        *)  echo "unknown step '$step'"; rc=2 ;;
+    esac
+    echo "== step $step: exit $rc in $(( $(date +%s) - start )) s"
+    [ "$rc" -eq 0 ] || status=1
+done
+exit $status
