@@ -8,21 +8,22 @@ bits, outputs poisoned inside guard regions.
   through shared tiles, registers, transposes and gathers;
 - loops whose body is a single gather, scatter, im2col or copy;
 - im2col tiles past the last tap (zero columns) and a global column matrix checked at the call;
-- symbolic dims known only through `B * 64`, `D + 2`, `(K + 1) * 16`.
+- symbolic dims known only through `B * 64`, `D + 2`, `(K + 1) * 16`;
+- fragments as the rows of a gather or a scatter, and a loop_layout wider than its copy.
 
 Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
 (default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
 writes).
 """
 import pytest
-from gpu_support import (DEVICE, assert_guards, assert_same, bits, compiled_package, guarded,
-                         im2col_reference, random_bits, torch)
+from gpu_support import (DEVICE, TORCH_DTYPES, assert_guards, assert_same, bits, compiled_package,
+                         guarded, im2col_reference, random_bits, torch)
 
 kernels = compiled_package("TLSPEC_EDGES", "tlspec_edges", "tests/gpu/edges")
 TAIL_SIZES = [1, 5, 7, 1001, 1023, 4100]
-DTYPES = {"i16": torch.int16, "u16": getattr(torch, "uint16", None),
-          "e4m3": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2, "u8": torch.uint8,
-          "f64": torch.float64, "i64": torch.int64, "bf16": torch.bfloat16}
+DTYPES = {tag: TORCH_DTYPES[name] for tag, name in (
+    ("i16", "int16"), ("u16", "uint16"), ("e4m3", "float8_e4m3"), ("e5m2", "float8_e5m2"),
+    ("u8", "uint8"), ("f64", "float64"), ("i64", "int64"), ("bf16", "bfloat16"))}
 
 
 def run(name, *arrays):
@@ -57,62 +58,72 @@ def test_a_length_of_whole_vectors(n):
 
 
 # -- every width -------------------------------------------------------------------------------
-def dtype_of(tag):
-    if DTYPES[tag] is None:
-        pytest.skip("this torch has no uint16")
-    return DTYPES[tag]
-
-
 @pytest.mark.parametrize("m", [64, 100, 1])
 @pytest.mark.parametrize("tag", DTYPES)
 def test_copy_through_shared_and_registers(tag, m):
-    copy_checked(f"width_{tag}", random_bits((m, 64), dtype_of(tag)))
+    copy_checked(f"width_{tag}", random_bits((m, 64), DTYPES[tag]))
 
 
 @pytest.mark.parametrize("m, n", [(64, 64), (80, 144), (16, 16)])
 @pytest.mark.parametrize("tag", DTYPES)
 def test_transpose(tag, m, n):
-    a = random_bits((m, n), dtype_of(tag))
+    a = random_bits((m, n), DTYPES[tag])
     b = guarded((n, m), a.dtype)
     run(f"transpose_{tag}", a, b)
     assert_same(bits(b), bits(a).t().contiguous())
     assert_guards(b)
 
 
-@pytest.mark.parametrize("tag", DTYPES)
-def test_gather(tag):
-    table = random_bits((300, 64), dtype_of(tag))
-    idx = torch.randint(0, 300, (37,), dtype=torch.int32, device=DEVICE)
-    idx[::5] = 300                                    # outside the table: a row of zeros
-    idx[1] = -1
-    out = guarded((37, 64), table.dtype)
-    run(f"gather_{tag}", table, idx, out)
-    expected = bits(table)[idx.clamp(0, 299).long()]
-    expected[(idx < 0) | (idx >= 300)] = 0
+def gather_checked(name, table, idx):
+    """out = table[idx] by kernel `name`: rows of indices outside the table are zeros."""
+    out = guarded((len(idx), table.shape[1]), table.dtype)
+    run(name, table, idx, out)
+    inside = (idx >= 0) & (idx < len(table))
+    expected = bits(table)[idx.clamp(0, len(table) - 1).long()]
+    expected[~inside] = 0
     assert_same(bits(out), expected)
     assert_guards(out)
 
 
-# -- loops of one stage ------------------------------------------------------------------------
-@pytest.mark.parametrize("rows", [16, 37])
-def test_loop_of_one_gather(rows):
-    table = random_bits((500, 256), torch.float16)
-    idx = torch.randint(0, 500, (rows,), dtype=torch.int64, device=DEVICE)
-    out = guarded((rows, 256), torch.float16)
-    run("loop_gather_f16", table, idx, out)
-    assert_same(out, table[idx])
-    assert_guards(out)
-
-
-@pytest.mark.parametrize("rows", [16, 37])
-def test_loop_of_one_scatter(rows):
-    table = random_bits((500, 256), torch.bfloat16)
+def scatter_checked(name, table, rows, index_dtype):
+    """table[idx] = rows by kernel `name`, for distinct random indices."""
     expected = table.clone()
-    idx = torch.randperm(500, device=DEVICE)[:rows].to(torch.int32)
-    src = random_bits((rows, 256), torch.bfloat16)
-    run("loop_scatter_bf16", table, idx, src)
-    expected[idx.long()] = src
+    idx = torch.randperm(len(table), device=DEVICE)[:len(rows)]
+    run(name, table, idx.to(index_dtype), rows)
+    expected[idx] = rows
     assert_same(table, expected)
+
+
+@pytest.mark.parametrize("tag", DTYPES)
+def test_gather(tag):
+    idx = torch.randint(0, 300, (37,), dtype=torch.int32, device=DEVICE)
+    idx[::5] = 300                                    # outside the table: a row of zeros
+    idx[1] = -1
+    gather_checked(f"gather_{tag}", random_bits((300, 64), DTYPES[tag]), idx)
+
+
+# -- loops of one stage, fragments as rows -----------------------------------------------------
+# kernel -> (dtype, columns, index dtype): a loop around one gather or scatter, or a fragment
+# as its rows
+GATHERS = {"loop_gather_f16": (torch.float16, 256, torch.int64),
+           "fragment_gather_f16": (torch.float16, 128, torch.int32)}
+SCATTERS = {"loop_scatter_bf16": (torch.bfloat16, 256, torch.int32),
+            "fragment_scatter_i8": (torch.int8, 128, torch.int64)}
+
+
+@pytest.mark.parametrize("rows", [16, 37])
+@pytest.mark.parametrize("name", GATHERS)
+def test_gather_in_a_loop_or_into_a_fragment(name, rows):
+    dtype, cols, index = GATHERS[name]
+    idx = torch.randint(0, 500, (rows,), dtype=index, device=DEVICE)
+    gather_checked(name, random_bits((500, cols), dtype), idx)
+
+
+@pytest.mark.parametrize("rows", [16, 37])
+@pytest.mark.parametrize("name", SCATTERS)
+def test_scatter_in_a_loop_or_from_a_fragment(name, rows):
+    dtype, cols, index = SCATTERS[name]
+    scatter_checked(name, random_bits((500, cols), dtype), random_bits((rows, cols), dtype), index)
 
 
 @pytest.mark.parametrize("n, h, w", [(1, 5, 7), (2, 8, 8), (3, 9, 4)])
@@ -186,3 +197,14 @@ def test_an_extent_no_size_gives_is_refused_at_the_call():
     a = random_bits((100, 128), torch.float16)
     with pytest.raises(ValueError, match=r"100 is not \(B \* 64\) for any size B"):
         kernels.affine_blocks_f16(a, guarded(a.shape, a.dtype), random_bits((4,), torch.float16))
+
+
+# -- a thread grid wider than the copy ---------------------------------------------------------
+@pytest.mark.parametrize("m", [16, 37])
+def test_a_thread_grid_wider_than_the_copy(m):
+    a = random_bits((m, 2, 64), torch.bfloat16)
+    b = random_bits((m, 2, 64), torch.bfloat16)
+    expected = b.clone()
+    expected[:, 0, :] = a[:, 1, :]
+    run("wide_layout_bf16", a, b)
+    assert_same(b, expected)

@@ -159,6 +159,13 @@ class VectorLoop:
     vector: int
     threads: list[int] | None = None
 
+    def __post_init__(self):
+        # A thread grid of more entries than the region moves dimensions (a loop_layout written
+        # for the tile, whose unit dimensions the copy drops) lies over leading unit dimensions:
+        # only the threads at position 0 along them move data, each element once.
+        self.unit_dims = max(len(self.threads or ()) - len(self.shape), 0)
+        self.shape = [tirx.IntImm("int32", 1)] * self.unit_dims + list(self.shape)
+
     def emit(self, tid: tirx.Var, nthreads: int,
              body: Callable[[list[tirx.PrimExpr], tirx.Var, tirx.PrimExpr], Stmt]) -> Stmt:
         """`body(point, lane, slot)` builds the access of one lane at `point` (offsets per
@@ -180,7 +187,7 @@ class VectorLoop:
         vshape = list(self.shape[:-1]) + [simplify(tirx.floordiv(self.shape[-1], self.vector))]
 
         def start(point, slot):
-            return at(list(point[:-1]) + [point[-1] * self.vector], slot)
+            return at(list(point[self.unit_dims:-1]) + [point[-1] * self.vector], slot)
 
         if self.threads:
             return self._grid(vshape, tid, start)

@@ -31,6 +31,7 @@ from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes,
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
+from ..prims import spec_dtype
 
 TMA_TARGETS = ("sm_90a", "sm_100a")
 
@@ -182,14 +183,18 @@ class _Annotator:
                 "tlspec.why": f"SIMT: {width}-element vector stores of dst rows from src columns"}
 
     def _gather(self, config: dict, call) -> dict:
-        rows, table = _Side(call.args[0]), _Side(call.args[1])
-        return {"tlspec.instruction": "sync", "tlspec.why": "SIMT: one vector per thread and access",
-                **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+        return self._indexed(config, rows=_Side(call.args[0]), table=_Side(call.args[1]))
 
     def _scatter(self, config: dict, call) -> dict:
-        table, rows = _Side(call.args[0]), _Side(call.args[1])
-        return {"tlspec.instruction": "sync", "tlspec.why": "SIMT: one vector per thread and access",
-                **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+        return self._indexed(config, rows=_Side(call.args[1]), table=_Side(call.args[0]))
+
+    def _indexed(self, config: dict, rows: _Side, table: _Side) -> dict:
+        decision = {"tlspec.instruction": "sync",
+                    "tlspec.why": "SIMT: one vector per thread and access",
+                    **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+        if rows.kind == "fragment":
+            self._fragment(config[ops.STAGE], rows, decision)
+        return decision
 
     def _im2col(self, config: dict, call) -> dict:
         col, img = _Side(call.args[0]), _Side(call.args[1])
@@ -245,7 +250,7 @@ class _Annotator:
         option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
         raise StageError(f"{pointer}/{option}",
                          f"cp.async copies 4, 8 or 16 bytes per access, not {nbytes} "
-                         f"({vector} x {dtype})",
+                         f"({vector} x {spec_dtype(dtype)})",
                          f"use a vector of {fewest} elements or more")
 
     def _fragment(self, pointer: str, side: _Side, decision: dict) -> None:

@@ -36,7 +36,7 @@ from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
-from ..lower.gather import lower_indexed
+from ..lower.gather import indexed_shape, lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
@@ -64,22 +64,26 @@ class _Lowerer:
         found = {}
 
         def visit(call):
-            if ops.kind_of(call) != "copy":
+            kind = ops.kind_of(call)
+            if kind not in ("copy", "gather", "scatter"):
                 return
             config = ops.config_of(call)
-            for region in call.args[:2]:
-                buffer = region.source
-                if scope_kind(buffer) != "fragment" or buffer.name in found:
+            logical = [Operand(r.source.name, "fragment", r.source, *region_parts(r)[1:],
+                               list(r.source.shape)) if scope_kind(r.source) == "fragment"
+                       else r for r in call.args[:2]]
+            for operand in logical:
+                if not isinstance(operand, Operand) or operand.name in found:
                     continue
-                dst, src = (self._operand(r, bits=False) if scope_kind(r.source) != "fragment" else
-                            Operand(r.source.name, "fragment", r.source, *region_parts(r)[1:],
-                                    list(r.source.shape)) for r in call.args[:2])
-                shape, _, _ = copy_shape(dst, src)
+                if kind == "copy":
+                    shape, _, _ = copy_shape(*(o if isinstance(o, Operand) else
+                                               self._operand(o, bits=False) for o in logical))
+                else:                          # a fragment is a gather's or scatter's rows
+                    shape = indexed_shape(operand)
                 slots = VectorLoop(shape, config["tlspec.vector"],
                                    config.get("tlspec.threads")).slots(self.nthreads)
-                registers = tirx.decl_buffer((slots,), bit_type(buffer.dtype),
-                                             name=buffer.name, scope="local")
-                found[buffer.name] = (buffer, registers)
+                registers = tirx.decl_buffer((slots,), bit_type(operand.dtype),
+                                             name=operand.name, scope="local")
+                found[operand.name] = (operand.access, registers)
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return found
