@@ -365,9 +365,11 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
     env, bound_by = dict(kernel.fixed), {}
     views = [_check_argument(where, kernel, arg, x, env, bound_by)
              for arg, x in zip(kernel.arguments, values)]
+    _bind_affine_dims(where, kernel, views, env, bound_by)
     for arg, v in zip(kernel.arguments, views):   # again, every extent: one can use a dim that
-        if v is not None:                         # only a later argument bound
+        if v is not None:                         # only a later argument (or an affine one) bound
             _check_shape(where, arg, v, env, bound_by)
+            _check_dims(where, arg, v, env, kernel.dims)
     _check_one_device(where, views)
     finish_checks(kernel, env)
     return views, env
@@ -422,6 +424,22 @@ def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: di
         if want != n:
             raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
                              f"expected {arg.expected}{_bound_note(arg, e, env, bound_by)}")
+
+
+def _bind_affine_dims(where: str, kernel: Kernel, views: Sequence[Optional[ArrayView]],
+                      env: Env, bound_by: dict) -> None:
+    """Bind each dim that no extent holds alone from its manifest `bind`: extent `axis` of an
+    argument is scale * dim + offset, solved exactly (when that argument is given)."""
+    for d, i, axis, scale, offset in kernel.affine_dims:
+        arg, v = kernel.arguments[i], views[i]
+        if d in env or v is None:
+            continue
+        value, remainder = divmod(v.shape[axis] - offset, scale)
+        if remainder or value < 0:
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
+                             f"expected {arg.expected} ({v.shape[axis]} is not "
+                             f"{render(arg.shape[axis])} for any size {d})")
+        env[d], bound_by[d] = value, arg.name
 
 
 def _bound_note(arg: Argument, e: Expr, env: Env, bound_by: dict) -> str:
@@ -762,6 +780,10 @@ class Kernel:
         self.fixed = {d: c["value"] for d, c in self.dims.items() if c.get("value") is not None}
         self.arguments = [Argument(a, self.dims) for a in manifest["arguments"]]
         index = {a.name: i for i, a in enumerate(self.arguments)}
+        # (dim, argument, axis, scale, offset): the dims solved from an affine extent
+        self.affine_dims = [(d, index[c["bind"]["argument"]], c["bind"]["axis"],
+                             c["bind"]["scale"], c["bind"]["offset"])
+                            for d, c in self.dims.items() if c.get("bind")]
         self.outputs = [i for i, a in enumerate(self.arguments) if a.io in ("out", "inout")]
         # the outputs of a call's values: None, the one output, or a tuple of them
         self._result = (operator.itemgetter(*self.outputs) if self.outputs

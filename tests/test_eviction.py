@@ -60,7 +60,7 @@ def test_loads_are_staged_before_the_stores(sources):
 def test_many_vectors_are_staged_in_chunks(sources):
     """32 vectors per thread: a loop of two chunks of 16, in registers (no local memory)."""
     source = sources["copy_evict_chunked_f32"]
-    assert re.search(r"float staged_ptr\w*\[64\]", source)
+    assert re.search(r"uint staged_ptr\w*\[64\]", source)   # float32 moves as uint32
     assert "for (int it_c = 0; it_c < 2; ++it_c)" in source
 
 

@@ -5,8 +5,9 @@
 #   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench
 #
 # Carried from the machine that compiled (no GPU needed there):
-#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_regressions
+#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_regressions, build/tlspec_edges
 #                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/regressions
+#                                   | tests/gpu/edges
 #   diffbatch/                      python tests/differential/build_batch.py ... --out diffbatch
 #   .whl/                           wheels of jsonschema and its dependencies for Python 3.12
 #                                   (tlspec's validation, which the interpreter starts from)

@@ -57,6 +57,16 @@ def random(shape, dtype=torch.float16):
     return x
 
 
+def random_bits(shape, dtype):
+    """Random bit patterns of any dtype (NaN payloads and signed zeros included), never all zero
+    bits nor the poison."""
+    size = torch.empty((), dtype=dtype).element_size()
+    x = torch.randint(-2**(8 * size - 1), 2**(8 * size - 1) - 1, shape, dtype=BITS[size],
+                      device=DEVICE)
+    x[(x == 0) | (x == POISON[dtype])] = 1         # the patterns are positive as signed ints
+    return x.view(dtype)
+
+
 def guarded(shape, dtype=torch.float16):
     """A poisoned C-contiguous tensor of `shape` inside a larger poisoned buffer (16-byte aligned,
     as the wrappers require); `assert_guards` checks that the poison around it survived."""

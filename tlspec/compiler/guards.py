@@ -6,7 +6,8 @@ symbolic dims, thread index and enclosing loops. For each global access whose in
 proven to be inside the tensor, a condition is built; inside a vectorized loop the condition is
 taken at the vector's first lane (lower bound) or last lane (upper bound), so it does not depend
 on the lane and the vector stays whole. (InstructionAnnotation only vectorizes where starts,
-extents and rows are multiples of the vector, so a vector is all in or all out.)
+extents and rows are multiples of the vector, and where no vector can straddle the end of a
+tensor, so a vector is all in or all out.)
 
 - a store out of bounds is skipped: `if (cond) store`;
 - a load out of bounds reads zero: `if (cond) store(value) else store(value with that load = 0)`;

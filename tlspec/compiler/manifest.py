@@ -12,7 +12,9 @@ import tvm
 import tvm_ffi
 from tvm import tirx
 
-from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars
+from ..dim_binding import dim_sources
+from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars, simplify
+from ..im2col import column_matrix
 from ..model import Kernel
 
 FORMAT = 1
@@ -142,6 +144,43 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
     return facts
 
 
+def _dims(kernel: Kernel, globals_: list) -> dict:
+    """The symbolic dims; one that no extent holds alone gets `bind`, the affine extent it is
+    solved from at a call (tlspec.dim_binding)."""
+    sources = dim_sources(kernel)
+    dims = {}
+    for d in kernel.dims.values():
+        if not d.symbolic:
+            continue
+        dims[d.name] = {"value": None, "multiple_of": d.multiple_of, "min": d.min, "max": d.max}
+        source = sources[d.name]
+        if (source.scale, source.offset) != (1, 0):
+            dims[d.name]["bind"] = {"argument": globals_[source.argument].name,
+                                    "axis": source.axis, "scale": source.scale,
+                                    "offset": source.offset}
+    return dims
+
+
+def _column_matrix_checks(kernel: Kernel) -> list[dict]:
+    """A global `col` of an im2col is the whole (N*OH*OW, K*K*C) column matrix: validation
+    compares constant extents, these checks the symbolic ones at the call."""
+    checks = []
+    for stage in kernel.walk():
+        if stage.kind != "im2col":
+            continue
+        image, col = (kernel.buffers[stage.regions[r].name] for r in ("img", "col"))
+        if not col.is_global:
+            continue
+        for axis, have, want in zip(("rows", "columns"), col.shape,
+                                    column_matrix(image.shape, stage.options)):
+            check = {"expr": spec_expr(have, kernel), "op": "==", "bound": spec_expr(want, kernel),
+                     "message": f"{col.name} is the column matrix of im2col over {image.name}: "
+                                f"its {axis} must be {'N*OH*OW' if axis == 'rows' else 'K*K*C'}"}
+            if simplify(have) != simplify(want) and check not in checks:
+                checks.append(check)
+    return checks
+
+
 def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str) -> dict:
     symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
     facts = launch_facts(host, device, symbolic)
@@ -179,6 +218,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                        "op": "<=", "bound": INT32_MAX,
                        "message": f"{b.name} is indexed with int32: its element count must stay "
                                   "below 2**31"})
+    checks += _column_matrix_checks(kernel)
     return {
         "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
         "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",
@@ -186,8 +226,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         "arguments": [{"name": b.name, "dtype": b.dtype,
                        "shape": [spec_expr(e, kernel) for e in b.shape],
                        "io": b.io or "inout", "doc": b.doc} for b in globals_],
-        "dims": {d.name: {"value": None, "multiple_of": d.multiple_of, "min": d.min,
-                          "max": d.max} for d in kernel.dims.values() if d.symbolic},
+        "dims": _dims(kernel, globals_),
         "params": params,
         "grid": facts["launch"]["grid"], "block": facts["launch"]["block"],
         "dynamic_shared_bytes": facts["launch"]["dynamic_shared_bytes"],

@@ -15,6 +15,11 @@ def tvm_dtype(dtype: str) -> str:
     return TVM_DTYPES.get(dtype, dtype)
 
 
+def spec_dtype(dtype) -> str:
+    """The spec's name of a tvm dtype (for messages)."""
+    return next((spec for spec, name in TVM_DTYPES.items() if name == str(dtype)), str(dtype))
+
+
 def to_prim(e: Expr, env: Mapping[str, tirx.PrimExpr]) -> tirx.PrimExpr:
     """`e` with every name replaced by its PrimExpr in `env` (dims, block indices, loop vars).
     `//` and `%` floor, as in the spec language."""

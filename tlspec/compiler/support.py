@@ -1,11 +1,13 @@
 """What this release compiles: stages copy, transpose, gather, scatter, im2col, for and
 sync_threads on sm_90a. Everything else in the language validates but is refused here with an
 error at the element that uses it, saying so (the asynchronous stages, clusters and the other
-targets arrive in a later release)."""
+targets arrive in a later release). So are sizes the kernels' 32-bit index arithmetic cannot
+hold (`int32_limits`)."""
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
+from .int32_limits import int32_overflows
 
 COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads")
 COMPILED_TARGETS = ("sm_90a",)
@@ -14,7 +16,6 @@ LATER_FEATURES = ("the asynchronous stages (async_copy, tma_copy, mbarriers, pip
                   "thread block clusters (copy_cluster) and the sm_80 / sm_100a forms")
 # gather/scatter options that select the sm_100a TMA forms (gather4 / scatter4)
 TMA_ROW_OPTIONS = ("rows", "col", "barrier")
-
 
 def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
     """Report every part of `kernel` that this release cannot compile."""
@@ -29,6 +30,8 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
     if kernel.launch.cluster is not None:
         refuse("/launch/cluster", "launch.cluster (thread block clusters)",
                "remove `cluster:`; cluster launches arrive with copy_cluster")
+    for pointer, what, hint in int32_overflows(kernel):
+        refuse(pointer, what, hint)
     for buffer in kernel.buffers.values():
         if buffer.scope == "local":
             refuse(buffer.pointer + "/scope", f"buffer '{buffer.name}' of scope local",
@@ -43,3 +46,4 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
                     refuse(f"{stage.pointer}/{option}",
                            f"{stage.kind} option '{option}' (the sm_100a {stage.kind}4 form)",
                            f"remove '{option}' for the SIMT {stage.kind}", key=True)
+

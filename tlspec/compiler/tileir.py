@@ -21,6 +21,7 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.layout import S, TileLayout
 from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
 
+from ..expr import Var
 from ..model import Buffer, Kernel, RegionRef, Stage
 from . import ops
 from .prims import to_prim, tvm_dtype
@@ -72,9 +73,13 @@ class _Builder:
 
     # -- declarations --------------------------------------------------------------------------
     def _dims(self) -> None:
+        alone = {e.name for b in self.kernel.buffers.values() if b.is_global for e in b.shape
+                 if isinstance(e, Var)}
         for dim in self.kernel.dims.values():
             if dim.symbolic:
                 var = IRBuilder.name(dim.name, T.int32())
+                if dim.name not in alone:      # tvm binds a dim from a shape where it is alone;
+                    var = T.arg(dim.name, var)  # the others are arguments of their own
                 low = dim.min if dim.min is not None else 0
                 high = dim.max if dim.max is not None else INT32_MAX - 1
                 self.ranges[var] = tvm.ir.Range.from_min_extent(low, high - low + 1)

@@ -3,7 +3,8 @@ symbolic dims taken from the shapes as the compiled wrapper takes them.
 
 A symbolic dim takes its value from the first extent (buffers in spec order, dimensions in
 order) that is the dim alone; a dim alone in no extent, from the first extent that is an affine
-function `a*D + b` of it alone (D = (extent - b) / a, which must be exact). Every other extent
+function `a*D + b` of it alone (D = (extent - b) / a, which must be exact: tlspec.dim_binding,
+the wrappers' rule too). Every other extent
 is then checked, and the dims' multiple_of / min / max. Messages read like the wrapper's:
 `copy(): argument 'A' has shape (100, 256); expected (M, 256) with M a multiple of 64
 (got M = 100)`.
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from ..expr import (Expr, ExprError, Var, affine, evaluate, free_vars, parse_expr, simplify,
-                    substitute, to_source)
+from ..dim_binding import dim_sources, global_shapes
+from ..expr import Expr, ExprError, evaluate, free_vars, parse_expr, substitute, to_source
 from ..model import Buffer, Dim, Kernel
 
 
@@ -49,21 +50,12 @@ class Signature:
         self.constants = {d.name: d.value for d in kernel.dims.values() if not d.symbolic}
         self.symbolic = {d.name: d for d in kernel.dims.values() if d.symbolic}
         # extents with the constant dims folded in, as the wrapper's manifest has them
-        self.shapes = [[simplify(substitute(e, self.constants)) for e in b.shape]
-                       for b in self.arguments]
+        self.shapes = global_shapes(kernel)
         written = kernel.document.data["buffers"]
         self.expected = [self._expected([substitute(parse_expr(e), self.constants)
                                          for e in written[b.name]["shape"]])
                          for b in self.arguments]
-        self.sources: dict[str, tuple[int, int, int, int]] = {}   # dim -> (argument, axis, a, b)
-        for alone in (True, False):
-            for i, shape in enumerate(self.shapes):
-                for axis, extent in enumerate(shape):
-                    form = affine(extent)
-                    if form is None or form[0] not in self.symbolic or form[0] in self.sources:
-                        continue
-                    if not alone or isinstance(extent, Var):
-                        self.sources[form[0]] = (i, axis, form[1], form[2])
+        self.sources = dim_sources(kernel)
 
     def _expected(self, shape: list[Expr]) -> str:
         """'(M, 256) with M a multiple of 64 and M >= 64': the shape as written, constant dims
@@ -104,15 +96,15 @@ class Signature:
     def _bind_from(self, i: int, shape: Sequence[int], env: dict, bound_by: dict) -> None:
         if len(shape) != len(self.shapes[i]):
             raise self._fail(i, shape, f" ({len(shape)} dimensions)")
-        for name, (source, axis, a, b) in self.sources.items():
-            if source != i or name in env:
+        for name, source in self.sources.items():
+            if source.argument != i or name in env:
                 continue
-            value, remainder = divmod(shape[axis] - b, a)
-            if remainder or value < 0:
-                extent = to_source(self.shapes[i][axis])  # a * name + b
+            value = source.solve(shape[source.axis])
+            if value is None:
+                extent = to_source(self.shapes[i][source.axis])  # a * name + b
                 raise ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
                                  f"{shape_text(shape)}; expected {self.expected[i]} "
-                                 f"({shape[axis]} is not {extent} for any size {name})")
+                                 f"({shape[source.axis]} is not {extent} for any size {name})")
             env[name], bound_by[name] = value, self.arguments[i].name
 
     def _check_extents(self, i: int, shape: Sequence[int], env: dict, bound_by: dict) -> None:

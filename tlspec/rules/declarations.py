@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from math import prod
 
+from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
 from ..expr import to_source
 from ..model import Buffer
@@ -20,7 +21,15 @@ STATIC_SHARED_BYTES = 48 * 1024  # __shared__ arrays; beyond this, dynamic share
 
 
 def check_dims(ctx: Context) -> None:
-    for dim in ctx.kernel.dims.values():
+    kernel = ctx.kernel
+    bound = dim_sources(kernel) if all(b.complete for b in kernel.buffers.values()) else None
+    for dim in kernel.dims.values():
+        if dim.symbolic and bound is not None and dim.name not in bound:
+            ctx.error(dim.pointer, f"symbolic dim '{dim.name}' can never be known at a call: no "
+                                   f"global buffer has an extent that is {dim.name} alone or "
+                                   f"a * {dim.name} + b",
+                      f"give a global buffer an extent '{dim.name}' (or one such as "
+                      f"'{dim.name} * 64'), or make {dim.name} a constant")
         if dim.min is not None and dim.max is not None and dim.min > dim.max:
             ctx.error(dim.pointer + "/min", f"dim '{dim.name}' has min {dim.min} greater than its "
                                             f"max {dim.max}", "no size could satisfy both")

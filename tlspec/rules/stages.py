@@ -6,6 +6,7 @@ from typing import Callable
 
 from ..dtypes import DTYPE_BYTES, INDEX_DTYPES, MAX_VECTOR_BYTES
 from ..expr import to_source
+from ..im2col import column_matrix
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .context import Context, Scope, shape_text
@@ -367,6 +368,8 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
                               f"im2col: a {kernel}x{kernel} kernel with dilation {dilation} and "
                               f"pad {pad} does not fit in {axis} = {size}",
                               "the output would be empty", key=True)
+            if col is not None and col.dims and ctx.buffer(col).is_global:
+                _check_column_matrix(ctx, stage, buffer.shape, col)
     if col is not None and col.dims:
         if len(col.extents) != 2:
             ctx.error(col.pointer, f"im2col: 'col' must be a 2-D tile (output pixels x kernel "
@@ -374,6 +377,24 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
         if ctx.buffer(col).scope == "fragment":
             _scope_error(ctx, stage, "col", "global, shared or local")
     _same_dtype(ctx, stage, "img", "col")
+
+
+def _check_column_matrix(ctx: Context, stage: Stage, image: list, col: RegionRef) -> None:
+    """A global `col` is the whole column matrix: (N*OH*OW, K*K*C) for this image and these
+    options. Constant extents are compared here; the launch wrapper compares symbolic ones."""
+    buffer = ctx.buffer(col)
+    expected = column_matrix(image, stage.options)
+    rows, columns = (str(v) if (v := ctx.const(e)) is not None else to_source(e) for e in expected)
+    if len(buffer.shape) != 2:
+        return                          # reported as a region of the wrong rank
+    for axis, have, want in zip(("rows", "columns"), buffer.shape, expected):
+        a, b = ctx.const(have), ctx.const(want)
+        if a is not None and b is not None and a != b:
+            ctx.error(col.pointer, f"im2col: the column matrix '{buffer.name}' has {a} {axis}; "
+                                   f"this image and kernel make {b} (N*OH*OW rows, K*K*C "
+                                   "columns)",
+                      f"declare '{buffer.name}' with shape [{rows}, {columns}]: "
+                      "OH = (H + 2*pad - dilation*(kernel - 1) - 1) // stride + 1, OW likewise")
 
 
 def check_loop(ctx: Context, stage: Stage, scope: Scope) -> None:

@@ -10,10 +10,17 @@ import tvm
 import tvm_ffi
 from tvm import tirx
 
+from ..analysis import dtype_bytes
 from ..layouts import TileLayout
 
 Stmt = tirx.Stmt
 UNROLL_LIMIT = 8        # trip counts up to this are unrolled
+# The type an element of each size moves as (data stages move bits, never values): the types
+# whose vectors tvm's CUDA code generation prints right at every width up to 16 bytes. It
+# misprints 8-lane vectors of 16-bit integers (make_int4 of eight shorts) and refuses float8
+# vectors of more than 4 lanes; half vectors are words (uint4 for 8 lanes), and VectorizeLoop
+# repacks the byte broadcasts it misprints.
+BIT_TYPES = {1: "uint8", 2: "float16", 4: "uint32", 8: "uint64"}
 
 
 def const(value: tirx.PrimExpr) -> int | None:
@@ -65,6 +72,22 @@ def rebuilt(loop: tirx.For, body: Stmt | None = None, *, var: tirx.Var | None = 
     return tirx.For(loop.loop_var if var is None else var, loop.min, loop.extent,
                     loop.kind if kind is None else kind, loop.body if body is None else body,
                     loop.thread_binding, loop.annotations if annotations is None else annotations)
+
+
+def bit_type(dtype) -> str:
+    """The type elements of `dtype` move as (BIT_TYPES)."""
+    return BIT_TYPES[dtype_bytes(dtype)]
+
+
+def as_bits(buffer: tirx.Buffer) -> tirx.Buffer:
+    """`buffer` as elements of its bit type: the same memory, shape and addressing, for the
+    loops that move its elements."""
+    bits = bit_type(buffer.dtype)
+    if str(buffer.dtype) == bits:
+        return buffer
+    return tirx.decl_buffer(buffer.shape, bits, name=buffer.name, data=buffer.data,
+                            strides=buffer.strides, elem_offset=buffer.elem_offset,
+                            scope=buffer.scope(), layout=buffer.layout)
 
 
 def guard(condition: tirx.PrimExpr | None, body: Stmt) -> Stmt:
@@ -136,6 +159,13 @@ class VectorLoop:
     vector: int
     threads: list[int] | None = None
 
+    def __post_init__(self):
+        # A thread grid of more entries than the region moves dimensions (a loop_layout written
+        # for the tile, whose unit dimensions the copy drops) lies over leading unit dimensions:
+        # only the threads at position 0 along them move data, each element once.
+        self.unit_dims = max(len(self.threads or ()) - len(self.shape), 0)
+        self.shape = [tirx.IntImm("int32", 1)] * self.unit_dims + list(self.shape)
+
     def emit(self, tid: tirx.Var, nthreads: int,
              body: Callable[[list[tirx.PrimExpr], tirx.Var, tirx.PrimExpr], Stmt]) -> Stmt:
         """`body(point, lane, slot)` builds the access of one lane at `point` (offsets per
@@ -157,7 +187,7 @@ class VectorLoop:
         vshape = list(self.shape[:-1]) + [simplify(tirx.floordiv(self.shape[-1], self.vector))]
 
         def start(point, slot):
-            return at(list(point[:-1]) + [point[-1] * self.vector], slot)
+            return at(list(point[self.unit_dims:-1]) + [point[-1] * self.vector], slot)
 
         if self.threads:
             return self._grid(vshape, tid, start)

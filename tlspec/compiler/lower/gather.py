@@ -2,7 +2,8 @@
 
 The row operand (`dst` of a gather, `src` of a scatter) sets the loop: consecutive threads move
 consecutive vectors of one row, so each table row is read or written with coalesced vector
-accesses. An index value selects a row of the table region (its first dimension is the whole
+accesses. A fragment as the row operand is addressed by the thread's element number (`slot`), as
+a copy addresses it, so the copies that fill or drain it with the same loop agree. An index value selects a row of the table region (its first dimension is the whole
 table); rows outside the table (an index value below 0 or at least its row count) are neither
 read (zeros are gathered) nor written, by the LegalizeNegativeIndex and LegalizeSafeMemoryAccess
 guards (an int64 value is clamped first: see `_row_index`). An index region that runs past the end
@@ -17,10 +18,15 @@ from tvm import tirx
 from .common import Operand, Stmt, VectorLoop, guard
 
 
+def indexed_shape(rows: Operand) -> list:
+    """The loop's shape: one row per index, the columns of a row."""
+    return [rows.extents[0], rows.extents[-1]]
+
+
 def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vector: int,
                   tid: tirx.Var, nthreads: int) -> Stmt:
     rdims = [d for d in range(len(rows.extents))]
-    shape = [rows.extents[0], rows.extents[-1]]
+    shape = indexed_shape(rows)
     idim = (index.moved_dims() or [len(index.extents) - 1])[0]
 
     def body(point, lane, slot) -> Stmt:
@@ -29,9 +35,13 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
         table_point = {0: row, 1: col}
         row_point = {rdims[0]: i, rdims[-1]: col}
         if kind == "gather":
-            move = rows.store(table.load(table_point, lane), row_point, lane)
+            value = table.load(table_point, lane)
+            move = tirx.BufferStore(rows.access, value, [slot]) if rows.kind == "fragment" \
+                else rows.store(value, row_point, lane)
         else:
-            move = table.store(rows.load(row_point, lane), table_point, lane)
+            value = tirx.BufferLoad(rows.access, [slot]) if rows.kind == "fragment" \
+                else rows.load(row_point, lane)
+            move = table.store(value, table_point, lane)
         if index.kind != "global":
             return move
         return guard(index.starts[idim] + i < index.shape[idim], move)

@@ -3,25 +3,26 @@
 The tile's element (r, k) is row R = nhw_step*rows + r (output pixel n, oh, ow) and column
 Q = c_step*cols + k (tap kh, kw and channel c); it reads img[n, oh*stride - pad + kh*dilation,
 ow*stride - pad + kw*dilation, c]. Threads move `vector` channels per access (vector divides C, so
-a vector never crosses a tap). The loads are written unguarded: LegalizeNegativeIndex and
+a vector never crosses a tap). Columns past the last tap (Q >= K*K*C, in the partial column
+tile) are zeros. The loads are written unguarded: LegalizeNegativeIndex and
 LegalizeSafeMemoryAccess turn the padding (and rows past the last pixel) into zeros.
 """
 from __future__ import annotations
 
 from tvm import tirx
 
+from ...expr import Var
+from ...im2col import output_extent
+from ..prims import to_prim
 from .common import Operand, Stmt, VectorLoop, simplify
-
-
-def output_size(size, kernel: int, stride: int, dilation: int, pad: int):
-    return simplify(tirx.floordiv(size + 2 * pad - dilation * (kernel - 1) - 1, stride) + 1)
 
 
 def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stride: int,
                  dilation: int, pad: int, vector: int, tid: tirx.Var, nthreads: int) -> Stmt:
     n_, h, w, c = img.shape
-    oh_count = output_size(h, kernel, stride, dilation, pad)
-    ow_count = output_size(w, kernel, stride, dilation, pad)
+    options = {"kernel": kernel, "stride": stride, "dilation": dilation, "pad": pad}
+    oh_count, ow_count = (simplify(to_prim(output_extent(Var("size"), options), {"size": size}))
+                          for size in (h, w))
     rows, cols = col.extents[-2], col.extents[-1]
     nd = len(col.extents)
 
@@ -39,7 +40,11 @@ def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stri
         kh = tirx.floordiv(q, c * kernel)
         ih = oh * stride - pad + kh * dilation
         iw = ow * stride - pad + kw * dilation
+        at = {nd - 2: r, nd - 1: k}
         value = img.load({0: n, 1: ih, 2: iw, 3: ch}, lane)
-        return col.store(value, {nd - 2: r, nd - 1: k}, lane)
+        # a column past the last tap (in the partial column tile) is zero, whatever pixel
+        # kh >= kernel would land on
+        return tirx.IfThenElse(q < kernel * kernel * c, col.store(value, at, lane),
+                               col.store(tirx.const(0, col.dtype), at, lane))
 
     return VectorLoop([rows, cols], vector).emit(tid, nthreads, body)

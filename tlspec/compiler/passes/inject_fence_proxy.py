@@ -12,7 +12,7 @@ from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 
 from ..analysis import is_block_sync, shared_accesses, stage_kind
-from ..lower.common import rebuilt
+from ..lower.common import rebuilt, seq
 
 
 def fence() -> tirx.Stmt:
@@ -48,7 +48,7 @@ class _Fencer:
             return tirx.SeqStmt(self.visit_list(stmt.seq))
         if isinstance(stmt, tirx.AttrStmt) and stage_kind(stmt) is None:
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
-        return tirx.SeqStmt(self.visit_list([stmt])) if stage_kind(stmt) else stmt
+        return seq(self.visit_list([stmt])) if stage_kind(stmt) else stmt
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.InjectFenceProxy")

@@ -4,7 +4,8 @@ A copy between global memory and a shared tile uses TMA on a target that has it,
 rules it out (`disable_tma`, `loop_layout`, `prefer_instruction`) or TMA cannot express it (a
 padded tile, strides that are not multiples of 16 bytes, a box above 256, rank above 5, a region
 that is not the whole tile); everything else is a SIMT loop of vector accesses whose width is the
-widest that the extents, starts and row lengths are proven to allow (or `coalesced_width`).
+widest that the extents, starts and row lengths are proven to allow (or `coalesced_width`),
+and never one that could hold both the last elements of a tensor and elements past them.
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
@@ -25,10 +26,12 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ...dtypes import MAX_VECTOR_BYTES
 from .. import ops
-from ..analysis import attr, divisible, dtype_bytes, region_parts, scope_kind
+from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, region_parts,
+                        scope_kind)
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
+from ..prims import spec_dtype
 
 TMA_TARGETS = ("sm_90a", "sm_100a")
 
@@ -65,11 +68,28 @@ def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
             elif len(side.shape) > 1 and not divisible(func, side.shape[-1], width):
                 problem = f"the rows of '{side.buffer.name}' ({side.shape[-1]} elements) are " \
                           f"not a multiple of {width}"
+            elif side.kind == "global" and _may_straddle(func, side, width):
+                problem = f"'{side.buffer.name}' ends after {side.shape[-1]} elements, not a " \
+                          f"multiple of {width}, and the region may run past that end (a " \
+                          "vector would hold its last elements and elements past it)"
         if problem is None:
             return width, reason
         reason = reason or problem
         width //= 2
     return 1, reason
+
+
+def _may_straddle(func, side: _Side, width: int) -> bool:
+    """Whether a vector could hold both the last elements of a global tensor and elements past
+    them: the guards keep or drop a vector whole (the partial tile at a tensor's end), so that
+    would lose the last elements. Vectors start at multiples of `width` (the start is checked
+    first), so that happens when the innermost extent is not a multiple of `width` and the
+    region is not proven to end inside the tensor for every block index and symbolic dim."""
+    end = side.shape[-1]
+    if divisible(func, end, width):
+        return False
+    inside = side.starts[-1] + side.extents[-1] <= end
+    return not analyzer_for(base_ranges(func)).can_prove(inside)
 
 
 def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict) -> list[str]:
@@ -163,14 +183,18 @@ class _Annotator:
                 "tlspec.why": f"SIMT: {width}-element vector stores of dst rows from src columns"}
 
     def _gather(self, config: dict, call) -> dict:
-        rows, table = _Side(call.args[0]), _Side(call.args[1])
-        return {"tlspec.instruction": "sync", "tlspec.why": "SIMT: one vector per thread and access",
-                **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+        return self._indexed(config, rows=_Side(call.args[0]), table=_Side(call.args[1]))
 
     def _scatter(self, config: dict, call) -> dict:
-        table, rows = _Side(call.args[0]), _Side(call.args[1])
-        return {"tlspec.instruction": "sync", "tlspec.why": "SIMT: one vector per thread and access",
-                **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+        return self._indexed(config, rows=_Side(call.args[1]), table=_Side(call.args[0]))
+
+    def _indexed(self, config: dict, rows: _Side, table: _Side) -> dict:
+        decision = {"tlspec.instruction": "sync",
+                    "tlspec.why": "SIMT: one vector per thread and access",
+                    **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+        if rows.kind == "fragment":
+            self._fragment(config[ops.STAGE], rows, decision)
+        return decision
 
     def _im2col(self, config: dict, call) -> dict:
         col, img = _Side(call.args[0]), _Side(call.args[1])
@@ -226,7 +250,7 @@ class _Annotator:
         option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
         raise StageError(f"{pointer}/{option}",
                          f"cp.async copies 4, 8 or 16 bytes per access, not {nbytes} "
-                         f"({vector} x {dtype})",
+                         f"({vector} x {spec_dtype(dtype)})",
                          f"use a vector of {fewest} elements or more")
 
     def _fragment(self, pointer: str, side: _Side, decision: dict) -> None:

@@ -2,7 +2,10 @@
 
 - SIMT copies, transposes, gathers, scatters and im2col become the loop nests of `..lower`
   (vectorized innermost loops over the flat views of shared tiles, fragments as per-thread
-  registers); with an `eviction_policy` their vector loops are marked for ApplyEvictionHints;
+  registers); with an `eviction_policy` their vector loops are marked for ApplyEvictionHints.
+  They move bits: each operand is addressed through a view in its element size's bit type
+  (`..lower.common.as_bits`, declared at the start of the stage), so that every dtype has vectors
+  of every width; a gather's index is read as its own type;
 - a cp.async copy (global -> shared) becomes the same thread-to-vector loop with one
   `cp.async` per vector, then commit and wait (`..lower.cp_async`);
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
@@ -30,10 +33,10 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 from .. import ops
 from ..analysis import STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread_info
 from ..errors import StageError
-from ..lower.common import Operand, VectorLoop, const, rebuilt, seq
+from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
-from ..lower.gather import lower_indexed
+from ..lower.gather import indexed_shape, lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
@@ -52,6 +55,7 @@ class _Lowerer:
         tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, on_decl), order="pre")
         self.fragments = self._fragment_registers()
         self.loops: list[tirx.For] = []
+        self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.read_globals = self._read_globals()
 
     # -- fragments -------------------------------------------------------------------------
@@ -60,22 +64,26 @@ class _Lowerer:
         found = {}
 
         def visit(call):
-            if ops.kind_of(call) != "copy":
+            kind = ops.kind_of(call)
+            if kind not in ("copy", "gather", "scatter"):
                 return
             config = ops.config_of(call)
-            for region in call.args[:2]:
-                buffer = region.source
-                if scope_kind(buffer) != "fragment" or buffer.name in found:
+            logical = [Operand(r.source.name, "fragment", r.source, *region_parts(r)[1:],
+                               list(r.source.shape)) if scope_kind(r.source) == "fragment"
+                       else r for r in call.args[:2]]
+            for operand in logical:
+                if not isinstance(operand, Operand) or operand.name in found:
                     continue
-                dst, src = (self._operand(r) if scope_kind(r.source) != "fragment" else
-                            Operand(r.source.name, "fragment", r.source, *region_parts(r)[1:],
-                                    list(r.source.shape)) for r in call.args[:2])
-                shape, _, _ = copy_shape(dst, src)
+                if kind == "copy":
+                    shape, _, _ = copy_shape(*(o if isinstance(o, Operand) else
+                                               self._operand(o, bits=False) for o in logical))
+                else:                          # a fragment is a gather's or scatter's rows
+                    shape = indexed_shape(operand)
                 slots = VectorLoop(shape, config["tlspec.vector"],
                                    config.get("tlspec.threads")).slots(self.nthreads)
-                registers = tirx.decl_buffer((slots,), buffer.dtype, name=buffer.name,
-                                             scope="local")
-                found[buffer.name] = (buffer, registers)
+                registers = tirx.decl_buffer((slots,), bit_type(operand.dtype),
+                                             name=operand.name, scope="local")
+                found[operand.name] = (operand.access, registers)
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return found
@@ -93,17 +101,22 @@ class _Lowerer:
         return names
 
     # -- operands --------------------------------------------------------------------------
-    def _operand(self, region) -> Operand:
+    def _operand(self, region, bits: bool = True) -> Operand:
+        """The operand of `region`, its elements moved as bits (`as_bits`, the view declared
+        where the stage starts); `bits=False`: as values of its dtype (a gather's index)."""
         buffer, starts, extents = region_parts(region)
         kind = scope_kind(buffer)
+        layout = None
         if kind == "shared":
-            flat = self.views[buffer.name + "_flat"]
-            return Operand(buffer.name, kind, flat, starts, extents, list(buffer.shape),
-                           tile_layout(self.func, buffer))
-        if kind == "fragment":
-            return Operand(buffer.name, kind, self.fragments[buffer.name][1], starts, extents,
-                           list(buffer.shape))
-        return Operand(buffer.name, kind, buffer, starts, extents, list(buffer.shape))
+            access, layout = self.views[buffer.name + "_flat"], tile_layout(self.func, buffer)
+        elif kind == "fragment":
+            access = self.fragments[buffer.name][1]
+        else:
+            access = buffer
+        if bits and not as_bits(access).same_as(access):
+            self.bit_views.append((as_bits(access), access))
+            access = self.bit_views[-1][0]
+        return Operand(buffer.name, kind, access, starts, extents, list(buffer.shape), layout)
 
     # -- traversal -------------------------------------------------------------------------
     def visit(self, stmt):
@@ -131,6 +144,7 @@ class _Lowerer:
         kind = ops.kind_of(call)
         config = ops.config_of(call)
         instruction = config["tlspec.instruction"]
+        self.bit_views = []
         if instruction == "tma":
             body = self._tma(call, config)
         elif instruction == "cp_async":
@@ -138,12 +152,15 @@ class _Lowerer:
         else:
             body = mark(self._simt(kind, call, config),
                         str(config.get("eviction_policy", "evict_normal")))
+        body = seq([tirx.DeclBuffer(view, data=source.data) for view, source in self.bit_views]
+                   + [body])
         return tirx.AttrStmt(tvm.ir.StringImm(config[ops.STAGE]), STAGE_ATTR,
                              tvm.ir.StringImm(f"{kind}:{instruction}"), body)
 
     def _simt(self, kind, call, config):
         vector = config["tlspec.vector"]
-        args = [self._operand(a) if hasattr(a, "source") else a for a in call.args]
+        args = [self._operand(a, bits=i != 2 or kind not in ("gather", "scatter"))
+                if hasattr(a, "source") else a for i, a in enumerate(call.args)]
         if kind == "copy":
             return lower_copy(args[0], args[1], vector, config.get("tlspec.threads"),
                               self.tid, self.nthreads)

@@ -13,7 +13,7 @@ from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 
 from ..analysis import is_block_sync, shared_accesses, stage_kind
-from ..lower.common import rebuilt
+from ..lower.common import rebuilt, seq
 
 
 def barrier() -> tirx.Stmt:
@@ -79,16 +79,14 @@ class _Syncer:
         if self.state.conflicts(head_reads, head_writes):
             stmts.append(barrier())
             self.state.reset()
-        body = stmts[0] if len(stmts) == 1 else tirx.SeqStmt(stmts)
-        return rebuilt(loop, body)
+        return rebuilt(loop, seq(stmts))
 
     def visit(self, stmt):
         if isinstance(stmt, tirx.SeqStmt):
             return tirx.SeqStmt(self.visit_list(stmt.seq))
         if isinstance(stmt, tirx.AttrStmt) and stage_kind(stmt) is None:
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
-        out = self.visit_list([stmt])
-        return out[0] if len(out) == 1 else tirx.SeqStmt(out)
+        return seq(self.visit_list([stmt]))
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ThreadSync")

@@ -1,0 +1,104 @@
+"""InstructionAnnotation's vector widths at the end of a global tensor.
+
+The bounds guards keep or drop a vector whole, so a vector must never hold both the last
+elements of a tensor and elements past them: a 1-D tensor whose length is not a multiple of the
+width, in a region that may run past its end, gets a narrower vector (and an explicit
+coalesced_width that would straddle the end is an error at that option). Before this, only the
+rows of tensors of rank 2 and more were checked, and 1-D tensors lost their last elements."""
+import pytest
+
+pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+from pipeline_support import run_through, tile_ir
+from test_lower_tile_op import indexed_kernel
+
+from tlspec.compiler import ops
+from tlspec.compiler.analysis import tile_calls
+from tlspec.compiler.errors import take_stage_error
+
+
+def one_d_copy(n, dtype="float32", region="bx*256 : +256", options="", grid="ceildiv(N, 256)"
+               ) -> str:
+    """Copy a 1-D tensor of n elements (a number or a dim's YAML) in regions `region` through a
+    shared tile of 256."""
+    return f"""
+tlspec: 1
+name: one_d
+target: sm_90a
+dims: {{N: {n}}}
+buffers:
+  a: {{scope: global, shape: [N], dtype: {dtype}, io: in}}
+  b: {{scope: global, shape: [N], dtype: {dtype}, io: out}}
+  s: {{scope: shared, shape: [256], dtype: {dtype}}}
+launch:
+  grid: {{bx: "{grid}"}}
+  threads: 64
+stages:
+  - copy: {{src: "a[{region}]", dst: s, prefer_instruction: sync{options}}}
+  - copy: {{src: s, dst: "b[{region}]", prefer_instruction: sync{options}}}
+"""
+
+
+def vectors(text):
+    """The vector width of each stage, in stage order."""
+    mod = run_through(tile_ir(text), "InstructionAnnotation")
+    return [int(ops.config_of(c)["tlspec.vector"]) for c in tile_calls(mod["main"].body)]
+
+
+def annotation_error(text):
+    with pytest.raises(Exception) as caught:
+        run_through(tile_ir(text), "InstructionAnnotation")
+    error = take_stage_error(caught.value)
+    assert error is not None, caught.value
+    return error
+
+
+@pytest.mark.parametrize("n, dtype, width", [
+    (1001, "float32", 1), (1023, "float32", 1), (4100, "float32", 4), (4098, "float32", 2),
+    (1024, "float32", 4), (1001, "int8", 1), (1004, "int8", 4), (1000, "int8", 8),
+    (1024, "int8", 16), (1001, "float16", 1), (1002, "float16", 2)])
+def test_a_1d_tensor_is_moved_in_vectors_that_divide_its_length(n, dtype, width):
+    assert vectors(one_d_copy(n, dtype)) == [width, width]
+
+
+@pytest.mark.parametrize("n", [1, 5, 7])
+def test_a_tensor_shorter_than_a_vector_is_moved_element_by_element(n):
+    assert vectors(one_d_copy(n, region="0 : +256")) == [1, 1]
+
+
+def test_a_region_proven_inside_the_tensor_keeps_its_vectors():
+    assert vectors(one_d_copy(1001, grid="3")) == [4, 4]
+
+
+@pytest.mark.parametrize("dim, width", [("{symbolic: true}", 1),
+                                        ("{symbolic: true, multiple_of: 2}", 2),
+                                        ("{symbolic: true, multiple_of: 64}", 4)])
+def test_a_symbolic_length_is_moved_in_vectors_that_its_multiple_of_divides(dim, width):
+    assert vectors(one_d_copy(dim)) == [width, width]
+
+
+def test_a_coalesced_width_that_would_straddle_the_end_is_an_error_at_the_option():
+    error = annotation_error(one_d_copy(1001, options=", coalesced_width: 4"))
+    assert error.pointer == "/stages/0/copy/coalesced_width"
+    assert error.message == (
+        "cannot move 4 elements per access: 'a' ends after 1001 elements, not a multiple of 4, "
+        "and the region may run past that end (a vector would hold its last elements and "
+        "elements past it); the widest legal vector here is 1")
+
+
+def test_a_cp_async_copy_that_would_straddle_the_end_is_an_error_at_prefer_instruction():
+    text = one_d_copy(1001, "int8").replace("dst: s, prefer_instruction: sync",
+                                            "dst: s, prefer_instruction: cp_async")
+    error = annotation_error(text)
+    assert error.pointer == "/stages/0/copy/prefer_instruction"
+    assert "cp.async copies 4, 8 or 16 bytes per access; this copy cannot move 4: 'a' ends " \
+           "after 1001 elements" in error.message
+
+
+def test_a_fragment_gathered_with_another_width_than_its_copy_is_refused_at_the_copy():
+    text = indexed_kernel(
+        "F: {scope: fragment, shape: [16, 64], dtype: float16}",
+        '  - gather: {src: table, dst: F, index: "idx[bx*16 : +16]", coalesced_width: 4}\n'
+        '  - copy: {src: F, dst: "out[bx*16 : +16, :]", coalesced_width: 8}\n')
+    error = annotation_error(text)
+    assert error.pointer == "/stages/1/copy"
+    assert error.message.startswith("fragment 'F' is copied here with a different thread layout")

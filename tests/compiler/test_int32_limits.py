@@ -1,0 +1,67 @@
+"""Sizes beyond the kernels' 32-bit indexing are refused at compile time, at the buffer's shape
+or the dim, as "not compiled by this release" (they validate): a constant tensor of 2**31 or
+more elements was a division by zero / int32 literal overflow inside the compiler, and a tensor
+just below 2**31 elements whose partial tiles run past offset 2**31 - 1 compiled into a kernel
+whose index arithmetic overflowed (its bounds guards were proven away)."""
+from tlspec.compiler.support import check_supported
+from tlspec.diagnostics import Diagnostics
+from tlspec.validate import validate_text
+
+
+def spec(dims: str, loop: str = "", rows: int = 0) -> str:
+    """Copy N int8 (or `rows` rows of N) from a to b in tiles of 1024."""
+    shape, at = (f"[{rows}, N]", f"0 : +{rows}, ") if rows else ("[N]", "")
+    stage = f'{{src: "a[{at}bx*1024 : +1024]", dst: "b[{at}bx*1024 : +1024]"}}'
+    stages = f"  - copy: {stage}\n" if not loop else (
+        f"  - for:\n      var: k\n      extent: {loop}\n      stages:\n        - copy: {stage}\n")
+    return f"""tlspec: 1
+name: big
+target: sm_90a
+dims: {dims}
+buffers:
+  a: {{scope: global, shape: {shape}, dtype: int8, io: in}}
+  b: {{scope: global, shape: {shape}, dtype: int8, io: out}}
+launch:
+  grid: {{bx: "ceildiv(N, 1024)"}}
+  threads: 128
+stages:
+{stages}"""
+
+
+def refusals(text: str) -> list[tuple[str, str]]:
+    result = validate_text(text)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    diags = Diagnostics()
+    check_supported(result.kernels[0], diags)
+    return [(d.pointer, d.message) for d in diags]
+
+
+LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
+
+
+def test_a_constant_tensor_of_2_to_the_31_elements_is_refused_at_its_shape():
+    assert refusals(spec("{N: 1073741824}", rows=2)) == [
+        (f"/buffers/{b}/shape", f"a global tensor of 2147483648 elements ('{b}', above 2**31 - 1) "
+                                f"{LATER}") for b in "ab"]
+
+
+def test_a_symbolic_tensor_at_least_that_large_at_every_call_is_refused():
+    assert refusals(spec("{N: {symbolic: true, min: 3000000000}}"))[0] == (
+        "/buffers/a/shape",
+        f"a global tensor of at least 3000000000 elements ('a', above 2**31 - 1) {LATER}")
+
+
+def test_partial_tiles_that_end_past_offset_2_to_the_31_are_refused():
+    assert refusals(spec("{N: 2147483647}"))[0] == (
+        "/buffers/a/shape", "a global tensor of 2147483647 elements whose partial tiles end at "
+                            f"offset 2147483648 ('a', past 2**31 - 1) {LATER}")
+
+
+def test_a_tensor_whose_tiles_end_inside_int32_is_compiled():
+    assert refusals(spec("{N: 2147482624}")) == []          # 2097151 whole tiles of 1024
+    assert refusals(spec("{N: {symbolic: true}}")) == []    # held to 2**31 - 1 at the call
+
+
+def test_a_constant_dim_above_2_to_the_31_is_refused_at_the_dim():
+    assert refusals(spec("{N: 4096, K: 3000000000}", loop="K")) == [
+        ("/dims/K", f"dim 'K' = 3000000000, above 2**31 - 1, {LATER}")]

@@ -1,0 +1,210 @@
+"""Issue 10's compiler defects, on the GPU: every kernel of tests/gpu/edges/, compiled by
+`tlspec compile` (on any machine), run and compared bit-exactly with a torch reference on random
+bits, outputs poisoned inside guard regions.
+
+- tails: 1-D tensors whose length is not a multiple of the vector (n = 1, 5, 7, 1001, 1023,
+  4100) lose no element, by SIMT loops, cp.async, global-to-global and eviction-hinted copies;
+- widths: 8-lane 16-bit integer, 8- and 16-lane float8, uint8, 64-bit and bfloat16 vectors
+  through shared tiles, registers, transposes and gathers;
+- loops whose body is a single gather, scatter, im2col or copy;
+- im2col tiles past the last tap (zero columns) and a global column matrix checked at the call;
+- symbolic dims known only through `B * 64`, `D + 2`, `(K + 1) * 16`;
+- fragments as the rows of a gather or a scatter, and a loop_layout wider than its copy.
+
+Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
+(default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
+writes).
+"""
+import pytest
+from gpu_support import (DEVICE, TORCH_DTYPES, assert_guards, assert_same, bits, compiled_package,
+                         guarded, im2col_reference, random_bits, torch)
+
+kernels = compiled_package("TLSPEC_EDGES", "tlspec_edges", "tests/gpu/edges")
+TAIL_SIZES = [1, 5, 7, 1001, 1023, 4100]
+DTYPES = {tag: TORCH_DTYPES[name] for tag, name in (
+    ("i16", "int16"), ("u16", "uint16"), ("e4m3", "float8_e4m3"), ("e5m2", "float8_e5m2"),
+    ("u8", "uint8"), ("f64", "float64"), ("i64", "int64"), ("bf16", "bfloat16"))}
+
+
+def run(name, *arrays):
+    getattr(kernels, name)(*arrays)
+    torch.cuda.synchronize()
+
+
+def copy_checked(name, a):
+    b = guarded(a.shape, a.dtype)
+    run(name, a, b)
+    assert_same(b, a)
+    assert_guards(b)
+
+
+# -- tails -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", TAIL_SIZES)
+@pytest.mark.parametrize("name, dtype", [
+    ("tail_sync_f32", torch.float32), ("tail_sync_i8", torch.int8),
+    ("tail_cp_async_f32", torch.float32), ("tail_global_f16", torch.float16),
+    ("tail_evict_f16", torch.float16)])
+def test_a_1d_tensor_keeps_its_last_elements(name, dtype, n):
+    copy_checked(name, random_bits((n,), dtype))
+
+
+def test_a_constant_length_keeps_its_last_elements():
+    copy_checked("tail_const_f32", random_bits((1001,), torch.float32))
+
+
+@pytest.mark.parametrize("n", [8, 1000, 4104])
+def test_a_length_of_whole_vectors(n):
+    copy_checked("tail_multiple_f16", random_bits((n,), torch.float16))
+
+
+# -- every width -------------------------------------------------------------------------------
+@pytest.mark.parametrize("m", [64, 100, 1])
+@pytest.mark.parametrize("tag", DTYPES)
+def test_copy_through_shared_and_registers(tag, m):
+    copy_checked(f"width_{tag}", random_bits((m, 64), DTYPES[tag]))
+
+
+@pytest.mark.parametrize("m, n", [(64, 64), (80, 144), (16, 16)])
+@pytest.mark.parametrize("tag", DTYPES)
+def test_transpose(tag, m, n):
+    a = random_bits((m, n), DTYPES[tag])
+    b = guarded((n, m), a.dtype)
+    run(f"transpose_{tag}", a, b)
+    assert_same(bits(b), bits(a).t().contiguous())
+    assert_guards(b)
+
+
+def gather_checked(name, table, idx):
+    """out = table[idx] by kernel `name`: rows of indices outside the table are zeros."""
+    out = guarded((len(idx), table.shape[1]), table.dtype)
+    run(name, table, idx, out)
+    inside = (idx >= 0) & (idx < len(table))
+    expected = bits(table)[idx.clamp(0, len(table) - 1).long()]
+    expected[~inside] = 0
+    assert_same(bits(out), expected)
+    assert_guards(out)
+
+
+def scatter_checked(name, table, rows, index_dtype):
+    """table[idx] = rows by kernel `name`, for distinct random indices."""
+    expected = table.clone()
+    idx = torch.randperm(len(table), device=DEVICE)[:len(rows)]
+    run(name, table, idx.to(index_dtype), rows)
+    expected[idx] = rows
+    assert_same(table, expected)
+
+
+@pytest.mark.parametrize("tag", DTYPES)
+def test_gather(tag):
+    idx = torch.randint(0, 300, (37,), dtype=torch.int32, device=DEVICE)
+    idx[::5] = 300                                    # outside the table: a row of zeros
+    idx[1] = -1
+    gather_checked(f"gather_{tag}", random_bits((300, 64), DTYPES[tag]), idx)
+
+
+# -- loops of one stage, fragments as rows -----------------------------------------------------
+# kernel -> (dtype, columns, index dtype): a loop around one gather or scatter, or a fragment
+# as its rows
+GATHERS = {"loop_gather_f16": (torch.float16, 256, torch.int64),
+           "fragment_gather_f16": (torch.float16, 128, torch.int32)}
+SCATTERS = {"loop_scatter_bf16": (torch.bfloat16, 256, torch.int32),
+            "fragment_scatter_i8": (torch.int8, 128, torch.int64)}
+
+
+@pytest.mark.parametrize("rows", [16, 37])
+@pytest.mark.parametrize("name", GATHERS)
+def test_gather_in_a_loop_or_into_a_fragment(name, rows):
+    dtype, cols, index = GATHERS[name]
+    idx = torch.randint(0, 500, (rows,), dtype=index, device=DEVICE)
+    gather_checked(name, random_bits((500, cols), dtype), idx)
+
+
+@pytest.mark.parametrize("rows", [16, 37])
+@pytest.mark.parametrize("name", SCATTERS)
+def test_scatter_in_a_loop_or_from_a_fragment(name, rows):
+    dtype, cols, index = SCATTERS[name]
+    scatter_checked(name, random_bits((500, cols), dtype), random_bits((rows, cols), dtype), index)
+
+
+@pytest.mark.parametrize("n, h, w", [(1, 5, 7), (2, 8, 8), (3, 9, 4)])
+def test_loop_of_one_im2col(n, h, w):
+    img = random_bits((n, h, w, 16), torch.float16).nan_to_num(1.0)   # unfold moves values
+    col = guarded((n * h * w, 144), torch.float16)
+    run("loop_im2col_f16", img, col)
+    assert_same(col, im2col_reference(img, 3, 1, 1, 1), "col")
+    assert_guards(col, "col")
+
+
+@pytest.mark.parametrize("m, n", [(16, 64), (37, 100), (1, 4)])
+def test_loop_of_one_copy(m, n):
+    copy_checked("loop_copy_f32", random_bits((m, n), torch.float32))
+
+
+# -- im2col ------------------------------------------------------------------------------------
+def out_size(size, s):
+    return (size + 2 - 2 - 1) // s + 1                # 3x3, pad 1, dilation 1
+
+
+@pytest.mark.parametrize("n, h, w", [(2, 7, 7), (1, 8, 8), (3, 5, 6)])
+def test_im2col_columns_past_the_last_tap_are_zero(n, h, w):
+    img = random_bits((n, h, w, 4), torch.float16).nan_to_num(1.0)
+    pixels = n * out_size(h, 1) * out_size(w, 1)
+    rows = -(-pixels // 32) * 32
+    out = guarded((rows, 64), torch.float16)
+    run("im2col_columns_f16", img, out)
+    expected = torch.zeros((rows, 64), dtype=torch.float16, device=DEVICE)
+    expected[:pixels, :36] = im2col_reference(img, 3, 1, 1, 1)
+    assert_same(out, expected)
+    assert_guards(out)
+
+
+@pytest.mark.parametrize("n, h, w", [(2, 7, 7), (1, 9, 4)])
+def test_im2col_into_the_global_column_matrix(n, h, w):
+    img = random_bits((n, h, w, 4), torch.float32).nan_to_num(1.0)
+    col = guarded((n * out_size(h, 2) * out_size(w, 2), 36), torch.float32)
+    run("im2col_columns_f32", img, col)
+    assert_same(col, im2col_reference(img, 3, 2, 1, 1), "col")
+    assert_guards(col, "col")
+
+
+def test_a_column_matrix_of_the_wrong_rows_is_refused_at_the_call():
+    img = random_bits((2, 7, 7, 4), torch.float32)
+    col = guarded((2 * 7 * 7, 36), torch.float32)            # the rows of stride 1
+    with pytest.raises(ValueError, match="its rows must be N\\*OH\\*OW"):
+        kernels.im2col_columns_f32(img, col)
+
+
+# -- symbolic dims inside shape expressions ----------------------------------------------------
+@pytest.mark.parametrize("blocks, d", [(1, 0), (3, 7), (5, 1000)])
+def test_dims_known_only_through_affine_extents(blocks, d):
+    a = random_bits((blocks * 64, 128), torch.float16)
+    x = random_bits((d + 2,), torch.float16)
+    expected = x.clone()
+    expected[d:] = x[:2]
+    b = guarded(a.shape, a.dtype)
+    run("affine_blocks_f16", a, b, x)
+    assert_same(b, a)
+    assert_guards(b)
+    assert_same(x, expected, "x")
+
+
+@pytest.mark.parametrize("k", [0, 2, 9])
+def test_a_dim_solved_from_an_offset_extent(k):
+    copy_checked("affine_offset_i8", random_bits(((k + 1) * 16, 32), torch.int8))
+
+
+def test_an_extent_no_size_gives_is_refused_at_the_call():
+    a = random_bits((100, 128), torch.float16)
+    with pytest.raises(ValueError, match=r"100 is not \(B \* 64\) for any size B"):
+        kernels.affine_blocks_f16(a, guarded(a.shape, a.dtype), random_bits((4,), torch.float16))
+
+
+# -- a thread grid wider than the copy ---------------------------------------------------------
+@pytest.mark.parametrize("m", [16, 37])
+def test_a_thread_grid_wider_than_the_copy(m):
+    a = random_bits((m, 2, 64), torch.bfloat16)
+    b = random_bits((m, 2, 64), torch.bfloat16)
+    expected = b.clone()
+    expected[:, 0, :] = a[:, 1, :]
+    run("wide_layout_bf16", a, b)
+    assert_same(b, expected)
