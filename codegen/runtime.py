@@ -475,29 +475,61 @@ def finish_checks(kernel: Kernel, env: Env) -> None:
 # =============================================================================================
 _driver: Any = None
 _init_lock = threading.Lock()
+DRIVER = "an NVIDIA driver of release 580 or later (CUDA 13.0)"
+# what to do about a cuInit error, by its name
+_CUINIT_FIXES = {
+    "CUDA_ERROR_NO_DEVICE": "no GPU is visible to this process: check that the machine has one "
+                            "(nvidia-smi) and that CUDA_VISIBLE_DEVICES does not hide it",
+    "CUDA_ERROR_INSUFFICIENT_DRIVER": f"the driver is too old: install {DRIVER}",
+}
+
+
+class DriverUnavailable(RuntimeError):
+    """The CUDA driver cannot be loaded or initialised: the message says why and what to do."""
 
 
 def _cuda() -> Any:
-    """cuda.bindings.driver, initialised on first use."""
+    """cuda.bindings.driver, initialised on first use (DriverUnavailable when it cannot be)."""
     global _driver
     if _driver is None:
         with _init_lock:
             if _driver is None:
-                from cuda.bindings import driver
-                _check(driver, driver.cuInit(0), "cuInit")
-                _driver = driver
+                _driver = _initialised_driver()
     return _driver
+
+
+def _initialised_driver() -> Any:
+    try:
+        from cuda.bindings import driver
+    except ImportError as e:
+        raise DriverUnavailable(f"cuda-python is not installed ({e}): pip install "
+                                "'cuda-python>=13.0,<14'") from e
+    try:
+        ret = driver.cuInit(0)
+    except Exception as e:  # noqa: BLE001  (cuda.pathfinder's DynamicLibNotFoundError, say)
+        raise DriverUnavailable(f"the NVIDIA driver library cannot be loaded ({e}): run on a "
+                                f"machine with an NVIDIA GPU and {DRIVER}") from e
+    if ret[0] != driver.CUresult.CUDA_SUCCESS:
+        name, desc = _error_text(driver, ret[0])
+        fix = _CUINIT_FIXES.get(name, f"check the driver (nvidia-smi should list the GPU; "
+                                      f"{DRIVER} is needed)")
+        raise DriverUnavailable(f"cuInit failed: {name}: {desc}; {fix}")
+    return driver
+
+
+def _error_text(d: Any, err: Any) -> tuple:
+    """(name, description) of a CUresult."""
+    try:
+        return d.cuGetErrorName(err)[1].decode(), d.cuGetErrorString(err)[1].decode()
+    except Exception:  # noqa: BLE001  (an error code the driver does not know)
+        return str(err), ""
 
 
 def _check(d: Any, ret: tuple, what: str) -> Any:
     """The outputs of a cuda.bindings call, or RuntimeError naming the call and the error."""
     err = ret[0]
     if err != d.CUresult.CUDA_SUCCESS:
-        try:
-            name = d.cuGetErrorName(err)[1].decode()
-            desc = d.cuGetErrorString(err)[1].decode()
-        except Exception:
-            name, desc = str(err), ""
+        name, desc = _error_text(d, err)
         raise RuntimeError(f"{what} failed: {name}: {desc}")
     out = ret[1:]
     return out[0] if len(out) == 1 else (out or None)
@@ -757,6 +789,7 @@ class Kernel:
             raise ValueError(f"{manifest.get('name')}: manifest format {manifest.get('format')!r}"
                              f" is not {FORMAT}; recompile with this tlspec")
         self.name, self.entry = manifest["name"], manifest["entry"]
+        self.arch = manifest["arch"]
         self.cubin_path = os.path.join(directory, manifest["cubin"])
         self.dims = manifest.get("dims", {})
         self.fixed = {d: c["value"] for d, c in self.dims.items() if c.get("value") is not None}
@@ -827,7 +860,10 @@ class Kernel:
         if plan.empty:
             return
         hstream = stream_handle(stream, plan.device_id)
-        d = _cuda()
+        try:
+            d = _cuda()
+        except DriverUnavailable as e:
+            raise RuntimeError(f"{self.name}(): cannot launch: {e}") from e
         err, ctx = d.cuCtxGetCurrent()
         context, function = plan.bound
         if err or int(ctx) != context:
@@ -863,15 +899,35 @@ class Kernel:
         return loaded.function
 
     def _load(self, d: Any) -> _Loaded:
-        """Load the cubin into the current context and look the entry up."""
+        """Load the cubin into the current context and look the entry up; RuntimeError naming
+        the kernel, the cause and what to do when the driver refuses it."""
+        cubin = os.path.basename(self.cubin_path)
         if self._cubin is None:
-            with open(self.cubin_path, "rb") as f:
-                self._cubin = f.read()
-        name = os.path.basename(self.cubin_path)
-        module = _check(d, d.cuModuleLoadData(self._cubin), f"cuModuleLoadData({name})")
-        function = _check(d, d.cuModuleGetFunction(module, self.entry.encode()),
-                          f"cuModuleGetFunction({self.entry})")
-        return _Loaded(module, function)
+            try:
+                with open(self.cubin_path, "rb") as f:
+                    self._cubin = f.read()
+            except OSError as e:
+                raise RuntimeError(f"{self.name}(): cannot read its cubin ({e}); the package is "
+                                   f"incomplete: compile it again") from None
+        ret = d.cuModuleLoadData(self._cubin)
+        if ret[0] != d.CUresult.CUDA_SUCCESS:
+            name, desc = _error_text(d, ret[0])
+            raise RuntimeError(f"{self.name}(): the driver cannot load {cubin} (compiled for "
+                               f"{self.arch}): {name}: {desc}; {self._load_fix(name)}")
+        function = _check(d, d.cuModuleGetFunction(ret[1], self.entry.encode()),
+                          f"{self.name}(): cuModuleGetFunction({self.entry})")
+        return _Loaded(ret[1], function)
+
+    def _load_fix(self, error: str) -> str:
+        """What to do about a cuModuleLoadData error, by its name."""
+        if error == "CUDA_ERROR_NO_BINARY_FOR_GPU":
+            return (f"the GPU of the current context is not a {self.arch} GPU: run on one "
+                    f"(sm_90a: H100, H200), or compile for this GPU with tlspec compile --arch")
+        if error in ("CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "CUDA_ERROR_INVALID_IMAGE",
+                     "CUDA_ERROR_INVALID_SOURCE"):
+            return (f"the cubin was built by CUDA 13.0, which needs {DRIVER}: update the driver, "
+                    "or compile the package again if the file was damaged")
+        return "check the driver (nvidia-smi), or compile the package again"
 
     def _tensormaps(self, d: Any, plan: _Plan, views: Sequence) -> list:
         """The CUtensorMap of each map over this call's pointers (views as in _launch), encoded
