@@ -198,13 +198,13 @@ def _torch_dtype(t: Any) -> str:
 
 
 def _adapt_torch(x: Any) -> ArrayView:
-    # is_cuda and get_device() are much cheaper than building a torch.device
+    # is_cuda and get_device() are much cheaper than building a torch.device; the pointer of a
+    # tensor off CUDA is never used (the device check refuses it), and a meta tensor has none
     if x.is_cuda:
-        device, device_id = "cuda", x.get_device()
+        ptr, device, device_id = x.data_ptr(), "cuda", x.get_device()
     else:
-        device, device_id = x.device.type, x.device.index
-    return ArrayView(x, x.data_ptr(), tuple(x.shape), x.stride(), _torch_dtype(x.dtype), device,
-                     device_id)
+        ptr, device, device_id = 0, x.device.type, x.device.index
+    return ArrayView(x, ptr, tuple(x.shape), x.stride(), _torch_dtype(x.dtype), device, device_id)
 
 
 def _typestr_dtype(typestr: str) -> str:
@@ -260,10 +260,9 @@ def _dlpack_dtype(t: _DLTensor) -> str:
 def _adapt_dlpack(x: Any) -> ArrayView:
     dev_type, dev_id = x.__dlpack_device__()
     device = _DL_DEVICES.get(int(dev_type), f"dlpack device {int(dev_type)}")
-    if device != "cuda":
-        return ArrayView(x, 0, (), None, "?", device, int(dev_id))
     # The capsule is read, not consumed: its destructor releases the export, and the memory
-    # stays owned by x, which the view keeps alive.
+    # stays owned by x, which the view keeps alive. An array on another device (a numpy array)
+    # is read too: its shape and dtype are checked before its device.
     capsule = x.__dlpack__()
     t = _DLManagedTensor.from_address(_capsule_pointer(capsule, b"dltensor")).dl_tensor
     shape = tuple(t.shape[i] for i in range(t.ndim))
@@ -359,8 +358,9 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
 
     values: the arrays in argument order; None stands for an omitted output (io "out"), to be
     allocated, and gives a None view. Raises TypeError (missing, not an array, wrong dtype) or
-    ValueError (device, shape, dims, layout, alignment, checks) naming the kernel, the argument
-    and what was expected."""
+    ValueError (shape, dims, layout, checks, then device and alignment) naming the kernel, the
+    argument and what was expected. Where the arrays are is checked last, so that CPU or meta
+    arrays check everything else about a call."""
     where = f"{kernel.name}()"
     env, bound_by = dict(kernel.fixed), {}
     views = [_check_argument(where, kernel, arg, x, env, bound_by)
@@ -368,23 +368,27 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
     for arg, v in zip(kernel.arguments, views):   # again, every extent: one can use a dim that
         if v is not None:                         # only a later argument bound
             _check_shape(where, arg, v, env, bound_by)
-    _check_one_device(where, views)
     finish_checks(kernel, env)
+    for arg, v in zip(kernel.arguments, views):
+        if v is not None:
+            _check_placement(where, arg, v)
+    _check_one_device(where, views)
     return views, env
 
 
 def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
                     bound_by: dict) -> Optional[ArrayView]:
-    """The view of one argument, its bare dims bound into env; raises when it does not fit."""
+    """The view of one argument, its bare dims bound into env; raises when its type, dtype,
+    shape, dims or layout do not fit (where it is, is checked later: _check_placement)."""
     if x is None:
         if arg.io != "out":
             raise TypeError(f"{where}: missing required argument {arg.name!r}")
         return None
     v = _adapt_argument(where, arg, x)
-    _check_device_and_dtype(where, arg, v)
+    _check_dtype(where, arg, v)
     _check_shape(where, arg, v, env, bound_by)
     _check_dims(where, arg, v, env, kernel.dims)
-    _check_layout(where, arg, v)
+    _check_contiguous(where, arg, v)
     return v
 
 
@@ -397,10 +401,7 @@ def _adapt_argument(where: str, arg: Argument, x: Any) -> ArrayView:
         raise ValueError(f"{where}: argument {arg.name!r}: {e}") from None
 
 
-def _check_device_and_dtype(where: str, arg: Argument, v: ArrayView) -> None:
-    if v.device != "cuda":
-        raise ValueError(f"{where}: argument {arg.name!r} is on the {v.device} device; "
-                         f"expected a CUDA device array")
+def _check_dtype(where: str, arg: Argument, v: ArrayView) -> None:
     if v.dtype != arg.dtype:
         raise TypeError(f"{where}: argument {arg.name!r} has dtype {v.dtype}; "
                         f"expected {arg.dtype}")
@@ -441,10 +442,17 @@ def _check_dims(where: str, arg: Argument, v: ArrayView, env: Env, dims: Mapping
                              f"expected {arg.expected} (got {d} = {env[d]})")
 
 
-def _check_layout(where: str, arg: Argument, v: ArrayView) -> None:
+def _check_contiguous(where: str, arg: Argument, v: ArrayView) -> None:
     if not _c_contiguous(v.shape, v.strides):
         raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
                          f"{v.strides} in elements); pass a contiguous copy")
+
+
+def _check_placement(where: str, arg: Argument, v: ArrayView) -> None:
+    """On a CUDA device, at an aligned address."""
+    if v.device != "cuda":
+        raise ValueError(f"{where}: argument {arg.name!r} is on the {v.device} device; "
+                         f"expected a CUDA device array")
     if v.ptr % ALIGNMENT:
         raise ValueError(f"{where}: argument {arg.name!r} has data pointer {v.ptr:#x}, not "
                          f"{ALIGNMENT}-byte aligned")
@@ -728,7 +736,8 @@ def _dim_params(kernel: Kernel, env: Env) -> dict:
 def _plan_key(values: Sequence) -> tuple:
     """(plan-cache key, views) of the arrays, unchecked: per array its signature (None for an
     omitted output) and an object with its data pointer in .ptr; (None, None) when one is not
-    an array or a pointer is misaligned (the full check reports it). Everything else a plan
+    an array, is a torch tensor off CUDA or has a misaligned pointer (the full checks report
+    it). Everything else a plan
     depends on is in the signatures: a torch tensor's is read straight from it, cheaper than
     an ArrayView (a plan found under it was checked with a tensor of that signature)."""
     key, views = [], []
@@ -737,11 +746,12 @@ def _plan_key(values: Sequence) -> tuple:
             key.append(None)
             views.append(None)
         elif _is_torch(x):
+            if not x.is_cuda:              # the checks refuse it (no plan has it)
+                return None, None
             ptr = x.data_ptr()
             if ptr % ALIGNMENT:
                 return None, None
-            # x.device only off CUDA: is_cuda and get_device() are much cheaper
-            key.append((x.shape, x.stride(), x.dtype, x.get_device() if x.is_cuda else x.device))
+            key.append((x.shape, x.stride(), x.dtype, x.get_device()))
             views.append(_Pointer(ptr))
         else:
             try:

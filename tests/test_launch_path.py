@@ -53,8 +53,8 @@ class Tensor:
     def __init__(self, shape, ptr=BASE, dtype=FLOAT16, strides=None, device=0):
         self.shape, self.dtype, self._ptr = tuple(shape), dtype, ptr
         self._strides = strides or tuple(math.prod(shape[i + 1:]) for i in range(len(shape)))
-        self.is_cuda = device != "cpu"
-        self.device = Device("cuda", device) if self.is_cuda else Device("cpu", None)
+        self.is_cuda = isinstance(device, int)         # else a device type: "cpu", "meta"
+        self.device = Device("cuda", device) if self.is_cuda else Device(device, None)
 
     def data_ptr(self):
         return self._ptr
@@ -240,6 +240,29 @@ def test_the_cheap_signature_still_gets_every_check(build):
     with pytest.raises(ValueError, match="on different devices"):
         fn(Tensor((64, 1024), device=1), good)
     assert len(plans(fn)) == 1 and len(driver.launches) == 1
+
+
+def test_tensors_off_cuda_get_every_other_check_first(build):
+    """CPU or meta tensors check a call: type, dtype, shape, dims and layout errors come before
+    the device is refused (the device check came first, so they could check nothing else)."""
+    fn, driver = build(fixture("b5_copy_symM"))
+    for device in ("cpu", "meta"):
+        good = Tensor((64, 1024), BASE + 0x100000, device=device)
+        cases = [
+            ((Tensor((64, 1024), dtype=FLOAT32, device=device), good), TypeError,
+             "argument 'A' has dtype float32"),
+            ((Tensor((100, 1024), device=device), Tensor((100, 1024), device=device)),
+             ValueError, "M a multiple of 64"),
+            ((good, Tensor((128, 1024), device=device)), ValueError, "argument 'B' has shape"),
+            ((Tensor((64, 1024), strides=(1, 64), device=device), good), ValueError,
+             "argument 'A' is not C-contiguous"),
+            ((Tensor((64, 1024), device=device), good), ValueError,
+             f"argument 'A' is on the {device} device; expected a CUDA device array"),
+        ]
+        for args, error, message in cases:
+            with pytest.raises(error, match=message):
+                fn(*args)
+    assert not driver.launches and not plans(fn)
 
 
 def test_plans_are_not_shared_between_strides(build):
