@@ -14,6 +14,7 @@ from tvm import tirx
 
 from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars
 from ..model import Kernel
+from ..rules.declarations import MAX_GRID
 
 FORMAT = 1
 INT32_MAX = 2**31 - 1
@@ -141,6 +142,21 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
     return facts
 
 
+def _grid_checks(kernel: Kernel) -> list[dict]:
+    """A grid extent that depends on symbolic dims is checked at the call against its axis's
+    limit (a constant one was checked by validation)."""
+    checks = []
+    for index in kernel.launch.grid:
+        extent = spec_expr(index.extent, kernel)
+        if isinstance(extent, int):
+            continue
+        limit = MAX_GRID[index.axis]
+        checks.append({"expr": extent, "op": "<=", "bound": limit,
+                       "message": f"grid index '{index.name}' (blockIdx.{index.axis}) would have "
+                                  f"more than the {limit} blocks CUDA allows on that axis"})
+    return checks
+
+
 def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str) -> dict:
     symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
     facts = launch_facts(host, device, symbolic)
@@ -181,6 +197,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                        "op": "<=", "bound": INT32_MAX,
                        "message": f"{b.name} is indexed with int32: its element count must stay "
                                   "below 2**31"})
+    checks += _grid_checks(kernel)
     return {
         "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
         "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",
