@@ -4,30 +4,8 @@ import pytest
 
 tvm = pytest.importorskip("tvm", reason="the passes run on tvm IR")
 import tvm_ffi
-from pipeline_support import run_through, tile_ir
+from pipeline_support import gathers, run_through, tile_ir
 from tvm import tirx
-
-
-def gathers(stages: int) -> str:
-    """A kernel of `stages` gathers whose sizes are all symbolic: every access is guarded."""
-    return """
-tlspec: 1
-name: gathers
-target: sm_90a
-dims:
-  M: {symbolic: true}
-  N: {symbolic: true}
-  V: {symbolic: true}
-buffers:
-  table: {scope: global, shape: [V, N], dtype: float16, io: in}
-  idx: {scope: global, shape: [M], dtype: int32, io: in}
-  out: {scope: global, shape: [M, N], dtype: float16, io: out}
-launch:
-  grid: {bx: "ceildiv(M, 16)"}
-  threads: 128
-stages:
-""" + "".join(f'  - gather: {{src: "table[:, {64 * i} : +64]", dst: "out[bx*16 : +16, '
-              f'{64 * i} : +64]", index: "idx[bx*16 : +16]"}}\n' for i in range(stages))
 
 
 def test_each_loop_variable_is_bound_once_per_pass(monkeypatch):
