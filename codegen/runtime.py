@@ -737,9 +737,9 @@ def _plan_key(values: Sequence) -> tuple:
     """(plan-cache key, views) of the arrays, unchecked: per array its signature (None for an
     omitted output) and an object with its data pointer in .ptr; (None, None) when one is not
     an array, is a torch tensor off CUDA or has a misaligned pointer (the full checks report
-    it). Everything else a plan
-    depends on is in the signatures: a torch tensor's is read straight from it, cheaper than
-    an ArrayView (a plan found under it was checked with a tensor of that signature)."""
+    it). Everything else a plan depends on is in the signatures: a torch tensor's is read
+    straight from it, cheaper than an ArrayView (a plan found under it was checked with a
+    tensor of that signature)."""
     key, views = [], []
     for x in values:
         if x is None:
