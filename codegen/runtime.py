@@ -198,13 +198,13 @@ def _torch_dtype(t: Any) -> str:
 
 
 def _adapt_torch(x: Any) -> ArrayView:
-    # is_cuda and get_device() are much cheaper than building a torch.device
+    # is_cuda and get_device() are much cheaper than building a torch.device; the pointer of a
+    # tensor off CUDA is never used (the device check refuses it), and a meta tensor has none
     if x.is_cuda:
-        device, device_id = "cuda", x.get_device()
+        ptr, device, device_id = x.data_ptr(), "cuda", x.get_device()
     else:
-        device, device_id = x.device.type, x.device.index
-    return ArrayView(x, x.data_ptr(), tuple(x.shape), x.stride(), _torch_dtype(x.dtype), device,
-                     device_id)
+        ptr, device, device_id = 0, x.device.type, x.device.index
+    return ArrayView(x, ptr, tuple(x.shape), x.stride(), _torch_dtype(x.dtype), device, device_id)
 
 
 def _typestr_dtype(typestr: str) -> str:
@@ -260,10 +260,9 @@ def _dlpack_dtype(t: _DLTensor) -> str:
 def _adapt_dlpack(x: Any) -> ArrayView:
     dev_type, dev_id = x.__dlpack_device__()
     device = _DL_DEVICES.get(int(dev_type), f"dlpack device {int(dev_type)}")
-    if device != "cuda":
-        return ArrayView(x, 0, (), None, "?", device, int(dev_id))
     # The capsule is read, not consumed: its destructor releases the export, and the memory
-    # stays owned by x, which the view keeps alive.
+    # stays owned by x, which the view keeps alive. An array on another device (a numpy array)
+    # is read too: its shape and dtype are checked before its device.
     capsule = x.__dlpack__()
     t = _DLManagedTensor.from_address(_capsule_pointer(capsule, b"dltensor")).dl_tensor
     shape = tuple(t.shape[i] for i in range(t.ndim))
@@ -359,8 +358,9 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
 
     values: the arrays in argument order; None stands for an omitted output (io "out"), to be
     allocated, and gives a None view. Raises TypeError (missing, not an array, wrong dtype) or
-    ValueError (device, shape, dims, layout, alignment, checks) naming the kernel, the argument
-    and what was expected."""
+    ValueError (shape, dims, layout, checks, then device and alignment) naming the kernel, the
+    argument and what was expected. Where the arrays are is checked last, so that CPU or meta
+    arrays check everything else about a call."""
     where = f"{kernel.name}()"
     env, bound_by = dict(kernel.fixed), {}
     views = [_check_argument(where, kernel, arg, x, env, bound_by)
@@ -370,23 +370,27 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
         if v is not None:                         # only a later argument (or an affine one) bound
             _check_shape(where, arg, v, env, bound_by)
             _check_dims(where, arg, v, env, kernel.dims)
-    _check_one_device(where, views)
     finish_checks(kernel, env)
+    for arg, v in zip(kernel.arguments, views):
+        if v is not None:
+            _check_placement(where, arg, v)
+    _check_one_device(where, views)
     return views, env
 
 
 def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
                     bound_by: dict) -> Optional[ArrayView]:
-    """The view of one argument, its bare dims bound into env; raises when it does not fit."""
+    """The view of one argument, its bare dims bound into env; raises when its type, dtype,
+    shape, dims or layout do not fit (where it is, is checked later: _check_placement)."""
     if x is None:
         if arg.io != "out":
             raise TypeError(f"{where}: missing required argument {arg.name!r}")
         return None
     v = _adapt_argument(where, arg, x)
-    _check_device_and_dtype(where, arg, v)
+    _check_dtype(where, arg, v)
     _check_shape(where, arg, v, env, bound_by)
     _check_dims(where, arg, v, env, kernel.dims)
-    _check_layout(where, arg, v)
+    _check_contiguous(where, arg, v)
     return v
 
 
@@ -399,10 +403,7 @@ def _adapt_argument(where: str, arg: Argument, x: Any) -> ArrayView:
         raise ValueError(f"{where}: argument {arg.name!r}: {e}") from None
 
 
-def _check_device_and_dtype(where: str, arg: Argument, v: ArrayView) -> None:
-    if v.device != "cuda":
-        raise ValueError(f"{where}: argument {arg.name!r} is on the {v.device} device; "
-                         f"expected a CUDA device array")
+def _check_dtype(where: str, arg: Argument, v: ArrayView) -> None:
     if v.dtype != arg.dtype:
         raise TypeError(f"{where}: argument {arg.name!r} has dtype {v.dtype}; "
                         f"expected {arg.dtype}")
@@ -459,10 +460,17 @@ def _check_dims(where: str, arg: Argument, v: ArrayView, env: Env, dims: Mapping
                              f"expected {arg.expected} (got {d} = {env[d]})")
 
 
-def _check_layout(where: str, arg: Argument, v: ArrayView) -> None:
+def _check_contiguous(where: str, arg: Argument, v: ArrayView) -> None:
     if not _c_contiguous(v.shape, v.strides):
         raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
                          f"{v.strides} in elements); pass a contiguous copy")
+
+
+def _check_placement(where: str, arg: Argument, v: ArrayView) -> None:
+    """On a CUDA device, at an aligned address."""
+    if v.device != "cuda":
+        raise ValueError(f"{where}: argument {arg.name!r} is on the {v.device} device; "
+                         f"expected a CUDA device array")
     if v.ptr % ALIGNMENT:
         raise ValueError(f"{where}: argument {arg.name!r} has data pointer {v.ptr:#x}, not "
                          f"{ALIGNMENT}-byte aligned")
@@ -493,29 +501,61 @@ def finish_checks(kernel: Kernel, env: Env) -> None:
 # =============================================================================================
 _driver: Any = None
 _init_lock = threading.Lock()
+DRIVER = "an NVIDIA driver of release 580 or later (CUDA 13.0)"
+# what to do about a cuInit error, by its name
+_CUINIT_FIXES = {
+    "CUDA_ERROR_NO_DEVICE": "no GPU is visible to this process: check that the machine has one "
+                            "(nvidia-smi) and that CUDA_VISIBLE_DEVICES does not hide it",
+    "CUDA_ERROR_INSUFFICIENT_DRIVER": f"the driver is too old: install {DRIVER}",
+}
+
+
+class DriverUnavailable(RuntimeError):
+    """The CUDA driver cannot be loaded or initialised: the message says why and what to do."""
 
 
 def _cuda() -> Any:
-    """cuda.bindings.driver, initialised on first use."""
+    """cuda.bindings.driver, initialised on first use (DriverUnavailable when it cannot be)."""
     global _driver
     if _driver is None:
         with _init_lock:
             if _driver is None:
-                from cuda.bindings import driver
-                _check(driver, driver.cuInit(0), "cuInit")
-                _driver = driver
+                _driver = _initialised_driver()
     return _driver
+
+
+def _initialised_driver() -> Any:
+    try:
+        from cuda.bindings import driver
+    except ImportError as e:
+        raise DriverUnavailable(f"cuda-python is not installed ({e}): pip install "
+                                "'cuda-python>=13.0,<14'") from e
+    try:
+        ret = driver.cuInit(0)
+    except Exception as e:  # noqa: BLE001  (cuda.pathfinder's DynamicLibNotFoundError, say)
+        raise DriverUnavailable(f"the NVIDIA driver library cannot be loaded ({e}): run on a "
+                                f"machine with an NVIDIA GPU and {DRIVER}") from e
+    if ret[0] != driver.CUresult.CUDA_SUCCESS:
+        name, desc = _error_text(driver, ret[0])
+        fix = _CUINIT_FIXES.get(name, f"check the driver (nvidia-smi should list the GPU; "
+                                      f"{DRIVER} is needed)")
+        raise DriverUnavailable(f"cuInit failed: {name}: {desc}; {fix}")
+    return driver
+
+
+def _error_text(d: Any, err: Any) -> tuple:
+    """(name, description) of a CUresult."""
+    try:
+        return d.cuGetErrorName(err)[1].decode(), d.cuGetErrorString(err)[1].decode()
+    except Exception:  # noqa: BLE001  (an error code the driver does not know)
+        return str(err), ""
 
 
 def _check(d: Any, ret: tuple, what: str) -> Any:
     """The outputs of a cuda.bindings call, or RuntimeError naming the call and the error."""
     err = ret[0]
     if err != d.CUresult.CUDA_SUCCESS:
-        try:
-            name = d.cuGetErrorName(err)[1].decode()
-            desc = d.cuGetErrorString(err)[1].decode()
-        except Exception:
-            name, desc = str(err), ""
+        name, desc = _error_text(d, err)
         raise RuntimeError(f"{what} failed: {name}: {desc}")
     out = ret[1:]
     return out[0] if len(out) == 1 else (out or None)
@@ -714,20 +754,22 @@ def _dim_params(kernel: Kernel, env: Env) -> dict:
 def _plan_key(values: Sequence) -> tuple:
     """(plan-cache key, views) of the arrays, unchecked: per array its signature (None for an
     omitted output) and an object with its data pointer in .ptr; (None, None) when one is not
-    an array or a pointer is misaligned (the full check reports it). Everything else a plan
-    depends on is in the signatures: a torch tensor's is read straight from it, cheaper than
-    an ArrayView (a plan found under it was checked with a tensor of that signature)."""
+    an array, is a torch tensor off CUDA or has a misaligned pointer (the full checks report
+    it). Everything else a plan depends on is in the signatures: a torch tensor's is read
+    straight from it, cheaper than an ArrayView (a plan found under it was checked with a
+    tensor of that signature)."""
     key, views = [], []
     for x in values:
         if x is None:
             key.append(None)
             views.append(None)
         elif _is_torch(x):
+            if not x.is_cuda:              # the checks refuse it (no plan has it)
+                return None, None
             ptr = x.data_ptr()
             if ptr % ALIGNMENT:
                 return None, None
-            # x.device only off CUDA: is_cuda and get_device() are much cheaper
-            key.append((x.shape, x.stride(), x.dtype, x.get_device() if x.is_cuda else x.device))
+            key.append((x.shape, x.stride(), x.dtype, x.get_device()))
             views.append(_Pointer(ptr))
         else:
             try:
@@ -775,6 +817,7 @@ class Kernel:
             raise ValueError(f"{manifest.get('name')}: manifest format {manifest.get('format')!r}"
                              f" is not {FORMAT}; recompile with this tlspec")
         self.name, self.entry = manifest["name"], manifest["entry"]
+        self.arch = manifest["arch"]
         self.cubin_path = os.path.join(directory, manifest["cubin"])
         self.dims = manifest.get("dims", {})
         self.fixed = {d: c["value"] for d, c in self.dims.items() if c.get("value") is not None}
@@ -849,7 +892,10 @@ class Kernel:
         if plan.empty:
             return
         hstream = stream_handle(stream, plan.device_id)
-        d = _cuda()
+        try:
+            d = _cuda()
+        except DriverUnavailable as e:
+            raise RuntimeError(f"{self.name}(): cannot launch: {e}") from e
         err, ctx = d.cuCtxGetCurrent()
         context, function = plan.bound
         if err or int(ctx) != context:
@@ -885,15 +931,35 @@ class Kernel:
         return loaded.function
 
     def _load(self, d: Any) -> _Loaded:
-        """Load the cubin into the current context and look the entry up."""
+        """Load the cubin into the current context and look the entry up; RuntimeError naming
+        the kernel, the cause and what to do when the driver refuses it."""
+        cubin = os.path.basename(self.cubin_path)
         if self._cubin is None:
-            with open(self.cubin_path, "rb") as f:
-                self._cubin = f.read()
-        name = os.path.basename(self.cubin_path)
-        module = _check(d, d.cuModuleLoadData(self._cubin), f"cuModuleLoadData({name})")
-        function = _check(d, d.cuModuleGetFunction(module, self.entry.encode()),
-                          f"cuModuleGetFunction({self.entry})")
-        return _Loaded(module, function)
+            try:
+                with open(self.cubin_path, "rb") as f:
+                    self._cubin = f.read()
+            except OSError as e:
+                raise RuntimeError(f"{self.name}(): cannot read its cubin ({e}); the package is "
+                                   f"incomplete: compile it again") from None
+        ret = d.cuModuleLoadData(self._cubin)
+        if ret[0] != d.CUresult.CUDA_SUCCESS:
+            name, desc = _error_text(d, ret[0])
+            raise RuntimeError(f"{self.name}(): the driver cannot load {cubin} (compiled for "
+                               f"{self.arch}): {name}: {desc}; {self._load_fix(name)}")
+        function = _check(d, d.cuModuleGetFunction(ret[1], self.entry.encode()),
+                          f"{self.name}(): cuModuleGetFunction({self.entry})")
+        return _Loaded(ret[1], function)
+
+    def _load_fix(self, error: str) -> str:
+        """What to do about a cuModuleLoadData error, by its name."""
+        if error == "CUDA_ERROR_NO_BINARY_FOR_GPU":
+            return (f"the GPU of the current context is not a {self.arch} GPU: run on one "
+                    f"(sm_90a: H100, H200), or compile for this GPU with tlspec compile --arch")
+        if error in ("CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "CUDA_ERROR_INVALID_IMAGE",
+                     "CUDA_ERROR_INVALID_SOURCE"):
+            return (f"the cubin was built by CUDA 13.0, which needs {DRIVER}: update the driver, "
+                    "or compile the package again if the file was damaged")
+        return "check the driver (nvidia-smi), or compile the package again"
 
     def _tensormaps(self, d: Any, plan: _Plan, views: Sequence) -> list:
         """The CUtensorMap of each map over this call's pointers (views as in _launch), encoded

@@ -24,3 +24,26 @@ def run_through(mod: tvm.IRModule, last: str, arch: str = "sm_90a") -> tvm.IRMod
             if info.name == last:
                 return mod
     raise ValueError(f"no pass named {last}")
+
+
+def gathers(stages: int) -> str:
+    """A kernel of `stages` gathers of 64-column slices whose sizes are all symbolic (M, N, V):
+    every access is guarded."""
+    return """
+tlspec: 1
+name: gathers
+target: sm_90a
+dims:
+  M: {symbolic: true}
+  N: {symbolic: true}
+  V: {symbolic: true}
+buffers:
+  table: {scope: global, shape: [V, N], dtype: float16, io: in}
+  idx: {scope: global, shape: [M], dtype: int32, io: in}
+  out: {scope: global, shape: [M, N], dtype: float16, io: out}
+launch:
+  grid: {bx: "ceildiv(M, 16)"}
+  threads: 128
+stages:
+""" + "".join(f'  - gather: {{src: "table[:, {64 * i} : +64]", dst: "out[bx*16 : +16, '
+              f'{64 * i} : +64]", index: "idx[bx*16 : +16]"}}\n' for i in range(stages))

@@ -51,6 +51,21 @@ def test_syntax_error_names_the_kernel_and_the_error_line(nvcc: str | None) -> N
     assert message.split(": ", 1)[1] in info.value.log
 
 
+BIG_PARAMETER = """struct Big { char b[40000]; };
+extern "C" __global__ void big_param(Big p, char* out) { int unused = 1; out[0] = p.b[0]; }
+"""
+
+
+def test_an_error_after_warnings_is_the_one_reported() -> None:
+    """NVRTC writes some errors as 'Error:' (here the parameter space overflow, after a
+    warning): the message names the error, not the first warning."""
+    with pytest.raises(CudaCompileError) as info:
+        compile_cuda(BIG_PARAMETER, name="big_param")
+    assert "warning" in info.value.log
+    assert "Error: Formal parameter space overflowed" in info.value.message
+    assert "warning" not in info.value.message
+
+
 def test_missing_nvcc_suggests_nvrtc(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-nvcc")
     with pytest.raises(CudaCompileError, match="nvcc not found: there is no executable") as info:

@@ -53,8 +53,8 @@ class Tensor:
     def __init__(self, shape, ptr=BASE, dtype=FLOAT16, strides=None, device=0):
         self.shape, self.dtype, self._ptr = tuple(shape), dtype, ptr
         self._strides = strides or tuple(math.prod(shape[i + 1:]) for i in range(len(shape)))
-        self.is_cuda = device != "cpu"
-        self.device = Device("cuda", device) if self.is_cuda else Device("cpu", None)
+        self.is_cuda = isinstance(device, int)         # else a device type: "cpu", "meta"
+        self.device = Device("cuda", device) if self.is_cuda else Device(device, None)
 
     def data_ptr(self):
         return self._ptr
@@ -171,8 +171,8 @@ def torch(monkeypatch):
 
 
 @pytest.fixture
-def build(tmp_path, monkeypatch, torch):
-    """build(manifest) -> (wrapper, driver): one kernel's package on the fake driver."""
+def package(tmp_path, monkeypatch, torch):
+    """package(manifest) -> one kernel's package, imported (its run time as written)."""
     names = []
 
     def make(manifest):
@@ -180,15 +180,26 @@ def build(tmp_path, monkeypatch, torch):
         out = write_package(tmp_path / name, [KernelArtifact(
             manifest["name"], copy.deepcopy(manifest), "// source\n", b"\x7fELF fake")])
         monkeypatch.syspath_prepend(str(out.parent))
-        module = importlib.import_module(name)
         names.append(name)
-        driver = Driver(len(manifest["params"]))
-        monkeypatch.setattr(module._runtime, "_cuda", lambda: driver)
-        return getattr(module, manifest["name"]), driver
+        return importlib.import_module(name)
 
     yield make
     for m in [m for m in sys.modules if m.split(".")[0] in names]:
         del sys.modules[m]
+
+
+@pytest.fixture
+def build(package, monkeypatch):
+    """build(manifest, driver=None) -> (wrapper, driver): one kernel's package on a fake driver
+    (a Driver by default)."""
+
+    def make(manifest, driver=None):
+        module = package(manifest)
+        driver = driver or Driver(len(manifest["params"]))
+        monkeypatch.setattr(module._runtime, "_cuda", lambda: driver)
+        return getattr(module, manifest["name"]), driver
+
+    return make
 
 
 def plans(fn):
@@ -229,6 +240,29 @@ def test_the_cheap_signature_still_gets_every_check(build):
     with pytest.raises(ValueError, match="on different devices"):
         fn(Tensor((64, 1024), device=1), good)
     assert len(plans(fn)) == 1 and len(driver.launches) == 1
+
+
+def test_tensors_off_cuda_get_every_other_check_first(build):
+    """CPU or meta tensors check a call: type, dtype, shape, dims and layout errors come before
+    the device is refused (the device check came first, so they could check nothing else)."""
+    fn, driver = build(fixture("b5_copy_symM"))
+    for device in ("cpu", "meta"):
+        good = Tensor((64, 1024), BASE + 0x100000, device=device)
+        cases = [
+            ((Tensor((64, 1024), dtype=FLOAT32, device=device), good), TypeError,
+             "argument 'A' has dtype float32"),
+            ((Tensor((100, 1024), device=device), Tensor((100, 1024), device=device)),
+             ValueError, "M a multiple of 64"),
+            ((good, Tensor((128, 1024), device=device)), ValueError, "argument 'B' has shape"),
+            ((Tensor((64, 1024), strides=(1, 64), device=device), good), ValueError,
+             "argument 'A' is not C-contiguous"),
+            ((Tensor((64, 1024), device=device), good), ValueError,
+             f"argument 'A' is on the {device} device; expected a CUDA device array"),
+        ]
+        for args, error, message in cases:
+            with pytest.raises(error, match=message):
+                fn(*args)
+    assert not driver.launches and not plans(fn)
 
 
 def test_plans_are_not_shared_between_strides(build):
@@ -331,3 +365,92 @@ def test_threads_launch_their_own_pointers(build):
         sys.setswitchinterval(interval)
     assert len(driver.launches) == 8 * 200
     assert all(launch.params[:2] == pointers[launch.thread] for launch in driver.launches)
+
+
+# --------------------------------------------------------------------------------------------
+# a driver that cannot be loaded or initialised, a module it cannot load
+# --------------------------------------------------------------------------------------------
+def driver_present():
+    from cuda import pathfinder
+    try:
+        pathfinder.load_nvidia_dynamic_lib("cuda")
+    except pathfinder.DynamicLibNotFoundError:
+        return False
+    return True
+
+
+def b5_call(package):
+    """The b5 kernel of a package with the real run time, and a call of it on valid arrays."""
+    fn = getattr(package(fixture("b5_copy_symM")), "b5_copy_symM")
+    return lambda: fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
+
+
+@pytest.mark.skipif(driver_present(), reason="this machine has an NVIDIA driver")
+def test_without_a_driver_a_call_names_the_kernel_and_what_to_do(package):
+    """cuda.pathfinder's DynamicLibNotFoundError named neither the kernel nor a fix."""
+    with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): cannot launch: the NVIDIA driver "
+                       r"library cannot be loaded \(.*\): run on a machine with an NVIDIA GPU and "
+                       r"an NVIDIA driver of release 580 or later"):
+        b5_call(package)()
+
+
+def test_without_cuda_python_a_call_says_to_install_it(package, monkeypatch):
+    call = b5_call(package)
+    monkeypatch.setitem(sys.modules, "cuda.bindings", None)
+    with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): cannot launch: cuda-python is not "
+                       r"installed \(.*\): pip install 'cuda-python>=13.0,<14'$"):
+        call()
+
+
+class FailingInit:
+    """cuda.bindings.driver whose cuInit fails with CUDA_ERROR_NO_DEVICE."""
+    CUresult = types.SimpleNamespace(CUDA_SUCCESS=0)
+
+    def cuInit(self, flags):
+        return (100,)
+
+    def cuGetErrorName(self, err):
+        return 0, b"CUDA_ERROR_NO_DEVICE"
+
+    def cuGetErrorString(self, err):
+        return 0, b"no CUDA-capable device is detected"
+
+
+def test_a_failing_cu_init_names_the_kernel_the_error_and_what_to_do(package, monkeypatch):
+    import cuda.bindings
+    call = b5_call(package)
+    monkeypatch.setattr(cuda.bindings, "driver", FailingInit(), raising=False)
+    with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): cannot launch: cuInit failed: "
+                       r"CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected; no GPU is "
+                       r"visible to this process: .*CUDA_VISIBLE_DEVICES"):
+        call()
+
+
+class NoBinaryForGpu(Driver):
+    """A driver whose GPU is not an sm_90a one: it refuses the cubin."""
+
+    def cuModuleLoadData(self, image):
+        return (209, None)
+
+    def cuGetErrorName(self, err):
+        return 0, b"CUDA_ERROR_NO_BINARY_FOR_GPU"
+
+    def cuGetErrorString(self, err):
+        return 0, b"no kernel image is available for execution on the device"
+
+
+def test_a_cubin_the_driver_refuses_names_the_kernel_its_arch_and_what_to_do(build):
+    fn, _ = build(fixture("b5_copy_symM"), NoBinaryForGpu(3))
+    with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): the driver cannot load "
+                       r"b5_copy_symM.cubin \(compiled for sm_90a\): CUDA_ERROR_NO_BINARY_FOR_GPU: "
+                       r"no kernel image .*; the GPU of the current context is not a sm_90a GPU: "
+                       r"run on one"):
+        fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
+
+
+def test_a_missing_cubin_names_the_kernel(build):
+    fn, _ = build(fixture("b5_copy_symM"))
+    Path(fn.__globals__["_KERNEL"].cubin_path).unlink()
+    with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): cannot read its cubin \(.*No such "
+                       r"file.*\); the package is incomplete: compile it again$"):
+        fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))

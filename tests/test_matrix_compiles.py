@@ -40,6 +40,8 @@ TMA = {
     "im2col_k3s2d2p2_f32": {"col": "none"},
     "im2col_k5s1d1p2_f32": {"col": "none"},
     "im2col_k1s2d1p0_i8": {"col": "none"},
+    "tma_two_boxes_f16": {"A": "none", "B": "none"},
+    "tma_shared_maps_f16": {"A": "none", "B": "none"},
 }
 SIMT_ONLY = {f"{kind}_{tag}" for kind in ("copy_simt", "gather", "scatter") for tag in TAGS} | {
     "copy_unaligned_f32", "copy_unaligned_i8", "gather_whole_f32", "for_slots_bf16",

@@ -296,16 +296,22 @@ def test_dim_parameters_must_fit_their_c_type(pkg):
         rt._Plan(kernel, {"M": 2 ** 31, "N": 256}, [None, None])
 
 
-def test_cpu_array_is_refused(pkg):
-    class CpuDLPack:
-        def __dlpack_device__(self):
-            return (1, 0)
-
-        def __dlpack__(self, stream=None):
-            raise AssertionError("not exported")
-
-    with pytest.raises(ValueError, match="argument 'A' is on the cpu device; expected a CUDA"):
-        pkg.copy_tiles(CpuDLPack(), FakeArray((64, 256)))
+def test_cpu_arrays_are_checked_before_their_device_is_refused(pkg):
+    """numpy arrays (DLPack on the CPU) get the checks of GPU arrays, then the device check."""
+    np = pytest.importorskip("numpy")
+    cases = [
+        ((np.zeros((100, 256), np.float16), np.zeros((100, 256), np.float16)), ValueError,
+         r"argument 'A' has shape \(100, 256\); expected .* \(got M = 100\)"),
+        ((np.zeros((64, 256), np.float32), np.zeros((64, 256), np.float16)), TypeError,
+         "argument 'A' has dtype float32; expected float16"),
+        ((np.zeros((256, 64), np.float16).T, np.zeros((64, 256), np.float16)), ValueError,
+         "argument 'A' is not C-contiguous"),
+        ((np.zeros((64, 256), np.float16), np.zeros((64, 256), np.float16)), ValueError,
+         "argument 'A' is on the cpu device; expected a CUDA device array"),
+    ]
+    for args, error, message in cases:
+        with pytest.raises(error, match=message):
+            pkg.copy_tiles(*args)
 
 
 def test_dlpack_array(pkg):

@@ -11,7 +11,8 @@ and int64 indices, column tiles, whole rows); im2col (stride 2, dilation 2, padd
 kernels 1, 2, 3 and 5, non-square images, OW != W, tiles spanning several taps, a tile built in
 shared memory or written straight to global memory); `for` loops (nested, start != 0, symbolic
 extents, TMA in a loop, double-buffered slots, fragments); copies loaded by cp.async (4, 8 and
-16 bytes, zero fill past the end, a loop). Every output lies inside a larger
+16 bytes, zero fill past the end, a loop); tensor maps (two boxes of one tensor, one descriptor
+shared by several copies). Every output lies inside a larger
 poisoned buffer, and the poison around it must survive: no write lands past a partial tile.
 
 Imports only the compiled package, torch and pytest: set TLSPEC_MATRIX to the package directory
@@ -316,6 +317,19 @@ def test_cp_async_zero_fill(m, n):
     assert_guards(b)
 
 
+# -- tensor maps -------------------------------------------------------------------------------
+TMA_MAPS_CASES = [pytest.param(name, m, n, id=f"{name}-{m}x{n}") for name in
+                  ("tma_two_boxes_f16", "tma_shared_maps_f16")
+                  for m, n in ((96, 128), (100, 136), (17, 8), (48, 1000), (1, 264))]
+
+
+@pytest.mark.parametrize("name, m, n", TMA_MAPS_CASES)
+def test_tma_maps(name, m, n):
+    """B = A through two tensor maps of A (16- and 32-row boxes) and two of B, each parameter
+    its own; and through four TMA loads sharing one descriptor of A and four stores one of B."""
+    copy_to_b(name, torch.float16, m, n)
+
+
 # -- coverage ----------------------------------------------------------------------------------
 def test_every_matrix_kernel_is_tested():
     """Every kernel of the compiled matrix has its test above, and every test its kernel."""
@@ -328,5 +342,6 @@ def test_every_matrix_kernel_is_tested():
                  "gather_whole_f32", "for_tma_f32", "for_slots_bf16", "for_fragment_i8"}
     expected |= set(IM2COL)
     expected |= {f"cp_async_{tag}" for tag in TAGS} | {"cp_async_for_f16", "cp_async_zfill_f32"}
+    expected |= {"tma_two_boxes_f16", "tma_shared_maps_f16"}
     assert compiled == expected, f"untested: {sorted(compiled - expected)}; " \
                                  f"missing from the package: {sorted(expected - compiled)}"

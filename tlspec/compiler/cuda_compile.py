@@ -72,7 +72,8 @@ def compile_cuda(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | No
 
 def _first_error(log: str) -> str:
     lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = (line for line in lines if re.search(r"\b(error|fatal)\s*:", line))
+    # NVRTC writes some errors capitalized ("Error: Formal parameter space overflowed")
+    errors = (line for line in lines if re.search(r"\b(error|fatal)\s*:", line, re.IGNORECASE))
     return next(errors, lines[0] if lines else "no compiler output")
 
 

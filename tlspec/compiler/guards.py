@@ -38,12 +38,16 @@ class GuardInserter:
 
     def __init__(self, func: tirx.PrimFunc, side: str):
         self.side = side
-        self.ranges = base_ranges(func)
+        # One analyzer for the whole function: each loop variable is bound once, where its loop
+        # is entered (a new analyzer per access, binding every variable seen so far, made the
+        # pass quadratic in the number of stages).
+        self.analyzer = analyzer_for(base_ranges(func))
         self.lane: tuple[tirx.Var, tirx.PrimExpr] | None = None
 
     def run(self, stmt):
         if isinstance(stmt, tirx.For):
-            self.ranges[stmt.loop_var] = tvm.ir.Range.from_min_extent(stmt.min, stmt.extent)
+            self.analyzer.bind(stmt.loop_var, tvm.ir.Range.from_min_extent(stmt.min, stmt.extent),
+                               allow_override=True)
             if stmt.kind == tirx.ForKind.VECTORIZED:
                 outer, self.lane = self.lane, (stmt.loop_var, stmt.extent)
                 body = self.run(stmt.body)
@@ -66,7 +70,7 @@ class GuardInserter:
 
     # -- one store -------------------------------------------------------------------------
     def _condition(self, buffer, indices) -> tirx.PrimExpr | None:
-        analyzer = analyzer_for(self.ranges)
+        analyzer = self.analyzer
         conds = []
         for index, extent in zip(indices, buffer.shape):
             if self.lane is not None:

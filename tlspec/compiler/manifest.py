@@ -16,6 +16,7 @@ from ..dim_binding import dim_sources
 from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars, simplify
 from ..im2col import column_matrix
 from ..model import Kernel
+from ..rules.declarations import MAX_GRID
 
 FORMAT = 1
 INT32_MAX = 2**31 - 1
@@ -118,8 +119,7 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                     i += 1
                 dynamic = value(values[i]) if "tirx.use_dyn_shared_memory" in tags else 0
                 facts["launch"] = {
-                    "entry": name, "host_args": [a.name if isinstance(a, tirx.Var) else str(a)
-                                                for a in call.args[1:1 + count]],
+                    "entry": name, "host_args": list(call.args[1:1 + count]),
                     "grid": [launch.get(f"blockIdx.{c}", 1) for c in "xyz"],
                     "block": [launch.get(f"threadIdx.{c}", 1) for c in "xyz"],
                     "dynamic_shared_bytes": dynamic}
@@ -128,7 +128,7 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                 rank = int(a.rank)
                 args = list(call.args)
                 facts["tensormaps"].append({
-                    "map": str(args[0]), "base": str(args[1]), "rank": rank,
+                    "map": args[0], "base": str(args[1]), "rank": rank,
                     "dtype": str(a.descriptor_dtype),
                     "dims": [value(x) for x in args[2:2 + rank]],
                     "strides": [value(x) for x in args[2 + rank:2 * rank + 1]],
@@ -181,11 +181,28 @@ def _column_matrix_checks(kernel: Kernel) -> list[dict]:
     return checks
 
 
+def _grid_checks(kernel: Kernel) -> list[dict]:
+    """A grid extent that depends on symbolic dims is checked at the call against its axis's
+    limit (a constant one was checked by validation)."""
+    checks = []
+    for index in kernel.launch.grid:
+        extent = spec_expr(index.extent, kernel)
+        if isinstance(extent, int):
+            continue
+        limit = MAX_GRID[index.axis]
+        checks.append({"expr": extent, "op": "<=", "bound": limit,
+                       "message": f"grid index '{index.name}' (blockIdx.{index.axis}) would have "
+                                  f"more than the {limit} blocks CUDA allows on that axis"})
+    return checks
+
+
 def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str) -> dict:
     symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
     facts = launch_facts(host, device, symbolic)
     globals_ = [b for b in kernel.buffers.values() if b.is_global]
     maps = facts["tensormaps"]
+    # A descriptor is its variable, not its name: the variables of two descriptors of one
+    # tensor (different boxes, say) share a name, and the parameter of each must get its own.
     tensormaps, map_index = [], {}
     for i, m in enumerate(maps):
         argument = m["base"].split("(")[-1].split(".data")[0].strip() if ".data" in m["base"] else None
@@ -199,11 +216,12 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                            "oob_fill": m["oob_fill"]})
     params = []
     names = {b.name for b in globals_}
-    for host_arg in facts["launch"]["host_args"]:
+    for arg in facts["launch"]["host_args"]:
+        host_arg = arg.name if isinstance(arg, tirx.Var) else str(arg)
         if host_arg.endswith(".data") and host_arg[:-5] in names:
             params.append({"kind": "pointer", "argument": host_arg[:-5]})
-        elif host_arg in map_index:
-            params.append({"kind": "tensormap", "map": map_index[host_arg]})
+        elif isinstance(arg, tirx.Var) and arg in map_index:
+            params.append({"kind": "tensormap", "map": map_index[arg]})
         elif host_arg in symbolic:
             params.append({"kind": "dim", "dim": host_arg, "ctype": "int32"})
         else:
@@ -219,6 +237,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                        "message": f"{b.name} is indexed with int32: its element count must stay "
                                   "below 2**31"})
     checks += _column_matrix_checks(kernel)
+    checks += _grid_checks(kernel)
     return {
         "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
         "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",

@@ -8,7 +8,13 @@ tirx lowers the whole module at once, and neither its fallback warning nor its d
 names the stage. So when either occurs, each tile operation left for tirx is lowered again on its
 own (the others replaced by no-ops), in program order, and the first one that falls back or fails
 is the stage reported: its `tlspec.stage` attribute (a stage LowerTileOp lowered) or its own
-`tlspec.stage` config (one it left as it was). This costs nothing when tirx succeeds."""
+`tlspec.stage` config (one it left as it was). This costs nothing when tirx succeeds.
+
+tirx encodes one descriptor per copy (its cache of descriptors never hits in tvm 0.27: the key
+holds the hash of a Python object made afresh for every copy), and each descriptor is a 128-byte
+kernel parameter. Copies whose encodings are identical (the same tensor, dims, strides, box,
+swizzle, ...; only their coordinates differ) share one: the duplicates' encodings are dropped
+and their uses read the first, so a kernel takes one parameter per distinct tensor map."""
 from __future__ import annotations
 
 import re
@@ -22,8 +28,10 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 from .. import ops
 from ..analysis import stage_kind
 from ..errors import StageError
+from ..lower.common import seq
 
 FALLBACK = "copy/fallback"
+ENCODE = "tirx.tensormap_encode_tiled"
 
 
 def _tma_stages(mod) -> list:
@@ -107,6 +115,40 @@ def _at_fault(mod) -> StageError | None:
     return None
 
 
+def _encodings(func) -> list[tvm.ir.Call]:
+    """The tensor-map encodings of the host code, in program order."""
+    found = []
+    tvm_ffi.structural_walk(func.body, (tvm.ir.Call, lambda c: found.append(c) if isinstance(
+        c.op, tvm.ir.Op) and c.op.name == ENCODE else None), order="pre")
+    return found
+
+
+def _share_descriptors(func):
+    """`func` with every descriptor whose encoding repeats an earlier one replaced by that one
+    (its encoding, and the Bind that allocates it, removed)."""
+    first: dict = {}                    # encoding (all but the descriptor) -> first descriptor
+    same: dict = {}                     # repeated descriptor -> the first
+    for call in _encodings(func):
+        descriptor = call.args[0]
+        kept = first.setdefault(tvm_ffi.StructuralKey([*call.args[1:], call.attrs]), descriptor)
+        if not kept.same_as(descriptor):
+            same[descriptor] = kept
+    if not same:
+        return func
+
+    def repeated(stmt) -> bool:
+        if isinstance(stmt, tirx.Bind):
+            return stmt.var in same
+        value = stmt.value if isinstance(stmt, tirx.Evaluate) else None
+        return (isinstance(value, tvm.ir.Call) and isinstance(value.op, tvm.ir.Op)
+                and value.op.name == ENCODE and value.args[0] in same)
+
+    body = tvm_ffi.structural_map(func.body, (tirx.SeqStmt, lambda stmts: seq(
+        [s for s in stmts.seq if not repeated(s)])), order="post")
+    body = tvm_ffi.structural_map(body, (tirx.Var, lambda v: same.get(v, v)), order="post")
+    return func.with_body(body)
+
+
 @tvm.transform.module_pass(opt_level=0, name="tlspec.LowerHopperIntrin")
 def LowerHopperIntrin(mod, ctx):  # noqa: N802 (named like a pass)
     lowered, error, fallbacks = _lower(mod)
@@ -122,4 +164,5 @@ def LowerHopperIntrin(mod, ctx):  # noqa: N802 (named like a pass)
         if "bulk" not in str(stage.body):
             raise StageError(str(stage.node.value), "tirx did not lower this copy to a TMA bulk "
                              "copy", "set prefer_instruction: sync")
-    return lowered
+    return tvm.IRModule({gv: _share_descriptors(func) for gv, func in lowered.functions.items()},
+                        attrs=lowered.attrs)

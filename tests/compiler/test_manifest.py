@@ -1,0 +1,86 @@
+"""The launch manifest (tlspec/compiler/manifest.py) read from a compiled kernel's host code."""
+import re
+import shutil
+
+import pytest
+
+pytest.importorskip("tvm", reason="the manifest is read from tvm's lowered host code")
+
+from conftest import ROOT, compile_and_import, forget
+from test_wrappers import Fake
+
+from tlspec.compiler.driver import compile_kernel
+from tlspec.validate import validate_paths
+
+MATRIX_MAPS = ROOT / "tests" / "gpu" / "matrix" / "tma_maps.tlspec.yaml"
+
+
+def test_each_descriptor_parameter_gets_its_own_tensor_map():
+    """Two descriptors of one tensor (16- and 32-row boxes) have variables of the same name in
+    the host code; each kernel parameter must still point at its own map (matched by name, all
+    four pointed at the last map of their tensor: a 16-row box for the 32-row tile, whose
+    mbarrier then waits for bytes that never come)."""
+    [kernel] = [k for k in validate_paths([str(MATRIX_MAPS)]).kernels
+                if k.name == "tma_two_boxes_f16"]
+    artifact = compile_kernel(kernel)
+    manifest = artifact.manifest
+    maps = [p["map"] for p in manifest["params"] if p["kind"] == "tensormap"]
+    assert sorted(maps) == [0, 1, 2, 3]
+    boxes = {(m["argument"], tuple(m["box"])) for m in manifest["tensormaps"]}
+    assert boxes == {("A", (64, 16)), ("A", (64, 32)), ("B", (64, 16)), ("B", (64, 32))}
+    # each load's descriptor parameter has the box of the bytes its mbarrier expects
+    signature = re.search(r"tma_two_boxes_f16_kernel\((.*?)\)", artifact.source).group(1)
+    names = [p.split()[-1] for p in signature.split(",")]
+    loads = re.findall(r"&\((\w+)\)\)\)\), .*\n.*expect_tx.*\(uint\)(\d+)\)", artifact.source)
+    assert len(loads) == 2
+    for name, expected in loads:
+        box = manifest["tensormaps"][maps[names.index(name)]]["box"]
+        assert box[0] * box[1] * 2 == int(expected), name
+
+
+WIDE = """
+tlspec: 1
+name: wide
+target: sm_90a
+dims:
+  N: symbolic
+buffers:
+  A: {scope: global, shape: [N], dtype: float16, io: in}
+  B: {scope: global, shape: [N], dtype: float16, io: out}
+launch:
+  grid: {bx: "4 * N"}
+  threads: 32
+stages:
+  - copy: {src: "A[bx // 4 : +1]", dst: "B[bx // 4 : +1]"}
+"""
+
+
+@pytest.fixture(scope="module")
+def grids(tmp_path_factory):
+    """The matrix's tensor-map kernels (tma_shared_maps_f16: grid y ceildiv(M, 16)) and WIDE."""
+    folder = tmp_path_factory.mktemp("grids")
+    (folder / "wide.tlspec.yaml").write_text(WIDE)
+    shutil.copy(MATRIX_MAPS, folder)
+    out = folder / "grid_kernels"
+    yield compile_and_import(out, folder)
+    forget(out.name)
+
+
+@pytest.mark.parametrize("name, at_limit, past_limit, message", [
+    ("tma_shared_maps_f16", (16 * 65535, 8), (16 * 65535 + 1, 8),
+     r"tma_shared_maps_f16\(\): grid index 'by' \(blockIdx.y\) would have more than the 65535 "
+     r"blocks CUDA allows on that axis \(ceildiv\(M, 16\) = 65536, expected <= 65535\)"),
+    ("wide", ((2**31 - 1) // 4,), ((2**31 - 1) // 4 + 1,),
+     r"wide\(\): grid index 'bx' \(blockIdx.x\) would have more than the 2147483647 blocks CUDA "
+     r"allows on that axis \(\(N \* 4\) = 2147483648, expected <= 2147483647\)"),
+])
+def test_a_symbolic_grid_extent_past_its_axis_limit_is_refused_before_launch(
+        grids, name, at_limit, past_limit, message):
+    """A grid extent of symbolic dims is checked at the call (docs/spec.md said so; nothing did,
+    and the launch failed in the driver): at the limit the arguments pass the checks, one row
+    more is a ValueError naming the kernel, the grid index and the dims."""
+    fn = getattr(grids, name)
+    runtime, kernel = fn.__globals__["_runtime"], fn.__globals__["_KERNEL"]
+    runtime.check_arguments(kernel, [Fake(at_limit), Fake(at_limit)])
+    with pytest.raises(ValueError, match=message):
+        fn(Fake(past_limit), Fake(past_limit))
