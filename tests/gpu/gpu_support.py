@@ -20,9 +20,9 @@ F = torch.nn.functional
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "cuda"
 BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32}
-# NaN patterns (and 0x5A for int8) that a kernel must overwrite; random inputs never hold them
+# NaN patterns (and 0x5A.. for integers) that a kernel must overwrite; random inputs never hold them
 POISON = {torch.float16: 0x7E01, torch.bfloat16: 0x7FC1, torch.float32: 0x7FC00001,
-          torch.int8: 0x5A}
+          torch.int8: 0x5A, torch.int16: 0x5A5A, torch.float8_e4m3fn: 0x7F}
 GUARD_BYTES = 4096          # poison before and after every output
 
 
@@ -43,10 +43,13 @@ def bits(x):
 
 def random(shape, dtype=torch.float16):
     """Random values, never zero (a kernel that writes zeros must not pass) nor the poison."""
-    if dtype == torch.int8:
-        x = torch.randint(-128, 128, shape, dtype=torch.int16, device=DEVICE).to(torch.int8)
-        x[(x == 0) | (x == POISON[torch.int8])] = 1
-        return x
+    if not dtype.is_floating_point or dtype.itemsize == 1:     # random bits (float8: NaN too)
+        bits_type = BITS[dtype.itemsize]
+        info = torch.iinfo(bits_type)
+        x = torch.randint(info.min, info.max + 1, shape, dtype=torch.int32, device=DEVICE)
+        x = x.to(bits_type)
+        x[(x == 0) | (x == POISON[dtype])] = 1
+        return x.view(dtype)
     x = torch.randn(shape, device=DEVICE).to(dtype)
     x[x == 0] = 1
     return x
