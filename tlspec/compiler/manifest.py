@@ -118,8 +118,7 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                     i += 1
                 dynamic = value(values[i]) if "tirx.use_dyn_shared_memory" in tags else 0
                 facts["launch"] = {
-                    "entry": name, "host_args": [a.name if isinstance(a, tirx.Var) else str(a)
-                                                for a in call.args[1:1 + count]],
+                    "entry": name, "host_args": list(call.args[1:1 + count]),
                     "grid": [launch.get(f"blockIdx.{c}", 1) for c in "xyz"],
                     "block": [launch.get(f"threadIdx.{c}", 1) for c in "xyz"],
                     "dynamic_shared_bytes": dynamic}
@@ -128,7 +127,7 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                 rank = int(a.rank)
                 args = list(call.args)
                 facts["tensormaps"].append({
-                    "map": str(args[0]), "base": str(args[1]), "rank": rank,
+                    "map": args[0], "base": str(args[1]), "rank": rank,
                     "dtype": str(a.descriptor_dtype),
                     "dims": [value(x) for x in args[2:2 + rank]],
                     "strides": [value(x) for x in args[2 + rank:2 * rank + 1]],
@@ -166,6 +165,8 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
     facts = launch_facts(host, device, symbolic)
     globals_ = [b for b in kernel.buffers.values() if b.is_global]
     maps = facts["tensormaps"]
+    # A descriptor is its variable, not its name: the variables of two descriptors of one
+    # tensor (different boxes, say) share a name, and the parameter of each must get its own.
     tensormaps, map_index = [], {}
     for i, m in enumerate(maps):
         argument = m["base"].split("(")[-1].split(".data")[0].strip() if ".data" in m["base"] else None
@@ -184,11 +185,12 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         _check_tensormap(i, t)
     params = []
     names = {b.name for b in globals_}
-    for host_arg in facts["launch"]["host_args"]:
+    for arg in facts["launch"]["host_args"]:
+        host_arg = arg.name if isinstance(arg, tirx.Var) else str(arg)
         if host_arg.endswith(".data") and host_arg[:-5] in names:
             params.append({"kind": "pointer", "argument": host_arg[:-5]})
-        elif host_arg in map_index:
-            params.append({"kind": "tensormap", "map": map_index[host_arg]})
+        elif isinstance(arg, tirx.Var) and arg in map_index:
+            params.append({"kind": "tensormap", "map": map_index[arg]})
         elif host_arg in symbolic:
             params.append({"kind": "dim", "dim": host_arg, "ctype": "int32"})
         else:
