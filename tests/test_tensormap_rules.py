@@ -1,7 +1,9 @@
 """tlspec.tensormap_rules against what cuTensorMapEncodeTiled answered on an H200 (driver 580,
 CUDA 13.0): each case below is a call the driver accepted (rule None) or refused with
-CUDA_ERROR_INVALID_VALUE (the rule that says why). Dimensions are innermost first, as the driver
-takes them; F16, F32 and U8 are the element sizes."""
+CUDA_ERROR_INVALID_VALUE (the rule that says why), except those marked COPY: maps the driver
+encoded but whose copies did not move the tensor bit-exactly (the innermost dimension must span a
+multiple of 16 bytes). Dimensions are innermost first, as the driver takes them; F16, F32 and U8
+are the element sizes."""
 import pytest
 
 from tlspec.tensormap_rules import TensorMap, violations
@@ -15,19 +17,22 @@ def rank2(box, *, dims=(64, 64), stride=128, swizzle="none", elem=F16, element_s
 
 CASES = {
     "rank 1": (TensorMap(F32, [1024], [], [256], [1]), None),
-    "rank 1, a length not a multiple of 16 bytes": (TensorMap(F32, [1001], [], [256], [1]), None),
+    "COPY rank 1, a length not a multiple of 16 bytes": (TensorMap(F32, [1001], [], [256], [1]),
+                                                         "inner_dim"),
     "rank 1, 2**32 elements": (TensorMap(U8, [2**32], [], [256], [1]), None),
-    "rank 1, 2**32 + 1 elements": (TensorMap(U8, [2**32 + 1], [], [256], [1]), "dim"),
+    "rank 1, 2**32 + 16 elements": (TensorMap(U8, [2**32 + 16], [], [256], [1]), "dim"),
     "rank 1, no element": (TensorMap(F32, [0], [], [256], [1]), "dim"),
     "a 16-byte inner box": (TensorMap(F32, [1000], [], [4], [1]), None),
     "an 8-byte inner box": (TensorMap(F32, [1000], [], [2], [1]), "inner_box"),
-    "a box larger than the tensor": (TensorMap(F32, [3], [], [256], [1]), None),
+    "a box larger than the tensor": (TensorMap(F32, [4], [], [256], [1]), None),
     "rank 2": (rank2([64, 64]), None),
-    "a stride of 8 bytes": (rank2([8, 8], dims=(4, 64), stride=8), "stride"),
+    "a stride of 8 bytes": (rank2([8, 8], dims=(8, 64), stride=8), "stride"),
     "a stride of 2**40 - 16 bytes": (rank2([64, 2], dims=(64, 2), stride=2**40 - 16), None),
     "a stride of 2**40 bytes": (rank2([64, 2], dims=(64, 2), stride=2**40), "stride"),
-    "a padded row (stride above the row)": (rank2([32, 4], dims=(1001, 4), stride=4016,
+    "a padded row (stride above the row)": (rank2([32, 4], dims=(1000, 4), stride=4016,
                                                   elem=F32), None),
+    "a box of 228 KiB": (rank2([256, 228], dims=(256, 256), stride=1024, elem=F32), None),
+    "a box of 229 KiB": (rank2([256, 229], dims=(256, 256), stride=1024, elem=F32), "box_bytes"),
     "a box of 256": (rank2([64, 256], dims=(64, 4096)), None),
     "a box of 257": (rank2([64, 257], dims=(64, 4096)), "box"),
     "a box of 0": (rank2([64, 0], dims=(64, 4096)), "box"),

@@ -11,16 +11,23 @@ CUDA driver API reference of cuTensorMapEncodeTiled, checked against an H200 (dr
 - every global stride (bytes, for dimensions 1 .. rank-1) a multiple of 16 (32 with the 32-byte
   interleave) and below 2**40;
 - every box extent in [1, 256]; without interleave the innermost box extent spans a multiple of
-  16 bytes; with a swizzle it spans at most the swizzle (32, 64 or 128 bytes);
+  16 bytes; with a swizzle it spans at most the swizzle (32, 64 or 128 bytes); the whole box at
+  most 228 KiB (not in the reference: measured, 233472 bytes accepted, 234496 refused);
 - every element stride in [1, 8];
 - the 32-byte interleave only with the 32-byte swizzle;
 - the NaN out-of-bounds fill only for floating-point data.
 
-Two more facts of TMA that are not rules of the encoding but of the copy, also here because the
-compiler must respect them: a tensor copy's shared-memory address is a multiple of 128 bytes, and
-with a swizzle TMA lays every box row out over a whole swizzle span (a row narrower than the span
-is padded to it), swizzling 16-byte chunks by the bits of the shared-memory *address* above the
-span (so a tile must start at a multiple of 8 spans for its pattern to start at its first row).
+Three more facts of TMA that are not rules of the encoding but of the copy, also here because the
+compiler must respect them:
+- the innermost dimension spans a multiple of 16 bytes: on an H200, rank-1 copies of 1 and 1023
+  float32 elements, through maps the driver accepted, did not copy bit-exactly inside poisoned
+  guard regions, while 1024 and 5000 elements did (a tensor of higher rank has this already:
+  its row stride is that multiple);
+- a tensor copy's shared-memory address is a multiple of 128 bytes;
+- with a swizzle, TMA lays every box row out over a whole swizzle span (a row narrower than the
+  span is padded to it) and swizzles 16-byte chunks by the bits of the shared-memory *address*
+  above the span, so a tile must start at a multiple of 8 spans for its pattern to start at its
+  first row (measured on an H200, loads and stores, every swizzle and inner box size).
 
 Dimensions are in the driver's order here: index 0 is the innermost. A value of None is one not
 known yet (a size given only at the call): rules on it are left to whoever knows it. This module
@@ -30,6 +37,7 @@ package (which ships a copy of it as `_tensormap_rules.py`) all use it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from typing import NamedTuple, Optional, Sequence
 
 MAX_RANK = 5
@@ -37,6 +45,7 @@ MIN_INTERLEAVED_RANK = 3
 MAX_DIM = 2**32                 # inclusive
 MAX_STRIDE = 2**40              # exclusive
 MAX_BOX = 256
+MAX_BOX_BYTES = 228 * 1024
 MAX_ELEMENT_STRIDE = 8
 ALIGN = 16                      # global address, strides, innermost box bytes
 INTERLEAVE_32B_ALIGN = 32       # global address and strides with the 32-byte interleave
@@ -109,10 +118,16 @@ def violations(m: TensorMap) -> list[Violation]:
                           f"{stride} bytes")
         if stride is not None and not 0 <= stride < MAX_STRIDE:
             add("stride", f"TMA needs strides below 2**40 bytes; one is {stride} bytes")
+    if m.dims and m.dims[0] is not None and m.dims[0] * m.elem_bytes % ALIGN:
+        add("inner_dim", f"TMA copies a tensor whose innermost dimension spans a multiple of "
+                         f"{ALIGN} bytes; this one spans {m.dims[0] * m.elem_bytes}")
     for extent in m.box:
         if extent is not None and not 1 <= extent <= MAX_BOX:
             add("box", f"TMA boxes have 1 to {MAX_BOX} elements per dimension; this one has "
                        f"{extent}")
+    if None not in m.box and prod(m.box) * m.elem_bytes > MAX_BOX_BYTES:
+        add("box_bytes", f"a TMA box holds at most {MAX_BOX_BYTES} bytes; this one "
+                         f"{prod(m.box) * m.elem_bytes}")
     for stride in m.element_strides:
         if stride is not None and not 1 <= stride <= MAX_ELEMENT_STRIDE:
             add("element_stride", f"TMA element strides are 1 to {MAX_ELEMENT_STRIDE}, not {stride}")

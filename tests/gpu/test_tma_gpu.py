@@ -31,13 +31,13 @@ def cases(*sizes):
     return [pytest.param(size, id="x".join(map(str, size))) for size in sizes]
 
 
-@pytest.mark.parametrize("shape", cases((1,), (5,), (256,), (1000,), (1001,), (4100,)))
+@pytest.mark.parametrize("shape", cases((4,), (256,), (1000,), (4100,)))
 def test_rank_1(shape):
     """A 1-D tensor through a 256-element tile: rank-1 tensor maps, loaded and stored."""
-    copies("tma_1d_f32", shape, torch.float32, 2)
+    copies("tma_1d_f32", shape, torch.float32, 1)
 
 
-@pytest.mark.parametrize("shape", cases((1,), (1023,), (1024,), (5000,)))
+@pytest.mark.parametrize("shape", cases((4,), (1020,), (1024,), (5000,)))
 def test_rank_1_chunks_in_a_loop(shape):
     copies("tma_1d_for_f32", shape, torch.float32, 1)
 

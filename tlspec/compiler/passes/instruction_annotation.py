@@ -115,6 +115,10 @@ def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
         if strides[-1] is None and not divisible(func, stride * elem, tensormap_rules.ALIGN):
             problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "
                             f"proven to be a multiple of {tensormap_rules.ALIGN} bytes")
+    length = tensor.shape[0]
+    if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
+        problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
+                        f"proven to span a multiple of {tensormap_rules.ALIGN} bytes")
     swizzle = next((name for name, span in tensormap_rules.SWIZZLE_BYTES.items()
                     if span == storage.swizzle_bytes), "none")
     descriptor = tensormap_rules.TensorMap(
