@@ -7,6 +7,7 @@ so `prefer_instruction: tma` on either, which validates, failed to compile."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+from copy_kernels import copy_kernel
 from pipeline_support import run_through, tile_ir
 
 from tlspec.compiler import ops
@@ -21,27 +22,12 @@ def kernel(tile, load, store="A_s", *, dtype="float16", n="{symbolic: true, mult
     optionally in a `for k` loop of 4."""
     stages = [f'- copy: {{src: "A[{load}]", dst: "{store}"{prefer}}}',
               f'- copy: {{src: "{store}", dst: "B[{load}]", prefer_instruction: sync}}']
-    body = "\n".join("  " + s for s in stages)
     if loop:
-        body = "  - for:\n      var: k\n      extent: 4\n      stages:\n" + \
-               "\n".join("        " + s for s in stages)
-    return f"""
-tlspec: 1
-name: k
-target: sm_90a
-dims:
-  M: symbolic
-  N: {n}
-buffers:
-  A:   {{scope: global, shape: [M, N], dtype: {dtype}, io: in}}
-  B:   {{scope: global, shape: [M, N], dtype: {dtype}, io: out}}
-  A_s: {{scope: shared, shape: {tile}, dtype: {dtype}, layout: {layout}}}
-launch:
-  grid: {{bx: "ceildiv(N, 64)", by: "ceildiv(M, 64)"}}
-  threads: 128
-stages:
-{body}
-"""
+        stages = ["- for:", "    var: k", "    extent: 4", "    stages:"] + \
+            ["      " + s for s in stages]
+    return copy_kernel({"A_s": (tile, layout)}, stages, dtype=dtype,
+                       dims=f"{{M: symbolic, N: {n}}}",
+                       grid='{bx: "ceildiv(N, 64)", by: "ceildiv(M, 64)"}')
 
 
 def load(text):
@@ -65,16 +51,16 @@ def refusal(text):
     return error.pointer, error.message
 
 
-SLOT = dict(tile="[3, 64, 64]", load="by*64 : +64, k*64 : +64", store="A_s[k % 3, :, :]", loop=True)
-ROW = dict(tile="[64]", load="by, bx*64 : +64", store="A_s")
+SLOT = dict(tile=[3, 64, 64], load="by*64 : +64, k*64 : +64", store="A_s[k % 3, :, :]", loop=True)
+ROW = dict(tile=[64], load="by, bx*64 : +64", store="A_s")
 
 
 @pytest.mark.parametrize("case", [SLOT, dict(SLOT, layout="swizzle_128B"), ROW,
-                                  dict(tile="[64, 48]", load="by*64 : +64, bx*64 : +48",
+                                  dict(tile=[64, 48], load="by*64 : +64, bx*64 : +48",
                                        layout="swizzle_128B"),
-                                  dict(tile="[4, 64]", load="by*4 : +4, bx*64 : +64",
+                                  dict(tile=[4, 64], load="by*4 : +4, bx*64 : +64",
                                        layout="swizzle_128B"),
-                                  dict(tile="[8, 64]", load="by*8 : +8, bx*64 : +64",
+                                  dict(tile=[8, 64], load="by*8 : +8, bx*64 : +64",
                                        dtype="int16")],
                          ids=["slot", "swizzled slot", "row into 1-D", "96-byte swizzled rows",
                               "4 swizzled rows", "int16"])
@@ -89,24 +75,24 @@ def test_prefer_instruction_tma_compiles(case):
 
 
 @pytest.mark.parametrize("case, why, refused", [
-    (dict(tile="[64, 64]", load="by*64 : +64, bx*64 : +32", store="A_s[:, 0 : 32]"),
+    (dict(tile=[64, 64], load="by*64 : +64, bx*64 : +32", store="A_s[:, 0 : 32]"),
      "the copy covers a part of the tile 'A_s' that is not contiguous",
      ("/stages/0/copy/dst", "prefer_instruction tma: the region 'A_s[:, 0 : 32]' is not a "
                             "contiguous part of 'A_s'")),
-    (dict(tile="[2, 4, 4]", load="by*4 : +4, bx*64 + 4 : +4", store="A_s[1, :, :]",
+    (dict(tile=[2, 4, 4], load="by*4 : +4, bx*64 + 4 : +4", store="A_s[1, :, :]",
           dtype="float32", n="{symbolic: true, multiple_of: 4}"),
      "the copied part of 'A_s' starts at byte 64 of it, not a multiple of 128",
      ("/stages/0/copy/dst", "prefer_instruction tma: the region 'A_s[1, :, :]' starts at byte 64 "
                             "of 'A_s'; TMA needs a multiple of 128")),
-    (dict(tile="[64, 64]", load="by*64 : +64, bx*64 : +64", n="{symbolic: true, multiple_of: 4}"),
+    (dict(tile=[64, 64], load="by*64 : +64, bx*64 : +64", n="{symbolic: true, multiple_of: 4}"),
      "a row stride of 'A' (N elements) is not proven to be a multiple of 16 bytes",
      ("/stages/0/copy/prefer_instruction", "this copy cannot use TMA: a row stride of 'A' (N "
                                            "elements) is not proven to be a multiple of 16 bytes")),
-    (dict(tile="[64, 128]", load="by*64 : +64, bx*64 : +128", layout="swizzle_128B"),
+    (dict(tile=[64, 128], load="by*64 : +64, bx*64 : +128", layout="swizzle_128B"),
      "the box's innermost extent spans 256 bytes, more than the 128-byte swizzle",
      ("/stages/0/copy/dst", "prefer_instruction tma: with layout swizzle_128B, the box's "
                             "innermost extent spans 256 bytes, more than the 128-byte swizzle")),
-    (dict(tile="[8, 512]", load="by*8 : +8, bx*64 : +512"),
+    (dict(tile=[8, 512], load="by*8 : +8, bx*64 : +512"),
      "TMA boxes have 1 to 256 elements per dimension; this one has 512",
      ("/stages/0/copy/src", "prefer_instruction tma: TMA boxes have 1 to 256 elements per "
                             "dimension; this one has 512 (TMA box 'A[by*8 : +8, bx*64 : +512]')")),

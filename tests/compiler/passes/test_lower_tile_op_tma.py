@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 import tvm
 import tvm_ffi
+from copy_kernels import copy_kernel
 from pipeline_support import run_through, tile_ir
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
@@ -19,26 +20,11 @@ from tlspec.compiler.analysis import region_parts
 
 
 def kernel(tile, region, store, dtype="float16", layout="auto"):
-    return f"""
-tlspec: 1
-name: k
-target: sm_90a
-dims: {{M: 1024, N: 1024}}
-buffers:
-  A:   {{scope: global, shape: [M, N], dtype: {dtype}, io: in}}
-  B:   {{scope: global, shape: [M, N], dtype: {dtype}, io: out}}
-  A_s: {{scope: shared, shape: {tile}, dtype: {dtype}, layout: {layout}}}
-launch:
-  grid: {{bx: 16}}
-  threads: 128
-stages:
-  - for:
-      var: k
-      extent: 4
-      stages:
-        - copy: {{src: "A[{region}]", dst: "{store}", prefer_instruction: tma}}
-        - copy: {{src: "{store}", dst: "B[{region}]", prefer_instruction: tma}}
-"""
+    return copy_kernel({"A_s": (tile, layout)}, [
+        "- for:", "    var: k", "    extent: 4", "    stages:",
+        f'      - copy: {{src: "A[{region}]", dst: "{store}", prefer_instruction: tma}}',
+        f'      - copy: {{src: "{store}", dst: "B[{region}]", prefer_instruction: tma}}'],
+        dtype=dtype)
 
 
 def lowered(text):
@@ -61,13 +47,13 @@ def regions(call):
 
 
 def test_a_slot_load_expects_the_slots_bytes():
-    copies, armed = lowered(kernel("[3, 64, 64]", "bx*64 : +64, k*64 : +64", "A_s[k % 3, :, :]"))
+    copies, armed = lowered(kernel([3, 64, 64], "bx*64 : +64, k*64 : +64", "A_s[k % 3, :, :]"))
     assert armed == [64 * 64 * 2]
     assert regions(copies[0]) == [("A_s", "float16", [1, 64, 64]), ("A", "float16", [64, 64])]
 
 
 def test_padded_swizzled_rows_are_handed_over_as_storage_rows():
-    copies, armed = lowered(kernel("[64, 48]", "bx*64 : +64, k*48 : +48", "A_s",
+    copies, armed = lowered(kernel([64, 48], "bx*64 : +64, k*48 : +48", "A_s",
                                    layout="swizzle_128B"))
     assert armed == [64 * 48 * 2]
     assert regions(copies[0]) == [("A_s_rows", "float16", [64, 64]), ("A", "float16", [64, 48])]
@@ -75,6 +61,6 @@ def test_padded_swizzled_rows_are_handed_over_as_storage_rows():
 
 
 def test_int16_tensors_are_handed_over_as_uint16():
-    copies, _ = lowered(kernel("[16, 64]", "bx*16 : +16, k*64 : +64", "A_s", dtype="int16"))
+    copies, _ = lowered(kernel([16, 64], "bx*16 : +16, k*64 : +64", "A_s", dtype="int16"))
     assert regions(copies[0]) == [("A_s", "int16", [16, 64]), ("A", "uint16", [16, 64])]
     assert regions(copies[1]) == [("B", "uint16", [16, 64]), ("A_s", "int16", [16, 64])]

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 import tvm_ffi
+from copy_kernels import copy_kernel
 from pipeline_support import run_through, tile_ir
 from tvm import tirx
 from tvm.tirx.layout import ComposeLayout
@@ -17,25 +18,14 @@ from tlspec.compiler.analysis import dtype_bytes
 
 
 def kernel(shape, layout, dtype="float16", instruction="tma"):
-    return f"""
-tlspec: 1
-name: k
-target: sm_90a
-dims: {{M: 1024, N: 1024}}
-buffers:
-  A:   {{scope: global, shape: [M, N], dtype: {dtype}, io: in}}
-  B:   {{scope: global, shape: [M, N], dtype: {dtype}, io: out}}
-  P_s: {{scope: shared, shape: [3, 40], dtype: {dtype}, layout: padded}}
-  A_s: {{scope: shared, shape: {list(shape)}, dtype: {dtype}, layout: {layout}}}
-launch:
-  grid: {{bx: 4}}
-  threads: 128
-stages:
-  - copy: {{src: "A[0 : +3, 0 : +40]", dst: P_s}}
-  - copy: {{src: P_s, dst: "B[0 : +3, 0 : +40]"}}
-  - copy: {{src: "A[0 : +{shape[0]}, 0 : +{shape[1]}]", dst: A_s, prefer_instruction: {instruction}}}
-  - copy: {{src: A_s, dst: "B[0 : +{shape[0]}, 0 : +{shape[1]}]", prefer_instruction: sync}}
-"""
+    """A padded tile, then the tile under test."""
+    rows, cols = shape
+    return copy_kernel({"P_s": ((3, 40), "padded"), "A_s": (shape, layout)}, [
+        '- copy: {src: "A[0 : +3, 0 : +40]", dst: P_s}',
+        '- copy: {src: P_s, dst: "B[0 : +3, 0 : +40]"}',
+        f'- copy: {{src: "A[0 : +{rows}, 0 : +{cols}]", dst: A_s, prefer_instruction: {instruction}}}',
+        f'- copy: {{src: A_s, dst: "B[0 : +{rows}, 0 : +{cols}]", prefer_instruction: sync}}'],
+        dtype=dtype, grid="{bx: 4}")
 
 
 def merged(text):
