@@ -25,6 +25,11 @@ DEFAULT_ALIGN = 128
 SWIZZLE_REPEAT = 8          # rows of the span after which a swizzle pattern repeats
 
 
+def tensormap_swizzle(layout: str) -> str:
+    """The swizzle a TMA descriptor of a tile of `layout` names (`tensormap_rules.SWIZZLE_BYTES`)."""
+    return layout.removeprefix("swizzle_") if layout in SWIZZLES else "none"
+
+
 @dataclass(frozen=True)
 class TileStorage:
     kind: str                  # auto | row_major | padded | swizzle_32B | swizzle_64B | swizzle_128B
@@ -38,6 +43,10 @@ class TileStorage:
     @property
     def swizzle_bytes(self) -> int:
         return SWIZZLES.get(self.kind, 0)
+
+    @property
+    def tensormap_swizzle(self) -> str:
+        return tensormap_swizzle(self.kind)
 
     @property
     def pitch(self) -> int:

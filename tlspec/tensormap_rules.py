@@ -118,7 +118,8 @@ def violations(m: TensorMap) -> list[Violation]:
                           f"{stride} bytes")
         if stride is not None and not 0 <= stride < MAX_STRIDE:
             add("stride", f"TMA needs strides below 2**40 bytes; one is {stride} bytes")
-    if m.dims and m.dims[0] is not None and m.dims[0] * m.elem_bytes % ALIGN:
+    if m.rank == 1 and m.dims[0] is not None and m.dims[0] * m.elem_bytes % ALIGN:
+        # (at a higher rank the stride of dimension 1, that multiple, says it)
         add("inner_dim", f"TMA copies a tensor whose innermost dimension spans a multiple of "
                          f"{ALIGN} bytes; this one spans {m.dims[0] * m.elem_bytes}")
     for extent in m.box:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from math import prod
 
 from ..dtypes import DTYPE_BYTES
-from ..layouts import TileStorage
+from ..layouts import TileStorage, tensormap_swizzle
 from ..model import RegionRef
-from ..tensormap_rules import SHARED_ALIGN, SWIZZLE_BYTES, TensorMap, violations
+from ..tensormap_rules import SHARED_ALIGN, TensorMap, violations
 from .context import Context, Scope
 
 HINT = "or let the compiler use a SIMT copy (prefer_instruction: sync)"
@@ -40,10 +40,8 @@ def check_tma(ctx: Context, global_ref: RegionRef, shared_ref: RegionRef, scope:
     dims = [ctx.const(e) for e in tensor.shape]
     strides = [prod(dims[d + 1:]) * elem if None not in dims[d + 1:] else None
                for d in range(len(dims) - 1)]
-    span = TileStorage(tile.layout, (1,), elem).swizzle_bytes
-    swizzle = next(name for name, value in SWIZZLE_BYTES.items() if value == span)
     for problem in violations(TensorMap(elem, dims[::-1], strides[::-1], box[::-1],
-                                        swizzle=swizzle)):
+                                        swizzle=tensormap_swizzle(tile.layout))):
         if problem.rule == "swizzle":
             ctx.error(shared_ref.pointer, f"{why}: with layout {tile.layout}, {problem}",
                       "use a wider swizzle or narrower tiles (several TMA copies per tile)")

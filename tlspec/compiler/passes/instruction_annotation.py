@@ -119,10 +119,9 @@ def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
     if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
         problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
                         f"proven to span a multiple of {tensormap_rules.ALIGN} bytes")
-    swizzle = next((name for name, span in tensormap_rules.SWIZZLE_BYTES.items()
-                    if span == storage.swizzle_bytes), "none")
     descriptor = tensormap_rules.TensorMap(
-        elem, [const(e) for e in reversed(tensor.shape)], strides, box[::-1], swizzle=swizzle)
+        elem, [const(e) for e in reversed(tensor.shape)], strides, box[::-1],
+        swizzle=storage.tensormap_swizzle)
     return problems + tensormap_rules.violations(descriptor)
 
 
