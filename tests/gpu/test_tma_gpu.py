@@ -6,8 +6,10 @@ swizzled tiles of 4 rows), on sizes that divide the tiles and sizes that do not.
 
 Before these fixes every call of the rank-1 kernels failed in cuTensorMapEncodeTiled
 (CUDA_ERROR_INVALID_VALUE: cuda-python passed NULL for the empty stride list), the float8 one
-failed in the run time (a tensor map dtype it did not know), and the others did not compile or
-compiled to SIMT loops. Imports only the compiled matrix package, torch and pytest (see
+failed in the run time (a tensor map dtype it did not know), the one with three swizzled tiles
+hung (every descriptor parameter of A got the last map of A: fixed by helper 'scale', e50bcc3),
+and the others did not compile or compiled to SIMT loops. 1-D tensors are copied by TMA only
+when their length spans a multiple of 16 bytes (shorter tails did not copy bit-exactly). Imports only the compiled matrix package, torch and pytest (see
 test_matrix_gpu.py: TLSPEC_MATRIX, default build/tlspec_matrix).
 """
 import pytest

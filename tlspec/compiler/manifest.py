@@ -128,7 +128,6 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                 args = list(call.args)
                 facts["tensormaps"].append({
                     "map": args[0], "base": str(args[1]), "rank": rank,
-                    "dtype": str(a.descriptor_dtype),
                     "dims": [value(x) for x in args[2:2 + rank]],
                     "strides": [value(x) for x in args[2 + rank:2 * rank + 1]],
                     "box": [value(x) for x in args[2 * rank + 1:3 * rank + 1]],
@@ -176,9 +175,9 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         # the argument's own dtype: tirx's descriptor may describe it by another name of the
         # same size (float8_e4m3fn, uint16 for int16); the run time picks the driver's type
         tensormaps.append({"argument": argument, "dtype": kernel.buffers[argument].dtype,
-                           "rank": m["rank"],
-                           "dims": m["dims"], "strides": m["strides"], "box": m["box"],
-                           "element_strides": m["element_strides"], "interleave": m["interleave"],
+                           "rank": m["rank"], "dims": m["dims"], "strides": m["strides"],
+                           "box": m["box"], "element_strides": m["element_strides"],
+                           "interleave": m["interleave"],
                            "swizzle": m["swizzle"], "l2_promotion": m["l2_promotion"],
                            "oob_fill": m["oob_fill"]})
     for i, t in enumerate(tensormaps):

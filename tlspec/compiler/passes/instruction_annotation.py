@@ -6,8 +6,9 @@ descriptor (the global region as the box, over the tensor's rank) would break a 
 driver (`tlspec.tensormap_rules`: strides that are not multiples of 16 bytes, a box above 256,
 rank above 5, ...), or TMA would not place the elements where the tile keeps them (a padded
 tile, a part of the tile that is not contiguous or does not start at a multiple of 128 bytes,
-rows of a swizzled tile not moved whole); everything else is a SIMT loop of vector accesses whose width is the
-widest that the extents, starts and row lengths are proven to allow (or `coalesced_width`).
+rows of a swizzled tile not moved whole). Everything else is a SIMT loop of vector accesses
+whose width is the widest that the extents, starts and row lengths are proven to allow (or
+`coalesced_width`).
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
@@ -122,7 +123,7 @@ def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
     descriptor = tensormap_rules.TensorMap(
         elem, [const(e) for e in reversed(tensor.shape)], strides, box[::-1],
         swizzle=storage.tensormap_swizzle)
-    return problems + tensormap_rules.violations(descriptor)
+    return problems + [str(v) for v in tensormap_rules.violations(descriptor)]
 
 
 def _placement_problems(func, tile: _Side, box: list[int], storage: TileStorage) -> list[str]:
