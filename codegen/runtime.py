@@ -21,6 +21,11 @@ import sys
 import threading
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
+try:                # in a compiled package: tlspec/tensormap_rules.py, copied beside this file
+    from . import _tensormap_rules as tensormap_rules
+except ImportError:  # codegen/runtime.py loaded on its own, from a tlspec checkout
+    from tlspec import tensormap_rules
+
 FORMAT = 1
 ALIGNMENT = 16                 # bytes; every pointer a kernel receives must be this aligned
 DYN_SMEM_OPT_IN = 48 * 1024    # above this a kernel needs the MAX_DYNAMIC_SHARED_SIZE attribute
@@ -732,10 +737,28 @@ class _Plan:
         self.map_layouts = [(tuple(evaluate(e, env) for e in t["dims"]),
                              tuple(evaluate(e, env) for e in t["strides"]))
                             for t in kernel.tensormaps]
+        if not self.empty:
+            _check_tensormaps(kernel, self.map_layouts)
         self.tensormaps: dict = {}
         self.buffer = _ParamBuffer(kernel.params, _dim_params(kernel, env))
         self.config = (*self.grid, *self.block, self.smem)    # cuLaunchKernel's arguments 2-8
         self.bound: tuple = (None, None)
+
+
+def _check_tensormaps(kernel: Kernel, layouts: Sequence[tuple]) -> None:
+    """The driver's rules (tensormap_rules) on the parts of each tensor map that this call's
+    sizes give, its dims and strides (the rest was checked when the kernel was compiled): a
+    ValueError naming the kernel and the argument, instead of CUDA_ERROR_INVALID_VALUE from
+    cuTensorMapEncodeTiled."""
+    for t, (dims, strides) in zip(kernel.tensormaps, layouts):
+        problems = tensormap_rules.violations(tensormap_rules.TensorMap(
+            ITEMSIZE[t["dtype"]], dims, strides, t["box"], t["element_strides"],
+            t.get("interleave", "none"), t.get("swizzle", "none"),
+            t.get("l2_promotion", "none"), t.get("oob_fill", "none"),
+            floating=_TMA_DTYPE[t["dtype"]].startswith(("FLOAT", "BFLOAT"))))
+        if problems:
+            raise ValueError(f"{kernel.name}(): argument {t['argument']!r} of shape "
+                             f"{tuple(reversed(dims))} cannot be copied by TMA: {problems[0]}")
 
 
 def _dim_params(kernel: Kernel, env: Env) -> dict:
@@ -978,9 +1001,11 @@ class Kernel:
         if self._tm_enums is None:
             self._tm_enums = [_tensormap_enums(d, m) for m in self.tensormaps]
         t, (dims, strides) = self.tensormaps[i], layout
-        # cuda.bindings wants cuuint64_t / cuuint32_t objects here (plain ints raise TypeError)
+        # cuda.bindings wants cuuint64_t / cuuint32_t objects here (plain ints raise TypeError).
+        # It passes an empty list as NULL, which the driver refuses even for a rank-1 map (no
+        # strides to read): give it one ignored stride instead.
         return _check(d, d.cuTensorMapEncodeTiled(
             self._tm_enums[i][0], t["rank"], ptr,
-            [d.cuuint64_t(x) for x in dims], [d.cuuint64_t(x) for x in strides],
+            [d.cuuint64_t(x) for x in dims], [d.cuuint64_t(x) for x in strides or (0,)],
             [d.cuuint32_t(x) for x in t["box"]], [d.cuuint32_t(x) for x in t["element_strides"]],
             *self._tm_enums[i][1:]), f"cuTensorMapEncodeTiled({self.name} map {i})")

@@ -63,3 +63,36 @@ def assert_cubin(out: Path, name: str) -> None:
     manifest = json.loads((out / f"{name}.json").read_text())
     assert manifest["entry"].encode() in cubin
     assert manifest["arch"] == "sm_90a"
+
+
+def dim_samples(dims: dict) -> list[dict]:
+    """A few values of a manifest's symbolic dims that their constraints allow: the smallest, and
+    larger ones that are odd multiples of `multiple_of` (sizes the tiles do not divide)."""
+    def values(c):
+        step = c.get("multiple_of") or 1
+        low = -(-(c.get("min") or 1) // step) * step
+        high = c.get("max") or 2**20
+        return [v for v in (low, low + step, low + 37 * step, low + 1001 * step) if v <= high]
+
+    samples = [{}]
+    for name, constraints in dims.items():
+        samples = [dict(s, **{name: v}) for s in samples for v in values(constraints)]
+    return samples
+
+
+def assert_tensormaps_keep_the_rules(out: Path, name: str) -> None:
+    """Every tensor map of OUT/<name>.json, at sample sizes of its dims, keeps the driver's rules
+    (tlspec.tensormap_rules): what cuTensorMapEncodeTiled checks when the kernel is called."""
+    from tlspec.package import _runtime
+    from tlspec.tensormap_rules import TensorMap, violations
+    manifest = json.loads((out / f"{name}.json").read_text())
+    itemsize = {a["name"]: _runtime().ITEMSIZE[a["dtype"]] for a in manifest["arguments"]}
+    for env in dim_samples(manifest["dims"]):
+        for t in manifest["tensormaps"]:
+            values = {key: [_runtime().evaluate(e, env) for e in t[key]]
+                      for key in ("dims", "strides", "box", "element_strides")}
+            problems = violations(TensorMap(
+                itemsize[t["argument"]], values["dims"], values["strides"], values["box"],
+                values["element_strides"], t["interleave"], t["swizzle"], t["l2_promotion"],
+                t["oob_fill"]))
+            assert not problems, f"{name}: the tensor map of {t['argument']} at {env}: {problems}"

@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, assert_cubin, compile_and_import, forget, tlspec
+from conftest import (ROOT, assert_cubin, assert_tensormaps_keep_the_rules, compile_and_import,
+                      forget, tlspec)
 
 from tlspec import expr as spec_expr
 from tlspec.package import codegen_dir
@@ -89,6 +90,11 @@ def packages(package, tmp_path_factory):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_example_compiles_to_a_cubin(package, name):
     assert_cubin(package[1], name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_tensor_map_keeps_the_drivers_rules(package, name):
+    assert_tensormaps_keep_the_rules(package[1], name)
 
 
 class Fake:

@@ -256,7 +256,7 @@ def test_tirx_dispatch_failure_is_reported_at_the_stage_at_fault(tmp_path):
 
         real = ia._tma_blockers
         ia._tma_blockers = lambda *args: [b for b in real(*args)
-                                          if "row stride" not in b and "box" not in b]
+                                          if "stride" not in b and "box" not in b]
         app(["compile", "two_tiles.tlspec.yaml", "-o", "kernels"], prog_name="tlspec")
         """)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -122,6 +122,7 @@ class Driver:
         self.nparams, self.current = nparams, 0
         self.devices = {}                     # context -> device, beyond the primary ones
         self.loads, self.encodes, self.attributes, self.launches = [], [], [], []
+        self.strides = []                     # the globalStrides list of each encode
 
     def cuCtxGetCurrent(self):
         return 0, self.current
@@ -150,8 +151,9 @@ class Driver:
         self.attributes.append((function, attribute, value))
         return (0,)
 
-    def cuTensorMapEncodeTiled(self, dtype, rank, address, dims, *rest):
+    def cuTensorMapEncodeTiled(self, dtype, rank, address, dims, strides, *rest):
         self.encodes.append((address, tuple(dims)))
+        self.strides.append(list(strides))
         return 0, TensorMap(address, tuple(dims))
 
     def cuLaunchKernel(self, function, gx, gy, gz, bx, by, bz, smem, stream, params, extra):
@@ -328,6 +330,45 @@ def test_tensor_maps_are_encoded_once_per_pointer_and_shape(build):
         [a.data_ptr(), b.data_ptr(), 128, 64] for a, b in pairs] * 3
     fn(Tensor((64, 128)), Tensor((64, 128), BASE + 0x80000))      # same pointers, new shape
     assert driver.encodes[-2:] == [(BASE, (128, 64)), (BASE + 0x80000, (128, 64))]
+
+
+def one_d_manifest():
+    """b6 as a copy of a 1-D fp32 tensor of N elements in boxes of 256: rank-1 tensor maps."""
+    manifest = fixture("b6_tma_symMN")
+    n = {"dim": "N"}
+    for argument in manifest["arguments"]:
+        argument.update(dtype="float32", shape=[n])
+    manifest["dims"] = {"N": {"value": None, "multiple_of": 4, "min": None, "max": None}}
+    manifest["params"] = manifest["params"][:2] + manifest["params"][3:]
+    manifest["grid"] = [{"op": "ceildiv", "args": [n, 256]}, 1, 1]
+    for t in manifest["tensormaps"]:
+        t.update(dtype="float32", rank=1, dims=[n], strides=[], box=[256], element_strides=[1])
+    return manifest
+
+
+def test_a_rank_1_map_is_encoded_with_a_stride_array(build):
+    """cuda-python passes an empty list as NULL, which the driver refuses even for rank 1, where
+    it reads no stride (every 1-D TMA call failed with CUDA_ERROR_INVALID_VALUE on an H200)."""
+    fn, driver = build(one_d_manifest())
+    fn(Tensor((1000,), dtype=FLOAT32), Tensor((1000,), BASE + 0x80000, dtype=FLOAT32))
+    assert driver.encodes == [(BASE, (1000,)), (BASE + 0x80000, (1000,))]
+    assert all(len(strides) == 1 for strides in driver.strides)
+
+
+def test_a_call_whose_tensor_map_the_driver_would_refuse_is_a_value_error(build):
+    """The run time checks the dims and strides a call gives each map against the driver's rules
+    (tensormap_rules, shipped in the package) before encoding: here a manifest whose rows may be
+    any multiple of 4 fp16 elements (8 bytes), and a call with rows of 100 (a 200-byte stride)."""
+    manifest = fixture("b6_tma_symMN")
+    manifest["dims"]["N"]["multiple_of"] = 4
+    manifest["grid"][1] = {"op": "ceildiv", "args": [{"dim": "N"}, 64]}
+    fn, driver = build(manifest)
+    with pytest.raises(ValueError) as caught:
+        fn(Tensor((128, 100)), Tensor((128, 100), BASE + 0x80000))
+    assert str(caught.value) == (
+        "b6_tma_symMN(): argument 'A' of shape (128, 100) cannot be copied by TMA: TMA needs "
+        "strides that are multiples of 16 bytes; one is 200 bytes")
+    assert driver.encodes == [] and driver.launches == []
 
 
 def test_the_dynamic_shared_memory_limit_is_raised_once_per_context(build):

@@ -10,7 +10,8 @@ import re
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, assert_cubin, compile_and_import, forget, modeline_for
+from conftest import (ROOT, assert_cubin, assert_tensormaps_keep_the_rules, compile_and_import,
+                      forget, modeline_for)
 
 from tlspec.validate import validate_paths
 
@@ -63,6 +64,14 @@ CP_ASYNC = {
 }
 TMA |= {"cp_async_f16": {"B": "128B"}, "cp_async_f32": {"B": "128B"}, "cp_async_i8": {"B": "none"},
         "cp_async_for_f16": {"B": "none"}}
+# tests/gpu/matrix/tma.tlspec.yaml: tensor maps of rank 1, a row into a 1-D tile, slots, swizzled
+# rows narrower than the span or 4 rows of it, swizzled tiles after a padded one, int16, float8
+TMA |= {"tma_1d_f32": {"A": "none", "B": "none"}, "tma_1d_for_f32": {"A": "none", "B": "none"},
+        "tma_row_f32": {"A": "none", "B": "none"},
+        "tma_swizzle_96_f16": {"A": "128B", "B": "128B", "D": "128B"},
+        "tma_slots_f16": {"A": "128B", "B": "128B"}, "tma_rows4_bf16": {"A": "128B", "C": "128B"},
+        "tma_after_padded_f16": {"A": "128B", "B32": "32B", "B64": "64B", "B128": "128B"},
+        "tma_int16": {"A": "none", "B": "none"}, "tma_float8": {"A": "none", "B": "none"}}
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +121,11 @@ def test_each_kernel_uses_the_instructions_it_exercises(matrix, name):
     manifest = json.loads((out / f"{name}.json").read_text())
     maps = {m["argument"]: m["swizzle"] for m in manifest["tensormaps"]}
     assert maps == TMA.get(name, {})
+
+
+@pytest.mark.parametrize("name", sorted(TMA))
+def test_every_tensor_map_keeps_the_drivers_rules(matrix, name):
+    assert_tensormaps_keep_the_rules(matrix[1], name)
 
 
 @pytest.mark.parametrize("name", NAMES)

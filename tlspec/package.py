@@ -3,6 +3,8 @@
 Layout of OUT/ (see docs/artifacts.md):
     __init__.py, __init__.pyi   imports every kernel (no CUDA at import), and its stub
     _runtime.py                 codegen/runtime.py, verbatim
+    _tensormap_rules.py         tlspec/tensormap_rules.py, verbatim (the run time checks the
+                                tensor maps of a call with it)
     _tlspec_package.json        marker: tlspec version, format, kernels
     py.typed
     <kernel>.py / .pyi          wrapper and stub
@@ -195,6 +197,8 @@ def _write_init(directory: Path, names: list[str]) -> None:
 def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
     names = [a.name for a in artifacts]
     _write_file(directory / "_runtime.py", (codegen_dir() / "runtime.py").read_text("utf-8"))
+    _write_file(directory / "_tensormap_rules.py",
+                (Path(__file__).parent / "tensormap_rules.py").read_text("utf-8"))
     for art in artifacts:
         manifest = dict(art.manifest, cubin=f"{art.name}.cubin", source=f"{art.name}.cu")
         wrapper, stub = render_kernel(manifest)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # compute-sanitizer over every kernel the GPU suite launches: memcheck, racecheck and synccheck,
-# each running tests/gpu/test_specs_gpu.py, tests/gpu/test_matrix_gpu.py and
-# tests/gpu/test_edges_gpu.py (every spec of specs/, of the matrix and of edges/) on the GPU, the three tools side by side. Only tlspec's kernels are
+# each running tests/gpu/test_specs_gpu.py, tests/gpu/test_matrix_gpu.py,
+# tests/gpu/test_tma_gpu.py and tests/gpu/test_edges_gpu.py (every spec of specs/, of the matrix
+# and of edges/) on the GPU, the three tools side by side. Only tlspec's kernels are
 # instrumented (their entry points are `<kernel>_kernel`, extern "C"; torch's are C++-mangled).
 #
 #   tests/gpu/sanitize.sh [LOGDIR]        # on the GPU machine; exit 0 when all three report 0 errors
@@ -15,7 +16,8 @@ for tool in "${tools[@]}"; do
     compute-sanitizer --tool "$tool" --kernel-name 'regex=^[A-Za-z][A-Za-z0-9_]*_kernel$' \
         --report-api-errors no --error-exitcode 99 \
         python -m pytest -q -p no:cacheprovider tests/gpu/test_specs_gpu.py \
-        tests/gpu/test_matrix_gpu.py tests/gpu/test_edges_gpu.py >"$logs/$tool.log" 2>&1 &
+        tests/gpu/test_matrix_gpu.py tests/gpu/test_tma_gpu.py tests/gpu/test_edges_gpu.py \
+        >"$logs/$tool.log" 2>&1 &
     pids+=($!)
 done
 status=0

@@ -31,6 +31,10 @@ PACKAGE = Path(kernels.__file__).parent
 TAGS = ["f16", "bf16", "f32", "i8"]
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32, "i8": torch.int8}
 VEC = {"f16": 8, "bf16": 8, "f32": 4, "i8": 16}    # elements in 16 bytes: the specs' multiple_of
+# tests/gpu/matrix/tma.tlspec.yaml, tested in test_tma_gpu.py
+TMA_KERNELS = {"tma_1d_f32", "tma_1d_for_f32", "tma_row_f32", "tma_swizzle_96_f16",
+               "tma_slots_f16", "tma_rows4_bf16", "tma_after_padded_f16", "tma_int16",
+               "tma_float8"}
 
 
 def kernel(name):
@@ -343,5 +347,6 @@ def test_every_matrix_kernel_is_tested():
     expected |= set(IM2COL)
     expected |= {f"cp_async_{tag}" for tag in TAGS} | {"cp_async_for_f16", "cp_async_zfill_f32"}
     expected |= {"tma_two_boxes_f16", "tma_shared_maps_f16"}
+    expected |= TMA_KERNELS          # tested in test_tma_gpu.py
     assert compiled == expected, f"untested: {sorted(compiled - expected)}; " \
                                  f"missing from the package: {sorted(expected - compiled)}"

@@ -76,9 +76,15 @@ def region_parts(region) -> tuple[object, list, list]:
 
 
 # -- shared-memory accesses of lowered statements (InjectFenceProxy, ThreadSync) ---------------
+# the views of a tile that MergeSharedMemoryAllocations declares: `<tile>_flat`, `<tile>_rows`
+FLAT, ROWS = "_flat", "_rows"
+VIEW_SUFFIXES = (FLAT, ROWS)
+
+
 def tile_name(buffer) -> str:
+    """The tile a shared buffer (the tile or one of its views) belongs to."""
     name = buffer.name
-    return name[:-len("_flat")] if name.endswith("_flat") else name
+    return next((name[:-len(s)] for s in VIEW_SUFFIXES if name.endswith(s)), name)
 
 
 def stage_kind(stmt) -> str | None:

@@ -1,54 +1,25 @@
-"""Physical layouts of shared-memory tiles, as LayoutInference chooses them.
-
-A tile keeps its logical shape in the IR; its storage is one of
-- `row_major`: rows one after another;
-- `padded`: each row followed by 16 bytes of padding, so that a column of the tile falls into
-  different banks (a pitch of 2-byte elements: cols + 8);
-- `swizzle_<S>B` (S = 32, 64, 128): row-major bytes whose 16-byte chunk index is XORed with the
-  row bits above the S-byte span, the pattern TMA's CU_TENSOR_MAP_SWIZZLE_<S>B writes and reads
-  (CUTLASS Swizzle<log2(S/16), 4, 3>).
+"""Addressing shared-memory tiles in their physical layouts (`tlspec.layouts` gives the storage
+geometry: pitch, size, alignment; LayoutInference chooses the layout).
 
 `offset` gives the element offset of an access whose innermost index is the start of a vector
 of at most 16 bytes that does not cross a 16-byte chunk: lowering adds the vector lane to it, so
-swizzled and padded accesses stay vector accesses.
+swizzled and padded accesses stay vector accesses. A swizzled tile's 16-byte chunks are permuted
+by the byte-address bits above the span (`tensormap_rules`: TMA's own pattern, CUTLASS
+Swizzle<log2(S/16), 4, 3>); offsets are from the tile's start, which is aligned to the pattern's
+repeat, so the bits of the offset are those of the address.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from math import prod
-
 from tvm import tirx
+from tvm.tirx.layout import ComposeLayout, S
+from tvm.tirx.layout import TileLayout as TirxLayout
 
-PAD_BYTES = 16
-SWIZZLES = {"swizzle_32B": 32, "swizzle_64B": 64, "swizzle_128B": 128}
+from ..layouts import SWIZZLE_REPEAT, TileStorage
+
+CHUNK = 16                  # bytes a swizzle moves as one
 
 
-@dataclass(frozen=True)
-class TileLayout:
-    kind: str                  # row_major | padded | swizzle_32B | swizzle_64B | swizzle_128B
-    shape: tuple[int, ...]
-    elem_bytes: int
-
-    @property
-    def pitch(self) -> int:
-        """Elements from the start of one row to the next."""
-        cols = self.shape[-1]
-        return cols + PAD_BYTES // self.elem_bytes if self.kind == "padded" else cols
-
-    @property
-    def size(self) -> int:
-        """Elements of storage."""
-        return prod(self.shape[:-1]) * self.pitch
-
-    @property
-    def swizzle_bytes(self) -> int:
-        return SWIZZLES.get(self.kind, 0)
-
-    @property
-    def alignment(self) -> int:
-        """Byte alignment the tile's storage needs (TMA swizzle atoms repeat every 8 rows)."""
-        return 8 * self.swizzle_bytes if self.swizzle_bytes else 128
-
+class TileLayout(TileStorage):
     def offset(self, indices: list[tirx.PrimExpr]) -> tirx.PrimExpr:
         row = 0
         for index, extent in zip(indices[:-1], self.shape[:-1]):
@@ -57,9 +28,25 @@ class TileLayout:
         if not self.swizzle_bytes:
             return linear
         e = self.elem_bytes
-        chunks = self.swizzle_bytes // 16
+        chunks = self.swizzle_bytes // CHUNK
         byte = linear * e
-        chunk = tirx.floormod(tirx.floordiv(byte, 16), chunks)
-        phase = tirx.floormod(tirx.floordiv(byte, 128), chunks)
+        chunk = tirx.floormod(tirx.floordiv(byte, CHUNK), chunks)
+        phase = tirx.floormod(tirx.floordiv(byte, CHUNK * SWIZZLE_REPEAT), chunks)
         swizzled_chunk = tirx.bitwise_xor(chunk, phase)
-        return linear + (swizzled_chunk - chunk) * (16 // e)
+        return linear + (swizzled_chunk - chunk) * (CHUNK // e)
+
+    @property
+    def storage_shape(self) -> tuple[int, ...]:
+        """The shape of the tile's storage: its rows at their pitch."""
+        return (*self.shape[:-1], self.pitch)
+
+    def tirx_layout(self):
+        """The layout tirx's TMA dispatch reads the swizzle mode from, over the storage: tirx's
+        bare swizzle (per_element: log2 of the elements per 16-byte chunk; swizzle_len: log2 of
+        the chunks per span; atom_len: log2 of the rows of the repeat) on the row-major storage,
+        or "default" without a swizzle."""
+        if not self.swizzle_bytes:
+            return "default"
+        return ComposeLayout((CHUNK // self.elem_bytes).bit_length() - 1,
+                             (self.swizzle_bytes // CHUNK).bit_length() - 1,
+                             SWIZZLE_REPEAT.bit_length() - 1, TirxLayout(S[(self.size,)]))

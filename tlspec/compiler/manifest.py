@@ -13,10 +13,12 @@ import tvm_ffi
 from tvm import tirx
 
 from ..dim_binding import dim_sources
+from ..dtypes import DTYPE_BYTES
 from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars, simplify
 from ..im2col import column_matrix
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
+from ..tensormap_rules import TensorMap, violations
 
 FORMAT = 1
 INT32_MAX = 2**31 - 1
@@ -129,7 +131,6 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                 args = list(call.args)
                 facts["tensormaps"].append({
                     "map": args[0], "base": str(args[1]), "rank": rank,
-                    "dtype": str(a.descriptor_dtype),
                     "dims": [value(x) for x in args[2:2 + rank]],
                     "strides": [value(x) for x in args[2 + rank:2 * rank + 1]],
                     "box": [value(x) for x in args[2 * rank + 1:3 * rank + 1]],
@@ -196,6 +197,23 @@ def _grid_checks(kernel: Kernel) -> list[dict]:
     return checks
 
 
+def _check_tensormap(index: int, t: dict) -> None:
+    """A tensor map whose constant parts the driver would refuse is a compiler bug (the
+    compiler chooses TMA only for descriptors that keep the driver's rules): caught here,
+    rather than as CUDA_ERROR_INVALID_VALUE on every call. The parts that depend on sizes given
+    at a call are checked by the run time."""
+    def known(values):
+        return [v if isinstance(v, int) else None for v in values]
+
+    problems = violations(TensorMap(
+        DTYPE_BYTES[t["dtype"]], known(t["dims"]), known(t["strides"]), known(t["box"]),
+        known(t["element_strides"]), t["interleave"], t["swizzle"], t["l2_promotion"],
+        t["oob_fill"]))
+    if problems:
+        raise ManifestError(f"TMA descriptor {index} (of '{t['argument']}') breaks a rule of "
+                            f"cuTensorMapEncodeTiled: {problems[0]}")
+
+
 def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str) -> dict:
     symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
     facts = launch_facts(host, device, symbolic)
@@ -209,11 +227,16 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         if argument is None or not m["base"].rstrip(")").endswith(", 0") and "(" in m["base"]:
             raise ManifestError(f"TMA descriptor {m['map']} does not start at a tensor's first element")
         map_index[m["map"]] = i
-        tensormaps.append({"argument": argument, "dtype": m["dtype"], "rank": m["rank"],
-                           "dims": m["dims"], "strides": m["strides"], "box": m["box"],
-                           "element_strides": m["element_strides"], "interleave": m["interleave"],
+        # the argument's own dtype: tirx's descriptor may describe it by another name of the
+        # same size (float8_e4m3fn, uint16 for int16); the run time picks the driver's type
+        tensormaps.append({"argument": argument, "dtype": kernel.buffers[argument].dtype,
+                           "rank": m["rank"], "dims": m["dims"], "strides": m["strides"],
+                           "box": m["box"], "element_strides": m["element_strides"],
+                           "interleave": m["interleave"],
                            "swizzle": m["swizzle"], "l2_promotion": m["l2_promotion"],
                            "oob_fill": m["oob_fill"]})
+    for i, t in enumerate(tensormaps):
+        _check_tensormap(i, t)
     params = []
     names = {b.name for b in globals_}
     for arg in facts["launch"]["host_args"]:

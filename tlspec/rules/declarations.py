@@ -6,16 +6,12 @@ from math import prod
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
 from ..expr import to_source
+from ..layouts import TileStorage
 from ..model import Buffer
 from ..source import pointer_join
 from .context import Context
 
 MAX_GRID = {"x": 2**31 - 1, "y": 65535, "z": 65535}
-# Shared tiles are aligned so that TMA and swizzled accesses work on them: a swizzle pattern
-# repeats every 8 rows of its span, and TMA wants that whole pattern aligned.
-SHARED_ALIGN = {"swizzle_32B": 256, "swizzle_64B": 512, "swizzle_128B": 1024}
-DEFAULT_SHARED_ALIGN = 128
-PADDING_BYTES = 16      # a 'padded' layout adds one 16-byte vector to every innermost row
 MBARRIER_BYTES = 8
 STATIC_SHARED_BYTES = 48 * 1024  # __shared__ arrays; beyond this, dynamic shared memory
 
@@ -93,17 +89,19 @@ def check_launch(ctx: Context) -> None:
                       "a grid is made of whole clusters")
 
 
-def buffer_bytes(buffer: Buffer, ctx: Context) -> int | None:
+def storage(buffer: Buffer, ctx: Context) -> TileStorage | None:
+    """How the buffer is stored (its layout's padding included), when its shape is known."""
     if not buffer.complete:
         return None
     extents = [ctx.const(e) for e in buffer.shape]
     if any(e is None or e < 1 for e in extents):
         return None
-    size = DTYPE_BYTES[buffer.dtype]
-    total = prod(extents) * size
-    if buffer.layout == "padded":
-        total += prod(extents[:-1]) * PADDING_BYTES
-    return total
+    return TileStorage(buffer.layout, tuple(extents), DTYPE_BYTES[buffer.dtype])
+
+
+def buffer_bytes(buffer: Buffer, ctx: Context) -> int | None:
+    tile = storage(buffer, ctx)
+    return None if tile is None else tile.nbytes
 
 
 def shared_bytes(ctx: Context) -> tuple[int, list[tuple[str, int]]]:
@@ -113,12 +111,11 @@ def shared_bytes(ctx: Context) -> tuple[int, list[tuple[str, int]]]:
     for buffer in ctx.kernel.buffers.values():
         if not buffer.is_shared:
             continue
-        size = buffer_bytes(buffer, ctx)
-        if size is None:
+        tile = storage(buffer, ctx)
+        if tile is None:
             continue
-        align = SHARED_ALIGN.get(buffer.layout, DEFAULT_SHARED_ALIGN)
-        total = -(-total // align) * align + size
-        parts.append((buffer.name, size))
+        total = -(-total // tile.alignment) * tile.alignment + tile.nbytes
+        parts.append((buffer.name, tile.nbytes))
     for barrier in ctx.kernel.barriers.values():
         total = -(-total // MBARRIER_BYTES) * MBARRIER_BYTES + barrier.count * MBARRIER_BYTES
         parts.append((barrier.name, barrier.count * MBARRIER_BYTES))

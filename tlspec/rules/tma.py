@@ -1,21 +1,24 @@
-"""TMA (cp.async.bulk.tensor) constraints, checked for every copy that will lower to TMA.
+"""TMA constraints, checked for every copy that will lower to TMA (`prefer_instruction: tma`,
+`tma_copy`, a `copy_cluster` multicast): what the spec already says about its descriptor and
+about where TMA puts the elements in the shared tile.
 
-From the CUDA driver's cuTensorMapEncodeTiled contract: at most 5 dimensions, global strides
-multiples of 16 bytes, box extents of at most 256 elements, an inner box of a multiple of 16
-bytes, and with a swizzled shared layout an inner box no wider than the swizzle span.
+The descriptor's rules are the CUDA driver's (`tlspec.tensormap_rules`): the box is the global
+region's extents over the tensor's rank, its dims and strides the tensor's (checked where they
+are constant). TMA moves the box as a dense block of the tile's storage (`tlspec.layouts`; rows
+of a swizzled tile over whole spans) starting at a multiple of 128 bytes. The compiler checks
+the same with what it proves about symbolic sizes (InstructionAnnotation).
 """
 from __future__ import annotations
 
 from math import prod
 
 from ..dtypes import DTYPE_BYTES
+from ..layouts import TileStorage, tensormap_swizzle
 from ..model import RegionRef
+from ..tensormap_rules import SHARED_ALIGN, TensorMap, violations
 from .context import Context, Scope
 
-MAX_RANK = 5
-MAX_BOX = 256
-ALIGN = 16
-SWIZZLE_SPAN = {"swizzle_32B": 32, "swizzle_64B": 64, "swizzle_128B": 128}
+HINT = "or let the compiler use a SIMT copy (prefer_instruction: sync)"
 
 
 def check_tma(ctx: Context, global_ref: RegionRef, shared_ref: RegionRef, scope: Scope,
@@ -23,41 +26,58 @@ def check_tma(ctx: Context, global_ref: RegionRef, shared_ref: RegionRef, scope:
     """Report every TMA constraint `global_ref` <-> `shared_ref` violates; `why` names the request."""
     tensor = ctx.buffer(global_ref)
     tile = ctx.buffer(shared_ref)
-    size = DTYPE_BYTES[tensor.dtype]
-    pointer = global_ref.pointer
-    hint = "or let the compiler use a SIMT copy (prefer_instruction: sync)"
-    if len(tensor.shape) > MAX_RANK:
-        ctx.error(pointer, f"{why}: TMA handles tensors of at most {MAX_RANK} dimensions; "
-                           f"'{tensor.name}' has {len(tensor.shape)}", hint)
-        return
-    for i in range(len(tensor.shape) - 1):
-        inner = [ctx.const(e) for e in tensor.shape[i + 1:]]
-        if all(v is not None for v in inner) and prod(inner) * size % ALIGN:
-            ctx.error(pointer, f"{why}: TMA needs global strides that are multiples of {ALIGN} "
-                               f"bytes; dimension {i} of '{tensor.name}' has a stride of "
-                               f"{prod(inner) * size} bytes",
-                      f"pad the innermost extent to a multiple of {ALIGN // size} elements, " + hint)
-            break
+    elem = DTYPE_BYTES[tensor.dtype]
     box = [ctx.const(e, scope) for e in global_ref.extents]
     if any(v is None for v in box):
-        ctx.error(pointer, f"{why}: a TMA box needs constant extents; '{global_ref.region.text}' "
-                           "has a non-constant one", hint)
+        ctx.error(global_ref.pointer, f"{why}: a TMA box needs constant extents; "
+                                      f"'{global_ref.region.text}' has a non-constant one", HINT)
         return
-    for i, extent in enumerate(box):
-        if extent > MAX_BOX:
-            ctx.error(pointer, f"{why}: TMA boxes have at most {MAX_BOX} elements per dimension; "
-                               f"dimension {i} of '{global_ref.region.text}' has {extent}",
-                      "split the copy into tiles of at most 256 rows and columns, " + hint)
-    inner_bytes = box[-1] * size
-    if inner_bytes % ALIGN:
-        ctx.error(pointer, f"{why}: the innermost TMA box extent must span a multiple of {ALIGN} "
-                           f"bytes; '{global_ref.region.text}' spans {inner_bytes}", hint)
-    span = SWIZZLE_SPAN.get(tile.layout)
-    if span is not None and inner_bytes > span:
-        ctx.error(shared_ref.pointer, f"{why}: with layout {tile.layout}, a TMA box row may span at "
-                                      f"most {span} bytes; this one spans {inner_bytes}",
-                  "use a wider swizzle or narrower tiles (several TMA copies per tile)")
     if tile.layout == "padded":
         ctx.error(shared_ref.pointer, f"{why}: TMA cannot write or read a padded tile "
                                       f"('{tile.name}' has layout padded)",
                   "use layout swizzle_128B (or auto) for TMA tiles")
+        return
+    dims = [ctx.const(e) for e in tensor.shape]
+    strides = [prod(dims[d + 1:]) * elem if None not in dims[d + 1:] else None
+               for d in range(len(dims) - 1)]
+    for problem in violations(TensorMap(elem, dims[::-1], strides[::-1], box[::-1],
+                                        swizzle=tensormap_swizzle(tile.layout))):
+        if problem.rule == "swizzle":
+            ctx.error(shared_ref.pointer, f"{why}: with layout {tile.layout}, {problem}",
+                      "use a wider swizzle or narrower tiles (several TMA copies per tile)")
+        else:
+            ctx.error(global_ref.pointer, f"{why}: {problem} (TMA box "
+                                          f"'{global_ref.region.text}')", HINT)
+    placement = _placement(ctx, shared_ref, box, scope)
+    if placement:
+        ctx.error(shared_ref.pointer, f"{why}: {placement}", HINT)
+
+
+def _placement(ctx: Context, shared_ref: RegionRef, box: list[int], scope: Scope) -> str | None:
+    """Why TMA would not move the box to (or from) where the tile keeps the region, if the spec
+    says so already: a part of the tile that is not contiguous, rows of a swizzled tile not
+    moved whole, a constant start that is not a multiple of 128 bytes."""
+    tile = ctx.buffer(shared_ref)
+    shape = [ctx.const(e) for e in tile.shape]
+    extents = [ctx.const(e, scope) for e in shared_ref.extents]
+    if None in shape or None in extents:
+        return None                       # reported as a non-constant tile or region elsewhere
+    storage = TileStorage(tile.layout, tuple(shape), DTYPE_BYTES[tile.dtype])
+    moved = [d for d, e in enumerate(extents) if e != 1] or [len(extents) - 1]
+    if extents[moved[0] + 1:] != shape[moved[0] + 1:]:
+        return f"the region '{shared_ref.region.text}' is not a contiguous part of '{tile.name}'"
+    if storage.swizzle_bytes and (moved[-1] != len(shape) - 1 or
+                                  (prod(box[:-1]) > 1 and box[-1] != storage.cols)):
+        return (f"TMA moves the rows of the swizzled tile '{tile.name}' whole: the box's rows "
+                f"({box[-1]} elements) are not the tile's ({storage.cols})")
+    starts = [ctx.const(s, scope) for s, _ in shared_ref.dims]
+    if None in starts:
+        return None                       # varies: the compiler proves its alignment
+    row = 0
+    for start, extent in zip(starts[:-1], shape[:-1]):
+        row = row * extent + start
+    offset = (row * storage.pitch + starts[-1]) * storage.elem_bytes
+    if offset % SHARED_ALIGN:
+        return (f"the region '{shared_ref.region.text}' starts at byte {offset} of "
+                f"'{tile.name}'; TMA needs a multiple of {SHARED_ALIGN}")
+    return None

@@ -1,11 +1,15 @@
 """InstructionAnnotation: choose, for every tile operation, how it moves data, and record why.
 
 A copy between global memory and a shared tile uses TMA on a target that has it, unless the spec
-rules it out (`disable_tma`, `loop_layout`, `prefer_instruction`) or TMA cannot express it (a
-padded tile, strides that are not multiples of 16 bytes, a box above 256, rank above 5, a region
-that is not the whole tile); everything else is a SIMT loop of vector accesses whose width is the
-widest that the extents, starts and row lengths are proven to allow (or `coalesced_width`),
-and never one that could hold both the last elements of a tensor and elements past them.
+rules it out (`disable_tma`, `loop_layout`, `prefer_instruction`) or TMA cannot express it: its
+descriptor (the global region as the box, over the tensor's rank) would break a rule of the
+driver (`tlspec.tensormap_rules`: strides that are not multiples of 16 bytes, a box above 256,
+rank above 5, ...), or TMA would not place the elements where the tile keeps them (a padded
+tile, a part of the tile that is not contiguous or does not start at a multiple of 128 bytes,
+rows of a swizzled tile not moved whole). Everything else is a SIMT loop of vector accesses
+whose width is the widest that the extents, starts and row lengths are proven to allow (or
+`coalesced_width`), and never one that could hold both the last elements of a tensor and
+elements past them.
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
@@ -24,7 +28,9 @@ import tvm_ffi
 from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
+from ... import tensormap_rules
 from ...dtypes import MAX_VECTOR_BYTES
+from ...layouts import TileStorage
 from .. import ops
 from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, region_parts,
                         scope_kind)
@@ -93,6 +99,9 @@ def _may_straddle(func, side: _Side, width: int) -> bool:
 
 
 def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict) -> list[str]:
+    """Why this copy cannot be one TMA copy ([] when it can): the spec rules it out, the
+    descriptor would break a rule of the driver, or TMA would not place the elements where the
+    tile's layout has them."""
     kinds = (src.kind, dst.kind)
     if attr(func, "tlspec.target") not in TMA_TARGETS:
         return [f"target {attr(func, 'tlspec.target')} has no TMA"]
@@ -103,30 +112,61 @@ def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict) -> 
     if "loop_layout.threads" in config:
         return ["loop_layout describes a SIMT loop"]
     tile, tensor = (dst, src) if dst.kind == "shared" else (src, dst)
-    problems = []
-    if layouts.get(tile.buffer.name) == "padded":
-        problems.append(f"'{tile.buffer.name}' is padded (TMA writes dense or swizzled tiles)")
-    if any(const(s) != 0 for s in tile.starts) or \
-            [const(e) for e in tile.extents] != [const(e) for e in tile.shape]:
-        problems.append(f"the copy covers part of the tile '{tile.buffer.name}'")
-    if len(tensor.extents) != len(tile.extents):
-        problems.append(f"'{tensor.buffer.name}' and '{tile.buffer.name}' have different ranks")
-    if len(tensor.shape) > 5:
-        problems.append("TMA handles at most 5 dimensions")
+    layout = layouts.get(tile.buffer.name)
+    if layout == "padded":
+        return [f"'{tile.buffer.name}' is padded (TMA writes dense or swizzled tiles)"]
     elem = dtype_bytes(tile.buffer.dtype)
+    storage = TileStorage(layout, tuple(const(e) for e in tile.shape), elem)
     box = [const(e) for e in tensor.extents]
-    if None in box or any(b > 256 for b in box):
-        problems.append("every TMA box extent must be a constant of at most 256")
-    elif box[-1] * elem % 16:
-        problems.append(f"the innermost box ({box[-1]} elements) is not a multiple of 16 bytes")
+    if None in box:
+        return ["every TMA box extent must be a constant (the box is the region of "
+                f"'{tensor.buffer.name}')"]
+    problems = _descriptor_problems(func, tensor, box, elem, storage)
+    return problems + _placement_problems(func, tile, box, storage)
+
+
+def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
+                         storage: TileStorage) -> list[str]:
+    """The driver's rules (`tensormap_rules`) broken by the descriptor of `tensor`'s box."""
+    problems, strides = [], []
     stride = 1
     for extent in reversed(tensor.shape[1:]):
         stride = stride * extent
-        if not divisible(func, stride * elem, 16):
+        strides.append(const(stride * elem) if const(stride) is not None else None)
+        if strides[-1] is None and not divisible(func, stride * elem, tensormap_rules.ALIGN):
             problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "
-                            "proven to be a multiple of 16 bytes")
-            break
-    return problems
+                            f"proven to be a multiple of {tensormap_rules.ALIGN} bytes")
+    length = tensor.shape[0]
+    if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
+        problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
+                        f"proven to span a multiple of {tensormap_rules.ALIGN} bytes")
+    descriptor = tensormap_rules.TensorMap(
+        elem, [const(e) for e in reversed(tensor.shape)], strides, box[::-1],
+        swizzle=storage.tensormap_swizzle)
+    return problems + [str(v) for v in tensormap_rules.violations(descriptor)]
+
+
+def _placement_problems(func, tile: _Side, box: list[int], storage: TileStorage) -> list[str]:
+    """Why TMA would not write (or read) the copied part of `tile` where its layout keeps it:
+    TMA moves a dense box (a swizzled one as rows of the swizzle span) from a shared address
+    that is a multiple of 128 bytes."""
+    name = tile.buffer.name
+    extents = [const(e) for e in tile.extents]
+    moved = [d for d, e in enumerate(extents) if e != 1] or [len(extents) - 1]
+    if any(extents[d] != storage.shape[d] for d in range(moved[0] + 1, len(extents))):
+        return [f"the copy covers a part of the tile '{name}' that is not contiguous"]
+    if storage.swizzle_bytes and (moved[-1] != len(extents) - 1 or
+                                  (prod(box[:-1]) > 1 and box[-1] != storage.cols)):
+        return [f"TMA moves the rows of the swizzled tile '{name}' whole: the copy's rows "
+                f"({box[-1]} elements) are not the tile's ({storage.cols})"]
+    row = 0
+    for start, extent in zip(tile.starts[:-1], storage.shape[:-1]):
+        row = row * extent + start
+    offset = (row * storage.pitch + tile.starts[-1]) * storage.elem_bytes
+    if not divisible(func, offset, tensormap_rules.SHARED_ALIGN):
+        return [f"the copied part of '{name}' starts at byte {offset} of it, not a multiple of "
+                f"{tensormap_rules.SHARED_ALIGN}"]
+    return []
 
 
 class _Annotator:

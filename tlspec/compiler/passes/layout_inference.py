@@ -7,8 +7,8 @@ A layout written in the spec is kept. For `auto`:
 - such a tile without TMA is padded (16 bytes per row);
 - every other tile is row-major: the SIMT loops move whole 16-byte vectors along rows, which are
   free of bank conflicts in row-major order, and TMA moves row-major tiles as they are.
-A TMA copy of a swizzled tile needs rows of exactly the swizzle span; anything else is an error
-at the copy.
+A swizzled tile's rows are stored padded to the swizzle span, as TMA writes them
+(`tlspec.layouts`); InstructionAnnotation has checked every TMA copy against the spec's layout.
 
 Records `tlspec.layouts` = {tile name: layout} on the function.
 """
@@ -20,15 +20,12 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
 from ..analysis import attr, dtype_bytes, scope_kind
-from ..errors import StageError
-from ..layouts import SWIZZLES
 from ..lower.common import const
 
 
-def _usage(func) -> tuple[dict[str, set], dict[str, str]]:
-    """Per shared tile: the ways it is used ('tma', 'transpose'); and a TMA stage using it."""
+def _usage(func) -> dict[str, set]:
+    """Per shared tile: the ways it is used ('tma', 'transpose')."""
     uses: dict[str, set] = {}
-    tma_stage: dict[str, str] = {}
 
     def visit(call):
         kind = ops.kind_of(call)
@@ -41,19 +38,18 @@ def _usage(func) -> tuple[dict[str, set], dict[str, str]]:
             name = region.source.name
             if config.get("tlspec.instruction") == "tma":
                 uses.setdefault(name, set()).add("tma")
-                tma_stage[name] = config[ops.STAGE]
             if kind == "transpose":
                 uses.setdefault(name, set()).add("transpose")
 
     tvm_ffi.structural_walk(func.body, (TilePrimitiveCall, visit), order="pre")
-    return uses, tma_stage
+    return uses
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.LayoutInference")
 class LayoutInference:
     def transform_function(self, func, mod, ctx):
         spec = {str(k): str(v) for k, v in attr(func, "tlspec.spec_layouts", {}).items()}
-        uses, tma_stage = _usage(func)
+        uses = _usage(func)
         shapes = {}
 
         def on_alloc(alloc):
@@ -72,9 +68,5 @@ class LayoutInference:
                     layout = "padded"
                 else:
                     layout = "row_major"
-            if "tma" in used and layout in SWIZZLES and SWIZZLES[layout] != row_bytes:
-                raise StageError(tma_stage[name], f"TMA moves the {layout} tile '{name}' only when "
-                                 f"its rows span exactly {SWIZZLES[layout]} bytes; they span "
-                                 f"{row_bytes}", "use layout: row_major, or a swizzle of the row span")
             layouts[name] = layout
         return func.with_attr("tlspec.layouts", layouts)

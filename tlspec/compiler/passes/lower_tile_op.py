@@ -31,7 +31,7 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread_info
+from ..analysis import ROWS, STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread_info
 from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
@@ -41,6 +41,11 @@ from ..lower.im2col import lower_im2col
 from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
+
+# the element types tirx's TMA dispatch encodes tensor maps for (its _dtype_contract)
+TIRX_TMA_DTYPES = frozenset({"int8", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                             "float16", "float32", "float64", "bfloat16", "float8_e4m3fn",
+                             "float8_e5m2"})
 
 
 class _Lowerer:
@@ -182,24 +187,41 @@ class _Lowerer:
         leader = self.tid == 0
         policy = config.get("eviction_policy", "evict_normal")    # tirx adds .L2::cache_hint
         hint = {} if policy == "evict_normal" else {"cache_hint": str(policy)}
-        if scope_kind(dst.source) == "shared":
+        load = scope_kind(dst.source) == "shared"
+        tensor, view = _tma_tensor(src if load else dst)
+        if load:
             mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
-            tile = dst.source
-            nbytes = prod(const(e) for e in tile.shape) * dtype_bytes(tile.dtype)
+            # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end)
+            nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
             issue = seq([
-                TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, config={"mbar": mbar, **hint},
-                                  dispatch="tma_explicit"),
+                view,
+                TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
+                                  config={"mbar": mbar, **hint}, dispatch="tma_explicit"),
                 tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))])
             return seq([tirx.IfThenElse(leader, issue, None),
                         tirx.Evaluate(T.cuda.mbarrier_wait(mbar, self._phase()))])
         wait = ("cp.async.bulk.wait_group" if dst.source.name in self.read_globals
                 else "cp.async.bulk.wait_group.read")
         issue = seq([
-            TilePrimitiveCall(dst, src, op=ops.COPY_ASYNC_OP, config=hint,
+            view,
+            TilePrimitiveCall(tensor, self._tma_tile(src), op=ops.COPY_ASYNC_OP, config=hint,
                               dispatch="tma_explicit"),
             tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]()),
             tirx.Evaluate(T.ptx[wait](0))])
         return tirx.IfThenElse(leader, issue, None)
+
+    def _tma_tile(self, region):
+        """The shared side of a TMA copy as tirx's dispatch takes it: where TMA pads a swizzled
+        tile's rows to the span, the same part of the tile's storage rows (`<tile>_rows`, in
+        which it is dense). tirx encodes the box from the global side only."""
+        buffer, starts, extents = region_parts(region)
+        rows = self.views.get(buffer.name + ROWS)
+        if rows is None:
+            return region
+        pitch = int(rows.shape[-1])
+        last = tirx.IntImm("int32", pitch) if const(extents[-1]) == const(buffer.shape[-1]) \
+            else extents[-1]
+        return rows[tuple(slice(b, b + e) for b, e in zip(starts, [*extents[:-1], last]))]
 
     # -- cp.async --------------------------------------------------------------------------
     def _cp_async(self, call, config):
@@ -223,6 +245,21 @@ class _Lowerer:
         return seq([tirx.IfThenElse(self.tid == 0, seq(inits), None),
                     tirx.Evaluate(T.ptx["fence.proxy.async.shared::cta"]()),
                     tirx.Evaluate(T.cuda.cta_sync())])
+
+
+def _tma_tensor(region) -> tuple:
+    """The global side of a TMA copy as tirx's dispatch takes it, and the declaration it needs
+    (or None): a tensor of an element type tirx has no tensor map for is described as the
+    unsigned integers of its size (a TMA copy moves bits; the run time picks the driver's type
+    from the argument's own dtype)."""
+    buffer, starts, extents = region_parts(region)
+    if str(buffer.dtype) in TIRX_TMA_DTYPES:
+        return region, None
+    bits = tirx.decl_buffer(buffer.shape, f"uint{dtype_bytes(buffer.dtype) * 8}",
+                            name=buffer.name, data=buffer.data, strides=buffer.strides,
+                            elem_offset=buffer.elem_offset, layout=buffer.layout)
+    return (bits[tuple(slice(b, b + e) for b, e in zip(starts, extents))],
+            tirx.DeclBuffer(bits, data=buffer.data))
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.LowerTileOp")

@@ -3,9 +3,12 @@ dynamic shared-memory pool.
 
 Each tile gets an offset aligned for its layout (1024 bytes for swizzled tiles, whose pattern
 repeats every 8 rows of the span; 128 bytes otherwise) and storage of its layout's size (padding
-included). Its allocation becomes two views of the pool: the logical tile (tirx's swizzle layout
-on it when swizzled, so that TMA encodes the same pattern) for the tile operations, and a flat
-`<tile>_flat` view that the lowered loops address through `layouts.TileLayout.offset`.
+included: `tlspec.layouts`). Its allocation becomes two views of the pool: the logical tile
+(tirx's swizzle layout on it when swizzled, so that TMA encodes the same pattern) for the tile
+operations, and a flat `<tile>_flat` view that the lowered loops address through
+`layouts.TileLayout.offset`. A swizzled tile whose rows are narrower than the span (stored at the
+span's pitch, as TMA writes them) gets a third, `<tile>_rows`: the storage as rows of the pitch,
+which is what its TMA copies hand tirx (tirx wants the copied part of a view to be dense).
 The mbarriers are `tlspec_mbar`, 8 bytes each, after the tiles. The pool's size is the kernel's
 dynamic shared memory (`tlspec.shared_bytes`).
 
@@ -25,15 +28,13 @@ from __future__ import annotations
 
 import tvm_ffi
 from tvm import tirx
-from tvm.backend.cuda.tile_primitive.tma_utils import mma_shared_layout
 
-from ..analysis import attr, dtype_bytes, tile_name
+from ..analysis import FLAT, ROWS, attr, dtype_bytes, tile_name
 from ..layouts import TileLayout
 from ..lower.common import const
 
 POOL = "tlspec_smem"
 MBARRIERS = "tlspec_mbar"
-SWIZZLE_CODES = {32: 1, 64: 2, 128: 3}
 
 
 def _align(value: int, alignment: int) -> int:
@@ -71,19 +72,17 @@ class MergeSharedMemoryAllocations:
 
         replace, declarations = {}, [tirx.AllocBuffer(pool)]
         for tile, layout, byte_offset in placed:
-            elem_offset = byte_offset // layout.elem_bytes
-            tirx_layout = "default"
-            if layout.swizzle_bytes:
-                tirx_layout = mma_shared_layout(str(tile.dtype),
-                                                SWIZZLE_CODES[layout.swizzle_bytes],
-                                                [const(e) for e in tile.shape])
-            view = tirx.decl_buffer(tile.shape, tile.dtype, name=tile.name, data=pool.data,
-                                    elem_offset=elem_offset, scope="shared.dyn",
-                                    layout=tirx_layout)
-            flat = tirx.decl_buffer((layout.size,), tile.dtype, name=tile.name + "_flat",
-                                    data=pool.data, elem_offset=elem_offset, scope="shared.dyn")
-            replace[tile] = view
-            declarations += [tirx.DeclBuffer(view, data=pool.data), tirx.DeclBuffer(flat, data=pool.data)]
+            dense = layout.storage_shape == layout.shape
+            views = [(tile.name, tile.shape, dense), (tile.name + FLAT, (layout.size,), False)]
+            if layout.swizzle_bytes and not dense:
+                views.append((tile.name + ROWS, layout.storage_shape, True))
+            for name, shape, swizzled in views:       # swizzled: carries tirx's swizzle layout
+                view = tirx.decl_buffer(shape, tile.dtype, name=name, data=pool.data,
+                                        elem_offset=byte_offset // layout.elem_bytes,
+                                        scope="shared.dyn",
+                                        layout=layout.tirx_layout() if swizzled else "default")
+                declarations.append(tirx.DeclBuffer(view, data=pool.data))
+                replace.setdefault(tile, view)
         if mbarriers:
             declarations.append(tirx.DeclBuffer(tirx.decl_buffer(
                 (mbarriers,), "uint64", name=MBARRIERS, data=pool.data,

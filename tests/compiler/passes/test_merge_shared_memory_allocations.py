@@ -1,0 +1,75 @@
+"""MergeSharedMemoryAllocations: every tile placed in the pool with the storage its layout needs.
+
+A swizzled tile's rows are stored padded to a multiple of the swizzle span, as TMA lays out box
+rows narrower than the span (measured on an H200): a tile of fewer than 8 rows has a defined
+layout and size (before: tirx's 8-row atom divided by zero), rows of 96 bytes take 128 (before:
+refused by LayoutInference although the language allows them), and rows of 192 bytes take 256
+(before: 192, so the swizzle of the last row's 128-byte line could reach past the tile)."""
+import pytest
+
+pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+import tvm_ffi
+from copy_kernels import copy_kernel
+from pipeline_support import run_through, tile_ir
+from tvm import tirx
+from tvm.tirx.layout import ComposeLayout
+
+from tlspec.compiler.analysis import dtype_bytes
+
+
+def kernel(shape, layout, dtype="float16", instruction="tma"):
+    """A padded tile, then the tile under test."""
+    rows, cols = shape
+    return copy_kernel({"P_s": ((3, 40), "padded"), "A_s": (shape, layout)}, [
+        '- copy: {src: "A[0 : +3, 0 : +40]", dst: P_s}',
+        '- copy: {src: P_s, dst: "B[0 : +3, 0 : +40]"}',
+        f'- copy: {{src: "A[0 : +{rows}, 0 : +{cols}]", dst: A_s, prefer_instruction: {instruction}}}',
+        f'- copy: {{src: A_s, dst: "B[0 : +{rows}, 0 : +{cols}]", prefer_instruction: sync}}'],
+        dtype=dtype, grid="{bx: 4}")
+
+
+def merged(text):
+    """(the function after the pass, {view name: DeclBuffer'd buffer})."""
+    func = run_through(tile_ir(text), "MergeSharedMemoryAllocations")["main"]
+    declared = []
+    tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, declared.append), order="pre")
+    return func, {d.buffer.name: d.buffer for d in declared}
+
+
+def place(views, name):
+    """(byte offset in the pool, bytes) of a tile, from its flat view."""
+    flat = views[name + "_flat"]
+    elem = dtype_bytes(flat.dtype)
+    return int(flat.elem_offset) * elem, int(flat.shape[0]) * elem
+
+
+@pytest.mark.parametrize("shape, span", [((4, 64), 128), ((2, 32), 64), ((1, 16), 32)])
+def test_a_swizzled_tile_of_fewer_than_8_rows_has_a_layout(shape, span):
+    func, views = merged(kernel(shape, f"swizzle_{span}B"))
+    offset, size = place(views, "A_s")
+    assert size == shape[0] * span and offset % (8 * span) == 0
+    layout = views["A_s"].layout
+    assert isinstance(layout, ComposeLayout) and int(layout.swizzle_len) == {32: 1, 64: 2, 128: 3}[span]
+    assert int(func.attrs["tlspec.shared_bytes"]) >= offset + size
+
+
+def test_rows_narrower_than_the_span_are_stored_over_the_span():
+    func, views = merged(kernel((64, 48), "swizzle_128B"))
+    offset, size = place(views, "A_s")
+    assert size == 64 * 128
+    rows = views["A_s_rows"]          # what TMA copies are handed: the storage, as rows
+    assert [int(e) for e in rows.shape] == [64, 64] and isinstance(rows.layout, ComposeLayout)
+    assert int(rows.elem_offset) * 2 == offset
+
+
+def test_rows_wider_than_the_span_are_padded_to_whole_spans():
+    """The swizzle permutes 16-byte chunks inside each 128-byte line of the address: a tile that
+    ended inside a line could have its last elements placed past its end."""
+    _, views = merged(kernel((3, 96), "swizzle_128B", instruction="sync"))
+    assert place(views, "A_s")[1] == 3 * 256
+
+
+def test_dense_tiles_keep_their_size_and_get_no_rows_view():
+    _, views = merged(kernel((64, 64), "swizzle_128B"))
+    assert place(views, "A_s")[1] == 64 * 128 and "A_s_rows" not in views
+    assert place(views, "P_s")[1] == 3 * (40 * 2 + 16)
