@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .diagnostics import Diagnostics, Location
+from .limits import MAX_INT_CHARS
 
 MAX_FILE_BYTES = 1 << 20     # a spec is a few KB; a megabyte is already absurd
 MAX_NODES = 100_000          # values constructed per document, counting alias expansions
@@ -67,6 +68,10 @@ _TAG_HINT = ("spec files hold plain strings, integers, booleans, lists and mappi
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+
+
+def _abbreviated(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Unusable(Exception):
@@ -137,12 +142,24 @@ class _Builder:
             self.verbatim.add(pointer)
         if node.tag not in _SCALAR_TAGS:
             self.fail(node, pointer, f"unsupported YAML tag '{_short_tag(node.tag)}'", _TAG_HINT)
+        # An explicit tag must say what the text says anyway ('!!int 16' is 16): PyYAML's
+        # constructors read the text as their tag asks and fail in their own ways otherwise.
+        plain = self.constructor.resolve(yaml.ScalarNode, node.value, (True, False))
+        if node.tag not in (plain, _YAML_TAG + "str"):
+            self.fail(node, pointer, f"'{_abbreviated(node.value)}' is not a valid "
+                                     f"{_short_tag(node.tag)} value", _TAG_HINT)
+        if node.tag == _YAML_TAG + "int" and len(node.value) > MAX_INT_CHARS:
+            self.fail(node, pointer, f"integer of {len(node.value)} characters: far outside the "
+                                     "64-bit range of spec integers",
+                      "sizes are at most 2**62; quote the value if it is meant as text")
         try:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as err:  # e.g. a date that is not one (2024-13-45)
             problem = getattr(err, "problem", None) or str(err)
-            self.fail(node, pointer, f"unsupported YAML value: {problem}",
-                      "quote the value to make it a string")
+        except ValueError as err:      # text the resolver took for a number: '0b_', '._'
+            problem = f"'{_abbreviated(node.value)}' is not a number ({err})"
+        self.fail(node, pointer, f"unsupported YAML value: {problem}",
+                  "quote the value to make it a string")
 
     def build_mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict:
         out: dict[str, Any] = {}
