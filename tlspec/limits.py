@@ -20,14 +20,18 @@ def fits_int64(value: int) -> bool:
     return INT_MIN <= value <= INT_MAX
 
 
-def int_text(value: int, digits: int = 24) -> str:
-    """`value` in decimal, or, past `digits` digits, its leading digits and its length: a message
-    stays readable and never trips Python's int-str limit, whatever the value."""
-    if value.bit_length() <= digits * 3:  # below 10**(digits*0.9): short enough to print
+_NAMED = {MAX_SIZE: "2**62", INT_MAX: "2**63 - 1", INT_MIN: "-2**63"}
+
+
+def int_text(value: int) -> str:
+    """`value` as a message shows it: the bounds above by name, a long integer by its leading
+    digits and its length, so that a message stays readable and never trips Python's int-str
+    limit (str() of an integer of more than 4300 digits raises), whatever the value."""
+    if value in _NAMED:
+        return _NAMED[value]
+    if value.bit_length() <= 80:
         return str(value)
-    magnitude = abs(value)
-    length = len(str(magnitude)) if magnitude.bit_length() < 14_000 else None
-    sign = "-" if value < 0 else ""
-    if length is None:
-        return f"{sign}a {magnitude.bit_length()}-bit integer"
-    return f"{sign}{str(magnitude)[:8]}... ({length} digits)"
+    if value.bit_length() > 14_000:             # more than 4214 digits
+        return f"{'-' if value < 0 else ''}a {value.bit_length()}-bit integer"
+    digits = str(abs(value))
+    return f"{'-' if value < 0 else ''}{digits[:8]}... ({len(digits)} digits)"

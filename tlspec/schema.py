@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import jsonschema
 
 from .diagnostics import Diagnostics
+from .limits import int_text
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
 
@@ -79,7 +80,9 @@ def _describe(value: Any) -> str:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return f"the number {int_text(value)}"
+    if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, str):
         return f"the string '{value}'"
@@ -200,12 +203,12 @@ class _Translator:
         self.report(path, f"{_field(path)} must be {expected}, got {_describe(error.instance)}", hint)
 
     def on_minimum(self, error, path):
-        self.report(path, f"{_field(path)} must be at least {error.validator_value}, "
-                          f"got {error.instance}")
+        self.report(path, f"{_field(path)} must be at least {int_text(error.validator_value)}, "
+                          f"got {int_text(error.instance)}")
 
     def on_maximum(self, error, path):
-        self.report(path, f"{_field(path)} must be at most {error.validator_value}, "
-                          f"got {error.instance}")
+        self.report(path, f"{_field(path)} must be at most {int_text(error.validator_value)}, "
+                          f"got {int_text(error.instance)}")
 
     def on_multipleOf(self, error, path):
         hint = "threads run in warps of 32" if path[-1:] == ["threads"] else None

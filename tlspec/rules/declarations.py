@@ -5,6 +5,7 @@ from math import prod
 
 from ..dtypes import DTYPE_BYTES
 from ..expr import to_source
+from ..limits import MAX_SIZE, int_text
 from ..model import Buffer
 from ..source import pointer_join
 from .context import Context
@@ -42,6 +43,11 @@ def check_buffers(ctx: Context) -> None:
             ctx.error(buffer.pointer + "/layout", f"'layout' is only for shared-memory tiles; "
                                                   f"'{buffer.name}' is {buffer.scope}",
                       "remove 'layout'", key=True)
+        size = buffer_size(buffer, ctx)
+        if size is not None and size > MAX_SIZE:
+            ctx.error(buffer.pointer + "/shape", f"buffer '{buffer.name}' takes {int_text(size)} "
+                                                 "bytes, more than the largest size of the "
+                                                 "language, 2**62", "use a smaller shape")
         for i, extent in enumerate(buffer.shape):
             pointer = pointer_join(buffer.pointer + "/shape", i)
             if buffer.complete and ctx.const(extent) is None and not buffer.is_global:
@@ -85,6 +91,13 @@ def check_launch(ctx: Context) -> None:
 
 
 def buffer_bytes(buffer: Buffer, ctx: Context) -> int | None:
+    """The bytes of `buffer` when its shape is constant and within the language's sizes."""
+    size = buffer_size(buffer, ctx)
+    return size if size is not None and size <= MAX_SIZE else None
+
+
+def buffer_size(buffer: Buffer, ctx: Context) -> int | None:
+    """The bytes of `buffer` when its shape is constant, however large."""
     if not buffer.complete:
         return None
     extents = [ctx.const(e) for e in buffer.shape]
