@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import keyword
 import os
 import shutil
 import string
@@ -25,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import __version__
+from .names import PYTHON_NAME, python_name_problem
 
 MARKER = "_tlspec_package.json"
 FORMAT = 1
@@ -54,10 +54,10 @@ def _template(name: str) -> string.Template:
 
 
 def _check_name(what: str, name: object) -> None:
-    if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
-            or name.startswith("_")):
-        raise ValueError(f"{what} {name!r} is not usable as a Python name (an identifier, not a "
-                         f"keyword, not starting with '_')")
+    problem = python_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{what} {name!r} is not usable as a Python name ({PYTHON_NAME}): "
+                         f"{problem}")
 
 
 def _validate(artifact: KernelArtifact) -> None:
