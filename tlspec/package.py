@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import string
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -126,7 +126,7 @@ def _layout(m: dict) -> tuple[list[str], list[str], list[str]]:
 
 
 def _docstring(m: dict, outputs: list[str]) -> str:
-    lines = [(m.get("doc") or f"Launch the {m['name']} kernel.").strip(), "", "Args:"]
+    lines = [(m.get("doc") or "").strip() or f"Launch the {m['name']} kernel.", "", "Args:"]
     for a in m["arguments"]:
         io = a.get("io", "in")
         extra = " (allocated when omitted)" if io == "out" else ""
@@ -153,10 +153,20 @@ def _docstring(m: dict, outputs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _source_char(char: str) -> str:
+    """`char` as it stands inside a (non-raw) string literal of generated source: a backslash
+    doubled, anything not printable (NUL, CR, other controls, lone surrogates, line separators)
+    as its escape, so that any text the spec holds survives into __doc__ unchanged."""
+    if char == "\\":
+        return "\\\\"
+    return char if char == "\n" or char.isprintable() else repr(char)[1:-1]
+
+
 def _quote(text: str, indent: str) -> str:
-    body = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    body = "\n".join((indent + line) if line else "" for line in body.split("\n"))
-    return f'{indent}"""{body[len(indent):]}\n{indent}"""'
+    body = "".join(map(_source_char, text)).replace('"""', '\\"\\"\\"')
+    first, *rest = body.split("\n")
+    lines = [first] + [(indent + line) if line else "" for line in rest]
+    return f'{indent}"""' + "\n".join(lines) + f'\n{indent}"""'
 
 
 def render_kernel(m: dict) -> tuple[str, str]:
@@ -235,6 +245,19 @@ def check_package_dir(out_dir: str | os.PathLike) -> Path:
     return out
 
 
+def _fresh_dir(parent: Path, prefix: str) -> Path:
+    """A new, empty directory `parent/prefix<random>`, made as `mkdir` makes one (mode 0o777 less
+    the umask): tempfile.mkdtemp makes it 0o700, and the package renamed from it could not be
+    imported by another user or container."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
 def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -> Path:
     """Write the package for `artifacts` to out_dir, replacing a package written there before.
 
@@ -249,7 +272,7 @@ def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -
             raise ValueError(f"two kernels are named {art.name!r}")
         seen.add(art.name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    tmp = _fresh_dir(out.parent, f".{out.name}.new-")
     try:
         _fill(tmp, artifacts)
     except BaseException:
@@ -258,7 +281,7 @@ def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -
     old = None
     try:
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old = _fresh_dir(out.parent, f".{out.name}.old-")
             os.rmdir(old)
             os.rename(out, old)
         os.rename(tmp, out)
