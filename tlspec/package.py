@@ -225,24 +225,52 @@ def is_tlspec_package(path: Path) -> bool:
 
 def check_package_dir(out_dir: str | os.PathLike) -> Path:
     """The absolute package directory, once it is known that a package may be written there: its
-    name is a Python name (an identifier, not a keyword, not starting with '_'), and it is absent,
-    an empty directory or a package tlspec wrote. Raises ValueError otherwise. Touches nothing, so
+    name is a Python name (an identifier, not a keyword, not starting with '_'), it is absent,
+    an empty directory or a package tlspec wrote, and its folder lets a directory be made.
+    Raises ValueError otherwise. Writes nothing (one empty probe folder is made and removed), so
     that `tlspec compile` checks OUT before any compile work (and write_package again)."""
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} exists and is not a directory; refusing to replace it")
-    if out.is_dir() and any(out.iterdir()) and not is_tlspec_package(out):
-        raise ValueError(f"{out} is a non-empty directory that tlspec did not write (no {MARKER});"
-                         f" refusing to replace it. Choose another output directory or empty it.")
-    _check_name("package directory name", out.name)
-    folder = out.parent                 # where the package is built and swapped in
+    try:
+        out = Path(out_dir).resolve()
+    except RuntimeError:            # a symbolic link loop (Python < 3.13)
+        raise ValueError(f"{out_dir} cannot be used: it is, or is under, a symbolic link loop") \
+            from None
+    try:
+        if _broken_link(out):
+            raise ValueError(f"{out} is a symbolic link to nothing (or a loop); refusing to "
+                             "replace it")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"{out} exists and is not a directory; refusing to replace it")
+        if out.is_dir() and any(out.iterdir()) and not is_tlspec_package(out):
+            raise ValueError(f"{out} is a non-empty directory that tlspec did not write (no "
+                             f"{MARKER}); refusing to replace it. Choose another output "
+                             "directory or empty it.")
+        _check_name("package directory name", out.name)
+        check_creatable(out, out.parent)    # the package is built beside OUT and swapped in
+    except OSError as err:
+        raise ValueError(f"{out} cannot be used: {err.strerror or err}") from None
+    return out
+
+
+def check_creatable(target: Path, folder: Path) -> None:
+    """That directories can be made in `folder` (for `target`): the nearest of it and its
+    ancestors that exists is a directory in which one can be made, as a probe shows (a
+    permission bit does not tell: root ignores it; /proc refuses anyway). Raises ValueError."""
     while not folder.exists():
+        if _broken_link(folder):
+            raise ValueError(f"{target} cannot be created: {folder} is a symbolic link to "
+                             "nothing (or a loop)")
         folder = folder.parent
     if not folder.is_dir():
-        raise ValueError(f"{out} cannot be created: {folder} is not a directory")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{out} cannot be written: {folder} is not writable")
-    return out
+        raise ValueError(f"{target} cannot be created: {folder} is not a directory")
+    try:
+        _fresh_dir(folder, ".tlspec-probe-").rmdir()
+    except OSError as err:
+        raise ValueError(f"{target} cannot be written: {folder}: {err.strerror or err}") \
+            from None
+
+
+def _broken_link(path: Path) -> bool:
+    return os.path.lexists(path) and not os.path.exists(path)
 
 
 def _fresh_dir(parent: Path, prefix: str) -> Path:

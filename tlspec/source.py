@@ -10,6 +10,7 @@ documents that are not mappings) are reported as diagnostics; nothing here raise
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,10 +196,20 @@ class _Builder:
         return out
 
 
+# YAML's line breaks, as PyYAML counts lines: a CR alone (old Mac files) ends a line too, and
+# form feeds or vertical tabs do not (str.splitlines would split at those).
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def yaml_lines(text: str) -> list[str]:
+    """The lines of `text` as YAML (and so every location of tlspec) counts them."""
+    return _LINE_BREAK.split(text)
+
+
 def _check_tabs(text: str, path: str, diags: Diagnostics) -> bool:
     """YAML forbids tabs in indentation; PyYAML's own message for them is cryptic."""
     ok = True
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(yaml_lines(text), start=1):
         indent = len(line) - len(line.lstrip(" \t"))
         if "\t" in line[:indent]:
             diags.error(Location(path, number, line.index("\t") + 1),
@@ -228,7 +239,7 @@ def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
 def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
     """Parse every document of a spec file's text; problems go to `diags`."""
     if not text.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+        not line.strip() or line.lstrip().startswith("#") for line in yaml_lines(text)
     ):
         diags.error(Location(path), "empty file: expected at least one kernel document",
                     hint="start from an example in specs/, docs/examples/ or docs/spec.md")
@@ -281,9 +292,8 @@ def load_file(path: Path, diags: Diagnostics, display_path: str | None = None) -
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        diags.error(Location(shown, line, column), "file is not valid UTF-8 text",
+        lines = yaml_lines(raw[: err.start].decode("utf-8").removeprefix("\ufeff"))
+        diags.error(Location(shown, len(lines), len(lines[-1]) + 1), "file is not valid UTF-8 text",
                     hint="save the spec as UTF-8")
         return []
     return load_text(text.removeprefix("\ufeff"), shown, diags)
