@@ -20,7 +20,9 @@ import yaml
 from .diagnostics import Diagnostics, Location
 from .limits import MAX_INT_CHARS
 
-MAX_FILE_BYTES = 1 << 20     # a spec is a few KB; a megabyte is already absurd
+# A spec is a few KB. The bound keeps validation of the densest file that passes it to about
+# a second and a half (YAML is read in pure Python for its messages and marks).
+MAX_FILE_BYTES = 256 << 10
 MAX_NODES = 100_000          # values constructed per document, counting alias expansions
 MAX_DEPTH = 64               # levels of nesting in one document
 
