@@ -192,3 +192,14 @@ def test_defaults_are_what_the_validator_assumes(pointer, default):
 def test_deprecated_alias_has_a_deprecation_message():
     alias = load_schema()["definitions"]["stage"]["properties"]["c2d_im2col"]
     assert "use im2col" in alias["deprecationMessage"]
+
+
+@pytest.mark.parametrize("value, got", [(".inf", "got inf"), ("1e400", "the string '1e400'"),
+                                        ("-.inf", "got -inf"), ("2.5e+30", "got 2.5e+30")])
+def test_a_float_past_a_bound_is_reported_like_an_integer(value, got):
+    """A float fails `maximum` too: its message printed it as an integer (AttributeError)."""
+    base = (ROOT / "specs" / "copy_tiles.tlspec.yaml").read_text()
+    result = validate_text(base.replace("threads: 256", f"threads: {value}"), "f.tlspec.yaml")
+    assert result.diagnostics.errors
+    assert any(got in d.message for d in result.diagnostics.errors), \
+        result.diagnostics.render_text()
