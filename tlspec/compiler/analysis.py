@@ -76,9 +76,19 @@ def region_parts(region) -> tuple[object, list, list]:
 
 
 # -- shared-memory accesses of lowered statements (InjectFenceProxy, ThreadSync) ---------------
+# The compiler's own buffers are named with a leading '_', which no spec name has (names.py):
+# a spec's tile can never be taken for one of them, nor one of them for a tile.
+FLAT_VIEW = "_flat_"
+
+
+def flat_view_name(tile: str) -> str:
+    """The name of the flat view MergeSharedMemoryAllocations declares for the shared tile `tile`."""
+    return FLAT_VIEW + tile
+
+
 def tile_name(buffer) -> str:
-    name = buffer.name
-    return name[:-len("_flat")] if name.endswith("_flat") else name
+    """The shared tile `buffer` is, or is the flat view of."""
+    return buffer.name.removeprefix(FLAT_VIEW)
 
 
 def stage_kind(stmt) -> str | None:

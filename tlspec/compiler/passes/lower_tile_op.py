@@ -28,7 +28,8 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread_info
+from ..analysis import (STAGE_ATTR, dtype_bytes, flat_view_name, region_parts, scope_kind,
+                        thread_info)
 from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, const, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
@@ -97,7 +98,7 @@ class _Lowerer:
         buffer, starts, extents = region_parts(region)
         kind = scope_kind(buffer)
         if kind == "shared":
-            flat = self.views[buffer.name + "_flat"]
+            flat = self.views[flat_view_name(buffer.name)]
             return Operand(buffer.name, kind, flat, starts, extents, list(buffer.shape),
                            tile_layout(self.func, buffer))
         if kind == "fragment":

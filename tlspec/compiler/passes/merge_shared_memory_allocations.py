@@ -5,8 +5,8 @@ Each tile gets an offset aligned for its layout (1024 bytes for swizzled tiles, 
 repeats every 8 rows of the span; 128 bytes otherwise) and storage of its layout's size (padding
 included). Its allocation becomes two views of the pool: the logical tile (tirx's swizzle layout
 on it when swizzled, so that TMA encodes the same pattern) for the tile operations, and a flat
-`<tile>_flat` view that the lowered loops address through `layouts.TileLayout.offset`.
-The mbarriers are `tlspec_mbar`, 8 bytes each, after the tiles. The pool's size is the kernel's
+`_flat_<tile>` view that the lowered loops address through `layouts.TileLayout.offset`.
+The mbarriers are `_tlspec_mbar`, 8 bytes each, after the tiles. The pool's size is the kernel's
 dynamic shared memory (`tlspec.shared_bytes`).
 
 The offsets are from the pool's base, so the base itself must have the largest alignment of its
@@ -27,12 +27,12 @@ import tvm_ffi
 from tvm import tirx
 from tvm.backend.cuda.tile_primitive.tma_utils import mma_shared_layout
 
-from ..analysis import attr, dtype_bytes, tile_name
+from ..analysis import attr, dtype_bytes, flat_view_name, tile_name
 from ..layouts import TileLayout
 from ..lower.common import const
 
 POOL = "tlspec_smem"
-MBARRIERS = "tlspec_mbar"
+MBARRIERS = "_tlspec_mbar"   # leading "_": no spec name collides (see analysis.FLAT_VIEW)
 SWIZZLE_CODES = {32: 1, 64: 2, 128: 3}
 
 
@@ -80,7 +80,7 @@ class MergeSharedMemoryAllocations:
             view = tirx.decl_buffer(tile.shape, tile.dtype, name=tile.name, data=pool.data,
                                     elem_offset=elem_offset, scope="shared.dyn",
                                     layout=tirx_layout)
-            flat = tirx.decl_buffer((layout.size,), tile.dtype, name=tile.name + "_flat",
+            flat = tirx.decl_buffer((layout.size,), tile.dtype, name=flat_view_name(tile.name),
                                     data=pool.data, elem_offset=elem_offset, scope="shared.dyn")
             replace[tile] = view
             declarations += [tirx.DeclBuffer(view, data=pool.data), tirx.DeclBuffer(flat, data=pool.data)]
