@@ -66,6 +66,9 @@ def test_a_divisor_that_is_never_zero_is_accepted(text):
         '"A[by*64 : +64', '"A[by*64 + k * 4 : +64'),
      "'by * 64 + k * 4' can reach 18446744073709567932, outside the 64-bit range of spec "
      "integers"),
+    (SYMBOLIC.replace(LOAD, 'src: "A[by*64 + 9223372036854775807 : +64, bx*128 : +128]"'),
+     "'by * 64 + 9223372036854775807' can reach 9223372036858969983, outside the 64-bit "
+     "range of spec integers"),
     (LOOPED.replace("extent: 4", "extent: 9223372036854775807"),
      "the size '9223372036854775807' can reach 2**63 - 1, above the largest size of the "
      "language, 2**62"),

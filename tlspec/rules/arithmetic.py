@@ -21,6 +21,7 @@ from ..limits import INT_MAX, INT_MIN, MAX_SIZE, int_text
 from ..model import Stage
 from ..source import pointer_join
 from .context import Context, Range, Scope
+from .declarations import MAX_GRID
 
 UNKNOWN_START: Range = (INT_MIN, INT_MAX)
 _SMALLER = "integers lie from -2**63 to 2**63 - 1 and sizes are at most 2**62: use smaller sizes"
@@ -35,6 +36,10 @@ class _Checker:
         for dim in ctx.kernel.dims.values():
             if dim.symbolic:
                 self.widest[dim.name] = (dim.min or 0, dim.max or MAX_SIZE)
+        # A block index of an extent validation cannot bound still stays below the launch
+        # limit of its axis: enough to see that `by * 64 + 2**63 - 1` overflows.
+        self.block_limits = {index.name: (0, MAX_GRID[index.axis] - 1)
+                             for index in ctx.kernel.launch.grid}
 
     def usable(self, pointer: str, expr: Expr, scope: Scope, widest: dict[str, Range], *,
                size: bool) -> bool:
@@ -43,9 +48,10 @@ class _Checker:
             by = divisor(node)
             if by is not None and self.divides_by_zero(pointer, node, by, widest):
                 return False
+        known = {**self.block_limits, **scope.ranges}
         for node in subexpressions(expr):
-            exact = bounds(node, scope.ranges, exact=True)
-            if exact is not None and bounds(node, scope.ranges) is None:
+            exact = bounds(node, known, exact=True)
+            if exact is not None and bounds(node, known) is None:
                 lo, hi = exact
                 self.ctx.error(pointer, f"'{to_source(node)}' can reach "
                                         f"{int_text(hi if hi > INT_MAX else lo)}, outside the "
