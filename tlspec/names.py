@@ -4,7 +4,8 @@ One rule, shared by validation, `tlspec new` and the package writer: a name is a
 (the schema checks the spelling), not a reserved word of C, CUDA, Python or the expression
 language, and usable as a Python name. Kernels become modules and functions of the compiled
 package, global buffers the arguments of its wrappers, and the package's own files and names
-start with '_' (_runtime.py, __init__.py, _KERNEL): so no spec name starts with '_'.
+start with '_' (_runtime.py, __init__.py, _KERNEL), as do the compiler's own buffers
+(compiler/analysis.py): so no spec name starts with '_'.
 """
 from __future__ import annotations
 
