@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tlspec.diagnostics import Severity
+from tlspec.source import MAX_FILE_BYTES
 from tlspec.validate import validate_paths, validate_text
 
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
@@ -171,22 +172,36 @@ def test_oversized_file(tmp_path):
     padding = "".join(f"  {i:06d} {'y' * 90}\n" for i in range(11_000))
     path.write_text(BASE + "x-padding: |\n" + padding, encoding="utf-8")
     size = path.stat().st_size
-    assert size > 1 << 20
+    assert size > MAX_FILE_BYTES
     start = time.perf_counter()
     result = validate_paths([str(path)])
     assert time.perf_counter() - start < 5
     (error,) = result.diagnostics.errors
     assert first_line(error) == (f"{path}:1:1: error: file is {size} bytes; spec files are "
-                                 f"limited to {1 << 20} bytes")
+                                 f"limited to {MAX_FILE_BYTES} bytes")
     assert error.pointer is None
+
+
+def test_the_densest_file_under_the_limit_validates_in_bounded_time(tmp_path):
+    """Stages in flow style are the most work per byte (the fuzzer's repeated lines: 580 KB of
+    them took over 10 s under load when the limit was 1 MiB)."""
+    stage = '  - gather: {src: "table[:, c*256 : +256]", dst: G_s, index: "idx[bx*4 : +4]"}\n'
+    path = tmp_path / "dense.tlspec.yaml"
+    text = BASE + stage * ((MAX_FILE_BYTES - len(BASE)) // len(stage))
+    path.write_text(text, encoding="utf-8")
+    start = time.perf_counter()
+    result = validate_paths([str(path)])
+    elapsed = time.perf_counter() - start
+    assert result.diagnostics.errors
+    assert elapsed < 5.0, f"{elapsed:.1f} s"
 
 
 def test_file_of_exactly_the_limit_is_read(tmp_path):
     path = tmp_path / "big.tlspec.yaml"
     text = BASE + "x-padding: |\n"
-    text += "  " + "y" * ((1 << 20) - len(text.encode()) - 3) + "\n"
+    text += "  " + "y" * (MAX_FILE_BYTES - len(text.encode()) - 3) + "\n"
     path.write_text(text, encoding="utf-8")
-    assert path.stat().st_size == 1 << 20
+    assert path.stat().st_size == MAX_FILE_BYTES
     result = validate_paths([str(path)])
     assert result.ok, result.diagnostics.render_text()
 

@@ -481,3 +481,22 @@ def test_a_misaligned_pool_is_an_internal_error(tmp_path):
     entry = json.loads((tmp_path / "kernels" / "transpose_tma_store.json").read_text())["entry"]
     cubin = (tmp_path / "kernels" / "transpose_tma_store.cubin").read_bytes()
     assert dynamic_shared_offset(cubin, entry) == 2048
+
+
+# ============================================================================================
+# 6. Spec names never collide with the compiler's own
+# ============================================================================================
+@pytest.mark.parametrize("tile", ["A_s_flat", "tlspec_mbar"])
+def test_a_tile_named_like_a_compiler_buffer_compiles(tmp_path, tile):
+    """The compiler named a shared tile's flat view `<tile>_flat` and its mbarriers
+    `tlspec_mbar`, and looked them up by name: a spec tile called `A_s_flat` next to `A_s`, or
+    `tlspec_mbar`, was taken for them (an internal error; found by the fuzzer). The compiler's
+    own names now start with '_', which no spec name can (tlspec/names.py)."""
+    spec = write(tmp_path / "k.tlspec.yaml", COPY_THROUGH_SHARED.format(
+        name="copy_twice", extra=f"  {tile}: {{scope: shared, shape: [64, 128], dtype: float16}}"
+    ).replace("- copy: {src: A_s, dst:",
+              f"- copy: {{src: A_s, dst: {tile}}}\n      - copy: {{src: {tile}, dst:"))
+    out = tmp_path / "kernels"
+    result = tlspec("compile", str(spec), "-o", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_cubin(out, "copy_twice")

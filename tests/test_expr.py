@@ -59,9 +59,27 @@ def test_parse(text, tree):
     assert parse_expr(text) == tree
 
 
-@pytest.mark.parametrize("value", [0, 5, -3, 10**30])
+@pytest.mark.parametrize("value", [0, 5, -3, 2**63 - 1, -(2**63)])
 def test_parse_int_input(value):
     assert parse_expr(value) == Const(value)
+
+
+@pytest.mark.parametrize("text, offset", [
+    (2**63, 0), (-(2**63) - 1, 0), (10**4000, 0), ("9223372036854775808", 0),
+    ("-9223372036854775809", 0), ("M * 2 + " + "9" * 900, 8),
+])
+def test_integers_outside_64_bits_are_refused(text, offset):
+    """Spec integers are 64-bit (limits.py): huge literals once flowed into checks that printed
+    them (Python refuses str() past 4300 digits) and into tvm, which wants 64-bit values."""
+    with pytest.raises(ExprError) as info:
+        parse_expr(text)
+    assert "outside the 64-bit range" in info.value.message
+    assert info.value.offset == offset
+
+
+def test_the_64_bit_limits_parse():
+    assert parse_expr("-9223372036854775808") == Const(-(2**63))
+    assert parse_expr("9223372036854775807") == Const(2**63 - 1)
 
 
 def test_var_offsets_are_positions_but_not_identity():
@@ -351,6 +369,29 @@ def test_bounds(text, ranges, expected):
 ])
 def test_bounds_unknown(text, ranges):
     assert bounds(parse_expr(text), ranges) is None
+
+
+@pytest.mark.parametrize("text, ranges", [
+    ("x * 4", {"x": (0, 2**62)}),                      # the value leaves 64 bits
+    ("x * x // x", {"x": (1, 2**40)}),                 # a partial result does (x * x)
+    ("-x - 2", {"x": (0, 2**63 - 1)}),
+])
+def test_bounds_outside_64_bits_are_unknown_unless_exact(text, ranges):
+    e = parse_expr(text)
+    assert bounds(e, ranges) is None
+    lo, hi = bounds(e, ranges, exact=True)
+    assert lo < -(2**63) or hi > 2**63 - 1
+
+
+@pytest.mark.parametrize("text", ["x // y", "x % y", "ceildiv(x, y)", "x // (y - y)",
+                                  "x % (y * 0)", "ceildiv(x // y, y % y)", "(x // 0) * 0"])
+@pytest.mark.parametrize("ranges", [{"x": (0, 9), "y": (0, 0)}, {"x": (-5, 5), "y": (-2, 2)},
+                                    {"x": (0, 2**63 - 1), "y": (0, 2**62)}])
+def test_bounds_and_simplify_never_divide_by_zero(text, ranges):
+    e = parse_expr(text)
+    for exact in (False, True):
+        assert bounds(e, ranges, exact=exact) is None
+    simplify(e)
 
 
 @pytest.mark.parametrize("text", [

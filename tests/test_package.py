@@ -8,6 +8,8 @@ import ctypes
 import importlib
 import inspect
 import json
+import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -100,6 +102,32 @@ def test_signature_and_docstring(pkg):
     for section in ("Args:", "Returns:", "Raises:", "TypeError", "ValueError"):
         assert section in doc
     assert pkg.__all__ == ["copy_tiles"]
+
+
+HOSTILE_TEXT = ('NUL \x00, """triple quotes""", a backslash \\ and \\n, caf\u00e9 \u2028 line '
+                'separator, CR \r, tab \t, escape \x1b[0m, lone surrogate \ud800, "ending quote"')
+
+
+@pytest.mark.parametrize("where", ["kernel", "argument"])
+def test_any_doc_text_survives_into_an_importable_docstring(tmp_path, where):
+    """A NUL in `doc` was written into the generated docstring raw: the package did not import.
+    Any text a spec's doc can hold (YAML's double-quoted escapes reach every code point) must
+    import and show exactly."""
+    manifest = copy.deepcopy(MANIFEST)
+    if where == "kernel":
+        manifest["doc"] = HOSTILE_TEXT
+    else:
+        manifest["arguments"][0]["doc"] = HOSTILE_TEXT
+    out = write_package(tmp_path / f"kernels_{where}", [artifact(manifest)])
+    pkg = import_package(out)
+    assert HOSTILE_TEXT in pkg.copy_tiles.__doc__
+    ast.parse((out / "copy_tiles.py").read_text(encoding="utf-8"))
+
+
+def test_a_blank_doc_gets_the_default_first_line(tmp_path):
+    manifest = dict(copy.deepcopy(MANIFEST), doc="  \n ")
+    pkg = import_package(write_package(tmp_path / "kernels_blank", [artifact(manifest)]))
+    assert inspect.getdoc(pkg.copy_tiles).startswith("Launch the copy_tiles kernel.\n\nArgs:")
 
 
 def test_stub_matches_the_wrapper(tmp_path):
@@ -410,6 +438,21 @@ def test_failure_in_swap_restores_out(tmp_path, monkeypatch):
         write_package(out, [artifact()])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kern"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_the_package_folder_has_the_mode_mkdir_gives(tmp_path, umask):
+    """It was made with tempfile.mkdtemp (mode 0o700): no other user or container could import
+    the package."""
+    old = os.umask(umask)
+    try:
+        out = write_package(tmp_path / "kern", [artifact()])
+        write_package(out, [artifact()])                    # a rewrite too
+        (tmp_path / "plain").mkdir()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
 
 
 def test_rewrite_replaces_the_package(tmp_path):

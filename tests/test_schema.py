@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tlspec.limits import INT_MAX, INT_MIN, MAX_SIZE
 from tlspec.schema import load_schema, schema_path, stage_kinds
 from tlspec.stages import STAGE_KINDS
 from tlspec.validate import validate_text
@@ -59,6 +60,25 @@ def test_unknown_keys_are_rejected_except_extensions():
             assert node.get("additionalProperties") is False, pointer
             if pointer != "/definitions/stage":
                 assert "^x-" in node.get("patternProperties", {}), pointer
+
+
+def test_every_integer_is_bounded():
+    """Every integer the language takes has a maximum in the schema: huge values (cluster:
+    [2**63], dims of 2**63) once reached validation's arithmetic and the compiler. Sizes are
+    bounded by limits.MAX_SIZE, expressions by the 64-bit range."""
+    integers = {pointer: node for pointer, node in walk(load_schema())
+                if "integer" in (node.get("type") if isinstance(node.get("type"), list)
+                                 else [node.get("type")])}
+    assert len(integers) > 20
+    for pointer, node in integers.items():
+        assert "maximum" in node and "minimum" in node or pointer == "/definitions/expr", pointer
+        assert node["maximum"] <= INT_MAX, pointer
+    for pointer in ("/definitions/dim/anyOf/0", "/definitions/dim/anyOf/2/properties/min",
+                    "/definitions/dim/anyOf/2/properties/max",
+                    "/definitions/dim/anyOf/2/properties/multiple_of"):
+        assert integers[pointer]["maximum"] == MAX_SIZE, pointer
+    expr = integers["/definitions/expr"]
+    assert (expr["minimum"], expr["maximum"]) == (INT_MIN, INT_MAX)
 
 
 def test_schema_stage_kinds_match_the_stage_registry():
@@ -172,3 +192,14 @@ def test_defaults_are_what_the_validator_assumes(pointer, default):
 def test_deprecated_alias_has_a_deprecation_message():
     alias = load_schema()["definitions"]["stage"]["properties"]["c2d_im2col"]
     assert "use im2col" in alias["deprecationMessage"]
+
+
+@pytest.mark.parametrize("value, got", [(".inf", "got inf"), ("1e400", "the string '1e400'"),
+                                        ("-.inf", "got -inf"), ("2.5e+30", "got 2.5e+30")])
+def test_a_float_past_a_bound_is_reported_like_an_integer(value, got):
+    """A float fails `maximum` too: its message printed it as an integer (AttributeError)."""
+    base = (ROOT / "specs" / "copy_tiles.tlspec.yaml").read_text()
+    result = validate_text(base.replace("threads: 256", f"threads: {value}"), "f.tlspec.yaml")
+    assert result.diagnostics.errors
+    assert any(got in d.message for d in result.diagnostics.errors), \
+        result.diagnostics.render_text()

@@ -7,26 +7,18 @@ that do not match their buffer's rank. Problems are collected; the model is buil
 """
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .diagnostics import Diagnostics, Location
 from .expr import Const, Expr, ExprError, bounds, free_vars, parse_expr, simplify, to_source
 from .model import Barrier, BlockIndex, Buffer, Dim, Kernel, Launch, RegionRef, Stage
+from .names import name_problem
 from .region import parse_region, resolve
 from .source import SourceDocument, pointer_join
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
 from .targets import DEFAULT_TARGET, TARGETS
-
-C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern
-float for goto if inline int long register restrict return short signed sizeof static struct
-switch typedef union unsigned void volatile while bool true false nullptr class template
-namespace new delete this using""".split())
-# Names that would clash with the expression language, the CUDA built-ins or the wrapper.
-RESERVED = C_KEYWORDS | frozenset(keyword.kwlist) | frozenset(
-    {"ceildiv", "min", "max", "stream", "threadIdx", "blockIdx", "blockDim", "gridDim"})
 
 AXES = ("x", "y", "z")
 
@@ -60,9 +52,10 @@ class _Builder:
     def define(self, name: str, kind: str, pointer: str, *, named_by_key: bool = True) -> bool:
         """Define `name`; False (and reported) when it is reserved or already defined.
         `named_by_key`: the name is the key at `pointer` (dims, buffers), else its value."""
-        if name in RESERVED:
-            self.error(pointer, f"'{name}' is a reserved word and cannot name a {kind}",
-                       "pick another name", key=named_by_key)
+        problem = name_problem(name)
+        if problem is not None:
+            self.error(pointer, f"'{name}' cannot name a {kind}: {problem}", _rename(name),
+                       key=named_by_key)
             return False
         previous = self.names.get(name)
         if previous is not None:
@@ -238,6 +231,12 @@ class _Builder:
                                           options.get("arrive_count", 1))
 
 
+def _rename(name: str) -> str:
+    plain = name.strip("_")
+    return f"pick another name, e.g. '{plain}'" if plain and not name_problem(plain) else \
+        "pick another name"
+
+
 def _option_label(option: str, kind: str) -> str:
     return f"'{option}' of the {kind} stage"
 
@@ -247,9 +246,9 @@ def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics) -> Kernel:
     problems found on the way go to `diags`."""
     builder = _Builder(doc, diags)
     name = data["name"]
-    if name in RESERVED:
-        builder.error("/name", f"'{name}' is a reserved word and cannot name a kernel",
-                      "pick another name")
+    problem = name_problem(name)
+    if problem is not None:
+        builder.error("/name", f"'{name}' cannot name a kernel: {problem}", _rename(name))
     dims = builder.dims(data.get("dims", {}))
     dim_names = list(dims)
     for buffer_name, buffer_data in data["buffers"].items():

@@ -71,10 +71,16 @@ class Diagnostics:
     """An ordered collection of diagnostics; checks append, callers render."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    # What `items` holds, for the duplicate check: a set keeps it linear in the number of errors.
+    _seen: set[Diagnostic] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._seen.update(self.items)
 
     def add(self, diagnostic: Diagnostic) -> None:
         """Record a diagnostic; the same one reported twice (by two rules) is kept once."""
-        if diagnostic not in self.items:
+        if diagnostic not in self._seen:
+            self._seen.add(diagnostic)
             self.items.append(diagnostic)
 
     def error(self, location: Location, message: str, *, pointer: str | None = None,

@@ -17,8 +17,10 @@ Grammar (whitespace between tokens is ignored)::
 
 Binary operators are left-associative and unary minus binds tightest, as in Python. A minus
 sign directly before an integer literal is part of the literal: "-5" is Const(-5).
-Arithmetic is on unbounded integers with Python's floor semantics: -7 // 2 == -4,
--7 % 2 == 1, and ceildiv(a, b) == -(-a // b).
+Arithmetic is on signed 64-bit integers (limits.py) with Python's floor semantics:
+-7 // 2 == -4, -7 % 2 == 1, and ceildiv(a, b) == -(-a // b). A literal outside 64 bits is an
+ExprError; `bounds` knows no bounds for an expression whose value or partial result may leave
+64 bits, and rules/arithmetic.py reports it, with any division that may be by zero.
 
 Hostile text fails with an ExprError, never a RecursionError: input is limited to MAX_LENGTH
 characters and MAX_DEPTH levels of nesting, where each operator, call and pair of parentheses
@@ -29,7 +31,9 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
+
+from .limits import fits_int64, int_text
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 64
@@ -151,6 +155,14 @@ def _word_token(text: str, word: re.Match[str]) -> Token:
     return Token("int", literal, start)
 
 
+def _literal(value: int, offset: int) -> int:
+    if not fits_int64(value):
+        raise ExprError(f"integer {int_text(value)} is outside the 64-bit range", offset,
+                        "integers in a spec lie from -2**63 to 2**63 - 1; sizes are at most "
+                        "2**62")
+    return value
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "%": 2}
@@ -210,14 +222,15 @@ class Parser:
         self.advance()
         if token.kind == "-" and self.peek().kind == "int":
             # One constant, so that to_source(Const(-5)) == "-5" parses back to Const(-5).
-            return Const(-int(self.advance().text)), 1
+            literal = self.advance()
+            return Const(_literal(-int(literal.text), token.offset)), 1
         operand, height = self._unary(level + 1)
         return (Neg(operand) if token.kind == "-" else operand), height + 1
 
     def _primary(self, level: int) -> tuple[Expr, int]:
         token = self.advance()
         if token.kind == "int":
-            return Const(int(token.text)), 1
+            return Const(_literal(int(token.text), token.offset)), 1
         if token.kind == "(":
             inner, height = self._binary(1, level + 1)
             self._close(token, "expected ')'")
@@ -275,7 +288,7 @@ def parse_expr(text: str | int) -> Expr:
         raise ExprError(f"expected an integer or an expression string, got {kind} ({text!r})",
                         0)
     if isinstance(text, int):
-        return Const(text)
+        return Const(_literal(text, 0))
     parser = Parser(text)
     if parser.peek().kind == "end":
         raise ExprError("empty expression", 0, "write an integer or an expression such as M * 2")
@@ -293,22 +306,34 @@ def parse_expr(text: str | int) -> Expr:
 
 # -- walking, evaluating, printing ----------------------------------------------------------
 
-def free_vars(e: Expr) -> list[Var]:
-    """Every use of a name, in source order, duplicates included."""
-    found = []
+def subexpressions(e: Expr) -> Iterator[Expr]:
+    """`e` and every expression inside it, in source order (a node before its operands)."""
     stack = [e]
     while stack:
         node = stack.pop()
+        yield node
         match node:
-            case Var():
-                found.append(node)
             case BinOp(lhs=lhs, rhs=rhs):
                 stack += (rhs, lhs)
             case Neg(operand=operand):
                 stack.append(operand)
             case Call(args=args):
                 stack.extend(reversed(args))
-    return found
+
+
+def free_vars(e: Expr) -> list[Var]:
+    """Every use of a name, in source order, duplicates included."""
+    return [node for node in subexpressions(e) if isinstance(node, Var)]
+
+
+def divisor(e: Expr) -> Expr | None:
+    """What `e` divides by, when it is a division ('//', '%' or ceildiv)."""
+    match e:
+        case BinOp(op="//" | "%", rhs=rhs):
+            return rhs
+        case Call(func="ceildiv", args=(_, rhs)):
+            return rhs
+    return None
 
 
 _ARITHMETIC: dict[str, Callable[[int, int], int]] = {
@@ -405,13 +430,24 @@ def _wrap(e: Expr, parenthesize: bool) -> str:
 Interval = tuple[int, int]  # inclusive (lo, hi)
 
 
-def bounds(e: Expr, ranges: Mapping[str, Interval]) -> Interval | None:
+def bounds(e: Expr, ranges: Mapping[str, Interval], *, exact: bool = False) -> Interval | None:
     """Inclusive bounds of `e` when each name ranges over its inclusive interval in `ranges`.
 
     Sound always, exact for sums, products, min/max and division by constants. None when a
     name has no range or the bound is unknown (a divisor range containing 0, or a '%' divisor
-    that is not positive).
+    that is not positive), and, unless `exact`, when the value or a partial result may leave
+    the 64-bit range of the language (limits.py): such an expression has no value a kernel
+    could compute, and callers that print or multiply bounds never meet a huge integer.
     """
+    interval = _bounds(e, ranges, exact)
+    return interval if interval is None or exact or _fits(interval) else None
+
+
+def _fits(interval: Interval) -> bool:
+    return fits_int64(interval[0]) and fits_int64(interval[1])
+
+
+def _bounds(e: Expr, ranges: Mapping[str, Interval], exact: bool) -> Interval | None:
     match e:
         case Const(value=value):
             return value, value
@@ -419,13 +455,13 @@ def bounds(e: Expr, ranges: Mapping[str, Interval]) -> Interval | None:
             interval = ranges.get(name)
             return None if interval is None else (interval[0], interval[1])
         case Neg(operand=operand):
-            inner = bounds(operand, ranges)
+            inner = bounds(operand, ranges, exact=exact)
             return None if inner is None else (-inner[1], -inner[0])
         case BinOp(op=op, lhs=lhs, rhs=rhs):
-            a, b = bounds(lhs, ranges), bounds(rhs, ranges)
+            a, b = bounds(lhs, ranges, exact=exact), bounds(rhs, ranges, exact=exact)
             return None if a is None or b is None else _INTERVAL_OPS[op](a, b)
         case Call(func=func, args=args):
-            intervals = [bounds(arg, ranges) for arg in args]
+            intervals = [bounds(arg, ranges, exact=exact) for arg in args]
             known = [i for i in intervals if i is not None]
             if len(known) < len(intervals):
                 return None

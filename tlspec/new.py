@@ -18,10 +18,10 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from .build import RESERVED
 from .compiler.support import (  # no tvm
     COMPILED_KINDS, COMPILED_TARGETS, LATER, LATER_FEATURES, check_supported)
 from .diagnostics import Diagnostics
+from .names import name_problem
 from .schema import schema_path
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
@@ -76,8 +76,9 @@ def check_name(name: str) -> None:
     if not IDENTIFIER.match(name):
         raise NewError(f"'{name}' is not a valid kernel name: names are C identifiers, letters, "
                        "digits and underscores, not starting with a digit")
-    if name in RESERVED:
-        raise NewError(f"'{name}' is a reserved word and cannot name a kernel; pick another name")
+    problem = name_problem(name)
+    if problem is not None:
+        raise NewError(f"'{name}' cannot name a kernel: {problem}; pick another name")
 
 
 def modeline() -> str:

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import keyword
 import os
+import secrets
 import shutil
 import string
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from . import __version__
+from .names import PYTHON_NAME, python_name_problem
 
 MARKER = "_tlspec_package.json"
 FORMAT = 1
@@ -56,10 +56,10 @@ def _template(name: str) -> string.Template:
 
 
 def _check_name(what: str, name: object) -> None:
-    if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
-            or name.startswith("_")):
-        raise ValueError(f"{what} {name!r} is not usable as a Python name (an identifier, not a "
-                         f"keyword, not starting with '_')")
+    problem = python_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{what} {name!r} is not usable as a Python name ({PYTHON_NAME}): "
+                         f"{problem}")
 
 
 def _validate(artifact: KernelArtifact) -> None:
@@ -128,7 +128,7 @@ def _layout(m: dict) -> tuple[list[str], list[str], list[str]]:
 
 
 def _docstring(m: dict, outputs: list[str]) -> str:
-    lines = [(m.get("doc") or f"Launch the {m['name']} kernel.").strip(), "", "Args:"]
+    lines = [(m.get("doc") or "").strip() or f"Launch the {m['name']} kernel.", "", "Args:"]
     for a in m["arguments"]:
         io = a.get("io", "in")
         extra = " (allocated when omitted)" if io == "out" else ""
@@ -155,10 +155,20 @@ def _docstring(m: dict, outputs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _source_char(char: str) -> str:
+    """`char` as it stands inside a (non-raw) string literal of generated source: a backslash
+    doubled, anything not printable (NUL, CR, other controls, lone surrogates, line separators)
+    as its escape, so that any text the spec holds survives into __doc__ unchanged."""
+    if char == "\\":
+        return "\\\\"
+    return char if char == "\n" or char.isprintable() else repr(char)[1:-1]
+
+
 def _quote(text: str, indent: str) -> str:
-    body = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    body = "\n".join((indent + line) if line else "" for line in body.split("\n"))
-    return f'{indent}"""{body[len(indent):]}\n{indent}"""'
+    body = "".join(map(_source_char, text)).replace('"""', '\\"\\"\\"')
+    first, *rest = body.split("\n")
+    lines = [first] + [(indent + line) if line else "" for line in rest]
+    return f'{indent}"""' + "\n".join(lines) + f'\n{indent}"""'
 
 
 def render_kernel(m: dict) -> tuple[str, str]:
@@ -219,24 +229,65 @@ def is_tlspec_package(path: Path) -> bool:
 
 def check_package_dir(out_dir: str | os.PathLike) -> Path:
     """The absolute package directory, once it is known that a package may be written there: its
-    name is a Python name (an identifier, not a keyword, not starting with '_'), and it is absent,
-    an empty directory or a package tlspec wrote. Raises ValueError otherwise. Touches nothing, so
+    name is a Python name (an identifier, not a keyword, not starting with '_'), it is absent,
+    an empty directory or a package tlspec wrote, and its folder lets a directory be made.
+    Raises ValueError otherwise. Writes nothing (one empty probe folder is made and removed), so
     that `tlspec compile` checks OUT before any compile work (and write_package again)."""
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} exists and is not a directory; refusing to replace it")
-    if out.is_dir() and any(out.iterdir()) and not is_tlspec_package(out):
-        raise ValueError(f"{out} is a non-empty directory that tlspec did not write (no {MARKER});"
-                         f" refusing to replace it. Choose another output directory or empty it.")
-    _check_name("package directory name", out.name)
-    folder = out.parent                 # where the package is built and swapped in
+    try:
+        out = Path(out_dir).resolve()
+    except RuntimeError:            # a symbolic link loop (Python < 3.13)
+        raise ValueError(f"{out_dir} cannot be used: it is, or is under, a symbolic link loop") \
+            from None
+    try:
+        if _broken_link(out):
+            raise ValueError(f"{out} is a symbolic link to nothing (or a loop); refusing to "
+                             "replace it")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"{out} exists and is not a directory; refusing to replace it")
+        if out.is_dir() and any(out.iterdir()) and not is_tlspec_package(out):
+            raise ValueError(f"{out} is a non-empty directory that tlspec did not write (no "
+                             f"{MARKER}); refusing to replace it. Choose another output "
+                             "directory or empty it.")
+        _check_name("package directory name", out.name)
+        check_creatable(out, out.parent)    # the package is built beside OUT and swapped in
+    except OSError as err:
+        raise ValueError(f"{out} cannot be used: {err.strerror or err}") from None
+    return out
+
+
+def check_creatable(target: Path, folder: Path) -> None:
+    """That directories can be made in `folder` (for `target`): the nearest of it and its
+    ancestors that exists is a directory in which one can be made, as a probe shows (a
+    permission bit does not tell: root ignores it; /proc refuses anyway). Raises ValueError."""
     while not folder.exists():
+        if _broken_link(folder):
+            raise ValueError(f"{target} cannot be created: {folder} is a symbolic link to "
+                             "nothing (or a loop)")
         folder = folder.parent
     if not folder.is_dir():
-        raise ValueError(f"{out} cannot be created: {folder} is not a directory")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{out} cannot be written: {folder} is not writable")
-    return out
+        raise ValueError(f"{target} cannot be created: {folder} is not a directory")
+    try:
+        _fresh_dir(folder, ".tlspec-probe-").rmdir()
+    except OSError as err:
+        raise ValueError(f"{target} cannot be written: {folder}: {err.strerror or err}") \
+            from None
+
+
+def _broken_link(path: Path) -> bool:
+    return os.path.lexists(path) and not os.path.exists(path)
+
+
+def _fresh_dir(parent: Path, prefix: str) -> Path:
+    """A new, empty directory `parent/prefix<random>`, made as `mkdir` makes one (mode 0o777 less
+    the umask): tempfile.mkdtemp makes it 0o700, and the package renamed from it could not be
+    imported by another user or container."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
 
 
 def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -> Path:
@@ -253,7 +304,7 @@ def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -
             raise ValueError(f"two kernels are named {art.name!r}")
         seen.add(art.name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    tmp = _fresh_dir(out.parent, f".{out.name}.new-")
     try:
         _fill(tmp, artifacts)
     except BaseException:
@@ -262,7 +313,7 @@ def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -
     old = None
     try:
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old = _fresh_dir(out.parent, f".{out.name}.old-")
             os.rmdir(old)
             os.rename(out, old)
         os.rename(tmp, out)

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import jsonschema
 
 from .diagnostics import Diagnostics
+from .limits import int_text
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
 
@@ -80,7 +81,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return f"the number {_number(value)}"
     if isinstance(value, str):
         return f"the string '{value}'"
     if isinstance(value, list):
@@ -88,6 +89,11 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return f"a {type(value).__name__} ({value})"  # e.g. a YAML date
+
+
+def _number(value: int | float) -> str:
+    """A number as a message shows it (a float such as .inf fails a maximum too)."""
+    return int_text(value) if isinstance(value, int) else str(value)
 
 
 _TYPE_WORDS = {"integer": "an integer", "string": "a string", "object": "a mapping",
@@ -200,12 +206,12 @@ class _Translator:
         self.report(path, f"{_field(path)} must be {expected}, got {_describe(error.instance)}", hint)
 
     def on_minimum(self, error, path):
-        self.report(path, f"{_field(path)} must be at least {error.validator_value}, "
-                          f"got {error.instance}")
+        self.report(path, f"{_field(path)} must be at least {int_text(error.validator_value)}, "
+                          f"got {_number(error.instance)}")
 
     def on_maximum(self, error, path):
-        self.report(path, f"{_field(path)} must be at most {error.validator_value}, "
-                          f"got {error.instance}")
+        self.report(path, f"{_field(path)} must be at most {int_text(error.validator_value)}, "
+                          f"got {_number(error.instance)}")
 
     def on_multipleOf(self, error, path):
         hint = "threads run in warps of 32" if path[-1:] == ["threads"] else None

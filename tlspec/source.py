@@ -10,6 +10,7 @@ documents that are not mappings) are reported as diagnostics; nothing here raise
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,11 @@ from typing import Any
 import yaml
 
 from .diagnostics import Diagnostics, Location
+from .limits import MAX_INT_CHARS
 
-MAX_FILE_BYTES = 1 << 20     # a spec is a few KB; a megabyte is already absurd
+# A spec is a few KB. The bound keeps validation of the densest file that passes it to about
+# a second and a half (YAML is read in pure Python for its messages and marks).
+MAX_FILE_BYTES = 256 << 10
 MAX_NODES = 100_000          # values constructed per document, counting alias expansions
 MAX_DEPTH = 64               # levels of nesting in one document
 
@@ -67,6 +71,10 @@ _TAG_HINT = ("spec files hold plain strings, integers, booleans, lists and mappi
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+
+
+def _abbreviated(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Unusable(Exception):
@@ -137,12 +145,24 @@ class _Builder:
             self.verbatim.add(pointer)
         if node.tag not in _SCALAR_TAGS:
             self.fail(node, pointer, f"unsupported YAML tag '{_short_tag(node.tag)}'", _TAG_HINT)
+        # An explicit tag must say what the text says anyway ('!!int 16' is 16): PyYAML's
+        # constructors read the text as their tag asks and fail in their own ways otherwise.
+        plain = self.constructor.resolve(yaml.ScalarNode, node.value, (True, False))
+        if node.tag not in (plain, _YAML_TAG + "str"):
+            self.fail(node, pointer, f"'{_abbreviated(node.value)}' is not a valid "
+                                     f"{_short_tag(node.tag)} value", _TAG_HINT)
+        if node.tag == _YAML_TAG + "int" and len(node.value) > MAX_INT_CHARS:
+            self.fail(node, pointer, f"integer of {len(node.value)} characters: far outside the "
+                                     "64-bit range of spec integers",
+                      "sizes are at most 2**62; quote the value if it is meant as text")
         try:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as err:  # e.g. a date that is not one (2024-13-45)
             problem = getattr(err, "problem", None) or str(err)
-            self.fail(node, pointer, f"unsupported YAML value: {problem}",
-                      "quote the value to make it a string")
+        except ValueError as err:      # text the resolver took for a number: '0b_', '._'
+            problem = f"'{_abbreviated(node.value)}' is not a number ({err})"
+        self.fail(node, pointer, f"unsupported YAML value: {problem}",
+                  "quote the value to make it a string")
 
     def build_mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict:
         out: dict[str, Any] = {}
@@ -178,10 +198,20 @@ class _Builder:
         return out
 
 
+# YAML's line breaks, as PyYAML counts lines: a CR alone (old Mac files) ends a line too, and
+# form feeds or vertical tabs do not (str.splitlines would split at those).
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def yaml_lines(text: str) -> list[str]:
+    """The lines of `text` as YAML (and so every location of tlspec) counts them."""
+    return _LINE_BREAK.split(text)
+
+
 def _check_tabs(text: str, path: str, diags: Diagnostics) -> bool:
     """YAML forbids tabs in indentation; PyYAML's own message for them is cryptic."""
     ok = True
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(yaml_lines(text), start=1):
         indent = len(line) - len(line.lstrip(" \t"))
         if "\t" in line[:indent]:
             diags.error(Location(path, number, line.index("\t") + 1),
@@ -211,7 +241,7 @@ def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
 def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
     """Parse every document of a spec file's text; problems go to `diags`."""
     if not text.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+        not line.strip() or line.lstrip().startswith("#") for line in yaml_lines(text)
     ):
         diags.error(Location(path), "empty file: expected at least one kernel document",
                     hint="start from an example in specs/, docs/examples/ or docs/spec.md")
@@ -264,9 +294,8 @@ def load_file(path: Path, diags: Diagnostics, display_path: str | None = None) -
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        diags.error(Location(shown, line, column), "file is not valid UTF-8 text",
+        lines = yaml_lines(raw[: err.start].decode("utf-8").removeprefix("\ufeff"))
+        diags.error(Location(shown, len(lines), len(lines[-1]) + 1), "file is not valid UTF-8 text",
                     hint="save the spec as UTF-8")
         return []
     return load_text(text.removeprefix("\ufeff"), shown, diags)

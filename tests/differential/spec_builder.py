@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from math import gcd, prod
 
 from tlspec.dtypes import DTYPE_BYTES, MAX_VECTOR_BYTES
-from tlspec.rules.declarations import (DEFAULT_SHARED_ALIGN, PADDING_BYTES, SHARED_ALIGN,
-                                       STATIC_SHARED_BYTES)
-from tlspec.rules.tma import ALIGN as TMA_ALIGN
-from tlspec.rules.tma import MAX_BOX, MAX_RANK, SWIZZLE_SPAN
+from tlspec.layouts import SWIZZLES as SWIZZLE_SPAN
+from tlspec.layouts import TileStorage
+from tlspec.rules.declarations import STATIC_SHARED_BYTES
+from tlspec.tensormap_rules import ALIGN as TMA_ALIGN
+from tlspec.tensormap_rules import MAX_BOX, MAX_RANK
 
 DTYPES = list(DTYPE_BYTES)
 LAYOUTS = ["auto", "row_major", "padded", "swizzle_32B", "swizzle_64B", "swizzle_128B"]
@@ -163,13 +164,9 @@ class SpecBuilder:
                               "dtype": dtype, "io": io}
         return name
 
-    def tile_bytes(self, shape: list[int], dtype: str, layout: str) -> int:
-        size = prod(shape) * DTYPE_BYTES[dtype]
-        return size + (prod(shape[:-1]) * PADDING_BYTES if layout == "padded" else 0)
-
     def fits(self, shape: list[int], dtype: str, layout: str = "padded") -> bool:
-        align = SHARED_ALIGN.get(layout, DEFAULT_SHARED_ALIGN)
-        return self.shared_bytes + align + self.tile_bytes(shape, dtype, layout) <= SHARED_BUDGET
+        tile = TileStorage(layout, tuple(shape), DTYPE_BYTES[dtype])
+        return self.shared_bytes + tile.alignment + tile.nbytes <= SHARED_BUDGET
 
     def layout(self, shape: list[int], dtype: str, *, tma: bool = False) -> str:
         """A layout for a shared tile of `shape`; for a TMA tile one the validator accepts (a row
@@ -185,8 +182,8 @@ class SpecBuilder:
     def shared_tile(self, shape: list[int], dtype: str, layout: str | None = None, *,
                     tma: bool = False) -> str:
         layout = layout or self.layout(shape, dtype, tma=tma)
-        size = self.tile_bytes(shape, dtype, layout)
-        align = SHARED_ALIGN.get(layout, DEFAULT_SHARED_ALIGN)
+        tile = TileStorage(layout, tuple(shape), DTYPE_BYTES[dtype])
+        size, align = tile.nbytes, tile.alignment
         self.shared_bytes = -(-self.shared_bytes // align) * align + size
         scope = "shared.dyn" if self.static_bytes + size > STATIC_SHARED_BYTES or \
             self.chance(0.3) else "shared"
@@ -295,8 +292,8 @@ def tma_fits(builder: SpecBuilder, tensor: list[Size], box: list[int], dtype: st
         return False
     if layout == "padded" or SWIZZLE_SPAN.get(layout, box[-1] * elem) < box[-1] * elem:
         return False
-    for i in range(len(tensor) - 1):
-        inner = tensor[i + 1:]
+    # the byte strides, and for rank 1 the tensor's own span, are multiples of 16 bytes
+    for inner in [tensor[i + 1:] for i in range(len(tensor) - 1)] or [tensor]:
         if all(not s.symbolic for s in inner) and prod(s.value for s in inner) * elem % TMA_ALIGN:
             return False
     return True

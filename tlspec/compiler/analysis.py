@@ -76,15 +76,26 @@ def region_parts(region) -> tuple[object, list, list]:
 
 
 # -- shared-memory accesses of lowered statements (InjectFenceProxy, ThreadSync) ---------------
-# the views of a tile that MergeSharedMemoryAllocations declares: `<tile>_flat`, `<tile>_rows`
-FLAT, ROWS = "_flat", "_rows"
-VIEW_SUFFIXES = (FLAT, ROWS)
+# The compiler's own buffers are named with a leading '_', which no spec name has (names.py):
+# a spec's tile can never be taken for one of them, nor one of them for a tile. The views of a
+# tile that MergeSharedMemoryAllocations declares: `_flat_<tile>`, `_rows_<tile>`.
+FLAT_VIEW, ROWS_VIEW = "_flat_", "_rows_"
+
+
+def flat_view_name(tile: str) -> str:
+    """The name of the flat view of the shared tile `tile` (the lowered loops address it)."""
+    return FLAT_VIEW + tile
+
+
+def rows_view_name(tile: str) -> str:
+    """The name of the rows view of a swizzled tile whose rows are padded (its TMA copies use it)."""
+    return ROWS_VIEW + tile
 
 
 def tile_name(buffer) -> str:
-    """The tile a shared buffer (the tile or one of its views) belongs to."""
+    """The shared tile `buffer` is, or is a view of."""
     name = buffer.name
-    return next((name[:-len(s)] for s in VIEW_SUFFIXES if name.endswith(s)), name)
+    return next((name[len(p):] for p in (FLAT_VIEW, ROWS_VIEW) if name.startswith(p)), name)
 
 
 def stage_kind(stmt) -> str | None:

@@ -29,12 +29,20 @@ def target_for(arch: str) -> tvm.target.Target:
     return tvm.target.Target({"kind": "cuda", "arch": arch})
 
 
+class DumpError(Exception):
+    """The IR could not be written where --dump-ir asks (a problem of the place, not the spec)."""
+
+
 def _dump(dump_dir: str | None, index: int, name: str, mod: tvm.IRModule) -> None:
     if dump_dir is None:
         return
-    os.makedirs(dump_dir, exist_ok=True)
-    with open(os.path.join(dump_dir, f"{index:02d}_{name}.py"), "w", encoding="utf-8") as f:
-        f.write(mod.script())
+    path = os.path.join(dump_dir, f"{index:02d}_{name}.py")
+    try:
+        os.makedirs(dump_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(mod.script())
+    except OSError as e:
+        raise DumpError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None) -> Lowered:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
-from ..package import KernelArtifact, check_package_dir, write_package
+from ..package import KernelArtifact, check_creatable, check_package_dir, write_package
 from ..validate import UsageError, validate_paths
 from .analysis import attr
-from .codegen import lower
+from .codegen import DumpError, lower
 from .cuda_compile import (
     CudaCompileError,
     compile_cuda,
@@ -72,11 +72,17 @@ def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
             f"{alignment} bytes its tiles need")
 
 
-def check_options(out: str, nvcc: str | None = None) -> None:
+def check_options(out: str, nvcc: str | None = None, dump_ir: str | None = None) -> None:
     """What makes a compile pointless whatever the specs say, checked before any compile work:
-    the package directory (its name, and that it may be replaced) and the nvcc of --nvcc.
-    Raises ValueError (OUT) or UsageError (--nvcc), touching nothing."""
+    the package directory (its name, and that it may be replaced), the folder of --dump-ir
+    (that it can be made and written) and the nvcc of --nvcc. Raises ValueError (OUT) or
+    UsageError (--dump-ir, --nvcc), touching nothing."""
     check_package_dir(out)
+    if dump_ir is not None:
+        try:
+            check_creatable(Path(dump_ir), Path(dump_ir))
+        except ValueError as e:
+            raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
     if nvcc is not None:
         try:
             find_nvcc(nvcc)
@@ -86,9 +92,10 @@ def check_options(out: str, nvcc: str | None = None) -> None:
 
 def compile_paths(paths: list[str], out: str, *, arch: str = DEFAULT_ARCH,
                   nvcc: str | None = None, dump_ir: str | None = None) -> CompileResult:
-    """Raises ValueError or UsageError (before compiling anything) for an unusable OUT or
-    --nvcc, or paths that do not exist; every problem of a spec is a diagnostic."""
-    check_options(out, nvcc)
+    """Raises ValueError or UsageError (before compiling anything) for an unusable OUT, --dump-ir
+    or --nvcc, or paths that do not exist or cannot be read; UsageError when --dump-ir or OUT
+    cannot be written after all. Every problem of a spec is a diagnostic."""
+    check_options(out, nvcc, dump_ir)
     validation = validate_paths(paths)
     result = CompileResult(validation.diagnostics, files=validation.files)
     diags = result.diagnostics
@@ -103,6 +110,8 @@ def compile_paths(paths: list[str], out: str, *, arch: str = DEFAULT_ARCH,
         doc = kernel.document
         try:
             artifacts.append(compile_kernel(kernel, arch=arch, nvcc=nvcc, dump_ir=dump_ir))
+        except DumpError as e:
+            raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
         except CudaCompileError as e:
             hint = e.hint or ""
             if e.log.strip():
@@ -131,5 +140,8 @@ def compile_paths(paths: list[str], out: str, *, arch: str = DEFAULT_ARCH,
     if diags.has_errors:
         return result
     result.kernels = [a.name for a in artifacts]
-    result.out = write_package(out, artifacts)
+    try:
+        result.out = write_package(out, artifacts)
+    except OSError as e:           # write_package leaves OUT as it was
+        raise UsageError(f"-o {out}: cannot write the package: {e.strerror or e}") from None
     return result

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
+from .arithmetic import check_arithmetic
 from .barriers import check_barriers
 from .context import Context
 from .declarations import check_buffers, check_dims, check_launch, check_shared_memory
@@ -12,6 +13,7 @@ from .stages import check_stages
 def check_kernel(kernel: Kernel, diags: Diagnostics) -> None:
     """Run every semantic rule on `kernel`, reporting to `diags`."""
     ctx = Context(kernel, diags)
+    check_arithmetic(ctx)
     check_dims(ctx)
     check_buffers(ctx)
     check_launch(ctx)

@@ -7,6 +7,7 @@ from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
 from ..expr import to_source
 from ..layouts import TileStorage
+from ..limits import MAX_SIZE, int_text
 from ..model import Buffer
 from ..source import pointer_join
 from .context import Context
@@ -47,6 +48,11 @@ def check_buffers(ctx: Context) -> None:
             ctx.error(buffer.pointer + "/layout", f"'layout' is only for shared-memory tiles; "
                                                   f"'{buffer.name}' is {buffer.scope}",
                       "remove 'layout'", key=True)
+        size = buffer_size(buffer, ctx)
+        if size is not None and size > MAX_SIZE:
+            ctx.error(buffer.pointer + "/shape", f"buffer '{buffer.name}' takes {int_text(size)} "
+                                                 "bytes, more than the largest size of the "
+                                                 "language, 2**62", "use a smaller shape")
         for i, extent in enumerate(buffer.shape):
             pointer = pointer_join(buffer.pointer + "/shape", i)
             if buffer.complete and ctx.const(extent) is None and not buffer.is_global:
@@ -99,9 +105,16 @@ def storage(buffer: Buffer, ctx: Context) -> TileStorage | None:
     return TileStorage(buffer.layout, tuple(extents), DTYPE_BYTES[buffer.dtype])
 
 
-def buffer_bytes(buffer: Buffer, ctx: Context) -> int | None:
+def buffer_size(buffer: Buffer, ctx: Context) -> int | None:
+    """The bytes of `buffer` when its shape is constant, however large."""
     tile = storage(buffer, ctx)
     return None if tile is None else tile.nbytes
+
+
+def buffer_bytes(buffer: Buffer, ctx: Context) -> int | None:
+    """The bytes of `buffer` when its shape is constant and within the language's sizes."""
+    size = buffer_size(buffer, ctx)
+    return size if size is not None and size <= MAX_SIZE else None
 
 
 def shared_bytes(ctx: Context) -> tuple[int, list[tuple[str, int]]]:
@@ -112,7 +125,7 @@ def shared_bytes(ctx: Context) -> tuple[int, list[tuple[str, int]]]:
         if not buffer.is_shared:
             continue
         tile = storage(buffer, ctx)
-        if tile is None:
+        if tile is None or tile.nbytes > MAX_SIZE:     # refused by check_buffers
             continue
         total = -(-total // tile.alignment) * tile.alignment + tile.nbytes
         parts.append((buffer.name, tile.nbytes))

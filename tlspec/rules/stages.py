@@ -202,7 +202,7 @@ def check_copy_cluster(ctx: Context, stage: Stage, scope: Scope) -> None:
     pair = _copy_pair(ctx, stage)
     if multicast:
         mask = options["cluster_mask"]
-        if mask >= 1 << size:
+        if mask.bit_length() > size:  # mask >= 1 << size, without building 1 << size
             ctx.error(pointer_join(stage.pointer, "cluster_mask"),
                       f"cluster_mask {mask:#x} names blocks beyond the cluster of {size}",
                       f"use bits 0 to {size - 1} only")

@@ -63,15 +63,15 @@ def accessed(stmt) -> dict[str, str]:
 
 def test_simt_stages_move_16_bit_integers_as_halves_and_read_the_index_as_int64():
     gather, copy = stages(run_through(tile_ir(GATHER_INT16), "LowerTileOp")["main"])
-    assert accessed(gather) == {"rows_flat": "float16", "table": "float16", "idx": "int64"}
-    assert accessed(copy) == {"rows_flat": "float16", "out": "float16"}
+    assert accessed(gather) == {"_flat_rows": "float16", "table": "float16", "idx": "int64"}
+    assert accessed(copy) == {"_flat_rows": "float16", "out": "float16"}
 
 
 def test_the_bit_views_are_declared_where_the_stage_starts():
     gather, _ = stages(run_through(tile_ir(GATHER_INT16), "LowerTileOp")["main"])
     first = list(gather.body.seq)[:2]
     assert all(isinstance(s, tirx.DeclBuffer) for s in first)
-    assert sorted(s.buffer.name for s in first) == ["rows_flat", "table"]
+    assert sorted(s.buffer.name for s in first) == ["_flat_rows", "table"]
 
 
 PARTIAL_COLUMN_TILE = """

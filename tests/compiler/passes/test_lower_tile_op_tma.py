@@ -56,8 +56,8 @@ def test_padded_swizzled_rows_are_handed_over_as_storage_rows():
     copies, armed = lowered(kernel([64, 48], "bx*64 : +64, k*48 : +48", "A_s",
                                    layout="swizzle_128B"))
     assert armed == [64 * 48 * 2]
-    assert regions(copies[0]) == [("A_s_rows", "float16", [64, 64]), ("A", "float16", [64, 48])]
-    assert regions(copies[1]) == [("B", "float16", [64, 48]), ("A_s_rows", "float16", [64, 64])]
+    assert regions(copies[0]) == [("_rows_A_s", "float16", [64, 64]), ("A", "float16", [64, 48])]
+    assert regions(copies[1]) == [("B", "float16", [64, 48]), ("_rows_A_s", "float16", [64, 64])]
 
 
 def test_int16_tensors_are_handed_over_as_uint16():

@@ -38,7 +38,7 @@ def merged(text):
 
 def place(views, name):
     """(byte offset in the pool, bytes) of a tile, from its flat view."""
-    flat = views[name + "_flat"]
+    flat = views["_flat_" + name]
     elem = dtype_bytes(flat.dtype)
     return int(flat.elem_offset) * elem, int(flat.shape[0]) * elem
 
@@ -57,7 +57,7 @@ def test_rows_narrower_than_the_span_are_stored_over_the_span():
     func, views = merged(kernel((64, 48), "swizzle_128B"))
     offset, size = place(views, "A_s")
     assert size == 64 * 128
-    rows = views["A_s_rows"]          # what TMA copies are handed: the storage, as rows
+    rows = views["_rows_A_s"]          # what TMA copies are handed: the storage, as rows
     assert [int(e) for e in rows.shape] == [64, 64] and isinstance(rows.layout, ComposeLayout)
     assert int(rows.elem_offset) * 2 == offset
 
@@ -71,5 +71,5 @@ def test_rows_wider_than_the_span_are_padded_to_whole_spans():
 
 def test_dense_tiles_keep_their_size_and_get_no_rows_view():
     _, views = merged(kernel((64, 64), "swizzle_128B"))
-    assert place(views, "A_s")[1] == 64 * 128 and "A_s_rows" not in views
+    assert place(views, "A_s")[1] == 64 * 128 and "_rows_A_s" not in views
     assert place(views, "P_s")[1] == 3 * (40 * 2 + 16)

@@ -31,7 +31,8 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import ROWS, STAGE_ATTR, dtype_bytes, region_parts, scope_kind, thread_info
+from ..analysis import (STAGE_ATTR, dtype_bytes, flat_view_name, region_parts, rows_view_name,
+                        scope_kind, thread_info)
 from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
@@ -113,7 +114,7 @@ class _Lowerer:
         kind = scope_kind(buffer)
         layout = None
         if kind == "shared":
-            access, layout = self.views[buffer.name + "_flat"], tile_layout(self.func, buffer)
+            access, layout = self.views[flat_view_name(buffer.name)], tile_layout(self.func, buffer)
         elif kind == "fragment":
             access = self.fragments[buffer.name][1]
         else:
@@ -215,7 +216,7 @@ class _Lowerer:
         tile's rows to the span, the same part of the tile's storage rows (`<tile>_rows`, in
         which it is dense). tirx encodes the box from the global side only."""
         buffer, starts, extents = region_parts(region)
-        rows = self.views.get(buffer.name + ROWS)
+        rows = self.views.get(rows_view_name(buffer.name))
         if rows is None:
             return region
         pitch = int(rows.shape[-1])

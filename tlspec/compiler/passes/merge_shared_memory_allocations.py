@@ -5,11 +5,12 @@ Each tile gets an offset aligned for its layout (1024 bytes for swizzled tiles, 
 repeats every 8 rows of the span; 128 bytes otherwise) and storage of its layout's size (padding
 included: `tlspec.layouts`). Its allocation becomes two views of the pool: the logical tile
 (tirx's swizzle layout on it when swizzled, so that TMA encodes the same pattern) for the tile
-operations, and a flat `<tile>_flat` view that the lowered loops address through
+operations, and a flat `_flat_<tile>` view that the lowered loops address through
 `layouts.TileLayout.offset`. A swizzled tile whose rows are narrower than the span (stored at the
-span's pitch, as TMA writes them) gets a third, `<tile>_rows`: the storage as rows of the pitch,
+span's pitch, as TMA writes them) gets a third, `_rows_<tile>`: the storage as rows of the pitch,
 which is what its TMA copies hand tirx (tirx wants the copied part of a view to be dense).
-The mbarriers are `tlspec_mbar`, 8 bytes each, after the tiles. The pool's size is the kernel's
+The mbarriers are `_tlspec_mbar`, 8 bytes each, after the tiles. The compiler's own names start
+with `_`, which no spec name does. The pool's size is the kernel's
 dynamic shared memory (`tlspec.shared_bytes`).
 
 The offsets are from the pool's base, so the base itself must have the largest alignment of its
@@ -29,12 +30,12 @@ from __future__ import annotations
 import tvm_ffi
 from tvm import tirx
 
-from ..analysis import FLAT, ROWS, attr, dtype_bytes, tile_name
+from ..analysis import attr, dtype_bytes, flat_view_name, rows_view_name, tile_name
 from ..layouts import TileLayout
 from ..lower.common import const
 
 POOL = "tlspec_smem"
-MBARRIERS = "tlspec_mbar"
+MBARRIERS = "_tlspec_mbar"   # leading "_": no spec name collides (see analysis.FLAT_VIEW)
 
 
 def _align(value: int, alignment: int) -> int:
@@ -73,9 +74,9 @@ class MergeSharedMemoryAllocations:
         replace, declarations = {}, [tirx.AllocBuffer(pool)]
         for tile, layout, byte_offset in placed:
             dense = layout.storage_shape == layout.shape
-            views = [(tile.name, tile.shape, dense), (tile.name + FLAT, (layout.size,), False)]
+            views = [(tile.name, tile.shape, dense), (flat_view_name(tile.name), (layout.size,), False)]
             if layout.swizzle_bytes and not dense:
-                views.append((tile.name + ROWS, layout.storage_shape, True))
+                views.append((rows_view_name(tile.name), layout.storage_shape, True))
             for name, shape, swizzled in views:       # swizzled: carries tirx's swizzle layout
                 view = tirx.decl_buffer(shape, tile.dtype, name=name, data=pool.data,
                                         elem_offset=byte_offset // layout.elem_bytes,

@@ -1,0 +1,47 @@
+"""Loading spec text: whatever the YAML says, a located error and never an exception."""
+import pytest
+
+from tlspec.validate import validate_text
+
+from conftest import ROOT
+
+BASE = (ROOT / "specs" / "copy_tiles.tlspec.yaml").read_text(encoding="utf-8")
+THREADS = "threads: 256"
+THREADS_AT = next(i for i, line in enumerate(BASE.splitlines(), 1) if THREADS in line)
+
+
+def only_error(text: str):
+    result = validate_text(text, "t.tlspec.yaml")
+    (error,) = result.diagnostics.errors
+    return error
+
+
+@pytest.mark.parametrize("value, message", [
+    ("!!int abc", "'abc' is not a valid !!int value"),
+    ("!!bool 16384", "'16384' is not a valid !!bool value"),
+    ("!!float x", "'x' is not a valid !!float value"),
+    ("!!float 256", "'256' is not a valid !!float value"),
+    ("!!int ''", "'' is not a valid !!int value"),
+    ("!!null 256", "'256' is not a valid !!null value"),
+    ("0b_", "unsupported YAML value: '0b_' is not a number"),
+    ("0x_", "unsupported YAML value: '0x_' is not a number"),
+    ("9" * 5000, "integer of 5000 characters: far outside the 64-bit range of spec integers"),
+    ("-0b" + "1_" * 60, "integer of 123 characters: far outside the 64-bit range"),
+])
+def test_a_scalar_that_cannot_be_read_as_tagged_is_a_located_error(value, message):
+    """PyYAML's constructors raise ValueError, KeyError or IndexError on such text; only
+    YAMLError was caught, so these escaped as tracebacks."""
+    error = only_error(BASE.replace(THREADS, f"threads: {value}"))
+    assert error.message.startswith(message), error.message
+    assert (error.location.line, error.location.column) == (THREADS_AT, 12)
+    assert error.pointer == "/launch/threads"
+
+
+@pytest.mark.parametrize("value", ["!!int 256", "!!int '256'", "!!str 256", "!!int 0x100"])
+def test_a_tag_that_agrees_with_its_text_is_read(value):
+    result = validate_text(BASE.replace(THREADS, f"threads: {value}"), "t.tlspec.yaml")
+    if value == "!!str 256":
+        (error,) = result.diagnostics.errors
+        assert error.message == "'threads' must be an integer, got the string '256'"
+    else:
+        assert result.ok, result.diagnostics.render_text()
