@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -55,9 +56,13 @@ def _partial(A, B):
     B[:-1] = A[:-1]
 
 
+def _hang(A, B):
+    time.sleep(600)
+
+
 KERNELS = {"good": lambda A, B: B.__setitem__(Ellipsis, A), "undefined": lambda A, B: None,
            "partial": _partial, "overrun": _overrun, "crash": _crash,
-           "cuda_error": _cuda_error, "refuse": _refuse}
+           "cuda_error": _cuda_error, "refuse": _refuse, "hang": _hang}
 
 
 class StandInDevice:
@@ -112,6 +117,24 @@ def report(tmp_path_factory):
 
 def _results(report, name):
     return [r for r in report["results"] if r["kernel"].endswith("_" + name)]
+
+
+def test_a_call_that_hangs_is_a_timeout_and_the_run_goes_on(tmp_path, monkeypatch):
+    """A kernel that never returns (an mbarrier waiting for bytes that never come) is stopped
+    after CALL_SECONDS; the calls after it run in a fresh process."""
+    monkeypatch.setattr(run_gpu, "CALL_SECONDS", 2)
+    _batch(tmp_path, ["hang", "good"])
+    report = run_gpu.run(tmp_path, jobs=1, chunk=100, device="test_run_gpu:StandInDevice",
+                         interpreter="test_run_gpu", log=lambda text: None)
+    assert [r["status"] for r in report["results"]] == ["timeout", "timeout", "pass", "pass"]
+
+
+def test_a_spent_budget_leaves_the_rest_not_run(tmp_path):
+    _batch(tmp_path, ["good", "good"])
+    report = run_gpu.run(tmp_path, jobs=1, chunk=100, budget=0,
+                         device="test_run_gpu:StandInDevice", interpreter="test_run_gpu",
+                         log=lambda text: None)
+    assert report["counts"]["not run"] == 4 and report["failing_kernels"] == []
 
 
 def test_kernels_that_match_pass_and_the_run_goes_on_after_crashes(report):

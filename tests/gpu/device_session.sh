@@ -5,9 +5,8 @@
 #   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench
 #
 # Carried from the machine that compiled (no GPU needed there):
-#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_regressions, build/tlspec_edges
-#                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/regressions
-#                                   | tests/gpu/edges
+#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges
+#                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges
 #   diffbatch/                      python tests/differential/build_batch.py ... --out diffbatch
 #   .whl/                           wheels of jsonschema and its dependencies for Python 3.12
 #                                   (tlspec's validation, which the interpreter starts from)
@@ -28,11 +27,11 @@ status=0
 for step in "$@"; do
     start=$(date +%s)
     case "$step" in
-        tests)      # every GPU test: specs/, the matrix, the runtime, the interpreter, regressions
+        tests)      # every GPU test: specs/, the matrix, TMA, edges, the runtime, the interpreter
             python3 -m pytest -q -p no:cacheprovider -rfs tests/gpu >"$out/tests.log" 2>&1
             rc=$?; tail -n 25 "$out/tests.log" ;;
         diff)       # the differential batch against the interpreter
-            python3 tests/differential/run_gpu.py diffbatch --jobs 16 \
+            python3 tests/differential/run_gpu.py diffbatch --jobs 16 --budget "${DIFF_BUDGET:-420}" \
                 --out "$out/diff_results.json" >"$out/diff.log" 2>&1
             rc=$?; tail -n 40 "$out/diff.log" ;;
         sanitize)   # compute-sanitizer memcheck, racecheck and synccheck over the GPU suite
