@@ -7,7 +7,9 @@
 # Carried from the machine that compiled (no GPU needed there):
 #   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges
 #                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges
-#   diffbatch/                      python tests/differential/build_batch.py ... --out diffbatch
+#   diffbatch/ or diffbatch.tar.xz  python tests/differential/build_batch.py ... --out B, then
+#                                   tar -C B -cJf diffbatch.tar.xz cases.json summary.json packages
+#                                   specs (the packed form fits the device tool's carry limit)
 #   .whl/                           wheels of jsonschema and its dependencies for Python 3.12
 #                                   (tlspec's validation, which the interpreter starts from)
 # Logs and results go to $OUT (or /tmp/tlspec-device).
@@ -21,6 +23,9 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     export PYTHONPATH=/tmp/tlspec-site
 fi
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
+if [ -f diffbatch.tar.xz ] && [ ! -d diffbatch ]; then
+    mkdir diffbatch && tar -C diffbatch -xJf diffbatch.tar.xz || exit 2
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 git log -1 --format='commit %h %s' 2>/dev/null || true
 status=0

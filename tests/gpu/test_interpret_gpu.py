@@ -24,15 +24,13 @@ pytest.importorskip("tlspec.interpret", reason="the interpreter needs tlspec imp
 
 from gpu_support import (DEVICE, POISON, ROOT, assert_guards, compiled_package,  # noqa: E402
                          guarded, torch)
+from gpu_support import TORCH_DTYPES as TORCH  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "interpret"))
 from example_kernels import (SIZES, fitted, inputs, kind_of, matrix_kernels,  # noqa: E402
                              spec_kernels)
 from tlspec.interpret import Program  # noqa: E402
 
-TORCH = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
-         "float64": torch.float64, "int8": torch.int8, "int16": torch.int16,
-         "int32": torch.int32, "int64": torch.int64, "uint8": torch.uint8}
 SIGNED = {1: (np.int8, torch.int8), 2: (np.int16, torch.int16), 4: (np.int32, torch.int32),
           8: (np.int64, torch.int64)}
 

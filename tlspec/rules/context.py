@@ -44,6 +44,9 @@ class Context:
     def error(self, pointer: str, message: str, hint: str | None = None, *, key: bool = False):
         self.diags.error(self.location(pointer, key=key), message, pointer=pointer, hint=hint)
 
+    def warning(self, pointer: str, message: str, hint: str | None = None, *, key: bool = False):
+        self.diags.warning(self.location(pointer, key=key), message, pointer=pointer, hint=hint)
+
     # -- values -----------------------------------------------------------------------------
 
     def const(self, expr: Expr | None, scope: Scope | None = None) -> int | None:

@@ -134,7 +134,21 @@ def check_copy(ctx: Context, stage: Stage, scope: Scope) -> None:
             ctx.error(pointer_join(stage.pointer, "prefer_instruction"),
                       "prefer_instruction cp_async: cp.async copies global -> shared; this copy is "
                       f"{ctx.buffer(src).scope} -> {ctx.buffer(dst).scope}", "use sync")
+        _warn_unhinted_cp_async(ctx, stage)
     _check_simt_options(ctx, stage, src, scope)
+
+
+def _warn_unhinted_cp_async(ctx: Context, stage: Stage) -> None:
+    """cp.async copies run without an L2 cache hint: the ptxas of CUDA 13.0 (NVRTC's) can drop
+    the cache policy of a hinted cp.async, and the copy then traps as an illegal instruction at
+    run time (found by the differential run on an H200; CUDA 13.1's ptxas does the same)."""
+    policy = stage.options.get("eviction_policy", "evict_normal")
+    if policy != "evict_normal":
+        ctx.warning(pointer_join(stage.pointer, "eviction_policy"),
+                    f"eviction_policy {policy} is not applied to a cp.async copy: CUDA 13's ptxas "
+                    "can compile a cp.async L2 cache hint into an illegal instruction, so the copy "
+                    "runs without it", "remove eviction_policy, or use prefer_instruction: sync "
+                    "(or tma) to keep the hint")
 
 
 def check_async_copy(ctx: Context, stage: Stage, scope: Scope) -> None:

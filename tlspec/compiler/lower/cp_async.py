@@ -1,8 +1,9 @@
 """A cp.async copy (global -> shared): the SIMT copy's loop (the same threads on the same
 vectors, see VectorLoop), each vector one `cp.async` of 4, 8 or 16 bytes in place of a vector
 load and store, then `commit_group` and `wait_group 0`: the stage ends with this thread's copies
-in shared memory (the block barrier before other threads read the tile is ThreadSync's). An
-`eviction_policy` becomes the copies' L2 cache hint.
+in shared memory (the block barrier before other threads read the tile is ThreadSync's). No L2
+cache hint: CUDA 13's ptxas can drop a hinted cp.async's cache policy and the copy then traps as
+an illegal instruction (validation warns about an `eviction_policy` here).
 
 Later passes read these calls with `..analysis.cp_async_parts` (a cp.async writes its tile
 through the generic proxy, like a store: ThreadSync and InjectFenceProxy treat it as one), and
@@ -18,7 +19,6 @@ from tvm.script.ir_builder import tirx as T
 from ..analysis import dtype_bytes
 from .common import Operand, Stmt, VectorLoop, seq
 from .copy import copy_shape
-from .hinted_access import HINTS
 
 ACCESS_BYTES = (4, 8, 16)          # what one cp.async copies
 _SRC_SIZE = 3                      # operand index of the source size (after dst, src, cp-size)
@@ -30,18 +30,15 @@ def ptx_name(nbytes: int) -> str:
 
 
 def lower_cp_async(dst: Operand, src: Operand, vector: int, threads: list[int] | None,
-                   tid: tirx.Var, nthreads: int, eviction_policy: str = "evict_normal") -> Stmt:
+                   tid: tirx.Var, nthreads: int) -> Stmt:
     shape, ddims, sdims = copy_shape(dst, src)
     nbytes = vector * dtype_bytes(dst.dtype)
-    name, policy = ptx_name(nbytes), []
-    if eviction_policy in HINTS:
-        name += ".L2::cache_hint"
-        policy = [tirx.IntImm("uint64", HINTS[eviction_policy][0])]
+    name = ptx_name(nbytes)
 
     def body(point) -> Stmt:
         return tirx.Evaluate(T.ptx[name](
             dst.access.ptr_to(dst.indices(dict(zip(ddims, point)))),
-            src.access.ptr_to(src.indices(dict(zip(sdims, point)))), nbytes, *policy))
+            src.access.ptr_to(src.indices(dict(zip(sdims, point)))), nbytes))
 
     return seq([VectorLoop(shape, vector, threads).emit_whole(tid, nthreads, body),
                 tirx.Evaluate(T.ptx["cp.async.commit_group"]()),

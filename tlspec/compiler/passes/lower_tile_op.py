@@ -228,8 +228,7 @@ class _Lowerer:
     def _cp_async(self, call, config):
         dst, src = (self._operand(a) for a in call.args[:2])
         return lower_cp_async(dst, src, config["tlspec.vector"], config.get("tlspec.threads"),
-                              self.tid, self.nthreads,
-                              str(config.get("eviction_policy", "evict_normal")))
+                              self.tid, self.nthreads)
 
     def _phase(self):
         """Parity of the number of times the enclosing loops have run this stage before."""
