@@ -14,7 +14,7 @@ from tvm import tirx
 
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
-from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars, simplify
+from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify
 from ..im2col import column_matrix
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
@@ -182,6 +182,23 @@ def _column_matrix_checks(kernel: Kernel) -> list[dict]:
     return checks
 
 
+def _loop_checks(kernel: Kernel) -> list[dict]:
+    """A loop whose end depends on symbolic dims only is checked at the call: its counter is a
+    32-bit integer (a constant end was checked at compile time, int32_limits)."""
+    symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
+    checks = []
+    for stage in kernel.walk():
+        if not stage.body or "extent" not in stage.exprs:
+            continue
+        end = BinOp("+", stage.exprs.get("start", Const(0)), stage.exprs["extent"])
+        names = {v.name for v in free_vars(end)}
+        if names and names <= symbolic:
+            checks.append({"expr": spec_expr(end, kernel), "op": "<=", "bound": INT32_MAX,
+                           "message": f"the loop over '{stage.options['var']}' counts with a "
+                                      "32-bit integer: its end must stay below 2**31"})
+    return checks
+
+
 def _grid_checks(kernel: Kernel) -> list[dict]:
     """A grid extent that depends on symbolic dims is checked at the call against its axis's
     limit (a constant one was checked by validation)."""
@@ -261,6 +278,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                                   "below 2**31"})
     checks += _column_matrix_checks(kernel)
     checks += _grid_checks(kernel)
+    checks += _loop_checks(kernel)
     return {
         "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
         "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",
