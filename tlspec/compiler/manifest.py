@@ -15,7 +15,7 @@ from tvm import tirx
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
 from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify
-from ..im2col import column_matrix
+from ..im2col import column_matrix, output_extent
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
 from ..tensormap_rules import TensorMap, violations
@@ -163,13 +163,21 @@ def _dims(kernel: Kernel, globals_: list) -> dict:
 
 
 def _column_matrix_checks(kernel: Kernel) -> list[dict]:
-    """A global `col` of an im2col is the whole (N*OH*OW, K*K*C) column matrix: validation
-    compares constant extents, these checks the symbolic ones at the call."""
+    """An im2col's output height and width are at least 1, and a global `col` is the whole
+    (N*OH*OW, K*K*C) column matrix: validation checks constant extents, these the symbolic ones
+    at the call."""
     checks = []
     for stage in kernel.walk():
         if stage.kind != "im2col":
             continue
         image, col = (kernel.buffers[stage.regions[r].name] for r in ("img", "col"))
+        for axis, size in (("height", image.shape[1]), ("width", image.shape[2])):
+            extent = spec_expr(output_extent(size, stage.options), kernel)
+            check = {"expr": extent, "op": ">=", "bound": 1,
+                     "message": f"im2col over {image.name}: its output {axis} must be at least 1 "
+                                "(the padded image must hold the dilated kernel)"}
+            if not isinstance(extent, int) and check not in checks:
+                checks.append(check)
         if not col.is_global:
             continue
         for axis, have, want in zip(("rows", "columns"), col.shape,
