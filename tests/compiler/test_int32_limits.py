@@ -65,3 +65,36 @@ def test_a_tensor_whose_tiles_end_inside_int32_is_compiled():
 def test_a_constant_dim_above_2_to_the_31_is_refused_at_the_dim():
     assert refusals(spec("{N: 4096, K: 3000000000}", loop="K")) == [
         ("/dims/K", f"dim 'K' = 3000000000, above 2**31 - 1, {LATER}")]
+
+
+def loop_spec(start: int, extent: int) -> str:
+    """A loop over k (which no region uses) around a copy of 1024 int8."""
+    return spec("{N: 4096}").replace(
+        '  - copy: {src: "a[bx*1024 : +1024]", dst: "b[bx*1024 : +1024]"}\n',
+        f"  - for:\n      var: k\n      start: {start}\n      extent: {extent}\n      stages:\n"
+        '        - copy: {src: "a[bx*1024 : +1024]", dst: "b[bx*1024 : +1024]"}\n')
+
+
+def test_a_loop_whose_bounds_leave_int32_is_refused_at_them():
+    """A loop starting at 2**62 (found by the fuzzer) was an int32 literal overflow inside tvm:
+    the loop variable is a 32-bit integer."""
+    hint = ("the kernels of this release count loops with 32-bit integers: keep a loop's start "
+            "and end within -2**31 .. 2**31 - 1")
+    assert refusals(loop_spec(2**62, 4)) == [
+        ("/stages/0/for/start", f"a loop over 'k' starting at {2**62} (outside the 32-bit "
+                                f"range) {LATER}")]
+    assert refusals(loop_spec(2**31 - 2, 4))[0][0] == "/stages/0/for/extent"
+    assert refusals(loop_spec(-2**31, 4)) == [] and refusals(loop_spec(2**31 - 5, 4)) == []
+    diags = Diagnostics()
+    check_supported(validate_text(loop_spec(2**62, 4)).kernels[0], diags)
+    assert [d.hint for d in diags] == [hint]
+
+
+def test_a_loop_end_of_symbolic_dims_is_a_check_of_the_call():
+    """A loop's end that depends on symbolic dims is checked by the wrapper (manifest `checks`)."""
+    from tlspec.compiler.manifest import _loop_checks
+    text = spec("{N: {symbolic: true}, K: symbolic}", loop="K")
+    assert _loop_checks(validate_text(text).kernels[0]) == [
+        {"expr": {"op": "+", "args": [0, {"dim": "K"}]}, "op": "<=", "bound": 2**31 - 1,
+         "message": "the loop over 'k' counts with a 32-bit integer: its end must stay below "
+                    "2**31"}]

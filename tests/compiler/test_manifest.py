@@ -84,3 +84,38 @@ def test_a_symbolic_grid_extent_past_its_axis_limit_is_refused_before_launch(
     runtime.check_arguments(kernel, [Fake(at_limit), Fake(at_limit)])
     with pytest.raises(ValueError, match=message):
         fn(Fake(past_limit), Fake(past_limit))
+
+
+SMALL_IMAGE = """
+tlspec: 1
+name: small_image
+target: sm_90a
+dims:
+  H: symbolic
+  W: symbolic
+buffers:
+  img: {scope: global, shape: [1, H, W, 8], dtype: float16, io: in}
+  col: {scope: global, shape: ["(H - 2) * (W - 2)", 72], dtype: float16, io: out}
+launch:
+  grid: {bx: "ceildiv((H - 2) * (W - 2), 16)"}
+  threads: 128
+stages:
+  - im2col: {img: img, col: "col[bx*16 : +16, :]", nhw_step: bx, c_step: 0, kernel: 3}
+"""
+
+
+def test_an_image_smaller_than_the_kernel_at_a_call_is_refused_before_launch(tmp_path):
+    """With symbolic H and W, a 2 x 2 image makes OH = OW = 0 and the kernel would divide by
+    OW: the wrapper checks the output extents (validation checks constant ones)."""
+    (tmp_path / "small.tlspec.yaml").write_text(SMALL_IMAGE)
+    out = tmp_path / "small_kernels"
+    module = compile_and_import(out, tmp_path)
+    try:
+        fn = module.small_image
+        runtime, kernel = fn.__globals__["_runtime"], fn.__globals__["_KERNEL"]
+        runtime.check_arguments(kernel, [Fake((1, 3, 3, 8)), Fake((1, 72))])
+        with pytest.raises(ValueError, match=r"small_image\(\): im2col over img: its output "
+                                             r"height must be at least 1"):
+            fn(Fake((1, 2, 3, 8)), Fake((0, 72)))
+    finally:
+        forget(out.name)

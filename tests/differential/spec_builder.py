@@ -173,7 +173,8 @@ class SpecBuilder:
         no wider than the swizzle span, not padded)."""
         row = shape[-1] * DTYPE_BYTES[dtype]
         options = [x for x in LAYOUTS if not (tma and (x == "padded" or
-                                                        SWIZZLE_SPAN.get(x, row) < row))]
+                                                        SWIZZLE_SPAN.get(x, row) < row))
+                   and self.fits(shape, dtype, x)]     # swizzled rows are padded to the span
         if self.avoid_known_bugs:        # swizzled tiles must hold whole 8-row swizzle atoms
             options = [x for x in options if x not in SWIZZLE_SPAN or
                        (len(shape) >= 2 and shape[-2] % 8 == 0 and row % SWIZZLE_SPAN[x] == 0)]

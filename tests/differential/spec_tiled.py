@@ -13,6 +13,8 @@ from math import prod
 
 from spec_builder import (BLOCKS_CAP, ELEMENTS_CAP, Generated, Size, SpecBuilder, tma_fits)
 from tlspec.dtypes import DTYPE_BYTES
+from tlspec.layouts import TileStorage
+from tlspec.tensormap_rules import SHARED_ALIGN as TMA_SHARED_ALIGN
 
 INNER_TILES = [1, 2, 3, 4, 5, 7, 8, 16, 24, 32, 48, 64, 96, 128, 256]
 OUTER_TILES = [1, 1, 2, 3, 4, 8, 16, 32, 64]
@@ -153,6 +155,17 @@ def new_tile(b: SpecBuilder, t: Tiling, shape: list[int], *, tma: bool, slots: b
     return name, name if slots is None else f"{name}[{slots[1]}{', :' * len(shape)}]"
 
 
+def slot_aligned(b: SpecBuilder, name: str, region: str) -> bool:
+    """Whether every slot of a multi-slot tile starts at a multiple of 128 bytes, as a TMA copy
+    into or out of one needs (a whole tile always does)."""
+    if region == name:
+        return True
+    buffer = b.buffers[name]
+    storage = TileStorage(buffer.get("layout", "auto"), tuple(buffer["shape"]),
+                          DTYPE_BYTES[buffer["dtype"]])
+    return storage.nbytes // buffer["shape"][0] % TMA_SHARED_ALIGN == 0
+
+
 # -- copies ----------------------------------------------------------------------------------
 def _row(t: Tiling, sizes: list[Size]) -> Size | None:
     return sizes[-1] if len(sizes) > 1 else None
@@ -214,7 +227,8 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
                            legal=legal) for d in dst_regions]
     name, region = made
     shape = b.buffers[name]["shape"]
-    tma_ok = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[name].get("layout", "auto"))
+    tma_ok = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[name].get("layout", "auto")) \
+        and slot_aligned(b, name, region)
     stages = [copy_stage(b, t.dtype, a_region, region, kind="g2s", src_rank=rank, src_inner=t.tile[-1],
                          legal=legal, tma_ok=tma_ok)]
     if kind == "shared2":
@@ -224,7 +238,8 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
                                      src_inner=shape[-1], legal=legal))
             name, region = second
             shape = b.buffers[name]["shape"]
-            tma_ok = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[name].get("layout", "auto"))
+            tma_ok = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[name].get("layout", "auto")) \
+                and slot_aligned(b, name, region)
     for d in dst_regions:
         stages.append(copy_stage(b, t.dtype, region, d, kind="s2g", src_rank=len(shape),
                                  src_inner=shape[-1], legal=legal, tma_ok=tma_ok))

@@ -10,6 +10,9 @@ bits, outputs poisoned inside guard regions.
 - im2col tiles past the last tap (zero columns) and a global column matrix checked at the call;
 - symbolic dims known only through `B * 64`, `D + 2`, `(K + 1) * 16`;
 - fragments as the rows of a gather or a scatter, and a loop_layout wider than its copy;
+- divisions by symbolic sizes: im2col over images of symbolic height (OH symbolic, OW
+  constant: tvm's iter-map analysis failed on them before LowerSymbolicDivision) and a copy
+  whose region divides the block index by a dim;
 - vector loads aligned only through a dim's multiple_of (aligned: a table of one row, row
   strides `M2 + 16` and `K * 2`, image channels `C * 2`).
 
@@ -210,6 +213,40 @@ def test_a_thread_grid_wider_than_the_copy(m):
     expected[:, 0, :] = a[:, 1, :]
     run("wide_layout_bf16", a, b)
     assert_same(b, expected)
+
+
+# -- divisions by symbolic sizes (LowerSymbolicDivision) ---------------------------------------
+# kernel -> (C, dtype, kernel, stride, dilation, pad, W, N or None where N is symbolic)
+SYMBOLIC_IM2COL = {
+    "im2col_symbolic_h_f16": (3, torch.float16, 2, 2, 1, 2, 6, None),
+    "im2col_symbolic_h_dilated_f32": (9, torch.float32, 2, 1, 2, 2, 1, None),
+    "im2col_symbolic_h_fixed_n_f16": (3, torch.float16, 1, 1, 1, 1, 8, 3),
+    "im2col_symbolic_nh_vector_f16": (8, torch.float16, 1, 1, 2, 1, 3, None),
+}
+
+
+@pytest.mark.parametrize("n, h", [(1, 1), (2, 5), (3, 8), (5, 37)])
+@pytest.mark.parametrize("name", SYMBOLIC_IM2COL)
+def test_im2col_of_a_symbolic_height(name, n, h):
+    c, dtype, k, s, d, p, w, fixed_n = SYMBOLIC_IM2COL[name]
+    n = fixed_n or n
+    img = random_bits((n, h, w, c), dtype).nan_to_num(1.0)
+    expected = im2col_reference(img, k, s, d, p)
+    col = guarded(expected.shape, dtype)
+    run(name, img, col)
+    assert_same(col, expected, "col")
+    assert_guards(col, "col")
+
+
+@pytest.mark.parametrize("m, k", [(1, 0), (3, 5), (7, 30)])
+def test_a_region_divided_by_a_symbolic_size(m, k):
+    a = random_bits((m, (k + 2) * 8, 5), torch.float16)
+    b = guarded((m * (k + 2), 8), torch.float16)
+    run("divided_rows_f16", a, b)
+    i = torch.arange(m * (k + 2), device=DEVICE)
+    rows = a.view(m, k + 2, 8, 5)[i // (k + 2), i % (k + 2), :, i % 5]
+    assert_same(b, rows)
+    assert_guards(b)
 
 
 # -- vector loads aligned only through a dim's multiple_of -------------------------------------

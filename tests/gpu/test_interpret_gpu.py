@@ -6,8 +6,7 @@ Inputs are random bits, never zero; the index tensors of gathers and scatters ho
 of their table (distinct for a scatter). Outputs start with every bit set on both sides, and on
 the GPU lie inside poisoned guard regions that must survive. The matrix kernels run at the
 small and ragged sizes of the interpreter's CPU tests (tests/interpret/example_kernels.py); the
-kernels of specs/ at their own sizes, except the two the interpreter needs more than a few
-seconds for (skipped, with the reason).
+kernels of specs/ at their own sizes (the two largest take the interpreter about 10 s each).
 
 Needs torch with a CUDA device, tlspec and numpy importable (tvm is not needed), and the
 packages `tlspec compile specs/ -o build/tlspec_kernels` and `tlspec compile tests/gpu/matrix
@@ -111,20 +110,12 @@ def test_every_matrix_kernel_is_compared(matrix_package):
 # symbolic dims of the kernels of specs/ (the others have constant sizes)
 SPEC_SIZES = {"copy_symbolic": [{"M": 64, "N": 128}, {"M": 320, "N": 384}],
               "im2col_strided": [{"N": 1}, {"N": 3}]}
-# interpreter time on one core of a loaded 2-core machine (bench/bench_interpreter.py's kind)
-TOO_SLOW = {"copy_tiles": "32768 blocks of a 16384 x 16384 matrix: about 10 s in the interpreter",
-            "im2col_3x3": "28224 blocks: about 7 to 14 s in the interpreter"}
+# (copy_tiles, 32768 blocks, and im2col_3x3, 28224, take the interpreter about 10 s each)
+SPEC_CASES = [pytest.param(kernel, dims, id=f"{kernel.name}-{i}") for kernel in spec_kernels()
+              for i, dims in enumerate(SPEC_SIZES.get(kernel.name, [{}]))]
 
 
-def spec_cases():
-    for kernel in spec_kernels():
-        slow = TOO_SLOW.get(kernel.name)
-        marks = [pytest.mark.skip(reason=slow)] if slow else []
-        for i, dims in enumerate(SPEC_SIZES.get(kernel.name, [{}])):
-            yield pytest.param(kernel, dims, id=f"{kernel.name}-{i}", marks=marks)
-
-
-@pytest.mark.parametrize("kernel, dims", spec_cases())
+@pytest.mark.parametrize("kernel, dims", SPEC_CASES)
 def test_spec_kernel_agrees_with_the_interpreter(specs_package, kernel, dims):
     compare(kernel, specs_package, dims)
 

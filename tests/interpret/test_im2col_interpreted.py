@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 import references
+from conftest import ROOT
 from interpret_support import assert_same, kernel, random
-from tlspec.interpret import InterpretError
+from tlspec.interpret import InterpretError, load
 
 THROUGH_SHARED = """
     name: im2col_tiles
@@ -86,3 +87,22 @@ def test_a_kernel_that_does_not_fit_the_image_is_an_error():
                                              r"a 5x5 kernel with dilation 1 and pad 0 does not fit "
                                              r"in the image \(4 x 9\)"):
         im2col(random((1, 4, 9, 2), "int8"))
+
+
+# the GPU edge kernels whose divisors are symbolic (tests/gpu/test_edges_gpu.py runs them
+# compiled): the interpreter, the oracle, agrees with the references that test compares against
+SYMBOLIC_EDGES = {  # kernel -> (C, dtype, kernel, stride, dilation, pad, W, fixed N or None)
+    "im2col_symbolic_h_f16": (3, "float16", 2, 2, 1, 2, 6, None),
+    "im2col_symbolic_h_dilated_f32": (9, "float32", 2, 1, 2, 2, 1, None),
+    "im2col_symbolic_h_fixed_n_f16": (3, "float16", 1, 1, 1, 1, 8, 3),
+    "im2col_symbolic_nh_vector_f16": (8, "float16", 1, 1, 2, 1, 3, None),
+}
+
+
+@pytest.mark.parametrize("n, h", [(1, 1), (2, 5)])
+@pytest.mark.parametrize("name", SYMBOLIC_EDGES)
+def test_the_symbolic_division_edge_kernels(name, n, h):
+    c, dtype, k, s, d, p, w, fixed_n = SYMBOLIC_EDGES[name]
+    kernels = load(ROOT / "tests" / "gpu" / "edges" / "symbolic_division.tlspec.yaml")
+    img = random((fixed_n or n, h, w, c), dtype)
+    assert_same(getattr(kernels, name)(img), references.im2col(img, k, s, d, p))

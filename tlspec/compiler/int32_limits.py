@@ -6,7 +6,9 @@ accesses, in 32-bit integers. What would overflow that for every call is refused
 - a global tensor of more than 2**31 - 1 elements (at the smallest values its symbolic dims may
   take);
 - a constant-shaped global tensor whose regions end past offset 2**31 - 1: the partial tiles at
-  its end address elements past it (guarded, never moved), and their offsets must fit too.
+  its end address elements past it (guarded, never moved), and their offsets must fit too;
+- a loop whose bounds (its start, or its start plus its extent) leave the 32-bit range: its
+  variable is a 32-bit integer.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from math import prod
 
 from ..diagnostics import Diagnostics
-from ..expr import bounds
+from ..expr import bounds, free_vars
 from ..model import Buffer, Kernel
 from ..rules.context import Context
 
@@ -30,6 +32,7 @@ def int32_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
             yield (dim.pointer, f"dim '{dim.name}' = {dim.value}, above 2**31 - 1,",
                    "the kernels of this release compute indices in 32-bit integers")
     context = Context(kernel, Diagnostics())
+    yield from _loop_overflows(context)
     for buffer in kernel.buffers.values():
         if not buffer.is_global:
             continue
@@ -43,6 +46,32 @@ def int32_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
             yield (buffer.pointer + "/shape",
                    f"a global tensor of {fewest} elements whose partial tiles end at offset "
                    f"{reach} ('{buffer.name}', past 2**31 - 1)", HINT)
+
+
+def _loop_overflows(context: Context) -> Iterator[tuple[str, str, str]]:
+    too_large = {d.name for d in context.kernel.dims.values()          # refused at the dim
+                 if not d.symbolic and d.value > INT32_MAX}
+    for stage, scope in context.stages():
+        if not stage.body or "extent" not in stage.exprs or any(
+                v.name in too_large for e in stage.exprs.values() for v in free_vars(e)):
+            continue
+        start = stage.exprs.get("start")
+        first = (0, 0) if start is None else context.bounds(start, scope)
+        length = context.bounds(stage.exprs["extent"], scope)
+        var = stage.options["var"]
+        if first is not None and not _fits(first):
+            key, what = "start", f"a loop over '{var}' starting at {first[1]}"
+        elif first is not None and length is not None and not _fits(
+                (first[0], first[1] + max(length[1], 0))):
+            key, what = "extent", f"a loop over '{var}' from {first[0]} to {first[1] + length[1]}"
+        else:
+            continue      # within range, or symbolic: the manifest checks it at the call
+        yield (f"{stage.pointer}/{key}", f"{what} (outside the 32-bit range)", "the kernels of this release count loops with 32-bit integers: "
+               "keep a loop's start and end within -2**31 .. 2**31 - 1")
+
+
+def _fits(rng: tuple[int, int]) -> bool:
+    return -INT32_MAX - 1 <= rng[0] and rng[1] <= INT32_MAX
 
 
 def _element_count(kernel: Kernel, buffer: Buffer) -> tuple[int, int]:

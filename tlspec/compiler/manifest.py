@@ -14,8 +14,8 @@ from tvm import tirx
 
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
-from ..expr import BinOp, Call, Expr, Neg, Var, evaluate, free_vars, simplify
-from ..im2col import column_matrix
+from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify
+from ..im2col import column_matrix, output_extent
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
 from ..tensormap_rules import TensorMap, violations
@@ -163,13 +163,21 @@ def _dims(kernel: Kernel, globals_: list) -> dict:
 
 
 def _column_matrix_checks(kernel: Kernel) -> list[dict]:
-    """A global `col` of an im2col is the whole (N*OH*OW, K*K*C) column matrix: validation
-    compares constant extents, these checks the symbolic ones at the call."""
+    """An im2col's output height and width are at least 1, and a global `col` is the whole
+    (N*OH*OW, K*K*C) column matrix: validation checks constant extents, these the symbolic ones
+    at the call."""
     checks = []
     for stage in kernel.walk():
         if stage.kind != "im2col":
             continue
         image, col = (kernel.buffers[stage.regions[r].name] for r in ("img", "col"))
+        for axis, size in (("height", image.shape[1]), ("width", image.shape[2])):
+            extent = spec_expr(output_extent(size, stage.options), kernel)
+            check = {"expr": extent, "op": ">=", "bound": 1,
+                     "message": f"im2col over {image.name}: its output {axis} must be at least 1 "
+                                "(the padded image must hold the dilated kernel)"}
+            if not isinstance(extent, int) and check not in checks:
+                checks.append(check)
         if not col.is_global:
             continue
         for axis, have, want in zip(("rows", "columns"), col.shape,
@@ -179,6 +187,23 @@ def _column_matrix_checks(kernel: Kernel) -> list[dict]:
                                 f"its {axis} must be {'N*OH*OW' if axis == 'rows' else 'K*K*C'}"}
             if simplify(have) != simplify(want) and check not in checks:
                 checks.append(check)
+    return checks
+
+
+def _loop_checks(kernel: Kernel) -> list[dict]:
+    """A loop whose end depends on symbolic dims only is checked at the call: its counter is a
+    32-bit integer (a constant end was checked at compile time, int32_limits)."""
+    symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
+    checks = []
+    for stage in kernel.walk():
+        if not stage.body or "extent" not in stage.exprs:
+            continue
+        end = BinOp("+", stage.exprs.get("start", Const(0)), stage.exprs["extent"])
+        names = {v.name for v in free_vars(end)}
+        if names and names <= symbolic:
+            checks.append({"expr": spec_expr(end, kernel), "op": "<=", "bound": INT32_MAX,
+                           "message": f"the loop over '{stage.options['var']}' counts with a "
+                                      "32-bit integer: its end must stay below 2**31"})
     return checks
 
 
@@ -261,6 +286,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                                   "below 2**31"})
     checks += _column_matrix_checks(kernel)
     checks += _grid_checks(kernel)
+    checks += _loop_checks(kernel)
     return {
         "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
         "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",

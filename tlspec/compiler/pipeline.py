@@ -23,6 +23,7 @@ from .passes.layout_inference import LayoutInference
 from .passes.legalize_negative_index import LegalizeNegativeIndex
 from .passes.legalize_safe_memory_access import LegalizeSafeMemoryAccess
 from .passes.lower_hopper_intrin import LowerHopperIntrin
+from .passes.lower_symbolic_division import LowerSymbolicDivision
 from .passes.lower_tile_op import LowerTileOp
 from .passes.merge_shared_memory_allocations import MergeSharedMemoryAllocations
 from .passes.split_host_device import SplitHostDevice
@@ -73,6 +74,9 @@ PASSES: list[PassInfo] = [
     _tvm("StmtSimplify", "simplify", lambda: tirx.transform.StmtSimplify()),
     _tvm("LowerTIRxOpaque", "lower tirx's block and thread constructs",
          lambda: tirx.transform.LowerTIRxOpaque()),
+    _tlspec("LowerSymbolicDivision", "floor division by a symbolic divisor as C division (with "
+            "a floor correction where signs are unknown), out of FlattenBuffer's iter-map "
+            "analysis", LowerSymbolicDivision),
     _tvm("FlattenBuffer", "multi-dimensional buffers to flat memory",
          lambda: tirx.transform.FlattenBuffer()),
     _tvm("BF16ComputeLegalize", "bfloat16 arithmetic in float32",
