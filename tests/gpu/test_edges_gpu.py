@@ -12,7 +12,9 @@ bits, outputs poisoned inside guard regions.
 - fragments as the rows of a gather or a scatter, and a loop_layout wider than its copy;
 - divisions by symbolic sizes: im2col over images of symbolic height (OH symbolic, OW
   constant: tvm's iter-map analysis failed on them before LowerSymbolicDivision) and a copy
-  whose region divides the block index by a dim.
+  whose region divides the block index by a dim;
+- vector loads aligned only through a dim's multiple_of (aligned: a table of one row, row
+  strides `M2 + 16` and `K * 2`, image channels `C * 2`).
 
 Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
 (default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
@@ -245,3 +247,46 @@ def test_a_region_divided_by_a_symbolic_size(m, k):
     rows = a.view(m, k + 2, 8, 5)[i // (k + 2), i % (k + 2), :, i % 5]
     assert_same(b, rows)
     assert_guards(b)
+
+
+# -- vector loads aligned only through a dim's multiple_of -------------------------------------
+ONE_ROW = {"one_row_gather_e4m3": torch.float8_e4m3fn, "one_row_gather_u8": torch.uint8,
+           "one_row_gather_f16": torch.float16, "one_row_gather_f32": torch.float32}
+
+
+@pytest.mark.parametrize("m1, m2", [(37, 80), (1, 16), (4, 1040)])
+@pytest.mark.parametrize("name", ONE_ROW)
+def test_a_gather_from_a_table_of_one_row(name, m1, m2):
+    idx = torch.randint(-1, 3, (m1,), dtype=torch.int32, device=DEVICE)   # row 0, or zeros
+    idx[0] = 0
+    gather_checked(name, random_bits((1, m2), ONE_ROW[name]), idx)
+
+
+@pytest.mark.parametrize("m1, m2", [(37, 80), (1, 16), (4, 1040)])
+def test_a_scatter_into_a_table_of_one_row(m1, m2):
+    """Only the index position holding 0 names a row of the table: that one row is written."""
+    table, rows = random_bits((1, m2), torch.int8), random_bits((m1, m2), torch.int8)
+    idx = torch.full((m1,), 1, dtype=torch.int32, device=DEVICE)
+    idx[::2] = -1
+    idx[m1 // 2] = 0
+    run("one_row_scatter_i8", table, idx, rows)
+    assert_same(table, rows[m1 // 2 : m1 // 2 + 1])
+
+
+@pytest.mark.parametrize("m1, m2", [(37, 80), (1, 0), (6, 1024)])
+def test_rows_of_a_stride_aligned_through_multiple_of(m1, m2):
+    copy_checked("offset_rows_u8", random_bits((m1, m2 + 16), torch.uint8))
+
+
+@pytest.mark.parametrize("m1, k", [(37, 40), (1, 8), (6, 512)])
+def test_rows_of_a_scaled_stride(m1, k):
+    copy_checked("scaled_rows_u8", random_bits((m1, k * 2), torch.uint8))
+
+
+@pytest.mark.parametrize("n, c", [(1, 8), (3, 24)])
+def test_im2col_of_scaled_channels(n, c):
+    img = random_bits((n, 4, 4, c * 2), torch.uint8)
+    col = guarded((n * 16, 18 * c), torch.uint8)
+    run("scaled_channels_im2col_u8", img, col)
+    assert_same(col, im2col_reference(img, 3, 1, 1, 1), "col")
+    assert_guards(col, "col")

@@ -15,6 +15,7 @@ from tvm import tirx
 from tvm.backend.cuda import transforms as cuda_transforms
 from tvm.tirx import compilation_pipeline as tvm_pipeline
 
+from .passes.align_vector_loads import AlignVectorLoads
 from .passes.apply_eviction_hints import ApplyEvictionHints
 from .passes.inject_fence_proxy import InjectFenceProxy
 from .passes.instruction_annotation import InstructionAnnotation
@@ -90,6 +91,9 @@ PASSES: list[PassInfo] = [
          lambda: tirx.transform.FP8ComputeLegalize()),
     _tvm("VerifyMemory", "check that the device code touches only device memory",
          lambda: tirx.transform.VerifyMemory()),
+    _tlspec("AlignVectorLoads", "vector loads that only the dims' multiple_of proves aligned: "
+            "their index rewritten so that CUDA code generation emits them whole",
+            AlignVectorLoads),
     _tlspec("SplitHostDevice", "split into host code (TMA encoding, launch) and the CUDA kernel",
             lambda: SplitHostDevice),
     _tvm("LowerIket", "CUDA launch-parameter lowering", lambda: cuda_transforms.LowerIket()),

@@ -99,7 +99,8 @@ class _Builder:
     def _strides(self, buffer: Buffer) -> list[tirx.PrimExpr]:
         """Row-major strides in which a symbolic dim with `multiple_of: m` reads `N // m * m`
         (equal to N: the launch wrapper checks it), so that tvm can prove the alignment of vector
-        accesses whose rows are N elements apart."""
+        accesses whose rows are N elements apart (AlignVectorLoads makes the loads whose
+        alignment this leaves hidden visible)."""
         strides, stride = [], tirx.IntImm("int32", 1)
         for extent in reversed(buffer.shape):
             strides.insert(0, stride)
