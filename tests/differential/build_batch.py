@@ -3,7 +3,7 @@ API, classify it (compiled, refused with a located diagnostic, or FAILED), and w
 run needs.
 
     python tests/differential/build_batch.py --seed S --count N --out DIR [--jobs J]
-        [--min-compiled K] [--avoid-known-bugs] [--limit SECONDS]
+        [--min-compiled K] [--limit SECONDS]
 
 DIR/ (created; must not hold a batch already):
     specs/<kernel>.tlspec.yaml    every generated spec
@@ -125,7 +125,7 @@ def render_summary(s: dict) -> str:
 
 
 def build(seed: int, count: int, out: str | Path, *, jobs: int = 2, min_compiled: int = 0,
-          avoid_known_bugs: bool = False, limit: float = DEFAULT_LIMIT,
+          limit: float = DEFAULT_LIMIT,
           log=print) -> dict:
     """Generate, compile and write a batch (see the module's doc); returns the summary."""
     batch = Batch(Path(out), seed)
@@ -137,7 +137,7 @@ def build(seed: int, count: int, out: str | Path, *, jobs: int = 2, min_compiled
         index = 0
         while index < count or (batch.counts["compiled"] < min_compiled
                                 and index < 4 * max(count, min_compiled)):
-            g = generate(seed, index, avoid_known_bugs=avoid_known_bugs)
+            g = generate(seed, index)
             path = batch.spec_path(g.name)
             path.write_text(to_yaml(g.spec))
             generated = index = index + 1
@@ -170,13 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="compiling processes (default 2)")
     parser.add_argument("--min-compiled", type=int, default=0,
                         help="generate past --count until this many kernels compiled")
-    parser.add_argument("--avoid-known-bugs", action="store_true",
-                        help="steer the generator around compiler bugs already reported")
     parser.add_argument("--limit", type=float, default=DEFAULT_LIMIT,
                         help="seconds a compile may take before it counts as FAILED")
     args = parser.parse_args(argv)
     summary = build(args.seed, args.count, args.out, jobs=args.jobs,
-                    min_compiled=args.min_compiled, avoid_known_bugs=args.avoid_known_bugs,
+                    min_compiled=args.min_compiled,
                     limit=args.limit)
     return 1 if summary["failed"] or summary["invalid"] else 0
 

@@ -66,7 +66,6 @@ class Generated:
 class SpecBuilder:
     rng: random.Random
     name: str
-    avoid_known_bugs: bool = False
     dims: dict = field(default_factory=dict)           # spec dims section
     plans: dict[str, DimPlan] = field(default_factory=dict)
     buffers: dict = field(default_factory=dict)
@@ -145,7 +144,7 @@ class SpecBuilder:
 
     def affine(self, size: Size) -> Size:
         """`size` written `S * a + b` of a new symbolic dim S (a shape expression binds it)."""
-        if not size.symbolic or self.avoid_known_bugs or not self.chance(0.1):
+        if not size.symbolic or not self.chance(0.1):
             return size
         plan = self.plans[size.text]
         a = self.rng.choice([1, 2, 4])
@@ -175,9 +174,6 @@ class SpecBuilder:
         options = [x for x in LAYOUTS if not (tma and (x == "padded" or
                                                         SWIZZLE_SPAN.get(x, row) < row))
                    and self.fits(shape, dtype, x)]     # swizzled rows are padded to the span
-        if self.avoid_known_bugs:        # swizzled tiles must hold whole 8-row swizzle atoms
-            options = [x for x in options if x not in SWIZZLE_SPAN or
-                       (len(shape) >= 2 and shape[-2] % 8 == 0 and row % SWIZZLE_SPAN[x] == 0)]
         return self.rng.choice(options)
 
     def shared_tile(self, shape: list[int], dtype: str, layout: str | None = None, *,
@@ -211,8 +207,6 @@ class SpecBuilder:
         width = 1
         while width * 2 <= limit and g % (width * 2) == 0:
             width *= 2
-        if self.avoid_known_bugs and DTYPE_BYTES[dtype] == 1:
-            width = min(width, 4)
         return width
 
     def width_option(self, dtype: str, src_inner: int, legal: int) -> int:
@@ -221,16 +215,13 @@ class SpecBuilder:
         compiler refuses, located)."""
         limit = MAX_VECTOR_BYTES // DTYPE_BYTES[dtype]
         widths = [w for w in (1, 2, 4, 8, 16) if w <= limit and src_inner % w == 0]
-        if self.avoid_known_bugs and DTYPE_BYTES[dtype] == 1:
-            widths = [w for w in widths if w != 8]
         if self.chance(0.8) and legal in widths:
             return self.rng.choice([w for w in widths if w <= legal])
         return self.rng.choice(widths)
 
     def loop_layout(self, rank: int, vector: int | None) -> dict:
-        """threads: 1 to 3 factors of launch.threads (at most the copy's rank; one when avoiding
-        known bugs: more than its moved dimensions is an IndexError), vector maybe."""
-        count = 1 if self.avoid_known_bugs else self.rng.randint(1, min(3, rank))
+        """threads: 1 to 3 factors of launch.threads (at most the copy's rank), vector maybe."""
+        count = self.rng.randint(1, min(3, rank))
         factors = [1] * count
         left = self.threads
         for p in _prime_factors(left):
@@ -245,9 +236,6 @@ class SpecBuilder:
         """coalesced_width, loop_layout, eviction_policy for a SIMT-capable stage."""
         if self.chance(0.35):
             options["coalesced_width"] = self.width_option(dtype, src_inner, legal)
-        elif self.avoid_known_bugs and DTYPE_BYTES[dtype] == 1:    # not 8 lanes by default
-            options["coalesced_width"] = max(w for w in (1, 2, 4) if src_inner % w == 0
-                                             and w <= legal)
         if self.chance(0.2):
             vector = options.get("coalesced_width") if self.chance(0.5) else None
             options["loop_layout"] = self.loop_layout(src_rank, vector)
@@ -256,8 +244,6 @@ class SpecBuilder:
 
     # -- loops and stages ------------------------------------------------------------------
     def loop(self, var: str, extent: str, start: int, body: list) -> dict:
-        if self.avoid_known_bugs and len(body) == 1:
-            body = body + [{"sync_threads": None}]
         options = {"var": var}
         if start or self.chance(0.2):
             options["start"] = start

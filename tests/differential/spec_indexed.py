@@ -60,7 +60,7 @@ def _staged(b: SpecBuilder, dtype: str, shape: list[int], *, fragment: bool = Tr
     roll = b.rng.random()
     if roll < 0.45 or not b.fits(shape, dtype):
         return None, None
-    if roll < 0.85 or not fragment or b.avoid_known_bugs:      # gather/scatter with a fragment
+    if roll < 0.85 or not fragment:      # gather/scatter with a fragment
         return b.shared_tile(shape, dtype), "shared"
     return b.fragment(shape, dtype), "fragment"
 

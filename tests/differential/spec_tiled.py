@@ -218,7 +218,7 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
     if kind == "g2g":
         return [copy_stage(b, t.dtype, a_region, dst_regions[0], kind="g2g", src_rank=rank,
                            src_inner=t.tile[-1], legal=legal)]
-    if kind == "fragment" and not (b.avoid_known_bugs and len(t.tile) > 2):
+    if kind == "fragment":
         return _fragment(b, t, a_region, dst_regions[0], legal)
     tma = b.chance(0.4)
     made = new_tile(b, t, tile_shape(b, t), tma=tma)

@@ -1,7 +1,6 @@
 """A fixed-seed slice of the differential batch, in the normal suite: 30 generated specs, each
 validated and compiled with tlspec's API, every one compiled or refused with a location and none
-FAILED; the batch folder holds what the GPU run needs. The known-bug switch is on here (the
-large runs keep it off); the seed is one whose specs avoid the compiler bugs found since."""
+FAILED; the batch folder holds what the GPU run needs."""
 from __future__ import annotations
 
 import importlib
@@ -21,7 +20,7 @@ COUNT = 30
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     out = tmp_path_factory.mktemp("slice") / "batch"
-    summary = build(SEED, COUNT, out, jobs=0, avoid_known_bugs=True, log=lambda text: None)
+    summary = build(SEED, COUNT, out, jobs=0, log=lambda text: None)
     return out, summary
 
 

@@ -1,5 +1,5 @@
 """The spec generator: reproducible, valid, and covering the language this release compiles
-(counted from the specs themselves, spec_features.py), with and without the known-bug switch."""
+(counted from the specs themselves, spec_features.py)."""
 from __future__ import annotations
 
 from functools import reduce
@@ -60,33 +60,3 @@ def _stages(stages):
         yield kind, options or {}
         if kind == "for":
             yield from _stages(options["stages"])
-
-
-def test_the_known_bug_switch_steers_around_them():
-    """With avoid_known_bugs, none of the patterns of the bugs already reported appear: loops of
-    one stage, swizzled tiles that are not whole swizzle atoms (8 rows of the span), symbolic dims that no extent names alone,
-    1-byte elements moved 8 at a time; fragments of more than 2 dimensions or moved by a gather
-    or scatter, loop layouts of several thread entries."""
-    for i in range(SAMPLE):
-        spec = generate(SEED, i, avoid_known_bugs=True).spec
-        buffers = spec["buffers"]
-        assert "for:one_stage" not in features(spec)
-        for b in buffers.values():
-            if b.get("layout", "").startswith("swizzle"):
-                span = SWIZZLE_SPAN[b["layout"]]
-                assert len(b["shape"]) >= 2 and b["shape"][-2] % 8 == 0
-                assert b["shape"][-1] * DTYPE_BYTES[b["dtype"]] % span == 0
-        alone = {e for b in buffers.values() if b["scope"] == "global" for e in b["shape"]}
-        for name, value in (spec.get("dims") or {}).items():
-            assert isinstance(value, int) or name in alone
-        fragments = {n for n, b in buffers.items() if b["scope"] == "fragment"}
-        assert all(len(buffers[n]["shape"]) <= 2 for n in fragments)
-        for kind, options in _stages(spec["stages"]):
-            if kind in ("gather", "scatter"):
-                assert {options["src"], options["dst"]}.isdisjoint(fragments)
-            assert len(options.get("loop_layout", {}).get("threads", [])) <= 1
-            if "src" not in options:
-                continue
-            widths = {options.get("coalesced_width"), options.get("loop_layout", {}).get("vector")}
-            src = buffers[options["src"].split("[")[0]]
-            assert not (8 in widths and DTYPE_BYTES[src["dtype"]] == 1), to_yaml(spec)
