@@ -14,7 +14,9 @@ bits, outputs poisoned inside guard regions.
   constant: tvm's iter-map analysis failed on them before LowerSymbolicDivision) and a copy
   whose region divides the block index by a dim;
 - vector loads aligned only through a dim's multiple_of (aligned: a table of one row, row
-  strides `M2 + 16` and `K * 2`, image channels `C * 2`).
+  strides `M2 + 16` and `K * 2`, image channels `C * 2`);
+- a 3-D uint16 tensor copied row by row by two loops in 8-lane vectors, its last tile ragged
+  (row_blocks: the tile IR's layout of global tensors left an 8-lane vector division).
 
 Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
 (default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
@@ -290,3 +292,9 @@ def test_im2col_of_scaled_channels(n, c):
     run("scaled_channels_im2col_u8", img, col)
     assert_same(col, im2col_reference(img, 3, 1, 1, 1), "col")
     assert_guards(col, "col")
+
+
+# -- a 3-D tensor moved row by row (global tensors indexed by their shape alone) ----------------
+@pytest.mark.parametrize("m1, m2", [(0, 32), (1, 8), (3, 72), (7, 320), (2, 1000)])
+def test_a_3d_tensor_copied_row_by_row(m1, m2):
+    copy_checked("row_blocks_u16", random_bits((m1 * 4 + 1, 5, m2), torch.uint16))

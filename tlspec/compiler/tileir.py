@@ -1,11 +1,18 @@
 """The tile IR: a validated Kernel as a tvm.tirx PrimFunc, built with tvm's IRBuilder.
 
 Each stage is still one tile-level operation (see `ops`): the global buffers are the function's
-arguments (`match_buffer`; symbolic dims become int32 arguments), the grid and the thread block
-are tirx's `cta_id` / `thread_id`, shared tiles are `shared.dyn` allocations in their logical
-shape, fragments `local.fragment` allocations. A shared tile or fragment that no stage uses is
-not allocated: it takes no shared memory and no registers. Decisions about instructions, layouts and memory
-placement are left to the passes.
+arguments (`match_buffer`, row-major; symbolic dims become int32 arguments), the grid and the
+thread block are tirx's `cta_id` / `thread_id`, shared tiles are `shared.dyn` allocations in
+their logical shape, fragments `local.fragment` allocations. A shared tile or fragment that no
+stage uses is not allocated: it takes no shared memory and no registers. Decisions about
+instructions, layouts and memory placement are left to the passes.
+
+A global buffer has no tirx layout: tirx then indexes it by its shape, one affine offset per
+access. With a layout, tirx flattens the indices by the shape and splits the flat index again by
+the layout; where the layout's strides are not written as the shape's (`N // 32 * 32` for `N`),
+the `// N` and `% N` of that split stay, around the vector lane too, and reach CUDA code
+generation as vector divisions it cannot print. (AlignVectorLoads makes the alignment that a
+dim's `multiple_of` gives vector loads visible to code generation.)
 
 Function attributes carry what the passes need to reason about the code:
 `tlspec.threads` (threads per block), `tlspec.thread_var` (the thread index),
@@ -18,7 +25,6 @@ import tvm
 from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T
-from tvm.tirx.layout import S, TileLayout
 from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
 
 from ..expr import Var
@@ -53,8 +59,7 @@ class _Builder:
                         handle = T.arg(f"{buffer.name}_handle", T.handle())
                         self.buffers[buffer.name] = IRBuilder.name(
                             buffer.name, T.match_buffer(handle, self._shape(buffer),
-                                                        tvm_dtype(buffer.dtype),
-                                                        layout=self._row_major(buffer)))
+                                                        tvm_dtype(buffer.dtype)))
                 T.device_entry()
                 self._launch()
                 for buffer in tiles:
@@ -91,28 +96,6 @@ class _Builder:
 
     def _shape(self, buffer: Buffer) -> list[tirx.PrimExpr]:
         return [to_prim(extent, self.env) for extent in buffer.shape]
-
-    def _row_major(self, buffer: Buffer) -> TileLayout:
-        """Row-major layout whose strides are those of `_strides`."""
-        return TileLayout(S[tuple(self._shape(buffer)):tuple(self._strides(buffer))])
-
-    def _strides(self, buffer: Buffer) -> list[tirx.PrimExpr]:
-        """Row-major strides in which a symbolic dim with `multiple_of: m` reads `N // m * m`
-        (equal to N: the launch wrapper checks it), so that tvm can prove the alignment of vector
-        accesses whose rows are N elements apart (AlignVectorLoads makes the loads whose
-        alignment this leaves hidden visible)."""
-        strides, stride = [], tirx.IntImm("int32", 1)
-        for extent in reversed(buffer.shape):
-            strides.insert(0, stride)
-            stride = stride * self._aligned(extent)
-        return strides
-
-    def _aligned(self, extent) -> tirx.PrimExpr:
-        value = to_prim(extent, self.env)
-        if isinstance(value, tirx.Var) and value in self.multiples:
-            m = self.multiples[value]
-            return tirx.floordiv(value, m) * m
-        return value
 
     def _launch(self) -> None:
         launch = self.kernel.launch

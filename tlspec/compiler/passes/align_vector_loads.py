@@ -5,10 +5,8 @@ Code generation emits a load of a contiguous vector (`B[Ramp(base, 1, lanes)]`) 
 access (`*(uint4*)(B + base)`) only when a fresh analyzer's modular set shows `base` to be a
 multiple of `lanes`; otherwise it loads the lanes one by one, which is slow and, for vectors of
 8 or 16 one-byte lanes or 8 two-byte lanes, does not even compile (it packs the lanes into one
-32-bit word). A fresh analyzer knows nothing of the dims' `multiple_of`. The tile IR writes a
-row stride that is a dim `N` alone as `N // m * m` to keep it visible, but tvm's passes fold
-that away where the row extent is 1 (a gather from a table of one row leaves `index * N`), and
-strides such as `N + 16` or `K * 2` never had it. InstructionAnnotation proved every vector legal
+32-bit word). A fresh analyzer knows nothing of the dims' `multiple_of`, so a row stride `N`
+(`multiple_of: 8`), `N + 16` or `K * 2` hides the alignment. InstructionAnnotation proved every vector legal
 with the dims' `multiple_of` (`..analysis.divisible`); this pass proves each vector load's base
 again the same way and writes a base that code generation cannot see aligned as
 `base // lanes * lanes` (the same value: the wrapper checks `multiple_of` at the call), whose
