@@ -12,13 +12,12 @@ back, CUDA events around each, the median after 5 warm-ups. Prints a markdown ta
 import argparse
 import importlib
 import json
-import statistics
 import sys
 from pathlib import Path
 
 import torch
 
-from bench_jobs import RUNS, WARMUP
+from bench_jobs import gpu_ms
 
 TORCH = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
          "int8": torch.int8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64}
@@ -39,19 +38,6 @@ def arrays(manifest: dict, module, dims: dict) -> list:
         out.append(torch.randn(shape, device="cuda").to(dtype) if dtype.is_floating_point else
                    torch.randint(0, 2, shape, device="cuda", dtype=dtype))
     return out
-
-
-def gpu_ms(fn) -> float:
-    for _ in range(WARMUP):
-        fn()
-    pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-             for _ in range(RUNS)]
-    for start, end in pairs:
-        start.record()
-        fn()
-        end.record()
-    torch.cuda.synchronize()
-    return statistics.median(s.elapsed_time(e) for s, e in pairs)
 
 
 def main() -> None:
