@@ -1,4 +1,5 @@
-"""Small copy kernels for the pass tests: A -> shared tiles -> B, A and B M x N."""
+"""Small copy kernels for the pass tests: A -> shared tiles -> B (M x N), and a 1-D copy through
+one shared tile."""
 
 
 def copy_kernel(tiles: dict[str, tuple], stages: list[str], *, dtype: str = "float16",
@@ -20,3 +21,27 @@ launch:
   threads: 128
 stages:
 """ + "\n".join("  " + line for line in stages) + "\n"
+
+
+def one_d_copy(n, dtype="float32", region="bx*256 : +256", options="", grid="ceildiv(N, 256)",
+               load="sync") -> str:
+    """Copy a 1-D tensor of n elements (a number or a dim's YAML) in regions `region` through a
+    shared tile of 256, the store by a SIMT loop, the load by `load` (None: the compiler's
+    choice); `options` are added to both copies."""
+    prefer = f", prefer_instruction: {load}" if load else ""
+    return f"""
+tlspec: 1
+name: one_d
+target: sm_90a
+dims: {{N: {n}}}
+buffers:
+  a: {{scope: global, shape: [N], dtype: {dtype}, io: in}}
+  b: {{scope: global, shape: [N], dtype: {dtype}, io: out}}
+  s: {{scope: shared, shape: [256], dtype: {dtype}}}
+launch:
+  grid: {{bx: "{grid}"}}
+  threads: 64
+stages:
+  - copy: {{src: "a[{region}]", dst: s{prefer}{options}}}
+  - copy: {{src: s, dst: "b[{region}]", prefer_instruction: sync{options}}}
+"""

@@ -8,34 +8,13 @@ rows of tensors of rank 2 and more were checked, and 1-D tensors lost their last
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+from copy_kernels import one_d_copy
 from pipeline_support import run_through, tile_ir
 from test_lower_tile_op import indexed_kernel
 
 from tlspec.compiler import ops
 from tlspec.compiler.analysis import tile_calls
 from tlspec.compiler.errors import take_stage_error
-
-
-def one_d_copy(n, dtype="float32", region="bx*256 : +256", options="", grid="ceildiv(N, 256)"
-               ) -> str:
-    """Copy a 1-D tensor of n elements (a number or a dim's YAML) in regions `region` through a
-    shared tile of 256."""
-    return f"""
-tlspec: 1
-name: one_d
-target: sm_90a
-dims: {{N: {n}}}
-buffers:
-  a: {{scope: global, shape: [N], dtype: {dtype}, io: in}}
-  b: {{scope: global, shape: [N], dtype: {dtype}, io: out}}
-  s: {{scope: shared, shape: [256], dtype: {dtype}}}
-launch:
-  grid: {{bx: "{grid}"}}
-  threads: 64
-stages:
-  - copy: {{src: "a[{region}]", dst: s, prefer_instruction: sync{options}}}
-  - copy: {{src: s, dst: "b[{region}]", prefer_instruction: sync{options}}}
-"""
 
 
 def vectors(text):

@@ -7,7 +7,7 @@ so `prefer_instruction: tma` on either, which validates, failed to compile."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
-from copy_kernels import copy_kernel
+from copy_kernels import copy_kernel, one_d_copy
 from pipeline_support import run_through, tile_ir
 
 from tlspec.compiler import ops
@@ -106,28 +106,9 @@ def test_a_copy_tma_cannot_do_is_a_simt_loop_or_a_located_error(case, why, refus
     assert refusal(kernel(**case, prefer=", prefer_instruction: tma")) == refused
 
 
-def one_d(n):
-    return f"""
-tlspec: 1
-name: one_d
-target: sm_90a
-dims: {{N: {n}}}
-buffers:
-  a: {{scope: global, shape: [N], dtype: float32, io: in}}
-  b: {{scope: global, shape: [N], dtype: float32, io: out}}
-  s: {{scope: shared, shape: [256], dtype: float32}}
-launch:
-  grid: {{bx: "ceildiv(N, 256)"}}
-  threads: 64
-stages:
-  - copy: {{src: "a[bx*256 : +256]", dst: s}}
-  - copy: {{src: s, dst: "b[bx*256 : +256]", prefer_instruction: sync}}
-"""
-
-
 @pytest.mark.parametrize("n, instruction", [(1024, "tma"), ("{symbolic: true, multiple_of: 4}",
                                                             "tma"), (1001, "sync"),
                                             ("{symbolic: true}", "sync")])
 def test_a_1d_tensor_is_tma_only_when_its_length_spans_a_multiple_of_16_bytes(n, instruction):
     """On an H200, rank-1 copies of 1 and 1023 float32 elements did not copy bit-exactly."""
-    assert load(one_d(n))[0] == instruction
+    assert load(one_d_copy(n, load=None))[0] == instruction
