@@ -105,6 +105,36 @@ def stage_kind(stmt) -> str | None:
     return None
 
 
+def stages_in(stmt) -> list:
+    """The lowered stages (their AttrStmts) inside `stmt`, outermost only."""
+    found = []
+
+    def visit(node):
+        if stage_kind(node) is not None:
+            found.append(node)
+            return
+        for child in _children(node):
+            visit(child)
+
+    visit(stmt)
+    return found
+
+
+def _children(node) -> list:
+    if isinstance(node, tirx.SeqStmt):
+        return list(node.seq)
+    if isinstance(node, tirx.IfThenElse):
+        return [c for c in (node.then_case, node.else_case) if c is not None]
+    if isinstance(node, (tirx.AttrStmt, tirx.For)):
+        return [node.body]
+    return []
+
+
+def is_tma(stmt) -> bool:
+    """Whether `stmt` is a lowered TMA copy stage (a `copy` or a `tma_copy`)."""
+    return (stage_kind(stmt) or "").endswith(":tma")
+
+
 def is_block_sync(stmt) -> bool:
     return isinstance(stmt, tirx.Evaluate) and "cta_sync" in str(stmt.value)
 

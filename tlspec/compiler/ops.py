@@ -1,9 +1,14 @@
 """The tile operations of tlspec's tile IR.
 
 A copy is tirx's own tile primitive (`tirx.tile.copy`, what `Tx.cta.copy` builds). Transpose,
-gather, scatter and im2col have no tirx primitive; they are tlspec's own tile operations,
-registered here as tvm ops of the tile-primitive category (`tlspec.tile.<kind>`) so that they sit
-in the IR exactly like tirx's, until LowerTileOp replaces them.
+gather, scatter, im2col and the asynchronous stages (explicit TMA and cp.async copies, and the
+barrier, commit and wait stages that order them) have no tirx primitive; they are tlspec's own
+tile operations, registered here as tvm ops of the tile-primitive category (`tlspec.tile.<kind>`)
+so that they sit in the IR exactly like tirx's, until LowerTileOp replaces them.
+
+The region operands of an operation come first, destination first; the synchronisation stages
+take expressions instead (see `SYNC_ARGS`): a barrier is named by its slot in the kernel's
+mbarrier array (`tlspec.barriers` gives each allocated barrier array its first slot).
 
 Every operation carries its stage's JSON pointer (`tlspec.stage`) and spec options in its config;
 the passes add their decisions to that config (see InstructionAnnotation).
@@ -17,7 +22,11 @@ from tvm.ir import Op
 from tvm.tirx.exec_scope import ExecScope
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-TLSPEC_OPS = ("transpose", "gather", "scatter", "im2col")
+TLSPEC_OPS = ("transpose", "gather", "scatter", "im2col", "tma_copy", "async_copy",
+              "barrier_arrive", "barrier_wait", "async_commit", "async_wait", "tma_store_wait")
+# the expression arguments of the synchronisation stages, in order
+SYNC_ARGS = {"barrier_arrive": ("barrier", "expect_tx"), "barrier_wait": ("barrier", "parity"),
+             "async_commit": (), "async_wait": ("pending",), "tma_store_wait": ("pending",)}
 STAGE = "tlspec.stage"          # config key: the stage's JSON pointer
 
 

@@ -18,6 +18,7 @@ from tvm.tirx import compilation_pipeline as tvm_pipeline
 from .passes.align_vector_loads import AlignVectorLoads
 from .passes.apply_eviction_hints import ApplyEvictionHints
 from .passes.inject_fence_proxy import InjectFenceProxy
+from .passes.inject_software_pipeline import InjectSoftwarePipeline
 from .passes.instruction_annotation import InstructionAnnotation
 from .passes.layout_inference import LayoutInference
 from .passes.legalize_negative_index import LegalizeNegativeIndex
@@ -26,6 +27,7 @@ from .passes.lower_hopper_intrin import LowerHopperIntrin
 from .passes.lower_symbolic_division import LowerSymbolicDivision
 from .passes.lower_tile_op import LowerTileOp
 from .passes.merge_shared_memory_allocations import MergeSharedMemoryAllocations
+from .passes.pipeline_planning import PipelinePlanning
 from .passes.split_host_device import SplitHostDevice
 from .passes.thread_sync import ThreadSync
 from .passes.vectorize_loop import VectorizeLoop
@@ -54,6 +56,10 @@ PASSES: list[PassInfo] = [
             "per copy, and why", InstructionAnnotation),
     _tlspec("LayoutInference", "choose each shared tile's layout: row-major, padded or swizzled",
             LayoutInference),
+    _tlspec("PipelinePlanning", "choose the loads of each pipeline loop that run num_stages - 1 "
+            "iterations ahead, or why the loop runs as written", PipelinePlanning),
+    _tlspec("InjectSoftwarePipeline", "pipeline loops as a prologue and a steady loop of "
+            "explicit TMA / cp.async loads, barriers and waits", InjectSoftwarePipeline),
     _tlspec("MergeSharedMemoryAllocations", "place all shared tiles and mbarriers in one dynamic "
             "shared-memory pool", MergeSharedMemoryAllocations),
     _tlspec("LowerTileOp", "replace tile operations by vector loops, cp.async loops, or TMA "

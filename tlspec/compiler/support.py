@@ -1,7 +1,8 @@
-"""What this release compiles: stages copy, transpose, gather, scatter, im2col, for and
-sync_threads on sm_90a. Everything else in the language validates but is refused here with an
-error at the element that uses it, saying so (the asynchronous stages, clusters and the other
-targets arrive in a later release). So are sizes the kernels' 32-bit index arithmetic cannot
+"""What this release compiles: the data stages copy, transpose, gather, scatter and im2col, the
+explicit asynchronous stages (tma_copy, async_copy and their barriers, commits and waits), the
+loops for and pipeline, and sync_threads, on sm_90a. Everything else in the language validates
+but is refused here with an error at the element that uses it, saying so (clusters and the
+other targets arrive in a later release). So are sizes the kernels' 32-bit index arithmetic cannot
 hold (`int32_limits`)."""
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from ..diagnostics import Diagnostics
 from ..model import Kernel
 from .int32_limits import int32_overflows
 
-COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads")
+COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "tma_copy", "async_copy",
+                  "alloc_barrier", "barrier_arrive", "barrier_wait", "async_commit", "async_wait",
+                  "tma_store_wait", "for", "pipeline", "sync_threads")
 COMPILED_TARGETS = ("sm_90a",)
 LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
-LATER_FEATURES = ("the asynchronous stages (async_copy, tma_copy, mbarriers, pipeline loops), "
-                  "thread block clusters (copy_cluster) and the sm_80 / sm_100a forms")
+LATER_FEATURES = "thread block clusters (copy_cluster) and the sm_80 / sm_100a forms"
 # gather/scatter options that select the sm_100a TMA forms (gather4 / scatter4)
 TMA_ROW_OPTIONS = ("rows", "col", "barrier")
 

@@ -14,10 +14,16 @@ the `// N` and `% N` of that split stay, around the vector lane too, and reach C
 generation as vector divisions it cannot print. (AlignVectorLoads makes the alignment that a
 dim's `multiple_of` gives vector loads visible to code generation.)
 
+The spec's mbarriers are slots of one array the passes allocate (`_tlspec_mbar`): each
+`alloc_barrier` array gets `count` consecutive slots, and a stage names a barrier by its slot
+(`ops.SYNC_ARGS`). A `pipeline` loop is a serial loop annotated with its `num_stages` and its
+stage's pointer (`tlspec.pipeline`), for the pipelining passes.
+
 Function attributes carry what the passes need to reason about the code:
 `tlspec.threads` (threads per block), `tlspec.thread_var` (the thread index),
 `tlspec.var_ranges` (the range of every block index and symbolic dim), `tlspec.multiples`
-(the `multiple_of` of symbolic dims) and `tlspec.target`.
+(the `multiple_of` of symbolic dims), `tlspec.target` and `tlspec.barriers` (for each barrier
+array: its first slot, count and arrive count).
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from .prims import to_prim, tvm_dtype
 
 INT32_MAX = 2**31 - 1
 FRAGMENT_SCOPE = "local.fragment"
+PIPELINE_ATTR = "tlspec.pipeline"    # loop annotation: {"num_stages": n, "stage": pointer}
 
 
 class _Builder:
@@ -43,6 +50,10 @@ class _Builder:
         self.buffers: dict[str, tirx.Buffer] = {}
         self.ranges: dict[tirx.Var, tvm.ir.Range] = {}
         self.multiples: dict[tirx.Var, int] = {}
+        self.barriers: dict[str, list[int]] = {}      # name -> [first slot, count, arrive count]
+        for barrier in kernel.barriers.values():
+            first = sum(b[1] for b in self.barriers.values())
+            self.barriers[barrier.name] = [first, barrier.count, barrier.arrive_count]
 
     def build(self) -> tirx.PrimFunc:
         kernel = self.kernel
@@ -72,7 +83,8 @@ class _Builder:
         for key, value in {"tlspec.threads": kernel.launch.threads, "tlspec.thread_var": self.tid,
                            "tlspec.var_ranges": self.ranges, "tlspec.multiples": self.multiples,
                            "tlspec.target": kernel.target.name,
-                           "tlspec.spec_layouts": spec_layouts}.items():
+                           "tlspec.spec_layouts": spec_layouts,
+                           "tlspec.barriers": self.barriers}.items():
             func = func.with_attr(key, value)
         return func
 
@@ -127,20 +139,48 @@ class _Builder:
     def _stage_sync_threads(self, stage: Stage) -> None:
         T.evaluate(T.cuda.cta_sync())
 
-    def _stage_for(self, stage: Stage) -> None:
+    def _stage_for(self, stage: Stage, annotations: dict | None = None) -> None:
         start = to_prim(stage.exprs["start"], self.env) if "start" in stage.exprs else 0
         extent = to_prim(stage.exprs["extent"], self.env)
         name = stage.options["var"]
-        with T.serial(start, start + extent) as var:
+        with T.serial(start, start + extent, annotations=annotations) as var:
             IRBuilder.name(name, var)
             self.env[name] = var
             self._stages(stage.body)
         del self.env[name]
 
+    def _stage_pipeline(self, stage: Stage) -> None:
+        self._stage_for(stage, {PIPELINE_ATTR: {"num_stages": stage.options.get("num_stages", 2),
+                                                "stage": stage.pointer}})
+
+    def _stage_alloc_barrier(self, stage: Stage) -> None:
+        """Nothing here: every barrier is a slot of the kernel's mbarrier array, initialised
+        when the kernel starts (see `tlspec.barriers`)."""
+
+    def _barrier_slot(self, stage: Stage, option: str) -> tirx.PrimExpr:
+        ref = stage.barriers[option]
+        first = self.barriers[ref.name][0]
+        index = to_prim(ref.dims[0][0], self.env) if ref.dims else tirx.IntImm("int32", 0)
+        return index + first if first else index
+
+    def _sync_stage(self, stage: Stage) -> None:
+        args = []
+        for option in ops.SYNC_ARGS[stage.kind]:
+            if option in stage.barriers:
+                args.append(self._barrier_slot(stage, option))
+            elif option in stage.exprs:
+                args.append(to_prim(stage.exprs[option], self.env))
+            else:                              # an integer option (pending) or one left out
+                args.append(tirx.IntImm("int32", int(stage.options.get(option, 0))))
+        insert_tile_call(ops.tile_call(stage.kind, args, {ops.STAGE: stage.pointer}))
+
+    _stage_barrier_arrive = _stage_barrier_wait = _sync_stage
+    _stage_async_commit = _stage_async_wait = _stage_tma_store_wait = _sync_stage
+
     def _stage_data(self, stage: Stage) -> None:
         config = {ops.STAGE: stage.pointer}
         for key, value in stage.options.items():
-            if key in stage.regions or key in stage.exprs:
+            if key in stage.regions or key in stage.exprs or key in stage.barriers:
                 continue
             if key == "loop_layout":
                 config["loop_layout.threads"] = list(value.get("threads", []))
@@ -156,6 +196,8 @@ class _Builder:
             args = [self._region(stage.regions["dst"]), self._region(stage.regions["src"])]
             if "index" in stage.regions:
                 args.append(self._region(stage.regions["index"]))
+            if stage.kind == "tma_copy" and "barrier" in stage.barriers:
+                args.append(self._barrier_slot(stage, "barrier"))
         insert_tile_call(ops.tile_call(stage.kind, args, config))
 
 

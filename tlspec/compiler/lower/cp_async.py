@@ -30,7 +30,9 @@ def ptx_name(nbytes: int) -> str:
 
 
 def lower_cp_async(dst: Operand, src: Operand, vector: int, threads: list[int] | None,
-                   tid: tirx.Var, nthreads: int) -> Stmt:
+                   tid: tirx.Var, nthreads: int, wait: bool = True) -> Stmt:
+    """The copy's cp.async loop and its commit, then (`wait`) the wait for this thread's
+    copies; without it the group stays in flight (an `async_copy`)."""
     shape, ddims, sdims = copy_shape(dst, src)
     nbytes = vector * dtype_bytes(dst.dtype)
     name = ptx_name(nbytes)
@@ -42,7 +44,7 @@ def lower_cp_async(dst: Operand, src: Operand, vector: int, threads: list[int] |
 
     return seq([VectorLoop(shape, vector, threads).emit_whole(tid, nthreads, body),
                 tirx.Evaluate(T.ptx["cp.async.commit_group"]()),
-                tirx.Evaluate(T.ptx["cp.async.wait_group"](0))])
+                tirx.Evaluate(T.ptx["cp.async.wait_group"](0)) if wait else None])
 
 
 def zero_fill_unless(call: Call, cond: tirx.PrimExpr) -> Call:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 
-from ..analysis import is_block_sync, shared_accesses, stage_kind
+from ..analysis import is_block_sync, is_tma, shared_accesses, stage_kind
 from ..lower.common import rebuilt, seq
 
 
@@ -33,7 +33,7 @@ class _Fencer:
                 stmt = self.visit(stmt)
             else:
                 _, writes, async_reads, _ = shared_accesses(stmt)
-                if stage_kind(stmt) == "copy:tma" and async_reads & self.dirty:
+                if is_tma(stmt) and async_reads & self.dirty:
                     at = len(out)
                     while at and is_block_sync(out[at - 1]):
                         at -= 1

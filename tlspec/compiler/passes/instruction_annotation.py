@@ -15,10 +15,12 @@ vectors must be 4, 8 or 16 bytes.
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
 express, a `coalesced_width` wider than what is legal, cp.async vectors of another size) is a
 compile error at that option.
+The explicit asynchronous copies name their instruction: a `tma_copy` is one TMA copy (else an
+error at the stage, with the reason), an `async_copy` the cp.async loop. The synchronisation
+stages move no data and are not annotated.
 
 Adds to each operation's config: `tlspec.instruction` (tma | sync | cp_async), `tlspec.why`,
-`tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid), `tlspec.mbarrier` (the
-mbarrier slot of a TMA load).
+`tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid).
 """
 from __future__ import annotations
 
@@ -173,12 +175,11 @@ class _Annotator:
     def __init__(self, func: tirx.PrimFunc):
         self.func = func
         self.layouts = {str(k): str(v) for k, v in attr(func, "tlspec.spec_layouts", {}).items()}
-        self.mbarriers = 0
         self.fragments: dict[str, tuple] = {}
 
     def __call__(self, call: TilePrimitiveCall) -> TilePrimitiveCall:
         kind = ops.kind_of(call)
-        if kind is None:
+        if kind is None or kind in ops.SYNC_ARGS:
             return call
         config = ops.config_of(call)
         decision = getattr(self, "_" + kind)(config, call)
@@ -197,22 +198,41 @@ class _Annotator:
             raise StageError(pointer + "/prefer_instruction",
                              f"cp.async copies global -> shared, not {src.kind} -> {dst.kind}")
         if prefer in (None, "tma") and not blockers:
-            decision = {"tlspec.instruction": "tma",
-                        "tlspec.why": "prefer_instruction: tma" if prefer else
-                        f"{src.kind} -> {dst.kind} on {attr(self.func, 'tlspec.target')}: one TMA bulk copy"}
-            if dst.kind == "shared":
-                decision["tlspec.mbarrier"] = self.mbarriers
-                self.mbarriers += 1
-            return decision
+            return {"tlspec.instruction": "tma",
+                    "tlspec.why": "prefer_instruction: tma" if prefer else
+                    f"{src.kind} -> {dst.kind} on {attr(self.func, 'tlspec.target')}: one TMA bulk copy"}
         why = f"prefer_instruction: {prefer}" if prefer else f"SIMT loop ({blockers[0]})"
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,
                     **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
         if instruction == "cp_async":
-            decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"])
+            decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
+                                                    pointer + "/prefer_instruction")
         for side in (dst, src):
             if side.kind == "fragment":
                 self._fragment(pointer, side, decision)
+        return decision
+
+    def _tma_copy(self, config: dict, call) -> dict:
+        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+        if blockers:
+            raise StageError(config[ops.STAGE], f"this tma_copy cannot be one TMA copy: "
+                             f"{blockers[0]}", "use copy, which falls back to a SIMT loop "
+                             "where TMA cannot express the copy")
+        if dst.kind == "shared":
+            return {"tlspec.instruction": "tma", "tlspec.why": "tma_copy: one TMA load that "
+                    "completes its bytes on the stage's barrier; not waited for here"}
+        return {"tlspec.instruction": "tma", "tlspec.why": "tma_copy: one TMA store, committed "
+                "as a bulk group; not waited for here (tma_store_wait)"}
+
+    def _async_copy(self, config: dict, call) -> dict:
+        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        decision = {"tlspec.instruction": "cp_async",
+                    **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
+        decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
+                                                config[ops.STAGE]).replace(
+            "waited on before the next stage", "committed as one group; not waited for here")
         return decision
 
     def _transpose(self, config: dict, call) -> dict:
@@ -269,9 +289,9 @@ class _Annotator:
         inner = [e for e in extents if const(e) != 1] or [extents[-1]]
         return _vector_limit(self.func, sides, inner[-1], dtype_bytes(dtype), width)
 
-    def _cp_async(self, config: dict, sides: list[_Side], vector: int) -> str:
-        """Why a cp.async copy, once its vectors are sizes cp.async copies (else an error at
-        prefer_instruction, or at the option that asks for a narrower vector)."""
+    def _cp_async(self, config: dict, sides: list[_Side], vector: int, at: str) -> str:
+        """Why a cp.async copy, once its vectors are sizes cp.async copies (else an error `at`
+        what asks for cp.async, or at the option that asks for a narrower vector)."""
         pointer = config[ops.STAGE]
         dtype = sides[0].buffer.dtype
         elem = dtype_bytes(dtype)
@@ -282,10 +302,11 @@ class _Annotator:
         fewest = -(-ACCESS_BYTES[0] // elem)
         width, reason = self._widest(sides, sides[0].extents, dtype, fewest)
         if width < fewest:
-            raise StageError(f"{pointer}/prefer_instruction",
+            raise StageError(at,
                              f"cp.async copies 4, 8 or 16 bytes per access; this copy cannot "
                              f"move {fewest * elem}: {reason}",
-                             "use prefer_instruction: sync, or make the extents, starts and "
+                             ("use prefer_instruction: sync" if at.endswith("prefer_instruction")
+                              else "use copy") + ", or make the extents, starts and "
                              f"rows multiples of {fewest} elements")
         option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
         raise StageError(f"{pointer}/{option}",
@@ -310,5 +331,5 @@ class _Annotator:
 class InstructionAnnotation:
     def transform_function(self, func, mod, ctx):
         annotator = _Annotator(func)
-        body = tvm_ffi.structural_map(func.body, (TilePrimitiveCall, annotator), order="post")
-        return func.with_body(body).with_attr("tlspec.mbarrier_count", annotator.mbarriers)
+        return func.with_body(tvm_ffi.structural_map(func.body, (TilePrimitiveCall, annotator),
+                                                     order="post"))

@@ -26,7 +26,7 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import stage_kind
+from ..analysis import is_tma, stage_kind
 from ..errors import StageError
 from ..lower.common import seq
 
@@ -38,7 +38,7 @@ def _tma_stages(mod) -> list:
     found = []
     for func in mod.functions.values():
         tvm_ffi.structural_walk(func.body, (tirx.AttrStmt, lambda a: found.append(a)
-                                            if stage_kind(a) == "copy:tma" else None), order="pre")
+                                            if is_tma(a) else None), order="pre")
     return found
 
 

@@ -16,6 +16,15 @@
   memory (`wait_group.read`: the tile may then be rewritten, and the kernel's end publishes the
   global writes), or until the writes are done when a stage of the kernel reads that global
   tensor. The mbarriers are initialised once at the start of the kernel.
+- the explicit asynchronous stages issue without waiting: a `tma_copy` load is the same TMA copy
+  completing on the spec's barrier (whose `barrier_arrive` announced its bytes), a store is
+  issued and committed as a bulk group; an `async_copy` is the cp.async loop and its commit. The
+  synchronisation stages become their instruction: `barrier_arrive` one arrival (with its
+  expect_tx) by thread 0, `barrier_wait` a parity wait in every thread, `async_commit` /
+  `async_wait` cp.async.commit_group / wait_group in every thread, `tma_store_wait` a bulk
+  wait_group.read by thread 0 (the thread that issued the stores). Before the block exits, the
+  stores and cp.async copies still in flight are waited for (their shared memory must outlive
+  them). The spec's barriers are initialised with their arrive counts with the compiler's own.
 
 Each lowered stage is wrapped in `AttrStmt(<stage pointer>, "tlspec.stage", "<kind>:<instruction>")`
 so that later passes (and IR dumps) can tell which stage a statement came from.
@@ -31,7 +40,7 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import (STAGE_ATTR, dtype_bytes, flat_view_name, region_parts, rows_view_name,
+from ..analysis import (STAGE_ATTR, attr, dtype_bytes, flat_view_name, region_parts, rows_view_name,
                         scope_kind, thread_info)
 from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
@@ -63,6 +72,7 @@ class _Lowerer:
         self.loops: list[tirx.For] = []
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.read_globals = self._read_globals()
+        self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
 
     # -- fragments -------------------------------------------------------------------------
     def _fragment_registers(self) -> dict[str, tuple[tirx.Buffer, tirx.Buffer]]:
@@ -140,6 +150,9 @@ class _Lowerer:
             return rebuilt(stmt, body)
         if isinstance(stmt, tirx.AttrStmt):
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
+        if isinstance(stmt, tirx.IfThenElse):          # a pipeline's guarded loads
+            return tirx.IfThenElse(stmt.condition, self.visit(stmt.then_case),
+                                   None if stmt.else_case is None else self.visit(stmt.else_case))
         if isinstance(stmt, tirx.AllocBuffer) and scope_kind(stmt.buffer) == "fragment":
             return tirx.AllocBuffer(self.fragments[stmt.buffer.name][1])
         if isinstance(stmt, TilePrimitiveCall) and ops.kind_of(stmt) is not None:
@@ -149,12 +162,14 @@ class _Lowerer:
     def _stage(self, call):
         kind = ops.kind_of(call)
         config = ops.config_of(call)
-        instruction = config["tlspec.instruction"]
+        instruction = config.get("tlspec.instruction")
         self.bit_views = []
-        if instruction == "tma":
-            body = self._tma(call, config)
+        if kind in ops.SYNC_ARGS:
+            body, instruction = self._sync(kind, call), "sync"
+        elif instruction == "tma":
+            body = self._tma(call, config, explicit=kind == "tma_copy")
         elif instruction == "cp_async":
-            body = self._cp_async(call, config)
+            body = self._cp_async(call, config, wait=kind == "copy")
         else:
             body = mark(self._simt(kind, call, config),
                         str(config.get("eviction_policy", "evict_normal")))
@@ -183,7 +198,10 @@ class _Lowerer:
                             int(config.get("pad", 0)), vector, self.tid, self.nthreads)
 
     # -- TMA -------------------------------------------------------------------------------
-    def _tma(self, call, config):
+    def _tma(self, call, config, explicit: bool):
+        """A TMA copy by thread 0. A `copy` waits for it (a load on its own mbarrier, armed with
+        the box's bytes; a store until it is read out); an explicit `tma_copy` does not: its
+        load completes on the spec's barrier, its store is waited for by tma_store_wait."""
         dst, src = call.args[0], call.args[1]
         leader = self.tid == 0
         policy = config.get("eviction_policy", "evict_normal")    # tirx adds .L2::cache_hint
@@ -191,25 +209,59 @@ class _Lowerer:
         load = scope_kind(dst.source) == "shared"
         tensor, view = _tma_tensor(src if load else dst)
         if load:
-            mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
+            slot = call.args[2] if explicit else int(config["tlspec.mbarrier"])
+            mbar = self.views[MBARRIERS].ptr_to([slot])
+            issue = [view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
+                                             config={"mbar": mbar, **hint},
+                                             dispatch="tma_explicit")]
+            if explicit:
+                return tirx.IfThenElse(leader, seq(issue), None)
             # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end)
             nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
-            issue = seq([
-                view,
-                TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                  config={"mbar": mbar, **hint}, dispatch="tma_explicit"),
-                tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))])
-            return seq([tirx.IfThenElse(leader, issue, None),
+            issue.append(tirx.Evaluate(
+                T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes))))
+            return seq([tirx.IfThenElse(leader, seq(issue), None),
                         tirx.Evaluate(T.cuda.mbarrier_wait(mbar, self._phase()))])
-        wait = ("cp.async.bulk.wait_group" if dst.source.name in self.read_globals
-                else "cp.async.bulk.wait_group.read")
-        issue = seq([
-            view,
-            TilePrimitiveCall(tensor, self._tma_tile(src), op=ops.COPY_ASYNC_OP, config=hint,
-                              dispatch="tma_explicit"),
-            tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]()),
-            tirx.Evaluate(T.ptx[wait](0))])
-        return tirx.IfThenElse(leader, issue, None)
+        self.explicit_stores |= explicit
+        issue = [view, TilePrimitiveCall(tensor, self._tma_tile(src), op=ops.COPY_ASYNC_OP,
+                                         config=hint, dispatch="tma_explicit"),
+                 tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]())]
+        if not explicit:
+            wait = ("cp.async.bulk.wait_group" if dst.source.name in self.read_globals
+                    else "cp.async.bulk.wait_group.read")
+            issue.append(tirx.Evaluate(T.ptx[wait](0)))
+        return tirx.IfThenElse(leader, seq(issue), None)
+
+    # -- synchronisation stages ------------------------------------------------------------
+    def _sync(self, kind: str, call):
+        args = dict(zip(ops.SYNC_ARGS[kind], call.args))
+        if kind == "barrier_arrive":
+            mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
+            nbytes = const(args["expect_tx"])
+            arrive = (T.ptx.mbarrier.arrive.shared.b64(mbar) if nbytes == 0 else
+                      T.ptx.mbarrier.arrive.expect_tx.shared.b64(
+                          mbar, tirx.Cast("uint32", args["expect_tx"])))
+            return tirx.IfThenElse(self.tid == 0, tirx.Evaluate(arrive), None)
+        if kind == "barrier_wait":
+            mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
+            return tirx.Evaluate(T.cuda.mbarrier_wait(mbar, args["parity"]))
+        if kind == "async_commit":
+            return tirx.Evaluate(T.ptx["cp.async.commit_group"]())
+        if kind == "async_wait":
+            return tirx.Evaluate(T.ptx["cp.async.wait_group"](int(args["pending"])))
+        return tirx.IfThenElse(self.tid == 0, tirx.Evaluate(
+            T.ptx["cp.async.bulk.wait_group.read"](int(args["pending"]))), None)
+
+    def drain(self):
+        """What must finish before the block exits: the explicit TMA stores (thread 0 issued
+        them) and cp.async copies still in flight, or None."""
+        waits = []
+        if self.explicit_stores:
+            waits.append(tirx.IfThenElse(self.tid == 0, tirx.Evaluate(
+                T.ptx["cp.async.bulk.wait_group.read"](0)), None))
+        if self.explicit_cp_async:
+            waits.append(tirx.Evaluate(T.ptx["cp.async.wait_group"](0)))
+        return seq(waits) if waits else None
 
     def _tma_tile(self, region):
         """The shared side of a TMA copy as tirx's dispatch takes it: where TMA pads a swizzled
@@ -225,10 +277,12 @@ class _Lowerer:
         return rows[tuple(slice(b, b + e) for b, e in zip(starts, [*extents[:-1], last]))]
 
     # -- cp.async --------------------------------------------------------------------------
-    def _cp_async(self, call, config):
+    def _cp_async(self, call, config, wait: bool):
+        """A cp.async copy; a `copy` waits for its own group, an `async_copy` does not."""
+        self.explicit_cp_async |= not wait
         dst, src = (self._operand(a) for a in call.args[:2])
         return lower_cp_async(dst, src, config["tlspec.vector"], config.get("tlspec.threads"),
-                              self.tid, self.nthreads)
+                              self.tid, self.nthreads, wait=wait)
 
     def _phase(self):
         """Parity of the number of times the enclosing loops have run this stage before."""
@@ -239,9 +293,13 @@ class _Lowerer:
         return tirx.floormod(count, 2)
 
     def _init_mbarriers(self, mbar):
-        count = int(mbar.shape[0])
-        inits = [tirx.Evaluate(T.ptx.mbarrier.init.shared.b64(mbar.ptr_to([k]), T.uint32(1)))
-                 for k in range(count)]
+        """Every mbarrier initialised by thread 0: the spec's with their arrive counts, the
+        compiler's (after them) with one arrival."""
+        arrivals = [1] * int(mbar.shape[0])
+        for first, count, arrive_count in attr(self.func, "tlspec.barriers", {}).values():
+            arrivals[int(first):int(first) + int(count)] = [int(arrive_count)] * int(count)
+        inits = [tirx.Evaluate(T.ptx.mbarrier.init.shared.b64(mbar.ptr_to([k]), T.uint32(n)))
+                 for k, n in enumerate(arrivals)]
         return seq([tirx.IfThenElse(self.tid == 0, seq(inits), None),
                     tirx.Evaluate(T.ptx["fence.proxy.async.shared::cta"]()),
                     tirx.Evaluate(T.cuda.cta_sync())])
@@ -265,4 +323,14 @@ def _tma_tensor(region) -> tuple:
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.LowerTileOp")
 class LowerTileOp:
     def transform_function(self, func, mod, ctx):
-        return func.with_body(_Lowerer(func).visit(func.body))
+        lowerer = _Lowerer(func)
+        body = lowerer.visit(func.body)
+        drain = lowerer.drain()
+        return func.with_body(body if drain is None else _at_end(body, drain))
+
+
+def _at_end(body, stmt):
+    """`body` with `stmt` run last, inside the kernel's launch attributes."""
+    if isinstance(body, tirx.AttrStmt):
+        return tirx.AttrStmt(body.node, body.attr_key, body.value, _at_end(body.body, stmt))
+    return seq([*(body.seq if isinstance(body, tirx.SeqStmt) else [body]), stmt])

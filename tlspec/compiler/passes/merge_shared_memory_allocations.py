@@ -9,7 +9,9 @@ operations, and a flat `_flat_<tile>` view that the lowered loops address throug
 `layouts.TileLayout.offset`. A swizzled tile whose rows are narrower than the span (stored at the
 span's pitch, as TMA writes them) gets a third, `_rows_<tile>`: the storage as rows of the pitch,
 which is what its TMA copies hand tirx (tirx wants the copied part of a view to be dense).
-The mbarriers are `_tlspec_mbar`, 8 bytes each, after the tiles. The compiler's own names start
+The mbarriers are `_tlspec_mbar`, 8 bytes each, after the tiles: first the slots of the
+barrier arrays of the spec and of the pipelined loops (`tlspec.barriers`), then one for each TMA
+load of a `copy` (its slot is its `tlspec.mbarrier`). The compiler's own names start
 with `_`, which no spec name does. The pool's size is the kernel's
 dynamic shared memory (`tlspec.shared_bytes`).
 
@@ -30,7 +32,10 @@ from __future__ import annotations
 import tvm_ffi
 from tvm import tirx
 
-from ..analysis import attr, dtype_bytes, flat_view_name, rows_view_name, tile_name
+from tvm.tirx.tile_primitive import TilePrimitiveCall
+
+from .. import ops
+from ..analysis import attr, dtype_bytes, flat_view_name, rows_view_name, scope_kind, tile_name
 from ..layouts import TileLayout
 from ..lower.common import const
 
@@ -56,7 +61,7 @@ class MergeSharedMemoryAllocations:
         tvm_ffi.structural_walk(func.body, (tirx.AllocBuffer, lambda a: tiles.append(a.buffer)
                                             if a.buffer.scope().startswith("shared") else None),
                                 order="pre")
-        mbarriers = int(attr(func, "tlspec.mbarrier_count", 0))
+        func, mbarriers = _number_mbarriers(func)
         if not tiles and not mbarriers:
             return func.with_attr("tlspec.shared_bytes", 0).with_attr("tlspec.shared_alignment", 0)
         offset, placed = 0, []
@@ -96,6 +101,23 @@ class MergeSharedMemoryAllocations:
         body = _replace_allocations(body, declarations)
         return (func.with_body(body).with_attr("tlspec.shared_bytes", total)
                 .with_attr("tlspec.shared_alignment", alignment))
+
+
+def _number_mbarriers(func):
+    """`func` with a `tlspec.mbarrier` slot on each TMA load of a `copy` (after the barrier
+    arrays' slots), and the number of mbarrier slots in all."""
+    count = sum(int(b[1]) for b in attr(func, "tlspec.barriers", {}).values())
+
+    def number(call):
+        nonlocal count
+        config = ops.config_of(call) if ops.kind_of(call) == "copy" else {}
+        if config.get("tlspec.instruction") != "tma" or scope_kind(call.args[0].source) != "shared":
+            return call
+        count += 1
+        return ops.with_config(call, **{"tlspec.mbarrier": count - 1})
+
+    body = tvm_ffi.structural_map(func.body, (TilePrimitiveCall, number), order="pre")
+    return func.with_body(body), count
 
 
 def _replace_allocations(body, declarations):

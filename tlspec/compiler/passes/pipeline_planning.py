@@ -1,0 +1,132 @@
+"""PipelinePlanning: decide, for every `pipeline` loop, which of its copies are issued ahead.
+
+A load is a copy from global memory into a shared tile by TMA or cp.async (as
+InstructionAnnotation chose). It can be issued `num_stages - 1` iterations ahead when every
+iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
+first dimension with `s >= num_stages`, and every other stage of the body that touches that tile
+touches the same slot. The rest of the body (the consumers) runs in the iteration, after a wait
+for its loads (InjectSoftwarePipeline).
+
+A loop is pipelined only when that is exactly what the body means; otherwise it runs as written,
+one iteration after another, and the plan says why (`--dump-ir` shows it on the loop):
+`num_stages` is 1; the body holds something other than data stages (a synchronisation stage or
+an explicit asynchronous copy: the spec orders those itself; a nested loop); no load qualifies;
+a stage of the body writes a global tensor a load reads (the next iterations' loads would read
+it too early); or a TMA load sits in loops whose trip counts vary (its barriers' phases are
+counted across the loop's entries, see InjectSoftwarePipeline).
+
+The plan is the loop annotation `tlspec.pipeline_plan`: `loads` (positions in the body) and `why`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tvm_ffi
+from tvm import tirx
+from tvm.tirx.tile_primitive import TilePrimitiveCall
+
+from .. import ops
+from ..analysis import region_parts, scope_kind
+from ..lower.common import rebuilt, uses
+from ..tileir import PIPELINE_ATTR
+
+PLAN_ATTR = "tlspec.pipeline_plan"
+DATA_KINDS = ("copy", "transpose", "gather", "scatter", "im2col")
+
+
+def body_stmts(loop: tirx.For) -> list:
+    return list(loop.body.seq) if isinstance(loop.body, tirx.SeqStmt) else [loop.body]
+
+
+def _slot(region, var: tirx.Var, stages: int) -> tirx.PrimExpr | None:
+    """The slot expression `k % s` (s >= stages) of a region of a shared tile, else None."""
+    buffer, starts, extents = region_parts(region)
+    if len(starts) < 2 or not isinstance(extents[0], tirx.IntImm) or extents[0].value != 1:
+        return None
+    start = starts[0]
+    if (isinstance(start, tirx.FloorMod) and start.a.same_as(var)
+            and isinstance(start.b, tirx.IntImm) and stages <= start.b.value <= int(buffer.shape[0])):
+        return start
+    return None
+
+
+def _is_load(call) -> bool:
+    dst, src = call.args[0], call.args[1]
+    return (ops.kind_of(call) == "copy" and scope_kind(dst.source) == "shared"
+            and scope_kind(src.source) == "global"
+            and ops.config_of(call).get("tlspec.instruction") in ("tma", "cp_async"))
+
+
+def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
+    """{"loads": [...], "why": ...} for the pipeline loop `loop` inside the loops `outer`."""
+    stages = int(loop.annotations[PIPELINE_ATTR]["num_stages"])
+    var = loop.loop_var
+
+    def serial(why: str) -> dict:
+        return {"loads": [], "why": f"runs as written, one iteration after another: {why}"}
+
+    if stages < 2:
+        return serial("num_stages is 1")
+    stmts = body_stmts(loop)
+    if not all(isinstance(s, TilePrimitiveCall) and ops.kind_of(s) in DATA_KINDS for s in stmts):
+        return serial("the body holds stages other than copy, transpose, gather, scatter and "
+                      "im2col (its synchronisation is the spec's own)")
+    loads, slots = [], {}
+    for i, call in enumerate(stmts):
+        slot = _slot(call.args[0], var, stages) if _is_load(call) else None
+        if slot is not None:
+            loads.append(i)
+            slots[call.args[0].source.name] = slot
+    if not loads:
+        return serial(f"no copy into a shared tile by TMA or cp.async writes a slot 'k % s' "
+                      f"with s >= num_stages ({stages}) of its tile's first dimension")
+    for i, call in enumerate(stmts):
+        for region in call.args:
+            name = getattr(getattr(region, "source", None), "name", None)
+            if i in loads or name not in slots:
+                continue
+            found = _slot(region, var, stages)
+            if found is None or not tvm_ffi.structural_equal(found, slots[name]):
+                return serial(f"a stage touches '{name}' outside the slot its load writes")
+    written = {call.args[0].source.name for call in stmts if scope_kind(call.args[0].source) == "global"}
+    read = {stmts[i].args[1].source.name for i in loads}
+    if written & read:
+        return serial(f"the body writes '{sorted(written & read)[0]}', which its loads read")
+    tma = any(ops.config_of(stmts[i]).get("tlspec.instruction") == "tma" for i in loads)
+    nest = [*outer, loop]
+    if tma and any(uses(inner.extent, o.loop_var) for j, inner in enumerate(nest)
+                   for o in nest[:j]):
+        return serial("its TMA loads' barriers count their phases across the loop's entries, "
+                      "and a trip count of the loop or an enclosing loop varies with another loop")
+    return {"loads": loads, "why": f"{len(loads)} load(s) issued {stages - 1} iteration(s) ahead"}
+
+
+def map_pipeline_loops(body, rewrite: Callable[[tirx.For, list[tirx.For]], tirx.Stmt]):
+    """`body` with every pipeline loop (its body mapped first) replaced by
+    `rewrite(loop, enclosing loops)`."""
+    loops: list[tirx.For] = []
+
+    def visit(stmt):
+        if isinstance(stmt, tirx.SeqStmt):
+            return tirx.SeqStmt([visit(s) for s in stmt.seq])
+        if isinstance(stmt, tirx.AttrStmt):
+            return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, visit(stmt.body))
+        if not isinstance(stmt, tirx.For):
+            return stmt
+        loops.append(stmt)
+        loop = rebuilt(stmt, visit(stmt.body))
+        loops.pop()
+        return rewrite(loop, list(loops)) if PIPELINE_ATTR in loop.annotations else loop
+
+    return visit(body)
+
+
+def _with_plan(loop: tirx.For, outer: list[tirx.For]) -> tirx.For:
+    return rebuilt(loop, annotations={**loop.annotations, PLAN_ATTR: plan(loop, outer)})
+
+
+@tirx.transform.prim_func_pass(opt_level=0, name="tlspec.PipelinePlanning")
+class PipelinePlanning:
+    def transform_function(self, func, mod, ctx):
+        return func.with_body(map_pipeline_loops(func.body, _with_plan))
+
