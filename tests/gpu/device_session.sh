@@ -2,11 +2,13 @@
 # One batched session on a GPU machine (which has torch, numpy, ml_dtypes, pyyaml and
 # cuda-python, but neither tvm nor jsonschema): what a session runs there, step by step.
 #
-#   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench
+#   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench | pipeline
 #
 # Carried from the machine that compiled (no GPU needed there):
-#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges
+#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges, build/tlspec_async
 #                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges
+#                                   | tests/gpu/async
+#   build/tlspec_bench_pipeline     tlspec compile bench/pipeline (the pipeline step)
 #   diffbatch/ or diffbatch.tar.xz  python tests/differential/build_batch.py ... --out B, then
 #                                   tar -C B -cJf diffbatch.tar.xz cases.json summary.json packages
 #                                   specs (the packed form fits the device tool's carry limit)
@@ -43,6 +45,9 @@ for step in "$@"; do
             tests/gpu/sanitize.sh "$out/sanitize"; rc=$? ;;
         bench)
             python3 bench/bench_jobs.py >"$out/bench.log" 2>&1; rc=$?; tail -n 30 "$out/bench.log" ;;
+        pipeline)
+            python3 bench/bench_pipeline.py >"$out/pipeline.log" 2>&1; rc=$?
+            tail -n 20 "$out/pipeline.log" ;;
         *)  echo "unknown step '$step'"; rc=2 ;;
     esac
     echo "== step $step: exit $rc in $(( $(date +%s) - start )) s"
