@@ -16,7 +16,9 @@ bits, outputs poisoned inside guard regions.
 - vector loads aligned only through a dim's multiple_of (aligned: a table of one row, row
   strides `M2 + 16` and `K * 2`, image channels `C * 2`);
 - a 3-D uint16 tensor copied row by row by two loops in 8-lane vectors, its last tile ragged
-  (row_blocks: the tile IR's layout of global tensors left an 8-lane vector division).
+  (row_blocks: the tile IR's layout of global tensors left an 8-lane vector division);
+- a global tensor written by one stage (a TMA store, a SIMT copy) and read back by the next with
+  another thread layout: ThreadSync's barrier (and the store's full wait) between them.
 
 Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
 (default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
@@ -298,3 +300,25 @@ def test_im2col_of_scaled_channels(n, c):
 @pytest.mark.parametrize("m1, m2", [(0, 32), (1, 8), (3, 72), (7, 320), (2, 1000)])
 def test_a_3d_tensor_copied_row_by_row(m1, m2):
     copy_checked("row_blocks_u16", random_bits((m1 * 4 + 1, 5, m2), torch.uint16))
+
+
+# -- a global tensor written by one stage and read back by the next (a barrier between them) ---
+@pytest.mark.parametrize("m, n", [(64, 64), (128, 320), (640, 128)])
+def test_a_tensor_read_back_after_its_tma_store(m, n):
+    a = random_bits((m, n), torch.float16)
+    b, c = guarded((m, n), torch.float16), guarded((m, n), torch.float16)
+    run("readback_after_tma_store_f16", a, b, c)
+    for label, out in (("B", b), ("C", c)):
+        assert_same(out, a, label)
+        assert_guards(out, label)
+
+
+@pytest.mark.parametrize("m, n", [(32, 32), (96, 160), (640, 64)])
+def test_a_tensor_read_back_after_a_simt_copy(m, n):
+    a = random_bits((m, n), torch.float32)
+    b, c = guarded((m, n), torch.float32), guarded((n, m), torch.float32)
+    run("readback_after_simt_f32", a, b, c)
+    assert_same(b, a, "B")
+    assert_same(c, a.t().contiguous(), "C")
+    assert_guards(b, "B")
+    assert_guards(c, "C")

@@ -75,7 +75,7 @@ def region_parts(region) -> tuple[object, list, list]:
     return region.source, [r.min for r in region.region], [r.extent for r in region.region]
 
 
-# -- shared-memory accesses of lowered statements (InjectFenceProxy, ThreadSync) ---------------
+# -- memory accesses of lowered statements (InjectFenceProxy, ThreadSync) ---------------------
 # The compiler's own buffers are named with a leading '_', which no spec name has (names.py):
 # a spec's tile can never be taken for one of them, nor one of them for a tile. The views of a
 # tile that MergeSharedMemoryAllocations declares: `_flat_<tile>`, `_rows_<tile>`.
@@ -158,34 +158,71 @@ def cp_async_parts(expr) -> tuple[LoadNode, LoadNode, int] | None:
     return element(expr.args[0]), element(expr.args[1]), int(expr.args[2])
 
 
-def shared_accesses(stmt) -> tuple[set[str], set[str], set[str], set[str]]:
-    """(generic reads, generic writes, async-proxy reads, async-proxy writes) of shared tiles.
-    A cp.async writes its tile through the generic proxy (only the bulk copies use the async
-    proxy), so it counts as a generic write."""
+def global_names(func: tirx.PrimFunc) -> set[str]:
+    """The names of the kernel's global tensors (its arguments)."""
+    names = set()
+
+    def add(buffer):
+        if scope_kind(buffer) == "global":
+            names.add(buffer.name)
+
+    tvm_ffi.structural_walk(func.body, (LoadNode, lambda load: add(load.source)), order="pre")
+    tvm_ffi.structural_walk(func.body, (tirx.BufferStore, lambda store: add(store.buffer)),
+                            order="pre")
+    def add_regions(call):
+        for region in call.args[:2]:
+            if hasattr(region, "source"):
+                add(region.source)
+
+    tvm_ffi.structural_walk(func.body, (tvm.tirx.tile_primitive.TilePrimitiveCall, add_regions),
+                            order="pre")
+    return names
+
+
+def _memory_name(buffer) -> str | None:
+    """The tile or global tensor `buffer` is (or views), None for other memory (registers)."""
+    kind = scope_kind(buffer)
+    return tile_name(buffer) if kind == "shared" else buffer.name if kind == "global" else None
+
+
+def memory_accesses(stmt) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(generic reads, generic writes, async-proxy reads, async-proxy writes) of shared tiles and
+    global tensors, by name (tiles and tensors share one namespace). A cp.async writes its tile
+    through the generic proxy (only the bulk copies use the async proxy), so it counts as a
+    generic write; a hinted `st.global` writes the element whose address it takes."""
     reads, writes, async_reads, async_writes = set(), set(), set(), set()
-    copied = []                        # the elements cp.async calls write (not reads)
-
-    def on_cp_async(call):
-        parts = cp_async_parts(call)
-        if parts is not None:
-            writes.add(tile_name(parts[0].source))
-            copied.append(parts[0])
-
-    def on_load(load):
-        if load.source.scope().startswith("shared") and not any(load.same_as(c) for c in copied):
-            reads.add(tile_name(load.source))
-
-    def on_store(store):
-        if store.buffer.scope().startswith("shared"):
-            writes.add(tile_name(store.buffer))
+    written = []                       # elements addressed to be written (cp.async, st.global)
 
     def on_call(call):
-        for i, region in enumerate(call.args[:2]):
-            if hasattr(region, "source") and region.source.scope().startswith("shared"):
-                (async_writes if i == 0 else async_reads).add(tile_name(region.source))
+        parts = cp_async_parts(call)
+        targets = [parts[0]] if parts is not None else []
+        if not targets and isinstance(call.op, tvm.ir.Op) and call.op.name.startswith("tirx.ptx.st"):
+            tvm_ffi.structural_walk(call.args[0], (LoadNode, targets.append), order="pre")
+        for element in targets:
+            name = _memory_name(element.source)
+            if name is not None:
+                writes.add(name)
+                written.append(element)
 
-    tvm_ffi.structural_walk(stmt, (tvm.ir.expr.Call, on_cp_async), order="pre")
+    def on_load(load):
+        name = _memory_name(load.source)
+        if name is not None and not any(load.same_as(w) for w in written):
+            reads.add(name)
+
+    def on_store(store):
+        name = _memory_name(store.buffer)
+        if name is not None:
+            writes.add(name)
+
+    def on_tile_call(call):
+        for i, region in enumerate(call.args[:2]):
+            name = _memory_name(region.source) if hasattr(region, "source") else None
+            if name is not None:
+                (async_writes if i == 0 else async_reads).add(name)
+
+    tvm_ffi.structural_walk(stmt, (tvm.ir.expr.Call, on_call), order="pre")
     tvm_ffi.structural_walk(stmt, (LoadNode, on_load), order="pre")
     tvm_ffi.structural_walk(stmt, (tirx.BufferStore, on_store), order="pre")
-    tvm_ffi.structural_walk(stmt, (tvm.tirx.tile_primitive.TilePrimitiveCall, on_call), order="pre")
+    tvm_ffi.structural_walk(stmt, (tvm.tirx.tile_primitive.TilePrimitiveCall, on_tile_call),
+                            order="pre")
     return reads, writes, async_reads, async_writes

@@ -30,9 +30,10 @@ def ptx_name(nbytes: int) -> str:
 
 
 def lower_cp_async(dst: Operand, src: Operand, vector: int, threads: list[int] | None,
-                   tid: tirx.Var, nthreads: int, wait: bool = True) -> Stmt:
-    """The copy's cp.async loop and its commit, then (`wait`) the wait for this thread's
-    copies; without it the group stays in flight (an `async_copy`)."""
+                   tid: tirx.Var, nthreads: int, wait: bool = True, commit: bool = True) -> Stmt:
+    """The copy's cp.async loop, its commit (unless the group is committed elsewhere: a
+    pipeline's loads), then (`wait`) the wait for this thread's copies; without it the group
+    stays in flight (an `async_copy`)."""
     shape, ddims, sdims = copy_shape(dst, src)
     nbytes = vector * dtype_bytes(dst.dtype)
     name = ptx_name(nbytes)
@@ -43,7 +44,7 @@ def lower_cp_async(dst: Operand, src: Operand, vector: int, threads: list[int] |
             src.access.ptr_to(src.indices(dict(zip(sdims, point)))), nbytes))
 
     return seq([VectorLoop(shape, vector, threads).emit_whole(tid, nthreads, body),
-                tirx.Evaluate(T.ptx["cp.async.commit_group"]()),
+                tirx.Evaluate(T.ptx["cp.async.commit_group"]()) if commit else None,
                 tirx.Evaluate(T.ptx["cp.async.wait_group"](0)) if wait else None])
 
 

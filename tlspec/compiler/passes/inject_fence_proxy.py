@@ -1,8 +1,10 @@
 """InjectFenceProxy: a TMA store reads shared memory through the async proxy; what the threads
 wrote there with ordinary stores or cp.async copies (the generic proxy: only the bulk copies
 write through the async proxy) is visible to it only after `fence.proxy.async.shared::cta`,
-executed by the writing threads before the block barrier that precedes the store. Insert that
-fence before every TMA store whose tile was written by such writes since the last fence: ahead
+executed by the writing threads before the block barrier that precedes the store. So is a
+global tensor the threads wrote and a TMA load then reads (an `inout` argument), after
+`fence.proxy.async` (every state space). Insert that fence before every TMA copy that reads
+what such writes wrote since the last fence: ahead
 of the spec's own `sync_threads` when one directly precedes the store, else right before it
 (ThreadSync then puts the block barrier between the fence and the store). Loops count their
 own later writes as earlier ones (the next iteration)."""
@@ -11,33 +13,35 @@ from __future__ import annotations
 from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 
-from ..analysis import is_block_sync, is_tma, shared_accesses, stage_kind
+from ..analysis import global_names, is_block_sync, is_tma, memory_accesses, stage_kind
 from ..lower.common import rebuilt, seq
 
 
-def fence() -> tirx.Stmt:
-    return tirx.Evaluate(T.ptx["fence.proxy.async.shared::cta"]())
+def fence(space: str = ".shared::cta") -> tirx.Stmt:
+    return tirx.Evaluate(T.ptx["fence.proxy.async" + space]())
 
 
 class _Fencer:
-    def __init__(self):
-        self.dirty: set[str] = set()       # tiles written by generic stores since the last fence
+    def __init__(self, tensors: set[str]):
+        self.tensors = tensors             # the global tensors
+        self.dirty: set[str] = set()       # tiles and tensors written by generic stores since the last fence
 
     def visit_list(self, stmts) -> list:
         out = []
         for stmt in stmts:
             if isinstance(stmt, tirx.For) and stage_kind(stmt) is None:
-                self.dirty |= shared_accesses(stmt)[1]          # loop-carried writes
+                self.dirty |= memory_accesses(stmt)[1]          # loop-carried writes
                 stmt = rebuilt(stmt, self.visit(stmt.body))
             elif isinstance(stmt, (tirx.SeqStmt, tirx.AttrStmt)) and stage_kind(stmt) is None:
                 stmt = self.visit(stmt)
             else:
-                _, writes, async_reads, _ = shared_accesses(stmt)
+                _, writes, async_reads, _ = memory_accesses(stmt)
                 if is_tma(stmt) and async_reads & self.dirty:
                     at = len(out)
                     while at and is_block_sync(out[at - 1]):
                         at -= 1
-                    out.insert(at, fence())
+                    out.insert(at, fence("" if async_reads & self.dirty & self.tensors
+                                         else ".shared::cta"))
                     self.dirty.clear()
                 self.dirty |= writes
             out.append(stmt)
@@ -54,4 +58,4 @@ class _Fencer:
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.InjectFenceProxy")
 class InjectFenceProxy:
     def transform_function(self, func, mod, ctx):
-        return func.with_body(_Fencer().visit(func.body))
+        return func.with_body(_Fencer(global_names(func)).visit(func.body))

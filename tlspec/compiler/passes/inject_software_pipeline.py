@@ -11,8 +11,8 @@ prologue and a steady loop built from the explicit asynchronous stages, so that 
 
 `issue(j)` (nothing when j >= E) arms barrier `j % num_stages` of the loop's own barrier array
 (`_pipeline<n>`, one per slot) with the bytes of the iteration's TMA loads and issues them on it
-(`tma_copy`), and issues its cp.async loads (`async_copy`); cp.async groups are committed in
-every iteration, an empty one past the end, so that `async_wait` with `pending: P` always
+(`tma_copy`), and issues its cp.async loads (`async_copy`, not committing on their own); one
+cp.async group is committed per iteration, an empty one past the end, so that `async_wait` with `pending: P` always
 leaves exactly the later iterations' groups in flight. The wait for iteration k is
 `barrier_wait` on barrier `k % num_stages` and/or `async_wait`. ThreadSync then adds the block
 barriers: after a cp.async wait (other threads' copies), and at the end of the body when the
@@ -35,6 +35,7 @@ from .. import ops
 from ..analysis import attr, dtype_bytes, region_parts
 from ..lower.common import const, rebuilt, seq, substitute
 from ..tileir import PIPELINE_ATTR
+from .lower_tile_op import COMMIT
 from .pipeline_planning import PLAN_ATTR, body_stmts, map_pipeline_loops
 
 
@@ -70,8 +71,8 @@ class _Injector:
                 moves.append(ops.tile_call("barrier_arrive", [slot, tirx.IntImm("int32", nbytes)], sync))
                 moves += [ops.tile_call("tma_copy", [*substitute(c, k, j).args[:2], slot],
                                 ops.config_of(c)) for c in tma]
-            moves += [ops.tile_call("async_copy", list(substitute(c, k, j).args[:2]), ops.config_of(c))
-                      for c in cp_async]
+            moves += [ops.tile_call("async_copy", list(substitute(c, k, j).args[:2]),
+                                    {**ops.config_of(c), COMMIT: False}) for c in cp_async]
             issued = tirx.IfThenElse(j < extent, seq(moves), None)
             return seq([issued, ops.tile_call("async_commit", [], sync)]) if cp_async else issued
 

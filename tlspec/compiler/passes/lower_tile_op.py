@@ -22,7 +22,8 @@
   synchronisation stages become their instruction: `barrier_arrive` one arrival (with its
   expect_tx) by thread 0, `barrier_wait` a parity wait in every thread, `async_commit` /
   `async_wait` cp.async.commit_group / wait_group in every thread, `tma_store_wait` a bulk
-  wait_group.read by thread 0 (the thread that issued the stores). Before the block exits, the
+  wait_group.read by thread 0 (the thread that issued the stores; a full wait_group when a
+  stage reads a tensor the stores write). Before the block exits, the
   stores and cp.async copies still in flight are waited for (their shared memory must outlive
   them). The spec's barriers are initialised with their arrive counts with the compiler's own.
 
@@ -52,6 +53,7 @@ from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
 
+COMMIT = "tlspec.commit"    # config of an async_copy: False when its group is committed elsewhere
 # the element types tirx's TMA dispatch encodes tensor maps for (its _dtype_contract)
 TIRX_TMA_DTYPES = frozenset({"int8", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                              "float16", "float32", "float64", "bfloat16", "float8_e4m3fn",
@@ -73,6 +75,10 @@ class _Lowerer:
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.read_globals = self._read_globals()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
+        # an explicit store's writes must be complete, not only read out, at tma_store_wait
+        # when a stage reads what it writes
+        self.store_wait = ("cp.async.bulk.wait_group" if self._explicit_store_targets()
+                           & self.read_globals else "cp.async.bulk.wait_group.read")
 
     # -- fragments -------------------------------------------------------------------------
     def _fragment_registers(self) -> dict[str, tuple[tirx.Buffer, tirx.Buffer]]:
@@ -112,6 +118,16 @@ class _Lowerer:
             for region in call.args[1:]:
                 if hasattr(region, "source") and scope_kind(region.source) == "global":
                     names.add(region.source.name)
+
+        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
+        return names
+
+    def _explicit_store_targets(self) -> set[str]:
+        names = set()
+
+        def visit(call):
+            if ops.kind_of(call) == "tma_copy" and scope_kind(call.args[0].source) == "global":
+                names.add(call.args[0].source.name)
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return names
@@ -250,15 +266,15 @@ class _Lowerer:
         if kind == "async_wait":
             return tirx.Evaluate(T.ptx["cp.async.wait_group"](int(args["pending"])))
         return tirx.IfThenElse(self.tid == 0, tirx.Evaluate(
-            T.ptx["cp.async.bulk.wait_group.read"](int(args["pending"]))), None)
+            T.ptx[self.store_wait](int(args["pending"]))), None)
 
     def drain(self):
         """What must finish before the block exits: the explicit TMA stores (thread 0 issued
         them) and cp.async copies still in flight, or None."""
         waits = []
         if self.explicit_stores:
-            waits.append(tirx.IfThenElse(self.tid == 0, tirx.Evaluate(
-                T.ptx["cp.async.bulk.wait_group.read"](0)), None))
+            waits.append(tirx.IfThenElse(self.tid == 0, tirx.Evaluate(T.ptx[self.store_wait](0)),
+                                         None))
         if self.explicit_cp_async:
             waits.append(tirx.Evaluate(T.ptx["cp.async.wait_group"](0)))
         return seq(waits) if waits else None
@@ -282,7 +298,8 @@ class _Lowerer:
         self.explicit_cp_async |= not wait
         dst, src = (self._operand(a) for a in call.args[:2])
         return lower_cp_async(dst, src, config["tlspec.vector"], config.get("tlspec.threads"),
-                              self.tid, self.nthreads, wait=wait)
+                              self.tid, self.nthreads, wait=wait,
+                              commit=config.get(COMMIT, True))
 
     def _phase(self):
         """Parity of the number of times the enclosing loops have run this stage before."""

@@ -1,21 +1,34 @@
-"""ThreadSync: insert `__syncthreads()` wherever threads could otherwise see a shared tile in
-the wrong state: before a stage that reads a tile written since the last barrier (read after
-write), or writes a tile read or written since then (write after read / write). Stages are the
+"""ThreadSync: insert `__syncthreads()` wherever threads could otherwise see a shared tile or a
+global tensor in the wrong state: before a stage that reads a tile or tensor written since the
+last barrier (read after write), or writes one read or written since then (write after read /
+write). A global tensor a stage writes and a later stage reads (an `inout` argument), or reads
+and a later stage writes, needs the barrier as much as a tile does: the stages' threads need not
+touch the same elements. (Two stages writing one global tensor are not ordered: writing one
+element twice is undefined, and a loop writing a new part of a tensor in each iteration must not
+pay a barrier for it.) Stages are the
 unit: the threads of one stage may touch elements other threads of the previous stage wrote.
-A TMA load's data needs no block barrier after it: a `copy` ends with every thread waiting on
+A TMA load's tile needs no block barrier after it: a `copy` ends with every thread waiting on
 its mbarrier, and an explicit `tma_copy` is waited for by the spec's `barrier_wait` in every
 thread; a cp.async copy ends with each thread waiting for its own copies only (`wait_group 0`), so
 its tile counts as written and the barrier comes after that wait; a spec's own `sync_threads`
 counts as a barrier. A TMA copy's accesses are made by the one thread that issues it: two
-accesses that thread 0 alone makes need no barrier between them. In a loop, the beginning of
+accesses that thread 0 alone makes need no barrier between them. An mbarrier that every thread
+waits on is armed again (by thread 0) only after a barrier: with the barrier between them, no
+thread can still be waiting for one phase when the next has completed too (a parity wait
+cannot tell them apart). In a loop, the beginning of
 the body is checked against what precedes the loop (a barrier before the loop) and against the
 body's end (the next iteration: a barrier closes the body)."""
 from __future__ import annotations
 
+import tvm
+import tvm_ffi
 from tvm import tirx
 from tvm.script.ir_builder import tirx as T
+from tvm.ir.expr import TensorLoad as LoadNode
+from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ..analysis import is_block_sync, is_tma, shared_accesses, stage_kind, stages_in
+from ..analysis import (global_names, is_block_sync, is_tma, memory_accesses, stage_kind,
+                        stages_in)
 from ..lower.common import rebuilt, seq
 from .merge_shared_memory_allocations import MBARRIERS
 
@@ -25,51 +38,101 @@ def barrier() -> tirx.Stmt:
 
 
 LEADER, ALL = "leader", "all"     # who makes an access: thread 0 alone (a TMA copy), or every thread
+Access = tuple[str, str]          # (tile, tensor or MBARRIERS; who)
 
 
 class _State:
-    """The tiles read and written since the last barrier, each with who made the access."""
+    """What was read and written since the last barrier, each access with who made it."""
 
-    def __init__(self):
-        self.read: set[tuple[str, str]] = set()
-        self.written: set[tuple[str, str]] = set()
+    def __init__(self, tensors: set[str]):
+        self.tensors = tensors
+        self.read: set[Access] = set()
+        self.written: set[Access] = set()
 
-    def conflicts(self, reads: set[str], writes: set[str], actor: str) -> bool:
-        """Whether an access by `actor` must wait for a barrier: it reads a tile written since
-        the last one, or writes a tile read or written since then, unless both accesses were
-        made by thread 0 (a TMA copy's issuing thread is ordered with itself; its asynchronous
-        completion is the spec's mbarriers' and store waits' to order)."""
-        def clash(names, earlier):
-            return any(name in names and not (actor == who == LEADER) for name, who in earlier)
+    def conflicts(self, reads: set[Access], writes: set[Access]) -> bool:
+        """Whether these accesses must wait for a barrier: a read of what was written since the
+        last one, or a write of what was read (or, for a tile, written) since then, unless both
+        accesses are thread 0's (a TMA copy's issuing thread is ordered with itself; its
+        asynchronous completion is the spec's mbarriers' and store waits' to order). The
+        mbarriers conflict only when one is armed again after threads waited on it: a thread
+        still waiting for a phase must not see the barrier complete the next one as well."""
+        def clash(accesses, earlier, tensors_too=True):
+            return any(_same(name, other) and not (who == by == LEADER)
+                       and (tensors_too or name not in self.tensors)
+                       for name, who in accesses for other, by in earlier
+                       if not (name.startswith(MBARRIERS) and earlier is not self.read))
 
-        return clash(reads, self.written) or clash(writes, self.read | self.written)
+        return (clash(reads, self.written) or clash(writes, self.read)
+                or clash(writes, self.written, tensors_too=False))
 
     def reset(self):
         self.read, self.written = set(), set()
 
 
-def _accesses(stmt) -> tuple[set[str], set[str], set[str], str]:
-    """(reads, writes, writes complete for all threads afterwards, who makes them) of the tiles
-    (the mbarriers are not tiles). A statement that is not one stage (a pipeline's guarded
-    loads) makes the accesses of its stages, by thread 0 when every stage that touches a tile
-    is a TMA copy."""
+def _same(name: str, other: str) -> bool:
+    """Whether two accessed names may be the same memory: the same tile or tensor, or mbarrier
+    slots that are equal or not known (`_tlspec_mbar[*]`: a slot that depends on a loop)."""
+    if name.startswith(MBARRIERS) and other.startswith(MBARRIERS):
+        return name == other or ANY_SLOT in (name, other)
+    return name == other
+
+
+ANY_SLOT = f"{MBARRIERS}[*]"
+
+
+def _slot(address) -> str:
+    """The mbarrier slot an address points at, as an accessed name."""
+    found = []
+    tvm_ffi.structural_walk(address, (LoadNode, lambda load: found.append(load)
+                                      if load.source.name == MBARRIERS else None), order="pre")
+    index = found[0].indices[0] if found else None
+    return f"{MBARRIERS}[{index.value}]" if isinstance(index, tirx.IntImm) else ANY_SLOT
+
+
+def _mbarrier_accesses(stmt) -> tuple[set[Access], set[Access]]:
+    """Waits on mbarrier slots (by every thread) as reads, arming them (thread 0's arrivals and
+    the TMA loads that complete on them) as writes."""
+    found = set()
+
+    def on_call(call):
+        name = call.op.name if isinstance(call.op, tvm.ir.Op) else ""
+        if name == "tirx.cuda.mbarrier_wait":
+            found.add((_slot(call.args[0]), ALL))
+        elif name == "tirx.ptx.mbarrier" and any(getattr(a, "value", None) == "arrive"
+                                                  for a in call.args):
+            found.add((_slot(call), LEADER))
+
+    def on_tile_call(call):
+        if "mbar" in call.config:
+            found.add((_slot(call.config["mbar"]), LEADER))
+
+    tvm_ffi.structural_walk(stmt, (tvm.ir.expr.Call, on_call), order="pre")
+    tvm_ffi.structural_walk(stmt, (TilePrimitiveCall, on_tile_call), order="pre")
+    return {a for a in found if a[1] == ALL}, {a for a in found if a[1] == LEADER}
+
+
+def _accesses(stmt, tensors: set[str]) -> tuple[set[Access], set[Access], set[str]]:
+    """(reads, writes, names written that are complete for every thread afterwards) of the
+    tiles, global `tensors` and mbarriers. A statement that is not one stage (a pipeline's
+    guarded loads) makes the accesses of its stages."""
     if stage_kind(stmt) is None and not isinstance(stmt, (tirx.For, tirx.SeqStmt)):
-        parts = [_accesses(s) for s in stages_in(stmt)]
+        parts = [_accesses(s, tensors) for s in stages_in(stmt)]
         if parts:
-            touching = [p for p in parts if p[0] | p[1]]
-            return (set().union(*(p[0] for p in parts)), set().union(*(p[1] for p in parts)),
-                    set().union(*(p[2] for p in parts)),
-                    LEADER if all(p[3] == LEADER for p in touching) else ALL)
-    reads, writes, async_reads, async_writes = shared_accesses(stmt)
-    reads.discard(MBARRIERS)
-    if is_tma(stmt):
-        return async_reads, async_writes, async_writes, LEADER
-    return reads | async_reads, writes | async_writes, set(), ALL
+            return tuple(set().union(*(p[i] for p in parts)) for i in range(3))
+    reads, writes, async_reads, async_writes = memory_accesses(stmt)
+    reads.discard(MBARRIERS)            # their address, taken by the calls read below
+    waits, arms = _mbarrier_accesses(stmt)
+    if is_tma(stmt):        # a tile loaded is waited for by every thread; a tensor stored is not
+        return ({(n, LEADER) for n in async_reads} | waits,
+                {(n, LEADER) for n in async_writes} | arms, async_writes - tensors)
+    return ({(n, ALL) for n in reads | async_reads} | waits,
+            {(n, ALL) for n in writes | async_writes} | arms, set())
 
 
 class _Syncer:
-    def __init__(self):
-        self.state = _State()
+    def __init__(self, tensors: set[str]):
+        self.state = _State(tensors)
+        self.tensors = tensors
 
     def visit_list(self, stmts) -> list:
         out = []
@@ -84,14 +147,13 @@ class _Syncer:
             if isinstance(stmt, (tirx.SeqStmt, tirx.AttrStmt)) and stage_kind(stmt) is None:
                 out.append(self.visit(stmt))
                 continue
-            reads, writes, settled, actor = _accesses(stmt)
-            if self.state.conflicts(reads, writes, actor):
+            reads, writes, settled = _accesses(stmt, self.tensors)
+            if self.state.conflicts(reads, writes):
                 out.append(barrier())
                 self.state.reset()
-            self.state.read |= {(name, actor) for name in reads}
-            self.state.written = {(name, who) for name, who in self.state.written
+            self.state.read |= reads
+            self.state.written = {(name, who) for name, who in self.state.written | writes
                                   if name not in settled}
-            self.state.written |= {(name, actor) for name in writes - settled}
             out.append(stmt)
         return out
 
@@ -114,8 +176,8 @@ class _Syncer:
         for stmt in stmts:
             if is_block_sync(stmt):
                 return False
-            reads, writes, _, actor = _accesses(stmt)
-            if self.state.conflicts(reads, writes, actor):
+            reads, writes, _ = _accesses(stmt, self.tensors)
+            if self.state.conflicts(reads, writes):
                 return True
         return False
 
@@ -134,4 +196,4 @@ def _stmts(body) -> list:
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ThreadSync")
 class ThreadSync:
     def transform_function(self, func, mod, ctx):
-        return func.with_body(_Syncer().visit(func.body))
+        return func.with_body(_Syncer(global_names(func)).visit(func.body))
