@@ -51,6 +51,7 @@ from ..lower.gather import indexed_shape, lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
+from .split_host_device import READS_TMA_STORES
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
 
 COMMIT = "tlspec.commit"    # config of an async_copy: False when its group is committed elsewhere
@@ -77,8 +78,8 @@ class _Lowerer:
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
         # an explicit store's writes must be complete, not only read out, at tma_store_wait
         # when a stage reads what it writes
-        self.store_wait = ("cp.async.bulk.wait_group" if self._explicit_store_targets()
-                           & self.read_globals else "cp.async.bulk.wait_group.read")
+        self.explicit_stores_read = bool(self._explicit_store_targets() & self.read_globals)
+        self.stored_and_read = False    # a TMA store writes a tensor some stage reads
 
     # -- fragments -------------------------------------------------------------------------
     def _fragment_registers(self) -> dict[str, tuple[tirx.Buffer, tirx.Buffer]]:
@@ -242,10 +243,9 @@ class _Lowerer:
         issue = [view, TilePrimitiveCall(tensor, self._tma_tile(src), op=ops.COPY_ASYNC_OP,
                                          config=hint, dispatch="tma_explicit"),
                  tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]())]
+        self.stored_and_read |= dst.source.name in self.read_globals
         if not explicit:
-            wait = ("cp.async.bulk.wait_group" if dst.source.name in self.read_globals
-                    else "cp.async.bulk.wait_group.read")
-            issue.append(tirx.Evaluate(T.ptx[wait](0)))
+            issue.append(_store_wait(0, complete=dst.source.name in self.read_globals))
         return tirx.IfThenElse(leader, seq(issue), None)
 
     # -- synchronisation stages ------------------------------------------------------------
@@ -265,15 +265,15 @@ class _Lowerer:
             return tirx.Evaluate(T.ptx["cp.async.commit_group"]())
         if kind == "async_wait":
             return tirx.Evaluate(T.ptx["cp.async.wait_group"](int(args["pending"])))
-        return tirx.IfThenElse(self.tid == 0, tirx.Evaluate(
-            T.ptx[self.store_wait](int(args["pending"]))), None)
+        return tirx.IfThenElse(self.tid == 0, _store_wait(int(args["pending"]),
+                                                          self.explicit_stores_read), None)
 
     def drain(self):
         """What must finish before the block exits: the explicit TMA stores (thread 0 issued
         them) and cp.async copies still in flight, or None."""
         waits = []
         if self.explicit_stores:
-            waits.append(tirx.IfThenElse(self.tid == 0, tirx.Evaluate(T.ptx[self.store_wait](0)),
+            waits.append(tirx.IfThenElse(self.tid == 0, _store_wait(0, self.explicit_stores_read),
                                          None))
         if self.explicit_cp_async:
             waits.append(tirx.Evaluate(T.ptx["cp.async.wait_group"](0)))
@@ -322,6 +322,16 @@ class _Lowerer:
                     tirx.Evaluate(T.cuda.cta_sync())])
 
 
+def _store_wait(pending: int, complete: bool):
+    """Thread 0's wait for its TMA stores: until at most `pending` groups still read shared
+    memory, or (`complete`: a stage reads what they write) until they are written, then a proxy
+    fence so that the threads' ordinary loads see the async proxy's writes."""
+    if not complete:
+        return tirx.Evaluate(T.ptx["cp.async.bulk.wait_group.read"](pending))
+    return seq([tirx.Evaluate(T.ptx["cp.async.bulk.wait_group"](pending)),
+                tirx.Evaluate(T.ptx["fence.proxy.async.global"]())])
+
+
 def _tma_tensor(region) -> tuple:
     """The global side of a TMA copy as tirx's dispatch takes it, and the declaration it needs
     (or None): a tensor of an element type tirx has no tensor map for is described as the
@@ -343,7 +353,10 @@ class LowerTileOp:
         lowerer = _Lowerer(func)
         body = lowerer.visit(func.body)
         drain = lowerer.drain()
-        return func.with_body(body if drain is None else _at_end(body, drain))
+        func = func.with_body(body if drain is None else _at_end(body, drain))
+        if lowerer.stored_and_read:     # see SplitHostDevice
+            func = func.with_attr(READS_TMA_STORES, True)
+        return func
 
 
 def _at_end(body, stmt):

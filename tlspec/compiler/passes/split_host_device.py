@@ -2,7 +2,13 @@
 encoding, the launch) and the device kernel `<name>_kernel`, after marking the entry function
 (tvm's AnnotateEntryFunc and SplitHostDevice do the work; the launch manifest is read from the
 host part this leaves). A kernel whose parameters exceed CUDA's parameter space is an error at
-the stage whose parameters cross the limit (`..kernel_params`)."""
+the stage whose parameters cross the limit (`..kernel_params`).
+
+tvm declares every pointer parameter of the kernel `__restrict__`, which lets the CUDA compiler
+read a tensor the kernel never writes through the non-coherent path (`ld.global.nc`). A tensor a
+TMA store writes is written where the compiler cannot see it: when a stage reads it back
+(`tlspec.reads_tma_stores`, set by LowerTileOp), a non-coherent load would miss the store, so
+that kernel's parameters are not declared `__restrict__`."""
 from __future__ import annotations
 
 import tvm
@@ -13,8 +19,15 @@ from ..kernel_params import check_parameter_space
 
 @tvm.transform.module_pass(opt_level=0, name="tlspec.SplitHostDevice")
 def SplitHostDevice(mod, ctx):  # noqa: N802 (named like a pass)
+    coherent = any(func.attrs is not None and func.attrs.get(READS_TMA_STORES)
+                   for func in mod.functions.values())
     mod = tirx.transform.SplitHostDevice()(tirx.transform.AnnotateEntryFunc()(mod))
-    for func in mod.functions.values():
+    for gv, func in mod.functions.items():
         if func.attrs is not None and func.attrs.get("tirx.is_global_func"):
             check_parameter_space(func)
+            if coherent:
+                mod[gv] = func.with_attr("tirx.noalias", False)
     return mod
+
+
+READS_TMA_STORES = "tlspec.reads_tma_stores"
