@@ -113,15 +113,16 @@ class Driver:
     """cuda.bindings.driver as far as a launch calls it. Contexts are ints: 0x1000 + device for
     primary contexts; launches are recorded as Launch."""
     CUresult = types.SimpleNamespace(CUDA_SUCCESS=0)
-    CUfunction_attribute = Names()
+    CUfunction_attribute = CUdevice_attribute = Names()
     CUtensorMapDataType = CUtensorMapInterleave = CUtensorMapSwizzle = Names()
     CUtensorMapL2promotion = CUtensorMapFloatOOBfill = Names()
     cuuint64_t = cuuint32_t = staticmethod(int)
 
-    def __init__(self, nparams):
-        self.nparams, self.current = nparams, 0
+    def __init__(self, nparams, capability=(9, 0)):
+        self.nparams, self.current, self.capability = nparams, 0, capability
         self.devices = {}                     # context -> device, beyond the primary ones
         self.loads, self.encodes, self.attributes, self.launches = [], [], [], []
+        self.images = []                      # what each cuModuleLoadData was given
         self.strides = []                     # the globalStrides list of each encode
 
     def cuCtxGetCurrent(self):
@@ -140,8 +141,15 @@ class Driver:
         self.current = ctx
         return (0,)
 
+    def cuDeviceGetAttribute(self, attribute, device):
+        return 0, self.capability[attribute.endswith("MINOR")]
+
+    def cuDeviceGetName(self, length, device):
+        return 0, b"Fake GPU\0".ljust(length, b"\0")
+
     def cuModuleLoadData(self, image):
         self.loads.append(self.current)
+        self.images.append(bytes(image))
         return 0, ("module", self.current)
 
     def cuModuleGetFunction(self, module, name):
@@ -483,15 +491,15 @@ class NoBinaryForGpu(Driver):
 def test_a_cubin_the_driver_refuses_names_the_kernel_its_arch_and_what_to_do(build):
     fn, _ = build(fixture("b5_copy_symM"), NoBinaryForGpu(3))
     with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): the driver cannot load "
-                       r"b5_copy_symM.cubin \(compiled for sm_90a\): CUDA_ERROR_NO_BINARY_FOR_GPU: "
-                       r"no kernel image .*; the GPU of the current context is not a sm_90a GPU: "
-                       r"run on one"):
+                       r"b5_copy_symM.cubin \(compiled for sm_90a\) on Fake GPU: "
+                       r"CUDA_ERROR_NO_BINARY_FOR_GPU: no kernel image .*; the GPU of the current "
+                       r"context cannot run this sm_90a kernel: run on one"):
         fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
 
 
 def test_a_missing_cubin_names_the_kernel(build):
     fn, _ = build(fixture("b5_copy_symM"))
-    Path(fn.__globals__["_KERNEL"].cubin_path).unlink()
+    Path(fn.__globals__["_KERNEL"].image_paths["cubin"]).unlink()
     with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): cannot read its cubin \(.*No such "
                        r"file.*\); the package is incomplete: compile it again$"):
         fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
