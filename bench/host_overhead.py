@@ -59,6 +59,8 @@ CUresult cuCtxGetCurrent(void **c) { *c = current; return 0; }
 CUresult cuCtxSetCurrent(void *c) { current = c; return 0; }
 CUresult cuCtxGetDevice(int *d) { *d = 0; return 0; }
 CUresult cuDeviceGet(int *d, int ordinal) { *d = ordinal; return 0; }
+CUresult cuDeviceGetAttribute(int *v, int attribute, int d) { *v = attribute == 75 ? 9 : 0; return 0; }
+CUresult cuDeviceGetName(char *name, int len, int d) { strncpy(name, "fake H200", len); return 0; }
 CUresult cuDevicePrimaryCtxRetain(void **c, int d) { *c = primary; return 0; }
 CUresult cuModuleLoadData(void **m, const void *image) { *m = module; return 0; }
 CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = function; return 0; }

@@ -21,10 +21,11 @@ import sys
 import threading
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
-try:                # in a compiled package: tlspec/tensormap_rules.py, copied beside this file
+try:                # in a compiled package: tlspec/{tensormap_rules,kernel_images}.py, copied beside
+    from . import _kernel_images as kernel_images       # this file
     from . import _tensormap_rules as tensormap_rules
 except ImportError:  # codegen/runtime.py loaded on its own, from a tlspec checkout
-    from tlspec import tensormap_rules
+    from tlspec import kernel_images, tensormap_rules
 
 FORMAT = 1
 ALIGNMENT = 16                 # bytes; every pointer a kernel receives must be this aligned
@@ -832,6 +833,17 @@ class _Loaded:
         self.module, self.function, self.smem_limit = module, function, DYN_SMEM_OPT_IN
 
 
+def _device_facts(d: Any) -> tuple:
+    """((major, minor), name) of the current context's GPU."""
+    dev = _check(d, d.cuCtxGetDevice(), "cuCtxGetDevice")
+    attribute = d.CUdevice_attribute
+    capability = tuple(int(_check(d, d.cuDeviceGetAttribute(a, dev), "cuDeviceGetAttribute"))
+                       for a in (attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                                 attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR))
+    name = _check(d, d.cuDeviceGetName(256, dev), "cuDeviceGetName")
+    return capability, bytes(name).split(b"\0", 1)[0].decode(errors="replace")
+
+
 class Kernel:
     """One compiled kernel: its manifest, precomputed for cheap calls."""
 
@@ -841,7 +853,12 @@ class Kernel:
                              f" is not {FORMAT}; recompile with this tlspec")
         self.name, self.entry = manifest["name"], manifest["entry"]
         self.arch = manifest["arch"]
-        self.cubin_path = os.path.join(directory, manifest["cubin"])
+        self.ptx_arch = manifest.get("ptx_arch")
+        # image kind -> its file: the cubin, and the PTX when the package carries it
+        self.image_paths = {"cubin": os.path.join(directory, manifest["cubin"])}
+        if manifest.get("ptx"):
+            self.image_paths["ptx"] = os.path.join(directory, manifest["ptx"])
+        self.image: Optional[str] = None     # the kind loaded last ('cubin' or 'ptx')
         self.dims = manifest.get("dims", {})
         self.fixed = {d: c["value"] for d, c in self.dims.items() if c.get("value") is not None}
         self.arguments = [Argument(a, self.dims) for a in manifest["arguments"]]
@@ -863,7 +880,7 @@ class Kernel:
         self._plans: dict = {}         # argument signature -> _Plan
         self._functions: dict = {}     # context handle -> _Loaded
         self._tm_enums: Optional[list] = None
-        self._cubin: Optional[bytes] = None
+        self._images: dict = {}        # image kind -> its bytes, read once
         # guards the caches and the plans' parameter buffers (filled, then launched)
         self._lock = threading.Lock()
 
@@ -954,34 +971,45 @@ class Kernel:
         return loaded.function
 
     def _load(self, d: Any) -> _Loaded:
-        """Load the cubin into the current context and look the entry up; RuntimeError naming
-        the kernel, the cause and what to do when the driver refuses it."""
-        cubin = os.path.basename(self.cubin_path)
-        if self._cubin is None:
+        """Load the image the current context's GPU can run (kernel_images.choose: the cubin,
+        else the PTX, which the driver compiles for that GPU) and look the entry up;
+        RuntimeError naming the kernel, the cause and what to do when there is none or the
+        driver refuses it."""
+        capability, device = _device_facts(d)
+        kind = kernel_images.choose(self.arch, self.ptx_arch, capability)
+        if kind is None:
+            raise RuntimeError(kernel_images.no_image(self.name, self.arch, self.ptx_arch,
+                                                      capability, device))
+        path = self.image_paths[kind]
+        if kind not in self._images:
             try:
-                with open(self.cubin_path, "rb") as f:
-                    self._cubin = f.read()
+                with open(path, "rb") as f:
+                    # cuModuleLoadData takes PTX as a NUL-terminated string
+                    self._images[kind] = f.read() + (b"\0" if kind == "ptx" else b"")
             except OSError as e:
-                raise RuntimeError(f"{self.name}(): cannot read its cubin ({e}); the package is "
+                raise RuntimeError(f"{self.name}(): cannot read its {kind} ({e}); the package is "
                                    f"incomplete: compile it again") from None
-        ret = d.cuModuleLoadData(self._cubin)
+        ret = d.cuModuleLoadData(self._images[kind])
         if ret[0] != d.CUresult.CUDA_SUCCESS:
             name, desc = _error_text(d, ret[0])
-            raise RuntimeError(f"{self.name}(): the driver cannot load {cubin} (compiled for "
-                               f"{self.arch}): {name}: {desc}; {self._load_fix(name)}")
+            built = self.arch if kind == "cubin" else self.ptx_arch
+            raise RuntimeError(f"{self.name}(): the driver cannot load {os.path.basename(path)} "
+                               f"(compiled for {built}) on {device}: {name}: {desc}; "
+                               f"{self._load_fix(name)}")
         function = _check(d, d.cuModuleGetFunction(ret[1], self.entry.encode()),
                           f"{self.name}(): cuModuleGetFunction({self.entry})")
+        self.image = kind
         return _Loaded(ret[1], function)
 
     def _load_fix(self, error: str) -> str:
         """What to do about a cuModuleLoadData error, by its name."""
         if error == "CUDA_ERROR_NO_BINARY_FOR_GPU":
-            return (f"the GPU of the current context is not a {self.arch} GPU: run on one "
-                    f"(sm_90a: H100, H200), or compile for this GPU with tlspec compile --arch")
+            return (f"the GPU of the current context cannot run this {self.arch} kernel: run on "
+                    f"one that can (sm_90a: H100, H200), or compile for this GPU")
         if error in ("CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "CUDA_ERROR_INVALID_IMAGE",
-                     "CUDA_ERROR_INVALID_SOURCE"):
-            return (f"the cubin was built by CUDA 13.0, which needs {DRIVER}: update the driver, "
-                    "or compile the package again if the file was damaged")
+                     "CUDA_ERROR_INVALID_SOURCE", "CUDA_ERROR_INVALID_PTX"):
+            return (f"the kernel was built by CUDA 13.0, which needs {DRIVER}: update the "
+                    "driver, or compile the package again if the file was damaged")
         return "check the driver (nvidia-smi), or compile the package again"
 
     def _tensormaps(self, d: Any, plan: _Plan, views: Sequence) -> list:

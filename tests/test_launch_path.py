@@ -22,6 +22,7 @@ from tlspec.package import KernelArtifact, write_package
 
 FIXTURES = Path(__file__).parent / "gpu" / "fixtures"
 BASE = 0x7F00_0000_0000
+PTX = ".version 9.0\n.target sm_80\n"       # what a package carries as a kernel's PTX
 
 
 def fixture(name):
@@ -113,15 +114,16 @@ class Driver:
     """cuda.bindings.driver as far as a launch calls it. Contexts are ints: 0x1000 + device for
     primary contexts; launches are recorded as Launch."""
     CUresult = types.SimpleNamespace(CUDA_SUCCESS=0)
-    CUfunction_attribute = Names()
+    CUfunction_attribute = CUdevice_attribute = Names()
     CUtensorMapDataType = CUtensorMapInterleave = CUtensorMapSwizzle = Names()
     CUtensorMapL2promotion = CUtensorMapFloatOOBfill = Names()
     cuuint64_t = cuuint32_t = staticmethod(int)
 
-    def __init__(self, nparams):
-        self.nparams, self.current = nparams, 0
+    def __init__(self, nparams, capability=(9, 0)):
+        self.nparams, self.current, self.capability = nparams, 0, capability
         self.devices = {}                     # context -> device, beyond the primary ones
         self.loads, self.encodes, self.attributes, self.launches = [], [], [], []
+        self.images = []                      # what each cuModuleLoadData was given
         self.strides = []                     # the globalStrides list of each encode
 
     def cuCtxGetCurrent(self):
@@ -140,8 +142,15 @@ class Driver:
         self.current = ctx
         return (0,)
 
+    def cuDeviceGetAttribute(self, attribute, device):
+        return 0, self.capability[attribute.endswith("MINOR")]
+
+    def cuDeviceGetName(self, length, device):
+        return 0, b"Fake GPU\0".ljust(length, b"\0")
+
     def cuModuleLoadData(self, image):
         self.loads.append(self.current)
+        self.images.append(bytes(image))
         return 0, ("module", self.current)
 
     def cuModuleGetFunction(self, module, name):
@@ -180,7 +189,8 @@ def package(tmp_path, monkeypatch, torch):
     def make(manifest):
         name = f"launch_{uuid.uuid4().hex[:8]}"
         out = write_package(tmp_path / name, [KernelArtifact(
-            manifest["name"], copy.deepcopy(manifest), "// source\n", b"\x7fELF fake")])
+            manifest["name"], copy.deepcopy(manifest), "// source\n", b"\x7fELF fake",
+            PTX if manifest.get("ptx_arch") else None)])
         monkeypatch.syspath_prepend(str(out.parent))
         names.append(name)
         return importlib.import_module(name)
@@ -483,15 +493,56 @@ class NoBinaryForGpu(Driver):
 def test_a_cubin_the_driver_refuses_names_the_kernel_its_arch_and_what_to_do(build):
     fn, _ = build(fixture("b5_copy_symM"), NoBinaryForGpu(3))
     with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): the driver cannot load "
-                       r"b5_copy_symM.cubin \(compiled for sm_90a\): CUDA_ERROR_NO_BINARY_FOR_GPU: "
-                       r"no kernel image .*; the GPU of the current context is not a sm_90a GPU: "
-                       r"run on one"):
+                       r"b5_copy_symM.cubin \(compiled for sm_90a\) on Fake GPU: "
+                       r"CUDA_ERROR_NO_BINARY_FOR_GPU: no kernel image .*; the GPU of the current "
+                       r"context cannot run this sm_90a kernel: run on one"):
         fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
 
 
 def test_a_missing_cubin_names_the_kernel(build):
     fn, _ = build(fixture("b5_copy_symM"))
-    Path(fn.__globals__["_KERNEL"].cubin_path).unlink()
+    Path(fn.__globals__["_KERNEL"].image_paths["cubin"]).unlink()
     with pytest.raises(RuntimeError, match=r"^b5_copy_symM\(\): cannot read its cubin \(.*No such "
                        r"file.*\); the package is incomplete: compile it again$"):
         fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
+
+
+# --------------------------------------------------------------------------------------------
+# which image is loaded: the cubin where the GPU runs it, else the PTX, else an error
+# --------------------------------------------------------------------------------------------
+def targeted(arch, ptx_arch):
+    return dict(fixture("b5_copy_symM"), arch=arch, ptx_arch=ptx_arch)
+
+
+@pytest.mark.parametrize("arch, ptx_arch, capability, image", [
+    ("sm_80", "compute_80", (9, 0), "ptx"),         # an H200 runs an sm_80 kernel from its PTX
+    ("sm_80", "compute_80", (8, 6), "cubin"),       # any Ampere GPU runs the sm_80 cubin
+    ("sm_80", "compute_80", (8, 0), "cubin"),
+    ("sm_90a", "compute_90", (10, 0), "ptx"),       # --ptx: forward compatibility
+    ("sm_90a", "compute_90", (9, 0), "cubin"),
+])
+def test_the_gpu_decides_between_cubin_and_ptx(build, arch, ptx_arch, capability, image):
+    fn, driver = build(targeted(arch, ptx_arch), Driver(3, capability))
+    fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
+    kernel = fn.__globals__["_KERNEL"]
+    assert kernel.image == image
+    # PTX reaches cuModuleLoadData as a NUL-terminated string
+    assert driver.images == [PTX.encode() + b"\0" if image == "ptx" else b"\x7fELF fake"]
+
+
+@pytest.mark.parametrize("arch, ptx_arch, capability, why", [
+    ("sm_90a", None, (10, 0), r"its cubin is for sm_90a \(compute capability 9.0 only\) and "
+                              r"the package carries no PTX; compile it for this GPU's target, or "
+                              r"with tlspec compile --ptx"),
+    ("sm_80", "compute_80", (7, 5), r"its cubin is for sm_80 \(compute capability 8.0 to 8.9\) "
+                                    r"and its PTX for compute_80 runs on compute capability 8.0 "
+                                    r"or later; compile it for this GPU's target"),
+])
+def test_a_gpu_that_can_run_no_image_is_named_with_the_kernel_and_its_target(
+        build, arch, ptx_arch, capability, why):
+    fn, driver = build(targeted(arch, ptx_arch), Driver(3, capability))
+    gpu = rf"Fake GPU \(compute capability {capability[0]}.{capability[1]}\)"
+    with pytest.raises(RuntimeError, match=rf"^b5_copy_symM\(\): no image of this kernel runs on "
+                                           rf"{gpu}: {why}"):
+        fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
+    assert driver.images == []

@@ -79,7 +79,8 @@ class FakeArray:
 def test_layout_and_marker(tmp_path):
     out = write_package(tmp_path / "kern", [artifact()])
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["__init__.py", "__init__.pyi", "_runtime.py", "_tensormap_rules.py",
+    assert names == sorted(["__init__.py", "__init__.pyi", "_kernel_images.py", "_runtime.py",
+                            "_tensormap_rules.py",
                             "_tlspec_package.json", "py.typed",
                             "copy_tiles.py", "copy_tiles.pyi", "copy_tiles.json",
                             "copy_tiles.cubin", "copy_tiles.cu"])

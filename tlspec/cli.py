@@ -99,7 +99,14 @@ def compile(  # noqa: A001  (the command is called compile)
                                       help="Spec files, or folders searched for *.tlspec.yaml."),
     out: str = typer.Option(..., "-o", "--out", metavar="OUT",
                             help="The Python package to write (a directory named like a module)."),
-    arch: str = typer.Option("sm_90a", "--arch", help="GPU architecture of the cubins."),
+    arch: Optional[str] = typer.Option(None, "--arch", metavar="ARCH",
+                                       help="Require every spec to target ARCH (sm_90a or "
+                                            "sm_80); without it each kernel is compiled for "
+                                            "its spec's target."),
+    ptx: bool = typer.Option(False, "--ptx",
+                             help="Ship each kernel's PTX beside its cubin, which the driver "
+                                  "compiles for a GPU the cubin cannot run on (always done "
+                                  "for sm_80)."),
     nvcc: Optional[str] = typer.Option(None, "--nvcc", metavar="PATH",
                                        help="Compile CUDA with this nvcc instead of NVRTC."),
     dump_ir: Optional[str] = typer.Option(None, "--dump-ir", metavar="DIR",
@@ -121,18 +128,19 @@ def compile(  # noqa: A001  (the command is called compile)
       tlspec compile specs/ -o kernels
       tlspec compile copy.tlspec.yaml -o kernels --dump-ir ir/
       tlspec compile specs/ -o kernels --nvcc /usr/local/cuda/bin/nvcc
+      tlspec compile specs/ -o kernels --ptx
     """
     from .compiler.support import COMPILED_TARGETS
     from .validate import UsageError
 
-    if arch not in COMPILED_TARGETS:
+    if arch is not None and arch not in COMPILED_TARGETS:
         _usage_error(f"--arch {arch}: this release compiles for {', '.join(COMPILED_TARGETS)}")
     if not Path(out).name.isidentifier():
         _usage_error(f"-o {out}: the package directory's name must be a Python identifier")
     from .compiler.driver import compile_paths
 
     try:
-        result = compile_paths(paths, out, arch=arch, nvcc=nvcc, dump_ir=dump_ir)
+        result = compile_paths(paths, out, arch=arch, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx)
     except (UsageError, ValueError) as err:
         _usage_error(str(err))
         return

@@ -5,10 +5,13 @@ Layout of OUT/ (see docs/artifacts.md):
     _runtime.py                 codegen/runtime.py, verbatim
     _tensormap_rules.py         tlspec/tensormap_rules.py, verbatim (the run time checks the
                                 tensor maps of a call with it)
+    _kernel_images.py           tlspec/kernel_images.py, verbatim (which of a kernel's cubin
+                                and PTX the run time loads on the GPU it finds)
     _tlspec_package.json        marker: tlspec version, format, kernels
     py.typed
     <kernel>.py / .pyi          wrapper and stub
     <kernel>.json / .cubin / .cu   manifest, binary, CUDA source
+    <kernel>.ptx                its PTX, when the package carries it (sm_80, or --ptx)
 
 The package is written to a temporary sibling directory and swapped in, so a failure leaves OUT
 as it was; an existing non-empty OUT without the marker is never replaced.
@@ -35,11 +38,13 @@ IO_KINDS = ("in", "out", "inout")
 
 @dataclass
 class KernelArtifact:
-    """One compiled kernel: its manifest (see docs/artifacts.md), CUDA source and cubin."""
+    """One compiled kernel: its manifest (see docs/artifacts.md), CUDA source, cubin and PTX
+    (None when the package carries none; then the manifest's ptx_arch is None too)."""
     name: str
     manifest: dict
     source: str
     cubin: bytes
+    ptx: str | None = None
 
 
 def codegen_dir() -> Path:
@@ -73,6 +78,10 @@ def _validate(artifact: KernelArtifact) -> None:
     for key in ("entry", "arguments", "params", "grid", "block"):
         if key not in m:
             raise ValueError(f"kernel {artifact.name!r}: the manifest has no {key!r}")
+    if (artifact.ptx is None) != (m.get("ptx_arch") is None):
+        raise ValueError(f"kernel {artifact.name!r}: the manifest's ptx_arch is "
+                         f"{m.get('ptx_arch')!r} but the artifact has "
+                         f"{'no' if artifact.ptx is None else 'a'} PTX")
     seen = set()
     for a in m["arguments"]:
         _check_name(f"kernel {artifact.name!r}: argument", a.get("name"))
@@ -207,13 +216,17 @@ def _write_init(directory: Path, names: list[str]) -> None:
 def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
     names = [a.name for a in artifacts]
     _write_file(directory / "_runtime.py", (codegen_dir() / "runtime.py").read_text("utf-8"))
-    _write_file(directory / "_tensormap_rules.py",
-                (Path(__file__).parent / "tensormap_rules.py").read_text("utf-8"))
+    for module in ("tensormap_rules", "kernel_images"):
+        _write_file(directory / f"_{module}.py",
+                    (Path(__file__).parent / f"{module}.py").read_text("utf-8"))
     for art in artifacts:
-        manifest = dict(art.manifest, cubin=f"{art.name}.cubin", source=f"{art.name}.cu")
+        manifest = dict(art.manifest, cubin=f"{art.name}.cubin", source=f"{art.name}.cu",
+                        ptx=None if art.ptx is None else f"{art.name}.ptx")
         wrapper, stub = render_kernel(manifest)
         _write_file(directory / f"{art.name}.json", json.dumps(manifest, indent=1) + "\n")
         _write_file(directory / f"{art.name}.cubin", bytes(art.cubin))
+        if art.ptx is not None:
+            _write_file(directory / f"{art.name}.ptx", art.ptx)
         _write_file(directory / f"{art.name}.cu", art.source)
         _write_file(directory / f"{art.name}.py", wrapper)
         _write_file(directory / f"{art.name}.pyi", stub)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, compile_and_import, forget
+from conftest import ROOT, compiled_once
 
 from tlspec.validate import validate_paths
 
@@ -16,10 +16,7 @@ EDGES = ROOT / "tests" / "gpu" / "edges"
 
 @pytest.fixture(scope="module")
 def edges(tmp_path_factory):
-    out = tmp_path_factory.mktemp("edges") / "tlspec_edges_ci"
-    package = compile_and_import(out, EDGES)
-    yield package, out
-    forget(out.name)
+    yield from compiled_once(tmp_path_factory, EDGES, "tlspec_edges_ci")
 
 
 def test_every_kernel_of_the_edges_compiles(edges):

@@ -5,9 +5,10 @@
 #   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench | pipeline
 #
 # Carried from the machine that compiled (no GPU needed there):
-#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges, build/tlspec_async
-#                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges
-#                                   | tests/gpu/async
+#   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges, build/tlspec_async,
+#   build/tlspec_sm80               tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges |
+#                                   tests/gpu/async | tests/gpu/sm80 (sm_80 kernels: on an H200
+#                                   they run through the compute_80 PTX the package carries)
 #   build/tlspec_bench_pipeline     tlspec compile bench/pipeline (the pipeline step)
 #   diffbatch/ or diffbatch.tar.xz  python tests/differential/build_batch.py ... --out B, then
 #                                   tar -C B -cJf diffbatch.tar.xz cases.json summary.json packages
@@ -34,7 +35,7 @@ status=0
 for step in "$@"; do
     start=$(date +%s)
     case "$step" in
-        tests)      # every GPU test: specs/, the matrix, TMA, edges, the runtime, the interpreter
+        tests)      # every GPU test: specs/, the matrix, TMA, edges, sm_80 (PTX), the runtime, the interpreter
             python3 -m pytest -q -p no:cacheprovider -rfs tests/gpu >"$out/tests.log" 2>&1
             rc=$?; tail -n 25 "$out/tests.log" ;;
         diff)       # the differential batch against the interpreter

@@ -41,6 +41,11 @@ def compiled_package(env: str, folder: str, source: str):
     return importlib.import_module(path.name)
 
 
+def cases(*sizes):
+    """pytest parameters of the size tuples, each named like 64x100."""
+    return [pytest.param(*size, id="x".join(str(v) for v in size)) for size in sizes]
+
+
 def bits(x):
     """The raw bits of x as integers of its size: a bit-exact view (NaN == NaN, -0 != +0)."""
     return x.view(BITS[x.element_size()])
@@ -104,6 +109,15 @@ def assert_guards(out, what="output"):
     before, after = guard_damage(out)
     assert before == 0 and after == 0, \
         f"{what}: {before} elements before and {after} after the tensor were written"
+
+
+def index_tensor(values, tail, dtype):
+    """A 1-D index tensor holding `values`, followed in memory by `tail`: a kernel that reads or
+    acts on positions past the end of the index tensor (a partial tile) sees valid indices."""
+    buf = torch.empty(len(values) + len(tail), dtype=dtype, device=DEVICE)
+    buf[:len(values)] = values
+    buf[len(values):] = tail
+    return buf[:len(values)]
 
 
 def im2col_reference(img, k, s, d, p):

@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 
 import pytest
-from gpu_support import (DEVICE, assert_guards, assert_same, compiled_package, guarded,
-                         im2col_reference, random, torch)
+from gpu_support import (DEVICE, assert_guards, assert_same, cases, compiled_package, guarded,
+                         im2col_reference, index_tensor, random, torch)
 
 kernels = compiled_package("TLSPEC_MATRIX", "tlspec_matrix", "tests/gpu/matrix")
 PACKAGE = Path(kernels.__file__).parent
@@ -39,15 +39,6 @@ TMA_KERNELS = {"tma_1d_f32", "tma_1d_for_f32", "tma_row_f32", "tma_swizzle_96_f1
 
 def kernel(name):
     return getattr(kernels, name)
-
-
-def index_tensor(values, tail, dtype):
-    """A 1-D index tensor holding `values`, followed in memory by `tail`: a kernel that reads or
-    acts on positions past the end of the index tensor (a partial tile) sees valid indices."""
-    buf = torch.empty(len(values) + len(tail), dtype=dtype, device=DEVICE)
-    buf[:len(values)] = values
-    buf[len(values):] = tail
-    return buf[:len(values)]
 
 
 def sync():
@@ -73,10 +64,6 @@ def copy_to_b_and_c(name, dtype, m, n):
     for label, out in (("B", b), ("C", c)):
         assert_same(out, a, label)
         assert_guards(out, label)
-
-
-def cases(*sizes):
-    return [pytest.param(*size, id="x".join(str(v) for v in size)) for size in sizes]
 
 
 # -- copy --------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ compared bit-exactly with a torch reference on random inputs, outputs poisoned f
 Imports only the compiled package, torch and pytest: set TLSPEC_KERNELS to the package directory
 (default: build/tlspec_kernels, what `tlspec compile specs/ -o build/tlspec_kernels` writes).
 """
+import sys
+
 import pytest
 from gpu_support import assert_same, compiled_package, guarded, im2col_reference, random, torch
 
@@ -33,6 +35,17 @@ def test_transpose_tma_store():
     kernels.transpose_tma_store(a, b)
     torch.cuda.synchronize()
     assert_same(b, a.t().contiguous())
+
+
+def test_transpose_padded_sm80():
+    """The sm_80 form of the transpose: on a GPU other than an Ampere one it runs from its PTX."""
+    a = random((8192, 8192))
+    b = guarded((8192, 8192))
+    kernels.transpose_padded_sm80(a, b)
+    torch.cuda.synchronize()
+    assert_same(b, a.t().contiguous())
+    image = "cubin" if torch.cuda.get_device_capability()[0] == 8 else "ptx"
+    assert sys.modules[f"{kernels.__name__}.transpose_padded_sm80"]._KERNEL.image == image
 
 
 def test_gather_rows():

@@ -1,4 +1,4 @@
-"""Compile CUDA C++ source (tvm-generated kernels) to a cubin, with NVRTC or nvcc.
+"""Compile CUDA C++ source (tvm-generated kernels) to a cubin, and to PTX, with NVRTC or nvcc.
 
 NVRTC is the default: it needs no CUDA toolkit, only pip wheels (nvidia-cuda-nvrtc,
 nvidia-cuda-runtime, nvidia-cuda-cccl) found through cuda.pathfinder. They are pinned to CUDA
@@ -63,11 +63,29 @@ def compile_cuda(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | No
     With nvcc=None use NVRTC through cuda-python (cuda.bindings.nvrtc); with nvcc='nvcc' or a
     path, run that compiler. `name` names the kernel in error messages.
     """
+    return _compile(source, name, arch, nvcc, ptx=False)
+
+
+def ptx_arch(arch: str) -> str:
+    """The virtual architecture of the PTX shipped beside an `arch` cubin: compute_80 for sm_80,
+    and for sm_90a compute_90, not compute_90a: PTX of an arch-specific ('a') target loads only
+    on that very GPU, while compute_90 PTX is compiled by the driver for any later one (tlspec's
+    kernels use no sm_90a-only instruction; NVRTC refuses the PTX if one ever does)."""
+    return "compute_" + arch.removeprefix("sm_").rstrip("a")
+
+
+def compile_ptx(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | None = None) -> str:
+    """CUDA C++ source -> the PTX text (`ptx_arch(arch)`) the driver can compile for the GPU it
+    finds at run time. Compilers and errors as compile_cuda's."""
+    return _compile(source, name, ptx_arch(arch), nvcc, ptx=True).decode().rstrip("\0")
+
+
+def _compile(source: str, name: str, arch: str, nvcc: str | None, ptx: bool) -> bytes:
     if "CUtensorMap" in source and (nvcc is None or "#include <cuda.h>" not in source):
         source = _header("cutensormap.h") + source
     if nvcc is None:
-        return _compile_nvrtc(source, name, arch)
-    return _compile_nvcc(source, name, arch, nvcc)
+        return _compile_nvrtc(source, name, arch, ptx)
+    return _compile_nvcc(source, name, arch, nvcc, ptx)
 
 
 def _first_error(log: str) -> str:
@@ -99,15 +117,17 @@ def find_nvcc(nvcc: str) -> str:
     raise CudaCompileError(what, hint=", ".join(fixes))
 
 
-def _compile_nvcc(source: str, name: str, arch: str, nvcc: str) -> bytes:
+def _compile_nvcc(source: str, name: str, arch: str, nvcc: str, ptx: bool) -> bytes:
+    """A cubin for arch sm_XX, or with ptx=True the PTX for arch compute_XX."""
     exe = find_nvcc(nvcc)
     compute = arch.replace("sm_", "compute_", 1)
+    kind = "ptx" if ptx else "cubin"
     with tempfile.TemporaryDirectory(prefix="tlspec-nvcc-") as tmp:
         stem = re.sub(r"[^\w.-]", "_", name)
-        src, out = os.path.join(tmp, f"{stem}.cu"), os.path.join(tmp, f"{stem}.cubin")
+        src, out = os.path.join(tmp, f"{stem}.cu"), os.path.join(tmp, f"{stem}.{kind}")
         with open(src, "w") as f:
             f.write(source)
-        cmd = [exe, f"-gencode=arch={compute},code={arch}", "-cubin", "-O3", "-std=c++17", "-o", out, src]
+        cmd = [exe, f"-gencode=arch={compute},code={arch}", f"-{kind}", "-O3", "-std=c++17", "-o", out, src]
         command = " ".join(shlex.quote(c) for c in cmd)
         hint = (f"the command was: {command}\n{NVRTC_INSTEAD}, or fix this nvcc (it must be able "
                 f"to compile for {arch}; CUDA 12.0 or later)")
@@ -122,7 +142,7 @@ def _compile_nvcc(source: str, name: str, arch: str, nvcc: str) -> bytes:
                       f"it exited with status {result.returncode} and printed nothing")
             raise CudaCompileError(f"nvcc failed to compile kernel {name!r}: {detail}", log, hint)
         if not os.path.isfile(out):
-            raise CudaCompileError(f"nvcc wrote no cubin for kernel {name!r} (it exited with "
+            raise CudaCompileError(f"nvcc wrote no {kind} for kernel {name!r} (it exited with "
                                    f"status 0)", log, hint)
         with open(out, "rb") as f:
             return f.read()
@@ -140,7 +160,8 @@ def _include_dirs() -> list[str]:
     return dirs
 
 
-def _compile_nvrtc(source: str, name: str, arch: str) -> bytes:
+def _compile_nvrtc(source: str, name: str, arch: str, ptx: bool) -> bytes:
+    """A cubin for arch sm_XX, or with ptx=True the PTX for arch compute_XX."""
     from cuda import pathfinder
     from cuda.bindings import nvrtc
 
@@ -165,10 +186,12 @@ def _compile_nvrtc(source: str, name: str, arch: str) -> bytes:
     )
     try:
         check(nvrtc.nvrtcCompileProgram(prog, len(options), [o.encode() for o in options]), "compilation", prog)
-        (size,) = check(nvrtc.nvrtcGetCUBINSize(prog), "cubin size query", prog)
-        cubin = b" " * size
-        check(nvrtc.nvrtcGetCUBIN(prog, cubin), "cubin retrieval", prog)
-        return cubin
+        kind, get_size, get = (("PTX", nvrtc.nvrtcGetPTXSize, nvrtc.nvrtcGetPTX) if ptx else
+                               ("cubin", nvrtc.nvrtcGetCUBINSize, nvrtc.nvrtcGetCUBIN))
+        (size,) = check(get_size(prog), f"{kind} size query", prog)
+        image = b" " * size
+        check(get(prog, image), f"{kind} retrieval", prog)
+        return image
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
 

@@ -15,15 +15,19 @@ from .codegen import DumpError, lower
 from .cuda_compile import (
     CudaCompileError,
     compile_cuda,
+    compile_ptx,
     dynamic_shared_offset,
     find_nvcc,
+    ptx_arch,
 )
 from .errors import take_stage_error
 from .manifest import ManifestError, build_manifest
 from .support import check_supported
 from .tileir import build_tile_ir
 
-DEFAULT_ARCH = "sm_90a"
+# Targets whose package always carries PTX: an sm_80 cubin runs on Ampere GPUs only, its PTX on
+# every later one (the driver compiles it), which is how sm_80 kernels run on a Hopper GPU.
+PTX_ALWAYS = ("sm_80",)
 LOG_TAIL = 4000            # characters of a compiler's log shown in a diagnostic's hint
 
 
@@ -43,16 +47,22 @@ class CompileResult:
         return not self.diagnostics.has_errors
 
 
-def compile_kernel(kernel: Kernel, *, arch: str = DEFAULT_ARCH, nvcc: str | None = None,
-                   dump_ir: str | None = None) -> KernelArtifact:
-    """One supported, validated kernel to its artifact. Raises StageError, CudaCompileError or
+def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | None = None,
+                   ptx: bool = False) -> KernelArtifact:
+    """One supported, validated kernel to its artifact, for the spec's target: a cubin, and its
+    PTX too with ptx=True or on a PTX_ALWAYS target. Raises StageError, CudaCompileError or
     ManifestError."""
+    arch = kernel.target.name
     dump_dir = str(Path(dump_ir) / kernel.name) if dump_ir else None
     lowered = lower(build_tile_ir(kernel), arch, dump_dir)
     cubin = compile_cuda(lowered.source, name=kernel.name, arch=arch, nvcc=nvcc)
-    manifest = build_manifest(kernel, lowered.host, lowered.device, arch)
+    text = None
+    if ptx or arch in PTX_ALWAYS:
+        text = compile_ptx(lowered.source, name=kernel.name, arch=arch, nvcc=nvcc)
+    manifest = build_manifest(kernel, lowered.host, lowered.device, arch,
+                              ptx_arch(arch) if text is not None else None)
     _check_shared_alignment(lowered.host, cubin, manifest["entry"])
-    return KernelArtifact(kernel.name, manifest, lowered.source, cubin)
+    return KernelArtifact(kernel.name, manifest, lowered.source, cubin, text)
 
 
 def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
@@ -70,6 +80,15 @@ def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
             f"its dynamic shared memory starts at byte {offset} of the block's shared memory "
             f"(after the reserved 1 KB and the static __shared__ data), not at a multiple of the "
             f"{alignment} bytes its tiles need")
+
+
+def _refuse_other_target(kernel: Kernel, arch: str, diags: Diagnostics) -> None:
+    doc = kernel.document
+    pointer = "/target" if "/target" in doc.values else "/name"   # the default target is unwritten
+    diags.error(doc.location(pointer), f"kernel '{kernel.name}' targets {kernel.target.name}, "
+                f"but --arch {arch} asks for {arch} kernels only", pointer=pointer,
+                hint=f"set `target: {arch}` in the spec, or drop --arch (every kernel is "
+                     "compiled for its spec's target)")
 
 
 def check_options(out: str, nvcc: str | None = None, dump_ir: str | None = None) -> None:
@@ -90,11 +109,14 @@ def check_options(out: str, nvcc: str | None = None, dump_ir: str | None = None)
             raise UsageError(f"--nvcc {nvcc}: {e.message}; {e.hint}") from None
 
 
-def compile_paths(paths: list[str], out: str, *, arch: str = DEFAULT_ARCH,
-                  nvcc: str | None = None, dump_ir: str | None = None) -> CompileResult:
-    """Raises ValueError or UsageError (before compiling anything) for an unusable OUT, --dump-ir
-    or --nvcc, or paths that do not exist or cannot be read; UsageError when --dump-ir or OUT
-    cannot be written after all. Every problem of a spec is a diagnostic."""
+def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
+                  nvcc: str | None = None, dump_ir: str | None = None,
+                  ptx: bool = False) -> CompileResult:
+    """Compile every kernel for its spec's target (`arch`, when given, must be that target: an
+    error at the spec's target otherwise). Raises ValueError or UsageError (before compiling
+    anything) for an unusable OUT, --dump-ir or --nvcc, or paths that do not exist or cannot be
+    read; UsageError when --dump-ir or OUT cannot be written after all. Every problem of a spec
+    is a diagnostic."""
     check_options(out, nvcc, dump_ir)
     validation = validate_paths(paths)
     result = CompileResult(validation.diagnostics, files=validation.files)
@@ -103,13 +125,15 @@ def compile_paths(paths: list[str], out: str, *, arch: str = DEFAULT_ARCH,
         return result
     for kernel in validation.kernels:
         check_supported(kernel, diags)
+        if arch is not None and kernel.target.name != arch:
+            _refuse_other_target(kernel, arch, diags)
     if diags.has_errors:
         return result
     artifacts = []
     for kernel in validation.kernels:
         doc = kernel.document
         try:
-            artifacts.append(compile_kernel(kernel, arch=arch, nvcc=nvcc, dump_ir=dump_ir))
+            artifacts.append(compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx))
         except DumpError as e:
             raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
         except CudaCompileError as e:

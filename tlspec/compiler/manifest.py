@@ -239,7 +239,10 @@ def _check_tensormap(index: int, t: dict) -> None:
                             f"cuTensorMapEncodeTiled: {problems[0]}")
 
 
-def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str) -> dict:
+def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arch: str,
+                   ptx_arch: str | None = None) -> dict:
+    """The launch manifest (docs/artifacts.md); ptx_arch: the virtual architecture of the PTX
+    shipped beside the cubin, None when there is none."""
     symbolic = {d.name for d in kernel.dims.values() if d.symbolic}
     facts = launch_facts(host, device, symbolic)
     globals_ = [b for b in kernel.buffers.values() if b.is_global]
@@ -291,6 +294,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         "format": FORMAT, "name": kernel.name, "doc": kernel.doc.strip(),
         "entry": facts["launch"]["entry"], "cubin": f"{kernel.name}.cubin",
         "source": f"{kernel.name}.cu", "arch": arch,
+        "ptx": f"{kernel.name}.ptx" if ptx_arch else None, "ptx_arch": ptx_arch,
         "arguments": [{"name": b.name, "dtype": b.dtype,
                        "shape": [spec_expr(e, kernel) for e in b.shape],
                        "io": b.io or "inout", "doc": b.doc} for b in globals_],

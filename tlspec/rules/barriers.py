@@ -1,5 +1,5 @@
-"""Rules on mbarriers: references name one allocated barrier, waits use a parity, and the bytes
-announced with expect_tx match the bytes the asynchronous copies deliver."""
+"""Rules on mbarriers: the target has them, references name one allocated barrier, waits use a
+parity, and the bytes announced with expect_tx match the bytes the asynchronous copies deliver."""
 from __future__ import annotations
 
 from math import prod
@@ -8,6 +8,21 @@ from ..dtypes import DTYPE_BYTES
 from ..model import Stage
 from ..source import pointer_join
 from .context import Context, Scope
+
+
+# Stages of Hopper's asynchronous machinery: mbarriers with transaction counts and parity waits,
+# and the wait for TMA stores (tma_copy itself is refused by its own rule)
+HOPPER_KINDS = ("alloc_barrier", "barrier_arrive", "barrier_wait", "tma_store_wait")
+WITHOUT_TMA = "async_copy, then async_wait and sync_threads"
+
+
+def check_hopper_stages(ctx: Context, stage: Stage) -> None:
+    target = ctx.kernel.target
+    if stage.kind in HOPPER_KINDS and not target.has_tma:
+        ctx.error(stage.pointer, f"{stage.kind} needs sm_90a (mbarrier transaction counts, parity "
+                                 f"waits and TMA stores are Hopper's); the target is {target.name}",
+                  f"on {target.name} load tiles with {WITHOUT_TMA}, or set 'target: sm_90a'",
+                  key=True)
 
 
 def check_barrier_refs(ctx: Context, stage: Stage, scope: Scope) -> None:
@@ -106,6 +121,7 @@ def _first_copy_pointer(stages: list[Stage], name: str) -> str:
 
 def check_barriers(ctx: Context) -> None:
     for stage, scope in ctx.stages():
+        check_hopper_stages(ctx, stage)
         check_barrier_refs(ctx, stage, scope)
     for stages, scope in ctx.stage_lists():
         check_transaction_bytes(ctx, stages, scope)

@@ -9,6 +9,7 @@ from ..expr import to_source
 from ..im2col import column_matrix
 from ..model import RegionRef, Stage
 from ..source import pointer_join
+from .barriers import WITHOUT_TMA
 from .context import Context, Scope, shape_text
 from .regions import check_region, check_same_extents, const_extents, full_dim, same_extent
 from .tma import check_tma
@@ -111,8 +112,10 @@ def check_copy(ctx: Context, stage: Stage, scope: Scope) -> None:
     if prefer == "tma":
         pointer = pointer_join(stage.pointer, "prefer_instruction")
         if not target.has_tma:
-            ctx.error(pointer, f"prefer_instruction tma: {target.name} has no TMA",
-                      "use cp_async or sync on sm_80, or target sm_90a")
+            ctx.error(pointer, f"prefer_instruction tma: {target.name} has no TMA (the Tensor "
+                               "Memory Accelerator arrived with sm_90a)",
+                      f"use prefer_instruction: cp_async or sync on {target.name}, or set "
+                      "'target: sm_90a'")
         elif options.get("disable_tma"):
             ctx.error(pointer, "prefer_instruction tma contradicts disable_tma: true",
                       "remove one of the two")
@@ -166,7 +169,8 @@ def check_tma_copy(ctx: Context, stage: Stage, scope: Scope) -> None:
     target = ctx.kernel.target
     if not target.has_tma:
         ctx.error(stage.pointer, f"tma_copy needs TMA, which {target.name} does not have",
-                  "use async_copy on sm_80, or target sm_90a", key=True)
+                  f"on {target.name} load tiles with {WITHOUT_TMA}, or set 'target: sm_90a'",
+                  key=True)
         return
     pair = _copy_pair(ctx, stage)
     if pair is None:
