@@ -72,7 +72,8 @@ class _Injector:
                 moves += [ops.tile_call("tma_copy", [*substitute(c, k, j).args[:2], slot],
                                 ops.config_of(c)) for c in tma]
             moves += [ops.tile_call("async_copy", list(substitute(c, k, j).args[:2]),
-                                    {**ops.config_of(c), COMMIT: False}) for c in cp_async]
+                                    {**ops.config_of(c), COMMIT: False,
+                                     "tlspec.instruction": "cp_async"}) for c in cp_async]
             issued = tirx.IfThenElse(j < extent, seq(moves), None)
             return seq([issued, ops.tile_call("async_commit", [], sync)]) if cp_async else issued
 

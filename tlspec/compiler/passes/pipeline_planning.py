@@ -1,7 +1,9 @@
 """PipelinePlanning: decide, for every `pipeline` loop, which of its copies are issued ahead.
 
 A load is a copy from global memory into a shared tile by TMA or cp.async (as
-InstructionAnnotation chose). It can be issued `num_stages - 1` iterations ahead when every
+InstructionAnnotation chose), or by a SIMT loop whose vectors cp.async can copy (4, 8 or 16
+bytes, no eviction hint: on sm_80, or where TMA cannot express the copy), which the pipeline
+then issues as cp.async. It can be issued `num_stages - 1` iterations ahead when every
 iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
 first dimension with `s >= num_stages`, and every other stage of the body that touches that tile
 touches the same slot. The rest of the body (the consumers) runs in the iteration, after a wait
@@ -26,7 +28,8 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import region_parts, scope_kind
+from ..analysis import dtype_bytes, region_parts, scope_kind
+from ..lower.cp_async import ACCESS_BYTES
 from ..lower.common import rebuilt, uses
 from ..tileir import PIPELINE_ATTR
 
@@ -52,9 +55,14 @@ def _slot(region, var: tirx.Var, stages: int) -> tirx.PrimExpr | None:
 
 def _is_load(call) -> bool:
     dst, src = call.args[0], call.args[1]
-    return (ops.kind_of(call) == "copy" and scope_kind(dst.source) == "shared"
-            and scope_kind(src.source) == "global"
-            and ops.config_of(call).get("tlspec.instruction") in ("tma", "cp_async"))
+    if not (ops.kind_of(call) == "copy" and scope_kind(dst.source) == "shared"
+            and scope_kind(src.source) == "global"):
+        return False
+    config = ops.config_of(call)
+    if config.get("tlspec.instruction") in ("tma", "cp_async"):
+        return True
+    return ("eviction_policy" not in config
+            and config["tlspec.vector"] * dtype_bytes(dst.source.dtype) in ACCESS_BYTES)
 
 
 def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
