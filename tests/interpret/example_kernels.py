@@ -80,6 +80,7 @@ SMALL = {
     "gather_rows": ({"V": 300, "D": 64, "R": 37}, {}),
     "scatter_rows": ({"V": 300, "D": 64, "R": 37}, {}),
     "transpose_tma_store": ({"M": 136, "N": 200}, {}),
+    "transpose_padded_sm80": ({"M": 136, "N": 200}, {}),
     "im2col_3x3": ({"N": 2, "H": 5, "W": 7, "C": 32}, {}),
     "im2col_strided": ({"H": 9, "W": 9, "C": 16, "OH": 5, "OW": 5}, {"N": 3}),
 }
