@@ -6,6 +6,9 @@ with torch on random inputs, outputs poisoned and guarded.
   every dtype) and cp.async loads (num_stages 2 and 3, stores through shared memory and a
   fragment), with trip counts of 1, 2, num_stages, more, and partial last tiles in both dims; a
   TMA pipeline re-entered by an enclosing loop (its barriers' phases carry across entries);
+- the ways pipelining has gone wrong elsewhere: zero iterations (and one, two, num_stages,
+  many), a body that overwrites a slot it read, two pipeline loops in a kernel with a copy before
+  them;
 - explicit synchronisation as docs/spec.md writes it: TMA loads on one reused barrier, three
   slots with a barrier each, two loads announced by one arrival with arrivals on a barrier array
   of arrive_count 2, cp.async prefetching with async_wait 1 / 0, and groups with an empty commit.
@@ -13,7 +16,8 @@ with torch on random inputs, outputs poisoned and guarded.
 Imports only the compiled package, torch and pytest (TLSPEC_ASYNC: the package directory).
 """
 import pytest
-from gpu_support import assert_guards, assert_same, compiled_package, guarded, random, torch
+from gpu_support import (POISON, assert_guards, assert_same, bits, compiled_package, guarded,
+                         random, torch)
 
 kernels = compiled_package("TLSPEC_ASYNC", "tlspec_async", "tests/gpu/async")
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32, "i8": torch.int8}
@@ -101,3 +105,33 @@ def test_explicit_cp_async_groups(m, n):
     (a, b), (out,) = run("explicit_cp_groups_f32", (m, n), (m, n), outs=[(m, 2 * n)],
                          dtype=torch.float32)
     check([out], [torch.cat([a, b], dim=1)])
+
+
+# -- known ways pipelining goes wrong elsewhere (pipeline_cases.tlspec.yaml) --------------------
+@pytest.mark.parametrize("m, n", [(1, 8), (32, 56), (40, 64), (64, 128), (70, 192), (96, 1000)])
+def test_a_pipeline_of_zero_one_two_stages_or_many_iterations(m, n):
+    """N // 64 iterations: zero (nothing written, no hang), one, two, three (num_stages), many;
+    the columns past the last whole tile are never written."""
+    (a,), (b,) = run("pipe_maybe_empty_f16", (m, n), outs=[(m, n)], dtype=torch.float16)
+    whole = n // 64 * 64
+    assert_same(b[:, :whole], a[:, :whole], "B (whole tiles)")
+    tail = bits(b[:, whole:])
+    assert (tail == POISON[torch.float16]).all(), "B past the whole tiles was written"
+    assert_guards(b, "B")
+
+
+@pytest.mark.parametrize("m, n", [(1, 4), (16, 64), (33, 200), (64, 1000)])
+def test_a_pipeline_that_overwrites_a_slot_it_read(m, n):
+    (a, c), outs = run("pipe_overwrite_slot_f32", (m, n), (m, n), outs=[(m, n)] * 2,
+                       dtype=torch.float32)
+    check(outs, [a, c])
+
+
+@pytest.mark.parametrize("m, n", [(1, 8), (32, 64), (50, 200), (96, 640)])
+def test_two_pipelines_and_a_copy_before_them(m, n):
+    x, a, c = (random(shape, torch.bfloat16) for shape in ((m, 64), (m, n), (m, n)))
+    y, b, d = guarded((m, 64), torch.bfloat16), guarded((m, n), torch.bfloat16), \
+        guarded((m, n), torch.bfloat16)
+    kernels.pipe_two_loops_bf16(x, y, a, b, c, d)
+    torch.cuda.synchronize()
+    check([y, b, d], [x, a, c])

@@ -1,5 +1,9 @@
 """Rules on mbarriers: the target has them, references name one allocated barrier, waits use a
-parity, and the bytes announced with expect_tx match the bytes the asynchronous copies deliver."""
+parity, the bytes announced with expect_tx match the bytes the asynchronous copies deliver, and a
+wait can complete: a barrier some stage waits on has an arrival somewhere, and in the kernel's
+top-level stages (straight-line code, before a loop uses the barrier) each wait is checked
+against the phases completed before it: waiting for the phase in progress hangs, and parity 1
+before any phase has completed returns at once, before any data has landed."""
 from __future__ import annotations
 
 from math import prod
@@ -119,9 +123,74 @@ def _first_copy_pointer(stages: list[Stage], name: str) -> str:
     return stages[0].pointer
 
 
+def _arrived(ctx: Context) -> set[str]:
+    """The barriers some barrier_arrive names."""
+    return {stage.barriers["barrier"].name for stage, _ in ctx.stages()
+            if stage.kind == "barrier_arrive" and "barrier" in stage.barriers}
+
+
+def check_waits_complete(ctx: Context, arrived: set[str]) -> None:
+    """A wait on a barrier that no barrier_arrive names never returns."""
+    for stage, _ in ctx.stages():
+        ref = stage.barriers.get("barrier")
+        if stage.kind == "barrier_wait" and ref is not None and ref.name not in arrived:
+            ctx.error(pointer_join(stage.pointer, "barrier"),
+                      f"this wait never returns: no barrier_arrive arrives on '{ref.name}'",
+                      f"add '- barrier_arrive: {{barrier: \"{ref.region.text}\"}}' (with the "
+                      "expect_tx of its copies) before the wait")
+
+
+def check_top_level_phases(ctx: Context, arrived: set[str]) -> None:
+    """Follow each barrier slot's phases through the kernel's top-level stages, up to the first
+    loop that uses the barrier: a wait for parity p returns once the phase in progress has the
+    other parity (phase n has parity n % 2; phase 0 is in progress at the start)."""
+    arrivals: dict[tuple[str, int], int] = {}
+    looped: set[str] = set()
+    for stage in ctx.kernel.stages:
+        if stage.body:
+            looped |= {ref.name for s in ctx.kernel.walk(stage.body) for ref in s.barriers.values()}
+            continue
+        ref = stage.barriers.get("barrier")
+        if (ref is None or ref.name in looped or ref.name not in arrived
+                or stage.kind not in ("barrier_arrive", "barrier_wait")):
+            continue
+        index = ctx.const(ref.dims[0][0]) if ref.dims else 0
+        if index is None:
+            looped.add(ref.name)        # a slot not known here: stop following the barrier
+            continue
+        slot = (ref.name, index)
+        if stage.kind == "barrier_arrive":
+            arrivals[slot] = arrivals.get(slot, 0) + 1
+            continue
+        parity = ctx.const(stage.exprs.get("parity"))
+        per_phase = ctx.kernel.barriers[ref.name].arrive_count
+        done = arrivals.get(slot, 0) // per_phase
+        name = ref.region.text
+        if parity == done % 2:
+            missing = per_phase - arrivals.get(slot, 0) % per_phase
+            ctx.error(pointer_join(stage.pointer, "parity"),
+                      f"this wait never returns: it waits for a phase of parity {parity} of "
+                      f"'{name}', and phase {done}, of that parity, is still in progress here "
+                      f"({arrivals.get(slot, 0)} arrival(s) so far, {per_phase} per phase)",
+                      f"wait for parity {1 - parity}, the phase that completed last, or arrive "
+                      f"{missing} more time(s) before the wait" if done else
+                      f"arrive {missing} more time(s) before the wait (each phase of '{ref.name}' "
+                      f"takes {per_phase} arrival(s))")
+        elif parity == 1 and done == 0:
+            ctx.error(pointer_join(stage.pointer, "parity"),
+                      f"this wait returns at once: no phase of '{name}' has completed yet, and "
+                      "parity 1 names the phase before the first (the barrier's initial state)",
+                      "wait for parity 0, the first phase, after its arrival")
+
+
 def check_barriers(ctx: Context) -> None:
     for stage, scope in ctx.stages():
         check_hopper_stages(ctx, stage)
         check_barrier_refs(ctx, stage, scope)
     for stages, scope in ctx.stage_lists():
         check_transaction_bytes(ctx, stages, scope)
+    if any(stage.kind == "barrier_arrive" and not stage.barriers for stage, _ in ctx.stages()):
+        return  # an arrival on an unknown barrier (reported): what arrives where is not known
+    arrived = _arrived(ctx)
+    check_waits_complete(ctx, arrived)
+    check_top_level_phases(ctx, arrived)

@@ -5,8 +5,9 @@ InstructionAnnotation chose), or by a SIMT loop whose vectors cp.async can copy 
 bytes, no eviction hint: on sm_80, or where TMA cannot express the copy), which the pipeline
 then issues as cp.async. It can be issued `num_stages - 1` iterations ahead when every
 iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
-first dimension with `s >= num_stages`, and every other stage of the body that touches that tile
-touches the same slot. The rest of the body (the consumers) runs in the iteration, after a wait
+first dimension with `s >= num_stages`, every other stage of the body that touches that tile
+touches the same slot, and the load is the first stage of the body to touch the tile and the
+only one to write it (a body that reads a slot and then overwrites it keeps its order). The rest of the body (the consumers) runs in the iteration, after a wait
 for its loads (InjectSoftwarePipeline).
 
 A loop is pipelined only when that is exactly what the body means; otherwise it runs as written,
@@ -79,15 +80,21 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
     if not all(isinstance(s, TilePrimitiveCall) and ops.kind_of(s) in DATA_KINDS for s in stmts):
         return serial("the body holds stages other than copy, transpose, gather, scatter and "
                       "im2col (its synchronisation is the spec's own)")
-    loads, slots = [], {}
+    loads, slots, touched = [], {}, set()
+    writers = [call.args[0].source.name for call in stmts]
     for i, call in enumerate(stmts):
+        tile = call.args[0].source.name
         slot = _slot(call.args[0], var, stages) if _is_load(call) else None
-        if slot is not None:
+        # issued early, a load must not overtake an access of its tile in the same iteration
+        if slot is not None and tile not in touched and writers.count(tile) == 1:
             loads.append(i)
-            slots[call.args[0].source.name] = slot
+            slots[tile] = slot
+        touched |= {r.source.name for r in call.args if hasattr(r, "source")}
     if not loads:
-        return serial(f"no copy into a shared tile by TMA or cp.async writes a slot 'k % s' "
-                      f"with s >= num_stages ({stages}) of its tile's first dimension")
+        return serial(f"no copy into a shared tile by TMA or cp.async (or cp.async-sized "
+                      f"vectors) writes a slot 'k % s' with s >= num_stages ({stages}) of its "
+                      "tile's first dimension as the first stage of the body to touch the tile "
+                      "and the only one to write it")
     for i, call in enumerate(stmts):
         for region in call.args:
             name = getattr(getattr(region, "source", None), "name", None)
