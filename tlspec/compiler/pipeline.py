@@ -24,6 +24,7 @@ from .passes.layout_inference import LayoutInference
 from .passes.legalize_negative_index import LegalizeNegativeIndex
 from .passes.legalize_safe_memory_access import LegalizeSafeMemoryAccess
 from .passes.lower_hopper_intrin import LowerHopperIntrin
+from .passes.lower_shared_barrier import LowerSharedBarrier
 from .passes.lower_symbolic_division import LowerSymbolicDivision
 from .passes.lower_tile_op import LowerTileOp
 from .passes.merge_shared_memory_allocations import MergeSharedMemoryAllocations
@@ -64,6 +65,8 @@ PASSES: list[PassInfo] = [
             "shared-memory pool", MergeSharedMemoryAllocations),
     _tlspec("LowerTileOp", "replace tile operations by vector loops, cp.async loops, or TMA "
             "copies with their mbarrier protocol", LowerTileOp),
+    _tlspec("LowerSharedBarrier", "initialise the mbarriers when the kernel starts: one thread, "
+            "their arrival counts, the proxy fence and a block barrier", LowerSharedBarrier),
     _tlspec("LegalizeNegativeIndex", "guard global accesses that may be negative: zero loads, "
             "skipped stores", LegalizeNegativeIndex),
     _tlspec("LegalizeSafeMemoryAccess", "guard global accesses past a tensor's end (partial "

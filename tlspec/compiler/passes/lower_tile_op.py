@@ -15,7 +15,7 @@
   committed by the issuing thread, which waits only until the tile has been read out of shared
   memory (`wait_group.read`: the tile may then be rewritten, and the kernel's end publishes the
   global writes), or until the writes are done when a stage of the kernel reads that global
-  tensor. The mbarriers are initialised once at the start of the kernel.
+  tensor. (LowerSharedBarrier initialises the mbarriers when the kernel starts.)
 - the explicit asynchronous stages issue without waiting: a `tma_copy` load is the same TMA copy
   completing on the spec's barrier (whose `barrier_arrive` announced its bytes), a store is
   issued and committed as a bulk group; an `async_copy` is the cp.async loop and its commit. The
@@ -25,7 +25,7 @@
   wait_group.read by thread 0 (the thread that issued the stores; a full wait_group when a
   stage reads a tensor the stores write). Before the block exits, the
   stores and cp.async copies still in flight are waited for (their shared memory must outlive
-  them). The spec's barriers are initialised with their arrive counts with the compiler's own.
+  them).
 
 Each lowered stage is wrapped in `AttrStmt(<stage pointer>, "tlspec.stage", "<kind>:<instruction>")`
 so that later passes (and IR dumps) can tell which stage a statement came from.
@@ -41,7 +41,7 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import (STAGE_ATTR, attr, dtype_bytes, flat_view_name, region_parts, rows_view_name,
+from ..analysis import (STAGE_ATTR, dtype_bytes, flat_view_name, region_parts, rows_view_name,
                         scope_kind, thread_info)
 from ..errors import StageError
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
@@ -154,12 +154,7 @@ class _Lowerer:
     # -- traversal -------------------------------------------------------------------------
     def visit(self, stmt):
         if isinstance(stmt, tirx.SeqStmt):
-            out = []
-            for s in stmt.seq:
-                out.append(self.visit(s))
-                if isinstance(s, tirx.DeclBuffer) and s.buffer.name == MBARRIERS:
-                    out.append(self._init_mbarriers(s.buffer))
-            return tirx.SeqStmt(out)
+            return tirx.SeqStmt([self.visit(s) for s in stmt.seq])
         if isinstance(stmt, tirx.For):
             self.loops.append(stmt)
             body = self.visit(stmt.body)
@@ -308,18 +303,6 @@ class _Lowerer:
             count = count + (loop.loop_var - loop.min) * scale
             scale = scale * loop.extent
         return tirx.floormod(count, 2)
-
-    def _init_mbarriers(self, mbar):
-        """Every mbarrier initialised by thread 0: the spec's with their arrive counts, the
-        compiler's (after them) with one arrival."""
-        arrivals = [1] * int(mbar.shape[0])
-        for first, count, arrive_count in attr(self.func, "tlspec.barriers", {}).values():
-            arrivals[int(first):int(first) + int(count)] = [int(arrive_count)] * int(count)
-        inits = [tirx.Evaluate(T.ptx.mbarrier.init.shared.b64(mbar.ptr_to([k]), T.uint32(n)))
-                 for k, n in enumerate(arrivals)]
-        return seq([tirx.IfThenElse(self.tid == 0, seq(inits), None),
-                    tirx.Evaluate(T.ptx["fence.proxy.async.shared::cta"]()),
-                    tirx.Evaluate(T.cuda.cta_sync())])
 
 
 def _store_wait(pending: int, complete: bool):
