@@ -35,3 +35,11 @@ def test_a_tail_of_any_length_is_moved_element_by_element(edges, name):
     source = (out / f"{name}.cu").read_text()
     kernel = source[source.index(json.loads((out / f"{name}.json").read_text())["entry"] + "("):]
     assert not re.search(r"\*\((u?int|uchar|float|half|ushort)[248]\*\)", kernel)
+
+
+def test_the_kernel_past_the_unroll_budget_keeps_its_loops(edges):
+    """many_guarded_stages (40 loops of 8 trips) is past UnrollBudget's budget: each loop stays a
+    loop that NVRTC does not unroll either; tests/gpu runs it against torch."""
+    _, out = edges
+    source = (out / "many_guarded_stages.cu").read_text()
+    assert source.count("#pragma unroll 1\n") == source.count("for (") == 40

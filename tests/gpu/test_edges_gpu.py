@@ -16,7 +16,9 @@ bits, outputs poisoned inside guard regions.
 - vector loads aligned only through a dim's multiple_of (aligned: a table of one row, row
   strides `M2 + 16` and `K * 2`, image channels `C * 2`);
 - a 3-D uint16 tensor copied row by row by two loops in 8-lane vectors, its last tile ragged
-  (row_blocks: the tile IR's layout of global tensors left an 8-lane vector division).
+  (row_blocks: the tile IR's layout of global tensors left an 8-lane vector division);
+- a kernel of 24 guarded gathers and 8 guarded copies, past UnrollBudget's code-size budget:
+  its loops stay loops (many_stages).
 
 Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
 (default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
@@ -298,3 +300,22 @@ def test_im2col_of_scaled_channels(n, c):
 @pytest.mark.parametrize("m1, m2", [(0, 32), (1, 8), (3, 72), (7, 320), (2, 1000)])
 def test_a_3d_tensor_copied_row_by_row(m1, m2):
     copy_checked("row_blocks_u16", random_bits((m1 * 4 + 1, 5, m2), torch.uint16))
+
+
+# -- a kernel past UnrollBudget's code-size budget ---------------------------------------------
+@pytest.mark.parametrize("m, n, v, k", [(100, 24 * 64 - 37, 50, 500), (16, 24 * 64, 1, 512),
+                                        (1, 1, 1, 1)])
+def test_a_kernel_past_the_unroll_budget_runs_its_rolled_loops_right(m, n, v, k):
+    """24 guarded gathers and 8 guarded copies, loops kept rolled (#pragma unroll 1): partial
+    tiles in rows and columns, indices outside the table."""
+    table, a = random_bits((v, n), torch.float16), random_bits((m, k), torch.float16)
+    idx = torch.randint(-3, v + 3, (m,), dtype=torch.int32, device=DEVICE)
+    out, b = guarded((m, n)), guarded((m, k))
+    run("many_guarded_stages", table, idx, out=out, a=a, b=b)
+    inside = (idx >= 0) & (idx < v)
+    expected = bits(table)[idx.clamp(0, v - 1).long()]
+    expected[~inside] = 0
+    assert_same(bits(out), expected)
+    assert_same(b, a)
+    assert_guards(out)
+    assert_guards(b)

@@ -28,6 +28,7 @@ from .passes.lower_tile_op import LowerTileOp
 from .passes.merge_shared_memory_allocations import MergeSharedMemoryAllocations
 from .passes.split_host_device import SplitHostDevice
 from .passes.thread_sync import ThreadSync
+from .passes.unroll_budget import UnrollBudget
 from .passes.vectorize_loop import VectorizeLoop
 
 NAME = "tlspec"
@@ -85,6 +86,8 @@ PASSES: list[PassInfo] = [
          lambda: tirx.transform.NarrowDataType(32)),
     _tlspec("VectorizeLoop", "vector loads and stores; an error when a stage misses its width",
             lambda: VectorizeLoop),
+    _tlspec("UnrollBudget", "past a code-size budget, loops marked for unrolling stay loops "
+            "(#pragma unroll 1): NVRTC's time grows faster than the code", lambda: UnrollBudget),
     _tvm("UnrollLoop", "unroll the loops marked for unrolling", lambda: tirx.transform.UnrollLoop()),
     _tvm("StmtSimplify", "simplify", lambda: tirx.transform.StmtSimplify()),
     _tvm("FP8ComputeLegalize", "float8 arithmetic legalized",
