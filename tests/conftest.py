@@ -44,10 +44,20 @@ def forget(package_name: str) -> None:
         del sys.modules[name]
 
 
+def compile_here(out: Path, *sources: Path, dump_ir: Path | None = None) -> None:
+    """`tlspec compile SOURCES -o out [--dump-ir dump_ir]`, which must succeed, in this process
+    (the command line's own behaviour is tested by test_cli.py and the docs): a subprocess would
+    import tvm again, seconds for every module that compiles kernels."""
+    from tlspec.compiler.driver import compile_paths
+
+    result = compile_paths([str(s) for s in sources], str(out),
+                           dump_ir=None if dump_ir is None else str(dump_ir))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+
+
 def compile_and_import(out: Path, source: Path):
-    """`tlspec compile source -o out`, then the package imported (never a stale one)."""
-    result = tlspec("compile", str(source), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    """compile_here(out, source), then the package imported (never a stale one)."""
+    compile_here(out, source)
     forget(out.name)
     sys.path.insert(0, str(out.parent))
     try:
