@@ -3,18 +3,22 @@ this release compiles compile as written, the others are written with a note (st
 and refused by `tlspec compile` with a located error; the command refuses what it should (an
 existing file, an unknown kind, a bad name)."""
 import json
+import os
 import re
 import subprocess
 import sys
 import textwrap
+import traceback
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from conftest import ROOT, tlspec
+from tlspec.cli import app
 from tlspec.compiler.support import COMPILED_KINDS, LATER
 from tlspec.new import STARTERS, kinds
 from tlspec.schema import schema_path
@@ -43,12 +47,26 @@ def starters(tmp_path_factory):
     compiles: kind -> (path, the finished process)."""
     root = tmp_path_factory.mktemp("starters")
     written = {}
-    for kind in KINDS:
-        folder = root / ("compiled" if kind in COMPILED else "refused")
-        folder.mkdir(exist_ok=True)
-        result = tlspec("new", kind, f"kern_{kind}", cwd=folder)
-        written[kind] = (folder / f"kern_{kind}.tlspec.yaml", result)
+    here = os.getcwd()
+    try:
+        for kind in KINDS:
+            folder = root / ("compiled" if kind in COMPILED else "refused")
+            folder.mkdir(exist_ok=True)
+            os.chdir(folder)
+            written[kind] = (folder / f"kern_{kind}.tlspec.yaml", run_here("new", kind,
+                                                                          f"kern_{kind}"))
+    finally:
+        os.chdir(here)
     return root, written
+
+
+def run_here(*args: str) -> subprocess.CompletedProcess:
+    """The command line's code run in this process by typer's test runner (a process per
+    starter took seconds; test_default_output_and_no_overwrite runs the real process)."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_every_kind_has_a_starter():
