@@ -2,6 +2,7 @@ import importlib
 import json
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,21 @@ def tlspec(*args, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Compl
     the environment when given."""
     return subprocess.run([sys.executable, "-m", "tlspec", *args], capture_output=True,
                           text=True, cwd=cwd, check=False, env=env)
+
+
+def tlspec_here(*args) -> subprocess.CompletedProcess:
+    """`tlspec(*args)` run by typer's test runner in this process: the command's own code,
+    without the second or so that starting a process and importing tlspec take (for tests that
+    run it many times; the real process is tested by test_cli.py and the docs). An exception
+    escaping the command fails the test with its traceback."""
+    from typer.testing import CliRunner
+
+    from tlspec.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def forget(package_name: str) -> None:

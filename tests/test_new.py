@@ -8,17 +8,14 @@ import re
 import subprocess
 import sys
 import textwrap
-import traceback
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from conftest import ROOT, tlspec
-from tlspec.cli import app
+from conftest import ROOT, tlspec, tlspec_here
 from tlspec.compiler.support import COMPILED_KINDS, LATER
 from tlspec.new import STARTERS, kinds
 from tlspec.schema import schema_path
@@ -53,20 +50,12 @@ def starters(tmp_path_factory):
             folder = root / ("compiled" if kind in COMPILED else "refused")
             folder.mkdir(exist_ok=True)
             os.chdir(folder)
-            written[kind] = (folder / f"kern_{kind}.tlspec.yaml", run_here("new", kind,
-                                                                          f"kern_{kind}"))
+            written[kind] = (folder / f"kern_{kind}.tlspec.yaml", tlspec_here("new", kind,
+                                                                             f"kern_{kind}"))
     finally:
         os.chdir(here)
     return root, written
 
-
-def run_here(*args: str) -> subprocess.CompletedProcess:
-    """The command line's code run in this process by typer's test runner (a process per
-    starter took seconds; test_default_output_and_no_overwrite runs the real process)."""
-    result = CliRunner().invoke(app, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        "".join(traceback.format_exception(result.exception))
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_every_kind_has_a_starter():
