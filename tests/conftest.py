@@ -2,6 +2,7 @@ import importlib
 import json
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -38,16 +39,41 @@ def tlspec(*args, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Compl
                           text=True, cwd=cwd, check=False, env=env)
 
 
+def tlspec_here(*args) -> subprocess.CompletedProcess:
+    """`tlspec(*args)` run by typer's test runner in this process: the command's own code,
+    without the second or so that starting a process and importing tlspec take (for tests that
+    run it many times; the real process is tested by test_cli.py and the docs). An exception
+    escaping the command fails the test with its traceback."""
+    from typer.testing import CliRunner
+
+    from tlspec.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 def forget(package_name: str) -> None:
     """Drop an imported package and its modules, so that the next import reads them anew."""
     for name in [m for m in sys.modules if m == package_name or m.startswith(package_name + ".")]:
         del sys.modules[name]
 
 
+def compile_here(out: Path, *sources: Path, dump_ir: Path | None = None) -> None:
+    """`tlspec compile SOURCES -o out [--dump-ir dump_ir]`, which must succeed, in this process
+    (the command line's own behaviour is tested by test_cli.py and the docs): a subprocess would
+    import tvm again, seconds for every module that compiles kernels."""
+    from tlspec.compiler.driver import compile_paths
+
+    result = compile_paths([str(s) for s in sources], str(out),
+                           dump_ir=None if dump_ir is None else str(dump_ir))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+
+
 def compile_and_import(out: Path, source: Path):
-    """`tlspec compile source -o out`, then the package imported (never a stale one)."""
-    result = tlspec("compile", str(source), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    """compile_here(out, source), then the package imported (never a stale one)."""
+    compile_here(out, source)
     forget(out.name)
     sys.path.insert(0, str(out.parent))
     try:

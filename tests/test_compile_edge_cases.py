@@ -21,7 +21,7 @@ import textwrap
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, assert_cubin, tlspec
+from conftest import ROOT, assert_cubin, compile_here, tlspec
 
 from tlspec.compiler.cuda_compile import compile_cuda, dynamic_shared_offset
 
@@ -82,8 +82,7 @@ def test_unused_fragment_and_shared_tile_compile_to_the_kernel_without_them(tmp_
              write(tmp_path / "without.tlspec.yaml",
                    COPY_THROUGH_SHARED.format(name="without", extra=""))]
     out = tmp_path / "kernels"
-    result = tlspec("compile", *map(str, specs), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    compile_here(out, *specs)
     for name in ("with_unused", "without"):
         assert_cubin(out, name)
     with_unused, without = (json.loads((out / f"{n}.json").read_text())
@@ -113,8 +112,7 @@ def test_a_kernel_whose_only_shared_tile_is_unused_has_no_shared_memory(tmp_path
           - copy: {src: "A[bx*64 : +64, :]", dst: "B[bx*64 : +64, :]"}
         """)
     out = tmp_path / "kernels"
-    result = tlspec("compile", str(spec), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    compile_here(out, spec)
     assert json.loads((out / "direct.json").read_text())["dynamic_shared_bytes"] == 0
     source = (out / "direct.cu").read_text()
     assert "__shared__" not in source and "*(uint4*)(B_ptr" in source
@@ -178,8 +176,7 @@ def indexed(tmp_path_factory):
             name=f"scatter_{index}", index=index, kind="scatter", table_role="dst",
             rows_role="src", table_io="inout", rows_io="in"))
     out = folder / "kernels"
-    result = tlspec("compile", str(folder), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    compile_here(out, folder)
     return out
 
 
@@ -425,8 +422,7 @@ def test_dynamic_shared_memory_follows_the_reserved_block_and_static_data():
 
 def test_swizzled_pool_is_declared_1024_aligned_and_starts_aligned(tmp_path):
     out = tmp_path / "kernels"
-    result = tlspec("compile", str(ROOT / "specs" / "transpose.tlspec.yaml"), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    compile_here(out, ROOT / "specs" / "transpose.tlspec.yaml")
     source = (out / "transpose_tma_store.cu").read_text()
     assert "extern __shared__ __align__(1024) uchar tlspec_smem_ptr[];" in source
     assert source.count("__shared__") == 1                  # no static shared data
@@ -497,6 +493,5 @@ def test_a_tile_named_like_a_compiler_buffer_compiles(tmp_path, tile):
     ).replace("- copy: {src: A_s, dst:",
               f"- copy: {{src: A_s, dst: {tile}}}\n      - copy: {{src: {tile}, dst:"))
     out = tmp_path / "kernels"
-    result = tlspec("compile", str(spec), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    compile_here(out, spec)
     assert_cubin(out, "copy_twice")

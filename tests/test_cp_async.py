@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import tlspec
+from conftest import compile_here, tlspec
 
 from tlspec.validate import validate_text
 
@@ -100,8 +100,7 @@ def compiled(tmp_path_factory):
     for name, (text, _, _) in KERNELS.items():
         (root / f"{name}.tlspec.yaml").write_text(text)
     out, ir = root / "out", root / "ir"
-    result = tlspec("compile", str(root), "-o", str(out), "--dump-ir", str(ir))
-    assert result.returncode == 0, result.stdout + result.stderr
+    compile_here(out, root, dump_ir=ir)
     return out, ir, {name: (out / f"{name}.cu").read_text() for name in KERNELS}
 
 

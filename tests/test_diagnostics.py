@@ -20,8 +20,8 @@ def test_the_same_diagnostic_is_kept_once():
 def test_five_thousand_errors_validate_in_bounded_time():
     """Each error was once checked against every earlier one: 5000 errors took 12 s."""
     text = BASE + "".join(f"  - copy: {{src: Q{i}, dst: A_s}}\n" for i in range(5000))
-    start = time.perf_counter()
+    start = time.process_time()     # CPU time: other work on the machine does not count
     result = validate_text(text, "many.tlspec.yaml")
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert len(result.diagnostics.errors) == 5000
     assert elapsed < 3.0, f"5000 errors took {elapsed:.1f} s"

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT, tlspec
+from conftest import ROOT, compile_here, tlspec
 
 MATRIX = ROOT / "tests" / "gpu" / "matrix" / "eviction.tlspec.yaml"
 EVICT_FIRST, EVICT_LAST = "1364590687093260288", "1508705875169116160"   # CacheHintSm90
@@ -16,8 +16,7 @@ EVICT_FIRST, EVICT_LAST = "1364590687093260288", "1508705875169116160"   # Cache
 def sources(tmp_path_factory):
     """kernel name -> generated CUDA of tests/gpu/matrix/eviction.tlspec.yaml."""
     out = tmp_path_factory.mktemp("eviction") / "tlspec_eviction"
-    result = tlspec("compile", str(MATRIX), "-o", str(out))
-    assert result.returncode == 0, result.stdout + result.stderr
+    compile_here(out, MATRIX)
     return {p.stem: p.read_text() for p in out.glob("*.cu")}
 
 
@@ -96,8 +95,7 @@ def test_staged_registers_stay_in_registers(sources, tmp_path):
 def test_tma_copies_take_it_as_their_cache_hint(tmp_path):
     tma = tmp_path / "tma.tlspec.yaml"
     assert tlspec("new", "copy", "tma_hint", "-o", str(tma)).returncode == 0   # evict_first TMA load
-    result = tlspec("compile", str(tma), "-o", str(tmp_path / "kernels"))
-    assert result.returncode == 0, result.stdout
+    compile_here(tmp_path / "kernels", tma)
     source = (tmp_path / "kernels" / "tma_hint.cu").read_text()
     assert ".L2::cache_hint" in source and EVICT_FIRST in source
 

@@ -3,6 +3,7 @@ this release compiles compile as written, the others are written with a note (st
 and refused by `tlspec compile` with a located error; the command refuses what it should (an
 existing file, an unknown kind, a bad name)."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from conftest import ROOT, tlspec
+from conftest import ROOT, tlspec, tlspec_here
 from tlspec.compiler.support import COMPILED_KINDS, LATER
 from tlspec.new import STARTERS, kinds
 from tlspec.schema import schema_path
@@ -43,12 +44,18 @@ def starters(tmp_path_factory):
     compiles: kind -> (path, the finished process)."""
     root = tmp_path_factory.mktemp("starters")
     written = {}
-    for kind in KINDS:
-        folder = root / ("compiled" if kind in COMPILED else "refused")
-        folder.mkdir(exist_ok=True)
-        result = tlspec("new", kind, f"kern_{kind}", cwd=folder)
-        written[kind] = (folder / f"kern_{kind}.tlspec.yaml", result)
+    here = os.getcwd()
+    try:
+        for kind in KINDS:
+            folder = root / ("compiled" if kind in COMPILED else "refused")
+            folder.mkdir(exist_ok=True)
+            os.chdir(folder)
+            written[kind] = (folder / f"kern_{kind}.tlspec.yaml", tlspec_here("new", kind,
+                                                                             f"kern_{kind}"))
+    finally:
+        os.chdir(here)
     return root, written
+
 
 
 def test_every_kind_has_a_starter():

@@ -18,7 +18,9 @@ bits, outputs poisoned inside guard regions.
 - a 3-D uint16 tensor copied row by row by two loops in 8-lane vectors, its last tile ragged
   (row_blocks: the tile IR's layout of global tensors left an 8-lane vector division);
 - a global tensor written by one stage (a TMA store, a SIMT copy) and read back by the next with
-  another thread layout: ThreadSync's barrier (and the store's full wait) between them.
+  another thread layout: ThreadSync's barrier (and the store's full wait) between them;
+- a kernel of 24 guarded gathers and 8 guarded copies, past UnrollBudget's code-size budget:
+  its loops stay loops (many_stages).
 
 Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
 (default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
@@ -322,3 +324,20 @@ def test_a_tensor_read_back_after_a_simt_copy(m, n):
     assert_same(c, a.t().contiguous(), "C")
     assert_guards(b, "B")
     assert_guards(c, "C")
+# -- a kernel past UnrollBudget's code-size budget ---------------------------------------------
+@pytest.mark.parametrize("m, n, v, k", [(100, 24 * 64 - 37, 50, 500), (16, 24 * 64, 1, 512),
+                                        (1, 1, 1, 1)])
+def test_a_kernel_past_the_unroll_budget_runs_its_rolled_loops_right(m, n, v, k):
+    """24 guarded gathers and 8 guarded copies, loops kept rolled (#pragma unroll 1): partial
+    tiles in rows and columns, indices outside the table."""
+    table, a = random_bits((v, n), torch.float16), random_bits((m, k), torch.float16)
+    idx = torch.randint(-3, v + 3, (m,), dtype=torch.int32, device=DEVICE)
+    out, b = guarded((m, n)), guarded((m, k))
+    run("many_guarded_stages", table, idx, out=out, a=a, b=b)
+    inside = (idx >= 0) & (idx < v)
+    expected = bits(table)[idx.clamp(0, v - 1).long()]
+    expected[~inside] = 0
+    assert_same(bits(out), expected)
+    assert_same(b, a)
+    assert_guards(out)
+    assert_guards(b)

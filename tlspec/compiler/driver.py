@@ -10,8 +10,6 @@ from ..diagnostics import Diagnostics
 from ..model import Kernel
 from ..package import KernelArtifact, check_creatable, check_package_dir, write_package
 from ..validate import UsageError, validate_paths
-from .analysis import attr
-from .codegen import DumpError, lower
 from .cuda_compile import (
     CudaCompileError,
     compile_cuda,
@@ -21,9 +19,11 @@ from .cuda_compile import (
     ptx_arch,
 )
 from .errors import take_stage_error
-from .manifest import ManifestError, build_manifest
 from .support import check_supported
-from .tileir import build_tile_ir
+
+# The modules that lower a kernel import tvm (seconds of start-up): they are imported where a
+# kernel is compiled, so that a compile refused before that (a bad OUT, an invalid or unsupported
+# spec) is answered without them.
 
 # Targets whose package always carries PTX: an sm_80 cubin runs on Ampere GPUs only, its PTX on
 # every later one (the driver compiles it), which is how sm_80 kernels run on a Hopper GPU.
@@ -52,6 +52,10 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
     """One supported, validated kernel to its artifact, for the spec's target: a cubin, and its
     PTX too with ptx=True or on a PTX_ALWAYS target. Raises StageError, CudaCompileError or
     ManifestError."""
+    from .codegen import lower
+    from .manifest import build_manifest
+    from .tileir import build_tile_ir
+
     arch = kernel.target.name
     dump_dir = str(Path(dump_ir) / kernel.name) if dump_ir else None
     lowered = lower(build_tile_ir(kernel), arch, dump_dir)
@@ -70,6 +74,8 @@ def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
     layouts (1024 bytes for a 128-byte swizzle); so the base must be aligned as much. The dynamic
     window follows the reserved 1 KB and any static __shared__ data, which ptxas pads to the
     pool's declared alignment (see MergeSharedMemoryAllocations): this checks that it did."""
+    from .analysis import attr
+
     alignment = max((int(attr(f, "tlspec.shared_alignment", 0))
                      for f in host.functions.values()), default=0)
     if alignment <= 1:
@@ -129,6 +135,9 @@ def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
             _refuse_other_target(kernel, arch, diags)
     if diags.has_errors:
         return result
+    from .codegen import DumpError
+    from .manifest import ManifestError
+
     artifacts = []
     for kernel in validation.kernels:
         doc = kernel.document

@@ -31,6 +31,7 @@ from .passes.merge_shared_memory_allocations import MergeSharedMemoryAllocations
 from .passes.pipeline_planning import PipelinePlanning
 from .passes.split_host_device import SplitHostDevice
 from .passes.thread_sync import ThreadSync
+from .passes.unroll_budget import UnrollBudget
 from .passes.vectorize_loop import VectorizeLoop
 
 NAME = "tlspec"
@@ -75,7 +76,8 @@ PASSES: list[PassInfo] = [
             "hinted ld/st.global with an L2 cache policy", ApplyEvictionHints),
     _tlspec("InjectFenceProxy", "fence.proxy.async before a TMA store of a tile written by "
             "threads", InjectFenceProxy),
-    _tlspec("ThreadSync", "__syncthreads() between stages that share a tile", ThreadSync),
+    _tlspec("ThreadSync", "__syncthreads() between stages that share a tile or a tensor, "
+            "and before an mbarrier threads waited on is armed again", ThreadSync),
     _tlspec("LowerHopperIntrin", "lower TMA copies with tirx: tensor-map encoding on the host, "
             "cp.async.bulk.tensor; never the scalar fallback", lambda: LowerHopperIntrin),
     _tvm("UnifyThreadBinding", "one thread-index variable per launch dimension",
@@ -94,6 +96,8 @@ PASSES: list[PassInfo] = [
          lambda: tirx.transform.NarrowDataType(32)),
     _tlspec("VectorizeLoop", "vector loads and stores; an error when a stage misses its width",
             lambda: VectorizeLoop),
+    _tlspec("UnrollBudget", "past a code-size budget, loops marked for unrolling stay loops "
+            "(#pragma unroll 1): NVRTC's time grows faster than the code", lambda: UnrollBudget),
     _tvm("UnrollLoop", "unroll the loops marked for unrolling", lambda: tirx.transform.UnrollLoop()),
     _tvm("StmtSimplify", "simplify", lambda: tirx.transform.StmtSimplify()),
     _tvm("FP8ComputeLegalize", "float8 arithmetic legalized",
