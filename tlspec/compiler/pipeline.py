@@ -74,8 +74,8 @@ PASSES: list[PassInfo] = [
             "tiles): zero loads, skipped stores", LegalizeSafeMemoryAccess),
     _tlspec("ApplyEvictionHints", "eviction_policy on SIMT stages: loads staged in registers, "
             "hinted ld/st.global with an L2 cache policy", ApplyEvictionHints),
-    _tlspec("InjectFenceProxy", "fence.proxy.async before a TMA store of a tile written by "
-            "threads", InjectFenceProxy),
+    _tlspec("InjectFenceProxy", "fence.proxy.async before a TMA copy of what threads wrote "
+            "(a tile it stores, a tensor it loads)", InjectFenceProxy),
     _tlspec("ThreadSync", "__syncthreads() between stages that share a tile or a tensor, "
             "and before an mbarrier threads waited on is armed again", ThreadSync),
     _tlspec("LowerHopperIntrin", "lower TMA copies with tirx: tensor-map encoding on the host, "
