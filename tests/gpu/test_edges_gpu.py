@@ -324,6 +324,8 @@ def test_a_tensor_read_back_after_a_simt_copy(m, n):
     assert_same(c, a.t().contiguous(), "C")
     assert_guards(b, "B")
     assert_guards(c, "C")
+
+
 # -- a kernel past UnrollBudget's code-size budget ---------------------------------------------
 @pytest.mark.parametrize("m, n, v, k", [(100, 24 * 64 - 37, 50, 500), (16, 24 * 64, 1, 512),
                                         (1, 1, 1, 1)])
@@ -333,7 +335,7 @@ def test_a_kernel_past_the_unroll_budget_runs_its_rolled_loops_right(m, n, v, k)
     table, a = random_bits((v, n), torch.float16), random_bits((m, k), torch.float16)
     idx = torch.randint(-3, v + 3, (m,), dtype=torch.int32, device=DEVICE)
     out, b = guarded((m, n)), guarded((m, k))
-    run("many_guarded_stages", table, idx, out=out, a=a, b=b)
+    run("many_guarded_stages", table, idx, out, a, b)
     inside = (idx >= 0) & (idx < v)
     expected = bits(table)[idx.clamp(0, v - 1).long()]
     expected[~inside] = 0
