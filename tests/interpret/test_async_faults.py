@@ -85,18 +85,24 @@ def test_a_parity_whose_phase_never_starts_hangs():
         "  hint: phase n of a barrier has parity n % 2: wait with parity 0 for phase 0"]
 
 
-def test_a_constant_parity_in_a_loop_hangs_in_the_second_iteration():
-    loop = vector_kernel("constant_parity", """
-        - alloc_barrier: {name: bar}
+def one_barrier_loop(name: str, parity: str, last: str = "- sync_threads:"):
+    """Tile k loaded into A_s, waited for with `parity`, copied to B, then `last`."""
+    return vector_kernel(name, f"""
+        - alloc_barrier: {{name: bar}}
         - for:
             var: k
             extent: N // 64
             stages:
-              - barrier_arrive: {barrier: bar, expect_tx: 128}
-              - tma_copy: {src: "A[k*64 : +64]", dst: A_s, barrier: bar}
-              - barrier_wait: {barrier: bar, parity: 0}
-              - copy: {src: A_s, dst: "B[k*64 : +64]"}
+              - barrier_arrive: {{barrier: bar, expect_tx: 128}}
+              - tma_copy: {{src: "A[k*64 : +64]", dst: A_s, barrier: bar}}
+              - barrier_wait: {{barrier: bar, parity: {parity}}}
+              - copy: {{src: A_s, dst: "B[k*64 : +64]"}}
+              {last}
     """)
+
+
+def test_a_constant_parity_in_a_loop_hangs_in_the_second_iteration():
+    loop = one_barrier_loop("constant_parity", "0")
     a = random((64,))
     assert_same(loop(a), a)
     assert error(loop, random((128,))).startswith(
@@ -127,6 +133,19 @@ def test_bytes_that_land_before_too_few_are_announced_hang():
         early, random((40,)))
 
 
+def test_an_asynchronous_refill_of_a_tile_threads_read_needs_sync_threads():
+    """The copy of iteration 0 reads A_s in every thread; the TMA load of iteration 1 may land
+    while a slow thread still reads it, unless a sync_threads comes between."""
+    a = random((192,))
+    assert_same(one_barrier_loop("refill", "k % 2")(a), a)
+    assert error(one_barrier_loop("refill_unsynced", "k % 2", last=""), a) == (
+        "<string>:17:49: error: tma_copy in block (bx=0), k = 1: overwrites A_s[0], which a stage "
+        "of this block read since the last sync_threads: other threads may still be reading it "
+        "when the tma_copy lands\n"
+        "  at: /stages/1/for/stages/1/tma_copy/dst\n"
+        "  hint: add sync_threads before this stage")
+
+
 # -- data read or overwritten while in flight ------------------------------------------------------
 
 def test_expect_tx_too_small_lets_the_wait_return_before_the_data_lands():
@@ -134,12 +153,12 @@ def test_expect_tx_too_small_lets_the_wait_return_before_the_data_lands():
     phase 1, which no wait sees complete."""
     assert error(tma_load("expect_too_little", expect="N * 2"), random((40,))) == (
         "<string>:16:17: error: copy in block (bx=0): reads A_s[0], which a tma_copy loads on 'bar' "
-        "in its phase 1, before a barrier_wait has seen that phase complete (phase 0 completed "
-        "when the bytes it announced had landed, before all of this copy's: expect_tx announced "
-        "too few)\n"
+        "in its phase 1, before a barrier_wait has seen that phase complete: phase 0 completed "
+        "once the bytes announced for it had landed, and the last 48 bytes of the copy count in "
+        "phase 1 (expect_tx announced too few)\n"
         "  at: /stages/4/copy/src\n"
-        "  hint: barrier_wait on bar first: add '- barrier_wait: {barrier: \"bar\", parity: 1}' "
-        "before this stage")
+        "  hint: announce every byte of the box with expect_tx: a TMA load counts the whole box, "
+        "the zeros past the tensor's end included")
 
 
 def test_reading_a_tma_loaded_tile_before_barrier_wait():

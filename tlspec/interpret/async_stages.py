@@ -70,7 +70,8 @@ def tile_part(run: _Run, option: str, stage: Stage) -> tuple[Tile, tuple]:
 def tma_copy(run: _Run, stage: Stage) -> None:
     """A load lands its whole box (zeros past the end of the tensor) on its barrier's phase in
     progress; a store writes global memory at once and reads its tile until it is retired."""
-    copy(run, stage)
+    with run.sync.issue(stage.written_kind):
+        copy(run, stage)
     if "barrier" in stage.barriers:
         tile, index = tile_part(run, "dst", stage)
         size = prod(extents(run.box(stage.regions["dst"]))) * DTYPE_BYTES[tile.buffer.dtype]
@@ -83,7 +84,8 @@ def tma_copy(run: _Run, stage: Stage) -> None:
 
 
 def async_copy(run: _Run, stage: Stage) -> None:
-    copy(run, stage)
+    with run.sync.issue(stage.written_kind):
+        copy(run, stage)
     tile, index = tile_part(run, "dst", stage)
     tile.inflight.cp_async(index, run.sync.commit(Issued(stage.pointer, stage.written_kind)))
 

@@ -11,7 +11,9 @@ over its region, and closing a transfer costs nothing per element.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -43,6 +45,8 @@ class Sync:
         self.committed = 0      # cp.async groups committed
         self.completed = 0      # ... of which async_wait has completed the first ones
         self.synced = 0         # ... and sync_threads made visible to the whole block
+        self.epoch = 0          # sync_threads run
+        self.issuing: str | None = None     # the asynchronous copy moving data, if one is
         self.stores = 0         # TMA store groups started
         self.retired = 0        # ... of which tma_store_wait has retired the first ones
         self.issued: dict[tuple[int, ...], Issued] = {}
@@ -59,6 +63,16 @@ class Sync:
 
     def sync_threads(self) -> None:
         self.synced = self.completed
+        self.epoch += 1
+
+    @contextmanager
+    def issue(self, kind: str) -> Iterator[None]:
+        """While an asynchronous copy moves its data: its tile accesses are not the threads'."""
+        self.issuing = kind
+        try:
+            yield
+        finally:
+            self.issuing = None
 
     def start_store(self) -> int:
         self.stores += 1
@@ -78,9 +92,10 @@ class InFlight:
         self.phase = np.zeros(shape, np.int64)         # ... in this phase
         self.group = np.full(shape, -1, np.int64)      # a cp.async group wrote it
         self.store = np.full(shape, -1, np.int64)      # the newest TMA store group reading it
+        self.read = np.full(shape, -1, np.int64)       # the threads read it in this epoch
 
     def start_block(self) -> None:
-        for array in (self.barrier, self.group, self.store):
+        for array in (self.barrier, self.group, self.store, self.read):
             array.fill(-1)
 
     # -- marking ------------------------------------------------------------------------------
@@ -99,9 +114,18 @@ class InFlight:
 
     def check_read(self, index: Index, pointer: str) -> None:
         self.check(index, pointer, "reads")
+        if self.sync.issuing is None:
+            self.read[index] = self.sync.epoch
 
     def check_write(self, index: Index, pointer: str) -> None:
         self.check(index, pointer, "overwrites")
+        if self.sync.issuing is not None:
+            read = self.read[index] == self.sync.epoch
+            if read.any():
+                raise Fault(pointer, f"overwrites {self.at(index, read)}, which a stage of this "
+                                     "block read since the last sync_threads: other threads may "
+                                     f"still be reading it when the {self.sync.issuing} lands",
+                            "add sync_threads before this stage")
         reading = self.store[index] >= self.sync.retired
         if reading.any():
             raise Fault(pointer, f"overwrites {self.at(index, reading)}, which a TMA store "
@@ -117,14 +141,19 @@ class InFlight:
             at = first(loading)
             b, phase = int(self.barrier[index][at]), int(self.phase[index][at])
             name = barriers.names[b]
-            spilled = (f" (phase {phase - 1} completed when the bytes it announced had landed, "
-                       "before all of this copy's: expect_tx announced too few)"
-                       if barriers.spilled.get(b) == phase else "")
-            raise Fault(pointer, f"{does} {self.at(index, loading)}, which a tma_copy loads on "
-                                 f"'{name}' in its phase {phase}, before a barrier_wait has seen "
-                                 f"that phase complete{spilled}",
-                        f"barrier_wait on {name} first: add '- barrier_wait: {{barrier: "
-                        f"\"{name}\", parity: {phase % 2}}}' before this stage")
+            message = (f"{does} {self.at(index, loading)}, which a tma_copy loads on '{name}' in "
+                       f"its phase {phase}, before a barrier_wait has seen that phase complete")
+            spilled = barriers.spill(b, phase)
+            if spilled:
+                raise Fault(pointer, f"{message}: phase {phase - 1} completed once the bytes "
+                                     f"announced for it had landed, and the last {spilled} bytes "
+                                     f"of the copy count in phase {phase} (expect_tx announced "
+                                     "too few)",
+                            "announce every byte of the box with expect_tx: a TMA load counts "
+                            "the whole box, the zeros past the tensor's end included")
+            raise Fault(pointer, message, f"barrier_wait on {name} first: add '- barrier_wait: "
+                                          f"{{barrier: \"{name}\", parity: {phase % 2}}}' before "
+                                          "this stage")
         group = self.group[index]
         landing = group >= self.sync.completed
         if landing.any():

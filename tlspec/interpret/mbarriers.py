@@ -36,7 +36,8 @@ class Mbarriers:
         self.phase = [0] * count            # the phase in progress
         self.pending = list(self.arrive_count)   # arrivals it still waits for
         self.tx = [0] * count               # bytes announced minus bytes landed in it
-        self.spilled: dict[int, int] = {}   # barrier -> a phase holding bytes of an earlier one's copy
+        # barrier -> (a phase, bytes of a copy that began landing in the phase before it)
+        self.spilled: dict[int, tuple[int, int]] = {}
         # per barrier, the phases before which a barrier_wait has seen everything land; the
         # extra last entry stands for "no barrier" (tiles index it with -1): always seen
         self.seen = np.zeros(count + 1, np.int64)
@@ -80,7 +81,7 @@ class Mbarriers:
             self.complete(b)
             if size == 0:
                 return self.phase[b] - 1
-            self.spilled[b] = self.phase[b]     # ... and the rest count in the next phase
+            self.spilled[b] = (self.phase[b], size)     # ... and the rest count in the next
         self.tx[b] -= size
         return self.phase[b]
 
@@ -94,6 +95,11 @@ class Mbarriers:
         reason, hint = self.why_incomplete(b)
         raise Fault(pointer, f"hangs: phase {phase} of '{name}' (parity {parity}) never "
                              f"completes: {reason}", hint, key=True)
+
+    def spill(self, b: int, phase: int) -> int:
+        """How many bytes of a copy that completed phase - 1 of barrier b count in `phase`."""
+        spilled, size = self.spilled.get(b, (None, 0))
+        return size if spilled == phase else 0
 
     def why_incomplete(self, b: int) -> tuple[str, str]:
         """Why barrier b's phase in progress has not completed, and what to do about it."""
@@ -116,7 +122,7 @@ class Mbarriers:
                     f"announce only the bytes of the copies completing on '{name}' in this phase "
                     "(product of the box's extents x dtype size)")
         spilled = (f"; they spilled over from phase {phase - 1}, which completed when the bytes "
-                   "it announced had landed" if self.spilled.get(b) == phase else "")
+                   "it announced had landed" if self.spill(b, phase) else "")
         return (f"{-tx} bytes landed in it that no expect_tx announced{spilled}",
                 "announce every byte of the copies completing on the barrier, each the product "
                 "of its box's extents x dtype size")
