@@ -25,16 +25,14 @@ from tlspec.validate import validate_text
 REFUSED = {"copy_cluster", "gather4"}     # what the interpreter refuses (test_undefined_results)
 
 
-def stage_kinds(stages) -> set[str]:
-    kinds = set()
-    for stage in stages or []:
-        for kind, options in stage.items():
-            kinds.add(kind)
-            if isinstance(options, dict):
-                kinds |= stage_kinds(options.get("stages"))
-                if kind in ("gather", "scatter") and {"rows", "col", "barrier"} & set(options):
-                    kinds.add("gather4")            # the TMA forms, which it refuses
-    return kinds
+def stage_kinds(where: str, text: str) -> dict[str, set[str]]:
+    """Per kernel of a spec, its stage kinds, "gather4" for the TMA forms of gather and scatter."""
+    found = {}
+    for kernel in validate_text(text, where).kernels:
+        found[kernel.name] = {"gather4" if stage.kind in ("gather", "scatter") and
+                              {"rows", "col", "barrier"} & set(stage.options) else stage.kind
+                              for stage in kernel.walk()}
+    return found
 
 
 def async_examples() -> dict[str, tuple[str, dict]]:
@@ -46,9 +44,10 @@ def async_examples() -> dict[str, tuple[str, dict]]:
     sources += [(p.relative_to(ROOT).as_posix(), p.read_text()) for p in
                 sorted(EXAMPLES.glob("*.tlspec.yaml"))]
     for where, text in sources:
+        kinds = stage_kinds(where, text)
         for document in yaml.safe_load_all(text):
-            kinds = stage_kinds(document["stages"])
-            if kinds & set(ASYNC_STAGES) and not kinds & REFUSED:
+            used = kinds[document["name"]]
+            if used & set(ASYNC_STAGES) and not used & REFUSED:
                 found[document["name"]] = (where, document)
     return found
 

@@ -152,8 +152,8 @@ def test_expect_tx_too_small_lets_the_wait_return_before_the_data_lands():
     """N = 40: 80 bytes announced. Phase 0 completes once 80 bytes landed; the other 48 count in
     phase 1, which no wait sees complete."""
     assert error(tma_load("expect_too_little", expect="N * 2"), random((40,))) == (
-        "<string>:16:17: error: copy in block (bx=0): reads A_s[0], which a tma_copy loads on 'bar' "
-        "in its phase 1, before a barrier_wait has seen that phase complete: phase 0 completed "
+        "<string>:16:17: error: copy in block (bx=0): reads A_s[0], which a tma_copy loads on "
+        "'bar' in its phase 1, before a barrier_wait has seen that phase complete: phase 0 completed "
         "once the bytes announced for it had landed, and the last 48 bytes of the copy count in "
         "phase 1 (expect_tx announced too few)\n"
         "  at: /stages/4/copy/src\n"
@@ -237,8 +237,8 @@ def test_async_wait_leaves_the_newest_groups_in_flight():
     assert_same(cp_async("pending_zero", "- async_wait: {pending: 0}\n- sync_threads:")(a), a)
 
 
-@pytest.mark.parametrize("commits, pending, lands", [(0, 0, True), (1, 1, True), (1, 2, False), (2, 2, True),
-                                                     (2, 3, False)])
+@pytest.mark.parametrize("commits, pending, lands",
+                         [(0, 0, True), (1, 1, True), (1, 2, False), (2, 2, True), (2, 3, False)])
 def test_empty_groups_count_in_pending(commits, pending, lands):
     """async_copy commits its own group; each async_commit after it commits an empty one."""
     copy = vector_kernel("empty_groups", '- async_copy: {src: "A[0 : +64]", dst: A_s}',

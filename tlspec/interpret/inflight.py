@@ -126,13 +126,14 @@ class InFlight:
                                      "block read since the last sync_threads: other threads may "
                                      f"still be reading it when the {self.sync.issuing} lands",
                             "add sync_threads before this stage")
-        reading = self.store[index] >= self.sync.retired
+        store = self.store[index]
+        reading = store >= self.sync.retired
         if reading.any():
+            pending = self.sync.stores - 1 - int(store[first(reading)])
             raise Fault(pointer, f"overwrites {self.at(index, reading)}, which a TMA store "
                                  "(tma_copy to global) may still be reading",
                         "tma_store_wait before overwriting the tile: add '- tma_store_wait: "
-                        f"{{pending: {self.sync.stores - 1 - int(self.store[index][first(reading)])}}}' "
-                        "before this stage")
+                        f"{{pending: {pending}}}' before this stage")
 
     def check(self, index: Index, pointer: str, does: str) -> None:
         barriers = self.sync.barriers
