@@ -28,6 +28,10 @@ BUFFERS = {
   B:   {scope: global, shape: [M, N], dtype: float16, io: out}
   A_s: {scope: shared, shape: [64, 64], dtype: float16}
   At_s: {scope: shared, shape: [64, 64], dtype: float16}""",
+    "ring": """
+  A:   {scope: global, shape: [M, N], dtype: float16, io: in}
+  B:   {scope: global, shape: [M, N], dtype: float16, io: out}
+  A_s: {scope: shared, shape: [2, 64, 64], dtype: float16}""",
     "gather": """
   table: {scope: global, shape: [V, D], dtype: float16, io: in}
   idx:   {scope: global, shape: [R], dtype: int32, io: in}
@@ -47,6 +51,21 @@ JOBS = [
   - copy: {src: "A[by*64 : +64, bx*64 : +64]", dst: A_s}
   - transpose: {src: A_s, dst: At_s}
   - copy: {src: At_s, dst: "B[bx*64 : +64, by*64 : +64]"}"""),
+    ("TMA ring 1024 x 1024 fp16, 64 x 64 tiles, 2 slots (5 stages per tile)", "ring",
+     {"M": 1024, "N": 1024}, '{bx: "ceildiv(M, 64)"}', """
+  - alloc_barrier: {name: bars, count: 2}
+  - pipeline:
+      var: k
+      extent: ceildiv(N, 64)
+      stages:
+        - barrier_arrive: {barrier: "bars[k % 2]", expect_tx: 8192}
+        - tma_copy:
+            src: "A[bx*64 : +64, k*64 : +64]"
+            dst: "A_s[k % 2, :, :]"
+            barrier: "bars[k % 2]"
+        - barrier_wait: {barrier: "bars[k % 2]", parity: "k // 2 % 2"}
+        - tma_copy: {src: "A_s[k % 2, :, :]", dst: "B[bx*64 : +64, k*64 : +64]"}
+        - tma_store_wait: {pending: 1}"""),
     ("gather 4096 rows of a 65536 x 256 fp16 table, 16 per block", "gather",
      {"V": 65536, "D": 256, "R": 4096}, '{bx: "ceildiv(R, 16)"}', """
   - gather: {src: table, dst: "out[bx*16 : +16, :]", index: "idx[bx*16 : +16]"}"""),
@@ -88,8 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     print("| kernel | blocks | time | per block |\n|---|---|---|---|")
     for title, buffers, dims, grid, stages in JOBS:
-        text = (f"tlspec: 1\nname: bench\nbuffers:{BUFFERS[buffers]}\nlaunch: {{grid: {grid}, "
-                f"threads: 256}}\nstages:{stages}\n")
+        text = (f"tlspec: 1\nname: bench\ntarget: sm_90a\nbuffers:{BUFFERS[buffers]}\n"
+                f"launch: {{grid: {grid}, threads: 256}}\nstages:{stages}\n")
         dims_text = ", ".join(f"{k}: {v}" for k, v in dims.items())
         result = validate_text(text.replace("buffers:", f"dims: {{{dims_text}}}\nbuffers:", 1))
         assert result.ok, result.diagnostics.render_text()

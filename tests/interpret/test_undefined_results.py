@@ -238,34 +238,36 @@ def test_a_division_that_a_call_could_make_by_zero_is_refused_before_any_call():
 # -- what the interpreter does not run ------------------------------------------------------------
 
 def test_kinds_it_does_not_run_are_refused_together():
+    """It runs the asynchronous stages (test_async_faults.py), not the cluster copies, the TMA
+    forms of gather and scatter, nor local buffers."""
     with pytest.raises(InterpretError) as err:
-        load("tlspec: 1\ntarget: sm_100a\n" + spec("later_features", threads=128, buffers="""
-            table: {scope: global, shape: [64, 256], dtype: float16, io: in}
-            idx:   {scope: global, shape: [4], dtype: int32, io: in}
-            A:     {scope: global, shape: [64, 64], dtype: float16, io: in}
-            A_s:   {scope: shared, shape: [64, 64], dtype: float16}
-            G_s:   {scope: shared, shape: [4, 256], dtype: float16}
-            r:     {scope: local, shape: [4], dtype: float16}
-        """, stages="""
-            - alloc_barrier: {name: bar}
-            - barrier_arrive: {barrier: bar, expect_tx: 10240}
-            - tma_copy: {src: A, dst: A_s, barrier: bar}
-            - gather: {src: table, dst: G_s, index: idx, rows: 4, barrier: bar}
-            - barrier_wait: {barrier: bar, parity: 0}
-            - async_copy: {src: A, dst: A_s}
-        """))
+        load("""
+tlspec: 1
+name: later_features
+target: sm_100a
+buffers:
+  table: {scope: global, shape: [64, 256], dtype: float16, io: in}
+  idx:   {scope: global, shape: [4], dtype: int32, io: in}
+  A:     {scope: global, shape: [64, 64], dtype: float16, io: in}
+  A_s:   {scope: shared, shape: [64, 64], dtype: float16}
+  G_s:   {scope: shared, shape: [4, 256], dtype: float16}
+  r:     {scope: local, shape: [4], dtype: float16}
+launch: {grid: {bx: 2}, threads: 128, cluster: [2]}
+stages:
+  - alloc_barrier: {name: bar}
+  - barrier_arrive: {barrier: bar, expect_tx: 2048}
+  - gather: {src: table, dst: G_s, index: idx, rows: 4, barrier: bar}
+  - barrier_wait: {barrier: bar, parity: 0}
+  - copy_cluster: {src: A, dst: A_s, cluster_mask: 3}
+""")
     assert [d.message for d in err.value.diagnostics.sorted()] == [
         "the interpreter does not run buffers of scope local yet",
-        "the interpreter does not run alloc_barrier yet",
-        "the interpreter does not run barrier_arrive yet",
-        "the interpreter does not run tma_copy yet",
         "the interpreter does not run the gather4 form ('rows') yet",
         "the interpreter does not run the gather4 form ('barrier') yet",
-        "the interpreter does not run barrier_wait yet",
-        "the interpreter does not run async_copy yet",
+        "the interpreter does not run copy_cluster yet",
     ]
     assert str(err.value).startswith(
-        "<string>:10:18: error: the interpreter does not run buffers of scope local yet\n"
+        "<string>:11:18: error: the interpreter does not run buffers of scope local yet\n"
         "  at: /buffers/r/scope\n")
 
 

@@ -2,8 +2,9 @@
 
 `Program(kernel)` checks once that the interpreter runs every part of the kernel (InterpretError
 otherwise); `Program.run(arrays)` binds the arrays, then runs every block of the grid, one after
-the other in blockIdx order (x fastest), each on fresh tiles. A stage is complete before the next
-starts, as the language says; its data movement is in `stages.py`.
+the other in blockIdx order (x fastest), each on fresh tiles and barriers. A stage runs whole
+before the next starts; the data movement of the synchronous stages is in `stages.py`, the
+asynchronous stages and their synchronisation in `async_stages.py`.
 """
 from __future__ import annotations
 
@@ -22,12 +23,16 @@ from ..rules.stages import WRITTEN
 from ..stages import STAGE_KINDS
 from .binding import Signature
 from .bits import bits_dtype
+from .async_stages import ASYNC_STAGES
 from .errors import Fault, InterpretError
+from .inflight import InFlight, Sync
 from .memory import Box, GlobalTensor, Tile
 from .stages import DATA_STAGES
 
 LOOPS = ("for", "pipeline")
-RUNS = (*DATA_STAGES, *LOOPS, "sync_threads")
+STAGES = {**DATA_STAGES, **ASYNC_STAGES}
+RUNS = (*STAGES, *LOOPS)
+ASYNC_COPIES = ("tma_copy", "async_copy")   # what makes tiles track elements in flight
 MAX_BLOCKS = 2**31 - 1     # block numbers are kept in int32 arrays
 
 
@@ -183,6 +188,12 @@ class _Run:
         self.tiles = [Tile(b, [evaluate(e, dims) for e in b.shape], bits_dtype(b.dtype))
                       for b in self.kernel.buffers.values() if not b.is_global]
         self.memory.update((tile.name, tile) for tile in self.tiles)
+        self.sync = Sync(self.kernel)
+        self.tracked: list[Tile] = []       # tiles asynchronous copies may write or read
+        if any(stage.kind in ASYNC_COPIES for stage in self.kernel.walk()):
+            self.tracked = self.tiles
+            for tile in self.tiles:
+                tile.inflight = InFlight(tile.name, tile.shape, self.sync)
         self.marked = [t for t in self.memory.values()
                        if isinstance(t, GlobalTensor) and t.stage_reads is not None]
 
@@ -213,9 +224,15 @@ class _Run:
             self.block = rest = block
             for index, extent in zip(self.kernel.launch.grid, self.grid):
                 self.env[index.name], rest = rest % extent, rest // extent
+            self.sync.start_block()
             for tile in self.tiles:
                 tile.start_block()
             self.run_stages(self.kernel.stages)
+            try:
+                for tile in self.tracked:
+                    tile.inflight.check_landed()
+            except Fault as fault:
+                raise self.in_block(fault) from None
         written = {name: t.written() for name, t in self.memory.items()
                    if isinstance(t, GlobalTensor) and t.buffer.io != "in"}
         return Execution(self.dims, tuple(self.grid), written)
@@ -224,9 +241,9 @@ class _Run:
         for stage in stages:
             if stage.kind in LOOPS:
                 self.run_loop(stage)
-            elif stage.kind in DATA_STAGES:
+            else:
                 try:
-                    DATA_STAGES[stage.kind](self, stage)
+                    STAGES[stage.kind](self, stage)
                 except Fault as fault:
                     raise self.in_block(fault, f"{stage.written_kind} in ") from None
                 finally:

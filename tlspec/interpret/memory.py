@@ -7,13 +7,16 @@ slice of columns (gather / scatter), or one array per dimension (im2col's reads)
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..model import Buffer
 from .bits import as_bits
 from .errors import Fault
+
+if TYPE_CHECKING:
+    from .inflight import InFlight
 
 NOBODY = -1         # no block has accessed the element
 SEVERAL = -2        # several blocks have read the element
@@ -165,7 +168,8 @@ class GlobalTensor:
 
 class Tile:
     """A shared or register tile of the running block, and which of its elements are defined
-    (written by a stage of this block)."""
+    (written by a stage of this block); in a kernel with asynchronous stages, which of them
+    asynchronous copies are writing or reading (`inflight`, checked by every access)."""
 
     def __init__(self, buffer: Buffer, shape: list[int], dtype: np.dtype) -> None:
         self.buffer = buffer
@@ -173,9 +177,12 @@ class Tile:
         self.shape = tuple(shape)
         self.bits = np.zeros(shape, dtype)
         self.defined = np.zeros(shape, bool)
+        self.inflight: InFlight | None = None
 
     def start_block(self) -> None:
         self.defined.fill(False)
+        if self.inflight is not None:
+            self.inflight.start_block()
 
     def index(self, box: Box, pointer: str, text: str) -> Index:
         for i, ((start, extent), size) in enumerate(zip(box, self.shape)):
@@ -188,10 +195,14 @@ class Tile:
 
     def read_box(self, box: Box, pointer: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         index = self.index(box, pointer, text)
+        if self.inflight is not None:
+            self.inflight.check_read(index, pointer)
         return self.bits[index].copy(), self.defined[index].copy()
 
     def write_box(self, box: Box, values: np.ndarray, defined: np.ndarray | None, pointer: str,
                   text: str) -> None:
         index = self.index(box, pointer, text)
+        if self.inflight is not None:
+            self.inflight.check_write(index, pointer)
         self.bits[index] = values
         self.defined[index] = True if defined is None else defined
