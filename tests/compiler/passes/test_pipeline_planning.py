@@ -3,8 +3,10 @@
 A loop of plain copies whose loads (TMA or cp.async, global -> shared) write a slot `k % s` of
 their tile, s >= num_stages, is pipelined: its plan lists the loads. Every other pipeline loop
 runs as written, and its plan says why: num_stages 1, a synchronisation stage in the body, no
-load writing a slot, a stage touching another slot of a load's tile, a body writing a global
-tensor its loads read, and TMA loads in a nest whose trip counts vary (their barriers'
+load writing a slot, a stage touching another slot of a load's tile, a stage touching a load's
+tile before the load in the body (it would see the load of its own iteration; before this, such
+a loop was pipelined and its stage read the wrong tile), a body writing a global tensor its
+loads read, and TMA loads in a nest whose trip counts vary (their barriers'
 phases are counted across the loop's entries)."""
 import pytest
 
@@ -71,6 +73,9 @@ def test_slots_may_outnumber_the_stages():
      "a stage touches 'A_s' outside the slot its load writes"),
     ("a fixed slot", loop_lines([LOAD, STORE.replace("k % 3", "0")]), None,
      "a stage touches 'A_s' outside the slot its load writes"),
+    ("before its load", loop_lines([STORE, LOAD]), None,
+     "a stage touches 'A_s' before its load in the body (it would see the load of its own "
+     "iteration)"),
     ("writes what loads read", loop_lines([LOAD, f'- copy: {{src: "A_s[k % 3, :, :]", '
                                                  f'dst: "A[{REGION}]"}}']), None,
      "the body writes 'A', which its loads read"),

@@ -4,13 +4,15 @@ A load is a copy from global memory into a shared tile by TMA or cp.async (as
 InstructionAnnotation chose). It can be issued `num_stages - 1` iterations ahead when every
 iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
 first dimension with `s >= num_stages`, and every other stage of the body that touches that tile
-touches the same slot. The rest of the body (the consumers) runs in the iteration, after a wait
-for its loads (InjectSoftwarePipeline).
+touches the same slot, after the load. The rest of the body (the consumers) runs in the
+iteration, after a wait for its loads (InjectSoftwarePipeline).
 
 A loop is pipelined only when that is exactly what the body means; otherwise it runs as written,
 one iteration after another, and the plan says why (`--dump-ir` shows it on the loop):
 `num_stages` is 1; the body holds something other than data stages (a synchronisation stage or
 an explicit asynchronous copy: the spec orders those itself; a nested loop); no load qualifies;
+a stage touches a load's tile outside its slot, or before the load (issued ahead, the load
+would overwrite what the stage reads, or the stage's writes, with its own iteration's data);
 a stage of the body writes a global tensor a load reads (the next iterations' loads would read
 it too early); or a TMA load sits in loops whose trip counts vary (its barriers' phases are
 counted across the loop's entries, see InjectSoftwarePipeline).
@@ -71,12 +73,13 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
     if not all(isinstance(s, TilePrimitiveCall) and ops.kind_of(s) in DATA_KINDS for s in stmts):
         return serial("the body holds stages other than copy, transpose, gather, scatter and "
                       "im2col (its synchronisation is the spec's own)")
-    loads, slots = [], {}
+    loads, slots, first_load = [], {}, {}
     for i, call in enumerate(stmts):
         slot = _slot(call.args[0], var, stages) if _is_load(call) else None
         if slot is not None:
             loads.append(i)
             slots[call.args[0].source.name] = slot
+            first_load.setdefault(call.args[0].source.name, i)
     if not loads:
         return serial(f"no copy into a shared tile by TMA or cp.async writes a slot 'k % s' "
                       f"with s >= num_stages ({stages}) of its tile's first dimension")
@@ -88,6 +91,9 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
             found = _slot(region, var, stages)
             if found is None or not tvm_ffi.structural_equal(found, slots[name]):
                 return serial(f"a stage touches '{name}' outside the slot its load writes")
+            if i < first_load[name]:      # issued ahead, the load would come before the stage
+                return serial(f"a stage touches '{name}' before its load in the body (it would "
+                              "see the load of its own iteration)")
     written = {call.args[0].source.name for call in stmts if scope_kind(call.args[0].source) == "global"}
     read = {stmts[i].args[1].source.name for i in loads}
     if written & read:
