@@ -4,8 +4,10 @@ of iteration k + num_stages - 1, waits for iteration k's, then runs iteration k'
 
 TMA loads are issued on the loop's own barrier array (after the spec's barriers), armed with the
 bytes of the iteration's loads; iteration k waits for the parity of that barrier's phase, counted
-across the loop's entries when it is nested in another loop. A loop that runs as written is
-left alone."""
+across the loop's entries when it is nested in another loop. cp.async loads leave their commit to
+one `async_commit` outside the guard (an empty group past the end), so that `async_wait` with
+pending num_stages - 1 leaves exactly the later iterations' groups in flight (with a group of
+each load's own as well, the wait would wait for the loads just issued)."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
@@ -17,11 +19,15 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from tlspec.compiler import ops
 from tlspec.compiler.lower.common import const, simplify, substitute
+from tlspec.compiler.passes.lower_tile_op import COMMIT
 from tlspec.compiler.passes.pipeline_planning import PLAN_ATTR
 
 REGION = "bx*64 : +64, k*64 : +64"
 TMA_BODY = [f'- copy: {{src: "A[{REGION}]", dst: "A_s[k % 3, :, :]"}}',
             f'- copy: {{src: "A_s[k % 3, :, :]", dst: "B[{REGION}]"}}']
+CP_ASYNC_BODY = [
+    f'- copy: {{src: "A[{REGION}]", dst: "A_s[k % 3, :, :]", prefer_instruction: cp_async}}',
+    f'- copy: {{src: "A_s[k % 3, :, :]", dst: "B[{REGION}]", prefer_instruction: sync}}']
 # a spec barrier before the loop: the loop's barriers come after its slot
 SPEC_BARRIER = ["- alloc_barrier: {name: bar, count: 2}",
                 "- barrier_arrive: {barrier: 'bar[1]', expect_tx: 8192}",
@@ -110,6 +116,27 @@ def test_a_nested_pipeline_waits_for_its_barriers_phase_across_entries():
             parity = substitute(wait.args[1], outer.loop_var, tirx.IntImm("int32", j))
             assert at(parity, steady.loop_var, k) == uses[k % 3] % 2, (j, k)
             uses[k % 3] += 1
+
+
+def test_cp_async_loads_are_committed_once_per_iteration_outside_the_guard():
+    func = injected(loop_lines(CP_ASYNC_BODY, extent=16), {"A_s": ((3, 64, 64), "auto")})
+    prologue, steady = loops(func)["k_ahead"], loops(func)["k"]
+    issue, commit = stmts(prologue.body)
+    assert guarded(issue, "k_ahead", 0, 16) == ["async_copy"] and kinds(commit) == ["async_commit"]
+    issue, commit, wait, consumer = stmts(steady.body)
+    assert guarded(issue, "k", 2, 16) == ["async_copy"] and kinds(commit) == ["async_commit"]
+    assert ops.config_of(issue.then_case)[COMMIT] is False   # the async_commit closes it
+    assert kinds(wait) == ["async_wait"] and int(wait.args[0]) == 2
+    assert kinds(consumer) == ["copy"]
+    assert "tlspec.barriers" not in func.attrs or not dict(func.attrs["tlspec.barriers"])
+
+
+def test_a_lowered_cp_async_iteration_commits_one_group():
+    func = run_through(tile_ir(copy_kernel({"A_s": ((3, 64, 64), "auto")},
+                                           loop_lines(CP_ASYNC_BODY, extent=16))),
+                       "LowerTileOp")["main"]
+    script = loops(func)["k"].body.script()
+    assert script.count("commit_group") == 1 and script.count("wait_group") == 1
 
 
 def test_a_loop_that_runs_as_written_is_left_alone():
