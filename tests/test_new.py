@@ -161,9 +161,9 @@ def test_refused_starters_are_refused_at_the_stage(starters, tmp_path):
 
 
 def test_note_is_in_docs(tmp_path):
-    """docs/cli.md shows `tlspec new pipeline stream_rows` as it runs."""
+    """docs/cli.md shows `tlspec new copy_cluster multicast_rows` as it runs."""
     doc = (ROOT / "docs" / "cli.md").read_text()
-    shown = re.search(r"```text\n(\$ tlspec new pipeline stream_rows\n.*?)```", doc, re.S)
+    shown = re.search(r"```text\n(\$ tlspec new copy_cluster multicast_rows\n.*?)```", doc, re.S)
     command, *expected = shown.group(1).splitlines()
     result = tlspec(*command.split()[2:], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
