@@ -129,7 +129,7 @@ def test_later_features_are_located_errors(tmp_path):
     result = tlspec("compile", str(ROOT / "docs" / "examples"), "-o", str(out))
     assert result.returncode == 1
     assert "is not compiled by this release of tlspec" in result.stdout
-    assert "tma_pipeline.tlspec.yaml:" in result.stdout
+    assert "cluster_multicast.tlspec.yaml:" in result.stdout
     assert not out.exists()
 
 
