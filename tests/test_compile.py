@@ -152,7 +152,8 @@ def test_dump_ir_writes_every_pass(tmp_path):
                     str(tmp_path / "kernels"), "--dump-ir", str(tmp_path / "ir"))
     assert result.returncode == 0, result.stdout
     dumps = sorted(p.name for p in (tmp_path / "ir" / "gather_rows").iterdir())
-    assert dumps[0] == "00_TileIR.py" and "04_LowerTileOp.py" in dumps
+    assert dumps[0] == "00_TileIR.py" and "06_LowerTileOp.py" in dumps
+    assert dumps[3:5] == ["03_PipelinePlanning.py", "04_InjectSoftwarePipeline.py"]
     assert "tlspec_gather" in (tmp_path / "ir" / "gather_rows" / "00_TileIR.py").read_text()
 
 

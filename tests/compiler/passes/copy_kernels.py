@@ -45,3 +45,13 @@ stages:
   - copy: {{src: "a[{region}]", dst: s{prefer}{options}}}
   - copy: {{src: s, dst: "b[{region}]", prefer_instruction: sync{options}}}
 """
+
+
+def loop_lines(body: list[str], *, kind: str = "pipeline", var: str = "k", extent="16",
+               num_stages: int | None = 3) -> list[str]:
+    """The stage lines of a `kind` loop (`pipeline` or `for`) over `var` whose body is the stage
+    lines `body`, for copy_kernel."""
+    options = [f"    var: {var}", f"    extent: {extent}"]
+    if kind == "pipeline" and num_stages is not None:
+        options.append(f"    num_stages: {num_stages}")
+    return [f"- {kind}:", *options, "    stages:", *("      " + line for line in body)]

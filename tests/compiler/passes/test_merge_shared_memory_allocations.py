@@ -4,7 +4,10 @@ A swizzled tile's rows are stored padded to a multiple of the swizzle span, as T
 rows narrower than the span (measured on an H200): a tile of fewer than 8 rows has a defined
 layout and size (before: tirx's 8-row atom divided by zero), rows of 96 bytes take 128 (before:
 refused by LayoutInference although the language allows them), and rows of 192 bytes take 256
-(before: 192, so the swizzle of the last row's 128-byte line could reach past the tile)."""
+(before: 192, so the swizzle of the last row's 128-byte line could reach past the tile).
+
+The mbarriers are numbered: the slots of the spec's barrier arrays first, then one for each TMA
+load of a `copy`."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
@@ -14,7 +17,8 @@ from pipeline_support import run_through, tile_ir
 from tvm import tirx
 from tvm.tirx.layout import ComposeLayout
 
-from tlspec.compiler.analysis import dtype_bytes
+from tlspec.compiler import ops
+from tlspec.compiler.analysis import dtype_bytes, tile_calls
 
 
 def kernel(shape, layout, dtype="float16", instruction="tma"):
@@ -73,3 +77,24 @@ def test_dense_tiles_keep_their_size_and_get_no_rows_view():
     _, views = merged(kernel((64, 64), "swizzle_128B"))
     assert place(views, "A_s")[1] == 64 * 128 and "_rows_A_s" not in views
     assert place(views, "P_s")[1] == 3 * (40 * 2 + 16)
+
+
+def test_mbarriers_are_numbered_the_specs_first_then_each_copys_tma_load():
+    """The spec's barrier array takes slots 0 and 1; each TMA load of a `copy` gets the next
+    slot (tlspec.mbarrier), an explicit tma_copy none of its own."""
+    text = copy_kernel({"A_s": ((64, 64), "swizzle_128B"), "C_s": ((64, 64), "swizzle_128B")}, [
+        "- alloc_barrier: {name: bars, count: 2}",
+        "- barrier_arrive: {barrier: 'bars[1]', expect_tx: 8192}",
+        "- tma_copy: {src: 'A[0 : +64, 0 : +64]', dst: C_s, barrier: 'bars[1]'}",
+        "- barrier_wait: {barrier: 'bars[1]', parity: 0}",
+        "- copy: {src: 'A[0 : +64, 64 : +64]', dst: A_s}",
+        "- copy: {src: A_s, dst: 'B[0 : +64, 64 : +64]'}",
+        "- copy: {src: 'A[0 : +64, 128 : +64]', dst: A_s}",
+        "- copy: {src: C_s, dst: 'B[0 : +64, 0 : +64]'}",
+        "- copy: {src: A_s, dst: 'B[0 : +64, 128 : +64]'}"], grid="{bx: 4}")
+    func, views = merged(text)
+    slots = [(ops.kind_of(c), ops.config_of(c).get("tlspec.mbarrier"))
+             for c in tile_calls(func.body) if ops.kind_of(c) in ("copy", "tma_copy")]
+    assert slots == [("tma_copy", None), ("copy", 2), ("copy", None), ("copy", 3),
+                     ("copy", None), ("copy", None)]
+    assert [int(e) for e in views["_tlspec_mbar"].shape] == [4]

@@ -1,9 +1,15 @@
 """ThreadSync on loops whose body is a single stage: the stage stays the body when nothing
 conflicts across iterations, and a barrier closes the body when the next iteration would write
-a tile this one wrote."""
+a tile this one wrote.
+
+The explicit asynchronous stages: two TMA copies (issued by thread 0, on different barriers)
+need no block barrier between them, a SIMT read followed by a TMA load of the tile does, and a loop whose first
+iteration conflicts with what precedes it gets its barrier before the loop."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+import tvm_ffi
+from copy_kernels import copy_kernel, loop_lines
 from pipeline_support import run_through, tile_ir
 from test_inject_fence_proxy import LOOP_OF_ONE_GATHER, loop_of_one, spec_loop
 from tvm import tirx
@@ -27,3 +33,58 @@ def test_a_loop_of_one_stage_rewriting_its_tile_ends_with_a_barrier():
     body = spec_loop(synced(LOOP_OF_ONE_LOAD)).body
     assert isinstance(body, tirx.SeqStmt) and len(body.seq) == 2
     assert stage_kind(body.seq[0]) == "copy:sync" and is_block_sync(body.seq[1])
+
+
+# -- the explicit asynchronous stages -----------------------------------------------------------
+def tma_loop(consumer: str, before: list[str] = ()) -> str:
+    """A `for` loop over k loading A_s by tma_copy on a barrier, then running `consumer`."""
+    return copy_kernel({"A_s": ((64, 64), "swizzle_128B")}, [
+        "- alloc_barrier: {name: bar}", *before, *loop_lines([
+            "- barrier_arrive: {barrier: bar, expect_tx: 8192}",
+            "- tma_copy: {src: 'A[bx*64 : +64, k*64 : +64]', dst: A_s, barrier: bar}",
+            "- barrier_wait: {barrier: bar, parity: k % 2}", consumer,
+            "- tma_store_wait:"], kind="for", extent=4)])
+
+
+def barriers_in(stmt) -> int:
+    return stmt.script().count("cta_sync")
+
+
+def test_two_tma_stages_of_thread_0_need_no_barrier_between_them():
+    """A store reads A_s, the next load (on another barrier) rewrites it: both by thread 0 (the
+    store's reads are the spec's tma_store_wait to order)."""
+    func = synced(copy_kernel({"A_s": ((64, 64), "swizzle_128B")}, [
+        "- alloc_barrier: {name: bars, count: 2}", *(line for n in (0, 1) for line in (
+            f"- barrier_arrive: {{barrier: 'bars[{n}]', expect_tx: 8192}}",
+            f"- tma_copy: {{src: 'A[bx*64 : +64, {n * 64} : +64]', dst: A_s, barrier: 'bars[{n}]'}}",
+            f"- barrier_wait: {{barrier: 'bars[{n}]', parity: 0}}",
+            f"- tma_copy: {{src: A_s, dst: 'B[bx*64 : +64, {n * 64} : +64]'}}",
+            "- tma_store_wait:"))]))
+    kernel = func.body.script()
+    assert kernel.count("cta_sync") == 1        # the one after the mbarriers' initialisation
+    assert kernel.index("cta_sync") < kernel.index("tlspec.stage")
+
+
+def test_a_simt_read_then_a_tma_load_of_the_tile_needs_a_barrier():
+    """Every thread reads A_s; the next iteration's load by thread 0 must wait for all of them."""
+    func = synced(tma_loop("- copy: {src: A_s, dst: 'B[bx*64 : +64, k*64 : +64]', "
+                           "prefer_instruction: sync}"))
+    body = spec_loop(func).body.seq
+    assert is_block_sync(body[-1]) and barriers_in(spec_loop(func)) == 1
+
+
+def test_a_loop_whose_first_iteration_conflicts_gets_the_barrier_before_the_loop():
+    """Threads write A_s before the loop; its first TMA load rewrites it: one barrier, before
+    the loop, not in every iteration."""
+    func = synced(tma_loop("- tma_copy: {src: A_s, dst: 'B[bx*64 : +64, k*64 : +64]'}", before=[
+        "- copy: {src: 'A[bx*64 : +64, 0 : +64]', dst: A_s, prefer_instruction: sync}",
+        "- copy: {src: A_s, dst: 'B[bx*64 : +64, 0 : +64]', prefer_instruction: sync}"]))
+    loop = spec_loop(func)
+    assert not is_block_sync(loop.body.seq[0])
+    found = []
+    tvm_ffi.structural_walk(func.body, (tirx.SeqStmt, lambda s: found.append(s)
+                                        if any(x.same_as(loop) for x in s.seq) else None),
+                            order="pre")
+    (parent,) = found
+    at = [i for i, x in enumerate(parent.seq) if x.same_as(loop)][0]
+    assert is_block_sync(parent.seq[at - 1])

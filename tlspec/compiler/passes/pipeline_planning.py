@@ -7,13 +7,16 @@ then issues as cp.async. It can be issued `num_stages - 1` iterations ahead when
 iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
 first dimension with `s >= num_stages`, every other stage of the body that touches that tile
 touches the same slot, and the load is the first stage of the body to touch the tile and the
-only one to write it (a body that reads a slot and then overwrites it keeps its order). The rest of the body (the consumers) runs in the iteration, after a wait
-for its loads (InjectSoftwarePipeline).
+only one to write it (a body that reads a slot and then overwrites it keeps its order). The
+rest of the body (the consumers) runs in the iteration, after a wait for its loads
+(InjectSoftwarePipeline).
 
 A loop is pipelined only when that is exactly what the body means; otherwise it runs as written,
 one iteration after another, and the plan says why (`--dump-ir` shows it on the loop):
 `num_stages` is 1; the body holds something other than data stages (a synchronisation stage or
 an explicit asynchronous copy: the spec orders those itself; a nested loop); no load qualifies;
+a stage touches a load's tile outside its slot, or before the load (issued ahead, the load
+would overwrite what the stage reads, or the stage's writes, with its own iteration's data);
 a stage of the body writes a global tensor a load reads (the next iterations' loads would read
 it too early); or a TMA load sits in loops whose trip counts vary (its barriers' phases are
 counted across the loop's entries, see InjectSoftwarePipeline).

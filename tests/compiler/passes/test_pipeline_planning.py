@@ -1,0 +1,108 @@
+"""PipelinePlanning: the plan of each `pipeline` loop (the loop annotation tlspec.pipeline_plan).
+
+A loop of plain copies whose loads (TMA or cp.async, global -> shared) write a slot `k % s` of
+their tile, s >= num_stages, is pipelined: its plan lists the loads. Every other pipeline loop
+runs as written, and its plan says why: num_stages 1, a synchronisation stage in the body, no
+load writing a slot, a stage touching another slot of a load's tile, a stage touching a load's
+tile before the load in the body (it would see the load of its own iteration; before this, such
+a loop was pipelined and its stage read the wrong tile), a body writing a global tensor its
+loads read, and TMA loads in a nest whose trip counts vary (their barriers'
+phases are counted across the loop's entries)."""
+import pytest
+
+pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+import tvm_ffi
+from copy_kernels import copy_kernel, loop_lines
+from pipeline_support import run_through, tile_ir
+from tvm import tirx
+
+from tlspec.compiler.passes.pipeline_planning import PLAN_ATTR
+
+TILE = {"A_s": ((3, 64, 64), "swizzle_128B")}
+REGION = "bx*64 : +64, k*64 : +64"
+LOAD = f'- copy: {{src: "A[{REGION}]", dst: "A_s[k % 3, :, :]"}}'
+STORE = f'- copy: {{src: "A_s[k % 3, :, :]", dst: "B[{REGION}]"}}'
+SERIAL = "runs as written, one iteration after another: "
+
+
+def plans(stages: list[str], tiles=None, a_io: str = "in") -> list[dict]:
+    """The plan of every pipeline loop, outermost first (A declared `io: a_io`)."""
+    text = copy_kernel(tiles or TILE, stages).replace("io: in}", f"io: {a_io}}}")
+    func = run_through(tile_ir(text), "PipelinePlanning")["main"]
+    loops = []
+    tvm_ffi.structural_walk(func.body, (tirx.For, loops.append), order="pre")
+    return [{"loads": [int(i) for i in loop.annotations[PLAN_ATTR]["loads"]],
+             "why": str(loop.annotations[PLAN_ATTR]["why"])}
+            for loop in loops if PLAN_ATTR in loop.annotations]
+
+
+def test_a_loop_of_slotted_tma_loads_is_pipelined():
+    assert plans(loop_lines([LOAD, STORE])) == [
+        {"loads": [0], "why": "1 load(s) issued 2 iteration(s) ahead"}]
+
+
+def test_cp_async_loads_are_pipelined_and_listed_in_body_order():
+    tiles = {"A_s": ((2, 64, 64), "auto"), "C_s": ((2, 64, 64), "auto")}
+    body = [f'- copy: {{src: "A[{REGION}]", dst: "A_s[k % 2, :, :]", prefer_instruction: cp_async}}',
+            f'- copy: {{src: "A_s[k % 2, :, :]", dst: "B[{REGION}]", prefer_instruction: sync}}',
+            f'- copy: {{src: "A[{REGION}]", dst: "C_s[k % 2, :, :]"}}',
+            '- copy: {src: "C_s[k % 2, :, :]", dst: "A_s[k % 2, :, :]"}']
+    assert plans(loop_lines(body, num_stages=2), tiles) == [
+        {"loads": [0, 2], "why": "2 load(s) issued 1 iteration(s) ahead"}]
+
+
+def test_slots_may_outnumber_the_stages():
+    assert plans(loop_lines([LOAD, STORE], num_stages=2))[0]["loads"] == [0]
+
+
+@pytest.mark.parametrize("name, stages, tiles, why", [
+    ("num_stages 1", loop_lines([LOAD.replace("k % 3", "k % 1"), STORE.replace("k % 3", "k % 1")],
+                                num_stages=1), None, "num_stages is 1"),
+    ("a sync stage", loop_lines([LOAD, "- sync_threads:", STORE]), None,
+     "the body holds stages other than copy, transpose, gather, scatter and im2col (its "
+     "synchronisation is the spec's own)"),
+    ("no slot", loop_lines([f'- copy: {{src: "A[{REGION}]", dst: A_s}}',
+                            f'- copy: {{src: A_s, dst: "B[{REGION}]"}}']),
+     {"A_s": ((64, 64), "swizzle_128B")},
+     "no copy into a shared tile by TMA or cp.async writes a slot 'k % s' with s >= num_stages "
+     "(3) of its tile's first dimension"),
+    ("too few slots", loop_lines([LOAD.replace("k % 3", "k % 2"), STORE.replace("k % 3", "k % 2")]),
+     None, "no copy into a shared tile by TMA or cp.async writes a slot 'k % s' with s >= "
+     "num_stages (3) of its tile's first dimension"),
+    ("another slot", loop_lines([LOAD, STORE.replace("k % 3", "(k + 1) % 3")]), None,
+     "a stage touches 'A_s' outside the slot its load writes"),
+    ("a fixed slot", loop_lines([LOAD, STORE.replace("k % 3", "0")]), None,
+     "a stage touches 'A_s' outside the slot its load writes"),
+    ("before its load", loop_lines([STORE, LOAD]), None,
+     "a stage touches 'A_s' before its load in the body (it would see the load of its own "
+     "iteration)"),
+    ("writes what loads read", loop_lines([LOAD, f'- copy: {{src: "A_s[k % 3, :, :]", '
+                                                 f'dst: "A[{REGION}]"}}']), None,
+     "the body writes 'A', which its loads read"),
+])
+def test_a_loop_that_cannot_be_pipelined_runs_as_written_and_says_why(name, stages, tiles, why):
+    a_io = "inout" if name == "writes what loads read" else "in"
+    assert plans(stages, tiles, a_io) == [{"loads": [], "why": SERIAL + why}]
+
+
+def nest(inner_extent: str, prefer: str = "") -> list[str]:
+    """A pipeline loop over k inside a `for` over j."""
+    load = LOAD.replace("}", f", prefer_instruction: {prefer}}}") if prefer else LOAD
+    return loop_lines(loop_lines([load, STORE], extent=inner_extent), kind="for", var="j",
+                      extent="4")
+
+
+def test_tma_loads_in_a_nest_of_varying_trip_counts_run_as_written():
+    assert plans(nest("j + 3")) == [{"loads": [], "why": SERIAL + (
+        "its TMA loads' barriers count their phases across the loop's entries, and a trip "
+        "count of the loop or an enclosing loop varies with another loop")}]
+
+
+def test_a_nest_of_constant_trip_counts_is_pipelined():
+    assert plans(nest("5"))[0]["loads"] == [0]
+
+
+def test_cp_async_loads_in_a_nest_of_varying_trip_counts_are_pipelined():
+    """cp.async groups are counted per entry (the wait is `pending`, not a phase)."""
+    tiles = {"A_s": ((3, 64, 64), "auto")}
+    assert plans(nest("j + 3", "cp_async"), tiles)[0]["loads"] == [0]
