@@ -12,6 +12,7 @@ SCOPES = {"global": "global", "shared": "shared", "shared.dyn": "shared", "fragm
 ODD = {1, 3, 5, 7, 13, 33, 63, 100, 1001}
 HOPPER_KINDS = ("tma_copy", "alloc_barrier", "barrier_arrive", "barrier_wait", "tma_store_wait")
 SYNC_KINDS = HOPPER_KINDS + ("async_copy", "async_commit", "async_wait", "sync_threads")
+ASYNC_KINDS = ("pipeline", "tma_copy", "async_copy", "alloc_barrier")   # the asynchronous half
 
 
 def _value(extent, spec: dict) -> int | None:
@@ -110,6 +111,7 @@ def features(spec: dict) -> set[str]:
                 found.add("tile:partial")
     for kind, options, depth in _stages(spec["stages"]):
         found.add(f"stage:{kind}")
+        found |= {"async"} if kind in ASYNC_KINDS else set()
         found |= _synchronisation(kind, options)
         if kind == "pipeline":
             found |= _pipeline(options, depth)

@@ -107,17 +107,17 @@ class _Body:
             if kind == "fragment":
                 self.stmts += through_fragment(b, t, region, out, legal, src_global=False)
                 continue
+            src, src_tma = region, tma_ok
             if kind == "shared" and b.fits(shape, t.dtype):
-                tile = b.shared_tile(shape, t.dtype)
-                self.stmts.append(copy_stage(b, t.dtype, region, tile, kind="s2s",
+                src = b.shared_tile(shape, t.dtype)
+                self.stmts.append(copy_stage(b, t.dtype, region, src, kind="s2s",
                                              src_rank=len(shape), src_inner=shape[-1],
                                              legal=legal))
-                region = tile
-                tma_ok = tma_fits(b, t.sizes, t.tile, t.dtype,
-                                  b.buffers[tile].get("layout", "auto"))
-            self.stmts.append(copy_stage(b, t.dtype, region, out, kind="s2g",
+                src_tma = tma_fits(b, t.sizes, t.tile, t.dtype,
+                                   b.buffers[src].get("layout", "auto"))
+            self.stmts.append(copy_stage(b, t.dtype, src, out, kind="s2g",
                                          src_rank=len(shape), src_inner=shape[-1], legal=legal,
-                                         tma_ok=tma_ok))
+                                         tma_ok=src_tma))
 
     def finish(self) -> list[dict]:
         if self.serial == "sync" and len(self.stmts) > 1:

@@ -180,8 +180,8 @@ def _row(t: Tiling, sizes: list[Size]) -> Size | None:
 
 def copy_stage(b: SpecBuilder, dtype: str, src: str, dst: str, *, kind: str, src_rank: int,
                src_inner: int, legal: int, tma_ok: bool = False, extra: dict | None = None) -> dict:
-    """One copy, `kind` its direction (g2s, s2g, g2g, s2s, frag); options drawn at random among
-    those the validator accepts for it."""
+    """One copy, `kind` its direction (g2s, s2g, g2g, s2s; frag_g, frag_s: a fragment and global or
+    shared memory); options drawn at random among those the validator accepts for it."""
     options = {"src": src, "dst": dst}
     global_side = kind in ("g2s", "s2g", "g2g", "frag_g")
     prefer = None
@@ -267,10 +267,11 @@ def through_fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, le
     stages = []
     for src, dst in ((a_region, frag), (frag, b_region)):
         extra = dict(shared)
-        if b.chance(0.2) and (src_global or src == frag):
+        global_side = src_global or src == frag
+        if b.chance(0.2) and global_side:
             extra["eviction_policy"] = b.rng.choice(["evict_first", "evict_last"])
-        stages.append(copy_stage(b, t.dtype, src, dst, kind="frag_g", src_rank=rank, src_inner=1,
-                                 legal=legal, extra=extra))
+        stages.append(copy_stage(b, t.dtype, src, dst, kind="frag_g" if global_side else "frag_s",
+                                 src_rank=rank, src_inner=1, legal=legal, extra=extra))
     return stages
 
 
