@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 
 from spec_builder import Generated, SpecBuilder, tma_fits
+from tlspec.dtypes import DTYPE_BYTES
 from spec_tiled import (Tiling, copy_stage, route, slot_aligned, through_fragment, tile_shape,
                         tiled, tiling, transposed_store)
 
-NUM_STAGES = {1: 2, 2: 3, 3: 3, 4: 2}
+NUM_STAGES = {1: 1, 2: 3, 3: 3, 4: 2}
 SERIAL = {None: 12, "other_slot": 2, "overwrite": 2, "sync": 1}
 CONSUMERS = {"store": 5, "fragment": 2, "transpose": 2, "shared": 1}
 
@@ -74,9 +75,7 @@ class _Body:
         legal = b.legal_width(t.dtype, t.tile[-1], t.sizes[-1] if len(t.axes) > 1 else None)
         tma_ok = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[name].get("layout", "auto")) \
             and slot_aligned(b, name, region)
-        load = copy_stage(b, t.dtype, t.region(src), region, kind="g2s", src_rank=len(t.axes),
-                          src_inner=t.tile[-1], legal=legal, tma_ok=tma_ok)
-        self.stmts.append(load)
+        self.stmts.append(self.load(t.region(src), region, legal, tma_ok))
         if self.serial == "other_slot":
             other = self.region(name, f"({self.var} + 1) % {slots}", len(shape))
             self.stmts.append(copy_stage(b, t.dtype, region, other, kind="s2s",
@@ -85,11 +84,21 @@ class _Body:
         self.consume(region, shape, legal, tma_ok, transposing)
         if self.serial == "overwrite":
             src = b.global_buffer("A", t.sizes, t.dtype, "in")
-            self.stmts.append(copy_stage(b, t.dtype, t.region(src), region, kind="g2s",
-                                         src_rank=len(t.axes), src_inner=t.tile[-1], legal=legal,
-                                         tma_ok=tma_ok))
+            self.stmts.append(self.load(t.region(src), region, legal, tma_ok))
             self.consume(region, shape, legal, tma_ok, transposing)
             self.serial = None
+
+    def load(self, src: str, dst: str, legal: int, tma_ok: bool) -> dict:
+        """A load into a slot: mostly one the planner can issue ahead (TMA, cp.async, or the
+        compiler's choice, without options that make it a plain SIMT loop), else any copy."""
+        b, t = self.b, self.t
+        choices = ["auto"] + ["tma"] * tma_ok + ["cp_async"] * (legal * DTYPE_BYTES[t.dtype] >= 4)
+        prefer = b.rng.choice(choices)
+        if b.chance(0.35):
+            return copy_stage(b, t.dtype, src, dst, kind="g2s", src_rank=len(t.axes),
+                              src_inner=t.tile[-1], legal=legal, tma_ok=tma_ok)
+        return {"copy": {"src": src, "dst": dst} |
+                ({"prefer_instruction": prefer} if prefer != "auto" else {})}
 
     def consume(self, region: str, shape: list[int], legal: int, tma_ok: bool,
                 transposing: bool) -> None:
