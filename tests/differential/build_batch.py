@@ -11,7 +11,8 @@ DIR/ (created; must not hold a batch already):
     sources/<kernel>.cu           their CUDA sources (not needed on the GPU)
     cases.json                    per compiled kernel: package, spec, arguments, calls to run
     outcomes.jsonl                per generated spec: status, reason, message, seconds
-    summary.json, summary.txt     the figures (also printed)
+    summary.json, summary.txt     the figures (also printed), and per feature of the specs
+                                  (spec_features.py) how many were generated and compiled
 
 Everything the GPU run needs (DIR without sources/) stays small: kernels are cubins of ~10 KB.
 """
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from cases import CASES, choose_calls  # noqa: E402
 from compile_case import compile_spec  # noqa: E402
-from spec_features import index_fills  # noqa: E402
+from spec_features import features, index_fills  # noqa: E402
 from spec_generator import generate, to_yaml  # noqa: E402
 from timed_pool import TIMED_OUT, timed_map  # noqa: E402
 from tlspec.package import KernelArtifact, write_package  # noqa: E402
@@ -39,6 +40,8 @@ PACKAGE_KERNELS = 250           # kernels per package
 PACKAGE_BYTES = 8 << 20         # cubin bytes per package
 DEFAULT_LIMIT = 60.0            # seconds a compile may take before it counts as FAILED
 STATUSES = ("compiled", "refused", "failed", "invalid")
+# features (spec_features.py) whose shares the summary's first lines show
+ASYNC_SHARES = ("async", "stage:pipeline", "stage:tma_copy", "stage:async_copy", "target:sm_80")
 
 
 class Batch:
@@ -57,6 +60,8 @@ class Batch:
         self.counts: Counter = Counter()
         self.reasons: dict[str, dict[str, list[str]]] = {s: defaultdict(list) for s in STATUSES}
         self.seconds: list[float] = []
+        self.features: dict[str, set[str]] = {}          # per generated spec
+        self.feature_counts: dict[str, Counter] = {"generated": Counter(), "compiled": Counter()}
 
     def spec_path(self, name: str) -> Path:
         return self.out / "specs" / f"{name}.tlspec.yaml"
@@ -64,6 +69,10 @@ class Batch:
     def record(self, name: str, outcome: dict) -> None:
         status = outcome["status"]
         self.counts[status] += 1
+        used = self.features.pop(name, set())
+        self.feature_counts["generated"].update(used)
+        if status == "compiled":
+            self.feature_counts["compiled"].update(used)
         self.seconds.append(outcome.get("seconds", 0.0))
         if status != "compiled":
             self.reasons[status][outcome["reason"]].append(name)
@@ -103,13 +112,15 @@ class Batch:
             "seconds": round(elapsed, 1),
             "compile_seconds_max": max(self.seconds, default=0.0),
             "packages": self.packages,
+            "features": {f: {k: c[f] for k, c in self.feature_counts.items()}
+                         for f in sorted(self.feature_counts["generated"])},
             "by_reason": {s: {r: {"count": len(k), "kernels": k[:20]}
                               for r, k in sorted(self.reasons[s].items(), key=lambda x: -len(x[1]))}
                           for s in STATUSES if s != "compiled"},
         }
         (self.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         text = render_summary(summary)
-        (self.out / "summary.txt").write_text(text + "\n")
+        (self.out / "summary.txt").write_text(text + "\n" + render_features(summary) + "\n")
         return summary
 
 
@@ -118,9 +129,20 @@ def render_summary(s: dict) -> str:
              f"({s['calls']} calls), refused {s['refused']}, FAILED {s['failed']}, "
              f"invalid (generator bugs) {s['invalid']}; {s['seconds']} s "
              f"(slowest compile {s['compile_seconds_max']} s), {s['packages']} packages"]
+    share = {f: s["features"].get(f, {"generated": 0, "compiled": 0}) for f in ASYNC_SHARES}
+    lines.append("  of them (generated / compiled): " + ", ".join(
+        f"{f} {c['generated']} / {c['compiled']}" for f, c in share.items()))
     for status in ("refused", "failed", "invalid"):
         for reason, entry in s["by_reason"][status].items():
             lines.append(f"  {status:8} {entry['count']:5}  {reason}  (e.g. {entry['kernels'][0]})")
+    return "\n".join(lines)
+
+
+def render_features(s: dict) -> str:
+    """Per feature (spec_features.features), the specs that use it: generated, compiled."""
+    lines = ["features (specs generated / compiled):"]
+    lines += [f"  {name:40} {c['generated']:6} {c['compiled']:6}"
+              for name, c in s["features"].items()]
     return "\n".join(lines)
 
 
@@ -138,6 +160,7 @@ def build(seed: int, count: int, out: str | Path, *, jobs: int = 2, min_compiled
         while index < count or (batch.counts["compiled"] < min_compiled
                                 and index < 4 * max(count, min_compiled)):
             g = generate(seed, index)
+            batch.features[g.name] = features(g.spec)
             path = batch.spec_path(g.name)
             path.write_text(to_yaml(g.spec))
             generated = index = index + 1

@@ -113,4 +113,5 @@ def _compile(path: str, calls: list[dict] | None, fills: dict, seed: int) -> dic
     case = case_of(kernel, calls, fills, seed) if calls is not None else None
     return {"status": "compiled", "case": case,
             "artifact": {"name": artifact.name, "manifest": artifact.manifest,
-                         "source": artifact.source, "cubin": artifact.cubin}}
+                         "source": artifact.source, "cubin": artifact.cubin,
+                         "ptx": artifact.ptx}}

@@ -18,7 +18,10 @@ from tlspec.validate import validate_text
 REQUIRED = {"copy": {"src", "dst"}, "transpose": {"src", "dst"},
             "gather": {"src", "dst", "index"}, "scatter": {"src", "dst", "index"},
             "im2col": {"img", "col", "nhw_step", "c_step", "kernel"},
-            "for": {"var", "extent", "stages"}}
+            "for": {"var", "extent", "stages"}, "pipeline": {"var", "extent", "stages"},
+            "tma_copy": {"src", "dst"}, "async_copy": {"src", "dst"}, "alloc_barrier": {"name"},
+            "barrier_arrive": {"barrier"}, "barrier_wait": {"barrier", "parity"}}
+LOOPS = ("for", "pipeline")
 INDEX_DTYPES = ("int32", "int64")
 
 
@@ -27,14 +30,15 @@ def _stage_lists(stages: list, path=()) -> Iterator[tuple[tuple, list]]:
     yield path, stages
     for i, stage in enumerate(stages):
         (kind, options), = stage.items()
-        if kind == "for":
+        if kind in LOOPS:
             yield from _stage_lists(options["stages"], path + (i,))
 
 
 def _at(spec: dict, path: tuple) -> list:
     stages = spec["stages"]
     for i in path:
-        stages = stages[i]["for"]["stages"]
+        (options,) = stages[i].values()
+        stages = options["stages"]
     return stages
 
 
@@ -69,11 +73,16 @@ def reductions(spec: dict, dims: dict[str, int] | None = None) -> Iterator[dict]
                 s = copy.deepcopy(spec)
                 del _at(s, path)[i]
                 yield s
-            if kind == "for":                         # the body alone, var = start
+            if kind in LOOPS:                         # the body alone, var = start
                 s = copy.deepcopy(spec)
                 body = _substitute(options["stages"], options["var"],
                                    str(options.get("start", 0)))
                 _at(s, path)[i:i + 1] = body
+                yield s
+            if kind == "pipeline":                    # the same loop, not pipelined
+                s = copy.deepcopy(spec)
+                loop = {k: v for k, v in options.items() if k != "num_stages"}
+                _at(s, path)[i] = {"for": loop}
                 yield s
             for key in sorted(set(options or {}) - REQUIRED.get(kind, set())):
                 s = copy.deepcopy(spec)

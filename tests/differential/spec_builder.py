@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 from math import gcd, prod
 
+from spec_features import hopper_only
 from tlspec.dtypes import DTYPE_BYTES, MAX_VECTOR_BYTES
 from tlspec.layouts import SWIZZLES as SWIZZLE_SPAN
 from tlspec.layouts import TileStorage
@@ -29,6 +30,7 @@ SHARED_BUDGET = 160 * 1024          # of the 227 KB: leaves room for alignment a
 ELEMENTS_CAP = 1 << 17              # elements per tensor at the largest call size
 BLOCKS_CAP = 1024                   # blocks x loop iterations at the largest call size
 ODD_LENGTHS = [1, 3, 5, 7, 13, 33, 63, 100, 1001]
+SM80_SHARE = 0.25                   # of the specs that sm_80 can compile
 
 
 @dataclass
@@ -75,6 +77,13 @@ class SpecBuilder:
     shared_bytes: int = 0
     static_bytes: int = 0
     counter: int = 0
+
+    def reset(self) -> "SpecBuilder":
+        """Drop what was built (a family that cannot make its kind of kernel hands over to
+        another); the random stream and the names' counter go on."""
+        self.dims, self.plans, self.buffers, self.grid, self.stages = {}, {}, {}, {}, []
+        self.shared_bytes = self.static_bytes = 0
+        return self
 
     # -- random choices --------------------------------------------------------------------
     def chance(self, p: float) -> bool:
@@ -261,7 +270,9 @@ class SpecBuilder:
         return out
 
     def finish(self, doc: str) -> Generated:
-        spec = {"tlspec": 1, "name": self.name, "doc": doc, "target": "sm_90a"}
+        """The spec; one without Hopper's stages and options sometimes targets sm_80."""
+        target = "sm_80" if not hopper_only(self.stages) and self.chance(SM80_SHARE) else "sm_90a"
+        spec = {"tlspec": 1, "name": self.name, "doc": doc, "target": target}
         if self.dims:
             spec["dims"] = self.dims
         spec["buffers"] = self.buffers

@@ -10,6 +10,9 @@ from tlspec.dtypes import DTYPE_BYTES
 
 SCOPES = {"global": "global", "shared": "shared", "shared.dyn": "shared", "fragment": "fragment"}
 ODD = {1, 3, 5, 7, 13, 33, 63, 100, 1001}
+HOPPER_KINDS = ("tma_copy", "alloc_barrier", "barrier_arrive", "barrier_wait", "tma_store_wait")
+SYNC_KINDS = HOPPER_KINDS + ("async_copy", "async_commit", "async_wait", "sync_threads")
+ASYNC_KINDS = ("pipeline", "tma_copy", "async_copy", "alloc_barrier")   # the asynchronous half
 
 
 def _value(extent, spec: dict) -> int | None:
@@ -28,12 +31,57 @@ def _stages(stages: list, depth: int = 0):
     for stage in stages:
         (kind, options), = stage.items()
         yield kind, options or {}, depth
-        if kind == "for":
+        if kind in ("for", "pipeline"):
             yield from _stages(options["stages"], depth + 1)
 
 
+def hopper_only(stages: list) -> bool:
+    """Whether stages use what sm_80 lacks: TMA copies, mbarriers, TMA store waits."""
+    return any(kind in HOPPER_KINDS or options.get("prefer_instruction") == "tma"
+               for kind, options, _ in _stages(stages))
+
+
+def _pipeline(options: dict, depth: int) -> set[str]:
+    """How a pipeline loop is written: depth, trip count, slots, bodies run as written."""
+    found = {f"pipeline:num_stages={options.get('num_stages', 2)}"}
+    found |= {"pipeline:nested"} if depth else set()
+    extent = str(options["extent"])
+    found |= {"pipeline:extent_floor"} if "//" in extent else set()
+    found |= {"pipeline:extent_constant"} if extent.isdigit() else set()
+    body = list(_stages(options["stages"]))
+    var = re.escape(options["var"])
+    regions = [v for _, o, _ in body for k, v in o.items() if k in ("src", "dst")]
+    moduli = [int(m) for r in regions for m in re.findall(rf"\[{var} % (\d+)", r)]
+    found |= {"pipeline:slot"} if moduli else set()
+    found |= {"pipeline:slots>stages"} if any(m > options.get("num_stages", 2)
+                                               for m in moduli) else set()
+    found |= {"pipeline:other_slot"} if any(re.search(rf"\[\({var} \+ 1\) %", r)
+                                             for r in regions) else set()
+    written = [_buffer(o["dst"]) for k, o, _ in body if k == "copy"]
+    found |= {"pipeline:overwrite"} if len(written) > len(set(written)) else set()
+    found |= {"pipeline:explicit"} if any(k in SYNC_KINDS for k, _, _ in body) else set()
+    return found
+
+
+def _synchronisation(kind: str, options: dict) -> set[str]:
+    """The explicit asynchronous stages' variants."""
+    found = set()
+    if kind == "tma_copy":
+        found.add("tma_copy:load" if "barrier" in options else "tma_copy:store")
+    if kind in ("tma_copy", "async_copy") and "+ 1)" in options["src"]:
+        found.add("prefetch")
+    if kind == "alloc_barrier":
+        found |= {"barrier:array"} if options.get("count", 1) > 1 else set()
+        found |= {"barrier:arrive_count>1"} if options.get("arrive_count", 1) > 1 else set()
+    if kind == "barrier_wait" and not str(options["parity"]).isdigit():
+        found.add("barrier:parity_loop")
+    if kind in ("async_wait", "tma_store_wait") and options.get("pending"):
+        found.add(f"{kind}:pending>0")
+    return found
+
+
 def features(spec: dict) -> set[str]:
-    found: set[str] = set()
+    found: set[str] = {f"target:{spec.get('target', 'sm_90a')}"}
     buffers = spec["buffers"]
     for b in buffers.values():
         found.add(f"dtype:{b['dtype']}")
@@ -55,7 +103,7 @@ def features(spec: dict) -> set[str]:
             found.add("dim:symbolic")
             found |= {f"dim:{key}" for key in value if isinstance(value, dict) and key != "symbolic"}
     counts = list(spec["launch"]["grid"].values()) + [
-        o["extent"] for k, o, _ in _stages(spec["stages"]) if k == "for"]
+        o["extent"] for k, o, _ in _stages(spec["stages"]) if k in ("for", "pipeline")]
     for count in counts:
         for extent, tile in re.findall(r"ceildiv\((\w+), (\d+)\)", str(count)):
             value = _value(extent, spec)
@@ -63,6 +111,11 @@ def features(spec: dict) -> set[str]:
                 found.add("tile:partial")
     for kind, options, depth in _stages(spec["stages"]):
         found.add(f"stage:{kind}")
+        found |= {"async"} if kind in ASYNC_KINDS else set()
+        found |= _synchronisation(kind, options)
+        if kind == "pipeline":
+            found |= _pipeline(options, depth)
+            continue
         if kind == "for":
             found |= {"for:nested"} if depth else set()
             found |= {"for:start"} if options.get("start") else set()
@@ -77,9 +130,9 @@ def features(spec: dict) -> set[str]:
         regions = [v for k, v in options.items() if k in ("src", "dst", "col")]
         if any(re.search(r"\[[^\]]*%", r) for r in regions):
             found.add("slot")
-        if kind == "copy":
+        if kind in ("copy", "async_copy", "tma_copy"):
             src, dst = (SCOPES[buffers[_buffer(options[k])]["scope"]] for k in ("src", "dst"))
-            found.add(f"copy:{src}->{dst}")
+            found.add(f"{kind}:{src}->{dst}")
         if kind in ("gather", "scatter"):
             found.add(f"index:{buffers[_buffer(options['index'])]['dtype']}")
     return found

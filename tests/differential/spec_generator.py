@@ -13,10 +13,13 @@ import random
 import yaml
 
 from spec_builder import Generated, SpecBuilder
+from spec_explicit import explicit
 from spec_indexed import gather, im2col, scatter
+from spec_pipelined import pipelined
 from spec_tiled import tiled
 
-FAMILIES = {tiled: 12, gather: 3, scatter: 3, im2col: 3}
+# the asynchronous half (pipelined, explicit) about a quarter of the specs
+FAMILIES = {tiled: 12, gather: 3, scatter: 3, im2col: 3, pipelined: 4, explicit: 3}
 
 
 def generate(seed: int, index: int) -> Generated:

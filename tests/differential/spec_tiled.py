@@ -74,7 +74,9 @@ def _tiles(b: SpecBuilder, rank: int, elem: int) -> list[int]:
             return tiles
 
 
-def tiling(b: SpecBuilder) -> Tiling:
+def tiling(b: SpecBuilder, *, looped: bool = False) -> Tiling | None:
+    """A random tiling; with `looped`, one whose innermost loop (the last of `loops`) starts at 0
+    (a pipeline's variable does), or None when every axis is one whole tile."""
     rank = b.pick({1: 3, 2: 4, 3: 2, 4: 1, 5: 1})
     dtype = b.dtype()
     elem = DTYPE_BYTES[dtype]
@@ -97,6 +99,11 @@ def tiling(b: SpecBuilder) -> Tiling:
         blocks *= count
         elements *= count * tile
     t = Tiling(dtype, axes)
+    if looped and all(a.mode != "loop" for a in axes):
+        tiled_axes = [a for a in axes if a.mode != "whole"]
+        if not tiled_axes:
+            return None
+        b.rng.choice(tiled_axes).mode = "loop"
     loop_axes = [a for a in axes if a.mode == "loop"]
     for a in axes:
         if a.mode == "grid":
@@ -109,7 +116,7 @@ def tiling(b: SpecBuilder) -> Tiling:
             a.start = name if a.tile == 1 else f"{name}*{a.tile}"
     for j, a in enumerate(b.rng.sample(loop_axes, len(loop_axes))):
         var = f"k{j}"
-        start = b.rng.choice([0, 0, 0, 1, 3])
+        start = 0 if looped and j == len(loop_axes) - 1 else b.rng.choice([0, 0, 0, 1, 3])
         index = var if not start else f"({var} - {start})"
         a.start = index if a.tile == 1 else f"{index}*{a.tile}"
         t.loops.append((var, _count_text(a.size, a.tile), start))
@@ -173,8 +180,8 @@ def _row(t: Tiling, sizes: list[Size]) -> Size | None:
 
 def copy_stage(b: SpecBuilder, dtype: str, src: str, dst: str, *, kind: str, src_rank: int,
                src_inner: int, legal: int, tma_ok: bool = False, extra: dict | None = None) -> dict:
-    """One copy, `kind` its direction (g2s, s2g, g2g, s2s, frag); options drawn at random among
-    those the validator accepts for it."""
+    """One copy, `kind` its direction (g2s, s2g, g2g, s2s; frag_g, frag_s: a fragment and global or
+    shared memory); options drawn at random among those the validator accepts for it."""
     options = {"src": src, "dst": dst}
     global_side = kind in ("g2s", "s2g", "g2g", "frag_g")
     prefer = None
@@ -219,7 +226,7 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
         return [copy_stage(b, t.dtype, a_region, dst_regions[0], kind="g2g", src_rank=rank,
                            src_inner=t.tile[-1], legal=legal)]
     if kind == "fragment":
-        return _fragment(b, t, a_region, dst_regions[0], legal)
+        return through_fragment(b, t, a_region, dst_regions[0], legal)
     tma = b.chance(0.4)
     made = new_tile(b, t, tile_shape(b, t), tma=tma)
     if made is None:
@@ -246,8 +253,10 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
     return stages
 
 
-def _fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, legal: int) -> list[dict]:
-    """Through a register fragment; both copies lay it out alike (same options)."""
+def through_fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, legal: int, *,
+                     src_global: bool = True) -> list[dict]:
+    """Through a register fragment; both copies lay it out alike (same options). The source is
+    global, or (`src_global` False) shared, and then its copy takes no eviction_policy."""
     shape = tile_shape(b, t)
     frag = b.fragment(shape, t.dtype)
     shared: dict = {}
@@ -258,40 +267,54 @@ def _fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, legal: in
     stages = []
     for src, dst in ((a_region, frag), (frag, b_region)):
         extra = dict(shared)
-        if b.chance(0.2):
+        global_side = src_global or src == frag
+        if b.chance(0.2) and global_side:
             extra["eviction_policy"] = b.rng.choice(["evict_first", "evict_last"])
-        stages.append(copy_stage(b, t.dtype, src, dst, kind="frag_g", src_rank=rank, src_inner=1,
-                                 legal=legal, extra=extra))
+        stages.append(copy_stage(b, t.dtype, src, dst, kind="frag_g" if global_side else "frag_s",
+                                 src_rank=rank, src_inner=1, legal=legal, extra=extra))
     return stages
 
 
 def _transpose(b: SpecBuilder, t: Tiling, a_region: str, legal: int) -> list[dict] | None:
     """Load the tile, transpose its last two dimensions in shared memory, store it into an
     output whose last two dimensions are swapped."""
-    rank = len(t.axes)
     first = tile_shape(b, t, keep_last=2)
-    swapped = first[:-2] + [first[-1], first[-2]]
     made = new_tile(b, t, first, tma=b.chance(0.3), slots=False)
     if made is None:
         return None
+    s1, r1 = made
+    store = transposed_store(b, t, r1, first)
+    if store is None:
+        return None
+    a_tma = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[s1].get("layout", "auto"))
+    return [copy_stage(b, t.dtype, a_region, r1, kind="g2s", src_rank=len(t.axes),
+                       src_inner=t.tile[-1], legal=legal, tma_ok=a_tma)] + store()
+
+
+def transposed_store(b: SpecBuilder, t: Tiling, region: str, shape: list[int], *,
+                     slot: bool = False):
+    """Transpose the last two dimensions of `region` (a shared tile of `shape` holding one tile
+    of `t`, or with `slot` one slot of such tiles) into a new tile, and store that into a new
+    output whose last two dimensions are swapped: the buffers now, and a function making the
+    two stages (their options drawn when called); None when the new tile does not fit."""
+    rank = len(t.axes)
+    # a transpose keeps the leading dimensions as written, the slot's 1 included
+    swapped = [1] * slot + shape[:-2] + [shape[-1], shape[-2]]
     second = new_tile(b, t, swapped, tma=b.chance(0.5), slots=False)
     if second is None:
         return None
     order = list(range(rank - 2)) + [rank - 1, rank - 2]
     sizes = [t.sizes[i] for i in order]
     out = b.global_buffer("B", sizes, t.dtype, "out")
-    s1, r1 = made
     s2, r2 = second
-    layout2 = b.buffers[s2].get("layout", "auto")
     box = [t.tile[i] for i in order]
-    tma_ok = tma_fits(b, sizes, box, t.dtype, layout2)
-    a_tma = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[s1].get("layout", "auto"))
+    tma_ok = tma_fits(b, sizes, box, t.dtype, b.buffers[s2].get("layout", "auto"))
     out_inner = t.tile[-2] if t.tile[-2] > 1 else 1
     out_legal = b.legal_width(t.dtype, out_inner, sizes[-1])
-    return [copy_stage(b, t.dtype, a_region, r1, kind="g2s", src_rank=rank, src_inner=t.tile[-1],
-                       legal=legal, tma_ok=a_tma),
-            {"transpose": {"src": r1, "dst": r2}},
-            copy_stage(b, t.dtype, r2, t.region(out, order), kind="s2g", src_rank=len(swapped), src_inner=swapped[-1], legal=out_legal, tma_ok=tma_ok)]
+    return lambda: [{"transpose": {"src": region, "dst": r2}},
+                    copy_stage(b, t.dtype, r2, t.region(out, order), kind="s2g",
+                               src_rank=len(swapped), src_inner=swapped[-1], legal=out_legal,
+                               tma_ok=tma_ok)]
 
 
 def tiled(b: SpecBuilder) -> Generated:

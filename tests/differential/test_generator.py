@@ -14,7 +14,15 @@ from tlspec.validate import validate_text
 
 SEED = 11
 SAMPLE = 400
-KINDS = ["copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads"]
+KINDS = ["copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads", "pipeline",
+         "tma_copy", "async_copy", "alloc_barrier", "barrier_arrive", "barrier_wait",
+         "async_commit", "async_wait", "tma_store_wait"]
+ASYNC = ({f"pipeline:num_stages={n}" for n in range(1, 5)}
+         | {f"pipeline:{x}" for x in ["nested", "extent_floor", "extent_constant", "slot",
+                                      "slots>stages", "other_slot", "overwrite", "explicit"]}
+         | {"tma_copy:load", "tma_copy:store", "barrier:array", "barrier:arrive_count>1",
+            "barrier:parity_loop", "async_wait:pending>0", "tma_store_wait:pending>0",
+            "prefetch", "target:sm_80", "target:sm_90a", "copy:shared->fragment"})
 EXPECTED = (
     {f"stage:{k}" for k in KINDS}
     | {f"copy:{a}->{b}" for a, b in [("global", "shared"), ("shared", "global"),
@@ -29,7 +37,8 @@ EXPECTED = (
     | {f"dim:{x}" for x in ["constant", "symbolic", "multiple_of", "min", "max"]}
     | {"for:nested", "for:start", "for:one_stage", "slot", "index:int32", "index:int64",
        "tile:partial", "row:not_16B", "extent:odd", "extent:expression", "scope:shared",
-       "scope:shared.dyn", "scope:fragment"})
+       "scope:shared.dyn", "scope:fragment"}
+    | ASYNC)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +53,16 @@ def test_every_feature_appears_in_a_sample(sample):
 
 def test_generated_specs_validate(sample):
     for spec in sample[:60]:
+        result = validate_text(to_yaml(spec), f"{spec['name']}.tlspec.yaml")
+        assert result.ok, result.diagnostics.render_text() + "\n" + to_yaml(spec)
+
+
+def test_generated_asynchronous_specs_validate(sample):
+    """Every spec of the sample with pipelines or explicit synchronisation (a quarter of them):
+    their protocols are the generator's own constructions."""
+    chosen = [spec for spec in sample if "async" in features(spec)]
+    assert len(chosen) >= len(sample) // 6
+    for spec in chosen:
         result = validate_text(to_yaml(spec), f"{spec['name']}.tlspec.yaml")
         assert result.ok, result.diagnostics.render_text() + "\n" + to_yaml(spec)
 

@@ -52,3 +52,10 @@ def test_pick_takes_the_smallest_failing_candidate(tmp_path):
     results[1]["status"] = "interpreter error"          # not a GPU failure: c0 stays
     (tmp_path / "results.json").write_text(json.dumps({"results": results}))
     assert shrink.pick(tmp_path).read_text() == to_yaml(dict(spec, name="c0"))
+
+
+def test_a_pipeline_shrinks_to_a_for_loop_and_to_its_body():
+    spec = _first(lambda s: "pipeline:slot" in features(s) and len(s["stages"]) == 1)
+    kinds = [[next(iter(s)) for s in c["stages"]] for c in candidates(spec) if valid(c)]
+    assert ["for"] in kinds
+    assert any("pipeline" not in k and "for" not in k for k in kinds)
