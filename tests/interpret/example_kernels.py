@@ -81,6 +81,8 @@ SMALL = {
     "scatter_rows": ({"V": 300, "D": 64, "R": 37}, {}),
     "transpose_tma_store": ({"M": 136, "N": 200}, {}),
     "transpose_padded_sm80": ({"M": 136, "N": 200}, {}),
+    "tma_pipeline_copy": ({"M": 136, "N": 200}, {}),
+    "async_copy_pipeline": ({"M": 72, "N": 264}, {}),
     "im2col_3x3": ({"N": 2, "H": 5, "W": 7, "C": 32}, {}),
     "im2col_strided": ({"H": 9, "W": 9, "C": 16, "OH": 5, "OW": 5}, {"N": 3}),
 }

@@ -1,4 +1,4 @@
-"""The examples of the asynchronous stages (docs/spec.md's, docs/examples/'), interpreted at
+"""The examples of the asynchronous stages (docs/spec.md's, docs/examples/' and specs/'), interpreted at
 small and ragged sizes and compared bit-exactly with an expectation written here from what
 each kernel's doc says it computes (numpy slicing, never the interpreter's code).
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, SPECS
 from doc_examples import fenced_blocks
 from example_kernels import inputs
 from interpret_support import assert_same
@@ -41,8 +41,8 @@ def async_examples() -> dict[str, tuple[str, dict]]:
     found = {}
     sources = [(b.where, b.text) for b in fenced_blocks(ROOT / "docs" / "spec.md")
                if b.info[:1] == ["yaml"] and "invalid" not in b.info]
-    sources += [(p.relative_to(ROOT).as_posix(), p.read_text()) for p in
-                sorted(EXAMPLES.glob("*.tlspec.yaml"))]
+    sources += [(p.relative_to(ROOT).as_posix(), p.read_text()) for folder in (EXAMPLES, SPECS)
+                for p in sorted(folder.glob("*.tlspec.yaml"))]
     for where, text in sources:
         kinds = stage_kinds(where, text)
         for document in yaml.safe_load_all(text):
@@ -83,6 +83,7 @@ EXPECTED = {
     "concat_cols_sm80": (concatenated, [dict(M=72, N=256)]),
     "copy_twice": (lambda x: {"B": x["A"], "C": x["A"]}, [dict(M=136, N=72)]),
     "transpose_padded_sm80": (lambda x: {"B": x["A"].T}, [dict(M=40, N=72)]),
+    "transpose_tma_store": (lambda x: {"B": x["A"].T}, [dict(M=136, N=72)]),
 }
 EXAMPLES_FOUND = async_examples()
 
