@@ -1,11 +1,13 @@
-"""Every kernel of the compiled specs/ package and of the compiled matrix (tests/gpu/matrix/),
+"""Every kernel of the compiled specs/ package, of the compiled matrix (tests/gpu/matrix/) and of
+the asynchronous kernels (tests/gpu/async/: pipelines, explicit barriers and cp.async groups),
 run on the GPU and by the reference interpreter (tlspec.interpret, docs/interpreter.md) on the
 same inputs, compared bit for bit: the interpreter is the oracle of what a kernel computes.
 
 Inputs are random bits, never zero; the index tensors of gathers and scatters hold random rows
 of their table (distinct for a scatter). Outputs start with every bit set on both sides, and on
 the GPU lie inside poisoned guard regions that must survive. The matrix kernels run at the
-small and ragged sizes of the interpreter's CPU tests (tests/interpret/example_kernels.py); the
+small and ragged sizes of the interpreter's CPU tests (tests/interpret/example_kernels.py), the
+asynchronous kernels at the copies' sizes; the
 kernels of specs/ at their own sizes (the two largest take the interpreter about 10 s each).
 
 Needs torch with a CUDA device, tlspec and numpy importable (tvm is not needed), and the
@@ -26,8 +28,8 @@ from gpu_support import (DEVICE, POISON, ROOT, assert_guards, compiled_package, 
 from gpu_support import TORCH_DTYPES as TORCH  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "interpret"))
-from example_kernels import (SIZES, fitted, inputs, kind_of, matrix_kernels,  # noqa: E402
-                             spec_kernels)
+from example_kernels import (SIZES, async_kernels, fitted, inputs, kind_of,  # noqa: E402
+                             matrix_kernels, spec_kernels)
 from tlspec.interpret import Program  # noqa: E402
 
 SIGNED = {1: (np.int8, torch.int8), 2: (np.int16, torch.int16), 4: (np.int32, torch.int32),
@@ -103,6 +105,20 @@ def test_every_matrix_kernel_is_compared(matrix_package):
     compiled = json.loads((Path(matrix_package.__file__).parent /
                            "_tlspec_package.json").read_text())["kernels"]
     assert sorted(compiled) == sorted(k.name for k in MATRIX)
+
+
+# -- tests/gpu/async/ ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def async_package():
+    return compiled_package("TLSPEC_ASYNC", "tlspec_async", "tests/gpu/async")
+
+
+@pytest.mark.parametrize("kernel, size", [
+    pytest.param(kernel, size, id=f"{kernel.name}-{i}") for kernel in async_kernels()
+    for i, size in enumerate(SIZES["copy"])])
+def test_async_kernel_agrees_with_the_interpreter(async_package, kernel, size):
+    compare(kernel, async_package, fitted(kernel, size))
 
 
 # -- specs/ -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tlspec.validate import validate_paths, validate_text
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX = ROOT / "tests" / "gpu" / "matrix"
+ASYNC = ROOT / "tests" / "gpu" / "async"
 SPECS = ROOT / "specs"
 
 
@@ -41,6 +42,12 @@ SIZES["scatter"] = [dict(size, V=max(size["V"], size["NI"])) for size in SIZES["
 
 def matrix_kernels() -> list[Kernel]:
     return validate_paths([str(MATRIX)]).kernels
+
+
+def async_kernels() -> list[Kernel]:
+    """The kernels of tests/gpu/async/ (pipelines and explicit synchronisation; copies of M x N
+    matrices, sized like the matrix's copies)."""
+    return validate_paths([str(ASYNC)]).kernels
 
 
 def fitted(kernel: Kernel, wanted: dict[str, int]) -> dict[str, int]:
