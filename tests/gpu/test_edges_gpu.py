@@ -20,7 +20,9 @@ bits, outputs poisoned inside guard regions.
 - a global tensor written by one stage (a TMA store, a SIMT copy) and read back by the next with
   another thread layout: ThreadSync's barrier (and the store's full wait) between them;
 - a kernel of 24 guarded gathers and 8 guarded copies, past UnrollBudget's code-size budget:
-  its loops stay loops (many_stages).
+  its loops stay loops (many_stages);
+- a TMA store of a transposed tile in a loop that is the whole body of another loop (the proxy
+  fence InjectFenceProxy lost there: nested_loops).
 
 Imports only the compiled package, torch and pytest: set TLSPEC_EDGES to the package directory
 (default: build/tlspec_edges, what `tlspec compile tests/gpu/edges -o build/tlspec_edges`
@@ -342,4 +344,15 @@ def test_a_kernel_past_the_unroll_budget_runs_its_rolled_loops_right(m, n, v, k)
     assert_same(bits(out), expected)
     assert_same(b, a)
     assert_guards(out)
+    assert_guards(b)
+
+
+# -- a loop nested right in a loop: the proxy fence before its TMA store ----------------------
+@pytest.mark.parametrize("m, n", [(64, 64), (128, 512), (1024, 2048)])
+def test_a_tma_store_in_a_loop_nested_in_a_loop_reads_what_the_threads_wrote(m, n):
+    a = random_bits((m, n), torch.float16)
+    b = guarded((n, m), torch.float16)
+    for _ in range(5):           # the missing fence showed as a rare race: run it a few times
+        run("nested_transpose_f16", a, b)
+        assert_same(b, a.t().contiguous())
     assert_guards(b)

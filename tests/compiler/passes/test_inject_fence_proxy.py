@@ -64,3 +64,41 @@ def test_a_loop_of_one_tma_store_gets_its_fence_before_the_store():
     assert isinstance(body, tirx.SeqStmt) and len(body.seq) == 2
     assert tvm_ffi.structural_equal(body.seq[0], fence())
     assert stage_kind(body.seq[1]) == "copy:tma"
+
+
+NESTED_LOOPS = """
+tlspec: 1
+name: nested_loops
+target: sm_90a
+dims: {M: 4096}
+buffers:
+  A:   {scope: global, shape: [M, 256], dtype: float16, io: in}
+  B:   {scope: global, shape: [256, M], dtype: float16, io: out}
+  A_s: {scope: shared, shape: [64, 64], dtype: float16, layout: padded}
+  T_s: {scope: shared, shape: [64, 64], dtype: float16}
+launch:
+  grid: {bx: M // 64}
+  threads: 128
+stages:
+  - for:
+      var: r
+      extent: 1
+      stages:
+        - for:
+            var: k
+            extent: 4
+            stages:
+              - copy: {src: "A[bx*64 : +64, k*64 : +64]", dst: A_s}
+              - transpose: {src: A_s, dst: T_s}
+              - copy: {src: T_s, dst: "B[k*64 : +64, bx*64 : +64]", prefer_instruction: tma}
+"""
+
+
+def test_a_loop_nested_right_in_a_loop_gets_its_fence():
+    """The outer loop's body is the inner loop itself (no sequence around it): the fence before
+    the TMA store of the transposed tile must still be inserted (a differential kernel lost it,
+    and its store read stale shared memory on the H200)."""
+    body = spec_loop(fenced(NESTED_LOOPS)).body
+    kinds = [stage_kind(s) for s in body.seq]
+    store = kinds.index("copy:tma")
+    assert tvm_ffi.structural_equal(body.seq[store - 1], fence())

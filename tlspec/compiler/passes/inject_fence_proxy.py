@@ -52,7 +52,7 @@ class _Fencer:
             return tirx.SeqStmt(self.visit_list(stmt.seq))
         if isinstance(stmt, tirx.AttrStmt) and stage_kind(stmt) is None:
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
-        return seq(self.visit_list([stmt])) if stage_kind(stmt) else stmt
+        return seq(self.visit_list([stmt]))      # a stage, or a loop nested right in a loop
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.InjectFenceProxy")
