@@ -3,9 +3,9 @@
 A `tma_copy` load is thread 0's TMA copy on the spec's barrier, with no wait; a store is thread
 0's TMA copy and its bulk commit, with no wait; `barrier_arrive` is one arrival by thread 0
 (with expect_tx when it announces bytes); `barrier_wait` a parity wait in every thread;
-`async_copy` the cp.async loop and its commit, with no wait_group. The spec's barriers are
-initialised with their arrive counts (the compiler's own with one), and before the block exits
-it waits for the TMA stores and cp.async groups still in flight."""
+`async_copy` the cp.async loop and its commit, with no wait_group. Before the block exits it
+waits for the TMA stores and cp.async groups still in flight. (LowerSharedBarrier initialises
+the barriers: test_lower_shared_barrier.py.)"""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
@@ -73,12 +73,6 @@ def test_barrier_wait_waits_in_every_thread(lowered):
 def test_async_copy_commits_its_group_and_does_not_wait(lowered):
     script = lowered[1]["/stages/6/async_copy"].script()
     assert script.count('"commit_group"') == 1 and "wait_group" not in script
-
-
-def test_the_specs_barriers_start_with_their_arrive_counts(lowered):
-    script = lowered[0].body.script()
-    assert "_tlspec_mbar[0])), T.uint32(2), \"init\"" in script     # bar, arrive_count 2
-    assert "_tlspec_mbar[1])), T.uint32(1), \"init\"" in script     # the copy's own
 
 
 def test_the_block_waits_for_stores_and_cp_async_groups_in_flight_before_it_exits(lowered):

@@ -64,11 +64,11 @@ def test_slots_may_outnumber_the_stages():
     ("no slot", loop_lines([f'- copy: {{src: "A[{REGION}]", dst: A_s}}',
                             f'- copy: {{src: A_s, dst: "B[{REGION}]"}}']),
      {"A_s": ((64, 64), "swizzle_128B")},
-     "no copy into a shared tile by TMA or cp.async writes a slot 'k % s' with s >= num_stages "
-     "(3) of its tile's first dimension"),
+     "no copy into a shared tile by TMA or cp.async (or cp.async-sized vectors) writes a slot "
+     "'k % s' with s >= num_stages (3) of its tile's first dimension"),
     ("too few slots", loop_lines([LOAD.replace("k % 3", "k % 2"), STORE.replace("k % 3", "k % 2")]),
-     None, "no copy into a shared tile by TMA or cp.async writes a slot 'k % s' with s >= "
-     "num_stages (3) of its tile's first dimension"),
+     None, "no copy into a shared tile by TMA or cp.async (or cp.async-sized vectors) writes a "
+     "slot 'k % s' with s >= num_stages (3) of its tile's first dimension"),
     ("another slot", loop_lines([LOAD, STORE.replace("k % 3", "(k + 1) % 3")]), None,
      "a stage touches 'A_s' outside the slot its load writes"),
     ("a fixed slot", loop_lines([LOAD, STORE.replace("k % 3", "0")]), None,

@@ -6,8 +6,9 @@ bytes, no eviction hint: on sm_80, or where TMA cannot express the copy), which 
 then issues as cp.async. It can be issued `num_stages - 1` iterations ahead when every
 iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
 first dimension with `s >= num_stages`, every other stage of the body that touches that tile
-touches the same slot, and the load is the first stage of the body to touch the tile and the
-only one to write it (a body that reads a slot and then overwrites it keeps its order). The
+touches the same slot, and the load is the first stage of the body to touch the tile (a later
+copy into the slot, after the slot was read, stays in its place in the iteration: the slots of
+the iterations in flight are others). The
 rest of the body (the consumers) runs in the iteration, after a wait for its loads
 (InjectSoftwarePipeline).
 
@@ -83,21 +84,24 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
     if not all(isinstance(s, TilePrimitiveCall) and ops.kind_of(s) in DATA_KINDS for s in stmts):
         return serial("the body holds stages other than copy, transpose, gather, scatter and "
                       "im2col (its synchronisation is the spec's own)")
-    loads, slots, touched = [], {}, set()
-    writers = [call.args[0].source.name for call in stmts]
+    loads, slots, touched, overtaken = [], {}, set(), None
     for i, call in enumerate(stmts):
         tile = call.args[0].source.name
         slot = _slot(call.args[0], var, stages) if _is_load(call) else None
         # issued early, a load must not overtake an access of its tile in the same iteration
-        if slot is not None and tile not in touched and writers.count(tile) == 1:
+        if slot is not None and tile in touched:
+            overtaken = overtaken or tile
+        elif slot is not None:
             loads.append(i)
             slots[tile] = slot
         touched |= {r.source.name for r in call.args if hasattr(r, "source")}
+    if not loads and overtaken:
+        return serial(f"a stage touches '{overtaken}' before its load in the body (it would see "
+                      "the load of its own iteration)")
     if not loads:
         return serial(f"no copy into a shared tile by TMA or cp.async (or cp.async-sized "
                       f"vectors) writes a slot 'k % s' with s >= num_stages ({stages}) of its "
-                      "tile's first dimension as the first stage of the body to touch the tile "
-                      "and the only one to write it")
+                      "tile's first dimension")
     for i, call in enumerate(stmts):
         for region in call.args:
             name = getattr(getattr(region, "source", None), "name", None)
