@@ -133,7 +133,8 @@ class _Protocol:
             self.tma_stores = True
             return [{"tma_copy": {"src": region, "dst": out}}]
         if kind == "fragment":
-            return through_fragment(b, t, region, out, self.legal, src_global=False)
+            return through_fragment(b, t, region, out, self.legal, src_global=False,
+                                    src_rank=len(shape))
         return [copy_stage(b, t.dtype, region, out, kind="s2g", src_rank=len(shape),
                            src_inner=shape[-1], legal=self.legal)]
 

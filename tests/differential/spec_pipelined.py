@@ -114,7 +114,8 @@ class _Body:
                 continue
             out = t.region(b.global_buffer("B", t.sizes, t.dtype, "out"))
             if kind == "fragment":
-                self.stmts += through_fragment(b, t, region, out, legal, src_global=False)
+                self.stmts += through_fragment(b, t, region, out, legal, src_global=False,
+                                        src_rank=len(shape))
                 continue
             src, src_tma = region, tma_ok
             if kind == "shared" and b.fits(shape, t.dtype):

@@ -254,13 +254,16 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
 
 
 def through_fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, legal: int, *,
-                     src_global: bool = True) -> list[dict]:
+                     src_global: bool = True, src_rank: int | None = None) -> list[dict]:
     """Through a register fragment; both copies lay it out alike (same options). The source is
-    global, or (`src_global` False) shared, and then its copy takes no eviction_policy."""
+    global, or (`src_global` False) shared, and then its copy takes no eviction_policy;
+    `src_rank` is the source region's rank where it may be below the tiling's (a shared tile
+    declared without its unit dimensions): a loop_layout has at most as many thread factors as
+    each copy's source has dimensions."""
     shape = tile_shape(b, t)
     frag = b.fragment(shape, t.dtype)
     shared: dict = {}
-    rank = min(len(t.axes), len(shape))
+    rank = min(len(t.axes), len(shape), src_rank or len(t.axes))
     b.simt_options(shared, t.dtype, rank, min(t.tile[-1], shape[-1]), legal, global_side=False)
     if "coalesced_width" in shared and shape[-1] % shared["coalesced_width"]:
         del shared["coalesced_width"]
