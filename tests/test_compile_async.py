@@ -14,7 +14,7 @@ from doc_examples import fenced_blocks
 from pipeline_support import run_through
 from tvm import tirx
 
-from tlspec.compiler.driver import compile_kernel
+from tlspec.compiler.driver import compile_kernel, compile_paths
 from tlspec.compiler.passes.pipeline_planning import PLAN_ATTR
 from tlspec.compiler.tileir import build_tile_ir
 from tlspec.validate import validate_text
@@ -68,3 +68,50 @@ def test_the_pipeline_example_is_pipelined_and_the_others_run_as_written():
             found[re.search(r"^name: (\w+)", block.text, re.M).group(1)] = why
     assert found.pop("slab_copy_pipelined") == "1 load(s) issued 2 iteration(s) ahead"
     assert found and all(why.startswith("runs as written") for why in found.values()), found
+
+
+SERIAL_PIPELINE = """
+tlspec: 1
+name: serial_pipe
+target: sm_90a
+dims: {M: 4096, N: 4096}
+buffers:
+  A:   {scope: global, shape: [M, N], dtype: float16, io: in}
+  B:   {scope: global, shape: [M, N], dtype: float16, io: out}
+  A_s: {scope: shared, shape: [64, 64], dtype: float16}
+launch:
+  grid: {bx: M // 64}
+  threads: 128
+stages:
+  - pipeline:
+      var: k
+      extent: N // 64
+      num_stages: 3
+      stages:
+        - copy: {src: "A[bx*64 : +64, k*64 : +64]", dst: A_s}
+        - copy: {src: A_s, dst: "B[bx*64 : +64, k*64 : +64]"}
+"""
+
+
+def test_a_pipeline_that_runs_as_written_is_a_located_warning(tmp_path):
+    """No slot for the iterations in flight: the loop runs as written, the kernel compiles, and
+    `tlspec compile` says why at the `pipeline` key (no silent slow path)."""
+    spec = tmp_path / "serial_pipe.tlspec.yaml"
+    spec.write_text(SERIAL_PIPELINE)
+    result = compile_paths([str(spec)], str(tmp_path / "out"))
+    assert result.ok
+    (warning,) = result.diagnostics.warnings
+    assert warning.render().splitlines()[:2] == [
+        f"{spec}:14:5: warning: this pipeline loop runs as written, one iteration after another: "
+        "no copy into a shared tile by TMA or cp.async (or cp.async-sized vectors) writes a slot "
+        "'k % s' with s >= num_stages (3) of its tile's first dimension",
+        "  at: /stages/0/pipeline"]
+
+
+def test_pipelines_that_run_as_the_spec_asks_are_not_warned_about(tmp_path):
+    """num_stages 1, and bodies that order their copies themselves, are what the spec asked for;
+    the examples pipelined or explicit compile without a warning."""
+    one = tmp_path / "one.tlspec.yaml"
+    one.write_text(SERIAL_PIPELINE.replace("num_stages: 3", "num_stages: 1"))
+    result = compile_paths([str(one), *map(str, FILES)], str(tmp_path / "out"))
+    assert result.ok and not result.diagnostics.warnings

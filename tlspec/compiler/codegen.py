@@ -8,7 +8,7 @@ and CUDA source generation (`target.build.cuda`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tvm
 from tvm import tirx
@@ -23,6 +23,7 @@ class Lowered:
     source: str                  # CUDA C++
     host: tvm.IRModule           # the host part, before host finalization
     device: tvm.IRModule         # the device kernel(s)
+    notes: list[tuple[str, str]] = field(default_factory=list)   # (stage pointer, warning)
 
 
 def target_for(arch: str) -> tvm.target.Target:
@@ -50,11 +51,23 @@ def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None) -> Lowered:
     with tvm.transform.PassContext(opt_level=3), target:
         mod = tirx.transform.BindTarget(target.with_host(tvm.target.Target("llvm")))(mod)
         _dump(dump_dir, 0, "TileIR", mod)
+        notes = []
         for index, info in enumerate(pipeline.PASSES, start=1):
             mod = info.make()(mod)
             _dump(dump_dir, index, info.name, mod)
+            notes += _new_notes(mod, notes)
         host, devices = split_host_device_mods(mod)
         devices = {t: finalize_device_passes()(m) for t, m in devices.items()}
         device = next(iter(devices.values()))
         source = "".join(codegen_build(m, t).inspect_source() for t, m in devices.items())
-    return Lowered(source, host, device)
+    return Lowered(source, host, device, notes)
+
+
+def _new_notes(mod: tvm.IRModule, known: list) -> list[tuple[str, str]]:
+    """The passes' notes (`tlspec.notes` on a function) not collected yet."""
+    found = []
+    for func in mod.functions.values():
+        for pointer, message in (func.attrs or {}).get("tlspec.notes", []):
+            if (str(pointer), str(message)) not in known + found:
+                found.append((str(pointer), str(message)))
+    return found

@@ -16,7 +16,7 @@ from copy_kernels import copy_kernel, loop_lines
 from pipeline_support import run_through, tile_ir
 from tvm import tirx
 
-from tlspec.compiler.passes.pipeline_planning import PLAN_ATTR
+from tlspec.compiler.passes.pipeline_planning import NOTES_ATTR, PLAN_ATTR
 
 TILE = {"A_s": ((3, 64, 64), "swizzle_128B")}
 REGION = "bx*64 : +64, k*64 : +64"
@@ -106,3 +106,23 @@ def test_cp_async_loads_in_a_nest_of_varying_trip_counts_are_pipelined():
     """cp.async groups are counted per entry (the wait is `pending`, not a phase)."""
     tiles = {"A_s": ((3, 64, 64), "auto")}
     assert plans(nest("j + 3", "cp_async"), tiles)[0]["loads"] == [0]
+
+
+def notes(stages: list[str]) -> list[list[str]]:
+    func = run_through(tile_ir(copy_kernel(TILE, stages)), "PipelinePlanning")["main"]
+    return [[str(p), str(m)] for p, m in (func.attrs or {}).get(NOTES_ATTR, [])]
+
+
+def test_a_loop_of_data_stages_run_as_written_is_a_note_for_tlspec_compile():
+    """The slow path the spec did not ask for is reported (as a warning at the loop)."""
+    (note,) = notes(loop_lines([LOAD, STORE.replace("k % 3", "(k + 1) % 3")]))
+    assert note[0].endswith("/pipeline")
+    assert note[1] == ("this pipeline loop runs as written, one iteration after another: a stage "
+                       "touches 'A_s' outside the slot its load writes")
+
+
+def test_loops_run_as_the_spec_asks_are_no_note():
+    """num_stages 1 and a pipelined loop leave no note."""
+    assert notes(loop_lines([LOAD.replace("k % 3", "k % 1"), STORE.replace("k % 3", "k % 1")],
+                            num_stages=1)) == []
+    assert notes(loop_lines([LOAD, STORE])) == []

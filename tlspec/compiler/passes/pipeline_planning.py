@@ -23,6 +23,9 @@ it too early); or a TMA load sits in loops whose trip counts vary (its barriers'
 counted across the loop's entries, see InjectSoftwarePipeline).
 
 The plan is the loop annotation `tlspec.pipeline_plan`: `loads` (positions in the body) and `why`.
+A loop of plain data stages that runs as written for a reason other than `num_stages: 1` is a
+slower kernel than its spec asked for: the plan is also a note (`tlspec.notes`: the loop's
+pointer and the reason), which `tlspec compile` reports as a located warning.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from ..lower.common import rebuilt, uses
 from ..tileir import PIPELINE_ATTR
 
 PLAN_ATTR = "tlspec.pipeline_plan"
+SERIAL = "runs as written, one iteration after another: "
 DATA_KINDS = ("copy", "transpose", "gather", "scatter", "im2col")
 
 
@@ -76,7 +80,7 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
     var = loop.loop_var
 
     def serial(why: str) -> dict:
-        return {"loads": [], "why": f"runs as written, one iteration after another: {why}"}
+        return {"loads": [], "why": SERIAL + why}
 
     if stages < 2:
         return serial("num_stages is 1")
@@ -143,12 +147,31 @@ def map_pipeline_loops(body, rewrite: Callable[[tirx.For, list[tirx.For]], tirx.
     return visit(body)
 
 
-def _with_plan(loop: tirx.For, outer: list[tirx.For]) -> tirx.For:
-    return rebuilt(loop, annotations={**loop.annotations, PLAN_ATTR: plan(loop, outer)})
+NOTES_ATTR = "tlspec.notes"          # [[stage pointer, message], ...]: compile warnings
+NOT_SLOW = ("num_stages is 1", "the body holds stages other than")    # as the spec asked
+
+
+def note(loop: tirx.For, why: str) -> list[str] | None:
+    """[pointer, message] of a pipeline loop that runs as written where the spec asked for a
+    pipeline, else None."""
+    if not why.startswith(SERIAL) or why[len(SERIAL):].startswith(NOT_SLOW):
+        return None
+    return [str(loop.annotations[PIPELINE_ATTR]["stage"]),
+            f"this pipeline loop {why}"]
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.PipelinePlanning")
 class PipelinePlanning:
     def transform_function(self, func, mod, ctx):
-        return func.with_body(map_pipeline_loops(func.body, _with_plan))
+        notes = []
+
+        def with_plan(loop: tirx.For, outer: list[tirx.For]) -> tirx.For:
+            planned = plan(loop, outer)
+            found = note(loop, planned["why"])
+            if found is not None:
+                notes.append(found)
+            return rebuilt(loop, annotations={**loop.annotations, PLAN_ATTR: planned})
+
+        func = func.with_body(map_pipeline_loops(func.body, with_plan))
+        return func.with_attr(NOTES_ATTR, notes) if notes else func
 
