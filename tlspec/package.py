@@ -45,7 +45,7 @@ class KernelArtifact:
     source: str
     cubin: bytes
     ptx: str | None = None
-    notes: tuple[tuple[str, str], ...] = ()    # (stage pointer, warning) for `tlspec compile`
+    notes: tuple[tuple[str, str, str], ...] = ()    # (pointer, warning, hint): tlspec compile
 
 
 def codegen_dir() -> Path:

@@ -23,7 +23,7 @@ class Lowered:
     source: str                  # CUDA C++
     host: tvm.IRModule           # the host part, before host finalization
     device: tvm.IRModule         # the device kernel(s)
-    notes: list[tuple[str, str]] = field(default_factory=list)   # (stage pointer, warning)
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (pointer, warning, hint)
 
 
 def target_for(arch: str) -> tvm.target.Target:
@@ -63,11 +63,12 @@ def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None) -> Lowered:
     return Lowered(source, host, device, notes)
 
 
-def _new_notes(mod: tvm.IRModule, known: list) -> list[tuple[str, str]]:
+def _new_notes(mod: tvm.IRModule, known: list) -> list[tuple[str, str, str]]:
     """The passes' notes (`tlspec.notes` on a function) not collected yet."""
     found = []
     for func in mod.functions.values():
-        for pointer, message in (func.attrs or {}).get("tlspec.notes", []):
-            if (str(pointer), str(message)) not in known + found:
-                found.append((str(pointer), str(message)))
+        for note in (func.attrs or {}).get("tlspec.notes", []):
+            note = tuple(str(part) for part in note)
+            if note not in known + found:
+                found.append(note)
     return found

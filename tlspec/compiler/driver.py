@@ -28,9 +28,6 @@ from .support import check_supported
 # Targets whose package always carries PTX: an sm_80 cubin runs on Ampere GPUs only, its PTX on
 # every later one (the driver compiles it), which is how sm_80 kernels run on a Hopper GPU.
 PTX_ALWAYS = ("sm_80",)
-PIPELINE_HINT = ("give each iteration in flight its own slot of the tile: load into "
-                 "'tile[k % s, ...]' (s >= num_stages) as the first stage of the body to touch "
-                 "it, and read that slot (docs/spec.md#pipeline)")
 LOG_TAIL = 4000            # characters of a compiler's log shown in a diagnostic's hint
 
 
@@ -147,9 +144,8 @@ def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
         doc = kernel.document
         try:
             artifacts.append(compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx))
-            for pointer, message in artifacts[-1].notes:
-                diags.warning(doc.location(pointer, key=True), message, pointer=pointer,
-                              hint=PIPELINE_HINT)
+            for pointer, message, hint in artifacts[-1].notes:   # what the passes noted
+                diags.warning(doc.location(pointer, key=True), message, pointer=pointer, hint=hint)
         except DumpError as e:
             raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
         except CudaCompileError as e:

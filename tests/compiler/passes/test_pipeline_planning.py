@@ -110,7 +110,7 @@ def test_cp_async_loads_in_a_nest_of_varying_trip_counts_are_pipelined():
 
 def notes(stages: list[str]) -> list[list[str]]:
     func = run_through(tile_ir(copy_kernel(TILE, stages)), "PipelinePlanning")["main"]
-    return [[str(p), str(m)] for p, m in (func.attrs or {}).get(NOTES_ATTR, [])]
+    return [[str(p), str(m)] for p, m, _hint in (func.attrs or {}).get(NOTES_ATTR, [])]
 
 
 def test_a_loop_of_data_stages_run_as_written_is_a_note_for_tlspec_compile():

@@ -76,10 +76,11 @@ class _Lowerer:
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.read_globals = self._read_globals()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
-        # an explicit store's writes must be complete, not only read out, at tma_store_wait
-        # when a stage reads what it writes
-        self.explicit_stores_read = bool(self._explicit_store_targets() & self.read_globals)
-        self.stored_and_read = False    # a TMA store writes a tensor some stage reads
+        stores = self._tma_stores()
+        # a TMA store writes a tensor some stage reads (see SplitHostDevice); an explicit one's
+        # writes must then be complete, not only read out, at tma_store_wait
+        self.stored_and_read = bool(set(stores) & self.read_globals)
+        self.explicit_stores_read = any(stores[name] for name in set(stores) & self.read_globals)
 
     # -- fragments -------------------------------------------------------------------------
     def _fragment_registers(self) -> dict[str, tuple[tirx.Buffer, tirx.Buffer]]:
@@ -123,15 +124,19 @@ class _Lowerer:
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return names
 
-    def _explicit_store_targets(self) -> set[str]:
-        names = set()
+    def _tma_stores(self) -> dict[str, bool]:
+        """Global tensor -> whether an explicit `tma_copy` (not only a `copy`) stores to it by TMA."""
+        stores: dict[str, bool] = {}
 
         def visit(call):
-            if ops.kind_of(call) == "tma_copy" and scope_kind(call.args[0].source) == "global":
-                names.add(call.args[0].source.name)
+            kind = ops.kind_of(call)
+            if (kind in ("copy", "tma_copy") and ops.config_of(call).get("tlspec.instruction")
+                    == "tma" and scope_kind(call.args[0].source) == "global"):
+                name = call.args[0].source.name
+                stores[name] = stores.get(name, False) or kind == "tma_copy"
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
-        return names
+        return stores
 
     # -- operands --------------------------------------------------------------------------
     def _operand(self, region, bits: bool = True) -> Operand:
@@ -238,7 +243,6 @@ class _Lowerer:
         issue = [view, TilePrimitiveCall(tensor, self._tma_tile(src), op=ops.COPY_ASYNC_OP,
                                          config=hint, dispatch="tma_explicit"),
                  tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]())]
-        self.stored_and_read |= dst.source.name in self.read_globals
         if not explicit:
             issue.append(_store_wait(0, complete=dst.source.name in self.read_globals))
         return tirx.IfThenElse(leader, seq(issue), None)

@@ -147,17 +147,19 @@ def map_pipeline_loops(body, rewrite: Callable[[tirx.For, list[tirx.For]], tirx.
     return visit(body)
 
 
-NOTES_ATTR = "tlspec.notes"          # [[stage pointer, message], ...]: compile warnings
+NOTES_ATTR = "tlspec.notes"          # [[stage pointer, message, hint], ...]: compile warnings
 NOT_SLOW = ("num_stages is 1", "the body holds stages other than")    # as the spec asked
 
 
 def note(loop: tirx.For, why: str) -> list[str] | None:
-    """[pointer, message] of a pipeline loop that runs as written where the spec asked for a
-    pipeline, else None."""
+    """[pointer, message, hint] of a pipeline loop that runs as written where the spec asked for
+    a pipeline, else None."""
     if not why.startswith(SERIAL) or why[len(SERIAL):].startswith(NOT_SLOW):
         return None
-    return [str(loop.annotations[PIPELINE_ATTR]["stage"]),
-            f"this pipeline loop {why}"]
+    return [str(loop.annotations[PIPELINE_ATTR]["stage"]), f"this pipeline loop {why}",
+            "give each iteration in flight its own slot of the tile: load into "
+            "'tile[k % s, ...]' (s >= num_stages) as the first stage of the body to touch it, "
+            "and read that slot (docs/spec.md#pipeline)"]
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.PipelinePlanning")
