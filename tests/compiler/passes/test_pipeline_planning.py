@@ -126,3 +126,13 @@ def test_loops_run_as_the_spec_asks_are_no_note():
     assert notes(loop_lines([LOAD.replace("k % 3", "k % 1"), STORE.replace("k % 3", "k % 1")],
                             num_stages=1)) == []
     assert notes(loop_lines([LOAD, STORE])) == []
+
+
+def test_a_simt_load_the_spec_asks_to_keep_synchronous_is_not_issued_ahead():
+    """A padded tile rules TMA out; its 16-byte vectors could be cp.async, and are, unless the
+    spec says `prefer_instruction: sync`."""
+    tiles = {"A_s": ((3, 64, 64), "padded")}
+    load = f'- copy: {{src: "A[{REGION}]", dst: "A_s[k % 3, :, :]"}}'
+    assert plans(loop_lines([load, STORE]), tiles)[0]["loads"] == [0]
+    sync = load.replace("}", ", prefer_instruction: sync}")
+    assert plans(loop_lines([sync, STORE]), tiles)[0]["loads"] == []
