@@ -49,7 +49,8 @@ STAGE_KINDS: dict[str, StageKind] = {kind.name: kind for kind in (
     StageKind("tma_store_wait", ("pending",)),
     StageKind("sync_threads", ()),
     StageKind("for", ("var", "extent", "start", "stages"), exprs=("extent", "start"), loop=True),
-    StageKind("pipeline", ("var", "extent", "num_stages", "stages"), exprs=("extent",), loop=True),
+    StageKind("pipeline", ("var", "extent", "num_stages", "warp_specialize", "stages"),
+              exprs=("extent",), loop=True),
 )}
 
 # Kinds that move data between buffers (everything but synchronisation and loops).

@@ -135,8 +135,15 @@ def is_tma(stmt) -> bool:
     return (stage_kind(stmt) or "").endswith(":tma")
 
 
+BLOCK_SYNC_OPS = frozenset({"tirx.cuda.cta_sync", "tirx.ptx.bar_sync_count"})
+
+
 def is_block_sync(stmt) -> bool:
-    return isinstance(stmt, tirx.Evaluate) and "cta_sync" in str(stmt.value)
+    """Whether `stmt` is a barrier of the block's threads: `__syncthreads()`, or the named
+    barrier of a warp-specialized kernel's consumer threads."""
+    value = stmt.value if isinstance(stmt, tirx.Evaluate) else None
+    return (isinstance(value, tvm.ir.expr.Call) and isinstance(value.op, tvm.ir.Op)
+            and value.op.name in BLOCK_SYNC_OPS)
 
 
 CP_ASYNC_OPS = frozenset(f"tirx.ptx.cp_async_{cop}{tail}" for cop in ("ca", "cg")

@@ -196,28 +196,54 @@ def _compile_nvrtc(source: str, name: str, arch: str, ptx: bool) -> bytes:
         nvrtc.nvrtcDestroyProgram(prog)
 
 
-def dynamic_shared_offset(cubin: bytes, entry: str) -> int:
-    """Where the dynamic shared memory of kernel `entry` starts in its block's shared memory:
-    the size of the cubin's `.nv.shared.<entry>` section (the block's reserved 1 KB on sm_90 and
-    any static `__shared__` data, padded by ptxas to the dynamic array's declared alignment), 0
-    when there is none. Read from the ELF section headers, so that no CUDA toolkit is needed."""
+def _sections(cubin: bytes) -> dict[str, tuple[int, int]]:
+    """The cubin's ELF sections: name -> (file offset, size). Read from the section headers,
+    so that no CUDA toolkit is needed."""
     if cubin[:4] != b"\x7fELF" or cubin[4] != 2 or cubin[5] != 1:
         raise ValueError("not a 64-bit little-endian ELF cubin")
     shoff, = struct.unpack_from("<Q", cubin, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", cubin, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQ", cubin, shoff + i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx][4]
+    return {_c_string(cubin, strtab + name): (offset, size)
+            for name, _, _, _, offset, size in headers}
 
-    def header(i: int) -> tuple[int, int, int]:       # (name offset, file offset, size)
-        name, _, _, _, offset, size = struct.unpack_from("<IIQQQQ", cubin, shoff + i * shentsize)
-        return name, offset, size
 
-    strtab = header(shstrndx)[1]
-    wanted = f".nv.shared.{entry}".encode()
-    for i in range(shnum):
-        name, _, size = header(i)
-        end = cubin.index(b"\0", strtab + name)
-        if cubin[strtab + name:end] == wanted:
-            return size
-    return 0
+def _c_string(data: bytes, at: int) -> str:
+    return data[at:data.index(b"\0", at)].decode()
+
+
+def dynamic_shared_offset(cubin: bytes, entry: str) -> int:
+    """Where the dynamic shared memory of kernel `entry` starts in its block's shared memory:
+    the size of the cubin's `.nv.shared.<entry>` section (the block's reserved 1 KB on sm_90 and
+    any static `__shared__` data, padded by ptxas to the dynamic array's declared alignment), 0
+    when there is none."""
+    return _sections(cubin).get(f".nv.shared.{entry}", (0, 0))[1]
+
+
+EIATTR_REGCOUNT = 0x2F          # .nv.info attribute: (symbol index, registers per thread)
+
+
+def register_count(cubin: bytes, entry: str) -> int | None:
+    """The registers per thread kernel `entry` starts with (its `.nv.info` REGCOUNT), or None."""
+    sections = _sections(cubin)
+    symtab, strtab = sections.get(".symtab"), sections.get(".strtab")
+    info = sections.get(".nv.info")
+    if symtab is None or strtab is None or info is None:
+        return None
+    index = next((i for i in range(symtab[1] // 24)
+                  if _c_string(cubin, strtab[0] + struct.unpack_from(
+                      "<I", cubin, symtab[0] + 24 * i)[0]) == entry), None)
+    at, end = info[0], info[0] + info[1]
+    while at + 4 <= end:            # records: format, attribute, then a value or a sized payload
+        fmt, attribute = cubin[at], cubin[at + 1]
+        size = struct.unpack_from("<H", cubin, at + 2)[0] if fmt == 0x04 else 0
+        if fmt == 0x04 and attribute == EIATTR_REGCOUNT and size == 8:
+            symbol, count = struct.unpack_from("<II", cubin, at + 4)
+            if symbol == index:
+                return count
+        at += 4 + size
+    return None
 
 
 def _program_log(prog: Any) -> str:

@@ -17,6 +17,7 @@ from .cuda_compile import (
     dynamic_shared_offset,
     find_nvcc,
     ptx_arch,
+    register_count,
 )
 from .errors import take_stage_error
 from .support import check_supported
@@ -31,8 +32,9 @@ PTX_ALWAYS = ("sm_80",)
 LOG_TAIL = 4000            # characters of a compiler's log shown in a diagnostic's hint
 
 
-class SharedMemoryLayoutError(Exception):
-    """The cubin does not place the shared-memory pool as the compiler planned (a tlspec bug)."""
+class CubinPlanError(Exception):
+    """The cubin does not match what the compiler planned: where the shared-memory pool starts,
+    or the registers a kernel starts with (a tlspec bug)."""
 
 
 @dataclass
@@ -66,6 +68,7 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
     manifest = build_manifest(kernel, lowered.host, lowered.device, arch,
                               ptx_arch(arch) if text is not None else None)
     _check_shared_alignment(lowered.host, cubin, manifest["entry"])
+    _check_register_pool(lowered.host, cubin, manifest["entry"])
     return KernelArtifact(kernel.name, manifest, lowered.source, cubin, text,
                           tuple(lowered.notes))
 
@@ -83,10 +86,33 @@ def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
         return
     offset = dynamic_shared_offset(cubin, entry)
     if offset % alignment:
-        raise SharedMemoryLayoutError(
+        raise CubinPlanError(
             f"its dynamic shared memory starts at byte {offset} of the block's shared memory "
             f"(after the reserved 1 KB and the static __shared__ data), not at a multiple of the "
             f"{alignment} bytes its tiles need")
+
+
+def _check_register_pool(host, cubin: bytes, entry: str) -> None:
+    """A warp-specialized kernel whose consumers raise their registers with setmaxnreg takes
+    them from the block's pool, the registers every thread starts with: AnnotateWarpGroupRegAlloc
+    planned that count from `__launch_bounds__`; had ptxas chosen fewer, the increase would wait
+    forever at run time. This checks the count the cubin records."""
+    from .analysis import attr
+    from .passes.annotate_warp_group_reg_alloc import PLAN_ATTR
+
+    plan = next((attr(f, PLAN_ATTR) for f in host.functions.values()
+                 if attr(f, PLAN_ATTR, None) is not None), None)
+    if plan is None:
+        return
+    threads, entry_count = int(plan["threads"]), int(plan["entry"])
+    found = register_count(cubin, entry)
+    producers = int(plan["producers"])
+    needed = int(plan["consumer"]) * (threads - producers) + int(plan["producer"]) * producers
+    if found is None or found * threads < needed:
+        raise CubinPlanError(
+            f"its threads start with {found} registers, not the {entry_count} the register "
+            f"reallocation (setmaxnreg) was planned for: the consumers' increase could never "
+            f"complete")
 
 
 def _refuse_other_target(kernel: Kernel, arch: str, diags: Diagnostics) -> None:
@@ -156,7 +182,7 @@ def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
                     ":\n" + e.log[-LOG_TAIL:].rstrip()
             diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}",
                         pointer="/name", hint=hint or None)
-        except SharedMemoryLayoutError as e:
+        except CubinPlanError as e:
             diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler error: "
                         f"{e}", pointer="/name", hint="this is a tlspec bug: please report it "
                         "with the spec")

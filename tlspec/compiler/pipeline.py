@@ -16,6 +16,7 @@ from tvm.backend.cuda import transforms as cuda_transforms
 from tvm.tirx import compilation_pipeline as tvm_pipeline
 
 from .passes.align_vector_loads import AlignVectorLoads
+from .passes.annotate_warp_group_reg_alloc import AnnotateWarpGroupRegAlloc
 from .passes.apply_eviction_hints import ApplyEvictionHints
 from .passes.inject_fence_proxy import InjectFenceProxy
 from .passes.inject_software_pipeline import InjectSoftwarePipeline
@@ -29,6 +30,7 @@ from .passes.lower_symbolic_division import LowerSymbolicDivision
 from .passes.lower_tile_op import LowerTileOp
 from .passes.merge_shared_memory_allocations import MergeSharedMemoryAllocations
 from .passes.pipeline_planning import PipelinePlanning
+from .passes.producer_consumer_warp_specialized import ProducerConsumerWarpSpecialized
 from .passes.split_host_device import SplitHostDevice
 from .passes.thread_sync import ThreadSync
 from .passes.unroll_budget import UnrollBudget
@@ -60,10 +62,15 @@ PASSES: list[PassInfo] = [
             LayoutInference),
     _tlspec("PipelinePlanning", "choose the loads of each pipeline loop that run num_stages - 1 "
             "iterations ahead, or why the loop runs as written", PipelinePlanning),
+    _tlspec("ProducerConsumerWarpSpecialized", "pipeline loops whose TMA loads a producer warp "
+            "issues, handing slots to the consumer threads through full / empty mbarrier rings",
+            ProducerConsumerWarpSpecialized),
     _tlspec("InjectSoftwarePipeline", "pipeline loops as a prologue and a steady loop of "
             "explicit TMA / cp.async loads, barriers and waits", InjectSoftwarePipeline),
     _tlspec("MergeSharedMemoryAllocations", "place all shared tiles and mbarriers in one dynamic "
             "shared-memory pool", MergeSharedMemoryAllocations),
+    _tlspec("AnnotateWarpGroupRegAlloc", "setmaxnreg: registers from a producer warp group "
+            "to the consumers, where that raises their count", AnnotateWarpGroupRegAlloc),
     _tlspec("LowerTileOp", "replace tile operations by vector loops, cp.async loops, or TMA "
             "copies with their mbarrier protocol", LowerTileOp),
     _tlspec("LowerSharedBarrier", "initialise the mbarriers when the kernel starts: one thread, "

@@ -40,7 +40,8 @@ from .prims import to_prim, tvm_dtype
 
 INT32_MAX = 2**31 - 1
 FRAGMENT_SCOPE = "local.fragment"
-PIPELINE_ATTR = "tlspec.pipeline"    # loop annotation: {"num_stages": n, "stage": pointer}
+# loop annotation: {"num_stages": n, "stage": pointer, "warp_specialize": "true" | "false" | "auto"}
+PIPELINE_ATTR = "tlspec.pipeline"
 
 
 class _Builder:
@@ -150,8 +151,10 @@ class _Builder:
         del self.env[name]
 
     def _stage_pipeline(self, stage: Stage) -> None:
-        self._stage_for(stage, {PIPELINE_ATTR: {"num_stages": stage.options.get("num_stages", 2),
-                                                "stage": stage.pointer}})
+        choice = stage.options.get("warp_specialize", "auto")
+        self._stage_for(stage, {PIPELINE_ATTR: {
+            "num_stages": stage.options.get("num_stages", 2), "stage": stage.pointer,
+            "warp_specialize": choice if isinstance(choice, str) else str(choice).lower()}})
 
     def _stage_alloc_barrier(self, stage: Stage) -> None:
         """Nothing here: every barrier is a slot of the kernel's mbarrier array, initialised

@@ -426,6 +426,24 @@ def check_loop(ctx: Context, stage: Stage, scope: Scope) -> None:
         ctx.error(stage.pointer + "/num_stages", f"pipeline of {num_stages} stages over a loop of "
                                                  f"{value[0]} iterations",
                   "use at most as many stages as iterations")
+    if stage.options.get("warp_specialize") is True:
+        check_warp_specialize(ctx, stage)
+
+
+def check_warp_specialize(ctx: Context, stage: Stage) -> None:
+    """`warp_specialize: true` needs what any warp-specialized loop needs; the compiler says
+    why a particular loop cannot have it (ProducerConsumerWarpSpecialized)."""
+    pointer = stage.pointer + "/warp_specialize"
+    target = ctx.kernel.target
+    if not target.has_tma:
+        ctx.error(pointer, f"warp specialization needs sm_90a (its producer warp issues TMA "
+                           f"loads on mbarriers); the target is {target.name}",
+                  "remove 'warp_specialize' (the loop is pipelined with cp.async), or set "
+                  "'target: sm_90a'", key=True)
+    elif stage.options.get("num_stages", 2) < 2:
+        ctx.error(pointer, "warp specialization needs a pipeline of num_stages >= 2 (the "
+                           "producer fills the next slots while the consumers read one)",
+                  "set num_stages: 2 or more, or remove 'warp_specialize'", key=True)
 
 
 CHECKS: dict[str, Callable[[Context, Stage, Scope], None]] = {

@@ -15,6 +15,7 @@ from tvm.script.ir_builder import tirx as T
 
 from ..analysis import global_names, is_block_sync, is_tma, memory_accesses, stage_kind
 from ..lower.common import rebuilt, seq
+from .producer_consumer_warp_specialized import is_role_split
 
 
 def fence(space: str = ".shared::cta") -> tirx.Stmt:
@@ -34,6 +35,9 @@ class _Fencer:
                 stmt = rebuilt(stmt, self.visit(stmt.body))
             elif isinstance(stmt, (tirx.SeqStmt, tirx.AttrStmt)) and stage_kind(stmt) is None:
                 stmt = self.visit(stmt)
+            elif is_role_split(stmt):          # the producer only loads what no thread writes
+                stmt = tirx.IfThenElse(stmt.condition, self.visit(stmt.then_case),
+                                       stmt.else_case)
             else:
                 _, writes, async_reads, _ = memory_accesses(stmt)
                 if is_tma(stmt) and async_reads & self.dirty:

@@ -36,7 +36,8 @@ from ..analysis import attr, dtype_bytes, region_parts
 from ..lower.common import const, rebuilt, seq, substitute
 from ..tileir import PIPELINE_ATTR
 from .lower_tile_op import COMMIT
-from .pipeline_planning import PLAN_ATTR, body_stmts, map_pipeline_loops
+from .pipeline_planning import PLAN_ATTR, body_stmts, map_pipeline_loops, phase_count
+from .producer_consumer_warp_specialized import CHOICE_ATTR
 
 
 class _Injector:
@@ -46,7 +47,9 @@ class _Injector:
 
     def rewrite(self, loop: tirx.For, outer: list[tirx.For]) -> tirx.Stmt:
         loads = [int(i) for i in loop.annotations[PLAN_ATTR]["loads"]]
-        return self._pipeline(loop, loads, outer) if loads else loop
+        if not loads or loop.annotations.get(CHOICE_ATTR, {}).get("chosen", False):
+            return loop             # runs as written, or ProducerConsumerWarpSpecialized's
+        return self._pipeline(loop, loads, outer)
 
     def _pipeline(self, loop: tirx.For, loads: list[int], outer: list[tirx.For]):
         stages = int(loop.annotations[PIPELINE_ATTR]["num_stages"])
@@ -79,9 +82,9 @@ class _Injector:
 
         waits = []
         if tma:
-            slot = tirx.floormod(k, stages)
-            parity = _parity(k, slot, extent, stages, outer)
-            waits.append(ops.tile_call("barrier_wait", [slot + first, parity], sync))
+            parity = tirx.floormod(phase_count(k, extent, stages, outer), 2)
+            waits.append(ops.tile_call("barrier_wait", [tirx.floormod(k, stages) + first, parity],
+                                       sync))
         if cp_async:
             waits.append(ops.tile_call("async_wait", [tirx.IntImm("int32", ahead)], sync))
         j = tirx.Var(f"{k.name}_ahead", "int32")
@@ -89,19 +92,6 @@ class _Injector:
                             tirx.ForKind.SERIAL, issue(j))
         steady = rebuilt(loop, seq([issue(k + ahead), *waits, *consumers]))
         return seq([prologue, steady])
-
-
-def _parity(k, slot, extent, stages: int, outer: list[tirx.For]) -> tirx.PrimExpr:
-    """The parity of the phase iteration k waits for (see the module's docstring)."""
-    phases = tirx.floordiv(k, stages)
-    if outer:
-        entries, scale = tirx.IntImm("int32", 0), 1
-        for loop in reversed(outer):
-            entries = entries + (loop.loop_var - loop.min) * scale
-            scale = scale * loop.extent
-        uses = tirx.floordiv(tirx.max(extent - slot, 0) + stages - 1, stages)
-        phases = phases + entries * uses
-    return tirx.floormod(phases, 2)
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.InjectSoftwarePipeline")

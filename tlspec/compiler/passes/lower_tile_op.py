@@ -53,6 +53,7 @@ from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
 from .split_host_device import READS_TMA_STORES
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
+from .producer_consumer_warp_specialized import EVERY_THREAD, LEADER, RING
 
 COMMIT = "tlspec.commit"    # config of an async_copy: False when its group is committed elsewhere
 # the element types tirx's TMA dispatch encodes tensor maps for (its _dtype_contract)
@@ -182,7 +183,7 @@ class _Lowerer:
         instruction = config.get("tlspec.instruction")
         self.bit_views = []
         if kind in ops.SYNC_ARGS:
-            body, instruction = self._sync(kind, call), "sync"
+            body, instruction = self._sync(kind, call), "ring" if config.get(RING) else "sync"
         elif instruction == "tma":
             body = self._tma(call, config, explicit=kind == "tma_copy")
         elif instruction == "cp_async":
@@ -220,7 +221,7 @@ class _Lowerer:
         the box's bytes; a store until it is read out); an explicit `tma_copy` does not: its
         load completes on the spec's barrier, its store is waited for by tma_store_wait."""
         dst, src = call.args[0], call.args[1]
-        leader = self.tid == 0
+        leader = self.tid == config.get(LEADER, 0)
         policy = config.get("eviction_policy", "evict_normal")    # tirx adds .L2::cache_hint
         hint = {} if policy == "evict_normal" else {"cache_hint": str(policy)}
         load = scope_kind(dst.source) == "shared"
@@ -250,13 +251,17 @@ class _Lowerer:
     # -- synchronisation stages ------------------------------------------------------------
     def _sync(self, kind: str, call):
         args = dict(zip(ops.SYNC_ARGS[kind], call.args))
+        config = ops.config_of(call)
         if kind == "barrier_arrive":
             mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
             nbytes = const(args["expect_tx"])
-            arrive = (T.ptx.mbarrier.arrive.shared.b64(mbar) if nbytes == 0 else
-                      T.ptx.mbarrier.arrive.expect_tx.shared.b64(
-                          mbar, tirx.Cast("uint32", args["expect_tx"])))
-            return tirx.IfThenElse(self.tid == 0, tirx.Evaluate(arrive), None)
+            arrive = tirx.Evaluate(
+                T.ptx.mbarrier.arrive.shared.b64(mbar) if nbytes == 0 else
+                T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, tirx.Cast("uint32",
+                                                                           args["expect_tx"])))
+            if config.get(EVERY_THREAD):
+                return arrive
+            return tirx.IfThenElse(self.tid == config.get(LEADER, 0), arrive, None)
         if kind == "barrier_wait":
             mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
             return tirx.Evaluate(T.cuda.mbarrier_wait(mbar, args["parity"]))

@@ -147,6 +147,20 @@ def map_pipeline_loops(body, rewrite: Callable[[tirx.For, list[tirx.For]], tirx.
     return visit(body)
 
 
+def phase_count(k, extent, stages: int, outer: list[tirx.For]) -> tirx.PrimExpr:
+    """How many phases barrier `k % stages` of a ring completed before iteration k's (see
+    InjectSoftwarePipeline): its uses in the loop's earlier entries and in this one."""
+    phases = tirx.floordiv(k, stages)
+    if outer:
+        entries, scale = tirx.IntImm("int32", 0), 1
+        for loop in reversed(outer):
+            entries = entries + (loop.loop_var - loop.min) * scale
+            scale = scale * loop.extent
+        uses = tirx.floordiv(tirx.max(extent - tirx.floormod(k, stages), 0) + stages - 1, stages)
+        phases = phases + entries * uses
+    return phases
+
+
 NOTES_ATTR = "tlspec.notes"          # [[stage pointer, message, hint], ...]: compile warnings
 NOT_SLOW = ("num_stages is 1", "the body holds stages other than")    # as the spec asked
 

@@ -15,19 +15,25 @@ import tvm
 from tvm import tirx
 
 from ..kernel_params import check_parameter_space
+from .annotate_warp_group_reg_alloc import PLAN_ATTR as REGISTER_ALLOC
 
 
 @tvm.transform.module_pass(opt_level=0, name="tlspec.SplitHostDevice")
 def SplitHostDevice(mod, ctx):  # noqa: N802 (named like a pass)
-    coherent = any(func.attrs is not None and func.attrs.get(READS_TMA_STORES)
-                   for func in mod.functions.values())
+    attrs = [func.attrs for func in mod.functions.values() if func.attrs is not None]
+    coherent = any(a.get(READS_TMA_STORES) for a in attrs)
+    registers = next((a[REGISTER_ALLOC] for a in attrs if REGISTER_ALLOC in a), None)
     mod = tirx.transform.SplitHostDevice()(tirx.transform.AnnotateEntryFunc()(mod))
     for gv, func in mod.functions.items():
         if func.attrs is not None and func.attrs.get("tirx.is_global_func"):
             check_parameter_space(func)
             if coherent:
-                mod[gv] = func.with_attr("tirx.noalias", False)
+                func = func.with_attr("tirx.noalias", False)
+            if registers is not None:
+                func = func.with_attr(MIN_BLOCKS, int(registers["blocks_per_sm"]))
+            mod[gv] = func
     return mod
 
 
 READS_TMA_STORES = "tlspec.reads_tma_stores"
+MIN_BLOCKS = "tirx.launch_bounds_min_blocks_per_sm"     # __launch_bounds__'s second value

@@ -20,6 +20,8 @@ the body is checked against what precedes the loop (a barrier before the loop) a
 body's end (the next iteration: a barrier closes the body)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tvm
 import tvm_ffi
 from tvm import tirx
@@ -27,14 +29,25 @@ from tvm.script.ir_builder import tirx as T
 from tvm.ir.expr import TensorLoad as LoadNode
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ..analysis import (global_names, is_block_sync, is_tma, memory_accesses, stage_kind,
+from ..analysis import (attr, global_names, is_block_sync, is_tma, memory_accesses, stage_kind,
                         stages_in)
 from ..lower.common import rebuilt, seq
 from .merge_shared_memory_allocations import MBARRIERS
+from .producer_consumer_warp_specialized import WS_ATTR, is_role_split
 
 
 def barrier() -> tirx.Stmt:
     return tirx.Evaluate(T.cuda.cta_sync())
+
+
+CONSUMER_BARRIER = 1        # named barrier 0 is __syncthreads()'s
+
+
+def consumer_barrier(consumers: int) -> Callable[[], tirx.Stmt]:
+    """The block barrier of a warp-specialized kernel's consumers: the producer warp never
+    joins a barrier, so `__syncthreads()` would hang; `bar.sync 1, n` waits for the n
+    consumer threads only."""
+    return lambda: tirx.Evaluate(T.ptx["bar.sync"](CONSUMER_BARRIER, consumers))
 
 
 LEADER, ALL = "leader", "all"     # who makes an access: thread 0 alone (a TMA copy), or every thread
@@ -130,9 +143,12 @@ def _accesses(stmt, tensors: set[str]) -> tuple[set[Access], set[Access], set[st
 
 
 class _Syncer:
-    def __init__(self, tensors: set[str]):
+    def __init__(self, tensors: set[str], consumers: int = 0,
+                 barrier: Callable[[], tirx.Stmt] = barrier):
         self.state = _State(tensors)
         self.tensors = tensors
+        self.consumers = consumers          # a warp-specialized kernel's consumer threads
+        self.barrier = barrier
 
     def visit_list(self, stmts) -> list:
         out = []
@@ -140,6 +156,12 @@ class _Syncer:
             if is_block_sync(stmt):
                 self.state.reset()
                 out.append(stmt)
+                continue
+            if (stage_kind(stmt) or "").endswith(":ring"):     # ordered by its ring's protocol
+                out.append(stmt)
+                continue
+            if is_role_split(stmt):
+                out.append(self._roles(stmt))
                 continue
             if isinstance(stmt, tirx.For) and stage_kind(stmt) is None:
                 out += self._loop(stmt)
@@ -149,7 +171,7 @@ class _Syncer:
                 continue
             reads, writes, settled = _accesses(stmt, self.tensors)
             if self.state.conflicts(reads, writes):
-                out.append(barrier())
+                out.append(self.barrier())
                 self.state.reset()
             self.state.read |= reads
             self.state.written = {(name, who) for name, who in self.state.written | writes
@@ -163,19 +185,31 @@ class _Syncer:
         closes the body when the next iteration conflicts with its end."""
         before = []
         if self._head_conflicts(_stmts(loop.body)):
-            before.append(barrier())
+            before.append(self.barrier())
             self.state.reset()
         stmts = _stmts(self.visit(loop.body))
         if self._head_conflicts(stmts):
-            stmts.append(barrier())
+            stmts.append(self.barrier())
             self.state.reset()
         return [*before, rebuilt(loop, seq(stmts))]
+
+    def _roles(self, split: tirx.IfThenElse) -> tirx.IfThenElse:
+        """A warp-specialized kernel's branches: the consumers synchronise among themselves
+        from the state before the split; the producer is one thread (program order)."""
+        consumer = split.then_case
+        syncer = _Syncer(self.tensors, barrier=consumer_barrier(self.consumers))
+        syncer.state.read, syncer.state.written = set(self.state.read), set(self.state.written)
+        return tirx.IfThenElse(split.condition, tirx.AttrStmt(
+            consumer.node, consumer.attr_key, consumer.value, syncer.visit(consumer.body)),
+            split.else_case)
 
     def _head_conflicts(self, stmts) -> bool:
         """Whether the statements up to the first barrier conflict with the current state."""
         for stmt in stmts:
             if is_block_sync(stmt):
                 return False
+            if (stage_kind(stmt) or "").endswith(":ring"):
+                continue
             reads, writes, _ = _accesses(stmt, self.tensors)
             if self.state.conflicts(reads, writes):
                 return True
@@ -196,4 +230,5 @@ def _stmts(body) -> list:
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ThreadSync")
 class ThreadSync:
     def transform_function(self, func, mod, ctx):
-        return func.with_body(_Syncer(global_names(func)).visit(func.body))
+        consumers = int(attr(func, WS_ATTR, {}).get("consumers", 0))
+        return func.with_body(_Syncer(global_names(func), consumers).visit(func.body))
