@@ -27,13 +27,16 @@ def main(specs: str, pipelined: str) -> None:
     a = torch.randn(16384, 16384, device="cuda", dtype=h)
     b = torch.empty_like(a)
     jobs = [("copy 16384x16384", a, b, a, [("copy_tiles (specs/)", s.copy_tiles)] +
-             [(n, getattr(p, n)) for n in ("copy_pipe_c512_s4", "copy_pipe_c1024_s4")])]
+             [(n, getattr(p, n)) for n in ("copy_pipe_c512_s4", "copy_pipe_c1024_s4",
+                                             "copy_pipe_c512_s4_ws", "copy_pipe_c1024_s4_ws")])]
     t = torch.randn(8192, 8192, device="cuda", dtype=h)
     tb = torch.empty_like(t)
     jobs.append(("transpose 8192x8192", t, tb, t.t().contiguous(),
                  [("transpose_tma_store (specs/)", s.transpose_tma_store)] +
                  [(n, getattr(p, n)) for n in ("transpose_pipe_c256_s2", "transpose_pipe_c256_s3",
-                                               "transpose_pipe_c512_s2", "transpose_pipe_c512_s3")]))
+                                               "transpose_pipe_c512_s2", "transpose_pipe_c512_s3",
+                                               "transpose_tma_pipe_c512_s3", "transpose_ws_c512_s3",
+                                               "transpose_ws_c512_s3_two_tiles")]))
     print(f"device: {torch.cuda.get_device_name()}\n")
     print("| job (fp16) | kernel | GB/s | / synchronous spec |")
     print("|---|---|---|---|")
