@@ -1,8 +1,11 @@
 """The asynchronous stages compile: every docs/spec.md example that uses one of them or a
 `pipeline` loop, and the pipeline kernels of specs/, each to a cubin for its own target, sm_90a
 or sm_80 (through NVRTC, so ptxas checks the instructions; those of clusters and sm_100a are not
-compiled by this release). The `pipeline` example of docs/spec.md is pipelined (its plan, as
-its section says), the others, whose bodies order their copies themselves, run as written."""
+compiled by this release). The `pipeline` examples of docs/spec.md are pipelined (their plans,
+as the section says; one warp-specialized), the others, whose bodies order their copies
+themselves, run as written. A loop that cannot be warp-specialized as its spec asks is a located
+compile error; one that is launches its producer's threads too and, where registers move, is
+bounded for them (`__launch_bounds__(threads, blocks per SM)`, checked against the cubin)."""
 import re
 
 import pytest
@@ -67,6 +70,7 @@ def test_the_pipeline_example_is_pipelined_and_the_others_run_as_written():
         for why in plans(block):
             found[re.search(r"^name: (\w+)", block.text, re.M).group(1)] = why
     assert found.pop("slab_copy_pipelined") == "1 load(s) issued 2 iteration(s) ahead"
+    assert found.pop("transpose_warp_specialized") == "1 load(s) issued 2 iteration(s) ahead"
     assert found and all(why.startswith("runs as written") for why in found.values()), found
 
 
@@ -115,3 +119,56 @@ def test_pipelines_that_run_as_the_spec_asks_are_not_warned_about(tmp_path):
     one.write_text(SERIAL_PIPELINE.replace("num_stages: 3", "num_stages: 1"))
     result = compile_paths([str(one), *map(str, FILES)], str(tmp_path / "out"))
     assert result.ok and not result.diagnostics.warnings
+
+
+# -- warp specialization ------------------------------------------------------------------------
+WS_REGISTERS = (ROOT / "tests" / "gpu" / "async" / "warp_specialized.tlspec.yaml")
+
+
+def ws_kernel(name: str):
+    return next(k for k in kernels_of(WS_REGISTERS.read_text(), str(WS_REGISTERS))
+                if k.name == name)
+
+
+def test_a_specialized_kernel_launches_its_producer_and_bounds_its_registers():
+    from tlspec.compiler.cuda_compile import register_count
+
+    artifact = compile_kernel(ws_kernel("ws_registers_f16"))      # 256 consumers, 128 KB
+    assert artifact.manifest["block"] == [384, 1, 1]
+    assert "__launch_bounds__(384, 1)" in artifact.source
+    assert "setmaxnreg_inc_sync_aligned_u32_232" in artifact.source
+    assert "setmaxnreg_dec_sync_aligned_u32_40" in artifact.source
+    assert register_count(artifact.cubin, artifact.manifest["entry"]) == 168   # 65536 / 384
+
+
+def test_a_producer_warp_needs_no_register_bound():
+    artifact = compile_kernel(ws_kernel("ws_warp_producer_f32"))  # 64 consumers: one warp more
+    assert artifact.manifest["block"] == [96, 1, 1]
+    assert "setmaxnreg" not in artifact.source and "__launch_bounds__(96)" in artifact.source
+
+
+def test_registers_the_cubin_does_not_start_with_are_an_error(tmp_path, monkeypatch):
+    """Had ptxas given the threads fewer registers than the reallocation was planned for, the
+    consumers' setmaxnreg.inc would wait forever: the compile is refused instead."""
+    from tlspec.compiler import driver
+
+    monkeypatch.setattr(driver, "register_count", lambda cubin, entry: 32)
+    result = compile_paths([str(WS_REGISTERS)], str(tmp_path / "out"))
+    errors = [d.message for d in result.diagnostics.errors]
+    assert any("ws_registers_f16': internal compiler error: its threads start with 32 "
+               "registers, not the 168" in m for m in errors), errors
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_loop_that_cannot_be_specialized_as_asked_is_a_located_error(tmp_path):
+    spec = tmp_path / "ws.tlspec.yaml"
+    spec.write_text(SERIAL_PIPELINE.replace("      num_stages: 3\n",
+                                            "      num_stages: 3\n      warp_specialize: true\n"))
+    result = compile_paths([str(spec)], str(tmp_path / "out"))
+    (error,) = result.diagnostics.errors
+    assert error.render().splitlines()[:2] == [
+        f"{spec}:18:24: error: this pipeline loop cannot be warp-specialized: it is not "
+        "pipelined: no copy into a shared tile by TMA or cp.async (or cp.async-sized vectors) "
+        "writes a slot 'k % s' with s >= num_stages (3) of its tile's first dimension",
+        "  at: /stages/0/pipeline/warp_specialize"]
+    assert not (tmp_path / "out").exists()

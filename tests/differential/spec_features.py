@@ -36,14 +36,16 @@ def _stages(stages: list, depth: int = 0):
 
 
 def hopper_only(stages: list) -> bool:
-    """Whether stages use what sm_80 lacks: TMA copies, mbarriers, TMA store waits."""
+    """Whether stages use what sm_80 lacks: TMA copies, mbarriers, TMA store waits, warp
+    specialization."""
     return any(kind in HOPPER_KINDS or options.get("prefer_instruction") == "tma"
-               for kind, options, _ in _stages(stages))
+               or options.get("warp_specialize") is True for kind, options, _ in _stages(stages))
 
 
 def _pipeline(options: dict, depth: int) -> set[str]:
     """How a pipeline loop is written: depth, trip count, slots, bodies run as written."""
     found = {f"pipeline:num_stages={options.get('num_stages', 2)}"}
+    found |= {"pipeline:warp_specialize"} if options.get("warp_specialize") is True else set()
     found |= {"pipeline:nested"} if depth else set()
     extent = str(options["extent"])
     found |= {"pipeline:extent_floor"} if "//" in extent else set()

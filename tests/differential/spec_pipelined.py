@@ -6,7 +6,9 @@ register fragment, a transpose into another tile, a copy into another tile. Trip
 constant or symbolic, `ceildiv` (partial last tiles) or floor division (0 iterations when the
 dim is smaller than a tile).
 
-Some bodies are ones the planner must run serially (PipelinePlanning), and which must still be
+Some loops ask for warp specialization (a producer warp issuing the TMA loads; a loop that
+cannot have it is refused with a located error). Some bodies are ones the planner must run
+serially (PipelinePlanning), and which must still be
 right: a stage touching another slot of the loaded tile, a slot overwritten after it was read,
 a sync_threads in the body, a route without slots (spec_tiled.route).
 """
@@ -153,6 +155,8 @@ def pipelined(b: SpecBuilder) -> Generated:
     options = {"var": var, "extent": extent}
     if stages != 2 or b.chance(0.5):
         options["num_stages"] = stages
+    if stages >= 2 and b.chance(0.3):     # refused with the reason where it cannot be
+        options["warp_specialize"] = True
     options["stages"] = body.finish()
     stmts = [{"pipeline": options}]
     for var, outer, start in reversed(t.loops[:-1]):

@@ -3,7 +3,8 @@ one shared tile."""
 
 
 def copy_kernel(tiles: dict[str, tuple], stages: list[str], *, dtype: str = "float16",
-                dims: str = "{M: 1024, N: 1024}", grid: str = "{bx: 16}") -> str:
+                dims: str = "{M: 1024, N: 1024}", grid: str = "{bx: 16}", threads: int = 128,
+                target: str = "sm_90a") -> str:
     """The spec text: `tiles` maps each shared tile to (shape, layout); `stages` are the lines of
     the stage list, indented below `stages:`."""
     buffers = "".join(f"\n  {name}: {{scope: shared, shape: {list(shape)}, dtype: {dtype}, "
@@ -11,14 +12,14 @@ def copy_kernel(tiles: dict[str, tuple], stages: list[str], *, dtype: str = "flo
     return f"""
 tlspec: 1
 name: k
-target: sm_90a
+target: {target}
 dims: {dims}
 buffers:
   A: {{scope: global, shape: [M, N], dtype: {dtype}, io: in}}
   B: {{scope: global, shape: [M, N], dtype: {dtype}, io: out}}{buffers}
 launch:
   grid: {grid}
-  threads: 128
+  threads: {threads}
 stages:
 """ + "\n".join("  " + line for line in stages) + "\n"
 
@@ -48,10 +49,12 @@ stages:
 
 
 def loop_lines(body: list[str], *, kind: str = "pipeline", var: str = "k", extent="16",
-               num_stages: int | None = 3) -> list[str]:
+               num_stages: int | None = 3, warp_specialize: str | None = None) -> list[str]:
     """The stage lines of a `kind` loop (`pipeline` or `for`) over `var` whose body is the stage
     lines `body`, for copy_kernel."""
     options = [f"    var: {var}", f"    extent: {extent}"]
     if kind == "pipeline" and num_stages is not None:
         options.append(f"    num_stages: {num_stages}")
+    if warp_specialize is not None:
+        options.append(f"    warp_specialize: {warp_specialize}")
     return [f"- {kind}:", *options, "    stages:", *("      " + line for line in body)]

@@ -64,3 +64,20 @@ def test_int16_tensors_are_handed_over_as_uint16():
     copies, _ = lowered(kernel([16, 64], "bx*16 : +16, k*64 : +64", "A_s", dtype="int16"))
     assert regions(copies[0]) == [("A_s", "int16", [16, 64]), ("A", "uint16", [16, 64])]
     assert regions(copies[1]) == [("B", "uint16", [16, 64]), ("A_s", "int16", [16, 64])]
+
+
+def test_a_warp_specialized_producer_issues_from_its_own_first_thread():
+    """The producer's arrivals and loads are issued by thread n (the first after the n consumer
+    threads); the consumers' release of a slot is an arrival of every consumer thread."""
+    text = copy_kernel({"A_s": ((2, 64, 64), "swizzle_128B")}, [
+        "- pipeline:", "    var: k", "    extent: 4", "    num_stages: 2",
+        "    warp_specialize: true", "    stages:",
+        '      - copy: {src: "A[bx*64 : +64, k*64 : +64]", dst: "A_s[k % 2, :, :]"}',
+        '      - copy: {src: "A_s[k % 2, :, :]", dst: "B[bx*64 : +64, k*64 : +64]"}'])
+    script = run_through(tile_ir(text), "LowerTileOp")["main"].script()
+    producer = script[script.index('"producer"'):]
+    consumer = script[script.index('"consumer"'):script.index('"producer"')]
+    assert producer.count("if tid == 128:") == 3          # the role, its arrival, its load
+    lines = consumer.splitlines()
+    at = [i for i, line in enumerate(lines) if '"arrive"' in line]
+    assert len(at) == 1 and "if tid" not in lines[at[0] - 1]     # no thread picked

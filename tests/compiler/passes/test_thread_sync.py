@@ -88,3 +88,40 @@ def test_a_loop_whose_first_iteration_conflicts_gets_the_barrier_before_the_loop
     (parent,) = found
     at = [i for i, x in enumerate(parent.seq) if x.same_as(loop)][0]
     assert is_block_sync(parent.seq[at - 1])
+
+
+# -- warp-specialized kernels -------------------------------------------------------------------
+def ws_transpose(consumer_tile: str) -> str:
+    """A warp-specialized pipeline: TMA loads into A_s[k % 3]; the consumers transpose the slot
+    into `consumer_tile` and store it by TMA."""
+    tiles = {"A_s": ((3, 64, 64), "swizzle_128B"), "T_s": ((2, 64, 64), "swizzle_128B")}
+    return copy_kernel(tiles, loop_lines([
+        '- copy: {src: "A[bx*64 : +64, k*64 : +64]", dst: "A_s[k % 3, :, :]"}',
+        f'- transpose: {{src: "A_s[k % 3, :, :]", dst: "{consumer_tile}"}}',
+        f'- copy: {{src: "{consumer_tile}", dst: "B[k*64 : +64, bx*64 : +64]"}}'],
+        warp_specialize="true"), grid="{bx: 16}", dims="{M: 1024, N: 1024}")
+
+
+def role(func, name: str):
+    found = []
+    tvm_ffi.structural_walk(func.body, (tirx.AttrStmt, lambda a: found.append(a)
+                                        if a.attr_key == "tlspec.warp_role"
+                                        and a.value.value == name else None), order="pre")
+    return found[0]
+
+
+def test_the_consumers_synchronise_by_a_named_barrier_of_their_threads_only():
+    func = synced(ws_transpose("T_s[0, :, :]"))
+    consumer = role(func, "consumer").script()
+    assert "cta_sync" not in consumer and "cta_sync" not in role(func, "producer").script()
+    # the transposed tile is written, then stored by TMA, and written again next iteration
+    assert consumer.count("T.ptx.bar(T.uint32(1), T.uint32(128)") == 2
+
+
+def test_the_rings_need_no_barrier():
+    """Consumers that only read the slot: the full / empty rings order the slot's reuse."""
+    text = copy_kernel({"A_s": ((3, 64, 64), "swizzle_128B")}, loop_lines([
+        '- copy: {src: "A[bx*64 : +64, k*64 : +64]", dst: "A_s[k % 3, :, :]"}',
+        '- copy: {src: "A_s[k % 3, :, :]", dst: "B[bx*64 : +64, k*64 : +64]", '
+        'prefer_instruction: sync}'], warp_specialize="true"))
+    assert "T.ptx.bar(" not in role(synced(text), "consumer").script()

@@ -7,7 +7,9 @@ global tensor the threads wrote and a TMA load then reads (an `inout` argument),
 what such writes wrote since the last fence: ahead
 of the spec's own `sync_threads` when one directly precedes the store, else right before it
 (ThreadSync then puts the block barrier between the fence and the store). Loops count their
-own later writes as earlier ones (the next iteration)."""
+own later writes as earlier ones (the next iteration). In a warp-specialized kernel the
+consumers' branch is visited like the rest; the producer's TMA loads read only tensors no stage
+writes (ProducerConsumerWarpSpecialized's rule), so it needs no fence."""
 from __future__ import annotations
 
 from tvm import tirx

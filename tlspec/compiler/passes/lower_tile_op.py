@@ -9,7 +9,7 @@
 - a cp.async copy (global -> shared) becomes the same thread-to-vector loop with one
   `cp.async` per vector, then commit and wait (`..lower.cp_async`);
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
-  LowerHopperIntrin) issued by thread 0, with the `eviction_policy` as its L2 cache hint, and
+  LowerHopperIntrin) issued by thread 0 (or `tlspec.leader`), with the `eviction_policy` as its L2 cache hint, and
   its mbarrier protocol: a load arms its mbarrier with the tile's byte count and every thread
   waits on it (the phase is the parity of the enclosing loops' iteration count); a store is
   committed by the issuing thread, which waits only until the tile has been read out of shared
@@ -20,7 +20,8 @@
   completing on the spec's barrier (whose `barrier_arrive` announced its bytes), a store is
   issued and committed as a bulk group; an `async_copy` is the cp.async loop and its commit. The
   synchronisation stages become their instruction: `barrier_arrive` one arrival (with its
-  expect_tx) by thread 0, `barrier_wait` a parity wait in every thread, `async_commit` /
+  expect_tx) by thread 0 (by the thread `tlspec.leader` names: a warp-specialized producer's
+  first thread; by every thread with `tlspec.every_thread`: the consumers' release of a slot), `barrier_wait` a parity wait in every thread, `async_commit` /
   `async_wait` cp.async.commit_group / wait_group in every thread, `tma_store_wait` a bulk
   wait_group.read by thread 0 (the thread that issued the stores; a full wait_group when a
   stage reads a tensor the stores write). Before the block exits, the
@@ -28,7 +29,8 @@
   them).
 
 Each lowered stage is wrapped in `AttrStmt(<stage pointer>, "tlspec.stage", "<kind>:<instruction>")`
-so that later passes (and IR dumps) can tell which stage a statement came from.
+so that later passes (and IR dumps) can tell which stage a statement came from; the instruction
+of a warp-specialized ring's wait or arrival is `ring`.
 """
 from __future__ import annotations
 

@@ -2,11 +2,13 @@
 their own, so that the launch's threads (the consumers) never stop to issue them.
 
 A loop is specialized when its spec asks for it (`warp_specialize: true`; a located compile
-error says why when it cannot be) or, with `auto`, when the compiler chooses it (`_auto`). It
-can be when PipelinePlanning pipelined it with TMA loads only, the target is sm_90a, the
-block's threads are whole warps with room for one more warp, no stage outside the loop touches
-a tile its loads write (the producer runs ahead of everything the consumers do), and no stage of
-the kernel writes a global tensor its loads read.
+error says why when it cannot be); `auto` (the default) does not specialize, because a producer
+warp measured level with the every-thread pipeline on every data-movement loop tried on the H200
+(bench/RESULTS.md), and --dump-ir says so on the loop (`tlspec.warp_specialize`). A loop can be
+specialized when PipelinePlanning pipelined it with TMA loads only, the target is sm_90a, the
+block has room for one more warp, no stage outside the loop touches a tile its loads write (the
+producer runs ahead of everything the consumers do, so two loops cannot share a ring's tile),
+and no stage of the kernel writes a global tensor its loads read.
 
 The kernel then launches P more threads (one warp group, P = 128, where the consumers are whole
 warp groups, so that AnnotateWarpGroupRegAlloc can move registers between them; else one warp)
@@ -116,8 +118,6 @@ class _Chooser:
         stmts = body_stmts(loop)
         if any(ops.config_of(stmts[i]).get("tlspec.instruction") != "tma" for i in loads):
             return "a load of the loop is a cp.async copy; the producer warp issues TMA loads only"
-        if self.threads % 32:
-            return f"launch.threads ({self.threads}) is not a whole number of warps"
         if self.threads + 32 > MAX_THREADS:
             return f"launch.threads ({self.threads}) leaves no room for a producer warp " \
                    f"({MAX_THREADS} threads at most)"
@@ -137,7 +137,7 @@ class _Chooser:
 
 
 def _auto(obstacle: str | None) -> tuple[bool, str]:
-    """warp_specialize: auto (see docs/spec.md#warp-specialization)."""
+    """warp_specialize: auto (see the module's docstring and docs/spec.md#warp-specialization)."""
     if obstacle is not None:
         return False, f"auto: not specialized ({obstacle})"
     return False, ("auto: not specialized (a pipeline of data stages gains nothing measurable "
