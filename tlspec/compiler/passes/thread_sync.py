@@ -17,7 +17,12 @@ waits on is armed again (by thread 0) only after a barrier: with the barrier bet
 thread can still be waiting for one phase when the next has completed too (a parity wait
 cannot tell them apart). In a loop, the beginning of
 the body is checked against what precedes the loop (a barrier before the loop) and against the
-body's end (the next iteration: a barrier closes the body)."""
+body's end (the next iteration: a barrier closes the body).
+
+In a warp-specialized kernel the consumers' branch gets the same analysis with named barriers of
+its n threads (`bar.sync 1, n`) in place of `__syncthreads()`, which the producer warp never
+reaches; the producer's branch (one thread) gets none; the rings' waits and arrivals (stages
+`<kind>:ring`) are left out: their full / empty protocol orders the slots' reuse."""
 from __future__ import annotations
 
 from collections.abc import Callable
