@@ -11,7 +11,9 @@ inputs, outputs poisoned and guarded:
   loop specialized), a body whose consumers rewrite a tile every iteration (the back edge's
   barrier, here a named barrier of the consumers);
 - a producer of one warp (64 consumer threads) and a producer warp group that gives its
-  registers to 256 consumers (setmaxnreg).
+  registers to 256 consumers (setmaxnreg);
+- a spec's sync_threads among the consumers (their named barrier: `__syncthreads()` would wait
+  for the producer warp).
 
 Imports only the compiled package, torch and pytest (TLSPEC_ASYNC: the package directory).
 """
@@ -91,3 +93,12 @@ def test_two_specialized_loops_and_copies_around_them(m, n):
 def test_consumers_that_rewrite_a_tile_every_iteration(m, n):
     (a,), (b,) = run("ws_transpose_f16", (m, n), outs=[(n, m)], dtype=torch.float16)
     check([b], [a.t().contiguous()])
+
+
+@pytest.mark.parametrize("m, n", [(1, 4), (16, 32), (40, 100), (64, 640)])
+def test_a_specs_sync_threads_among_the_consumers(m, n):
+    x, a = random((m, 32), torch.float32), random((m, n), torch.float32)
+    y, b = guarded((m, 32), torch.float32), guarded((m, n), torch.float32)
+    kernels.ws_sync_threads_f32(x, y, a, b)          # the buffers in their declared order
+    torch.cuda.synchronize()
+    check([y, b], [x, a])

@@ -125,3 +125,16 @@ def test_the_rings_need_no_barrier():
         '- copy: {src: "A_s[k % 3, :, :]", dst: "B[bx*64 : +64, k*64 : +64]", '
         'prefer_instruction: sync}'], warp_specialize="true"))
     assert "T.ptx.bar(" not in role(synced(text), "consumer").script()
+
+
+def test_a_specs_sync_threads_among_the_consumers_becomes_their_named_barrier():
+    text = copy_kernel({"A_s": ((3, 64, 64), "swizzle_128B"), "C_s": ((64, 64), "auto")}, [
+        "- copy: {src: 'A[bx*64 : +64, 0 : +64]', dst: C_s, prefer_instruction: sync}",
+        "- sync_threads:",
+        "- copy: {src: C_s, dst: 'B[bx*64 : +64, 0 : +64]', prefer_instruction: sync}",
+        *loop_lines([
+            '- copy: {src: "A[bx*64 : +64, k*64 : +64]", dst: "A_s[k % 3, :, :]"}',
+            '- copy: {src: "A_s[k % 3, :, :]", dst: "B[bx*64 : +64, k*64 : +64]", '
+            'prefer_instruction: sync}'], warp_specialize="true")])
+    consumer = role(synced(text), "consumer").script()
+    assert "cta_sync" not in consumer and consumer.count("T.ptx.bar(T.uint32(1)") == 1

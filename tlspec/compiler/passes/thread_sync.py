@@ -21,7 +21,8 @@ body's end (the next iteration: a barrier closes the body).
 
 In a warp-specialized kernel the consumers' branch gets the same analysis with named barriers of
 its n threads (`bar.sync 1, n`) in place of `__syncthreads()`, which the producer warp never
-reaches; the producer's branch (one thread) gets none; the rings' waits and arrivals (stages
+reaches (a spec's `sync_threads` there becomes one too); the producer's branch (one thread) gets
+none; the rings' waits and arrivals (stages
 `<kind>:ring`) are left out: their full / empty protocol orders the slots' reuse."""
 from __future__ import annotations
 
@@ -158,9 +159,9 @@ class _Syncer:
     def visit_list(self, stmts) -> list:
         out = []
         for stmt in stmts:
-            if is_block_sync(stmt):
+            if is_block_sync(stmt):         # a spec's sync_threads: the consumers' own barrier
                 self.state.reset()
-                out.append(stmt)
+                out.append(self.barrier())
                 continue
             if (stage_kind(stmt) or "").endswith(":ring"):     # ordered by its ring's protocol
                 out.append(stmt)
