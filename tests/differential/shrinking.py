@@ -81,7 +81,8 @@ def reductions(spec: dict, dims: dict[str, int] | None = None) -> Iterator[dict]
                 yield s
             if kind == "pipeline":                    # the same loop, not pipelined
                 s = copy.deepcopy(spec)
-                loop = {k: v for k, v in options.items() if k != "num_stages"}
+                loop = {k: v for k, v in options.items()
+                        if k not in ("num_stages", "warp_specialize")}
                 _at(s, path)[i] = {"for": loop}
                 yield s
             for key in sorted(set(options or {}) - REQUIRED.get(kind, set())):
