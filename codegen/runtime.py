@@ -723,7 +723,7 @@ class _Plan:
     function) of its last launch: a call in the same context launches that function without
     looking it up."""
     __slots__ = ("grid", "block", "smem", "config", "empty", "device_id", "allocations",
-                 "map_layouts", "tensormaps", "buffer", "bound")
+                 "map_layouts", "tensormaps", "buffer", "bound", "cluster_config")
 
     def __init__(self, kernel: Kernel, env: Env, views: Sequence[Optional[ArrayView]]) -> None:
         self.grid = tuple(evaluate(e, env) for e in kernel.grid)
@@ -744,6 +744,7 @@ class _Plan:
         self.buffer = _ParamBuffer(kernel.params, _dim_params(kernel, env))
         self.config = (*self.grid, *self.block, self.smem)    # cuLaunchKernel's arguments 2-8
         self.bound: tuple = (None, None)
+        self.cluster_config = None         # a cluster launch's CUlaunchConfig, made once
 
 
 def _check_tensormaps(kernel: Kernel, layouts: Sequence[tuple]) -> None:
@@ -873,6 +874,7 @@ class Kernel:
                         else lambda values: None)
         self.checks = manifest.get("checks", [])
         self.grid, self.block = manifest["grid"], manifest["block"]
+        self.cluster = manifest.get("cluster")     # a cluster launch: its extents x, y, z
         self.smem = manifest.get("dynamic_shared_bytes", 0)
         self.tensormaps = manifest.get("tensormaps", [])
         self.params = _params(manifest, index)
@@ -942,11 +944,34 @@ class Kernel:
             function = self._bind(d, plan)
         with self._lock:
             tensormaps = self._tensormaps(d, plan, views) if self._map_arguments else ()
-            ret = d.cuLaunchKernel(function, *plan.config, hstream,
-                                   plan.buffer.fill(views, tensormaps), 0)
+            params = plan.buffer.fill(views, tensormaps)
+            if self.cluster is None:
+                ret = d.cuLaunchKernel(function, *plan.config, hstream, params, 0)
+            else:
+                ret = d.cuLaunchKernelEx(self._cluster_config(d, plan, hstream), function,
+                                         params, 0)
         if ret[0]:                             # a CUresult, 0 for CUDA_SUCCESS
             _check(d, ret, f"cuLaunchKernel({self.entry}, grid={plan.grid}, "
-                           f"block={plan.block}, smem={plan.smem})")
+                           f"block={plan.block}, smem={plan.smem}"
+                           + (f", cluster={tuple(self.cluster)})" if self.cluster else ")"))
+
+    def _cluster_config(self, d: Any, plan: _Plan, hstream: Any) -> Any:
+        """cuLaunchKernelEx's launch configuration: the plan's grid, block and shared memory,
+        and the cluster's extents as its one attribute."""
+        config = plan.cluster_config
+        if config is None:
+            config = d.CUlaunchConfig()
+            config.gridDimX, config.gridDimY, config.gridDimZ = plan.grid
+            config.blockDimX, config.blockDimY, config.blockDimZ = plan.block
+            config.sharedMemBytes = plan.smem
+            attribute = d.CUlaunchAttribute()
+            attribute.id = d.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
+            dims = attribute.value.clusterDim
+            dims.x, dims.y, dims.z = self.cluster
+            config.attrs, config.numAttrs = [attribute], 1
+            plan.cluster_config = config
+        config.hStream = hstream
+        return config
 
     def _bind(self, d: Any, plan: _Plan) -> Any:
         """The plan's function in the context to launch in (see _context), kept in plan.bound

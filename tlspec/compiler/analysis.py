@@ -131,16 +131,29 @@ def _children(node) -> list:
 
 
 def is_tma(stmt) -> bool:
-    """Whether `stmt` is a lowered TMA copy stage (a `copy` or a `tma_copy`)."""
-    return (stage_kind(stmt) or "").endswith(":tma")
+    """Whether `stmt` is a lowered stage of asynchronous bulk copies issued by one thread: a TMA
+    `copy`, `tma_copy` or `copy_cluster` multicast, or a block-to-block bulk copy."""
+    return (stage_kind(stmt) or "").endswith((":tma", ":bulk"))
+
+
+CLUSTER_BULK_COPY = "tlspec_cluster_bulk_copy"      # codegen/cuda/cluster.cuh
+
+
+def _extern_name(call) -> str | None:
+    if (isinstance(call.op, tvm.ir.Op) and call.op.name == "tirx.call_extern"
+            and isinstance(call.args[0], tvm.ir.StringImm)):
+        return str(call.args[0].value)
+    return None
 
 
 BLOCK_SYNC_OPS = frozenset({"tirx.cuda.cta_sync", "tirx.ptx.bar_sync_count"})
 
 
 def is_block_sync(stmt) -> bool:
-    """Whether `stmt` is a barrier of the block's threads: `__syncthreads()`, or the named
-    barrier of a warp-specialized kernel's consumer threads."""
+    """Whether `stmt` is a barrier of the block's threads: `__syncthreads()`, the named barrier
+    of a warp-specialized kernel's consumer threads, or a cluster barrier."""
+    if stage_kind(stmt) == "sync_cluster:sync":         # the cluster's barrier: the block's too
+        return True
     value = stmt.value if isinstance(stmt, tirx.Evaluate) else None
     return (isinstance(value, tvm.ir.expr.Call) and isinstance(value.op, tvm.ir.Op)
             and value.op.name in BLOCK_SYNC_OPS)
@@ -196,11 +209,22 @@ def memory_accesses(stmt) -> tuple[set[str], set[str], set[str], set[str]]:
     """(generic reads, generic writes, async-proxy reads, async-proxy writes) of shared tiles and
     global tensors, by name (tiles and tensors share one namespace). A cp.async writes its tile
     through the generic proxy (only the bulk copies use the async proxy), so it counts as a
-    generic write; a hinted `st.global` writes the element whose address it takes."""
+    generic write; a hinted `st.global` writes the element whose address it takes; a
+    block-to-block bulk copy reads its source through the async proxy and writes another
+    block's tile (not an access of this block's: ClusterPlanning orders those)."""
     reads, writes, async_reads, async_writes = set(), set(), set(), set()
     written = []                       # elements addressed to be written (cp.async, st.global)
 
     def on_call(call):
+        if _extern_name(call) == CLUSTER_BULK_COPY:    # (destination, source, bytes, mbarrier)
+            addressed = []
+            for arg in call.args[1:]:
+                tvm_ffi.structural_walk(arg, (LoadNode, addressed.append), order="pre")
+            source = []
+            tvm_ffi.structural_walk(call.args[2], (LoadNode, source.append), order="pre")
+            async_reads.update(_memory_name(load.source) for load in source)
+            written.extend(addressed)               # not this block's generic accesses
+            return
         parts = cp_async_parts(call)
         targets = [parts[0]] if parts is not None else []
         if not targets and isinstance(call.op, tvm.ir.Op) and call.op.name.startswith("tirx.ptx.st"):

@@ -60,7 +60,17 @@ def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None) -> Lowered:
         devices = {t: finalize_device_passes()(m) for t, m in devices.items()}
         device = next(iter(devices.values()))
         source = "".join(codegen_build(m, t).inspect_source() for t, m in devices.items())
-    return Lowered(source, host, device, notes)
+    return Lowered(_with_helpers(source), host, device, notes)
+
+
+def _with_helpers(source: str) -> str:
+    """The source with tlspec's own device helpers (codegen/cuda/cluster.cuh) where it calls
+    them, before tvm's code."""
+    if "tlspec_cluster_" not in source:
+        return source
+    from ..package import codegen_dir
+
+    return (codegen_dir() / "cuda" / "cluster.cuh").read_text(encoding="utf-8") + source
 
 
 def _new_notes(mod: tvm.IRModule, known: list) -> list[tuple[str, str, str]]:

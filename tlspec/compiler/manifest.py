@@ -209,7 +209,8 @@ def _loop_checks(kernel: Kernel) -> list[dict]:
 
 def _grid_checks(kernel: Kernel) -> list[dict]:
     """A grid extent that depends on symbolic dims is checked at the call against its axis's
-    limit (a constant one was checked by validation)."""
+    limit and, in a cluster launch, to be made of whole clusters (a constant one was checked by
+    validation)."""
     checks = []
     for index in kernel.launch.grid:
         extent = spec_expr(index.extent, kernel)
@@ -219,6 +220,12 @@ def _grid_checks(kernel: Kernel) -> list[dict]:
         checks.append({"expr": extent, "op": "<=", "bound": limit,
                        "message": f"grid index '{index.name}' (blockIdx.{index.axis}) would have "
                                   f"more than the {limit} blocks CUDA allows on that axis"})
+        size = (kernel.launch.cluster or ())[kernel.launch.grid.index(index):][:1]
+        if size and size[0] > 1:
+            checks.append({"expr": {"op": "%", "args": [extent, size[0]]}, "op": "==", "bound": 0,
+                           "message": f"grid index '{index.name}' (blockIdx.{index.axis}) must "
+                                      f"have a multiple of {size[0]} blocks, the cluster's "
+                                      "extent on that axis"})
     return checks
 
 
@@ -301,6 +308,13 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         "dims": _dims(kernel, globals_),
         "params": params,
         "grid": facts["launch"]["grid"], "block": facts["launch"]["block"],
+        **({"cluster": _cluster(kernel)} if kernel.launch.cluster else {}),
         "dynamic_shared_bytes": facts["launch"]["dynamic_shared_bytes"],
         "tensormaps": tensormaps, "checks": checks,
     }
+
+
+def _cluster(kernel: Kernel) -> list[int]:
+    """The cluster's extents along x, y and z."""
+    cluster = list(kernel.launch.cluster)
+    return cluster + [1] * (3 - len(cluster))

@@ -23,10 +23,22 @@ from tvm.tirx.exec_scope import ExecScope
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 TLSPEC_OPS = ("transpose", "gather", "scatter", "im2col", "tma_copy", "async_copy",
-              "barrier_arrive", "barrier_wait", "async_commit", "async_wait", "tma_store_wait")
-# the expression arguments of the synchronisation stages, in order
+              "copy_cluster", "barrier_arrive", "barrier_wait", "async_commit", "async_wait",
+              "tma_store_wait", "sync_cluster")
+# the expression arguments of the synchronisation stages, in order (`sync_cluster`, a barrier of
+# every thread of the cluster, is the compiler's: ClusterPlanning inserts it)
 SYNC_ARGS = {"barrier_arrive": ("barrier", "expect_tx"), "barrier_wait": ("barrier", "parity"),
-             "async_commit": (), "async_wait": ("pending",), "tma_store_wait": ("pending",)}
+             "async_commit": (), "async_wait": ("pending",), "tma_store_wait": ("pending",),
+             "sync_cluster": ()}
+# a copy_cluster's arguments after its regions: the destination rank and the remote barrier's
+# slot, each NONE when the form has none
+CLUSTER_ARGS = ("dst_block", "remote_barrier")
+NONE = -1
+
+
+def absent(arg) -> bool:
+    """Whether a copy_cluster argument after its regions is NONE (its form has none)."""
+    return isinstance(arg, tvm.tirx.IntImm) and int(arg.value) == NONE
 STAGE = "tlspec.stage"          # config key: the stage's JSON pointer
 
 

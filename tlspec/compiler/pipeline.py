@@ -18,6 +18,7 @@ from tvm.tirx import compilation_pipeline as tvm_pipeline
 from .passes.align_vector_loads import AlignVectorLoads
 from .passes.annotate_warp_group_reg_alloc import AnnotateWarpGroupRegAlloc
 from .passes.apply_eviction_hints import ApplyEvictionHints
+from .passes.cluster_planning import ClusterPlanning
 from .passes.inject_fence_proxy import InjectFenceProxy
 from .passes.inject_software_pipeline import InjectSoftwarePipeline
 from .passes.instruction_annotation import InstructionAnnotation
@@ -67,6 +68,9 @@ PASSES: list[PassInfo] = [
             ProducerConsumerWarpSpecialized),
     _tlspec("InjectSoftwarePipeline", "pipeline loops as a prologue and a steady loop of "
             "explicit TMA / cp.async loads, barriers and waits", InjectSoftwarePipeline),
+    _tlspec("ClusterPlanning", "cluster barriers where blocks copy into each other's shared "
+            "memory: at the start, between a tile's use and a peer's copy into it, before exit",
+            ClusterPlanning),
     _tlspec("MergeSharedMemoryAllocations", "place all shared tiles and mbarriers in one dynamic "
             "shared-memory pool", MergeSharedMemoryAllocations),
     _tlspec("AnnotateWarpGroupRegAlloc", "setmaxnreg: registers from a producer warp group "

@@ -1,10 +1,10 @@
 """What this release compiles: the data stages copy, transpose, gather, scatter and im2col, the
-explicit asynchronous stages (tma_copy, async_copy and their barriers, commits and waits), the
-loops for and pipeline, and sync_threads, on sm_90a, and on sm_80 all of them that do not need
-Hopper (validation refuses TMA, mbarriers, tma_store_wait and clusters there at their element,
-and InstructionAnnotation never chooses TMA). Everything else in the language validates but is
-refused here with an error at the element that uses it, saying so (clusters and sm_100a arrive
-in a later release). So are sizes the kernels' 32-bit index arithmetic cannot
+explicit asynchronous stages (tma_copy, async_copy and their barriers, commits and waits),
+thread block clusters and copy_cluster, the loops for and pipeline, and sync_threads, on sm_90a,
+and on sm_80 all of them that do not need Hopper (validation refuses TMA, mbarriers,
+tma_store_wait and clusters there at their element, and InstructionAnnotation never chooses
+TMA). Everything else in the language validates but is refused here with an error at the element
+that uses it, saying so (the sm_100a forms arrive in a later release). So are sizes the kernels' 32-bit index arithmetic cannot
 hold (`int32_limits`)."""
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from ..model import Kernel
 from .int32_limits import int32_overflows
 
 COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "tma_copy", "async_copy",
-                  "alloc_barrier", "barrier_arrive", "barrier_wait", "async_commit", "async_wait",
-                  "tma_store_wait", "for", "pipeline", "sync_threads")
+                  "copy_cluster", "alloc_barrier", "barrier_arrive", "barrier_wait",
+                  "async_commit", "async_wait", "tma_store_wait", "for", "pipeline",
+                  "sync_threads")
 COMPILED_TARGETS = ("sm_90a", "sm_80")
 LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
-LATER_FEATURES = "thread block clusters (copy_cluster) and the sm_100a forms"
+LATER_FEATURES = "the sm_100a forms"
 # gather/scatter options that select the sm_100a TMA forms (gather4 / scatter4)
 TMA_ROW_OPTIONS = ("rows", "col", "barrier")
 
@@ -31,9 +32,6 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
     if kernel.target.name not in COMPILED_TARGETS:
         refuse("/target", f"target {kernel.target.name}",
                "compile for sm_90a (H100/H200) or sm_80 (A100): set `target: sm_90a`")
-    if kernel.launch.cluster is not None:
-        refuse("/launch/cluster", "launch.cluster (thread block clusters)",
-               "remove `cluster:`; cluster launches arrive with copy_cluster")
     for pointer, what, hint in int32_overflows(kernel):
         refuse(pointer, what, hint)
     for buffer in kernel.buffers.values():

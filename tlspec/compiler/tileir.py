@@ -22,8 +22,9 @@ stage's pointer (`tlspec.pipeline`), for the pipelining passes.
 Function attributes carry what the passes need to reason about the code:
 `tlspec.threads` (threads per block), `tlspec.thread_var` (the thread index),
 `tlspec.var_ranges` (the range of every block index and symbolic dim), `tlspec.multiples`
-(the `multiple_of` of symbolic dims), `tlspec.target` and `tlspec.barriers` (for each barrier
-array: its first slot, count and arrive count).
+(the `multiple_of` of symbolic dims), `tlspec.target`, `tlspec.barriers` (for each barrier
+array: its first slot, count and arrive count) and, with `launch.cluster`, `tlspec.cluster` (its
+extents along the grid's x, y and z) and `tlspec.block_vars` (the block indices, x first).
 """
 from __future__ import annotations
 
@@ -81,6 +82,10 @@ class _Builder:
                                                     scope=scope))
                 self._stages(kernel.stages)
         func = ib.get()
+        cluster = list(kernel.launch.cluster or ())
+        if cluster:
+            func = func.with_attr("tlspec.cluster", cluster + [1] * (3 - len(cluster)))
+            func = func.with_attr("tlspec.block_vars", self.block_vars)
         for key, value in {"tlspec.threads": kernel.launch.threads, "tlspec.thread_var": self.tid,
                            "tlspec.var_ranges": self.ranges, "tlspec.multiples": self.multiples,
                            "tlspec.target": kernel.target.name,
@@ -115,6 +120,7 @@ class _Builder:
         extents = [to_prim(index.extent, self.env) for index in launch.grid]
         ids = T.cta_id(extents)
         ids = [ids] if isinstance(ids, tirx.Var) else list(ids)
+        self.block_vars = ids                  # blockIdx.x, .y, .z
         for index, var, extent in zip(launch.grid, ids, extents):
             IRBuilder.name(index.name, var)
             self.env[index.name] = var
@@ -180,7 +186,14 @@ class _Builder:
     _stage_barrier_arrive = _stage_barrier_wait = _sync_stage
     _stage_async_commit = _stage_async_wait = _stage_tma_store_wait = _sync_stage
 
-    def _stage_data(self, stage: Stage) -> None:
+    def _stage_copy_cluster(self, stage: Stage) -> None:
+        extra = [to_prim(stage.exprs["dst_block"], self.env) if "dst_block" in stage.exprs
+                 else tirx.IntImm("int32", ops.NONE),
+                 self._barrier_slot(stage, "remote_barrier") if "remote_barrier" in stage.barriers
+                 else tirx.IntImm("int32", ops.NONE)]
+        self._stage_data(stage, extra)
+
+    def _stage_data(self, stage: Stage, extra: list | None = None) -> None:
         config = {ops.STAGE: stage.pointer}
         for key, value in stage.options.items():
             if key in stage.regions or key in stage.exprs or key in stage.barriers:
@@ -201,6 +214,7 @@ class _Builder:
                 args.append(self._region(stage.regions["index"]))
             if stage.kind == "tma_copy" and "barrier" in stage.barriers:
                 args.append(self._barrier_slot(stage, "barrier"))
+            args += extra or []
         insert_tile_call(ops.tile_call(stage.kind, args, config))
 
 

@@ -226,6 +226,67 @@ class _Annotator:
         return {"tlspec.instruction": "tma", "tlspec.why": "tma_copy: one TMA store, committed "
                 "as a bulk group; not waited for here (tma_store_wait)"}
 
+    def _copy_cluster(self, config: dict, call) -> dict:
+        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        if "cluster_mask" in config:
+            blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+            if blockers:
+                raise StageError(config[ops.STAGE], "this copy_cluster multicast cannot be one "
+                                 f"TMA copy: {blockers[0]}", "make the copy one TMA can move "
+                                 "(docs/spec.md#tma-constraints)")
+            mask = int(config["cluster_mask"])
+            return {"tlspec.instruction": "tma",
+                    "tlspec.why": f"TMA multicast: the block of rank {(mask & -mask).bit_length() - 1}"
+                                  f" loads for the ranks of mask {mask:#x}, each of which waits "
+                                  "on its own mbarrier"}
+        blockers = self._bulk_blockers(dst, src, call)
+        if not blockers:
+            nbytes = prod(const(e) for e in dst.extents) * dtype_bytes(dst.buffer.dtype)
+            return {"tlspec.instruction": "bulk",
+                    "tlspec.why": f"one cp.async.bulk of {nbytes} bytes into the destination "
+                                  "block's shared memory, completing on its remote_barrier"}
+        return {"tlspec.instruction": "sync", "tlspec.why": f"SIMT stores into the destination "
+                f"block's shared memory ({blockers[0]})",
+                **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
+
+    def _bulk_blockers(self, dst: _Side, src: _Side, call) -> list[str]:
+        """Why a block-to-block copy cannot be one cp.async.bulk ([] when it can): the bulk copy
+        needs a barrier to complete on, and moves one contiguous run of bytes, 16-byte aligned
+        and a multiple of 16 long, from row-major storage to row-major storage."""
+        if ops.absent(call.args[3]):
+            return ["no remote_barrier for a bulk copy to complete on"]
+        problems = []
+        for side in (src, dst):
+            name = side.buffer.name
+            if self.layouts.get(name) not in ("auto", "row_major") or name in self._transposed():
+                problems.append(f"'{name}' is not stored row-major")
+                continue
+            extents = [const(e) for e in side.extents]
+            moved = [d for d, e in enumerate(extents) if e != 1] or [len(extents) - 1]
+            elem = dtype_bytes(side.buffer.dtype)
+            if any(extents[d] != const(side.shape[d]) for d in range(moved[0] + 1, len(extents))):
+                problems.append(f"the copied part of '{name}' is not contiguous")
+                continue
+            nbytes = prod(extents) * elem
+            flat = 0
+            for start, extent in zip(side.starts, side.shape):
+                flat = flat * extent + start
+            if nbytes % 16 or not divisible(self.func, flat * elem, 16):
+                problems.append(f"the copied part of '{name}' ({nbytes} bytes) is not 16-byte "
+                                "aligned and a multiple of 16 bytes long")
+        return problems
+
+    def _transposed(self) -> set[str]:
+        """The tiles a transpose reads or writes (LayoutInference may pad them)."""
+        names = set()
+
+        def visit(call):
+            if ops.kind_of(call) == "transpose":
+                names.update(r.source.name for r in call.args[:2])
+
+        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
+        return names
+
     def _async_copy(self, config: dict, call) -> dict:
         dst, src = _Side(call.args[0]), _Side(call.args[1])
         decision = {"tlspec.instruction": "cp_async",

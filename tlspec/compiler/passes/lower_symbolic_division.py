@@ -41,7 +41,7 @@ def _ranges_analyzer(func: tirx.PrimFunc) -> tvm.sym.Analyzer:
                           allow_override=True)
 
     def on_bind(bind):
-        if "int" in str(bind.var.ty):
+        if isinstance(bind.var.ty, tvm.ir.PrimType) and "int" in str(bind.var.ty):   # not a pointer
             analyzer.bind(bind.var, bind.value, allow_override=True)
 
     tvm_ffi.structural_walk(func.body, [(tirx.For, on_loop), (tirx.AttrStmt, on_attr),

@@ -46,6 +46,7 @@ from .. import ops
 from ..analysis import (STAGE_ATTR, dtype_bytes, flat_view_name, region_parts, rows_view_name,
                         scope_kind, thread_info)
 from ..errors import StageError
+from ..lower.cluster import bulk_copy, cluster_rank, remote_operand, signal_remote, sync_cluster
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
@@ -78,6 +79,7 @@ class _Lowerer:
         self.loops: list[tirx.For] = []
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.read_globals = self._read_globals()
+        self.remote_stores = self._remote_stores()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
         stores = self._tma_stores()
         # a TMA store writes a tensor some stage reads (see SplitHostDevice); an explicit one's
@@ -126,6 +128,18 @@ class _Lowerer:
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return names
+
+    def _remote_stores(self) -> bool:
+        """Whether a block-to-block copy stores into a peer by SIMT and signals its barrier."""
+        found = []
+
+        def visit(call):
+            if (ops.kind_of(call) == "copy_cluster" and not ops.absent(call.args[3])
+                    and ops.config_of(call).get("tlspec.instruction") == "sync"):
+                found.append(call)
+
+        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
+        return bool(found)
 
     def _tma_stores(self) -> dict[str, bool]:
         """Global tensor -> whether an explicit `tma_copy` (not only a `copy`) stores to it by TMA."""
@@ -186,6 +200,8 @@ class _Lowerer:
         self.bit_views = []
         if kind in ops.SYNC_ARGS:
             body, instruction = self._sync(kind, call), "ring" if config.get(RING) else "sync"
+        elif kind == "copy_cluster":
+            body = self._copy_cluster(call, config)
         elif instruction == "tma":
             body = self._tma(call, config, explicit=kind == "tma_copy")
         elif instruction == "cp_async":
@@ -250,10 +266,50 @@ class _Lowerer:
             issue.append(_store_wait(0, complete=dst.source.name in self.read_globals))
         return tirx.IfThenElse(leader, seq(issue), None)
 
+    # -- clusters ----------------------------------------------------------------------------
+    def _copy_cluster(self, call, config):
+        """A TMA multicast, issued by the lowest rank of the mask and waited for by every block
+        of it on its own mbarrier (armed with the box's bytes); or a block-to-block copy
+        (`..lower.cluster`)."""
+        dst, src = call.args[0], call.args[1]
+        if "cluster_mask" in config:
+            rank = cluster_rank(self.func)
+            mask = int(config["cluster_mask"])
+            policy = config.get("eviction_policy", "evict_normal")
+            hint = {} if policy == "evict_normal" else {"cache_hint": str(policy)}
+            tensor, view = _tma_tensor(src)
+            mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
+            nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
+            issue = tirx.IfThenElse(rank == (mask & -mask).bit_length() - 1, seq([
+                view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
+                                        config={"mbar": mbar, "cta_mask": mask, **hint},
+                                        dispatch="tma_explicit")]), None)
+            arm = tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))
+            return tirx.IfThenElse(
+                tirx.floormod(tirx.shift_right(tirx.IntImm("int32", mask), rank), 2) == 1,
+                seq([tirx.IfThenElse(self.tid == 0, seq([arm, issue]), None),
+                     tirx.Evaluate(T.cuda.mbarrier_wait(mbar, self._phase()))]), None)
+        block = call.args[2]
+        mbar = None if ops.absent(call.args[3]) else self.views[MBARRIERS].ptr_to([call.args[3]])
+        to, frm = self._operand(dst), self._operand(src)
+        nbytes = prod(const(e) for e in region_parts(dst)[2]) * dtype_bytes(dst.source.dtype)
+        if config["tlspec.instruction"] == "bulk":
+            return bulk_copy(to, frm, nbytes, block, mbar, self.tid == 0)
+        remote, pointer, value = remote_operand(to, block)
+        loop = lower_copy(remote, frm, config["tlspec.vector"], config.get("tlspec.threads"),
+                          self.tid, self.nthreads)
+        copy = seq([tirx.LetStmt(pointer, value), tirx.DeclBuffer(remote.access, data=pointer),
+                    loop])
+        if mbar is None:
+            return copy
+        return seq([copy, signal_remote(nbytes, block, mbar, self.tid == 0)])
+
     # -- synchronisation stages ------------------------------------------------------------
     def _sync(self, kind: str, call):
         args = dict(zip(ops.SYNC_ARGS[kind], call.args))
         config = ops.config_of(call)
+        if kind == "sync_cluster":
+            return sync_cluster()
         if kind == "barrier_arrive":
             mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
             nbytes = const(args["expect_tx"])
@@ -266,7 +322,11 @@ class _Lowerer:
             return tirx.IfThenElse(self.tid == config.get(LEADER, 0), arrive, None)
         if kind == "barrier_wait":
             mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
-            return tirx.Evaluate(T.cuda.mbarrier_wait(mbar, args["parity"]))
+            wait = tirx.Evaluate(T.cuda.mbarrier_wait(mbar, args["parity"]))
+            if not self.remote_stores:
+                return wait
+            # a peer's SIMT stores, completed on this barrier, are acquired at cluster scope
+            return seq([wait, tirx.Evaluate(tirx.call_extern("void", "tlspec_cluster_fence"))])
         if kind == "async_commit":
             return tirx.Evaluate(T.ptx["cp.async.commit_group"]())
         if kind == "async_wait":

@@ -104,13 +104,13 @@ class MergeSharedMemoryAllocations:
 
 
 def _number_mbarriers(func):
-    """`func` with a `tlspec.mbarrier` slot on each TMA load of a `copy` (after the barrier
-    arrays' slots), and the number of mbarrier slots in all."""
+    """`func` with a `tlspec.mbarrier` slot on each TMA load of a `copy` or a `copy_cluster`
+    multicast (after the barrier arrays' slots), and the number of mbarrier slots in all."""
     count = sum(int(b[1]) for b in attr(func, "tlspec.barriers", {}).values())
 
     def number(call):
         nonlocal count
-        config = ops.config_of(call) if ops.kind_of(call) == "copy" else {}
+        config = ops.config_of(call) if ops.kind_of(call) in ("copy", "copy_cluster") else {}
         if config.get("tlspec.instruction") != "tma" or scope_kind(call.args[0].source) != "shared":
             return call
         count += 1

@@ -115,6 +115,9 @@ class _Chooser:
             return "it is not pipelined: " + str(plan["why"])[len(SERIAL):]
         if self.target != "sm_90a":
             return f"the target is {self.target}; the producer warp issues TMA loads (sm_90a)"
+        if attr(self.func, "tlspec.cluster", None) is not None:
+            return ("the kernel is launched in clusters (their barriers take every thread; "
+                    "the producer warp leaves early)")
         stmts = body_stmts(loop)
         if any(ops.config_of(stmts[i]).get("tlspec.instruction") != "tma" for i in loads):
             return "a load of the loop is a cp.async copy; the producer warp issues TMA loads only"
@@ -214,7 +217,7 @@ class _Specializer:
     # -- the function ----------------------------------------------------------------------
     def run(self, func):
         entry = func.body                                   # tirx.device_entry
-        head, stages = _declarations(entry.body)
+        head, stages = declarations(entry.body)
         consumer, producer = self.split(seq(stages), [])
         if producer is None:
             return func.with_body(rebuilt_attr(entry, seq([*head, consumer])))
@@ -244,7 +247,7 @@ def _loops(stmt) -> list[tirx.For]:
     return found
 
 
-def _declarations(body) -> tuple[list, list]:
+def declarations(body) -> tuple[list, list]:
     """(the launch's scope definitions and the allocations, the stages) of the kernel body."""
     stmts = list(body.seq) if isinstance(body, tirx.SeqStmt) else [body]
     at = 0

@@ -159,9 +159,10 @@ class _Syncer:
     def visit_list(self, stmts) -> list:
         out = []
         for stmt in stmts:
-            if is_block_sync(stmt):         # a spec's sync_threads: the consumers' own barrier
+            if is_block_sync(stmt):
                 self.state.reset()
-                out.append(self.barrier())
+                # a spec's sync_threads among warp-specialized consumers: their own barrier
+                out.append(self.barrier() if _is_syncthreads(stmt) else stmt)
                 continue
             if (stage_kind(stmt) or "").endswith(":ring"):     # ordered by its ring's protocol
                 out.append(stmt)
@@ -227,6 +228,11 @@ class _Syncer:
         if isinstance(stmt, tirx.AttrStmt) and stage_kind(stmt) is None:
             return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.visit(stmt.body))
         return seq(self.visit_list([stmt]))
+
+
+def _is_syncthreads(stmt) -> bool:
+    return isinstance(stmt, tirx.Evaluate) and isinstance(stmt.value, tvm.ir.expr.Call) \
+        and stmt.value.op.same_as(tvm.ir.Op.get("tirx.cuda.cta_sync"))
 
 
 def _stmts(body) -> list:

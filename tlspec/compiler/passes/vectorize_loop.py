@@ -63,13 +63,15 @@ def VectorizeLoop(mod, ctx):  # noqa: N802 (named like a pass)
         wanted.update(_vector_loops(func.body))
     mod = tirx.transform.VectorizeLoop(True)(mod)
     mod = _pack_byte_broadcasts(mod)
+    lanes: dict[str, set[int]] = {}     # per stage pointer (a stage may have several parts)
     for func in mod.functions.values():
         def on_attr(attr):
-            if attr.attr_key == STAGE_ATTR and wanted.get(str(attr.node.value), 1) > 1:
-                width = wanted[str(attr.node.value)]
-                if width not in _store_lanes(attr.body):
-                    raise StageError(str(attr.node.value), f"the loop of this stage did not "
-                                     f"vectorize to {width} elements per access",
-                                     "set coalesced_width to a width the tile allows")
+            if attr.attr_key == STAGE_ATTR:
+                lanes.setdefault(str(attr.node.value), set()).update(_store_lanes(attr.body))
+
         tvm_ffi.structural_walk(func.body, (tirx.AttrStmt, on_attr), order="pre")
+    for pointer, width in wanted.items():
+        if width > 1 and width not in lanes.get(pointer, set()):
+            raise StageError(pointer, f"the loop of this stage did not vectorize to {width} "
+                             "elements per access", "set coalesced_width to a width the tile allows")
     return mod

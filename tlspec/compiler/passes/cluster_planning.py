@@ -1,0 +1,142 @@
+"""ClusterPlanning: the cluster-wide barriers of a kernel whose blocks copy into each other's
+shared memory (`copy_cluster`). A `sync_cluster` (barrier.cluster arrive.release + wait.acquire,
+every thread of every block of the cluster) goes:
+
+- first, before any stage: a block may write into a peer's shared memory, or complete a
+  transaction on a peer's mbarrier, only once every block of the cluster has started and has
+  initialised its mbarriers (LowerSharedBarrier's initialisation comes before the stages);
+- before a `copy_cluster` whose destination tile some stage touched since the last cluster
+  barrier: in the other blocks, that stage may still be reading or writing the tile the copy
+  is about to overwrite (the blocks run the same stages, so what this block touched, its peers
+  touched too);
+- before a stage that touches a tile a block-to-block copy without `remote_barrier` wrote since
+  the last cluster barrier: nothing else tells the receiver that the stores have landed;
+- before a stage that writes the source of a block-to-block bulk copy since the last cluster
+  barrier: the copy reads it asynchronously, and only its receiver learns when it is done (its
+  `barrier_wait` comes before this barrier in every block);
+- last, before the blocks exit: no block may leave while its shared memory is a copy's source
+  or destination, or its mbarriers a copy's target.
+In a loop, the body's first stages are checked against what precedes the loop (a barrier before
+the loop) and against the body's end (the next iteration: a barrier closes the body), as
+ThreadSync does for block barriers. A kernel without copy_cluster gets none (its blocks share
+nothing); a cluster launch alone costs nothing.
+"""
+from __future__ import annotations
+
+import tvm_ffi
+from tvm import tirx
+from tvm.tirx.tile_primitive import TilePrimitiveCall
+
+from .. import ops
+from ..analysis import attr, scope_kind
+from ..lower.common import rebuilt, seq
+from .producer_consumer_warp_specialized import declarations
+
+
+def sync_cluster(pointer: str) -> TilePrimitiveCall:
+    return ops.tile_call("sync_cluster", [], {ops.STAGE: pointer})
+
+
+def _tiles(call) -> tuple[set[str], set[str]]:
+    """(the shared tiles a stage reads, those it writes): a data stage writes its first region."""
+    regions = [(i, r) for i, r in enumerate(call.args)
+               if hasattr(r, "source") and scope_kind(r.source) == "shared"]
+    return {r.source.name for i, r in regions if i}, {r.source.name for i, r in regions if not i}
+
+
+class _Planner:
+    def __init__(self):
+        self.touched: set[str] = set()      # tiles any stage touched since the last barrier
+        self.unsignalled: set[str] = set()  # written by a peer with nothing to wait on
+        self.in_flight: set[str] = set()    # read by a peer's bulk copy, maybe still
+        self.pointer = ""
+
+    def reset(self):
+        self.touched, self.unsignalled, self.in_flight = set(), set(), set()
+
+    def conflicts(self, call) -> bool:
+        reads, writes = _tiles(call)
+        if ops.kind_of(call) == "copy_cluster" and writes & self.touched:
+            return True
+        return bool((reads | writes) & self.unsignalled or writes & self.in_flight)
+
+    def record(self, call) -> None:
+        reads, writes = _tiles(call)
+        self.touched |= reads | writes
+        if ops.kind_of(call) != "copy_cluster" or ops.absent(call.args[2]):
+            return
+        if ops.absent(call.args[3]):
+            self.unsignalled |= writes
+        elif ops.config_of(call).get("tlspec.instruction") == "bulk":
+            self.in_flight |= reads
+
+    def visit_list(self, stmts) -> list:
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, tirx.For):
+                out += self._loop(stmt)
+            elif isinstance(stmt, tirx.SeqStmt):
+                out += self.visit_list(stmt.seq)
+            elif isinstance(stmt, TilePrimitiveCall) and ops.kind_of(stmt) is not None:
+                if self.conflicts(stmt):
+                    out.append(sync_cluster(ops.config_of(stmt)[ops.STAGE]))
+                    self.reset()
+                self.record(stmt)
+                out.append(stmt)
+            else:
+                out.append(stmt)
+        return out
+
+    def _loop(self, loop: tirx.For) -> list:
+        before = []
+        if self._head_conflicts(_stmts(loop.body)):
+            before.append(sync_cluster(self.pointer))
+            self.reset()
+        stmts = self.visit_list(_stmts(loop.body))
+        if self._head_conflicts(stmts):
+            stmts.append(sync_cluster(self.pointer))
+            self.reset()
+        return [*before, rebuilt(loop, seq(stmts))]
+
+    def _head_conflicts(self, stmts) -> bool:
+        for stmt in stmts:
+            if isinstance(stmt, TilePrimitiveCall) and ops.kind_of(stmt) == "sync_cluster":
+                return False
+            if isinstance(stmt, TilePrimitiveCall) and ops.kind_of(stmt) is not None:
+                if self.conflicts(stmt):
+                    return True
+            elif isinstance(stmt, (tirx.For, tirx.SeqStmt)):
+                inner = stmt.body if isinstance(stmt, tirx.For) else stmt
+                if self._head_conflicts(_stmts(inner)):
+                    return True
+        return False
+
+
+def _stmts(body) -> list:
+    return list(body.seq) if isinstance(body, tirx.SeqStmt) else [body]
+
+
+def _copies_between_blocks(body) -> list[str]:
+    found = []
+
+    def visit(call):
+        if ops.kind_of(call) == "copy_cluster":
+            found.append(ops.config_of(call)[ops.STAGE])
+
+    tvm_ffi.structural_walk(body, (TilePrimitiveCall, visit), order="pre")
+    return found
+
+
+@tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ClusterPlanning")
+class ClusterPlanning:
+    def transform_function(self, func, mod, ctx):
+        copies = _copies_between_blocks(func.body)
+        if attr(func, "tlspec.cluster", None) is None or not copies:
+            return func
+        entry = func.body                                   # tirx.device_entry
+        head, stages = declarations(entry.body)
+        planner = _Planner()
+        planner.pointer = copies[0]
+        stages = planner.visit_list(stages)
+        body = seq([*head, sync_cluster(copies[0]), *stages, sync_cluster(copies[-1])])
+        return func.with_body(tirx.AttrStmt(entry.node, entry.attr_key, entry.value, body))
