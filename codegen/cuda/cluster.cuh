@@ -25,6 +25,3 @@ __device__ __forceinline__ void tlspec_cluster_complete_tx(unsigned mbarrier, un
   asm volatile("mbarrier.complete_tx.relaxed.cluster.shared::cluster.b64 [%0], %1;"
                :: "r"(mbarrier), "r"(bytes) : "memory");
 }
-__device__ __forceinline__ void tlspec_cluster_fence() {
-  asm volatile("fence.acq_rel.cluster;" ::: "memory");
-}

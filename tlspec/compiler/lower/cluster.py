@@ -3,17 +3,17 @@
 
 A block-to-block copy writes the destination block's copy of `dst` (distributed shared memory):
 The instructions are the helpers of codegen/cuda/cluster.cuh (`mapa`, the bulk copy, the remote
-`mbarrier.complete_tx`, `fence.acq_rel.cluster`), which code generation prepends to the source.
+`mbarrier.complete_tx`), which code generation prepends to the source.
 
 - by one `cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes` issued by
   thread 0, from this block's `src` to `dst` mapped into the destination block (`mapa`),
   completing its bytes on the destination's `remote_barrier` (InstructionAnnotation chose
   `bulk`: one contiguous, 16-byte aligned run of bytes of row-major tiles);
 - or by the SIMT copy loop of `copy`, its stores through a generic pointer to the destination's
-  tile (`mapa.u64`): any region, any vector width. With a `remote_barrier`, the block's threads
-  then make their stores visible at cluster scope (`fence.acq_rel.cluster`), meet at a block
-  barrier, and thread 0 completes the copy's bytes on the destination's barrier
-  (`mbarrier.complete_tx`), which is what the destination's `barrier_arrive` announced.
+  tile (`mapa.u64`): any region, any vector width. With a `remote_barrier`, the cluster then
+  meets at a cluster barrier (which orders the stores before the destination's reads) and
+  thread 0 completes the copy's bytes on the destination's barrier (`mbarrier.complete_tx`),
+  which is what the destination's `barrier_arrive` announced.
 """
 from __future__ import annotations
 
@@ -80,10 +80,10 @@ def remote_operand(dst: Operand, rank) -> tuple[Operand, tirx.Var, tirx.PrimExpr
 
 
 def signal_remote(nbytes: int, rank, mbar, leader) -> tirx.Stmt:
-    """After a SIMT block-to-block copy: every thread's stores made visible at cluster scope,
-    then its bytes completed on the destination's mbarrier by thread `leader`."""
-    fence = tirx.Evaluate(tirx.call_extern("void", "tlspec_cluster_fence"))
+    """After a SIMT block-to-block copy: a cluster barrier (every block runs the copy, so every
+    block meets there: the stores are visible to their destinations after it, an order
+    compute-sanitizer can check), then thread `leader` completes the copy's bytes on the
+    destination's mbarrier, the phase the destination's barrier_arrive announced."""
     done = tirx.call_extern("void", "tlspec_cluster_complete_tx",
                             _mapped(_shared_address(mbar), rank), T.uint32(nbytes))
-    return seq([fence, tirx.Evaluate(T.cuda.cta_sync()),
-                tirx.IfThenElse(leader, seq([fence, tirx.Evaluate(done)]), None)])
+    return seq([sync_cluster(), tirx.IfThenElse(leader, tirx.Evaluate(done), None)])

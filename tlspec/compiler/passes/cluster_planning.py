@@ -2,9 +2,10 @@
 shared memory (`copy_cluster`). A `sync_cluster` (barrier.cluster arrive.release + wait.acquire,
 every thread of every block of the cluster) goes:
 
-- first, before any stage: a block may write into a peer's shared memory, or complete a
-  transaction on a peer's mbarrier, only once every block of the cluster has started and has
-  initialised its mbarriers (LowerSharedBarrier's initialisation comes before the stages);
+- before the first `copy_cluster` (before the loop it is in): a block may write into a peer's
+  shared memory, or complete a transaction on a peer's mbarrier, only once every block of the
+  cluster has started and has initialised its mbarriers (LowerSharedBarrier's initialisation
+  comes before the stages);
 - before a `copy_cluster` whose destination tile some stage touched since the last cluster
   barrier: in the other blocks, that stage may still be reading or writing the tile the copy
   is about to overwrite (the blocks run the same stages, so what this block touched, its peers
@@ -14,8 +15,9 @@ every thread of every block of the cluster) goes:
 - before a stage that writes the source of a block-to-block bulk copy since the last cluster
   barrier: the copy reads it asynchronously, and only its receiver learns when it is done (its
   `barrier_wait` comes before this barrier in every block);
-- last, before the blocks exit: no block may leave while its shared memory is a copy's source
-  or destination, or its mbarriers a copy's target.
+- last, before the blocks exit, when blocks copy block to block: no block may leave while its
+  shared memory is a copy's source or destination, or its mbarriers a copy's target. (A
+  multicast needs none: each block it writes waits for its bytes before going on.)
 In a loop, the body's first stages are checked against what precedes the loop (a barrier before
 the loop) and against the body's end (the next iteration: a barrier closes the body), as
 ThreadSync does for block barriers. A kernel without copy_cluster gets none (its blocks share
@@ -46,17 +48,19 @@ def _tiles(call) -> tuple[set[str], set[str]]:
 
 class _Planner:
     def __init__(self):
+        self.started = False                # a cluster barrier since the kernel started
         self.touched: set[str] = set()      # tiles any stage touched since the last barrier
         self.unsignalled: set[str] = set()  # written by a peer with nothing to wait on
         self.in_flight: set[str] = set()    # read by a peer's bulk copy, maybe still
         self.pointer = ""
 
     def reset(self):
+        self.started = True
         self.touched, self.unsignalled, self.in_flight = set(), set(), set()
 
     def conflicts(self, call) -> bool:
         reads, writes = _tiles(call)
-        if ops.kind_of(call) == "copy_cluster" and writes & self.touched:
+        if ops.kind_of(call) == "copy_cluster" and (writes & self.touched or not self.started):
             return True
         return bool((reads | writes) & self.unsignalled or writes & self.in_flight)
 
@@ -116,27 +120,26 @@ def _stmts(body) -> list:
     return list(body.seq) if isinstance(body, tirx.SeqStmt) else [body]
 
 
-def _copies_between_blocks(body) -> list[str]:
+def _copies(body) -> list[TilePrimitiveCall]:
+    """The kernel's copy_cluster stages, in order."""
     found = []
-
-    def visit(call):
-        if ops.kind_of(call) == "copy_cluster":
-            found.append(ops.config_of(call)[ops.STAGE])
-
-    tvm_ffi.structural_walk(body, (TilePrimitiveCall, visit), order="pre")
+    tvm_ffi.structural_walk(body, (TilePrimitiveCall, lambda call: found.append(call)
+                                   if ops.kind_of(call) == "copy_cluster" else None), order="pre")
     return found
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ClusterPlanning")
 class ClusterPlanning:
     def transform_function(self, func, mod, ctx):
-        copies = _copies_between_blocks(func.body)
+        copies = _copies(func.body)
         if attr(func, "tlspec.cluster", None) is None or not copies:
             return func
         entry = func.body                                   # tirx.device_entry
         head, stages = declarations(entry.body)
         planner = _Planner()
-        planner.pointer = copies[0]
+        planner.pointer = str(ops.config_of(copies[0])[ops.STAGE])
         stages = planner.visit_list(stages)
-        body = seq([*head, sync_cluster(copies[0]), *stages, sync_cluster(copies[-1])])
+        if any(not ops.absent(call.args[2]) for call in copies):     # block to block
+            stages.append(sync_cluster(str(ops.config_of(copies[-1])[ops.STAGE])))
+        body = seq([*head, *stages])
         return func.with_body(tirx.AttrStmt(entry.node, entry.attr_key, entry.value, body))

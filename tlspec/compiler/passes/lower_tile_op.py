@@ -79,7 +79,6 @@ class _Lowerer:
         self.loops: list[tirx.For] = []
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.read_globals = self._read_globals()
-        self.remote_stores = self._remote_stores()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
         stores = self._tma_stores()
         # a TMA store writes a tensor some stage reads (see SplitHostDevice); an explicit one's
@@ -128,18 +127,6 @@ class _Lowerer:
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return names
-
-    def _remote_stores(self) -> bool:
-        """Whether a block-to-block copy stores into a peer by SIMT and signals its barrier."""
-        found = []
-
-        def visit(call):
-            if (ops.kind_of(call) == "copy_cluster" and not ops.absent(call.args[3])
-                    and ops.config_of(call).get("tlspec.instruction") == "sync"):
-                found.append(call)
-
-        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
-        return bool(found)
 
     def _tma_stores(self) -> dict[str, bool]:
         """Global tensor -> whether an explicit `tma_copy` (not only a `copy`) stores to it by TMA."""
@@ -322,11 +309,7 @@ class _Lowerer:
             return tirx.IfThenElse(self.tid == config.get(LEADER, 0), arrive, None)
         if kind == "barrier_wait":
             mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
-            wait = tirx.Evaluate(T.cuda.mbarrier_wait(mbar, args["parity"]))
-            if not self.remote_stores:
-                return wait
-            # a peer's SIMT stores, completed on this barrier, are acquired at cluster scope
-            return seq([wait, tirx.Evaluate(tirx.call_extern("void", "tlspec_cluster_fence"))])
+            return tirx.Evaluate(T.cuda.mbarrier_wait(mbar, args["parity"]))
         if kind == "async_commit":
             return tirx.Evaluate(T.ptx["cp.async.commit_group"]())
         if kind == "async_wait":
