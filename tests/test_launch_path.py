@@ -546,3 +546,42 @@ def test_a_gpu_that_can_run_no_image_is_named_with_the_kernel_and_its_target(
                                            rf"{gpu}: {why}"):
         fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000))
     assert driver.images == []
+
+
+# --------------------------------------------------------------------------------------------
+# a cluster launch
+# --------------------------------------------------------------------------------------------
+class ClusterDriver(Driver):
+    """A Driver that also takes cuLaunchKernelEx, recording the cluster of each launch."""
+    CUlaunchAttributeID = types.SimpleNamespace(CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION="cluster")
+
+    class CUlaunchConfig:
+        pass
+
+    class CUlaunchAttribute:
+        def __init__(self):
+            self.id = None
+            self.value = types.SimpleNamespace(clusterDim=types.SimpleNamespace(x=0, y=0, z=0))
+
+    def __init__(self, nparams):
+        super().__init__(nparams)
+        self.clusters = []
+
+    def cuLaunchKernelEx(self, config, function, params, extra):
+        (attribute,) = config.attrs[:config.numAttrs]
+        dims = attribute.value.clusterDim
+        self.clusters.append((attribute.id, (dims.x, dims.y, dims.z)))
+        return self.cuLaunchKernel(function, config.gridDimX, config.gridDimY, config.gridDimZ,
+                                   config.blockDimX, config.blockDimY, config.blockDimZ,
+                                   config.sharedMemBytes, config.hStream, params, extra)
+
+
+def test_a_cluster_kernel_is_launched_with_its_cluster(build):
+    manifest = {**fixture("b5_copy_symM"), "cluster": [2, 1, 1]}
+    fn, driver = build(manifest, ClusterDriver(len(manifest["params"])))
+    a, b = Tensor((128, 1024)), Tensor((128, 1024), BASE + 0x100000)
+    fn(a, b)
+    fn(a, b, stream=5)
+    assert driver.clusters == [("cluster", (2, 1, 1))] * 2
+    assert [launch[1:5] for launch in driver.launches] == [((2, 8, 1), (256, 1, 1), 0, 1000),
+                                                           ((2, 8, 1), (256, 1, 1), 0, 5)]

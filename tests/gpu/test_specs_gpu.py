@@ -90,3 +90,19 @@ def test_outputs_allocated():
     b = kernels.copy_symbolic(a)
     torch.cuda.synchronize()
     assert_same(b, a)
+
+
+def test_repeat_multicast():
+    w = random((4096, 4096))
+    out = guarded((8, 4096, 4096))
+    kernels.repeat_multicast(w, out)
+    torch.cuda.synchronize()
+    assert_same(out, w.expand(8, 4096, 4096))
+
+
+def test_swap_pairs_dsmem():
+    a = random((8192, 8192))
+    b = guarded((8192, 8192))
+    kernels.swap_pairs_dsmem(a, b)
+    torch.cuda.synchronize()
+    assert_same(b, a.reshape(64, 2, 64, 8192).flip(1).reshape(8192, 8192))

@@ -69,7 +69,7 @@ PASSES: list[PassInfo] = [
     _tlspec("InjectSoftwarePipeline", "pipeline loops as a prologue and a steady loop of "
             "explicit TMA / cp.async loads, barriers and waits", InjectSoftwarePipeline),
     _tlspec("ClusterPlanning", "cluster barriers where blocks copy into each other's shared "
-            "memory: at the start, between a tile's use and a peer's copy into it, before exit",
+            "memory: before the first copy, between a tile's use and a copy into it, before exit",
             ClusterPlanning),
     _tlspec("MergeSharedMemoryAllocations", "place all shared tiles and mbarriers in one dynamic "
             "shared-memory pool", MergeSharedMemoryAllocations),

@@ -1,0 +1,67 @@
+"""InstructionAnnotation on copy_cluster: a multicast is one TMA copy (or an error at the stage
+saying why it cannot be); a block-to-block copy is one bulk copy where it has a remote_barrier to
+complete on and moves one contiguous, 16-byte aligned run of a multiple of 16 bytes between
+row-major tiles, else a SIMT loop whose reason says which of these failed."""
+import pytest
+
+pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+import tvm_ffi
+from pipeline_support import run_through, tile_ir
+from test_cluster_planning import kernel
+from tvm.tirx.tile_primitive import TilePrimitiveCall
+
+from tlspec.compiler import ops
+from tlspec.compiler.errors import take_stage_error
+
+
+def decision(stages, tiles="[64, 64]"):
+    func = run_through(tile_ir(kernel(stages, tiles=tiles)), "InstructionAnnotation")["main"]
+    found = []
+    tvm_ffi.structural_walk(func.body, (TilePrimitiveCall, lambda c: found.append(
+        ops.config_of(c)) if ops.kind_of(c) == "copy_cluster" else None), order="pre")
+    return found[0]["tlspec.instruction"], found[0]["tlspec.why"]
+
+
+def barrier(nbytes: int) -> list[str]:
+    return ["- alloc_barrier: {name: bar}", f"- barrier_arrive: {{barrier: bar, expect_tx: {nbytes}}}"]
+
+
+def send(src="A_s", dst="R_s", barrier=", remote_barrier: bar"):
+    return f"- copy_cluster: {{src: '{src}', dst: '{dst}', dst_block: (bx + 1) % 2{barrier}}}"
+
+
+def test_a_multicast_is_one_tma_copy_issued_by_the_masks_lowest_rank():
+    instruction, why = decision(["- copy_cluster: {src: 'A[0 : +64, 0 : +64]', dst: A_s, "
+                                 "cluster_mask: 2}"])
+    assert instruction == "tma" and why.startswith("TMA multicast: the block of rank 1 loads")
+
+
+def test_a_multicast_tma_cannot_do_is_an_error_at_the_stage():
+    text = kernel(["- copy_cluster: {src: 'A[0 : +64, 0 : +64]', dst: A_s, cluster_mask: 3}"])
+    with pytest.raises(Exception) as raised:
+        run_through(tile_ir(text.replace("N: 1024", "N: {symbolic: true}")),
+                    "InstructionAnnotation")
+    error = take_stage_error(raised.value)
+    assert error.message.startswith("this copy_cluster multicast cannot be one TMA copy: a row "
+                                    "stride of 'A' (N elements) is not proven")
+
+
+def test_a_whole_tile_with_a_remote_barrier_is_one_bulk_copy():
+    assert decision(barrier(8192) + [send()]) == (
+        "bulk", "one cp.async.bulk of 8192 bytes into the destination block's shared memory, "
+                "completing on its remote_barrier")
+
+
+@pytest.mark.parametrize("stages, tiles, reason", [
+    ([send(barrier="")], "[64, 64]", "no remote_barrier for a bulk copy to complete on"),
+    (barrier(3968) + [send("A_s[:, 0:31]", "R_s[:, 0:31]")], "[64, 64]",
+     "the copied part of 'A_s' is not contiguous"),
+    (barrier(254) + [send()], "[127]", "the copied part of 'A_s' (254 bytes) is not 16-byte aligned "
+                                  "and a multiple of 16 bytes long"),
+    (barrier(16) + [send("A_s[1:3, :]", "R_s[1:3, :]")], "[4, 4]",
+     "the copied part of 'A_s' (16 bytes) is not 16-byte aligned"),
+])
+def test_other_block_to_block_copies_are_simt_stores_and_say_why(stages, tiles, reason):
+    instruction, why = decision(stages, tiles)
+    assert instruction == "sync" and why.startswith(
+        "SIMT stores into the destination block's shared memory (" + reason), why
