@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import operator
 import os
 import sys
@@ -31,6 +32,7 @@ FORMAT = 1
 ALIGNMENT = 16                 # bytes; every pointer a kernel receives must be this aligned
 DYN_SMEM_OPT_IN = 48 * 1024    # above this a kernel needs the MAX_DYNAMIC_SHARED_SIZE attribute
 TENSORMAP_CACHE_SIZE = 256     # encoded descriptors kept per launch plan
+PORTABLE_CLUSTER = 8           # blocks; a larger cluster needs the non-portable attribute
 PLAN_CACHE_SIZE = 64           # argument signatures (shapes, strides, dtypes) kept per kernel
 
 Expr = Union[int, dict]        # an int, {"dim": NAME} or {"op": OP, "args": [Expr, ...]}
@@ -1023,6 +1025,10 @@ class Kernel:
                                f"{self._load_fix(name)}")
         function = _check(d, d.cuModuleGetFunction(ret[1], self.entry.encode()),
                           f"{self.name}(): cuModuleGetFunction({self.entry})")
+        if self.cluster and math.prod(self.cluster) > PORTABLE_CLUSTER:
+            attribute = d.CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED
+            _check(d, d.cuFuncSetAttribute(function, attribute, 1),
+                   f"cuFuncSetAttribute({self.entry}, NON_PORTABLE_CLUSTER_SIZE_ALLOWED=1)")
         self.image = kind
         return _Loaded(ret[1], function)
 

@@ -13,6 +13,7 @@ class Target:
     has_gather4: bool          # TMA tile::gather4 / tile::scatter4
     max_shared_bytes: int      # dynamic shared memory one block may opt in to
     max_cluster_size: int      # portable cluster size
+    max_nonportable_cluster_size: int   # with CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED
 
     @property
     def max_shared_kb(self) -> int:
@@ -20,8 +21,8 @@ class Target:
 
 
 TARGETS = {
-    "sm_90a": Target("sm_90a", "Hopper (H100/H200)", True, True, False, 227 * 1024, 8),
-    "sm_80": Target("sm_80", "Ampere (A100)", False, False, False, 163 * 1024, 1),
-    "sm_100a": Target("sm_100a", "Blackwell (B200)", True, True, True, 227 * 1024, 8),
+    "sm_90a": Target("sm_90a", "Hopper (H100/H200)", True, True, False, 227 * 1024, 8, 16),
+    "sm_80": Target("sm_80", "Ampere (A100)", False, False, False, 163 * 1024, 1, 1),
+    "sm_100a": Target("sm_100a", "Blackwell (B200)", True, True, True, 227 * 1024, 8, 16),
 }
 DEFAULT_TARGET = "sm_90a"

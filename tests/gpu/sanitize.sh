@@ -2,7 +2,7 @@
 # compute-sanitizer over every kernel the GPU suite launches: memcheck, racecheck and synccheck,
 # each running tests/gpu/test_specs_gpu.py, tests/gpu/test_matrix_gpu.py,
 # tests/gpu/test_tma_gpu.py, tests/gpu/test_edges_gpu.py, tests/gpu/test_async_gpu.py and
-# tests/gpu/test_warp_specialized_gpu.py (every
+# tests/gpu/test_warp_specialized_gpu.py and tests/gpu/test_cluster_gpu.py (every
 # spec of specs/, of the matrix, of edges/ and of async/) on the GPU, the three tools side by side. Only tlspec's kernels are
 # instrumented (their entry points are `<kernel>_kernel`, extern "C"; torch's are C++-mangled).
 #
@@ -18,7 +18,7 @@ for tool in "${tools[@]}"; do
         --report-api-errors no --error-exitcode 99 \
         python -m pytest -q -p no:cacheprovider tests/gpu/test_specs_gpu.py \
         tests/gpu/test_matrix_gpu.py tests/gpu/test_tma_gpu.py tests/gpu/test_edges_gpu.py \
-        tests/gpu/test_async_gpu.py tests/gpu/test_warp_specialized_gpu.py \
+        tests/gpu/test_async_gpu.py tests/gpu/test_warp_specialized_gpu.py tests/gpu/test_cluster_gpu.py \
         >"$logs/$tool.log" 2>&1 &
     pids+=($!)
 done

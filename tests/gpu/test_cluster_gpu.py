@@ -8,7 +8,8 @@ tests/gpu/cluster -o build/tlspec_cluster`): every kernel launched with its clus
 - block to block (`dst_block`): a bulk copy between pairs, a ring of 8 over 3 rounds reusing its
   tiles, SIMT stores where a bulk copy cannot go (a row of 127 float32, rows of 31 inside a
   32-column tile), and a copy without remote_barrier (the compiler's cluster barrier);
-- a 3-D cluster launch of a kernel whose blocks share nothing.
+- a 3-D cluster launch of a kernel whose blocks share nothing, and a non-portable cluster of 16
+  (one multicast to all of it).
 
 Imports only the compiled package, torch and pytest (TLSPEC_CLUSTER: the package directory).
 """
@@ -109,3 +110,11 @@ def test_a_3d_cluster_launch(l, m):
     kernels.cluster_plain_copy_i8(a, b)
     torch.cuda.synchronize()
     check(b, a)
+
+
+@pytest.mark.parametrize("b, m, n", [(16, 32, 32), (32, 70, 100)])
+def test_a_non_portable_cluster_of_16(b, m, n):
+    w, out = random((m, n), torch.float32), guarded((b, m, n), torch.float32)
+    kernels.mc_16_f32(w, out)
+    torch.cuda.synchronize()
+    check(out, w.expand(b, m, n))

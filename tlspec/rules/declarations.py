@@ -81,9 +81,10 @@ def check_launch(ctx: Context) -> None:
                   "remove 'cluster' or set 'target: sm_90a'", key=True)
         return
     size = prod(launch.cluster)
-    if size > target.max_cluster_size:
+    if size > target.max_nonportable_cluster_size:
         ctx.error(pointer, f"cluster of {size} blocks; {target.name} allows at most "
-                           f"{target.max_cluster_size} (the portable cluster size)")
+                           f"{target.max_nonportable_cluster_size} "
+                           f"({target.max_cluster_size} portably)")
     if len(launch.cluster) > len(launch.grid) and prod(launch.cluster[len(launch.grid):]) > 1:
         ctx.error(pointer, f"cluster has {len(launch.cluster)} dimensions but the grid has "
                            f"{len(launch.grid)}", "give the cluster at most one extent per grid index")
