@@ -28,6 +28,7 @@ TLSPEC_OPS = ("transpose", "gather", "scatter", "im2col", "tma_copy", "async_cop
 SYNC_ARGS = {"barrier_arrive": ("barrier", "expect_tx"), "barrier_wait": ("barrier", "parity"),
              "async_commit": (), "async_wait": ("pending",), "tma_store_wait": ("pending",)}
 STAGE = "tlspec.stage"          # config key: the stage's JSON pointer
+ROWS = "rows"                   # config key: a gather or scatter in its TMA form (gather4 / scatter4)
 
 
 def _register() -> None:
@@ -57,6 +58,11 @@ def kind_of(call: TilePrimitiveCall) -> str | None:
     if name.startswith("tlspec.tile."):
         return name[len("tlspec.tile."):]
     return None
+
+
+def is_tma_rows(call: TilePrimitiveCall) -> bool:
+    """Whether `call` is a gather or scatter in its TMA gather4 / scatter4 form."""
+    return kind_of(call) in ("gather", "scatter") and ROWS in call.config
 
 
 def tile_call(kind: str, args: list, config: dict[str, Any]) -> TilePrimitiveCall:
