@@ -12,9 +12,10 @@ gather4 (the SIMT gather leaves it as it was) and nothing is scattered from it.
 """
 from __future__ import annotations
 
+import tvm
 from tvm import tirx
 
-from ..analysis import region_parts
+from ..analysis import analyzer_for, region_parts
 from .common import Operand, const, simplify
 from .gather import row_index
 
@@ -32,15 +33,19 @@ def index_dim(index: Operand) -> int:
     return (index.moved_dims() or [len(index.extents) - 1])[0]
 
 
-def row_coordinates(index: Operand, table_rows: tirx.PrimExpr, group: tirx.PrimExpr) -> list:
-    """The 4 row coordinates of instruction `group`: the index values, int32."""
+def row_coordinates(index: Operand, table_rows: tirx.PrimExpr, group: tirx.Var,
+                    ranges: dict) -> list:
+    """The 4 row coordinates of instruction `group`: the index values, int32; -1 for a position
+    not proven inside a global index tensor (`ranges`: of the block indices and symbolic dims)
+    that lies past its end."""
     idim = index_dim(index)
+    analyzer = analyzer_for({**ranges, group: tvm.ir.Range.from_min_extent(0, groups(index))})
     found = []
     for j in range(ROWS):
         position = group * ROWS + j
         row = tirx.Cast("int32", row_index(index, idim, position, table_rows))
-        inside = simplify(index.starts[idim] + position < index.shape[idim])
-        if index.kind == "global" and const(inside) != 1:
+        inside = index.starts[idim] + position < index.shape[idim]
+        if index.kind == "global" and not analyzer.can_prove(inside):
             row = tirx.if_then_else(inside, row, tirx.IntImm("int32", OUTSIDE))
         found.append(row)
     return found

@@ -16,6 +16,11 @@
   memory (`wait_group.read`: the tile may then be rewritten, and the kernel's end publishes the
   global writes), or until the writes are done when a stage of the kernel reads that global
   tensor. (LowerSharedBarrier initialises the mbarriers when the kernel starts.)
+- a gather or scatter in its TMA form (sm_100a's gather4 / scatter4) is thread 0's loop over
+  the index groups: for each 4 indices, their values as row coordinates and one tirx
+  `copy_async` of the box (one table row of the region's columns): `tma_explicit` with
+  `gather4` rows completing on the spec's barrier, or tlspec's `scatter4` dispatch, the
+  scatter4s committed as one bulk group (`..lower.tma_rows`, `..lower.scatter4`);
 - the explicit asynchronous stages issue without waiting: a `tma_copy` load is the same TMA copy
   completing on the spec's barrier (whose `barrier_arrive` announced its bytes), a store is
   issued and committed as a bulk group; an `async_copy` is the cp.async loop and its commit. The
@@ -43,8 +48,8 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import (STAGE_ATTR, dtype_bytes, flat_view_name, region_parts, rows_view_name,
-                        scope_kind, thread_info)
+from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, region_parts,
+                        rows_view_name, scope_kind, thread_info)
 from ..errors import StageError
 from ..lower import scatter4, tma_rows
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
@@ -264,7 +269,8 @@ class _Lowerer:
         hint = _cache_hint(config)
 
         def issue(group):
-            rows = tma_rows.row_coordinates(index, table.source.shape[0], group)
+            rows = tma_rows.row_coordinates(index, table.source.shape[0], group,
+                                            base_ranges(self.func))
             if kind == "gather":
                 mbar = self.views[MBARRIERS].ptr_to([call.args[3]])
                 return TilePrimitiveCall(self._tma_tile(tma_rows.tile_rows(tile, group, 4)),
