@@ -1,5 +1,7 @@
 import importlib
 import json
+import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -97,6 +99,17 @@ def cubin_sm(cubin: bytes) -> int:
     e_flags (bits 8 to 15)."""
     assert cubin[:4] == b"\x7fELF"
     return struct.unpack_from("<I", cubin, 0x30)[0] >> 8 & 0xFF
+
+
+def cuobjdump() -> str | None:
+    """$CUOBJDUMP, cuobjdump on PATH or beside nvcc, or the one of the nvidia-cuda-cuobjdump
+    wheel."""
+    candidates = [os.environ.get("CUOBJDUMP"), shutil.which("cuobjdump")]
+    if shutil.which("nvcc"):
+        candidates.append(str(Path(shutil.which("nvcc")).resolve().parent / "cuobjdump"))
+    candidates += map(str, Path(sys.prefix).glob("lib/python3*/site-packages/nvidia/*/bin/"
+                                                  "cuobjdump"))
+    return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
 def assert_cubin(out: Path, name: str) -> None:

@@ -7,17 +7,15 @@
 - The TMA gather4 / scatter4 forms (specs/gather4_blackwell.tlspec.yaml): the CUDA source and
   the PTX (`--ptx`: compute_100a, the PTX of an arch-specific target) hold the instructions, the
   tensor map is one table row of the box's columns; the SASS holds UTMALDG.2D.GATHER4 and
-  UTMASTG.2D.SCATTER4 where a cuobjdump or nvdisasm is at hand (none comes with tlspec's
-  wheels).
+  UTMASTG.2D.SCATTER4 where a cuobjdump is at hand (none comes with tlspec's wheels).
 """
 import re
-import shutil
 import subprocess
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, SPECS, cubin_sm
+from conftest import ROOT, SPECS, cubin_sm, cuobjdump
 
 from tlspec.compiler.driver import compile_kernel
 from tlspec.validate import validate_paths, validate_text
@@ -94,23 +92,13 @@ def test_the_tensor_map_is_one_row_of_the_box_columns(gather4):
                                                                    "none")
 
 
-def disassembler():
-    """A command printing a cubin's SASS (cuobjdump -sass or nvdisasm), or None."""
-    for tool, option in (("cuobjdump", "-sass"), ("nvdisasm", "")):
-        path = shutil.which(tool)
-        if path:
-            return [path, *([option] if option else [])]
-    return None
-
-
-@pytest.mark.skipif(disassembler() is None, reason="no cuobjdump or nvdisasm on PATH (neither "
-                    "comes with tlspec's pip wheels; a CUDA toolkit or the nvidia-cuda-nvdisasm "
-                    "wheel has them)")
+@pytest.mark.skipif(cuobjdump() is None, reason="no cuobjdump (set CUOBJDUMP, or put the CUDA "
+                    "toolkit's bin on PATH)")
 @pytest.mark.parametrize("name, instruction", [("gather4_rows", "UTMALDG.2D.GATHER4"),
                                                ("scatter4_rows", "UTMASTG.2D.SCATTER4")])
 def test_the_sass_holds_the_tma_gather4_and_scatter4(gather4, tmp_path, name, instruction):
     cubin = tmp_path / f"{name}.cubin"
     cubin.write_bytes(gather4[name].cubin)
-    sass = subprocess.run([*disassembler(), str(cubin)], capture_output=True, text=True,
+    sass = subprocess.run([cuobjdump(), "-sass", str(cubin)], capture_output=True, text=True,
                           check=True).stdout
     assert re.search(rf"\s{re.escape(instruction)} \[", sass), sass[-3000:]
