@@ -1,5 +1,8 @@
 import importlib
 import json
+import os
+import shutil
+import struct
 import subprocess
 import sys
 import traceback
@@ -91,14 +94,33 @@ def compiled_once(tmp_path_factory, source: Path, name: str):
     forget(out.name)
 
 
+def cubin_sm(cubin: bytes) -> int:
+    """The SM version a cubin's machine code is for (90 for sm_90a), from its ELF header's
+    e_flags (bits 8 to 15)."""
+    assert cubin[:4] == b"\x7fELF"
+    return struct.unpack_from("<I", cubin, 0x30)[0] >> 8 & 0xFF
+
+
+def cuobjdump() -> str | None:
+    """$CUOBJDUMP, cuobjdump on PATH or beside nvcc, or the one of the nvidia-cuda-cuobjdump
+    wheel."""
+    candidates = [os.environ.get("CUOBJDUMP"), shutil.which("cuobjdump")]
+    if shutil.which("nvcc"):
+        candidates.append(str(Path(shutil.which("nvcc")).resolve().parent / "cuobjdump"))
+    candidates += map(str, Path(sys.prefix).glob("lib/python3*/site-packages/nvidia/*/bin/"
+                                                  "cuobjdump"))
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
 def assert_cubin(out: Path, name: str) -> None:
-    """OUT/<name>.cubin is an ELF holding the entry point its manifest names, for a target
-    this release compiles."""
+    """OUT/<name>.cubin is an ELF holding the entry point its manifest names, for the target
+    its manifest names, one this release compiles."""
     cubin = (out / f"{name}.cubin").read_bytes()
     assert cubin[:4] == b"\x7fELF"
     manifest = json.loads((out / f"{name}.json").read_text())
     assert manifest["entry"].encode() in cubin
-    assert manifest["arch"] in ("sm_90a", "sm_80")
+    assert manifest["arch"] in ("sm_90a", "sm_80", "sm_100a")
+    assert cubin_sm(cubin) == int(manifest["arch"][3:].rstrip("a"))
 
 
 def dim_samples(dims: dict) -> list[dict]:

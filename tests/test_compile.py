@@ -37,13 +37,15 @@ SPEC_FILES = sorted((ROOT / "specs").glob("*.tlspec.yaml"))
 
 
 def reverse_global_buffers(text):
-    """The spec with its global buffers (the wrapper's arguments) in reverse order."""
-    doc = yaml.safe_load(text)
-    buffers = doc["buffers"]
-    glob = [n for n, b in buffers.items() if b.get("scope") == "global"]
-    doc["buffers"] = {**{n: buffers[n] for n in reversed(glob)},
-                      **{n: b for n, b in buffers.items() if n not in glob}}
-    return yaml.safe_dump(doc, sort_keys=False)
+    """The spec (every kernel of the file) with its global buffers (the wrapper's arguments) in
+    reverse order."""
+    docs = list(yaml.safe_load_all(text))
+    for doc in docs:
+        buffers = doc["buffers"]
+        glob = [n for n, b in buffers.items() if b.get("scope") == "global"]
+        doc["buffers"] = {**{n: buffers[n] for n in reversed(glob)},
+                          **{n: b for n, b in buffers.items() if n not in glob}}
+    return yaml.safe_dump_all(docs, sort_keys=False)
 
 
 # variant -> {spec file name: text}: specs/ as written, and with the arguments reversed

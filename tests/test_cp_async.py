@@ -4,17 +4,14 @@ zero-fills past the end of the source through the source-size operand, commits a
 the next stage, and gets a proxy fence before a TMA store and a block barrier after the wait;
 the cubin holds LDGSTS; vector sizes cp.async cannot copy are located errors.
 tests/gpu/test_matrix_gpu.py runs the kernels of tests/gpu/matrix/cp_async.tlspec.yaml."""
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import compile_here, tlspec
+from conftest import compile_here, cuobjdump, tlspec
 
 from tlspec.validate import validate_text
 
@@ -205,17 +202,6 @@ def test_instruction_annotation_says_why(compiled):
     assert 'tlspec.instruction="cp_async"' in text
     assert "tlspec.why=\"prefer_instruction: cp_async: one 4-byte cp.async.ca.shared.global per " \
            "vector (zero-filled past a tensor's end), waited on before the next stage\"" in text
-
-
-def cuobjdump() -> str | None:
-    """$CUOBJDUMP, cuobjdump on PATH or beside nvcc, or the one of the nvidia-cuda-cuobjdump
-    wheel."""
-    candidates = [os.environ.get("CUOBJDUMP"), shutil.which("cuobjdump")]
-    if shutil.which("nvcc"):
-        candidates.append(str(Path(shutil.which("nvcc")).resolve().parent / "cuobjdump"))
-    candidates += map(str, Path(sys.prefix).glob("lib/python3*/site-packages/nvidia/*/bin/"
-                                                  "cuobjdump"))
-    return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
 @pytest.mark.skipif(cuobjdump() is None, reason="no cuobjdump (set CUOBJDUMP, or put the CUDA "

@@ -9,6 +9,7 @@ from tlspec.kernel_images import choose, cubin_runs_on, no_image, ptx_runs_on
     ("sm_80", (8, 0), True), ("sm_80", (8, 6), True), ("sm_80", (8, 9), True),
     ("sm_80", (9, 0), False), ("sm_80", (7, 5), False), ("sm_86", (8, 0), False),
     ("sm_90a", (9, 0), True), ("sm_90a", (10, 0), False), ("sm_100a", (10, 0), True),
+    ("sm_100a", (9, 0), False), ("sm_100a", (10, 3), False), ("sm_90a", (8, 0), False),
     ("sm_90", (9, 0), True),
 ])
 def test_a_cubin_runs_on_its_major_version_from_its_minor_on(arch, capability, runs):
@@ -19,6 +20,8 @@ def test_a_cubin_runs_on_its_major_version_from_its_minor_on(arch, capability, r
     ("compute_80", (8, 0), True), ("compute_80", (9, 0), True), ("compute_80", (12, 0), True),
     ("compute_80", (7, 5), False), ("compute_90", (10, 0), True), ("compute_90a", (9, 0), True),
     ("compute_90a", (10, 0), False), ("compute_100", (9, 0), False),
+    ("compute_100a", (10, 0), True), ("compute_100a", (9, 0), False),
+    ("compute_100a", (12, 0), False),
 ])
 def test_ptx_runs_on_its_version_and_later_unless_arch_specific(ptx_arch, capability, runs):
     assert ptx_runs_on(ptx_arch, capability) is runs

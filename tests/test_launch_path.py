@@ -534,6 +534,13 @@ def test_the_gpu_decides_between_cubin_and_ptx(build, arch, ptx_arch, capability
     ("sm_90a", None, (10, 0), r"its cubin is for sm_90a \(compute capability 9.0 only\) and "
                               r"the package carries no PTX; compile it for this GPU's target, or "
                               r"with tlspec compile --ptx"),
+    # an sm_100a kernel on an H200, with or without its (arch-specific) PTX
+    ("sm_100a", None, (9, 0), r"its cubin is for sm_100a \(compute capability 10.0 only\) and "
+                              r"the package carries no PTX"),
+    ("sm_100a", "compute_100a", (9, 0), r"its cubin is for sm_100a \(compute capability 10.0 "
+                                        r"only\) and its PTX for compute_100a runs on compute "
+                                        r"capability 10.0 only; compile it for this GPU's target$"),
+    ("sm_90a", None, (8, 0), r"its cubin is for sm_90a \(compute capability 9.0 only\)"),
     ("sm_80", "compute_80", (7, 5), r"its cubin is for sm_80 \(compute capability 8.0 to 8.9\) "
                                     r"and its PTX for compute_80 runs on compute capability 8.0 "
                                     r"or later; compile it for this GPU's target"),

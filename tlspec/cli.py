@@ -100,9 +100,9 @@ def compile(  # noqa: A001  (the command is called compile)
     out: str = typer.Option(..., "-o", "--out", metavar="OUT",
                             help="The Python package to write (a directory named like a module)."),
     arch: Optional[str] = typer.Option(None, "--arch", metavar="ARCH",
-                                       help="Require every spec to target ARCH (sm_90a or "
-                                            "sm_80); without it each kernel is compiled for "
-                                            "its spec's target."),
+                                       help="Require every spec to target ARCH (sm_90a, "
+                                            "sm_80 or sm_100a); without it each kernel is "
+                                            "compiled for its spec's target."),
     ptx: bool = typer.Option(False, "--ptx",
                              help="Ship each kernel's PTX beside its cubin, which the driver "
                                   "compiles for a GPU the cubin cannot run on (always done "

@@ -148,6 +148,8 @@ def test_arch_requires_every_spec_to_target_it(tmp_path):
                      r"`target: sm_90a` in the spec, or drop --arch", result.stdout), result.stdout
     assert tlspec("compile", str(SM80 / "copy.tlspec.yaml"), "-o", str(tmp_path / "k"),
                   "--arch", "sm_80").returncode == 0
-    refused = tlspec("compile", str(SM80), "-o", str(tmp_path / "k"), "--arch", "sm_100a")
-    assert refused.returncode == 2 and "--arch sm_100a: this release compiles for sm_90a, sm_80" \
-        in refused.stderr + refused.stdout
+    other = tlspec("compile", str(SM80), "-o", str(tmp_path / "k"), "--arch", "sm_100a")
+    assert other.returncode == 1 and "targets sm_80, but --arch sm_100a" in other.stdout
+    refused = tlspec("compile", str(SM80), "-o", str(tmp_path / "k"), "--arch", "sm_89")
+    assert refused.returncode == 2 and "--arch sm_89: this release compiles for sm_90a, sm_80, " \
+        "sm_100a" in refused.stderr + refused.stdout

@@ -1,15 +1,23 @@
 """Every kernel of specs/, compiled by `tlspec compile` (on any machine), run on the GPU and
-compared bit-exactly with a torch reference on random inputs, outputs poisoned first.
+compared bit-exactly with a torch reference on random inputs, outputs poisoned first. The
+sm_100a kernels (gather4_rows, scatter4_rows) run on a compute capability 10.0 GPU only; on any
+other the run time refuses them before a launch, naming the kernel, its target and the GPU, and
+their outputs keep their poison.
 
 Imports only the compiled package, torch and pytest: set TLSPEC_KERNELS to the package directory
 (default: build/tlspec_kernels, what `tlspec compile specs/ -o build/tlspec_kernels` writes).
 """
+import re
 import sys
 
 import pytest
 from gpu_support import assert_same, compiled_package, guarded, im2col_reference, random, torch
 
 kernels = compiled_package("TLSPEC_KERNELS", "tlspec_kernels", "specs/")
+BLACKWELL = torch.cuda.get_device_capability() == (10, 0)
+on_blackwell = pytest.mark.skipif(not BLACKWELL, reason="an sm_100a kernel runs on a compute "
+                                  "capability 10.0 GPU (B200) only; "
+                                  "test_sm100a_kernels_refuse_this_gpu checks the refusal here")
 
 
 def test_copy_tiles():
@@ -106,3 +114,48 @@ def test_swap_pairs_dsmem():
     kernels.swap_pairs_dsmem(a, b)
     torch.cuda.synchronize()
     assert_same(b, a.reshape(64, 2, 64, 8192).flip(1).reshape(8192, 8192))
+
+
+def gather4_arguments():
+    table = random((262144, 1024))
+    idx = torch.randint(0, 262144, (65536,), dtype=torch.int32, device="cuda")
+    return table, idx, guarded((65536, 1024))
+
+
+def scatter4_arguments():
+    table = random((262144, 1024))
+    idx = torch.randperm(262144, device="cuda")[:65536].to(torch.int32)
+    return table, idx, random((65536, 1024))
+
+
+@on_blackwell
+def test_gather4_rows():
+    table, idx, out = gather4_arguments()
+    kernels.gather4_rows(table, idx, out)
+    torch.cuda.synchronize()
+    assert_same(out, table[idx.long()])
+
+
+@on_blackwell
+def test_scatter4_rows():
+    table, idx, rows = scatter4_arguments()
+    expected = table.clone()
+    expected[idx.long()] = rows
+    kernels.scatter4_rows(table, idx, rows)
+    torch.cuda.synchronize()
+    assert_same(table, expected)
+
+
+@pytest.mark.skipif(BLACKWELL, reason="this GPU runs sm_100a kernels (test_gather4_rows)")
+@pytest.mark.parametrize("name, arguments, written", [
+    ("gather4_rows", gather4_arguments, 2), ("scatter4_rows", scatter4_arguments, 0)])
+def test_sm100a_kernels_refuse_this_gpu(name, arguments, written):
+    values = arguments()
+    before = values[written].clone()
+    major, minor = torch.cuda.get_device_capability()
+    gpu = re.escape(f"{torch.cuda.get_device_name()} (compute capability {major}.{minor})")
+    with pytest.raises(RuntimeError, match=rf"^{name}\(\): no image of this kernel runs on {gpu}: "
+                       r"its cubin is for sm_100a \(compute capability 10\.0 only\)"):
+        getattr(kernels, name)(*values)
+    torch.cuda.synchronize()
+    assert_same(values[written], before)        # nothing was launched

@@ -12,7 +12,9 @@ import numpy as np
 import yaml
 
 from interpret_support import poisoned_bits, random_bits
+from tlspec.diagnostics import Diagnostics
 from tlspec.expr import evaluate
+from tlspec.interpret.machine import refuse_unsupported
 from tlspec.model import Kernel
 from tlspec.validate import validate_paths, validate_text
 
@@ -96,7 +98,15 @@ SMALL = {
 
 
 def spec_kernels() -> list[Kernel]:
-    return validate_paths([str(SPECS)]).kernels
+    """The kernels of specs/ the interpreter runs: all but the TMA gather4 / scatter4 forms
+    (gather4_rows, scatter4_rows), which it refuses (test_undefined_results)."""
+    return [k for k in validate_paths([str(SPECS)]).kernels if runs(k)]
+
+
+def runs(kernel: Kernel) -> bool:
+    diags = Diagnostics()
+    refuse_unsupported(kernel, diags)
+    return not diags.has_errors
 
 
 def small(kernel: Kernel) -> Kernel:

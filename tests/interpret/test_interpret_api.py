@@ -8,7 +8,7 @@ import inspect
 import numpy as np
 import pytest
 
-from conftest import SPECS
+from conftest import ROOT, SPECS
 from interpret_support import assert_same, bits, poisoned, random
 from tlspec.interpret import InterpretError, Program, load, run
 from tlspec.validate import validate_paths, validate_text
@@ -118,8 +118,11 @@ def test_load_a_file_a_path_and_a_folder():
     path = SPECS / "gather_rows.tlspec.yaml"
     assert load(path).__all__ == ["gather_rows"]
     assert load(str(path)).__name__ == "gather_rows"
-    every = validate_paths([str(SPECS)]).kernels
-    assert sorted(load(SPECS).__all__) == sorted(k.name for k in every)
+    folder = ROOT / "tests" / "gpu" / "sm80"
+    every = validate_paths([str(folder)]).kernels
+    assert sorted(load(folder).__all__) == sorted(k.name for k in every)
+    with pytest.raises(InterpretError, match="the interpreter does not run the gather4 form"):
+        load(SPECS)                             # its sm_100a kernels (gather4_blackwell)
     with pytest.raises(FileNotFoundError, match="no spec at 'nowhere.tlspec.yaml'"):
         load("nowhere.tlspec.yaml")
 

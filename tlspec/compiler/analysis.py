@@ -10,12 +10,18 @@ from tvm import tirx
 from tvm.ir.expr import TensorLoad as LoadNode
 
 from ..dtypes import DTYPE_BYTES
+from ..targets import TARGETS, Target
 
 STAGE_ATTR = "tlspec.stage"      # AttrStmt key wrapping each lowered stage; node = its pointer
 
 
 def attr(func: tirx.PrimFunc, key: str, default=None):
     return func.attrs[key] if func.attrs is not None and key in func.attrs else default
+
+
+def target_of(func: tirx.PrimFunc) -> Target:
+    """What the kernel's target offers (`tlspec.targets`): passes ask it, never its name."""
+    return TARGETS[str(attr(func, "tlspec.target"))]
 
 
 def thread_info(func: tirx.PrimFunc) -> tuple[tirx.Var, int]:

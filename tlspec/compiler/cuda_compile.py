@@ -66,12 +66,20 @@ def compile_cuda(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | No
     return _compile(source, name, arch, nvcc, ptx=False)
 
 
+# Targets whose PTX stays arch-specific: on sm_100 tirx writes every TMA load with
+# `.cta_group::1`, and the gather4 / scatter4 forms are sm_100a's, which only compute_100a PTX
+# may hold (the driver's compiler refuses them in compute_100 PTX).
+ARCH_SPECIFIC_PTX = ("sm_100a",)
+
+
 def ptx_arch(arch: str) -> str:
     """The virtual architecture of the PTX shipped beside an `arch` cubin: compute_80 for sm_80,
-    and for sm_90a compute_90, not compute_90a: PTX of an arch-specific ('a') target loads only
-    on that very GPU, while compute_90 PTX is compiled by the driver for any later one (tlspec's
-    kernels use no sm_90a-only instruction; NVRTC refuses the PTX if one ever does)."""
-    return "compute_" + arch.removeprefix("sm_").rstrip("a")
+    for sm_90a compute_90, not compute_90a: PTX of an arch-specific ('a') target loads only on
+    that very GPU, while compute_90 PTX is compiled by the driver for any later one; for sm_100a
+    compute_100a (ARCH_SPECIFIC_PTX). NVRTC does not check the inline PTX of the source: what
+    the driver's compiler accepts is the arch's instructions (ptxas on the cubin)."""
+    virtual = "compute_" + arch.removeprefix("sm_")
+    return virtual if arch in ARCH_SPECIFIC_PTX else virtual.rstrip("a")
 
 
 def compile_ptx(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | None = None) -> str:

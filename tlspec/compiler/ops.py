@@ -40,6 +40,7 @@ def absent(arg) -> bool:
     """Whether a copy_cluster argument after its regions is NONE (its form has none)."""
     return isinstance(arg, tvm.tirx.IntImm) and int(arg.value) == NONE
 STAGE = "tlspec.stage"          # config key: the stage's JSON pointer
+ROWS = "rows"                   # config key: a gather or scatter in its TMA form (gather4 / scatter4)
 
 
 def _register() -> None:
@@ -69,6 +70,11 @@ def kind_of(call: TilePrimitiveCall) -> str | None:
     if name.startswith("tlspec.tile."):
         return name[len("tlspec.tile."):]
     return None
+
+
+def is_tma_rows(call: TilePrimitiveCall) -> bool:
+    """Whether `call` is a gather or scatter in its TMA gather4 / scatter4 form."""
+    return kind_of(call) in ("gather", "scatter") and ROWS in call.config
 
 
 def tile_call(kind: str, args: list, config: dict[str, Any]) -> TilePrimitiveCall:

@@ -1,11 +1,12 @@
 """What this release compiles: the data stages copy, transpose, gather, scatter and im2col, the
 explicit asynchronous stages (tma_copy, async_copy and their barriers, commits and waits),
-thread block clusters and copy_cluster, the loops for and pipeline, and sync_threads, on sm_90a,
-and on sm_80 all of them that do not need Hopper (validation refuses TMA, mbarriers,
-tma_store_wait and clusters there at their element, and InstructionAnnotation never chooses
-TMA). Everything else in the language validates but is refused here with an error at the element
-that uses it, saying so (the sm_100a forms arrive in a later release). So are sizes the kernels' 32-bit index arithmetic cannot
-hold (`int32_limits`)."""
+thread block clusters and copy_cluster, the loops for and pipeline, and sync_threads, on sm_90a
+and sm_100a (with the TMA gather4 / scatter4 forms of gather and scatter there), and on sm_80
+all of them that do not need Hopper (validation refuses TMA, mbarriers, tma_store_wait and
+clusters there at their element, and InstructionAnnotation never chooses TMA). What else the
+language has (buffers of scope local) validates but is refused here with an error at the element
+that uses it, saying so. So are sizes the kernels' 32-bit index arithmetic cannot hold
+(`int32_limits`)."""
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
@@ -16,11 +17,10 @@ COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "tma_copy"
                   "copy_cluster", "alloc_barrier", "barrier_arrive", "barrier_wait",
                   "async_commit", "async_wait", "tma_store_wait", "for", "pipeline",
                   "sync_threads")
-COMPILED_TARGETS = ("sm_90a", "sm_80")
+COMPILED_TARGETS = ("sm_90a", "sm_80", "sm_100a")
 LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
-LATER_FEATURES = "the sm_100a forms"
-# gather/scatter options that select the sm_100a TMA forms (gather4 / scatter4)
-TMA_ROW_OPTIONS = ("rows", "col", "barrier")
+LATER_FEATURES = "buffers of scope local"
+
 
 def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
     """Report every part of `kernel` that this release cannot compile."""
@@ -31,7 +31,8 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
 
     if kernel.target.name not in COMPILED_TARGETS:
         refuse("/target", f"target {kernel.target.name}",
-               "compile for sm_90a (H100/H200) or sm_80 (A100): set `target: sm_90a`")
+               "compile for sm_90a (H100/H200), sm_100a (B200) or sm_80 (A100): set "
+               "`target: sm_90a`")
     for pointer, what, hint in int32_overflows(kernel):
         refuse(pointer, what, hint)
     for buffer in kernel.buffers.values():
@@ -42,10 +43,3 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
         if stage.kind not in COMPILED_KINDS:
             refuse(stage.pointer, f"stage kind '{stage.written_kind}'",
                    "this release compiles: " + ", ".join(COMPILED_KINDS), key=True)
-        elif stage.kind in ("gather", "scatter"):
-            for option in TMA_ROW_OPTIONS:
-                if option in stage.options:
-                    refuse(f"{stage.pointer}/{option}",
-                           f"{stage.kind} option '{option}' (the sm_100a {stage.kind}4 form)",
-                           f"remove '{option}' for the SIMT {stage.kind}", key=True)
-

@@ -212,7 +212,7 @@ class _Builder:
             args = [self._region(stage.regions["dst"]), self._region(stage.regions["src"])]
             if "index" in stage.regions:
                 args.append(self._region(stage.regions["index"]))
-            if stage.kind == "tma_copy" and "barrier" in stage.barriers:
+            if "barrier" in stage.barriers:          # a tma_copy load, a gather4
                 args.append(self._barrier_slot(stage, "barrier"))
             args += extra or []
         insert_tile_call(ops.tile_call(stage.kind, args, config))

@@ -58,3 +58,42 @@ def loop_lines(body: list[str], *, kind: str = "pipeline", var: str = "k", exten
     if warp_specialize is not None:
         options.append(f"    warp_specialize: {warp_specialize}")
     return [f"- {kind}:", *options, "    stages:", *("      " + line for line in body)]
+
+
+def gather4_stages(elem_bytes: int = 2) -> list[str]:
+    """A gather4 of 8 rows of the table's columns 64 to 127 into G_s, then G_s to out."""
+    return ['- alloc_barrier: {name: bar}',
+            f'- barrier_arrive: {{barrier: bar, expect_tx: {8 * 64 * elem_bytes}}}',
+            '- gather: {src: "table[:, 64 : +64]", dst: G_s, index: "idx[bx*8 : +8]", rows: 4, '
+            'barrier: bar}',
+            '- barrier_wait: {barrier: bar, parity: 0}',
+            '- copy: {src: G_s, dst: "out[bx*8 : +8, 64 : +64]"}']
+
+
+SCATTER4 = ['- copy: {src: "out[bx*8 : +8, 64 : +64]", dst: G_s}',
+            '- scatter: {src: G_s, dst: "table[:, 64 : +64]", index: "idx[bx*8 : +8]", rows: 4}',
+            '- tma_store_wait: {pending: 0}']
+
+
+def gather4_kernel(stages: list[str], *, dtype: str = "float16", index: str = "int32",
+                   r: str = "64", tile: str = "[8, 64]", layout: str = "auto",
+                   out: str = "in") -> str:
+    """An sm_100a kernel of a table (V x 256, inout), indices `idx` (R of `index`), a tensor
+    `out` (R x 256, io `out`) and a shared tile G_s: `stages` are the lines of its stage list
+    (gather4_stages(); SCATTER4: out into G_s, then a scatter4 of it to the table's columns 64
+    to 127)."""
+    return f"""
+tlspec: 1
+name: k
+target: sm_100a
+dims: {{V: 1000, R: {r}}}
+buffers:
+  table: {{scope: global, shape: [V, 256], dtype: {dtype}, io: inout}}
+  idx: {{scope: global, shape: [R], dtype: {index}, io: in}}
+  out: {{scope: global, shape: [R, 256], dtype: {dtype}, io: {out}}}
+  G_s: {{scope: shared, shape: {tile}, dtype: {dtype}, layout: {layout}}}
+launch:
+  grid: {{bx: "ceildiv(R, 8)"}}
+  threads: 64
+stages:
+""" + "\n".join("  " + line for line in stages) + "\n"

@@ -79,3 +79,39 @@ def test_the_kernel_takes_one_parameter_per_distinct_map():
     kernel = mod["tma_copies_kernel"]
     assert sorted(p.name for p in kernel.params) == ["A_tensormap", "A_tensormap", "B_tensormap",
                                                      "B_tensormap"]
+
+
+def ptx_chains(mod) -> list[str]:
+    """The cp.async.bulk.tensor instructions of the kernel, as PTX spells them."""
+    found = []
+
+    def visit(call):
+        if isinstance(call.op, tvm.ir.Op) and call.op.name.startswith(
+                "tirx.ptx.cp_async_bulk_tensor"):
+            words = [str(a.value) for a in call.args if isinstance(a, tvm.ir.StringImm)]
+            found.append((".".join(["cp", *[w for w in words if w]]), len(call.args) - len(words)))
+
+    tvm_ffi.structural_walk(mod["main"].body, (tvm.ir.Call, visit), order="pre")
+    return found
+
+
+def test_gather4_and_scatter4_are_tmas_tile_modes_on_one_descriptor():
+    """tirx lowers the gather4 (its tma_explicit `gather4`) and tlspec's scatter4 dispatch: each
+    a 2-D instruction of 5 coordinates (the column, 4 rows) on the table's one tensor map (a box
+    of 1 row x 64 columns); the copies to and from `out` keep their plain tile mode."""
+    from copy_kernels import gather4_kernel, gather4_stages
+
+    stages = gather4_stages() + ['- scatter: {src: G_s, dst: "table[:, 64 : +64]", '
+                                 'index: "idx[bx*8 : +8]", rows: 4}', '- tma_store_wait: {pending: 0}']
+    mod = run_through(tile_ir(gather4_kernel(stages, out="out")), "LowerHopperIntrin",
+                      arch="sm_100a")
+    chains = ptx_chains(mod)
+    gather4 = "cp.async.bulk.tensor.2d.shared::cluster.global.tile::gather4." \
+              "mbarrier::complete_tx::bytes.cta_group::1"
+    scatter4 = "cp.async.bulk.tensor.2d.global.shared::cta.tile::scatter4.bulk_group"
+    # operands: shared address, map, 5 coordinates, mbarrier / map, 5 coordinates, shared address
+    # (in the loops of 2 instructions that LowerTileOp made)
+    assert chains.count((gather4, 8)) == 1 and chains.count((scatter4, 7)) == 1
+    table = [c for c in encodings(mod) if "table" in c.args[0].name]
+    assert len(table) == 1
+    assert [int(a) for a in table[0].args[2:8]] == [256, 1000, 512, 64, 1, 1]

@@ -136,3 +136,22 @@ def test_a_simt_load_the_spec_asks_to_keep_synchronous_is_not_issued_ahead():
     assert plans(loop_lines([load, STORE]), tiles)[0]["loads"] == [0]
     sync = load.replace("}", ", prefer_instruction: sync}")
     assert plans(loop_lines([sync, STORE]), tiles)[0]["loads"] == []
+
+
+def test_a_scatter4_in_the_body_runs_it_as_written():
+    """A TMA scatter4 is asynchronous, ordered by the spec's tma_store_wait: the loop runs as
+    written rather than issuing its loads (into the slots of X) ahead of it."""
+    from copy_kernels import gather4_kernel
+
+    stages = loop_lines(['- copy: {src: "out[bx*8 : +8, k*64 : +64]", dst: "X[k % 2, :, :]"}',
+                         '- copy: {src: "X[k % 2, :, :]", dst: G_s}',
+                         '- scatter: {src: G_s, dst: "table[:, k*64 : +64]", '
+                         'index: "idx[bx*8 : +8]", rows: 4}'], num_stages=2, extent="4")
+    text = gather4_kernel(stages).replace(
+        "  G_s:", "  X: {scope: shared, shape: [2, 8, 64], dtype: float16}\n  G_s:")
+    func = run_through(tile_ir(text), "PipelinePlanning", arch="sm_100a")["main"]
+    loops = []
+    tvm_ffi.structural_walk(func.body, (tirx.For, loops.append), order="pre")
+    assert str(loops[0].annotations[PLAN_ATTR]["why"]) == (
+        SERIAL + "the body holds a TMA gather4 or scatter4, an asynchronous copy the spec "
+        "orders itself")

@@ -138,3 +138,21 @@ def test_a_specs_sync_threads_among_the_consumers_becomes_their_named_barrier():
             'prefer_instruction: sync}'], warp_specialize="true")])
     consumer = role(synced(text), "consumer").script()
     assert "cta_sync" not in consumer and consumer.count("T.ptx.bar(T.uint32(1)") == 1
+
+
+def test_a_gather4_reading_indices_threads_wrote_waits_for_them():
+    """Thread 0 reads the indices of a gather4 from a shared tile the block's threads wrote: a
+    block barrier comes between (without it thread 0 could read indices not written yet)."""
+    from copy_kernels import gather4_kernel, gather4_stages
+
+    text = gather4_kernel(gather4_stages(), out="out").replace(
+        "  G_s:", "  I_s: {scope: shared, shape: [8], dtype: int32}\n  G_s:").replace(
+        'index: "idx[bx*8 : +8]"', "index: I_s").replace(
+        "stages:\n", "stages:\n  - copy: {src: \"idx[bx*8 : +8]\", dst: I_s, "
+        "prefer_instruction: sync}\n")
+    body = synced(text).body
+    stages = []
+    tvm_ffi.structural_walk(body, (tirx.AttrStmt, lambda a: stages.append(a)
+                                   if stage_kind(a) else None), order="pre")
+    script = body.script()
+    assert script.index("cta_sync", script.index('"copy:sync"')) < script.index('"gather:tma"')

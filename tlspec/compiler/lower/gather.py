@@ -6,7 +6,7 @@ accesses. A fragment as the row operand is addressed by the thread's element num
 a copy addresses it, so the copies that fill or drain it with the same loop agree. An index value selects a row of the table region (its first dimension is the whole
 table); rows outside the table (an index value below 0 or at least its row count) are neither
 read (zeros are gathered) nor written, by the LegalizeNegativeIndex and LegalizeSafeMemoryAccess
-guards (an int64 value is clamped first: see `_row_index`). An index region that runs past the end
+guards (an int64 value is clamped first: see `row_index`). An index region that runs past the end
 of a global index tensor (the partial tile of the last block) moves nothing for the positions past
 the end: neither the index nor a row is read, and no row is written (without this guard a scatter
 would write zeros to the table row named by whatever lies past the index tensor).
@@ -31,7 +31,7 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
 
     def body(point, lane, slot) -> Stmt:
         i, col = point
-        row = tirx.Cast("int32", _row_index(index, idim, i, table.shape[0]))
+        row = tirx.Cast("int32", row_index(index, idim, i, table.shape[0]))
         table_point = {0: row, 1: col}
         row_point = {rdims[0]: i, rdims[-1]: col}
         if kind == "gather":
@@ -49,7 +49,7 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
     return VectorLoop(shape, vector).emit(tid, nthreads, body)
 
 
-def _row_index(index: Operand, idim: int, i: tirx.PrimExpr, rows: tirx.PrimExpr) -> tirx.PrimExpr:
+def row_index(index: Operand, idim: int, i: tirx.PrimExpr, rows: tirx.PrimExpr) -> tirx.PrimExpr:
     """The index value at position i as the table row it names, for the bounds guards.
 
     An int64 value is clamped to [-1, rows] before it is narrowed to int32, so that a value beyond

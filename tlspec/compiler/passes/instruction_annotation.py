@@ -16,11 +16,15 @@ A spec that asks for something that cannot be done (`prefer_instruction: tma` th
 express, a `coalesced_width` wider than what is legal, cp.async vectors of another size) is a
 compile error at that option.
 The explicit asynchronous copies name their instruction: a `tma_copy` is one TMA copy (else an
-error at the stage, with the reason), an `async_copy` the cp.async loop. The synchronisation
-stages move no data and are not annotated.
+error at the stage, with the reason), an `async_copy` the cp.async loop, a gather or scatter with
+`rows: 4` (sm_100a) TMA gather4 / scatter4: one instruction per 4 indices, whose box is one row
+of the table (a descriptor the same rules hold to), writing or reading 4 dense rows of the tile
+(else an error at the stage). The synchronisation stages move no data and are not annotated.
 
 Adds to each operation's config: `tlspec.instruction` (tma | sync | cp_async), `tlspec.why`,
-`tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid).
+`tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid), `tlspec.box_bytes` (a
+gather4 / scatter4: the bytes one instruction moves, 4 x columns x dtype size, what a gather4
+completes on its barrier per instruction).
 """
 from __future__ import annotations
 
@@ -35,13 +39,14 @@ from ...dtypes import MAX_VECTOR_BYTES
 from ...layouts import TileStorage
 from .. import ops
 from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, region_parts,
-                        scope_kind)
+                        scope_kind, target_of)
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
 from ..prims import spec_dtype
 
-TMA_TARGETS = ("sm_90a", "sm_100a")
+
+GATHER4_ROWS = 4        # rows one TMA gather4 / scatter4 moves
 
 
 class _Side:
@@ -100,13 +105,15 @@ def _may_straddle(func, side: _Side, width: int) -> bool:
     return not analyzer_for(base_ranges(func)).can_prove(inside)
 
 
-def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict) -> list[str]:
+def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict,
+                  rows: int = 0) -> list[str]:
     """Why this copy cannot be one TMA copy ([] when it can): the spec rules it out, the
     descriptor would break a rule of the driver, or TMA would not place the elements where the
-    tile's layout has them."""
+    tile's layout has them. `rows` (4): a gather4 / scatter4, whose box is one row of the table
+    (each of its `rows` coordinates names one) and which moves `rows` rows of the tile."""
     kinds = (src.kind, dst.kind)
-    if attr(func, "tlspec.target") not in TMA_TARGETS:
-        return [f"target {attr(func, 'tlspec.target')} has no TMA"]
+    if not target_of(func).has_tma:
+        return [f"target {target_of(func).name} has no TMA"]
     if kinds not in (("global", "shared"), ("shared", "global")):
         return [f"TMA copies global <-> shared, not {kinds[0]} -> {kinds[1]}"]
     if config.get("disable_tma"):
@@ -120,11 +127,13 @@ def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict) -> 
     elem = dtype_bytes(tile.buffer.dtype)
     storage = TileStorage(layout, tuple(const(e) for e in tile.shape), elem)
     box = [const(e) for e in tensor.extents]
+    if rows:
+        box[0] = 1
     if None in box:
         return ["every TMA box extent must be a constant (the box is the region of "
                 f"'{tensor.buffer.name}')"]
     problems = _descriptor_problems(func, tensor, box, elem, storage)
-    return problems + _placement_problems(func, tile, box, storage)
+    return problems + _placement_problems(func, tile, [rows, *box[1:]] if rows else box, storage)
 
 
 def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
@@ -304,18 +313,50 @@ class _Annotator:
                 "tlspec.why": f"SIMT: {width}-element vector stores of dst rows from src columns"}
 
     def _gather(self, config: dict, call) -> dict:
-        return self._indexed(config, rows=_Side(call.args[0]), table=_Side(call.args[1]))
+        return self._indexed(config, "gather", rows=_Side(call.args[0]),
+                             table=_Side(call.args[1]), index=_Side(call.args[2]))
 
     def _scatter(self, config: dict, call) -> dict:
-        return self._indexed(config, rows=_Side(call.args[1]), table=_Side(call.args[0]))
+        return self._indexed(config, "scatter", rows=_Side(call.args[1]),
+                             table=_Side(call.args[0]), index=_Side(call.args[2]))
 
-    def _indexed(self, config: dict, rows: _Side, table: _Side) -> dict:
+    def _indexed(self, config: dict, kind: str, rows: _Side, table: _Side,
+                 index: _Side) -> dict:
+        if ops.ROWS in config:
+            return self._tma_rows(config, kind, rows, table, index)
         decision = {"tlspec.instruction": "sync",
                     "tlspec.why": "SIMT: one vector per thread and access",
                     **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
         if rows.kind == "fragment":
             self._fragment(config[ops.STAGE], rows, decision)
         return decision
+
+    def _tma_rows(self, config: dict, kind: str, rows: _Side, table: _Side,
+                  index: _Side) -> dict:
+        """The TMA gather4 / scatter4 form (the spec's `rows: 4`): one instruction per 4 rows,
+        whose box is one row of the table region's columns. The spec asked for this form, so
+        where TMA cannot do it that is an error at the stage, not a SIMT loop."""
+        pointer = config[ops.STAGE]
+        count = const(([e for e in index.extents if const(e) != 1] or index.extents[-1:])[0])
+        if count is None:
+            raise StageError(pointer + "/index", f"TMA {kind}4 needs a constant number of "
+                             f"indices (one instruction per 4); 'index' selects "
+                             f"{index.extents[-1]}", "give the index region a constant extent")
+        dst, src = (rows, table) if kind == "gather" else (table, rows)
+        blockers = _tma_blockers(self.func, config, dst, src, self.layouts, GATHER4_ROWS)
+        if blockers:
+            raise StageError(pointer, f"this {kind} cannot use TMA {kind}4: {blockers[0]}",
+                             "remove the TMA options ('rows', 'col', 'barrier') for "
+                             "vectorized loads")
+        nbytes = GATHER4_ROWS * const(rows.extents[-1]) * dtype_bytes(rows.buffer.dtype)
+        issues = count // GATHER4_ROWS
+        done = (f"{issues * nbytes} bytes in all complete on its barrier (announce them with "
+                "barrier_arrive's expect_tx)" if kind == "gather" else
+                "committed as one bulk group; not waited for here (tma_store_wait)")
+        return {"tlspec.instruction": "tma", "tlspec.box_bytes": nbytes,
+                "tlspec.why": f"rows: {GATHER4_ROWS}: {issues} TMA {kind}4 of {GATHER4_ROWS} "
+                              f"rows x {const(rows.extents[-1])} columns ({nbytes} bytes each) "
+                              f"by one thread; {done}"}
 
     def _im2col(self, config: dict, call) -> dict:
         col, img = _Side(call.args[0]), _Side(call.args[1])

@@ -1,5 +1,6 @@
-"""LowerHopperIntrin: lower the TMA copies (tirx `copy_async`, dispatch `tma_explicit`) with
-tirx's own tile-primitive dispatch: host code that encodes each CUtensorMap, and
+"""LowerHopperIntrin: lower the TMA copies (tirx `copy_async`, dispatch `tma_explicit`, and
+tlspec's `tlspec_scatter4`, registered with tirx by `..lower.scatter4`) with tirx's own
+tile-primitive dispatch: host code that encodes each CUtensorMap, and
 `cp.async.bulk.tensor` in the kernel. tirx's scalar `copy/fallback` must never be picked: its
 warning is turned into an error at the stage, as is a copy tirx's dispatch cannot lower at all
 and a TMA stage left without a bulk copy.

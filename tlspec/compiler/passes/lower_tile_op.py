@@ -16,6 +16,11 @@
   memory (`wait_group.read`: the tile may then be rewritten, and the kernel's end publishes the
   global writes), or until the writes are done when a stage of the kernel reads that global
   tensor. (LowerSharedBarrier initialises the mbarriers when the kernel starts.)
+- a gather or scatter in its TMA form (sm_100a's gather4 / scatter4) is thread 0's loop over
+  the index groups: for each 4 indices, their values as row coordinates and one tirx
+  `copy_async` of the box (one table row of the region's columns): `tma_explicit` with
+  `gather4` rows completing on the spec's barrier, or tlspec's `scatter4` dispatch, the
+  scatter4s committed as one bulk group (`..lower.tma_rows`, `..lower.scatter4`);
 - the explicit asynchronous stages issue without waiting: a `tma_copy` load is the same TMA copy
   completing on the spec's barrier (whose `barrier_arrive` announced its bytes), a store is
   issued and committed as a bulk group; an `async_copy` is the cp.async loop and its commit. The
@@ -43,11 +48,12 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import (STAGE_ATTR, dtype_bytes, flat_view_name, region_parts, rows_view_name,
-                        scope_kind, thread_info)
+from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, region_parts,
+                        rows_view_name, scope_kind, thread_info)
 from ..errors import StageError
+from ..lower import scatter4, tma_rows
 from ..lower.cluster import bulk_copy, cluster_rank, remote_operand, signal_remote, sync_cluster
-from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, rebuilt, seq
+from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
 from ..lower.gather import indexed_shape, lower_indexed
@@ -129,15 +135,16 @@ class _Lowerer:
         return names
 
     def _tma_stores(self) -> dict[str, bool]:
-        """Global tensor -> whether an explicit `tma_copy` (not only a `copy`) stores to it by TMA."""
+        """Global tensor -> whether an explicit `tma_copy` or a scatter4 (not only a `copy`)
+        stores to it by TMA."""
         stores: dict[str, bool] = {}
 
         def visit(call):
             kind = ops.kind_of(call)
-            if (kind in ("copy", "tma_copy") and ops.config_of(call).get("tlspec.instruction")
-                    == "tma" and scope_kind(call.args[0].source) == "global"):
+            if (kind in ("copy", "tma_copy", "scatter") and ops.config_of(call).get(
+                    "tlspec.instruction") == "tma" and scope_kind(call.args[0].source) == "global"):
                 name = call.args[0].source.name
-                stores[name] = stores.get(name, False) or kind == "tma_copy"
+                stores[name] = stores.get(name, False) or kind != "copy"
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return stores
@@ -189,6 +196,8 @@ class _Lowerer:
             body, instruction = self._sync(kind, call), "ring" if config.get(RING) else "sync"
         elif kind == "copy_cluster":
             body = self._copy_cluster(call, config)
+        elif instruction == "tma" and kind in ("gather", "scatter"):
+            body = self._tma_rows(kind, call, config)
         elif instruction == "tma":
             body = self._tma(call, config, explicit=kind == "tma_copy")
         elif instruction == "cp_async":
@@ -227,8 +236,7 @@ class _Lowerer:
         load completes on the spec's barrier, its store is waited for by tma_store_wait."""
         dst, src = call.args[0], call.args[1]
         leader = self.tid == config.get(LEADER, 0)
-        policy = config.get("eviction_policy", "evict_normal")    # tirx adds .L2::cache_hint
-        hint = {} if policy == "evict_normal" else {"cache_hint": str(policy)}
+        hint = _cache_hint(config)
         load = scope_kind(dst.source) == "shared"
         tensor, view = _tma_tensor(src if load else dst)
         if load:
@@ -290,6 +298,33 @@ class _Lowerer:
         if mbar is None:
             return copy
         return seq([copy, signal_remote(nbytes, block, mbar, self.tid == 0)])
+    def _tma_rows(self, kind: str, call, config):
+        """A gather4 / scatter4 (`..lower.tma_rows`): thread 0 reads each 4 indices and issues
+        one TMA instruction for them. A gather4 completes on the spec's barrier (its
+        barrier_arrive announced the bytes); the scatter4s are committed as one bulk group,
+        waited for by tma_store_wait."""
+        table, tile = (call.args[1], call.args[0]) if kind == "gather" else call.args[:2]
+        index = self._operand(call.args[2], bits=False)
+        tensor, view = _tma_tensor(tma_rows.table_box(table))
+        hint = _cache_hint(config)
+
+        def issue(group):
+            rows = tma_rows.row_coordinates(index, table.source.shape[0], group,
+                                            base_ranges(self.func))
+            if kind == "gather":
+                mbar = self.views[MBARRIERS].ptr_to([call.args[3]])
+                return TilePrimitiveCall(self._tma_tile(tma_rows.tile_rows(tile, group, 4)),
+                                         tensor, op=ops.COPY_ASYNC_OP, dispatch="tma_explicit",
+                                         config={"mbar": mbar, "gather4": rows, **hint})
+            return TilePrimitiveCall(tensor, self._tma_tile(tma_rows.tile_rows(tile, group, 1)),
+                                     op=ops.COPY_ASYNC_OP, dispatch=scatter4.DISPATCH,
+                                     config={scatter4.ROWS: rows, **hint})
+
+        issues = [view, loop("g", tma_rows.groups(index), issue)]
+        if kind == "scatter":
+            self.explicit_stores = True
+            issues.append(tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]()))
+        return tirx.IfThenElse(self.tid == config.get(LEADER, 0), seq(issues), None)
 
     # -- synchronisation stages ------------------------------------------------------------
     def _sync(self, kind: str, call):
@@ -357,6 +392,13 @@ class _Lowerer:
             count = count + (loop.loop_var - loop.min) * scale
             scale = scale * loop.extent
         return tirx.floormod(count, 2)
+
+
+def _cache_hint(config: dict) -> dict:
+    """The config of tirx's TMA copy for the stage's eviction_policy (tirx adds
+    .L2::cache_hint)."""
+    policy = config.get("eviction_policy", "evict_normal")
+    return {} if policy == "evict_normal" else {"cache_hint": str(policy)}
 
 
 def _store_wait(pending: int, complete: bool):

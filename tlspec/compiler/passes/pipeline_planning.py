@@ -15,7 +15,8 @@ rest of the body (the consumers) runs in the iteration, after a wait for its loa
 A loop is pipelined only when that is exactly what the body means; otherwise it runs as written,
 one iteration after another, and the plan says why (`--dump-ir` shows it on the loop):
 `num_stages` is 1; the body holds something other than data stages (a synchronisation stage or
-an explicit asynchronous copy: the spec orders those itself; a nested loop); no load qualifies;
+an explicit asynchronous copy, a TMA gather4 / scatter4 too: the spec orders those itself; a
+nested loop); no load qualifies;
 a stage touches a load's tile outside its slot, or before the load (issued ahead, the load
 would overwrite what the stage reads, or the stage's writes, with its own iteration's data);
 a stage of the body writes a global tensor a load reads (the next iterations' loads would read
@@ -88,6 +89,9 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
     if not all(isinstance(s, TilePrimitiveCall) and ops.kind_of(s) in DATA_KINDS for s in stmts):
         return serial("the body holds stages other than copy, transpose, gather, scatter and "
                       "im2col (its synchronisation is the spec's own)")
+    if any(ops.is_tma_rows(s) for s in stmts):
+        return serial("the body holds a TMA gather4 or scatter4, an asynchronous copy the spec "
+                      "orders itself")
     loads, slots, touched, overtaken = [], {}, set(), None
     for i, call in enumerate(stmts):
         tile = call.args[0].source.name

@@ -5,7 +5,7 @@ A loop is specialized when its spec asks for it (`warp_specialize: true`; a loca
 error says why when it cannot be); `auto` (the default) does not specialize, because a producer
 warp measured level with the every-thread pipeline on every data-movement loop tried on the H200
 (bench/RESULTS.md), and --dump-ir says so on the loop (`tlspec.warp_specialize`). A loop can be
-specialized when PipelinePlanning pipelined it with TMA loads only, the target is sm_90a, the
+specialized when PipelinePlanning pipelined it with TMA loads only, the target has TMA, the
 block has room for one more warp, no stage outside the loop touches a tile its loads write (the
 producer runs ahead of everything the consumers do, so two loops cannot share a ring's tile),
 and no stage of the kernel writes a global tensor its loads read.
@@ -48,7 +48,7 @@ from tvm.tirx.exec_scope import _SCOPE_BINDING_TO_PARENT_CUR, ScopeIdDef
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import attr, dtype_bytes, region_parts, scope_kind, thread_info
+from ..analysis import attr, dtype_bytes, region_parts, scope_kind, target_of, thread_info
 from ..errors import StageError
 from ..lower.common import const, rebuilt, seq, substitute
 from ..tileir import PIPELINE_ATTR
@@ -88,7 +88,7 @@ class _Chooser:
         self.func = func
         self.calls = _calls(func.body)
         self.threads = thread_info(func)[1]
-        self.target = str(attr(func, "tlspec.target"))
+        self.target = target_of(func)
 
     def choose(self, loop: tirx.For) -> tuple[bool, str]:
         asked = str(loop.annotations[PIPELINE_ATTR].get("warp_specialize", "auto"))
@@ -113,8 +113,9 @@ class _Chooser:
         loads = [int(i) for i in plan["loads"]]
         if not loads:
             return "it is not pipelined: " + str(plan["why"])[len(SERIAL):]
-        if self.target != "sm_90a":
-            return f"the target is {self.target}; the producer warp issues TMA loads (sm_90a)"
+        if not self.target.has_tma:
+            return f"the target is {self.target.name}; the producer warp issues TMA loads " \
+                   "(sm_90a, sm_100a)"
         if attr(self.func, "tlspec.cluster", None) is not None:
             return ("the kernel is launched in clusters (their barriers take every thread; "
                     "the producer warp leaves early)")

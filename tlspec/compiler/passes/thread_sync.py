@@ -11,8 +11,9 @@ A TMA load's tile needs no block barrier after it: a `copy` ends with every thre
 its mbarrier, and an explicit `tma_copy` is waited for by the spec's `barrier_wait` in every
 thread; a cp.async copy ends with each thread waiting for its own copies only (`wait_group 0`), so
 its tile counts as written and the barrier comes after that wait; a spec's own `sync_threads`
-counts as a barrier. A TMA copy's accesses are made by the one thread that issues it: two
-accesses that thread 0 alone makes need no barrier between them. An mbarrier that every thread
+counts as a barrier. A TMA copy's accesses are made by the one thread that issues it (a
+gather4's or scatter4's reads of its indices too): two accesses that thread 0 alone makes need
+no barrier between them. An mbarrier that every thread
 waits on is armed again (by thread 0) only after a barrier: with the barrier between them, no
 thread can still be waiting for one phase when the next has completed too (a parity wait
 cannot tell them apart). In a loop, the beginning of
@@ -142,7 +143,8 @@ def _accesses(stmt, tensors: set[str]) -> tuple[set[Access], set[Access], set[st
     reads.discard(MBARRIERS)            # their address, taken by the calls read below
     waits, arms = _mbarrier_accesses(stmt)
     if is_tma(stmt):        # a tile loaded is waited for by every thread; a tensor stored is not
-        return ({(n, LEADER) for n in async_reads} | waits,
+        # the issuing thread reads what the copy reads, and a gather4's indices
+        return ({(n, LEADER) for n in async_reads | reads} | waits,
                 {(n, LEADER) for n in async_writes} | arms, async_writes - tensors)
     return ({(n, ALL) for n in reads | async_reads} | waits,
             {(n, ALL) for n in writes | async_writes} | arms, set())
