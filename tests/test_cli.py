@@ -24,7 +24,7 @@ def test_help_has_examples(command):
     assert "tlspec " in result.stdout.split("Examples:")[1]
 
 
-@pytest.mark.parametrize("folder", ["specs/", "docs/examples/"])
+@pytest.mark.parametrize("folder", ["specs/"])
 def test_validate_example_specs(folder):
     result = tlspec("validate", folder)
     assert result.returncode == 0, result.stdout

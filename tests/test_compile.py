@@ -126,12 +126,17 @@ def test_wrappers_check_their_arguments(package):
                             Fake((65536, 1024)))
 
 
-def test_later_features_are_located_errors(tmp_path):
+def test_what_this_release_does_not_compile_is_a_located_error(tmp_path):
+    """A buffer of scope local validates but is not compiled: refused at its scope."""
+    spec = tmp_path / "local.tlspec.yaml"
+    spec.write_text((ROOT / "specs" / "copy_tiles.tlspec.yaml").read_text().replace(
+        "buffers:\n", "buffers:\n  R: {scope: local, shape: [8], dtype: float16}\n"))
     out = tmp_path / "kernels"
-    result = tlspec("compile", str(ROOT / "docs" / "examples"), "-o", str(out))
+    result = tlspec("compile", str(spec), "-o", str(out))
     assert result.returncode == 1
-    assert "is not compiled by this release of tlspec" in result.stdout
-    assert "cluster_multicast.tlspec.yaml:" in result.stdout
+    assert "error: buffer 'R' of scope local is not compiled by this release of tlspec" \
+        in result.stdout, result.stdout
+    assert "at: /buffers/R/scope" in result.stdout
     assert not out.exists()
 
 

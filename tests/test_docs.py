@@ -4,8 +4,7 @@ Every ```yaml block in docs/spec.md and README.md is a complete kernel that vali
 errors and no warnings. A ```yaml invalid block must fail, and the ```text block right after it
 shows exactly the diagnostics it gets (path docs/spec.md, lines counted from the block's first
 line). Every stage kind has a worked example in docs/spec.md, and the example kernels (specs/,
-those this release compiles, and docs/examples/, those of features compiled later) validate
-cleanly and together use every stage kind.
+which this release compiles) validate cleanly and together use every stage kind.
 
 docs/compiler.md, docs/artifacts.md and docs/interpreter.md are run as a reader would run them
 (tests/doc_examples.py says how): every shell session prints what the document shows, and every
@@ -27,7 +26,7 @@ from tlspec.compiler.support import check_supported
 from tlspec.diagnostics import Diagnostics
 from tlspec.validate import validate_paths, validate_text
 
-from conftest import EXAMPLE_DIRS, EXAMPLES, ROOT, SPECS, example_specs, modeline_for
+from conftest import EXAMPLE_DIRS, ROOT, SPECS, example_specs, modeline_for
 from doc_examples import (Block, DocumentRunner, fenced_blocks, generated_blocks,
                           session_blocks)
 
@@ -109,11 +108,11 @@ def test_deprecated_alias_warning_is_as_documented():
     assert result.diagnostics.render_text() == shown.text.rstrip("\n")
 
 
-# -- specs/ and docs/examples/ -----------------------------------------------------------------
+# -- specs/ ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def specs():
-    """specs/ and docs/examples/ validated together."""
+    """specs/ validated."""
     return validate_paths([str(folder) for folder in EXAMPLE_DIRS])
 
 
@@ -144,8 +143,8 @@ def test_specs_use_every_stage_kind(specs):
 
 def stage_features(kernel) -> set[str]:
     """What of the language a kernel uses beyond this release's compile (specs/ holds only
-    kernels without any: the README's quick start compiles it; docs/examples/ the others), as
-    `tlspec compile` reports it."""
+    kernels without any: the README's quick start compiles it), as `tlspec compile` reports
+    it."""
     diags = Diagnostics()
     check_supported(kernel, diags)
     return {d.message for d in diags.errors}
@@ -155,24 +154,7 @@ def test_specs_hold_only_kernels_this_release_compiles():
     result = validate_paths([str(SPECS)])
     assert result.kernels
     later = {k.name: sorted(stage_features(k)) for k in result.kernels if stage_features(k)}
-    assert later == {}, "move these kernels to docs/examples/"
-
-
-def test_docs_examples_each_use_a_later_feature():
-    result = validate_paths([str(EXAMPLES)])
-    assert result.kernels
-    assert [k.name for k in result.kernels if not stage_features(k)] == []
-
-
-def test_examples_readme_lists_every_example():
-    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    for path in sorted(EXAMPLES.glob("*.tlspec.yaml")):
-        assert f"`{path.name}`" in readme, path.name
-
-
-def test_spec_files_are_in_one_folder_only():
-    names = [p.name for p in example_specs()]
-    assert len(names) == len(set(names)), "a spec file is in both specs/ and docs/examples/"
+    assert later == {}, "specs/ holds kernels this release compiles"
 
 
 def test_specs_include_a_multi_kernel_file(specs):
@@ -281,8 +263,7 @@ def test_every_example_block_is_run(doc):
 
 # -- links -----------------------------------------------------------------------------------------
 
-LINKED_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
-               ROOT / "docs" / "examples" / "README.md"]
+LINKED_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 

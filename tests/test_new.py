@@ -1,10 +1,6 @@
-"""`tlspec new`: every stage kind gets a starter that validates cleanly; the starters of the kinds
-this release compiles compile as written, the others are written with a note (stderr and header)
-and refused by `tlspec compile` with a located error; the command refuses what it should (an
-existing file, an unknown kind, a bad name)."""
-import json
+"""`tlspec new`: every stage kind gets a starter that validates cleanly and compiles as written;
+the command refuses what it should (an existing file, an unknown kind, a bad name)."""
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -16,16 +12,13 @@ import pytest
 import yaml
 
 from conftest import ROOT, tlspec, tlspec_here
-from tlspec.compiler.support import COMPILED_KINDS, LATER
+from tlspec.compiler.support import COMPILED_KINDS
 from tlspec.new import STARTERS, kinds
 from tlspec.schema import schema_path
 from tlspec.stages import STAGE_KINDS
 from tlspec.validate import validate_paths
 
 KINDS = sorted(name for name, kind in STAGE_KINDS.items() if kind.alias_of is None)
-COMPILED = sorted(kind for kind in KINDS if kind in COMPILED_KINDS)
-REFUSED = sorted(kind for kind in KINDS if kind not in COMPILED_KINDS)
-NOTE = "tlspec: note: "
 
 needs_tvm = pytest.mark.skipif(find_spec("tvm") is None, reason="tlspec compile needs apache-tvm")
 
@@ -40,22 +33,18 @@ def stage_keys(stages):
 
 @pytest.fixture(scope="module")
 def starters(tmp_path_factory):
-    """`tlspec new KIND kern_KIND` for every kind, into compiled/ or refused/ by what this release
-    compiles: kind -> (path, the finished process)."""
+    """`tlspec new KIND kern_KIND` for every kind: kind -> (path, the finished process)."""
     root = tmp_path_factory.mktemp("starters")
     written = {}
     here = os.getcwd()
     try:
+        os.chdir(root)
         for kind in KINDS:
-            folder = root / ("compiled" if kind in COMPILED else "refused")
-            folder.mkdir(exist_ok=True)
-            os.chdir(folder)
-            written[kind] = (folder / f"kern_{kind}.tlspec.yaml", tlspec_here("new", kind,
-                                                                             f"kern_{kind}"))
+            written[kind] = (root / f"kern_{kind}.tlspec.yaml", tlspec_here("new", kind,
+                                                                           f"kern_{kind}"))
     finally:
         os.chdir(here)
     return root, written
-
 
 
 def test_every_kind_has_a_starter():
@@ -66,9 +55,8 @@ def test_every_kind_has_a_starter():
         assert (starters / f"{starter}.tlspec.yaml").is_file()
 
 
-def test_every_kind_is_compiled_or_refused():
-    assert sorted(COMPILED + REFUSED) == KINDS
-    assert {"copy", "sync_threads"} <= set(COMPILED)   # sync_threads has a starter that compiles
+def test_every_kind_is_compiled():
+    assert sorted(COMPILED_KINDS) == KINDS
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -76,7 +64,7 @@ def test_starter_is_valid(kind, starters):
     _, written = starters
     path, result = written[kind]
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote kern_{kind}.tlspec.yaml\n"
+    assert result.stdout == f"wrote kern_{kind}.tlspec.yaml\n" and result.stderr == ""
     assert path.is_file()
 
     validation = validate_paths([str(path)])
@@ -98,83 +86,17 @@ def test_starter_is_valid(kind, starters):
     assert "$" not in text.split("\n", 1)[1]   # no placeholder left over
 
 
-def header_note(text):
-    """The `# NOTE:` paragraph after the modeline, unwrapped; None when there is none."""
-    lines = text.splitlines()[1:]
-    if not lines[0].startswith("# NOTE: "):
-        return None
-    paragraph = []
-    for line in lines:
-        if line == "#":
-            break
-        paragraph.append(line[2:])
-    return " ".join(paragraph).removeprefix("NOTE: ")
-
-
-@pytest.mark.parametrize("kind", COMPILED)
-def test_compiled_kind_has_no_note(kind, starters):
-    path, result = starters[1][kind]
-    assert result.stderr == ""
-    assert header_note(path.read_text()) is None
-    assert "NOTE" not in path.read_text()
-
-
-@pytest.mark.parametrize("kind", REFUSED)
-def test_refused_kind_is_written_with_a_note(kind, starters):
-    path, result = starters[1][kind]
-    assert result.returncode == 0
-    assert result.stderr.startswith(f"{NOTE}kern_{kind}.tlspec.yaml: this starter ")
-    note = " ".join(result.stderr.split()).removeprefix(f"{NOTE}kern_{kind}.tlspec.yaml: ")
-    assert note.startswith(f"this starter {LATER}. `tlspec compile` refuses: ")
-    assert f"stage kind '{kind}'" in note
-    assert "arrive in a later release" in note
-    # the file's header says the same, word for word
-    assert " ".join(header_note(path.read_text()).split()) == note
-
-
 @needs_tvm
-def test_compiled_starters_compile_as_written(starters, tmp_path):
+def test_every_starter_compiles_as_written(starters, tmp_path):
     root, _ = starters
     out = tmp_path / "kernels"
-    result = tlspec("compile", str(root / "compiled"), "-o", str(out), cwd=tmp_path)
+    result = tlspec("compile", str(root), "-o", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning" not in result.stdout
-    for kind in COMPILED:
+    for kind in KINDS:
         cubin = out / f"kern_{kind}.cubin"
         assert cubin.is_file(), kind
         assert cubin.read_bytes()[:4] == b"\x7fELF"
-
-
-@needs_tvm
-def test_refused_starters_are_refused_at_the_stage(starters, tmp_path):
-    root, written = starters
-    out = tmp_path / "kernels"
-    result = tlspec("compile", str(root / "refused"), "-o", str(out), "--format", "json",
-                    cwd=root / "refused")
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert not out.exists()
-    diagnostics = json.loads(result.stdout)["diagnostics"]
-    assert all(d["message"].endswith(LATER) for d in diagnostics)
-    for kind in REFUSED:
-        path, _ = written[kind]
-        lines = path.read_text().splitlines()
-        mine = [d for d in diagnostics if Path(d["path"]).name == path.name]
-        at_kind = [d for d in mine if d["message"] == f"stage kind '{kind}' {LATER}"]
-        assert at_kind, (kind, mine)
-        for d in at_kind:
-            assert d["pointer"].endswith(f"/{kind}")
-            line = lines[d["line"] - 1]
-            assert line[d["column"] - 1:].startswith(f"{kind}:"), (kind, d, line)
-
-
-def test_note_is_in_docs(tmp_path):
-    """docs/cli.md shows `tlspec new copy_cluster stream_rows` as it runs."""
-    doc = (ROOT / "docs" / "cli.md").read_text()
-    shown = re.search(r"```text\n(\$ tlspec new copy_cluster stream_rows\n.*?)```", doc, re.S)
-    command, *expected = shown.group(1).splitlines()
-    result = tlspec(*command.split()[2:], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (result.stdout + result.stderr).splitlines() == expected
 
 
 def test_new_never_imports_tvm(tmp_path):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 from enum import Enum
 from typing import List, Optional
@@ -250,9 +249,7 @@ def new(
     first line is a yaml-language-server modeline naming the schema of this
     installation. An existing file is never overwritten without --force.
     Synchronisation and loop kinds share starters that show them in context.
-    Starters that this release's tlspec compile does not compile yet (the
-    asynchronous stages, barriers, pipeline loops, copy_cluster) are written
-    all the same, with a note on stderr and in the file's header.
+    Every starter compiles as written.
 
     \b
     Kinds:
@@ -269,11 +266,8 @@ def new(
     from .new import NewError, write
 
     try:
-        path, note = write(kind, name, output, force=force)
+        path = write(kind, name, output, force=force)
     except NewError as err:
         _usage_error(str(err))
         return
     typer.echo(f"wrote {path}")
-    if note is not None:
-        typer.echo(textwrap.fill(f"tlspec: note: {path}: {note}", width=100,
-                                 subsequent_indent="  ", break_on_hyphens=False), err=True)

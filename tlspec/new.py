@@ -4,28 +4,19 @@ Starters are complete, valid kernels kept in tlspec/starters/*.tlspec.yaml (pack
 kernel name is substituted with string.Template (`$name`); a starter holds no other `$`, so a
 stray placeholder fails loudly instead of leaking into the spec. The first line written is a
 yaml-language-server modeline naming the schema file of this installation by its file URI.
-
-Some stage kinds validate but are not compiled by this release (tlspec/compiler/support.py says
-which). Their starters are written all the same, for the editor, with a note, in the file's header
-and on stderr, naming what `tlspec compile` refuses in them; the note is worked out by running the
-compiler's own support check on the starter, so it says exactly what `tlspec compile` would.
+Every starter compiles as written (tests/test_new.py checks it, for every kind).
 """
 from __future__ import annotations
 
 import re
-import textwrap
 from importlib import resources
 from pathlib import Path
 from string import Template
 
-from .compiler.support import (  # no tvm
-    COMPILED_KINDS, COMPILED_TARGETS, LATER, LATER_FEATURES, check_supported)
-from .diagnostics import Diagnostics
 from .names import name_problem
 from .schema import schema_path
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
-from .validate import validate_text
 
 # Stage kind -> starter file (without the .tlspec.yaml suffix). The synchronisation and loop
 # kinds share the complete kernels that show them in context; sync_threads, which this release
@@ -85,53 +76,18 @@ def modeline() -> str:
     return f"# yaml-language-server: $schema={schema_path().as_uri()}\n"
 
 
-def refused(text: str) -> list[str]:
-    """What this release's `tlspec compile` refuses in the spec `text`, each named once, in the
-    words of the compiler's support check (its message less the common ending)."""
-    diags = Diagnostics()
-    for kernel in validate_text(text).kernels:
-        check_supported(kernel, diags)
-    named: list[str] = []
-    for diag in diags.sorted():
-        what = diag.message.removesuffix(" " + LATER)
-        if what not in named:
-            named.append(what)
-    return named
-
-
-def compile_note(refusals: list[str]) -> str | None:
-    """The note for a starter that `tlspec compile` refuses at `refusals`; None when it compiles."""
-    if not refusals:
-        return None
-    return (f"this starter {LATER}. `tlspec compile` refuses: {', '.join(refusals)}. "
-            f"This release compiles {', '.join(COMPILED_KINDS)} on {', '.join(COMPILED_TARGETS)}; "
-            f"{LATER_FEATURES} arrive in a later release.")
-
-
-def starter(kind: str, name: str) -> tuple[str, str | None]:
-    """The text of the starter for `kind`, with the kernel called `name`, and the note when this
-    release cannot compile it (also written into the header, after the modeline)."""
+def render(kind: str, name: str) -> str:
+    """The text of the starter for `kind`, with the kernel called `name`."""
     starter_file = check_kind(kind)
     check_name(name)
     template = (resources.files("tlspec") / "starters" / f"{starter_file}.tlspec.yaml").read_text(
         encoding="utf-8")
-    body = Template(template).substitute(name=name)
-    note = compile_note(refused(body))
-    header = "" if note is None else textwrap.fill(
-        note, width=100, initial_indent="# NOTE: ", subsequent_indent="# ",
-        break_on_hyphens=False) + "\n#\n"
-    return modeline() + header + body, note
+    return modeline() + Template(template).substitute(name=name)
 
 
-def render(kind: str, name: str) -> str:
-    """The text of the starter for `kind`, with the kernel called `name`."""
-    return starter(kind, name)[0]
-
-
-def write(kind: str, name: str, output: str | None = None, *,
-          force: bool = False) -> tuple[Path, str | None]:
-    """Write the starter; returns the path written and the note (None when it compiles)."""
-    text, note = starter(kind, name)
+def write(kind: str, name: str, output: str | None = None, *, force: bool = False) -> Path:
+    """Write the starter; returns the path written."""
+    text = render(kind, name)
     path = Path(output) if output else Path(f"{name}.tlspec.yaml")
     if path.is_dir():
         raise NewError(f"{path} is a folder; give a file name with -o")
@@ -140,4 +96,4 @@ def write(kind: str, name: str, output: str | None = None, *,
     if path.parent and not path.parent.is_dir():
         raise NewError(f"folder {path.parent} does not exist")
     path.write_text(text, encoding="utf-8")
-    return path, note
+    return path

@@ -244,7 +244,7 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
         not line.strip() or line.lstrip().startswith("#") for line in yaml_lines(text)
     ):
         diags.error(Location(path), "empty file: expected at least one kernel document",
-                    hint="start from an example in specs/, docs/examples/ or docs/spec.md")
+                    hint="start from an example in specs/ or docs/spec.md")
         return []
     if not _check_tabs(text, path, diags):
         return []

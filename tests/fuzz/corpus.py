@@ -1,6 +1,6 @@
 """The fuzzer's seeds: every spec the repository holds, valid and invalid alike.
 
-specs/ and docs/examples/ (the examples), the fenced YAML kernels of README.md and docs/*.md,
+specs/ (the examples), the fenced YAML kernels of README.md and docs/*.md,
 the diagnostic catalogue (tests/catalogue/**: one defect each, so mutants start near an error
 path) and the starters of `tlspec new` (their `$name` filled in). In a fixed order, so that a
 mutant is the same for the same seed and index on every machine.
@@ -33,7 +33,7 @@ def _files(folder: Path) -> list[Path]:
 
 def seeds() -> list[Seed]:
     found = [Seed(p.relative_to(ROOT).as_posix(), p.read_text(encoding="utf-8"))
-             for folder in ("specs", "docs/examples", "tests/catalogue")
+             for folder in ("specs", "tests/catalogue")
              for p in _files(ROOT / folder)]
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         found += [Seed(block.where, block.text) for block in fenced_blocks(doc)

@@ -1,4 +1,4 @@
-"""The examples of the asynchronous stages (docs/spec.md's, docs/examples/' and specs/'), interpreted at
+"""The examples of the asynchronous stages (docs/spec.md's and specs/'), interpreted at
 small and ragged sizes and compared bit-exactly with an expectation written here from what
 each kernel's doc says it computes (numpy slicing, never the interpreter's code).
 
