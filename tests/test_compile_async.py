@@ -174,3 +174,13 @@ def test_a_loop_that_cannot_be_specialized_as_asked_is_a_located_error(tmp_path)
         "writes a slot 'k % s' with s >= num_stages (3) of its tile's first dimension",
         "  at: /stages/0/pipeline/warp_specialize"]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_ptx_of_a_kernel_that_moves_registers_is_arch_specific():
+    """setmaxnreg exists in sm_90a's PTX only: the PTX beside such a cubin is compute_90a (the
+    driver's compiler refuses it in compute_90 PTX), which loads on a 9.0 GPU alone; a kernel
+    without it keeps compute_90 PTX, which later GPUs compile."""
+    moved = compile_kernel(ws_kernel("ws_registers_f16"), ptx=True)
+    assert moved.manifest["ptx_arch"] == "compute_90a" and ".target sm_90a" in moved.ptx
+    plain = compile_kernel(ws_kernel("ws_warp_producer_f32"), ptx=True)
+    assert plain.manifest["ptx_arch"] == "compute_90" and ".target sm_90\n" in plain.ptx

@@ -70,22 +70,27 @@ def compile_cuda(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | No
 # `.cta_group::1`, and the gather4 / scatter4 forms are sm_100a's, which only compute_100a PTX
 # may hold (the driver's compiler refuses them in compute_100 PTX).
 ARCH_SPECIFIC_PTX = ("sm_100a",)
+# Instructions only arch-specific PTX may hold, wherever they appear (setmaxnreg: sm_90a's
+# register reallocation of warp-specialized kernels)
+ARCH_SPECIFIC_INSTRUCTIONS = ("setmaxnreg",)
 
 
-def ptx_arch(arch: str) -> str:
+def ptx_arch(arch: str, source: str = "") -> str:
     """The virtual architecture of the PTX shipped beside an `arch` cubin: compute_80 for sm_80,
     for sm_90a compute_90, not compute_90a: PTX of an arch-specific ('a') target loads only on
     that very GPU, while compute_90 PTX is compiled by the driver for any later one; for sm_100a
-    compute_100a (ARCH_SPECIFIC_PTX). NVRTC does not check the inline PTX of the source: what
-    the driver's compiler accepts is the arch's instructions (ptxas on the cubin)."""
+    compute_100a (ARCH_SPECIFIC_PTX), and for a `source` that uses an arch-specific instruction
+    the arch-specific one. NVRTC does not check the inline PTX of the source: what the driver's
+    compiler accepts is the arch's instructions (ptxas on the cubin)."""
     virtual = "compute_" + arch.removeprefix("sm_")
-    return virtual if arch in ARCH_SPECIFIC_PTX else virtual.rstrip("a")
+    specific = arch in ARCH_SPECIFIC_PTX or any(i in source for i in ARCH_SPECIFIC_INSTRUCTIONS)
+    return virtual if specific else virtual.rstrip("a")
 
 
 def compile_ptx(source: str, *, name: str, arch: str = "sm_90a", nvcc: str | None = None) -> str:
-    """CUDA C++ source -> the PTX text (`ptx_arch(arch)`) the driver can compile for the GPU it
-    finds at run time. Compilers and errors as compile_cuda's."""
-    return _compile(source, name, ptx_arch(arch), nvcc, ptx=True).decode().rstrip("\0")
+    """CUDA C++ source -> the PTX text (`ptx_arch(arch, source)`) the driver can compile for the
+    GPU it finds at run time. Compilers and errors as compile_cuda's."""
+    return _compile(source, name, ptx_arch(arch, source), nvcc, ptx=True).decode().rstrip("\0")
 
 
 def _compile(source: str, name: str, arch: str, nvcc: str | None, ptx: bool) -> bytes:

@@ -66,7 +66,7 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
     if ptx or arch in PTX_ALWAYS:
         text = compile_ptx(lowered.source, name=kernel.name, arch=arch, nvcc=nvcc)
     manifest = build_manifest(kernel, lowered.host, lowered.device, arch,
-                              ptx_arch(arch) if text is not None else None)
+                              ptx_arch(arch, lowered.source) if text is not None else None)
     _check_shared_alignment(lowered.host, cubin, manifest["entry"])
     _check_register_pool(lowered.host, cubin, manifest["entry"])
     return KernelArtifact(kernel.name, manifest, lowered.source, cubin, text,
