@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import EXAMPLES, ROOT, SPECS
+from conftest import ROOT, SPECS
 from doc_examples import fenced_blocks
 from example_kernels import inputs
 from interpret_support import assert_same
@@ -41,8 +41,8 @@ def async_examples() -> dict[str, tuple[str, dict]]:
     found = {}
     sources = [(b.where, b.text) for b in fenced_blocks(ROOT / "docs" / "spec.md")
                if b.info[:1] == ["yaml"] and "invalid" not in b.info]
-    sources += [(p.relative_to(ROOT).as_posix(), p.read_text()) for folder in (EXAMPLES, SPECS)
-                for p in sorted(folder.glob("*.tlspec.yaml"))]
+    sources += [(p.relative_to(ROOT).as_posix(), p.read_text())
+                for p in sorted(SPECS.glob("*.tlspec.yaml"))]
     for where, text in sources:
         kinds = stage_kinds(where, text)
         for document in yaml.safe_load_all(text):

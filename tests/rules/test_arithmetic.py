@@ -90,7 +90,7 @@ def test_values_outside_64_bits_and_sizes_above_2_62_are_refused(text, message):
     BASE.replace("shape: [64, 128]", "shape: [" + ", ".join(["1" + "0" * 90] * 8) + "]").replace(
         "shared.dyn", "shared"),
     # cluster: [2**63] on a kernel with a cluster_mask: MemoryError from 1 << size.
-    (ROOT / "docs" / "examples" / "cluster_multicast.tlspec.yaml").read_text().replace(
+    (ROOT / "specs" / "cluster_multicast.tlspec.yaml").read_text().replace(
         "cluster: [2", "cluster: [9223372036854775808"),
     # Dims of 2**63: validated, then tvm wanted an Expr and got a BigInt.
     BASE.replace("  M: 16384", "  M: 9223372036854775808"),
