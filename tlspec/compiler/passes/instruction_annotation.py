@@ -12,6 +12,8 @@ whose width is the widest that the extents, starts and row lengths are proven to
 elements past them.
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
+A copy with a fill other than zero (`fill`) is a SIMT loop: TMA and cp.async read zeros
+outside a tensor, and the guards (`..guards`) store the fill there instead.
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
 express, a `coalesced_width` wider than what is legal, cp.async vectors of another size) is a
 compile error at that option.
@@ -200,6 +202,13 @@ class _Annotator:
         dst, src = _Side(call.args[0]), _Side(call.args[1])
         prefer = config.get("prefer_instruction")
         blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+        if ops.FILL in config:
+            blockers.insert(0, f"fill {config['fill']} is not zero: TMA reads zeros outside a "
+                               "tensor")
+            if prefer == "cp_async":
+                raise StageError(pointer + "/prefer_instruction", f"cp.async cannot fill with "
+                                 f"{config['fill']}: it zero-fills what it does not read",
+                                 "remove prefer_instruction to let the compiler choose")
         if prefer == "tma" and blockers:
             raise StageError(pointer + "/prefer_instruction", f"this copy cannot use TMA: {blockers[0]}",
                              "remove prefer_instruction to let the compiler choose")
@@ -323,6 +332,10 @@ class _Annotator:
     def _indexed(self, config: dict, kind: str, rows: _Side, table: _Side,
                  index: _Side) -> dict:
         if ops.ROWS in config:
+            if ops.FILL in config:
+                raise StageError(config[ops.STAGE] + "/fill", f"TMA {kind}4 cannot fill with "
+                                 f"{config['fill']}: TMA reads zeros outside a tensor",
+                                 "remove rows (and col, barrier) for the SIMT gather")
             return self._tma_rows(config, kind, rows, table, index)
         decision = {"tlspec.instruction": "sync",
                     "tlspec.why": "SIMT: one vector per thread and access",
