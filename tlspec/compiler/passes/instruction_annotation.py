@@ -12,8 +12,9 @@ whose width is the widest that the extents, starts and row lengths are proven to
 elements past them.
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
-A copy with a fill other than zero (`fill`) is a SIMT loop: TMA and cp.async read zeros
-outside a tensor, and the guards (`..guards`) store the fill there instead.
+A copy with a fill other than zero (`fill`) is a SIMT loop unless its source region is proven
+to lie inside the tensor: TMA and cp.async read zeros outside a tensor, and the guards
+(`..guards`) store the fill there instead.
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
 express, a `coalesced_width` wider than what is legal, cp.async vectors of another size) is a
 compile error at that option.
@@ -105,6 +106,14 @@ def _may_straddle(func, side: _Side, width: int) -> bool:
         return False
     inside = side.starts[-1] + side.extents[-1] <= end
     return not analyzer_for(base_ranges(func)).can_prove(inside)
+
+
+def _inside(func, side: _Side) -> bool:
+    """Whether the region is proven to lie inside its buffer for every block index and dim: then
+    no element is read outside it and a fill never shows."""
+    analyzer = analyzer_for(base_ranges(func))
+    return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + extent <= size)
+               for start, extent, size in zip(side.starts, side.extents, side.shape))
 
 
 def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict,
@@ -202,7 +211,7 @@ class _Annotator:
         dst, src = _Side(call.args[0]), _Side(call.args[1])
         prefer = config.get("prefer_instruction")
         blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
-        if ops.FILL in config:
+        if ops.FILL in config and not _inside(self.func, src):
             blockers.insert(0, f"fill {config['fill']} is not zero: TMA reads zeros outside a "
                                "tensor")
             if prefer == "cp_async":
