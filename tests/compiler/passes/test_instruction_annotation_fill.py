@@ -50,25 +50,22 @@ def test_a_halo_start_narrows_the_vector_to_what_divides_it(start, width):
     assert (load["tlspec.instruction"], int(load["tlspec.vector"])) == ("sync", width)
 
 
-def test_prefer_cp_async_with_a_fill_is_an_error_at_the_option():
-    # validation refuses this spec (rules/fill.py); the pass refuses it too, for IR built otherwise
-    text = one_d_copy(1000, fill="-inf", load="cp_async")
-    assert not validate_text(text).ok
-    kernel = validate_text(text.replace(", prefer_instruction: cp_async", "")).kernels[0]
-    kernel.stages[0].options["prefer_instruction"] = "cp_async"
-    with pytest.raises(Exception) as caught:
-        run_through(build_tile_ir(kernel), "InstructionAnnotation")
-    error = take_stage_error(caught.value)
-    assert error.pointer == "/stages/0/copy/prefer_instruction"
-    assert "zero-fills" in error.message
-
-
-def test_prefer_tma_with_a_fill_is_an_error_at_the_option():
+def refusal(prefer):
+    """The pass's error for a fill -inf copy with `prefer_instruction: prefer` (validation
+    refuses that spec, rules/fill.py; the pass refuses it too, for IR built otherwise)."""
     text = one_d_copy(1000, fill="-inf", load=None)
+    assert not validate_text(text.replace("fill:", f"prefer_instruction: {prefer}, fill:", 1)).ok
     kernel = validate_text(text).kernels[0]
-    kernel.stages[0].options["prefer_instruction"] = "tma"
+    kernel.stages[0].options["prefer_instruction"] = prefer
     with pytest.raises(Exception) as caught:
         run_through(build_tile_ir(kernel), "InstructionAnnotation")
     error = take_stage_error(caught.value)
     assert error.pointer == "/stages/0/copy/prefer_instruction"
-    assert "fill -inf is not zero" in error.message
+    return error.message
+
+
+@pytest.mark.parametrize("prefer, says", [("cp_async", "zero-fills"),
+                                          ("tma", "fill -inf is not zero")])
+def test_prefer_an_instruction_that_reads_zeros_with_a_fill_is_an_error_at_the_option(prefer,
+                                                                                      says):
+    assert says in refusal(prefer)
