@@ -50,7 +50,8 @@ def check_fill(ctx: Context, stage: Stage) -> None:
                   f"prefer_instruction {prefer} cannot fill with {stage.options['fill']}: "
                   f"{zero_filling[prefer]}", "remove prefer_instruction (a copy with a fill "
                   "moves through a SIMT loop), or remove fill")
-    elif tma_form := [o for o in ("rows", "col", "barrier") if o in stage.options]:
+    elif stage.kind == "gather" and (tma_form := [o for o in ("rows", "col", "barrier")
+                                                  if o in stage.options]):
         ctx.error(pointer_join(stage.pointer, tma_form[0]), f"a TMA gather4 cannot fill with "
                   f"{stage.options['fill']}: TMA reads zeros outside a tensor",
                   "remove rows (and col, barrier) for the SIMT gather, or remove fill")
