@@ -52,6 +52,8 @@ def test_a_misaligned_row_halo_moves_element_by_element(fill):
     assert "4286578688" in source                        # -inf as float32 bits, 0xff800000
 
 
-@pytest.mark.parametrize("name", ["sentinel_i8", "gather_fill_i8", "im2col_fill_i8"])
-def test_an_int8_sentinel_is_its_bits(fill, name):
-    assert "(uchar)157" in kernel_source(fill[1], name)       # -99 as int8 bits, 0x9d
+@pytest.mark.parametrize("name, bits", [("sentinel_i8", "(uchar)157"),     # -99 is 0x9d
+                                        ("gather_fill_i8", "make_int4(-1650614883"),   # 16 of them
+                                        ("im2col_fill_i8", "(uint)2644352413")])   # 4 of them
+def test_an_int8_sentinel_is_its_bits(fill, name, bits):
+    assert bits in kernel_source(fill[1], name)
