@@ -108,9 +108,12 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
         return serial(f"a stage touches '{overtaken}' before its load in the body (it would see "
                       "the load of its own iteration)")
     if not loads:
+        filled = [ops.config_of(c)[ops.STAGE] for c in stmts if ops.FILL in ops.config_of(c)]
         return serial(f"no copy into a shared tile by TMA or cp.async (or cp.async-sized "
                       f"vectors) writes a slot 'k % s' with s >= num_stages ({stages}) of its "
-                      "tile's first dimension")
+                      "tile's first dimension" + (f" (the fill of {filled[0]} is not zero, "
+                                                  "and TMA and cp.async read zeros outside a "
+                                                  "tensor)" if filled else ""))
     for i, call in enumerate(stmts):
         for region in call.args:
             name = getattr(getattr(region, "source", None), "name", None)
