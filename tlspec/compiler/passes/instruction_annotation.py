@@ -14,7 +14,9 @@ A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vecto
 vectors must be 4, 8 or 16 bytes.
 A copy with a fill other than zero (`fill`) is a SIMT loop unless its source region is proven
 to lie inside the tensor: TMA and cp.async read zeros outside a tensor, and the guards
-(`..guards`) store the fill there instead.
+(`..guards`) store the fill there instead. (TMA's NaN fill, FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA,
+is not used for `fill: nan`: it writes the hardware's NaN, whose bits are not shown to be the
+canonical quiet NaN docs/spec.md promises.)
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
 express, a `coalesced_width` wider than what is legal, cp.async vectors of another size) is a
 compile error at that option.
