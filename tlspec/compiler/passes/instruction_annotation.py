@@ -199,6 +199,8 @@ class _Annotator:
         pointer = config[ops.STAGE]
         dst, src = _Side(call.args[0]), _Side(call.args[1])
         prefer = config.get("prefer_instruction")
+        if dst.buffer.dtype != src.buffer.dtype:
+            return self._converting_copy(config, pointer, dst, src, prefer)
         blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
         if prefer == "tma" and blockers:
             raise StageError(pointer + "/prefer_instruction", f"this copy cannot use TMA: {blockers[0]}",
@@ -217,6 +219,29 @@ class _Annotator:
         if instruction == "cp_async":
             decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
                                                     pointer + "/prefer_instruction")
+        for side in (dst, src):
+            if side.kind == "fragment":
+                self._fragment(pointer, side, decision)
+        return decision
+
+    def _converting_copy(self, config: dict, pointer: str, dst: _Side, src: _Side,
+                         prefer: str | None) -> dict:
+        """A copy between dtypes: a SIMT loop that loads values, converts them and stores them
+        (TMA and cp.async move bits). Its vector is bounded by the wider dtype, so that both the
+        loads and the stores are legal accesses of at most 16 bytes."""
+        conversion = f"{spec_dtype(src.buffer.dtype)} -> {spec_dtype(dst.buffer.dtype)}"
+        if prefer in ("tma", "cp_async"):
+            raise StageError(pointer + "/prefer_instruction",
+                             f"this copy converts {conversion}, and {prefer} moves bits",
+                             "remove prefer_instruction")
+        wider = max(dst.buffer.dtype, src.buffer.dtype, key=dtype_bytes)
+        decision = {"tlspec.instruction": "sync",
+                    **self._vector(config, [dst, src], dst.extents, wider)}
+        width = decision["tlspec.vector"]
+        moved = {side: width * dtype_bytes(side.buffer.dtype) for side in (src, dst)}
+        decision["tlspec.why"] = (f"SIMT loop converting {conversion} (TMA and cp.async move "
+                                  f"bits): {width}-element vectors, {moved[src]}-byte loads and "
+                                  f"{moved[dst]}-byte stores")
         for side in (dst, src):
             if side.kind == "fragment":
                 self._fragment(pointer, side, decision)
