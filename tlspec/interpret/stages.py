@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..model import RegionRef, Stage
+from .convert import convert_bits
 from .errors import Fault
 from .memory import Box, GlobalTensor, coordinates
 
@@ -32,9 +33,13 @@ def check_fits(ref: RegionRef, have: list[int], want: list[int], why: str) -> No
 
 
 def copy(run: _Run, stage: Stage) -> None:
-    """dst = src, the dimensions of extent 1 dropped from both."""
+    """dst = src, the dimensions of extent 1 dropped from both, each element converted to dst's
+    dtype where the dtypes differ."""
     src, dst = stage.regions["src"], stage.regions["dst"]
     _, values, defined = run.load(src)
+    dtypes = [run.kernel.buffers[ref.name].dtype for ref in (src, dst)]
+    if dtypes[0] != dtypes[1]:
+        values = convert_bits(values, *dtypes)
     box = run.box(dst)
     squeeze = [n for n in values.shape if n != 1]
     check_fits(dst, [n for n in extents(box) if n != 1], squeeze,
