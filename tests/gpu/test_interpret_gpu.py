@@ -136,7 +136,12 @@ def test_spec_kernel_agrees_with_the_interpreter(specs_package, kernel, dims):
     compare(kernel, specs_package, dims)
 
 
+# specs/ kernels the interpreter refuses (copy_cluster, the gather4 / scatter4 forms): torch
+# checks them in test_specs_gpu.py
+NOT_INTERPRETED = {"repeat_multicast", "swap_pairs_dsmem", "gather4_rows", "scatter4_rows"}
+
+
 def test_every_spec_kernel_is_compared(specs_package):
     compiled = json.loads((Path(specs_package.__file__).parent /
                            "_tlspec_package.json").read_text())["kernels"]
-    assert sorted(compiled) == sorted(k.name for k in spec_kernels())
+    assert sorted(set(compiled) - NOT_INTERPRETED) == sorted(k.name for k in spec_kernels())

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..fill import fill_bits
 from ..model import RegionRef, Stage
+from .convert import convert_bits
 from .errors import Fault
 from .memory import Box, GlobalTensor, coordinates
 
@@ -41,9 +42,14 @@ def fill(run: _Run, stage: Stage, option: str) -> int:
 
 
 def copy(run: _Run, stage: Stage) -> None:
-    """dst = src, the dimensions of extent 1 dropped from both; the fill outside a global src."""
+    """dst = src, the dimensions of extent 1 dropped from both, each element converted to dst's
+    dtype where the dtypes differ; the fill (in src's dtype, then converted) outside a global
+    src."""
     src, dst = stage.regions["src"], stage.regions["dst"]
     _, values, defined = run.load(src, fill(run, stage, "src"))
+    dtypes = [run.kernel.buffers[ref.name].dtype for ref in (src, dst)]
+    if dtypes[0] != dtypes[1]:
+        values = convert_bits(values, *dtypes)
     box = run.box(dst)
     squeeze = [n for n in values.shape if n != 1]
     check_fits(dst, [n for n in extents(box) if n != 1], squeeze,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from math import prod
 from typing import Callable
 
+from ..conversions import CONVERTIBLE
 from ..dtypes import DTYPE_BYTES, INDEX_DTYPES, MAX_VECTOR_BYTES
 from ..expr import to_source
 from ..im2col import column_matrix
@@ -48,6 +49,26 @@ def _same_dtype(ctx: Context, stage: Stage, a: str, b: str) -> None:
                               f"'{b}' is {db}", "use buffers of the same dtype")
 
 
+def _check_conversion(ctx: Context, stage: Stage, src: RegionRef, dst: RegionRef) -> bool:
+    """A copy between dtypes converts each element (tlspec.conversions), by a SIMT loop: TMA and
+    cp.async move bits. Returns whether the copy converts."""
+    ds, dd = ctx.buffer(src).dtype, ctx.buffer(dst).dtype
+    if ds == dd:
+        return False
+    for ref, dtype in ((src, ds), (dst, dd)):
+        if dtype not in CONVERTIBLE:
+            ctx.error(ref.pointer, f"copy converts between {', '.join(CONVERTIBLE)}, not {dtype}",
+                      f"copy {dtype} into a buffer of the same dtype")
+    prefer = stage.options.get("prefer_instruction")
+    if prefer in ("tma", "cp_async"):
+        ctx.error(pointer_join(stage.pointer, "prefer_instruction"),
+                  f"prefer_instruction {prefer}: this copy converts {ds} to {dd}, and "
+                  f"{'TMA' if prefer == 'tma' else 'cp.async'} moves bits without converting them",
+                  "remove prefer_instruction (a converting copy is a SIMT loop), or copy between "
+                  "buffers of the same dtype")
+    return True
+
+
 def _check_vector_width(ctx: Context, stage: Stage, width: int, dtype: str, extents) -> None:
     pointer = pointer_join(stage.pointer, "coalesced_width")
     size = DTYPE_BYTES[dtype]
@@ -75,9 +96,12 @@ def _check_loop_layout(ctx: Context, stage: Stage, extents) -> None:
                                         f"but the copy has {len(extents)} dimensions")
 
 
-def _check_simt_options(ctx: Context, stage: Stage, ref: RegionRef, scope: Scope) -> None:
+def _check_simt_options(ctx: Context, stage: Stage, ref: RegionRef, scope: Scope,
+                        dtype: str | None = None) -> None:
+    """`dtype`: the element type whose size bounds the vector (default: ref's; a converting
+    copy's wider side)."""
     extents = const_extents(ctx, ref, scope)
-    dtype = ctx.buffer(ref).dtype
+    dtype = dtype or ctx.buffer(ref).dtype
     if "coalesced_width" in stage.options:
         _check_vector_width(ctx, stage, stage.options["coalesced_width"], dtype, extents)
     if "loop_layout" in stage.options:
@@ -106,9 +130,10 @@ def check_copy(ctx: Context, stage: Stage, scope: Scope) -> None:
         return
     src, dst = pair
     check_same_extents(ctx, src, dst, "copy")
-    _same_dtype(ctx, stage, "src", "dst")
     options = stage.options
     prefer = options.get("prefer_instruction")
+    if _check_conversion(ctx, stage, src, dst):
+        prefer = None
     target = ctx.kernel.target
     if prefer == "tma":
         pointer = pointer_join(stage.pointer, "prefer_instruction")
@@ -139,7 +164,8 @@ def check_copy(ctx: Context, stage: Stage, scope: Scope) -> None:
                       "prefer_instruction cp_async: cp.async copies global -> shared; this copy is "
                       f"{ctx.buffer(src).scope} -> {ctx.buffer(dst).scope}", "use sync")
         _warn_unhinted_cp_async(ctx, stage)
-    _check_simt_options(ctx, stage, src, scope)
+    _check_simt_options(ctx, stage, src, scope,
+                        max(ctx.buffer(src).dtype, ctx.buffer(dst).dtype, key=DTYPE_BYTES.get))
 
 
 def _warn_unhinted_cp_async(ctx: Context, stage: Stage) -> None:

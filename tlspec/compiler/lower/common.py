@@ -171,17 +171,17 @@ class VectorLoop:
         """`body(point, lane, slot)` builds the access of one lane at `point` (offsets per
         iterated dimension, innermost at the vector start); `slot` numbers the thread's
         elements (a fragment's register index)."""
-        return self._vectors(tid, nthreads, lambda point, slot: loop(
+        return self.emit_vectors(tid, nthreads, lambda point, slot: loop(
             "v", self.vector, lambda v: body(point, v, slot * self.vector + v), kind="vector"))
 
     def emit_whole(self, tid: tirx.Var, nthreads: int,
                    body: Callable[[list[tirx.PrimExpr]], Stmt]) -> Stmt:
         """The same loop with `body(point)` building one access of the whole vector at `point`
         (a single instruction such as cp.async) instead of a vectorized loop over its lanes."""
-        return self._vectors(tid, nthreads, lambda point, slot: body(point))
+        return self.emit_vectors(tid, nthreads, lambda point, slot: body(point))
 
-    def _vectors(self, tid, nthreads, at: Callable[[list[tirx.PrimExpr], tirx.PrimExpr], Stmt]
-                 ) -> Stmt:
+    def emit_vectors(self, tid, nthreads,
+                     at: Callable[[list[tirx.PrimExpr], tirx.PrimExpr], Stmt]) -> Stmt:
         """The loop over this thread's vectors, `at(point, slot)` for each (point: offsets per
         iterated dimension, innermost at the vector's first element; slot: its number)."""
         vshape = list(self.shape[:-1]) + [simplify(tirx.floordiv(self.shape[-1], self.vector))]

@@ -198,6 +198,33 @@ class _Annotator:
         self.func = func
         self.layouts = {str(k): str(v) for k, v in attr(func, "tlspec.spec_layouts", {}).items()}
         self.fragments: dict[str, tuple] = {}
+        self.fragment_elements = self._fragment_elements()
+
+    def _fragment_elements(self) -> dict[str, str]:
+        """fragment -> the widest dtype a copy of it moves: its copies' vectors must agree (see
+        _fragment), and a converting copy's vector is bounded by its wider dtype."""
+        widest: dict[str, str] = {}
+
+        def visit(call):
+            if ops.kind_of(call) != "copy":
+                return
+            sides = [_Side(region) for region in call.args[:2]]
+            wider = max((str(side.buffer.dtype) for side in sides), key=dtype_bytes)
+            for side in sides:
+                if side.kind == "fragment":
+                    name = side.buffer.name
+                    widest[name] = max(widest.get(name, wider), wider, key=dtype_bytes)
+
+        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
+        return widest
+
+    def _element(self, dst: _Side, src: _Side) -> str:
+        """The dtype whose size bounds a copy's vector: the wider side's, or the widest that
+        any copy of a fragment side moves."""
+        dtypes = [str(dst.buffer.dtype), str(src.buffer.dtype)] + [
+            self.fragment_elements[side.buffer.name] for side in (dst, src)
+            if side.kind == "fragment"]
+        return max(dtypes, key=dtype_bytes)
 
     def __call__(self, call: TilePrimitiveCall) -> TilePrimitiveCall:
         kind = ops.kind_of(call)
@@ -212,6 +239,8 @@ class _Annotator:
         pointer = config[ops.STAGE]
         dst, src = _Side(call.args[0]), _Side(call.args[1])
         prefer = config.get("prefer_instruction")
+        if dst.buffer.dtype != src.buffer.dtype:
+            return self._converting_copy(config, pointer, dst, src, prefer)
         blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
         if ops.FILL in config and not _inside(self.func, src):
             blockers.insert(0, f"fill {config['fill']} is not zero: TMA reads zeros outside a "
@@ -233,10 +262,33 @@ class _Annotator:
         why = f"prefer_instruction: {prefer}" if prefer else f"SIMT loop ({blockers[0]})"
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,
-                    **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
+                    **self._vector(config, [dst, src], dst.extents, self._element(dst, src))}
         if instruction == "cp_async":
             decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
                                                     pointer + "/prefer_instruction")
+        for side in (dst, src):
+            if side.kind == "fragment":
+                self._fragment(pointer, side, decision)
+        return decision
+
+    def _converting_copy(self, config: dict, pointer: str, dst: _Side, src: _Side,
+                         prefer: str | None) -> dict:
+        """A copy between dtypes: a SIMT loop that loads values, converts them and stores them
+        (TMA and cp.async move bits). Its vector is bounded by the wider dtype, so that both the
+        loads and the stores are legal accesses of at most 16 bytes (and by a fragment side's
+        other copies, which must use the same vector)."""
+        conversion = f"{spec_dtype(src.buffer.dtype)} -> {spec_dtype(dst.buffer.dtype)}"
+        if prefer in ("tma", "cp_async"):
+            raise StageError(pointer + "/prefer_instruction",
+                             f"this copy converts {conversion}, and {prefer} moves bits",
+                             "remove prefer_instruction")
+        decision = {"tlspec.instruction": "sync",
+                    **self._vector(config, [dst, src], dst.extents, self._element(dst, src))}
+        width = decision["tlspec.vector"]
+        moved = {side: width * dtype_bytes(side.buffer.dtype) for side in (src, dst)}
+        decision["tlspec.why"] = (f"SIMT loop converting {conversion} (TMA and cp.async move "
+                                  f"bits): {width}-element vectors, {moved[src]}-byte loads and "
+                                  f"{moved[dst]}-byte stores")
         for side in (dst, src):
             if side.kind == "fragment":
                 self._fragment(pointer, side, decision)

@@ -5,7 +5,9 @@
   registers); with an `eviction_policy` their vector loops are marked for ApplyEvictionHints.
   They move bits: each operand is addressed through a view in its element size's bit type
   (`..lower.common.as_bits`, declared at the start of the stage), so that every dtype has vectors
-  of every width; a gather's index is read as its own type;
+  of every width; a gather's index is read as its own type. A copy between dtypes loads each
+  vector's bits into registers, converts the values one by one and stores the results' bits
+  (`..lower.convert`);
 - a cp.async copy (global -> shared) becomes the same thread-to-vector loop with one
   `cp.async` per vector, then commit and wait (`..lower.cp_async`);
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
@@ -59,6 +61,7 @@ from ..guards import FILLS
 from ..lower import scatter4, tma_rows
 from ..lower.cluster import bulk_copy, cluster_rank, remote_operand, signal_remote, sync_cluster
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
+from ..lower.convert import lower_converting_copy
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
 from ..lower.gather import indexed_shape, lower_indexed
@@ -223,6 +226,10 @@ class _Lowerer:
         args = [self._operand(a, bits=i != 2 or kind not in ("gather", "scatter"))
                 if hasattr(a, "source") else a for i, a in enumerate(call.args)]
         if kind == "copy":
+            values = tuple(str(region_parts(a)[0].dtype) for a in (call.args[1], call.args[0]))
+            if values[0] != values[1]:
+                return lower_converting_copy(args[0], args[1], values, vector,
+                                             config.get("tlspec.threads"), self.tid, self.nthreads)
             return lower_copy(args[0], args[1], vector, config.get("tlspec.threads"),
                               self.tid, self.nthreads)
         if kind == "transpose":
