@@ -13,6 +13,7 @@ outputs poisoned and guarded:
   (float16);
 - im2col with its padding, rows past the last pixel and columns past the last tap filled with
   -inf (float16) and -99 (int8).
+- a converting copy (float16 -> float32) of a halo: -inf read as float16, then converted.
 
 Imports only the compiled package, torch and pytest (TLSPEC_FILL: the package directory).
 """
@@ -103,3 +104,12 @@ def test_im2col_pads_with_the_fill(tag, fill, n, h, w):
     cols = im2col_reference(F.pad(img, (0, 0, 1, 1, 1, 1), value=fill), 3, 1, 1, 0)
     want = F.pad(cols, (0, 64 - 36, 0, r - n * h * w), value=fill)
     check(out, want, "out")
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (3, 64), (2, 100), (5, 1001)])
+def test_a_converting_copy_converts_the_fill(m, n):
+    t = ceildiv(n, 64)
+    a, b = random((m, n)), guarded((m, t, 80), torch.float32)
+    run("convert_halo_f16_f32", [a], [b])
+    ref = F.pad(a, (8, t * 64 + 8 - n), value=INF).float()
+    check(b, ref.unfold(1, 80, 64).contiguous(), "B")

@@ -108,3 +108,12 @@ def test_im2col_pads_with_the_fill(tag, fill, n, h, w):
     want = filled((r, 64), fill, dtype)
     want[:n * h * w, :36] = im2col_padded(img, fill, dtype)
     assert_same(out, want)
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (3, 64), (2, 100)])
+def test_a_converting_copy_converts_the_fill(m, n):
+    t = ceildiv(n, 64)
+    a, b = random((m, n), "float16"), poisoned((m, t, 80), "float32")
+    kernels.convert_halo_f16_f32(a, b)
+    ref = padded(a, [(0, 0), (8, t * 64 + 8 - n)], "-inf", "float16").astype(np.float32)
+    assert_same(b, np.stack([ref[:, j * 64: j * 64 + 80] for j in range(t)], axis=1))
