@@ -113,6 +113,13 @@ def test_prefer_instruction_completion(server):
     assert set(offered) >= {"tma", "cp_async", "sync"}, offered
 
 
+@pytest.mark.parametrize("kind", ["copy", "gather", "im2col"])
+def test_fill_completion_offers_its_words(server, kind):
+    text = KERNEL + f"  - {kind}:\n      fill: \n"
+    offered = labels(server, text, STAGE_LINE + 1, len("      fill: "))
+    assert set(offered) >= {"-inf", "inf", "nan"}, offered
+
+
 @pytest.mark.parametrize("kind", CURRENT_KINDS)
 def test_hover_on_a_stage_kind_shows_its_description(server, kind):
     uri = open_doc(server, KERNEL + f"  - {kind}: {{}}\n")

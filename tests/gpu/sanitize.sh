@@ -2,10 +2,11 @@
 # compute-sanitizer over every kernel the GPU suite launches: memcheck, racecheck and synccheck,
 # each running tests/gpu/test_specs_gpu.py, tests/gpu/test_matrix_gpu.py,
 # tests/gpu/test_tma_gpu.py, tests/gpu/test_edges_gpu.py, tests/gpu/test_async_gpu.py and
-# tests/gpu/test_warp_specialized_gpu.py, tests/gpu/test_cluster_gpu.py and
-# tests/gpu/test_casts_gpu.py (every spec of specs/, of the matrix, of edges/, of async/ and of
-# casts/) on the GPU, the three tools side by side. Only tlspec's kernels are
-# instrumented (their entry points are `<kernel>_kernel`, extern "C"; torch's are C++-mangled).
+# tests/gpu/test_warp_specialized_gpu.py, tests/gpu/test_cluster_gpu.py,
+# tests/gpu/test_casts_gpu.py and tests/gpu/test_fill_gpu.py (every spec of specs/, of the matrix,
+# of edges/, of async/, of casts/ and of fill/) on the GPU, the three tools side by side. Only
+# tlspec's kernels are instrumented (their entry points are `<kernel>_kernel`, extern "C";
+# torch's are C++-mangled).
 #
 #   tests/gpu/sanitize.sh [LOGDIR]        # on the GPU machine; exit 0 when all three report 0 errors
 set -u
@@ -25,7 +26,7 @@ for tool in "${tools[@]}"; do
         python -m pytest -q -p no:cacheprovider ${skip[$tool]:-} tests/gpu/test_specs_gpu.py \
         tests/gpu/test_matrix_gpu.py tests/gpu/test_tma_gpu.py tests/gpu/test_edges_gpu.py \
         tests/gpu/test_async_gpu.py tests/gpu/test_warp_specialized_gpu.py tests/gpu/test_cluster_gpu.py \
-        tests/gpu/test_casts_gpu.py \
+        tests/gpu/test_casts_gpu.py tests/gpu/test_fill_gpu.py \
         >"$logs/$tool.log" 2>&1 &
     pids+=($!)
 done

@@ -10,12 +10,16 @@ extents and rows are multiples of the vector, and where no vector can straddle t
 tensor, so a vector is all in or all out.)
 
 - a store out of bounds is skipped: `if (cond) store`;
-- a load out of bounds reads zero: `if (cond) store(value) else store(value with that load = 0)`;
+- a load out of bounds reads zero: `if (cond) store(value) else store(value with that load = 0)`,
+  or the stage's fill: the function attribute `tlspec.fills` (LowerTileOp) maps a stage's pointer
+  to the tensor it fills and the fill's bits (the loads move bits), which replace its loads of
+  that tensor (a gather's index loads still read zero);
 - a cp.async whose source is out of bounds copies zeros: its source size becomes
   `cond ? size : 0` (cp.async zero-fills what it does not read), taken at the vector's last
   element like a vectorized load.
 This is TMA's rule too (reads outside a tensor are zero, writes are dropped), so partial tiles and
-convolution padding behave the same whatever instruction moves them.
+convolution padding behave the same whatever instruction moves them; a stage with a fill other
+than zero is never TMA or cp.async (InstructionAnnotation).
 """
 from __future__ import annotations
 
@@ -24,9 +28,13 @@ import tvm_ffi
 from tvm import tirx
 from tvm.ir.expr import TensorLoad as LoadNode
 
-from .analysis import analyzer_for, base_ranges, cp_async_parts, dtype_bytes, scope_kind
+from .analysis import (STAGE_ATTR, analyzer_for, attr, base_ranges, cp_async_parts, dtype_bytes,
+                       scope_kind)
 from .lower.common import rebuilt
 from .lower.cp_async import zero_fill_unless
+
+
+FILLS = "tlspec.fills"      # function attribute: stage pointer -> [source tensor, hex fill bits]
 
 
 def _is_global(buffer) -> bool:
@@ -43,6 +51,9 @@ class GuardInserter:
         # pass quadratic in the number of stages).
         self.analyzer = analyzer_for(base_ranges(func))
         self.lane: tuple[tirx.Var, tirx.PrimExpr] | None = None
+        self.fills = {str(k): (str(v[0]), int(str(v[1]), 16))
+                      for k, v in attr(func, FILLS, {}).items()}
+        self.fill: tuple[str, int] | None = None      # the running stage's
 
     def run(self, stmt):
         if isinstance(stmt, tirx.For):
@@ -58,7 +69,12 @@ class GuardInserter:
         if isinstance(stmt, tirx.SeqStmt):
             return tirx.SeqStmt([self.run(s) for s in stmt.seq])
         if isinstance(stmt, tirx.AttrStmt):
-            return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, self.run(stmt.body))
+            outer = self.fill
+            if stmt.attr_key == STAGE_ATTR:
+                self.fill = self.fills.get(str(stmt.node.value))
+            body = self.run(stmt.body)
+            self.fill = outer
+            return tirx.AttrStmt(stmt.node, stmt.attr_key, stmt.value, body)
         if isinstance(stmt, tirx.IfThenElse):
             return tirx.IfThenElse(stmt.condition, self.run(stmt.then_case),
                                    self.run(stmt.else_case) if stmt.else_case else None)
@@ -104,7 +120,7 @@ class GuardInserter:
                 cond = tirx.And(cond, c)
             zeroed = tvm_ffi.structural_map(
                 store.value,
-                (LoadNode, lambda l: tirx.const(0, str(l.ty))
+                (LoadNode, lambda l: self._fill(l)
                  if any(l.same_as(g) for g, _ in guarded_loads) else l),
                 order="pre")   # outermost first: a guarded load inside one (a gather's index)
                                # must not rebuild it into a load that escapes the zeroing
@@ -115,6 +131,17 @@ class GuardInserter:
             if cond is not None:
                 result = tirx.IfThenElse(cond, result, None)
         return result
+
+    def _fill(self, load) -> tirx.PrimExpr:
+        """What a load outside its tensor reads: the running stage's fill bits for the tensor
+        the stage fills, zero otherwise."""
+        bits = self.fill[1] if self.fill and self.fill[0] == load.source.name else 0
+        dtype = str(load.ty)
+        if not bits or dtype.startswith("uint"):
+            return tirx.const(bits, dtype)
+        # 2-byte elements move as float16 (BIT_TYPES), the loads of a gather's index as their own
+        # type: the fill's bits reinterpreted, never converted as a number
+        return tirx.reinterpret(dtype, tirx.const(bits, f"uint{dtype_bytes(dtype) * 8}"))
 
     def _cp_async(self, call):
         """A cp.async (never in a vectorized loop: it moves the whole vector) whose source may

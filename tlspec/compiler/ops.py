@@ -41,6 +41,9 @@ def absent(arg) -> bool:
     return isinstance(arg, tvm.tirx.IntImm) and int(arg.value) == NONE
 STAGE = "tlspec.stage"          # config key: the stage's JSON pointer
 ROWS = "rows"                   # config key: a gather or scatter in its TMA form (gather4 / scatter4)
+# config key: a copy's, gather's or im2col's fill other than zero, the element bits of its source
+# dtype as a hex string (a uint64's bits do not fit tvm's signed config integers)
+FILL = "tlspec.fill"
 
 
 def _register() -> None:

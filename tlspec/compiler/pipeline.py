@@ -79,10 +79,10 @@ PASSES: list[PassInfo] = [
             "copies with their mbarrier protocol", LowerTileOp),
     _tlspec("LowerSharedBarrier", "initialise the mbarriers when the kernel starts: one thread, "
             "their arrival counts, the proxy fence and a block barrier", LowerSharedBarrier),
-    _tlspec("LegalizeNegativeIndex", "guard global accesses that may be negative: zero loads, "
-            "skipped stores", LegalizeNegativeIndex),
+    _tlspec("LegalizeNegativeIndex", "guard global accesses that may be negative (halos, "
+            "padding): loads read the fill (zero), stores skipped", LegalizeNegativeIndex),
     _tlspec("LegalizeSafeMemoryAccess", "guard global accesses past a tensor's end (partial "
-            "tiles): zero loads, skipped stores", LegalizeSafeMemoryAccess),
+            "tiles): loads read the fill (zero), stores skipped", LegalizeSafeMemoryAccess),
     _tlspec("ApplyEvictionHints", "eviction_policy on SIMT stages: loads staged in registers, "
             "hinted ld/st.global with an L2 cache policy", ApplyEvictionHints),
     _tlspec("InjectFenceProxy", "fence.proxy.async before a TMA copy of what threads wrote "

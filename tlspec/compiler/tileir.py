@@ -35,6 +35,8 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
 
 from ..expr import Var
+from ..fill import fill_bits
+from ..rules.fill import SOURCE
 from ..model import Buffer, Kernel, RegionRef, Stage
 from . import ops
 from .prims import to_prim, tvm_dtype
@@ -196,7 +198,7 @@ class _Builder:
     def _stage_data(self, stage: Stage, extra: list | None = None) -> None:
         config = {ops.STAGE: stage.pointer}
         for key, value in stage.options.items():
-            if key in stage.regions or key in stage.exprs or key in stage.barriers:
+            if key in stage.regions or key in stage.exprs or key in stage.barriers or key == "fill":
                 continue
             if key == "loop_layout":
                 config["loop_layout.threads"] = list(value.get("threads", []))
@@ -204,6 +206,12 @@ class _Builder:
                     config["loop_layout.vector"] = value["vector"]
             elif isinstance(value, (bool, int, str)):
                 config[key] = value
+        if "fill" in stage.options:
+            source = self.kernel.buffers[stage.regions[SOURCE[stage.kind]].name]
+            bits = fill_bits(stage.options["fill"], source.dtype)
+            if bits:
+                config[ops.FILL] = hex(bits)
+                config["fill"] = str(stage.options["fill"])       # for messages
         if stage.kind == "im2col":
             args = [self._region(stage.regions["col"]), self._region(stage.regions["img"]),
                     to_prim(stage.exprs["nhw_step"], self.env),

@@ -281,8 +281,8 @@ class _Run:
 
     def box(self, ref: RegionRef) -> Box:
         """The region's (start, extent) per dimension in this block. A region of a global tensor
-        may lie partly or wholly outside it (validation refuses one that provably starts outside;
-        one that depends on a symbolic dim is read and written by the rule of partial tiles)."""
+        may lie partly or wholly outside it (a halo before its start, a partial tile past its
+        end): what lies outside is read as the fill and not written."""
         box = [(self.value(start, ref.pointer), self.value(extent, ref.pointer))
                for start, extent in ref.dims]
         for i, (_, extent) in enumerate(box):
@@ -294,13 +294,13 @@ class _Run:
     def tensor(self, ref: RegionRef) -> GlobalTensor:
         return self.memory[ref.name]
 
-    def load(self, ref: RegionRef) -> tuple[Box, np.ndarray, np.ndarray | None]:
-        """The region's box, its elements (zero outside a global tensor) and which of them are
-        defined (None: all)."""
+    def load(self, ref: RegionRef, fill: int = 0) -> tuple[Box, np.ndarray, np.ndarray | None]:
+        """The region's box, its elements (the `fill` bits outside a global tensor) and which of
+        them are defined (None: all)."""
         box = self.box(ref)
         storage = self.memory[ref.name]
         if isinstance(storage, GlobalTensor):
-            return box, storage.read_box(box, self.block, ref.pointer), None
+            return box, storage.read_box(box, self.block, ref.pointer, fill), None
         return (box, *storage.read_box(box, ref.pointer, ref.region.text))
 
     def store(self, ref: RegionRef, box: Box, values: np.ndarray, defined: np.ndarray | None,

@@ -72,9 +72,9 @@ class GlobalTensor:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def read_box(self, box: Box, block: int, pointer: str) -> np.ndarray:
-        """The elements of `box`; zero where it lies outside the tensor."""
-        values = np.zeros([extent for _, extent in box], self.bits.dtype)
+    def read_box(self, box: Box, block: int, pointer: str, fill: int = 0) -> np.ndarray:
+        """The elements of `box`; the `fill` bits where it lies outside the tensor."""
+        values = np.full([extent for _, extent in box], fill, self.bits.dtype)
         parts = self.clip(box)
         if parts is not None:
             inner, local = parts

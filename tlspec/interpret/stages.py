@@ -2,7 +2,8 @@
 
 Every function reads all it needs, then writes: a stage is complete for the whole block before
 the next one starts. `run` is the running block (machine._Run): it evaluates regions into boxes,
-loads them (zero past the end of a global tensor) and stores them (dropping what falls past it).
+loads them (the stage's fill, zero by default, outside a global tensor) and stores them (dropping
+what falls outside it).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..fill import fill_bits
 from ..model import RegionRef, Stage
 from .convert import convert_bits
 from .errors import Fault
@@ -32,11 +34,19 @@ def check_fits(ref: RegionRef, have: list[int], want: list[int], why: str) -> No
                                  f"{why} {want}")
 
 
+def fill(run: _Run, stage: Stage, option: str) -> int:
+    """The bits of the stage's `fill` (zero without one) in the dtype of what `option` reads."""
+    value = stage.options.get("fill")
+    return 0 if value is None else fill_bits(value, run.memory[stage.regions[option].name]
+                                             .buffer.dtype)
+
+
 def copy(run: _Run, stage: Stage) -> None:
     """dst = src, the dimensions of extent 1 dropped from both, each element converted to dst's
-    dtype where the dtypes differ."""
+    dtype where the dtypes differ; the fill (in src's dtype, then converted) outside a global
+    src."""
     src, dst = stage.regions["src"], stage.regions["dst"]
-    _, values, defined = run.load(src)
+    _, values, defined = run.load(src, fill(run, stage, "src"))
     dtypes = [run.kernel.buffers[ref.name].dtype for ref in (src, dst)]
     if dtypes[0] != dtypes[1]:
         values = convert_bits(values, *dtypes)
@@ -91,14 +101,16 @@ def table_columns(run: _Run, table: RegionRef) -> tuple[int, int, int, slice, sl
 
 
 def gather(run: _Run, stage: Stage) -> None:
-    """dst[i, :] = table[index[i], cols]; zeros for an index outside the table's rows and for
-    columns outside it; dst row i is not written for a position outside a global index tensor."""
+    """dst[i, :] = table[index[i], cols]; the fill (zero by default) for an index outside the
+    table's rows and for columns outside it; dst row i is not written for a position outside a
+    global index tensor."""
     table, dst, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
     rows, _, width, columns, local = table_columns(run, table)
     values, inside = indices(run, index)
     box = run.box(dst)
     check_fits(dst, extents(box), [values.size, width], "'index' and the table region give")
-    gathered = np.zeros((values.size, width), run.memory[table.name].bits.dtype)
+    gathered = np.full((values.size, width), fill(run, stage, "src"),
+                       run.memory[table.name].bits.dtype)
     chosen = inside & (values >= 0) & (values < rows)
     if chosen.any() and columns.start < columns.stop:
         gathered[chosen, local] = run.tensor(table).read((values[chosen], columns), run.block,
@@ -138,7 +150,8 @@ def scatter(run: _Run, stage: Stage) -> None:
 def im2col(run: _Run, stage: Stage) -> None:
     """col tile element (r, k) = img[n, oh*stride - pad + kh*dilation, ow*stride - pad +
     kw*dilation, c] for matrix row R = nhw_step * rows(col) + r = (n*OH + oh)*OW + ow and column
-    Q = c_step * cols(col) + k = (kh*K + kw)*C + c; zero outside the image and the matrix."""
+    Q = c_step * cols(col) + k = (kh*K + kw)*C + c; the fill (zero by default) outside the image
+    and the matrix."""
     img, col = stage.regions["img"], stage.regions["col"]
     options = stage.options
     k, stride = options["kernel"], options.get("stride", 1)
@@ -165,7 +178,7 @@ def im2col(run: _Run, stage: Stage) -> None:
     if inside.all():
         values = image.take(at.reshape(-1), run.block, img.pointer).reshape(rows, cols)
     else:
-        values = np.zeros((rows, cols), image.bits.dtype)
+        values = np.full((rows, cols), fill(run, stage, "img"), image.bits.dtype)
         values[inside] = image.take(at[inside], run.block, img.pointer)
     run.store(col, box, values, None, img.name)
 

@@ -2,9 +2,10 @@
 
 What can be proved from constant dims, grid extents and loop ranges is checked here; a region
 that depends on a symbolic dim is checked by the launch wrapper at run time instead.
-A region may run past the end of a *global* tensor (the partial tile at its edge): that part is
-neither read nor written. It must still start inside the tensor, and regions of shared and
-register tiles must lie wholly inside them.
+A region of a *global* tensor may run past its end (the partial tile at its edge) and start
+before its start (a halo, `A[bx*64 - 1 : +66]`): what lies outside is read as the stage's fill
+(zero by default) and not written. It must still start before the tensor's end; regions of
+shared and register tiles must lie wholly inside them.
 """
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def check_region(ctx: Context, ref: RegionRef, scope: Scope) -> None:
         if start_range is None or limit is None:
             continue  # depends on a symbolic dim: the launch wrapper checks it
         lo, hi = start_range
-        if lo < 0:
+        if lo < 0 and not buffer.is_global:
             ctx.error(ref.pointer, f"region '{text}' starts at {lo} in dimension {i}, before the "
-                                   f"start of '{buffer.name}'", "starts must not be negative")
+                                   f"start of {buffer.scope} buffer '{buffer.name}'",
+                      "regions of shared and register tiles must lie inside them (only a global "
+                      "tensor's region may start before it: a halo)")
         elif buffer.is_global and hi >= limit:
             ctx.error(ref.pointer, f"region '{text}' starts at up to {hi} in dimension {i}, past "
                                    f"the end of '{buffer.name}' (extent {limit})",

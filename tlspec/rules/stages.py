@@ -12,6 +12,7 @@ from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .barriers import WITHOUT_TMA
 from .context import Context, Scope, shape_text
+from .fill import check_fill
 from .regions import check_region, check_same_extents, const_extents, full_dim, same_extent
 from .tma import check_tma
 
@@ -506,6 +507,7 @@ def check_stages(ctx: Context) -> None:
             if ref.dims:
                 check_region(ctx, ref, scope)
         check_io(ctx, stage)
+        check_fill(ctx, stage)
         check = CHECKS.get(stage.kind)
         if check is not None:
             check(ctx, stage, scope)

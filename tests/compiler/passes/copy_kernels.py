@@ -25,11 +25,12 @@ stages:
 
 
 def one_d_copy(n, dtype="float32", region="bx*256 : +256", options="", grid="ceildiv(N, 256)",
-               load="sync") -> str:
+               load="sync", fill=None) -> str:
     """Copy a 1-D tensor of n elements (a number or a dim's YAML) in regions `region` through a
     shared tile of 256, the store by a SIMT loop, the load by `load` (None: the compiler's
-    choice); `options` are added to both copies."""
+    choice) with `fill`; `options` are added to both copies."""
     prefer = f", prefer_instruction: {load}" if load else ""
+    prefer += f", fill: {fill}" if fill is not None else ""
     return f"""
 tlspec: 1
 name: one_d

@@ -155,3 +155,13 @@ def test_a_scatter4_in_the_body_runs_it_as_written():
     assert str(loops[0].annotations[PLAN_ATTR]["why"]) == (
         SERIAL + "the body holds a TMA gather4 or scatter4, an asynchronous copy the spec "
         "orders itself")
+
+
+def test_a_load_with_a_fill_is_not_issued_ahead_and_the_plan_says_why():
+    """TMA and cp.async read zeros outside a tensor: a load with a fill other than zero (here a
+    halo before A's start) stays a synchronous SIMT copy in its iteration."""
+    halo = '- copy: {src: "A[bx*64 - 8 : +64, k*64 : +64]", dst: "A_s[k % 3, :, :]", fill: -1}'
+    [plan] = plans(loop_lines([halo, STORE]), {"A_s": ((3, 64, 64), "auto")})
+    assert plan["loads"] == []
+    assert plan["why"].endswith("(the fill of /stages/0/pipeline/stages/0/copy is not zero, and "
+                                "TMA and cp.async read zeros outside a tensor)")

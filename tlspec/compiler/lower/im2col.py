@@ -4,8 +4,8 @@ The tile's element (r, k) is row R = nhw_step*rows + r (output pixel n, oh, ow) 
 Q = c_step*cols + k (tap kh, kw and channel c); it reads img[n, oh*stride - pad + kh*dilation,
 ow*stride - pad + kw*dilation, c]. Threads move `vector` channels per access (vector divides C, so
 a vector never crosses a tap). Columns past the last tap (Q >= K*K*C, in the partial column
-tile) are zeros. The loads are written unguarded: LegalizeNegativeIndex and
-LegalizeSafeMemoryAccess turn the padding (and rows past the last pixel) into zeros.
+tile) are the fill (zero by default). The loads are written unguarded: LegalizeNegativeIndex and
+LegalizeSafeMemoryAccess turn the padding (and rows past the last pixel) into the fill.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from .common import Operand, Stmt, VectorLoop, simplify
 
 
 def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stride: int,
-                 dilation: int, pad: int, vector: int, tid: tirx.Var, nthreads: int) -> Stmt:
+                 dilation: int, pad: int, vector: int, tid: tirx.Var, nthreads: int,
+                 fill: int = 0) -> Stmt:
     n_, h, w, c = img.shape
     options = {"kernel": kernel, "stride": stride, "dilation": dilation, "pad": pad}
     oh_count, ow_count = (simplify(to_prim(output_extent(Var("size"), options), {"size": size}))
@@ -42,9 +43,9 @@ def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stri
         iw = ow * stride - pad + kw * dilation
         at = {nd - 2: r, nd - 1: k}
         value = img.load({0: n, 1: ih, 2: iw, 3: ch}, lane)
-        # a column past the last tap (in the partial column tile) is zero, whatever pixel
-        # kh >= kernel would land on
+        # a column past the last tap (in the partial column tile) is the fill (the bits of the
+        # stage's `fill`, zero by default), whatever pixel kh >= kernel would land on
         return tirx.IfThenElse(q < kernel * kernel * c, col.store(value, at, lane),
-                               col.store(tirx.const(0, col.dtype), at, lane))
+                               col.store(tirx.const(fill, col.dtype), at, lane))
 
     return VectorLoop([rows, cols], vector).emit(tid, nthreads, body)

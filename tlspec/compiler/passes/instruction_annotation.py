@@ -12,6 +12,11 @@ whose width is the widest that the extents, starts and row lengths are proven to
 elements past them.
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
+A copy with a fill other than zero (`fill`) is a SIMT loop unless its source region is proven
+to lie inside the tensor: TMA and cp.async read zeros outside a tensor, and the guards
+(`..guards`) store the fill there instead. (TMA's NaN fill, FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA,
+is not used for `fill: nan`: it writes the hardware's NaN, whose bits are not shown to be the
+canonical quiet NaN docs/spec.md promises.)
 A spec that asks for something that cannot be done (`prefer_instruction: tma` that TMA cannot
 express, a `coalesced_width` wider than what is legal, cp.async vectors of another size) is a
 compile error at that option.
@@ -103,6 +108,14 @@ def _may_straddle(func, side: _Side, width: int) -> bool:
         return False
     inside = side.starts[-1] + side.extents[-1] <= end
     return not analyzer_for(base_ranges(func)).can_prove(inside)
+
+
+def _inside(func, side: _Side) -> bool:
+    """Whether the region is proven to lie inside its buffer for every block index and dim: then
+    no element is read outside it and a fill never shows."""
+    analyzer = analyzer_for(base_ranges(func))
+    return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + extent <= size)
+               for start, extent, size in zip(side.starts, side.extents, side.shape))
 
 
 def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict,
@@ -229,6 +242,13 @@ class _Annotator:
         if dst.buffer.dtype != src.buffer.dtype:
             return self._converting_copy(config, pointer, dst, src, prefer)
         blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+        if ops.FILL in config and not _inside(self.func, src):
+            blockers.insert(0, f"fill {config['fill']} is not zero: TMA reads zeros outside a "
+                               "tensor")
+            if prefer == "cp_async":
+                raise StageError(pointer + "/prefer_instruction", f"cp.async cannot fill with "
+                                 f"{config['fill']}: it zero-fills what it does not read",
+                                 "remove prefer_instruction to let the compiler choose")
         if prefer == "tma" and blockers:
             raise StageError(pointer + "/prefer_instruction", f"this copy cannot use TMA: {blockers[0]}",
                              "remove prefer_instruction to let the compiler choose")
@@ -375,6 +395,10 @@ class _Annotator:
     def _indexed(self, config: dict, kind: str, rows: _Side, table: _Side,
                  index: _Side) -> dict:
         if ops.ROWS in config:
+            if ops.FILL in config:
+                raise StageError(config[ops.STAGE] + "/fill", f"TMA {kind}4 cannot fill with "
+                                 f"{config['fill']}: TMA reads zeros outside a tensor",
+                                 "remove rows (and col, barrier) for the SIMT gather")
             return self._tma_rows(config, kind, rows, table, index)
         decision = {"tlspec.instruction": "sync",
                     "tlspec.why": "SIMT: one vector per thread and access",

@@ -1,6 +1,6 @@
 """LegalizeNegativeIndex: guard global accesses whose index may be negative (convolution
-padding in im2col, a gather index below 0): such loads read zero, such stores are dropped.
-See `..guards`."""
+padding in im2col, a gather index below 0, a halo region that starts before its tensor): such
+loads read the stage's fill (zero by default), such stores are dropped. See `..guards`."""
 from __future__ import annotations
 
 from tvm import tirx

@@ -35,6 +35,10 @@
   stores and cp.async copies still in flight are waited for (their shared memory must outlive
   them).
 
+The fills of SIMT stages (`fill` other than zero) are the function attribute `tlspec.fills`
+(stage pointer -> [source tensor, bits]), which the guard passes store where a load of that
+tensor by that stage lies outside it.
+
 Each lowered stage is wrapped in `AttrStmt(<stage pointer>, "tlspec.stage", "<kind>:<instruction>")`
 so that later passes (and IR dumps) can tell which stage a statement came from; the instruction
 of a warp-specialized ring's wait or arrival is `ring`.
@@ -53,6 +57,7 @@ from .. import ops
 from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, region_parts,
                         rows_view_name, scope_kind, thread_info)
 from ..errors import StageError
+from ..guards import FILLS
 from ..lower import scatter4, tma_rows
 from ..lower.cluster import bulk_copy, cluster_rank, remote_operand, signal_remote, sync_cluster
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
@@ -87,6 +92,7 @@ class _Lowerer:
         self.fragments = self._fragment_registers()
         self.loops: list[tirx.For] = []
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
+        self.fills: dict[str, list[str]] = {}   # stage pointer -> [source tensor, fill bits]
         self.read_globals = self._read_globals()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
         stores = self._tma_stores()
@@ -206,6 +212,8 @@ class _Lowerer:
         elif instruction == "cp_async":
             body = self._cp_async(call, config, wait=kind == "copy")
         else:
+            if ops.FILL in config:
+                self.fills[config[ops.STAGE]] = [call.args[1].source.name, config[ops.FILL]]
             body = mark(self._simt(kind, call, config),
                         str(config.get("eviction_policy", "evict_normal")))
         body = seq([tirx.DeclBuffer(view, data=source.data) for view, source in self.bit_views]
@@ -234,7 +242,8 @@ class _Lowerer:
                                  self.nthreads)
         return lower_im2col(args[0], args[1], args[2], args[3], int(config["kernel"]),
                             int(config.get("stride", 1)), int(config.get("dilation", 1)),
-                            int(config.get("pad", 0)), vector, self.tid, self.nthreads)
+                            int(config.get("pad", 0)), vector, self.tid, self.nthreads,
+                            int(config.get(ops.FILL, "0"), 16))
 
     # -- TMA -------------------------------------------------------------------------------
     def _tma(self, call, config, explicit: bool):
@@ -442,6 +451,8 @@ class LowerTileOp:
         func = func.with_body(body if drain is None else _at_end(body, drain))
         if lowerer.stored_and_read:     # see SplitHostDevice
             func = func.with_attr(READS_TMA_STORES, True)
+        if lowerer.fills:               # see ..guards
+            func = func.with_attr(FILLS, lowerer.fills)
         return func
 
 

@@ -2,8 +2,8 @@
 
 A load is a copy from global memory into a shared tile by TMA or cp.async (as
 InstructionAnnotation chose), or by a SIMT loop whose vectors cp.async can copy (4, 8 or 16
-bytes, no eviction hint, no `prefer_instruction: sync`: on sm_80, or where TMA cannot express
-the copy), which the pipeline then issues as cp.async. It can be issued `num_stages - 1` iterations ahead when every
+bytes, no eviction hint, no `prefer_instruction: sync`, no fill other than zero: on sm_80, or
+where TMA cannot express the copy), which the pipeline then issues as cp.async. It can be issued `num_stages - 1` iterations ahead when every
 iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
 first dimension with `s >= num_stages`, every other stage of the body that touches that tile
 touches the same slot, and the load is the first stage of the body to touch the tile (a later
@@ -72,6 +72,7 @@ def _is_load(call) -> bool:
     if config.get("tlspec.instruction") in ("tma", "cp_async"):
         return True
     return ("eviction_policy" not in config and "prefer_instruction" not in config
+            and ops.FILL not in config      # cp.async reads zeros outside a tensor
             and config["tlspec.vector"] * dtype_bytes(dst.source.dtype) in ACCESS_BYTES)
 
 
@@ -107,9 +108,12 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
         return serial(f"a stage touches '{overtaken}' before its load in the body (it would see "
                       "the load of its own iteration)")
     if not loads:
+        filled = [ops.config_of(c)[ops.STAGE] for c in stmts if ops.FILL in ops.config_of(c)]
         return serial(f"no copy into a shared tile by TMA or cp.async (or cp.async-sized "
                       f"vectors) writes a slot 'k % s' with s >= num_stages ({stages}) of its "
-                      "tile's first dimension")
+                      "tile's first dimension" + (f" (the fill of {filled[0]} is not zero, "
+                                                  "and TMA and cp.async read zeros outside a "
+                                                  "tensor)" if filled else ""))
     for i, call in enumerate(stmts):
         for region in call.args:
             name = getattr(getattr(region, "source", None), "name", None)
