@@ -57,3 +57,10 @@ def test_a_misaligned_row_halo_moves_element_by_element(fill):
                                         ("im2col_fill_i8", "(uint)2644352413")])   # 4 of them
 def test_an_int8_sentinel_is_its_bits(fill, name, bits):
     assert bits in kernel_source(fill[1], name)
+
+
+def test_the_columns_past_the_last_tap_hold_the_fills_bits(fill):
+    """im2col writes the fill into the columns past its last tap itself (no load to guard):
+    as float16 bits too, never the number 64512 (0xfc00 read as an integer)."""
+    source = fill["im2col_fill_f16"].source
+    assert "6.451200e+04" not in source and "(ushort)64512" in source

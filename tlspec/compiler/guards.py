@@ -30,7 +30,7 @@ from tvm.ir.expr import TensorLoad as LoadNode
 
 from .analysis import (STAGE_ATTR, analyzer_for, attr, base_ranges, cp_async_parts, dtype_bytes,
                        scope_kind)
-from .lower.common import rebuilt
+from .lower.common import bits_as, rebuilt
 from .lower.cp_async import zero_fill_unless
 
 
@@ -136,12 +136,7 @@ class GuardInserter:
         """What a load outside its tensor reads: the running stage's fill bits for the tensor
         the stage fills, zero otherwise."""
         bits = self.fill[1] if self.fill and self.fill[0] == load.source.name else 0
-        dtype = str(load.ty)
-        if not bits or dtype.startswith("uint"):
-            return tirx.const(bits, dtype)
-        # 2-byte elements move as float16 (BIT_TYPES), the loads of a gather's index as their own
-        # type: the fill's bits reinterpreted, never converted as a number
-        return tirx.reinterpret(dtype, tirx.const(bits, f"uint{dtype_bytes(dtype) * 8}"))
+        return bits_as(bits, str(load.ty))     # the loads of a gather's index: their own type
 
     def _cp_async(self, call):
         """A cp.async (never in a vectorized loop: it moves the whole vector) whose source may

@@ -79,6 +79,14 @@ def bit_type(dtype) -> str:
     return BIT_TYPES[dtype_bytes(dtype)]
 
 
+def bits_as(bits: int, dtype: str) -> tirx.PrimExpr:
+    """A constant of `dtype` whose bits are `bits` (a fill): 2-byte elements move as float16
+    (BIT_TYPES), so their bits are reinterpreted, never converted as a number."""
+    if not bits or not dtype.startswith(("float", "bfloat")):
+        return tirx.const(bits, dtype)
+    return tirx.reinterpret(dtype, tirx.const(bits, f"uint{dtype_bytes(dtype) * 8}"))
+
+
 def as_bits(buffer: tirx.Buffer) -> tirx.Buffer:
     """`buffer` as elements of its bit type: the same memory, shape and addressing, for the
     loops that move its elements."""

@@ -14,7 +14,7 @@ from tvm import tirx
 from ...expr import Var
 from ...im2col import output_extent
 from ..prims import to_prim
-from .common import Operand, Stmt, VectorLoop, simplify
+from .common import Operand, Stmt, VectorLoop, bits_as, simplify
 
 
 def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stride: int,
@@ -46,6 +46,6 @@ def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stri
         # a column past the last tap (in the partial column tile) is the fill (the bits of the
         # stage's `fill`, zero by default), whatever pixel kh >= kernel would land on
         return tirx.IfThenElse(q < kernel * kernel * c, col.store(value, at, lane),
-                               col.store(tirx.const(fill, col.dtype), at, lane))
+                               col.store(bits_as(fill, col.dtype), at, lane))
 
     return VectorLoop([rows, cols], vector).emit(tid, nthreads, body)
