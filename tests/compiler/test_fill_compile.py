@@ -62,5 +62,5 @@ def test_an_int8_sentinel_is_its_bits(fill, name, bits):
 def test_the_columns_past_the_last_tap_hold_the_fills_bits(fill):
     """im2col writes the fill into the columns past its last tap itself (no load to guard):
     as float16 bits too, never the number 64512 (0xfc00 read as an integer)."""
-    source = fill["im2col_fill_f16"].source
+    source = kernel_source(fill[1], "im2col_fill_f16")
     assert "6.451200e+04" not in source and "(ushort)64512" in source
