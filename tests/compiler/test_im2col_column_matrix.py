@@ -31,14 +31,18 @@ stages:
 
 
 
+def binder(tmp_path_factory, name: str, text: str):
+    """The dims the compiled kernel `name`'s wrapper binds for its arguments."""
+    root = tmp_path_factory.mktemp(name)
+    (root / f"{name}.tlspec.yaml").write_text(text)
+    package = compile_and_import(root / f"{name}_package", root / f"{name}.tlspec.yaml")
+    yield lambda *arrays: bound_dims(package, name, *arrays)
+    forget(package.__name__)
+
+
 @pytest.fixture(scope="module")
 def im2col(tmp_path_factory):
-    """The dims the compiled kernel's wrapper binds for its arguments."""
-    root = tmp_path_factory.mktemp("im2col")
-    (root / "im2col.tlspec.yaml").write_text(SPEC)
-    package = compile_and_import(root / "column_matrix", root / "im2col.tlspec.yaml")
-    yield lambda *arrays: bound_dims(package, "im2col_symbolic", *arrays)
-    forget(package.__name__)
+    yield from binder(tmp_path_factory, "im2col_symbolic", SPEC)
 
 
 def test_a_symbolic_column_matrix_of_the_right_shape_binds_its_dims(im2col):
@@ -68,11 +72,7 @@ RECTANGULAR = SPEC.replace("kernel: 3, stride: 2, pad: 1",
 
 @pytest.fixture(scope="module")
 def im2col_rect(tmp_path_factory):
-    root = tmp_path_factory.mktemp("im2col_rect")
-    (root / "im2col_rect.tlspec.yaml").write_text(RECTANGULAR)
-    package = compile_and_import(root / "column_matrix_rect", root / "im2col_rect.tlspec.yaml")
-    yield lambda *arrays: bound_dims(package, "im2col_rect", *arrays)
-    forget(package.__name__)
+    yield from binder(tmp_path_factory, "im2col_rect", RECTANGULAR)
 
 
 def test_a_rectangular_window_makes_oh_and_ow_per_axis(im2col_rect):
