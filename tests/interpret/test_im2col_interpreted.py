@@ -3,11 +3,12 @@ sizes, strides, dilations and pads, tiles that span several taps or lie within o
 in shared memory or written straight to global memory, partial tiles, NHWC images of any dtype."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import references
 from conftest import ROOT
-from interpret_support import assert_same, kernel, random
+from interpret_support import assert_same, kernel, poisoned, random
 from tlspec.interpret import InterpretError, load
 
 THROUGH_SHARED = """
@@ -162,3 +163,32 @@ def test_a_rectangular_kernel_too_wide_for_the_image_is_an_error():
     with pytest.raises(InterpretError, match=r"a 1x3 kernel with dilation 3 and pad 0 does not fit "
                                              r"in the image \(9 x 6\)"):
         im2col(random((1, 9, 6, 2), "int8"))
+
+
+def padded(cols: np.ndarray, shape: tuple[int, int], fill) -> np.ndarray:
+    out = np.full(shape, fill, cols.dtype)
+    out[:cols.shape[0], :cols.shape[1]] = cols
+    return out
+
+
+@pytest.mark.parametrize("n, h, w", [(1, 5, 5), (3, 11, 6)])
+def test_the_rectangular_gpu_kernels(n, h, w):
+    """tests/gpu/test_im2col_rect_gpu.py's kernels: the interpreter, the oracle, agrees with the
+    explicit loops there too."""
+    kernels = load(ROOT / "tests" / "gpu" / "im2col_rect" / "im2col_rect.tlspec.yaml")
+    img = random((n, h, w, 8), "float16")
+    assert_same(kernels.im2col_rect_f16(img),
+                references.im2col(img, [3, 5], [2, 1], [1, 2], [1, 2]))
+    img = random((n, h, w, 3), "int8")
+    assert_same(kernels.im2col_rect_odd_i8(img),
+                references.im2col(img, [2, 4], [3, 2], [2, 1], [0, 1]))
+    img = random((n, h, w, 16), "int8")
+    rows = n * (h - 2) * ((w - 3) // 2 + 1)
+    out = poisoned((-(-rows // 64) * 64, 256), "int8")
+    kernels.im2col_rect_i8(img, out)
+    assert_same(out, padded(references.im2col(img, [5, 3], [1, 2], [2, 1], [3, 0]), out.shape, 0))
+    img = random((n, h, w, 4), "float16")
+    out = poisoned((-(-n * h * w // 32) * 32, 32), "float16")
+    kernels.im2col_rect_fill_f16(img, out)
+    wide = np.pad(img, ((0, 0), (0, 0), (1, 1), (0, 0)), constant_values=-np.inf)
+    assert_same(out, padded(references.im2col(wide, [1, 3]), out.shape, -np.inf))
