@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import jsonschema
 
 from .diagnostics import Diagnostics
+from .im2col import WINDOW_OPTIONS
 from .limits import int_text
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
@@ -254,11 +255,11 @@ class _Translator:
 
     def on_minItems(self, error, path):
         self.report(path, f"{_field(path)} must have at least {error.validator_value} "
-                          f"item{'s' if error.validator_value != 1 else ''}")
+                          f"item{'s' if error.validator_value != 1 else ''}", _pair_hint(path))
 
     def on_maxItems(self, error, path):
         self.report(path, f"{_field(path)} has {len(error.instance)} items; at most "
-                          f"{error.validator_value} are allowed")
+                          f"{error.validator_value} are allowed", _pair_hint(path))
 
     def on_anyOf(self, error, path):
         # Pick the alternative whose type fits the value and report why it failed; where none
@@ -279,6 +280,14 @@ class _Translator:
                         f"'{path[-1]}: {{symbolic: true, multiple_of: 64}}'")
         else:
             self.report(path, f"{_field(path)} is invalid: {error.message}")
+
+
+def _pair_hint(path: list[Any]) -> str | None:
+    """How to write an im2col window option of the wrong length."""
+    if len(path) >= 4 and path[-4] == "stages" and path[-1] in WINDOW_OPTIONS:
+        return (f"give one integer for both axes ('{path[-1]}: 3') or an [h, w] pair "
+                f"('{path[-1]}: [3, 5]')")
+    return None
 
 
 def _repair(data: Any, errors: list[jsonschema.ValidationError]) -> Any | None:

@@ -129,6 +129,8 @@ def features(spec: dict) -> set[str]:
             elif key in ("coalesced_width", "disable_tma", "loop_layout", "stride", "dilation",
                          "pad"):
                 found.add(f"option:{key}")
+            if kind == "im2col" and isinstance(value, list):
+                found.add("im2col:per_axis")
         regions = [v for k, v in options.items() if k in ("src", "dst", "col")]
         if any(re.search(r"\[[^\]]*%", r) for r in regions):
             found.add("slot")

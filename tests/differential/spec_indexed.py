@@ -132,24 +132,24 @@ def im2col(b: SpecBuilder) -> Generated:
     b.pick_threads()
     dtype = b.dtype()
     elem = DTYPE_BYTES[dtype]
-    k = b.pick({1: 1, 2: 1, 3: 3, 5: 1})
-    stride = b.pick({1: 3, 2: 2, 3: 1})
-    dilation = b.pick({1: 3, 2: 1})
-    pad = b.rng.choice([0, 0, 1, 2])
-    reach = dilation * (k - 1) + 1 - 2 * pad          # H must be at least this (OH >= 1)
+    windows = [_window(b)]
+    windows.append(_window(b) if b.chance(0.3) else windows[0])   # per axis: [h, w] options
+    k, stride, dilation, pad = zip(*windows)
+    shifts = [2 * p - d * (kk - 1) - 1 for kk, _, d, p in windows]
     n = b.size(1, b.rng.randint(1, 3), symbolic=0.4)
-    hw = [b.size(1, b.rng.randint(max(1, reach), max(1, reach) + 12), symbolic=0.4,
-                 min_value=max(1, reach)) for _ in range(2)]
+    reach = [max(1, -shift) for shift in shifts]         # H and W at least this: OH, OW >= 1
+    hw = [b.size(1, b.rng.randint(r, r + 12), symbolic=0.4, min_value=r) for r in reach]
     c = b.size(1, b.rng.choice([1, 2, 3, 4, 8, 16]), inner=True, elem=elem, symbolic=0.3)
     img = b.global_buffer("X", [n, hw[0], hw[1], c], dtype, "in")
-    shift = 2 * pad - dilation * (k - 1) - 1
-    outs = [f"(({s.text} + {shift}) // {stride} + 1)" if s.symbolic else
-            str((s.value + shift) // stride + 1) for s in hw]
+    outs = [f"(({s.text} + {shift}) // {step} + 1)" if s.symbolic else
+            str((s.value + shift) // step + 1) for s, shift, step in zip(hw, shifts, stride)]
     rows = _product([n.value] + [int(o) if o.isdigit() else None for o in outs],
                     f"{n.text} * {outs[0]} * {outs[1]}")
-    cols = _product([k * k, c.value], f"{k * k} * {c.text}")
-    rows_cap = _cap(b, n) * _out_cap(b, hw[0], shift, stride) * _out_cap(b, hw[1], shift, stride)
-    cols_cap = k * k * _cap(b, c)
+    taps = k[0] * k[1]
+    cols = _product([taps, c.value], f"{taps} * {c.text}")
+    rows_cap = _cap(b, n) * prod(_out_cap(b, s, shift, step)
+                                 for s, shift, step in zip(hw, shifts, stride))
+    cols_cap = taps * _cap(b, c)
     rtile = b.rng.choice([t for t in [1, 4, 8, 16, 32, 64] if -(-rows_cap // t) <= BLOCKS_CAP])
     ctile = b.rng.choice([t for t in [1, 2, 4, 8, 16, 32, 64]
                           if -(-rows_cap // rtile) * -(-cols_cap // t) <= BLOCKS_CAP]
@@ -162,11 +162,12 @@ def im2col(b: SpecBuilder) -> Generated:
     c_step = "c" if loop else "by"
     region = f"{col}[bx*{rtile} : +{rtile}, {c_step}*{ctile} : +{ctile}]"
     via, _ = _staged(b, dtype, [rtile, ctile], fragment=False)   # col: global or shared
-    options = {"img": img, "col": via or region, "nhw_step": "bx", "c_step": c_step, "kernel": k}
+    options = {"img": img, "col": via or region, "nhw_step": "bx", "c_step": c_step,
+               "kernel": _option(k)}
     for key, value, default in (("stride", stride, 1), ("dilation", dilation, 1),
                                 ("pad", pad, 0)):
-        if value != default or b.chance(0.3):
-            options[key] = value
+        if value != (default, default) or b.chance(0.3):
+            options[key] = _option(value)
     if b.chance(0.25):
         options["eviction_policy"] = b.rng.choice(["evict_first", "evict_last"])
     body = [{"im2col": options}]
@@ -178,7 +179,19 @@ def im2col(b: SpecBuilder) -> Generated:
     if loop:
         body = [b.loop("c", f"ceildiv({cols.text}, {ctile})", 0, body)]
     b.stages = body
-    return b.finish(f"im2col, kernel {k}, stride {stride}, dilation {dilation}, pad {pad}.")
+    return b.finish(f"im2col, kernel {_option(k)}, stride {_option(stride)}, dilation "
+                    f"{_option(dilation)}, pad {_option(pad)}.")
+
+
+def _window(b: SpecBuilder) -> tuple[int, int, int, int]:
+    """kernel, stride, dilation and pad along one image axis."""
+    return (b.pick({1: 1, 2: 1, 3: 3, 5: 1}), b.pick({1: 3, 2: 2, 3: 1}), b.pick({1: 3, 2: 1}),
+            b.rng.choice([0, 0, 1, 2]))
+
+
+def _option(pair: tuple[int, int]) -> int | list[int]:
+    """An im2col option: one integer where both axes agree, else the [h, w] pair."""
+    return pair[0] if pair[0] == pair[1] else list(pair)
 
 
 def _product(values: list[int | None], text: str) -> Size:

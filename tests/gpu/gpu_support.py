@@ -121,10 +121,12 @@ def index_tensor(values, tail, dtype):
 
 
 def im2col_reference(img, k, s, d, p):
-    """The (N*OH*OW) x (K*K*C) column matrix, columns in (kh, kw, c) order. F.unfold on float32
-    only moves values, and float32 holds every fp16, bf16 and int8 value exactly."""
+    """The (N*OH*OW) x (KH*KW*C) column matrix, columns in (kh, kw, c) order; each of k, s, d, p
+    an integer (both axes) or an (h, w) pair. F.unfold on float32 only moves values, and float32
+    holds every fp16, bf16 and int8 value exactly."""
     n, _, _, c = img.shape
+    k, s, d, p = (tuple(v) if isinstance(v, (list, tuple)) else (v, v) for v in (k, s, d, p))
     cols = F.unfold(img.permute(0, 3, 1, 2).float(), k, dilation=d, padding=p, stride=s)
-    length = cols.shape[-1]                                   # (N, C*K*K, L), (c, kh, kw) order
-    cols = cols.view(n, c, k * k, length).permute(0, 3, 2, 1).reshape(n * length, k * k * c)
+    length, taps = cols.shape[-1], k[0] * k[1]                # (N, C*KH*KW, L), (c, kh, kw) order
+    cols = cols.view(n, c, taps, length).permute(0, 3, 2, 1).reshape(n * length, taps * c)
     return cols.to(img.dtype)

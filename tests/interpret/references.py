@@ -27,21 +27,27 @@ def out_size(size: int, k: int, stride: int, dilation: int, pad: int) -> int:
     return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
 
 
-def im2col(img: np.ndarray, k: int, stride: int = 1, dilation: int = 1,
-           pad: int = 0) -> np.ndarray:
-    """The (N*OH*OW) x (K*K*C) column matrix: row (n*OH + oh)*OW + ow, columns (kh*K + kw)*C + c
-    hold img[n, oh*stride - pad + kh*dilation, ow*stride - pad + kw*dilation, c], zero outside."""
+def per_axis(value) -> tuple[int, int]:
+    """An im2col option as (h, w): an integer is both axes'."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+
+
+def im2col(img: np.ndarray, k, stride=1, dilation=1, pad=0) -> np.ndarray:
+    """The (N*OH*OW) x (KH*KW*C) column matrix: row (n*OH + oh)*OW + ow, columns (kh*KW + kw)*C + c
+    hold img[n, oh*stride_h - pad_h + kh*dilation_h, ow*stride_w - pad_w + kw*dilation_w, c], zero
+    outside. Each option is an integer (both axes) or an (h, w) pair."""
     n_, h, w, c = img.shape
-    oh_, ow_ = out_size(h, k, stride, dilation, pad), out_size(w, k, stride, dilation, pad)
-    col = np.zeros((n_ * oh_ * ow_, k * k * c), img.dtype)
+    (kh_, kw_), (sh, sw), (dh, dw), (ph, pw) = map(per_axis, (k, stride, dilation, pad))
+    oh_, ow_ = out_size(h, kh_, sh, dh, ph), out_size(w, kw_, sw, dw, pw)
+    col = np.zeros((n_ * oh_ * ow_, kh_ * kw_ * c), img.dtype)
     for n in range(n_):
         for oh in range(oh_):
             for ow in range(ow_):
-                for kh in range(k):
-                    for kw in range(k):
-                        ih = oh * stride - pad + kh * dilation
-                        iw = ow * stride - pad + kw * dilation
+                for kh in range(kh_):
+                    for kw in range(kw_):
+                        ih = oh * sh - ph + kh * dh
+                        iw = ow * sw - pw + kw * dw
                         if 0 <= ih < h and 0 <= iw < w:
-                            row, q = (n * oh_ + oh) * ow_ + ow, (kh * k + kw) * c
+                            row, q = (n * oh_ + oh) * ow_ + ow, (kh * kw_ + kw) * c
                             col[row, q:q + c] = img[n, ih, iw]
     return col

@@ -3,11 +3,12 @@ sizes, strides, dilations and pads, tiles that span several taps or lie within o
 in shared memory or written straight to global memory, partial tiles, NHWC images of any dtype."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import references
 from conftest import ROOT
-from interpret_support import assert_same, kernel, random
+from interpret_support import assert_same, kernel, poisoned, random
 from tlspec.interpret import InterpretError, load
 
 THROUGH_SHARED = """
@@ -106,3 +107,88 @@ def test_the_symbolic_division_edge_kernels(name, n, h):
     kernels = load(ROOT / "tests" / "gpu" / "edges" / "symbolic_division.tlspec.yaml")
     img = random((fixed_n or n, h, w, c), dtype)
     assert_same(getattr(kernels, name)(img), references.im2col(img, k, s, d, p))
+
+
+RECTANGULAR = """
+    name: im2col_rect
+    dims: {{N: symbolic, H: symbolic, W: symbolic, C: {c}}}
+    buffers:
+      img:   {{scope: global, shape: [N, H, W, C], dtype: int8, io: in}}
+      col:   {{scope: global, shape: ["N * {oh} * {ow}", "{kh} * {kw} * C"], dtype: int8, io: out}}
+      col_s: {{scope: shared, shape: [16, 16], dtype: int8}}
+    launch:
+      grid: {{bx: "ceildiv(N * {oh} * {ow}, 16)", by: "ceildiv({kh} * {kw} * C, 16)"}}
+      threads: 128
+    stages:
+      - im2col: {{img: img, col: col_s, nhw_step: bx, c_step: by, {window}}}
+      - copy: {{src: col_s, dst: "col[bx*16 : +16, by*16 : +16]"}}
+"""
+
+
+@pytest.mark.parametrize("window", [
+    {"kernel": [3, 5], "stride": [2, 1], "dilation": [1, 2], "pad": [1, 2]},
+    {"kernel": [1, 3], "pad": [0, 1]},
+    {"kernel": [4, 2], "stride": [1, 3], "dilation": 2, "pad": 3},
+    {"kernel": 3, "stride": [3, 1], "dilation": [2, 1], "pad": [2, 0]},
+])
+@pytest.mark.parametrize("n, h, w, c", [(1, 7, 9, 4), (2, 5, 11, 3)])
+def test_rectangular_windows(window, n, h, w, c):
+    """kernel, stride, dilation and pad per axis ([h, w]); an integer is both axes'."""
+    kh, kw = references.per_axis(window["kernel"])
+    (sh, sw), (dh, dw), (ph, pw) = (references.per_axis(window.get(name, default)) for name, default
+                                    in (("stride", 1), ("dilation", 1), ("pad", 0)))
+    spec = RECTANGULAR.format(c=c, kh=kh, kw=kw, oh=extent("H", kh, sh, dh, ph),
+                              ow=extent("W", kw, sw, dw, pw),
+                              window=", ".join(f"{k}: {v}" for k, v in window.items()))
+    img = random((n, h, w, c), "int8")
+    assert_same(kernel(spec)(img), references.im2col(img, window["kernel"],
+                                                     *(window.get(name, default) for name, default
+                                                       in (("stride", 1), ("dilation", 1),
+                                                           ("pad", 0)))))
+
+
+def test_a_rectangular_kernel_too_wide_for_the_image_is_an_error():
+    im2col = kernel("""
+        name: im2col_too_narrow
+        dims: {W: symbolic}
+        buffers:
+          img: {scope: global, shape: [1, 9, W, 2], dtype: int8, io: in}
+          col: {scope: global, shape: [8, 6], dtype: int8, io: out}
+        launch:
+          grid: {bx: 1}
+          threads: 32
+        stages:
+          - im2col: {img: img, col: col, nhw_step: 0, c_step: 0, kernel: [1, 3], dilation: [1, 3]}
+    """)
+    with pytest.raises(InterpretError, match=r"a 1x3 kernel with dilation 3 and pad 0 does not fit "
+                                             r"in the image \(9 x 6\)"):
+        im2col(random((1, 9, 6, 2), "int8"))
+
+
+def padded(cols: np.ndarray, shape: tuple[int, int], fill) -> np.ndarray:
+    out = np.full(shape, fill, cols.dtype)
+    out[:cols.shape[0], :cols.shape[1]] = cols
+    return out
+
+
+@pytest.mark.parametrize("n, h, w", [(1, 5, 5), (3, 11, 6)])
+def test_the_rectangular_gpu_kernels(n, h, w):
+    """tests/gpu/test_im2col_rect_gpu.py's kernels: the interpreter, the oracle, agrees with the
+    explicit loops there too."""
+    kernels = load(ROOT / "tests" / "gpu" / "im2col_rect" / "im2col_rect.tlspec.yaml")
+    img = random((n, h, w, 8), "float16")
+    assert_same(kernels.im2col_rect_f16(img),
+                references.im2col(img, [3, 5], [2, 1], [1, 2], [1, 2]))
+    img = random((n, h, w, 3), "int8")
+    assert_same(kernels.im2col_rect_odd_i8(img),
+                references.im2col(img, [2, 4], [3, 2], [2, 1], [0, 1]))
+    img = random((n, h, w, 16), "int8")
+    rows = n * (h - 2) * ((w - 3) // 2 + 1)
+    out = poisoned((-(-rows // 64) * 64, 256), "int8")
+    kernels.im2col_rect_i8(img, out)
+    assert_same(out, padded(references.im2col(img, [5, 3], [1, 2], [2, 1], [3, 0]), out.shape, 0))
+    img = random((n, h, w, 4), "float16")
+    out = poisoned((-(-n * h * w // 32) * 32, 32), "float16")
+    kernels.im2col_rect_fill_f16(img, out)
+    wide = np.pad(img, ((0, 0), (0, 0), (1, 1), (0, 0)), constant_values=-np.inf)
+    assert_same(out, padded(references.im2col(wide, [1, 3]), out.shape, -np.inf))

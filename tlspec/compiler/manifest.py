@@ -15,7 +15,7 @@ from tvm import tirx
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
 from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify
-from ..im2col import column_matrix, output_extent
+from ..im2col import column_matrix, output_extent, windows
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
 from ..tensormap_rules import TensorMap, violations
@@ -164,15 +164,16 @@ def _dims(kernel: Kernel, globals_: list) -> dict:
 
 def _column_matrix_checks(kernel: Kernel) -> list[dict]:
     """An im2col's output height and width are at least 1, and a global `col` is the whole
-    (N*OH*OW, K*K*C) column matrix: validation checks constant extents, these the symbolic ones
+    (N*OH*OW, KH*KW*C) column matrix: validation checks constant extents, these the symbolic ones
     at the call."""
     checks = []
     for stage in kernel.walk():
         if stage.kind != "im2col":
             continue
         image, col = (kernel.buffers[stage.regions[r].name] for r in ("img", "col"))
-        for axis, size in (("height", image.shape[1]), ("width", image.shape[2])):
-            extent = spec_expr(output_extent(size, stage.options), kernel)
+        for axis, size, window in zip(("height", "width"), image.shape[1:3],
+                                      windows(stage.options)):
+            extent = spec_expr(output_extent(size, window), kernel)
             check = {"expr": extent, "op": ">=", "bound": 1,
                      "message": f"im2col over {image.name}: its output {axis} must be at least 1 "
                                 "(the padded image must hold the dilated kernel)"}
@@ -184,7 +185,7 @@ def _column_matrix_checks(kernel: Kernel) -> list[dict]:
                                     column_matrix(image.shape, stage.options)):
             check = {"expr": spec_expr(have, kernel), "op": "==", "bound": spec_expr(want, kernel),
                      "message": f"{col.name} is the column matrix of im2col over {image.name}: "
-                                f"its {axis} must be {'N*OH*OW' if axis == 'rows' else 'K*K*C'}"}
+                                f"its {axis} must be {'N*OH*OW' if axis == 'rows' else 'KH*KW*C'}"}
             if simplify(have) != simplify(want) and check not in checks:
                 checks.append(check)
     return checks

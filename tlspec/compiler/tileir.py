@@ -206,6 +206,8 @@ class _Builder:
                     config["loop_layout.vector"] = value["vector"]
             elif isinstance(value, (bool, int, str)):
                 config[key] = value
+            elif isinstance(value, list):                   # im2col's [h, w] window options
+                config[key] = list(value)
         if "fill" in stage.options:
             source = self.kernel.buffers[stage.regions[SOURCE[stage.kind]].name]
             bits = fill_bits(stage.options["fill"], source.dtype)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..fill import fill_bits
+from ..im2col import windows
 from ..model import RegionRef, Stage
 from .convert import convert_bits
 from .errors import Fault
@@ -148,31 +149,32 @@ def scatter(run: _Run, stage: Stage) -> None:
 
 
 def im2col(run: _Run, stage: Stage) -> None:
-    """col tile element (r, k) = img[n, oh*stride - pad + kh*dilation, ow*stride - pad +
-    kw*dilation, c] for matrix row R = nhw_step * rows(col) + r = (n*OH + oh)*OW + ow and column
-    Q = c_step * cols(col) + k = (kh*K + kw)*C + c; the fill (zero by default) outside the image
+    """col tile element (r, k) = img[n, oh*stride_h - pad_h + kh*dilation_h, ow*stride_w - pad_w +
+    kw*dilation_w, c] for matrix row R = nhw_step * rows(col) + r = (n*OH + oh)*OW + ow and column
+    Q = c_step * cols(col) + k = (kh*KW + kw)*C + c; the fill (zero by default) outside the image
     and the matrix."""
     img, col = stage.regions["img"], stage.regions["col"]
-    options = stage.options
-    k, stride = options["kernel"], options.get("stride", 1)
-    dilation, pad = options.get("dilation", 1), options.get("pad", 0)
+    height, width = windows(stage.options)
     image = run.memory[img.name]
     n_, h, w, c = image.shape
-    oh_, ow_ = ((size + 2 * pad - dilation * (k - 1) - 1) // stride + 1 for size in (h, w))
+    oh_, ow_ = height.output(h), width.output(w)
     if oh_ < 1 or ow_ < 1:
-        raise Fault(stage.pointer + "/kernel", f"a {k}x{k} kernel with dilation {dilation} and pad "
-                                               f"{pad} does not fit in the image ({h} x {w}): the "
+        window = height if oh_ < 1 else width
+        raise Fault(stage.pointer + "/kernel", f"a {height.kernel}x{width.kernel} kernel with "
+                                               f"dilation {window.dilation} and pad {window.pad} "
+                                               f"does not fit in the image ({h} x {w}): the "
                                                "output would be empty", key=True)
     box = run.box(col)
     rows, cols = extents(box)
     big_r = run.value(stage.exprs["nhw_step"], stage.pointer + "/nhw_step") * rows + np.arange(rows)
     big_q = run.value(stage.exprs["c_step"], stage.pointer + "/c_step") * cols + np.arange(cols)
     n, oh, ow = big_r // (oh_ * ow_), big_r // ow_ % oh_, big_r % ow_
-    kh, kw, ch = big_q // (c * k), big_q // c % k, big_q % c
-    ih = (oh * stride - pad)[:, None] + (kh * dilation)[None, :]
-    iw = (ow * stride - pad)[:, None] + (kw * dilation)[None, :]
+    kh, kw, ch = big_q // (c * width.kernel), big_q // c % width.kernel, big_q % c
+    ih = (oh * height.stride - height.pad)[:, None] + (kh * height.dilation)[None, :]
+    iw = (ow * width.stride - width.pad)[:, None] + (kw * width.dilation)[None, :]
     # (as unsigned, a negative coordinate is past the end too)
-    inside = ((big_r < n_ * oh_ * ow_)[:, None] & (big_q < k * k * c)[None, :]
+    inside = ((big_r < n_ * oh_ * ow_)[:, None]
+              & (big_q < height.kernel * width.kernel * c)[None, :]
               & (ih.view(np.uint64) < h) & (iw.view(np.uint64) < w))
     at = ((n[:, None] * h + ih) * w + iw) * c + ch[None, :]       # C-order positions in img
     if inside.all():

@@ -7,7 +7,7 @@ from typing import Callable
 from ..conversions import CONVERTIBLE
 from ..dtypes import DTYPE_BYTES, INDEX_DTYPES, MAX_VECTOR_BYTES
 from ..expr import to_source
-from ..im2col import column_matrix
+from ..im2col import column_matrix, windows
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .barriers import WITHOUT_TMA
@@ -393,7 +393,6 @@ def check_transpose(ctx: Context, stage: Stage, scope: Scope) -> None:
 
 def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
     img, col = stage.regions.get("img"), stage.regions.get("col")
-    options = stage.options
     if img is not None:
         buffer = ctx.buffer(img)
         if not buffer.is_global:
@@ -405,14 +404,7 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
             ctx.error(img.pointer, "im2col reads windows anywhere in the image: name the whole "
                                    f"buffer ('{buffer.name}'), not a region of it")
         else:
-            kernel, dilation, pad = options["kernel"], options.get("dilation", 1), options.get("pad", 0)
-            for axis, extent in (("H", buffer.shape[1]), ("W", buffer.shape[2])):
-                size = ctx.const(extent)
-                if size is not None and size + 2 * pad - dilation * (kernel - 1) - 1 < 0:
-                    ctx.error(stage.pointer + "/kernel",
-                              f"im2col: a {kernel}x{kernel} kernel with dilation {dilation} and "
-                              f"pad {pad} does not fit in {axis} = {size}",
-                              "the output would be empty", key=True)
+            _check_window_fits(ctx, stage, buffer.shape)
             if col is not None and col.dims and ctx.buffer(col).is_global:
                 _check_column_matrix(ctx, stage, buffer.shape, col)
     if col is not None and col.dims:
@@ -424,8 +416,24 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
     _same_dtype(ctx, stage, "img", "col")
 
 
+def _check_window_fits(ctx: Context, stage: Stage, image: list) -> None:
+    """The output is not empty along H nor along W (constant extents; the launch wrapper checks
+    symbolic ones)."""
+    height, width = windows(stage.options)
+    for axis, extent, window in (("H", image[1], height), ("W", image[2], width)):
+        size = ctx.const(extent)
+        if size is not None and size + window.reach < 0:
+            ctx.error(stage.pointer + "/kernel",
+                      f"im2col: a {height.kernel}x{width.kernel} kernel with dilation "
+                      f"{window.dilation} and pad {window.pad} does not fit in "
+                      f"{axis} = {size}",
+                      f"the output would be empty: {axis} + 2*pad - dilation*(kernel - 1) - 1 "
+                      "must be at least 0 (give kernel, dilation or pad per axis as [h, w])",
+                      key=True)
+
+
 def _check_column_matrix(ctx: Context, stage: Stage, image: list, col: RegionRef) -> None:
-    """A global `col` is the whole column matrix: (N*OH*OW, K*K*C) for this image and these
+    """A global `col` is the whole column matrix: (N*OH*OW, KH*KW*C) for this image and these
     options. Constant extents are compared here; the launch wrapper compares symbolic ones."""
     buffer = ctx.buffer(col)
     expected = column_matrix(image, stage.options)
@@ -436,10 +444,11 @@ def _check_column_matrix(ctx: Context, stage: Stage, image: list, col: RegionRef
         a, b = ctx.const(have), ctx.const(want)
         if a is not None and b is not None and a != b:
             ctx.error(col.pointer, f"im2col: the column matrix '{buffer.name}' has {a} {axis}; "
-                                   f"this image and kernel make {b} (N*OH*OW rows, K*K*C "
+                                   f"this image and kernel make {b} (N*OH*OW rows, KH*KW*C "
                                    "columns)",
                       f"declare '{buffer.name}' with shape [{rows}, {columns}]: "
-                      "OH = (H + 2*pad - dilation*(kernel - 1) - 1) // stride + 1, OW likewise")
+                      "OH = (H + 2*pad - dilation*(KH - 1) - 1) // stride + 1 with the H values "
+                      "of pad, dilation and stride, OW likewise with the W values")
 
 
 def check_loop(ctx: Context, stage: Stage, scope: Scope) -> None:

@@ -110,6 +110,40 @@ def test_im2col_writes_zeros_to_the_columns_past_the_last_tap():
             assert bool(analyzer.simplify(cond)) == (column < 36)
 
 
+
+RECTANGULAR = PARTIAL_COLUMN_TILE.replace(
+    "kernel: 3, pad: 1", "kernel: [3, 5], stride: [2, 1], dilation: [1, 2], pad: [1, 2]").replace(
+    "9 * C", "15 * C")
+
+
+def test_im2col_reads_a_rectangular_window_per_axis():
+    """kernel [3, 5], stride [2, 1], dilation [1, 2], pad [1, 2] over an 8 x 8 image of 4
+    channels: OH = 4, OW = 4 and 60 columns (kh*5 + kw)*4 + c; each thread's load reads
+    img[n, oh*2 - 1 + kh, ow - 2 + kw*2, c], and columns from 60 on are zeros."""
+    (stage,) = stages(run_through(tile_ir(RECTANGULAR), "LowerTileOp")["main"])
+    branches, loads = [], []
+    tvm_ffi.structural_walk(stage, (tirx.IfThenElse, branches.append), order="pre")
+    tvm_ffi.structural_walk(stage, (TensorLoad, loads.append), order="pre")
+    (branch,), (load,) = branches, [l for l in loads if l.source.name == "img"]
+    names = {v.name: v for v in vars_of(load) + vars_of(branch.condition)}
+    analyzer = tvm.sym.Analyzer()
+
+    def at(expr, **values):
+        for name, value in values.items():
+            expr = substitute(expr, names[name], tirx.IntImm("int32", value))
+        return int(analyzer.simplify(expr))
+
+    for bx, by, tid, it in ((0, 0, 0, 0), (0, 1, 13, 1), (1, 0, 77, 0), (0, 1, 127, 1),
+                            (1, 1, 40, 1)):
+        row, column = bx * 32 + it * 16 + tid // 8, by * 32 + tid % 8 * 4
+        n, oh, ow = row // 16, row // 4 % 4, row % 4
+        kh, kw, c = column // 20, column // 4 % 5, column % 4
+        point = {"bx": bx, "by": by, "tid": tid, "it": it, "v": 0}
+        assert at(branch.condition, **point) == (column < 60)
+        if column < 60:
+            assert [at(i, **point) for i in load.indices] == [
+                n, oh * 2 - 1 + kh, ow - 2 + kw * 2, c]
+
 FRAGMENT_ROWS = indexed_kernel(
     "F: {scope: fragment, shape: [16, 64], dtype: float16}",
     '  - gather: {src: table, dst: F, index: "idx[bx*16 : +16]"}\n'

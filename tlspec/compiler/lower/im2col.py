@@ -1,29 +1,30 @@
 """im2col of an NHWC image into one tile of the (N*OH*OW) x (KH*KW*C) column matrix.
 
 The tile's element (r, k) is row R = nhw_step*rows + r (output pixel n, oh, ow) and column
-Q = c_step*cols + k (tap kh, kw and channel c); it reads img[n, oh*stride - pad + kh*dilation,
-ow*stride - pad + kw*dilation, c]. Threads move `vector` channels per access (vector divides C, so
-a vector never crosses a tap). Columns past the last tap (Q >= K*K*C, in the partial column
-tile) are the fill (zero by default). The loads are written unguarded: LegalizeNegativeIndex and
-LegalizeSafeMemoryAccess turn the padding (and rows past the last pixel) into the fill.
+Q = c_step*cols + k (tap kh, kw and channel c); it reads img[n, oh*stride_h - pad_h + kh*dilation_h,
+ow*stride_w - pad_w + kw*dilation_w, c]. Threads move `vector` channels per access (vector divides
+C, so a vector never crosses a tap). Columns past the last tap (Q >= KH*KW*C, in the partial
+column tile) are the fill (zero by default). The loads are written unguarded:
+LegalizeNegativeIndex and LegalizeSafeMemoryAccess turn the padding (and rows past the last
+pixel) into the fill.
 """
 from __future__ import annotations
 
 from tvm import tirx
 
 from ...expr import Var
-from ...im2col import output_extent
+from ...im2col import AxisWindow, output_extent
 from ..prims import to_prim
 from .common import Operand, Stmt, VectorLoop, bits_as, simplify
 
 
-def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stride: int,
-                 dilation: int, pad: int, vector: int, tid: tirx.Var, nthreads: int,
-                 fill: int = 0) -> Stmt:
+def lower_im2col(col: Operand, img: Operand, nhw_step, c_step,
+                 window: tuple[AxisWindow, AxisWindow], vector: int, tid: tirx.Var,
+                 nthreads: int, fill: int = 0) -> Stmt:
     n_, h, w, c = img.shape
-    options = {"kernel": kernel, "stride": stride, "dilation": dilation, "pad": pad}
-    oh_count, ow_count = (simplify(to_prim(output_extent(Var("size"), options), {"size": size}))
-                          for size in (h, w))
+    height, width = window
+    oh_count, ow_count = (simplify(to_prim(output_extent(Var("size"), axis), {"size": size}))
+                          for size, axis in ((h, height), (w, width)))
     rows, cols = col.extents[-2], col.extents[-1]
     nd = len(col.extents)
 
@@ -37,15 +38,15 @@ def lower_im2col(col: Operand, img: Operand, nhw_step, c_step, kernel: int, stri
         # vector divides q and C: the channel in whole vectors, so that tvm sees the load's
         # start is a multiple of the vector also when C is symbolic
         ch = tirx.floormod(tirx.floordiv(q, vector), tirx.floordiv(c, vector)) * vector
-        kw = tirx.floormod(tirx.floordiv(q, c), kernel)
-        kh = tirx.floordiv(q, c * kernel)
-        ih = oh * stride - pad + kh * dilation
-        iw = ow * stride - pad + kw * dilation
+        kw = tirx.floormod(tirx.floordiv(q, c), width.kernel)
+        kh = tirx.floordiv(q, c * width.kernel)
+        ih = oh * height.stride - height.pad + kh * height.dilation
+        iw = ow * width.stride - width.pad + kw * width.dilation
         at = {nd - 2: r, nd - 1: k}
         value = img.load({0: n, 1: ih, 2: iw, 3: ch}, lane)
         # a column past the last tap (in the partial column tile) is the fill (the bits of the
-        # stage's `fill`, zero by default), whatever pixel kh >= kernel would land on
-        return tirx.IfThenElse(q < kernel * kernel * c, col.store(value, at, lane),
+        # stage's `fill`, zero by default), whatever pixel kh >= KH would land on
+        return tirx.IfThenElse(q < height.kernel * width.kernel * c, col.store(value, at, lane),
                                col.store(bits_as(fill, col.dtype), at, lane))
 
     return VectorLoop([rows, cols], vector).emit(tid, nthreads, body)
