@@ -1,10 +1,12 @@
 """The four data-movement jobs of ../shared/anchors/h100.md at their sizes, in one run:
-tlspec's compiled kernel, the PyTorch equivalent, the same job in Triton (triton_jobs.py, the
+tlspec's compiled kernel, the PyTorch equivalent, the same job in Triton (triton_jobs.py: the
 best of a sweep of tile sizes and warp counts, the winner named), and a 512 MiB
 device-to-device copy (the ceiling). Every tlspec and Triton output is checked bit for bit
 against torch (output poisoned first) before it is timed. Prints a markdown table of GB/s
 (bytes read once + bytes written once), each figure's ratio to the ceiling, and tlspec's ratio
-to the best peer (PyTorch or Triton, GPU time), measured two ways, each with its own ceiling:
+to the best peer (PyTorch or Triton, in GPU time). tlspec and PyTorch are measured two ways,
+each with its own ceiling; Triton in GPU time only (its launcher's host work is Triton's, not
+the job's):
 
 - GPU time: 50 launches issued back to back, a pair of CUDA events around each, one
   synchronisation at the end (as triton's do_bench). The launches queue up on the stream, so
@@ -18,7 +20,6 @@ Both are medians of 50 runs after 5 warm-ups. Usage:
     tlspec compile specs/ -o build/tlspec_kernels      # on any machine
     python bench/bench_jobs.py build/tlspec_kernels     # on the GPU machine (torch, cuda-python,
                                                         # triton)
-The Triton figures are GPU time only (its launches' host work is Triton's, not the job's).
 """
 import importlib
 import statistics
