@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .diagnostics import Diagnostics, Location
-from .expr import Const, Expr, ExprError, bounds, free_vars, parse_expr, simplify, to_source
+from .derived_dims import define_derived
+from .expr import (Const, Expr, ExprError, Var, bounds, free_vars, parse_expr, simplify,
+                   substitute, to_source)
 from .model import Barrier, BlockIndex, Buffer, Dim, Kernel, Launch, RegionRef, Stage
 from .names import name_problem
 from .region import parse_region, resolve
@@ -37,6 +39,7 @@ class _Builder:
         self.names: dict[str, _Definition] = {}
         self.barriers: dict[str, Barrier] = {}
         self.buffers: dict[str, Buffer] = {}
+        self.derived: dict[str, Expr] = {}   # derived dims of symbolic dims -> their expansion
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -76,7 +79,9 @@ class _Builder:
             self.error(pointer, f"invalid expression in {what}: {err.message}", err.hint,
                        offset=err.offset)
             return None
-        return expr if self.check_names(expr, pointer, visible, what) else None
+        if not self.check_names(expr, pointer, visible, what):
+            return None
+        return substitute(expr, self.derived) if self.derived else expr
 
     def check_names(self, expr: Expr, pointer: str, visible: Iterable[str], what: str,
                     base: int = 0) -> bool:
@@ -107,9 +112,20 @@ class _Builder:
                 dims[name] = Dim(name, pointer, value)
             elif value == "symbolic":
                 dims[name] = Dim(name, pointer, None)
+            elif "expr" in value:
+                dims[name] = Dim(name, pointer, None, expr=Var(name))  # defined below
             else:
                 dims[name] = Dim(name, pointer, None, value.get("multiple_of"), value.get("min"),
                                  value.get("max"))
+        written = {}
+        for dim in dims.values():
+            if dim.derived:
+                expr = self.expression(data[dim.name]["expr"], dim.pointer + "/expr", list(dims),
+                                       f"the definition of dim '{dim.name}'")
+                if expr is not None:
+                    written[dim.name] = expr
+        for dim, expr in define_derived(dims, written, self.error).items():
+            self.derived[dim] = expr
         return dims
 
     def buffer(self, name: str, data: dict, dims: dict[str, Dim]) -> Buffer:
@@ -173,7 +189,9 @@ class _Builder:
         shape = table[region.buffer].shape if kind == "buffer" else [
             Const(table[region.buffer].count)]
         try:
-            ref.dims = resolve(region, shape)
+            ref.dims = [(simplify(substitute(start, self.derived)),
+                         simplify(substitute(extent, self.derived)))
+                        for start, extent in resolve(region, shape)]
         except ValueError as err:
             self.error(pointer, str(err), f"'{region.buffer}' has shape "
                        f"[{', '.join(to_source(e) for e in shape)}]")
@@ -256,5 +274,7 @@ def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics) -> Kernel:
     launch = builder.launch(data["launch"], dim_names)
     visible = dim_names + [b.name for b in launch.grid]
     stages = builder.stages(data["stages"], "/stages", visible, 0)
+    derived = {n: d for n, d in dims.items() if d.derived and d.symbolic}
     return Kernel(doc, name, data.get("doc", ""), TARGETS[data.get("target", DEFAULT_TARGET)],
-                  dims, builder.buffers, launch, stages, builder.barriers)
+                  {n: d for n, d in dims.items() if n not in derived}, builder.buffers, launch,
+                  stages, builder.barriers, derived)
