@@ -71,8 +71,10 @@ class _Builder:
         self.names[name] = _Definition(kind, pointer, named_by_key)
         return True
 
-    def expression(self, value: Any, pointer: str, visible: Iterable[str], what: str) -> Expr | None:
-        """Parse an expression option and check that it only uses the names in `visible`."""
+    def expression(self, value: Any, pointer: str, visible: Iterable[str], what: str, *,
+                   expand: bool = True) -> Expr | None:
+        """Parse an expression option and check that it only uses the names in `visible`; the
+        derived dims of symbolic dims in it are expanded unless `expand` is False."""
         try:
             expr = parse_expr(value)
         except ExprError as err:
@@ -81,7 +83,7 @@ class _Builder:
             return None
         if not self.check_names(expr, pointer, visible, what):
             return None
-        return substitute(expr, self.derived) if self.derived else expr
+        return substitute(expr, self.derived) if expand and self.derived else expr
 
     def check_names(self, expr: Expr, pointer: str, visible: Iterable[str], what: str,
                     base: int = 0) -> bool:
@@ -133,10 +135,15 @@ class _Builder:
         self.define(name, "buffer", pointer)
         constants = {d.name: (d.value, d.value) for d in dims.values() if not d.symbolic}
         shape: list[Expr] = []
+        derived: list[tuple[int, str]] = []
         complete = True
         for i, extent in enumerate(data["shape"]):
             extent_pointer = pointer_join(pointer + "/shape", i)
-            expr = self.expression(extent, extent_pointer, list(dims), f"the shape of buffer '{name}'")
+            expr = self.expression(extent, extent_pointer, list(dims), f"the shape of buffer '{name}'",
+                                   expand=False)
+            if expr is not None:
+                derived += [(i, v.name) for v in free_vars(expr) if v.name in self.derived]
+                expr = substitute(expr, self.derived)
             value = bounds(expr, constants) if expr is not None else None
             if value is not None and value[1] < 1:
                 self.error(extent_pointer, f"dimension {i} of buffer '{name}' has extent "
@@ -145,7 +152,8 @@ class _Builder:
             complete &= expr is not None
             shape.append(simplify(expr) if expr is not None else Const(1))
         return Buffer(name, pointer, data["scope"], shape, data["dtype"], data.get("io"),
-                      data.get("layout", "auto"), data.get("doc", ""), complete)
+                      data.get("layout", "auto"), data.get("doc", ""), complete,
+                      list(dict.fromkeys(derived)))
 
     def launch(self, data: dict, dims: list[str]) -> Launch:
         grid = []

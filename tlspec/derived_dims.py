@@ -42,7 +42,7 @@ def define_derived(dims: dict[str, Dim], written: dict[str, Expr], error: Report
             continue
         dim.expr = written[dim.name]
         if any(v.name not in constants for v in free_vars(expansion)):
-            symbolic[dim.name] = expansion
+            symbolic[dim.name] = dim.expansion = expansion
             continue
         try:
             value = evaluate(expansion, constants)

@@ -23,6 +23,7 @@ class Dim:
     min: int | None = None
     max: int | None = None
     expr: Expr | None = None           # a derived dim's definition, in the dims it names
+    expansion: Expr | None = None      # that of a derived dim of symbolic dims, in non-derived dims
 
     @property
     def derived(self) -> bool:
@@ -44,6 +45,7 @@ class Buffer:
     layout: str = "auto"
     doc: str = ""
     complete: bool = True              # False when an extent could not be read (reported)
+    derived: list[tuple[int, str]] = field(default_factory=list)  # (axis, derived dim it names)
 
     @property
     def is_global(self) -> bool:
