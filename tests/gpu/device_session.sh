@@ -6,10 +6,12 @@
 #
 # Carried from the machine that compiled (no GPU needed there):
 #   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges, build/tlspec_async,
-#   build/tlspec_sm80, build/tlspec_cluster, build/tlspec_casts, build/tlspec_fill
+#   build/tlspec_sm80, build/tlspec_cluster, build/tlspec_casts, build/tlspec_fill,
+#   build/tlspec_derived
 #                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges |
 #                                   tests/gpu/async | tests/gpu/sm80 | tests/gpu/cluster |
-#                                   tests/gpu/casts | tests/gpu/fill (the sm80 kernels: on an H200
+#                                   tests/gpu/casts | tests/gpu/fill | tests/gpu/derived
+#                                   (the sm80 kernels: on an H200
 #                                   they run through the compute_80 PTX the package carries)
 #   build/tlspec_bench_pipeline     tlspec compile bench/pipeline (the pipeline step)
 #   diffbatch/ or diffbatch.tar.xz  python tests/differential/build_batch.py ... --out B, then
