@@ -79,3 +79,10 @@ def test_a_derived_dim_of_constant_dims_is_a_constant():
 def test_bad_definitions_are_located_at_the_expression(dims, message):
     found = errors(spec(dims))
     assert found and found[0].startswith("t.tlspec.yaml:" + message), found
+
+
+def test_a_tile_sized_by_a_derived_dim_of_symbolic_dims_names_it():
+    text = spec('{M: symbolic, W: symbolic, WI: {expr: "W - 2"}}').replace(
+        "  B: {scope", "  S: {scope: shared, shape: [16, WI], dtype: float32}\n  B: {scope")
+    assert errors(text) == ["t.tlspec.yaml:6:34: error: shared buffer 'S' has the non-constant "
+                            "extent 'W - 2' (derived dim WI)"]
