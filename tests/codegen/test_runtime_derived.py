@@ -56,3 +56,8 @@ def test_a_column_matrix_of_the_wrong_oh_is_refused_at_the_call(derived):
 def test_a_derived_dim_below_one_is_refused(derived):
     with pytest.raises(ValueError, match=r"dim WI = W - 2 must be at least 1 \(\(W - 2\) = -1"):
         bound_dims(derived[0], "copy_derived", Fake(5, 1, typestr=F32), None)
+
+
+def test_the_docstring_gives_a_derived_dims_expression(derived):
+    doc = derived[0].copy_derived.__doc__
+    assert "        W: any size\n        WI: W - 2 (derived)\n" in doc
