@@ -335,7 +335,8 @@ def _fmt_shape(shape: Sequence[int]) -> str:
 
 class Argument:
     """One manifest argument, with what the checks and the messages need precomputed."""
-    __slots__ = ("name", "dtype", "shape", "io", "doc", "rank", "dims", "bare_dims", "expected")
+    __slots__ = ("name", "dtype", "shape", "io", "doc", "rank", "dims", "bare_dims", "expected",
+                 "derived")
 
     def __init__(self, m: Mapping, dims: Mapping) -> None:
         self.name, self.dtype, self.io = m["name"], m["dtype"], m.get("io", "in")
@@ -348,6 +349,10 @@ class Argument:
         self.bare_dims = [(i, e["dim"]) for i, e in enumerate(self.shape)
                           if isinstance(e, dict) and "dim" in e]
         self.expected = self._expected(dims)
+        # axis -> the derived dims its extent was written with (the shape holds their values)
+        self.derived: dict = {}
+        for axis, d in m.get("derived", []):
+            self.derived.setdefault(axis, []).append(d)
 
     def _expected(self, dims: Mapping) -> str:
         """'(M, 256) with M a multiple of 64 and M >= 64': the shape and the free dims' rules."""
@@ -376,8 +381,9 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
     _bind_affine_dims(where, kernel, views, env, bound_by)
     for arg, v in zip(kernel.arguments, views):   # again, every extent: one can use a dim that
         if v is not None:                         # only a later argument (or an affine one) bound
-            _check_shape(where, arg, v, env, bound_by)
+            _check_shape(where, arg, v, env, bound_by, kernel.dims)
             _check_dims(where, arg, v, env, kernel.dims)
+    _bind_derived(kernel, env)
     finish_checks(kernel, env)
     for arg, v in zip(kernel.arguments, views):
         if v is not None:
@@ -396,7 +402,7 @@ def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
         return None
     v = _adapt_argument(where, arg, x)
     _check_dtype(where, arg, v)
-    _check_shape(where, arg, v, env, bound_by)
+    _check_shape(where, arg, v, env, bound_by, kernel.dims)
     _check_dims(where, arg, v, env, kernel.dims)
     _check_contiguous(where, arg, v)
     return v
@@ -417,7 +423,8 @@ def _check_dtype(where: str, arg: Argument, v: ArrayView) -> None:
                         f"expected {arg.dtype}")
 
 
-def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: dict) -> None:
+def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: dict,
+                 dims: Mapping) -> None:
     """Rank, then bind the argument's bare dims not bound yet, then compare every extent."""
     if len(v.shape) != arg.rank:
         raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)} "
@@ -425,11 +432,16 @@ def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: di
     for i, d in arg.bare_dims:
         if d not in env:
             env[d], bound_by[d] = v.shape[i], arg.name
-    for e, n in zip(arg.shape, v.shape):
+    for i, (e, n) in enumerate(zip(arg.shape, v.shape)):
         try:
             want = evaluate(e, env)
         except ValueError:
             continue                       # a dim bound only by a later argument
+        if want != n and i in arg.derived:
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
+                             f"its extent {i} is {n}, but with the derived "
+                             f"{_derived_note(arg.derived[i], dims, env)} it must be {want}; "
+                             f"expected {arg.expected}")
         if want != n:
             raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
                              f"expected {arg.expected}{_bound_note(arg, e, env, bound_by)}")
@@ -449,6 +461,23 @@ def _bind_affine_dims(where: str, kernel: Kernel, views: Sequence[Optional[Array
                              f"expected {arg.expected} ({v.shape[axis]} is not "
                              f"{render(arg.shape[axis])} for any size {d})")
         env[d], bound_by[d] = value, arg.name
+
+
+def _derived_note(names: Sequence[str], dims: Mapping, env: Env) -> str:
+    """'dim OH = (H - 1) // 2 + 1 = 8' for each derived dim in names (manifest dims' `derived`)."""
+    notes = [f"{d} = {dims[d]['derived']['expr']} = {evaluate(dims[d]['derived']['value'], env)}"
+             for d in names]
+    return ("dim " if len(notes) == 1 else "dims ") + " and ".join(notes)
+
+
+def _bind_derived(kernel: Kernel, env: Env) -> None:
+    """The values of the derived dims, from the dims the arguments bound."""
+    for d, c in kernel.dims.items():
+        if "derived" in c and d not in env:
+            try:
+                env[d] = evaluate(c["derived"]["value"], env)
+            except ValueError:
+                pass                      # a dim it uses is unbound: finish_checks says which
 
 
 def _bound_note(arg: Argument, e: Expr, env: Env, bound_by: dict) -> str:

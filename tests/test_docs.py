@@ -101,7 +101,7 @@ def test_every_stage_kind_has_a_worked_example(kind):
 def test_deprecated_alias_warning_is_as_documented():
     """The c2d_im2col warning shown in docs/spec.md is what the im2col example gets renamed."""
     blocks = fenced_blocks(SPEC_DOC)
-    example = next(b for b in VALID if b.path == "docs/spec.md" and "- im2col:" in b.text)
+    example = next(b for b in VALID if b.path == "docs/spec.md" and "name: im2col_3x3" in b.text)
     shown = next(b for b in blocks if b.info[:1] == ["text"] and "'c2d_im2col' is deprecated" in b.text)
     result = validate_text(example.text.replace("- im2col:", "- c2d_im2col:"), "docs/spec.md")
     assert result.ok

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .diagnostics import Diagnostics, Location
-from .expr import Const, Expr, ExprError, bounds, free_vars, parse_expr, simplify, to_source
+from .derived_dims import define_derived
+from .expr import (Const, Expr, ExprError, Var, bounds, free_vars, parse_expr, simplify,
+                   substitute, to_source)
 from .model import Barrier, BlockIndex, Buffer, Dim, Kernel, Launch, RegionRef, Stage
 from .names import name_problem
 from .region import parse_region, resolve
@@ -37,6 +39,7 @@ class _Builder:
         self.names: dict[str, _Definition] = {}
         self.barriers: dict[str, Barrier] = {}
         self.buffers: dict[str, Buffer] = {}
+        self.derived: dict[str, Expr] = {}   # derived dims of symbolic dims -> their expansion
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -68,15 +71,19 @@ class _Builder:
         self.names[name] = _Definition(kind, pointer, named_by_key)
         return True
 
-    def expression(self, value: Any, pointer: str, visible: Iterable[str], what: str) -> Expr | None:
-        """Parse an expression option and check that it only uses the names in `visible`."""
+    def expression(self, value: Any, pointer: str, visible: Iterable[str], what: str, *,
+                   expand: bool = True) -> Expr | None:
+        """Parse an expression option and check that it only uses the names in `visible`; the
+        derived dims of symbolic dims in it are expanded unless `expand` is False."""
         try:
             expr = parse_expr(value)
         except ExprError as err:
             self.error(pointer, f"invalid expression in {what}: {err.message}", err.hint,
                        offset=err.offset)
             return None
-        return expr if self.check_names(expr, pointer, visible, what) else None
+        if not self.check_names(expr, pointer, visible, what):
+            return None
+        return substitute(expr, self.derived) if expand and self.derived else expr
 
     def check_names(self, expr: Expr, pointer: str, visible: Iterable[str], what: str,
                     base: int = 0) -> bool:
@@ -107,9 +114,20 @@ class _Builder:
                 dims[name] = Dim(name, pointer, value)
             elif value == "symbolic":
                 dims[name] = Dim(name, pointer, None)
+            elif "expr" in value:
+                dims[name] = Dim(name, pointer, None, expr=Var(name))  # defined below
             else:
                 dims[name] = Dim(name, pointer, None, value.get("multiple_of"), value.get("min"),
                                  value.get("max"))
+        written = {}
+        for dim in dims.values():
+            if dim.derived:
+                expr = self.expression(data[dim.name]["expr"], dim.pointer + "/expr", list(dims),
+                                       f"the definition of dim '{dim.name}'")
+                if expr is not None:
+                    written[dim.name] = expr
+        for dim, expr in define_derived(dims, written, self.error).items():
+            self.derived[dim] = expr
         return dims
 
     def buffer(self, name: str, data: dict, dims: dict[str, Dim]) -> Buffer:
@@ -117,10 +135,15 @@ class _Builder:
         self.define(name, "buffer", pointer)
         constants = {d.name: (d.value, d.value) for d in dims.values() if not d.symbolic}
         shape: list[Expr] = []
+        derived: list[tuple[int, str]] = []
         complete = True
         for i, extent in enumerate(data["shape"]):
             extent_pointer = pointer_join(pointer + "/shape", i)
-            expr = self.expression(extent, extent_pointer, list(dims), f"the shape of buffer '{name}'")
+            expr = self.expression(extent, extent_pointer, list(dims), f"the shape of buffer '{name}'",
+                                   expand=False)
+            if expr is not None:
+                derived += [(i, v.name) for v in free_vars(expr) if v.name in self.derived]
+                expr = substitute(expr, self.derived)
             value = bounds(expr, constants) if expr is not None else None
             if value is not None and value[1] < 1:
                 self.error(extent_pointer, f"dimension {i} of buffer '{name}' has extent "
@@ -129,7 +152,8 @@ class _Builder:
             complete &= expr is not None
             shape.append(simplify(expr) if expr is not None else Const(1))
         return Buffer(name, pointer, data["scope"], shape, data["dtype"], data.get("io"),
-                      data.get("layout", "auto"), data.get("doc", ""), complete)
+                      data.get("layout", "auto"), data.get("doc", ""), complete,
+                      list(dict.fromkeys(derived)))
 
     def launch(self, data: dict, dims: list[str]) -> Launch:
         grid = []
@@ -173,7 +197,9 @@ class _Builder:
         shape = table[region.buffer].shape if kind == "buffer" else [
             Const(table[region.buffer].count)]
         try:
-            ref.dims = resolve(region, shape)
+            ref.dims = [(simplify(substitute(start, self.derived)),
+                         simplify(substitute(extent, self.derived)))
+                        for start, extent in resolve(region, shape)]
         except ValueError as err:
             self.error(pointer, str(err), f"'{region.buffer}' has shape "
                        f"[{', '.join(to_source(e) for e in shape)}]")
@@ -256,5 +282,7 @@ def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics) -> Kernel:
     launch = builder.launch(data["launch"], dim_names)
     visible = dim_names + [b.name for b in launch.grid]
     stages = builder.stages(data["stages"], "/stages", visible, 0)
+    derived = {n: d for n, d in dims.items() if d.derived and d.symbolic}
     return Kernel(doc, name, data.get("doc", ""), TARGETS[data.get("target", DEFAULT_TARGET)],
-                  dims, builder.buffers, launch, stages, builder.barriers)
+                  {n: d for n, d in dims.items() if n not in derived}, builder.buffers, launch,
+                  stages, builder.barriers, derived)

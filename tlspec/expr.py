@@ -372,11 +372,13 @@ def evaluate(e: Expr, env: Mapping[str, int]) -> int:
     raise TypeError(f"not an expression: {e!r}")
 
 
-def substitute(e: Expr, values: Mapping[str, int]) -> Expr:
-    """`e` with the names in `values` replaced by their values (the others kept)."""
+def substitute(e: Expr, values: Mapping[str, int | Expr]) -> Expr:
+    """`e` with the names in `values` replaced by their values, integers or expressions (the
+    others kept)."""
     match e:
         case Var(name=name) if name in values:
-            return Const(values[name])
+            value = values[name]
+            return Const(value) if isinstance(value, int) else value
         case Neg(operand=operand):
             return Neg(substitute(operand, values))
         case BinOp(op=op, lhs=lhs, rhs=rhs):

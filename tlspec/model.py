@@ -22,6 +22,12 @@ class Dim:
     multiple_of: int | None = None
     min: int | None = None
     max: int | None = None
+    expr: Expr | None = None           # a derived dim's definition, in the dims it names
+    expansion: Expr | None = None      # that of a derived dim of symbolic dims, in non-derived dims
+
+    @property
+    def derived(self) -> bool:
+        return self.expr is not None
 
     @property
     def symbolic(self) -> bool:
@@ -39,6 +45,7 @@ class Buffer:
     layout: str = "auto"
     doc: str = ""
     complete: bool = True              # False when an extent could not be read (reported)
+    derived: list[tuple[int, str]] = field(default_factory=list)  # (axis, derived dim it names)
 
     @property
     def is_global(self) -> bool:
@@ -112,6 +119,9 @@ class Kernel:
     launch: Launch
     stages: list[Stage]
     barriers: dict[str, Barrier] = field(default_factory=dict)
+    # Derived dims of symbolic dims: expanded into every expression that names them, so they are
+    # no kernel arguments and absent from `dims`; kept here (with their expansion) for reports.
+    derived: dict[str, Dim] = field(default_factory=dict)
 
     @property
     def path(self) -> str:

@@ -112,7 +112,8 @@ def _shape_text(shape: list) -> str:
 
 
 def _dim_notes(m: dict) -> list[str]:
-    return [f"{d}: " + (", ".join(_runtime().dim_rules(c)) or "any size")
+    return [f"{d}: " + (f"{c['derived']['expr']} (derived)" if "derived" in c else
+                        ", ".join(_runtime().dim_rules(c)) or "any size")
             for d, c in m.get("dims", {}).items()]
 
 

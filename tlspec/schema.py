@@ -269,15 +269,21 @@ class _Translator:
             by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
         fitting = [errs for errs in by_branch.values()
                    if not any(e.validator in ("type", "const") and not e.relative_path for e in errs)]
+        # Of two mappings ({symbolic: true, ...} and {expr: ...}), the one whose key is written.
+        keyed = [errs for errs in fitting
+                 if not any(e.validator == "required" and not e.relative_path for e in errs)]
+        fitting = keyed if len(keyed) == 1 else fitting
         if len(fitting) == 1:
             for sub in fitting[0]:
                 self.translate(sub)
             return
         if path[:1] == ["dims"]:
-            self.report(path, f"{_field(path)} must be a positive integer, 'symbolic', or a mapping "
-                              f"with 'symbolic: true'; got {_describe(error.instance)}",
-                        f"e.g. '{path[-1]}: 4096', '{path[-1]}: symbolic' or "
-                        f"'{path[-1]}: {{symbolic: true, multiple_of: 64}}'")
+            self.report(path, f"{_field(path)} must be a positive integer, 'symbolic', a mapping "
+                              f"with 'symbolic: true', or a mapping with 'expr'; got "
+                              f"{_describe(error.instance)}",
+                        f"e.g. '{path[-1]}: 4096', '{path[-1]}: symbolic', "
+                        f"'{path[-1]}: {{symbolic: true, multiple_of: 64}}' or "
+                        f"'{path[-1]}: {{expr: \"H // 2\"}}'")
         else:
             self.report(path, f"{_field(path)} is invalid: {error.message}")
 

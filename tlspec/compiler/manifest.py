@@ -14,7 +14,7 @@ from tvm import tirx
 
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
-from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify
+from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify, to_source
 from ..im2col import column_matrix, output_extent, windows
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
@@ -159,6 +159,9 @@ def _dims(kernel: Kernel, globals_: list) -> dict:
             dims[d.name]["bind"] = {"argument": globals_[source.argument].name,
                                     "axis": source.axis, "scale": source.scale,
                                     "offset": source.offset}
+    for d in kernel.derived.values():
+        dims[d.name] = {"value": None, "derived": {"expr": to_source(d.expr),
+                                                   "value": spec_expr(d.expansion, kernel)}}
     return dims
 
 
@@ -295,6 +298,9 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                        "op": "<=", "bound": INT32_MAX,
                        "message": f"{b.name} is indexed with int32: its element count must stay "
                                   "below 2**31"})
+    checks += [{"expr": spec_expr(d.expansion, kernel), "op": ">=", "bound": 1,
+                "message": f"dim {d.name} = {to_source(d.expr)} must be at least 1"}
+               for d in kernel.derived.values()]
     checks += _column_matrix_checks(kernel)
     checks += _grid_checks(kernel)
     checks += _loop_checks(kernel)
@@ -305,7 +311,9 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         "ptx": f"{kernel.name}.ptx" if ptx_arch else None, "ptx_arch": ptx_arch,
         "arguments": [{"name": b.name, "dtype": b.dtype,
                        "shape": [spec_expr(e, kernel) for e in b.shape],
-                       "io": b.io or "inout", "doc": b.doc} for b in globals_],
+                       "io": b.io or "inout", "doc": b.doc,
+                       **({"derived": [list(a) for a in b.derived]} if b.derived else {})}
+                      for b in globals_],
         "dims": _dims(kernel, globals_),
         "params": params,
         "grid": facts["launch"]["grid"], "block": facts["launch"]["block"],

@@ -61,7 +61,8 @@ class Signature:
         """'(M, 256) with M a multiple of 64 and M >= 64': the shape as written, constant dims
         folded in, and the rules of its symbolic dims."""
         names = list(dict.fromkeys(v.name for e in shape for v in free_vars(e)))
-        rules = [f"{d} {rule}" for d in names for rule in dim_rules(self.symbolic[d])]
+        rules = [f"{d} {rule}" for d in names if d in self.symbolic
+                 for rule in dim_rules(self.symbolic[d])]
         text = "(" + ", ".join(to_source(e) for e in shape) + ("," if len(shape) == 1 else "") + ")"
         return text + (" with " + " and ".join(rules) if rules else "")
 
@@ -87,6 +88,12 @@ class Signature:
             if name not in env:
                 raise ValueError(f"{self.where}: dimension {name} is not determined by the "
                                  "arguments given; pass the outputs that have it")
+        for dim in self.kernel.derived.values():     # what the wrapper computes, and checks
+            if all(v.name in env for v in free_vars(dim.expansion)):
+                env[dim.name] = evaluate(dim.expansion, env)
+                if env[dim.name] < 1:
+                    raise ValueError(f"{self.where}: dim {dim.name} = {to_source(dim.expr)} "
+                                     f"must be at least 1 (it is {env[dim.name]})")
         return env
 
     def _fail(self, i: int, shape: Sequence[int], note: str = "") -> ValueError:
@@ -109,11 +116,20 @@ class Signature:
 
     def _check_extents(self, i: int, shape: Sequence[int], env: dict, bound_by: dict) -> None:
         name = self.arguments[i].name
-        for extent, n in zip(self.shapes[i], shape):
+        derived = self.arguments[i].derived
+        for axis, (extent, n) in enumerate(zip(self.shapes[i], shape)):
             try:
                 want = evaluate(extent, env)
             except (KeyError, ExprError):
                 continue                  # a dim bound only by a later argument (or never)
+            uses = [self.kernel.derived[d] for a, d in derived if a == axis]
+            if want != n and uses:
+                notes = [f"{d.name} = {to_source(d.expr)} = {evaluate(d.expansion, env)}"
+                         for d in uses]
+                raise ValueError(f"{self.where}: argument {name!r} has shape {shape_text(shape)}; "
+                                 f"its extent {axis} is {n}, but with the derived "
+                                 f"dim{'s' if len(notes) > 1 else ''} {' and '.join(notes)} it "
+                                 f"must be {want}; expected {self.expected[i]}")
             if want != n:
                 notes = [f"{d} = {env[d]} from {_source(bound_by[d])}"
                          for d in dict.fromkeys(v.name for v in free_vars(extent))

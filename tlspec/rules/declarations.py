@@ -56,8 +56,11 @@ def check_buffers(ctx: Context) -> None:
         for i, extent in enumerate(buffer.shape):
             pointer = pointer_join(buffer.pointer + "/shape", i)
             if buffer.complete and ctx.const(extent) is None and not buffer.is_global:
+                derived = [d for axis, d in buffer.derived if axis == i]
+                via = f" (derived dim{'s' * (len(derived) > 1)} {', '.join(derived)})" \
+                    if derived else ""
                 ctx.error(pointer, f"{buffer.scope} buffer '{buffer.name}' has the non-constant "
-                                   f"extent '{to_source(extent)}'",
+                                   f"extent '{to_source(extent)}'{via}",
                           "shared-memory and register tiles need constant shapes: use integers or "
                           "constant dims")
 
