@@ -111,6 +111,23 @@ def assert_guards(out, what="output"):
         f"{what}: {before} elements before and {after} after the tensor were written"
 
 
+def run_kernel(kernels, name, *shapes_in, outs, dtype):
+    """Call kernel `name` of the package `kernels` on random inputs of `shapes_in` and guarded
+    outputs of `outs`, in that order; (inputs, outputs)."""
+    inputs = [random(shape, dtype) for shape in shapes_in]
+    outputs = [guarded(shape, dtype) for shape in outs]
+    getattr(kernels, name)(*inputs, *outputs)
+    torch.cuda.synchronize()
+    return inputs, outputs
+
+
+def check_outputs(outputs, expected):
+    """Every output bit-exact with its expected tensor, its guards untouched."""
+    for i, (out, want) in enumerate(zip(outputs, expected)):
+        assert_same(out, want, f"output {i}")
+        assert_guards(out, f"output {i}")
+
+
 def index_tensor(values, tail, dtype):
     """A 1-D index tensor holding `values`, followed in memory by `tail`: a kernel that reads or
     acts on positions past the end of the index tensor (a partial tile) sees valid indices."""

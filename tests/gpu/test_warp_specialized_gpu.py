@@ -17,9 +17,11 @@ inputs, outputs poisoned and guarded:
 
 Imports only the compiled package, torch and pytest (TLSPEC_ASYNC: the package directory).
 """
+from functools import partial
+
 import pytest
-from gpu_support import POISON, assert_guards, assert_same, bits, compiled_package, guarded, \
-    random, torch
+from gpu_support import (POISON, assert_guards, assert_same, bits, check_outputs, compiled_package,
+                         guarded, random, run_kernel, torch)
 
 kernels = compiled_package("TLSPEC_ASYNC", "tlspec_async", "tests/gpu/async")
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32, "i8": torch.int8}
@@ -27,18 +29,8 @@ VEC = {"f16": 8, "bf16": 8, "f32": 4, "i8": 16}          # the specs' multiple_o
 COLS = {"f16": 64, "bf16": 64, "f32": 32, "i8": 128}     # a tile row: 128 bytes
 
 
-def run(name, *shapes_in, outs, dtype):
-    inputs = [random(shape, dtype) for shape in shapes_in]
-    outputs = [guarded(shape, dtype) for shape in outs]
-    getattr(kernels, name)(*inputs, *outputs)
-    torch.cuda.synchronize()
-    return inputs, outputs
-
-
-def check(outputs, expected):
-    for i, (out, want) in enumerate(zip(outputs, expected)):
-        assert_same(out, want, f"output {i}")
-        assert_guards(out, f"output {i}")
+run = partial(run_kernel, kernels)
+check = check_outputs
 
 
 @pytest.mark.parametrize("stages", [2, 3, 4])
