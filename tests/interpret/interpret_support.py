@@ -21,6 +21,27 @@ def kernel(text: str):
     return getattr(module, name)
 
 
+def through_tile(src: str, dst: str | None = None, tile: str | None = None,
+                 scope: str = "shared"):
+    """The kernel B = A (M x N, dtypes `src` and `dst`) through a 16 x 32 tile of `scope` and
+    dtype `tile` per block: a copy in, a copy out (each converting where the dtypes differ)."""
+    dst, tile = dst or src, tile or dst or src
+    return kernel(f"""
+        name: through_tile
+        dims: {{M: symbolic, N: symbolic}}
+        buffers:
+          A: {{scope: global, shape: [M, N], dtype: {src}, io: in}}
+          B: {{scope: global, shape: [M, N], dtype: {dst}, io: out}}
+          T: {{scope: {scope}, shape: [16, 32], dtype: {tile}}}
+        launch:
+          grid: {{bx: "ceildiv(N, 32)", by: "ceildiv(M, 16)"}}
+          threads: 128
+        stages:
+          - copy: {{src: "A[by*16 : +16, bx*32 : +32]", dst: T}}
+          - copy: {{src: T, dst: "B[by*16 : +16, bx*32 : +32]"}}
+        """)
+
+
 def spec(name: str, buffers: str, stages: str, dims: str = "", grid: str = "{bx: 1}",
          threads: int = 32) -> str:
     """Spec text (without its `tlspec: 1` line) from its parts; the launch on one line, after

@@ -7,25 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interpret_support import kernel
+from interpret_support import through_tile
 from tlspec.conversions import CONVERTIBLE, INTEGERS
 from tlspec.interpret.bits import numpy_dtype
 from tlspec.interpret.convert import convert_bits
 
-CAST = """
-    name: cast
-    dims: {{M: symbolic, N: symbolic}}
-    buffers:
-      A:   {{scope: global, shape: [M, N], dtype: {src}, io: in}}
-      B:   {{scope: global, shape: [M, N], dtype: {dst}, io: out}}
-      T:   {{scope: {scope}, shape: [16, 32], dtype: {mid}}}
-    launch:
-      grid: {{bx: "ceildiv(N, 32)", by: "ceildiv(M, 16)"}}
-      threads: 128
-    stages:
-      - copy: {{src: "A[by*16 : +16, bx*32 : +32]", dst: T}}
-      - copy: {{src: T, dst: "B[by*16 : +16, bx*32 : +32]"}}
-"""
 PAIRS = [(s, d) for s in CONVERTIBLE for d in CONVERTIBLE if s != d]
 
 
@@ -53,7 +39,7 @@ def reference(a: np.ndarray, dst: str) -> np.ndarray:
 @pytest.mark.parametrize("scope", ["shared", "fragment"])
 def test_every_pair_converts_like_a_cast_through_float32(src, dst, scope):
     """Loaded as src, converted into the tile (dst's dtype): partial tiles at both edges."""
-    cast = kernel(CAST.format(src=src, dst=dst, mid=dst, scope=scope))
+    cast = through_tile(src, dst, scope=scope)
     a = values((19, 45), src)
     b = cast(a)
     assert b.dtype == numpy_dtype(dst)
@@ -61,7 +47,7 @@ def test_every_pair_converts_like_a_cast_through_float32(src, dst, scope):
 
 
 def test_converted_into_the_tile_and_again_out_of_it():
-    cast = kernel(CAST.format(src="float32", dst="float8_e5m2", mid="bfloat16", scope="shared"))
+    cast = through_tile("float32", "float8_e5m2", "bfloat16")
     a = values((20, 40), "float32", seed=3)
     b = cast(a)
     want = reference(reference(a, "bfloat16"), "float8_e5m2")

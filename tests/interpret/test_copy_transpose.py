@@ -6,28 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interpret_support import DTYPES, assert_same, kernel, poisoned, random
+from interpret_support import DTYPES, assert_same, kernel, poisoned, random, through_tile
 
-THROUGH_SHARED = """
-    name: copy_through_tile
-    dims: {{M: symbolic, N: symbolic}}
-    buffers:
-      A:   {{scope: global, shape: [M, N], dtype: {dtype}, io: in}}
-      B:   {{scope: global, shape: [M, N], dtype: {dtype}, io: out}}
-      T:   {{scope: {scope}, shape: [16, 32], dtype: {dtype}}}
-    launch:
-      grid: {{bx: "ceildiv(N, 32)", by: "ceildiv(M, 16)"}}
-      threads: 128
-    stages:
-      - copy: {{src: "A[by*16 : +16, bx*32 : +32]", dst: T}}
-      - copy: {{src: T, dst: "B[by*16 : +16, bx*32 : +32]"}}
-"""
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n", [(32, 64), (1, 1), (17, 33), (40, 100)])
 def test_copy_every_dtype_and_partial_tiles(dtype, m, n):
-    copy = kernel(THROUGH_SHARED.format(scope="shared", dtype=dtype))
+    copy = through_tile(dtype)
     a = random((m, n), dtype)
     b = copy(a)
     assert b.dtype == a.dtype
@@ -36,7 +22,7 @@ def test_copy_every_dtype_and_partial_tiles(dtype, m, n):
 
 @pytest.mark.parametrize("scope", ["shared.dyn", "fragment"])
 def test_copy_through_other_tiles(scope):
-    copy = kernel(THROUGH_SHARED.format(scope=scope, dtype="bfloat16"))
+    copy = through_tile("bfloat16", scope=scope)
     a = random((50, 70), "bfloat16", seed=1)
     assert_same(copy(a), a)
 
