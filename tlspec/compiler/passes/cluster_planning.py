@@ -47,12 +47,12 @@ def _tiles(call) -> tuple[set[str], set[str]]:
 
 
 class _Planner:
-    def __init__(self):
+    def __init__(self, pointer: str):
         self.started = False                # a cluster barrier since the kernel started
         self.touched: set[str] = set()      # tiles any stage touched since the last barrier
         self.unsignalled: set[str] = set()  # written by a peer with nothing to wait on
         self.in_flight: set[str] = set()    # read by a peer's bulk copy, maybe still
-        self.pointer = ""
+        self.pointer = pointer              # where the barriers of loops are reported
 
     def reset(self):
         self.started = True
@@ -136,8 +136,7 @@ class ClusterPlanning:
             return func
         entry = func.body                                   # tirx.device_entry
         head, stages = declarations(entry.body)
-        planner = _Planner()
-        planner.pointer = str(ops.config_of(copies[0])[ops.STAGE])
+        planner = _Planner(str(ops.config_of(copies[0])[ops.STAGE]))
         stages = planner.visit_list(stages)
         if any(not ops.absent(call.args[2]) for call in copies):     # block to block
             stages.append(sync_cluster(str(ops.config_of(copies[-1])[ops.STAGE])))
