@@ -109,3 +109,12 @@ def test_the_cluster_barrier_lowers_to_arrive_release_and_wait_acquire():
                                         str(e.value) else None), order="pre")
     assert [("arrive" in f and "release" in f, "wait" in f and "acquire" in f) for f in found] \
         == [(True, False), (False, True)]
+
+
+def test_a_multicast_pipeline_meets_once_before_its_prologue_and_never_per_round():
+    pipeline = ["- pipeline:", "    var: k", "    extent: 8", "    num_stages: 2", "    stages:",
+                "      - copy_cluster: {src: 'A[bx*64 : +64, k*64 : +64]', "
+                "dst: 'A_s[k % 2, :, :]', cluster_mask: 3}",
+                "      - copy: {src: 'A_s[k % 2, :, :]', dst: 'B[bx*64 : +64, k*64 : +64]'}"]
+    kinds = order(kernel(pipeline, tiles="[2, 64, 64]"))
+    assert kinds[:2] == ["sync_cluster", "["] and kinds.count("sync_cluster") == 1

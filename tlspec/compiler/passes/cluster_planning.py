@@ -18,6 +18,9 @@ every thread of every block of the cluster) goes:
 - last, before the blocks exit, when blocks copy block to block: no block may leave while its
   shared memory is a copy's source or destination, or its mbarriers a copy's target. (A
   multicast needs none: each block it writes waits for its bytes before going on.)
+A multicast pipeline's loads (InjectSoftwarePipeline's `tma_copy` with a cluster mask) need only
+the barrier before the first of them: the pipeline's ring of release mbarriers orders the reuse
+of their slots across the cluster.
 In a loop, the body's first stages are checked against what precedes the loop (a barrier before
 the loop) and against the body's end (the next iteration: a barrier closes the body), as
 ThreadSync does for block barriers. A kernel without copy_cluster gets none (its blocks share
@@ -88,6 +91,12 @@ class _Planner:
                 self.record(stmt)
                 out.append(stmt)
             else:
+                rings = _ring_multicasts(stmt)
+                if rings and not self.started:
+                    out.append(sync_cluster(ops.config_of(rings[0])[ops.STAGE]))
+                    self.reset()
+                for call in rings:
+                    self.record(call)
                 out.append(stmt)
         return out
 
@@ -113,6 +122,8 @@ class _Planner:
                 inner = stmt.body if isinstance(stmt, tirx.For) else stmt
                 if self._head_conflicts(_stmts(inner)):
                     return True
+            elif _ring_multicasts(stmt) and not self.started:
+                return True
         return False
 
 
@@ -121,11 +132,24 @@ def _stmts(body) -> list:
 
 
 def _copies(body) -> list[TilePrimitiveCall]:
-    """The kernel's copy_cluster stages, in order."""
+    """The kernel's copy_cluster stages and multicast pipelines' loads, in order."""
     found = []
     tvm_ffi.structural_walk(body, (TilePrimitiveCall, lambda call: found.append(call)
-                                   if ops.kind_of(call) == "copy_cluster" else None), order="pre")
+                                   if ops.kind_of(call) == "copy_cluster" or _is_ring(call)
+                                   else None), order="pre")
     return found
+
+
+def _is_ring(call) -> bool:
+    """A multicast pipeline's load (InjectSoftwarePipeline): a tma_copy with a cluster mask."""
+    return ops.kind_of(call) == "tma_copy" and "cluster_mask" in ops.config_of(call)
+
+
+def _ring_multicasts(stmt) -> list[TilePrimitiveCall]:
+    """The multicast pipeline loads in a statement (a pipeline's guarded issue). Their ring of
+    release barriers orders a slot's reuse across the cluster; they need only the cluster
+    barrier before the first of them (the peers' mbarriers initialised)."""
+    return [call for call in _copies(stmt) if _is_ring(call)]
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ClusterPlanning")
@@ -138,7 +162,7 @@ class ClusterPlanning:
         head, stages = declarations(entry.body)
         planner = _Planner(str(ops.config_of(copies[0])[ops.STAGE]))
         stages = planner.visit_list(stages)
-        if any(not ops.absent(call.args[2]) for call in copies):     # block to block
+        if any(not _is_ring(call) and not ops.absent(call.args[2]) for call in copies):
             stages.append(sync_cluster(str(ops.config_of(copies[-1])[ops.STAGE])))
         body = seq([*head, *stages])
         return func.with_body(tirx.AttrStmt(entry.node, entry.attr_key, entry.value, body))

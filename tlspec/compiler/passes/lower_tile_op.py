@@ -60,7 +60,8 @@ from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, re
 from ..errors import StageError
 from ..guards import FILLS
 from ..lower import scatter4, tma_rows
-from ..lower.cluster import bulk_copy, cluster_rank, remote_operand, signal_remote, sync_cluster
+from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
+                             signal_remote, sync_cluster)
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
 from ..lower.convert import lower_converting_copy
 from ..lower.copy import copy_shape, lower_copy
@@ -74,6 +75,9 @@ from .merge_shared_memory_allocations import MBARRIERS, tile_layout
 from .producer_consumer_warp_specialized import EVERY_THREAD, LEADER, RING
 
 COMMIT = "tlspec.commit"    # config of an async_copy: False when its group is committed elsewhere
+# config of a barrier_arrive: the rank of the block whose mbarrier (at this block's slot) it
+# arrives on, through distributed shared memory (a multicast pipeline's release of a slot)
+REMOTE_RANK = "tlspec.remote_rank"
 # the element types tirx's TMA dispatch encodes tensor maps for (its _dtype_contract)
 TIRX_TMA_DTYPES = frozenset({"int8", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                              "float16", "float32", "float64", "bfloat16", "float8_e4m3fn",
@@ -258,8 +262,11 @@ class _Lowerer:
             slot = call.args[2] if explicit else int(config["tlspec.mbarrier"])
             mbar = self.views[MBARRIERS].ptr_to([slot])
             issue = [view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                             config={"mbar": mbar, **hint},
+                                             config={"mbar": mbar, **hint, **_multicast(config)},
                                              dispatch="tma_explicit")]
+            if explicit and "cluster_mask" in config:      # a multicast pipeline's load
+                mask = int(config["cluster_mask"])
+                leader = leader & (cluster_rank(self.func) == (mask & -mask).bit_length() - 1)
             if explicit:
                 return tirx.IfThenElse(leader, seq(issue), None)
             # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end)
@@ -285,14 +292,13 @@ class _Lowerer:
         if "cluster_mask" in config:
             rank = cluster_rank(self.func)
             mask = int(config["cluster_mask"])
-            policy = config.get("eviction_policy", "evict_normal")
-            hint = {} if policy == "evict_normal" else {"cache_hint": str(policy)}
             tensor, view = _tma_tensor(src)
             mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
             nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
             issue = tirx.IfThenElse(rank == (mask & -mask).bit_length() - 1, seq([
                 view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                        config={"mbar": mbar, "cta_mask": mask, **hint},
+                                        config={"mbar": mbar, **_cache_hint(config),
+                                                **_multicast(config)},
                                         dispatch="tma_explicit")]), None)
             arm = tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))
             return tirx.IfThenElse(
@@ -347,6 +353,11 @@ class _Lowerer:
         config = ops.config_of(call)
         if kind == "sync_cluster":
             return sync_cluster()
+        if kind == "barrier_arrive" and REMOTE_RANK in config:
+            mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
+            arrive = tirx.call_extern("void", "tlspec_cluster_arrive", cluster_mbarrier(
+                mbar, config[REMOTE_RANK]))
+            return tirx.IfThenElse(self.tid == 0, tirx.Evaluate(arrive), None)
         if kind == "barrier_arrive":
             mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
             nbytes = const(args["expect_tx"])
@@ -407,6 +418,11 @@ class _Lowerer:
             count = count + (loop.loop_var - loop.min) * scale
             scale = scale * loop.extent
         return tirx.floormod(count, 2)
+
+
+def _multicast(config: dict) -> dict:
+    """The config of tirx's TMA copy for a multicast: the ranks that receive the box."""
+    return {"cta_mask": int(config["cluster_mask"])} if "cluster_mask" in config else {}
 
 
 def _cache_hint(config: dict) -> dict:
