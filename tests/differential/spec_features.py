@@ -134,9 +134,15 @@ def features(spec: dict) -> set[str]:
         regions = [v for k, v in options.items() if k in ("src", "dst", "col")]
         if any(re.search(r"\[[^\]]*%", r) for r in regions):
             found.add("slot")
+        if any(re.search(r"- \d+ : \+", r) for r in regions):
+            found.add("region:halo")
+        if "fill" in options:
+            found.add("option:fill")
         if kind in ("copy", "async_copy", "tma_copy"):
             src, dst = (SCOPES[buffers[_buffer(options[k])]["scope"]] for k in ("src", "dst"))
             found.add(f"{kind}:{src}->{dst}")
+            if len({buffers[_buffer(options[k])]["dtype"] for k in ("src", "dst")}) > 1:
+                found.add(f"{kind}:convert")
         if kind in ("gather", "scatter"):
             found.add(f"index:{buffers[_buffer(options['index'])]['dtype']}")
     return found

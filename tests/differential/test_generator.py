@@ -37,7 +37,8 @@ EXPECTED = (
     | {f"dim:{x}" for x in ["constant", "symbolic", "multiple_of", "min", "max"]}
     | {"for:nested", "for:start", "for:one_stage", "slot", "index:int32", "index:int64",
        "tile:partial", "row:not_16B", "extent:odd", "extent:expression", "scope:shared",
-       "scope:shared.dyn", "scope:fragment", "im2col:per_axis"}
+       "scope:shared.dyn", "scope:fragment", "im2col:per_axis", "option:fill", "region:halo",
+       "copy:convert"}
     | ASYNC)
 
 
