@@ -44,7 +44,7 @@ from ...dtypes import MAX_VECTOR_BYTES
 from ...layouts import TileStorage
 from .. import ops
 from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, region_parts,
-                        scope_kind, target_of)
+                        scope_kind, target_of, varies_in_cluster)
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
@@ -316,6 +316,16 @@ class _Annotator:
                                  f"TMA copy: {blockers[0]}", "make the copy one TMA can move "
                                  "(docs/spec.md#tma-constraints)")
             mask = int(config["cluster_mask"])
+            ranks = [r for r in range(mask.bit_length()) if mask >> r & 1]
+            varies = varies_in_cluster(self.func, src.starts, ranks)
+            if varies is not None:
+                raise StageError(config[ops.STAGE] + "/src", "this copy_cluster multicast's source "
+                                 f"region may differ between the blocks of mask {mask:#x} (it "
+                                 f"depends on '{varies.name}', which differs between them), but "
+                                 "one TMA load delivers the same tile to all of them",
+                                 f"index the source by '{varies.name} // <cluster extent>' (or "
+                                 "by other indices) so that the blocks of the mask share it, or "
+                                 "use copy for a tile of each block's own")
             return {"tlspec.instruction": "tma",
                     "tlspec.why": f"TMA multicast: the block of rank {(mask & -mask).bit_length() - 1}"
                                   f" loads for the ranks of mask {mask:#x}, each of which waits "
