@@ -148,7 +148,9 @@ def test_a_loop_that_runs_as_written_is_left_alone():
 
 # -- a multicast pipeline: full slots in every block, release (empty) slots in the issuer -------
 
-MULTICAST_BODY = [f'- copy_cluster: {{src: "A[{REGION}]", dst: "A_s[k % 3, :, :]", '
+# the blocks of a pair share their multicast source
+SHARED_REGION = "bx // 2 * 64 : +64, k*64 : +64"
+MULTICAST_BODY = [f'- copy_cluster: {{src: "A[{SHARED_REGION}]", dst: "A_s[k % 3, :, :]", '
                   'cluster_mask: 3}', TMA_BODY[1]]
 
 

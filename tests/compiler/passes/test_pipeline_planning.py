@@ -168,7 +168,9 @@ def test_a_load_with_a_fill_is_not_issued_ahead_and_the_plan_says_why():
                                 "TMA and cp.async read zeros outside a tensor)")
 
 
-MULTICAST = (f'- copy_cluster: {{src: "A[{REGION}]", dst: "A_s[k % 3, :, :]", '
+# the blocks of a pair share their multicast source
+SHARED_REGION = "bx // 2 * 64 : +64, k*64 : +64"
+MULTICAST = (f'- copy_cluster: {{src: "A[{SHARED_REGION}]", dst: "A_s[k % 3, :, :]", '
              'cluster_mask: 3}')
 
 

@@ -33,7 +33,8 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import attr, scope_kind
+from ..analysis import attr, scope_kind, varies_in_cluster
+from ..errors import StageError
 from ..lower.common import rebuilt, seq
 from .producer_consumer_warp_specialized import declarations
 
@@ -50,7 +51,8 @@ def _tiles(call) -> tuple[set[str], set[str]]:
 
 
 class _Planner:
-    def __init__(self, pointer: str):
+    def __init__(self, func, pointer: str):
+        self.func = func
         self.started = False                # a cluster barrier since the kernel started
         self.touched: set[str] = set()      # tiles any stage touched since the last barrier
         self.unsignalled: set[str] = set()  # written by a peer with nothing to wait on
@@ -101,6 +103,7 @@ class _Planner:
         return out
 
     def _loop(self, loop: tirx.For) -> list:
+        self._check_same_trips(loop)
         before = []
         if self._head_conflicts(_stmts(loop.body)):
             before.append(sync_cluster(self.pointer))
@@ -110,6 +113,25 @@ class _Planner:
             stmts.append(sync_cluster(self.pointer))
             self.reset()
         return [*before, rebuilt(loop, seq(stmts))]
+
+    def _check_same_trips(self, loop: tirx.For) -> None:
+        """A loop around cluster copies must run the same iterations in every block of the
+        cluster: its multicasts are issued by one block for all, and its cluster barriers wait
+        for every block (a trip count that differs would hang or deliver the wrong tiles)."""
+        copies = _copies(loop.body)
+        if not copies:
+            return
+        size = 1
+        for extent in attr(self.func, "tlspec.cluster"):
+            size *= int(extent)
+        varies = varies_in_cluster(self.func, [loop.min, loop.extent], list(range(size)))
+        if varies is not None:
+            raise StageError(str(ops.config_of(copies[0])[ops.STAGE]), "this copy_cluster is in "
+                             f"a loop whose iterations may differ between the blocks of a "
+                             f"cluster (its bounds depend on '{varies.name}'), but the blocks of "
+                             "a cluster must run a cluster copy the same number of times",
+                             f"give the loop bounds that do not depend on '{varies.name}' within "
+                             f"a cluster (e.g. '{varies.name} // <cluster extent>')")
 
     def _head_conflicts(self, stmts) -> bool:
         for stmt in stmts:
@@ -160,7 +182,7 @@ class ClusterPlanning:
             return func
         entry = func.body                                   # tirx.device_entry
         head, stages = declarations(entry.body)
-        planner = _Planner(str(ops.config_of(copies[0])[ops.STAGE]))
+        planner = _Planner(func, str(ops.config_of(copies[0])[ops.STAGE]))
         stages = planner.visit_list(stages)
         if any(not _is_ring(call) and not ops.absent(call.args[2]) for call in copies):
             stages.append(sync_cluster(str(ops.config_of(copies[-1])[ops.STAGE])))
