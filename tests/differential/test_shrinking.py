@@ -7,7 +7,8 @@ import json
 import shrink
 from shrinking import candidates, cost, shrink as shrink_spec, valid
 from spec_features import features
-from spec_generator import generate, to_yaml
+from spec_generator import generate
+from spec_yaml import to_yaml
 
 
 def _first(predicate, seed=3):

@@ -94,13 +94,13 @@ SMALL = {
     "async_copy_pipeline": ({"M": 72, "N": 264}, {}),
     "im2col_3x3": ({"N": 2, "H": 5, "W": 7, "C": 32}, {}),
     "im2col_strided": ({"H": 9, "W": 9, "C": 16, "OH": 5, "OW": 5}, {"N": 3}),
+    "repeat_multicast": ({"B": 4, "M": 100, "N": 136}, {}),
 }
 
 
 def spec_kernels() -> list[Kernel]:
     """The kernels of specs/ the interpreter runs: all but those it refuses (the TMA gather4 /
-    scatter4 forms and copy_cluster: gather4_rows, scatter4_rows, repeat_multicast,
-    swap_pairs_dsmem)."""
+    scatter4 forms and block-to-block copies: gather4_rows, scatter4_rows, swap_pairs_dsmem)."""
     return [k for k in validate_paths([str(SPECS)]).kernels if runs(k)]
 
 

@@ -2,7 +2,8 @@
 ragged sizes for their symbolic dims; example_kernels.py), interpreted and compared bit-exactly
 with numpy references (references.py). Which reference applies follows from the kernel's
 stages: im2col, gather, scatter, transpose, or else a copy of the one input into every output
-(zero-padded where an output is larger, as cp_async_zfill_f32's is)."""
+(zero-padded where an output is larger, as cp_async_zfill_f32's is, or repeated along an output's
+extra leading dimension, as repeat_multicast's is)."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,9 @@ def expected_outputs(kernel: Kernel, arrays: dict[str, np.ndarray]) -> dict[str,
         source = np.swapaxes(source, -1, -2)
     outputs = {}
     for buffer in kernel.buffers.values():
-        if buffer.io == "out":
+        if buffer.io == "out" and arrays[buffer.name].ndim == source.ndim + 1:     # repeated
+            outputs[buffer.name] = np.broadcast_to(source, arrays[buffer.name].shape)
+        elif buffer.io == "out":
             padded = np.zeros_like(arrays[buffer.name])
             padded[tuple(slice(0, n) for n in source.shape)] = source
             outputs[buffer.name] = padded

@@ -120,6 +120,11 @@ def refuse_unsupported(kernel: Kernel, diags: Diagnostics) -> None:
             diags.error(doc.location(stage.pointer, key=True),
                         f"the interpreter does not run {stage.written_kind} yet",
                         pointer=stage.pointer, hint=runs)
+        if stage.kind == "copy_cluster" and "dst_block" in stage.options:
+            pointer = f"{stage.pointer}/dst_block"
+            diags.error(doc.location(pointer, key=True), "the interpreter does not run "
+                        "block-to-block copies ('dst_block') yet: it runs one block at a time",
+                        pointer=pointer, hint="check such a kernel on a GPU against a reference")
         for option in ("rows", "col", "barrier"):
             if stage.kind in ("gather", "scatter") and option in stage.options:
                 pointer = f"{stage.pointer}/{option}"
@@ -218,6 +223,14 @@ class _Run:
             coords.append(f"{index.name}={block % extent}")
             block //= extent
         return f"block ({', '.join(coords)})"
+
+    def cluster_rank(self) -> int:
+        """The running block's rank in its cluster: x fastest, as the hardware numbers it."""
+        rank, scale = 0, 1
+        for index, extent in zip(self.kernel.launch.grid, self.kernel.launch.cluster or ()):
+            rank += self.env[index.name] % extent * scale
+            scale *= extent
+        return rank
 
     def execute(self) -> Execution:
         for block in range(prod(self.grid)):

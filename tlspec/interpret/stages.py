@@ -60,6 +60,14 @@ def copy(run: _Run, stage: Stage) -> None:
               src.name)
 
 
+def copy_cluster(run: _Run, stage: Stage) -> None:
+    """The multicast form: dst = src in every block whose cluster rank is in `cluster_mask` (the
+    compiler refuses a source that may differ between those blocks, so each block's own copy
+    is the one tile they all receive); nothing in the others."""
+    if int(stage.options["cluster_mask"]) >> run.cluster_rank() & 1:
+        copy(run, stage)
+
+
 def transpose(run: _Run, stage: Stage) -> None:
     """dst[..., j, i] = src[..., i, j]."""
     src, dst = stage.regions["src"], stage.regions["dst"]
@@ -187,4 +195,5 @@ def im2col(run: _Run, stage: Stage) -> None:
 
 DATA_STAGES: dict[str, Callable[[_Run, Stage], None]] = {
     "copy": copy, "transpose": transpose, "gather": gather, "scatter": scatter, "im2col": im2col,
+    "copy_cluster": copy_cluster,
 }
