@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from spec_builder import Generated, SpecBuilder
 from spec_yaml import to_yaml
+from tlspec.tensormap_rules import MAX_RANK
 from tlspec.validate import validate_text
 
 CHANCE = 0.3               # of the tiled and pipelined specs with a grid index left
@@ -33,6 +34,8 @@ def clustered(b: SpecBuilder, generated: Generated) -> Generated:
     buffers = spec["buffers"]
     outputs = {name for name, buf in buffers.items()
                if buf["scope"] == "global" and buf["io"] != "in"}
+    if any(len(buffers[name]["shape"]) >= MAX_RANK for name in outputs):
+        return generated            # one more dimension would take TMA stores past theirs
     repeats = size * b.rng.randint(1, 2)
     for name in outputs:
         buffers[name]["shape"] = [repeats] + list(buffers[name]["shape"])
