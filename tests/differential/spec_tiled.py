@@ -207,8 +207,9 @@ def copy_stage(b: SpecBuilder, dtype: str, src: str, dst: str, *, kind: str, src
         options["disable_tma"] = True
     if extra:
         options.update(extra)
-    elif prefer != "tma":
-        b.simt_options(options, dtype, src_rank, src_inner, legal, global_side=global_side)
+    elif prefer != "tma":       # a converting copy's vectors are as wide as its wider type's
+        wider = max(dtype, dst_dtype or dtype, key=DTYPE_BYTES.get)
+        b.simt_options(options, wider, src_rank, src_inner, legal, global_side=global_side)
     elif b.chance(0.25):
         options["eviction_policy"] = b.rng.choice(["evict_first", "evict_last", "evict_normal"])
     reads_global = b.buffers[src.split("[", 1)[0]]["scope"] == "global"
