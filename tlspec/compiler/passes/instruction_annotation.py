@@ -160,6 +160,13 @@ def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
         if strides[-1] is None and not divisible(func, stride * elem, tensormap_rules.ALIGN):
             problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "
                             f"proven to be a multiple of {tensormap_rules.ALIGN} bytes")
+    # the hardware's rule, not the driver's: an innermost coordinate whose address is not
+    # 16-byte aligned faults at run time (illegal instruction)
+    inner = tensor.starts[-1]
+    if not divisible(func, inner * elem, tensormap_rules.ALIGN):
+        problems.append(f"the region of '{tensor.buffer.name}' starts at element {inner} of its "
+                        f"innermost dimension, not proven to be a multiple of "
+                        f"{tensormap_rules.ALIGN} bytes (a TMA coordinate there must be)")
     length = tensor.shape[0]
     if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
         problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
