@@ -277,20 +277,23 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
     return documents
 
 
-def load_file(path: Path, diags: Diagnostics, display_path: str | None = None) -> list[SourceDocument]:
-    """Read and parse one spec file; unreadable, oversized or non-UTF-8 files are diagnostics."""
-    shown = display_path or str(path)
+def read_file(path: Path, diags: Diagnostics, shown: str) -> bytes | None:
+    """The bytes of a spec file; None when it cannot be read or is oversized (a diagnostic)."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             diags.error(Location(shown), f"file is {size} bytes; spec files are limited to "
                                          f"{MAX_FILE_BYTES} bytes",
                         hint="split it into several *.tlspec.yaml files")
-            return []
-        raw = path.read_bytes()
+            return None
+        return path.read_bytes()
     except OSError as err:
         diags.error(Location(shown), f"cannot read file: {err.strerror or err}")
-        return []
+        return None
+
+
+def load_bytes(raw: bytes, shown: str, diags: Diagnostics) -> list[SourceDocument]:
+    """Parse a spec file's bytes (shown as `shown`); non-UTF-8 text is a diagnostic."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

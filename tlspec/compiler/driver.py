@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..cache import Cache
+from ..cache_entries import KernelRecord, get_file, get_kernel, put_file, put_kernel
+from ..cache_key import file_key, kernel_key
 from ..diagnostics import Diagnostics
-from ..model import Kernel
+from ..discover import UsageError, discover
 from ..package import KernelArtifact, check_creatable, check_package_dir, write_package
-from ..validate import UsageError, validate_paths
+from ..source import read_file
 from .cuda_compile import (
     CudaCompileError,
     compile_cuda,
@@ -20,11 +24,14 @@ from .cuda_compile import (
     register_count,
 )
 from .errors import take_stage_error
-from .support import check_supported
+
+if TYPE_CHECKING:
+    from ..model import Kernel
 
 # The modules that lower a kernel import tvm (seconds of start-up): they are imported where a
 # kernel is compiled, so that a compile refused before that (a bad OUT, an invalid or unsupported
-# spec) is answered without them.
+# spec) is answered without them. The validator (a few tenths of a second) is imported where a
+# spec is validated, so that a compile answered from the cache needs neither.
 
 # Targets whose package always carries PTX: an sm_80 cubin runs on Ampere GPUs only, its PTX on
 # every later one (the driver compiles it), which is how sm_80 kernels run on a Hopper GPU.
@@ -43,6 +50,8 @@ class CompileResult:
     kernels: list[str] = field(default_factory=list)       # compiled kernel names
     files: list[str] = field(default_factory=list)         # spec files read
     out: Path | None = None                                # the package written
+    kernel_keys: list[str] = field(default_factory=list)   # their cache keys, when cached
+    left_out: list[str] = field(default_factory=list)      # files with errors (--keep-going)
 
     @property
     def ok(self) -> bool:
@@ -142,68 +151,189 @@ def check_options(out: str, nvcc: str | None = None, dump_ir: str | None = None)
             raise UsageError(f"--nvcc {nvcc}: {e.message}; {e.hint}") from None
 
 
-def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
-                  nvcc: str | None = None, dump_ir: str | None = None,
-                  ptx: bool = False) -> CompileResult:
-    """Compile every kernel for its spec's target (`arch`, when given, must be that target: an
-    error at the spec's target otherwise). Raises ValueError or UsageError (before compiling
-    anything) for an unusable OUT, --dump-ir or --nvcc, or paths that do not exist or cannot be
-    read; UsageError when --dump-ir or OUT cannot be written after all. Every problem of a spec
-    is a diagnostic."""
-    check_options(out, nvcc, dump_ir)
-    validation = validate_paths(paths)
-    result = CompileResult(validation.diagnostics, files=validation.files)
-    diags = result.diagnostics
-    if diags.has_errors:
-        return result
-    for kernel in validation.kernels:
-        check_supported(kernel, diags)
-        if arch is not None and kernel.target.name != arch:
-            _refuse_other_target(kernel, arch, diags)
-    if diags.has_errors:
-        return result
+def add_notes(kernel: Kernel, artifact: KernelArtifact, diags: Diagnostics) -> None:
+    """What the passes noted about a kernel, as warnings located in its spec."""
+    for pointer, message, hint in artifact.notes:
+        diags.warning(kernel.document.location(pointer, key=True), message, pointer=pointer,
+                      hint=hint)
+
+
+def compile_located(kernel: Kernel, diags: Diagnostics, *, nvcc: str | None = None,
+                    dump_ir: str | None = None, ptx: bool = False) -> KernelArtifact | None:
+    """compile_kernel, its problems as located diagnostics (None then); raises UsageError when
+    --dump-ir cannot be written."""
     from .codegen import DumpError
     from .manifest import ManifestError
 
-    artifacts = []
-    for kernel in validation.kernels:
-        doc = kernel.document
-        try:
-            artifacts.append(compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx))
-            for pointer, message, hint in artifacts[-1].notes:   # what the passes noted
-                diags.warning(doc.location(pointer, key=True), message, pointer=pointer, hint=hint)
-        except DumpError as e:
-            raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
-        except CudaCompileError as e:
-            hint = e.hint or ""
-            if e.log.strip():
-                hint += ("\n" if hint else "") + "the compiler's output" + (
-                    f" (its last {LOG_TAIL} characters)" if len(e.log) > LOG_TAIL else "") + \
-                    ":\n" + e.log[-LOG_TAIL:].rstrip()
-            diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}",
-                        pointer="/name", hint=hint or None)
-        except CubinPlanError as e:
-            diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler error: "
-                        f"{e}", pointer="/name", hint="this is a tlspec bug: please report it "
-                        "with the spec")
-        except ManifestError as e:
-            diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}", pointer="/name",
-                        hint="this is a tlspec bug: please report it with the spec")
-        except Exception as e:  # noqa: BLE001  (tvm re-raises a pass's StageError as its own type)
-            stage = take_stage_error(e)
-            if stage is None:
-                diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler "
-                            f"error: {type(e).__name__}: {str(e).strip().splitlines()[-1]}",
-                            pointer="/name", hint="this is a tlspec bug: please report it with "
-                            "the spec (tlspec compile --dump-ir DIR shows the IR before each pass)")
-            else:
-                diags.error(doc.location(stage.pointer), stage.message, pointer=stage.pointer,
-                            hint=stage.hint)
-    if diags.has_errors:
+    doc = kernel.document
+    try:
+        artifact = compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx)
+        add_notes(kernel, artifact, diags)
+        return artifact
+    except DumpError as e:
+        raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
+    except CudaCompileError as e:
+        hint = e.hint or ""
+        if e.log.strip():
+            hint += ("\n" if hint else "") + "the compiler's output" + (
+                f" (its last {LOG_TAIL} characters)" if len(e.log) > LOG_TAIL else "") + \
+                ":\n" + e.log[-LOG_TAIL:].rstrip()
+        diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}",
+                    pointer="/name", hint=hint or None)
+    except CubinPlanError as e:
+        diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler error: "
+                    f"{e}", pointer="/name", hint="this is a tlspec bug: please report it "
+                    "with the spec")
+    except ManifestError as e:
+        diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}", pointer="/name",
+                    hint="this is a tlspec bug: please report it with the spec")
+    except Exception as e:  # noqa: BLE001  (tvm re-raises a pass's StageError as its own type)
+        stage = take_stage_error(e)
+        if stage is None:
+            diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler "
+                        f"error: {type(e).__name__}: {str(e).strip().splitlines()[-1]}",
+                        pointer="/name", hint="this is a tlspec bug: please report it with "
+                        "the spec (tlspec compile --dump-ir DIR shows the IR before each pass)")
+        else:
+            diags.error(doc.location(stage.pointer), stage.message, pointer=stage.pointer,
+                        hint=stage.hint)
+    return None
+
+
+def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
+                  nvcc: str | None = None, dump_ir: str | None = None, ptx: bool = False,
+                  cache: Cache | None = None, keep_going: bool = False,
+                  workers: int | None = None, progress: bool = False) -> CompileResult:
+    """Compile every kernel for its spec's target (`arch`, when given, must be that target: an
+    error at the spec's target otherwise) into the package OUT. Raises ValueError or UsageError
+    (before compiling anything) for an unusable OUT, --dump-ir or --nvcc, or paths that do not
+    exist or cannot be read; UsageError when --dump-ir or OUT cannot be written after all. Every
+    problem of a spec is a diagnostic; with `keep_going` the package holds the kernels of every
+    spec file without one (and `left_out` names the others), else nothing is written unless every
+    kernel compiled. See compile_sources for `cache`, `workers` and `progress`."""
+    check_options(out, nvcc, dump_ir)
+    diags = Diagnostics()
+    sources = [(shown, read_file(path, diags, shown)) for path, shown in discover(paths, diags)]
+    result, artifacts = compile_sources(sources, diags, arch=arch, nvcc=nvcc, dump_ir=dump_ir,
+                                        ptx=ptx, cache=cache, keep_going=keep_going,
+                                        workers=workers, progress=progress)
+    if not artifacts or not (result.ok or keep_going):
         return result
-    result.kernels = [a.name for a in artifacts]
     try:
         result.out = write_package(out, artifacts)
     except OSError as e:           # write_package leaves OUT as it was
         raise UsageError(f"-o {out}: cannot write the package: {e.strerror or e}") from None
     return result
+
+
+def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics, *,
+                    arch: str | None = None, nvcc: str | None = None, dump_ir: str | None = None,
+                    ptx: bool = False, cache: Cache | None = None, keep_going: bool = False,
+                    workers: int | None = None,
+                    progress: bool = False) -> tuple[CompileResult, list[KernelArtifact]]:
+    """The kernels of spec files given as (path shown, bytes or None when unreadable, its error
+    in `diags`), compiled: the result and the artifacts to write (those of the files without
+    errors with `keep_going`, else all or none). With a `cache` (ignored with `nvcc` or `dump_ir`:
+    those compiles must run) unchanged files and kernels are taken from it and new ones put in;
+    `workers` processes compile (default: one per core), with a progress bar on stderr when
+    `progress`."""
+    if nvcc is not None or dump_ir is not None:
+        cache = None
+    if cache is not None and not diags.has_errors:
+        hit = _from_cache(sources, diags, cache, arch, ptx)
+        if hit is not None:
+            return hit
+    from ..validate import ValidationResult, validate_sources
+    from .parallel import Options, compile_all
+    from .support import check_supported
+
+    validation = validate_sources(sources, ValidationResult(diags))
+    result = CompileResult(diags, files=validation.files)
+    kernels = validation.kernels
+    if diags.has_errors and not keep_going:
+        return result, []
+    kernels = [k for k in kernels if k.path not in _failed_files(diags)]
+    for kernel in kernels:
+        check_supported(kernel, diags)
+        if arch is not None and kernel.target.name != arch:
+            _refuse_other_target(kernel, arch, diags)
+    if diags.has_errors and not keep_going:
+        return result, []
+    kernels = [k for k in kernels if k.path not in _failed_files(diags)]
+    keys = [kernel_key(k.document.data, k.target.name, ptx) for k in kernels] if cache else []
+    artifacts: list[KernelArtifact | None] = [None] * len(kernels)
+    for i, key in enumerate(keys):
+        artifacts[i] = _safely(get_kernel, cache, key)
+        if artifacts[i] is not None:
+            add_notes(kernels[i], artifacts[i], diags)
+    raw = dict(sources)
+    todo = [i for i, a in enumerate(artifacts) if a is None]
+    outcomes = compile_all([(kernels[i], raw[kernels[i].path]) for i in todo],
+                           Options(nvcc, dump_ir, ptx), workers=workers, progress=progress)
+    for i, (artifact, found) in zip(todo, outcomes):
+        for diagnostic in found:
+            diags.add(diagnostic)
+        artifacts[i] = artifact
+        if artifact is not None and cache is not None:
+            _safely(put_kernel, cache, keys[i], artifact)
+    failed = _failed_files(diags)
+    result.left_out = [f for f in result.files if f in failed]
+    if failed and not keep_going:
+        return result, []
+    done = [i for i, k in enumerate(kernels) if k.path not in failed]
+    if cache is not None:
+        _record_files(cache, sources, failed, kernels, keys, diags, ptx)
+    result.kernels = [kernels[i].name for i in done]
+    result.kernel_keys = [keys[i] for i in done] if cache else []
+    return result, [artifacts[i] for i in done]
+
+
+def _failed_files(diags: Diagnostics) -> set[str]:
+    return {d.location.path for d in diags.errors}
+
+
+def _safely(operation, *args):
+    """A cache operation; the cache is only a shortcut, so a failing disk does not fail a
+    compile (OSError), nor does an entry in an older layout (ValueError, KeyError, TypeError)."""
+    try:
+        return operation(*args)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_files(cache: Cache, sources: list[tuple[str, bytes | None]], failed: set[str],
+                  kernels: list[Kernel], keys: list[str], diags: Diagnostics, ptx: bool) -> None:
+    """Record each file that compiled whole: its kernels and its warnings."""
+    for shown, raw in sources:
+        if raw is None or shown in failed:
+            continue
+        records = [KernelRecord(k.name, key, k.target.name)
+                   for k, key in zip(kernels, keys) if k.path == shown]
+        _safely(put_file, cache, file_key(raw, ptx), records,
+                [d for d in diags if d.location.path == shown])
+
+
+def _from_cache(sources: list[tuple[str, bytes | None]], diags: Diagnostics, cache: Cache,
+                arch: str | None, ptx: bool) -> tuple[CompileResult, list[KernelArtifact]] | None:
+    """The result of a compile of files that are all unchanged since they last compiled, without
+    validating them; None when any is not (or the cache lacks an entry)."""
+    found: list[KernelRecord] = []
+    warnings = []
+    for shown, raw in sources:
+        if raw is None:
+            return None
+        record = _safely(get_file, cache, file_key(raw, ptx), shown)
+        if record is None:
+            return None
+        found += record[0]
+        warnings += record[1]
+    names = [k.name for k in found]
+    if len(set(names)) != len(names) or any(arch not in (None, k.target) for k in found):
+        return None            # the validator's and the driver's errors say where and why
+    artifacts = [_safely(get_kernel, cache, k.key) for k in found]
+    if None in artifacts:
+        return None
+    for warning in warnings:
+        diags.add(warning)
+    return CompileResult(diags, names, [shown for shown, _ in sources],
+                         kernel_keys=[k.key for k in found]), artifacts
