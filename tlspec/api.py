@@ -43,7 +43,7 @@ class SpecWarning(UserWarning):
 def _source(spec: PathOrText) -> tuple[str, bytes | None, Diagnostics]:
     """(path shown, bytes, diagnostics) of a spec given as a path or as YAML text: a str holding a
     line break is text."""
-    from .source import read_file
+    from .discover import read_file
 
     diags = Diagnostics()
     if _is_text(spec):
@@ -71,8 +71,8 @@ def _warn(diags: Diagnostics) -> None:
 def validate(*specs: PathOrText) -> list[Diagnostic]:
     """Check spec files, folders of them, or spec text: the warnings, when every spec is valid;
     raises SpecError with every diagnostic otherwise."""
-    from .source import read_file
-    from .validate import ValidationResult, discover, validate_sources
+    from .discover import discover, read_file
+    from .validate import ValidationResult, validate_sources
 
     result = ValidationResult()
     sources = []
@@ -136,9 +136,19 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
 
 
 def _write(artifacts):
+    """What writes the package into a folder, byte code included: a load then compiles no Python
+    (not even where byte code is not written, PYTHONDONTWRITEBYTECODE); the entry's checksums
+    cover the byte code too, so that it is trusted unchecked."""
+    import compileall
+    import py_compile
+
     from .package import write_package
 
-    return lambda folder: write_package(folder / PACKAGE, artifacts)
+    def fill(folder: Path) -> None:
+        write_package(folder / PACKAGE, artifacts)
+        compileall.compile_dir(folder / PACKAGE, quiet=2,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    return fill
 
 
 def _import(name: str, package: Path) -> ModuleType:

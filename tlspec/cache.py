@@ -47,10 +47,9 @@ def _sha256(path: Path) -> str:
 
 
 def _files(folder: Path) -> list[str]:
-    """The files under `folder`, relative, except the checksums and Python's byte code."""
+    """The files under `folder`, relative, except the checksums."""
     found = []
-    for parent, subfolders, names in os.walk(folder):
-        subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+    for parent, _, names in os.walk(folder):
         found += [Path(parent, n).relative_to(folder).as_posix() for n in names]
     return sorted(f for f in found if f != CHECKSUMS)
 

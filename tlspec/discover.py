@@ -1,4 +1,5 @@
-"""Which spec files a command's paths name: files as given, folders searched for *.tlspec.yaml.
+"""Which spec files a command's paths name (files as given, folders searched for *.tlspec.yaml),
+and reading them.
 Kept apart from validation (and light) so that a compile answered from the cache needs neither
 the validator nor tvm."""
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Iterable
 from .diagnostics import Diagnostics, Location
 
 SPEC_SUFFIX = ".tlspec.yaml"
+MAX_FILE_BYTES = 256 << 10
 
 
 class UsageError(Exception):
@@ -56,3 +58,18 @@ def _specs_under(top: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         specs.extend(Path(folder, f) for f in files if f.endswith(SPEC_SUFFIX)
                      and Path(folder, f).is_file())
     return sorted(specs), sorted(unreadable)
+
+
+def read_file(path: Path, diags: Diagnostics, shown: str) -> bytes | None:
+    """The bytes of a spec file; None when it cannot be read or is oversized (a diagnostic)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            diags.error(Location(shown), f"file is {size} bytes; spec files are limited to "
+                                         f"{MAX_FILE_BYTES} bytes",
+                        hint="split it into several *.tlspec.yaml files")
+            return None
+        return path.read_bytes()
+    except OSError as err:
+        diags.error(Location(shown), f"cannot read file: {err.strerror or err}")
+        return None

@@ -22,7 +22,6 @@ from .limits import MAX_INT_CHARS
 
 # A spec is a few KB. The bound keeps validation of the densest file that passes it to about
 # a second and a half (YAML is read in pure Python for its messages and marks).
-MAX_FILE_BYTES = 256 << 10
 MAX_NODES = 100_000          # values constructed per document, counting alias expansions
 MAX_DEPTH = 64               # levels of nesting in one document
 
@@ -275,21 +274,6 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
             documents.append(SourceDocument(path, index, data, builder.values, builder.keys,
                                             builder.verbatim))
     return documents
-
-
-def read_file(path: Path, diags: Diagnostics, shown: str) -> bytes | None:
-    """The bytes of a spec file; None when it cannot be read or is oversized (a diagnostic)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            diags.error(Location(shown), f"file is {size} bytes; spec files are limited to "
-                                         f"{MAX_FILE_BYTES} bytes",
-                        hint="split it into several *.tlspec.yaml files")
-            return None
-        return path.read_bytes()
-    except OSError as err:
-        diags.error(Location(shown), f"cannot read file: {err.strerror or err}")
-        return None
 
 
 def load_bytes(raw: bytes, shown: str, diags: Diagnostics) -> list[SourceDocument]:

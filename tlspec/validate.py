@@ -5,16 +5,18 @@ both start here. Nothing here imports tvm.
 """
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from .build import build_kernel
 from .diagnostics import Diagnostics
-from .discover import SPEC_SUFFIX, UsageError, discover  # noqa: F401  (imported from here too)
+from .discover import SPEC_SUFFIX, UsageError, discover, read_file  # noqa: F401  (imported from here too)
 from .model import Kernel
 from .rules import check_kernel
 from .schema import validate_structure
-from .source import SourceDocument, load_bytes, load_text, read_file
+from .source import SourceDocument, load_bytes, load_text
 
 
 @dataclass
@@ -88,3 +90,16 @@ def validate_text(text: str, path: str = "<string>") -> ValidationResult:
     validate_documents(load_text(text, path, result.diagnostics), result)
     _check_unique_names(result.kernels, result.diagnostics)
     return result
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this module makes it the attribute `tlspec.validate`, where the Python API's
+    function of that name (tlspec/api.py) is expected: calling the module calls that function."""
+
+    def __call__(self, *specs):
+        from .api import validate
+
+        return validate(*specs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

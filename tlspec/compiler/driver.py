@@ -11,18 +11,8 @@ from ..cache import Cache
 from ..cache_entries import KernelRecord, get_file, get_kernel, put_file, put_kernel
 from ..cache_key import file_key, kernel_key
 from ..diagnostics import Diagnostics
-from ..discover import UsageError, discover
+from ..discover import UsageError, discover, read_file
 from ..package import KernelArtifact, check_creatable, check_package_dir, write_package
-from ..source import read_file
-from .cuda_compile import (
-    CudaCompileError,
-    compile_cuda,
-    compile_ptx,
-    dynamic_shared_offset,
-    find_nvcc,
-    ptx_arch,
-    register_count,
-)
 from .errors import take_stage_error
 
 if TYPE_CHECKING:
@@ -31,7 +21,8 @@ if TYPE_CHECKING:
 # The modules that lower a kernel import tvm (seconds of start-up): they are imported where a
 # kernel is compiled, so that a compile refused before that (a bad OUT, an invalid or unsupported
 # spec) is answered without them. The validator (a few tenths of a second) is imported where a
-# spec is validated, so that a compile answered from the cache needs neither.
+# spec is validated, and the CUDA compiler's module where CUDA is compiled, so that a compile
+# answered from the cache needs none of them.
 
 # Targets whose package always carries PTX: an sm_80 cubin runs on Ampere GPUs only, its PTX on
 # every later one (the driver compiles it), which is how sm_80 kernels run on a Hopper GPU.
@@ -64,6 +55,7 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
     PTX too with ptx=True or on a PTX_ALWAYS target. Raises StageError, CudaCompileError or
     ManifestError."""
     from .codegen import lower
+    from .cuda_compile import compile_cuda, compile_ptx, ptx_arch
     from .manifest import build_manifest
     from .tileir import build_tile_ir
 
@@ -88,6 +80,7 @@ def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
     window follows the reserved 1 KB and any static __shared__ data, which ptxas pads to the
     pool's declared alignment (see MergeSharedMemoryAllocations): this checks that it did."""
     from .analysis import attr
+    from .cuda_compile import dynamic_shared_offset
 
     alignment = max((int(attr(f, "tlspec.shared_alignment", 0))
                      for f in host.functions.values()), default=0)
@@ -107,6 +100,7 @@ def _check_register_pool(host, cubin: bytes, entry: str) -> None:
     planned that count from `__launch_bounds__`; had ptxas chosen fewer, the increase would wait
     forever at run time. This checks the count the cubin records."""
     from .analysis import attr
+    from .cuda_compile import register_count
     from .passes.annotate_warp_group_reg_alloc import PLAN_ATTR
 
     plan = next((attr(f, PLAN_ATTR) for f in host.functions.values()
@@ -138,6 +132,8 @@ def check_options(out: str, nvcc: str | None = None, dump_ir: str | None = None)
     the package directory (its name, and that it may be replaced), the folder of --dump-ir
     (that it can be made and written) and the nvcc of --nvcc. Raises ValueError (OUT) or
     UsageError (--dump-ir, --nvcc), touching nothing."""
+    from .cuda_compile import CudaCompileError, find_nvcc
+
     check_package_dir(out)
     if dump_ir is not None:
         try:
@@ -163,6 +159,7 @@ def compile_located(kernel: Kernel, diags: Diagnostics, *, nvcc: str | None = No
     """compile_kernel, its problems as located diagnostics (None then); raises UsageError when
     --dump-ir cannot be written."""
     from .codegen import DumpError
+    from .cuda_compile import CudaCompileError
     from .manifest import ManifestError
 
     doc = kernel.document
