@@ -117,7 +117,8 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
 
     shown, raw, diags = _source(spec)
     store = Cache() if cache else None
-    result, artifacts = compile_sources([(shown, raw)], diags, arch=arch, ptx=ptx, cache=store)
+    result, artifacts = compile_sources([(shown, raw)], diags, arch=arch, ptx=ptx, cache=store,
+                                        workers=None)
     if not result.ok:
         raise SpecError(diags)
     _warn(diags)

@@ -200,7 +200,7 @@ def compile_located(kernel: Kernel, diags: Diagnostics, *, nvcc: str | None = No
 def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
                   nvcc: str | None = None, dump_ir: str | None = None, ptx: bool = False,
                   cache: Cache | None = None, keep_going: bool = False,
-                  workers: int | None = None, progress: bool = False) -> CompileResult:
+                  workers: int | None = 1, progress: bool = False) -> CompileResult:
     """Compile every kernel for its spec's target (`arch`, when given, must be that target: an
     error at the spec's target otherwise) into the package OUT. Raises ValueError or UsageError
     (before compiling anything) for an unusable OUT, --dump-ir or --nvcc, or paths that do not
@@ -226,14 +226,14 @@ def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
 def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics, *,
                     arch: str | None = None, nvcc: str | None = None, dump_ir: str | None = None,
                     ptx: bool = False, cache: Cache | None = None, keep_going: bool = False,
-                    workers: int | None = None,
+                    workers: int | None = 1,
                     progress: bool = False) -> tuple[CompileResult, list[KernelArtifact]]:
     """The kernels of spec files given as (path shown, bytes or None when unreadable, its error
     in `diags`), compiled: the result and the artifacts to write (those of the files without
     errors with `keep_going`, else all or none). With a `cache` (ignored with `nvcc` or `dump_ir`:
     those compiles must run) unchanged files and kernels are taken from it and new ones put in;
-    `workers` processes compile (default: one per core), with a progress bar on stderr when
-    `progress`."""
+    `workers` processes compile (None: one per core; 1, the default: this process), with a
+    progress bar on stderr when `progress`."""
     if nvcc is not None or dump_ir is not None:
         cache = None
     if cache is not None and not diags.has_errors:

@@ -39,7 +39,8 @@ def default_workers() -> int:
 
 def compile_all(kernels: list[tuple[Kernel, bytes]], options: Options, *,
                 workers: int | None = None, progress: bool = False) -> list[Outcome]:
-    """Each kernel (with the bytes of its file) compiled, in order."""
+    """Each kernel (with the bytes of its file) compiled, in order, by `workers` processes (None:
+    one per core)."""
     workers = min(workers or default_workers(), len(kernels))
     outcomes: list[Outcome | None] = [None] * len(kernels)
     with _progress_bar(len(kernels)) if progress else nullcontext(lambda name: None) as advance:
