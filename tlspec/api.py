@@ -6,12 +6,9 @@ Nothing here is imported with `tlspec`, and a load answered from the cache never
 """
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -123,6 +120,10 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
         raise SpecError(diags)
     _warn(diags)
     if store is None:
+        import atexit
+        import shutil
+        import tempfile
+
         folder = Path(tempfile.mkdtemp(prefix="tlspec-load-"))
         atexit.register(shutil.rmtree, folder, True)
         name = f"tlspec_loaded_{folder.name.replace('-', '_')}"

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable
@@ -92,13 +90,13 @@ class Cache:
                 if not final.is_dir():
                     raise
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(tmp)
         return final
 
     def _fresh_tmp(self) -> Path:
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         while True:
-            tmp = self.root / "tmp" / secrets.token_hex(8)
+            tmp = self.root / "tmp" / os.urandom(8).hex()
             try:
                 tmp.mkdir()
                 return tmp
@@ -112,7 +110,7 @@ class Cache:
             os.rename(folder, trash / "discarded")
         except OSError:
             return   # gone already (another process discarded it), or not removable
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(trash)
 
     def info(self) -> dict:
         """The folder, and per kind of entry how many and their bytes."""
@@ -133,5 +131,13 @@ class Cache:
             folder = self.root / kind
             if folder.is_dir():
                 removed += sum(1 for _ in folder.iterdir()) if kind != "tmp" else 0
-                shutil.rmtree(folder, ignore_errors=True)
+                _remove(folder)
         return removed
+
+
+def _remove(folder: Path) -> None:
+    """Delete a folder and what it holds, if it is there (shutil is imported only then)."""
+    if os.path.lexists(folder):
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)

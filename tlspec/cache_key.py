@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -55,7 +54,7 @@ def _files_under(top: Path, suffixes: tuple[str, ...]) -> list[Path]:
 def distribution_version(project: str) -> str | None:
     """The version of an installed distribution, read from its .dist-info folder's name on
     sys.path (importlib.metadata costs tens of milliseconds to import); None when absent."""
-    wanted = re.sub(r"[-_.]+", "_", project).lower()
+    wanted = _normalized(project)
     for folder in sys.path:
         try:
             names = os.listdir(folder or ".")
@@ -64,9 +63,14 @@ def distribution_version(project: str) -> str | None:
         for name in names:
             if name.endswith(".dist-info"):
                 dist, _, version = name[:-len(".dist-info")].partition("-")
-                if re.sub(r"[-_.]+", "_", dist).lower() == wanted:
+                if _normalized(dist) == wanted:
                     return version
     return None
+
+
+def _normalized(project: str) -> str:
+    """A distribution's name as its folder may spell it (PEP 503 less runs of separators)."""
+    return project.lower().replace("-", "_").replace(".", "_")
 
 
 def _nvrtc_version() -> str:
