@@ -135,3 +135,12 @@ def test_compile_keep_going_writes_the_valid_specs_and_raises_for_the_others(tmp
     assert all(d.location.path.endswith("bad.tlspec.yaml") for d in caught.value.errors)
     marker = json.loads((tmp_path / "out" / "_tlspec_package.json").read_text())
     assert marker["kernels"] == ["copy_tiles"]
+
+
+def test_load_issues_warnings_and_can_skip_the_cache(cache_dir):
+    spec = (ROOT / "specs" / "im2col.tlspec.yaml").read_text().replace("- im2col:",
+                                                                        "- c2d_im2col:")
+    with pytest.warns(tlspec.SpecWarning, match=r"<string>:31:5: warning: 'c2d_im2col' is"):
+        kernels = tlspec.load(spec, cache=False)
+    assert kernels.__all__ == ["im2col_3x3"]
+    assert not cache_dir.exists()
