@@ -214,7 +214,7 @@ def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
     result, artifacts = compile_sources(sources, diags, arch=arch, nvcc=nvcc, dump_ir=dump_ir,
                                         ptx=ptx, cache=cache, keep_going=keep_going,
                                         workers=workers, progress=progress)
-    if not artifacts or not (result.ok or keep_going):
+    if not (result.ok or (keep_going and artifacts)):
         return result
     try:
         result.out = write_package(out, artifacts)
