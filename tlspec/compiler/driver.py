@@ -17,6 +17,7 @@ from .errors import take_stage_error
 
 if TYPE_CHECKING:
     from ..model import Kernel
+    from .parallel import Options
 
 # The modules that lower a kernel import tvm (seconds of start-up): they are imported where a
 # kernel is compiled, so that a compile refused before that (a bad OUT, an invalid or unsupported
@@ -240,39 +241,14 @@ def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics,
         hit = _from_cache(sources, diags, cache, arch, ptx)
         if hit is not None:
             return hit
-    from ..validate import ValidationResult, validate_sources
-    from .parallel import Options, compile_all
-    from .support import check_supported
+    from .parallel import Options
 
-    validation = validate_sources(sources, ValidationResult(diags))
-    result = CompileResult(diags, files=validation.files)
-    kernels = validation.kernels
+    result, kernels = _checked(sources, diags, arch, keep_going)
     if diags.has_errors and not keep_going:
         return result, []
-    kernels = [k for k in kernels if k.path not in _failed_files(diags)]
-    for kernel in kernels:
-        check_supported(kernel, diags)
-        if arch is not None and kernel.target.name != arch:
-            _refuse_other_target(kernel, arch, diags)
-    if diags.has_errors and not keep_going:
-        return result, []
-    kernels = [k for k in kernels if k.path not in _failed_files(diags)]
     keys = [kernel_key(k.document.data, k.target.name, ptx) for k in kernels] if cache else []
-    artifacts: list[KernelArtifact | None] = [None] * len(kernels)
-    for i, key in enumerate(keys):
-        artifacts[i] = _safely(get_kernel, cache, key)
-        if artifacts[i] is not None:
-            add_notes(kernels[i], artifacts[i], diags)
-    raw = dict(sources)
-    todo = [i for i, a in enumerate(artifacts) if a is None]
-    outcomes = compile_all([(kernels[i], raw[kernels[i].path]) for i in todo],
-                           Options(nvcc, dump_ir, ptx), workers=workers, progress=progress)
-    for i, (artifact, found) in zip(todo, outcomes):
-        for diagnostic in found:
-            diags.add(diagnostic)
-        artifacts[i] = artifact
-        if artifact is not None and cache is not None:
-            _safely(put_kernel, cache, keys[i], artifact)
+    artifacts = _compiled(kernels, keys, dict(sources), diags, cache,
+                          Options(nvcc, dump_ir, ptx), workers, progress)
     failed = _failed_files(diags)
     result.left_out = [f for f in result.files if f in failed]
     if failed and not keep_going:
@@ -283,6 +259,49 @@ def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics,
     result.kernels = [kernels[i].name for i in done]
     result.kernel_keys = [keys[i] for i in done] if cache else []
     return result, [artifacts[i] for i in done]
+
+
+def _checked(sources: list[tuple[str, bytes | None]], diags: Diagnostics, arch: str | None,
+             keep_going: bool) -> tuple[CompileResult, list[Kernel]]:
+    """Validation and the checks of what this release compiles: the kernels to compile (those of
+    the files without errors so far)."""
+    from ..validate import ValidationResult, validate_sources
+    from .support import check_supported
+
+    validation = validate_sources(sources, ValidationResult(diags))
+    result = CompileResult(diags, files=validation.files)
+    if diags.has_errors and not keep_going:
+        return result, []
+    kernels = [k for k in validation.kernels if k.path not in _failed_files(diags)]
+    for kernel in kernels:
+        check_supported(kernel, diags)
+        if arch is not None and kernel.target.name != arch:
+            _refuse_other_target(kernel, arch, diags)
+    return result, [k for k in kernels if k.path not in _failed_files(diags)]
+
+
+def _compiled(kernels: list[Kernel], keys: list[str], raw: dict[str, bytes | None],
+              diags: Diagnostics, cache: Cache | None, options: Options, workers: int | None,
+              progress: bool) -> list[KernelArtifact | None]:
+    """Each kernel's artifact: from the cache (under its key, when there are keys) or compiled
+    (and then put in the cache); None where it failed (its errors are in `diags`)."""
+    from .parallel import compile_all
+
+    artifacts: list[KernelArtifact | None] = [None] * len(kernels)
+    for i, key in enumerate(keys):
+        artifacts[i] = _safely(get_kernel, cache, key)
+        if artifacts[i] is not None:
+            add_notes(kernels[i], artifacts[i], diags)
+    todo = [i for i, a in enumerate(artifacts) if a is None]
+    outcomes = compile_all([(kernels[i], raw[kernels[i].path]) for i in todo], options,
+                           workers=workers, progress=progress)
+    for i, (artifact, found) in zip(todo, outcomes):
+        for diagnostic in found:
+            diags.add(diagnostic)
+        artifacts[i] = artifact
+        if artifact is not None and cache is not None:
+            _safely(put_kernel, cache, keys[i], artifact)
+    return artifacts
 
 
 def _failed_files(diags: Diagnostics) -> set[str]:
