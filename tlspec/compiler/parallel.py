@@ -1,12 +1,11 @@
-"""Compiling many kernels: on every core, in worker processes that each import tvm once, with a
-progress bar when asked (a terminal). One kernel, or one worker, compiles in this process."""
+"""Compiling many kernels: on every core, in worker processes that each import tvm once
+(workers.py), with a progress bar when asked (a terminal). One kernel, or one worker, compiles
+in this process."""
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass
-from multiprocessing import get_context
 
 from ..diagnostics import Diagnostic, Diagnostics
 from ..model import Kernel
@@ -49,13 +48,24 @@ def compile_all(kernels: list[tuple[Kernel, bytes]], options: Options, *,
                 outcomes[i] = _compile_here(kernel, options)
                 advance(kernel.name)
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_compile_job, Job(k.path, raw, k.document.index),
-                                       options): i for i, (k, raw) in enumerate(kernels)}
-                for future in as_completed(futures):
-                    outcomes[futures[future]] = future.result()
-                    advance(kernels[futures[future]][0].name)
+            from .workers import WorkerDied, run_in_workers
+
+            calls = [(_compile_job, (Job(k.path, raw, k.document.index), options))
+                     for k, raw in kernels]
+            results = run_in_workers(calls, workers, lambda i: advance(kernels[i][0].name))
+            for i, result in enumerate(results):
+                outcomes[i] = _died(kernels[i][0], result) if isinstance(result, WorkerDied) \
+                    else result
     return outcomes
+
+
+def _died(kernel: Kernel, death: Exception) -> Outcome:
+    diags = Diagnostics()
+    diags.error(kernel.document.location("/name"), f"kernel '{kernel.name}': internal compiler "
+                f"error: the process compiling it ended ({death})", pointer="/name",
+                hint="this is a tlspec bug: please report it with the spec (tlspec compile -j 1 "
+                     "compiles in the tlspec process itself)")
+    return None, diags.items
 
 
 def _compile_here(kernel: Kernel, options: Options) -> Outcome:
