@@ -144,3 +144,13 @@ def test_load_issues_warnings_and_can_skip_the_cache(cache_dir):
         kernels = tlspec.load(spec, cache=False)
     assert kernels.__all__ == ["im2col_3x3"]
     assert not cache_dir.exists()
+
+
+def test_a_cache_folder_that_cannot_be_written_is_no_error(tmp_path, monkeypatch):
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    monkeypatch.setenv("TLSPEC_CACHE_DIR", str(blocked / "cache"))
+    spec = COPY_TILES.read_text().replace("copy_tiles", "copy_tiles_uncached")
+    assert tlspec.load(spec).__all__ == ["copy_tiles_uncached"]
+    result = tlspec.compile(COPY_TILES, out=tmp_path / "out")
+    assert result.kernels == ["copy_tiles"]

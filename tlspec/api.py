@@ -119,22 +119,24 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
     if not result.ok:
         raise SpecError(diags)
     _warn(diags)
-    if store is None:
-        import atexit
-        import shutil
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="tlspec-load-"))
-        atexit.register(shutil.rmtree, folder, True)
-        name = f"tlspec_loaded_{folder.name.replace('-', '_')}"
-        _write(artifacts)(folder)
-    else:
+    if store is not None:
         key = package_key(result.kernel_keys)
         name = f"tlspec_loaded_{key[:20]}"
         if name in sys.modules:
             return sys.modules[name]
-        folder = store.get("packages", key) or store.put("packages", key, _write(artifacts))
-    return _import(name, folder / PACKAGE)
+        try:
+            folder = store.get("packages", key) or store.put("packages", key, _write(artifacts))
+            return _import(name, folder / PACKAGE)
+        except OSError:
+            pass           # a cache folder that cannot be written: load as without a cache
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tlspec-load-"))
+    atexit.register(shutil.rmtree, folder, True)
+    _write(artifacts)(folder)
+    return _import(f"tlspec_loaded_{folder.name.replace('-', '_')}", folder / PACKAGE)
 
 
 def _write(artifacts):

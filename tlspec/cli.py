@@ -306,11 +306,11 @@ def cache_info() -> None:
     Example:
       tlspec cache info
     """
-    from .cache import Cache
+    from .cache import KINDS, Cache
 
     info = Cache().info()
     typer.echo(f"cache: {info['path']}")
-    for kind in ("kernels", "files", "packages"):
+    for kind in KINDS:
         typer.echo(f"{kind}: {info[kind]['entries']} ({_size(info[kind]['bytes'])})")
     typer.echo(f"total: {_size(info['bytes'])}")
 
