@@ -42,7 +42,8 @@ def compile_all(kernels: list[tuple[Kernel, bytes]], options: Options, *,
     one per core)."""
     workers = min(workers or default_workers(), len(kernels))
     outcomes: list[Outcome | None] = [None] * len(kernels)
-    with _progress_bar(len(kernels)) if progress else nullcontext(lambda name: None) as advance:
+    bar = _progress_bar(len(kernels)) if progress and kernels else nullcontext(lambda name: None)
+    with bar as advance:
         if workers <= 1:
             for i, (kernel, _) in enumerate(kernels):
                 outcomes[i] = _compile_here(kernel, options)
