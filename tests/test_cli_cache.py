@@ -77,3 +77,20 @@ def test_cache_info_and_clear(tmp_path):
     cleared = tlspec("cache", "clear", env=env)
     assert cleared.stdout == f"removed 2 entries from {tmp_path / 'cache'}\n"
     assert tlspec("cache", "info", env=env).stdout.splitlines()[1] == "kernels: 0 (0 bytes)"
+
+
+def test_two_compiles_of_one_spec_at_once_share_one_entry(tmp_path):
+    import subprocess
+    import sys
+
+    env = env_with(tmp_path / "cache")
+    procs = [subprocess.Popen([sys.executable, "-m", "tlspec", "compile", str(COPY_TILES), "-o",
+                               str(tmp_path / f"k{i}")], env=env, stdout=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    outputs = [p.communicate()[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sorted(e.name for e in (tmp_path / "cache").iterdir()) == ["files", "kernels", "tmp"]
+    assert len(list((tmp_path / "cache" / "kernels").iterdir())) == 1
+    assert not any((tmp_path / "cache" / "tmp").iterdir())
+    assert (tmp_path / "k0" / "copy_tiles.cubin").read_bytes() == \
+        (tmp_path / "k1" / "copy_tiles.cubin").read_bytes()
