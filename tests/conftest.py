@@ -5,12 +5,17 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `tlspec compile` and tlspec.load write the compile cache: the suite's own (this process's and
+# the commands it starts), never the user's.
+os.environ["TLSPEC_CACHE_DIR"] = tempfile.mkdtemp(prefix="tlspec-test-cache-")
 
 # The example kernels, every one of which this release compiles (`tlspec compile specs/`).
 SPECS = ROOT / "specs"

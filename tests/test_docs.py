@@ -170,7 +170,8 @@ COMPILER_DOC = ROOT / "docs" / "compiler.md"
 ARTIFACTS_DOC = ROOT / "docs" / "artifacts.md"
 CLI_DOC = ROOT / "docs" / "cli.md"
 INTERPRETER_DOC = ROOT / "docs" / "interpreter.md"
-RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC]   # docs/cli.md: tests/test_cli_docs.py
+PYTHON_DOC = ROOT / "docs" / "python.md"
+RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC, PYTHON_DOC]   # docs/cli.md: tests/test_cli_docs.py
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +247,7 @@ def is_checked_elsewhere(block: Block) -> bool:
     return block.path == "docs/artifacts.md" and block.info in (["json", "manifest"], ["python"])
 
 
-@pytest.mark.parametrize("doc", [CLI_DOC, COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC],
+@pytest.mark.parametrize("doc", [CLI_DOC, COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC, PYTHON_DOC],
                          ids=lambda p: p.name)
 def test_every_example_block_is_run(doc):
     """Each block is a session, a file sessions use, a generated file, or run by another test;

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
+from ..targets import COMPILED_TARGETS
 from .int32_limits import int32_overflows
 
 COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "tma_copy", "async_copy",
                   "copy_cluster", "alloc_barrier", "barrier_arrive", "barrier_wait",
                   "async_commit", "async_wait", "tma_store_wait", "for", "pipeline",
                   "sync_threads")
-COMPILED_TARGETS = ("sm_90a", "sm_80", "sm_100a")
 LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
 LATER_FEATURES = "buffers of scope local"
 
