@@ -69,6 +69,7 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
                         unsigned bz, unsigned smem, void *stream, void **params, void **extra) {
     return 0;
 }
+CUresult cuLaunchKernelEx(const void *config, void *f, void **params, void **extra) { return 0; }
 CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank, void *address,
                                 const uint64_t *dims, const uint64_t *strides,
                                 const uint32_t *box, const uint32_t *element_strides,
@@ -87,8 +88,9 @@ CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, uint64
     if (status) *status = *pfn ? 0 : 1;
     return *pfn ? 0 : 500;
 }
-CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, uint64_t flags) {
-    return cuGetProcAddress_v2(symbol, pfn, version, flags, 0);
+CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, uint64_t flags,
+                           int *status) {     /* cuda.bindings calls it with the v2 arguments */
+    return cuGetProcAddress_v2(symbol, pfn, version, flags, status);
 }
 """
 
