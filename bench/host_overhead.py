@@ -69,12 +69,39 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
                         unsigned bz, unsigned smem, void *stream, void **params, void **extra) {
     return 0;
 }
-CUresult cuLaunchKernelEx(const void *config, void *f, void **params, void **extra) { return 0; }
+/* cuLaunchKernelEx records its launches in `launches` (a ring) when record_params > 0: what the
+   run time's ctypes launcher passed (tests/codegen/test_launch_ctypes.py reads them) */
+typedef struct { unsigned grid[3], block[3], smem; void *stream; void *attrs; unsigned n_attrs; }
+    Config;
+typedef struct { unsigned grid[3], block[3], smem, n_attrs, attr_id, cluster[3];
+                 uint64_t stream, function, params[8]; } Record;
+Record launches[4096];
+long launch_count;
+int record_params;
+CUresult cuLaunchKernelEx(const Config *config, void *f, void **params, void **extra) {
+    if (record_params > 0) {
+        Record *r = &launches[__sync_fetch_and_add(&launch_count, 1) % 4096];
+        memcpy(r->grid, config->grid, sizeof r->grid);
+        memcpy(r->block, config->block, sizeof r->block);
+        r->smem = config->smem;
+        r->stream = (uint64_t)config->stream;
+        r->n_attrs = config->n_attrs;
+        if (config->n_attrs) {
+            r->attr_id = *(const int *)config->attrs;
+            memcpy(r->cluster, (const char *)config->attrs + 8, sizeof r->cluster);
+        }
+        r->function = (uint64_t)f;
+        for (int i = 0; i < record_params && i < 8; i++)
+            r->params[i] = *(const uint64_t *)params[i];
+    }
+    return 0;
+}
 CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank, void *address,
                                 const uint64_t *dims, const uint64_t *strides,
                                 const uint32_t *box, const uint32_t *element_strides,
                                 int interleave, int swizzle, int l2, int oob) {
     memset(map, 0, 128);
+    memcpy(map, &address, sizeof address);      /* the map's first 8 bytes: its address */
     return 0;
 }
 CUresult cuGetErrorName(CUresult e, const char **s) { *s = "CUDA_ERROR_FAKE"; return 0; }
@@ -95,7 +122,7 @@ CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, uint64_t 
 """
 
 
-def load_fake_driver(directory: Path) -> None:
+def load_fake_driver(directory: Path) -> ctypes.CDLL:
     """Compile the fake driver and load it globally under the soname libcuda.so.1."""
     if "cuda.bindings.driver" in sys.modules or "torch" in sys.modules:
         raise RuntimeError("load the fake driver before cuda.bindings or torch is imported")
@@ -103,7 +130,7 @@ def load_fake_driver(directory: Path) -> None:
     src.write_text(FAKE_DRIVER)
     subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(lib),
                     str(src), "-ldl"], check=True)
-    ctypes.CDLL(str(lib), mode=os.RTLD_GLOBAL)
+    return ctypes.CDLL(str(lib), mode=os.RTLD_GLOBAL)
 
 
 # -- fake arrays -------------------------------------------------------------------------------
