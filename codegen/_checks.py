@@ -34,8 +34,14 @@ def _dim_ok(value: int, c: Mapping) -> bool:
             and (c.get("max") is None or value <= c["max"]))
 
 
-def _fmt_shape(shape: Sequence[int]) -> str:
+def _fmt_shape(shape: Sequence) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _shape_of(v: ArrayView) -> str:
+    """An array's shape as text; int(): a symbolic size (torch.compile's tracing with dynamic
+    shapes) shows its value, not its name."""
+    return _fmt_shape([int(s) for s in v.shape])
 
 
 class Argument:
@@ -71,18 +77,19 @@ _CMP = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a
         ">": lambda a, b: a > b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
-def check_arguments(kernel: Kernel, values: Sequence, pointers: bool = True) -> tuple:
+def check_arguments(kernel: Kernel, values: Sequence, placement: bool = True) -> tuple:
     """Check the caller's arrays against a kernel's arguments; returns (views, dims).
 
     values: the arrays in argument order; None stands for an omitted output (io "out"), to be
     allocated, and gives a None view. Raises TypeError (missing, not an array, wrong dtype) or
     ValueError (shape, dims, layout, checks, then device and alignment) naming the kernel, the
     argument and what was expected. Where the arrays are is checked last, so that CPU or meta
-    arrays check everything else about a call. pointers=False reads and checks no data
-    pointer (torch's fake tensors, which torch.compile traces with, have none)."""
+    arrays check everything else about a call. placement=False checks neither device nor data
+    pointer and reads no pointer: the fake implementation of a torch op (its fake tensors, which
+    torch.compile traces with, have no data; meta tensors have no CUDA device)."""
     where = f"{kernel.name}()"
     env, bound_by = dict(kernel.fixed), {}
-    views = [_check_argument(where, kernel, arg, x, env, bound_by, pointers)
+    views = [_check_argument(where, kernel, arg, x, env, bound_by, placement)
              for arg, x in zip(kernel.arguments, values)]
     _bind_affine_dims(where, kernel, views, env, bound_by)
     for arg, v in zip(kernel.arguments, views):   # again, every extent: one can use a dim that
@@ -91,22 +98,23 @@ def check_arguments(kernel: Kernel, values: Sequence, pointers: bool = True) -> 
             _check_dims(where, arg, v, env, kernel.dims)
     _bind_derived(kernel, env)
     finish_checks(kernel, env)
-    for arg, v in zip(kernel.arguments, views):
-        if v is not None:
-            _check_placement(where, arg, v, pointers)
-    _check_one_device(where, views)
+    if placement:
+        for arg, v in zip(kernel.arguments, views):
+            if v is not None:
+                _check_placement(where, arg, v)
+        _check_one_device(where, views)
     return views, env
 
 
 def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
-                    bound_by: dict, pointers: bool) -> Optional[ArrayView]:
+                    bound_by: dict, placement: bool) -> Optional[ArrayView]:
     """The view of one argument, its bare dims bound into env; raises when its type, dtype,
     shape, dims or layout do not fit (where it is, is checked later: _check_placement)."""
     if x is None:
         if arg.io != "out":
             raise TypeError(f"{where}: missing required argument {arg.name!r}")
         return None
-    v = _adapt_argument(where, arg, x, pointers)
+    v = _adapt_argument(where, arg, x, placement)
     _check_dtype(where, arg, v)
     _check_shape(where, arg, v, env, bound_by, kernel.dims)
     _check_dims(where, arg, v, env, kernel.dims)
@@ -114,9 +122,9 @@ def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
     return v
 
 
-def _adapt_argument(where: str, arg: Argument, x: Any, pointers: bool) -> ArrayView:
+def _adapt_argument(where: str, arg: Argument, x: Any, pointer: bool) -> ArrayView:
     try:
-        return adapt(x, pointers)
+        return adapt(x, pointer)
     except TypeError as e:
         raise TypeError(f"{where}: argument {arg.name!r}: {e}") from None
     except ValueError as e:
@@ -133,7 +141,7 @@ def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: di
                  dims: Mapping) -> None:
     """Rank, then bind the argument's bare dims not bound yet, then compare every extent."""
     if len(v.shape) != arg.rank:
-        raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)} "
+        raise ValueError(f"{where}: argument {arg.name!r} has shape {_shape_of(v)} "
                          f"({len(v.shape)} dimensions); expected {arg.expected}")
     for i, d in arg.bare_dims:
         if d not in env:
@@ -144,12 +152,12 @@ def _check_shape(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: di
         except ValueError:
             continue                       # a dim bound only by a later argument
         if want != n and i in arg.derived:
-            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_shape_of(v)}; "
                              f"its extent {i} is {n}, but with the derived "
                              f"{_derived_note(arg.derived[i], dims, env)} it must be {want}; "
                              f"expected {arg.expected}")
         if want != n:
-            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_shape_of(v)}; "
                              f"expected {arg.expected}{_bound_note(arg, e, env, bound_by)}")
 
 
@@ -163,7 +171,7 @@ def _bind_affine_dims(where: str, kernel: Kernel, views: Sequence[Optional[Array
             continue
         value, remainder = divmod(v.shape[axis] - offset, scale)
         if remainder or value < 0:
-            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_shape_of(v)}; "
                              f"expected {arg.expected} ({v.shape[axis]} is not "
                              f"{render(arg.shape[axis])} for any size {d})")
         env[d], bound_by[d] = value, arg.name
@@ -199,8 +207,8 @@ def _bound_note(arg: Argument, e: Expr, env: Env, bound_by: dict) -> str:
 def _check_dims(where: str, arg: Argument, v: ArrayView, env: Env, dims: Mapping) -> None:
     for d in arg.dims:
         if d in env and not _dim_ok(env[d], dims.get(d, {})):
-            raise ValueError(f"{where}: argument {arg.name!r} has shape {_fmt_shape(v.shape)}; "
-                             f"expected {arg.expected} (got {d} = {env[d]})")
+            raise ValueError(f"{where}: argument {arg.name!r} has shape {_shape_of(v)}; "
+                             f"expected {arg.expected} (got {d} = {int(env[d])})")
 
 
 def _check_contiguous(where: str, arg: Argument, v: ArrayView) -> None:
@@ -209,12 +217,12 @@ def _check_contiguous(where: str, arg: Argument, v: ArrayView) -> None:
                          f"{v.strides} in elements); pass a contiguous copy")
 
 
-def _check_placement(where: str, arg: Argument, v: ArrayView, pointers: bool) -> None:
-    """On a CUDA device, at an aligned address (when pointers are read)."""
+def _check_placement(where: str, arg: Argument, v: ArrayView) -> None:
+    """On a CUDA device, at an aligned address."""
     if v.device != "cuda":
         raise ValueError(f"{where}: argument {arg.name!r} is on the {v.device} device; "
                          f"expected a CUDA device array")
-    if pointers and v.ptr % ALIGNMENT:
+    if v.ptr % ALIGNMENT:
         raise ValueError(f"{where}: argument {arg.name!r} has data pointer {v.ptr:#x}, not "
                          f"{ALIGNMENT}-byte aligned")
 

@@ -67,8 +67,8 @@ def _picker(kernel: Kernel) -> Any:
 
 def _fake_outputs(torch: Any, kernel: Kernel, values: list) -> list:
     """Empty tensors for the omitted outputs of values, shaped by the manifest for the dims the
-    other arguments bind (every check of a real call but the pointers' runs first)."""
-    _, env = check_arguments(kernel, values, pointers=False)
+    other arguments bind (every check of a real call but where the arrays are runs first)."""
+    _, env = check_arguments(kernel, values, placement=False)
     device = next(v.device for v in values if v is not None)
     return [torch.empty([evaluate(e, env) for e in a.shape],
                         dtype=getattr(torch, DTYPES[a.dtype][2]), device=device)
@@ -82,7 +82,7 @@ def _define(torch: Any, namespace: str, kernel: Kernel, out_variant: bool) -> An
             kernel(args, None)
 
         def fake(*args: Any) -> None:
-            check_arguments(kernel, args, pointers=False)
+            check_arguments(kernel, args, placement=False)
     else:
         pick = _picker(kernel)
 
