@@ -171,13 +171,39 @@ class Tensor:
 Tensor.__module__ = "torch"
 
 
+class PooledTensor(Tensor):
+    """A Tensor whose pointer returns to its pool when it is freed, as a block of torch's caching
+    allocator does: the next allocation of that size gets it again."""
+
+    def __init__(self, pool: list, *args) -> None:
+        super().__init__(*args)
+        self._pool = pool
+
+    def __del__(self) -> None:
+        self._pool.append(self._ptr)
+
+
+PooledTensor.__module__ = "torch"
+
+
 def fake_torch() -> types.ModuleType:
-    """A `torch` module with what the run time's stream=None and allocation paths call."""
+    """A `torch` module with what the run time's stream=None and allocation paths call. Its
+    empty() reuses freed pointers like torch's caching allocator; with torch.fresh_pointers set,
+    every allocation gets a new one (the worst case for the run time's caches)."""
     torch = types.ModuleType("torch")
     torch.float16 = _Dtype("float16")
     next_ptr = iter(range(0x7F10_0000_0000, 1 << 62, 1 << 20))
-    torch.empty = lambda shape, dtype, device: Tensor(tuple(shape), next(next_ptr), dtype,
-                                                      0 if device == "cuda" else device)
+    pool: list = []
+    torch.fresh_pointers = False
+
+    def empty(shape, dtype, device):
+        device = 0 if device == "cuda" else device
+        if torch.fresh_pointers:
+            return Tensor(tuple(shape), next(next_ptr), dtype, device)
+        return PooledTensor(pool, tuple(shape), pool.pop() if pool else next(next_ptr), dtype,
+                            device)
+
+    torch.empty = empty
     torch.cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 0)
     torch._C = types.SimpleNamespace(_cuda_getCurrentRawStream=lambda device: 0)
     return torch
@@ -217,11 +243,22 @@ def cases(pkg: types.ModuleType, torch: types.ModuleType) -> dict:
             return fn(a, b, **kw)
         return call
 
+    def fresh(fn):
+        def call():
+            torch.fresh_pointers = True
+            try:
+                return fn()
+            finally:
+                torch.fresh_pointers = False
+        return call
+
     return {
         "cai-tma (stream=0)": alternate(pkg.b6_tma_symMN, cai, stream=0),
         "torch-tma (stream=None)": alternate(pkg.b6_tma_symMN, ten),
         "torch-simt (stream=None)": alternate(pkg.b5_copy_symM, small),
         "torch-simt (output omitted)": lambda: pkg.b5_copy_symM(small[0]),
+        "torch-simt (output omitted, a new pointer each call)": fresh(
+            lambda: pkg.b5_copy_symM(small[0])),
     }
 
 

@@ -39,8 +39,8 @@ class _LaunchConfig(ctypes.Structure):
 
 
 class Launch:
-    """One prepared launch: `args` for Launcher.launch, the objects they point into, and the
-    position of the kernelParams address in args (None in a head: a launch without them)."""
+    """One prepared launch: `args` for Launcher.launch and the objects they point into. A head
+    (a launch without its kernelParams) has args[params_at] = None; with_params completes it."""
     __slots__ = ("args", "keep", "params_at")
 
     def __init__(self, args: tuple, keep: Any, params_at: int) -> None:
@@ -48,9 +48,9 @@ class Launch:
 
     def with_params(self, buffer: Any) -> Launch:
         """This head's launch with buffer's kernelParams (a ParamBuffer), which it keeps."""
-        args = list(self.args)
-        args[self.params_at] = buffer.address
-        return Launch(tuple(args), (self.keep, buffer), self.params_at)
+        at = self.params_at
+        return Launch(self.args[:at] + (buffer.address,) + self.args[at + 1:],
+                      (self.keep, buffer), at)
 
 
 class CtypesLauncher:

@@ -4,7 +4,6 @@ packed kernel parameters of one call's pointers."""
 from __future__ import annotations
 
 import ctypes
-import functools
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Optional, Sequence
 
 from ._arrays import ArrayView
@@ -42,49 +41,55 @@ def params(manifest: Mapping, index: Mapping) -> list:
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def _words(n: int) -> Any:
-    """The ctypes type of n 64-bit words (at least one), made once: making it costs more than
-    filling it."""
-    return ctypes.c_uint64 * max(n, 1)
+class Packer:
+    """Packs one kernel's parameters for a plan's dim values: `pack` makes the ParamBuffer of a
+    call's pointers and tensor maps from a template made once per plan."""
+    __slots__ = ("words", "n", "offsets", "cells", "pointer_slots", "map_slots")
+
+    def __init__(self, params: Sequence[Param], dim_values: Mapping[str, int]) -> None:
+        n = self.n = len(params)
+        self.words = ctypes.c_uint64 * max(2 * n, 1)
+        self.offsets = [8 * (n + i) for i in range(n)]       # slot i -> its cell, from the base
+        self.cells = [dim_values[p.ref] & 0xFFFF_FFFF_FFFF_FFFF if p.kind == "dim" else 0
+                      for p in params]
+        self.pointer_slots = [(i, p.ref) for i, p in enumerate(params) if p.kind == "pointer"]
+        self.map_slots = [(i, p.ref) for i, p in enumerate(params) if p.kind == "tensormap"]
+
+    def pack(self, pointers: Sequence[int], tensormaps: Sequence[Any]) -> ParamBuffer:
+        words = self.words()
+        base = ctypes.addressof(words)
+        slots = [base + o for o in self.offsets]
+        for i, m in self.map_slots:
+            slots[i] = tensormaps[m].getPtr()
+        cells = self.cells[:]
+        for i, a in self.pointer_slots:
+            cells[i] = pointers[a]
+        if self.n:
+            words[:] = slots + cells
+        return ParamBuffer(words, base if self.n else 0, tensormaps)
 
 
 class ParamBuffer:
     """cuLaunchKernel's kernelParams for one call's pointers, packed once and never changed (so
-    that threads may launch it at once): `address` is the void*[] the driver reads, n slots
-    followed by n 8-byte cells in one array. Pointer and dim slots point at their cell (an
-    int32 dim is read from its cell's low 4 bytes: CUDA hosts are little-endian); a tensor-map
-    slot points at the 128 bytes of the map, which the driver copies (a map is passed by
-    value) and which the buffer keeps alive."""
+    that threads may launch it at once): `address` (0: no parameters) is the void*[] the driver
+    reads, n slots followed by n 8-byte cells in one array (`words`). Pointer and dim slots point
+    at their cell (an int32 dim is read from its cell's low 4 bytes: CUDA hosts are
+    little-endian); a tensor-map slot points at the 128 bytes of the map, which the driver copies
+    (a map is passed by value) and which the buffer keeps alive."""
     __slots__ = ("words", "address", "tensormaps")
 
-    def __init__(self, params: Sequence[Param], dim_values: Mapping[str, int],
-                 pointers: Sequence[int], tensormaps: Sequence[Any]) -> None:
-        n = len(params)
-        self.words = _words(2 * n)()
-        self.address = ctypes.addressof(self.words) if n else 0    # 0: no parameters (NULL)
-        self.tensormaps = tensormaps
-        cells = self.address + 8 * n
-        slots, values = [], []
-        for i, p in enumerate(params):
-            if p.kind == "tensormap":
-                slots.append(tensormaps[p.ref].getPtr())
-                values.append(0)
-            else:
-                slots.append(cells + 8 * i)
-                value = pointers[p.ref] if p.kind == "pointer" else dim_values[p.ref]
-                values.append(value & 0xFFFF_FFFF_FFFF_FFFF)
-        self.words[:2 * n] = slots + values
+    def __init__(self, words: Any, address: int, tensormaps: Sequence[Any]) -> None:
+        self.words, self.address, self.tensormaps = words, address, tensormaps
 
 
 class Plan:
     """One argument signature's launch: grid, block, shared memory, the outputs to allocate
     (argument index, shape), each tensor map's (dims, strides) and the dims passed as
-    parameters. `tensormaps` keeps the encoded maps by (map, pointer); `heads` the launches
+    parameters (packer). `tensormaps` keeps the encoded maps by (map, pointer); `heads` the launches
     without parameters by (stream, context); `launches` the prepared launches by (pointers,
     stream, context): a call that finds its own launches it at once."""
     __slots__ = ("grid", "block", "smem", "empty", "device_id", "allocations", "map_layouts",
-                 "dim_values", "tensormaps", "heads", "launches")
+                 "packer", "tensormaps", "heads", "launches")
 
     def __init__(self, kernel: Kernel, env: Env, views: Sequence[Optional[ArrayView]]) -> None:
         self.grid = tuple(evaluate(e, env) for e in kernel.grid)
@@ -100,7 +105,7 @@ class Plan:
                             for t in kernel.tensormaps]
         if not self.empty:
             check_layouts(kernel, self.map_layouts)
-        self.dim_values = dim_params(kernel, env)
+        self.packer = Packer(kernel.params, dim_params(kernel, env))
         self.tensormaps: dict = {}
         self.heads: dict = {}
         self.launches: dict = {}

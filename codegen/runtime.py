@@ -38,8 +38,7 @@ from ._driver import (DRIVER, DriverUnavailable, check, context, context_device,
 from ._driver import cuda_driver as _cuda     # the driver launches use (tests replace it)
 from ._exprs import evaluate, render  # noqa: F401
 from ._launch import launcher
-from ._plan import (LAUNCH_CACHE_SIZE, TENSORMAP_CACHE_SIZE, ParamBuffer, Plan, bounded_put,
-                    params)
+from ._plan import LAUNCH_CACHE_SIZE, TENSORMAP_CACHE_SIZE, Plan, bounded_put, params
 from ._tensormaps import encode, enums
 from ._torch_ops import register_torch_ops  # noqa: F401
 
@@ -208,8 +207,7 @@ class Kernel:
                                    plan.smem, hstream, self.cluster)
                 bounded_put(plan.heads, (hstream, ctx), head, LAUNCH_CACHE_SIZE)
             tensormaps = self._tensormaps(d, plan, pointers) if self._map_arguments else ()
-            prepared = head.with_params(ParamBuffer(self.params, plan.dim_values, pointers,
-                                                    tensormaps))
+            prepared = head.with_params(plan.packer.pack(pointers, tensormaps))
             bounded_put(plan.launches, (pointers, hstream, ctx), prepared, LAUNCH_CACHE_SIZE)
         return prepared
 

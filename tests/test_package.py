@@ -315,7 +315,7 @@ def test_parameters_are_packed_in_device_order(pkg):
             return ctypes.addressof(self.storage)
 
     tm = TensorMap()
-    buffer = rt.ParamBuffer(kernel.params, plan.dim_values, [v.ptr for v in views], [tm])
+    buffer = plan.packer.pack([v.ptr for v in views], [tm])
     slots = (ctypes.c_void_p * 3).from_address(buffer.address)
     # params: pointer B, tensormap 0, dim M (int32)
     assert ctypes.c_uint64.from_address(slots[0]).value == 0x7F00_0000_0200
