@@ -178,10 +178,13 @@ def intake(values: Sequence) -> tuple:
     a plan found under it was checked with a tensor of that signature."""
     key, ptrs = [], []
     for x in values:
+        torch = _torch_types.get(type(x))         # is_torch without a call, once a type is known
+        if torch is None and x is not None:
+            torch = is_torch(x)
         if x is None:
             key.append(None)
             ptrs.append(0)
-        elif is_torch(x):
+        elif torch:
             if not x.is_cuda:              # the checks refuse it (no plan has it)
                 return None, None
             ptr = x.data_ptr()
@@ -190,12 +193,18 @@ def intake(values: Sequence) -> tuple:
             key.append((x.shape, x.stride(), x.dtype, x.get_device()))
             ptrs.append(ptr)
         else:
-            try:
-                v = adapt(x)
-            except (TypeError, ValueError):
+            cai = getattr(x, "__cuda_array_interface__", None)
+            if cai is not None:              # its signature: the interface's own fields
+                ptr, strides = cai["data"][0] or 0, cai.get("strides")
+                key.append((tuple(cai["shape"]), strides and tuple(strides), cai["typestr"]))
+            else:
+                try:
+                    v = adapt(x)
+                except (TypeError, ValueError):
+                    return None, None
+                ptr = v.ptr
+                key.append(v.signature())
+            if ptr % ALIGNMENT:
                 return None, None
-            if v.ptr % ALIGNMENT:
-                return None, None
-            key.append(v.signature())
-            ptrs.append(v.ptr)
+            ptrs.append(ptr)
     return tuple(key), tuple(ptrs)
