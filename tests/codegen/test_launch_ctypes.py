@@ -123,3 +123,29 @@ def test_threads_launch_their_own_pointers():
                 for k in range(8)}
     assert all(r["params"] == expected[r["stream"]] for r in got)
     assert sorted(r["stream"] for r in got) == [k for k in range(1, 9) for _ in range(200)]
+
+
+def test_threads_making_plans_and_evicting_launches_launch_their_own_pointers():
+    """8 threads, 300 calls each, every call on new pointers (more than a plan keeps launches
+    for, so the caches evict while other threads read them), two threads per shape."""
+    got = launches("b5_copy_symM", 3, f"""
+        sys.setswitchinterval(1e-6)
+
+        def work(k):
+            m = 64 * (k % 4 + 1)
+            for i in range(300):
+                a = {BASE} + k * 0x10000000 + i * 0x10000
+                pkg.b5_copy_symM(Tensor((m, 1024), a, half), Tensor((m, 1024), a + 0x8000, half))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """)
+    assert len(got) == 2400
+    for r in got:
+        a, b, m = r["params"]
+        k = (a - BASE) // 0x10000000
+        assert b == a + 0x8000 and m == 64 * (k % 4 + 1) and r["grid"] == [m // 64, 8, 1]
+    assert len({r["params"][0] for r in got}) == 2400
