@@ -77,8 +77,9 @@ typedef struct { unsigned grid[3], block[3], smem, n_attrs, attr_id, cluster[3];
                  uint64_t stream, function, params[8]; } Record;
 Record launches[4096];
 long launch_count;
-int record_params;
+int record_params, fail_launches;      /* fail_launches: return CUDA_ERROR_INVALID_VALUE */
 CUresult cuLaunchKernelEx(const Config *config, void *f, void **params, void **extra) {
+    if (fail_launches) return 1;
     if (record_params > 0) {
         Record *r = &launches[__sync_fetch_and_add(&launch_count, 1) % 4096];
         memcpy(r->grid, config->grid, sizeof r->grid);

@@ -71,6 +71,11 @@ class CtypesLauncher:
         self.launch = entry("cuLaunchKernelEx", void_p, void_p, void_p, void_p)
         self._get_context = entry("cuCtxGetCurrent", void_p)
         self._cells = threading.local()
+        self._d = d
+
+    def result(self, ret: int) -> Any:
+        """A launch's return code as the driver's CUresult (for its name in an error)."""
+        return self._d.CUresult(ret)
 
     def current_context(self) -> int:
         """The calling thread's current context handle (0: none)."""
@@ -112,6 +117,10 @@ class BindingsLauncher:
     @staticmethod
     def launch(call: Any, *args: Any) -> Any:
         return call(*args)[0]
+
+    @staticmethod
+    def result(ret: Any) -> Any:
+        return ret
 
     def prepare(self, function: Any, grid: Sequence[int], block: Sequence[int], smem: int,
                 stream: int, cluster: Optional[Sequence[int]]) -> Launch:

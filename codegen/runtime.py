@@ -164,8 +164,6 @@ class Kernel:
         return values, tuple(pointers)
 
     # -- CUDA --------------------------------------------------------------------------------
-
-    # -- CUDA --------------------------------------------------------------------------------
     def _launch(self, pointers: tuple, plan: Plan, stream: Any) -> None:
         """Launch plan on this call's pointers: the launch prepared for (pointers, stream,
         current context) when there is one, else one prepared now."""
@@ -185,9 +183,9 @@ class Kernel:
             prepared = self._prepare(d, via[1], plan, pointers, hstream, ctx)
         ret = via[1].launch(*prepared.args)
         if ret:                                # a CUresult, 0 for CUDA_SUCCESS
-            check(d, (ret,), f"cuLaunchKernel({self.entry}, grid={plan.grid}, "
-                             f"block={plan.block}, smem={plan.smem}"
-                             + (f", cluster={tuple(self.cluster)})" if self.cluster else ")"))
+            cluster = f", cluster={tuple(self.cluster)}" if self.cluster else ""
+            check(d, (via[1].result(ret),), f"{self.name}(): cuLaunchKernelEx({self.entry}, "
+                  f"grid={plan.grid}, block={plan.block}, smem={plan.smem}{cluster})")
 
     def _prepare(self, d: Any, via: Any, plan: Plan, pointers: tuple, hstream: int,
                  ctx: int) -> Any:

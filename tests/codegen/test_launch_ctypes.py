@@ -149,3 +149,16 @@ def test_threads_making_plans_and_evicting_launches_launch_their_own_pointers():
         k = (a - BASE) // 0x10000000
         assert b == a + 0x8000 and m == 64 * (k % 4 + 1) and r["grid"] == [m // 64, 8, 1]
     assert len({r["params"][0] for r in got}) == 2400
+
+
+def test_a_failing_launch_names_the_call_and_the_drivers_error():
+    got = launches("b5_copy_symM", 3, f"""
+        ctypes.c_int.in_dll(lib, "fail_launches").value = 1
+        try:
+            pkg.b5_copy_symM(Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half))
+        except RuntimeError as e:
+            print(json.dumps(str(e)))
+            sys.exit(0)                        # the message is the last line printed
+    """)
+    assert got == ("b5_copy_symM(): cuLaunchKernelEx(copy_symM_kernel, grid=(1, 8, 1), "
+                   "block=(256, 1, 1), smem=0) failed: CUDA_ERROR_FAKE: fake driver")
