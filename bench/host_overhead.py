@@ -1,14 +1,17 @@
 """Host time per call of a generated wrapper, without a GPU (and usable unchanged on one).
 
-The launch path of a generated package (codegen/wrapper.py.tmpl + codegen/runtime.py) is timed
+The launch path of a generated package (codegen/wrapper.py.tmpl + codegen/runtime.py and its
+_*.py modules) is timed
 against a fake CUDA driver: a tiny C library (compiled here with the system C compiler) that
 exports the driver entry points the run time uses, each returning CUDA_SUCCESS at once, with
 the soname libcuda.so.1. It is loaded before cuda.bindings looks for the driver, so the real
 cuda.bindings.driver module (and any ctypes call into libcuda) runs against it: what is timed is
 the Python side of a call, cuda-python's argument conversion included, and none of the driver's
 own work. The arrays are fakes over no memory: __cuda_array_interface__ objects and a minimal
-torch-like tensor class, with a fake `torch` module (current raw stream, empty) in sys.modules.
-Run it in its own process: it must load before the real driver (or torch) is imported.
+torch-like tensor class, with a fake `torch` module (current raw stream, empty() reusing freed
+pointers as torch's caching allocator does) in sys.modules. Run it in its own process: it must
+load before the real driver (or torch) is imported. The fake cuLaunchKernelEx can also record
+what it receives (tests/codegen/test_launch_ctypes.py checks the ctypes launch path with it).
 
 The kernels are the tests' GPU fixtures (tests/gpu/fixtures): b6_tma_symMN (two TMA maps, so
 cached tensor maps per call) and b5_copy_symM (SIMT, pointer parameters), each called on one
@@ -20,7 +23,7 @@ Usage:
     mkdir /tmp/head && git archive HEAD codegen | tar -x -C /tmp/head
     python bench/host_overhead.py --compare /tmp/head/codegen   # A/B against another codegen/
 
---compare writes a second package from that codegen/ directory (its runtime.py and templates)
+--compare writes a second package from that codegen/ directory (its run time and templates)
 and times both, interleaved in the same process (the fastest of --repeat runs each): the
 machine's noise hits both alike.
 """
