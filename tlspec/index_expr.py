@@ -130,6 +130,14 @@ def parse_range(text: str | int) -> tuple[Expr, Expr]:
     return piece.start, piece.extent
 
 
+def row_dims(ref, each) -> list[int]:
+    """The dimension of the rows region `ref` (a RegionRef) each row variable of `each` names,
+    in `each`'s order (the rules make it one dimension per variable)."""
+    return [next(d for d, (start, _) in enumerate(ref.dims)
+                 if any(v.name == var.name for v in subexpressions(start) if isinstance(v, Var)))
+            for var in each]
+
+
 def rows_hull(ref, each) -> list[tuple[Expr, Expr]]:
     """The rows region `ref` (a RegionRef) over all rows of `each` (EachVars): per dimension,
     (start, extent), where a dimension a row variable names (`t + c`) starts at its range's

@@ -36,8 +36,8 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T
 from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
 
-from ..expr import Var, free_vars
-from ..index_expr import loads, rows_hull
+from ..expr import Var
+from ..index_expr import loads, row_dims, rows_hull
 from ..fill import fill_bits
 from ..rules.fill import SOURCE
 from ..model import Buffer, Kernel, RegionRef, Stage
@@ -247,14 +247,11 @@ class _Builder:
         values = [to_prim(expr, {**self.env, **self._reads(expr, inside)})
                   for expr in stage.indices]
         rows = stage.regions[rows_option]
-        row_dims = [next(d for d, (start, _) in enumerate(rows.dims)
-                         if any(v.name == var.name for v in free_vars(start)))
-                    for var in stage.each]
         hull = self._region(replace(rows, dims=rows_hull(rows, stage.each)))
         for var in stage.each:
             del self.env[var.name]
         config[ops.INDICES] = len(values)
-        config[ops.ROW_DIMS] = row_dims
+        config[ops.ROW_DIMS] = row_dims(rows, stage.each)
         table = self._region(stage.regions["src" if stage.kind == "gather" else "dst"])
         regions = [table, hull] if stage.kind == "scatter" else [hull, table]
         valid = tirx.const(True, "bool")

@@ -5,7 +5,8 @@ expressions are evaluated with the row variables bound, each read of an index bu
 element; the row is *in range* when every read lies inside its buffer and every index inside its
 dimension of the table. A gather then copies the table's run at those indices (its fill outside
 the table's columns) to the rows region at that point, or the fill for a row out of range; a
-scatter copies the rows region at that point to the table's run, or nothing. With
+scatter copies the rows region at that point to the table's run, or nothing (also for a row
+past the end of a global rows tensor: its zeros are not written). With
 `out_of_range: error` a row out of range is a located error naming the index, its value and the
 row, instead.
 """
@@ -17,11 +18,11 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..expr import Expr, ExprError, evaluate, to_source
-from ..index_expr import loads
+from ..index_expr import loads, row_dims
 from ..model import Stage
 from ..source import pointer_join
 from .errors import Fault
-from .memory import Box
+from .memory import Box, GlobalTensor
 
 if TYPE_CHECKING:
     from .machine import _Run
@@ -103,8 +104,12 @@ def scatter(run: _Run, stage: Stage) -> None:
     src, table = stage.regions["src"], stage.regions["dst"]
     tensor = run.memory[table.name]
     targets: dict[tuple, str] = {}
+    dims = row_dims(src, stage.each)
     for row in _rows(run, stage):
         box, values, defined = run.load(src)
+        if isinstance(run.memory[src.name], GlobalTensor) and not all(
+                0 <= box[d][0] < run.memory[src.name].shape[d] for d in dims):
+            continue                    # a row past the rows tensor moves nothing
         at = _table_box(run, stage, "dst", row)
         if at is None:
             continue

@@ -72,9 +72,10 @@ def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.P
     the k indexed ones), consecutive threads on consecutive vectors of a run, so each run is
     moved with coalesced vector accesses. Per vector, the index values are evaluated once at its
     row (bound before its lanes' loop) and checked: every read of an index buffer inside it
-    (`reads_inside`) and every value inside its dimension of the table. A gather stores the
-    fill's bits (`fill`) for a row out of range, a scatter writes nothing for it: never another
-    row. The guards passes handle what lies outside the tensors' other dimensions (the run's
+    (`reads_inside`), every value inside its dimension of the table, and the row inside a global
+    rows tensor. A gather stores the fill's bits (`fill`) for a row out of range, a scatter
+    writes nothing for it (not the zeros the guards would read past the rows tensor): never
+    another row. The guards passes handle what lies outside the tensors' other dimensions (the run's
     columns, the rows region past a partial tile)."""
     k, n = len(values), len(offsets)
     run_dims = list(range(k, len(table.extents)))
@@ -94,6 +95,10 @@ def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.P
 
         names = [tirx.Var(f"index{j}", "int64") for j in range(k)]
         inside = at_row(reads_inside)
+        if rows.kind == "global":           # a row past the rows tensor moves nothing
+            for d, p in zip(row_dims, row):
+                inside = tirx.And(inside, tirx.And(rows.starts[d] + p >= 0,
+                                                   rows.starts[d] + p < rows.shape[d]))
         for name, size in zip(names, table.shape):
             inside = tirx.And(inside, tirx.And(name >= 0, name < tirx.Cast("int64", size)))
         table_point = {d: tirx.Cast("int32", name) for d, name in enumerate(names)}
