@@ -145,7 +145,8 @@ def _check_reads(ctx: Context, stage: Stage, pointer: str, expr) -> None:
             problem = (f"reads '{buffer.name}', which is declared io: out",
                        "declare it io: in or io: inout")
         elif len(read.subscripts) != len(buffer.shape):
-            problem = (f"reads '{read.name}' with {len(read.subscripts)} subscripts; "
+            count = len(read.subscripts)
+            problem = (f"reads '{read.name}' with {count} subscript{'s' * (count != 1)}; "
                        f"'{buffer.name}' has {len(buffer.shape)} dimensions",
                        "write one subscript per dimension")
         if problem:
