@@ -120,6 +120,24 @@ def test_fill_completion_offers_its_words(server, kind):
     assert set(offered) >= {"-inf", "inf", "nan"}, offered
 
 
+@pytest.mark.parametrize("kind", ["gather", "scatter"])
+def test_out_of_range_completion_offers_fill_and_error(server, kind):
+    text = KERNEL + f"  - {kind}:\n      out_of_range: \n"
+    offered = labels(server, text, STAGE_LINE + 1, len("      out_of_range: "))
+    assert set(offered) >= {"fill", "error"}, offered
+
+
+def test_a_computed_index_gather_has_its_snippet(server):
+    uri = open_doc(server, KERNEL + "  - \n")
+    try:
+        items = server.completion(uri, STAGE_LINE, 4)
+    finally:
+        server.close_document(uri)
+    [item] = [i for i in items if i["label"] == "gather (computed indices)"]
+    text = item.get("insertText") or item.get("textEdit", {}).get("newText", "")
+    assert "each:" in text and "block_table[by, t // P]" in text, text
+
+
 @pytest.mark.parametrize("kind", CURRENT_KINDS)
 def test_hover_on_a_stage_kind_shows_its_description(server, kind):
     uri = open_doc(server, KERNEL + f"  - {kind}: {{}}\n")
