@@ -3,15 +3,12 @@ tests/gpu/test_ndgather_gpu.py on the GPU) compiles without a GPU into a package
 kernels, each moving 16-byte vectors of the run per row, its index values read once per vector
 and checked before any access: the fill's bits for a row out of range, nothing written by a
 scatter row out of range or past the tokens' end."""
-import json
 import re
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, compiled_once
-
-from tlspec.validate import validate_paths
+from conftest import ROOT, assert_every_kernel_compiled, compiled_once, kernel_source
 
 NDGATHER = ROOT / "tests" / "gpu" / "ndgather"
 
@@ -21,16 +18,8 @@ def ndgather(tmp_path_factory):
     yield from compiled_once(tmp_path_factory, NDGATHER, "tlspec_ndgather_ci")
 
 
-def kernel_source(out, name) -> str:
-    source = (out / f"{name}.cu").read_text()
-    return source[source.index(json.loads((out / f"{name}.json").read_text())["entry"] + "("):]
-
-
 def test_every_kernel_of_ndgather_compiles(ndgather):
-    package, out = ndgather
-    names = sorted(k.name for k in validate_paths([str(NDGATHER)]).kernels)
-    assert sorted(package.__all__) == names
-    assert all((out / f"{name}.cubin").read_bytes()[:4] == b"\x7fELF" for name in names)
+    assert_every_kernel_compiled(*ndgather, NDGATHER)
 
 
 @pytest.mark.parametrize("name", ["paged_f16", "paged_bf16", "paged_f32", "paged_i8",
