@@ -111,7 +111,7 @@ def substitute_all(e: Expr, values: dict[str, int | Expr]) -> Expr:
     inner = map_loads(e, lambda r: load(r.buffer, tuple(substitute(s, values)
                                                         for s in r.subscripts), r.offset,
                                         r.subscript_offsets))
-    return substitute(inner, {k: v for k, v in values.items()})
+    return substitute(inner, values)
 
 
 def parse_range(text: str | int) -> tuple[Expr, Expr]:
@@ -149,16 +149,3 @@ def rows_hull(ref, each) -> list[tuple[Expr, Expr]]:
                 start, extent = simplify(substitute(start, {var.name: var.start})), var.extent
         dims.append((start, extent))
     return dims
-
-
-def plain_vars(e: Expr) -> list[Var]:
-    """The names `e` uses outside reads and inside their subscripts (not the reads themselves)."""
-    names: list[Var] = []
-    for node in subexpressions(e):
-        if isinstance(node, Load):
-            for s in node.subscripts:
-                names += [v for v in subexpressions(s) if isinstance(v, Var)]
-        elif isinstance(node, Var):
-            names.append(node)
-    return names
-

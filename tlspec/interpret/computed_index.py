@@ -90,13 +90,16 @@ def gather(run: _Run, stage: Stage, bits: int) -> None:
     """`bits`: the fill's, in the table's dtype."""
     table, dst = stage.regions["src"], stage.regions["dst"]
     tensor = run.memory[table.name]
+    dims = row_dims(dst, stage.each)
     for row in _rows(run, stage):
+        to = run.box(dst)
+        if _past_the_rows(run, dst.name, to, dims):
+            continue
         box = _table_box(run, stage, "src", row)
         run_box = run.box(table)[len(stage.indices):]
         extents = [1] * len(stage.indices) + [e for _, e in run_box]
         values = np.full(extents, bits, tensor.bits.dtype) if box is None else \
             tensor.read_box(box, run.block, table.pointer, bits)
-        to = run.box(dst)
         run.store(dst, to, _fitted(values, to, dst.pointer), None, table.name)
 
 
@@ -106,10 +109,9 @@ def scatter(run: _Run, stage: Stage) -> None:
     targets: dict[tuple, str] = {}
     dims = row_dims(src, stage.each)
     for row in _rows(run, stage):
-        box, values, defined = run.load(src)
-        if isinstance(run.memory[src.name], GlobalTensor) and not all(
-                0 <= box[d][0] < run.memory[src.name].shape[d] for d in dims):
-            continue                    # a row past the rows tensor moves nothing
+        if _past_the_rows(run, src.name, run.box(src), dims):
+            continue
+        _, values, defined = run.load(src)
         at = _table_box(run, stage, "dst", row)
         if at is None:
             continue
@@ -124,6 +126,14 @@ def scatter(run: _Run, stage: Stage) -> None:
         tensor.write_box(at, _fitted(values, at, src.pointer),
                          None if defined is None else _fitted(defined, at, src.pointer),
                          run.block, table.pointer, src.name)
+
+
+def _past_the_rows(run: _Run, name: str, box: Box, dims: list[int]) -> bool:
+    """Whether the row at `box` of the rows region lies outside its global tensor (the partial
+    tile of the last block): such a row moves nothing, as the compiled kernel's guards do."""
+    storage = run.memory[name]
+    return isinstance(storage, GlobalTensor) and not all(
+        0 <= box[d][0] < storage.shape[d] for d in dims)
 
 
 def _fitted(values: np.ndarray, box: Box, pointer: str) -> np.ndarray:
