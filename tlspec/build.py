@@ -272,9 +272,8 @@ class _Builder:
                 continue
             ok = all([self.check_names(e, pointer, visible, f"the row range of '{name}'")
                       for e in (start, extent)])
-            stage.each.append(EachVar(name, pointer, *(
-                (simplify(substitute(start, self.derived)), simplify(substitute(extent, self.derived)))
-                if ok else (None, None))))
+            expanded = [simplify(substitute(e, self.derived)) for e in (start, extent)]
+            stage.each.append(EachVar(name, pointer, *(expanded if ok else (None, None))))
         return [var.name for var in stage.each]
 
     def index_expression(self, value: Any, pointer: str, visible: list[str],

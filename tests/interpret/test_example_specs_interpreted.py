@@ -1,8 +1,9 @@
 """The kernels of specs/ (their constant sizes made small) and of tests/gpu/matrix/ (small and
 ragged sizes for their symbolic dims; example_kernels.py), interpreted and compared bit-exactly
 with numpy references (references.py). Which reference applies follows from the kernel's
-stages: im2col, paged_kv (a gather with computed indices), gather, scatter, transpose, or else a copy of the one input into every output
-(zero-padded where an output is larger, as cp_async_zfill_f32's is)."""
+stages: im2col, paged_kv (a gather with computed indices), gather, scatter, transpose, or else
+a copy of the one input into every output (zero-padded where an output is larger, as
+cp_async_zfill_f32's is)."""
 from __future__ import annotations
 
 import numpy as np

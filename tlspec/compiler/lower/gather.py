@@ -75,8 +75,7 @@ def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.P
     (`reads_inside`), every value inside its dimension of the table, and the row inside a global
     rows tensor. A gather stores the fill's bits (`fill`) for a row out of range, a scatter
     writes nothing for it (not the zeros the guards would read past the rows tensor): never
-    another row. The guards passes handle what lies outside the tensors' other dimensions (the run's
-    columns, the rows region past a partial tile)."""
+    another row. The guards passes handle what lies outside the table's run (its columns)."""
     k, n = len(values), len(offsets)
     run_dims = list(range(k, len(table.extents)))
     shape = [rows.extents[d] for d in row_dims] + [table.extents[d] for d in run_dims]
