@@ -97,6 +97,20 @@ def compiled_once(tmp_path_factory, source: Path, name: str):
     forget(out.name)
 
 
+def kernel_source(out: Path, name: str) -> str:
+    """The CUDA source of kernel `name` of the compiled package at `out`, from its entry on."""
+    source = (out / f"{name}.cu").read_text()
+    return source[source.index(json.loads((out / f"{name}.json").read_text())["entry"] + "("):]
+
+
+def assert_every_kernel_compiled(package, out: Path, source: Path) -> None:
+    """The package holds every kernel of the specs at `source`, each with its cubin."""
+    from tlspec.validate import validate_paths
+    names = sorted(k.name for k in validate_paths([str(source)]).kernels)
+    assert sorted(package.__all__) == names
+    assert all((out / f"{name}.cubin").read_bytes()[:4] == b"\x7fELF" for name in names)
+
+
 def cubin_sm(cubin: bytes) -> int:
     """The SM version a cubin's machine code is for (90 for sm_90a), from its ELF header's
     e_flags (bits 8 to 15)."""

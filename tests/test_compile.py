@@ -387,9 +387,18 @@ def _shares_a_dim(spec):
     return any(sum(d in h for h in holders) > 1 for d in _symbolic(spec))
 
 
+def _sized_by_inputs(spec):
+    """Whether the inputs' shapes give every symbolic dim (so the outputs can be allocated):
+    paged_kv_gather's token count T is the output's alone."""
+    given = {v.name for b in global_buffers(spec) if b.io != "out" for e in b.shape
+             for v in spec_expr.free_vars(e)}
+    return _symbolic(spec) <= given
+
+
 SYMBOLIC_KERNELS = kernels_where(lambda s: bool(_symbolic(s)))
 SHARED_DIM_KERNELS = kernels_where(_shares_a_dim)
-OUTPUT_KERNELS = kernels_where(lambda s: any(b.io == "out" for b in global_buffers(s)))
+OUTPUT_KERNELS = kernels_where(lambda s: any(b.io == "out" for b in global_buffers(s))
+                               and _sized_by_inputs(s))
 MULTI_ARGUMENT_KERNELS = kernels_where(lambda s: len(global_buffers(s)) > 1)
 
 

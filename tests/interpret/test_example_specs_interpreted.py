@@ -1,9 +1,10 @@
 """The kernels of specs/ (their constant sizes made small) and of tests/gpu/matrix/ (small and
 ragged sizes for their symbolic dims; example_kernels.py), interpreted and compared bit-exactly
 with numpy references (references.py). Which reference applies follows from the kernel's
-stages: im2col, gather, scatter, transpose, or else a copy of the one input into every output
-(zero-padded where an output is larger, as cp_async_zfill_f32's is, or repeated along an output's
-extra leading dimension, as repeat_multicast's is)."""
+stages: im2col, paged_kv (a gather with computed indices), gather, scatter, transpose, or else
+a copy of the one input into every output (zero-padded where an output is larger, as
+cp_async_zfill_f32's is, or repeated along an output's extra leading dimension, as
+repeat_multicast's is)."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,6 +20,9 @@ from tlspec.model import Kernel
 
 def expected_outputs(kernel: Kernel, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     kind = kind_of(kernel)
+    if kind == "paged_kv":
+        return {"out": references.paged_kv(arrays["cache"], arrays["block_table"],
+                                           arrays["out"])}
     if kind == "gather":
         return {"out": references.gather(arrays["table"], arrays["idx"], arrays["out"])}
     if kind == "scatter":

@@ -43,3 +43,8 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
         if stage.kind not in COMPILED_KINDS:
             refuse(stage.pointer, f"stage kind '{stage.written_kind}'",
                    "this release compiles: " + ", ".join(COMPILED_KINDS), key=True)
+        if stage.options.get("out_of_range") == "error":
+            refuse(stage.pointer + "/out_of_range", "out_of_range: error (the debug mode)",
+                   "run the spec in the interpreter (`tlspec run SPEC --interpret`), which stops "
+                   "at the first index out of range with its value and row; compiled kernels "
+                   "fill (the default, `out_of_range: fill`)")

@@ -14,6 +14,7 @@ import numpy as np
 from ..fill import fill_bits
 from ..im2col import windows
 from ..model import RegionRef, Stage
+from . import computed_index
 from .convert import convert_bits
 from .errors import Fault
 from .memory import Box, GlobalTensor, coordinates
@@ -100,6 +101,17 @@ def indices(run: _Run, ref: RegionRef) -> tuple[np.ndarray, np.ndarray]:
     return values, np.ones(values.size, bool)
 
 
+def check_in_range(stage: Stage, index: RegionRef, values: np.ndarray, outside: np.ndarray,
+                   rows: int) -> None:
+    """With `out_of_range: error`, a located Fault for the first index outside the table."""
+    if stage.options.get("out_of_range") == "error" and outside.any():
+        at = int(np.argmax(outside))
+        raise Fault(index.pointer, f"index position {at} of '{index.region.text}' holds "
+                                   f"{values[at]}, outside the table's rows [0, {rows})",
+                    "out_of_range: error stops here; with 'fill' the row is filled (gather) or "
+                    "not written (scatter)")
+
+
 def table_columns(run: _Run, table: RegionRef) -> tuple[int, int, int, slice, slice]:
     """(rows, first column, width) of a table region, and its columns inside the table: as a
     slice of the table and as a slice of the region."""
@@ -113,6 +125,9 @@ def gather(run: _Run, stage: Stage) -> None:
     """dst[i, :] = table[index[i], cols]; the fill (zero by default) for an index outside the
     table's rows and for columns outside it; dst row i is not written for a position outside a
     global index tensor."""
+    if stage.indices:
+        computed_index.gather(run, stage, fill(run, stage, "src"))
+        return
     table, dst, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
     rows, _, width, columns, local = table_columns(run, table)
     values, inside = indices(run, index)
@@ -121,6 +136,7 @@ def gather(run: _Run, stage: Stage) -> None:
     gathered = np.full((values.size, width), fill(run, stage, "src"),
                        run.memory[table.name].bits.dtype)
     chosen = inside & (values >= 0) & (values < rows)
+    check_in_range(stage, index, values, inside & ~chosen, rows)
     if chosen.any() and columns.start < columns.stop:
         gathered[chosen, local] = run.tensor(table).read((values[chosen], columns), run.block,
                                                          table.pointer)
@@ -135,11 +151,15 @@ def scatter(run: _Run, stage: Stage) -> None:
     """table[index[i], cols] = src[i, :] for the positions inside the index tensor whose index
     lies in the table's rows, the columns inside the table; in-range indices of one stage must
     be distinct."""
+    if stage.indices:
+        computed_index.scatter(run, stage)
+        return
     src, table, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
     _, values, defined = run.load(src)
     rows, _, width, columns, local = table_columns(run, table)
     targets, inside = indices(run, index)
     check_fits(src, list(values.shape), [targets.size, width], "'index' and the table region give")
+    check_in_range(stage, index, targets, inside & ~((targets >= 0) & (targets < rows)), rows)
     chosen = np.nonzero(inside & (targets >= 0) & (targets < rows))[0]
     unique, counts = np.unique(targets[chosen], return_counts=True)
     if (counts > 1).any():

@@ -64,6 +64,11 @@ class _Side:
         return [d for d, e in enumerate(self.extents) if const(e) != 1]
 
 
+def _index_side(call) -> _Side | None:
+    """The index region of a gather or scatter; None for computed indices (ops.INDICES)."""
+    return None if ops.INDICES in call.config else _Side(call.args[2])
+
+
 def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
                   width: int | None = None) -> tuple[int, str]:
     """The widest legal vector (elements) up to `width` (default: 16 bytes) and, when below
@@ -403,14 +408,14 @@ class _Annotator:
 
     def _gather(self, config: dict, call) -> dict:
         return self._indexed(config, "gather", rows=_Side(call.args[0]),
-                             table=_Side(call.args[1]), index=_Side(call.args[2]))
+                             table=_Side(call.args[1]), index=_index_side(call))
 
     def _scatter(self, config: dict, call) -> dict:
         return self._indexed(config, "scatter", rows=_Side(call.args[1]),
-                             table=_Side(call.args[0]), index=_Side(call.args[2]))
+                             table=_Side(call.args[0]), index=_index_side(call))
 
     def _indexed(self, config: dict, kind: str, rows: _Side, table: _Side,
-                 index: _Side) -> dict:
+                 index: _Side | None) -> dict:
         if ops.ROWS in config:
             if ops.FILL in config:
                 raise StageError(config[ops.STAGE] + "/fill", f"TMA {kind}4 cannot fill with "

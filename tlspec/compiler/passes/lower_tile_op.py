@@ -66,7 +66,7 @@ from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, 
 from ..lower.convert import lower_converting_copy
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
-from ..lower.gather import indexed_shape, lower_indexed
+from ..lower.gather import indexed_shape, lower_computed, lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
@@ -239,6 +239,8 @@ class _Lowerer:
                               self.tid, self.nthreads)
         if kind == "transpose":
             return lower_transpose(args[0], args[1], vector, self.tid, self.nthreads)
+        if ops.INDICES in config:
+            return self._computed(kind, args, config, vector)
         if kind == "gather":
             return lower_indexed("gather", args[1], args[0], args[2], vector, self.tid,
                                  self.nthreads)
@@ -247,6 +249,17 @@ class _Lowerer:
                                  self.nthreads)
         return lower_im2col(args[0], args[1], args[2], args[3], windows(config), vector,
                             self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16))
+
+    def _computed(self, kind, args, config, vector):
+        """A gather or scatter with computed indices: [table region, rows region] in the
+        stage's order, then the index values, whether their reads lie inside the index
+        buffers, and the row offsets (tileir's `_computed_indices`)."""
+        count = int(config[ops.INDICES])
+        table, rows = (args[1], args[0]) if kind == "gather" else (args[0], args[1])
+        values, rest = args[2:2 + count], args[2 + count:]
+        return lower_computed(kind, table, rows, values, rest[0], rest[1:],
+                              [int(d) for d in config[ops.ROW_DIMS]], vector, self.tid,
+                              self.nthreads, int(config.get(ops.FILL, "0"), 16))
 
     # -- TMA -------------------------------------------------------------------------------
     def _tma(self, call, config, explicit: bool):
