@@ -31,12 +31,27 @@ class LspError(Exception):
     """The server answered with an error, broke the protocol, died, or did not answer in time."""
 
 
+NPM_CI = ["npm", "ci", "--no-audit", "--no-fund", "--silent"]
+NPM_TIMEOUT = 600.0
+
+
 def unavailable_reason() -> str | None:
-    """Why yaml-language-server cannot be started here; None when it can."""
+    """Why yaml-language-server cannot be started here; None when it can. The first time, with
+    node and npm at hand, it installs the server package-lock.json pins (`npm ci`), so that the
+    README's test command sets the editor tests up by itself."""
     if shutil.which("node") is None:
         return "node is not installed"
     if not SERVER_SCRIPT.is_file():
-        return "yaml-language-server is not installed (run npm ci)"
+        if shutil.which("npm") is None:
+            return "yaml-language-server is not installed, and npm is not there to install it"
+        try:
+            done = subprocess.run(NPM_CI, cwd=ROOT, capture_output=True, text=True,
+                                  timeout=NPM_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return f"npm ci did not finish in {NPM_TIMEOUT:.0f} s"
+        if done.returncode != 0 or not SERVER_SCRIPT.is_file():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return f"npm ci could not install yaml-language-server: {last}"
     return None
 
 

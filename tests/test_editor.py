@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import shutil
 
 import pytest
 
@@ -16,9 +15,8 @@ from tlspec.schema import load_schema
 from tlspec.stages import STAGE_KINDS
 
 from conftest import ROOT
-from lsp_client import LspClient
+from lsp_client import SERVER_SCRIPT, LspClient, unavailable_reason
 
-SERVER = ROOT / "node_modules" / "yaml-language-server" / "bin" / "yaml-language-server"
 SCHEMA_URI = (ROOT / "schemas" / "tlspec.schema.json").as_uri()
 MODELINE = f"# yaml-language-server: $schema={SCHEMA_URI}\n"
 
@@ -42,12 +40,11 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="module")
 def server():
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    if not SERVER.exists():
-        pytest.skip("yaml-language-server is not installed (run npm ci)")
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
     client = LspClient(
-        ["node", str(SERVER), "--stdio"],
+        ["node", str(SERVER_SCRIPT), "--stdio"],
         settings={"yaml": {"schemas": {SCHEMA_URI: "*.tlspec.yaml"}, "validate": True,
                            "completion": True, "hover": True, "schemaStore": {"enable": False}}},
         root=ROOT)
