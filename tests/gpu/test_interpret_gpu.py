@@ -125,7 +125,10 @@ def test_async_kernel_agrees_with_the_interpreter(async_package, kernel, size):
 
 # symbolic dims of the kernels of specs/ (the others have constant sizes)
 SPEC_SIZES = {"copy_symbolic": [{"M": 64, "N": 128}, {"M": 320, "N": 384}],
-              "im2col_strided": [{"N": 1}, {"N": 3}]}
+              "im2col_strided": [{"N": 1}, {"N": 3}],
+              "transpose_batched": [{"B": 3, "M": 72, "N": 136}],
+              "embedding_lookup": [{"T": 7}],
+              "concat_last": [{"M": 6}]}
 # (copy_tiles, 32768 blocks, and im2col_3x3, 28224, take the interpreter about 10 s each)
 SPEC_CASES = [pytest.param(kernel, dims, id=f"{kernel.name}-{i}") for kernel in spec_kernels()
               for i, dims in enumerate(SPEC_SIZES.get(kernel.name, [{}]))]
