@@ -130,3 +130,25 @@ def test_compile_prints_the_notes_as_located_warnings(tmp_path):
     assert second.render().splitlines()[:2] == [
         f"{spec}:14:5: warning: this copy moves 2-byte vectors (1 element), not 16-byte ones: "
         "the rows of 'A' (N elements) are not a multiple of 8", "  at: /stages/0/copy"]
+
+
+def test_an_im2col_over_symbolic_channels_notes_its_vectors():
+    text = """
+tlspec: 1
+name: im
+target: sm_90a
+dims: {N: 2, H: 8, W: 8, C: symbolic}
+buffers:
+  img: {scope: global, shape: [N, H, W, C], dtype: float16, io: in}
+  col: {scope: global, shape: [N * H * W, 9 * C], dtype: float16, io: out}
+launch:
+  grid: {bx: 9, by: 4}
+  threads: 128
+stages:
+  - im2col: {img: img, col: "col[by*32 : +32, bx*64 : +64]", nhw_step: by, c_step: bx, kernel: 3, pad: 1}
+"""
+    (note,) = notes(text)
+    assert note[:2] == ["/stages/0/im2col", "this im2col moves 2-byte vectors (1 element), not "
+                        "16-byte ones: the channels of 'img' (C) are not known to be a multiple "
+                        "of 8"]
+    assert notes(text.replace("C: symbolic", "C: {symbolic: true, multiple_of: 8}")) == []
