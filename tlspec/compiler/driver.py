@@ -20,6 +20,7 @@ from .cuda_compile import (
     register_count,
 )
 from .errors import take_stage_error
+from .specialize import aligned_kernel
 from .support import check_supported
 
 # The modules that lower a kernel import tvm (seconds of start-up): they are imported where a
@@ -69,8 +70,21 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
                               ptx_arch(arch, lowered.source) if text is not None else None)
     _check_shared_alignment(lowered.host, cubin, manifest["entry"])
     _check_register_pool(lowered.host, cubin, manifest["entry"])
+    variant = aligned_kernel(kernel) if _specializable(lowered.host) else None
+    aligned = None
+    if variant is not None:           # the kernel's wrapper launches it for aligned sizes
+        aligned = compile_kernel(variant[0], nvcc=nvcc, dump_ir=dump_ir, ptx=ptx)
+        manifest["aligned"] = {"kernel": variant[0].name, "multiple_of": variant[1]}
     return KernelArtifact(kernel.name, manifest, lowered.source, cubin, text,
-                          tuple(lowered.notes))
+                          tuple(lowered.notes), aligned)
+
+
+def _specializable(host) -> bool:
+    """Whether InstructionAnnotation found a stage that aligned sizes would make faster."""
+    from .analysis import attr
+    from .passes.slow_paths import SPECIALIZABLE
+
+    return any(bool(attr(f, SPECIALIZABLE, False)) for f in host.functions.values())
 
 
 def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:

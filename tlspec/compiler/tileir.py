@@ -40,6 +40,7 @@ from ..rules.fill import SOURCE
 from ..model import Buffer, Kernel, RegionRef, Stage
 from . import ops
 from .prims import to_prim, tvm_dtype
+from .specialize import row_dims
 
 INT32_MAX = 2**31 - 1
 FRAGMENT_SCOPE = "local.fragment"
@@ -54,7 +55,6 @@ class _Builder:
         self.buffers: dict[str, tirx.Buffer] = {}
         self.ranges: dict[tirx.Var, tvm.ir.Range] = {}
         self.multiples: dict[tirx.Var, int] = {}
-        self.symbolic: list[tirx.Var] = []             # the symbolic dims' variables
         self.barriers: dict[str, list[int]] = {}      # name -> [first slot, count, arrive count]
         for barrier in kernel.barriers.values():
             first = sum(b[1] for b in self.barriers.values())
@@ -91,7 +91,7 @@ class _Builder:
             func = func.with_attr("tlspec.block_vars", self.block_vars)
         for key, value in {"tlspec.threads": kernel.launch.threads, "tlspec.thread_var": self.tid,
                            "tlspec.var_ranges": self.ranges, "tlspec.multiples": self.multiples,
-                           "tlspec.symbolic_dims": self.symbolic,
+                           "tlspec.row_dims": [self.env[name] for name in row_dims(kernel)],
                            "tlspec.target": kernel.target.name,
                            "tlspec.spec_layouts": spec_layouts,
                            "tlspec.barriers": self.barriers}.items():
@@ -112,7 +112,6 @@ class _Builder:
                 self.ranges[var] = tvm.ir.Range.from_min_extent(low, high - low + 1)
                 if dim.multiple_of:
                     self.multiples[var] = dim.multiple_of
-                self.symbolic.append(var)
                 self.env[dim.name] = var
             else:
                 self.env[dim.name] = tirx.IntImm("int32", dim.value)

@@ -118,7 +118,8 @@ class _Annotator:
         self.fragments: dict[str, tuple] = {}
         self.fragment_elements = self._fragment_elements()
         self.notes: list[list[str]] = []        # slow-path warnings (`slow_paths`)
-        self.aligned = slow_paths.aligned_view(func) if slow_paths.symbolic_dims(func) else None
+        self.aligned = slow_paths.aligned_view(func) if slow_paths.row_dims(func) else None
+        self.specializable = False      # a call with aligned sizes would get a faster stage
 
     def _note(self, note: list[str] | None) -> None:
         if note is not None:
@@ -179,6 +180,8 @@ class _Annotator:
         if prefer is None and blockers and ops.FILL not in config and \
                 tma_ruled_out(self.func, config, dst, src, self.layouts) is None:
             self._note(slow_paths.tma_note(config, "copy", blockers[0]))
+            self.specializable |= self.aligned is not None and not tma_blockers(
+                self.aligned, config, dst, src, self.layouts)
         if prefer == "cp_async" and (src.kind, dst.kind) != ("global", "shared"):
             raise StageError(pointer + "/prefer_instruction",
                              f"cp.async copies global -> shared, not {src.kind} -> {dst.kind}")
@@ -367,6 +370,7 @@ class _Annotator:
         width, aligned = (self._channels(func, col, img, elem)
                           for func in (self.func, self.aligned or self.func))
         if aligned > width:
+            self.specializable = True
             self._note(slow_paths.vector_note(config, "im2col", width, elem, aligned,
                                               f"the channels of 'img' ({img.shape[-1]}) are not "
                                               f"known to be a multiple of {aligned}"))
@@ -396,6 +400,7 @@ class _Annotator:
         if not asked and self.aligned is not None:
             aligned, _ = self._widest(sides, extents, dtype, func=self.aligned)
             if aligned > limit:
+                self.specializable = True
                 self._note(slow_paths.vector_note(config, pointer.rsplit("/", 1)[-1], limit,
                                                   dtype_bytes(dtype), aligned, reason))
         if "loop_layout.threads" in config:
@@ -455,4 +460,6 @@ class InstructionAnnotation:
         annotator = _Annotator(func)
         func = func.with_body(tvm_ffi.structural_map(func.body, (TilePrimitiveCall, annotator),
                                                      order="post"))
+        if annotator.specializable:
+            func = func.with_attr(slow_paths.SPECIALIZABLE, True)
         return func.with_attr(NOTES_ATTR, annotator.notes) if annotator.notes else func

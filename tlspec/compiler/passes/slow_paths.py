@@ -8,11 +8,13 @@ Two cliffs are reported, each at its stage, unless the stage silences them (`qui
   is not constant, TMA would not place the elements where the tile keeps them); not when the
   spec itself rules TMA out (`disable_tma`, `loop_layout`, `prefer_instruction`, a `padded`
   tile, a fill other than zero) or the copy is not global <-> shared;
-- a SIMT loop whose vectors are narrower than they would be if every symbolic dim were a
-  multiple of 16 elements: the width is bounded by what the spec leaves unknown (a `multiple_of`
-  too small or missing), not by its constants. Not when the stage names its width
+- a SIMT loop whose vectors are narrower than they would be if every symbolic row dim (a dim
+  that sets a global tensor's row length or strides) were a multiple of 16 elements: the width
+  is bounded by what the spec leaves unknown (a `multiple_of` too small or missing), not by its
+  constants. Not when the stage names its width
   (`coalesced_width`, `loop_layout.vector`).
 
+Whether any stage would be faster for aligned sizes is the function's `tlspec.specializable`.
 The notes go to the function's `tlspec.notes` ([pointer, message, hint]; see PipelinePlanning),
 which `tlspec compile` prints as located warnings.
 """
@@ -23,23 +25,28 @@ from math import lcm
 from tvm import tirx
 
 from ..analysis import attr
+from ..specialize import ALIGNED
 
 SLOW_PATH = "slow_path"             # the `quiet` entry that silences these warnings
-ALIGNED = 16                        # elements: a multiple of it allows 16-byte vectors and TMA
+# function attribute: a call whose row dims are all multiples of ALIGNED would get a faster
+# instruction or wider vectors for some stage (quiet or not): `tlspec compile` then adds an
+# aligned variant of the kernel to the package (`..specialize`)
+SPECIALIZABLE = "tlspec.specializable"
 QUIET_HINT = "or add `quiet: [slow_path]` to the stage to silence this warning"
 
 
-def symbolic_dims(func: tirx.PrimFunc) -> list[tirx.Var]:
-    """The variables of the kernel's symbolic dims (TileIR's `tlspec.symbolic_dims`)."""
-    return list(attr(func, "tlspec.symbolic_dims", []))
+def row_dims(func: tirx.PrimFunc) -> list[tirx.Var]:
+    """The variables of the symbolic dims that set a global tensor's row length or strides
+    (TileIR's `tlspec.row_dims`, `..specialize.row_dims`)."""
+    return list(attr(func, "tlspec.row_dims", []))
 
 
 def aligned_view(func: tirx.PrimFunc) -> tirx.PrimFunc:
-    """`func` as a call whose symbolic dims are all multiples of ALIGNED elements would see it
-    (on top of their `multiple_of`): the widths found on it and not on `func` are what the
-    spec's unknowns cost."""
+    """`func` as a call whose row dims are all multiples of ALIGNED elements would see it (on
+    top of their `multiple_of`): the widths found on it and not on `func` are what the spec's
+    unknowns cost, and what the kernel's aligned variant gets (`..specialize`)."""
     multiples = dict(attr(func, "tlspec.multiples", {}))
-    for var in symbolic_dims(func):
+    for var in row_dims(func):
         known = next((int(m) for v, m in multiples.items() if v.same_as(var)), 1)
         multiples[var] = lcm(known, ALIGNED)
     return func.with_attr("tlspec.multiples", multiples)
