@@ -21,9 +21,14 @@ def copy_kernel(src, dst, n, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def transpose_kernel(a, b, M, N, stride_a, stride_b, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """b[j, i] = a[i, j]: a BLOCK_M x BLOCK_N tile of a, transposed in registers (tl.trans),
-    stored as a BLOCK_N x BLOCK_M tile of b."""
+def transpose_kernel(a, b, M, N, stride_a, stride_b, batch_a, batch_b,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """b[z, j, i] = a[z, i, j] (z = program_id(2), the batch; batch strides 0 for one matrix):
+    a BLOCK_M x BLOCK_N tile of a, transposed in registers (tl.trans), stored as a BLOCK_N x
+    BLOCK_M tile of b."""
+    z = tl.program_id(2).to(tl.int64)
+    a += z * batch_a
+    b += z * batch_b
     rm = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     tile = tl.load(a + rm[:, None] * stride_a + rn[None, :],
@@ -60,6 +65,26 @@ def paged_kv_kernel(cache, block_table, out, T, D, stride_bt, stride_page, strid
     values = tl.load(cache + page[:, None] * stride_page + (t % P)[:, None] * stride_slot
                      + d[None, :], mask=mask)
     tl.store(out + b * stride_ob + t[:, None] * stride_ot + d[None, :], values, mask=mask)
+
+
+@triton.jit
+def concat_kernel(a, b, out, M, NA, NB, stride_a, stride_b, stride_out, blocks_a,
+                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """out = [a | b] along the last dim: the first blocks_a (cdiv(NA, BLOCK_N)) column blocks
+    of the grid copy a tile of a, the others a tile of b, each to its place in out."""
+    rows = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = (rows < M)[:, None]
+    pid = tl.program_id(0)
+    if pid < blocks_a:
+        cols = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+        mask = row_ok & (cols < NA)[None, :]
+        values = tl.load(a + rows[:, None] * stride_a + cols[None, :], mask=mask)
+        tl.store(out + rows[:, None] * stride_out + cols[None, :], values, mask=mask)
+    else:
+        cols = (pid - blocks_a) * BLOCK_N + tl.arange(0, BLOCK_N)
+        mask = row_ok & (cols < NB)[None, :]
+        values = tl.load(b + rows[:, None] * stride_b + cols[None, :], mask=mask)
+        tl.store(out + rows[:, None] * stride_out + NA + cols[None, :], values, mask=mask)
 
 
 @triton.jit
@@ -103,12 +128,23 @@ def copy(src, dst, BLOCK, num_warps):
 
 
 def transpose(a, b, BLOCK_M, BLOCK_N, num_warps):
+    """b = a^T for matrices, or b[z] = a[z]^T for batches of them (3-D tensors)."""
     _fits_int32(a, b)
-    m, n = a.shape
-    assert b.shape == (n, m)
-    grid = (triton.cdiv(n, BLOCK_N), triton.cdiv(m, BLOCK_M))
-    transpose_kernel[grid](a, b, m, n, a.stride(0), b.stride(0),
+    batch = a.shape[0] if a.ndim == 3 else 1
+    m, n = a.shape[-2:]
+    assert b.shape[-2:] == (n, m) and b.shape[:-2] == a.shape[:-2] and batch < 65536
+    batch_a, batch_b = (a.stride(0), b.stride(0)) if a.ndim == 3 else (0, 0)
+    grid = (triton.cdiv(n, BLOCK_N), triton.cdiv(m, BLOCK_M), batch)
+    transpose_kernel[grid](a, b, m, n, a.stride(-2), b.stride(-2), batch_a, batch_b,
                            BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, num_warps=num_warps)
+
+
+def permute(x, y, BLOCK_M, BLOCK_N, num_warps):
+    """y = x.permute(0, 2, 3, 1) (NCHW -> NHWC, both contiguous): per image a C x HW -> HW x C
+    transpose."""
+    n, c, h, w = x.shape
+    assert y.shape == (n, h, w, c) and x.is_contiguous() and y.is_contiguous()
+    transpose(x.view(n, c, h * w), y.view(n, h * w, c), BLOCK_M, BLOCK_N, num_warps)
 
 
 def gather(table, idx, out, BLOCK_R, BLOCK_D, num_warps):
@@ -147,6 +183,23 @@ def im2col(img, col, BLOCK_P, BLOCK_C, num_warps, kernel=3, stride=1, dilation=1
                         BLOCK_P=BLOCK_P, BLOCK_C=BLOCK_C, num_warps=num_warps)
 
 
+def concat(a, b, out, BLOCK_M, BLOCK_N, num_warps):
+    """out = torch.cat([a, b], dim=-1) for 2-D a and b of the same rows."""
+    _fits_int32(a, b, out)
+    m, na = a.shape
+    nb = b.shape[1]
+    assert b.shape[0] == m and out.shape == (m, na + nb)
+    blocks_a = triton.cdiv(na, BLOCK_N)
+    grid = (blocks_a + triton.cdiv(nb, BLOCK_N), triton.cdiv(m, BLOCK_M))
+    concat_kernel[grid](a, b, out, m, na, nb, a.stride(0), b.stride(0), out.stride(0), blocks_a,
+                        BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, num_warps=num_warps)
+
+
+def im2col_strided(img, col, BLOCK_P, BLOCK_C, num_warps):
+    """The 3x3 im2col with stride 2, dilation 2, pad 2."""
+    im2col(img, col, BLOCK_P, BLOCK_C, num_warps, stride=2, dilation=2, pad=2)
+
+
 # The sweep: each job's tile sizes and warp counts, the keyword arguments of its launcher.
 CONFIGS = {
     "copy": [dict(BLOCK=b, num_warps=w) for b, w in
@@ -160,9 +213,17 @@ CONFIGS = {
                  ((8, 1024, 4), (16, 1024, 8), (32, 1024, 8), (64, 1024, 16), (16, 512, 4))],
     "im2col": [dict(BLOCK_P=p, BLOCK_C=c, num_warps=w) for p, c, w in
                ((32, 256, 4), (64, 128, 4), (64, 256, 8), (128, 128, 8), (128, 256, 8))],
+    "concat": [dict(BLOCK_M=m, BLOCK_N=n, num_warps=w) for m, n, w in
+               ((1, 1024, 4), (2, 1024, 4), (4, 1024, 8), (4, 2048, 8), (8, 1024, 8))],
 }
+# The jobs that run a kernel above on other tensors sweep the same tiles: the permute and the
+# batched transpose are transposes, the embedding lookup a gather (of int64 ids), the strided
+# im2col an im2col.
+CONFIGS.update(permute=CONFIGS["transpose"], batched_transpose=CONFIGS["transpose"],
+               embedding=CONFIGS["gather"], im2col_strided=CONFIGS["im2col"])
 LAUNCHERS = {"copy": copy, "transpose": transpose, "gather": gather, "paged_kv": paged_kv,
-             "im2col": im2col}
+             "im2col": im2col, "permute": permute, "batched_transpose": transpose,
+             "embedding": gather, "concat": concat, "im2col_strided": im2col_strided}
 
 
 def describe(config: dict) -> str:

@@ -13,7 +13,8 @@ from conftest import ROOT
 
 triton = pytest.importorskip("triton")
 
-JOBS = ("copy", "transpose", "gather", "paged_kv", "im2col")
+JOBS = ("copy", "transpose", "gather", "paged_kv", "im2col", "permute", "batched_transpose",
+        "embedding", "concat", "im2col_strided")
 
 
 def load_jobs(name):
@@ -51,18 +52,27 @@ def test_sweep_is_well_formed(jobs, job):
         assert tile <= 2**16, f"{job}: {config}: a tile of {tile} elements"
 
 
-# Each kernel's pointer arguments and the ints Triton finds divisible by 16 at the benchmark's
-# sizes (it specializes on that at launch, and the vector widths depend on it).
+# Each job's kernel, its pointer arguments and the ints Triton finds divisible by 16 at the
+# benchmark's sizes (it specializes on that at launch, and the vector widths depend on it).
+TRANSPOSE = ("transpose", {"a": "*fp16", "b": "*fp16"},
+             {"M", "N", "stride_a", "stride_b", "batch_a", "batch_b"}, {})
+GATHER = {"table": "*fp16", "out": "*fp16"}, {"R", "D", "stride_table", "stride_out"}
 KERNELS = {
-    "copy": ({"src": "*fp16", "dst": "*fp16"}, {"n"}, {}),
-    "transpose": ({"a": "*fp16", "b": "*fp16"}, {"M", "N", "stride_a", "stride_b"}, {}),
-    "gather": ({"table": "*fp16", "idx": "*i32", "out": "*fp16"},
-               {"R", "D", "stride_table", "stride_out"}, {}),
-    "paged_kv": ({"cache": "*fp16", "block_table": "*i32", "out": "*fp16"},
+    "copy": ("copy", {"src": "*fp16", "dst": "*fp16"}, {"n"}, {}),
+    "transpose": TRANSPOSE,
+    "permute": TRANSPOSE,
+    "batched_transpose": TRANSPOSE,
+    "gather": ("gather", {**GATHER[0], "idx": "*i32"}, GATHER[1], {}),
+    "embedding": ("gather", {**GATHER[0], "idx": "*i64"}, GATHER[1], {}),
+    "paged_kv": ("paged_kv", {"cache": "*fp16", "block_table": "*i32", "out": "*fp16"},
                  {"T", "D", "stride_bt", "stride_page", "stride_slot", "stride_ob", "stride_ot"},
                  {"P": 16}),
-    "im2col": ({"img": "*fp16", "col": "*fp16"}, {"P", "C"},
+    "im2col": ("im2col", {"img": "*fp16", "col": "*fp16"}, {"P", "C"},
                {"K": 3, "STRIDE": 1, "DILATION": 1, "PAD": 1}),
+    "im2col_strided": ("im2col", {"img": "*fp16", "col": "*fp16"}, {"P", "C"},
+                       {"K": 3, "STRIDE": 2, "DILATION": 2, "PAD": 2}),
+    "concat": ("concat", {"a": "*fp16", "b": "*fp16", "out": "*fp16"},
+               {"NA", "NB", "stride_a", "stride_b", "stride_out"}, {}),
 }
 
 
@@ -70,8 +80,8 @@ KERNELS = {
 def test_every_config_compiles_to_16_byte_accesses(jobs, job):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    kernel = getattr(jobs, f"{job}_kernel")
-    pointers, aligned, fixed = KERNELS[job]
+    name, pointers, aligned, fixed = KERNELS[job]
+    kernel = getattr(jobs, f"{name}_kernel")
     names = kernel.arg_names
     signature = {p.name: "constexpr" if p.is_constexpr else pointers.get(p.name, "i32")
                  for p in kernel.params}
@@ -93,7 +103,7 @@ class HostArray:
     dtypes = {}     # one object per dtype, kept: Triton caches a dtype's type by the object
 
     def __init__(self, array):
-        self.a, self.shape = array, array.shape
+        self.a, self.shape, self.ndim = array, array.shape, array.ndim
         name = f"torch.{array.dtype.name}"
         self.dtype = self.dtypes.setdefault(name, type("dtype", (), {"__str__": lambda _: name})())
 
@@ -108,6 +118,9 @@ class HostArray:
 
     def is_contiguous(self):
         return self.a.flags.c_contiguous
+
+    def view(self, *shape):
+        return HostArray(self.a.reshape(shape))     # a contiguous array: a view of its memory
 
 
 def im2col_reference(np, img, stride, dilation, pad):
@@ -138,12 +151,19 @@ def test_every_config_matches_numpy_under_the_interpreter(monkeypatch):
     block_table = rng.permutation(9)[:6].reshape(2, 3).astype(np.int32)
     t = np.arange(37)                                                # a partial last page
     paged = cache[block_table[:, t // 16], t % 16]
+    batch = rng.standard_normal((3, 40, 72)).astype(np.float16)
+    nchw = rng.standard_normal((2, 24, 5, 7)).astype(np.float16)
+    ids = rng.integers(0, 500, 37)
+    right = rng.standard_normal((300, 40)).astype(np.float16)
     cases = [("copy", a, (a,), {}), ("transpose", a.T.copy(), (a,), {}),
+             ("batched_transpose", batch.transpose(0, 2, 1).copy(), (batch,), {}),
+             ("permute", nchw.transpose(0, 2, 3, 1).copy(), (nchw,), {}),
              ("gather", table[idx], (table, idx), {}),
              ("paged_kv", paged, (cache, block_table), {}),
+             ("embedding", table[ids], (table, ids), {}),
+             ("concat", np.concatenate([a, right], 1), (a, right), {}),
              ("im2col", im2col_reference(np, img, 1, 1, 1), (img,), {}),
-             ("im2col", im2col_reference(np, img, 2, 2, 2), (img,),
-              {"stride": 2, "dilation": 2, "pad": 2})]
+             ("im2col_strided", im2col_reference(np, img, 2, 2, 2), (img,), {})]
     for job, want, inputs, options in cases:
         for config in interpreted.CONFIGS[job]:
             out = np.full_like(want, np.nan)

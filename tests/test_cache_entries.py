@@ -16,6 +16,18 @@ def test_a_kernel_comes_back_as_it_went_in(tmp_path):
     assert get_kernel(cache, "absent") is None
 
 
+def test_a_kernel_comes_back_with_its_aligned_variant(tmp_path):
+    """A kernel with an aligned variant (shape specialization): both come back, or a package
+    served from the cache would name a variant it does not carry."""
+    variant = KernelArtifact("copy_rows__aligned", {"name": "copy_rows__aligned"}, "__global__ v",
+                             b"\x7fELF\0\2", None, ())
+    art = KernelArtifact("copy_rows", {"name": "copy_rows", "aligned": {
+        "kernel": "copy_rows__aligned", "multiple_of": {"N": 16}}}, "__global__ k",
+        b"\x7fELF\0\1", ".version 8.0\n", (), variant)
+    put_kernel(Cache(tmp_path), "k", art)
+    assert get_kernel(Cache(tmp_path), "k") == art
+
+
 def test_a_files_record_is_located_in_the_file_as_named_now(tmp_path):
     cache = Cache(tmp_path)
     warning = Diagnostic(Severity.WARNING, Location("old/name.tlspec.yaml", 3, 5), "deprecated",

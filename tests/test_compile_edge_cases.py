@@ -251,9 +251,9 @@ def test_tirx_dispatch_failure_is_reported_at_the_stage_at_fault(tmp_path):
         from tlspec.cli import app
         from tlspec.compiler.passes import instruction_annotation as ia
 
-        real = ia._tma_blockers
-        ia._tma_blockers = lambda *args: [b for b in real(*args)
-                                          if "stride" not in b and "box" not in b]
+        real = ia.tma_blockers
+        ia.tma_blockers = lambda *args: [b for b in real(*args)
+                                         if "stride" not in b and "box" not in b]
         app(["compile", "two_tiles.tlspec.yaml", "-o", "kernels", "--no-cache", "-j", "1"],
             prog_name="tlspec")
         """)

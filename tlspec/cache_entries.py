@@ -22,12 +22,9 @@ class KernelRecord:
 
 def put_kernel(cache: Cache, key: str, art: KernelArtifact) -> None:
     def fill(folder: Path) -> None:
-        (folder / "manifest.json").write_text(json.dumps(art.manifest), encoding="utf-8")
-        (folder / "notes.json").write_text(json.dumps(art.notes), encoding="utf-8")
-        (folder / "kernel.cu").write_text(art.source, encoding="utf-8")
-        (folder / "kernel.cubin").write_bytes(bytes(art.cubin))
-        if art.ptx is not None:
-            (folder / "kernel.ptx").write_text(art.ptx, encoding="utf-8")
+        _write(folder, art, "")
+        if art.aligned is not None:          # the variant its wrapper launches for aligned sizes
+            _write(folder, art.aligned, ALIGNED)
     cache.put("kernels", key, fill)
 
 
@@ -35,14 +32,32 @@ def get_kernel(cache: Cache, key: str) -> KernelArtifact | None:
     folder = cache.get("kernels", key)
     if folder is None:
         return None
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    ptx = folder / "kernel.ptx"
+    aligned = _read(folder, ALIGNED) if (folder / f"{ALIGNED}manifest.json").is_file() else None
+    return _read(folder, "", aligned)
+
+
+ALIGNED = "aligned."        # the prefix of an aligned variant's files in its kernel's entry
+
+
+def _write(folder: Path, art: KernelArtifact, prefix: str) -> None:
+    (folder / f"{prefix}manifest.json").write_text(json.dumps(art.manifest), encoding="utf-8")
+    (folder / f"{prefix}notes.json").write_text(json.dumps(art.notes), encoding="utf-8")
+    (folder / f"{prefix}kernel.cu").write_text(art.source, encoding="utf-8")
+    (folder / f"{prefix}kernel.cubin").write_bytes(bytes(art.cubin))
+    if art.ptx is not None:
+        (folder / f"{prefix}kernel.ptx").write_text(art.ptx, encoding="utf-8")
+
+
+def _read(folder: Path, prefix: str, aligned: KernelArtifact | None = None) -> KernelArtifact:
+    manifest = json.loads((folder / f"{prefix}manifest.json").read_text(encoding="utf-8"))
+    ptx = folder / f"{prefix}kernel.ptx"
     return KernelArtifact(manifest["name"], manifest,
-                          (folder / "kernel.cu").read_text(encoding="utf-8"),
-                          (folder / "kernel.cubin").read_bytes(),
+                          (folder / f"{prefix}kernel.cu").read_text(encoding="utf-8"),
+                          (folder / f"{prefix}kernel.cubin").read_bytes(),
                           ptx.read_text(encoding="utf-8") if ptx.is_file() else None,
                           tuple(tuple(n) for n in json.loads(
-                              (folder / "notes.json").read_text(encoding="utf-8"))))
+                              (folder / f"{prefix}notes.json").read_text(encoding="utf-8"))),
+                          aligned)
 
 
 def put_file(cache: Cache, key: str, kernels: list[KernelRecord],

@@ -22,24 +22,26 @@ class StageKind:
 
 _IM2COL_OPTIONS = ("img", "col", "nhw_step", "c_step", "kernel", "stride", "dilation", "pad",
                    "eviction_policy")
+QUIET = "quiet"     # the compile warnings a stage silences (`slow_path`)
 
 STAGE_KINDS: dict[str, StageKind] = {kind.name: kind for kind in (
     StageKind("copy", ("src", "dst", "coalesced_width", "disable_tma", "eviction_policy",
-                       "prefer_instruction", "loop_layout", "fill"), regions=("src", "dst")),
+                       "prefer_instruction", "loop_layout", "fill", QUIET), regions=("src", "dst")),
     StageKind("copy_cluster", ("src", "dst", "dst_block", "cluster_mask", "remote_barrier",
                                "eviction_policy", "coalesced_width", "loop_layout"),
               regions=("src", "dst"), barriers=("remote_barrier",), exprs=("dst_block",)),
-    StageKind("async_copy", ("src", "dst", "coalesced_width", "loop_layout"), regions=("src", "dst")),
+    StageKind("async_copy", ("src", "dst", "coalesced_width", "loop_layout", QUIET),
+              regions=("src", "dst")),
     StageKind("tma_copy", ("src", "dst", "barrier", "leader_scope_threads", "eviction_policy"),
               regions=("src", "dst"), barriers=("barrier",)),
     StageKind("gather", ("src", "dst", "index", "each", "out_of_range", "coalesced_width",
-                         "eviction_policy", "col", "rows", "barrier", "fill"),
+                         "eviction_policy", "col", "rows", "barrier", "fill", QUIET),
               regions=("src", "dst", "index"), barriers=("barrier",), exprs=("col",)),
     StageKind("scatter", ("src", "dst", "index", "each", "out_of_range", "coalesced_width",
-                          "eviction_policy", "col", "rows"),
+                          "eviction_policy", "col", "rows", QUIET),
               regions=("src", "dst", "index"), exprs=("col",)),
     StageKind("transpose", ("src", "dst"), regions=("src", "dst")),
-    StageKind("im2col", (*_IM2COL_OPTIONS, "fill"), regions=("img", "col"),
+    StageKind("im2col", (*_IM2COL_OPTIONS, "fill", QUIET), regions=("img", "col"),
               exprs=("nhw_step", "c_step")),
     StageKind("c2d_im2col", _IM2COL_OPTIONS, regions=("img", "col"), exprs=("nhw_step", "c_step"),
               alias_of="im2col"),

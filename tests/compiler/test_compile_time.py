@@ -26,14 +26,15 @@ def test_tlspec_passes_take_time_linear_in_the_number_of_stages():
 
 
 WHOLE_STAGES = 100
-WHOLE_BOUND_SECONDS = 5.0
+WHOLE_BOUND_SECONDS = 10.0
 
 
 def test_a_kernel_of_many_guarded_stages_compiles_in_bounded_time(tmp_path):
     """The whole compile, NVRTC included (it runs in this process), of 100 guarded gathers:
     about 1.5 s of CPU since UnrollBudget keeps their loops rolled, 8 s when every loop was
-    unrolled (NVRTC's time grows faster than the code; bench/RESULTS.md). The bound is three
-    times the figure: unrolling past the budget again fails it."""
+    unrolled (NVRTC's time grows faster than the code; bench/RESULTS.md). N is symbolic, so the
+    compile makes the kernel's aligned variant too (shape specialization): twice that. The bound
+    is three times the figure: unrolling past the budget again fails it."""
     from tlspec.compiler import driver
     spec = tmp_path / "gathers.tlspec.yaml"
     spec.write_text(gathers(WHOLE_STAGES))
@@ -42,3 +43,4 @@ def test_a_kernel_of_many_guarded_stages_compiles_in_bounded_time(tmp_path):
     assert result.ok, [str(d) for d in result.diagnostics]
     assert time.process_time() - start < WHOLE_BOUND_SECONDS
     assert "#pragma unroll 1" in (tmp_path / "out" / "gathers.cu").read_text()
+    assert (tmp_path / "out" / "gathers__aligned.cu").is_file()

@@ -45,6 +45,12 @@ STATUSES = ("compiled", "refused", "failed", "invalid")
 ASYNC_SHARES = ("async", "stage:pipeline", "stage:tma_copy", "stage:async_copy", "target:sm_80")
 
 
+def artifact(fields: dict) -> KernelArtifact:
+    """The KernelArtifact of compile_case.fields (its aligned variant's too)."""
+    aligned = fields.get("aligned")
+    return KernelArtifact(**dict(fields, aligned=None if aligned is None else artifact(aligned)))
+
+
 class Batch:
     """The folder being written, and the tallies."""
 
@@ -83,7 +89,7 @@ class Batch:
         if status == "compiled":
             art = outcome["artifact"]
             case = dict(outcome["case"], spec=f"specs/{name}.tlspec.yaml")
-            self.waiting.append((KernelArtifact(**art), case))
+            self.waiting.append((artifact(art), case))
             if len(self.waiting) >= PACKAGE_KERNELS or \
                     sum(len(a.cubin) for a, _ in self.waiting) >= PACKAGE_BYTES:
                 self.flush()
@@ -97,7 +103,8 @@ class Batch:
         folder = write_package(self.out / "packages" / package, [a for a, _ in self.waiting])
         folder.chmod(0o755)
         for art, case in self.waiting:
-            shutil.move(folder / f"{art.name}.cu", self.out / "sources" / f"{art.name}.cu")
+            for name in [art.name] + ([art.aligned.name] if art.aligned is not None else []):
+                shutil.move(folder / f"{name}.cu", self.out / "sources" / f"{name}.cu")
             self.cases.append(dict(case, package=package))
         self.waiting = []
 

@@ -111,7 +111,12 @@ def _compile(path: str, calls: list[dict] | None, fills: dict, seed: int) -> dic
         return {"status": "refused", "message": stage.message, "reason": template(stage.message),
                 "pointer": stage.pointer, "line": where.line, "column": where.column}
     case = case_of(kernel, calls, fills, seed) if calls is not None else None
-    return {"status": "compiled", "case": case,
-            "artifact": {"name": artifact.name, "manifest": artifact.manifest,
-                         "source": artifact.source, "cubin": artifact.cubin,
-                         "ptx": artifact.ptx}}
+    return {"status": "compiled", "case": case, "artifact": fields(artifact)}
+
+
+def fields(artifact) -> dict:
+    """What build_batch.py makes a KernelArtifact of again (from another process): its files,
+    and its aligned variant's (shape specialization), which the kernel's wrapper loads."""
+    return {"name": artifact.name, "manifest": artifact.manifest, "source": artifact.source,
+            "cubin": artifact.cubin, "ptx": artifact.ptx,
+            "aligned": None if artifact.aligned is None else fields(artifact.aligned)}

@@ -157,7 +157,10 @@ SPEC_SIZES = {"copy_symbolic": [{"M": 64, "N": 128}, {"M": 320, "N": 384}],
               "im2col_strided": [{"N": 1}, {"N": 3}],
               "paged_kv_gather": [{"B": 3, "T": 37, "MAXP": 4, "NP": 7},
                                   {"B": 2, "T": 300, "MAXP": 19, "NP": 40}],
-              "paged_kv_gather_pages": [{"B": 2, "T": 32, "MAXP": 3, "NP": 5}]}
+              "paged_kv_gather_pages": [{"B": 2, "T": 32, "MAXP": 3, "NP": 5}],
+              "transpose_batched": [{"B": 3, "M": 72, "N": 136}],
+              "embedding_lookup": [{"T": 7}],
+              "concat_last": [{"M": 6}]}
 # (copy_tiles, 32768 blocks, and im2col_3x3, 28224, take the interpreter about 10 s each)
 SPEC_CASES = [pytest.param(kernel, dims, id=f"{kernel.name}-{i}") for kernel in spec_kernels()
               for i, dims in enumerate(SPEC_SIZES.get(kernel.name, [{}]))]

@@ -98,13 +98,62 @@ def test_im2col_3x3():
     assert_same(col, im2col_reference(img, 3, 1, 1, 1))
 
 
-@pytest.mark.parametrize("n", [1, 3, 8])
-def test_im2col_strided(n):
+# im2col_strided (symbolic N, through a shared tile and a TMA store), im2col_strided_direct
+# (N = 32, straight to global memory)
+@pytest.mark.parametrize("name, n", [("im2col_strided", 1), ("im2col_strided", 3),
+                                     ("im2col_strided", 8), ("im2col_strided_direct", 32)])
+def test_im2col_strided(name, n):
     img = random((n, 56, 56, 256))
     col = guarded((n * 28 * 28, 9 * 256))
-    kernels.im2col_strided(img, col)
+    getattr(kernels, name)(img, col)
     torch.cuda.synchronize()
     assert_same(col, im2col_reference(img, 3, 2, 2, 2))
+
+
+def test_nchw_to_nhwc():
+    x = random((32, 256, 56, 56))
+    y = guarded((32, 56, 56, 256))
+    kernels.nchw_to_nhwc(x.view(32, 256, 56 * 56), y.view(32, 56 * 56, 256))
+    torch.cuda.synchronize()
+    assert_same(y, x.permute(0, 2, 3, 1).contiguous())
+
+
+# whole tiles, ragged edges on either side, one tile smaller than the 64 x 64 tile, many batches
+@pytest.mark.parametrize("b, m, n", [(2, 128, 192), (3, 72, 136), (1, 8, 8), (5, 200, 64),
+                                     (300, 16, 40)])
+def test_transpose_batched(b, m, n):
+    a = random((b, m, n))
+    out = guarded((b, n, m))
+    kernels.transpose_batched(a, out)
+    torch.cuda.synchronize()
+    assert_same(out, a.transpose(1, 2).contiguous())
+
+
+def test_transpose_batched_refuses_a_shape_off_multiple_of():
+    a = random((2, 12, 16))
+    out = guarded((2, 16, 12))
+    with pytest.raises(ValueError, match=r"M a multiple of 8 .*\(got M = 12\)$"):
+        kernels.transpose_batched(a, out)
+
+
+@pytest.mark.parametrize("t", [1, 7, 4096])
+def test_embedding_lookup(t):
+    weight = random((128256, 4096))
+    ids = torch.randint(0, 128256, (t,), dtype=torch.int64, device="cuda")
+    ids[0] = 128255                                 # the last row of the table
+    out = guarded((t, 4096))
+    kernels.embedding_lookup(weight, ids, out)
+    torch.cuda.synchronize()
+    assert_same(out, torch.nn.functional.embedding(ids, weight))
+
+
+@pytest.mark.parametrize("m", [1, 6, 4096])
+def test_concat_last(m):
+    a, b = random((m, 4096)), random((m, 2048))
+    out = guarded((m, 6144))
+    kernels.concat_last(a, b, out)
+    torch.cuda.synchronize()
+    assert_same(out, torch.cat([a, b], dim=-1))
 
 
 def test_outputs_allocated():

@@ -105,6 +105,11 @@ SMALL = {
     "paged_kv_gather_pages": ({"D": 24}, {"B": 2, "T": 32, "MAXP": 3, "NP": 5}),
     "im2col_strided": ({"H": 9, "W": 9, "C": 16, "OH": 5, "OW": 5}, {"N": 3}),
     "repeat_multicast": ({"B": 4, "M": 100, "N": 136}, {}),
+    "im2col_strided_direct": ({"N": 2, "H": 9, "W": 9, "C": 32}, {}),
+    "nchw_to_nhwc": ({"N": 2, "C": 72, "HW": 136}, {}),
+    "transpose_batched": ({}, {"B": 3, "M": 72, "N": 136}),
+    "embedding_lookup": ({"V": 300, "D": 64}, {"T": 37}),
+    "concat_last": ({"NA": 64, "NB": 40}, {"M": 7}),
 }
 
 

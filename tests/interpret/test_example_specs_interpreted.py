@@ -4,7 +4,7 @@ with numpy references (references.py). Which reference applies follows from the 
 stages: im2col, paged_kv (a gather with computed indices), gather, scatter, transpose, or else
 a copy of the one input into every output (zero-padded where an output is larger, as
 cp_async_zfill_f32's is, or repeated along an output's extra leading dimension, as
-repeat_multicast's is)."""
+repeat_multicast's is; concat_last's two inputs side by side)."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +24,11 @@ def expected_outputs(kernel: Kernel, arrays: dict[str, np.ndarray]) -> dict[str,
         return {"out": references.paged_kv(arrays["cache"], arrays["block_table"],
                                            arrays["out"])}
     if kind == "gather":
-        return {"out": references.gather(arrays["table"], arrays["idx"], arrays["out"])}
+        stage = next(s for s in kernel.walk() if s.kind == "gather")
+        table, index, out = (stage.regions[key].name for key in ("src", "index", "dst"))
+        return {out: references.gather(arrays[table], arrays[index], arrays[out])}
+    if kernel.name == "concat_last":                        # two inputs, side by side
+        return {"out": np.concatenate((arrays["a"], arrays["b"]), axis=-1)}
     if kind == "scatter":
         return {"table": references.scatter(arrays["table"], arrays["idx"], arrays["rows"])}
     if kind == "im2col":

@@ -58,6 +58,7 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
     from .codegen import lower
     from .cuda_compile import compile_cuda, compile_ptx, ptx_arch
     from .manifest import build_manifest
+    from .specialize import aligned_kernel
     from .tileir import build_tile_ir
 
     arch = kernel.target.name
@@ -71,8 +72,21 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
                               ptx_arch(arch, lowered.source) if text is not None else None)
     _check_shared_alignment(lowered.host, cubin, manifest["entry"])
     _check_register_pool(lowered.host, cubin, manifest["entry"])
+    variant = aligned_kernel(kernel) if _specializable(lowered.host) else None
+    aligned = None
+    if variant is not None:           # the kernel's wrapper launches it for aligned sizes
+        aligned = compile_kernel(variant[0], nvcc=nvcc, dump_ir=dump_ir, ptx=ptx)
+        manifest["aligned"] = {"kernel": variant[0].name, "multiple_of": variant[1]}
     return KernelArtifact(kernel.name, manifest, lowered.source, cubin, text,
-                          tuple(lowered.notes))
+                          tuple(lowered.notes), aligned)
+
+
+def _specializable(host) -> bool:
+    """Whether InstructionAnnotation found a stage that aligned sizes would make faster."""
+    from .analysis import attr
+    from .passes.slow_paths import SPECIALIZABLE
+
+    return any(bool(attr(f, SPECIALIZABLE, False)) for f in host.functions.values())
 
 
 def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:

@@ -43,6 +43,7 @@ from ..rules.fill import SOURCE
 from ..model import Buffer, Kernel, RegionRef, Stage
 from . import ops
 from .prims import to_prim, tvm_dtype
+from .specialize import row_dim_names
 
 INT32_MAX = 2**31 - 1
 FRAGMENT_SCOPE = "local.fragment"
@@ -93,6 +94,7 @@ class _Builder:
             func = func.with_attr("tlspec.block_vars", self.block_vars)
         for key, value in {"tlspec.threads": kernel.launch.threads, "tlspec.thread_var": self.tid,
                            "tlspec.var_ranges": self.ranges, "tlspec.multiples": self.multiples,
+                           "tlspec.row_dims": [self.env[name] for name in row_dim_names(kernel)],
                            "tlspec.target": kernel.target.name,
                            "tlspec.spec_layouts": spec_layouts,
                            "tlspec.barriers": self.barriers}.items():

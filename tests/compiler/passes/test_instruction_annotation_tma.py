@@ -62,9 +62,13 @@ ROW = dict(tile=[64], load="by, bx*64 : +64", store="A_s")
                                        layout="swizzle_128B"),
                                   dict(tile=[8, 64], load="by*8 : +8, bx*64 : +64",
                                        dtype="int16"),
-                                  dict(tile=[64, 64], load="by*64 : +64, bx*64 - 8 : +64")],
+                                  dict(tile=[64, 64], load="by*64 : +64, bx*64 - 8 : +64"),
+                                  dict(tile=[64, 1, 64], load="by*64 : +64, bx*64 : +64",
+                                       layout="swizzle_128B"),
+                                  dict(tile=[1, 64, 1, 64], load="by*64 : +64, bx*64 : +64")],
                          ids=["slot", "swizzled slot", "row into 1-D", "96-byte swizzled rows",
-                              "4 swizzled rows", "int16", "halo of 16 bytes"])
+                              "4 swizzled rows", "int16", "halo of 16 bytes",
+                              "unit dim inside the tile", "unit dims around the tile"])
 def test_tma_is_chosen(case):
     assert load(kernel(**case))[0] == "tma"
 

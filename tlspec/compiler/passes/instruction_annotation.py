@@ -25,6 +25,9 @@ error at the stage, with the reason), an `async_copy` the cp.async loop, a gathe
 `rows: 4` (sm_100a) TMA gather4 / scatter4: one instruction per 4 indices, whose box is one row
 of the table (a descriptor the same rules hold to), writing or reading 4 dense rows of the tile
 (else an error at the stage). The synchronisation stages move no data and are not annotated.
+Why TMA cannot express a copy is `tma_blockers`' job; a stage that falls to a slower
+instruction than the target allows, for a reason the spec did not choose, is noted as a compile
+warning (`slow_paths`, the function's `tlspec.notes`).
 
 Adds to each operation's config: `tlspec.instruction` (tma | sync | cp_async), `tlspec.why`,
 `tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid), `tlspec.box_bytes` (a
@@ -39,37 +42,27 @@ import tvm_ffi
 from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ... import tensormap_rules
 from ...dtypes import MAX_VECTOR_BYTES
-from ...layouts import TileStorage
 from .. import ops
-from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, region_parts,
-                        scope_kind, target_of, varies_in_cluster)
+from ..analysis import analyzer_for, attr, base_ranges, divisible, dtype_bytes, varies_in_cluster
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
 from ..prims import spec_dtype
+from . import slow_paths
+from .pipeline_planning import NOTES_ATTR
+from .tma_blockers import Side, tma_blockers, tma_ruled_out
 
 
 GATHER4_ROWS = 4        # rows one TMA gather4 / scatter4 moves
 
 
-class _Side:
-    def __init__(self, region):
-        self.buffer, self.starts, self.extents = region_parts(region)
-        self.kind = scope_kind(self.buffer)
-        self.shape = list(self.buffer.shape)
-
-    def moved(self) -> list[int]:
-        return [d for d, e in enumerate(self.extents) if const(e) != 1]
-
-
-def _index_side(call) -> _Side | None:
+def _index_side(call) -> Side | None:
     """The index region of a gather or scatter; None for computed indices (ops.INDICES)."""
-    return None if ops.INDICES in call.config else _Side(call.args[2])
+    return None if ops.INDICES in call.config else Side(call.args[2])
 
 
-def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
+def _vector_limit(func, sides: list[Side], inner_extent, elem: int,
                   width: int | None = None) -> tuple[int, str]:
     """The widest legal vector (elements) up to `width` (default: 16 bytes) and, when below
     that, the reason."""
@@ -102,7 +95,7 @@ def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
     return 1, reason
 
 
-def _may_straddle(func, side: _Side, width: int) -> bool:
+def _may_straddle(func, side: Side, width: int) -> bool:
     """Whether a vector could hold both the last elements of a global tensor and elements past
     them: the guards keep or drop a vector whole (the partial tile at a tensor's end), so that
     would lose the last elements. Vectors start at multiples of `width` (the start is checked
@@ -115,94 +108,12 @@ def _may_straddle(func, side: _Side, width: int) -> bool:
     return not analyzer_for(base_ranges(func)).can_prove(inside)
 
 
-def _inside(func, side: _Side) -> bool:
+def _inside(func, side: Side) -> bool:
     """Whether the region is proven to lie inside its buffer for every block index and dim: then
     no element is read outside it and a fill never shows."""
     analyzer = analyzer_for(base_ranges(func))
     return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + extent <= size)
                for start, extent, size in zip(side.starts, side.extents, side.shape))
-
-
-def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict,
-                  rows: int = 0) -> list[str]:
-    """Why this copy cannot be one TMA copy ([] when it can): the spec rules it out, the
-    descriptor would break a rule of the driver, or TMA would not place the elements where the
-    tile's layout has them. `rows` (4): a gather4 / scatter4, whose box is one row of the table
-    (each of its `rows` coordinates names one) and which moves `rows` rows of the tile."""
-    kinds = (src.kind, dst.kind)
-    if not target_of(func).has_tma:
-        return [f"target {target_of(func).name} has no TMA"]
-    if kinds not in (("global", "shared"), ("shared", "global")):
-        return [f"TMA copies global <-> shared, not {kinds[0]} -> {kinds[1]}"]
-    if config.get("disable_tma"):
-        return ["disable_tma is set"]
-    if "loop_layout.threads" in config:
-        return ["loop_layout describes a SIMT loop"]
-    tile, tensor = (dst, src) if dst.kind == "shared" else (src, dst)
-    layout = layouts.get(tile.buffer.name)
-    if layout == "padded":
-        return [f"'{tile.buffer.name}' is padded (TMA writes dense or swizzled tiles)"]
-    elem = dtype_bytes(tile.buffer.dtype)
-    storage = TileStorage(layout, tuple(const(e) for e in tile.shape), elem)
-    box = [const(e) for e in tensor.extents]
-    if rows:
-        box[0] = 1
-    if None in box:
-        return ["every TMA box extent must be a constant (the box is the region of "
-                f"'{tensor.buffer.name}')"]
-    problems = _descriptor_problems(func, tensor, box, elem, storage)
-    return problems + _placement_problems(func, tile, [rows, *box[1:]] if rows else box, storage)
-
-
-def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
-                         storage: TileStorage) -> list[str]:
-    """The driver's rules (`tensormap_rules`) broken by the descriptor of `tensor`'s box."""
-    problems, strides = [], []
-    stride = 1
-    for extent in reversed(tensor.shape[1:]):
-        stride = stride * extent
-        strides.append(const(stride * elem) if const(stride) is not None else None)
-        if strides[-1] is None and not divisible(func, stride * elem, tensormap_rules.ALIGN):
-            problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "
-                            f"proven to be a multiple of {tensormap_rules.ALIGN} bytes")
-    # the hardware's rule, not the driver's: an innermost coordinate whose address is not
-    # 16-byte aligned faults at run time (illegal instruction)
-    inner = tensor.starts[-1]
-    if not divisible(func, inner * elem, tensormap_rules.ALIGN):
-        problems.append(f"the region of '{tensor.buffer.name}' starts at element {inner} of its "
-                        f"innermost dimension, not proven to be a multiple of "
-                        f"{tensormap_rules.ALIGN} bytes (a TMA coordinate there must be)")
-    length = tensor.shape[0]
-    if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
-        problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
-                        f"proven to span a multiple of {tensormap_rules.ALIGN} bytes")
-    descriptor = tensormap_rules.TensorMap(
-        elem, [const(e) for e in reversed(tensor.shape)], strides, box[::-1],
-        swizzle=storage.tensormap_swizzle)
-    return problems + [str(v) for v in tensormap_rules.violations(descriptor)]
-
-
-def _placement_problems(func, tile: _Side, box: list[int], storage: TileStorage) -> list[str]:
-    """Why TMA would not write (or read) the copied part of `tile` where its layout keeps it:
-    TMA moves a dense box (a swizzled one as rows of the swizzle span) from a shared address
-    that is a multiple of 128 bytes."""
-    name = tile.buffer.name
-    extents = [const(e) for e in tile.extents]
-    moved = [d for d, e in enumerate(extents) if e != 1] or [len(extents) - 1]
-    if any(extents[d] != storage.shape[d] for d in range(moved[0] + 1, len(extents))):
-        return [f"the copy covers a part of the tile '{name}' that is not contiguous"]
-    if storage.swizzle_bytes and (moved[-1] != len(extents) - 1 or
-                                  (prod(box[:-1]) > 1 and box[-1] != storage.cols)):
-        return [f"TMA moves the rows of the swizzled tile '{name}' whole: the copy's rows "
-                f"({box[-1]} elements) are not the tile's ({storage.cols})"]
-    row = 0
-    for start, extent in zip(tile.starts[:-1], storage.shape[:-1]):
-        row = row * extent + start
-    offset = (row * storage.pitch + tile.starts[-1]) * storage.elem_bytes
-    if not divisible(func, offset, tensormap_rules.SHARED_ALIGN):
-        return [f"the copied part of '{name}' starts at byte {offset} of it, not a multiple of "
-                f"{tensormap_rules.SHARED_ALIGN}"]
-    return []
 
 
 class _Annotator:
@@ -211,6 +122,13 @@ class _Annotator:
         self.layouts = {str(k): str(v) for k, v in attr(func, "tlspec.spec_layouts", {}).items()}
         self.fragments: dict[str, tuple] = {}
         self.fragment_elements = self._fragment_elements()
+        self.notes: list[list[str]] = []        # slow-path warnings (`slow_paths`)
+        self.aligned = slow_paths.aligned_view(func) if slow_paths.row_dims(func) else None
+        self.specializable = False      # a call with aligned sizes would get a faster stage
+
+    def _note(self, note: list[str] | None) -> None:
+        if note is not None:
+            self.notes.append(note)
 
     def _fragment_elements(self) -> dict[str, str]:
         """fragment -> the widest dtype a copy of it moves: its copies' vectors must agree (see
@@ -220,7 +138,7 @@ class _Annotator:
         def visit(call):
             if ops.kind_of(call) != "copy":
                 return
-            sides = [_Side(region) for region in call.args[:2]]
+            sides = [Side(region) for region in call.args[:2]]
             wider = max((str(side.buffer.dtype) for side in sides), key=dtype_bytes)
             for side in sides:
                 if side.kind == "fragment":
@@ -230,7 +148,7 @@ class _Annotator:
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return widest
 
-    def _element(self, dst: _Side, src: _Side) -> str:
+    def _element(self, dst: Side, src: Side) -> str:
         """The dtype whose size bounds a copy's vector: the wider side's, or the widest that
         any copy of a fragment side moves."""
         dtypes = [str(dst.buffer.dtype), str(src.buffer.dtype)] + [
@@ -249,11 +167,11 @@ class _Annotator:
     # -- per kind --------------------------------------------------------------------------
     def _copy(self, config: dict, call) -> dict:
         pointer = config[ops.STAGE]
-        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        dst, src = Side(call.args[0]), Side(call.args[1])
         prefer = config.get("prefer_instruction")
         if dst.buffer.dtype != src.buffer.dtype:
             return self._converting_copy(config, pointer, dst, src, prefer)
-        blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+        blockers = tma_blockers(self.func, config, dst, src, self.layouts)
         if ops.FILL in config and not _inside(self.func, src):
             blockers.insert(0, f"fill {config['fill']} is not zero: TMA reads zeros outside a "
                                "tensor")
@@ -264,6 +182,11 @@ class _Annotator:
         if prefer == "tma" and blockers:
             raise StageError(pointer + "/prefer_instruction", f"this copy cannot use TMA: {blockers[0]}",
                              "remove prefer_instruction to let the compiler choose")
+        if prefer is None and blockers and ops.FILL not in config and \
+                tma_ruled_out(self.func, config, dst, src, self.layouts) is None:
+            self._note(slow_paths.tma_note(config, "copy", blockers[0]))
+            self.specializable |= self.aligned is not None and not tma_blockers(
+                self.aligned, config, dst, src, self.layouts)
         if prefer == "cp_async" and (src.kind, dst.kind) != ("global", "shared"):
             raise StageError(pointer + "/prefer_instruction",
                              f"cp.async copies global -> shared, not {src.kind} -> {dst.kind}")
@@ -283,7 +206,7 @@ class _Annotator:
                 self._fragment(pointer, side, decision)
         return decision
 
-    def _converting_copy(self, config: dict, pointer: str, dst: _Side, src: _Side,
+    def _converting_copy(self, config: dict, pointer: str, dst: Side, src: Side,
                          prefer: str | None) -> dict:
         """A copy between dtypes: a SIMT loop that loads values, converts them and stores them
         (TMA and cp.async move bits). Its vector is bounded by the wider dtype, so that both the
@@ -307,8 +230,8 @@ class _Annotator:
         return decision
 
     def _tma_copy(self, config: dict, call) -> dict:
-        dst, src = _Side(call.args[0]), _Side(call.args[1])
-        blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+        dst, src = Side(call.args[0]), Side(call.args[1])
+        blockers = tma_blockers(self.func, config, dst, src, self.layouts)
         if blockers:
             raise StageError(config[ops.STAGE], f"this tma_copy cannot be one TMA copy: "
                              f"{blockers[0]}", "use copy, which falls back to a SIMT loop "
@@ -320,9 +243,9 @@ class _Annotator:
                 "as a bulk group; not waited for here (tma_store_wait)"}
 
     def _copy_cluster(self, config: dict, call) -> dict:
-        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        dst, src = Side(call.args[0]), Side(call.args[1])
         if "cluster_mask" in config:
-            blockers = _tma_blockers(self.func, config, dst, src, self.layouts)
+            blockers = tma_blockers(self.func, config, dst, src, self.layouts)
             if blockers:
                 raise StageError(config[ops.STAGE], "this copy_cluster multicast cannot be one "
                                  f"TMA copy: {blockers[0]}", "make the copy one TMA can move "
@@ -352,7 +275,7 @@ class _Annotator:
                 f"block's shared memory ({blockers[0]})",
                 **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
 
-    def _bulk_blockers(self, dst: _Side, src: _Side, call) -> list[str]:
+    def _bulk_blockers(self, dst: Side, src: Side, call) -> list[str]:
         """Why a block-to-block copy cannot be one cp.async.bulk ([] when it can): the bulk copy
         needs a barrier to complete on, and moves one contiguous run of bytes, 16-byte aligned
         and a multiple of 16 long, from row-major storage to row-major storage."""
@@ -391,7 +314,7 @@ class _Annotator:
         return names
 
     def _async_copy(self, config: dict, call) -> dict:
-        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        dst, src = Side(call.args[0]), Side(call.args[1])
         decision = {"tlspec.instruction": "cp_async",
                     **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
         decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
@@ -400,22 +323,22 @@ class _Annotator:
         return decision
 
     def _transpose(self, config: dict, call) -> dict:
-        dst = _Side(call.args[0])
+        dst = Side(call.args[0])
         elem = dtype_bytes(dst.buffer.dtype)
         width, _ = _vector_limit(self.func, [dst], dst.extents[-1], elem)
         return {"tlspec.instruction": "sync", "tlspec.vector": width,
                 "tlspec.why": f"SIMT: {width}-element vector stores of dst rows from src columns"}
 
     def _gather(self, config: dict, call) -> dict:
-        return self._indexed(config, "gather", rows=_Side(call.args[0]),
-                             table=_Side(call.args[1]), index=_index_side(call))
+        return self._indexed(config, "gather", rows=Side(call.args[0]),
+                             table=Side(call.args[1]), index=_index_side(call))
 
     def _scatter(self, config: dict, call) -> dict:
-        return self._indexed(config, "scatter", rows=_Side(call.args[1]),
-                             table=_Side(call.args[0]), index=_index_side(call))
+        return self._indexed(config, "scatter", rows=Side(call.args[1]),
+                             table=Side(call.args[0]), index=_index_side(call))
 
-    def _indexed(self, config: dict, kind: str, rows: _Side, table: _Side,
-                 index: _Side | None) -> dict:
+    def _indexed(self, config: dict, kind: str, rows: Side, table: Side,
+                 index: Side | None) -> dict:
         if ops.ROWS in config:
             if ops.FILL in config:
                 raise StageError(config[ops.STAGE] + "/fill", f"TMA {kind}4 cannot fill with "
@@ -429,8 +352,8 @@ class _Annotator:
             self._fragment(config[ops.STAGE], rows, decision)
         return decision
 
-    def _tma_rows(self, config: dict, kind: str, rows: _Side, table: _Side,
-                  index: _Side) -> dict:
+    def _tma_rows(self, config: dict, kind: str, rows: Side, table: Side,
+                  index: Side) -> dict:
         """The TMA gather4 / scatter4 form (the spec's `rows: 4`): one instruction per 4 rows,
         whose box is one row of the table region's columns. The spec asked for this form, so
         where TMA cannot do it that is an error at the stage, not a SIMT loop."""
@@ -441,7 +364,7 @@ class _Annotator:
                              f"indices (one instruction per 4); 'index' selects "
                              f"{index.extents[-1]}", "give the index region a constant extent")
         dst, src = (rows, table) if kind == "gather" else (table, rows)
-        blockers = _tma_blockers(self.func, config, dst, src, self.layouts, GATHER4_ROWS)
+        blockers = tma_blockers(self.func, config, dst, src, self.layouts, GATHER4_ROWS)
         if blockers:
             raise StageError(pointer, f"this {kind} cannot use TMA {kind}4: {blockers[0]}",
                              "remove the TMA options ('rows', 'col', 'barrier') for "
@@ -457,16 +380,28 @@ class _Annotator:
                               f"by one thread; {done}"}
 
     def _im2col(self, config: dict, call) -> dict:
-        col, img = _Side(call.args[0]), _Side(call.args[1])
+        col, img = Side(call.args[0]), Side(call.args[1])
         elem = dtype_bytes(col.buffer.dtype)
-        width, _ = _vector_limit(self.func, [col], col.extents[-1], elem)
-        while width > 1 and not divisible(self.func, img.shape[-1], width):
-            width //= 2
+        width, aligned = (self._channels(func, col, img, elem)
+                          for func in (self.func, self.aligned or self.func))
+        if aligned > width:
+            self.specializable = True
+            self._note(slow_paths.vector_note(config, "im2col", width, elem, aligned,
+                                              f"the channels of 'img' ({img.shape[-1]}) are not "
+                                              f"known to be a multiple of {aligned}"))
         return {"tlspec.instruction": "sync", "tlspec.vector": width,
                 "tlspec.why": f"SIMT: {width} channels per access"}
 
+    @staticmethod
+    def _channels(func, col: Side, img: Side, elem: int) -> int:
+        """The widest vector of an im2col: along the tile's rows and the image's channels."""
+        width, _ = _vector_limit(func, [col], col.extents[-1], elem)
+        while width > 1 and not divisible(func, img.shape[-1], width):
+            width //= 2
+        return width
+
     # -- helpers ---------------------------------------------------------------------------
-    def _vector(self, config: dict, sides: list[_Side], extents, dtype) -> dict:
+    def _vector(self, config: dict, sides: list[Side], extents, dtype) -> dict:
         pointer = config[ops.STAGE]
         limit, reason = self._widest(sides, extents, dtype)
         asked = config.get("coalesced_width") or config.get("loop_layout.vector")
@@ -477,6 +412,12 @@ class _Annotator:
                              f"; the widest legal vector here is {limit}",
                              f"use {option}: {limit}, or make the extents and starts multiples of {asked}")
         decision = {"tlspec.vector": asked or limit}
+        if not asked and self.aligned is not None:
+            aligned, _ = self._widest(sides, extents, dtype, func=self.aligned)
+            if aligned > limit:
+                self.specializable = True
+                self._note(slow_paths.vector_note(config, pointer.rsplit("/", 1)[-1], limit,
+                                                  dtype_bytes(dtype), aligned, reason))
         if "loop_layout.threads" in config:
             threads = [int(t) for t in config["loop_layout.threads"]]
             if prod(threads) != int(attr(self.func, "tlspec.threads")):
@@ -485,11 +426,12 @@ class _Annotator:
             decision["tlspec.threads"] = threads
         return decision
 
-    def _widest(self, sides: list[_Side], extents, dtype, width=None) -> tuple[int, str]:
+    def _widest(self, sides: list[Side], extents, dtype, width=None,
+                func=None) -> tuple[int, str]:
         inner = [e for e in extents if const(e) != 1] or [extents[-1]]
-        return _vector_limit(self.func, sides, inner[-1], dtype_bytes(dtype), width)
+        return _vector_limit(func or self.func, sides, inner[-1], dtype_bytes(dtype), width)
 
-    def _cp_async(self, config: dict, sides: list[_Side], vector: int, at: str) -> str:
+    def _cp_async(self, config: dict, sides: list[Side], vector: int, at: str) -> str:
         """Why a cp.async copy, once its vectors are sizes cp.async copies (else an error `at`
         what asks for cp.async, or at the option that asks for a narrower vector)."""
         pointer = config[ops.STAGE]
@@ -514,7 +456,7 @@ class _Annotator:
                          f"({vector} x {spec_dtype(dtype)})",
                          f"use a vector of {fewest} elements or more")
 
-    def _fragment(self, pointer: str, side: _Side, decision: dict) -> None:
+    def _fragment(self, pointer: str, side: Side, decision: dict) -> None:
         """Every copy of a fragment must lay the same elements on the same threads."""
         key = (tuple(const(e) for e in side.extents), decision["tlspec.vector"],
                tuple(decision.get("tlspec.threads", ())))
@@ -531,5 +473,8 @@ class _Annotator:
 class InstructionAnnotation:
     def transform_function(self, func, mod, ctx):
         annotator = _Annotator(func)
-        return func.with_body(tvm_ffi.structural_map(func.body, (TilePrimitiveCall, annotator),
+        func = func.with_body(tvm_ffi.structural_map(func.body, (TilePrimitiveCall, annotator),
                                                      order="post"))
+        if annotator.specializable:
+            func = func.with_attr(slow_paths.SPECIALIZABLE, True)
+        return func.with_attr(NOTES_ATTR, annotator.notes) if annotator.notes else func
