@@ -78,6 +78,7 @@ class RegionRef:
     pointer: str
     region: Region
     dims: list[tuple[Expr, Expr]] = field(default_factory=list)  # empty when unresolvable
+    steps: list[Expr] | None = None    # per dimension, when some slice has a step ('A[::2]')
 
     @property
     def name(self) -> str:

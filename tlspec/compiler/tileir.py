@@ -34,7 +34,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T
 from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
 
-from ..expr import Var
+from ..expr import Var, evaluate
 from ..fill import fill_bits
 from ..rules.fill import SOURCE
 from ..model import Buffer, Kernel, RegionRef, Stage
@@ -141,6 +141,13 @@ class _Builder:
             slices.append(slice(begin, begin + to_prim(extent, self.env)))
         return buffer[tuple(slices)]
 
+    def _steps(self, ref: RegionRef) -> list[int]:
+        """The region's steps (constants: see rules.regions.check_steps)."""
+        if not ref.steps:
+            return [1] * len(ref.dims)
+        constants = {d.name: d.value for d in self.kernel.dims.values() if not d.symbolic}
+        return [evaluate(step, constants) for step in ref.steps]
+
     def _stages(self, stages: list[Stage]) -> None:
         for stage in stages:
             getattr(self, "_stage_" + stage.kind, self._stage_data)(stage)
@@ -214,6 +221,8 @@ class _Builder:
             if bits:
                 config[ops.FILL] = hex(bits)
                 config["fill"] = str(stage.options["fill"])       # for messages
+        if any(ref.steps for ref in stage.regions.values()):
+            config[ops.STEPS] = [self._steps(stage.regions[option]) for option in ("dst", "src")]
         if stage.kind == "im2col":
             args = [self._region(stage.regions["col"]), self._region(stage.regions["img"]),
                     to_prim(stage.exprs["nhw_step"], self.env),

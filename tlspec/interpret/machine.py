@@ -291,6 +291,10 @@ class _Run:
                                          f"dimension {i}; extents must be positive")
         return box
 
+    def steps(self, ref: RegionRef) -> list[int] | None:
+        """A strided region's steps (constants of at least 1, rules.regions.check_steps)."""
+        return None if ref.steps is None else [self.value(step, ref.pointer) for step in ref.steps]
+
     def tensor(self, ref: RegionRef) -> GlobalTensor:
         return self.memory[ref.name]
 
@@ -300,7 +304,7 @@ class _Run:
         box = self.box(ref)
         storage = self.memory[ref.name]
         if isinstance(storage, GlobalTensor):
-            return box, storage.read_box(box, self.block, ref.pointer, fill), None
+            return box, storage.read_box(box, self.block, ref.pointer, fill, self.steps(ref)), None
         return (box, *storage.read_box(box, ref.pointer, ref.region.text))
 
     def store(self, ref: RegionRef, box: Box, values: np.ndarray, defined: np.ndarray | None,
@@ -308,6 +312,7 @@ class _Run:
         """Write box-shaped values (taken from `source`) into the region's `box`."""
         storage = self.memory[ref.name]
         if isinstance(storage, GlobalTensor):
-            storage.write_box(box, values, defined, self.block, ref.pointer, source)
+            storage.write_box(box, values, defined, self.block, ref.pointer, source,
+                              self.steps(ref))
         else:
             storage.write_box(box, values, defined, ref.pointer, ref.region.text)

@@ -13,7 +13,7 @@ from ..source import pointer_join
 from .barriers import WITHOUT_TMA
 from .context import Context, Scope, shape_text
 from .fill import check_fill
-from .regions import check_region, check_same_extents, const_extents, full_dim, same_extent
+from .regions import check_region, check_same_extents, check_steps, const_extents, full_dim, same_extent
 from .tma import check_tma
 
 # Options through which a stage writes its buffer; every other region option is read.
@@ -515,6 +515,8 @@ def check_stages(ctx: Context) -> None:
         for ref in stage.regions.values():
             if ref.dims:
                 check_region(ctx, ref, scope)
+            if ref.steps and ref.dims:
+                check_steps(ctx, stage.kind, ref)
         check_io(ctx, stage)
         check_fill(ctx, stage)
         check = CHECKS.get(stage.kind)

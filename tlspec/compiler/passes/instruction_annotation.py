@@ -55,10 +55,23 @@ GATHER4_ROWS = 4        # rows one TMA gather4 / scatter4 moves
 
 
 class _Side:
-    def __init__(self, region):
+    def __init__(self, region, steps: list[int] | None = None):
         self.buffer, self.starts, self.extents = region_parts(region)
         self.kind = scope_kind(self.buffer)
         self.shape = list(self.buffer.shape)
+        self.steps = steps or [1] * len(self.extents)
+
+    def span(self, d: int):
+        """How many elements of dimension `d` the region spans, from its first to its last."""
+        step = self.steps[d]
+        return self.extents[d] if step == 1 else (self.extents[d] - 1) * step + 1
+
+    def strided(self) -> str | None:
+        """Why the region is not a dense box (its first step other than 1), or None."""
+        for d, step in enumerate(self.steps):
+            if step != 1:
+                return f"'{self.buffer.name}' has step {step} in dimension {d}"
+        return None
 
     def moved(self) -> list[int]:
         return [d for d, e in enumerate(self.extents) if const(e) != 1]
@@ -78,7 +91,10 @@ def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
             if side.kind == "fragment" or problem:
                 continue
             moved = side.moved() or [len(side.extents) - 1]
-            if moved[-1] != len(side.shape) - 1:
+            if side.steps[-1] != 1 and moved[-1] == len(side.shape) - 1:
+                problem = f"'{side.buffer.name}' has step {side.steps[-1]} along its " \
+                          "contiguous dimension: its elements are not adjacent, one per access"
+            elif moved[-1] != len(side.shape) - 1:
                 problem = f"'{side.buffer.name}' is not moved along its contiguous dimension"
             elif not divisible(func, side.starts[-1], width):
                 problem = f"the start {side.starts[-1]} of '{side.buffer.name}' is not a " \
@@ -106,7 +122,7 @@ def _may_straddle(func, side: _Side, width: int) -> bool:
     end = side.shape[-1]
     if divisible(func, end, width):
         return False
-    inside = side.starts[-1] + side.extents[-1] <= end
+    inside = side.starts[-1] + side.span(-1) <= end
     return not analyzer_for(base_ranges(func)).can_prove(inside)
 
 
@@ -114,8 +130,8 @@ def _inside(func, side: _Side) -> bool:
     """Whether the region is proven to lie inside its buffer for every block index and dim: then
     no element is read outside it and a fill never shows."""
     analyzer = analyzer_for(base_ranges(func))
-    return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + extent <= size)
-               for start, extent, size in zip(side.starts, side.extents, side.shape))
+    return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + side.span(d) <= size)
+               for d, (start, size) in enumerate(zip(side.starts, side.shape)))
 
 
 def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict,
@@ -129,6 +145,10 @@ def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict,
         return [f"target {target_of(func).name} has no TMA"]
     if kinds not in (("global", "shared"), ("shared", "global")):
         return [f"TMA copies global <-> shared, not {kinds[0]} -> {kinds[1]}"]
+    strided = src.strided() or dst.strided()
+    if strided:
+        return [f"{strided}: strided regions move by SIMT loops (TMA element strides are not "
+                "used by this release)"]
     if config.get("disable_tma"):
         return ["disable_tma is set"]
     if "loop_layout.threads" in config:
@@ -237,7 +257,7 @@ class _Annotator:
     # -- per kind --------------------------------------------------------------------------
     def _copy(self, config: dict, call) -> dict:
         pointer = config[ops.STAGE]
-        dst, src = _Side(call.args[0]), _Side(call.args[1])
+        dst, src = _Side(call.args[0], ops.steps_of(call, 0)), _Side(call.args[1], ops.steps_of(call, 1))
         prefer = config.get("prefer_instruction")
         if dst.buffer.dtype != src.buffer.dtype:
             return self._converting_copy(config, pointer, dst, src, prefer)
@@ -263,6 +283,10 @@ class _Annotator:
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,
                     **self._vector(config, [dst, src], dst.extents, self._element(dst, src))}
+        for side in (dst, src):
+            if side.steps[-1] != 1 and side.kind == "global":
+                decision["tlspec.why"] += f"; one element per access: '{side.buffer.name}' has " \
+                    f"step {side.steps[-1]} along its contiguous dimension"
         if instruction == "cp_async":
             decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
                                                     pointer + "/prefer_instruction")

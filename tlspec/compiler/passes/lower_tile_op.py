@@ -160,9 +160,10 @@ class _Lowerer:
         return stores
 
     # -- operands --------------------------------------------------------------------------
-    def _operand(self, region, bits: bool = True) -> Operand:
+    def _operand(self, region, bits: bool = True, steps: list[int] | None = None) -> Operand:
         """The operand of `region`, its elements moved as bits (`as_bits`, the view declared
-        where the stage starts); `bits=False`: as values of its dtype (a gather's index)."""
+        where the stage starts); `bits=False`: as values of its dtype (a gather's index);
+        `steps`: a strided copy region's (`ops.STEPS`)."""
         buffer, starts, extents = region_parts(region)
         kind = scope_kind(buffer)
         layout = None
@@ -175,7 +176,8 @@ class _Lowerer:
         if bits and not as_bits(access).same_as(access):
             self.bit_views.append((as_bits(access), access))
             access = self.bit_views[-1][0]
-        return Operand(buffer.name, kind, access, starts, extents, list(buffer.shape), layout)
+        return Operand(buffer.name, kind, access, starts, extents, list(buffer.shape), layout,
+                       steps)
 
     # -- traversal -------------------------------------------------------------------------
     def visit(self, stmt):
@@ -224,7 +226,8 @@ class _Lowerer:
 
     def _simt(self, kind, call, config):
         vector = config["tlspec.vector"]
-        args = [self._operand(a, bits=i != 2 or kind not in ("gather", "scatter"))
+        args = [self._operand(a, bits=i != 2 or kind not in ("gather", "scatter"),
+                              steps=ops.steps_of(call, i) if kind == "copy" else None)
                 if hasattr(a, "source") else a for i, a in enumerate(call.args)]
         if kind == "copy":
             values = tuple(str(region_parts(a)[0].dtype) for a in (call.args[1], call.args[0]))
@@ -395,7 +398,8 @@ class _Lowerer:
     def _cp_async(self, call, config, wait: bool):
         """A cp.async copy; a `copy` waits for its own group, an `async_copy` does not."""
         self.explicit_cp_async |= not wait
-        dst, src = (self._operand(a) for a in call.args[:2])
+        dst, src = (self._operand(a, steps=ops.steps_of(call, i))
+                    for i, a in enumerate(call.args[:2]))
         return lower_cp_async(dst, src, config["tlspec.vector"], config.get("tlspec.threads"),
                               self.tid, self.nthreads, wait=wait,
                               commit=config.get(COMMIT, True))
