@@ -1,0 +1,37 @@
+"""tests/gpu/strided/ (strided regions, run by tests/gpu/test_strided_gpu.py on the GPU) compiles
+without a GPU into a package of all its kernels: strided loads element by element along a
+strided contiguous dimension, the fill's bits outside a strided halo. (The vector widths are
+tested at the pass: tests/compiler/passes/test_instruction_annotation_strided.py.)"""
+import pytest
+
+pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
+from conftest import ROOT, compiled_once
+from test_fill_compile import kernel_source
+
+from tlspec.validate import validate_paths
+
+STRIDED = ROOT / "tests" / "gpu" / "strided"
+
+
+@pytest.fixture(scope="module")
+def strided(tmp_path_factory):
+    yield from compiled_once(tmp_path_factory, STRIDED, "tlspec_strided_ci")
+
+
+def test_every_kernel_of_strided_compiles(strided):
+    package, out = strided
+    names = sorted(k.name for k in validate_paths([str(STRIDED)]).kernels)
+    assert sorted(package.__all__) == names
+    assert all((out / f"{name}.cubin").read_bytes()[:4] == b"\x7fELF" for name in names)
+
+
+def test_deinterleave_reads_every_other_element(strided):
+    source = kernel_source(strided[1], "deinterleave_f32")
+    assert "shared__cluster_global" not in source            # no TMA
+    # one 4-byte element per access, at column bx*128 + 2 * (tid % 64) (+ 1 for the odd ones)
+    assert "((uint*)A_ptr)[(((((int)blockIdx.x) * 128) + ((((int)threadIdx.x) & 63) * 2))" \
+        in source
+
+
+def test_a_strided_halo_stores_the_fill_bits(strided):
+    assert "(uchar)157" in kernel_source(strided[1], "strided_halo_i8")      # -99 is 0x9d

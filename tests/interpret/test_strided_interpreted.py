@@ -1,0 +1,78 @@
+"""Strided regions in the interpreter: the GPU suite's kernels (tests/gpu/strided/) run on the CPU
+against numpy's strided slicing (`a[:, ::2]`), which is what docs/spec.md ("Strided regions")
+says a step selects; the rules of a region's edge (fill outside, stores skipped) as for dense
+regions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from interpret_support import assert_same, kernel, poisoned, random, spec
+from test_fill_interpreted import ceildiv, filled
+from tlspec.interpret import load
+
+kernels = load(ROOT / "tests" / "gpu" / "strided" / "strided.tlspec.yaml")
+DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "i8": "int8"}
+SHAPES = [(1, 2), (3, 129), (16, 128), (17, 255), (40, 1000)]
+
+
+@pytest.mark.parametrize("tag", DTYPES)
+@pytest.mark.parametrize("m, n", SHAPES)
+def test_deinterleave_reads_even_and_odd_columns(tag, m, n):
+    dtype = DTYPES[tag]
+    a = random((m, n), dtype)
+    e, o = poisoned((m, ceildiv(n, 2)), dtype), poisoned((m, n // 2), dtype)
+    getattr(kernels, f"deinterleave_{tag}")(a, e, o)
+    assert_same(e, a[:, ::2])
+    assert_same(o, a[:, 1::2])
+
+
+@pytest.mark.parametrize("tag", DTYPES)
+@pytest.mark.parametrize("m, n", SHAPES)
+def test_interleave_writes_every_other_column(tag, m, n):
+    dtype = DTYPES[tag]
+    e, o = random((m, ceildiv(n, 2)), dtype, seed=1), random((m, n // 2), dtype, seed=2)
+    a = poisoned((m, n), dtype)
+    getattr(kernels, f"interleave_{tag}")(e, o, a)
+    want = np.empty_like(a)
+    want[:, ::2], want[:, 1::2] = e, o
+    assert_same(a, want)
+
+
+@pytest.mark.parametrize("m, n", SHAPES)
+def test_every_other_row(m, n):
+    a, b = random((m, n), "float32"), poisoned((ceildiv(m, 2), n), "float32")
+    kernels.every_other_row_f32(a, b)
+    assert_same(b, a[::2])
+
+
+def test_downsample_2x2_through_registers():
+    a, b = random((1000, 999)), poisoned((500, 500))
+    kernels.downsample_2x2_f16(a, b)
+    assert_same(b, a[::2, ::2])
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (2, 100), (3, 128), (5, 1001)])
+def test_a_strided_halo_reads_the_fill_outside(m, n):
+    t = ceildiv(n, 128)
+    a, b = random((m, n), "int8"), poisoned((m, t, 66), "int8")
+    kernels.strided_halo_i8(a, b)
+    ref = filled((m, t * 128 + 4), -99, "int8")          # element k of a row at k + 2
+    ref[:, 2:2 + n] = a
+    assert_same(b, np.stack([ref[:, j * 128: j * 128 + 132: 2] for j in range(t)], axis=1))
+
+
+def test_a_step_of_three_with_a_partial_last_tile():
+    """`start : stop : step` counts ceildiv(stop - start, step) elements; stores past the end
+    of a strided destination are skipped."""
+    copy = kernel(spec("thirds", """
+        A: {scope: global, shape: [10], dtype: int32, io: in}
+        B: {scope: global, shape: [6], dtype: int32, io: out}
+        T: {scope: shared, shape: [4], dtype: int32}""", """
+        - copy: {src: "A[1 : 10 : 3]", dst: "T[0 : 3]"}
+        - copy: {src: "A[2 : +1]", dst: "T[3 : 4]"}
+        - copy: {src: T, dst: "B[0 : +4 : 2]"}"""))
+    a, b = np.arange(1, 11, dtype=np.int32), np.full(6, -1, np.int32)
+    copy(a, b)
+    assert b.tolist() == [2, -1, 5, -1, 8, -1]      # the 3 for B[6] is not stored
