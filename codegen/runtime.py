@@ -336,7 +336,7 @@ def _fmt_shape(shape: Sequence[int]) -> str:
 class Argument:
     """One manifest argument, with what the checks and the messages need precomputed."""
     __slots__ = ("name", "dtype", "shape", "io", "doc", "rank", "dims", "bare_dims", "expected",
-                 "derived")
+                 "derived", "strides", "bare_strides")
 
     def __init__(self, m: Mapping, dims: Mapping) -> None:
         self.name, self.dtype, self.io = m["name"], m["dtype"], m.get("io", "in")
@@ -348,6 +348,13 @@ class Argument:
         # (position, dim) of the shape entries that are a bare dim: they bind it
         self.bare_dims = [(i, e["dim"]) for i, e in enumerate(self.shape)
                           if isinstance(e, dict) and "dim" in e]
+        # declared strides (elements; None: C-contiguous) and the bare dims in them, which they
+        # bind from the argument's own strides
+        self.strides = m.get("strides")
+        self.bare_strides = [(i, e["dim"]) for i, e in enumerate(self.strides or ())
+                             if isinstance(e, dict) and "dim" in e]
+        for e in self.strides or ():
+            _collect_dims(e, self.dims)
         self.expected = self._expected(dims)
         # axis -> the derived dims its extent was written with (the shape holds their values)
         self.derived: dict = {}
@@ -357,6 +364,8 @@ class Argument:
     def _expected(self, dims: Mapping) -> str:
         """'(M, 256) with M a multiple of 64 and M >= 64': the shape and the free dims' rules."""
         text = _fmt_shape([render(e) for e in self.shape])
+        if self.strides is not None:
+            text += " with strides " + _fmt_shape([render(e) for e in self.strides])
         rules = [f"{d} {r}" for d in self.dims if dims.get(d, {}).get("value") is None
                  for r in dim_rules(dims.get(d, {}))]
         return text + (" with " + " and ".join(rules) if rules else "")
@@ -383,6 +392,7 @@ def check_arguments(kernel: Kernel, values: Sequence) -> tuple:
         if v is not None:                         # only a later argument (or an affine one) bound
             _check_shape(where, arg, v, env, bound_by, kernel.dims)
             _check_dims(where, arg, v, env, kernel.dims)
+            _check_strides(where, arg, v, env, bound_by, complete=True)
     _bind_derived(kernel, env)
     finish_checks(kernel, env)
     for arg, v in zip(kernel.arguments, views):
@@ -404,7 +414,7 @@ def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
     _check_dtype(where, arg, v)
     _check_shape(where, arg, v, env, bound_by, kernel.dims)
     _check_dims(where, arg, v, env, kernel.dims)
-    _check_contiguous(where, arg, v)
+    _check_strides(where, arg, v, env, bound_by)
     return v
 
 
@@ -497,10 +507,46 @@ def _check_dims(where: str, arg: Argument, v: ArrayView, env: Env, dims: Mapping
                              f"expected {arg.expected} (got {d} = {env[d]})")
 
 
-def _check_contiguous(where: str, arg: Argument, v: ArrayView) -> None:
-    if not _c_contiguous(v.shape, v.strides):
-        raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
-                         f"{v.strides} in elements); pass a contiguous copy")
+def _check_strides(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: dict,
+                   complete: bool = False) -> None:
+    """C-contiguous, or (declared strides) the declared strides: their bare dims bound from the
+    argument's strides, each stride a multiple of the next and at least the span of the next
+    dimension (the compiled addressing and non-overlapping outputs rely on both: `complete`,
+    once every dim is bound). Dimensions of extent 1 may have any stride (they have one
+    element)."""
+    if arg.strides is None:
+        if not _c_contiguous(v.shape, v.strides):
+            raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
+                             f"{v.strides} in elements); pass a contiguous copy, or declare its "
+                             "strides in the spec")
+        return
+    have = v.strides if v.strides is not None else _c_strides(v.shape)
+    for i, d in arg.bare_strides:
+        if d not in env:
+            env[d], bound_by[d] = have[i], arg.name
+    try:
+        want = [evaluate(e, env) for e in arg.strides]
+    except ValueError:
+        return                                 # a dim bound only by a later argument
+    if any(n != 1 and a != b for n, a, b in zip(v.shape, have, want)):
+        raise ValueError(f"{where}: argument {arg.name!r} has strides {_fmt_shape(have)} (in "
+                         f"elements); expected {_fmt_shape(want)}: {arg.expected}"
+                         f"{_bound_note(arg, {'op': '+', 'args': arg.strides}, env, bound_by)}")
+    for i in range(arg.rank - 1 if complete else 0):
+        if want[i] % want[i + 1] or want[i] < want[i + 1] * v.shape[i + 1]:
+            raise ValueError(f"{where}: argument {arg.name!r} has strides {_fmt_shape(want)}: "
+                             f"stride {i} must be a multiple of stride {i + 1} and at least "
+                             f"{want[i + 1] * v.shape[i + 1]} (dimension {i + 1} spans that "
+                             "many elements)")
+
+
+def _c_strides(shape: Sequence[int]) -> tuple:
+    """The strides (in elements) of a C-contiguous array of `shape`."""
+    strides, stride = [], 1
+    for n in reversed(shape):
+        strides.insert(0, stride)
+        stride *= n
+    return tuple(strides)
 
 
 def _check_placement(where: str, arg: Argument, v: ArrayView) -> None:
@@ -763,8 +809,10 @@ class _Plan:
                                v.device_id is not None), None)
         self.block = tuple(evaluate(e, env) for e in kernel.block)
         self.smem = evaluate(kernel.smem, env)
-        # (argument index, shape) of every omitted output
-        self.allocations = [(i, tuple(evaluate(e, env) for e in kernel.arguments[i].shape))
+        # (argument index, shape, declared strides or None) of every omitted output
+        self.allocations = [(i, tuple(evaluate(e, env) for e in kernel.arguments[i].shape),
+                             None if kernel.arguments[i].strides is None else
+                             tuple(evaluate(e, env) for e in kernel.arguments[i].strides))
                             for i, v in enumerate(views) if v is None]
         self.map_layouts = [(tuple(evaluate(e, env) for e in t["dims"]),
                              tuple(evaluate(e, env) for e in t["strides"]))
@@ -944,17 +992,19 @@ class Kernel:
         return views, plan
 
     def _allocate(self, values: Sequence, views: list, plan: _Plan) -> tuple:
-        """torch.empty for every omitted output; (values, views) with them filled in."""
+        """torch.empty for every omitted output (empty_strided for one with declared strides);
+        (values, views) with them filled in."""
         torch = _torch()
         values, views = list(values), list(views)
         device = "cuda" if plan.device_id is None else plan.device_id
-        for i, shape in plan.allocations:
+        for i, shape, strides in plan.allocations:
             arg = self.arguments[i]
             if torch is None:
                 raise TypeError(f"{self.name}(): argument {arg.name!r} was not given and torch is "
                                 f"not available to allocate it; pass an output array")
-            values[i] = torch.empty(shape, dtype=getattr(torch, DTYPES[arg.dtype][2]),
-                                    device=device)
+            dtype = getattr(torch, DTYPES[arg.dtype][2])
+            values[i] = torch.empty(shape, dtype=dtype, device=device) if strides is None else \
+                torch.empty_strided(shape, strides, dtype=dtype, device=device)
             views[i] = adapt(values[i])
         return values, views
 

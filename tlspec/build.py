@@ -151,9 +151,17 @@ class _Builder:
                 expr = None
             complete &= expr is not None
             shape.append(simplify(expr) if expr is not None else Const(1))
+        strides = None
+        if "strides" in data:
+            strides = []
+            for i, stride in enumerate(data["strides"]):
+                expr = self.expression(stride, pointer_join(pointer + "/strides", i), list(dims),
+                                       f"the strides of buffer '{name}'")
+                complete &= expr is not None
+                strides.append(simplify(expr) if expr is not None else Const(1))
         return Buffer(name, pointer, data["scope"], shape, data["dtype"], data.get("io"),
                       data.get("layout", "auto"), data.get("doc", ""), complete,
-                      list(dict.fromkeys(derived)))
+                      list(dict.fromkeys(derived)), strides)
 
     def launch(self, data: dict, dims: list[str]) -> Launch:
         grid = []

@@ -312,7 +312,9 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         "arguments": [{"name": b.name, "dtype": b.dtype,
                        "shape": [spec_expr(e, kernel) for e in b.shape],
                        "io": b.io or "inout", "doc": b.doc,
-                       **({"derived": [list(a) for a in b.derived]} if b.derived else {})}
+                       **({"derived": [list(a) for a in b.derived]} if b.derived else {}),
+                       **({"strides": [spec_expr(e, kernel) for e in b.strides]}
+                          if b.strides is not None else {})}
                       for b in globals_],
         "dims": _dims(kernel, globals_),
         "params": params,

@@ -1,7 +1,8 @@
 """The tile IR: a validated Kernel as a tvm.tirx PrimFunc, built with tvm's IRBuilder.
 
 Each stage is still one tile-level operation (see `ops`): the global buffers are the function's
-arguments (`match_buffer`, row-major; symbolic dims become int32 arguments), the grid and the
+arguments (`match_buffer`, row-major or with their declared `strides`; symbolic dims become
+int32 arguments), the grid and the
 thread block are tirx's `cta_id` / `thread_id`, shared tiles are `shared.dyn` allocations in
 their logical shape, fragments `local.fragment` allocations. A shared tile or fragment that no
 stage uses is not allocated: it takes no shared memory and no registers. Decisions about
@@ -72,9 +73,11 @@ class _Builder:
                 for buffer in kernel.buffers.values():
                     if buffer.is_global:
                         handle = T.arg(f"{buffer.name}_handle", T.handle())
+                        strides = None if buffer.strides is None else [
+                            to_prim(s, self.env) for s in buffer.strides]
                         self.buffers[buffer.name] = IRBuilder.name(
                             buffer.name, T.match_buffer(handle, self._shape(buffer),
-                                                        tvm_dtype(buffer.dtype)))
+                                                        tvm_dtype(buffer.dtype), strides=strides))
                 T.device_entry()
                 self._launch()
                 for buffer in tiles:

@@ -73,11 +73,12 @@ class Program:
             self.same_stage |= read & written
 
     def run(self, arrays: Mapping[str, np.ndarray]) -> Execution:
-        """Run the kernel on `arrays` (every global buffer by name, C-contiguous, of the buffer's
-        element size); outputs are written in place. Raises TypeError / ValueError for arrays
+        """Run the kernel on `arrays` (every global buffer by name, C-contiguous or with its
+        declared strides, of the buffer's element size); outputs are written in place. Raises TypeError / ValueError for arrays
         that do not fit, InterpretError for a result the kernel leaves undefined."""
         values = check_arrays(self.signature, arrays)
-        dims = self.signature.bind([a.shape for a in values])
+        dims = self.signature.bind([a.shape for a in values],
+                                   strides=[element_strides(a) for a in values])
         try:
             return _Run(self, dims, values).execute()
         except Fault as fault:
@@ -149,6 +150,11 @@ def check_arrays(signature: Signature, arrays: Mapping[str, np.ndarray]) -> list
     return values
 
 
+def element_strides(x: np.ndarray) -> tuple[int, ...]:
+    """An array's strides in elements (check_array checked they are whole elements)."""
+    return tuple(s // x.itemsize for s in x.strides)
+
+
 def check_array(where: str, buffer: Buffer, x: object) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{where}: argument {buffer.name!r} is a {type(x).__name__}, not a numpy "
@@ -157,9 +163,13 @@ def check_array(where: str, buffer: Buffer, x: object) -> np.ndarray:
         raise TypeError(f"{where}: argument {buffer.name!r} has dtype {x.dtype}; expected "
                         f"{buffer.dtype} (or any dtype of {bits_dtype(buffer.dtype).itemsize} "
                         "bytes: elements are moved as bits)")
-    if not x.flags.c_contiguous:
+    if buffer.strides is None and not x.flags.c_contiguous:
         raise ValueError(f"{where}: argument {buffer.name!r} is not C-contiguous; pass a "
                          "contiguous copy")
+    if buffer.strides is not None and any(s <= 0 or s % x.itemsize for s in x.strides):
+        raise ValueError(f"{where}: argument {buffer.name!r} has strides {x.strides} (in bytes); "
+                         f"declared strides are positive multiples of its {x.itemsize}-byte "
+                         "elements")
     if buffer.io != "in" and not x.flags.writeable:
         raise ValueError(f"{where}: argument {buffer.name!r} is read-only; the kernel writes it")
     return x

@@ -48,6 +48,7 @@ from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes,
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
+from ..lower.pitched import element_strides
 from ..prims import spec_dtype
 
 
@@ -65,6 +66,10 @@ class _Side:
         """How many elements of dimension `d` the region spans, from its first to its last."""
         step = self.steps[d]
         return self.extents[d] if step == 1 else (self.extents[d] - 1) * step + 1
+
+    def pitch(self):
+        """Elements from one row to the next: the row's length, or a declared row stride."""
+        return element_strides(self.buffer)[-2] if self.kind == "global" else self.shape[-1]
 
     def strided(self) -> str | None:
         """Why the region is not a dense box (its first step other than 1), or None."""
@@ -99,8 +104,8 @@ def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
             elif not divisible(func, side.starts[-1], width):
                 problem = f"the start {side.starts[-1]} of '{side.buffer.name}' is not a " \
                           f"multiple of {width}"
-            elif len(side.shape) > 1 and not divisible(func, side.shape[-1], width):
-                problem = f"the rows of '{side.buffer.name}' ({side.shape[-1]} elements) are " \
+            elif len(side.shape) > 1 and not divisible(func, side.pitch(), width):
+                problem = f"the rows of '{side.buffer.name}' ({side.pitch()} elements) are " \
                           f"not a multiple of {width}"
             elif side.kind == "global" and _may_straddle(func, side, width):
                 problem = f"'{side.buffer.name}' ends after {side.shape[-1]} elements, not a " \
@@ -173,9 +178,7 @@ def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
                          storage: TileStorage) -> list[str]:
     """The driver's rules (`tensormap_rules`) broken by the descriptor of `tensor`'s box."""
     problems, strides = [], []
-    stride = 1
-    for extent in reversed(tensor.shape[1:]):
-        stride = stride * extent
+    for stride in reversed(element_strides(tensor.buffer)[:-1]):
         strides.append(const(stride * elem) if const(stride) is not None else None)
         if strides[-1] is None and not divisible(func, stride * elem, tensormap_rules.ALIGN):
             problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "

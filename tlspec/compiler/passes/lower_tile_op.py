@@ -59,7 +59,7 @@ from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, re
                         rows_view_name, scope_kind, thread_info)
 from ..errors import StageError
 from ..guards import FILLS
-from ..lower import scatter4, tma_rows
+from ..lower import pitched, scatter4, tma_rows
 from ..lower.cluster import bulk_copy, cluster_rank, remote_operand, signal_remote, sync_cluster
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
 from ..lower.convert import lower_converting_copy
@@ -94,6 +94,7 @@ class _Lowerer:
         self.loops: list[tirx.For] = []
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.fills: dict[str, list[str]] = {}   # stage pointer -> [source tensor, fill bits]
+        self.pitched: dict[str, list] = {}      # strided tensor -> its shape (..lower.pitched)
         self.read_globals = self._read_globals()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
         stores = self._tma_stores()
@@ -171,6 +172,10 @@ class _Lowerer:
             access, layout = self.views[flat_view_name(buffer.name)], tile_layout(self.func, buffer)
         elif kind == "fragment":
             access = self.fragments[buffer.name][1]
+        elif pitched.declared(buffer):
+            access = pitched.pitched_view(buffer)
+            self.bit_views.append((access, buffer))
+            self.pitched[buffer.name] = list(buffer.shape)
         else:
             access = buffer
         if bits and not as_bits(access).same_as(access):
@@ -434,15 +439,18 @@ def _tma_tensor(region) -> tuple:
     """The global side of a TMA copy as tirx's dispatch takes it, and the declaration it needs
     (or None): a tensor of an element type tirx has no tensor map for is described as the
     unsigned integers of its size (a TMA copy moves bits; the run time picks the driver's type
-    from the argument's own dtype)."""
+    from the argument's own dtype); one with declared strides, over a layout of them
+    (`..lower.pitched.tma_view`), so that the tensor map takes them as its global strides."""
     buffer, starts, extents = region_parts(region)
-    if str(buffer.dtype) in TIRX_TMA_DTYPES:
+    if str(buffer.dtype) in TIRX_TMA_DTYPES and not pitched.declared(buffer):
         return region, None
-    bits = tirx.decl_buffer(buffer.shape, f"uint{dtype_bytes(buffer.dtype) * 8}",
-                            name=buffer.name, data=buffer.data, strides=buffer.strides,
-                            elem_offset=buffer.elem_offset, layout=buffer.layout)
-    return (bits[tuple(slice(b, b + e) for b, e in zip(starts, extents))],
-            tirx.DeclBuffer(bits, data=buffer.data))
+    layout = pitched.tma_view(buffer).layout if pitched.declared(buffer) else buffer.layout
+    dtype = buffer.dtype if str(buffer.dtype) in TIRX_TMA_DTYPES else \
+        f"uint{dtype_bytes(buffer.dtype) * 8}"
+    view = tirx.decl_buffer(buffer.shape, dtype, name=buffer.name, data=buffer.data,
+                            strides=buffer.strides, elem_offset=buffer.elem_offset, layout=layout)
+    return (view[tuple(slice(b, b + e) for b, e in zip(starts, extents))],
+            tirx.DeclBuffer(view, data=buffer.data))
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.LowerTileOp")
@@ -456,6 +464,8 @@ class LowerTileOp:
             func = func.with_attr(READS_TMA_STORES, True)
         if lowerer.fills:               # see ..guards
             func = func.with_attr(FILLS, lowerer.fills)
+        if lowerer.pitched:             # see ..guards
+            func = func.with_attr(pitched.PITCHED, lowerer.pitched)
         return func
 
 
