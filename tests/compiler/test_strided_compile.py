@@ -2,6 +2,8 @@
 without a GPU into a package of all its kernels: strided loads element by element along a
 strided contiguous dimension, the fill's bits outside a strided halo. (The vector widths are
 tested at the pass: tests/compiler/passes/test_instruction_annotation_strided.py.)"""
+import json
+
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
@@ -35,3 +37,29 @@ def test_deinterleave_reads_every_other_element(strided):
 
 def test_a_strided_halo_stores_the_fill_bits(strided):
     assert "(uchar)157" in kernel_source(strided[1], "strided_halo_i8")      # -99 is 0x9d
+
+
+def manifest(out, name) -> dict:
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_a_pitched_view_is_addressed_by_its_pitch_and_bounded_by_its_shape(strided):
+    source = kernel_source(strided[1], "pitched_copy_f16")
+    assert "(((int)threadIdx.x) >> 6)) * LD)) + (((int)threadIdx.x) & 63))]" in source
+    assert "(((int)threadIdx.x) & 63)) < N)" in source and "< LD" not in source
+
+
+def test_the_tensor_maps_of_pitched_views_have_their_pitches_as_row_strides(strided):
+    maps = {t["argument"]: t["strides"] for t in manifest(strided[1], "pitched_tma_f16")
+            ["tensormaps"]}
+    assert maps == {"A": [{"op": "*", "args": [{"dim": "LD"}, 2]}],
+                    "B": [{"op": "*", "args": [{"dim": "LDB"}, 2]}]}
+
+
+def test_a_pitch_not_known_to_be_16_bytes_keeps_simt_and_the_wrapper_checks_strides(strided):
+    m = manifest(strided[1], "pitched_copy_f32")
+    assert m["tensormaps"] == []
+    assert m["arguments"][0]["strides"] == [{"dim": "LD"}, 1]
+    assert {"expr": {"op": "*", "args": [{"dim": "LD"}, {"dim": "M"}]}, "op": "<=",
+            "bound": 2**31 - 1, "message": "A is indexed with int32: stride 0 times extent 0 "
+                                           "must stay below 2**31"} in m["checks"]

@@ -76,3 +76,59 @@ def test_a_step_of_three_with_a_partial_last_tile():
     a, b = np.arange(1, 11, dtype=np.int32), np.full(6, -1, np.int32)
     copy(a, b)
     assert b.tolist() == [2, -1, 5, -1, 8, -1]      # the 3 for B[6] is not stored
+
+
+pitched = load(ROOT / "tests" / "gpu" / "strided" / "pitched.tlspec.yaml")
+
+
+@pytest.mark.parametrize("tag", DTYPES)
+@pytest.mark.parametrize("m, n, pad", [(1, 1, 15), (3, 64, 8), (33, 100, 28)])
+def test_pitched_views_in_and_out_without_a_copy(tag, m, n, pad):
+    dtype = DTYPES[tag]
+    a = random((m, n + pad), dtype)[:, :n]
+    big_b = poisoned((m, n + pad + 16), dtype)
+    pitched_copy = getattr(pitched, f"pitched_copy_{tag}")
+    pitched_copy(a, big_b[:, :n])
+    assert_same(big_b[:, :n], a)
+    assert_same(big_b[:, n:], poisoned((m, pad + 16), dtype))     # the padding is untouched
+
+
+def test_a_batch_of_pitched_matrices():
+    big = random((3, 20, 80), "float32")
+    b = poisoned((3, 17, 70), "float32")
+    pitched.pitched_3d_f32(big[:, :17, :70], b)
+    assert_same(b, big[:, :17, :70])
+
+
+def test_a_strided_region_of_a_pitched_view():
+    a = random((17, 256), "float16")[:, :255]
+    b = poisoned((17, 128))
+    pitched.strided_view_rows_f16(a, b)
+    assert_same(b, a[:, ::2])
+
+
+@pytest.mark.parametrize("a, message", [
+    (random((8, 16))[:, ::2], r"argument 'A' has strides \(16, 2\) \(in elements\); expected "
+                              r"\(16, 1\)"),
+    (random((8, 16))[::-1, :8], r"has strides \(-16, 1\): stride 0 must be a multiple of "
+                                r"stride 1 and at least 8"),
+    (random((8, 8)).T, r"argument 'A' has strides \(1, 8\) \(in elements\); expected \(1, 1\)"),
+])
+def test_strides_other_than_the_declared_are_refused(a, message):
+    with pytest.raises(ValueError, match=message):
+        pitched.pitched_copy_f16(a, poisoned(a.shape))
+
+
+def test_an_omitted_output_is_allocated_with_its_declared_strides():
+    copy = kernel(spec("same_pitch", """
+        A: {scope: global, shape: [M, N], strides: [LD, 1], dtype: float32, io: in}
+        B: {scope: global, shape: [M, N], strides: [LD, 1], dtype: float32, io: out}
+        T: {scope: shared, shape: [4, 8], dtype: float32}""", """
+        - copy: {src: "A[by*4 : +4, bx*8 : +8]", dst: T}
+        - copy: {src: T, dst: "B[by*4 : +4, bx*8 : +8]"}""",
+        dims="{M: symbolic, N: symbolic, LD: symbolic}",
+        grid='{bx: "ceildiv(N, 8)", by: "ceildiv(M, 4)"}'))
+    a = random((10, 24), "float32")[:, :20]
+    b = copy(a)
+    assert b.strides == a.strides
+    assert_same(b, a)

@@ -291,6 +291,12 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                                 "TMA descriptor")
     checks = []
     for b in globals_:
+        if b.strides is not None:      # the pitched view it is addressed through (lower.pitched)
+            span = spec_expr(BinOp("*", b.strides[0], b.shape[0]), kernel)
+            if not isinstance(span, int):
+                checks.append({"expr": span, "op": "<=", "bound": INT32_MAX,
+                               "message": f"{b.name} is indexed with int32: stride 0 times "
+                                          "extent 0 must stay below 2**31"})
         shape = [spec_expr(e, kernel) for e in b.shape]
         if all(isinstance(s, int) for s in shape):
             continue
