@@ -38,7 +38,7 @@ STAGE_KINDS: dict[str, StageKind] = {kind.name: kind for kind in (
     StageKind("scatter", ("src", "dst", "index", "coalesced_width", "eviction_policy", "col", "rows"),
               regions=("src", "dst", "index"), exprs=("col",)),
     StageKind("transpose", ("src", "dst"), regions=("src", "dst")),
-    StageKind("im2col", (*_IM2COL_OPTIONS, "fill"), regions=("img", "col"),
+    StageKind("im2col", (*_IM2COL_OPTIONS, "fill", "layout"), regions=("img", "col"),
               exprs=("nhw_step", "c_step")),
     StageKind("c2d_im2col", _IM2COL_OPTIONS, regions=("img", "col"), exprs=("nhw_step", "c_step"),
               alias_of="im2col"),

@@ -63,3 +63,8 @@ def test_a_pitch_not_known_to_be_16_bytes_keeps_simt_and_the_wrapper_checks_stri
     assert {"expr": {"op": "*", "args": [{"dim": "LD"}, {"dim": "M"}]}, "op": "<=",
             "bound": 2**31 - 1, "message": "A is indexed with int32: stride 0 times extent 0 "
                                            "must stay below 2**31"} in m["checks"]
+
+
+def test_an_nchw_im2col_moves_one_element_per_access(strided):
+    source = kernel_source(strided[1], "unfold_f16")
+    assert "uint2" not in source and "uint4" not in source      # no vector loads or stores

@@ -12,7 +12,10 @@ build/tlspec_strided): every output compared bit-exactly with torch's own stride
   wider tensors (`big[:, :n]`) and `torch.as_strided` views passed without a copy, in and out
   (the padding between rows must stay as it was), by SIMT loops and by TMA (pitches multiples
   of 16 bytes), a batch of pitched matrices, a strided region of a pitched view, a view through
-  __cuda_array_interface__, and the ValueError for strides other than the declared ones.
+  __cuda_array_interface__, and the ValueError for strides other than the declared ones;
+- im2col of NCHW images (tests/gpu/strided/unfold.tlspec.yaml, `layout: nchw`) against
+  torch's F.unfold (transposed to one row per output pixel), rectangular kernel, stride,
+  dilation and pad per axis.
 
 Imports only the compiled package, torch and pytest (TLSPEC_STRIDED: the package directory).
 """
@@ -169,3 +172,19 @@ def test_strides_other_than_the_declared_are_refused():
     with pytest.raises(ValueError, match=r"argument 'B' is not C-contiguous"):
         kernels.pitched_3d_f32(random((1, 4, 4), torch.float32),
                                random((1, 4, 8), torch.float32)[:, :, :4])
+
+
+UNFOLD = {"kernel_size": (3, 2), "stride": (2, 1), "dilation": (1, 2), "padding": (1, 0)}
+
+
+@pytest.mark.parametrize("tag", DTYPES)
+@pytest.mark.parametrize("n, c, h, w", [(1, 1, 3, 3), (2, 5, 9, 7), (3, 16, 20, 33)])
+def test_nchw_im2col_is_f_unfold(tag, n, c, h, w):
+    dtype = DTYPES[tag]
+    img = random((n, c, h, w), dtype)
+    exact = img.float() if tag == "i8" else img          # F.unfold of int8: through float32
+    want = F.unfold(exact, **UNFOLD).transpose(1, 2).reshape(-1, c * 6).to(dtype).contiguous()
+    col = guarded(tuple(want.shape), dtype)
+    getattr(kernels, f"unfold_{tag}")(img, col)
+    torch.cuda.synchronize()
+    check(col, want, "col")

@@ -132,3 +132,34 @@ def test_an_omitted_output_is_allocated_with_its_declared_strides():
     b = copy(a)
     assert b.strides == a.strides
     assert_same(b, a)
+
+
+unfolds = load(ROOT / "tests" / "gpu" / "strided" / "unfold.tlspec.yaml")
+
+
+def f_unfold(img, k=(3, 2), s=(2, 1), d=(1, 2), p=(1, 0)):
+    """torch's F.unfold(img).transpose(1, 2) flattened to (N*OH*OW, C*KH*KW), written out: row
+    n*OH*OW + oh*OW + ow, column (c*KH + kh)*KW + kw holds the padded image at
+    (oh*s_h + kh*d_h, ow*s_w + kw*d_w)."""
+    n, c, h, w = img.shape
+    oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    padded = np.zeros((n, c, h + 2 * p[0], w + 2 * p[1]), img.dtype)
+    padded[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = img
+    out = np.zeros((n, oh * ow, c * k[0] * k[1]), img.dtype)
+    for ci in range(c):
+        for kh in range(k[0]):
+            for kw in range(k[1]):
+                window = padded[:, ci, kh * d[0]::s[0], kw * d[1]::s[1]][:, :oh, :ow]
+                out[:, :, (ci * k[0] + kh) * k[1] + kw] = window.reshape(n, -1)
+    return out.reshape(n * oh * ow, c * k[0] * k[1])
+
+
+@pytest.mark.parametrize("tag", DTYPES)
+@pytest.mark.parametrize("n, c, h, w", [(1, 1, 3, 3), (2, 5, 9, 7), (1, 16, 20, 33)])
+def test_nchw_im2col_is_f_unfold(tag, n, c, h, w):
+    img = random((n, c, h, w), DTYPES[tag])
+    want = f_unfold(img.view(np.dtype(f"u{img.itemsize}"))).view(img.dtype)     # bits: no NaN
+    col = poisoned(want.shape, DTYPES[tag])
+    getattr(unfolds, f"unfold_{tag}")(img, col)
+    assert_same(col, want)

@@ -15,7 +15,7 @@ from tvm import tirx
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
 from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify, to_source
-from ..im2col import column_matrix, output_extent, windows
+from ..im2col import column_matrix, nhwc, output_extent, windows
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
 from ..tensormap_rules import TensorMap, violations
@@ -174,7 +174,7 @@ def _column_matrix_checks(kernel: Kernel) -> list[dict]:
         if stage.kind != "im2col":
             continue
         image, col = (kernel.buffers[stage.regions[r].name] for r in ("img", "col"))
-        for axis, size, window in zip(("height", "width"), image.shape[1:3],
+        for axis, size, window in zip(("height", "width"), nhwc(image.shape, stage.options)[1:3],
                                       windows(stage.options)):
             extent = spec_expr(output_extent(size, window), kernel)
             check = {"expr": extent, "op": ">=", "bound": 1,

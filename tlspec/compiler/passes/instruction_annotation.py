@@ -41,6 +41,7 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ... import tensormap_rules
 from ...dtypes import MAX_VECTOR_BYTES
+from ...im2col import is_nchw
 from ...layouts import TileStorage
 from .. import ops
 from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, region_parts,
@@ -463,6 +464,10 @@ class _Annotator:
 
     def _im2col(self, config: dict, call) -> dict:
         col, img = _Side(call.args[0]), _Side(call.args[1])
+        if is_nchw(config):
+            return {"tlspec.instruction": "sync", "tlspec.vector": 1,
+                    "tlspec.why": "SIMT: one element per access (an NCHW image: a window's "
+                                  "channels are not adjacent)"}
         elem = dtype_bytes(col.buffer.dtype)
         width, _ = _vector_limit(self.func, [col], col.extents[-1], elem)
         while width > 1 and not divisible(self.func, img.shape[-1], width):

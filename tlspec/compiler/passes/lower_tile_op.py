@@ -53,7 +53,7 @@ from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ...im2col import windows
+from ...im2col import is_nchw, windows
 from .. import ops
 from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, region_parts,
                         rows_view_name, scope_kind, thread_info)
@@ -250,7 +250,8 @@ class _Lowerer:
             return lower_indexed("scatter", args[0], args[1], args[2], vector, self.tid,
                                  self.nthreads)
         return lower_im2col(args[0], args[1], args[2], args[3], windows(config), vector,
-                            self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16))
+                            self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16),
+                            is_nchw(config))
 
     # -- TMA -------------------------------------------------------------------------------
     def _tma(self, call, config, explicit: bool):
