@@ -65,3 +65,14 @@ def test_prefer_tma_on_a_strided_copy_is_an_error_at_the_option():
     error = take_stage_error(caught.value)
     assert error.pointer == "/stages/0/copy/prefer_instruction"
     assert "strided regions move by SIMT loops" in error.message
+
+
+def test_a_converting_strided_copy_says_why_it_moves_single_elements():
+    text = strided_copy("A[by*16 : +16, bx*128 : +64 : 2]").replace(
+        "T: {scope: shared, shape: [16, 64], dtype: float16}",
+        "T: {scope: shared, shape: [16, 64], dtype: float32}").replace(
+        "B: {scope: global, shape: [M, N], dtype: float16", "B: {scope: global, shape: [M, N], dtype: float32")
+    load = load_decision(text)
+    assert load["tlspec.vector"] == 1
+    assert load["tlspec.why"].endswith("one element per access: 'A' has step 2 along its "
+                                       "contiguous dimension")

@@ -140,6 +140,15 @@ def _inside(func, side: _Side) -> bool:
                for d, (start, size) in enumerate(zip(side.starts, side.shape)))
 
 
+def _step_note(dst: _Side, src: _Side) -> str:
+    """Why a SIMT copy moves one element per access because of a strided region ('' if not)."""
+    for side in (dst, src):
+        if side.steps[-1] != 1 and side.kind == "global":
+            return f"; one element per access: '{side.buffer.name}' has step {side.steps[-1]} " \
+                   "along its contiguous dimension"
+    return ""
+
+
 def _tma_blockers(func, config: dict, dst: _Side, src: _Side, layouts: dict,
                   rows: int = 0) -> list[str]:
     """Why this copy cannot be one TMA copy ([] when it can): the spec rules it out, the
@@ -287,10 +296,7 @@ class _Annotator:
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,
                     **self._vector(config, [dst, src], dst.extents, self._element(dst, src))}
-        for side in (dst, src):
-            if side.steps[-1] != 1 and side.kind == "global":
-                decision["tlspec.why"] += f"; one element per access: '{side.buffer.name}' has " \
-                    f"step {side.steps[-1]} along its contiguous dimension"
+        decision["tlspec.why"] += _step_note(dst, src)
         if instruction == "cp_async":
             decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
                                                     pointer + "/prefer_instruction")
@@ -316,7 +322,7 @@ class _Annotator:
         moved = {side: width * dtype_bytes(side.buffer.dtype) for side in (src, dst)}
         decision["tlspec.why"] = (f"SIMT loop converting {conversion} (TMA and cp.async move "
                                   f"bits): {width}-element vectors, {moved[src]}-byte loads and "
-                                  f"{moved[dst]}-byte stores")
+                                  f"{moved[dst]}-byte stores") + _step_note(dst, src)
         for side in (dst, src):
             if side.kind == "fragment":
                 self._fragment(pointer, side, decision)
