@@ -397,7 +397,8 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
         buffer = ctx.buffer(img)
         axes = "(N, C, H, W)" if is_nchw(stage.options) else "(N, H, W, C)"
         if not buffer.is_global:
-            _scope_error(ctx, stage, "img", f"a global tensor (the image {axes})")
+            _scope_error(ctx, stage, "img", "a global tensor (the "
+                                            f"{'NCHW' if is_nchw(stage.options) else 'NHWC'} image)")
         elif len(buffer.shape) != 4:
             ctx.error(img.pointer, f"im2col: the image '{buffer.name}' must be 4-D {axes}; it "
                                    f"has {len(buffer.shape)} dimensions",
