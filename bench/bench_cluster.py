@@ -1,6 +1,7 @@
 """Thread block clusters on the H200: a broadcast of W (fp16, 4096 x 4096) to a batch of 8
 (out[b] = W) with one TMA multicast per cluster of 8 blocks, side by side with the same kernels
-without clusters (each block loads its tile itself), one tile per block and in a loop, and
+without clusters (each block loads its tile itself), one tile per block, in a loop and in a
+pipelined loop (a ring of 4 slots), and
 torch's expand().contiguous(). GB/s counts W read once and out written once; every output is
 checked against torch first. `--ncu` prints what ncu is to measure (DRAM and L2 bytes read).
 
@@ -29,7 +30,8 @@ def main(package: str) -> None:
     torch_gbs = nbytes / gpu_ms(lambda: out.copy_(want)) / 1e6
     print(f"| torch copy_ of W.expand(8, ...) | {torch_gbs:.0f} | |")
     for plain, multicast in (("bcast_plain", "bcast_multicast"),
-                             ("bcast_loop_plain", "bcast_loop_multicast")):
+                             ("bcast_loop_plain", "bcast_loop_multicast"),
+                             ("bcast_pipe_plain", "bcast_pipe_multicast")):
         base = None
         for name in (plain, multicast):
             kernel = getattr(k, name)

@@ -9,14 +9,8 @@ kernels of specs/):
 2. the same 16384 x 16384 copy by the tests' TMA fixture kernel (tests/gpu/fixtures/b6, built by
    tvm tirx from a hand-written IR, NOT by tlspec), launched through a generated package: what
    the launch path delivers for a TMA kernel with symbolic dims;
-3. host time per call of the generated wrapper on tiny, launch-bound shapes with cached launch
-   plans (the per-call part: reading the arrays, alignment, stream, context, tensor maps,
-   cuLaunchKernel), next to torch's own `copy_` of the same tensors: for the TMA fixture (two
-   tensor maps per call) and the SIMT fixture tests/gpu/fixtures/b5 (pointer parameters), on
-   torch's current stream (stream=None, torch imported), an explicit int handle, an omitted
-   output (allocated per call), and the bare cuda.bindings cuLaunchKernel of the same function
-   and packed parameters: the floor under the wrapper's own time.
-   bench/host_overhead.py times the Python side of the same calls without a GPU.
+3. host time per call (launch-bound) is bench/bench_launch.py's: the wrapper side by side with
+   torch's copy_, a bare cuLaunchKernel and Triton.
 
 Bandwidth = (bytes read once + bytes written once) / median time of CUDA-event-timed runs.
 Usage: python bench/bench_runtime.py [--iters 50]
@@ -80,44 +74,6 @@ def load_fixture_package(*names: str):
     return importlib.import_module("bench_pkg")
 
 
-def bare_launch(fn, *arrays):
-    """A function that launches fn's kernel on arrays with cuda.bindings' cuLaunchKernel alone,
-    with the launch plan, function and packed parameters of fn's own (cached) call."""
-    kernel, rt = fn.__globals__["_KERNEL"], fn.__globals__["_runtime"]
-    fn(*arrays)                                   # caches the plan and binds its function
-    key, views = rt._plan_key(arrays)
-    plan, d = kernel._plans[key], rt._cuda()
-    with kernel._lock:
-        params = plan.buffer.fill(views, kernel._tensormaps(d, plan, views))
-    stream = torch.cuda.current_stream().cuda_stream
-    return lambda: d.cuLaunchKernel(plan.bound[1], *plan.config, stream, params, 0)
-
-
-def host_rows(pkg, iters: int) -> list:
-    """(what, seconds) of host time per call on launch-bound shapes, plans cached."""
-    tma, simt = pkg.b6_tma_symMN, pkg.b5_copy_symM
-    a = torch.randn(64, 64, dtype=torch.float16, device="cuda")
-    b = torch.empty_like(a)
-    s = torch.randn(64, 1024, dtype=torch.float16, device="cuda")
-    t = torch.empty_like(s)
-    t.view(torch.int16).fill_(-1)
-    simt(s, t)
-    torch.cuda.synchronize()
-    assert torch.equal(s.view(torch.int16), t.view(torch.int16)), "SIMT fixture copy is wrong"
-    handle = torch.cuda.current_stream().cuda_stream
-    cases = [
-        ("TMA wrapper b6_tma_symMN(a, b), 64x64, stream=None", lambda: tma(a, b)),
-        ("TMA wrapper, stream=<int handle>", lambda: tma(a, b, stream=handle)),
-        ("TMA: bare cuLaunchKernel (cuda.bindings) of the same launch", bare_launch(tma, a, b)),
-        ("torch b.copy_(a), 64x64", lambda: b.copy_(a)),
-        ("SIMT wrapper b5_copy_symM(s, t), 64x1024, stream=None", lambda: simt(s, t)),
-        ("SIMT wrapper b5_copy_symM(s), output allocated", lambda: simt(s)),
-        ("SIMT: bare cuLaunchKernel (cuda.bindings) of the same launch", bare_launch(simt, s, t)),
-        ("torch t.copy_(s), 64x1024", lambda: t.copy_(s)),
-    ]
-    return [(what, host_time(fn, iters)) for what, fn in cases]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=50)
@@ -150,10 +106,6 @@ def main() -> None:
     print("\n| job | median time | GB/s | % of ceiling |\n|---|---|---|---|")
     for name, seconds, gbs in rows:
         print(f"| {name} | {seconds * 1e6:.1f} us | {gbs:.0f} | {100 * gbs / ceiling:.1f}% |")
-
-    print("\n| host time per call (launch-bound, cached plan) | us |\n|---|---|")
-    for what, seconds in host_rows(pkg, args.iters):
-        print(f"| {what} | {seconds * 1e6:.2f} |")
 
 
 if __name__ == "__main__":

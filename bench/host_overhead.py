@@ -1,14 +1,17 @@
 """Host time per call of a generated wrapper, without a GPU (and usable unchanged on one).
 
-The launch path of a generated package (codegen/wrapper.py.tmpl + codegen/runtime.py) is timed
+The launch path of a generated package (codegen/wrapper.py.tmpl + codegen/runtime.py and its
+_*.py modules) is timed
 against a fake CUDA driver: a tiny C library (compiled here with the system C compiler) that
 exports the driver entry points the run time uses, each returning CUDA_SUCCESS at once, with
 the soname libcuda.so.1. It is loaded before cuda.bindings looks for the driver, so the real
 cuda.bindings.driver module (and any ctypes call into libcuda) runs against it: what is timed is
 the Python side of a call, cuda-python's argument conversion included, and none of the driver's
 own work. The arrays are fakes over no memory: __cuda_array_interface__ objects and a minimal
-torch-like tensor class, with a fake `torch` module (current raw stream, empty) in sys.modules.
-Run it in its own process: it must load before the real driver (or torch) is imported.
+torch-like tensor class, with a fake `torch` module (current raw stream, empty() reusing freed
+pointers as torch's caching allocator does) in sys.modules. Run it in its own process: it must
+load before the real driver (or torch) is imported. The fake cuLaunchKernelEx can also record
+what it receives (tests/codegen/test_launch_ctypes.py checks the ctypes launch path with it).
 
 The kernels are the tests' GPU fixtures (tests/gpu/fixtures): b6_tma_symMN (two TMA maps, so
 cached tensor maps per call) and b5_copy_symM (SIMT, pointer parameters), each called on one
@@ -20,7 +23,7 @@ Usage:
     mkdir /tmp/head && git archive HEAD codegen | tar -x -C /tmp/head
     python bench/host_overhead.py --compare /tmp/head/codegen   # A/B against another codegen/
 
---compare writes a second package from that codegen/ directory (its runtime.py and templates)
+--compare writes a second package from that codegen/ directory (its run time and templates)
 and times both, interleaved in the same process (the fastest of --repeat runs each): the
 machine's noise hits both alike.
 """
@@ -69,11 +72,40 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
                         unsigned bz, unsigned smem, void *stream, void **params, void **extra) {
     return 0;
 }
+/* cuLaunchKernelEx records its launches in `launches` (a ring) when record_params > 0: what the
+   run time's ctypes launcher passed (tests/codegen/test_launch_ctypes.py reads them) */
+typedef struct { unsigned grid[3], block[3], smem; void *stream; void *attrs; unsigned n_attrs; }
+    Config;
+typedef struct { unsigned grid[3], block[3], smem, n_attrs, attr_id, cluster[3];
+                 uint64_t stream, function, params[8]; } Record;
+Record launches[4096];
+long launch_count;
+int record_params, fail_launches;      /* fail_launches: return CUDA_ERROR_INVALID_VALUE */
+CUresult cuLaunchKernelEx(const Config *config, void *f, void **params, void **extra) {
+    if (fail_launches) return 1;
+    if (record_params > 0) {
+        Record *r = &launches[__sync_fetch_and_add(&launch_count, 1) % 4096];
+        memcpy(r->grid, config->grid, sizeof r->grid);
+        memcpy(r->block, config->block, sizeof r->block);
+        r->smem = config->smem;
+        r->stream = (uint64_t)config->stream;
+        r->n_attrs = config->n_attrs;
+        if (config->n_attrs) {
+            r->attr_id = *(const int *)config->attrs;
+            memcpy(r->cluster, (const char *)config->attrs + 8, sizeof r->cluster);
+        }
+        r->function = (uint64_t)f;
+        for (int i = 0; i < record_params && i < 8; i++)
+            r->params[i] = *(const uint64_t *)params[i];
+    }
+    return 0;
+}
 CUresult cuTensorMapEncodeTiled(void *map, int type, unsigned rank, void *address,
                                 const uint64_t *dims, const uint64_t *strides,
                                 const uint32_t *box, const uint32_t *element_strides,
                                 int interleave, int swizzle, int l2, int oob) {
     memset(map, 0, 128);
+    memcpy(map, &address, sizeof address);      /* the map's first 8 bytes: its address */
     return 0;
 }
 CUresult cuGetErrorName(CUresult e, const char **s) { *s = "CUDA_ERROR_FAKE"; return 0; }
@@ -87,13 +119,14 @@ CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, uint64
     if (status) *status = *pfn ? 0 : 1;
     return *pfn ? 0 : 500;
 }
-CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, uint64_t flags) {
-    return cuGetProcAddress_v2(symbol, pfn, version, flags, 0);
+CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, uint64_t flags,
+                           int *status) {     /* cuda.bindings calls it with the v2 arguments */
+    return cuGetProcAddress_v2(symbol, pfn, version, flags, status);
 }
 """
 
 
-def load_fake_driver(directory: Path) -> None:
+def load_fake_driver(directory: Path) -> ctypes.CDLL:
     """Compile the fake driver and load it globally under the soname libcuda.so.1."""
     if "cuda.bindings.driver" in sys.modules or "torch" in sys.modules:
         raise RuntimeError("load the fake driver before cuda.bindings or torch is imported")
@@ -101,7 +134,7 @@ def load_fake_driver(directory: Path) -> None:
     src.write_text(FAKE_DRIVER)
     subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(lib),
                     str(src), "-ldl"], check=True)
-    ctypes.CDLL(str(lib), mode=os.RTLD_GLOBAL)
+    return ctypes.CDLL(str(lib), mode=os.RTLD_GLOBAL)
 
 
 # -- fake arrays -------------------------------------------------------------------------------
@@ -142,13 +175,39 @@ class Tensor:
 Tensor.__module__ = "torch"
 
 
+class PooledTensor(Tensor):
+    """A Tensor whose pointer returns to its pool when it is freed, as a block of torch's caching
+    allocator does: the next allocation of that size gets it again."""
+
+    def __init__(self, pool: list, *args) -> None:
+        super().__init__(*args)
+        self._pool = pool
+
+    def __del__(self) -> None:
+        self._pool.append(self._ptr)
+
+
+PooledTensor.__module__ = "torch"
+
+
 def fake_torch() -> types.ModuleType:
-    """A `torch` module with what the run time's stream=None and allocation paths call."""
+    """A `torch` module with what the run time's stream=None and allocation paths call. Its
+    empty() reuses freed pointers like torch's caching allocator; with torch.fresh_pointers set,
+    every allocation gets a new one (the worst case for the run time's caches)."""
     torch = types.ModuleType("torch")
     torch.float16 = _Dtype("float16")
     next_ptr = iter(range(0x7F10_0000_0000, 1 << 62, 1 << 20))
-    torch.empty = lambda shape, dtype, device: Tensor(tuple(shape), next(next_ptr), dtype,
-                                                      0 if device == "cuda" else device)
+    pool: list = []
+    torch.fresh_pointers = False
+
+    def empty(shape, dtype, device):
+        device = 0 if device == "cuda" else device
+        if torch.fresh_pointers:
+            return Tensor(tuple(shape), next(next_ptr), dtype, device)
+        return PooledTensor(pool, tuple(shape), pool.pop() if pool else next(next_ptr), dtype,
+                            device)
+
+    torch.empty = empty
     torch.cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 0)
     torch._C = types.SimpleNamespace(_cuda_getCurrentRawStream=lambda device: 0)
     return torch
@@ -188,11 +247,22 @@ def cases(pkg: types.ModuleType, torch: types.ModuleType) -> dict:
             return fn(a, b, **kw)
         return call
 
+    def fresh(fn):
+        def call():
+            torch.fresh_pointers = True
+            try:
+                return fn()
+            finally:
+                torch.fresh_pointers = False
+        return call
+
     return {
         "cai-tma (stream=0)": alternate(pkg.b6_tma_symMN, cai, stream=0),
         "torch-tma (stream=None)": alternate(pkg.b6_tma_symMN, ten),
         "torch-simt (stream=None)": alternate(pkg.b5_copy_symM, small),
         "torch-simt (output omitted)": lambda: pkg.b5_copy_symM(small[0]),
+        "torch-simt (output omitted, a new pointer each call)": fresh(
+            lambda: pkg.b5_copy_symM(small[0])),
     }
 
 

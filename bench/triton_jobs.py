@@ -1,4 +1,4 @@
-"""The four jobs of bench_jobs.py written in Triton the way its users write them: tl.load and
+"""The jobs of bench_jobs.py written in Triton the way its users write them: tl.load and
 tl.store on pointer tiles with masks, one tile per program, no autotuner. Each job's CONFIGS
 are the tile sizes and warp counts bench_jobs.py sweeps (best one reported), so the peer is
 tuned fairly without Triton's autotuner timing behind the benchmark's back.
@@ -43,6 +43,23 @@ def gather_kernel(table, idx, out, R, D, stride_table, stride_out,
     mask = row_ok[:, None] & (cols < D)[None, :]
     values = tl.load(table + ids[:, None] * stride_table + cols[None, :], mask=mask)
     tl.store(out + rows[:, None] * stride_out + cols[None, :], values, mask=mask)
+
+
+@triton.jit
+def paged_kv_kernel(cache, block_table, out, T, D, stride_bt, stride_page, stride_slot,
+                    stride_ob, stride_ot, P: tl.constexpr, BLOCK_T: tl.constexpr,
+                    BLOCK_D: tl.constexpr):
+    """out[b, t, :] = cache[block_table[b, t // P], t % P, :] for BLOCK_T tokens of sequence b
+    (the grid's z) and BLOCK_D columns: a paged KV cache read token by token."""
+    b = tl.program_id(2)
+    t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
+    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    t_ok = t < T
+    page = tl.load(block_table + b * stride_bt + t // P, mask=t_ok, other=0).to(tl.int64)
+    mask = t_ok[:, None] & (d < D)[None, :]
+    values = tl.load(cache + page[:, None] * stride_page + (t % P)[:, None] * stride_slot
+                     + d[None, :], mask=mask)
+    tl.store(out + b * stride_ob + t[:, None] * stride_ot + d[None, :], values, mask=mask)
 
 
 @triton.jit
@@ -104,6 +121,17 @@ def gather(table, idx, out, BLOCK_R, BLOCK_D, num_warps):
                         BLOCK_R=BLOCK_R, BLOCK_D=BLOCK_D, num_warps=num_warps)
 
 
+def paged_kv(cache, block_table, out, BLOCK_T, BLOCK_D, num_warps):
+    _fits_int32(out, block_table)
+    assert cache.stride(-1) == 1 and block_table.is_contiguous() and out.is_contiguous()
+    b, t, d = out.shape
+    assert cache.shape[2] == d and block_table.shape[0] == b
+    grid = (triton.cdiv(t, BLOCK_T), triton.cdiv(d, BLOCK_D), b)
+    paged_kv_kernel[grid](cache, block_table, out, t, d, block_table.stride(0), cache.stride(0),
+                          cache.stride(1), out.stride(0), out.stride(1), P=cache.shape[1],
+                          BLOCK_T=BLOCK_T, BLOCK_D=BLOCK_D, num_warps=num_warps)
+
+
 def im2col(img, col, BLOCK_P, BLOCK_C, num_warps, kernel=3, stride=1, dilation=1, pad=1):
     _fits_int32(img, col)
     assert img.is_contiguous() and col.is_contiguous()
@@ -128,10 +156,13 @@ CONFIGS = {
                    (128, 128, 16))],
     "gather": [dict(BLOCK_R=r, BLOCK_D=d, num_warps=w) for r, d, w in
                ((2, 1024, 4), (4, 1024, 4), (8, 1024, 8), (16, 1024, 8), (16, 512, 4))],
+    "paged_kv": [dict(BLOCK_T=t, BLOCK_D=d, num_warps=w) for t, d, w in
+                 ((8, 1024, 4), (16, 1024, 8), (32, 1024, 8), (64, 1024, 16), (16, 512, 4))],
     "im2col": [dict(BLOCK_P=p, BLOCK_C=c, num_warps=w) for p, c, w in
                ((32, 256, 4), (64, 128, 4), (64, 256, 8), (128, 128, 8), (128, 256, 8))],
 }
-LAUNCHERS = {"copy": copy, "transpose": transpose, "gather": gather, "im2col": im2col}
+LAUNCHERS = {"copy": copy, "transpose": transpose, "gather": gather, "paged_kv": paged_kv,
+             "im2col": im2col}
 
 
 def describe(config: dict) -> str:

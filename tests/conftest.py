@@ -5,12 +5,17 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `tlspec compile` and tlspec.load write the compile cache: the suite's own (this process's and
+# the commands it starts), never the user's.
+os.environ["TLSPEC_CACHE_DIR"] = tempfile.mkdtemp(prefix="tlspec-test-cache-")
 
 # The example kernels, every one of which this release compiles (`tlspec compile specs/`).
 SPECS = ROOT / "specs"
@@ -90,6 +95,20 @@ def compiled_once(tmp_path_factory, source: Path, name: str):
     package = compile_and_import(out, source)
     yield package, out
     forget(out.name)
+
+
+def kernel_source(out: Path, name: str) -> str:
+    """The CUDA source of kernel `name` of the compiled package at `out`, from its entry on."""
+    source = (out / f"{name}.cu").read_text()
+    return source[source.index(json.loads((out / f"{name}.json").read_text())["entry"] + "("):]
+
+
+def assert_every_kernel_compiled(package, out: Path, source: Path) -> None:
+    """The package holds every kernel of the specs at `source`, each with its cubin."""
+    from tlspec.validate import validate_paths
+    names = sorted(k.name for k in validate_paths([str(source)]).kernels)
+    assert sorted(package.__all__) == names
+    assert all((out / f"{name}.cubin").read_bytes()[:4] == b"\x7fELF" for name in names)
 
 
 def cubin_sm(cubin: bytes) -> int:

@@ -37,7 +37,8 @@ from conftest import ROOT
 FENCE = re.compile(r"^( *)(`{3,})(.*)$")
 TMP = re.compile(r"(?<![\w./-])/tmp(?=/|\b)")
 MARK = "@@tlspec-doc-example-status@@"
-LINKED = ("specs", "docs")            # repository folders the sessions see in their sandbox
+# repository folders the sessions see in their sandbox (tests/gpu/torchint: docs/torch.md's kernels)
+LINKED = ("specs", "docs", "tests")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from conftest import ROOT
 
 triton = pytest.importorskip("triton")
 
-JOBS = ("copy", "transpose", "gather", "im2col")
+JOBS = ("copy", "transpose", "gather", "paged_kv", "im2col")
 
 
 def load_jobs(name):
@@ -58,6 +58,9 @@ KERNELS = {
     "transpose": ({"a": "*fp16", "b": "*fp16"}, {"M", "N", "stride_a", "stride_b"}, {}),
     "gather": ({"table": "*fp16", "idx": "*i32", "out": "*fp16"},
                {"R", "D", "stride_table", "stride_out"}, {}),
+    "paged_kv": ({"cache": "*fp16", "block_table": "*i32", "out": "*fp16"},
+                 {"T", "D", "stride_bt", "stride_page", "stride_slot", "stride_ob", "stride_ot"},
+                 {"P": 16}),
     "im2col": ({"img": "*fp16", "col": "*fp16"}, {"P", "C"},
                {"K": 3, "STRIDE": 1, "DILATION": 1, "PAD": 1}),
 }
@@ -131,8 +134,13 @@ def test_every_config_matches_numpy_under_the_interpreter(monkeypatch):
     table = rng.standard_normal((500, 72)).astype(np.float16)
     idx = rng.integers(0, 500, 37).astype(np.int32)
     img = rng.standard_normal((2, 5, 7, 24)).astype(np.float16)
+    cache = rng.standard_normal((9, 16, 40)).astype(np.float16)      # 9 pages of 16 slots
+    block_table = rng.permutation(9)[:6].reshape(2, 3).astype(np.int32)
+    t = np.arange(37)                                                # a partial last page
+    paged = cache[block_table[:, t // 16], t % 16]
     cases = [("copy", a, (a,), {}), ("transpose", a.T.copy(), (a,), {}),
              ("gather", table[idx], (table, idx), {}),
+             ("paged_kv", paged, (cache, block_table), {}),
              ("im2col", im2col_reference(np, img, 1, 1, 1), (img,), {}),
              ("im2col", im2col_reference(np, img, 2, 2, 2), (img,),
               {"stride": 2, "dilation": 2, "pad": 2})]

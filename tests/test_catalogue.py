@@ -17,7 +17,7 @@ import pytest
 
 from conftest import tlspec_here
 from tlspec.diagnostics import Severity
-from tlspec.source import MAX_FILE_BYTES
+from tlspec.discover import MAX_FILE_BYTES
 from tlspec.validate import validate_paths, validate_text
 
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"

@@ -13,7 +13,6 @@ global buffers in reverse order, so that dims are bound by later arguments and o
 import ast
 import ctypes
 import importlib
-import importlib.util
 import inspect
 import json
 import math
@@ -30,7 +29,7 @@ from conftest import (ROOT, assert_cubin, assert_tensormaps_keep_the_rules, comp
                       forget, tlspec)
 
 from tlspec import expr as spec_expr
-from tlspec.package import codegen_dir
+from tlspec.package import load_runtime
 from tlspec.validate import validate_text
 
 SPEC_FILES = sorted((ROOT / "specs").glob("*.tlspec.yaml"))
@@ -194,16 +193,7 @@ ITEMSIZE = {d: bits // 8 for d, (_, bits) in DLPACK_TYPE.items()}
 TORCH_NAME = {"float8_e4m3": "float8_e4m3fn"}        # torch's name where it differs
 
 
-def _load_runtime():
-    """codegen/runtime.py as a module of its own (its DLPack structures build the fakes)."""
-    spec = importlib.util.spec_from_file_location("tlspec_test_runtime",
-                                                  codegen_dir() / "runtime.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_DLManagedTensor = _load_runtime()._DLManagedTensor
+_DLManagedTensor = load_runtime("tlspec_test_runtime")._DLManagedTensor  # builds the fakes
 
 
 _capsule_new = ctypes.pythonapi.PyCapsule_New
@@ -397,9 +387,18 @@ def _shares_a_dim(spec):
     return any(sum(d in h for h in holders) > 1 for d in _symbolic(spec))
 
 
+def _sized_by_inputs(spec):
+    """Whether the inputs' shapes give every symbolic dim (so the outputs can be allocated):
+    paged_kv_gather's token count T is the output's alone."""
+    given = {v.name for b in global_buffers(spec) if b.io != "out" for e in b.shape
+             for v in spec_expr.free_vars(e)}
+    return _symbolic(spec) <= given
+
+
 SYMBOLIC_KERNELS = kernels_where(lambda s: bool(_symbolic(s)))
 SHARED_DIM_KERNELS = kernels_where(_shares_a_dim)
-OUTPUT_KERNELS = kernels_where(lambda s: any(b.io == "out" for b in global_buffers(s)))
+OUTPUT_KERNELS = kernels_where(lambda s: any(b.io == "out" for b in global_buffers(s))
+                               and _sized_by_inputs(s))
 MULTI_ARGUMENT_KERNELS = kernels_where(lambda s: len(global_buffers(s)) > 1)
 
 
@@ -719,7 +718,8 @@ def test_omitted_outputs_are_allocated_when_torch_is_present(kernel, monkeypatch
     torch = FakeTorch()
     monkeypatch.setitem(sys.modules, "torch", torch)
     launched = []
-    monkeypatch.setattr(k.kernel, "_launch", lambda views, plan, stream: launched.append(views))
+    monkeypatch.setattr(k.kernel, "_launch",
+                        lambda pointers, plan, stream: launched.append(pointers))
     outs = [i for i, a in enumerate(k.args) if a["io"] == "out"]
     for kw, device in (({}, "cuda"), ({"proto": "dlpack", "device": (2, 1)}, 1)):
         torch.allocated.clear()
@@ -733,7 +733,7 @@ def test_omitted_outputs_are_allocated_when_torch_is_present(kernel, monkeypatch
             for i in outs]
         for i, (*_, x) in zip(outs, torch.allocated):
             values[i] = x
-            assert launched[-1][i].ptr == x._managed.dl_tensor.data
+            assert launched[-1][i] == x._managed.dl_tensor.data
         expected = k.outputs(values)
         assert result is expected if not isinstance(expected, tuple) else (
             all(r is e for r, e in zip(result, expected)))

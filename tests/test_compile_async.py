@@ -152,9 +152,9 @@ def test_a_producer_warp_needs_no_register_bound():
 def test_registers_the_cubin_does_not_start_with_are_an_error(tmp_path, monkeypatch):
     """Had ptxas given the threads fewer registers than the reallocation was planned for, the
     consumers' setmaxnreg.inc would wait forever: the compile is refused instead."""
-    from tlspec.compiler import driver
+    from tlspec.compiler import cuda_compile
 
-    monkeypatch.setattr(driver, "register_count", lambda cubin, entry: 32)
+    monkeypatch.setattr(cuda_compile, "register_count", lambda cubin, entry: 32)
     result = compile_paths([str(WS_REGISTERS)], str(tmp_path / "out"))
     errors = [d.message for d in result.diagnostics.errors]
     assert any("ws_registers_f16': internal compiler error: its threads start with 32 "

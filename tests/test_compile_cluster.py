@@ -55,3 +55,11 @@ def test_block_to_block_copies_lower_to_a_bulk_copy_or_mapped_stores(artifacts):
     assert "tlspec_cluster_bulk_copy(" not in simt.split("__global__")[-1]
     plain = artifacts["cluster_plain_copy_i8"].source
     assert "tlspec_cluster" not in plain and "barrier_cluster" not in plain.split("__global__")[-1]
+
+
+def test_a_multicast_pipeline_releases_slots_to_its_issuer_without_cluster_barriers(artifacts):
+    kernel = artifacts["mc_pipe_f16"].source.split("__global__")[-1]
+    assert kernel.count("multicast__cluster") == 2              # the prologue's and the loop's
+    assert kernel.count("barrier_cluster_arrive") == 1          # once, before the prologue
+    assert "tlspec_cluster_arrive(tlspec_cluster_map_shared(" in kernel
+    assert "mbarrier.arrive.release.cluster.shared::cluster.b64" in artifacts["mc_pipe_f16"].source

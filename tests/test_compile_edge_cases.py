@@ -254,7 +254,8 @@ def test_tirx_dispatch_failure_is_reported_at_the_stage_at_fault(tmp_path):
         real = ia._tma_blockers
         ia._tma_blockers = lambda *args: [b for b in real(*args)
                                           if "stride" not in b and "box" not in b]
-        app(["compile", "two_tiles.tlspec.yaml", "-o", "kernels"], prog_name="tlspec")
+        app(["compile", "two_tiles.tlspec.yaml", "-o", "kernels", "--no-cache", "-j", "1"],
+            prog_name="tlspec")
         """)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith("two_tiles.tlspec.yaml:21:11: error: tirx cannot lower this "
@@ -274,7 +275,8 @@ def test_tirx_fallback_is_reported_at_the_stage_at_fault(tmp_path):
         from tlspec.compiler import pipeline
 
         pipeline.PASSES[:] = [p for p in pipeline.PASSES if p.name != "LowerTileOp"]
-        app(["compile", "two_tiles.tlspec.yaml", "-o", "kernels"], prog_name="tlspec")
+        app(["compile", "two_tiles.tlspec.yaml", "-o", "kernels", "--no-cache", "-j", "1"],
+            prog_name="tlspec")
         """)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith("two_tiles.tlspec.yaml:21:11: error: tirx would lower this "
@@ -433,9 +435,9 @@ def test_swizzled_pool_is_declared_1024_aligned_and_starts_aligned(tmp_path):
 INJECT_STATIC = """
     import sys
     from tlspec.cli import app
-    from tlspec.compiler import driver
+    from tlspec.compiler import cuda_compile
 
-    compile_cuda, align = driver.compile_cuda, sys.argv[1]
+    compile_cuda, align = cuda_compile.compile_cuda, sys.argv[1]
 
     def with_static_shared(source, **kwargs):
         # 100 bytes of static __shared__ data, and the pool declared with `align`
@@ -447,8 +449,8 @@ INJECT_STATIC = """
             " if (extra[(threadIdx.x + 1) % 25] < 0) tlspec_smem_ptr[0] = 1;"))
         return compile_cuda(source, **kwargs)
 
-    driver.compile_cuda = with_static_shared
-    app(["compile", sys.argv[2], "-o", "kernels"], prog_name="tlspec")
+    cuda_compile.compile_cuda = with_static_shared     # in this process: no cache, no workers
+    app(["compile", sys.argv[2], "-o", "kernels", "--no-cache", "-j", "1"], prog_name="tlspec")
 """
 
 

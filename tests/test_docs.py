@@ -170,7 +170,10 @@ COMPILER_DOC = ROOT / "docs" / "compiler.md"
 ARTIFACTS_DOC = ROOT / "docs" / "artifacts.md"
 CLI_DOC = ROOT / "docs" / "cli.md"
 INTERPRETER_DOC = ROOT / "docs" / "interpreter.md"
-RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC]   # docs/cli.md: tests/test_cli_docs.py
+PYTHON_DOC = ROOT / "docs" / "python.md"
+TORCH_DOC = ROOT / "docs" / "torch.md"
+# docs/cli.md: tests/test_cli_docs.py
+RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC, PYTHON_DOC, TORCH_DOC]
 
 
 @pytest.fixture(scope="module")
@@ -242,11 +245,14 @@ def test_compiler_doc_shows_every_no_slow_path_error(run_doc):
 
 def is_checked_elsewhere(block: Block) -> bool:
     """Blocks of docs/artifacts.md that tests/test_package.py runs (the hand-written manifest and
-    the ```python examples without a GPU) and tests/gpu/test_runtime_gpu.py runs (with torch)."""
-    return block.path == "docs/artifacts.md" and block.info in (["json", "manifest"], ["python"])
+    the ```python examples without a GPU) and tests/gpu/test_runtime_gpu.py runs (with torch),
+    and the ```python blocks of docs/torch.md (tests/gpu/test_torch_integration_gpu.py)."""
+    return ((block.path == "docs/artifacts.md" and block.info in (["json", "manifest"], ["python"]))
+            or (block.path == "docs/torch.md" and block.info == ["python"]))
 
 
-@pytest.mark.parametrize("doc", [CLI_DOC, COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC],
+@pytest.mark.parametrize("doc", [CLI_DOC, COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC, PYTHON_DOC,
+                                 TORCH_DOC],
                          ids=lambda p: p.name)
 def test_every_example_block_is_run(doc):
     """Each block is a session, a file sessions use, a generated file, or run by another test;

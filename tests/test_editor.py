@@ -65,12 +65,16 @@ def open_doc(server, text, modeline=True, suffix=".tlspec.yaml"):
     return uri
 
 
-def labels(server, text, line, character, **kwargs):
+def completions(server, text, line, character, **kwargs):
     uri = open_doc(server, text, **kwargs)
     try:
-        return [item["label"] for item in server.completion(uri, line, character)]
+        return server.completion(uri, line, character)
     finally:
         server.close_document(uri)
+
+
+def labels(server, text, line, character, **kwargs):
+    return [item["label"] for item in completions(server, text, line, character, **kwargs)]
 
 
 def test_top_level_completion(server):
@@ -132,6 +136,20 @@ def test_buffer_keys_completion_offers_strides(server):
     lines = (MODELINE + text).splitlines()
     offered = labels(server, text, lines.index("    "), 4)
     assert {"scope", "shape", "strides", "dtype", "io"} <= set(offered), offered
+
+
+@pytest.mark.parametrize("kind", ["gather", "scatter"])
+def test_out_of_range_completion_offers_fill_and_error(server, kind):
+    text = KERNEL + f"  - {kind}:\n      out_of_range: \n"
+    offered = labels(server, text, STAGE_LINE + 1, len("      out_of_range: "))
+    assert set(offered) >= {"fill", "error"}, offered
+
+
+def test_a_computed_index_gather_has_its_snippet(server):
+    items = completions(server, KERNEL + "  - \n", STAGE_LINE, 4)
+    [item] = [i for i in items if i["label"] == "gather (computed indices)"]
+    text = item.get("insertText") or item.get("textEdit", {}).get("newText", "")
+    assert "each:" in text and "block_table[by, t // P]" in text, text
 
 
 @pytest.mark.parametrize("kind", CURRENT_KINDS)
@@ -201,11 +219,7 @@ def test_other_yaml_files_get_no_tlspec_schema(server):
 
 
 def test_snippets_for_every_stage_kind_and_a_whole_kernel(server):
-    uri = open_doc(server, KERNEL + "  - \n")
-    try:
-        items = server.completion(uri, STAGE_LINE, 4)
-    finally:
-        server.close_document(uri)
+    items = completions(server, KERNEL + "  - \n", STAGE_LINE, 4)
     snippets = {item["label"]: item.get("insertText") or item.get("textEdit", {}).get("newText", "")
                 for item in items if " (" in item["label"] or item["label"] in ("async_commit",
                                                                                 "sync_threads")}

@@ -79,14 +79,18 @@ class FakeArray:
 def test_layout_and_marker(tmp_path):
     out = write_package(tmp_path / "kern", [artifact()])
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["__init__.py", "__init__.pyi", "_kernel_images.py", "_runtime.py",
-                            "_tensormap_rules.py",
+    runtime = ["_runtime.py", "_arrays.py", "_checks.py", "_driver.py", "_exprs.py",
+               "_launch.py", "_plan.py", "_tensormaps.py", "_torch_ops.py"]
+    assert names == sorted(["__init__.py", "__init__.pyi", "_kernel_images.py",
+                            "_tensormap_rules.py", *runtime,
                             "_tlspec_package.json", "py.typed",
                             "copy_tiles.py", "copy_tiles.pyi", "copy_tiles.json",
                             "copy_tiles.cubin", "copy_tiles.cu"])
     marker = json.loads((out / "_tlspec_package.json").read_text())
     assert marker["kernels"] == ["copy_tiles"] and marker["format"] == 1 and marker["tlspec"]
     assert (out / "_runtime.py").read_text() == (ROOT / "codegen" / "runtime.py").read_text()
+    for name in runtime[1:]:
+        assert (out / name).read_text() == (ROOT / "codegen" / name).read_text()
     assert (out / "copy_tiles.cubin").read_bytes() == b"\x7fELF fake cubin"
     assert not list(tmp_path.glob(".kern.*"))          # no temporary left behind
 
@@ -301,7 +305,7 @@ def test_parameters_are_packed_in_device_order(pkg):
     kernel = pkg.copy_tiles.__globals__["_KERNEL"]
     views, env = rt.check_arguments(kernel, (FakeArray((192, 256), ptr=0x7F00_0000_0100),
                                              FakeArray((192, 256), ptr=0x7F00_0000_0200)))
-    buffer = rt._Plan(kernel, env, views).buffer
+    plan = rt.Plan(kernel, env, views)
 
     class TensorMap:                      # stands in for a cuda.bindings CUtensorMap
         def __init__(self):
@@ -311,7 +315,8 @@ def test_parameters_are_packed_in_device_order(pkg):
             return ctypes.addressof(self.storage)
 
     tm = TensorMap()
-    slots = (ctypes.c_void_p * 3).from_address(buffer.fill(views, [tm]))
+    buffer = plan.packer.pack([v.ptr for v in views], [tm])
+    slots = (ctypes.c_void_p * 3).from_address(buffer.address)
     # params: pointer B, tensormap 0, dim M (int32)
     assert ctypes.c_uint64.from_address(slots[0]).value == 0x7F00_0000_0200
     assert slots[1] == tm.getPtr()
@@ -322,7 +327,7 @@ def test_dim_parameters_must_fit_their_c_type(pkg):
     rt = pkg.copy_tiles.__globals__["_runtime"]
     kernel = pkg.copy_tiles.__globals__["_KERNEL"]
     with pytest.raises(ValueError, match=r"copy_tiles\(\): M = 2147483648 does not fit in int32"):
-        rt._Plan(kernel, {"M": 2 ** 31, "N": 256}, [None, None])
+        rt.Plan(kernel, {"M": 2 ** 31, "N": 256}, [None, None])
 
 
 def test_cpu_arrays_are_checked_before_their_device_is_refused(pkg):

@@ -50,3 +50,12 @@ def test_commands_table_lists_every_command():
     table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
     for command in typer.main.get_command(app).commands:
         assert f"| `tlspec {command}" in table, f"README.md's Commands table lacks tlspec {command}"
+
+
+def test_python_example_loads_the_kernel_it_launches():
+    """Run as far as a machine without a GPU can: the load, and the wrapper the launch calls."""
+    (code,) = blocks("python")
+    load = [line for line in code.splitlines() if "(A)" not in line]
+    namespace = {}
+    exec("\n".join(load).replace('"specs/', f'"{ROOT}/specs/'), namespace)
+    assert "B = kernels.copy_tiles(A)" in code and callable(namespace["kernels"].copy_tiles)

@@ -14,7 +14,8 @@ from .diagnostics import Diagnostics, Location
 from .derived_dims import define_derived
 from .expr import (Const, Expr, ExprError, Var, bounds, free_vars, parse_expr, simplify,
                    substitute, to_source)
-from .model import Barrier, BlockIndex, Buffer, Dim, Kernel, Launch, RegionRef, Stage
+from .index_expr import loads, map_loads, parse_index_expr, parse_range, substitute_all
+from .model import Barrier, BlockIndex, Buffer, Dim, EachVar, Kernel, Launch, RegionRef, Stage
 from .names import name_problem
 from .region import parse_region, resolve, steps
 from .source import SourceDocument, pointer_join
@@ -23,6 +24,8 @@ from .suggest import did_you_mean
 from .targets import DEFAULT_TARGET, TARGETS
 
 AXES = ("x", "y", "z")
+# the option holding the rows of a gather or scatter: where its row variables (`each`) are used
+ROWS = {"gather": "dst", "scatter": "src"}
 
 
 @dataclass
@@ -228,15 +231,24 @@ class _Builder:
                 self.diags.warning(self.at(stage_pointer, key=True),
                                    f"'{written}' is deprecated; use '{kind.alias_of}' (same options)",
                                    pointer=stage_pointer, hint=f"rename the stage to '{kind.alias_of}'")
+            rows_visible = visible + self.each(stage, options.get("each", {}), visible)
             for names, table, what, into in ((kind.regions, self.buffers, "buffer", stage.regions),
                                              (kind.barriers, self.barriers, "barrier",
                                               stage.barriers)):
                 for option in names:
-                    if option in options:
+                    if option == "index" and isinstance(options.get(option), list):
+                        stage.indices = [self.index_expression(
+                            text, pointer_join(pointer_join(stage_pointer, option), i),
+                            rows_visible, _option_label(option, written))
+                            for i, text in enumerate(options[option])]
+                    elif option in options:
                         ref = self.region(options[option], pointer_join(stage_pointer, option),
-                                          visible, _option_label(option, written), table, what)
+                                          rows_visible if option == ROWS.get(written) else visible,
+                                          _option_label(option, written), table, what)
                         if ref:
                             into[option] = ref
+            for var in stage.each:
+                self.names.pop(var.name, None)   # visible in the stage's rows and indices only
             for option in kind.exprs:
                 if option in options:
                     expr = self.expression(options[option], pointer_join(stage_pointer, option),
@@ -255,6 +267,44 @@ class _Builder:
                     del self.names[var]  # the loop variable is visible in the body only
             out.append(stage)
         return out
+
+    def each(self, stage: Stage, ranges: dict, visible: list[str]) -> list[str]:
+        """Define the row variables of a gather's or scatter's `each`; their names."""
+        for name, text in ranges.items():
+            pointer = pointer_join(pointer_join(stage.pointer, "each"), name)
+            if not self.define(name, "row variable", pointer):
+                continue
+            try:
+                start, extent = parse_range(text)
+            except ExprError as err:
+                self.error(pointer, f"invalid row range of '{name}': {err.message}", err.hint,
+                           offset=err.offset)
+                stage.each.append(EachVar(name, pointer, None, None))
+                continue
+            ok = all([self.check_names(e, pointer, visible, f"the row range of '{name}'")
+                      for e in (start, extent)])
+            expanded = [simplify(substitute(e, self.derived)) for e in (start, extent)]
+            stage.each.append(EachVar(name, pointer, *(expanded if ok else (None, None))))
+        return [var.name for var in stage.each]
+
+    def index_expression(self, value: Any, pointer: str, visible: list[str],
+                         what: str) -> Expr | None:
+        """A computed index: an expression that may read index buffers (`index_expr`)."""
+        try:
+            expr = parse_index_expr(value)
+        except ExprError as err:
+            self.error(pointer, f"invalid index expression in {what}: {err.message}", err.hint,
+                       offset=err.offset)
+            return None
+        ok = self.check_names(map_loads(expr, lambda _: Const(0)), pointer, visible, what)
+        for read in loads(expr):
+            if read.buffer not in self.buffers:
+                self.error(pointer, f"unknown buffer '{read.buffer}' read in {what}"
+                           + did_you_mean(read.buffer, self.buffers),
+                           f"buffers: {', '.join(self.buffers) or 'none'}", offset=read.offset)
+                ok = False
+            ok &= all([self.check_names(s, pointer, visible, what) for s in read.subscripts])
+        return simplify(substitute_all(expr, self.derived)) if ok else None
 
     def alloc_barrier(self, options: dict, pointer: str, depth: int) -> None:
         name = options["name"]

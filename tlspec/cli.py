@@ -113,13 +113,25 @@ def compile(  # noqa: A001  (the command is called compile)
                                                "DIR/<kernel>/NN_<pass>.py."),
     output_format: OutputFormat = typer.Option(OutputFormat.text, "--format",
                                                help="text for people, json for tools."),
+    keep_going: bool = typer.Option(False, "--keep-going",
+                                    help="Compile every spec file that has no error into OUT "
+                                         "and report the others (exit code 1 still)."),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", min=1,
+                                       help="Compile in N processes (default: one per core)."),
+    no_cache: bool = typer.Option(False, "--no-cache",
+                                  help="Compile everything anew, neither reading nor writing "
+                                       "the cache (tlspec cache info)."),
 ) -> None:
     """Compile specs into CUDA kernels with Python launch wrappers.
 
     Validates every spec, lowers each kernel through tlspec's pass pipeline
     (tlspec passes lists it), compiles the CUDA with NVRTC and writes OUT as an
     importable package: import OUT; OUT.<kernel>(...). Errors are reported like
-    tlspec validate's; nothing is written unless every kernel compiled.
+    tlspec validate's; nothing is written unless every kernel compiled (with
+    --keep-going: the kernels of every spec file without errors). Kernels and
+    unchanged files come from the cache when they compiled before (not with
+    --nvcc or --dump-ir); new kernels compile on every core, with a progress
+    bar on a terminal.
     Exit code 0 on success, 1 on errors in the specs, 2 for a usage error.
 
     \b
@@ -128,18 +140,22 @@ def compile(  # noqa: A001  (the command is called compile)
       tlspec compile copy.tlspec.yaml -o kernels --dump-ir ir/
       tlspec compile specs/ -o kernels --nvcc /usr/local/cuda/bin/nvcc
       tlspec compile specs/ -o kernels --ptx
+      tlspec compile specs/ -o kernels --keep-going
     """
-    from .compiler.support import COMPILED_TARGETS
-    from .validate import UsageError
+    from .discover import UsageError
+    from .targets import COMPILED_TARGETS
 
     if arch is not None and arch not in COMPILED_TARGETS:
         _usage_error(f"--arch {arch}: this release compiles for {', '.join(COMPILED_TARGETS)}")
     if not Path(out).name.isidentifier():
         _usage_error(f"-o {out}: the package directory's name must be a Python identifier")
+    from .cache import Cache
     from .compiler.driver import compile_paths
 
     try:
-        result = compile_paths(paths, out, arch=arch, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx)
+        result = compile_paths(paths, out, arch=arch, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx,
+                               cache=None if no_cache else Cache(), keep_going=keep_going,
+                               workers=jobs, progress=sys.stderr.isatty())
     except (UsageError, ValueError) as err:
         _usage_error(str(err))
         return
@@ -149,13 +165,14 @@ def compile(  # noqa: A001  (the command is called compile)
     else:
         if len(diags):
             typer.echo(diags.render_text())
-        if result.ok:
+        if result.out is not None:
             typer.echo(f"compiled {len(result.kernels)} kernel"
                        f"{'s' * (len(result.kernels) != 1)} into {result.out}: "
                        + ", ".join(result.kernels))
-        else:
-            typer.echo(f"{len(diags.errors)} error{'s' * (len(diags.errors) != 1)}; "
-                       f"{out} left unchanged")
+        if not result.ok:
+            errors = f"{len(diags.errors)} error{'s' * (len(diags.errors) != 1)}"
+            typer.echo(f"{errors}; left out of {out}: " + ", ".join(result.left_out)
+                       if result.out is not None else f"{errors}; {out} left unchanged")
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -271,3 +288,49 @@ def new(
         _usage_error(str(err))
         return
     typer.echo(f"wrote {path}")
+
+
+cache_app = typer.Typer(help="The compile cache: what `tlspec compile` and tlspec.load reuse.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """Print where the cache is and what it holds.
+
+    The folder is $TLSPEC_CACHE_DIR, or the platform's user cache folder
+    (~/.cache/tlspec on Linux).
+
+    \b
+    Example:
+      tlspec cache info
+    """
+    from .cache import KINDS, Cache
+
+    info = Cache().info()
+    typer.echo(f"cache: {info['path']}")
+    for kind in KINDS:
+        typer.echo(f"{kind}: {info[kind]['entries']} ({_size(info[kind]['bytes'])})")
+    typer.echo(f"total: {_size(info['bytes'])}")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Remove everything the cache holds.
+
+    \b
+    Example:
+      tlspec cache clear
+    """
+    from .cache import Cache
+
+    cache = Cache()
+    removed = cache.clear()
+    typer.echo(f"removed {removed} entr{'ies' if removed != 1 else 'y'} from {cache.root}")
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    return f"{count / 1024:.1f} KB" if count < 1024 ** 2 else f"{count / 1024 ** 2:.1f} MB"

@@ -50,6 +50,8 @@ class Diagnostic:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
 
+    __str__ = render      # exactly what the commands print for it
+
     def as_json(self) -> dict:
         return {
             "path": self.location.path,

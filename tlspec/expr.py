@@ -279,9 +279,10 @@ class Parser:
             raise ExprError(f"{expected}, found {token.describe()}", token.offset)
 
 
-def parse_expr(text: str | int) -> Expr:
+def parse_expr(text: str | int, parser_class: type[Parser] = Parser) -> Expr:
     """Parse an expression as written in a spec file: a string, or an int (which may be
-    negative). Raises ExprError for anything else."""
+    negative). Raises ExprError for anything else. `parser_class`: a Parser of a larger
+    grammar (index_expr.py's reads of index buffers)."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
         kind = {bool: "a boolean", float: "a floating-point number"}.get(type(text),
                                                                          type(text).__name__)
@@ -289,7 +290,7 @@ def parse_expr(text: str | int) -> Expr:
                         0)
     if isinstance(text, int):
         return Const(_literal(text, 0))
-    parser = Parser(text)
+    parser = parser_class(text)
     if parser.peek().kind == "end":
         raise ExprError("empty expression", 0, "write an integer or an expression such as M * 2")
     expr = parser.parse_expression()

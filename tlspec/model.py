@@ -99,6 +99,16 @@ class Barrier:
 
 
 @dataclass
+class EachVar:
+    """A row variable of a gather or scatter with computed indices (`each: {t: "bx*16 : +16"}`)."""
+
+    name: str
+    pointer: str
+    start: Expr | None                 # None when it could not be read (reported)
+    extent: Expr | None
+
+
+@dataclass
 class Stage:
     kind: str                          # canonical kind (a deprecated alias is resolved)
     written_kind: str                  # as written in the spec
@@ -108,6 +118,10 @@ class Stage:
     barriers: dict[str, RegionRef] = field(default_factory=dict)
     exprs: dict[str, Expr] = field(default_factory=dict)
     body: list["Stage"] = field(default_factory=list)   # loops only
+    # a gather's or scatter's computed indices (`index` written as a list), one per indexed
+    # dimension of the table, None where unreadable; and its row variables
+    indices: list[Expr | None] = field(default_factory=list)
+    each: list[EachVar] = field(default_factory=list)
 
 
 @dataclass

@@ -17,7 +17,8 @@ switch typedef union unsigned void volatile while bool true false nullptr class 
 namespace new delete this using""".split())
 # Names that would clash with the expression language, the CUDA built-ins or the wrapper.
 RESERVED = C_KEYWORDS | frozenset(keyword.kwlist) | frozenset(
-    {"ceildiv", "min", "max", "stream", "threadIdx", "blockIdx", "blockDim", "gridDim"})
+    {"ceildiv", "min", "max", "stream", "threadIdx", "blockIdx", "blockDim", "gridDim",
+     "register_torch_ops"})      # a compiled package's own function
 
 PYTHON_NAME = "an identifier, not a keyword, not starting with '_'"
 

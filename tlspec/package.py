@@ -3,6 +3,7 @@
 Layout of OUT/ (see docs/artifacts.md):
     __init__.py, __init__.pyi   imports every kernel (no CUDA at import), and its stub
     _runtime.py                 codegen/runtime.py, verbatim
+    _exprs.py, _arrays.py, ...  codegen/_*.py, verbatim: the run time's other modules
     _tensormap_rules.py         tlspec/tensormap_rules.py, verbatim (the run time checks the
                                 tensor maps of a call with it)
     _kernel_images.py           tlspec/kernel_images.py, verbatim (which of a kernel's cubin
@@ -24,6 +25,8 @@ import os
 import secrets
 import shutil
 import string
+import sys
+import types
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -95,13 +98,31 @@ def _validate(artifact: KernelArtifact) -> None:
                              f"{a.get('io')!r}; expected one of {IO_KINDS}")
 
 
+def _runtime_modules() -> list[Path]:
+    """The run time's modules besides runtime.py: codegen/_*.py."""
+    return sorted(codegen_dir().glob("_*.py"))
+
+
 @lru_cache(maxsize=1)
 def _runtime():
     """codegen/runtime.py as a module: the run time's own expression printer and dim phrasing
     also write the docstrings, so that both say the same thing."""
-    spec = importlib.util.spec_from_file_location("tlspec._package_runtime",
-                                                  codegen_dir() / "runtime.py")
+    return load_runtime("tlspec._package_runtime")
+
+
+def load_runtime(name: str) -> types.ModuleType:
+    """codegen/runtime.py imported as the `_runtime` module of a package `name` made of
+    codegen/ (whose _*.py modules it imports) and of tlspec's modules that a compiled package
+    carries (_tensormap_rules, _kernel_images), as in a written package."""
+    from . import kernel_images, tensormap_rules
+    package = types.ModuleType(name)
+    package.__path__ = [str(codegen_dir())]
+    sys.modules[name] = package
+    sys.modules[f"{name}._kernel_images"] = kernel_images
+    sys.modules[f"{name}._tensormap_rules"] = tensormap_rules
+    spec = importlib.util.spec_from_file_location(f"{name}._runtime", codegen_dir() / "runtime.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -218,6 +239,8 @@ def _write_init(directory: Path, names: list[str]) -> None:
 def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
     names = [a.name for a in artifacts]
     _write_file(directory / "_runtime.py", (codegen_dir() / "runtime.py").read_text("utf-8"))
+    for path in _runtime_modules():
+        _write_file(directory / path.name, path.read_text("utf-8"))
     for module in ("tensormap_rules", "kernel_images"):
         _write_file(directory / f"_{module}.py",
                     (Path(__file__).parent / f"{module}.py").read_text("utf-8"))

@@ -22,7 +22,6 @@ from .limits import MAX_INT_CHARS
 
 # A spec is a few KB. The bound keeps validation of the densest file that passes it to about
 # a second and a half (YAML is read in pure Python for its messages and marks).
-MAX_FILE_BYTES = 256 << 10
 MAX_NODES = 100_000          # values constructed per document, counting alias expansions
 MAX_DEPTH = 64               # levels of nesting in one document
 
@@ -277,20 +276,8 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
     return documents
 
 
-def load_file(path: Path, diags: Diagnostics, display_path: str | None = None) -> list[SourceDocument]:
-    """Read and parse one spec file; unreadable, oversized or non-UTF-8 files are diagnostics."""
-    shown = display_path or str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            diags.error(Location(shown), f"file is {size} bytes; spec files are limited to "
-                                         f"{MAX_FILE_BYTES} bytes",
-                        hint="split it into several *.tlspec.yaml files")
-            return []
-        raw = path.read_bytes()
-    except OSError as err:
-        diags.error(Location(shown), f"cannot read file: {err.strerror or err}")
-        return []
+def load_bytes(raw: bytes, shown: str, diags: Diagnostics) -> list[SourceDocument]:
+    """Parse a spec file's bytes (shown as `shown`); non-UTF-8 text is a diagnostic."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

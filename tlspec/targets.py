@@ -26,3 +26,4 @@ TARGETS = {
     "sm_100a": Target("sm_100a", "Blackwell (B200)", True, True, True, 227 * 1024, 8, 16),
 }
 DEFAULT_TARGET = "sm_90a"
+COMPILED_TARGETS = ("sm_90a", "sm_80", "sm_100a")   # what `tlspec compile` compiles for

@@ -5,23 +5,18 @@ both start here. Nothing here imports tvm.
 """
 from __future__ import annotations
 
-import os
+import sys
+import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable
 
 from .build import build_kernel
-from .diagnostics import Diagnostics, Location
+from .diagnostics import Diagnostics
+from .discover import SPEC_SUFFIX, UsageError, discover, read_file  # noqa: F401  (imported from here too)
 from .model import Kernel
 from .rules import check_kernel
 from .schema import validate_structure
-from .source import SourceDocument, load_file, load_text
-
-SPEC_SUFFIX = ".tlspec.yaml"
-
-
-class UsageError(Exception):
-    """A command-line mistake (a path that does not exist, a folder without specs)."""
+from .source import SourceDocument, load_bytes, load_text
 
 
 @dataclass
@@ -34,48 +29,6 @@ class ValidationResult:
     @property
     def ok(self) -> bool:
         return not self.diagnostics.has_errors
-
-
-def discover(paths: Iterable[str], diags: Diagnostics) -> list[tuple[Path, str]]:
-    """Spec files named by `paths` (files, or folders searched for *.tlspec.yaml), with the path
-    to show for each: as the user wrote it, so that editors and terminals can follow it. A
-    subfolder that cannot be read is an error in `diags` (its specs would be missed); a path
-    that does not exist, cannot be read or holds no spec is a UsageError."""
-    found: list[tuple[Path, str]] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_file():
-            found.append((path, given))
-        elif path.is_dir():
-            specs, unreadable = _specs_under(path)
-            if unreadable and unreadable[0][0] == path:
-                raise UsageError(f"cannot read the folder '{given}': {unreadable[0][1]}")
-            for folder, reason in unreadable:
-                diags.error(Location(os.path.join(given, str(folder.relative_to(path)))),
-                            f"cannot read this folder: {reason}; its specs are not checked",
-                            hint="make it readable, or name the folders to check")
-            if not specs and not unreadable:
-                raise UsageError(f"no *{SPEC_SUFFIX} files under '{given}'")
-            found.extend((p, os.path.join(given, str(p.relative_to(path)))) for p in specs)
-        else:
-            raise UsageError(f"'{given}' does not exist")
-    return found
-
-
-def _specs_under(top: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The spec files under `top` (sorted; folders starting with '.' and node_modules skipped,
-    symbolic links to folders not followed) and the folders that could not be read, with why."""
-    specs: list[Path] = []
-    unreadable: list[tuple[Path, str]] = []
-
-    def failed(error: OSError) -> None:
-        unreadable.append((Path(error.filename), error.strerror or str(error)))
-
-    for folder, subfolders, files in os.walk(top, onerror=failed):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d != "node_modules")
-        specs.extend(Path(folder, f) for f in files if f.endswith(SPEC_SUFFIX)
-                     and Path(folder, f).is_file())
-    return sorted(specs), sorted(unreadable)
 
 
 def check_document(doc: SourceDocument, diags: Diagnostics) -> Kernel | None:
@@ -113,9 +66,20 @@ def validate_documents(documents: list[SourceDocument], result: ValidationResult
 def validate_paths(paths: Iterable[str]) -> ValidationResult:
     """Validate every spec under `paths`; raises UsageError for paths that name no spec."""
     result = ValidationResult()
-    for path, shown in discover(paths, result.diagnostics):
+    found = discover(paths, result.diagnostics)
+    return validate_sources([(shown, read_file(path, result.diagnostics, shown))
+                             for path, shown in found], result)
+
+
+def validate_sources(sources: list[tuple[str, bytes | None]],
+                     result: ValidationResult | None = None) -> ValidationResult:
+    """Validate spec files given as (path shown, bytes); None for a file that could not be read
+    (its error is already in `result`)."""
+    result = result if result is not None else ValidationResult()
+    for shown, raw in sources:
         result.files.append(shown)
-        validate_documents(load_file(path, result.diagnostics, shown), result)
+        if raw is not None:
+            validate_documents(load_bytes(raw, shown, result.diagnostics), result)
     _check_unique_names(result.kernels, result.diagnostics)
     return result
 
@@ -126,3 +90,16 @@ def validate_text(text: str, path: str = "<string>") -> ValidationResult:
     validate_documents(load_text(text, path, result.diagnostics), result)
     _check_unique_names(result.kernels, result.diagnostics)
     return result
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this module makes it the attribute `tlspec.validate`, where the Python API's
+    function of that name (tlspec/api.py) is expected: calling the module calls that function."""
+
+    def __call__(self, *specs):
+        from .api import validate
+
+        return validate(*specs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

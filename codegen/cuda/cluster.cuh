@@ -25,3 +25,8 @@ __device__ __forceinline__ void tlspec_cluster_complete_tx(unsigned mbarrier, un
   asm volatile("mbarrier.complete_tx.relaxed.cluster.shared::cluster.b64 [%0], %1;"
                :: "r"(mbarrier), "r"(bytes) : "memory");
 }
+// One arrival on another block's mbarrier (a release: this block's reads before it are done).
+__device__ __forceinline__ void tlspec_cluster_arrive(unsigned mbarrier) {
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];"
+               :: "r"(mbarrier) : "memory");
+}

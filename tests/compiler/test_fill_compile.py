@@ -3,15 +3,12 @@ without a GPU into a package of all its kernels, each moving data the way docs/s
 a zero-fill halo by one TMA load at negative coordinates, a -inf one by 16-byte SIMT vectors,
 a misaligned halo element by element, and the fill's bits in the source, never a converted
 number."""
-import json
 import re
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, compiled_once
-
-from tlspec.validate import validate_paths
+from conftest import ROOT, assert_every_kernel_compiled, compiled_once, kernel_source
 
 FILL = ROOT / "tests" / "gpu" / "fill"
 
@@ -21,16 +18,8 @@ def fill(tmp_path_factory):
     yield from compiled_once(tmp_path_factory, FILL, "tlspec_fill_ci")
 
 
-def kernel_source(out, name) -> str:
-    source = (out / f"{name}.cu").read_text()
-    return source[source.index(json.loads((out / f"{name}.json").read_text())["entry"] + "("):]
-
-
 def test_every_kernel_of_fill_compiles(fill):
-    package, out = fill
-    names = sorted(k.name for k in validate_paths([str(FILL)]).kernels)
-    assert sorted(package.__all__) == names
-    assert all((out / f"{name}.cubin").read_bytes()[:4] == b"\x7fELF" for name in names)
+    assert_every_kernel_compiled(*fill, FILL)
 
 
 def test_a_zero_halo_is_one_tma_load_at_negative_coordinates(fill):

@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from cases import CASES, choose_calls  # noqa: E402
 from compile_case import compile_spec  # noqa: E402
 from spec_features import features, index_fills  # noqa: E402
-from spec_generator import generate, to_yaml  # noqa: E402
+from spec_generator import generate  # noqa: E402
+from spec_yaml import to_yaml  # noqa: E402
 from timed_pool import TIMED_OUT, timed_map  # noqa: E402
 from tlspec.package import KernelArtifact, write_package  # noqa: E402
 

@@ -31,7 +31,7 @@ from build_batch import DEFAULT_LIMIT, Batch  # noqa: E402
 from compile_case import compile_spec  # noqa: E402
 from shrinking import candidates, cost, shrink  # noqa: E402
 from spec_features import index_fills  # noqa: E402
-from spec_generator import to_yaml  # noqa: E402
+from spec_yaml import to_yaml  # noqa: E402
 from timed_pool import TIMED_OUT, timed_map  # noqa: E402
 
 FAILING = ("mismatch", "crash", "timeout", "launch error")

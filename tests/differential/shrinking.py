@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import yaml
 
-from spec_generator import to_yaml
+from spec_yaml import to_yaml
 from tlspec.validate import validate_text
 
 REQUIRED = {"copy": {"src", "dst"}, "transpose": {"src", "dst"},

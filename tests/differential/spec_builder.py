@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from math import gcd, prod
 
 from spec_features import hopper_only
+from tlspec.conversions import CONVERTIBLE
 from tlspec.dtypes import DTYPE_BYTES, MAX_VECTOR_BYTES
+from tlspec.fill import FillError, fill_bits
 from tlspec.layouts import SWIZZLES as SWIZZLE_SPAN
 from tlspec.layouts import TileStorage
 from tlspec.rules.declarations import STATIC_SHARED_BYTES
@@ -30,6 +32,8 @@ SHARED_BUDGET = 160 * 1024          # of the 227 KB: leaves room for alignment a
 ELEMENTS_CAP = 1 << 17              # elements per tensor at the largest call size
 BLOCKS_CAP = 1024                   # blocks x loop iterations at the largest call size
 ODD_LENGTHS = [1, 3, 5, 7, 13, 33, 63, 100, 1001]
+# fill values to draw from; each is used only where it converts to the stage's element types
+FILLS = ["-inf", "inf", "nan", -99, 1.5, 7, 127, 448, -128, 60000, 0]
 SM80_SHARE = 0.25                   # of the specs that sm_80 can compile
 
 
@@ -99,6 +103,25 @@ class SpecBuilder:
 
     def dtype(self) -> str:
         return self.rng.choice(DTYPES)
+
+    def converted(self, dtype: str) -> str:
+        """Another element type a copy converts `dtype` to (the same one where it converts to
+        none)."""
+        if dtype not in CONVERTIBLE:
+            return dtype
+        return self.rng.choice([d for d in CONVERTIBLE if d != dtype])
+
+    def fill(self, *dtypes: str) -> str | int | float | None:
+        """A fill value that converts to every one of `dtypes` (the stage's read and written
+        element types), or None when none of those drawn does."""
+        for value in self.rng.sample(FILLS, 4):
+            try:
+                for dtype in dtypes:
+                    fill_bits(value, dtype)
+            except FillError:
+                continue
+            return value
+        return None
 
     def pick_threads(self) -> int:
         self.threads = self.pick(THREADS)

@@ -38,7 +38,8 @@ def _stages(stages: list, depth: int = 0):
 def hopper_only(stages: list) -> bool:
     """Whether stages use what sm_80 lacks: TMA copies, mbarriers, TMA store waits, warp
     specialization."""
-    return any(kind in HOPPER_KINDS or options.get("prefer_instruction") == "tma"
+    return any(kind in HOPPER_KINDS or kind == "copy_cluster"
+               or options.get("prefer_instruction") == "tma"
                or options.get("warp_specialize") is True for kind, options, _ in _stages(stages))
 
 
@@ -84,6 +85,8 @@ def _synchronisation(kind: str, options: dict) -> set[str]:
 
 def features(spec: dict) -> set[str]:
     found: set[str] = {f"target:{spec.get('target', 'sm_90a')}"}
+    if "cluster" in spec["launch"]:
+        found.add(f"cluster:{max(spec['launch']['cluster'])}")
     buffers = spec["buffers"]
     for b in buffers.values():
         found.add(f"dtype:{b['dtype']}")
@@ -117,6 +120,8 @@ def features(spec: dict) -> set[str]:
         found |= _synchronisation(kind, options)
         if kind == "pipeline":
             found |= _pipeline(options, depth)
+            if any(k == "copy_cluster" for k, _, _ in _stages(options["stages"])):
+                found.add("pipeline:multicast")
             continue
         if kind == "for":
             found |= {"for:nested"} if depth else set()
@@ -134,9 +139,15 @@ def features(spec: dict) -> set[str]:
         regions = [v for k, v in options.items() if k in ("src", "dst", "col")]
         if any(re.search(r"\[[^\]]*%", r) for r in regions):
             found.add("slot")
-        if kind in ("copy", "async_copy", "tma_copy"):
+        if any(re.search(r"- \d+ : \+", r) for r in regions):
+            found.add("region:halo")
+        if "fill" in options:
+            found.add("option:fill")
+        if kind in ("copy", "async_copy", "tma_copy", "copy_cluster"):
             src, dst = (SCOPES[buffers[_buffer(options[k])]["scope"]] for k in ("src", "dst"))
             found.add(f"{kind}:{src}->{dst}")
+            if len({buffers[_buffer(options[k])]["dtype"] for k in ("src", "dst")}) > 1:
+                found.add(f"{kind}:convert")
         if kind in ("gather", "scatter"):
             found.add(f"index:{buffers[_buffer(options['index'])]['dtype']}")
     return found

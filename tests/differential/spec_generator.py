@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import random
 
-import yaml
-
 from spec_builder import Generated, SpecBuilder
+from spec_cluster import clustered
 from spec_explicit import explicit
 from spec_indexed import gather, im2col, scatter
 from spec_pipelined import pipelined
@@ -26,9 +25,6 @@ def generate(seed: int, index: int) -> Generated:
     rng = random.Random(f"tlspec-differential:{seed}:{index}")
     builder = SpecBuilder(rng, f"k{seed}_{index}")
     family = builder.pick(FAMILIES)
-    return family(builder)
+    generated = family(builder)
+    return clustered(builder, generated) if family in (tiled, pipelined) else generated
 
-
-def to_yaml(spec: dict) -> str:
-    """The spec as a YAML document (flow style for the leaves: one line per buffer and stage)."""
-    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=1000)

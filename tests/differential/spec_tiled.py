@@ -17,6 +17,7 @@ from tlspec.layouts import TileStorage
 from tlspec.tensormap_rules import SHARED_ALIGN as TMA_SHARED_ALIGN
 
 INNER_TILES = [1, 2, 3, 4, 5, 7, 8, 16, 24, 32, 48, 64, 96, 128, 256]
+FILL, HALO, CONVERT = 0.15, 0.12, 0.15    # chances: a fill on a global read, a halo, a conversion
 OUTER_TILES = [1, 1, 2, 3, 4, 8, 16, 32, 64]
 TILE_ELEMENTS = 4096
 TILE_BYTES = 16 * 1024
@@ -52,9 +53,16 @@ class Tiling:
     def sizes(self) -> list[Size]:
         return [a.size for a in self.axes]
 
-    def region(self, name: str, order: list[int] | None = None) -> str:
+    def region(self, name: str, order: list[int] | None = None,
+               shift: tuple[int, int] | None = None) -> str:
+        """The tile's region of `name`, its axes in `order`; `shift` (axis, s) starts that axis
+        s elements earlier (a halo: before the tensor's start for the first tile)."""
         order = order if order is not None else list(range(len(self.axes)))
-        return f"{name}[{', '.join(self.axes[i].part() for i in order)}]"
+        parts = [self.axes[i].part() for i in order]
+        if shift is not None:
+            axis, by = shift
+            parts[order.index(axis)] = parts[order.index(axis)].replace(" : +", f" - {by} : +", 1)
+        return f"{name}[{', '.join(parts)}]"
 
 
 def _count_text(size: Size, tile: int) -> str:
@@ -179,15 +187,18 @@ def _row(t: Tiling, sizes: list[Size]) -> Size | None:
 
 
 def copy_stage(b: SpecBuilder, dtype: str, src: str, dst: str, *, kind: str, src_rank: int,
-               src_inner: int, legal: int, tma_ok: bool = False, extra: dict | None = None) -> dict:
+               src_inner: int, legal: int, tma_ok: bool = False, extra: dict | None = None,
+               dst_dtype: str | None = None) -> dict:
     """One copy, `kind` its direction (g2s, s2g, g2g, s2s; frag_g, frag_s: a fragment and global or
-    shared memory); options drawn at random among those the validator accepts for it."""
+    shared memory), converting `dtype` to `dst_dtype` where that differs; options drawn at random
+    among those the validator accepts for it (a fill where it reads global memory)."""
     options = {"src": src, "dst": dst}
     global_side = kind in ("g2s", "s2g", "g2g", "frag_g")
+    converts = dst_dtype not in (None, dtype)
     prefer = None
     if kind in ("g2s", "s2g") and b.chance(0.55):
-        choices = ["sync"] + (["tma", "tma"] if tma_ok else []) + (["cp_async"] if kind == "g2s"
-                                                                  else [])
+        choices = ["sync"] + (["tma", "tma"] if tma_ok and not converts else []) + (
+            ["cp_async"] if kind == "g2s" and not converts else [])
         prefer = b.rng.choice(choices)
         options["prefer_instruction"] = prefer
     elif b.chance(0.08):
@@ -196,10 +207,16 @@ def copy_stage(b: SpecBuilder, dtype: str, src: str, dst: str, *, kind: str, src
         options["disable_tma"] = True
     if extra:
         options.update(extra)
-    elif prefer != "tma":
-        b.simt_options(options, dtype, src_rank, src_inner, legal, global_side=global_side)
+    elif prefer != "tma":       # a converting copy's vectors are as wide as its wider type's
+        wider = max(dtype, dst_dtype or dtype, key=DTYPE_BYTES.get)
+        b.simt_options(options, wider, src_rank, src_inner, legal, global_side=global_side)
     elif b.chance(0.25):
         options["eviction_policy"] = b.rng.choice(["evict_first", "evict_last", "evict_normal"])
+    reads_global = b.buffers[src.split("[", 1)[0]]["scope"] == "global"
+    if reads_global and prefer not in ("tma", "cp_async") and b.chance(FILL):
+        value = b.fill(dtype, dst_dtype or dtype)
+        if value is not None:
+            options["fill"] = value
     return {"copy": options}
 
 
@@ -211,27 +228,28 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
         kinds["transpose"] = 3
     kind = b.pick(kinds)
     src = b.global_buffer("A", t.sizes, t.dtype, "in")
-    a_region = t.region(src)
     inner = t.tile[-1] if t.tile[-1] > 1 else 1
     legal = b.legal_width(t.dtype, inner, _row(t, t.sizes))
+    a_region, legal = _maybe_halo(b, t, src, legal)
+    out_dtype = b.converted(t.dtype) if b.chance(CONVERT) else t.dtype
     if kind == "transpose":
-        stages = _transpose(b, t, a_region, legal)
+        stages = _transpose(b, t, a_region, legal, out_dtype)
         if stages:
             return stages
         kind = "g2g"
     outputs = 2 if kind == "fanout" else 1
-    dst_regions = [t.region(b.global_buffer("B", t.sizes, t.dtype, b.pick({"out": 9, "inout": 1})))
+    dst_regions = [t.region(b.global_buffer("B", t.sizes, out_dtype, b.pick({"out": 9, "inout": 1})))
                    for _ in range(outputs)]
     if kind == "g2g":
         return [copy_stage(b, t.dtype, a_region, dst_regions[0], kind="g2g", src_rank=rank,
-                           src_inner=t.tile[-1], legal=legal)]
+                           src_inner=t.tile[-1], legal=legal, dst_dtype=out_dtype)]
     if kind == "fragment":
-        return through_fragment(b, t, a_region, dst_regions[0], legal)
+        return through_fragment(b, t, a_region, dst_regions[0], legal, out_dtype=out_dtype)
     tma = b.chance(0.4)
     made = new_tile(b, t, tile_shape(b, t), tma=tma)
     if made is None:
         return [copy_stage(b, t.dtype, a_region, d, kind="g2g", src_rank=rank, src_inner=t.tile[-1],
-                           legal=legal) for d in dst_regions]
+                           legal=legal, dst_dtype=out_dtype) for d in dst_regions]
     name, region = made
     shape = b.buffers[name]["shape"]
     tma_ok = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[name].get("layout", "auto")) \
@@ -249,12 +267,27 @@ def route(b: SpecBuilder, t: Tiling) -> list[dict]:
                 and slot_aligned(b, name, region)
     for d in dst_regions:
         stages.append(copy_stage(b, t.dtype, region, d, kind="s2g", src_rank=len(shape),
-                                 src_inner=shape[-1], legal=legal, tma_ok=tma_ok))
+                                 src_inner=shape[-1], legal=legal, tma_ok=tma_ok,
+                                 dst_dtype=out_dtype))
     return stages
 
 
+def _maybe_halo(b: SpecBuilder, t: Tiling, src: str, legal: int) -> tuple[str, int]:
+    """The input's region, sometimes shifted back along a tiled axis (a halo: the first tile
+    starts before the tensor, where its elements read the fill), and the widest vector left
+    legal: a shift of the innermost axis by s keeps only vectors dividing s."""
+    axes = [i for i, a in enumerate(t.axes) if a.mode != "whole" and not a.single]
+    if not axes or not b.chance(HALO):
+        return t.region(src), legal
+    axis, by = b.rng.choice(axes), b.rng.choice([1, 1, 2, 3, 4, 8])
+    if axis == len(t.axes) - 1:
+        legal = min(legal, by & -by)
+    return t.region(src, shift=(axis, by)), legal
+
+
 def through_fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, legal: int, *,
-                     src_global: bool = True, src_rank: int | None = None) -> list[dict]:
+                     src_global: bool = True, src_rank: int | None = None,
+                     out_dtype: str | None = None) -> list[dict]:
     """Through a register fragment; both copies lay it out alike (same options). The source is
     global, or (`src_global` False) shared, and then its copy takes no eviction_policy;
     `src_rank` is the source region's rank where it may be below the tiling's (a shared tile
@@ -274,19 +307,21 @@ def through_fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, le
         if b.chance(0.2) and global_side:
             extra["eviction_policy"] = b.rng.choice(["evict_first", "evict_last"])
         stages.append(copy_stage(b, t.dtype, src, dst, kind="frag_g" if global_side else "frag_s",
-                                 src_rank=rank, src_inner=1, legal=legal, extra=extra))
+                                 src_rank=rank, src_inner=1, legal=legal, extra=extra,
+                                 dst_dtype=out_dtype if dst == b_region else None))
     return stages
 
 
-def _transpose(b: SpecBuilder, t: Tiling, a_region: str, legal: int) -> list[dict] | None:
+def _transpose(b: SpecBuilder, t: Tiling, a_region: str, legal: int,
+               out_dtype: str) -> list[dict] | None:
     """Load the tile, transpose its last two dimensions in shared memory, store it into an
-    output whose last two dimensions are swapped."""
+    output (of `out_dtype`) whose last two dimensions are swapped."""
     first = tile_shape(b, t, keep_last=2)
     made = new_tile(b, t, first, tma=b.chance(0.3), slots=False)
     if made is None:
         return None
     s1, r1 = made
-    store = transposed_store(b, t, r1, first)
+    store = transposed_store(b, t, r1, first, out_dtype=out_dtype)
     if store is None:
         return None
     a_tma = tma_fits(b, t.sizes, t.tile, t.dtype, b.buffers[s1].get("layout", "auto"))
@@ -295,7 +330,7 @@ def _transpose(b: SpecBuilder, t: Tiling, a_region: str, legal: int) -> list[dic
 
 
 def transposed_store(b: SpecBuilder, t: Tiling, region: str, shape: list[int], *,
-                     slot: bool = False):
+                     slot: bool = False, out_dtype: str | None = None):
     """Transpose the last two dimensions of `region` (a shared tile of `shape` holding one tile
     of `t`, or with `slot` one slot of such tiles) into a new tile, and store that into a new
     output whose last two dimensions are swapped: the buffers now, and a function making the
@@ -308,7 +343,7 @@ def transposed_store(b: SpecBuilder, t: Tiling, region: str, shape: list[int], *
         return None
     order = list(range(rank - 2)) + [rank - 1, rank - 2]
     sizes = [t.sizes[i] for i in order]
-    out = b.global_buffer("B", sizes, t.dtype, "out")
+    out = b.global_buffer("B", sizes, out_dtype or t.dtype, "out")
     s2, r2 = second
     box = [t.tile[i] for i in order]
     tma_ok = tma_fits(b, sizes, box, t.dtype, b.buffers[s2].get("layout", "auto"))
@@ -317,7 +352,7 @@ def transposed_store(b: SpecBuilder, t: Tiling, region: str, shape: list[int], *
     return lambda: [{"transpose": {"src": region, "dst": r2}},
                     copy_stage(b, t.dtype, r2, t.region(out, order), kind="s2g",
                                src_rank=len(swapped), src_inner=swapped[-1], legal=out_legal,
-                               tma_ok=tma_ok)]
+                               tma_ok=tma_ok, dst_dtype=out_dtype)]
 
 
 def tiled(b: SpecBuilder) -> Generated:

@@ -8,13 +8,15 @@ import pytest
 
 from spec_builder import SWIZZLE_SPAN
 from spec_features import features
-from spec_generator import generate, to_yaml
+from spec_generator import generate
+from spec_yaml import to_yaml
 from tlspec.dtypes import DTYPE_BYTES
 from tlspec.validate import validate_text
 
 SEED = 11
 SAMPLE = 400
 KINDS = ["copy", "transpose", "gather", "scatter", "im2col", "for", "sync_threads", "pipeline",
+         "copy_cluster",
          "tma_copy", "async_copy", "alloc_barrier", "barrier_arrive", "barrier_wait",
          "async_commit", "async_wait", "tma_store_wait"]
 ASYNC = ({f"pipeline:num_stages={n}" for n in range(1, 5)}
@@ -37,7 +39,9 @@ EXPECTED = (
     | {f"dim:{x}" for x in ["constant", "symbolic", "multiple_of", "min", "max"]}
     | {"for:nested", "for:start", "for:one_stage", "slot", "index:int32", "index:int64",
        "tile:partial", "row:not_16B", "extent:odd", "extent:expression", "scope:shared",
-       "scope:shared.dyn", "scope:fragment", "im2col:per_axis"}
+       "scope:shared.dyn", "scope:fragment", "im2col:per_axis", "option:fill", "region:halo",
+       "copy:convert", "cluster:2", "cluster:4", "cluster:8", "pipeline:multicast",
+       "copy_cluster:global->shared"}
     | ASYNC)
 
 

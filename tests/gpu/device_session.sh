@@ -2,16 +2,18 @@
 # One batched session on a GPU machine (which has torch, numpy, ml_dtypes, pyyaml and
 # cuda-python, but neither tvm nor jsonschema): what a session runs there, step by step.
 #
-#   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench | pipeline
+#   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench | launch | pipeline
 #
 # Carried from the machine that compiled (no GPU needed there):
 #   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges, build/tlspec_async,
 #   build/tlspec_sm80, build/tlspec_cluster, build/tlspec_casts, build/tlspec_fill,
-#   build/tlspec_im2col_rect, build/tlspec_derived, build/tlspec_strided
+#   build/tlspec_im2col_rect, build/tlspec_derived, build/tlspec_torchint, build/tlspec_ndgather,
+#   build/tlspec_strided
 #                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges |
 #                                   tests/gpu/async | tests/gpu/sm80 | tests/gpu/cluster |
 #                                   tests/gpu/casts | tests/gpu/fill | tests/gpu/im2col_rect |
-#                                   tests/gpu/derived | tests/gpu/strided
+#                                   tests/gpu/derived | tests/gpu/torchint | tests/gpu/ndgather |
+#                                   tests/gpu/strided
 #                                   (the sm80 kernels: on an H200
 #                                   they run through the compute_80 PTX the package carries)
 #   build/tlspec_bench_pipeline     tlspec compile bench/pipeline (the pipeline step)
@@ -51,6 +53,8 @@ for step in "$@"; do
             tests/gpu/sanitize.sh "$out/sanitize"; rc=$? ;;
         bench)
             python3 bench/bench_jobs.py >"$out/bench.log" 2>&1; rc=$?; tail -n 30 "$out/bench.log" ;;
+        launch)     # launch overhead: the wrapper next to torch's copy_, bare launches, Triton
+            python3 bench/bench_launch.py >"$out/launch.log" 2>&1; rc=$?; tail -n 12 "$out/launch.log" ;;
         pipeline)
             python3 bench/bench_pipeline.py >"$out/pipeline.log" 2>&1; rc=$?
             tail -n 20 "$out/pipeline.log" ;;

@@ -4,7 +4,9 @@ tests/gpu/cluster -o build/tlspec_cluster`): every kernel launched with its clus
 
 - TMA multicast (`copy_cluster` with `cluster_mask`): pairs in every dtype with ragged tiles, a
   2 x 2 cluster whose mask reaches two of its four blocks (the others keep their own tile), a loop
-  of multicasts into one tile (cluster barriers between rounds, each block's mbarrier phase);
+  of multicasts into one tile (cluster barriers between rounds, each block's mbarrier phase),
+  pipelined multicasts (1, 2 and many iterations, int8 to clusters of 8, a partial mask beside
+  each block's own loads, a pipeline entered again);
 - block to block (`dst_block`): a bulk copy between pairs, a ring of 8 over 3 rounds reusing its
   tiles, SIMT stores where a bulk copy cannot go (a row of 127 float32, rows of 31 inside a
   32-column tile), and a copy without remote_barrier (the compiler's cluster barrier);
@@ -118,3 +120,44 @@ def test_a_non_portable_cluster_of_16(b, m, n):
     kernels.mc_16_f32(w, out)
     torch.cuda.synchronize()
     check(out, w.expand(b, m, n))
+
+
+# -- pipelined multicasts: a ring of slots refilled once every block of the mask released it --
+
+@pytest.mark.parametrize("b, m, n", [(4, 16, 64), (4, 16, 128), (8, 40, 200), (4, 33, 1000),
+                                     (12, 100, 4096)])
+def test_a_pipelined_multicast(b, m, n):
+    """1, 2 and more iterations than the ring has slots, ragged rows and columns."""
+    w, out = random((m, n)), guarded((b, m, n))
+    kernels.mc_pipe_f16(w, out)
+    torch.cuda.synchronize()
+    check(out, w.expand(b, m, n))
+
+
+def test_a_pipelined_multicast_of_int8_to_clusters_of_8():
+    w, out = random((100, 1008), torch.int8), guarded((8, 100, 1008), torch.int8)
+    for _ in range(3):              # the same launch again: nothing carries over
+        kernels.mc_pipe_i8(w, out)
+    torch.cuda.synchronize()
+    check(out, w.expand(8, 100, 1008))
+
+
+def test_a_pipelined_multicast_to_two_blocks_of_a_2x2_cluster_beside_own_loads():
+    w, z = random((32, 5, 32), torch.float32), random((2, 4, 5, 32, 32), torch.float32)
+    out_w, out_z = guarded((2, 4, 5, 32, 32), torch.float32), guarded((2, 4, 5, 32, 32),
+                                                                      torch.float32)
+    kernels.mc_pipe_2x2_partial_f32(w, z, out_w, out_z)
+    torch.cuda.synchronize()
+    check(out_z, z, "outZ")
+    assert_guards(out_w, "outW")
+    for by in range(2):
+        for bx in range(4):
+            if (bx % 2 + 2 * (by % 2)) in (1, 2):             # cluster_mask 0b0110
+                assert_same(out_w[by, bx], w.permute(1, 0, 2), f"outW[{by}, {bx}]")
+
+
+def test_a_multicast_pipeline_entered_again():
+    w, out = random((3, 32, 320), torch.bfloat16), guarded((4, 3, 32, 320), torch.bfloat16)
+    kernels.mc_pipe_reentered_bf16(w, out)
+    torch.cuda.synchronize()
+    check(out, w.expand(4, 3, 32, 320))

@@ -6,7 +6,8 @@ outputs poisoned and guarded:
 - a -inf halo of one element before and after each 64-element window of a row (what a max-pool
   reads) in float16, bfloat16 and float32, rows of ragged length;
 - a 2-D halo (one row, eight columns each side) with zero outside (one TMA load whose box starts
-  at negative coordinates) and with -inf outside (16-byte SIMT vectors);
+  at negative coordinates) and with -inf outside (16-byte SIMT vectors), and one whose columns
+  start 2 elements before the window (not TMA: a coordinate off 16 bytes faults);
 - stores into a region that starts before the tensor (skipped there, -99 read past A's end);
 - -99 sentinels in the partial last tiles of int8 and int32 tensors;
 - gathers whose indices lie outside the table (negative and past its end): -99 (int8), -inf
@@ -59,6 +60,16 @@ def test_a_2d_halo(kind, fill, m, n):
     run(f"halo_2d_{kind}_f16", [a], [b])
     ref = F.pad(a, (8, tn * 64 + 8 - n, 1, tm * 16 + 1 - m), value=fill)
     check(b, ref.unfold(0, 18, 16).unfold(1, 80, 64).contiguous(), "B")
+
+
+@pytest.mark.parametrize("m, n", [(16, 64), (20, 72), (100, 1000)])
+def test_a_halo_whose_innermost_start_is_off_16_bytes(m, n):
+    """Not a TMA load (it faulted as one): a SIMT loop, zeros outside."""
+    tm, tn = ceildiv(m, 16), ceildiv(n, 64)
+    a, b = random((m, n)), guarded((tm, tn, 18, 72))
+    run("halo_2d_narrow_f16", [a], [b])
+    ref = F.pad(a, (2, tn * 64 + 6 - n, 1, tm * 16 + 1 - m))
+    check(b, ref.unfold(0, 18, 16).unfold(1, 72, 64).contiguous(), "B")
 
 
 @pytest.mark.parametrize("m, n", [(16, 64), (17, 70), (40, 130), (65, 1000)])

@@ -1,5 +1,6 @@
-"""Every kernel of the compiled specs/ package, of the compiled matrix (tests/gpu/matrix/) and of
-the asynchronous kernels (tests/gpu/async/: pipelines, explicit barriers and cp.async groups),
+"""Every kernel of the compiled specs/ package, of the compiled matrix (tests/gpu/matrix/), of
+the asynchronous kernels (tests/gpu/async/: pipelines, explicit barriers and cp.async groups) and
+the multicasts of tests/gpu/cluster/ (pairs, partial masks, loops and pipelines of them),
 run on the GPU and by the reference interpreter (tlspec.interpret, docs/interpreter.md) on the
 same inputs, compared bit for bit: the interpreter is the oracle of what a kernel computes.
 
@@ -29,8 +30,9 @@ from gpu_support import TORCH_DTYPES as TORCH  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "interpret"))
 from example_kernels import (SIZES, async_kernels, fitted, inputs, kind_of,  # noqa: E402
-                             matrix_kernels, spec_kernels)
+                             matrix_kernels, runs, spec_kernels)
 from tlspec.interpret import Program  # noqa: E402
+from tlspec.validate import validate_paths  # noqa: E402
 
 SIGNED = {1: (np.int8, torch.int8), 2: (np.int16, torch.int16), 4: (np.int32, torch.int32),
           8: (np.int64, torch.int64)}
@@ -121,11 +123,41 @@ def test_async_kernel_agrees_with_the_interpreter(async_package, kernel, size):
     compare(kernel, async_package, fitted(kernel, size))
 
 
+# -- tests/gpu/cluster/: the multicasts -----------------------------------------------------------
+
+CLUSTER_SPECS = ROOT / "tests" / "gpu" / "cluster" / "cluster.tlspec.yaml"
+# the interpreter runs one block at a time: not the block-to-block copies; mc_pipe_2x2_partial_f32
+# stores a tile its unmasked blocks never received (undefined there: the interpreter says so)
+CLUSTER_KERNELS = [k for k in validate_paths([str(CLUSTER_SPECS)]).kernels
+                   if runs(k) and k.name != "mc_pipe_2x2_partial_f32"]
+
+
+@pytest.fixture(scope="module")
+def cluster_package():
+    return compiled_package("TLSPEC_CLUSTER", "tlspec_cluster", "tests/gpu/cluster")
+
+
+@pytest.mark.parametrize("kernel, size", [
+    pytest.param(kernel, size, id=f"{kernel.name}-{i}") for kernel in CLUSTER_KERNELS
+    for i, size in enumerate([dict(B=16, M=40, N=200, L=2), dict(B=32, M=1, N=16, L=4)])])
+def test_cluster_kernel_agrees_with_the_interpreter(cluster_package, kernel, size):
+    compare(kernel, cluster_package, fitted(kernel, size))
+
+
+def test_the_multicast_kernels_are_compared():
+    assert {k.name for k in CLUSTER_KERNELS} >= {"mc_pair_f16", "mc_2x2_partial_mask_f16",
+                                                 "mc_loop_f16", "mc_16_f32", "mc_pipe_f16",
+                                                 "mc_pipe_i8", "mc_pipe_reentered_bf16"}
+
+
 # -- specs/ -----------------------------------------------------------------------------------------
 
 # symbolic dims of the kernels of specs/ (the others have constant sizes)
 SPEC_SIZES = {"copy_symbolic": [{"M": 64, "N": 128}, {"M": 320, "N": 384}],
-              "im2col_strided": [{"N": 1}, {"N": 3}]}
+              "im2col_strided": [{"N": 1}, {"N": 3}],
+              "paged_kv_gather": [{"B": 3, "T": 37, "MAXP": 4, "NP": 7},
+                                  {"B": 2, "T": 300, "MAXP": 19, "NP": 40}],
+              "paged_kv_gather_pages": [{"B": 2, "T": 32, "MAXP": 3, "NP": 5}]}
 # (copy_tiles, 32768 blocks, and im2col_3x3, 28224, take the interpreter about 10 s each)
 SPEC_CASES = [pytest.param(kernel, dims, id=f"{kernel.name}-{i}") for kernel in spec_kernels()
               for i, dims in enumerate(SPEC_SIZES.get(kernel.name, [{}]))]
@@ -136,9 +168,9 @@ def test_spec_kernel_agrees_with_the_interpreter(specs_package, kernel, dims):
     compare(kernel, specs_package, dims)
 
 
-# specs/ kernels the interpreter refuses (copy_cluster, the gather4 / scatter4 forms): torch
-# checks them in test_specs_gpu.py
-NOT_INTERPRETED = {"repeat_multicast", "swap_pairs_dsmem", "gather4_rows", "scatter4_rows"}
+# specs/ kernels the interpreter refuses (block-to-block copies, the gather4 / scatter4 forms):
+# torch checks them in test_specs_gpu.py
+NOT_INTERPRETED = {"swap_pairs_dsmem", "gather4_rows", "scatter4_rows"}
 
 
 def test_every_spec_kernel_is_compared(specs_package):

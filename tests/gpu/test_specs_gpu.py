@@ -76,6 +76,20 @@ def test_scatter_rows():
     assert_same(table, expected)
 
 
+@pytest.mark.parametrize("name, t", [("paged_kv_gather", 2048), ("paged_kv_gather", 1000),
+                                     ("paged_kv_gather_pages", 2048)])
+def test_paged_kv_gather(name, t):
+    """32 sequences out of a cache of 8192 pages, their pages distinct and scattered; a
+    partial last page when T is not a multiple of 16 (token by token only)."""
+    cache = random((8192, 16, 1024))
+    table = torch.randperm(8192, device="cuda")[:32 * 128].view(32, 128).to(torch.int32)
+    out = guarded((32, t, 1024))
+    getattr(kernels, name)(cache, table, out)
+    torch.cuda.synchronize()
+    tokens = torch.arange(t, device="cuda")
+    assert_same(out, cache[table.long()[:, tokens // 16], tokens % 16])
+
+
 def test_im2col_3x3():
     img = random((32, 56, 56, 256))
     col = guarded((32 * 56 * 56, 9 * 256))

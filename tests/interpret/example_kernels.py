@@ -25,7 +25,10 @@ SPECS = ROOT / "specs"
 
 
 def kind_of(kernel: Kernel) -> str:
-    """The reference that applies: im2col, gather, scatter, transpose, or else copy."""
+    """The reference that applies: im2col, paged_kv (the gathers with computed indices of
+    specs/ read a paged KV cache), gather, scatter, transpose, or else copy."""
+    if any(stage.indices for stage in kernel.walk()):
+        return "paged_kv"
     kinds = {stage.kind for stage in kernel.walk()}
     return next((k for k in ("im2col", "gather", "scatter", "transpose") if k in kinds), "copy")
 
@@ -71,8 +74,13 @@ def inputs(kernel: Kernel, dims: dict[str, int], seed: int = 0) -> dict[str, np.
         shape = tuple(evaluate(e, env) for e in buffer.shape)
         arrays[buffer.name] = (poisoned_bits(shape, buffer.dtype) if buffer.io == "out"
                                else random_bits(shape, buffer.dtype, seed=seed + i))
+    if "block_table" in arrays:            # pages of the cache, one before and one past it
+        table, pages = arrays["block_table"], arrays["cache"].shape[0]
+        values = np.random.default_rng(seed + 7).integers(0, pages, table.size)
+        values[[0, -1]] = -1, pages
+        table[...] = values.astype(table.dtype).reshape(table.shape)
     for stage in kernel.walk():
-        if stage.kind in ("gather", "scatter"):
+        if stage.kind in ("gather", "scatter") and not stage.indices:
             table = stage.regions["src" if stage.kind == "gather" else "dst"].name
             index = arrays[stage.regions["index"].name]
             rows, rng = arrays[table].shape[0], np.random.default_rng(seed + 7)
@@ -93,14 +101,16 @@ SMALL = {
     "tma_pipeline_copy": ({"M": 136, "N": 200}, {}),
     "async_copy_pipeline": ({"M": 72, "N": 264}, {}),
     "im2col_3x3": ({"N": 2, "H": 5, "W": 7, "C": 32}, {}),
+    "paged_kv_gather": ({"D": 24}, {"B": 3, "T": 37, "MAXP": 4, "NP": 7}),
+    "paged_kv_gather_pages": ({"D": 24}, {"B": 2, "T": 32, "MAXP": 3, "NP": 5}),
     "im2col_strided": ({"H": 9, "W": 9, "C": 16, "OH": 5, "OW": 5}, {"N": 3}),
+    "repeat_multicast": ({"B": 4, "M": 100, "N": 136}, {}),
 }
 
 
 def spec_kernels() -> list[Kernel]:
     """The kernels of specs/ the interpreter runs: all but those it refuses (the TMA gather4 /
-    scatter4 forms and copy_cluster: gather4_rows, scatter4_rows, repeat_multicast,
-    swap_pairs_dsmem)."""
+    scatter4 forms and block-to-block copies: gather4_rows, scatter4_rows, swap_pairs_dsmem)."""
     return [k for k in validate_paths([str(SPECS)]).kernels if runs(k)]
 
 

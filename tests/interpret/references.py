@@ -23,6 +23,19 @@ def scatter(table: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return expected
 
 
+def paged_kv(cache: np.ndarray, block_table: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[b, t] = cache[block_table[b, t // P], t % P] (P: the cache's pages' slots), zeros
+    where t // P is past the block table or its entry is not a page of the cache."""
+    expected = out.copy()
+    slots = cache.shape[1]
+    for b in range(out.shape[0]):
+        for t in range(out.shape[1]):
+            j = t // slots
+            page = int(block_table[b, j].astype(np.int64)) if j < block_table.shape[1] else -1
+            expected[b, t] = cache[page, t % slots] if 0 <= page < cache.shape[0] else 0
+    return expected
+
+
 def out_size(size: int, k: int, stride: int, dilation: int, pad: int) -> int:
     return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
 

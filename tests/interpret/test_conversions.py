@@ -91,3 +91,26 @@ def test_float_to_int_rounds_toward_zero_and_saturates():
 def test_int32_to_int8_keeps_the_low_bits():
     got = convert_bits(np.array([300, -129], np.int32).view(np.uint32), "int32", "int8")
     assert got.view(np.int8).tolist() == [44, 127]
+
+
+@pytest.mark.parametrize("src, bits, dst, want", [
+    # float16 / bfloat16 NaNs widen to the canonical float32 NaN: sign and payload dropped
+    ("float16", [0x7C01, 0xFC01, 0x7E00], "float32", [0x7FFFFFFF] * 3),
+    ("bfloat16", [0x7F81, 0xFFC0], "float16", [0x7FFF, 0x7FFF]),
+    ("float16", [0xFC01], "float8_e4m3", [0x7F]),
+    # float32 NaNs narrow to 0x7fff in float16 and bfloat16, to 0x7f with the sign in float8
+    ("float32", [0x7FC00000, 0xFFC00000, 0x7F800001], "float16", [0x7FFF] * 3),
+    ("float32", [0xFFFFFFFF], "bfloat16", [0x7FFF]),
+    ("float32", [0xFFC00000], "float8_e5m2", [0xFF]),
+    # float8 NaNs widen as c10 does, keeping the sign
+    ("float8_e4m3", [0x7F, 0xFF], "float32", [0x7FF00000, 0xFFF00000]),
+    ("float8_e5m2", [0x7D, 0xFE], "float32", [0x7FFFFFFF, 0xFFFFFFFF]),
+    ("float8_e4m3", [0xFF], "float8_e5m2", [0xFF]),
+    ("float8_e5m2", [0xFD], "float8_e4m3", [0xFF]),
+    ("float8_e4m3", [0xFF], "bfloat16", [0x7FFF]),
+])
+def test_nans_convert_bit_for_bit_as_torch_on_a_gpu(src, bits, dst, want):
+    """What torch's .to() gave on the H200 for these NaNs (tests/gpu/test_casts_all_bits_gpu.py
+    checks every pattern there)."""
+    width = {1: np.uint8, 2: np.uint16, 4: np.uint32}[np.dtype(numpy_dtype(src)).itemsize]
+    assert convert_bits(np.array(bits, width), src, dst).tolist() == want

@@ -1,8 +1,10 @@
 """The kernels of specs/ (their constant sizes made small) and of tests/gpu/matrix/ (small and
 ragged sizes for their symbolic dims; example_kernels.py), interpreted and compared bit-exactly
 with numpy references (references.py). Which reference applies follows from the kernel's
-stages: im2col, gather, scatter, transpose, or else a copy of the one input into every output
-(zero-padded where an output is larger, as cp_async_zfill_f32's is)."""
+stages: im2col, paged_kv (a gather with computed indices), gather, scatter, transpose, or else
+a copy of the one input into every output (zero-padded where an output is larger, as
+cp_async_zfill_f32's is, or repeated along an output's extra leading dimension, as
+repeat_multicast's is)."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,6 +20,9 @@ from tlspec.model import Kernel
 
 def expected_outputs(kernel: Kernel, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     kind = kind_of(kernel)
+    if kind == "paged_kv":
+        return {"out": references.paged_kv(arrays["cache"], arrays["block_table"],
+                                           arrays["out"])}
     if kind == "gather":
         return {"out": references.gather(arrays["table"], arrays["idx"], arrays["out"])}
     if kind == "scatter":
@@ -32,7 +37,9 @@ def expected_outputs(kernel: Kernel, arrays: dict[str, np.ndarray]) -> dict[str,
         source = np.swapaxes(source, -1, -2)
     outputs = {}
     for buffer in kernel.buffers.values():
-        if buffer.io == "out":
+        if buffer.io == "out" and arrays[buffer.name].ndim == source.ndim + 1:     # repeated
+            outputs[buffer.name] = np.broadcast_to(source, arrays[buffer.name].shape)
+        elif buffer.io == "out":
             padded = np.zeros_like(arrays[buffer.name])
             padded[tuple(slice(0, n) for n in source.shape)] = source
             outputs[buffer.name] = padded

@@ -238,8 +238,8 @@ def test_a_division_that_a_call_could_make_by_zero_is_refused_before_any_call():
 # -- what the interpreter does not run ------------------------------------------------------------
 
 def test_kinds_it_does_not_run_are_refused_together():
-    """It runs the asynchronous stages (test_async_faults.py), not the cluster copies, the TMA
-    forms of gather and scatter, nor local buffers."""
+    """It runs the asynchronous stages (test_async_faults.py) and multicasts, not the
+    block-to-block copies, the TMA forms of gather and scatter, nor local buffers."""
     with pytest.raises(InterpretError) as err:
         load("""
 tlspec: 1
@@ -259,12 +259,14 @@ stages:
   - gather: {src: table, dst: G_s, index: idx, rows: 4, barrier: bar}
   - barrier_wait: {barrier: bar, parity: 0}
   - copy_cluster: {src: A, dst: A_s, cluster_mask: 3}
+  - copy_cluster: {src: A_s, dst: A_s, dst_block: (bx + 1) % 2}
 """)
     assert [d.message for d in err.value.diagnostics.sorted()] == [
         "the interpreter does not run buffers of scope local yet",
         "the interpreter does not run the gather4 form ('rows') yet",
         "the interpreter does not run the gather4 form ('barrier') yet",
-        "the interpreter does not run copy_cluster yet",
+        "the interpreter does not run block-to-block copies ('dst_block') yet: it runs one "
+        "block at a time",
     ]
     assert str(err.value).startswith(
         "<string>:11:18: error: the interpreter does not run buffers of scope local yet\n"

@@ -55,6 +55,45 @@ def divisible(func: tirx.PrimFunc, value: tirx.PrimExpr, factor: int) -> bool:
     return tvm.sym.Analyzer().can_prove(tirx.floormod(value, factor) == 0)
 
 
+def varies_in_cluster(func: tirx.PrimFunc, exprs, ranks: list[int]) -> tirx.Var | None:
+    """The block index along which `exprs` may differ between the blocks of ranks `ranks` of one
+    cluster (rank = x + cx * (y + cy * z), x fastest), or None when they are provably equal in
+    all of them. Each block index `b` of cluster extent `c` is written `c * q + r`: q the
+    cluster's position (any value >= 0), r the rank's coordinate along that axis, a constant
+    where the ranks share it, else a variable over the coordinates between theirs; the
+    expressions are equal in those blocks when r is gone from them once simplified."""
+    axes = [(var, int(c)) for var, c in zip(attr(func, "tlspec.block_vars"),
+                                           attr(func, "tlspec.cluster"))]
+    analyzer = analyzer_for({v: r for v, r in base_ranges(func).items()
+                             if not any(v.same_as(b) for b, _ in axes)})
+    values, coordinates = {}, {}
+    scale = 1
+    for var, c in axes:
+        taken = sorted({rank // scale % c for rank in ranks})
+        scale *= c
+        cluster = tirx.Var(var.name + "_cluster", "int32")
+        analyzer.bind(cluster, tvm.ir.Range(0, 1 << 20))
+        coordinate = tirx.IntImm("int32", taken[0])
+        if len(taken) > 1:
+            coordinate = coordinates[var] = tirx.Var(var.name + "_rank", "int32")
+            analyzer.bind(coordinate, tvm.ir.Range(taken[0], taken[-1] + 1))
+        values[var] = cluster * c + coordinate
+    for expr in exprs:
+        at = analyzer.simplify(tvm_ffi.structural_map(expr, (tirx.Var, lambda v: next(
+            (e for k, e in values.items() if k.same_as(v)), v)), order="post"))
+        for var, coordinate in coordinates.items():
+            if _uses(at, coordinate):
+                return var
+    return None
+
+
+def _uses(expr, var: tirx.Var) -> bool:
+    found = []
+    tvm_ffi.structural_walk(expr, (tirx.Var, lambda v: found.append(v) if v.same_as(var)
+                                   else None), order="pre")
+    return bool(found)
+
+
 def dtype_bytes(dtype: str) -> int:
     dtype = str(dtype)
     return DTYPE_BYTES.get(dtype, DTYPE_BYTES.get(dtype.replace("float8_e4m3fn", "float8_e4m3"), 1))

@@ -5,26 +5,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..cache import Cache
+from ..cache_entries import KernelRecord, get_file, get_kernel, put_file, put_kernel
+from ..cache_key import file_key, kernel_key
 from ..diagnostics import Diagnostics
-from ..model import Kernel
+from ..discover import UsageError, discover, read_file
 from ..package import KernelArtifact, check_creatable, check_package_dir, write_package
-from ..validate import UsageError, validate_paths
-from .cuda_compile import (
-    CudaCompileError,
-    compile_cuda,
-    compile_ptx,
-    dynamic_shared_offset,
-    find_nvcc,
-    ptx_arch,
-    register_count,
-)
 from .errors import take_stage_error
-from .support import check_supported
+
+if TYPE_CHECKING:
+    from ..model import Kernel
+    from .parallel import Options
 
 # The modules that lower a kernel import tvm (seconds of start-up): they are imported where a
 # kernel is compiled, so that a compile refused before that (a bad OUT, an invalid or unsupported
-# spec) is answered without them.
+# spec) is answered without them. The validator (a few tenths of a second) is imported where a
+# spec is validated, and the CUDA compiler's module where CUDA is compiled, so that a compile
+# answered from the cache needs none of them.
 
 # Targets whose package always carries PTX: an sm_80 cubin runs on Ampere GPUs only, its PTX on
 # every later one (the driver compiles it), which is how sm_80 kernels run on a Hopper GPU.
@@ -43,6 +42,8 @@ class CompileResult:
     kernels: list[str] = field(default_factory=list)       # compiled kernel names
     files: list[str] = field(default_factory=list)         # spec files read
     out: Path | None = None                                # the package written
+    kernel_keys: list[str] = field(default_factory=list)   # their cache keys, when cached
+    left_out: list[str] = field(default_factory=list)      # files with errors (--keep-going)
 
     @property
     def ok(self) -> bool:
@@ -55,6 +56,7 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
     PTX too with ptx=True or on a PTX_ALWAYS target. Raises StageError, CudaCompileError or
     ManifestError."""
     from .codegen import lower
+    from .cuda_compile import compile_cuda, compile_ptx, ptx_arch
     from .manifest import build_manifest
     from .tileir import build_tile_ir
 
@@ -79,6 +81,7 @@ def _check_shared_alignment(host, cubin: bytes, entry: str) -> None:
     window follows the reserved 1 KB and any static __shared__ data, which ptxas pads to the
     pool's declared alignment (see MergeSharedMemoryAllocations): this checks that it did."""
     from .analysis import attr
+    from .cuda_compile import dynamic_shared_offset
 
     alignment = max((int(attr(f, "tlspec.shared_alignment", 0))
                      for f in host.functions.values()), default=0)
@@ -98,6 +101,7 @@ def _check_register_pool(host, cubin: bytes, entry: str) -> None:
     planned that count from `__launch_bounds__`; had ptxas chosen fewer, the increase would wait
     forever at run time. This checks the count the cubin records."""
     from .analysis import attr
+    from .cuda_compile import register_count
     from .passes.annotate_warp_group_reg_alloc import PLAN_ATTR
 
     plan = next((attr(f, PLAN_ATTR) for f in host.functions.values()
@@ -129,6 +133,8 @@ def check_options(out: str, nvcc: str | None = None, dump_ir: str | None = None)
     the package directory (its name, and that it may be replaced), the folder of --dump-ir
     (that it can be made and written) and the nvcc of --nvcc. Raises ValueError (OUT) or
     UsageError (--dump-ir, --nvcc), touching nothing."""
+    from .cuda_compile import CudaCompileError, find_nvcc
+
     check_package_dir(out)
     if dump_ir is not None:
         try:
@@ -142,68 +148,208 @@ def check_options(out: str, nvcc: str | None = None, dump_ir: str | None = None)
             raise UsageError(f"--nvcc {nvcc}: {e.message}; {e.hint}") from None
 
 
-def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
-                  nvcc: str | None = None, dump_ir: str | None = None,
-                  ptx: bool = False) -> CompileResult:
-    """Compile every kernel for its spec's target (`arch`, when given, must be that target: an
-    error at the spec's target otherwise). Raises ValueError or UsageError (before compiling
-    anything) for an unusable OUT, --dump-ir or --nvcc, or paths that do not exist or cannot be
-    read; UsageError when --dump-ir or OUT cannot be written after all. Every problem of a spec
-    is a diagnostic."""
-    check_options(out, nvcc, dump_ir)
-    validation = validate_paths(paths)
-    result = CompileResult(validation.diagnostics, files=validation.files)
-    diags = result.diagnostics
-    if diags.has_errors:
-        return result
-    for kernel in validation.kernels:
-        check_supported(kernel, diags)
-        if arch is not None and kernel.target.name != arch:
-            _refuse_other_target(kernel, arch, diags)
-    if diags.has_errors:
-        return result
+def add_notes(kernel: Kernel, artifact: KernelArtifact, diags: Diagnostics) -> None:
+    """What the passes noted about a kernel, as warnings located in its spec."""
+    for pointer, message, hint in artifact.notes:
+        diags.warning(kernel.document.location(pointer, key=True), message, pointer=pointer,
+                      hint=hint)
+
+
+def compile_located(kernel: Kernel, diags: Diagnostics, *, nvcc: str | None = None,
+                    dump_ir: str | None = None, ptx: bool = False) -> KernelArtifact | None:
+    """compile_kernel, its problems as located diagnostics (None then); raises UsageError when
+    --dump-ir cannot be written."""
     from .codegen import DumpError
+    from .cuda_compile import CudaCompileError
     from .manifest import ManifestError
 
-    artifacts = []
-    for kernel in validation.kernels:
-        doc = kernel.document
-        try:
-            artifacts.append(compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx))
-            for pointer, message, hint in artifacts[-1].notes:   # what the passes noted
-                diags.warning(doc.location(pointer, key=True), message, pointer=pointer, hint=hint)
-        except DumpError as e:
-            raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
-        except CudaCompileError as e:
-            hint = e.hint or ""
-            if e.log.strip():
-                hint += ("\n" if hint else "") + "the compiler's output" + (
-                    f" (its last {LOG_TAIL} characters)" if len(e.log) > LOG_TAIL else "") + \
-                    ":\n" + e.log[-LOG_TAIL:].rstrip()
-            diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}",
-                        pointer="/name", hint=hint or None)
-        except CubinPlanError as e:
-            diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler error: "
-                        f"{e}", pointer="/name", hint="this is a tlspec bug: please report it "
-                        "with the spec")
-        except ManifestError as e:
-            diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}", pointer="/name",
-                        hint="this is a tlspec bug: please report it with the spec")
-        except Exception as e:  # noqa: BLE001  (tvm re-raises a pass's StageError as its own type)
-            stage = take_stage_error(e)
-            if stage is None:
-                diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler "
-                            f"error: {type(e).__name__}: {str(e).strip().splitlines()[-1]}",
-                            pointer="/name", hint="this is a tlspec bug: please report it with "
-                            "the spec (tlspec compile --dump-ir DIR shows the IR before each pass)")
-            else:
-                diags.error(doc.location(stage.pointer), stage.message, pointer=stage.pointer,
-                            hint=stage.hint)
-    if diags.has_errors:
+    doc = kernel.document
+    try:
+        artifact = compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx)
+        add_notes(kernel, artifact, diags)
+        return artifact
+    except DumpError as e:
+        raise UsageError(f"--dump-ir {dump_ir}: {e}") from None
+    except CudaCompileError as e:
+        hint = e.hint or ""
+        if e.log.strip():
+            hint += ("\n" if hint else "") + "the compiler's output" + (
+                f" (its last {LOG_TAIL} characters)" if len(e.log) > LOG_TAIL else "") + \
+                ":\n" + e.log[-LOG_TAIL:].rstrip()
+        diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}",
+                    pointer="/name", hint=hint or None)
+    except CubinPlanError as e:
+        diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler error: "
+                    f"{e}", pointer="/name", hint="this is a tlspec bug: please report it "
+                    "with the spec")
+    except ManifestError as e:
+        diags.error(doc.location("/name"), f"kernel '{kernel.name}': {e}", pointer="/name",
+                    hint="this is a tlspec bug: please report it with the spec")
+    except Exception as e:  # noqa: BLE001  (tvm re-raises a pass's StageError as its own type)
+        stage = take_stage_error(e)
+        if stage is None:
+            diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler "
+                        f"error: {type(e).__name__}: {str(e).strip().splitlines()[-1]}",
+                        pointer="/name", hint="this is a tlspec bug: please report it with "
+                        "the spec (tlspec compile --dump-ir DIR shows the IR before each pass)")
+        else:
+            diags.error(doc.location(stage.pointer), stage.message, pointer=stage.pointer,
+                        hint=stage.hint)
+    return None
+
+
+def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
+                  nvcc: str | None = None, dump_ir: str | None = None, ptx: bool = False,
+                  cache: Cache | None = None, keep_going: bool = False,
+                  workers: int | None = 1, progress: bool = False) -> CompileResult:
+    """Compile every kernel for its spec's target (`arch`, when given, must be that target: an
+    error at the spec's target otherwise) into the package OUT. Raises ValueError or UsageError
+    (before compiling anything) for an unusable OUT, --dump-ir or --nvcc, or paths that do not
+    exist or cannot be read; UsageError when --dump-ir or OUT cannot be written after all. Every
+    problem of a spec is a diagnostic; with `keep_going` the package holds the kernels of every
+    spec file without one (and `left_out` names the others), else nothing is written unless every
+    kernel compiled. See compile_sources for `cache`, `workers` and `progress`."""
+    check_options(out, nvcc, dump_ir)
+    diags = Diagnostics()
+    sources = [(shown, read_file(path, diags, shown)) for path, shown in discover(paths, diags)]
+    result, artifacts = compile_sources(sources, diags, arch=arch, nvcc=nvcc, dump_ir=dump_ir,
+                                        ptx=ptx, cache=cache, keep_going=keep_going,
+                                        workers=workers, progress=progress)
+    if not (result.ok or (keep_going and artifacts)):
         return result
-    result.kernels = [a.name for a in artifacts]
     try:
         result.out = write_package(out, artifacts)
     except OSError as e:           # write_package leaves OUT as it was
         raise UsageError(f"-o {out}: cannot write the package: {e.strerror or e}") from None
     return result
+
+
+def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics, *,
+                    arch: str | None = None, nvcc: str | None = None, dump_ir: str | None = None,
+                    ptx: bool = False, cache: Cache | None = None, keep_going: bool = False,
+                    workers: int | None = 1,
+                    progress: bool = False) -> tuple[CompileResult, list[KernelArtifact]]:
+    """The kernels of spec files given as (path shown, bytes or None when unreadable, its error
+    in `diags`), compiled: the result and the artifacts to write (those of the files without
+    errors with `keep_going`, else all or none). With a `cache` (ignored with `nvcc` or `dump_ir`:
+    those compiles must run) unchanged files and kernels are taken from it and new ones put in;
+    `workers` processes compile (None: one per core; 1, the default: this process), with a
+    progress bar on stderr when `progress`."""
+    if nvcc is not None or dump_ir is not None:
+        cache = None
+    if cache is not None and not diags.has_errors:
+        hit = _from_cache(sources, diags, cache, arch, ptx)
+        if hit is not None:
+            return hit
+    from .parallel import Options
+
+    result, kernels = _checked(sources, diags, arch, keep_going)
+    if diags.has_errors and not keep_going:
+        return result, []
+    keys = [kernel_key(k.document.data, k.target.name, ptx) for k in kernels] if cache else []
+    artifacts = _compiled(kernels, keys, dict(sources), diags, cache,
+                          Options(nvcc, dump_ir, ptx), workers, progress)
+    failed = _failed_files(diags)
+    result.left_out = [f for f in result.files if f in failed]
+    if failed and not keep_going:
+        return result, []
+    done = [i for i, k in enumerate(kernels) if k.path not in failed]
+    if cache is not None:
+        _record_files(cache, sources, failed, kernels, keys, diags, ptx)
+    result.kernels = [kernels[i].name for i in done]
+    result.kernel_keys = [keys[i] for i in done] if cache else []
+    return result, [artifacts[i] for i in done]
+
+
+def _checked(sources: list[tuple[str, bytes | None]], diags: Diagnostics, arch: str | None,
+             keep_going: bool) -> tuple[CompileResult, list[Kernel]]:
+    """Validation and the checks of what this release compiles: the kernels to compile (those of
+    the files without errors so far)."""
+    from ..validate import ValidationResult, validate_sources
+    from .support import check_supported
+
+    validation = validate_sources(sources, ValidationResult(diags))
+    result = CompileResult(diags, files=validation.files)
+    if diags.has_errors and not keep_going:
+        return result, []
+    kernels = [k for k in validation.kernels if k.path not in _failed_files(diags)]
+    for kernel in kernels:
+        check_supported(kernel, diags)
+        if arch is not None and kernel.target.name != arch:
+            _refuse_other_target(kernel, arch, diags)
+    return result, [k for k in kernels if k.path not in _failed_files(diags)]
+
+
+def _compiled(kernels: list[Kernel], keys: list[str], raw: dict[str, bytes | None],
+              diags: Diagnostics, cache: Cache | None, options: Options, workers: int | None,
+              progress: bool) -> list[KernelArtifact | None]:
+    """Each kernel's artifact: from the cache (under its key, when there are keys) or compiled
+    (and then put in the cache); None where it failed (its errors are in `diags`)."""
+    from .parallel import compile_all
+
+    artifacts: list[KernelArtifact | None] = [None] * len(kernels)
+    for i, key in enumerate(keys):
+        artifacts[i] = _safely(get_kernel, cache, key)
+        if artifacts[i] is not None:
+            add_notes(kernels[i], artifacts[i], diags)
+    todo = [i for i, a in enumerate(artifacts) if a is None]
+    outcomes = compile_all([(kernels[i], raw[kernels[i].path]) for i in todo], options,
+                           workers=workers, progress=progress)
+    for i, (artifact, found) in zip(todo, outcomes):
+        for diagnostic in found:
+            diags.add(diagnostic)
+        artifacts[i] = artifact
+        if artifact is not None and cache is not None:
+            _safely(put_kernel, cache, keys[i], artifact)
+    return artifacts
+
+
+def _failed_files(diags: Diagnostics) -> set[str]:
+    return {d.location.path for d in diags.errors}
+
+
+def _safely(operation, *args):
+    """A cache operation; the cache is only a shortcut, so a failing disk does not fail a
+    compile (OSError), nor does an entry in an older layout (ValueError, KeyError, TypeError)."""
+    try:
+        return operation(*args)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_files(cache: Cache, sources: list[tuple[str, bytes | None]], failed: set[str],
+                  kernels: list[Kernel], keys: list[str], diags: Diagnostics, ptx: bool) -> None:
+    """Record each file that compiled whole: its kernels and its warnings."""
+    for shown, raw in sources:
+        if raw is None or shown in failed:
+            continue
+        records = [KernelRecord(k.name, key, k.target.name)
+                   for k, key in zip(kernels, keys) if k.path == shown]
+        _safely(put_file, cache, file_key(raw, ptx), records,
+                [d for d in diags if d.location.path == shown])
+
+
+def _from_cache(sources: list[tuple[str, bytes | None]], diags: Diagnostics, cache: Cache,
+                arch: str | None, ptx: bool) -> tuple[CompileResult, list[KernelArtifact]] | None:
+    """The result of a compile of files that are all unchanged since they last compiled, without
+    validating them; None when any is not (or the cache lacks an entry)."""
+    found: list[KernelRecord] = []
+    warnings = []
+    for shown, raw in sources:
+        if raw is None:
+            return None
+        record = _safely(get_file, cache, file_key(raw, ptx), shown)
+        if record is None:
+            return None
+        found += record[0]
+        warnings += record[1]
+    names = [k.name for k in found]
+    if len(set(names)) != len(names) or any(arch not in (None, k.target) for k in found):
+        return None            # the validator's and the driver's errors say where and why
+    artifacts = [_safely(get_kernel, cache, k.key) for k in found]
+    if None in artifacts:
+        return None
+    for warning in warnings:
+        diags.add(warning)
+    return CompileResult(diags, names, [shown for shown, _ in sources],
+                         kernel_keys=[k.key for k in found]), artifacts

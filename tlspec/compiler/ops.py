@@ -41,6 +41,11 @@ def absent(arg) -> bool:
     return isinstance(arg, tvm.tirx.IntImm) and int(arg.value) == NONE
 STAGE = "tlspec.stage"          # config key: the stage's JSON pointer
 ROWS = "rows"                   # config key: a gather or scatter in its TMA form (gather4 / scatter4)
+# config keys of a gather or scatter with computed indices: how many index values follow its two
+# regions (then whether the index reads lie inside their buffers, then the row offsets), and the
+# dimension of the rows region each row variable names
+INDICES = "tlspec.indices"
+ROW_DIMS = "tlspec.row_dims"
 # config key: a copy's, gather's or im2col's fill other than zero, the element bits of its source
 # dtype as a hex string (a uint64's bits do not fit tvm's signed config integers)
 FILL = "tlspec.fill"

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
+from ..targets import COMPILED_TARGETS
 from .int32_limits import int32_overflows
 
 COMPILED_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "tma_copy", "async_copy",
                   "copy_cluster", "alloc_barrier", "barrier_arrive", "barrier_wait",
                   "async_commit", "async_wait", "tma_store_wait", "for", "pipeline",
                   "sync_threads")
-COMPILED_TARGETS = ("sm_90a", "sm_80", "sm_100a")
 LATER = "is not compiled by this release of tlspec (it validates; compilation arrives later)"
 LATER_FEATURES = "buffers of scope local"
 
@@ -43,3 +43,8 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
         if stage.kind not in COMPILED_KINDS:
             refuse(stage.pointer, f"stage kind '{stage.written_kind}'",
                    "this release compiles: " + ", ".join(COMPILED_KINDS), key=True)
+        if stage.options.get("out_of_range") == "error":
+            refuse(stage.pointer + "/out_of_range", "out_of_range: error (the debug mode)",
+                   "run the spec in the interpreter (`tlspec run SPEC --interpret`), which stops "
+                   "at the first index out of range with its value and row; compiled kernels "
+                   "fill (the default, `out_of_range: fill`)")

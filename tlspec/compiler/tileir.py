@@ -29,6 +29,8 @@ extents along the grid's x, y and z) and `tlspec.block_vars` (the block indices,
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import tvm
 from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
@@ -36,6 +38,7 @@ from tvm.script.ir_builder import tirx as T
 from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
 
 from ..expr import Var, evaluate
+from ..index_expr import loads, row_dims, rows_hull
 from ..fill import fill_bits
 from ..rules.fill import SOURCE
 from ..model import Buffer, Kernel, RegionRef, Stage
@@ -226,7 +229,9 @@ class _Builder:
                 config["fill"] = str(stage.options["fill"])       # for messages
         if any(ref.steps for ref in stage.regions.values()):
             config[ops.STEPS] = [self._steps(stage.regions[option]) for option in ("dst", "src")]
-        if stage.kind == "im2col":
+        if stage.indices:
+            args = self._computed_indices(stage, config)
+        elif stage.kind == "im2col":
             args = [self._region(stage.regions["col"]), self._region(stage.regions["img"]),
                     to_prim(stage.exprs["nhw_step"], self.env),
                     to_prim(stage.exprs["c_step"], self.env)]
@@ -238,6 +243,48 @@ class _Builder:
                 args.append(self._barrier_slot(stage, "barrier"))
             args += extra or []
         insert_tile_call(ops.tile_call(stage.kind, args, config))
+
+    def _computed_indices(self, stage: Stage, config: dict) -> list:
+        """A gather's or scatter's operands with computed indices (`ops.INDICES`): its rows
+        region over all rows (the hull), the table, the index values, whether every read of
+        an index buffer lies inside it, and the row variables' offsets from their ranges'
+        starts, free in the values (LowerTileOp binds them per row). Reads of int32 and int64
+        index buffers are computed in int64, so that no value wraps into the table."""
+        rows_option = "dst" if stage.kind == "gather" else "src"
+        offsets = []
+        for var in stage.each:
+            offsets.append(tirx.Var(var.name, "int32"))
+            self.env[var.name] = to_prim(var.start, self.env) + offsets[-1]
+        inside: list[tirx.PrimExpr] = []
+        values = [to_prim(expr, {**self.env, **self._reads(expr, inside)})
+                  for expr in stage.indices]
+        rows = stage.regions[rows_option]
+        hull = self._region(replace(rows, dims=rows_hull(rows, stage.each)))
+        for var in stage.each:
+            del self.env[var.name]
+        config[ops.INDICES] = len(values)
+        config[ops.ROW_DIMS] = row_dims(rows, stage.each)
+        table = self._region(stage.regions["src" if stage.kind == "gather" else "dst"])
+        regions = [table, hull] if stage.kind == "scatter" else [hull, table]
+        valid = tirx.const(True, "bool")
+        for condition in inside:
+            valid = tirx.And(valid, condition)
+        return [*regions, *values, valid, *offsets]
+
+    def _reads(self, expr, inside: list) -> dict[str, tirx.PrimExpr]:
+        """The reads of index buffers in `expr` as int64 values (0 where a read would leave its
+        buffer; `inside` gets the condition that it does not)."""
+        values = {}
+        for read in loads(expr):
+            buffer = self.buffers[read.buffer]
+            at = [to_prim(s, self.env) for s in read.subscripts]
+            ok = tirx.const(True, "bool")
+            for index, extent in zip(at, buffer.shape):
+                ok = tirx.And(ok, tirx.And(index >= 0, index < extent))
+            inside.append(ok)
+            values[read.name] = tirx.if_then_else(
+                ok, tirx.Cast("int64", tirx.BufferLoad(buffer, at)), tirx.IntImm("int64", 0))
+        return values
 
 
 def build_tile_ir(kernel: Kernel) -> tvm.IRModule:

@@ -17,12 +17,19 @@ F32_INF = 255 << 23
 INT_RANGES = {"int8": (-128, 127), "int32": (-2**31, 2**31 - 1)}
 
 
+# NaNs, which the GPU and torch do not keep: float16 and bfloat16 NaNs widen to the canonical
+# float32 NaN and float32 NaNs narrow to their canonical NaN (CUDA's cvt), the sign dropped;
+# float8 NaNs widen as c10 does, keeping the sign (|bits| from the first NaN code up -> bits)
+CANONICAL_NAN = {"float16": 0x7FFF, "bfloat16": 0x7FFF, "float32": 0x7FFFFFFF}
+FLOAT8_NAN = {"float8_e4m3": (0x7F, 0x7FF00000), "float8_e5m2": (0x7D, 0x7FFFFFFF)}
+
+
 def convert_bits(bits: np.ndarray, src: str, dst: str) -> np.ndarray:
     """Elements of `src` (as bits) converted to `dst` (as bits)."""
     values = bits.view(numpy_dtype(src))
     if src in INT_RANGES and dst in INT_RANGES:
         return values.astype(numpy_dtype(dst)).view(bits_dtype(dst))   # low bits, as C
-    f = values.astype(np.float32)
+    f = _widen(bits, src)
     if dst in FLOAT8:
         return _to_float8(f, dst)
     if dst in INT_RANGES:
@@ -30,7 +37,24 @@ def convert_bits(bits: np.ndarray, src: str, dst: str) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             whole = np.trunc(np.nan_to_num(f, nan=0.0)).astype(np.float64)
         return np.clip(whole, low, high).astype(numpy_dtype(dst)).view(bits_dtype(dst))
-    return f.astype(numpy_dtype(dst)).view(bits_dtype(dst))
+    if dst == "float32":
+        return f.view(U32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        narrow = f.astype(numpy_dtype(dst)).view(bits_dtype(dst))
+    return np.where(np.isnan(f), bits_dtype(dst).type(CANONICAL_NAN[dst]), narrow)
+
+
+def _widen(bits: np.ndarray, src: str) -> np.ndarray:
+    """The elements as float32 (exact; NaNs as the GPU and torch give them)."""
+    f = bits.view(numpy_dtype(src)).astype(np.float32)
+    if src in FLOAT8_NAN:
+        top, nan = FLOAT8_NAN[src]
+        b = bits.astype(U32)
+        signed_nan = (U32(nan) | ((b & U32(0x80)) << U32(24))).view(np.float32)
+        return np.where((b & U32(0x7F)) >= U32(top), signed_nan, f)
+    if src in CANONICAL_NAN and src != "float32":
+        return np.where(np.isnan(f), U32(CANONICAL_NAN["float32"]).view(np.float32), f)
+    return f
 
 
 def _to_float8(f: np.ndarray, dst: str) -> np.ndarray:

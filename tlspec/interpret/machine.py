@@ -16,6 +16,7 @@ import numpy as np
 
 from ..diagnostics import Diagnostics
 from ..expr import Expr, ExprError, evaluate, to_source
+from ..index_expr import loads
 from ..model import Buffer, Kernel, RegionRef, Stage
 from ..rules import check_kernel
 from ..rules.declarations import MAX_GRID
@@ -67,6 +68,7 @@ class Program:
         self.same_stage: set[str] = set()   # ... reads and writes in one stage
         for stage in kernel.walk():
             read = {r.name for o, r in stage.regions.items() if o not in WRITTEN}
+            read |= {r.buffer for e in stage.indices if e is not None for r in loads(e)}
             written = {r.name for o, r in stage.regions.items() if o in WRITTEN}
             self.reads |= read
             self.writes |= written
@@ -100,7 +102,9 @@ def refuse_invalid(kernel: Kernel, diags: Diagnostics) -> None:
         unread += [f"{stage.pointer}/{option}" for option in kind.regions + kind.exprs
                    if option in stage.options
                    and not (stage.regions[option].dims if option in stage.regions
-                            else option in stage.exprs)]
+                            else option in stage.exprs or stage.indices)]
+        unread += [f"{stage.pointer}/index/{i}" for i, e in enumerate(stage.indices) if e is None]
+        unread += [v.pointer for v in stage.each if v.start is None]
     for pointer in unread:
         diags.error(doc.location(pointer), "this could not be read: the kernel is not valid",
                     pointer=pointer, hint="fix the errors tlspec validate reports")
@@ -121,6 +125,11 @@ def refuse_unsupported(kernel: Kernel, diags: Diagnostics) -> None:
             diags.error(doc.location(stage.pointer, key=True),
                         f"the interpreter does not run {stage.written_kind} yet",
                         pointer=stage.pointer, hint=runs)
+        if stage.kind == "copy_cluster" and "dst_block" in stage.options:
+            pointer = f"{stage.pointer}/dst_block"
+            diags.error(doc.location(pointer, key=True), "the interpreter does not run "
+                        "block-to-block copies ('dst_block') yet: it runs one block at a time",
+                        pointer=pointer, hint="check such a kernel on a GPU against a reference")
         for option in ("rows", "col", "barrier"):
             if stage.kind in ("gather", "scatter") and option in stage.options:
                 pointer = f"{stage.pointer}/{option}"
@@ -228,6 +237,14 @@ class _Run:
             coords.append(f"{index.name}={block % extent}")
             block //= extent
         return f"block ({', '.join(coords)})"
+
+    def cluster_rank(self) -> int:
+        """The running block's rank in its cluster: x fastest, as the hardware numbers it."""
+        rank, scale = 0, 1
+        for index, extent in zip(self.kernel.launch.grid, self.kernel.launch.cluster or ()):
+            rank += self.env[index.name] % extent * scale
+            scale *= extent
+        return rank
 
     def execute(self) -> Execution:
         for block in range(prod(self.grid)):

@@ -14,6 +14,7 @@ import numpy as np
 from ..fill import fill_bits
 from ..im2col import is_nchw, nhwc, windows
 from ..model import RegionRef, Stage
+from . import computed_index
 from .convert import convert_bits
 from .errors import Fault
 from .memory import Box, GlobalTensor, coordinates
@@ -60,6 +61,14 @@ def copy(run: _Run, stage: Stage) -> None:
               src.name)
 
 
+def copy_cluster(run: _Run, stage: Stage) -> None:
+    """The multicast form: dst = src in every block whose cluster rank is in `cluster_mask` (the
+    compiler refuses a source that may differ between those blocks, so each block's own copy
+    is the one tile they all receive); nothing in the others."""
+    if int(stage.options["cluster_mask"]) >> run.cluster_rank() & 1:
+        copy(run, stage)
+
+
 def transpose(run: _Run, stage: Stage) -> None:
     """dst[..., j, i] = src[..., i, j]."""
     src, dst = stage.regions["src"], stage.regions["dst"]
@@ -92,6 +101,17 @@ def indices(run: _Run, ref: RegionRef) -> tuple[np.ndarray, np.ndarray]:
     return values, np.ones(values.size, bool)
 
 
+def check_in_range(stage: Stage, index: RegionRef, values: np.ndarray, outside: np.ndarray,
+                   rows: int) -> None:
+    """With `out_of_range: error`, a located Fault for the first index outside the table."""
+    if stage.options.get("out_of_range") == "error" and outside.any():
+        at = int(np.argmax(outside))
+        raise Fault(index.pointer, f"index position {at} of '{index.region.text}' holds "
+                                   f"{values[at]}, outside the table's rows [0, {rows})",
+                    "out_of_range: error stops here; with 'fill' the row is filled (gather) or "
+                    "not written (scatter)")
+
+
 def table_columns(run: _Run, table: RegionRef) -> tuple[int, int, int, slice, slice]:
     """(rows, first column, width) of a table region, and its columns inside the table: as a
     slice of the table and as a slice of the region."""
@@ -105,6 +125,9 @@ def gather(run: _Run, stage: Stage) -> None:
     """dst[i, :] = table[index[i], cols]; the fill (zero by default) for an index outside the
     table's rows and for columns outside it; dst row i is not written for a position outside a
     global index tensor."""
+    if stage.indices:
+        computed_index.gather(run, stage, fill(run, stage, "src"))
+        return
     table, dst, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
     rows, _, width, columns, local = table_columns(run, table)
     values, inside = indices(run, index)
@@ -113,6 +136,7 @@ def gather(run: _Run, stage: Stage) -> None:
     gathered = np.full((values.size, width), fill(run, stage, "src"),
                        run.memory[table.name].bits.dtype)
     chosen = inside & (values >= 0) & (values < rows)
+    check_in_range(stage, index, values, inside & ~chosen, rows)
     if chosen.any() and columns.start < columns.stop:
         gathered[chosen, local] = run.tensor(table).read((values[chosen], columns), run.block,
                                                          table.pointer)
@@ -127,11 +151,15 @@ def scatter(run: _Run, stage: Stage) -> None:
     """table[index[i], cols] = src[i, :] for the positions inside the index tensor whose index
     lies in the table's rows, the columns inside the table; in-range indices of one stage must
     be distinct."""
+    if stage.indices:
+        computed_index.scatter(run, stage)
+        return
     src, table, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
     _, values, defined = run.load(src)
     rows, _, width, columns, local = table_columns(run, table)
     targets, inside = indices(run, index)
     check_fits(src, list(values.shape), [targets.size, width], "'index' and the table region give")
+    check_in_range(stage, index, targets, inside & ~((targets >= 0) & (targets < rows)), rows)
     chosen = np.nonzero(inside & (targets >= 0) & (targets < rows))[0]
     unique, counts = np.unique(targets[chosen], return_counts=True)
     if (counts > 1).any():
@@ -194,4 +222,5 @@ def im2col(run: _Run, stage: Stage) -> None:
 
 DATA_STAGES: dict[str, Callable[[_Run, Stage], None]] = {
     "copy": copy, "transpose": transpose, "gather": gather, "scatter": scatter, "im2col": im2col,
+    "copy_cluster": copy_cluster,
 }

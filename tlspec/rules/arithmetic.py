@@ -2,7 +2,8 @@
 size above 2**62.
 
 Every expression of a kernel (shapes, grid extents, region starts and extents, barrier indices,
-stage options) is checked where it is used:
+stage options, a gather's or scatter's row ranges and index expressions) is checked where it
+is used:
 
 - a '//', '%' or ceildiv whose divisor is 0, or may be 0 for some block, some loop iteration or
   some size of a symbolic dim at a call, is an error: the kernel (or its launch wrapper) would
@@ -17,6 +18,7 @@ stage options) is checked where it is used:
 from __future__ import annotations
 
 from ..expr import Const, Expr, bounds, divisor, free_vars, subexpressions, to_source
+from ..index_expr import loads
 from ..limits import INT_MAX, INT_MIN, MAX_SIZE, int_text
 from ..model import Stage
 from ..source import pointer_join
@@ -116,6 +118,7 @@ class _Checker:
                 if not self.usable(pointer_join(stage.pointer, option), expr, scope, widest,
                                    size=option == "extent"):
                     del stage.exprs[option]
+            self.computed_indices(stage, scope, widest)
             for ref in (*stage.regions.values(), *stage.barriers.values()):
                 if not all(self.usable(ref.pointer, e, scope, widest, size=is_extent)
                            for dim in ref.dims for e, is_extent in zip(dim, (False, True))):
@@ -127,6 +130,20 @@ class _Checker:
                 inner = dict(widest)
                 inner[stage.options["var"]] = self.counter(extent, first or UNKNOWN_START, widest)
                 self.stages(stage.body, self.ctx.body_scope(stage, scope), inner)
+
+    def computed_indices(self, stage: Stage, scope: Scope, widest: dict[str, Range]) -> None:
+        """A gather's or scatter's row ranges and index expressions (the subscripts of their
+        reads of index tensors too)."""
+        for var in stage.each:
+            if var.start is not None and not (
+                    self.usable(var.pointer, var.start, scope, widest, size=False)
+                    and self.usable(var.pointer, var.extent, scope, widest, size=True)):
+                var.start = var.extent = None
+        for i, expr in enumerate(stage.indices):
+            parts = [] if expr is None else [expr, *(s for r in loads(expr) for s in r.subscripts)]
+            pointer = pointer_join(pointer_join(stage.pointer, "index"), i)
+            if not all(self.usable(pointer, e, scope, widest, size=False) for e in parts):
+                stage.indices[i] = None
 
     @staticmethod
     def counter(extent: Expr | None, first: Range, widest: dict[str, Range]) -> Range:

@@ -11,6 +11,7 @@ from ..im2col import column_matrix, is_nchw, nhwc, windows
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .barriers import WITHOUT_TMA
+from .computed_index import check_computed_indices, computed
 from .context import Context, Scope, shape_text
 from .fill import check_fill
 from .regions import check_region, check_same_extents, check_steps, const_extents, full_dim, same_extent
@@ -277,6 +278,14 @@ def check_copy_cluster(ctx: Context, stage: Stage, scope: Scope) -> None:
 def _check_indexed_rows(ctx: Context, stage: Stage, scope: Scope, table_option: str,
                         rows_option: str) -> None:
     """Shared by gather (table = src) and scatter (table = dst)."""
+    if computed(stage):
+        check_computed_indices(ctx, stage, scope, table_option, rows_option)
+        _same_dtype(ctx, stage, "src", "dst")
+        if "coalesced_width" in stage.options and table_option in stage.regions:
+            _check_vector_width(ctx, stage, stage.options["coalesced_width"],
+                                ctx.buffer(stage.regions[table_option]).dtype,
+                                const_extents(ctx, stage.regions[table_option], scope))
+        return
     kind = stage.written_kind
     table, rows, index = (stage.regions.get(o) for o in (table_option, rows_option, "index"))
     if table is not None:

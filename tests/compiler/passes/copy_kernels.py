@@ -4,9 +4,9 @@ one shared tile."""
 
 def copy_kernel(tiles: dict[str, tuple], stages: list[str], *, dtype: str = "float16",
                 dims: str = "{M: 1024, N: 1024}", grid: str = "{bx: 16}", threads: int = 128,
-                target: str = "sm_90a") -> str:
+                target: str = "sm_90a", cluster: str | None = None) -> str:
     """The spec text: `tiles` maps each shared tile to (shape, layout); `stages` are the lines of
-    the stage list, indented below `stages:`."""
+    the stage list, indented below `stages:`; `cluster` the launch's cluster shape, if any."""
     buffers = "".join(f"\n  {name}: {{scope: shared, shape: {list(shape)}, dtype: {dtype}, "
                       f"layout: {layout}}}" for name, (shape, layout) in tiles.items())
     return f"""
@@ -19,7 +19,7 @@ buffers:
   B: {{scope: global, shape: [M, N], dtype: {dtype}, io: out}}{buffers}
 launch:
   grid: {grid}
-  threads: {threads}
+  threads: {threads}{f"{chr(10)}  cluster: {cluster}" if cluster else ""}
 stages:
 """ + "\n".join("  " + line for line in stages) + "\n"
 

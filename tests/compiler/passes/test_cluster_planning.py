@@ -12,6 +12,7 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from tlspec.compiler import ops
+from tlspec.compiler.errors import take_stage_error
 
 
 def kernel(stages: list[str], cluster="[2]", tiles="[64, 64]") -> str:
@@ -55,7 +56,7 @@ def order(text: str) -> list[str]:
     return [k for k in out if k is not None]
 
 
-MULTICAST = "- copy_cluster: {src: 'A[bx*64 : +64, by*64 : +64]', dst: A_s, cluster_mask: 3}"
+MULTICAST = "- copy_cluster: {src: 'A[bx // 2 * 64 : +64, by*64 : +64]', dst: A_s, cluster_mask: 3}"
 STORE_A = "- copy: {src: A_s, dst: 'B[bx*64 : +64, by*64 : +64]'}"
 LOAD_A = "- copy: {src: 'A[bx*64 : +64, by*64 : +64]', dst: A_s}"
 STORE_R = "- copy: {src: R_s, dst: 'B[bx*64 : +64, by*64 : +64]'}"
@@ -109,3 +110,30 @@ def test_the_cluster_barrier_lowers_to_arrive_release_and_wait_acquire():
                                         str(e.value) else None), order="pre")
     assert [("arrive" in f and "release" in f, "wait" in f and "acquire" in f) for f in found] \
         == [(True, False), (False, True)]
+
+
+def test_a_multicast_pipeline_meets_once_before_its_prologue_and_never_per_round():
+    pipeline = ["- pipeline:", "    var: k", "    extent: 8", "    num_stages: 2", "    stages:",
+                "      - copy_cluster: {src: 'A[bx // 2 * 64 : +64, k*64 : +64]', "
+                "dst: 'A_s[k % 2, :, :]', cluster_mask: 3}",
+                "      - copy: {src: 'A_s[k % 2, :, :]', dst: 'B[bx*64 : +64, k*64 : +64]'}"]
+    kinds = order(kernel(pipeline, tiles="[2, 64, 64]"))
+    assert kinds[:2] == ["sync_cluster", "["] and kinds.count("sync_cluster") == 1
+
+
+def test_a_cluster_copy_in_a_loop_whose_trips_differ_within_a_cluster_is_refused():
+    """One block issues a multicast for all, and cluster barriers wait for every block: a loop
+    of bx + 1 iterations in a cluster along bx would hang (block 1 waits for a second tile)."""
+    loop = ["- for:", "    var: k", "    extent: bx % 4 + 1", "    stages:",
+            "      " + MULTICAST.replace("by*64", "k*64"), "      " + STORE_A.replace("by*64", "k*64")]
+    with pytest.raises(Exception) as raised:
+        order(kernel(loop))
+    error = take_stage_error(raised.value)
+    assert error.message.startswith("this copy_cluster is in a loop whose iterations may differ "
+                                    "between the blocks of a cluster (its bounds depend on 'bx')")
+
+
+def test_a_loop_whose_trips_depend_on_the_cluster_position_only_is_fine():
+    loop = ["- for:", "    var: k", "    extent: bx // 2 % 4 + 1", "    stages:",
+            "      " + MULTICAST.replace("by*64", "k*64"), "      " + STORE_A.replace("by*64", "k*64")]
+    assert "copy_cluster" in order(kernel(loop))

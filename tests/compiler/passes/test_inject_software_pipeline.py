@@ -144,3 +144,63 @@ def test_a_loop_that_runs_as_written_is_left_alone():
     func = injected(loop_lines(body, extent=16))
     assert "k_ahead" not in loops(func)
     assert kinds(loops(func)["k"].body) == ["copy", "copy"]
+
+
+# -- a multicast pipeline: full slots in every block, release (empty) slots in the issuer -------
+
+# the blocks of a pair share their multicast source
+SHARED_REGION = "bx // 2 * 64 : +64, k*64 : +64"
+MULTICAST_BODY = [f'- copy_cluster: {{src: "A[{SHARED_REGION}]", dst: "A_s[k % 3, :, :]", '
+                  'cluster_mask: 3}', TMA_BODY[1]]
+
+
+def multicast(stages):
+    text = copy_kernel(TILES, stages, cluster="[2]")
+    return run_through(tile_ir(text), "InjectSoftwarePipeline")["main"]
+
+
+def test_a_multicast_pipeline_has_full_and_release_rings():
+    func = multicast(loop_lines(MULTICAST_BODY, extent=16))
+    barriers = {str(k): [int(x) for x in v] for k, v in func.attrs["tlspec.barriers"].items()}
+    # one arrival per iteration on a full slot (the block's own), one per block of the mask on
+    # a release slot
+    assert barriers == {"_pipeline0": [0, 3, 1], "_pipeline1": [3, 3, 2]}
+
+
+def test_the_issuer_waits_for_the_release_before_arming_and_issuing():
+    func = multicast(loop_lines(MULTICAST_BODY, extent=16))
+    issue = stmts(loops(func)["k"].body)[0]
+    released, arrive, load = stmts(issue.then_case)
+    assert isinstance(released, tirx.IfThenElse) and "bx % 2 == 0" in str(released.condition)
+    assert kinds(released) == ["barrier_wait"] and kinds(arrive) == ["barrier_arrive"]
+    assert kinds(load) == ["tma_copy"] and int(ops.config_of(load)["cluster_mask"]) == 3
+    k = loops(func)["k"].loop_var
+    wait = released.then_case
+    uses = [1, 1, 0]                # the prologue filled slots 0 and 1
+    for value in range(14):
+        slot = (value + 2) % 3
+        assert at(wait.args[0], k, value) == slot + 3
+        # the previous use's release: parity 1 passes a fresh barrier at once
+        assert at(wait.args[1], k, value) == (uses[slot] + 1) % 2
+        uses[slot] += 1
+
+
+def test_each_block_releases_its_slot_after_its_consumers_and_a_block_barrier():
+    func = multicast(loop_lines(MULTICAST_BODY, extent=16))
+    *_, consumer, barrier, release = stmts(loops(func)["k"].body)
+    assert kinds(consumer) == ["copy"] and "cta_sync" in str(barrier)
+    assert kinds(release) == ["barrier_arrive"]
+    assert int(ops.config_of(release)["tlspec.remote_rank"]) == 0   # the issuer's slot
+    assert at(release.args[0], loops(func)["k"].loop_var, 7) == 7 % 3 + 3
+
+
+def test_the_issuer_waits_for_the_last_releases_after_the_loop():
+    func = multicast(loop_lines(MULTICAST_BODY, extent=16))
+    tail = loops(func)["k_last"]
+    assert const(tail.min) == 16 and const(tail.extent) == 3
+    assert kinds(tail.body) == ["barrier_wait"]
+    for last in range(16, 19):      # slot s was used ceil((16 - s) / 3) times: wait for the last
+        wait = tail.body.then_case
+        uses = -(-(16 - last % 3) // 3)
+        assert at(wait.args[0], tail.loop_var, last) == last % 3 + 3
+        assert at(wait.args[1], tail.loop_var, last) == (uses + 1) % 2

@@ -46,6 +46,37 @@ def test_a_multicast_tma_cannot_do_is_an_error_at_the_stage():
                                     "stride of 'A' (N elements) is not proven")
 
 
+@pytest.mark.parametrize("src, cluster, mask", [
+    ("A[bx*64 : +64, 0 : +64]", "[2]", 3),                # the ranks' bx differ
+    ("A[(bx + by) % 4 * 64 : +64, 0 : +64]", "[2, 2]", 5),  # ranks 0 and 2 differ in by
+])
+def test_a_multicast_whose_source_differs_between_its_blocks_is_refused(src, cluster, mask):
+    """One TMA load delivers one tile: the blocks of the mask must agree on it (a source
+    indexed by bx in a cluster along bx used to compile, each block receiving rank 0's tile)."""
+    text = kernel([f"- copy_cluster: {{src: '{src}', dst: A_s, cluster_mask: {mask}}}"],
+                  cluster=cluster)
+    with pytest.raises(Exception) as raised:
+        run_through(tile_ir(text), "InstructionAnnotation")
+    error = take_stage_error(raised.value)
+    assert error.pointer.endswith("/copy_cluster/src")
+    assert "source region may differ between the blocks of mask" in error.message
+
+
+@pytest.mark.parametrize("src, cluster, mask", [
+    ("A[bx // 2 * 64 : +64, by*64 : +64]", "[2]", 3),     # a pair shares bx // 2
+    ("A[by*64 : +64, 0 : +64]", "[2, 2]", 3),             # ranks 0 and 1: same by
+    ("A[(bx // 2 + by) % 16 * 64 : +64, 0 : +64]", "[2]", 3),
+])
+def test_a_multicast_whose_blocks_share_the_source_is_one_tma_copy(src, cluster, mask):
+    text = kernel([f"- copy_cluster: {{src: '{src}', dst: A_s, cluster_mask: {mask}}}"],
+                  cluster=cluster)
+    func = run_through(tile_ir(text), "InstructionAnnotation")["main"]
+    found = []
+    tvm_ffi.structural_walk(func.body, (TilePrimitiveCall, lambda c: found.append(
+        ops.config_of(c)) if ops.kind_of(c) == "copy_cluster" else None), order="pre")
+    assert found[0]["tlspec.instruction"] == "tma"
+
+
 def test_a_whole_tile_with_a_remote_barrier_is_one_bulk_copy():
     assert decision(barrier(8192) + [send()]) == (
         "bulk", "one cp.async.bulk of 8192 bytes into the destination block's shared memory, "

@@ -39,8 +39,16 @@ def test_a_fill_on_a_region_proven_inside_the_tensor_keeps_tma():
 
 
 def test_a_halo_with_zero_fill_uses_tma_with_a_negative_coordinate():
-    load = decisions(one_d_copy(1024, region="bx*256 - 1 : +256", load=None))[0]
+    load = decisions(one_d_copy(1024, region="bx*256 - 4 : +256", load=None))[0]
     assert load["tlspec.instruction"] == "tma"
+
+
+def test_a_halo_starting_off_16_bytes_is_not_tma():
+    """An innermost TMA coordinate 4 bytes off 16 faults on the GPU (this test used to expect
+    TMA for 'bx*256 - 1' in float32)."""
+    load = decisions(one_d_copy(1024, region="bx*256 - 1 : +256", load=None))[0]
+    assert load["tlspec.instruction"] == "sync"
+    assert "starts at element bx * 256 - 1 of its innermost dimension" in load["tlspec.why"]
 
 
 @pytest.mark.parametrize("start, width", [("bx*256 - 1", 1), ("bx*256 - 2", 2),

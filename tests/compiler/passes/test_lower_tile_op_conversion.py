@@ -56,3 +56,15 @@ def test_a_fragment_side_is_its_registers():
     load, store = lowered("int8", "float16", "int32", scope="fragment")
     assert loops(load) == [("VECTORIZED", "converted_in"), ("UNROLLED", "T")]
     assert loops(store) == [("UNROLLED", "converted_out"), ("VECTORIZED", "B")]
+
+
+@pytest.mark.parametrize("src, nan", [("float8_e4m3", "2146435072"), ("float8_e5m2", "2147483647")])
+def test_a_float8_nan_widens_with_its_sign_as_torch(src, nan):
+    """CUDA's fp8 -> float conversion drops a NaN's sign (and makes e4m3's NaN 0x7fffffff);
+    torch keeps it: the widening selects the NaN bits (0x7ff00000, 0x7fffffff) | sign."""
+    load, _ = lowered(src, "float32", "float32")
+    convert = []
+    tvm_ffi.structural_walk(load, (tirx.For, lambda f: convert.append(f)
+                                   if f.kind == tirx.ForKind.UNROLLED else None), order="pre")
+    text = convert[0].script()
+    assert "T.Select(" in text and f"T.uint32({nan})" in text

@@ -25,9 +25,10 @@ STORE = f'- copy: {{src: "A_s[k % 3, :, :]", dst: "B[{REGION}]"}}'
 SERIAL = "runs as written, one iteration after another: "
 
 
-def plans(stages: list[str], tiles=None, a_io: str = "in") -> list[dict]:
+def plans(stages: list[str], tiles=None, a_io: str = "in", cluster=None) -> list[dict]:
     """The plan of every pipeline loop, outermost first (A declared `io: a_io`)."""
-    text = copy_kernel(tiles or TILE, stages).replace("io: in}", f"io: {a_io}}}")
+    text = copy_kernel(tiles or TILE, stages, cluster=cluster).replace("io: in}",
+                                                                        f"io: {a_io}}}")
     func = run_through(tile_ir(text), "PipelinePlanning")["main"]
     loops = []
     tvm_ffi.structural_walk(func.body, (tirx.For, loops.append), order="pre")
@@ -165,3 +166,31 @@ def test_a_load_with_a_fill_is_not_issued_ahead_and_the_plan_says_why():
     assert plan["loads"] == []
     assert plan["why"].endswith("(the fill of /stages/0/pipeline/stages/0/copy is not zero, and "
                                 "TMA and cp.async read zeros outside a tensor)")
+
+
+# the blocks of a pair share their multicast source
+SHARED_REGION = "bx // 2 * 64 : +64, k*64 : +64"
+MULTICAST = (f'- copy_cluster: {{src: "A[{SHARED_REGION}]", dst: "A_s[k % 3, :, :]", '
+             'cluster_mask: 3}')
+
+
+def test_a_multicast_into_a_slot_is_a_load_its_issuer_refills_once_released():
+    assert plans(loop_lines([MULTICAST, STORE]), cluster="[2]") == [
+        {"loads": [0], "why": "1 load(s) issued 2 iteration(s) ahead; the multicast's issuer "
+                              "(rank 0) refills a slot once the 2 blocks of mask 0x3 released it"}]
+
+
+def test_multicasts_with_different_masks_run_as_written():
+    tiles = {"A_s": ((3, 64, 64), "swizzle_128B"), "C_s": ((3, 64, 64), "swizzle_128B")}
+    body = [MULTICAST, MULTICAST.replace("A_s", "C_s").replace("cluster_mask: 3", "cluster_mask: 2"),
+            STORE]
+    assert plans(loop_lines(body), tiles, cluster="[2]")[0]["why"] == (
+        SERIAL + "its multicast loads have different cluster masks (0x2, 0x3): one ring of "
+        "release barriers serves one mask")
+
+
+def test_a_block_to_block_copy_in_the_body_runs_as_written():
+    body = [LOAD, '- copy_cluster: {src: "A_s[k % 3, :, :]", dst: "A_s[k % 3, :, :]", '
+                  'dst_block: (bx + 1) % 2}', STORE]
+    assert plans(loop_lines(body), cluster="[2]")[0]["why"].startswith(
+        SERIAL + "the body holds a block-to-block copy_cluster (dst_block)")

@@ -62,7 +62,7 @@ def bulk_copy(dst: Operand, src: Operand, nbytes: int, rank, mbar, leader) -> ti
                  rank)
     source = _shared_address(T.address_of(tirx.BufferLoad(src.access, src.indices(start))))
     copy = tirx.call_extern("void", "tlspec_cluster_bulk_copy", to, source, T.uint32(nbytes),
-                            _mapped(_shared_address(mbar), rank))
+                            cluster_mbarrier(mbar, rank))
     return tirx.IfThenElse(leader, tirx.Evaluate(copy), None)
 
 
@@ -79,11 +79,17 @@ def remote_operand(dst: Operand, rank) -> tuple[Operand, tirx.Var, tirx.PrimExpr
     return dataclasses.replace(dst, access=view), pointer, value
 
 
+def cluster_mbarrier(mbar, rank) -> tirx.PrimExpr:
+    """This block's pointer to an mbarrier -> that mbarrier's shared::cluster address in the
+    block of rank `rank`."""
+    return _mapped(_shared_address(mbar), rank)
+
+
 def signal_remote(nbytes: int, rank, mbar, leader) -> tirx.Stmt:
     """After a SIMT block-to-block copy: a cluster barrier (every block runs the copy, so every
     block meets there: the stores are visible to their destinations after it, an order
     compute-sanitizer can check), then thread `leader` completes the copy's bytes on the
     destination's mbarrier, the phase the destination's barrier_arrive announced."""
-    done = tirx.call_extern("void", "tlspec_cluster_complete_tx",
-                            _mapped(_shared_address(mbar), rank), T.uint32(nbytes))
+    done = tirx.call_extern("void", "tlspec_cluster_complete_tx", cluster_mbarrier(mbar, rank),
+                            T.uint32(nbytes))
     return seq([sync_cluster(), tirx.IfThenElse(leader, tirx.Evaluate(done), None)])

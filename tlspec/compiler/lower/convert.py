@@ -67,11 +67,31 @@ def _round_float8(sign: tirx.Var, mag: tirx.Var, dtype: str) -> tirx.PrimExpr:
     return tirx.reinterpret(dtype, tirx.Cast("uint8", code))
 
 
+# a float8 NaN (|bits| from its first NaN code up) widened to float32 as torch does it (c10's
+# software conversions): e4m3's NaN becomes 0x7ff00000, e5m2's the canonical 0x7fffffff, both
+# with the NaN's sign (CUDA's conversion instructions would drop the sign)
+FLOAT8_NAN = {"float8_e4m3fn": (0x7F, 0x7FF00000), "float8_e5m2": (0x7D, 0x7FFFFFFF)}
+
+
+def _widen(value: tirx.PrimExpr, src: str) -> tirx.PrimExpr:
+    """`value` (tvm dtype `src`) as float32: exact; NaNs as torch's `.to(float32)` gives them
+    (float16 and bfloat16: the canonical NaN 0x7fffffff, as CUDA's cvt)."""
+    if src not in FLOAT8_NAN:
+        return tirx.Cast("float32", value)
+    top, nan = FLOAT8_NAN[src]
+    return _bind(tirx.Cast("uint32", tirx.reinterpret("uint8", value)), "uint32", lambda bits:
+                 tirx.Select(tirx.bitwise_and(bits, _u32(0x7F)) >= _u32(top),
+                             tirx.reinterpret("float32", tirx.bitwise_or(
+                                 _u32(nan), tirx.shift_left(tirx.bitwise_and(bits, _u32(0x80)),
+                                                            _u32(24)))),
+                             tirx.Cast("float32", value)))
+
+
 def convert(value: tirx.PrimExpr, src: str, dst: str) -> tirx.PrimExpr:
     """`value`, of the tvm dtype `src`, converted to `dst` (docs/spec.md, "Type conversion")."""
     if src.startswith("int") and dst.startswith("int"):
         return tirx.Cast(dst, value)                 # sign-extend, or keep the low bits
-    f = value if src == "float32" else tirx.Cast("float32", value)
+    f = value if src == "float32" else _widen(value, src)
     if dst in FLOAT8:
         return _to_float8(f, dst)
     if dst.startswith("int"):

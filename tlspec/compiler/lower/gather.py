@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from tvm import tirx
 
-from .common import Operand, Stmt, VectorLoop, guard
+from .common import (Operand, Stmt, VectorLoop, bits_as, const, guard, loop, seq, simplify,
+                     substitute)
 
 
 def indexed_shape(rows: Operand) -> list:
@@ -61,3 +62,61 @@ def row_index(index: Operand, idim: int, i: tirx.PrimExpr, rows: tirx.PrimExpr) 
         low, high = tirx.IntImm("int64", -1), tirx.Cast("int64", rows)
         value = tirx.max(tirx.min(value, high), low)
     return value
+
+
+def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.PrimExpr],
+                   reads_inside: tirx.PrimExpr, offsets: list[tirx.Var], row_dims: list[int],
+                   vector: int, tid: tirx.Var, nthreads: int, fill: int = 0) -> Stmt:
+    """A gather or scatter with computed indices (tileir's `_computed_indices`): one loop over
+    the rows (the row variables' ranges, row-major) and the run (the table's dimensions after
+    the k indexed ones), consecutive threads on consecutive vectors of a run, so each run is
+    moved with coalesced vector accesses. Per vector, the index values are evaluated once at its
+    row (bound before its lanes' loop) and checked: every read of an index buffer inside it
+    (`reads_inside`), every value inside its dimension of the table, and the row inside a global
+    rows tensor. A gather stores the fill's bits (`fill`) for a row out of range, a scatter
+    writes nothing for it (not the zeros the guards would read past the rows tensor): never
+    another row. The guards passes handle what lies outside the table's run (its columns)."""
+    k, n = len(values), len(offsets)
+    run_dims = list(range(k, len(table.extents)))
+    shape = [rows.extents[d] for d in row_dims] + [table.extents[d] for d in run_dims]
+    table_moved = [d for d in run_dims if const(table.extents[d]) != 1] or run_dims[-1:]
+    rows_moved = [d for d in range(len(rows.extents))
+                  if d not in row_dims and const(rows.extents[d]) != 1] or [len(rows.extents) - 1]
+    fill_value = bits_as(fill, rows.dtype if kind == "gather" else table.dtype)
+
+    def at_vector(point, slot) -> Stmt:
+        row, run = point[:n], point[n:]
+
+        def at_row(value):
+            for var, p in zip(offsets, row):
+                value = substitute(value, var, p)
+            return value
+
+        names = [tirx.Var(f"index{j}", "int64") for j in range(k)]
+        inside = at_row(reads_inside)
+        if rows.kind == "global":           # a row past the rows tensor moves nothing
+            for d, p in zip(row_dims, row):
+                inside = tirx.And(inside, tirx.And(rows.starts[d] + p >= 0,
+                                                   rows.starts[d] + p < rows.shape[d]))
+        for name, size in zip(names, table.shape):
+            inside = tirx.And(inside, tirx.And(name >= 0, name < tirx.Cast("int64", size)))
+        table_point = {d: tirx.Cast("int32", name) for d, name in enumerate(names)}
+        table_point.update({d: run[d - k] for d in run_dims})
+        row_point = dict(zip(row_dims, row))
+        row_point.update({r: run[t - k] for r, t in zip(rows_moved, table_moved)})
+
+        def lanes(move) -> Stmt:
+            return loop("v", vector, move, kind="vector")
+
+        if kind == "gather":
+            body = tirx.IfThenElse(
+                simplify(inside),
+                lanes(lambda v: rows.store(table.load(table_point, v), row_point, v)),
+                lanes(lambda v: rows.store(fill_value, row_point, v)))
+        else:
+            body = guard(inside, lanes(lambda v: table.store(rows.load(row_point, v),
+                                                             table_point, v)))
+        return seq([tirx.LetStmt(name, simplify(tirx.Cast("int64", at_row(value))))
+                    for name, value in zip(names, values)] + [body])
+
+    return VectorLoop(shape, vector).emit_vectors(tid, nthreads, at_vector)

@@ -18,6 +18,9 @@ every thread of every block of the cluster) goes:
 - last, before the blocks exit, when blocks copy block to block: no block may leave while its
   shared memory is a copy's source or destination, or its mbarriers a copy's target. (A
   multicast needs none: each block it writes waits for its bytes before going on.)
+A multicast pipeline's loads (InjectSoftwarePipeline's `tma_copy` with a cluster mask) need only
+the barrier before the first of them: the pipeline's ring of release mbarriers orders the reuse
+of their slots across the cluster.
 In a loop, the body's first stages are checked against what precedes the loop (a barrier before
 the loop) and against the body's end (the next iteration: a barrier closes the body), as
 ThreadSync does for block barriers. A kernel without copy_cluster gets none (its blocks share
@@ -30,7 +33,8 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import attr, scope_kind
+from ..analysis import attr, scope_kind, varies_in_cluster
+from ..errors import StageError
 from ..lower.common import rebuilt, seq
 from .producer_consumer_warp_specialized import declarations
 
@@ -47,7 +51,8 @@ def _tiles(call) -> tuple[set[str], set[str]]:
 
 
 class _Planner:
-    def __init__(self, pointer: str):
+    def __init__(self, func, pointer: str):
+        self.func = func
         self.started = False                # a cluster barrier since the kernel started
         self.touched: set[str] = set()      # tiles any stage touched since the last barrier
         self.unsignalled: set[str] = set()  # written by a peer with nothing to wait on
@@ -88,10 +93,17 @@ class _Planner:
                 self.record(stmt)
                 out.append(stmt)
             else:
+                rings = _ring_multicasts(stmt)
+                if rings and not self.started:
+                    out.append(sync_cluster(ops.config_of(rings[0])[ops.STAGE]))
+                    self.reset()
+                for call in rings:
+                    self.record(call)
                 out.append(stmt)
         return out
 
     def _loop(self, loop: tirx.For) -> list:
+        self._check_same_trips(loop)
         before = []
         if self._head_conflicts(_stmts(loop.body)):
             before.append(sync_cluster(self.pointer))
@@ -101,6 +113,25 @@ class _Planner:
             stmts.append(sync_cluster(self.pointer))
             self.reset()
         return [*before, rebuilt(loop, seq(stmts))]
+
+    def _check_same_trips(self, loop: tirx.For) -> None:
+        """A loop around cluster copies must run the same iterations in every block of the
+        cluster: its multicasts are issued by one block for all, and its cluster barriers wait
+        for every block (a trip count that differs would hang or deliver the wrong tiles)."""
+        copies = _copies(loop.body)
+        if not copies:
+            return
+        size = 1
+        for extent in attr(self.func, "tlspec.cluster"):
+            size *= int(extent)
+        varies = varies_in_cluster(self.func, [loop.min, loop.extent], list(range(size)))
+        if varies is not None:
+            raise StageError(str(ops.config_of(copies[0])[ops.STAGE]), "this copy_cluster is in "
+                             f"a loop whose iterations may differ between the blocks of a "
+                             f"cluster (its bounds depend on '{varies.name}'), but the blocks of "
+                             "a cluster must run a cluster copy the same number of times",
+                             f"give the loop bounds that do not depend on '{varies.name}' within "
+                             f"a cluster (e.g. '{varies.name} // <cluster extent>')")
 
     def _head_conflicts(self, stmts) -> bool:
         for stmt in stmts:
@@ -113,6 +144,8 @@ class _Planner:
                 inner = stmt.body if isinstance(stmt, tirx.For) else stmt
                 if self._head_conflicts(_stmts(inner)):
                     return True
+            elif _ring_multicasts(stmt) and not self.started:
+                return True
         return False
 
 
@@ -121,11 +154,24 @@ def _stmts(body) -> list:
 
 
 def _copies(body) -> list[TilePrimitiveCall]:
-    """The kernel's copy_cluster stages, in order."""
+    """The kernel's copy_cluster stages and multicast pipelines' loads, in order."""
     found = []
     tvm_ffi.structural_walk(body, (TilePrimitiveCall, lambda call: found.append(call)
-                                   if ops.kind_of(call) == "copy_cluster" else None), order="pre")
+                                   if ops.kind_of(call) == "copy_cluster" or _is_ring(call)
+                                   else None), order="pre")
     return found
+
+
+def _is_ring(call) -> bool:
+    """A multicast pipeline's load (InjectSoftwarePipeline): a tma_copy with a cluster mask."""
+    return ops.kind_of(call) == "tma_copy" and "cluster_mask" in ops.config_of(call)
+
+
+def _ring_multicasts(stmt) -> list[TilePrimitiveCall]:
+    """The multicast pipeline loads in a statement (a pipeline's guarded issue). Their ring of
+    release barriers orders a slot's reuse across the cluster; they need only the cluster
+    barrier before the first of them (the peers' mbarriers initialised)."""
+    return [call for call in _copies(stmt) if _is_ring(call)]
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ClusterPlanning")
@@ -136,9 +182,9 @@ class ClusterPlanning:
             return func
         entry = func.body                                   # tirx.device_entry
         head, stages = declarations(entry.body)
-        planner = _Planner(str(ops.config_of(copies[0])[ops.STAGE]))
+        planner = _Planner(func, str(ops.config_of(copies[0])[ops.STAGE]))
         stages = planner.visit_list(stages)
-        if any(not ops.absent(call.args[2]) for call in copies):     # block to block
+        if any(not _is_ring(call) and not ops.absent(call.args[2]) for call in copies):
             stages.append(sync_cluster(str(ops.config_of(copies[-1])[ops.STAGE])))
         body = seq([*head, *stages])
         return func.with_body(tirx.AttrStmt(entry.node, entry.attr_key, entry.value, body))

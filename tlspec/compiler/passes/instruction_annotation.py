@@ -45,7 +45,7 @@ from ...im2col import is_nchw
 from ...layouts import TileStorage
 from .. import ops
 from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, region_parts,
-                        scope_kind, target_of)
+                        scope_kind, target_of, varies_in_cluster)
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
@@ -81,6 +81,11 @@ class _Side:
 
     def moved(self) -> list[int]:
         return [d for d, e in enumerate(self.extents) if const(e) != 1]
+
+
+def _index_side(call) -> _Side | None:
+    """The index region of a gather or scatter; None for computed indices (ops.INDICES)."""
+    return None if ops.INDICES in call.config else _Side(call.args[2])
 
 
 def _vector_limit(func, sides: list[_Side], inner_extent, elem: int,
@@ -193,6 +198,13 @@ def _descriptor_problems(func, tensor: _Side, box: list[int], elem: int,
         if strides[-1] is None and not divisible(func, stride * elem, tensormap_rules.ALIGN):
             problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "
                             f"proven to be a multiple of {tensormap_rules.ALIGN} bytes")
+    # the hardware's rule, not the driver's: an innermost coordinate whose address is not
+    # 16-byte aligned faults at run time (illegal instruction)
+    inner = tensor.starts[-1]
+    if not divisible(func, inner * elem, tensormap_rules.ALIGN):
+        problems.append(f"the region of '{tensor.buffer.name}' starts at element {inner} of its "
+                        f"innermost dimension, not proven to be a multiple of "
+                        f"{tensormap_rules.ALIGN} bytes (a TMA coordinate there must be)")
     length = tensor.shape[0]
     if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
         problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
@@ -350,6 +362,16 @@ class _Annotator:
                                  f"TMA copy: {blockers[0]}", "make the copy one TMA can move "
                                  "(docs/spec.md#tma-constraints)")
             mask = int(config["cluster_mask"])
+            ranks = [r for r in range(mask.bit_length()) if mask >> r & 1]
+            varies = varies_in_cluster(self.func, src.starts, ranks)
+            if varies is not None:
+                raise StageError(config[ops.STAGE] + "/src", "this copy_cluster multicast's source "
+                                 f"region may differ between the blocks of mask {mask:#x} (it "
+                                 f"depends on '{varies.name}', which differs between them), but "
+                                 "one TMA load delivers the same tile to all of them",
+                                 f"index the source by '{varies.name} // <cluster extent>' (or "
+                                 "by other indices) so that the blocks of the mask share it, or "
+                                 "use copy for a tile of each block's own")
             return {"tlspec.instruction": "tma",
                     "tlspec.why": f"TMA multicast: the block of rank {(mask & -mask).bit_length() - 1}"
                                   f" loads for the ranks of mask {mask:#x}, each of which waits "
@@ -420,14 +442,14 @@ class _Annotator:
 
     def _gather(self, config: dict, call) -> dict:
         return self._indexed(config, "gather", rows=_Side(call.args[0]),
-                             table=_Side(call.args[1]), index=_Side(call.args[2]))
+                             table=_Side(call.args[1]), index=_index_side(call))
 
     def _scatter(self, config: dict, call) -> dict:
         return self._indexed(config, "scatter", rows=_Side(call.args[1]),
-                             table=_Side(call.args[0]), index=_Side(call.args[2]))
+                             table=_Side(call.args[0]), index=_index_side(call))
 
     def _indexed(self, config: dict, kind: str, rows: _Side, table: _Side,
-                 index: _Side) -> dict:
+                 index: _Side | None) -> dict:
         if ops.ROWS in config:
             if ops.FILL in config:
                 raise StageError(config[ops.STAGE] + "/fill", f"TMA {kind}4 cannot fill with "

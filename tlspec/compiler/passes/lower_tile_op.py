@@ -60,12 +60,13 @@ from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, re
 from ..errors import StageError
 from ..guards import FILLS
 from ..lower import pitched, scatter4, tma_rows
-from ..lower.cluster import bulk_copy, cluster_rank, remote_operand, signal_remote, sync_cluster
+from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
+                             signal_remote, sync_cluster)
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
 from ..lower.convert import lower_converting_copy
 from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
-from ..lower.gather import indexed_shape, lower_indexed
+from ..lower.gather import indexed_shape, lower_computed, lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
@@ -74,6 +75,9 @@ from .merge_shared_memory_allocations import MBARRIERS, tile_layout
 from .producer_consumer_warp_specialized import EVERY_THREAD, LEADER, RING
 
 COMMIT = "tlspec.commit"    # config of an async_copy: False when its group is committed elsewhere
+# config of a barrier_arrive: the rank of the block whose mbarrier (at this block's slot) it
+# arrives on, through distributed shared memory (a multicast pipeline's release of a slot)
+REMOTE_RANK = "tlspec.remote_rank"
 # the element types tirx's TMA dispatch encodes tensor maps for (its _dtype_contract)
 TIRX_TMA_DTYPES = frozenset({"int8", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                              "float16", "float32", "float64", "bfloat16", "float8_e4m3fn",
@@ -243,6 +247,8 @@ class _Lowerer:
                               self.tid, self.nthreads)
         if kind == "transpose":
             return lower_transpose(args[0], args[1], vector, self.tid, self.nthreads)
+        if ops.INDICES in config:
+            return self._computed(kind, args, config, vector)
         if kind == "gather":
             return lower_indexed("gather", args[1], args[0], args[2], vector, self.tid,
                                  self.nthreads)
@@ -252,6 +258,17 @@ class _Lowerer:
         return lower_im2col(args[0], args[1], args[2], args[3], windows(config), vector,
                             self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16),
                             is_nchw(config))
+
+    def _computed(self, kind, args, config, vector):
+        """A gather or scatter with computed indices: [table region, rows region] in the
+        stage's order, then the index values, whether their reads lie inside the index
+        buffers, and the row offsets (tileir's `_computed_indices`)."""
+        count = int(config[ops.INDICES])
+        table, rows = (args[1], args[0]) if kind == "gather" else (args[0], args[1])
+        values, rest = args[2:2 + count], args[2 + count:]
+        return lower_computed(kind, table, rows, values, rest[0], rest[1:],
+                              [int(d) for d in config[ops.ROW_DIMS]], vector, self.tid,
+                              self.nthreads, int(config.get(ops.FILL, "0"), 16))
 
     # -- TMA -------------------------------------------------------------------------------
     def _tma(self, call, config, explicit: bool):
@@ -267,8 +284,11 @@ class _Lowerer:
             slot = call.args[2] if explicit else int(config["tlspec.mbarrier"])
             mbar = self.views[MBARRIERS].ptr_to([slot])
             issue = [view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                             config={"mbar": mbar, **hint},
+                                             config={"mbar": mbar, **hint, **_multicast(config)},
                                              dispatch="tma_explicit")]
+            if explicit and "cluster_mask" in config:      # a multicast pipeline's load
+                mask = int(config["cluster_mask"])
+                leader = leader & (cluster_rank(self.func) == (mask & -mask).bit_length() - 1)
             if explicit:
                 return tirx.IfThenElse(leader, seq(issue), None)
             # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end)
@@ -294,14 +314,13 @@ class _Lowerer:
         if "cluster_mask" in config:
             rank = cluster_rank(self.func)
             mask = int(config["cluster_mask"])
-            policy = config.get("eviction_policy", "evict_normal")
-            hint = {} if policy == "evict_normal" else {"cache_hint": str(policy)}
             tensor, view = _tma_tensor(src)
             mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
             nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
             issue = tirx.IfThenElse(rank == (mask & -mask).bit_length() - 1, seq([
                 view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                        config={"mbar": mbar, "cta_mask": mask, **hint},
+                                        config={"mbar": mbar, **_cache_hint(config),
+                                                **_multicast(config)},
                                         dispatch="tma_explicit")]), None)
             arm = tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))
             return tirx.IfThenElse(
@@ -356,6 +375,11 @@ class _Lowerer:
         config = ops.config_of(call)
         if kind == "sync_cluster":
             return sync_cluster()
+        if kind == "barrier_arrive" and REMOTE_RANK in config:
+            mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
+            arrive = tirx.call_extern("void", "tlspec_cluster_arrive", cluster_mbarrier(
+                mbar, config[REMOTE_RANK]))
+            return tirx.IfThenElse(self.tid == 0, tirx.Evaluate(arrive), None)
         if kind == "barrier_arrive":
             mbar = self.views[MBARRIERS].ptr_to([args["barrier"]])
             nbytes = const(args["expect_tx"])
@@ -417,6 +441,11 @@ class _Lowerer:
             count = count + (loop.loop_var - loop.min) * scale
             scale = scale * loop.extent
         return tirx.floormod(count, 2)
+
+
+def _multicast(config: dict) -> dict:
+    """The config of tirx's TMA copy for a multicast: the ranks that receive the box."""
+    return {"cta_mask": int(config["cluster_mask"])} if "cluster_mask" in config else {}
 
 
 def _cache_hint(config: dict) -> dict:

@@ -3,8 +3,10 @@
 A load is a copy from global memory into a shared tile by TMA or cp.async (as
 InstructionAnnotation chose), or by a SIMT loop whose vectors cp.async can copy (4, 8 or 16
 bytes, no eviction hint, no `prefer_instruction: sync`, no fill other than zero: on sm_80, or
-where TMA cannot express the copy), which the pipeline then issues as cp.async. It can be issued `num_stages - 1` iterations ahead when every
-iteration in flight has its own part of the tile: the load writes slot `k % s` of the tile's
+where TMA cannot express the copy), which the pipeline then issues as cp.async, or a
+`copy_cluster` TMA multicast (all of a loop's multicasts with one `cluster_mask`). It can be
+issued `num_stages - 1` iterations ahead when every iteration in flight has its own part of the
+tile: the load writes slot `k % s` of the tile's
 first dimension with `s >= num_stages`, every other stage of the body that touches that tile
 touches the same slot, and the load is the first stage of the body to touch the tile (a later
 copy into the slot, after the slot was read, stays in its place in the iteration: the slots of
@@ -15,8 +17,8 @@ rest of the body (the consumers) runs in the iteration, after a wait for its loa
 A loop is pipelined only when that is exactly what the body means; otherwise it runs as written,
 one iteration after another, and the plan says why (`--dump-ir` shows it on the loop):
 `num_stages` is 1; the body holds something other than data stages (a synchronisation stage or
-an explicit asynchronous copy, a TMA gather4 / scatter4 too: the spec orders those itself; a
-nested loop); no load qualifies;
+an explicit asynchronous copy, a TMA gather4 / scatter4 or a block-to-block copy_cluster too:
+the spec orders those itself; a nested loop); no load qualifies; multicasts with different masks;
 a stage touches a load's tile outside its slot, or before the load (issued ahead, the load
 would overwrite what the stage reads, or the stage's writes, with its own iteration's data);
 a stage of the body writes a global tensor a load reads (the next iterations' loads would read
@@ -44,7 +46,7 @@ from ..tileir import PIPELINE_ATTR
 
 PLAN_ATTR = "tlspec.pipeline_plan"
 SERIAL = "runs as written, one iteration after another: "
-DATA_KINDS = ("copy", "transpose", "gather", "scatter", "im2col")
+DATA_KINDS = ("copy", "transpose", "gather", "scatter", "im2col", "copy_cluster")
 
 
 def body_stmts(loop: tirx.For) -> list:
@@ -63,8 +65,15 @@ def _slot(region, var: tirx.Var, stages: int) -> tirx.PrimExpr | None:
     return None
 
 
+def is_multicast(call) -> bool:
+    """Whether a stage is a copy_cluster TMA multicast (`cluster_mask`)."""
+    return ops.kind_of(call) == "copy_cluster" and "cluster_mask" in ops.config_of(call)
+
+
 def _is_load(call) -> bool:
     dst, src = call.args[0], call.args[1]
+    if is_multicast(call):
+        return True
     if not (ops.kind_of(call) == "copy" and scope_kind(dst.source) == "shared"
             and scope_kind(src.source) == "global"):
         return False
@@ -93,6 +102,9 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
     if any(ops.is_tma_rows(s) for s in stmts):
         return serial("the body holds a TMA gather4 or scatter4, an asynchronous copy the spec "
                       "orders itself")
+    if any(ops.kind_of(s) == "copy_cluster" and not is_multicast(s) for s in stmts):
+        return serial("the body holds a block-to-block copy_cluster (dst_block), whose "
+                      "receivers the spec's own barriers order")
     loads, slots, touched, overtaken = [], {}, set(), None
     for i, call in enumerate(stmts):
         tile = call.args[0].source.name
@@ -122,6 +134,12 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
             found = _slot(region, var, stages)
             if found is None or not tvm_ffi.structural_equal(found, slots[name]):
                 return serial(f"a stage touches '{name}' outside the slot its load writes")
+    masks = {int(ops.config_of(stmts[i])["cluster_mask"]) for i in loads
+             if is_multicast(stmts[i])}
+    if len(masks) > 1:
+        return serial(f"its multicast loads have different cluster masks "
+                      f"({', '.join(f'{m:#x}' for m in sorted(masks))}): one ring of release "
+                      "barriers serves one mask")
     written = {call.args[0].source.name for call in stmts if scope_kind(call.args[0].source) == "global"}
     read = {stmts[i].args[1].source.name for i in loads}
     if written & read:
@@ -132,7 +150,12 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
                    for o in nest[:j]):
         return serial("its TMA loads' barriers count their phases across the loop's entries, "
                       "and a trip count of the loop or an enclosing loop varies with another loop")
-    return {"loads": loads, "why": f"{len(loads)} load(s) issued {stages - 1} iteration(s) ahead"}
+    why = f"{len(loads)} load(s) issued {stages - 1} iteration(s) ahead"
+    if masks:
+        mask = masks.pop()
+        why += (f"; the multicast's issuer (rank {(mask & -mask).bit_length() - 1}) refills a "
+                f"slot once the {bin(mask).count('1')} blocks of mask {mask:#x} released it")
+    return {"loads": loads, "why": why}
 
 
 def map_pipeline_loops(body, rewrite: Callable[[tirx.For, list[tirx.For]], tirx.Stmt]):

@@ -1,0 +1,164 @@
+"""The ctypes launcher (codegen/_launch.py) without a GPU: a package's calls against the fake
+libcuda of bench/host_overhead.py, which records what each cuLaunchKernelEx received (grid,
+block, shared memory, stream, cluster attribute, function and the kernel parameters' values).
+The fake must be loaded before cuda.bindings finds the driver, so each case runs in a fresh
+Python process (SCRIPT) that prints the records as JSON."""
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+
+SCRIPT = textwrap.dedent('''
+    import ctypes, json, sys, tempfile, threading
+    from pathlib import Path
+    sys.path.insert(0, {bench!r})
+    import host_overhead as h
+    directory = Path(tempfile.mkdtemp())
+    lib = h.load_fake_driver(directory)
+    torch = sys.modules["torch"] = h.fake_torch()
+    h.KERNELS[:] = {kernels!r}
+    pkg = h.load_package(directory, "pkg")
+    ctypes.c_int.in_dll(lib, "record_params").value = {nparams}
+    Tensor, half = h.Tensor, torch.float16
+
+    class Record(ctypes.Structure):
+        _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3),
+                    ("smem", ctypes.c_uint), ("n_attrs", ctypes.c_uint),
+                    ("attr_id", ctypes.c_uint), ("cluster", ctypes.c_uint * 3),
+                    ("stream", ctypes.c_uint64), ("function", ctypes.c_uint64),
+                    ("params", ctypes.c_uint64 * 8)]
+
+    def records():
+        count = ctypes.c_long.in_dll(lib, "launch_count").value
+        ring = (Record * 4096).in_dll(lib, "launches")
+        return [dict(grid=list(r.grid), block=list(r.block), smem=r.smem, stream=r.stream,
+                     attrs=r.n_attrs, attr_id=r.attr_id, cluster=list(r.cluster),
+                     function=r.function, params=list(r.params[:{nparams}]))
+                for r in ring[:count]]
+    {body}
+    print(json.dumps(records()))
+''')
+BASE = 0x7F00_0000_0000
+
+
+def launches(kernel, nparams, body):
+    """The records of the launches that `body` (code using pkg, Tensor, half, torch and
+    threading) makes with the fixture kernel `kernel` of tests/gpu/fixtures."""
+    script = SCRIPT.format(bench=str(ROOT / "bench"), kernels=[kernel], nparams=nparams,
+                           body=textwrap.dedent(body).strip())
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_simt_launches_pass_each_calls_pointers_stream_and_dims():
+    got = launches("b5_copy_symM", 3, f"""
+        a, b = Tensor((128, 1024), {BASE}, half), Tensor((128, 1024), {BASE + 0x100000}, half)
+        c, d = Tensor((128, 1024), {BASE + 0x200000}, half), Tensor((128, 1024), {BASE + 0x300000}, half)
+        for _ in range(2):
+            pkg.b5_copy_symM(a, b)
+            pkg.b5_copy_symM(c, d)
+        pkg.b5_copy_symM(a, b, stream=77)
+    """)
+    assert [(r["grid"], r["block"], r["smem"], r["attrs"]) for r in got] == \
+        [([2, 8, 1], [256, 1, 1], 0, 0)] * 5
+    assert [r["params"] for r in got] == [
+        [BASE, BASE + 0x100000, 128], [BASE + 0x200000, BASE + 0x300000, 128]] * 2 + [
+        [BASE, BASE + 0x100000, 128]]
+    assert [r["stream"] for r in got] == [0, 0, 0, 0, 77]     # the fake torch's stream is 0
+    assert len({r["function"] for r in got}) == 1 and got[0]["function"]
+
+
+def test_tma_launches_pass_the_map_encoded_for_each_pointer():
+    got = launches("b6_tma_symMN", 4, f"""
+        for i in range(2):
+            a = Tensor((128, 64), {BASE} + i * 0x100000, half)
+            b = Tensor((128, 64), {BASE + 0x80000} + i * 0x100000, half)
+            pkg.b6_tma_symMN(a, b)
+            pkg.b6_tma_symMN(a, b)
+    """)
+    # params: map A, map B, M, N; the fake map's first 8 bytes are the address it was made for
+    assert [r["params"] for r in got] == [
+        [BASE + i * 0x100000, BASE + 0x80000 + i * 0x100000, 128, 64]
+        for i in (0, 0, 1, 1)]
+
+
+def test_a_cluster_launch_carries_the_cluster_attribute():
+    manifest = json.loads((ROOT / "tests/gpu/fixtures/b5_copy_symM.json").read_text())
+    assert "cluster" not in manifest
+    got = launches("b5_copy_symM", 3, f"""
+        import json
+        kernel = pkg.b5_copy_symM.__globals__["_KERNEL"]
+        kernel.cluster = [2, 1, 1]
+        pkg.b5_copy_symM(Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half))
+    """)
+    assert [(r["attrs"], r["attr_id"], r["cluster"]) for r in got] == [(1, 4, [2, 1, 1])]
+
+
+def test_threads_launch_their_own_pointers():
+    got = launches("b5_copy_symM", 3, f"""
+        sys.setswitchinterval(1e-6)
+        pairs = [(Tensor((64, 1024), {BASE} + k * 0x200000, half),
+                  Tensor((64, 1024), {BASE + 0x100000} + k * 0x200000, half)) for k in range(8)]
+
+        def work(k):
+            for _ in range(200):
+                pkg.b5_copy_symM(*pairs[k], stream=k + 1)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """)
+    assert len(got) == 1600
+    expected = {k + 1: [BASE + k * 0x200000, BASE + 0x100000 + k * 0x200000, 64]
+                for k in range(8)}
+    assert all(r["params"] == expected[r["stream"]] for r in got)
+    assert sorted(r["stream"] for r in got) == [k for k in range(1, 9) for _ in range(200)]
+
+
+def test_threads_making_plans_and_evicting_launches_launch_their_own_pointers():
+    """8 threads, 300 calls each, every call on new pointers (more than a plan keeps launches
+    for, so the caches evict while other threads read them), two threads per shape."""
+    got = launches("b5_copy_symM", 3, f"""
+        sys.setswitchinterval(1e-6)
+
+        def work(k):
+            m = 64 * (k % 4 + 1)
+            for i in range(300):
+                a = {BASE} + k * 0x10000000 + i * 0x10000
+                pkg.b5_copy_symM(Tensor((m, 1024), a, half), Tensor((m, 1024), a + 0x8000, half))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """)
+    assert len(got) == 2400
+    for r in got:
+        a, b, m = r["params"]
+        k = (a - BASE) // 0x10000000
+        assert b == a + 0x8000 and m == 64 * (k % 4 + 1) and r["grid"] == [m // 64, 8, 1]
+    assert len({r["params"][0] for r in got}) == 2400
+
+
+def test_a_failing_launch_names_the_call_and_the_drivers_error():
+    got = launches("b5_copy_symM", 3, f"""
+        ctypes.c_int.in_dll(lib, "fail_launches").value = 1
+        try:
+            pkg.b5_copy_symM(Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half))
+        except RuntimeError as e:
+            print(json.dumps(str(e)))
+            sys.exit(0)                        # the message is the last line printed
+    """)
+    assert got == ("b5_copy_symM(): cuLaunchKernelEx(copy_symM_kernel, grid=(1, 8, 1), "
+                   "block=(256, 1, 1), smem=0) failed: CUDA_ERROR_FAKE: fake driver")
