@@ -47,7 +47,7 @@ def _shape_of(v: ArrayView) -> str:
 class Argument:
     """One manifest argument, with what the checks and the messages need precomputed."""
     __slots__ = ("name", "dtype", "shape", "io", "doc", "rank", "dims", "bare_dims", "expected",
-                 "derived")
+                 "derived", "strides", "bare_strides")
 
     def __init__(self, m: Mapping, dims: Mapping) -> None:
         self.name, self.dtype, self.io = m["name"], m["dtype"], m.get("io", "in")
@@ -59,6 +59,13 @@ class Argument:
         # (position, dim) of the shape entries that are a bare dim: they bind it
         self.bare_dims = [(i, e["dim"]) for i, e in enumerate(self.shape)
                           if isinstance(e, dict) and "dim" in e]
+        # declared strides (elements; None: C-contiguous) and the bare dims in them, which they
+        # bind from the argument's own strides
+        self.strides = m.get("strides")
+        self.bare_strides = [(i, e["dim"]) for i, e in enumerate(self.strides or ())
+                             if isinstance(e, dict) and "dim" in e]
+        for e in self.strides or ():
+            collect_dims(e, self.dims)
         self.expected = self._expected(dims)
         # axis -> the derived dims its extent was written with (the shape holds their values)
         self.derived: dict = {}
@@ -68,6 +75,8 @@ class Argument:
     def _expected(self, dims: Mapping) -> str:
         """'(M, 256) with M a multiple of 64 and M >= 64': the shape and the free dims' rules."""
         text = _fmt_shape([render(e) for e in self.shape])
+        if self.strides is not None:
+            text += " with strides " + _fmt_shape([render(e) for e in self.strides])
         rules = [f"{d} {r}" for d in self.dims if dims.get(d, {}).get("value") is None
                  for r in dim_rules(dims.get(d, {}))]
         return text + (" with " + " and ".join(rules) if rules else "")
@@ -96,6 +105,7 @@ def check_arguments(kernel: Kernel, values: Sequence, placement: bool = True) ->
         if v is not None:                         # only a later argument (or an affine one) bound
             _check_shape(where, arg, v, env, bound_by, kernel.dims)
             _check_dims(where, arg, v, env, kernel.dims)
+            _check_strides(where, arg, v, env, bound_by, complete=True)
     _bind_derived(kernel, env)
     finish_checks(kernel, env)
     if placement:
@@ -118,7 +128,7 @@ def _check_argument(where: str, kernel: Kernel, arg: Argument, x: Any, env: Env,
     _check_dtype(where, arg, v)
     _check_shape(where, arg, v, env, bound_by, kernel.dims)
     _check_dims(where, arg, v, env, kernel.dims)
-    _check_contiguous(where, arg, v)
+    _check_strides(where, arg, v, env, bound_by)
     return v
 
 
@@ -211,10 +221,46 @@ def _check_dims(where: str, arg: Argument, v: ArrayView, env: Env, dims: Mapping
                              f"expected {arg.expected} (got {d} = {int(env[d])})")
 
 
-def _check_contiguous(where: str, arg: Argument, v: ArrayView) -> None:
-    if not c_contiguous(v.shape, v.strides):
-        raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
-                         f"{v.strides} in elements); pass a contiguous copy")
+def _check_strides(where: str, arg: Argument, v: ArrayView, env: Env, bound_by: dict,
+                   complete: bool = False) -> None:
+    """C-contiguous, or (declared strides) the declared strides: their bare dims bound from the
+    argument's strides, each stride a multiple of the next and at least the span of the next
+    dimension (the compiled addressing and non-overlapping outputs rely on both: `complete`,
+    once every dim is bound). Dimensions of extent 1 may have any stride (they have one
+    element)."""
+    if arg.strides is None:
+        if not c_contiguous(v.shape, v.strides):
+            raise ValueError(f"{where}: argument {arg.name!r} is not C-contiguous (strides "
+                             f"{v.strides} in elements); pass a contiguous copy, or declare its "
+                             "strides in the spec")
+        return
+    have = v.strides if v.strides is not None else _c_strides(v.shape)
+    for i, d in arg.bare_strides:
+        if d not in env:
+            env[d], bound_by[d] = have[i], arg.name
+    try:
+        want = [evaluate(e, env) for e in arg.strides]
+    except ValueError:
+        return                                 # a dim bound only by a later argument
+    if any(n != 1 and a != b for n, a, b in zip(v.shape, have, want)):
+        raise ValueError(f"{where}: argument {arg.name!r} has strides {_fmt_shape(have)} (in "
+                         f"elements); expected {_fmt_shape(want)}: {arg.expected}"
+                         f"{_bound_note(arg, {'op': '+', 'args': arg.strides}, env, bound_by)}")
+    for i in range(arg.rank - 1 if complete else 0):
+        if want[i] % want[i + 1] or want[i] < want[i + 1] * v.shape[i + 1]:
+            raise ValueError(f"{where}: argument {arg.name!r} has strides {_fmt_shape(want)}: "
+                             f"stride {i} must be a multiple of stride {i + 1} and at least "
+                             f"{want[i + 1] * v.shape[i + 1]} (dimension {i + 1} spans that "
+                             "many elements)")
+
+
+def _c_strides(shape: Sequence[int]) -> tuple:
+    """The strides (in elements) of a C-contiguous array of `shape`."""
+    strides, stride = [], 1
+    for n in reversed(shape):
+        strides.insert(0, stride)
+        stride *= n
+    return tuple(strides)
 
 
 def _check_placement(where: str, arg: Argument, v: ArrayView) -> None:

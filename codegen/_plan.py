@@ -98,7 +98,10 @@ class Plan:
                                v.device_id is not None), None)
         self.block = tuple(evaluate(e, env) for e in kernel.block)
         self.smem = evaluate(kernel.smem, env)
-        self.allocations = [(i, tuple(evaluate(e, env) for e in kernel.arguments[i].shape))
+        # (argument index, shape, declared strides or None) of every omitted output
+        self.allocations = [(i, tuple(evaluate(e, env) for e in kernel.arguments[i].shape),
+                             None if kernel.arguments[i].strides is None else
+                             tuple(evaluate(e, env) for e in kernel.arguments[i].strides))
                             for i, v in enumerate(views) if v is None]
         self.map_layouts = [(tuple(evaluate(e, env) for e in t["dims"]),
                              tuple(evaluate(e, env) for e in t["strides"]))

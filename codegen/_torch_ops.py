@@ -70,7 +70,11 @@ def _fake_outputs(torch: Any, kernel: Kernel, values: list) -> list:
     other arguments bind (every check of a real call but where the arrays are runs first)."""
     _, env = check_arguments(kernel, values, placement=False)
     device = next(v.device for v in values if v is not None)
-    return [torch.empty([evaluate(e, env) for e in a.shape],
+    return [torch.empty_strided([evaluate(e, env) for e in a.shape],
+                                [evaluate(e, env) for e in a.strides],
+                                dtype=getattr(torch, DTYPES[a.dtype][2]), device=device)
+            if a.strides is not None else
+            torch.empty([evaluate(e, env) for e in a.shape],
                         dtype=getattr(torch, DTYPES[a.dtype][2]), device=device)
             for a, v in zip(kernel.arguments, values) if v is None]
 

@@ -149,17 +149,19 @@ class Kernel:
         return tuple(0 if v is None else v.ptr for v in views), plan
 
     def _allocate(self, values: Sequence, pointers: tuple, plan: Plan) -> tuple:
-        """torch.empty for every omitted output; (values, pointers) with them filled in."""
+        """torch.empty for every omitted output (empty_strided for one with declared strides);
+        (values, pointers) with them filled in."""
         torch = _torch()
         values, pointers = list(values), list(pointers)
         device = "cuda" if plan.device_id is None else plan.device_id
-        for i, shape in plan.allocations:
+        for i, shape, strides in plan.allocations:
             arg = self.arguments[i]
             if torch is None:
                 raise TypeError(f"{self.name}(): argument {arg.name!r} was not given and torch is "
                                 f"not available to allocate it; pass an output array")
-            values[i] = torch.empty(shape, dtype=getattr(torch, DTYPES[arg.dtype][2]),
-                                    device=device)
+            dtype = getattr(torch, DTYPES[arg.dtype][2])
+            values[i] = torch.empty(shape, dtype=dtype, device=device) if strides is None else \
+                torch.empty_strided(shape, strides, dtype=dtype, device=device)
             pointers[i] = values[i].data_ptr() if is_torch(values[i]) else adapt(values[i]).ptr
         return values, tuple(pointers)
 

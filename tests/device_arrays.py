@@ -1,5 +1,10 @@
 """Argument checks without a GPU: fake device arrays, and the dims a compiled wrapper binds."""
+import copy
 import importlib
+import sys
+import uuid
+
+from tlspec.package import KernelArtifact, write_package
 
 
 class FakeArray:
@@ -15,3 +20,16 @@ def bound_dims(package, kernel: str, *arrays) -> dict:
     omitted output); raises what its checks raise."""
     module = importlib.import_module(f"{package.__name__}.{kernel}")
     return module._runtime.check_arguments(module._KERNEL, arrays)[1]
+
+
+def manifest_package(directory, manifest: dict):
+    """The package of one kernel of a hand-written `manifest` (no compiler, no cubin), written
+    under `directory` and imported."""
+    name = f"manifest_{uuid.uuid4().hex[:8]}"
+    out = write_package(directory / name, [KernelArtifact(
+        manifest["name"], copy.deepcopy(manifest), "// source\n", b"\x7fELF")])
+    sys.path.insert(0, str(out.parent))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(out.parent))

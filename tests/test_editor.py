@@ -121,6 +121,20 @@ def test_fill_completion_offers_its_words(server, kind):
     assert set(offered) >= {"-inf", "inf", "nan"}, offered
 
 
+def test_im2col_layout_completion(server):
+    text = KERNEL + "  - im2col:\n      layout: \n"
+    offered = labels(server, text, STAGE_LINE + 1, len("      layout: "))
+    assert set(offered) >= {"nhwc", "nchw"}, offered
+
+
+def test_buffer_keys_completion_offers_strides(server):
+    text = KERNEL.replace("  B: {scope: global, shape: [64], dtype: float16, io: out}\n",
+                          "  B:\n    \n")
+    lines = (MODELINE + text).splitlines()
+    offered = labels(server, text, lines.index("    "), 4)
+    assert {"scope", "shape", "strides", "dtype", "io"} <= set(offered), offered
+
+
 @pytest.mark.parametrize("kind", ["gather", "scatter"])
 def test_out_of_range_completion_offers_fill_and_error(server, kind):
     text = KERNEL + f"  - {kind}:\n      out_of_range: \n"

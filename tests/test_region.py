@@ -4,6 +4,7 @@ import pytest
 
 from tlspec.expr import BinOp, Const, ExprError, Var, parse_expr, simplify, to_source
 from tlspec.region import Region, Slice, parse_region, resolve
+from tlspec.region import steps as region_steps
 
 
 def e(text: str):
@@ -83,12 +84,11 @@ def test_offsets_point_into_the_region_text():
     ("A[,0]", 2, "expected an expression, found ','", None),
     ("A[0 1]", 4, "expected ',' or ']', found '1'", None),
     ("A[0)", 3, "expected ',' or ']', found ')'", None),
-    ("A[::2]", 3, "steps are not supported in regions",
-     "a region is a dense box: write start : stop or start : +extent"),
-    ("A[0:64:2]", 6, "steps are not supported in regions",
-     "a region is a dense box: write start : stop or start : +extent"),
-    ("A[0 : +64 : 2]", 10, "steps are not supported in regions",
-     "a region is a dense box: write start : stop or start : +extent"),
+    ("A[0:64:]", 6, "missing step after the second ':'",
+     "write start : stop : step, e.g. A[0 : N : 2], or drop the ':'"),
+    ("A[::, 0]", 3, "missing step after the second ':'",
+     "write start : stop : step, e.g. A[0 : N : 2], or drop the ':'"),
+    ("A[0 : +64 : 2 : 1]", 14, "a slice has at most three parts, start : stop : step", None),
     ("A[0] x", 5, "unexpected 'x' after ']'", "a region ends with its closing ']'"),
     ("A[0][1]", 4, "unexpected '[' after ']'", "a region ends with its closing ']'"),
     ("A[0 : +]", 6, "missing extent after '+'", "write start : +extent, e.g. A[i : +64]"),
@@ -113,6 +113,32 @@ def test_parse_region_errors(text, offset, message, hint):
 def test_region_text_length_is_limited():
     with pytest.raises(ExprError, match="too long"):
         parse_region("A[" + "0 + " * 300 + "0]")
+
+
+@pytest.mark.parametrize("text, dims, expected, steps", [
+    ("A[:, 0 : N : 2]", ("M", "N"), [("0", "M"), ("0", "ceildiv(N, 2)")], ["1", "2"]),
+    ("A[::2]", ("N",), [("0", "ceildiv(N, 2)")], ["2"]),
+    ("A[1::2]", ("N",), [("1", "N // 2")], ["2"]),
+    ("A[0 : 7 : 2]", ("N",), [("0", "4")], ["2"]),
+    ("A[: 9 : 3]", ("N",), [("0", "3")], ["3"]),
+    ("A[i*64 : +64 : 2, 3]", ("M", "N"), [("i * 64", "64"), ("3", "1")], ["2", "1"]),
+    ("A[0 : +4 : S]", ("N",), [("0", "4")], ["S"]),
+])
+def test_strided_slices_count_their_elements(text, dims, expected, steps):
+    region = parse_region(text)
+    resolved = resolve(region, shape(*dims))
+    assert [(to_source(s), to_source(x)) for s, x in resolved] == expected
+    assert [to_source(s) for s in region_steps(region)] == steps
+
+
+def test_a_region_without_steps_is_dense():
+    assert region_steps(parse_region("A[0 : 4, :]")) is None
+    assert region_steps(parse_region("A")) is None
+
+
+def test_a_step_keeps_its_offset():
+    (piece,) = parse_region("A[0 : 8 : k + 1]").slices
+    assert (to_source(piece.step), piece.step_offset) == ("k + 1", 10)
 
 
 def shape(*texts: str):

@@ -17,7 +17,7 @@ from .expr import (Const, Expr, ExprError, Var, bounds, free_vars, parse_expr, s
 from .index_expr import loads, map_loads, parse_index_expr, parse_range, substitute_all
 from .model import Barrier, BlockIndex, Buffer, Dim, EachVar, Kernel, Launch, RegionRef, Stage
 from .names import name_problem
-from .region import parse_region, resolve
+from .region import parse_region, resolve, steps
 from .source import SourceDocument, pointer_join
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
@@ -154,9 +154,17 @@ class _Builder:
                 expr = None
             complete &= expr is not None
             shape.append(simplify(expr) if expr is not None else Const(1))
+        strides = None
+        if "strides" in data:
+            strides = []
+            for i, stride in enumerate(data["strides"]):
+                expr = self.expression(stride, pointer_join(pointer + "/strides", i), list(dims),
+                                       f"the strides of buffer '{name}'")
+                complete &= expr is not None
+                strides.append(simplify(expr) if expr is not None else Const(1))
         return Buffer(name, pointer, data["scope"], shape, data["dtype"], data.get("io"),
                       data.get("layout", "auto"), data.get("doc", ""), complete,
-                      list(dict.fromkeys(derived)))
+                      list(dict.fromkeys(derived)), strides)
 
     def launch(self, data: dict, dims: list[str]) -> Launch:
         grid = []
@@ -193,7 +201,8 @@ class _Builder:
         ref = RegionRef(pointer, region)
         # A 'start : stop' slice also carries its derived extent (stop - start): check as written.
         written = [e for s in region.slices or ()
-                   for e in (s.start, s.stop if s.stop is not None else s.extent) if e is not None]
+                   for e in (s.start, s.stop if s.stop is not None else s.extent, s.step)
+                   if e is not None]
         ok = all([self.check_names(expr, pointer, visible, what) for expr in written])
         if not ok or (kind == "buffer" and not table[region.buffer].complete):
             return ref  # unresolved: its names or its buffer's shape were already reported
@@ -203,6 +212,8 @@ class _Builder:
             ref.dims = [(simplify(substitute(start, self.derived)),
                          simplify(substitute(extent, self.derived)))
                         for start, extent in resolve(region, shape)]
+            ref.steps = [simplify(substitute(step, self.derived)) for step in steps(region)] \
+                if steps(region) else None
         except ValueError as err:
             self.error(pointer, str(err), f"'{region.buffer}' has shape "
                        f"[{', '.join(to_source(e) for e in shape)}]")

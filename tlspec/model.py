@@ -46,6 +46,7 @@ class Buffer:
     doc: str = ""
     complete: bool = True              # False when an extent could not be read (reported)
     derived: list[tuple[int, str]] = field(default_factory=list)  # (axis, derived dim it names)
+    strides: list[Expr] | None = None  # a global tensor's declared strides (elements); None: C order
 
     @property
     def is_global(self) -> bool:
@@ -78,6 +79,7 @@ class RegionRef:
     pointer: str
     region: Region
     dims: list[tuple[Expr, Expr]] = field(default_factory=list)  # empty when unresolvable
+    steps: list[Expr] | None = None    # per dimension, when some slice has a step ('A[::2]')
 
     @property
     def name(self) -> str:

@@ -8,9 +8,14 @@
         : stop                from 0 to stop
         :                     the whole dimension
         index                 a single element; the dimension is indexed, not sliced
+    A[:, 0 : N : 2]       a slice may end with ': step', every step-th element:
+        start : stop : step   ceildiv(stop - start, step) elements (Python's count)
+        start : +count : step count elements: start, start + step, ...
+        start : : step        to the end of the dimension (also '::step' for the whole one)
 
-Starts, stops, extents and indices are expressions (see expr.py), parsed with the same tokenizer
-and parser. Regions are dense boxes: steps ('A[::2]') are not supported.
+Starts, stops, extents, steps and indices are expressions (see expr.py), parsed with the same
+tokenizer and parser. A region's extent is the number of elements it selects along the
+dimension, so both sides of a copy have the same extents whatever their steps.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .expr import BinOp, Const, Expr, ExprError, Parser, simplify
+from .expr import BinOp, Call, Const, Expr, ExprError, Parser, simplify
 
 _EXTENT_HINT = "write start : +extent, e.g. A[i : +64]"
 
@@ -30,6 +35,8 @@ class Slice:
     stop: Expr | None  # as written when the 'start : stop' form was used, else None
     single: bool  # True for the 'index' form (extent 1; the dimension is indexed, not sliced)
     offset: int  # character offset of this slice in the region text
+    step: Expr | None = None  # as written after a second ':', None when there is none
+    step_offset: int = -1  # character offset of the step's text
 
 
 @dataclass(frozen=True)
@@ -100,24 +107,34 @@ def _parse_slice(parser: Parser) -> Slice:
     tail = parser.peek()
     if tail.kind in (",", "]", "end"):
         return Slice(start, None, None, False, first.offset)
-    if tail.kind == ":":
-        raise _step_error(tail.offset)
+    extent = stop = None
     if tail.kind == "+":
         parser.advance()
         if parser.peek().kind in (",", "]", ":", "end"):
             raise ExprError("missing extent after '+'", tail.offset, _EXTENT_HINT)
-        extent, stop = parser.parse_expression(), None
-    else:
+        extent = parser.parse_expression()
+    elif tail.kind != ":":
         stop = parser.parse_expression()
         extent = simplify(stop if start is None else BinOp("-", stop, start))
+    if parser.peek().kind != ":":
+        return Slice(start, extent, stop, False, first.offset)
+    colon = parser.advance()
+    if parser.peek().kind in (",", "]", "end"):
+        raise ExprError("missing step after the second ':'", colon.offset,
+                        "write start : stop : step, e.g. A[0 : N : 2], or drop the ':'")
+    step_offset = parser.peek().offset
+    step = parser.parse_expression()
     if parser.peek().kind == ":":
-        raise _step_error(parser.peek().offset)
-    return Slice(start, extent, stop, False, first.offset)
+        raise ExprError("a slice has at most three parts, start : stop : step",
+                        parser.peek().offset)
+    if stop is not None:
+        extent = _count(stop if start is None else BinOp("-", stop, start), step)
+    return Slice(start, extent, stop, False, first.offset, step, step_offset)
 
 
-def _step_error(offset: int) -> ExprError:
-    return ExprError("steps are not supported in regions", offset,
-                    "a region is a dense box: write start : stop or start : +extent")
+def _count(span: Expr, step: Expr) -> Expr:
+    """How many elements a slice of `span` elements selects with `step`: ceildiv(span, step)."""
+    return simplify(Call("ceildiv", (span, step)))
 
 
 def resolve(region: Region, shape: Sequence[Expr]) -> list[tuple[Expr, Expr]]:
@@ -134,5 +151,15 @@ def resolve(region: Region, shape: Sequence[Expr]) -> list[tuple[Expr, Expr]]:
     for piece, dim in zip(region.slices, shape):
         start = Const(0) if piece.start is None else simplify(piece.start)
         extent = piece.extent if piece.extent is not None else BinOp("-", dim, start)
+        if piece.step is not None and piece.extent is None:
+            extent = _count(extent, piece.step)
         dims.append((start, simplify(extent)))
     return dims
+
+
+def steps(region: Region) -> list[Expr] | None:
+    """Per dimension, the step of `region` (1 where none is written); None when no slice has
+    a step (a dense box)."""
+    if region.slices is None or all(s.step is None for s in region.slices):
+        return None
+    return [Const(1) if s.step is None else simplify(s.step) for s in region.slices]

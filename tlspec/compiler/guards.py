@@ -32,6 +32,7 @@ from .analysis import (STAGE_ATTR, analyzer_for, attr, base_ranges, cp_async_par
                        scope_kind)
 from .lower.common import bits_as, rebuilt
 from .lower.cp_async import zero_fill_unless
+from .lower.pitched import PITCHED
 
 
 FILLS = "tlspec.fills"      # function attribute: stage pointer -> [source tensor, hex fill bits]
@@ -54,6 +55,8 @@ class GuardInserter:
         self.fills = {str(k): (str(v[0]), int(str(v[1]), 16))
                       for k, v in attr(func, FILLS, {}).items()}
         self.fill: tuple[str, int] | None = None      # the running stage's
+        # a strided tensor's loops address its pitched view: bounded by the tensor's own shape
+        self.shapes = {str(k): list(v) for k, v in attr(func, PITCHED, {}).items()}
 
     def run(self, stmt):
         if isinstance(stmt, tirx.For):
@@ -88,7 +91,7 @@ class GuardInserter:
     def _condition(self, buffer, indices) -> tirx.PrimExpr | None:
         analyzer = self.analyzer
         conds = []
-        for index, extent in zip(indices, buffer.shape):
+        for index, extent in zip(indices, self.shapes.get(buffer.name, buffer.shape)):
             if self.lane is not None:
                 var, lanes = self.lane
                 at = 0 if self.side == "lower" else lanes - 1

@@ -96,9 +96,15 @@ def _reach(context: Context, buffer: Buffer) -> int | None:
                 continue
             for d, (start, extent) in enumerate(ref.dims):
                 first, length = bounds(start, scope.ranges), bounds(extent, scope.ranges)
-                if first is None or length is None:
+                step = context.const(ref.steps[d]) if ref.steps else 1
+                if first is None or length is None or step is None:
                     return None
-                limits[d] = max(limits[d], first[1] + length[1])
+                limits[d] = max(limits[d], first[1] + (length[1] - 1) * step + 1)
+    if buffer.strides is not None:                 # declared: constant ones only
+        strides = [context.const(s) for s in buffer.strides]
+        if None in strides:
+            return None
+        return sum((limit - 1) * stride for limit, stride in zip(limits, strides)) + 1
     offset, stride = 0, 1
     for limit, extent in zip(reversed(limits), reversed(buffer.shape)):
         offset += (limit - 1) * stride

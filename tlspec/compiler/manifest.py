@@ -15,7 +15,7 @@ from tvm import tirx
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
 from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify, to_source
-from ..im2col import column_matrix, output_extent, windows
+from ..im2col import column_matrix, nhwc, output_extent, windows
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
 from ..tensormap_rules import TensorMap, violations
@@ -174,7 +174,7 @@ def _column_matrix_checks(kernel: Kernel) -> list[dict]:
         if stage.kind != "im2col":
             continue
         image, col = (kernel.buffers[stage.regions[r].name] for r in ("img", "col"))
-        for axis, size, window in zip(("height", "width"), image.shape[1:3],
+        for axis, size, window in zip(("height", "width"), nhwc(image.shape, stage.options)[1:3],
                                       windows(stage.options)):
             extent = spec_expr(output_extent(size, window), kernel)
             check = {"expr": extent, "op": ">=", "bound": 1,
@@ -291,6 +291,12 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
                                 "TMA descriptor")
     checks = []
     for b in globals_:
+        if b.strides is not None:      # the pitched view it is addressed through (lower.pitched)
+            span = spec_expr(BinOp("*", b.strides[0], b.shape[0]), kernel)
+            if not isinstance(span, int):
+                checks.append({"expr": span, "op": "<=", "bound": INT32_MAX,
+                               "message": f"{b.name} is indexed with int32: stride 0 times "
+                                          "extent 0 must stay below 2**31"})
         shape = [spec_expr(e, kernel) for e in b.shape]
         if all(isinstance(s, int) for s in shape):
             continue
@@ -312,7 +318,9 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         "arguments": [{"name": b.name, "dtype": b.dtype,
                        "shape": [spec_expr(e, kernel) for e in b.shape],
                        "io": b.io or "inout", "doc": b.doc,
-                       **({"derived": [list(a) for a in b.derived]} if b.derived else {})}
+                       **({"derived": [list(a) for a in b.derived]} if b.derived else {}),
+                       **({"strides": [spec_expr(e, kernel) for e in b.strides]}
+                          if b.strides is not None else {})}
                       for b in globals_],
         "dims": _dims(kernel, globals_),
         "params": params,

@@ -49,6 +49,9 @@ ROW_DIMS = "tlspec.row_dims"
 # config key: a copy's, gather's or im2col's fill other than zero, the element bits of its source
 # dtype as a hex string (a uint64's bits do not fit tvm's signed config integers)
 FILL = "tlspec.fill"
+# config key: a copy with a strided region ('A[:, 0 : N : 2]'), the steps of each region
+# operand, destination first ([1, ...] for a dense one); the regions' extents count elements
+STEPS = "tlspec.steps"
 
 
 def _register() -> None:
@@ -83,6 +86,12 @@ def kind_of(call: TilePrimitiveCall) -> str | None:
 def is_tma_rows(call: TilePrimitiveCall) -> bool:
     """Whether `call` is a gather or scatter in its TMA gather4 / scatter4 form."""
     return kind_of(call) in ("gather", "scatter") and ROWS in call.config
+
+
+def steps_of(call: TilePrimitiveCall, operand: int) -> list[int]:
+    """The steps of the call's region operand `operand` (all 1 for a dense region)."""
+    steps = config_of(call).get(STEPS)
+    return list(steps[operand]) if steps else [1] * len(call.args[operand].region)
 
 
 def tile_call(kind: str, args: list, config: dict[str, Any]) -> TilePrimitiveCall:

@@ -1,7 +1,8 @@
 """The tile IR: a validated Kernel as a tvm.tirx PrimFunc, built with tvm's IRBuilder.
 
 Each stage is still one tile-level operation (see `ops`): the global buffers are the function's
-arguments (`match_buffer`, row-major; symbolic dims become int32 arguments), the grid and the
+arguments (`match_buffer`, row-major or with their declared `strides`; symbolic dims become
+int32 arguments), the grid and the
 thread block are tirx's `cta_id` / `thread_id`, shared tiles are `shared.dyn` allocations in
 their logical shape, fragments `local.fragment` allocations. A shared tile or fragment that no
 stage uses is not allocated: it takes no shared memory and no registers. Decisions about
@@ -36,7 +37,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T
 from tvm.tirx.script.builder.tirx import f_insert as insert_tile_call
 
-from ..expr import Var
+from ..expr import Var, evaluate
 from ..index_expr import loads, row_dims, rows_hull
 from ..fill import fill_bits
 from ..rules.fill import SOURCE
@@ -76,9 +77,11 @@ class _Builder:
                 for buffer in kernel.buffers.values():
                     if buffer.is_global:
                         handle = T.arg(f"{buffer.name}_handle", T.handle())
+                        strides = None if buffer.strides is None else [
+                            to_prim(s, self.env) for s in buffer.strides]
                         self.buffers[buffer.name] = IRBuilder.name(
                             buffer.name, T.match_buffer(handle, self._shape(buffer),
-                                                        tvm_dtype(buffer.dtype)))
+                                                        tvm_dtype(buffer.dtype), strides=strides))
                 T.device_entry()
                 self._launch()
                 for buffer in tiles:
@@ -145,6 +148,13 @@ class _Builder:
             begin = to_prim(start, self.env)
             slices.append(slice(begin, begin + to_prim(extent, self.env)))
         return buffer[tuple(slices)]
+
+    def _steps(self, ref: RegionRef) -> list[int]:
+        """The region's steps (constants: see rules.regions.check_steps)."""
+        if not ref.steps:
+            return [1] * len(ref.dims)
+        constants = {d.name: d.value for d in self.kernel.dims.values() if not d.symbolic}
+        return [evaluate(step, constants) for step in ref.steps]
 
     def _stages(self, stages: list[Stage]) -> None:
         for stage in stages:
@@ -219,6 +229,8 @@ class _Builder:
             if bits:
                 config[ops.FILL] = hex(bits)
                 config["fill"] = str(stage.options["fill"])       # for messages
+        if any(ref.steps for ref in stage.regions.values()):
+            config[ops.STEPS] = [self._steps(stage.regions[option]) for option in ("dst", "src")]
         if stage.indices:
             args = self._computed_indices(stage, config)
         elif stage.kind == "im2col":

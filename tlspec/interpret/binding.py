@@ -67,23 +67,28 @@ class Signature:
         return text + (" with " + " and ".join(rules) if rules else "")
 
     def bind(self, shapes: Sequence[tuple[int, ...] | None], given: Mapping[str, int] | None = None,
-             given_by: str = "", complete: bool = True) -> dict[str, int]:
+             given_by: str = "", complete: bool = True,
+             strides: Sequence[tuple[int, ...] | None] | None = None) -> dict[str, int]:
         """The value of every dim (constant and symbolic) for arrays of these shapes, in argument
-        order (None: an omitted argument). `given` are dims already known, from `given_by`.
-        Raises ValueError naming the argument that does not fit, or (when `complete`) a dim
-        that no argument determines."""
+        order (None: an omitted argument), and these `strides` (in elements; None: C order).
+        `given` are dims already known, from `given_by`. Raises ValueError naming the argument
+        that does not fit, or (when `complete`) a dim that no argument determines."""
         env = dict(self.constants)
         bound_by: dict[str, str] = {}
         for name, value in (given or {}).items():
             env[name], bound_by[name] = value, given_by
+        strides = list(strides or [None] * len(shapes))
+        strides = [s if s is not None or shape is None else c_strides(shape)
+                   for shape, s in zip(shapes, strides)]
         for i, shape in enumerate(shapes):
             if shape is not None:
-                self._bind_from(i, shape, env, bound_by)
+                self._bind_from(i, shape, env, bound_by, strides[i])
                 self._check_extents(i, shape, env, bound_by)
                 self._check_dims(i, shape, env)
         for i, shape in enumerate(shapes):       # again: an extent can use a dim that only a
             if shape is not None:                # later argument bound
                 self._check_extents(i, shape, env, bound_by)
+                self._check_strides(i, shape, strides[i], env)
         for name in self.symbolic if complete else ():
             if name not in env:
                 raise ValueError(f"{self.where}: dimension {name} is not determined by the "
@@ -100,11 +105,15 @@ class Signature:
         return ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
                           f"{shape_text(shape)}{note}; expected {self.expected[i]}")
 
-    def _bind_from(self, i: int, shape: Sequence[int], env: dict, bound_by: dict) -> None:
+    def _bind_from(self, i: int, shape: Sequence[int], env: dict, bound_by: dict,
+                   strides: Sequence[int]) -> None:
         if len(shape) != len(self.shapes[i]):
             raise self._fail(i, shape, f" ({len(shape)} dimensions)")
         for name, source in self.sources.items():
             if source.argument != i or name in env:
+                continue
+            if source.stride:
+                env[name], bound_by[name] = strides[source.axis], self.arguments[i].name
                 continue
             value = source.solve(shape[source.axis])
             if value is None:
@@ -138,12 +147,43 @@ class Signature:
                                  f"expected {self.expected[i]}"
                                  + (f" ({', '.join(notes)})" if notes else ""))
 
+    def _check_strides(self, i: int, shape: Sequence[int], have: Sequence[int],
+                       env: dict) -> None:
+        """C order without declared strides; else those (dimensions of extent 1 excepted), each
+        a multiple of the next and at least the next dimension's span (the wrapper's rules)."""
+        buffer = self.arguments[i]
+        if buffer.strides is None:
+            if any(n != 1 and a != b for n, a, b in zip(shape, have, c_strides(shape))):
+                raise ValueError(f"{self.where}: argument {buffer.name!r} is not C-contiguous; "
+                                 "pass a contiguous copy, or declare its strides in the spec")
+            return
+        want = [evaluate(e, env) for e in buffer.strides]
+        if any(n != 1 and a != b for n, a, b in zip(shape, have, want)):
+            raise ValueError(f"{self.where}: argument {buffer.name!r} has strides "
+                             f"{shape_text(have)} (in elements); expected {shape_text(want)}")
+        for d in range(len(want) - 1):
+            if want[d] % want[d + 1] or want[d] < want[d + 1] * shape[d + 1]:
+                raise ValueError(f"{self.where}: argument {buffer.name!r} has strides "
+                                 f"{shape_text(want)}: stride {d} must be a multiple of stride "
+                                 f"{d + 1} and at least {want[d + 1] * shape[d + 1]} (dimension "
+                                 f"{d + 1} spans that many elements)")
+
     def _check_dims(self, i: int, shape: Sequence[int], env: dict) -> None:
-        for v in dict.fromkeys(v.name for e in self.shapes[i] for v in free_vars(e)):
+        declared = self.arguments[i].strides or []
+        for v in dict.fromkeys(v.name for e in [*self.shapes[i], *declared] for v in free_vars(e)):
             if v in env and not dim_ok(self.symbolic[v], env[v]):
                 raise ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
                                  f"{shape_text(shape)}; expected {self.expected[i]} "
                                  f"(got {v} = {env[v]})")
+
+
+def c_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """The strides (in elements) of a C-contiguous array of `shape`."""
+    strides, stride = [], 1
+    for n in reversed(shape):
+        strides.insert(0, stride)
+        stride *= n
+    return tuple(strides)
 
 
 def _source(by: str) -> str:

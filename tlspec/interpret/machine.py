@@ -75,11 +75,12 @@ class Program:
             self.same_stage |= read & written
 
     def run(self, arrays: Mapping[str, np.ndarray]) -> Execution:
-        """Run the kernel on `arrays` (every global buffer by name, C-contiguous, of the buffer's
-        element size); outputs are written in place. Raises TypeError / ValueError for arrays
+        """Run the kernel on `arrays` (every global buffer by name, C-contiguous or with its
+        declared strides, of the buffer's element size); outputs are written in place. Raises TypeError / ValueError for arrays
         that do not fit, InterpretError for a result the kernel leaves undefined."""
         values = check_arrays(self.signature, arrays)
-        dims = self.signature.bind([a.shape for a in values])
+        dims = self.signature.bind([a.shape for a in values],
+                                   strides=[element_strides(a) for a in values])
         try:
             return _Run(self, dims, values).execute()
         except Fault as fault:
@@ -158,6 +159,11 @@ def check_arrays(signature: Signature, arrays: Mapping[str, np.ndarray]) -> list
     return values
 
 
+def element_strides(x: np.ndarray) -> tuple[int, ...]:
+    """An array's strides in elements (check_array checked they are whole elements)."""
+    return tuple(s // x.itemsize for s in x.strides)
+
+
 def check_array(where: str, buffer: Buffer, x: object) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{where}: argument {buffer.name!r} is a {type(x).__name__}, not a numpy "
@@ -166,9 +172,13 @@ def check_array(where: str, buffer: Buffer, x: object) -> np.ndarray:
         raise TypeError(f"{where}: argument {buffer.name!r} has dtype {x.dtype}; expected "
                         f"{buffer.dtype} (or any dtype of {bits_dtype(buffer.dtype).itemsize} "
                         "bytes: elements are moved as bits)")
-    if not x.flags.c_contiguous:
+    if buffer.strides is None and not x.flags.c_contiguous:
         raise ValueError(f"{where}: argument {buffer.name!r} is not C-contiguous; pass a "
                          "contiguous copy")
+    if buffer.strides is not None and any(s <= 0 or s % x.itemsize for s in x.strides):
+        raise ValueError(f"{where}: argument {buffer.name!r} has strides {x.strides} (in bytes); "
+                         f"declared strides are positive multiples of its {x.itemsize}-byte "
+                         "elements")
     if buffer.io != "in" and not x.flags.writeable:
         raise ValueError(f"{where}: argument {buffer.name!r} is read-only; the kernel writes it")
     return x
@@ -308,6 +318,10 @@ class _Run:
                                          f"dimension {i}; extents must be positive")
         return box
 
+    def steps(self, ref: RegionRef) -> list[int] | None:
+        """A strided region's steps (constants of at least 1, rules.regions.check_steps)."""
+        return None if ref.steps is None else [self.value(step, ref.pointer) for step in ref.steps]
+
     def tensor(self, ref: RegionRef) -> GlobalTensor:
         return self.memory[ref.name]
 
@@ -317,7 +331,7 @@ class _Run:
         box = self.box(ref)
         storage = self.memory[ref.name]
         if isinstance(storage, GlobalTensor):
-            return box, storage.read_box(box, self.block, ref.pointer, fill), None
+            return box, storage.read_box(box, self.block, ref.pointer, fill, self.steps(ref)), None
         return (box, *storage.read_box(box, ref.pointer, ref.region.text))
 
     def store(self, ref: RegionRef, box: Box, values: np.ndarray, defined: np.ndarray | None,
@@ -325,6 +339,7 @@ class _Run:
         """Write box-shaped values (taken from `source`) into the region's `box`."""
         storage = self.memory[ref.name]
         if isinstance(storage, GlobalTensor):
-            storage.write_box(box, values, defined, self.block, ref.pointer, source)
+            storage.write_box(box, values, defined, self.block, ref.pointer, source,
+                              self.steps(ref))
         else:
             storage.write_box(box, values, defined, ref.pointer, ref.region.text)

@@ -22,6 +22,7 @@ NOBODY = -1         # no block has accessed the element
 SEVERAL = -2        # several blocks have read the element
 
 Box = list[tuple[int, int]]       # per dimension (start, extent)
+Steps = list[int] | None          # per dimension, a strided region's steps
 Index = tuple
 
 
@@ -29,7 +30,7 @@ def element(index: Index, position: tuple[int, ...]) -> tuple[int, ...]:
     """The tensor coordinates of `position` in the array that `index` selects."""
     if all(isinstance(part, np.ndarray) for part in index):
         return tuple(int(part[position]) for part in index)
-    return tuple(int(part[p]) if isinstance(part, np.ndarray) else part.start + p
+    return tuple(int(part[p]) if isinstance(part, np.ndarray) else part.start + p * (part.step or 1)
                  for part, p in zip(index, position))
 
 
@@ -58,24 +59,29 @@ class GlobalTensor:
         self.stage_reads = np.zeros(self.shape, bool) if same_stage else None
         self.marked: list[Index] = []
 
-    def clip(self, box: Box) -> tuple[Index, Index] | None:
+    def clip(self, box: Box, steps: Steps = None) -> tuple[Index, Index] | None:
         """(index into the tensor, index into a box-shaped array) of the part of `box` inside the
-        tensor; None when no element of it is."""
+        tensor; None when no element of it is. With `steps`, element k of the box along a
+        dimension is start + k * step there (a strided region)."""
         inner, local = [], []
-        for (start, extent), size in zip(box, self.shape):
-            lo, hi = max(start, 0), min(start + extent, size)
+        for d, ((start, extent), size) in enumerate(zip(box, self.shape)):
+            step = steps[d] if steps else 1
+            # the box elements k with 0 <= start + k * step < size
+            lo, hi = max(0, -(start // step)), min(extent, -((start - size) // step))
             if lo >= hi:
                 return None
-            inner.append(slice(lo, hi))
-            local.append(slice(lo - start, hi - start))
+            inner.append(slice(start + lo * step, start + (hi - 1) * step + 1, step))
+            local.append(slice(lo, hi))
         return tuple(inner), tuple(local)
 
     # -- reads --------------------------------------------------------------------------------
 
-    def read_box(self, box: Box, block: int, pointer: str, fill: int = 0) -> np.ndarray:
-        """The elements of `box`; the `fill` bits where it lies outside the tensor."""
+    def read_box(self, box: Box, block: int, pointer: str, fill: int = 0,
+                 steps: Steps = None) -> np.ndarray:
+        """The elements of `box` (strided by `steps`); the `fill` bits where it lies outside
+        the tensor."""
         values = np.full([extent for _, extent in box], fill, self.bits.dtype)
-        parts = self.clip(box)
+        parts = self.clip(box, steps)
         if parts is not None:
             inner, local = parts
             self.note_read(inner, block, pointer)
@@ -120,10 +126,11 @@ class GlobalTensor:
     # -- writes -------------------------------------------------------------------------------
 
     def write_box(self, box: Box, values: np.ndarray, defined: np.ndarray | None, block: int,
-                  pointer: str, source: str) -> None:
-        """Store box-shaped `values` into `box`; what lies outside the tensor is dropped.
-        `defined` (None: all) says which values some stage of this block wrote into `source`."""
-        parts = self.clip(box)
+                  pointer: str, source: str, steps: Steps = None) -> None:
+        """Store box-shaped `values` into `box` (strided by `steps`); what lies outside the
+        tensor is dropped. `defined` (None: all) says which values some stage of this block
+        wrote into `source`."""
+        parts = self.clip(box, steps)
         if parts is None:
             return
         inner, local = parts

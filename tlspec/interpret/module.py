@@ -15,7 +15,7 @@ from ..expr import evaluate
 from ..validate import SPEC_SUFFIX, UsageError, ValidationResult, validate_paths, validate_text
 from .bits import all_ones, numpy_dtype
 from .errors import InterpretError
-from .machine import Program
+from .machine import Program, element_strides
 
 
 def load(path_or_text: str | os.PathLike, *, name: str | None = None) -> types.ModuleType:
@@ -88,10 +88,11 @@ def kernel_function(program: Program) -> Callable[..., Any]:
             if x is None and buffer.io != "out":
                 raise TypeError(f"{where}: missing required argument {buffer.name!r}")
             arrays.append(None if x is None else _as_array(buffer, x))
-        dims = signature.bind([None if a is None else a.shape for a in arrays])
+        dims = signature.bind([None if a is None else a.shape for a in arrays],
+                              strides=[None if a is None else element_strides(a) for a in arrays])
         for i, buffer in enumerate(arguments):
             if arrays[i] is None:
-                arrays[i] = all_ones(tuple(evaluate(e, dims) for e in buffer.shape), buffer.dtype)
+                arrays[i] = allocate(buffer, dims)
         program.run({b.name: a for b, a in zip(arguments, arrays)})
         outputs = [a for b, a in zip(arguments, arrays) if b.io != "in"]
         return None if not outputs else outputs[0] if len(outputs) == 1 else tuple(outputs)
@@ -103,10 +104,20 @@ def kernel_function(program: Program) -> Callable[..., Any]:
 
 
 def _as_array(buffer: Any, x: Any) -> np.ndarray:
-    """An ndarray as it is (inputs made contiguous); anything else through numpy.asarray, in the
+    """An ndarray as it is (inputs made contiguous, unless they declare strides); anything else through numpy.asarray, in the
     buffer's dtype."""
     array = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=numpy_dtype(buffer.dtype))
-    return np.ascontiguousarray(array) if buffer.io == "in" else array
+    return np.ascontiguousarray(array) if buffer.io == "in" and buffer.strides is None else array
+
+
+def allocate(buffer: Any, dims: dict[str, int]) -> np.ndarray:
+    """An omitted output, every bit set: C-contiguous, or with its declared strides."""
+    shape = tuple(evaluate(e, dims) for e in buffer.shape)
+    if buffer.strides is None:
+        return all_ones(shape, buffer.dtype)
+    strides = [evaluate(e, dims) for e in buffer.strides]
+    base = all_ones((sum((n - 1) * s for n, s in zip(shape, strides)) + 1,), buffer.dtype)
+    return np.lib.stride_tricks.as_strided(base, shape, [s * base.itemsize for s in strides])
 
 
 def _docstring(program: Program) -> str:

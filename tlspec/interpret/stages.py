@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..fill import fill_bits
-from ..im2col import windows
+from ..im2col import is_nchw, nhwc, windows
 from ..model import RegionRef, Stage
 from . import computed_index
 from .convert import convert_bits
@@ -179,12 +179,12 @@ def scatter(run: _Run, stage: Stage) -> None:
 def im2col(run: _Run, stage: Stage) -> None:
     """col tile element (r, k) = img[n, oh*stride_h - pad_h + kh*dilation_h, ow*stride_w - pad_w +
     kw*dilation_w, c] for matrix row R = nhw_step * rows(col) + r = (n*OH + oh)*OW + ow and column
-    Q = c_step * cols(col) + k = (kh*KW + kw)*C + c; the fill (zero by default) outside the image
-    and the matrix."""
+    Q = c_step * cols(col) + k = (kh*KW + kw)*C + c (an NCHW image: img[n, c, ih, iw] for
+    Q = (c*KH + kh)*KW + kw); the fill (zero by default) outside the image and the matrix."""
     img, col = stage.regions["img"], stage.regions["col"]
     height, width = windows(stage.options)
     image = run.memory[img.name]
-    n_, h, w, c = image.shape
+    n_, h, w, c = nhwc(image.shape, stage.options)
     oh_, ow_ = height.output(h), width.output(w)
     if oh_ < 1 or ow_ < 1:
         window = height if oh_ < 1 else width
@@ -197,14 +197,21 @@ def im2col(run: _Run, stage: Stage) -> None:
     big_r = run.value(stage.exprs["nhw_step"], stage.pointer + "/nhw_step") * rows + np.arange(rows)
     big_q = run.value(stage.exprs["c_step"], stage.pointer + "/c_step") * cols + np.arange(cols)
     n, oh, ow = big_r // (oh_ * ow_), big_r // ow_ % oh_, big_r % ow_
-    kh, kw, ch = big_q // (c * width.kernel), big_q // c % width.kernel, big_q % c
+    if is_nchw(stage.options):
+        ch, kh, kw = (big_q // (height.kernel * width.kernel), big_q // width.kernel % height.kernel,
+                      big_q % width.kernel)
+    else:
+        kh, kw, ch = big_q // (c * width.kernel), big_q // c % width.kernel, big_q % c
     ih = (oh * height.stride - height.pad)[:, None] + (kh * height.dilation)[None, :]
     iw = (ow * width.stride - width.pad)[:, None] + (kw * width.dilation)[None, :]
     # (as unsigned, a negative coordinate is past the end too)
     inside = ((big_r < n_ * oh_ * ow_)[:, None]
               & (big_q < height.kernel * width.kernel * c)[None, :]
               & (ih.view(np.uint64) < h) & (iw.view(np.uint64) < w))
-    at = ((n[:, None] * h + ih) * w + iw) * c + ch[None, :]       # C-order positions in img
+    if is_nchw(stage.options):                                    # C-order positions in img
+        at = ((n[:, None] * c + ch[None, :]) * h + ih) * w + iw
+    else:
+        at = ((n[:, None] * h + ih) * w + iw) * c + ch[None, :]
     if inside.all():
         values = image.take(at.reshape(-1), run.block, img.pointer).reshape(rows, cols)
     else:

@@ -8,6 +8,7 @@ from .barriers import check_barriers
 from .context import Context
 from .declarations import check_buffers, check_dims, check_launch, check_shared_memory
 from .stages import check_stages
+from .strides import check_strides
 
 
 def check_kernel(kernel: Kernel, diags: Diagnostics) -> None:
@@ -16,6 +17,7 @@ def check_kernel(kernel: Kernel, diags: Diagnostics) -> None:
     check_arithmetic(ctx)
     check_dims(ctx)
     check_buffers(ctx)
+    check_strides(ctx)
     check_launch(ctx)
     check_shared_memory(ctx)
     check_stages(ctx)

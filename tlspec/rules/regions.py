@@ -6,10 +6,13 @@ A region of a *global* tensor may run past its end (the partial tile at its edge
 before its start (a halo, `A[bx*64 - 1 : +66]`): what lies outside is read as the stage's fill
 (zero by default) and not written. It must still start before the tensor's end; regions of
 shared and register tiles must lie wholly inside them.
+A strided region (`A[:, 0 : N : 2]`) selects every step-th element; its extent is the number of
+elements it selects. Steps are constants of at least 1, on global tensors, in copy stages: a
+shared or register tile is dense (a copy gathers the strided elements into it).
 """
 from __future__ import annotations
 
-from ..expr import Expr, simplify
+from ..expr import Expr, simplify, to_source
 from ..model import RegionRef
 from .context import Context, Scope, shape_text
 
@@ -42,6 +45,34 @@ def check_region(ctx: Context, ref: RegionRef, scope: Scope) -> None:
                                    f"dimension {i}, past the end of {buffer.scope} buffer "
                                    f"'{buffer.name}' (extent {limit})",
                       "regions of shared and register tiles must lie inside them")
+
+
+def check_steps(ctx: Context, kind: str, ref: RegionRef) -> None:
+    """A region's steps: constants of at least 1, of a global tensor, in a copy stage."""
+    text = ref.region.text
+    buffer = ctx.buffer(ref)
+    if kind != "copy":
+        ctx.error(ref.pointer, f"region '{text}' has a step; {kind} takes dense regions",
+                  "move strided elements with a copy (into a dense shared or register tile), "
+                  "then use that tile here")
+        return
+    if not buffer.is_global:
+        ctx.error(ref.pointer, f"region '{text}' of {buffer.scope} buffer '{buffer.name}' has a "
+                               "step; shared and register tiles are dense",
+                  "put the step on the global tensor's side of the copy: src: A[:, 0 : N : 2], "
+                  "dst: A_s")
+        return
+    for i, step in enumerate(ref.steps):
+        value = ctx.const(step)
+        if value is None:
+            ctx.error(ref.pointer, f"region '{text}' has step '{to_source(step)}' in dimension "
+                                   f"{i}, which is not a constant",
+                      "steps are compile-time constants: write an integer or a constant dim (one copy "
+                      "per step where a loop would vary it)")
+        elif value < 1:
+            ctx.error(ref.pointer, f"region '{text}' has step {value} in dimension {i}; steps "
+                                   "must be at least 1",
+                      "to reverse a dimension, copy it forwards and index it backwards")
 
 
 def squeeze(extents: list[Expr], ctx: Context) -> list[Expr]:

@@ -7,14 +7,14 @@ from typing import Callable
 from ..conversions import CONVERTIBLE
 from ..dtypes import DTYPE_BYTES, INDEX_DTYPES, MAX_VECTOR_BYTES
 from ..expr import to_source
-from ..im2col import column_matrix, windows
+from ..im2col import column_matrix, is_nchw, nhwc, windows
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .barriers import WITHOUT_TMA
 from .computed_index import check_computed_indices, computed
 from .context import Context, Scope, shape_text
 from .fill import check_fill
-from .regions import check_region, check_same_extents, const_extents, full_dim, same_extent
+from .regions import check_region, check_same_extents, check_steps, const_extents, full_dim, same_extent
 from .tma import check_tma
 
 # Options through which a stage writes its buffer; every other region option is read.
@@ -404,16 +404,19 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
     img, col = stage.regions.get("img"), stage.regions.get("col")
     if img is not None:
         buffer = ctx.buffer(img)
+        axes = "(N, C, H, W)" if is_nchw(stage.options) else "(N, H, W, C)"
         if not buffer.is_global:
-            _scope_error(ctx, stage, "img", "a global tensor (the NHWC image)")
+            _scope_error(ctx, stage, "img", "a global tensor (the "
+                                            f"{'NCHW' if is_nchw(stage.options) else 'NHWC'} image)")
         elif len(buffer.shape) != 4:
-            ctx.error(img.pointer, f"im2col: the image '{buffer.name}' must be 4-D (N, H, W, C); it "
-                                   f"has {len(buffer.shape)} dimensions")
+            ctx.error(img.pointer, f"im2col: the image '{buffer.name}' must be 4-D {axes}; it "
+                                   f"has {len(buffer.shape)} dimensions",
+                      "a single image has N = 1: give it a leading extent of 1")
         elif img.region.slices is not None:
             ctx.error(img.pointer, "im2col reads windows anywhere in the image: name the whole "
                                    f"buffer ('{buffer.name}'), not a region of it")
         else:
-            _check_window_fits(ctx, stage, buffer.shape)
+            _check_window_fits(ctx, stage, nhwc(buffer.shape, stage.options))
             if col is not None and col.dims and ctx.buffer(col).is_global:
                 _check_column_matrix(ctx, stage, buffer.shape, col)
     if col is not None and col.dims:
@@ -524,6 +527,8 @@ def check_stages(ctx: Context) -> None:
         for ref in stage.regions.values():
             if ref.dims:
                 check_region(ctx, ref, scope)
+            if ref.steps and ref.dims:
+                check_steps(ctx, stage.kind, ref)
         check_io(ctx, stage)
         check_fill(ctx, stage)
         check = CHECKS.get(stage.kind)

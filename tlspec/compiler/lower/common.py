@@ -127,6 +127,7 @@ class Operand:
     extents: list[tirx.PrimExpr]
     shape: list[tirx.PrimExpr]         # the logical buffer's shape
     layout: TileLayout | None = None
+    steps: list[int] | None = None     # a strided region's steps (its extents count elements)
 
     @property
     def dtype(self) -> str:
@@ -140,10 +141,11 @@ class Operand:
                 ) -> list[tirx.PrimExpr]:
         """Indices into `access` of the element at offsets `point` (buffer dim -> offset in the
         region; dims left out are at offset 0) plus `lane` along the innermost dimension."""
-        logical = [s + point.get(d, 0) for d, s in enumerate(self.starts)]
+        steps = self.steps or [1] * len(self.starts)
+        logical = [s + point.get(d, 0) * step for d, (s, step) in enumerate(zip(self.starts, steps))]
         if self.kind == "shared":
             return [self.layout.offset(logical) + lane]
-        logical[-1] = logical[-1] + lane
+        logical[-1] = logical[-1] + lane * steps[-1]
         return logical
 
     def load(self, point, lane=0) -> tirx.PrimExpr:

@@ -43,6 +43,7 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ...dtypes import MAX_VECTOR_BYTES
+from ...im2col import is_nchw
 from .. import ops
 from ..analysis import analyzer_for, attr, base_ranges, divisible, dtype_bytes, varies_in_cluster
 from ..errors import StageError
@@ -76,13 +77,16 @@ def _vector_limit(func, sides: list[Side], inner_extent, elem: int,
             if side.kind == "fragment" or problem:
                 continue
             moved = side.moved() or [len(side.extents) - 1]
-            if moved[-1] != len(side.shape) - 1:
+            if side.steps[-1] != 1 and moved[-1] == len(side.shape) - 1:
+                problem = f"'{side.buffer.name}' has step {side.steps[-1]} along its " \
+                          "contiguous dimension: its elements are not adjacent, one per access"
+            elif moved[-1] != len(side.shape) - 1:
                 problem = f"'{side.buffer.name}' is not moved along its contiguous dimension"
             elif not divisible(func, side.starts[-1], width):
                 problem = f"the start {side.starts[-1]} of '{side.buffer.name}' is not a " \
                           f"multiple of {width}"
-            elif len(side.shape) > 1 and not divisible(func, side.shape[-1], width):
-                problem = f"the rows of '{side.buffer.name}' ({side.shape[-1]} elements) are " \
+            elif len(side.shape) > 1 and not divisible(func, side.pitch(), width):
+                problem = f"the rows of '{side.buffer.name}' ({side.pitch()} elements) are " \
                           f"not a multiple of {width}"
             elif side.kind == "global" and _may_straddle(func, side, width):
                 problem = f"'{side.buffer.name}' ends after {side.shape[-1]} elements, not a " \
@@ -104,7 +108,7 @@ def _may_straddle(func, side: Side, width: int) -> bool:
     end = side.shape[-1]
     if divisible(func, end, width):
         return False
-    inside = side.starts[-1] + side.extents[-1] <= end
+    inside = side.starts[-1] + side.span(-1) <= end
     return not analyzer_for(base_ranges(func)).can_prove(inside)
 
 
@@ -112,8 +116,17 @@ def _inside(func, side: Side) -> bool:
     """Whether the region is proven to lie inside its buffer for every block index and dim: then
     no element is read outside it and a fill never shows."""
     analyzer = analyzer_for(base_ranges(func))
-    return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + extent <= size)
-               for start, extent, size in zip(side.starts, side.extents, side.shape))
+    return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + side.span(d) <= size)
+               for d, (start, size) in enumerate(zip(side.starts, side.shape)))
+
+
+def _step_note(dst: Side, src: Side) -> str:
+    """Why a SIMT copy moves one element per access because of a strided region ('' if not)."""
+    for side in (dst, src):
+        if side.steps[-1] != 1 and side.kind == "global":
+            return f"; one element per access: '{side.buffer.name}' has step {side.steps[-1]} " \
+                   "along its contiguous dimension"
+    return ""
 
 
 class _Annotator:
@@ -167,7 +180,8 @@ class _Annotator:
     # -- per kind --------------------------------------------------------------------------
     def _copy(self, config: dict, call) -> dict:
         pointer = config[ops.STAGE]
-        dst, src = Side(call.args[0]), Side(call.args[1])
+        dst = Side(call.args[0], ops.steps_of(call, 0))
+        src = Side(call.args[1], ops.steps_of(call, 1))
         prefer = config.get("prefer_instruction")
         if dst.buffer.dtype != src.buffer.dtype:
             return self._converting_copy(config, pointer, dst, src, prefer)
@@ -198,6 +212,7 @@ class _Annotator:
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,
                     **self._vector(config, [dst, src], dst.extents, self._element(dst, src))}
+        decision["tlspec.why"] += _step_note(dst, src)
         if instruction == "cp_async":
             decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
                                                     pointer + "/prefer_instruction")
@@ -223,7 +238,7 @@ class _Annotator:
         moved = {side: width * dtype_bytes(side.buffer.dtype) for side in (src, dst)}
         decision["tlspec.why"] = (f"SIMT loop converting {conversion} (TMA and cp.async move "
                                   f"bits): {width}-element vectors, {moved[src]}-byte loads and "
-                                  f"{moved[dst]}-byte stores")
+                                  f"{moved[dst]}-byte stores") + _step_note(dst, src)
         for side in (dst, src):
             if side.kind == "fragment":
                 self._fragment(pointer, side, decision)
@@ -381,6 +396,10 @@ class _Annotator:
 
     def _im2col(self, config: dict, call) -> dict:
         col, img = Side(call.args[0]), Side(call.args[1])
+        if is_nchw(config):
+            return {"tlspec.instruction": "sync", "tlspec.vector": 1,
+                    "tlspec.why": "SIMT: one element per access (an NCHW image: a window's "
+                                  "channels are not adjacent)"}
         elem = dtype_bytes(col.buffer.dtype)
         width, aligned = (self._channels(func, col, img, elem)
                           for func in (self.func, self.aligned or self.func))

@@ -53,13 +53,13 @@ from tvm import tirx
 from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ...im2col import windows
+from ...im2col import is_nchw, windows
 from .. import ops
 from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, region_parts,
                         rows_view_name, scope_kind, thread_info)
 from ..errors import StageError
 from ..guards import FILLS
-from ..lower import scatter4, tma_rows
+from ..lower import pitched, scatter4, tma_rows
 from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
                              signal_remote, sync_cluster)
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
@@ -98,6 +98,7 @@ class _Lowerer:
         self.loops: list[tirx.For] = []
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.fills: dict[str, list[str]] = {}   # stage pointer -> [source tensor, fill bits]
+        self.pitched: dict[str, list] = {}      # strided tensor -> its shape (..lower.pitched)
         self.read_globals = self._read_globals()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
         stores = self._tma_stores()
@@ -164,9 +165,10 @@ class _Lowerer:
         return stores
 
     # -- operands --------------------------------------------------------------------------
-    def _operand(self, region, bits: bool = True) -> Operand:
+    def _operand(self, region, bits: bool = True, steps: list[int] | None = None) -> Operand:
         """The operand of `region`, its elements moved as bits (`as_bits`, the view declared
-        where the stage starts); `bits=False`: as values of its dtype (a gather's index)."""
+        where the stage starts); `bits=False`: as values of its dtype (a gather's index);
+        `steps`: a strided copy region's (`ops.STEPS`)."""
         buffer, starts, extents = region_parts(region)
         kind = scope_kind(buffer)
         layout = None
@@ -174,12 +176,17 @@ class _Lowerer:
             access, layout = self.views[flat_view_name(buffer.name)], tile_layout(self.func, buffer)
         elif kind == "fragment":
             access = self.fragments[buffer.name][1]
+        elif pitched.declared(buffer):
+            access = pitched.pitched_view(buffer)
+            self.bit_views.append((access, buffer))
+            self.pitched[buffer.name] = list(buffer.shape)
         else:
             access = buffer
         if bits and not as_bits(access).same_as(access):
             self.bit_views.append((as_bits(access), access))
             access = self.bit_views[-1][0]
-        return Operand(buffer.name, kind, access, starts, extents, list(buffer.shape), layout)
+        return Operand(buffer.name, kind, access, starts, extents, list(buffer.shape), layout,
+                       steps)
 
     # -- traversal -------------------------------------------------------------------------
     def visit(self, stmt):
@@ -228,7 +235,8 @@ class _Lowerer:
 
     def _simt(self, kind, call, config):
         vector = config["tlspec.vector"]
-        args = [self._operand(a, bits=i != 2 or kind not in ("gather", "scatter"))
+        args = [self._operand(a, bits=i != 2 or kind not in ("gather", "scatter"),
+                              steps=ops.steps_of(call, i) if kind == "copy" else None)
                 if hasattr(a, "source") else a for i, a in enumerate(call.args)]
         if kind == "copy":
             values = tuple(str(region_parts(a)[0].dtype) for a in (call.args[1], call.args[0]))
@@ -248,7 +256,8 @@ class _Lowerer:
             return lower_indexed("scatter", args[0], args[1], args[2], vector, self.tid,
                                  self.nthreads)
         return lower_im2col(args[0], args[1], args[2], args[3], windows(config), vector,
-                            self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16))
+                            self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16),
+                            is_nchw(config))
 
     def _computed(self, kind, args, config, vector):
         """A gather or scatter with computed indices: [table region, rows region] in the
@@ -419,7 +428,8 @@ class _Lowerer:
     def _cp_async(self, call, config, wait: bool):
         """A cp.async copy; a `copy` waits for its own group, an `async_copy` does not."""
         self.explicit_cp_async |= not wait
-        dst, src = (self._operand(a) for a in call.args[:2])
+        dst, src = (self._operand(a, steps=ops.steps_of(call, i))
+                    for i, a in enumerate(call.args[:2]))
         return lower_cp_async(dst, src, config["tlspec.vector"], config.get("tlspec.threads"),
                               self.tid, self.nthreads, wait=wait,
                               commit=config.get(COMMIT, True))
@@ -459,15 +469,18 @@ def _tma_tensor(region) -> tuple:
     """The global side of a TMA copy as tirx's dispatch takes it, and the declaration it needs
     (or None): a tensor of an element type tirx has no tensor map for is described as the
     unsigned integers of its size (a TMA copy moves bits; the run time picks the driver's type
-    from the argument's own dtype)."""
+    from the argument's own dtype); one with declared strides, over a layout of them
+    (`..lower.pitched.tma_view`), so that the tensor map takes them as its global strides."""
     buffer, starts, extents = region_parts(region)
-    if str(buffer.dtype) in TIRX_TMA_DTYPES:
+    if str(buffer.dtype) in TIRX_TMA_DTYPES and not pitched.declared(buffer):
         return region, None
-    bits = tirx.decl_buffer(buffer.shape, f"uint{dtype_bytes(buffer.dtype) * 8}",
-                            name=buffer.name, data=buffer.data, strides=buffer.strides,
-                            elem_offset=buffer.elem_offset, layout=buffer.layout)
-    return (bits[tuple(slice(b, b + e) for b, e in zip(starts, extents))],
-            tirx.DeclBuffer(bits, data=buffer.data))
+    layout = pitched.tma_view(buffer).layout if pitched.declared(buffer) else buffer.layout
+    dtype = buffer.dtype if str(buffer.dtype) in TIRX_TMA_DTYPES else \
+        f"uint{dtype_bytes(buffer.dtype) * 8}"
+    view = tirx.decl_buffer(buffer.shape, dtype, name=buffer.name, data=buffer.data,
+                            strides=buffer.strides, elem_offset=buffer.elem_offset, layout=layout)
+    return (view[tuple(slice(b, b + e) for b, e in zip(starts, extents))],
+            tirx.DeclBuffer(view, data=buffer.data))
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.LowerTileOp")
@@ -481,6 +494,8 @@ class LowerTileOp:
             func = func.with_attr(READS_TMA_STORES, True)
         if lowerer.fills:               # see ..guards
             func = func.with_attr(FILLS, lowerer.fills)
+        if lowerer.pitched:             # see ..guards
+            func = func.with_attr(pitched.PITCHED, lowerer.pitched)
         return func
 
 

@@ -11,15 +11,34 @@ from ... import tensormap_rules
 from ...layouts import TileStorage
 from ..analysis import divisible, dtype_bytes, region_parts, scope_kind, target_of
 from ..lower.common import const
+from ..lower.pitched import element_strides
 
 
 class Side:
-    """One region of a copy: its buffer, starts and extents, and the buffer's scope and shape."""
+    """One region of a copy: its buffer, starts, extents and steps (a strided region's), and
+    the buffer's scope and shape."""
 
-    def __init__(self, region):
+    def __init__(self, region, steps: list[int] | None = None):
         self.buffer, self.starts, self.extents = region_parts(region)
         self.kind = scope_kind(self.buffer)
         self.shape = list(self.buffer.shape)
+        self.steps = steps or [1] * len(self.extents)
+
+    def span(self, d: int):
+        """How many elements of dimension `d` the region spans, from its first to its last."""
+        step = self.steps[d]
+        return self.extents[d] if step == 1 else (self.extents[d] - 1) * step + 1
+
+    def pitch(self):
+        """Elements from one row to the next: the row's length, or a declared row stride."""
+        return element_strides(self.buffer)[-2] if self.kind == "global" else self.shape[-1]
+
+    def strided(self) -> str | None:
+        """Why the region is not a dense box (its first step other than 1), or None."""
+        for d, step in enumerate(self.steps):
+            if step != 1:
+                return f"'{self.buffer.name}' has step {step} in dimension {d}"
+        return None
 
     def moved(self) -> list[int]:
         return [d for d, e in enumerate(self.extents) if const(e) != 1]
@@ -52,6 +71,10 @@ def tma_blockers(func, config: dict, dst: Side, src: Side, layouts: dict,
     ruled_out = tma_ruled_out(func, config, dst, src, layouts)
     if ruled_out:
         return [ruled_out]
+    strided = src.strided() or dst.strided()
+    if strided:
+        return [f"{strided}: strided regions move by SIMT loops (TMA element strides are not "
+                "used by this release)"]
     tile, tensor = (dst, src) if dst.kind == "shared" else (src, dst)
     layout = layouts.get(tile.buffer.name)
     elem = dtype_bytes(tile.buffer.dtype)
@@ -70,9 +93,7 @@ def _descriptor_problems(func, tensor: Side, box: list[int], elem: int,
                          storage: TileStorage) -> list[str]:
     """The driver's rules (`tensormap_rules`) broken by the descriptor of `tensor`'s box."""
     problems, strides = [], []
-    stride = 1
-    for extent in reversed(tensor.shape[1:]):
-        stride = stride * extent
+    for stride in reversed(element_strides(tensor.buffer)[:-1]):
         strides.append(const(stride * elem) if const(stride) is not None else None)
         if strides[-1] is None and not divisible(func, stride * elem, tensormap_rules.ALIGN):
             problems.append(f"a row stride of '{tensor.buffer.name}' ({stride} elements) is not "

@@ -1,0 +1,45 @@
+"""InstructionAnnotation on global tensors with declared strides: the tensor map's row stride is
+the pitch, so a copy stays one TMA copy where the pitch is a multiple of 16 bytes (a constant, or
+a dim's multiple_of) and is a SIMT loop that says why otherwise; the vectors of a SIMT loop are
+bounded by the pitch as by a row's length."""
+import pytest
+
+pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+from test_instruction_annotation_strided import load_decision
+
+
+def pitched_copy(pitch: str, dims: str = "") -> str:
+    return f"""
+tlspec: 1
+name: pitched
+target: sm_90a
+dims: {{M: 1024, N: 1000{dims}}}
+buffers:
+  A: {{scope: global, shape: [M, N], strides: [{pitch}, 1], dtype: float16, io: in}}
+  B: {{scope: global, shape: [M, 1024], dtype: float16, io: out}}
+  T: {{scope: shared, shape: [16, 64], dtype: float16}}
+launch:
+  grid: {{bx: 16, by: 64}}
+  threads: 128
+stages:
+  - copy: {{src: "A[by*16 : +16, bx*64 : +64]", dst: T}}
+  - copy: {{src: T, dst: "B[by*16 : +16, bx*64 : +64]"}}
+"""
+
+
+@pytest.mark.parametrize("pitch, dims", [("1024", ""), ("LD", ", LD: {symbolic: true, multiple_of: 8}")])
+def test_a_pitch_of_whole_16_bytes_keeps_tma(pitch, dims):
+    assert load_decision(pitched_copy(pitch, dims))["tlspec.instruction"] == "tma"
+
+
+def test_a_symbolic_pitch_without_multiple_of_is_simt_and_says_why():
+    load = load_decision(pitched_copy("LD", ", LD: symbolic"))
+    assert (load["tlspec.instruction"], load["tlspec.vector"]) == ("sync", 1)
+    assert "a row stride of 'A' (LD elements) is not proven to be a multiple of 16 bytes" \
+        in load["tlspec.why"]
+
+
+def test_an_odd_constant_pitch_is_simt_with_single_elements():
+    load = load_decision(pitched_copy("1001"))
+    assert (load["tlspec.instruction"], load["tlspec.vector"]) == ("sync", 1)
+    assert "2002" in load["tlspec.why"]            # the stride in bytes, not a multiple of 16
