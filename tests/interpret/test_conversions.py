@@ -94,9 +94,12 @@ def test_int32_to_int8_keeps_the_low_bits():
 
 
 @pytest.mark.parametrize("src, bits, dst, want", [
-    # float16 / bfloat16 NaNs widen to the canonical float32 NaN: sign and payload dropped
+    # float16 NaNs widen to the canonical float32 NaN: sign and payload dropped
     ("float16", [0x7C01, 0xFC01, 0x7E00], "float32", [0x7FFFFFFF] * 3),
     ("bfloat16", [0x7F81, 0xFFC0], "float16", [0x7FFF, 0x7FFF]),
+    # a bfloat16 NaN widens bit for bit (the top half of a float32), keeping sign and payload
+    ("bfloat16", [0x7F81, 0xFF81], "float32", [0x7F810000, 0xFF810000]),
+    ("bfloat16", [0xFF81], "float8_e4m3", [0xFF]),
     ("float16", [0xFC01], "float8_e4m3", [0x7F]),
     # float32 NaNs narrow to 0x7fff in float16 and bfloat16, to 0x7f with the sign in float8
     ("float32", [0x7FC00000, 0xFFC00000, 0x7F800001], "float16", [0x7FFF] * 3),

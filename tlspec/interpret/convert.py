@@ -17,9 +17,10 @@ F32_INF = 255 << 23
 INT_RANGES = {"int8": (-128, 127), "int32": (-2**31, 2**31 - 1)}
 
 
-# NaNs, which the GPU and torch do not keep: float16 and bfloat16 NaNs widen to the canonical
-# float32 NaN and float32 NaNs narrow to their canonical NaN (CUDA's cvt), the sign dropped;
-# float8 NaNs widen as c10 does, keeping the sign (|bits| from the first NaN code up -> bits)
+# NaNs, which the GPU and torch do not all keep: a float16 NaN widens to the canonical float32
+# NaN and a float32 NaN narrows to the canonical float16 / bfloat16 NaN (CUDA's cvt), the sign
+# dropped; a bfloat16 NaN widens bit for bit (its bits are float32's top half); float8 NaNs
+# widen as c10 does, keeping the sign (|bits| from the first NaN code up -> bits)
 CANONICAL_NAN = {"float16": 0x7FFF, "bfloat16": 0x7FFF, "float32": 0x7FFFFFFF}
 FLOAT8_NAN = {"float8_e4m3": (0x7F, 0x7FF00000), "float8_e5m2": (0x7D, 0x7FFFFFFF)}
 
@@ -52,7 +53,7 @@ def _widen(bits: np.ndarray, src: str) -> np.ndarray:
         b = bits.astype(U32)
         signed_nan = (U32(nan) | ((b & U32(0x80)) << U32(24))).view(np.float32)
         return np.where((b & U32(0x7F)) >= U32(top), signed_nan, f)
-    if src in CANONICAL_NAN and src != "float32":
+    if src == "float16":
         return np.where(np.isnan(f), U32(CANONICAL_NAN["float32"]).view(np.float32), f)
     return f
 

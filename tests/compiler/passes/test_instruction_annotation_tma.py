@@ -125,3 +125,21 @@ def test_a_copy_tma_cannot_do_is_a_simt_loop_or_a_located_error(case, why, refus
 def test_a_1d_tensor_is_tma_only_when_its_length_spans_a_multiple_of_16_bytes(n, instruction):
     """On an H200, rank-1 copies of 1 and 1023 float32 elements did not copy bit-exactly."""
     assert load(one_d_copy(n, load=None))[0] == instruction
+
+
+def test_a_store_that_may_start_before_the_tensor_is_not_tma():
+    """A TMA store from a coordinate before the tensor faults on the GPU (an aligned variant of
+    tests/gpu/fill's halo_store_f32 did, at row by*16 - 1): such a store is a SIMT loop, which
+    skips the elements before the start; prefer_instruction: tma on it is a located error."""
+    def text(prefer=""):
+        stages = ['- copy: {src: "A[by*64 : +64, bx*64 : +64]", dst: A_s}',
+                  f'- copy: {{src: A_s, dst: "B[by*64 - 1 : +64, bx*64 : +64]"{prefer}}}']
+        return copy_kernel({"A_s": ((64, 64), "swizzle_128B")}, stages,
+                           grid='{bx: "ceildiv(N, 64)", by: "ceildiv(M, 64)"}')
+    mod = run_through(tile_ir(text()), "InstructionAnnotation")
+    store = ops.config_of(list(tile_calls(mod["main"].body))[1])
+    why = ("the region of 'B' may start before the tensor in dimension 0 (at by * 64 - 1), and "
+           "a TMA store cannot")
+    assert str(store["tlspec.instruction"]) == "sync" and why in str(store["tlspec.why"])
+    assert refusal(text(", prefer_instruction: tma")) == (
+        "/stages/1/copy/prefer_instruction", f"this copy cannot use TMA: {why}")

@@ -9,7 +9,8 @@ from math import prod
 
 from ... import tensormap_rules
 from ...layouts import TileStorage
-from ..analysis import divisible, dtype_bytes, region_parts, scope_kind, target_of
+from ..analysis import (analyzer_for, base_ranges, divisible, dtype_bytes, region_parts,
+                        scope_kind, target_of)
 from ..lower.common import const
 from ..lower.pitched import element_strides
 
@@ -86,6 +87,11 @@ def tma_blockers(func, config: dict, dst: Side, src: Side, layouts: dict,
         return ["every TMA box extent must be a constant (the box is the region of "
                 f"'{tensor.buffer.name}')"]
     problems = _descriptor_problems(func, tensor, box, elem, storage)
+    if tensor is dst:           # a TMA store from a coordinate before the tensor faults on the GPU
+        analyzer = analyzer_for(base_ranges(func))
+        problems += [f"the region of '{tensor.buffer.name}' may start before the tensor in "
+                     f"dimension {d} (at {start}), and a TMA store cannot"
+                     for d, start in enumerate(tensor.starts) if not analyzer.can_prove(start >= 0)]
     return problems + _placement_problems(func, tile, [rows, *box[1:]] if rows else box, storage)
 
 
