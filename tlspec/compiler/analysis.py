@@ -35,6 +35,17 @@ def base_ranges(func: tirx.PrimFunc) -> dict[tirx.Var, tvm.ir.Range]:
     return ranges
 
 
+def loop_ranges(func: tirx.PrimFunc) -> dict[tirx.Var, tvm.ir.Range]:
+    """Every loop variable of the function with its range (the loop's min and extent)."""
+    ranges = {}
+
+    def on_for(loop):
+        ranges[loop.loop_var] = tvm.ir.Range.from_min_extent(loop.min, loop.extent)
+
+    tvm_ffi.structural_walk(func.body, (tirx.For, on_for), order="pre")
+    return ranges
+
+
 def analyzer_for(ranges: dict[tirx.Var, tvm.ir.Range]) -> tvm.sym.Analyzer:
     analyzer = tvm.sym.Analyzer()
     for var, rng in ranges.items():

@@ -9,8 +9,8 @@ from math import prod
 
 from ... import tensormap_rules
 from ...layouts import TileStorage
-from ..analysis import (analyzer_for, base_ranges, divisible, dtype_bytes, region_parts,
-                        scope_kind, target_of)
+from ..analysis import (analyzer_for, base_ranges, divisible, dtype_bytes, loop_ranges,
+                        region_parts, scope_kind, target_of)
 from ..lower.common import const
 from ..lower.pitched import element_strides
 
@@ -88,7 +88,7 @@ def tma_blockers(func, config: dict, dst: Side, src: Side, layouts: dict,
                 f"'{tensor.buffer.name}')"]
     problems = _descriptor_problems(func, tensor, box, elem, storage)
     if tensor is dst:           # a TMA store from a coordinate before the tensor faults on the GPU
-        analyzer = analyzer_for(base_ranges(func))
+        analyzer = analyzer_for({**loop_ranges(func), **base_ranges(func)})
         problems += [f"the region of '{tensor.buffer.name}' may start before the tensor in "
                      f"dimension {d} (at {start}), and a TMA store cannot"
                      for d, start in enumerate(tensor.starts) if not analyzer.can_prove(start >= 0)]
