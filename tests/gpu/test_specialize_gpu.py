@@ -17,7 +17,7 @@ kernels = compiled_package("TLSPEC_SPECIALIZE", "tlspec_specialize", "tests/gpu/
 def chosen(name, *arrays):
     """The name of the kernel the wrapper of `name` launched for these arrays."""
     module = importlib.import_module(f"{kernels.__name__}.{name}")
-    return module._CHOICE[module._runtime._plan_key(arrays)[0]].name
+    return module._CHOICE[module._runtime.intake(arrays)[0]].name
 
 
 # aligned: M, N multiples of 16 (ragged against the 64 x 64 tile or not); general: either not
