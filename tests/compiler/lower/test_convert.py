@@ -3,9 +3,10 @@ CPU: each is compiled by tvm for LLVM over an array of random bits (NaN, infinit
 subnormals, values out of range) and compared bit for bit with the interpreter's conversion
 (NaNs up to their bits, which are the GPU's: checked there on every pattern), which follows
 torch's: tlspec's own float32 -> float8 rounding and float -> int saturation
-above all. tvm's LLVM backend has no bfloat16 or float8 casts (CUDA's do them), so the pairs
-here are those of float16, float32, int8 and int32 sources; the GPU tests check every pair of
-the CUDA kernels against torch itself."""
+above all. tvm's LLVM backend has no bfloat16 or float8 casts, so the pairs here have no
+bfloat16 side; float8 sources widen on their bits (no float8 cast: tvm legalizes those on sm_80
+wrongly, which the differential batch of seed 24 found), so they run here too. The GPU tests
+check every pair of the CUDA kernels against torch itself."""
 import numpy as np
 import pytest
 
@@ -49,7 +50,8 @@ def random_bits(dtype: str, seed: int) -> np.ndarray:
     return bits.astype(bits_dtype(dtype))
 
 
-PAIRS = [(s, d) for s in ("float16", "float32", "int8", "int32") for d in CONVERTIBLE
+PAIRS = [(s, d) for s in ("float16", "float32", "float8_e4m3", "float8_e5m2", "int8", "int32")
+         for d in CONVERTIBLE
          if s != d and d != "bfloat16"]
 ARRAY_TYPES = {1: np.uint8, 2: np.float16, 4: np.uint32}      # numpy twins of BIT_TYPES
 

@@ -75,7 +75,9 @@ FLOAT8_NAN = {"float8_e4m3fn": (0x7F, 0x7FF00000), "float8_e5m2": (0x7D, 0x7FFFF
 
 def _widen(value: tirx.PrimExpr, src: str) -> tirx.PrimExpr:
     """`value` (tvm dtype `src`) as float32: exact; NaNs as torch's `.to(float32)` gives them
-    (float16 and bfloat16: the canonical NaN 0x7fffffff, as CUDA's cvt)."""
+    (float16: the canonical NaN 0x7fffffff, as CUDA's cvt). A float8 value is widened on its
+    bits through float16, never by a float8 cast: tvm legalizes those on targets without float8
+    (sm_80) with a rebias that breaks zeros, subnormals and infinities."""
     if src not in FLOAT8_NAN:
         return tirx.Cast("float32", value)
     top, nan = FLOAT8_NAN[src]
@@ -84,7 +86,21 @@ def _widen(value: tirx.PrimExpr, src: str) -> tirx.PrimExpr:
                              tirx.reinterpret("float32", tirx.bitwise_or(
                                  _u32(nan), tirx.shift_left(tirx.bitwise_and(bits, _u32(0x80)),
                                                             _u32(24)))),
-                             tirx.Cast("float32", value)))
+                             _float8_value(bits, src)))
+
+
+def _float8_value(bits: tirx.Var, src: str) -> tirx.PrimExpr:
+    """A float8 number (not NaN) as float32, exactly. e5m2 is the top byte of a float16; e4m3's
+    exponent and mantissa placed in a float16 (its exponent field's top bit 0) count 2^8 too
+    little (biases 15 and 7), and a product by 2^8 is exact; the sign is put back after."""
+    def half(u16):
+        return tirx.Cast("float32", tirx.reinterpret("float16", tirx.Cast("uint16", u16)))
+
+    if src == "float8_e5m2":
+        return half(tirx.shift_left(bits, _u32(8)))
+    magnitude = half(tirx.shift_left(tirx.bitwise_and(bits, _u32(0x7F)), _u32(7))) * \
+        tirx.const(256.0, "float32")
+    return tirx.Select(tirx.bitwise_and(bits, _u32(0x80)) != _u32(0), -magnitude, magnitude)
 
 
 def convert(value: tirx.PrimExpr, src: str, dst: str) -> tirx.PrimExpr:
