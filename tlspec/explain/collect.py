@@ -140,12 +140,3 @@ def _pool(func, records: Records) -> None:
 
     tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, visit), order="pre")
 
-
-def compile_observed(kernel: Kernel):
-    """The kernel compiled as `tlspec compile` compiles it (same passes, same checks), with the
-    records its passes left: (artifact, records). Raises what compile_kernel raises."""
-    from ..compiler.driver import compile_kernel
-
-    observer = Observer()
-    artifact = compile_kernel(kernel, observe=observer)
-    return artifact, observer.records()

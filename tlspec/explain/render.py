@@ -77,8 +77,10 @@ def _launch(report: dict) -> list[str]:
                      f"{tensor['io']}: {tensor['bytes']} bytes{part}")
     lines.append("roofline (bytes / memory bandwidth):")
     for row in launch["roofline"]:
+        measured = (f" ({row['measured_microseconds']:.3f} us at the {row['measured_gb_per_s']} "
+                    "GB/s a copy measures)" if row["measured_gb_per_s"] else "")
         lines.append(f"  {row['gpu']} {row['gb_per_s']} GB/s: {row['microseconds']:.3f} us"
-                     f"  ({row['note']})")
+                     + measured)
     return lines
 
 

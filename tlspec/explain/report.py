@@ -11,7 +11,7 @@ from ..compiler.cuda_compile import register_count
 from ..model import Kernel
 from .collect import MBARRIER_BYTES, Records
 from .occupancy import occupancy
-from .traffic import Traffic
+from .traffic import GPU, GPUS, Traffic
 
 INSTRUCTIONS = {"tma": "TMA", "bulk": "cp.async.bulk", "cp_async": "cp.async", "sync": "SIMT"}
 
@@ -64,6 +64,14 @@ def _shared(records: Records) -> dict:
             "mbarriers": mbarriers}
 
 
+def _roofline(gpu: GPU, moved: Traffic) -> dict:
+    measured = gpu.measured_gb_per_s
+    return {"gpu": gpu.name, "gb_per_s": gpu.gb_per_s,
+            "microseconds": round(moved.microseconds(gpu.gb_per_s), 3),
+            "measured_gb_per_s": measured,
+            "measured_microseconds": round(moved.microseconds(measured), 3) if measured else None}
+
+
 def explain_kernel(kernel: Kernel, artifact, records: Records, moved: Traffic,
                    warnings: list[dict]) -> dict:
     manifest = artifact.manifest
@@ -87,7 +95,5 @@ def explain_kernel(kernel: Kernel, artifact, records: Records, moved: Traffic,
                    "tensors": [{"name": t.name, "shape": t.shape, "io": t.io, "bytes": t.bytes,
                                 "whole": t.whole} for t in moved.tensors],
                    "bytes": moved.bytes,
-                   "roofline": [{"gpu": gpu, "gb_per_s": bw, "note": note,
-                                 "microseconds": round(us, 3)}
-                                for gpu, bw, note, us in moved.roofline_us()]},
+                   "roofline": [_roofline(gpu, moved) for gpu in GPUS]},
     }

@@ -15,12 +15,15 @@ from ..model import Kernel
 
 EXAMPLE_SIZE = 1024          # a symbolic dim not given: the first legal value from this up
 
-# (GPU, memory bandwidth in GB/s, note)
-GPUS = [
-    ("H100", 3350, "H100 SXM, HBM3"),
-    ("H200", 4800, "HBM3e; a device-to-device copy measures about 4170 GB/s"),
-    ("B200", 8000, "HBM3e"),
-]
+@dataclass(frozen=True)
+class GPU:
+    name: str
+    gb_per_s: int                # the memory bandwidth of its data sheet
+    measured_gb_per_s: int | None = None   # what a device-to-device copy reaches, where measured
+
+
+# H200: the copy ceiling bench/RESULTS.md measured (torch copy_ of 512 MiB)
+GPUS = [GPU("H100", 3350), GPU("H200", 4800, 4157), GPU("B200", 8000)]
 
 
 @dataclass
@@ -40,9 +43,9 @@ class Traffic:
     blocks: int                  # blocks per launch
     bytes: int
 
-    def roofline_us(self) -> list[tuple[str, int, str, float]]:
-        """(GPU, GB/s, note, microseconds to move `bytes` at that bandwidth)."""
-        return [(gpu, bw, note, self.bytes / (bw * 1e9) * 1e6) for gpu, bw, note in GPUS]
+    def microseconds(self, gb_per_s: int) -> float:
+        """The time to move `bytes` at that bandwidth."""
+        return self.bytes / (gb_per_s * 1e3)
 
 
 def example_value(dim) -> int:
