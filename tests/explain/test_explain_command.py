@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 
 from conftest import SPECS, tlspec_here
+from test_compile_async import SERIAL_PIPELINE   # a loop that runs as written, warned about
 
 NULLABLE_INT = {"type": ["integer", "null"]}
 STAGE = {
@@ -178,3 +179,29 @@ def test_a_kernel_the_compiler_refuses_is_located(tmp_path):
     result = tlspec_here("explain", str(spec))
     assert result.returncode == 1, result.stdout
     assert f"{spec}:" in result.stdout and "coalesced_width" in result.stdout
+
+
+PIPELINED = (SERIAL_PIPELINE.replace("shape: [64, 64], dtype", "shape: [3, 64, 64], dtype")
+             .replace("dst: A_s}", "dst: 'A_s[k % 3, :, :]'}")
+             .replace("src: A_s,", "src: 'A_s[k % 3, :, :]',"))
+
+
+def test_a_pipelined_loop_shows_its_plan(tmp_path):
+    spec = tmp_path / "pipelined.tlspec.yaml"
+    spec.write_text(PIPELINED)
+    (kernel,) = explain_json(str(spec))
+    loop = kernel["stages"][0]
+    assert loop["pipeline"] == {"loads": [0], "why": "1 load(s) issued 2 iteration(s) ahead"}
+    assert kernel["stages"][1]["instruction"] == "TMA" and not kernel["warnings"]
+    assert kernel["shared_memory"]["tiles"][0]["shape"] == [3, 64, 64]
+
+
+def test_a_slow_path_warning_is_shown_where_it_is(tmp_path):
+    spec = tmp_path / "serial_pipe.tlspec.yaml"
+    spec.write_text(SERIAL_PIPELINE)
+    (kernel,) = explain_json(str(spec))
+    (warning,) = kernel["warnings"]
+    assert (warning["line"], warning["pointer"]) == (14, "/stages/0/pipeline")
+    assert warning["message"].startswith("this pipeline loop runs as written")
+    text = tlspec_here("explain", str(spec)).stdout
+    assert f"  warning: {spec}:14:5: this pipeline loop runs as written" in text
