@@ -7,6 +7,7 @@ import pytest
 
 from conftest import SPECS, tlspec_here
 from test_compile_async import SERIAL_PIPELINE   # a loop that runs as written, warned about
+from test_explain_collect import PIPELINED
 
 NULLABLE_INT = {"type": ["integer", "null"]}
 STAGE = {
@@ -179,11 +180,6 @@ def test_a_kernel_the_compiler_refuses_is_located(tmp_path):
     result = tlspec_here("explain", str(spec))
     assert result.returncode == 1, result.stdout
     assert f"{spec}:" in result.stdout and "coalesced_width" in result.stdout
-
-
-PIPELINED = (SERIAL_PIPELINE.replace("shape: [64, 64], dtype", "shape: [3, 64, 64], dtype")
-             .replace("dst: A_s}", "dst: 'A_s[k % 3, :, :]'}")
-             .replace("src: A_s,", "src: 'A_s[k % 3, :, :]',"))
 
 
 def test_a_pipelined_loop_shows_its_plan(tmp_path):

@@ -95,13 +95,15 @@ def _decisions(func) -> list[Decision]:
 
     def visit(call):
         config = ops.config_of(call)
-        if ops.STAGE in config and config.get("tlspec.instruction") is not None:
+        known = any(d.pointer == config.get(ops.STAGE) for d in found)
+        if ops.STAGE in config and config.get("tlspec.instruction") is not None and not known:
             found.append(Decision(str(config[ops.STAGE]), ops.kind_of(call),
                                   config.get("tlspec.instruction"), config.get("tlspec.why"),
                                   config.get("tlspec.vector"), config.get("tlspec.threads")))
 
     # the synchronisation stages move no data and carry no instruction (nor do the compiler's
-    # own operations, such as ClusterPlanning's cluster barriers, that carry a stage's pointer)
+    # own operations, such as ClusterPlanning's cluster barriers, that carry a stage's pointer);
+    # a pipelined load is issued in the prologue and in the steady loop: one decision, the first
     tvm_ffi.structural_walk(func.body, (TilePrimitiveCall, visit), order="pre")
     return found
 
