@@ -41,7 +41,7 @@ ROOFLINE = {"type": "object", "additionalProperties": False,
 KERNEL = {
     "type": "object",
     "required": ["kernel", "where", "target", "stages", "warnings", "shared_memory", "threads",
-                 "registers", "spills", "occupancy", "launch"],
+                 "registers", "local_memory_bytes", "spills", "occupancy", "launch"],
     "additionalProperties": False,
     "properties": {
         "kernel": {"type": "string"}, "where": {"type": "string"},
@@ -51,7 +51,7 @@ KERNEL = {
         "stages": {"type": "array", "items": STAGE},
         "shared_memory": {"type": "object", "required": ["bytes", "tiles", "mbarriers"],
                           "properties": {"tiles": {"type": "array", "items": TILE}}},
-        "registers": NULLABLE_INT, "spills": NULLABLE_INT, "threads": {"type": "integer"},
+        "registers": NULLABLE_INT, "local_memory_bytes": NULLABLE_INT, "spills": NULLABLE_INT, "threads": {"type": "integer"},
         "occupancy": {"type": "object", "required": ["blocks_per_sm", "limited_by", "limits",
                                                      "warps_per_sm", "max_warps_per_sm"]},
         "launch": {"type": "object", "required": ["dims", "example_dims", "blocks", "tensors",
@@ -96,7 +96,8 @@ def test_shared_pool_and_occupancy(tma_pipeline):
     assert shared["tiles"] == [{"name": "A_s", "shape": [2, 64, 64], "layout": "swizzle_128B",
                                 "swizzle_bytes": 128, "bytes": 16384, "offset": 0}]
     assert shared["mbarriers"] == {"count": 2, "offset": 16384, "bytes": 16}
-    assert tma_pipeline["registers"] > 0 and tma_pipeline["spills"] is None
+    assert tma_pipeline["registers"] > 0
+    assert (tma_pipeline["local_memory_bytes"], tma_pipeline["spills"]) == (0, 0)
     assert tma_pipeline["occupancy"]["limited_by"] == ["shared memory"]
     assert tma_pipeline["occupancy"]["blocks_per_sm"] == 13
 

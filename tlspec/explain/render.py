@@ -58,8 +58,14 @@ def _resources(report: dict) -> list[str]:
     registers = report["registers"] if report["registers"] is not None else "unknown"
     limits = ", ".join(f"{name} {n if n is not None else 'unknown'}"
                        for name, n in fit["limits"].items())
+    local = report["local_memory_bytes"]
+    if local == 0:
+        spills = "no local memory, so no spills"
+    else:
+        spills = (f"{local if local is not None else 'unknown'} bytes of local memory per thread "
+                  "(spills or arrays indexed at run time: the cubin does not say which)")
     return [f"threads: {report['threads']} per block; registers: {registers} per thread; "
-            "spills: unknown (not recorded in the cubin)",
+            + spills,
             f"occupancy: {fit['blocks_per_sm']} blocks per SM ({fit['warps_per_sm']} of "
             f"{fit['max_warps_per_sm']} warps), limited by {' and '.join(fit['limited_by'])} "
             f"(blocks per SM allowed: {limits})"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from ..compiler.cuda_compile import register_count
+from ..compiler.cuda_compile import frame_size, register_count
 from ..model import Kernel
 from .collect import MBARRIER_BYTES, Records
 from .occupancy import occupancy
@@ -77,6 +77,7 @@ def explain_kernel(kernel: Kernel, artifact, records: Records, moved: Traffic,
     manifest = artifact.manifest
     threads = kernel.launch.threads
     registers = register_count(artifact.cubin, manifest["entry"])
+    local = frame_size(artifact.cubin, manifest["entry"])
     fit = occupancy(kernel.target.name, threads, registers, manifest["dynamic_shared_bytes"])
     return {
         "kernel": kernel.name,
@@ -87,7 +88,10 @@ def explain_kernel(kernel: Kernel, artifact, records: Records, moved: Traffic,
         "shared_memory": _shared(records),
         "threads": threads,
         "registers": registers,
-        "spills": None,          # the cubin does not record them (ptxas -v would say)
+        # the cubin records the local memory a thread uses, not what of it spills are: none
+        # when there is none, else unknown (a fragment indexed at run time lives there too)
+        "local_memory_bytes": local,
+        "spills": 0 if local == 0 else None,
         "occupancy": {"blocks_per_sm": fit.blocks_per_sm, "limited_by": fit.limiters,
                       "limits": fit.limits, "warps_per_sm": fit.warps_per_sm,
                       "max_warps_per_sm": fit.max_warps_per_sm},
