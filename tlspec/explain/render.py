@@ -17,7 +17,7 @@ def _instruction(stage: dict) -> str:
         return "loop" if stage["kind"] in LOOPS else "synchronisation, moves no data"
     text = stage["instruction"]
     if stage["vector"] is not None:
-        text += f", {stage['vector']} elements per access"
+        text += f", {stage['vector']} element{'s' * (stage['vector'] != 1)} per access"
     if stage["threads"]:
         text += f", threads {' x '.join(str(t) for t in stage['threads'])}"
     return text
