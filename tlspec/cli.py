@@ -220,6 +220,44 @@ def run(
 
 
 @app.command()
+def explain(
+    spec: str = typer.Argument(..., metavar="SPEC", help="A spec file."),
+    kernel: Optional[str] = typer.Option(None, "--kernel", metavar="NAME",
+                                         help="Explain this kernel only (default: every kernel "
+                                              "of SPEC)."),
+    dims: List[str] = typer.Option([], "--dim", "--dims", metavar="NAME=VALUE",
+                                   help="The value of a symbolic dim for the bytes moved "
+                                        "(repeatable; default: an example size)."),
+    output_format: OutputFormat = typer.Option(OutputFormat.text, "--format",
+                                               help="text for people, json for tools."),
+) -> None:
+    """Explain what the compiler chose for each kernel of a spec, and what it costs.
+
+    Compiles SPEC as tlspec compile does (writing nothing) and prints, per
+    kernel: each stage's instruction (TMA, cp.async, a SIMT loop and its vector
+    width) and why; each pipeline loop's plan; the shared tiles (layout,
+    swizzle, bytes, offset) and mbarriers; registers from the cubin; blocks per
+    SM and what limits them; the bytes one launch moves and its roofline time
+    on H100, H200 and B200. Exit code 0 on success, 1 on errors in the spec,
+    2 for a usage error.
+
+    \b
+    Examples:
+      tlspec explain specs/tma_pipeline.tlspec.yaml
+      tlspec explain specs/copy_symbolic.tlspec.yaml --dim M=8192 --dim N=8192
+      tlspec explain specs/transpose.tlspec.yaml --format json
+    """
+    from .explain.command import ExplainUsageError, explain_spec
+
+    try:
+        status = explain_spec(spec, kernel, dims, output_format is OutputFormat.json, typer.echo)
+    except ExplainUsageError as err:
+        _usage_error(str(err))
+        return
+    raise typer.Exit(status)
+
+
+@app.command()
 def passes() -> None:
     """Print the lowering pipeline in order, one line per pass.
 

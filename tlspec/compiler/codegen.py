@@ -8,6 +8,7 @@ and CUDA source generation (`target.build.cuda`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tvm
@@ -46,7 +47,10 @@ def _dump(dump_dir: str | None, index: int, name: str, mod: tvm.IRModule) -> Non
         raise DumpError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None) -> Lowered:
+def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None,
+          observe: Callable[[str, tvm.IRModule], None] | None = None) -> Lowered:
+    """`observe(pass name, module)`, when given, sees the module after each pass (tlspec explain
+    reads the passes' decisions there)."""
     target = target_for(arch)
     with tvm.transform.PassContext(opt_level=3), target:
         mod = tirx.transform.BindTarget(target.with_host(tvm.target.Target("llvm")))(mod)
@@ -55,6 +59,8 @@ def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None) -> Lowered:
         for index, info in enumerate(pipeline.PASSES, start=1):
             mod = info.make()(mod)
             _dump(dump_dir, index, info.name, mod)
+            if observe is not None:
+                observe(info.name, mod)
             notes += _new_notes(mod, notes)
         host, devices = split_host_device_mods(mod)
         devices = {t: finalize_device_passes()(m) for t, m in devices.items()}

@@ -234,11 +234,23 @@ def dynamic_shared_offset(cubin: bytes, entry: str) -> int:
     return _sections(cubin).get(f".nv.shared.{entry}", (0, 0))[1]
 
 
-EIATTR_REGCOUNT = 0x2F          # .nv.info attribute: (symbol index, registers per thread)
+EIATTR_FRAME_SIZE = 0x11        # .nv.info attributes: (symbol index, value); local memory
+EIATTR_REGCOUNT = 0x2F          # per thread in bytes (spills, local arrays), registers per thread
 
 
 def register_count(cubin: bytes, entry: str) -> int | None:
     """The registers per thread kernel `entry` starts with (its `.nv.info` REGCOUNT), or None."""
+    return _info_value(cubin, entry, EIATTR_REGCOUNT)
+
+
+def frame_size(cubin: bytes, entry: str) -> int | None:
+    """The bytes of local memory per thread of kernel `entry` (its `.nv.info` FRAME_SIZE: 0 when
+    nothing spills and no array lives in local memory), or None."""
+    return _info_value(cubin, entry, EIATTR_FRAME_SIZE)
+
+
+def _info_value(cubin: bytes, entry: str, wanted: int) -> int | None:
+    """The value of attribute `wanted` of kernel `entry` in the cubin's `.nv.info`, or None."""
     sections = _sections(cubin)
     symtab, strtab = sections.get(".symtab"), sections.get(".strtab")
     info = sections.get(".nv.info")
@@ -251,10 +263,10 @@ def register_count(cubin: bytes, entry: str) -> int | None:
     while at + 4 <= end:            # records: format, attribute, then a value or a sized payload
         fmt, attribute = cubin[at], cubin[at + 1]
         size = struct.unpack_from("<H", cubin, at + 2)[0] if fmt == 0x04 else 0
-        if fmt == 0x04 and attribute == EIATTR_REGCOUNT and size == 8:
-            symbol, count = struct.unpack_from("<II", cubin, at + 4)
+        if fmt == 0x04 and attribute == wanted and size == 8:
+            symbol, value = struct.unpack_from("<II", cubin, at + 4)
             if symbol == index:
-                return count
+                return value
         at += 4 + size
     return None
 

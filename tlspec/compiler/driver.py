@@ -51,10 +51,10 @@ class CompileResult:
 
 
 def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | None = None,
-                   ptx: bool = False) -> KernelArtifact:
+                   ptx: bool = False, observe=None) -> KernelArtifact:
     """One supported, validated kernel to its artifact, for the spec's target: a cubin, and its
-    PTX too with ptx=True or on a PTX_ALWAYS target. Raises StageError, CudaCompileError or
-    ManifestError."""
+    PTX too with ptx=True or on a PTX_ALWAYS target (`observe`: see codegen.lower). Raises
+    StageError, CudaCompileError or ManifestError."""
     from .codegen import lower
     from .cuda_compile import compile_cuda, compile_ptx, ptx_arch
     from .manifest import build_manifest
@@ -63,7 +63,7 @@ def compile_kernel(kernel: Kernel, *, nvcc: str | None = None, dump_ir: str | No
 
     arch = kernel.target.name
     dump_dir = str(Path(dump_ir) / kernel.name) if dump_ir else None
-    lowered = lower(build_tile_ir(kernel), arch, dump_dir)
+    lowered = lower(build_tile_ir(kernel), arch, dump_dir, observe)
     cubin = compile_cuda(lowered.source, name=kernel.name, arch=arch, nvcc=nvcc)
     text = None
     if ptx or arch in PTX_ALWAYS:
@@ -170,7 +170,8 @@ def add_notes(kernel: Kernel, artifact: KernelArtifact, diags: Diagnostics) -> N
 
 
 def compile_located(kernel: Kernel, diags: Diagnostics, *, nvcc: str | None = None,
-                    dump_ir: str | None = None, ptx: bool = False) -> KernelArtifact | None:
+                    dump_ir: str | None = None, ptx: bool = False,
+                    observe=None) -> KernelArtifact | None:
     """compile_kernel, its problems as located diagnostics (None then); raises UsageError when
     --dump-ir cannot be written."""
     from .codegen import DumpError
@@ -179,7 +180,7 @@ def compile_located(kernel: Kernel, diags: Diagnostics, *, nvcc: str | None = No
 
     doc = kernel.document
     try:
-        artifact = compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx)
+        artifact = compile_kernel(kernel, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx, observe=observe)
         add_notes(kernel, artifact, diags)
         return artifact
     except DumpError as e:

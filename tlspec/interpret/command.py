@@ -37,13 +37,13 @@ def run_spec(spec: str, kernel_name: str | None, interpret: bool, dims: Sequence
         raise RunUsageError(str(err)) from None
     if not result.ok:
         return _failed(result.diagnostics, "nothing was run", echo)
-    kernel = _choose(result.kernels, kernel_name, spec)
+    kernel = choose_kernel(result.kernels, kernel_name, spec)
     try:
         program = Program(kernel)
     except InterpretError as err:
         return _failed(err.diagnostics, "nothing was run", echo)
     given = _read_inputs(program, inputs)
-    bound = _bind(program, _parse_dims(kernel, dims), given)
+    bound = _bind(program, parse_dims(kernel, dims), given)
     arrays, sources = _arrays(program, bound, given, seed)
     try:
         done = program.run(arrays)
@@ -61,7 +61,7 @@ def _failed(diags: Diagnostics, what: str, echo: Callable[[str], None]) -> int:
     return 1
 
 
-def _choose(kernels: list[Kernel], name: str | None, spec: str) -> Kernel:
+def choose_kernel(kernels: list[Kernel], name: str | None, spec: str) -> Kernel:
     names = ", ".join(k.name for k in kernels)
     if name is not None:
         for kernel in kernels:
@@ -81,7 +81,7 @@ def _pair(option: str, text: str, what: str) -> tuple[str, str]:
     return name, value
 
 
-def _parse_dims(kernel: Kernel, dims: Sequence[str]) -> dict[str, int]:
+def parse_dims(kernel: Kernel, dims: Sequence[str]) -> dict[str, int]:
     values: dict[str, int] = {}
     symbolic = [d.name for d in kernel.dims.values() if d.symbolic]
     for text in dims:
