@@ -67,13 +67,14 @@ def forget(package_name: str) -> None:
 
 
 def compile_here(out: Path, *sources: Path, dump_ir: Path | None = None) -> None:
-    """`tlspec compile SOURCES -o out [--dump-ir dump_ir]`, which must succeed, in this process
-    (the command line's own behaviour is tested by test_cli.py and the docs): a subprocess would
-    import tvm again, seconds for every module that compiles kernels."""
+    """`tlspec compile SOURCES -o out [--dump-ir dump_ir]`, which must succeed, from this process
+    (the command line's own behaviour is tested by test_cli.py and the docs), its kernels
+    compiled by a worker per core as the command does."""
     from tlspec.compiler.driver import compile_paths
 
     result = compile_paths([str(s) for s in sources], str(out),
-                           dump_ir=None if dump_ir is None else str(dump_ir))
+                           dump_ir=None if dump_ir is None else str(dump_ir),
+                           workers=os.cpu_count() or 1)      # one tvm import per worker
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
 
 
