@@ -93,14 +93,15 @@ def varies_in_cluster(func: tirx.PrimFunc, exprs, ranks: list[int]) -> tirx.Var 
         at = analyzer.simplify(tvm_ffi.structural_map(expr, (tirx.Var, lambda v: next(
             (e for k, e in values.items() if k.same_as(v)), v)), order="post"))
         for var, coordinate in coordinates.items():
-            if _uses(at, coordinate):
+            if uses(at, coordinate):
                 return var
     return None
 
 
-def _uses(expr, var: tirx.Var) -> bool:
+def uses(node, var: tirx.Var) -> bool:
+    """Whether `node` (an expression or statement) refers to `var`."""
     found = []
-    tvm_ffi.structural_walk(expr, (tirx.Var, lambda v: found.append(v) if v.same_as(var)
+    tvm_ffi.structural_walk(node, (tirx.Var, lambda v: found.append(v) if v.same_as(var)
                                    else None), order="pre")
     return bool(found)
 

@@ -59,13 +59,6 @@ def substitute(node, var: tirx.Var, value: tirx.PrimExpr):
                                   order="post")
 
 
-def uses(node, var: tirx.Var) -> bool:
-    found = []
-    tvm_ffi.structural_walk(node, (tirx.Var, lambda v: found.append(v) if v.same_as(var) else None),
-                            order="pre")
-    return bool(found)
-
-
 def rebuilt(loop: tirx.For, body: Stmt | None = None, *, var: tirx.Var | None = None,
             kind: tirx.ForKind | None = None, annotations=None) -> tirx.For:
     """`loop` with the parts given replaced (its body, loop variable, kind, annotations)."""

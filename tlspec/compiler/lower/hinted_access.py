@@ -16,8 +16,8 @@ from tvm import tirx
 from tvm.ir.expr import TensorLoad
 from tvm.script.ir_builder import tirx as T
 
-from ..analysis import dtype_bytes, scope_kind
-from .common import substitute, uses
+from ..analysis import dtype_bytes, scope_kind, uses
+from .common import substitute
 
 # eviction_policy -> (64-bit L2 cache policy, L1 eviction priority of the global ld/st)
 HINTS = {

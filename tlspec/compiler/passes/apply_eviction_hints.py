@@ -24,9 +24,9 @@ import tvm_ffi
 from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ..analysis import STAGE_ATTR, scope_kind
+from ..analysis import STAGE_ATTR, scope_kind, uses
 from ..errors import StageError
-from ..lower.common import ceildiv, const, rebuilt, substitute, uses
+from ..lower.common import ceildiv, const, rebuilt, substitute
 from ..lower.hinted_access import HINTS, NotHintable, hint_vector_copy
 
 ANNOTATION = "tlspec.eviction_policy"

@@ -39,9 +39,9 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import dtype_bytes, region_parts, scope_kind
+from ..analysis import dtype_bytes, region_parts, scope_kind, uses
 from ..lower.cp_async import ACCESS_BYTES
-from ..lower.common import rebuilt, uses
+from ..lower.common import rebuilt
 from ..tileir import PIPELINE_ATTR
 
 PLAN_ATTR = "tlspec.pipeline_plan"

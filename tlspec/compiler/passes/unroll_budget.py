@@ -19,7 +19,8 @@ import tvm_ffi
 from tvm import tirx
 from tvm.ir.expr import TensorLoad
 
-from ..lower.common import const, rebuilt, uses
+from ..analysis import uses
+from ..lower.common import const, rebuilt
 
 # Estimated IR nodes after unrolling. The largest kernel of specs/ and tests/gpu/matrix has
 # ~6,500 (copy_evict_chunked_f32), the budget leaves them three times that; one guarded gather
