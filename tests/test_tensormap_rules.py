@@ -78,3 +78,13 @@ def test_the_32_byte_interleave_needs_the_32_byte_swizzle():
     an interleaved map, and the rule errs on the side of a refusal."""
     m = TensorMap(F16, [16, 64, 4], [32, 2048], [16, 8, 4], interleave="32B")
     assert [v.rule for v in violations(m)] == ["interleave"]
+
+
+def test_the_innermost_element_stride_is_one():
+    """The reference's rule (the driver ignores elementStrides[0] without interleave, and the PTX
+    ISA's traversal stride of dimension 0 must then be 1): a map that strides the innermost
+    dimension would not move what it says, so it is refused. Outer element strides of 2 to 8
+    are legal (see CASES)."""
+    assert [v.rule for v in violations(rank2([8, 8], element_strides=(2, 1)))] == \
+        ["inner_element_stride"]
+    assert violations(rank2([64, 128], element_strides=(1, 2))) == []
