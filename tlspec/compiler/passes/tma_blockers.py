@@ -73,7 +73,7 @@ def tma_blockers(func, config: dict, dst: Side, src: Side, layouts: dict,
     if ruled_out:
         return [ruled_out]
     tile, tensor = (dst, src) if dst.kind == "shared" else (src, dst)
-    strided = _stride_problems(func, tile, tensor, store=tensor is dst)
+    strided = _stride_problems(func, tensor, store=tensor is dst)
     if strided:
         return strided
     layout = layouts.get(tile.buffer.name)
@@ -94,15 +94,13 @@ def tma_blockers(func, config: dict, dst: Side, src: Side, layouts: dict,
     return problems + _placement_problems(func, tile, [rows, *box[1:]] if rows else box, storage)
 
 
-def _stride_problems(func, tile: Side, tensor: Side, store: bool) -> list[str]:
-    """Why TMA cannot move a strided region ([] when neither side is strided, or when it can): a
-    TMA load traverses the tensor's outer dimensions by element strides (the steps; see
-    `..lower.tma_strided`), but it writes a dense box of shared memory and never strides the
-    innermost dimension; and it is not used for stores or from coordinates that may be negative
-    (neither is established on the hardware: there a SIMT loop is exact)."""
-    dense = tile.strided()
-    if dense:
-        return [f"{dense}: TMA moves a dense box of shared memory"]
+def _stride_problems(func, tensor: Side, store: bool) -> list[str]:
+    """Why TMA cannot move a strided region of a global tensor ([] when it is not strided, or
+    when TMA can): a TMA load traverses the tensor's outer dimensions by element strides (the
+    steps; see `..lower.tma_strided`) into a dense box of shared memory (shared tiles have no
+    steps), but never strides the innermost dimension; and it is not used for stores or from
+    coordinates that may be negative (neither is established on the hardware: there a SIMT loop
+    is exact)."""
     strided = tensor.strided()
     if strided is None:
         return []
