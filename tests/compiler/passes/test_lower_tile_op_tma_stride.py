@@ -1,8 +1,8 @@
 """LowerTileOp on a TMA load of a strided region: tirx's `copy_async` with tlspec's strided
 dispatch (`..lower.tma_strided`), the steps in its config, the mbarrier armed with the bytes of
-the elements loaded (the tile's, not the traversed box's); then, once lowered, the tensor map
-the run time encodes: the traversed box (count x step) and the steps as element strides,
-innermost first; and a pipelined strided load (a `tma_copy` of each slot) keeps its steps."""
+the elements loaded (the tile's, not the traversed box's); a pipelined strided load (a
+`tma_copy` of each slot) keeps its steps. (The tensor maps the run time then encodes:
+tests/compiler/test_manifest_tensormaps.py.)"""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
@@ -12,10 +12,7 @@ from copy_kernels import copy_kernel
 from pipeline_support import run_through, tile_ir
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from tlspec.compiler.codegen import lower
 from tlspec.compiler.lower import tma_strided
-from tlspec.compiler.manifest import build_manifest
-from tlspec.validate import validate_text
 
 ROWS = ['- copy: {src: "A[bx*128 : +64 : 2, 0 : +64]", dst: A_s}',
         '- copy: {src: A_s, dst: "B[bx*64 : +64, 0 : +64]"}']
@@ -38,13 +35,6 @@ def _number(expr) -> int:
     return expr
 
 
-def tensormaps(text):
-    kernel = validate_text(text).kernels[0]
-    low = lower(tile_ir(text), "sm_90a", None)
-    return {t["argument"]: t for t in build_manifest(kernel, low.host, low.device,
-                                                     "sm_90a")["tensormaps"]}
-
-
 def test_a_strided_load_is_the_strided_dispatch_armed_with_the_tiles_bytes():
     copies, armed = lowered(copy_kernel({"A_s": ((64, 64), "auto")}, ROWS, grid="{bx: 8}"))
     load = copies[0]
@@ -53,33 +43,6 @@ def test_a_strided_load_is_the_strided_dispatch_armed_with_the_tiles_bytes():
     assert "mbar" in load.config
     assert armed == [64 * 64 * 2]
     assert copies[1].dispatch == "tma_explicit"         # the dense store
-
-
-def test_the_tensor_map_traverses_count_x_step_with_the_steps_as_element_strides():
-    maps = tensormaps(copy_kernel({"A_s": ((64, 64), "auto")}, ROWS, grid="{bx: 8}"))
-    assert (maps["A"]["box"], maps["A"]["element_strides"]) == ([64, 128], [1, 2])
-    assert (maps["B"]["box"], maps["B"]["element_strides"]) == ([64, 64], [1, 1])
-
-
-def test_a_3d_map_strides_each_outer_dimension_by_its_step():
-    text = """
-tlspec: 1
-name: k3
-target: sm_90a
-dims: {M: 96, N: 64}
-buffers:
-  A:   {scope: global, shape: [8, M, N], dtype: int8, io: in}
-  B:   {scope: global, shape: [2, 16, N], dtype: int8, io: out}
-  A_s: {scope: shared, shape: [2, 16, 64], dtype: int8}
-launch:
-  grid: {bx: 1}
-  threads: 128
-stages:
-  - copy: {src: "A[1 : +2 : 4, 0 : +16 : 3, 0 : +64]", dst: A_s}
-  - copy: {src: A_s, dst: "B[:, :, :]"}
-"""
-    maps = tensormaps(text)
-    assert (maps["A"]["box"], maps["A"]["element_strides"]) == ([64, 48, 8], [1, 3, 4])
 
 
 def test_a_pipelined_strided_load_keeps_its_steps():
