@@ -6,7 +6,7 @@ multiple of 16 bytes). Dimensions are innermost first, as the driver takes them;
 are the element sizes."""
 import pytest
 
-from tlspec.tensormap_rules import TensorMap, violations
+from tlspec.tensormap_rules import TensorMap, strided_problem, violations
 
 F16, F32, U8 = 2, 4, 1
 
@@ -88,3 +88,12 @@ def test_the_innermost_element_stride_is_one():
     assert [v.rule for v in violations(rank2([8, 8], element_strides=(2, 1)))] == \
         ["inner_element_stride"]
     assert violations(rank2([64, 128], element_strides=(1, 2))) == []
+
+
+def test_what_tlspec_moves_by_element_strides():
+    """Loads with outer element strides only; a strided store or an innermost stride never (the
+    driver would encode them, but they are not what tlspec can show moves right)."""
+    assert strided_problem([1, 1], store=True) is None
+    assert strided_problem([1, 2, 8], store=False) is None
+    assert "innermost (contiguous) dimension" in strided_problem([2, 1], store=False)
+    assert "strided store" in strided_problem([1, 2], store=True)

@@ -61,6 +61,9 @@ OOB_FILLS = ("none", "nan")
 
 Value = Optional[int]
 
+INNER_ELEMENT_STRIDE = ("TMA traverses the innermost (contiguous) dimension with an element stride "
+                        "of 1 (the driver ignores elementStrides[0] without interleave)")
+
 
 @dataclass(frozen=True)
 class TensorMap:
@@ -87,6 +90,18 @@ class Violation(NamedTuple):
 
     def __str__(self) -> str:
         return self.message
+
+
+def strided_problem(element_strides: Sequence[int], store: bool) -> Optional[str]:
+    """Why tlspec moves no region of these element strides (innermost first) by TMA, beyond the
+    driver's rules on its map (`violations`), or None: a strided store (that a TMA store honours
+    element strides is not established: it is a SIMT loop), a stride of the innermost
+    dimension."""
+    if all(stride == 1 for stride in element_strides):
+        return None
+    if store:
+        return "a strided store is a SIMT loop (TMA element strides are used for loads only)"
+    return INNER_ELEMENT_STRIDE if element_strides[0] != 1 else None
 
 
 def violations(m: TensorMap) -> list[Violation]:
@@ -137,9 +152,7 @@ def violations(m: TensorMap) -> list[Violation]:
         if stride is not None and not 1 <= stride <= MAX_ELEMENT_STRIDE:
             add("element_stride", f"TMA element strides are 1 to {MAX_ELEMENT_STRIDE}, not {stride}")
     if m.interleave == "none" and m.element_strides and m.element_strides[0] not in (None, 1):
-        add("inner_element_stride", "TMA traverses the innermost dimension with an element stride "
-                                    f"of 1 without interleave (the driver ignores it), not "
-                                    f"{m.element_strides[0]}")
+        add("inner_element_stride", INNER_ELEMENT_STRIDE)
     inner = m.box[0] * m.elem_bytes if m.box and m.box[0] is not None else None
     span = SWIZZLE_BYTES.get(m.swizzle, 0)
     if inner is not None and m.interleave == "none" and inner % ALIGN:

@@ -85,9 +85,8 @@ def test_a_pitched_view_whose_rows_are_16_byte_multiples_is_tma():
 NOT_TMA = {
     "a step on the contiguous dimension": (
         dict(src="A[by*16 : +16, bx*128 : +64 : 2]"),
-        "'A' has step 2 in dimension 1, its contiguous one: TMA traverses the innermost "
-        "dimension with an element stride of 1 (the driver ignores elementStrides[0] without "
-        "interleave)"),
+        "'A' has step 2 in dimension 1: TMA traverses the innermost (contiguous) dimension "
+        "with an element stride of 1 (the driver ignores elementStrides[0] without interleave)"),
     "a step of 9": (
         dict(src="A[by*144 : +16 : 9, bx*64 : +64]"),
         "TMA element strides are 1 to 8, not 9"),

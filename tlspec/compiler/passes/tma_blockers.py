@@ -104,12 +104,9 @@ def _stride_problems(func, tensor: Side, store: bool) -> list[str]:
     strided = tensor.strided()
     if strided is None:
         return []
-    if store:
-        return [f"{strided}: a strided store is a SIMT loop (TMA element strides are used for "
-                "loads only)"]
-    if tensor.steps[-1] != 1:
-        return [f"{strided}, its contiguous one: TMA traverses the innermost dimension with an "
-                "element stride of 1 (the driver ignores elementStrides[0] without interleave)"]
+    problem = tensormap_rules.strided_problem(tensor.steps[::-1], store)
+    if problem:
+        return [f"{strided}: {problem}"]
     analyzer = analyzer_for({**loop_ranges(func), **base_ranges(func)})
     return [f"{strided}, and its region may start before the tensor in dimension {d} (at "
             f"{start}): a strided TMA load is used only from coordinates proven not negative"
