@@ -44,6 +44,13 @@ def test_steps_on_two_outer_dimensions_and_a_pitched_view(tma_stride):
     assert pitched["element_strides"] == [1, 2]
 
 
+@pytest.mark.parametrize("name, step", [("pipelined_rows_s2_f16", 2),
+                                        ("specialized_rows_s4_f16", 4)])
+def test_pipelined_strided_loads_into_swizzled_slots(tma_stride, name, step):
+    a = map_of_a(tma_stride[1], name)
+    assert (a["box"], a["element_strides"], a["swizzle"]) == ([64, 64 * step], [1, step], "128B")
+
+
 @pytest.mark.parametrize("name", ["cols_s2_f16", "cols_s8_f16", "cols_s2_e4m3", "rows_s9_f16"])
 def test_what_tma_cannot_traverse_has_no_map_of_a(tma_stride, name):
     assert map_of_a(tma_stride[1], name) is None

@@ -10,6 +10,8 @@ the rows past the output's end are not written):
 - the odd rows (`a[1::s]`): the traversal starts at an odd coordinate;
 - steps on both outer dimensions of a 3-D tensor (`a[::2, ::3]`);
 - a pitched view (`torch.as_strided`, rows 16-byte multiples apart) read every other row;
+- strided loads into swizzle_128B slots of a pipeline, issued iterations ahead and by a
+  warp-specialized producer (their bytes complete on the pipeline's mbarriers);
 - what TMA cannot traverse, by SIMT loops: a step on the contiguous dimension (`a[:, ::s]`,
   float16 and float8_e4m3) and a step of 9.
 
@@ -100,6 +102,15 @@ def test_every_other_row_of_a_pitched_view(m, n, ld):
     a = torch.as_strided(random((m * ld,)), (m, n), (ld, 1))
     out = run("pitched_rows_f16", a, (ceildiv(m, 2), n), torch.float16)
     check(out, a[::2].contiguous(), "B")
+
+
+@pytest.mark.parametrize("name, step", [("pipelined_rows_s2_f16", 2),
+                                        ("specialized_rows_s4_f16", 4)])
+def test_strided_loads_into_the_swizzled_slots_of_a_pipeline(name, step):
+    assert element_strides(name) == [[1, step]]
+    a = random((1000, 512))
+    out = run(name, a, (ceildiv(1000, step), 512), torch.float16)
+    check(out, a[::step].contiguous(), "B")
 
 
 @pytest.mark.parametrize("tag, step", [("f16", 2), ("f16", 3), ("f16", 4), ("f16", 8),
