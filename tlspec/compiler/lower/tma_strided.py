@@ -7,9 +7,12 @@ coordinates and checks), then gives the tensor map the region's steps as its ele
 (config `STRIDES`, outermost first, as the spec writes them) and a box of count x step elements
 along each dimension: the driver's reference, "if elementStrides[i] is not equal to one, then
 TMA loads ceil(boxDim[i] / elementStrides[i]) elements along the i-th dimension; to load N
-elements, boxDim[i] must be set to N * elementStrides[i]". The instruction is tirx's own; the
-elements it writes into shared memory, and so the bytes it completes on the mbarrier, are the
-count's (the tile's), which is what LowerTileOp arms the mbarrier with.
+elements, boxDim[i] must be set to N * elementStrides[i]". Element i of the tile along a
+dimension is the tensor's element start + i x step there (zero where that lies past the end),
+and the tile is dense: the box being a multiple of the step, no partial stride is ever asked
+for. The instruction is tirx's own; the elements it writes into shared memory, and so the bytes
+it completes on the mbarrier, are the count's (the tile's), which is what LowerTileOp arms the
+mbarrier with.
 
 InstructionAnnotation (`..passes.tma_blockers`) chose this only for loads whose innermost step is
 1 (the driver ignores elementStrides[0] without interleave), with steps of at most 8 and boxes of
