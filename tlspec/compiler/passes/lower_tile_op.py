@@ -11,7 +11,8 @@
 - a cp.async copy (global -> shared) becomes the same thread-to-vector loop with one
   `cp.async` per vector, then commit and wait (`..lower.cp_async`);
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
-  LowerHopperIntrin) issued by thread 0 (or `tlspec.leader`), with the `eviction_policy` as its L2 cache hint, and
+  LowerHopperIntrin; a load of a strided region `..lower.tma_strided`'s, whose tensor map
+  traverses the region by element strides) issued by thread 0 (or `tlspec.leader`), with the `eviction_policy` as its L2 cache hint, and
   its mbarrier protocol: a load arms its mbarrier with the tile's byte count and every thread
   waits on it (the phase is the parity of the enclosing loops' iteration count); a store is
   committed by the issuing thread, which waits only until the tile has been read out of shared
@@ -59,7 +60,7 @@ from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, re
                         rows_view_name, scope_kind, thread_info)
 from ..errors import StageError
 from ..guards import FILLS
-from ..lower import pitched, scatter4, tma_rows
+from ..lower import pitched, scatter4, tma_rows, tma_strided
 from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
                              signal_remote, sync_cluster)
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
@@ -283,15 +284,19 @@ class _Lowerer:
         if load:
             slot = call.args[2] if explicit else int(config["tlspec.mbarrier"])
             mbar = self.views[MBARRIERS].ptr_to([slot])
-            issue = [view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                             config={"mbar": mbar, **hint, **_multicast(config)},
-                                             dispatch="tma_explicit")]
+            steps = ops.steps_of(call, 1)       # a strided region's (a pipeline keeps them)
+            strided = {tma_strided.STRIDES: steps} if any(s != 1 for s in steps) else {}
+            issue = [view, TilePrimitiveCall(
+                self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
+                config={"mbar": mbar, **hint, **_multicast(config), **strided},
+                dispatch=tma_strided.DISPATCH if strided else "tma_explicit")]
             if explicit and "cluster_mask" in config:      # a multicast pipeline's load
                 mask = int(config["cluster_mask"])
                 leader = leader & (cluster_rank(self.func) == (mask & -mask).bit_length() - 1)
             if explicit:
                 return tirx.IfThenElse(leader, seq(issue), None)
-            # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end)
+            # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end;
+            # a strided region's: the elements it writes into the tile, not those it traverses)
             nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
             issue.append(tirx.Evaluate(
                 T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes))))
