@@ -95,7 +95,7 @@ def test_steps_on_two_outer_dimensions(nb, r, c):
     check(out, a[::2, ::3].contiguous(), "B")
 
 
-@pytest.mark.parametrize("m, n, ld", [(1, 8, 8), (33, 100, 104), (100, 1000, 1024),
+@pytest.mark.parametrize("m, n, ld", [(1, 8, 8), (33, 104, 112), (100, 1000, 1024),
                                       (64, 64, 128)])
 def test_every_other_row_of_a_pitched_view(m, n, ld):
     assert element_strides("pitched_rows_f16") == [[1, 2]]
