@@ -77,8 +77,9 @@ def test_the_vector_is_16_bytes_of_the_run():
     assert config["tlspec.instruction"] == "sync" and config["tlspec.vector"] == 8
 
 
-def lowered(text):
-    body = run_through(tile_ir(text), "LowerTileOp")["main"].body
+def lowered(text, last="LowerTileOp"):
+    """The stage of `text` after the pass `last`."""
+    body = run_through(tile_ir(text), last)["main"].body
     found = []
     tvm_ffi.structural_walk(body, (tirx.AttrStmt, lambda a: found.append(a)
                                    if stage_kind(a) else None), order="pre")
@@ -110,3 +111,26 @@ def test_a_scatter_writes_nothing_for_a_row_out_of_range_or_past_the_rows_tensor
     assert all(s.else_case is None for s in nodes(stage, tirx.IfThenElse))
     guards = " ".join(s.condition.script() for s in nodes(stage, tirx.IfThenElse))
     assert "< T" in guards and "index0 < T.Cast(\"int64\", NP)" in guards
+
+
+@pytest.mark.parametrize("text, loads, stores", [
+    (GATHER.replace("fill: -99", "fill: -99\n      eviction_policy: evict_first"),
+     "cache", "out"),
+    (SCATTER.replace("each: {t:", "eviction_policy: evict_last\n      each: {t:"), "out", "cache")])
+def test_an_eviction_policy_stages_the_rows_with_index_values_bound_per_phase(text, loads, stores):
+    """ApplyEvictionHints stages the vectors through registers: a load phase, then a store
+    phase, each binding the index values of its vectors anew (one variable bound twice is not
+    valid TIR), and hints both global sides (ptx ld / st with the L2 policy)."""
+    stage = lowered(text, "ApplyEvictionHints")
+    binds = [b.var for b in nodes(stage, tirx.LetStmt)]
+    assert [v.name for v in binds] == ["index0", "index1"] * 2
+    assert not binds[0].same_as(binds[2]) and not binds[1].same_as(binds[3])
+    script = stage.script()
+    policy = "L1::evict_first" if loads == "cache" else "L1::evict_last"
+    [load] = [line for line in script.splitlines() if "T.ptx.ld(" in line]
+    [store] = {line.strip() for line in script.splitlines() if "T.ptx.st(" in line}
+    assert f"T.address_of({loads}[" in load and "staged_w[" in load and policy in load
+    assert f"T.address_of({stores}[" in store and "staged_w[" in store and policy in store
+    assert script.index("T.ptx.ld(") < script.index("T.ptx.st(")
+    if loads == "cache":     # the fill still goes to the rows out of range, through registers
+        assert "T.uint16(54832)" in script
