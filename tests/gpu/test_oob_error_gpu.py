@@ -148,6 +148,10 @@ def test_a_debug_table_scatter_writes_only_rows_in_range(v, r):
     want[idx[1:].long()] = rows[1:]
     assert_same(table, want, "table")                          # row 0 written nowhere
     assert_guards(table, "table")
+    idx[0] = min(set(range(v)) - set(idx[1:].tolist()))         # a row no other index names
+    want[idx.long()] = rows
+    run("rows_scatter_debug_f32", table, idx, rows)             # the record was cleared
+    assert_same(table, want, "table")
 
 
 def test_a_debug_paged_gather_names_the_page_out_of_range_and_the_read_past_the_table():
@@ -203,6 +207,11 @@ def test_a_debug_paged_scatter_writes_only_its_slots():
     assert 0 <= int(found.group(1)) < 16
     assert_same(cache, want, "cache")
     assert_guards(cache, "cache")
+    table[1, 0] = min(set(range(np_)) - set(table.view(-1).tolist()))    # a page of its own
+    tokens = random((b, t, 64), torch.bfloat16)
+    want = paged_scatter_reference(cache, table, tokens)
+    run("paged_write_debug_bf16", cache, table, tokens)         # the record was cleared
+    assert_same(cache, want, "cache")
 
 
 def test_a_debug_call_under_graph_capture_is_refused():
