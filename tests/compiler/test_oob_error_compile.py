@@ -78,3 +78,25 @@ def test_the_tma_gather4_form_is_refused_in_the_debug_mode():
     assert "out_of_range: error (the debug mode) with the TMA gather4 form is not compiled" \
         in error.message
     assert error.pointer.endswith("/gather/out_of_range")
+
+
+def test_a_manifest_from_the_cache_names_the_file_and_lines_compiled_now(tmp_path):
+    """The compile cache's key holds neither a spec's path nor its layout: a debug-mode kernel
+    from the cache names the file compiled now, at its lines."""
+    from tlspec.cache import Cache
+    from tlspec.compiler.driver import compile_paths
+
+    text = (ROOT / "docs" / "spec.md").read_text()
+    start = text.index("tlspec: 1\nname: paged_debug\n")
+    spec = text[start:text.index("```", start)]
+    cache = Cache(tmp_path / "cache")
+    wheres = []
+    for name, prefix in (("first", ""), ("second", "# moved down two lines\n\n")):
+        path = tmp_path / f"{name}.tlspec.yaml"
+        path.write_text(prefix + spec)
+        assert compile_paths([str(path)], str(tmp_path / name), cache=cache).ok
+        sites = manifest(tmp_path / name, "paged_debug")["out_of_range"]["sites"]
+        wheres.append(sites[1]["where"])
+    assert wheres == [f"{tmp_path}/first.tlspec.yaml:22:16",
+                      f"{tmp_path}/second.tlspec.yaml:24:16"]
+    assert len(list((tmp_path / "cache" / "kernels").iterdir())) == 1    # compiled once

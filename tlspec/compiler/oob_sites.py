@@ -105,3 +105,11 @@ def manifest_sites(kernel: Kernel) -> dict | None:
         out.append(entry)
     return {"record_words": RECORD_WORDS,
             "grid": [index.name for index in kernel.launch.grid], "sites": out}
+
+
+def locate_sites(manifest: dict, kernel: Kernel) -> None:
+    """Write each site's `where` for the kernel's document as read now: a manifest from the
+    compile cache was made from a file that may have had another name or layout (the cache's
+    key holds neither), and the error must name this one."""
+    for site in manifest.get("out_of_range", {}).get("sites", []):
+        site["where"] = str(kernel.document.location(site["pointer"]))
