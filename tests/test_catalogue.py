@@ -174,9 +174,9 @@ def test_oversized_file(tmp_path):
     path.write_text(BASE + "x-padding: |\n" + padding, encoding="utf-8")
     size = path.stat().st_size
     assert size > MAX_FILE_BYTES
-    start = time.perf_counter()
+    start = time.process_time()
     result = validate_paths([str(path)])
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     (error,) = result.diagnostics.errors
     assert first_line(error) == (f"{path}:1:1: error: file is {size} bytes; spec files are "
                                  f"limited to {MAX_FILE_BYTES} bytes")
@@ -185,14 +185,16 @@ def test_oversized_file(tmp_path):
 
 def test_the_densest_file_under_the_limit_validates_in_bounded_time(tmp_path):
     """Stages in flow style are the most work per byte (the fuzzer's repeated lines: 580 KB of
-    them took over 10 s under load when the limit was 1 MiB)."""
+    them took over 10 s under load when the limit was 1 MiB). The bound is on this process's CPU
+    time, which other processes' load does not stretch (wall time reached 12 s beside a busy
+    parallel suite)."""
     stage = '  - gather: {src: "table[:, c*256 : +256]", dst: G_s, index: "idx[bx*4 : +4]"}\n'
     path = tmp_path / "dense.tlspec.yaml"
     text = BASE + stage * ((MAX_FILE_BYTES - len(BASE)) // len(stage))
     path.write_text(text, encoding="utf-8")
-    start = time.perf_counter()
+    start = time.process_time()
     result = validate_paths([str(path)])
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert result.diagnostics.errors
     assert elapsed < 5.0, f"{elapsed:.1f} s"
 
@@ -256,17 +258,17 @@ def _alias_bomb(levels: int) -> str:
 
 def test_alias_bomb_fails_fast():
     path = next(p for p in INVALID if case_name(p) == "yaml_alias_bomb")
-    start = time.perf_counter()
+    start = time.process_time()
     result = validate_paths([str(path)])
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert elapsed < 2.0, f"the alias bomb took {elapsed:.1f} s"
     assert len(result.diagnostics.errors) == 1
 
 
 def test_bigger_alias_bomb_fails_fast():
-    start = time.perf_counter()
+    start = time.process_time()
     result = validate_text(_alias_bomb(30), "bomb.tlspec.yaml")  # 10**30 values when expanded
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert elapsed < 2.0, f"the alias bomb took {elapsed:.1f} s"
     (error,) = result.diagnostics.errors
     assert "expands to more than" in error.message

@@ -172,10 +172,10 @@ def test_too_long():
 
 
 def test_deep_parentheses_fail_fast():
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ExprError):
         parse_expr("(" * 10000 + "x" + ")" * 10000)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
 
 
 def nested(depth: int, kind: str) -> str:
@@ -236,9 +236,9 @@ def nested_products(levels: int) -> str:
     nested_products(7),
 ])
 def test_product_expansion_is_capped(text):
-    start = time.perf_counter()
+    start = time.process_time()
     e = simplify(parse_expr(text))
-    assert time.perf_counter() - start < 1
+    assert time.process_time() - start < 1
     assert len(to_source(e)) < 50 * len(text)
     env = {f"{c}{i}": i + 1 for i in range(20) for c in "ab"} | {"x": 3}
     assert evaluate(e, env) == evaluate(parse_expr(text), env)
