@@ -48,6 +48,7 @@ class _Builder:
         self.tunables: dict[str, Tunable] = {}
         self.tuned: dict[str, Expr] = {}     # tunable parameters -> their chosen value
         self.used: set[str] = set()          # names an expression or option used
+        self.misspelt = False                # some name was unknown (a parameter's, maybe)
 
     @property
     def constants(self) -> dict[str, Expr]:
@@ -78,8 +79,8 @@ class _Builder:
             first = self.at(previous.pointer, key=previous.named_by_key)
             self.error(pointer, f"'{name}' is already defined as a {previous.kind} at line "
                                 f"{first.line}, column {first.column}",
-                       "dims, buffers, block indices, loop variables and barriers share one "
-                       "namespace; rename one of them", key=named_by_key)
+                       "dims, tunable parameters, buffers, block indices, loop variables and "
+                       "barriers share one namespace; rename one of them", key=named_by_key)
             return False
         self.names[name] = _Definition(kind, pointer, named_by_key)
         return True
@@ -119,6 +120,7 @@ class _Builder:
                 message = f"{known.kind} '{var.name}' cannot be used in {what}"
                 hint = "usable here: " + (", ".join(visible) or "integers only")
             else:
+                self.misspelt = True
                 message = f"unknown name '{var.name}' in {what}{did_you_mean(var.name, visible)}"
                 hint = "defined here: " + (", ".join(visible) or "no names; use integers")
             self.error(pointer, message, hint, offset=base + var.offset)
@@ -203,6 +205,7 @@ class _Builder:
         if isinstance(value, int):
             return value
         if value not in self.tunables:
+            self.misspelt = True
             self.error(pointer, f"unknown tunable parameter '{value}'"
                        + did_you_mean(value, self.tunables),
                        "declare it in `tune:` with its candidate values, e.g. "
@@ -394,7 +397,7 @@ def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics,
     stages = builder.stages(data["stages"], "/stages", visible, 0)
     derived = {n: d for n, d in dims.items() if d.derived and d.symbolic}
     for tunable in builder.tunables.values():
-        if tunable.name not in builder.used:
+        if tunable.name not in builder.used and not builder.misspelt:
             builder.diags.warning(builder.at(tunable.pointer, key=True),
                                   f"tunable parameter '{tunable.name}' is never used",
                                   pointer=tunable.pointer,

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from ..cache_key import digest
-from ..model import Kernel
+
+if TYPE_CHECKING:         # the GPU machine writes records too: no yaml needed for that
+    from ..model import Kernel
 
 FORMAT = 1
 SUFFIX = ".tune.json"
