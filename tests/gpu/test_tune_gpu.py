@@ -55,15 +55,21 @@ def test_every_variant_matches_the_first_and_is_timed(results):
         assert entry["winner"] in entry["variants"]
 
 
+def transposed(wrapper, m, n):
+    """Call `wrapper` on a random m x n matrix, its output poisoned; check it is torch's a.t()."""
+    a = random((m, n))
+    out = guarded((n, m))
+    wrapper(a, out)
+    torch.cuda.synchronize()
+    assert_same(out, a.t().contiguous())
+    assert_guards(out)
+    return a, out
+
+
 def test_the_first_variant_is_torch_s_transpose(results):
     package = sys.modules["tlspec_tune_variants"]       # imported by measure()
     for m, n in SIZES.values():
-        a = random((m, n))
-        out = guarded((n, m))
-        package.tune_transpose__v0(a, out)
-        torch.cuda.synchronize()
-        assert_same(out, a.t().contiguous())
-        assert_guards(out)
+        transposed(package.tune_transpose__v0, m, n)
 
 
 def test_the_record_holds_each_class_s_winner(results, tmp_path):
@@ -119,10 +125,5 @@ def chosen(*arrays):
     (256, 512, "tune_transpose"), (4096, 4096, "tune_transpose"), (8, 8, "tune_transpose"),
     (2048, 64, "tune_transpose")])
 def test_each_call_runs_its_size_class_s_kernel(m, n, kernel):
-    a = random((m, n))
-    out = guarded((n, m))
-    kernels.tune_transpose(a, out)
-    torch.cuda.synchronize()
-    assert_same(out, a.t().contiguous())
-    assert_guards(out)
+    a, out = transposed(kernels.tune_transpose, m, n)
     assert chosen(a, out) == kernel
