@@ -44,7 +44,7 @@ def parse_sizes(kernel: Kernel, sizes: list[str]) -> list[dict[str, int]]:
         try:
             dims = parse_dims(kernel, text.split(","))
         except RunUsageError as err:
-            raise UsageError(f"--sizes {text}: {str(err).removeprefix('--dim ')}") from None
+            raise UsageError(f"--sizes {text}: {str(err).split(': ', 1)[-1]}") from None
         missing = [n for n in symbolic if n not in dims]
         if missing:
             raise UsageError(f"--sizes {text}: give {', '.join(missing)} too")
