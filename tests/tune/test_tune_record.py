@@ -66,3 +66,14 @@ def test_a_symbolic_kernel_s_record_has_a_choice_per_class(tmp_path):
     assert problem is None
     assert classes == {"M<=256,N<=256": {"TW": 32, "THREADS": 64},
                        "M<=4096,N<=4096": {"TW": 64, "THREADS": 128}}
+
+
+def test_the_gpu_test_s_hand_made_record_is_current():
+    """tests/gpu/tune's record must match its spec, or the GPU test's package compiles without
+    its tuned variants (regenerate its spec_hash with tlspec.tune.record.spec_hash)."""
+    from tlspec.validate import validate_paths
+
+    spec = "tests/gpu/tune/tune_transpose.tlspec.yaml"
+    (kernel,) = validate_paths([spec]).kernels
+    classes, problem = chosen(kernel, read_record(spec))
+    assert problem is None and len(classes) == 3
