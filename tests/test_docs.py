@@ -172,8 +172,9 @@ CLI_DOC = ROOT / "docs" / "cli.md"
 INTERPRETER_DOC = ROOT / "docs" / "interpreter.md"
 PYTHON_DOC = ROOT / "docs" / "python.md"
 TORCH_DOC = ROOT / "docs" / "torch.md"
+TUNE_DOC = ROOT / "docs" / "tune.md"
 # docs/cli.md: tests/test_cli_docs.py
-RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC, PYTHON_DOC, TORCH_DOC]
+RUN_DOCS = [COMPILER_DOC, ARTIFACTS_DOC, INTERPRETER_DOC, PYTHON_DOC, TORCH_DOC, TUNE_DOC]
 
 
 @pytest.fixture(scope="module")

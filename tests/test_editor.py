@@ -230,3 +230,28 @@ def test_snippets_for_every_stage_kind_and_a_whole_kernel(server):
     kernel = [item for item in server.completion(open_doc(server, ""), 1, 0)
               if item["label"] == "new tlspec kernel"]
     assert kernel, "no whole-kernel snippet at the top level"
+
+
+# A kernel with tunable parameters (docs/tune.md): `tune:` is line 3, its parameter line 4.
+TUNED = KERNEL.replace("name: k\n", "name: k\ntune:\n  T: [32, 64]\n").replace(
+    "threads: 32", "threads: T")
+
+
+def test_tune_is_offered_and_documented(server):
+    assert "tune" in labels(server, "", 1, 0)
+    uri = open_doc(server, TUNED + "  - copy: {src: A, dst: B}\n")
+    try:
+        hover = server.hover(uri, 3, 1)
+        contents = hover["contents"]
+        text = contents["value"] if isinstance(contents, dict) else str(contents)
+        assert plain(load_schema()["properties"]["tune"]["description"]) in plain(text), text
+        assert server.diagnostics(uri) == []     # threads: T is an integer option's other form
+    finally:
+        server.close_document(uri)
+
+
+def test_empty_and_repeated_candidates_are_reported(server):
+    for candidates in ("[]", "[32, 32]"):
+        diags = _diagnostics(server, TUNED.replace("[32, 64]", candidates)
+                             + "  - copy: {src: A, dst: B}\n")
+        assert [d for d in diags if d["range"]["start"]["line"] == 4], (candidates, diags)

@@ -42,6 +42,7 @@ def test_a_tag_that_agrees_with_its_text_is_read(value):
     result = validate_text(BASE.replace(THREADS, f"threads: {value}"), "t.tlspec.yaml")
     if value == "!!str 256":
         (error,) = result.diagnostics.errors
-        assert error.message == "'threads' must be an integer, got the string '256'"
+        assert error.message == ("'threads' must be an integer or the name of a tunable "
+                                 "parameter, got the string '256'")
     else:
         assert result.ok, result.diagnostics.render_text()

@@ -15,13 +15,15 @@ from .derived_dims import define_derived
 from .expr import (Const, Expr, ExprError, Var, bounds, free_vars, parse_expr, simplify,
                    substitute, to_source)
 from .index_expr import loads, map_loads, parse_index_expr, parse_range, substitute_all
-from .model import Barrier, BlockIndex, Buffer, Dim, EachVar, Kernel, Launch, RegionRef, Stage
+from .model import (Barrier, BlockIndex, Buffer, Dim, EachVar, Kernel, Launch, RegionRef, Stage,
+                    Tunable)
 from .names import name_problem
 from .region import parse_region, resolve, steps
 from .source import SourceDocument, pointer_join
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
 from .targets import DEFAULT_TARGET, TARGETS
+from .tune.params import INTEGER_OPTIONS, check_candidate, define_tunables
 
 AXES = ("x", "y", "z")
 # the option holding the rows of a gather or scatter: where its row variables (`each`) are used
@@ -43,6 +45,15 @@ class _Builder:
         self.barriers: dict[str, Barrier] = {}
         self.buffers: dict[str, Buffer] = {}
         self.derived: dict[str, Expr] = {}   # derived dims of symbolic dims -> their expansion
+        self.tunables: dict[str, Tunable] = {}
+        self.tuned: dict[str, Expr] = {}     # tunable parameters -> their chosen value
+        self.used: set[str] = set()          # names an expression or option used
+        self.misspelt = False                # some name was unknown (a parameter's, maybe)
+
+    @property
+    def constants(self) -> dict[str, Expr]:
+        """What replaces a name once checked: tunable parameters and derived dims' expansions."""
+        return {**self.tuned, **self.derived}
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -68,8 +79,8 @@ class _Builder:
             first = self.at(previous.pointer, key=previous.named_by_key)
             self.error(pointer, f"'{name}' is already defined as a {previous.kind} at line "
                                 f"{first.line}, column {first.column}",
-                       "dims, buffers, block indices, loop variables and barriers share one "
-                       "namespace; rename one of them", key=named_by_key)
+                       "dims, tunable parameters, buffers, block indices, loop variables and "
+                       "barriers share one namespace; rename one of them", key=named_by_key)
             return False
         self.names[name] = _Definition(kind, pointer, named_by_key)
         return True
@@ -86,7 +97,9 @@ class _Builder:
             return None
         if not self.check_names(expr, pointer, visible, what):
             return None
-        return substitute(expr, self.derived) if expand and self.derived else expr
+        if not expand:
+            return substitute(expr, self.tuned) if self.tuned else expr
+        return substitute(expr, self.constants) if self.constants else expr
 
     def check_names(self, expr: Expr, pointer: str, visible: Iterable[str], what: str,
                     base: int = 0) -> bool:
@@ -94,13 +107,20 @@ class _Builder:
         ok = True
         for var in free_vars(expr):
             if var.name in visible:
+                self.used.add(var.name)
                 continue
             ok = False
             known = self.names.get(var.name)
-            if known is not None:
+            if known is not None and known.kind == "tunable parameter":
+                message = f"tunable parameter '{var.name}' cannot be used in {what}"
+                hint = ("tunable parameters set tiles, the grid, threads and stage options, not "
+                        "dims or the shapes of global buffers: every variant of a kernel takes "
+                        "the same arguments")
+            elif known is not None:
                 message = f"{known.kind} '{var.name}' cannot be used in {what}"
                 hint = "usable here: " + (", ".join(visible) or "integers only")
             else:
+                self.misspelt = True
                 message = f"unknown name '{var.name}' in {what}{did_you_mean(var.name, visible)}"
                 hint = "defined here: " + (", ".join(visible) or "no names; use integers")
             self.error(pointer, message, hint, offset=base + var.offset)
@@ -136,13 +156,15 @@ class _Builder:
     def buffer(self, name: str, data: dict, dims: dict[str, Dim]) -> Buffer:
         pointer = pointer_join("/buffers", name)
         self.define(name, "buffer", pointer)
+        # a global tensor is an argument: every variant of a tuned kernel takes the same ones
+        names = list(dims) + ([] if data["scope"] == "global" else list(self.tunables))
         constants = {d.name: (d.value, d.value) for d in dims.values() if not d.symbolic}
         shape: list[Expr] = []
         derived: list[tuple[int, str]] = []
         complete = True
         for i, extent in enumerate(data["shape"]):
             extent_pointer = pointer_join(pointer + "/shape", i)
-            expr = self.expression(extent, extent_pointer, list(dims), f"the shape of buffer '{name}'",
+            expr = self.expression(extent, extent_pointer, names, f"the shape of buffer '{name}'",
                                    expand=False)
             if expr is not None:
                 derived += [(i, v.name) for v in free_vars(expr) if v.name in self.derived]
@@ -158,7 +180,7 @@ class _Builder:
         if "strides" in data:
             strides = []
             for i, stride in enumerate(data["strides"]):
-                expr = self.expression(stride, pointer_join(pointer + "/strides", i), list(dims),
+                expr = self.expression(stride, pointer_join(pointer + "/strides", i), names,
                                        f"the strides of buffer '{name}'")
                 complete &= expr is not None
                 strides.append(simplify(expr) if expr is not None else Const(1))
@@ -171,10 +193,31 @@ class _Builder:
         for axis, (name, extent) in zip(AXES, data["grid"].items()):
             pointer = pointer_join("/launch/grid", name)
             self.define(name, "block index", pointer)
-            expr = self.expression(extent, pointer, dims, f"the grid extent of '{name}'")
+            expr = self.expression(extent, pointer, dims + list(self.tunables),
+                                   f"the grid extent of '{name}'")
             grid.append(BlockIndex(name, pointer, axis, simplify(expr) if expr else None))
         cluster = tuple(data["cluster"]) if "cluster" in data else None
-        return Launch(grid, data["threads"], cluster)
+        return Launch(grid, self.integer(data["threads"], "/launch/threads"), cluster)
+
+    def integer(self, value: int | str, pointer: str) -> int:
+        """An integer option that may name a tunable parameter: its value (the chosen
+        candidate, checked against the option's bounds); 1 when the name is unknown (reported)."""
+        if isinstance(value, int):
+            return value
+        if value not in self.tunables:
+            self.misspelt = True
+            self.error(pointer, f"unknown tunable parameter '{value}'"
+                       + did_you_mean(value, self.tunables),
+                       "declare it in `tune:` with its candidate values, e.g. "
+                       f"`tune: {{{value}: [128, 256]}}`, or write an integer")
+            return 1
+        self.used.add(value)
+        chosen = self.tuned[value].value
+        problem = check_candidate(pointer, chosen)
+        if problem is not None:
+            self.error(pointer, f"tunable parameter '{value}' = {chosen} here: {problem}",
+                       f"change the candidates of '{value}' in `tune:`")
+        return chosen
 
     # -- stages -----------------------------------------------------------------------------
 
@@ -209,10 +252,10 @@ class _Builder:
         shape = table[region.buffer].shape if kind == "buffer" else [
             Const(table[region.buffer].count)]
         try:
-            ref.dims = [(simplify(substitute(start, self.derived)),
-                         simplify(substitute(extent, self.derived)))
+            ref.dims = [(simplify(substitute(start, self.constants)),
+                         simplify(substitute(extent, self.constants)))
                         for start, extent in resolve(region, shape)]
-            ref.steps = [simplify(substitute(step, self.derived)) for step in steps(region)] \
+            ref.steps = [simplify(substitute(step, self.constants)) for step in steps(region)] \
                 if steps(region) else None
         except ValueError as err:
             self.error(pointer, str(err), f"'{region.buffer}' has shape "
@@ -225,7 +268,11 @@ class _Builder:
             (written, options), = item.items()
             kind = STAGE_KINDS[written]
             stage_pointer = pointer_join(pointer_join(pointer, i), written)
-            options = options or {}
+            options = dict(options or {})
+            for option in INTEGER_OPTIONS:
+                if isinstance(options.get(option), str):
+                    options[option] = self.integer(options[option],
+                                                   pointer_join(stage_pointer, option))
             stage = Stage(kind.alias_of or written, written, stage_pointer, options)
             if kind.alias_of:
                 self.diags.warning(self.at(stage_pointer, key=True),
@@ -283,7 +330,7 @@ class _Builder:
                 continue
             ok = all([self.check_names(e, pointer, visible, f"the row range of '{name}'")
                       for e in (start, extent)])
-            expanded = [simplify(substitute(e, self.derived)) for e in (start, extent)]
+            expanded = [simplify(substitute(e, self.constants)) for e in (start, extent)]
             stage.each.append(EachVar(name, pointer, *(expanded if ok else (None, None))))
         return [var.name for var in stage.each]
 
@@ -304,7 +351,7 @@ class _Builder:
                            f"buffers: {', '.join(self.buffers) or 'none'}", offset=read.offset)
                 ok = False
             ok &= all([self.check_names(s, pointer, visible, what) for s in read.subscripts])
-        return simplify(substitute_all(expr, self.derived)) if ok else None
+        return simplify(substitute_all(expr, self.constants)) if ok else None
 
     def alloc_barrier(self, options: dict, pointer: str, depth: int) -> None:
         name = options["name"]
@@ -328,10 +375,15 @@ def _option_label(option: str, kind: str) -> str:
     return f"'{option}' of the {kind} stage"
 
 
-def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics) -> Kernel:
-    """The kernel model of `data`, the schema-valid content of `doc` (whose locations are used);
-    problems found on the way go to `diags`."""
+def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics,
+                 choice: dict[str, int] | None = None) -> Kernel:
+    """The kernel model of `data`, the schema-valid content of `doc` (whose locations are used),
+    its tunable parameters set to `choice` (the first candidates where it names none); problems
+    found on the way go to `diags`."""
     builder = _Builder(doc, diags)
+    builder.tunables = define_tunables(data.get("tune", {}), builder.define, builder.error)
+    chosen = {name: (choice or {}).get(name, t.candidates[0]) for name, t in builder.tunables.items()}
+    builder.tuned = {name: Const(value) for name, value in chosen.items()}
     name = data["name"]
     problem = name_problem(name)
     if problem is not None:
@@ -341,9 +393,15 @@ def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics) -> Kernel:
     for buffer_name, buffer_data in data["buffers"].items():
         builder.buffers[buffer_name] = builder.buffer(buffer_name, buffer_data, dims)
     launch = builder.launch(data["launch"], dim_names)
-    visible = dim_names + [b.name for b in launch.grid]
+    visible = dim_names + list(builder.tunables) + [b.name for b in launch.grid]
     stages = builder.stages(data["stages"], "/stages", visible, 0)
     derived = {n: d for n, d in dims.items() if d.derived and d.symbolic}
+    for tunable in builder.tunables.values():
+        if tunable.name not in builder.used and not builder.misspelt:
+            builder.diags.warning(builder.at(tunable.pointer, key=True),
+                                  f"tunable parameter '{tunable.name}' is never used",
+                                  pointer=tunable.pointer,
+                                  hint="use it in an expression or an integer option, or remove it")
     return Kernel(doc, name, data.get("doc", ""), TARGETS[data.get("target", DEFAULT_TARGET)],
                   {n: d for n, d in dims.items() if n not in derived}, builder.buffers, launch,
-                  stages, builder.barriers, derived)
+                  stages, builder.barriers, derived, builder.tunables, chosen)

@@ -104,11 +104,12 @@ def environment() -> str:
                   distribution_version("apache-tvm") or "no tvm", _nvrtc_version())
 
 
-def kernel_key(data: object, target: str, ptx: bool) -> str:
+def kernel_key(data: object, target: str, ptx: bool, variant: dict | None = None) -> str:
     """The key of one validated kernel: its document's data as the validator read it (so
     comments, layout, quoting and the file's name do not count; the order of entries does, as it
-    orders arguments), its target and the options."""
-    return digest("kernel", environment(), data, target, bool(ptx))
+    orders arguments), its target and the options; for a kernel with tunable parameters, their
+    values and its name (`variant`, what a tune record chose)."""
+    return digest("kernel", environment(), data, target, bool(ptx), variant)
 
 
 def file_key(text: bytes, ptx: bool) -> str:

@@ -177,6 +177,59 @@ def compile(  # noqa: A001  (the command is called compile)
 
 
 @app.command()
+def tune(
+    spec: Optional[str] = typer.Argument(None, metavar="SPEC",
+                                         help="The spec file whose tunable parameters to tune."),
+    out: Optional[str] = typer.Option(None, "-o", "--out", metavar="BUNDLE",
+                                      help="Write the compiled variants here, to measure on a "
+                                           "GPU machine (python -m tlspec.tune.measure BUNDLE)."),
+    sizes: List[str] = typer.Option([], "--sizes", metavar="DIM=N,...",
+                                    help="A size to tune at, one per size class: every "
+                                         "symbolic dim's value (repeat for more classes)."),
+    kernels: List[str] = typer.Option([], "--kernel", metavar="NAME",
+                                      help="Tune only this kernel of SPEC (repeatable)."),
+    record: Optional[str] = typer.Option(None, "--record", metavar="RESULTS",
+                                         help="Write SPEC's tune record from the measured "
+                                              "results (BUNDLE/results.json)."),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", min=1,
+                                       help="Compile in N processes (default: one per core)."),
+) -> None:
+    """Time every combination of a spec's tunable parameters and record the fastest.
+
+    Compiles each variant (every combination of the candidates in `tune:`),
+    times each on the GPU (CUDA events, median of 50 after 5 warm-ups, L2
+    flushed), checks its outputs bit for bit against the first variant's, and
+    writes the winner per size class to SPEC's tune record (<spec>.tune.json
+    beside it), which tlspec compile then uses. Where tvm and the GPU are on two
+    machines, run the steps apart (docs/tune.md).
+    Exit code 0 on success, 1 on errors in the spec, 2 for a usage error.
+
+    \b
+    Examples:
+      tlspec tune specs/transpose.tlspec.yaml -o build/tune_transpose
+      python -m tlspec.tune.measure build/tune_transpose     # on the GPU machine
+      tlspec tune --record build/tune_transpose/results.json
+    """
+    from .discover import UsageError
+    from .tune.command import record_results, tune as run_tune
+
+    try:
+        if record is not None:
+            if spec is not None:
+                _usage_error("--record RESULTS takes no SPEC (the results name it)")
+            raise typer.Exit(record_results(record, typer.echo))
+        if spec is None:
+            _usage_error("give SPEC (or --record RESULTS)")
+        diags, code = run_tune(spec, out, sizes, kernels, jobs, sys.stderr.isatty(), typer.echo)
+    except (UsageError, ValueError) as err:
+        _usage_error(str(err))
+        return
+    if len(diags):
+        typer.echo(diags.render_text())
+    raise typer.Exit(code)
+
+
+@app.command()
 def run(
     spec: str = typer.Argument(..., metavar="SPEC", help="A spec file."),
     kernel: Optional[str] = typer.Option(None, "--kernel", metavar="NAME",

@@ -35,6 +35,15 @@ class Dim:
 
 
 @dataclass
+class Tunable:
+    """A tunable parameter (`tune: {TILE: [64, 128]}`): a compile-time constant with candidates."""
+
+    name: str
+    pointer: str
+    candidates: list[int]
+
+
+@dataclass
 class Buffer:
     name: str
     pointer: str
@@ -138,6 +147,10 @@ class Kernel:
     # Derived dims of symbolic dims: expanded into every expression that names them, so they are
     # no kernel arguments and absent from `dims`; kept here (with their expansion) for reports.
     derived: dict[str, Dim] = field(default_factory=dict)
+    # The tunable parameters, and the value of each that this kernel was built with (the first
+    # candidate, or a tune record's choice): substituted as constants wherever they are named.
+    tunables: dict[str, Tunable] = field(default_factory=dict)
+    choice: dict[str, int] = field(default_factory=dict)
 
     @property
     def path(self) -> str:

@@ -255,11 +255,32 @@ class _Translator:
 
     def on_minItems(self, error, path):
         self.report(path, f"{_field(path)} must have at least {error.validator_value} "
-                          f"item{'s' if error.validator_value != 1 else ''}", _pair_hint(path))
+                          f"item{'s' if error.validator_value != 1 else ''}",
+                    _TUNE_HINT if path[:1] == ["tune"] else _pair_hint(path))
+
+    def on_uniqueItems(self, error, path):
+        seen: set = set()
+        twice = next(v for v in error.instance if v in seen or seen.add(v))
+        self.report(path, f"{_field(path)} lists {twice} twice",
+                    _TUNE_HINT if path[:1] == ["tune"] else "list each value once")
 
     def on_maxItems(self, error, path):
         self.report(path, f"{_field(path)} has {len(error.instance)} items; at most "
                           f"{error.validator_value} are allowed", _pair_hint(path))
+
+    def on_tunable_integer(self, error, path, integer_errors):
+        """An integer option that may name a tunable parameter: a number is judged by the
+        integer's bounds, anything else is neither."""
+        value = error.instance
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            for sub in integer_errors:
+                self.translate(sub)
+            return
+        hint = (f"write the integer without quotes: '{path[-1]}: {value.strip()}'"
+                if isinstance(value, str) and value.strip().isdigit() else
+                f"e.g. '{path[-1]}: 256', or '{path[-1]}: T' with 'tune: {{T: [128, 256]}}'")
+        self.report(path, f"{_field(path)} must be an integer or the name of a tunable "
+                          f"parameter, got {_describe(value)}", hint)
 
     def on_anyOf(self, error, path):
         # Pick the alternative whose type fits the value and report why it failed; where none
@@ -267,6 +288,9 @@ class _Translator:
         by_branch: dict[int, list] = {}
         for sub in error.context:
             by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+        if {"$ref": "#/definitions/tunable_name"} in error.validator_value:
+            self.on_tunable_integer(error, path, by_branch.get(0, []))
+            return
         fitting = [errs for errs in by_branch.values()
                    if not any(e.validator in ("type", "const") and not e.relative_path for e in errs)]
         # Of two mappings ({symbolic: true, ...} and {expr: ...}), the one whose key is written.
@@ -286,6 +310,9 @@ class _Translator:
                         f"'{path[-1]}: {{expr: \"H // 2\"}}'")
         else:
             self.report(path, f"{_field(path)} is invalid: {error.message}")
+
+
+_TUNE_HINT = "list each candidate value once, the default first, e.g. 'TILE: [64, 128]'"
 
 
 def _pair_hint(path: list[Any]) -> str | None:

@@ -31,13 +31,15 @@ class ValidationResult:
         return not self.diagnostics.has_errors
 
 
-def check_document(doc: SourceDocument, diags: Diagnostics) -> Kernel | None:
-    """Validate one kernel document; its model when it is structurally sound (it may still have
-    semantic errors, reported to `diags`)."""
+def check_document(doc: SourceDocument, diags: Diagnostics,
+                   choice: dict[str, int] | None = None) -> Kernel | None:
+    """Validate one kernel document, its tunable parameters set to `choice` (default: their first
+    candidates); its model when it is structurally sound (it may still have semantic errors,
+    reported to `diags`)."""
     data = validate_structure(doc, diags)
     if data is None:
         return None  # semantic rules need a well-formed document
-    kernel = build_kernel(doc, data, diags)
+    kernel = build_kernel(doc, data, diags, choice)
     check_kernel(kernel, diags)
     return kernel
 

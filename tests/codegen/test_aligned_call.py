@@ -1,4 +1,4 @@
-"""The wrapper of a kernel with an aligned variant (codegen/aligned_call.py.tmpl), on
+"""The wrapper of a kernel with an aligned variant (codegen/aligned_choose.py.tmpl), on
 hand-written manifests (no compiler, no GPU): a call whose dims are all the variant's multiples
 launches the variant, any other the general kernel, each choice made once per array signature;
 a call the general kernel refuses is refused with its message, before any launch."""

@@ -3,21 +3,28 @@
 # cuda-python, but neither tvm nor jsonschema): what a session runs there, step by step.
 #
 #   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench | launch | pipeline
+#                                                  | tune
 #
 # Carried from the machine that compiled (no GPU needed there):
 #   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges, build/tlspec_async,
 #   build/tlspec_sm80, build/tlspec_cluster, build/tlspec_casts, build/tlspec_fill,
 #   build/tlspec_im2col_rect, build/tlspec_derived, build/tlspec_torchint, build/tlspec_ndgather,
-#   build/tlspec_specialize, build/tlspec_strided, build/tlspec_tma_stride, build/tlspec_oob_error
+#   build/tlspec_specialize, build/tlspec_strided, build/tlspec_tma_stride, build/tlspec_oob_error,
+#   build/tlspec_tune
 #                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges |
 #                                   tests/gpu/async | tests/gpu/sm80 | tests/gpu/cluster |
 #                                   tests/gpu/casts | tests/gpu/fill | tests/gpu/im2col_rect |
 #                                   tests/gpu/derived | tests/gpu/torchint | tests/gpu/ndgather |
 #                                   tests/gpu/specialize | tests/gpu/strided |
-#                                   tests/gpu/tma_stride | tests/gpu/oob_error
+#                                   tests/gpu/tma_stride | tests/gpu/oob_error |
+#                                   tests/gpu/tune
 #                                   (the sm80 kernels: on an H200
 #                                   they run through the compute_80 PTX the package carries)
 #   build/tlspec_bench_pipeline     tlspec compile bench/pipeline (the pipeline step)
+#   build/tlspec_tune_bundle        tlspec tune tests/gpu/tune/tune_transpose.tlspec.yaml
+#                                   --sizes M=256,N=512 --sizes M=2048,N=1024 -o build/tlspec_tune_bundle
+#   build/tune_*/                   tlspec tune SPEC -o build/tune_NAME (the tune step measures
+#                                   each; then tlspec tune --record OUT/tune_NAME.json where tvm is)
 #   diffbatch/ or diffbatch.tar.xz  python tests/differential/build_batch.py ... --out B, then
 #                                   tar -C B -cJf diffbatch.tar.xz cases.json summary.json packages
 #                                   specs (the packed form fits the device tool's carry limit)
@@ -59,6 +66,14 @@ for step in "$@"; do
         pipeline)
             python3 bench/bench_pipeline.py >"$out/pipeline.log" 2>&1; rc=$?
             tail -n 20 "$out/pipeline.log" ;;
+        tune)       # the measure step of tlspec tune (docs/tune.md) on each bundle build/tune_*/
+            rc=0
+            for bundle in build/tune_*/; do
+                name=$(basename "$bundle")
+                python3 -m tlspec.tune.measure "$bundle" -o "$out/$name.json" \
+                    >"$out/$name.log" 2>&1 || rc=1
+                tail -n 30 "$out/$name.log"
+            done ;;
         *)  echo "unknown step '$step'"; rc=2 ;;
     esac
     echo "== step $step: exit $rc in $(( $(date +%s) - start )) s"

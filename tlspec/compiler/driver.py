@@ -257,12 +257,15 @@ def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics,
         hit = _from_cache(sources, diags, cache, arch, ptx)
         if hit is not None:
             return hit
+    from ..tune.apply import apply_records
     from .parallel import Options
 
     result, kernels = _checked(sources, diags, arch, keep_going)
     if diags.has_errors and not keep_going:
         return result, []
-    keys = [kernel_key(k.document.data, k.target.name, ptx) for k in kernels] if cache else []
+    kernels, dispatch = apply_records(kernels, diags)
+    keys = [kernel_key(k.document.data, k.target.name, ptx, _variant(k))
+            for k in kernels] if cache else []
     artifacts = _compiled(kernels, keys, dict(sources), diags, cache,
                           Options(nvcc, dump_ir, ptx), workers, progress)
     failed = _failed_files(diags)
@@ -272,9 +275,36 @@ def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics,
     done = [i for i, k in enumerate(kernels) if k.path not in failed]
     if cache is not None:
         _record_files(cache, sources, failed, kernels, keys, diags, ptx)
+    tuned = {name for plan in dispatch.values() for name in plan.classes.values()}
+    done = [i for i in done if kernels[i].name not in tuned]     # carried by their kernel's
     result.kernels = [kernels[i].name for i in done]
     result.kernel_keys = [keys[i] for i in done] if cache else []
-    return result, [artifacts[i] for i in done]
+    return result, attach_tuned([artifacts[i] for i in done],
+                                {a.name: a for a in artifacts if a is not None}, dispatch)
+
+
+def _variant(kernel: Kernel) -> dict | None:
+    """What a kernel's cache key needs beyond its document: its tunable parameters' values and
+    its name (a tuned variant's is not the spec's)."""
+    return {"name": kernel.name, "choice": kernel.choice} if kernel.choice else None
+
+
+def attach_tuned(artifacts: list[KernelArtifact], compiled: dict[str, KernelArtifact],
+                 dispatch: dict) -> list[KernelArtifact]:
+    """Each kernel's artifact with the tuned variants its wrapper chooses among (the manifest's
+    `tuned`: the dims that make a size class, the variant of each class)."""
+    from dataclasses import replace
+
+    out = []
+    for art in artifacts:
+        plan = dispatch.get(art.name)
+        if plan is None:
+            out.append(art)
+            continue
+        variants = tuple(compiled[n] for n in dict.fromkeys(plan.classes.values()))
+        manifest = dict(art.manifest, tuned={"dims": plan.dims, "classes": plan.classes})
+        out.append(replace(art, manifest=manifest, tuned=variants))
+    return out
 
 
 def _checked(sources: list[tuple[str, bytes | None]], diags: Diagnostics, arch: str | None,
@@ -353,10 +383,12 @@ def _from_cache(sources: list[tuple[str, bytes | None]], diags: Diagnostics, cac
                 arch: str | None, ptx: bool) -> tuple[CompileResult, list[KernelArtifact]] | None:
     """The result of a compile of files that are all unchanged since they last compiled, without
     validating them; None when any is not (or the cache lacks an entry)."""
+    from ..tune.record import record_path
+
     found: list[KernelRecord] = []
     warnings = []
     for shown, raw in sources:
-        if raw is None:
+        if raw is None or record_path(shown).is_file():   # a tune record: compile_sources reads it
             return None
         record = _safely(get_file, cache, file_key(raw, ptx), shown)
         if record is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..diagnostics import Diagnostic, Diagnostics
 from ..model import Kernel
@@ -27,6 +27,8 @@ class Job:
     shown: str
     raw: bytes
     index: int
+    choice: dict | None = None    # its tunable parameters' values (tune/variants.py)
+    name: str | None = None       # its name, where a tuned variant's differs from the spec's
 
 
 def default_workers() -> int:
@@ -51,7 +53,8 @@ def compile_all(kernels: list[tuple[Kernel, bytes]], options: Options, *,
         else:
             from .workers import WorkerDied, run_in_workers
 
-            calls = [(_compile_job, (Job(k.path, raw, k.document.index), options))
+            calls = [(_compile_job, (Job(k.path, raw, k.document.index, k.choice, k.name),
+                                     options))
                      for k, raw in kernels]
             results = run_in_workers(calls, workers, lambda i: advance(kernels[i][0].name))
             for i, result in enumerate(results):
@@ -84,8 +87,9 @@ def _compile_job(job: Job, options: Options) -> Outcome:
     from ..validate import check_document
 
     scratch = Diagnostics()
-    kernel = check_document(load_bytes(job.raw, job.shown, scratch)[job.index], scratch)
-    return _compile_here(kernel, options)
+    kernel = check_document(load_bytes(job.raw, job.shown, scratch)[job.index], scratch,
+                            job.choice)
+    return _compile_here(replace(kernel, name=job.name or kernel.name), options)
 
 
 class _progress_bar:

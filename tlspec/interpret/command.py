@@ -143,7 +143,7 @@ def _arrays(program: Program, dims: dict[str, int], given: dict[str, tuple[np.nd
             seed: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Every argument's array, and where each input came from."""
     rng = np.random.default_rng(seed)
-    indices = _index_rows(program.kernel, dims)
+    indices = index_rows(program.kernel, dims)
     arrays, sources = {}, {}
     for buffer in program.signature.arguments:
         shape = tuple(evaluate(e, dims) for e in buffer.shape)
@@ -163,7 +163,7 @@ def _arrays(program: Program, dims: dict[str, int], given: dict[str, tuple[np.nd
     return arrays, sources
 
 
-def _index_rows(kernel: Kernel, dims: dict[str, int]) -> dict[str, tuple[int, bool]]:
+def index_rows(kernel: Kernel, dims: dict[str, int]) -> dict[str, tuple[int, bool]]:
     """Per global index buffer of a gather or scatter: the fewest rows of the tables it indexes,
     and whether a scatter uses it (its indices must then be distinct)."""
     found: dict[str, tuple[int, bool]] = {}

@@ -1,0 +1,96 @@
+"""The compile half of `tlspec tune` (tlspec/tune/variants.py, bundle.py): every combination of
+the candidates, the invalid ones skipped with their located reason, the others compiled into the
+bundle's package, and the manifest the GPU machine measures from."""
+import json
+
+import pytest
+
+from tlspec.diagnostics import Diagnostics
+from tlspec.discover import UsageError
+from tlspec.tune.bundle import PACKAGE, arguments, make_bundle, parse_sizes
+from tlspec.tune.variants import combinations, label, variants
+
+from tuned_specs import SYMBOLIC, kernel_of, transpose
+
+# TW = 512: a 64 x 512 tile pair is 128 KB of static shared memory, more than a block may have
+WITH_INVALID = transpose().replace("TW: [64, 32]", "TW: [64, 32, 512]")
+
+
+def test_combinations_are_in_declaration_order_the_first_the_default():
+    kernel = kernel_of(transpose())
+    assert [label(c) for c in combinations(kernel)] == [
+        "TW=64,THREADS=128", "TW=64,THREADS=64", "TW=32,THREADS=128", "TW=32,THREADS=64"]
+
+
+def test_an_invalid_combination_is_skipped_with_its_located_reason():
+    found = variants(kernel_of(WITH_INVALID))
+    assert [v.kernel.name if v.kernel else None for v in found] == [
+        "tt__v0", "tt__v1", "tt__v2", "tt__v3", None, None]
+    assert found[4].label == "TW=512,THREADS=128"
+    assert found[4].skipped == ("11:17: the static shared-memory tiles need 131072 bytes (128.0 KB); "
+                                "static shared memory is limited to 48 KB per block")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tune")
+    spec = folder / "tt.tlspec.yaml"
+    spec.write_text(WITH_INVALID)
+    diags = Diagnostics()
+    manifest = make_bundle(str(spec), str(folder / "bundle"), [], [], diags, workers=2)
+    assert not diags.has_errors, diags.render_text()
+    return folder, manifest
+
+
+def test_the_bundle_holds_every_valid_variant_compiled(bundle):
+    folder, manifest = bundle
+    assert json.loads((folder / "bundle" / "bundle.json").read_text()) == manifest
+    kernel = manifest["kernels"]["tt"]
+    assert [v.get("name") for v in kernel["variants"]] == [
+        "tt__v0", "tt__v1", "tt__v2", "tt__v3", None, None]
+    assert kernel["parameters"] == {"TW": [64, 32, 512], "THREADS": [128, 64]}
+    package = folder / "bundle" / PACKAGE
+    names = json.loads((package / "_tlspec_package.json").read_text())["kernels"]
+    assert names == ["tt__v0", "tt__v1", "tt__v2", "tt__v3"]
+    assert "__launch_bounds__(64)" in (package / "tt__v3.cu").read_text()
+    assert json.loads((package / "tt__v2.json").read_text())["grid"][0] == 16   # 512 / 32
+
+
+def test_the_bundle_names_the_record_and_the_arguments(bundle):
+    folder, manifest = bundle
+    assert manifest["record"] == str(folder / "tt.tune.json")
+    (size,) = manifest["kernels"]["tt"]["sizes"]
+    assert size["class"] == "static" and size["dims"] == {}
+    assert size["arguments"] == [
+        {"name": "A", "io": "in", "dtype": "float16", "shape": [256, 512]},
+        {"name": "B", "io": "out", "dtype": "float16", "shape": [512, 256]}]
+
+
+def test_symbolic_kernels_are_tuned_at_the_sizes_given():
+    kernel = kernel_of(transpose(SYMBOLIC, SYMBOLIC))
+    assert parse_sizes(kernel, ["M=256,N=512", "N=4096,M=104"]) == [
+        {"M": 256, "N": 512}, {"M": 104, "N": 4096}]
+    assert arguments(kernel, {"M": 16, "N": 8})[1]["shape"] == [8, 16]
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ([], "kernel tt has symbolic dims (M, N): give the sizes to tune at, e.g. --sizes "
+         "M=1024,N=1024"),
+    (["M=256"], "--sizes M=256: give N too"),
+    (["M=256,N=12"], "--sizes M=256,N=12: N must be a multiple of 8"),
+    (["M=256,N=512", "M=200,N=400"], "--sizes M=200,N=400 and --sizes M=256,N=512 fall in one "
+                                     "size class (M<=256,N<=512): give one size per class")])
+def test_sizes_that_cannot_be_tuned_at_are_usage_errors(sizes, message):
+    kernel = kernel_of(transpose(SYMBOLIC, SYMBOLIC))
+    with pytest.raises(UsageError) as err:
+        parse_sizes(kernel, sizes)
+    assert str(err.value) == message
+
+
+def test_a_gather_s_index_argument_names_its_rows():
+    from tlspec.validate import validate_paths
+
+    (kernel,) = validate_paths(["specs/gather_rows.tlspec.yaml"]).kernels
+    index = arguments(kernel, {})[1]
+    assert index == {"name": "idx", "io": "in", "dtype": "int32", "shape": [65536],
+                     "rows": 262144, "distinct": False}

@@ -1,0 +1,80 @@
+"""What `tlspec compile` makes of a tune record (record.py): a kernel without symbolic dims is
+compiled with its winner's values; a kernel with symbolic dims is compiled with its first
+candidates (the kernel for the size classes the record does not hold) and once more, as
+`<kernel>__tuned<k>`, per other winner, and its wrapper picks per call the kernel of the call's
+size class (codegen/tuned_choose.py.tmpl). A record of an older version of the spec is warned
+about and not used."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..diagnostics import Diagnostics
+from ..model import Kernel
+from .classes import STATIC
+from .record import chosen, read_record, record_path
+from .variants import label, with_choice
+
+SEPARATOR = "__tuned"
+
+
+@dataclass
+class Dispatch:
+    """A symbolic kernel's tuned variants: the size classes each runs."""
+    dims: list[str]                                          # the dims that make a size class
+    classes: dict[str, str] = field(default_factory=dict)    # size class -> variant's name
+
+
+def apply_records(kernels: list[Kernel], diags: Diagnostics) -> tuple[list[Kernel],
+                                                                      dict[str, Dispatch]]:
+    """The kernels to compile, the tune records beside their specs applied, and the dispatch
+    of each kernel that has tuned variants (by its name)."""
+    out: list[Kernel] = []
+    dispatch: dict[str, Dispatch] = {}
+    for kernel in kernels:
+        out.append(kernel)
+        if not kernel.tunables:
+            continue
+        classes, problem = chosen(kernel, read_record(kernel.path))
+        if problem is not None:
+            diags.warning(kernel.document.location("/tune", key=True),
+                          f"the tune record {record_path(kernel.path)} is of another version of "
+                          f"kernel '{kernel.name}' (its spec changed since it was tuned); "
+                          f"compiling the first candidates ({label(kernel.choice)})",
+                          pointer="/tune", hint=f"run tlspec tune {kernel.path} again, or delete "
+                                                "the record's entry for this kernel")
+        if not classes:
+            continue
+        if STATIC in classes:
+            out[-1] = _rebuilt(kernel, classes[STATIC], diags) or kernel
+            continue
+        names: dict[str, str] = {}        # a winner's label -> its variant's name
+        plan = Dispatch([n for n, d in kernel.dims.items() if d.symbolic])
+        for size_class, choice in classes.items():
+            if choice == kernel.choice:
+                continue                  # the kernel itself runs this class
+            if label(choice) not in names:
+                name = f"{kernel.name}{SEPARATOR}{len(names) + 1}"
+                variant = _rebuilt(kernel, choice, diags, name)
+                if variant is None:
+                    continue
+                names[label(choice)] = name
+                out.append(variant)
+            plan.classes[size_class] = names[label(choice)]
+        if plan.classes:
+            dispatch[kernel.name] = plan
+    return out, dispatch
+
+
+def _rebuilt(kernel: Kernel, choice: dict[str, int], diags: Diagnostics,
+             name: str | None = None) -> Kernel | None:
+    """The kernel with the recorded choice; None (warned) where that no longer validates."""
+    scratch = Diagnostics()
+    rebuilt = with_choice(kernel, choice, scratch, name)
+    if rebuilt is None:
+        first = scratch.errors[0] if scratch.errors else None
+        diags.warning(kernel.document.location("/tune", key=True),
+                      f"the tune record's choice {label(choice)} for kernel '{kernel.name}' does "
+                      f"not compile here ({first.message if first else 'refused'}); "
+                      f"using the first candidates", pointer="/tune",
+                      hint=f"run tlspec tune {kernel.path} again")
+    return rebuilt
