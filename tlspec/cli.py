@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from enum import Enum
 from typing import List, Optional
 
@@ -142,38 +141,11 @@ def compile(  # noqa: A001  (the command is called compile)
       tlspec compile specs/ -o kernels --ptx
       tlspec compile specs/ -o kernels --keep-going
     """
-    from .discover import UsageError
-    from .targets import COMPILED_TARGETS
+    from .compile_command import run as run_compile
 
-    if arch is not None and arch not in COMPILED_TARGETS:
-        _usage_error(f"--arch {arch}: this release compiles for {', '.join(COMPILED_TARGETS)}")
-    if not Path(out).name.isidentifier():
-        _usage_error(f"-o {out}: the package directory's name must be a Python identifier")
-    from .cache import Cache
-    from .compiler.driver import compile_paths
-
-    try:
-        result = compile_paths(paths, out, arch=arch, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx,
-                               cache=None if no_cache else Cache(), keep_going=keep_going,
-                               workers=jobs, progress=sys.stderr.isatty())
-    except (UsageError, ValueError) as err:
-        _usage_error(str(err))
-        return
-    diags = result.diagnostics
-    if output_format is OutputFormat.json:
-        typer.echo(diags.render_json(files=len(result.files), kernels=len(result.kernels)))
-    else:
-        if len(diags):
-            typer.echo(diags.render_text())
-        if result.out is not None:
-            typer.echo(f"compiled {len(result.kernels)} kernel"
-                       f"{'s' * (len(result.kernels) != 1)} into {result.out}: "
-                       + ", ".join(result.kernels))
-        if not result.ok:
-            errors = f"{len(diags.errors)} error{'s' * (len(diags.errors) != 1)}"
-            typer.echo(f"{errors}; left out of {out}: " + ", ".join(result.left_out)
-                       if result.out is not None else f"{errors}; {out} left unchanged")
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(run_compile(paths, out, arch=arch, ptx=ptx, nvcc=nvcc, dump_ir=dump_ir,
+                                 output_format=output_format.value, keep_going=keep_going,
+                                 jobs=jobs, no_cache=no_cache, echo=typer.echo))
 
 
 @app.command()
