@@ -249,14 +249,7 @@ class Kernel:
             raise RuntimeError(kernel_images.no_image(self.name, self.arch, self.ptx_arch,
                                                       capability, device))
         path = self.image_paths[kind]
-        if kind not in self._images:
-            try:
-                with open(path, "rb") as f:
-                    # cuModuleLoadData takes PTX as a NUL-terminated string
-                    self._images[kind] = f.read() + (b"\0" if kind == "ptx" else b"")
-            except OSError as e:
-                raise RuntimeError(f"{self.name}(): cannot read its {kind} ({e}); the package is "
-                                   f"incomplete: compile it again") from None
+        self._read_image(kind)
         ret = d.cuModuleLoadData(self._images[kind])
         if ret[0] != d.CUresult.CUDA_SUCCESS:
             name, desc = error_text(d, ret[0])
@@ -272,6 +265,22 @@ class Kernel:
                    f"cuFuncSetAttribute({self.entry}, NON_PORTABLE_CLUSTER_SIZE_ALLOWED=1)")
         self.image = kind
         return _Loaded(ret[1], function)
+
+    def read_images(self) -> None:
+        """Read every image file of the kernel now rather than at its first launch (tlspec.load:
+        the cache may delete the package's folder while the process runs)."""
+        for kind in self.image_paths:
+            self._read_image(kind)
+
+    def _read_image(self, kind: str) -> None:
+        if kind not in self._images:
+            try:
+                with open(self.image_paths[kind], "rb") as f:
+                    # cuModuleLoadData takes PTX as a NUL-terminated string
+                    self._images[kind] = f.read() + (b"\0" if kind == "ptx" else b"")
+            except OSError as e:
+                raise RuntimeError(f"{self.name}(): cannot read its {kind} ({e}); the package is "
+                                   f"incomplete: compile it again") from None
 
     def _load_fix(self, error: str) -> str:
         """What to do about a cuModuleLoadData error, by its name."""
