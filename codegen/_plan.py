@@ -19,8 +19,9 @@ LAUNCH_CACHE_SIZE = 256        # prepared launches (pointers, stream, context) k
 
 
 class Param(NamedTuple):
-    """A device parameter: kind "pointer" (ref: argument index), "tensormap" (ref: map index)
-    or "dim" (ref: dim name, ctype "int32" or "int64")."""
+    """A device parameter: kind "pointer" (ref: argument index), "tensormap" (ref: map index),
+    "dim" (ref: dim name, ctype "int32" or "int64") or "fault_record" (the debug mode's record,
+    codegen/_oob.py)."""
     kind: str
     ref: Any
     ctype: str = ""
@@ -36,6 +37,8 @@ def params(manifest: Mapping, index: Mapping) -> list:
             out.append(Param("tensormap", p["map"]))
         elif p["kind"] == "dim":
             out.append(Param("dim", p["dim"], p.get("ctype", "int32")))
+        elif p["kind"] == "fault_record":
+            out.append(Param("fault_record", None))
         else:
             raise ValueError(f"{manifest['name']}: unknown parameter kind {p['kind']!r}")
     return out
@@ -44,7 +47,7 @@ def params(manifest: Mapping, index: Mapping) -> list:
 class Packer:
     """Packs one kernel's parameters for a plan's dim values: `pack` makes the ParamBuffer of a
     call's pointers and tensor maps from a template made once per plan."""
-    __slots__ = ("words", "n", "offsets", "cells", "pointer_slots", "map_slots")
+    __slots__ = ("words", "n", "offsets", "cells", "pointer_slots", "map_slots", "record_slots")
 
     def __init__(self, params: Sequence[Param], dim_values: Mapping[str, int]) -> None:
         n = self.n = len(params)
@@ -54,8 +57,11 @@ class Packer:
                       for p in params]
         self.pointer_slots = [(i, p.ref) for i, p in enumerate(params) if p.kind == "pointer"]
         self.map_slots = [(i, p.ref) for i, p in enumerate(params) if p.kind == "tensormap"]
+        self.record_slots = [i for i, p in enumerate(params) if p.kind == "fault_record"]
 
-    def pack(self, pointers: Sequence[int], tensormaps: Sequence[Any]) -> ParamBuffer:
+    def pack(self, pointers: Sequence[int], tensormaps: Sequence[Any],
+             record: int = 0) -> ParamBuffer:
+        """record: the device pointer of the context's fault record (a debug-mode kernel)."""
         words = self.words()
         base = ctypes.addressof(words)
         slots = [base + o for o in self.offsets]
@@ -64,6 +70,8 @@ class Packer:
         cells = self.cells[:]
         for i, a in self.pointer_slots:
             cells[i] = pointers[a]
+        for i in self.record_slots:
+            cells[i] = record
         if self.n:
             words[:] = slots + cells
         return ParamBuffer(words, base if self.n else 0, tensormaps)
@@ -89,9 +97,10 @@ class Plan:
     without parameters by (stream, context); `launches` the prepared launches by (pointers,
     stream, context): a call that finds its own launches it at once."""
     __slots__ = ("grid", "block", "smem", "empty", "device_id", "allocations", "map_layouts",
-                 "packer", "tensormaps", "heads", "launches")
+                 "packer", "tensormaps", "heads", "launches", "env")
 
     def __init__(self, kernel: Kernel, env: Env, views: Sequence[Optional[ArrayView]]) -> None:
+        self.env = env                               # the dims (a fault's message needs them)
         self.grid = tuple(evaluate(e, env) for e in kernel.grid)
         self.empty = min(self.grid) <= 0            # nothing to launch (an empty problem)
         self.device_id = next((v.device_id for v in views if v is not None and

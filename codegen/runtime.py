@@ -14,6 +14,7 @@ The run time's parts, one module each:
   * _plan: launch plans per argument signature, packed kernel parameters,
   * _tensormaps: TMA descriptors: the driver's rules at a call, encoding,
   * _launch: cuLaunchKernelEx through ctypes with pre-made arguments,
+  * _oob: the fault record of a kernel compiled with out_of_range: error (the debug mode),
   * _torch_ops: the kernels as torch.library custom ops (opt-in),
   * this module: Kernel, the per-kernel launcher (lazy driver init, per-context module cache,
     plans, prepared launches).
@@ -38,6 +39,7 @@ from ._driver import (DRIVER, TORCH_STREAM, DriverUnavailable, check, context, c
 from ._driver import cuda_driver as _cuda     # the driver launches use (tests replace it)
 from ._exprs import evaluate, render  # noqa: F401
 from ._launch import launcher
+from ._oob import FaultRecords, OutOfRangeError  # noqa: F401  (OutOfRangeError: re-exported)
 from ._plan import LAUNCH_CACHE_SIZE, TENSORMAP_CACHE_SIZE, Plan, bounded_put, params
 from ._tensormaps import encode, enums
 from ._torch_ops import register_torch_ops  # noqa: F401
@@ -113,6 +115,10 @@ class Kernel:
         self.smem = manifest.get("dynamic_shared_bytes", 0)
         self.tensormaps = manifest.get("tensormaps", [])
         self.params = params(manifest, index)
+        # the debug mode's fault records (None: the kernel has no out_of_range: error stage)
+        self._faults = (FaultRecords(self.name, manifest["out_of_range"],
+                                     [a.name for a in self.arguments])
+                        if manifest.get("out_of_range") else None)
         self._map_arguments = [index[t["argument"]] for t in self.tensormaps]
         self._plans: dict = {}         # argument signature -> Plan
         self._functions: dict = {}     # context handle -> _Loaded
@@ -182,6 +188,8 @@ class Kernel:
         if source is not _cuda:                # the first launch (or tests changed _cuda)
             source, via = self._connect()
         ctx = via.current_context()
+        if self._faults is not None:           # before any allocation a capture would break
+            self._faults.refuse_capture(via.driver, hstream)
         prepared = plan.launches.get((pointers, hstream, ctx))
         if prepared is None:
             prepared = self._prepare(via.driver, via, plan, pointers, hstream, ctx)
@@ -191,6 +199,9 @@ class Kernel:
             check(via.driver, (via.result(ret),), f"{self.name}(): cuLaunchKernelEx("
                   f"{self.entry}, grid={plan.grid}, block={plan.block}, smem={plan.smem}"
                   f"{cluster})")
+        if self._faults is not None:           # the debug mode: wait, read the record
+            self._faults.after_launch(via.driver, via.current_context(), hstream, lambda i: tuple(
+                evaluate(e, plan.env) for e in self.arguments[i].shape))
 
     def _connect(self) -> tuple:
         """(_cuda, the launcher of its driver), kept in self._via: the driver initialised."""
@@ -220,7 +231,8 @@ class Kernel:
                                    plan.smem, hstream, self.cluster)
                 bounded_put(plan.heads, (hstream, ctx), head, LAUNCH_CACHE_SIZE)
             tensormaps = self._tensormaps(d, plan, pointers) if self._map_arguments else ()
-            buffer = plan.packer.pack(pointers, tensormaps)
+            record = self._faults.pointer(d, ctx) if self._faults is not None else 0
+            buffer = plan.packer.pack(pointers, tensormaps, record)
             prepared = head.with_params(buffer, via.param(buffer))
             bounded_put(plan.launches, (pointers, hstream, ctx), prepared, LAUNCH_CACHE_SIZE)
         return prepared

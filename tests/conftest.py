@@ -69,12 +69,15 @@ def forget(package_name: str) -> None:
 def compile_here(out: Path, *sources: Path, dump_ir: Path | None = None) -> None:
     """`tlspec compile SOURCES -o out [--dump-ir dump_ir]`, which must succeed, from this process
     (the command line's own behaviour is tested by test_cli.py and the docs), its kernels
-    compiled by a worker per core as the command does."""
+    compiled by a worker per core as the command does, through the suite's compile cache as
+    the command does (a folder that several modules compile is compiled once)."""
+    from tlspec.cache import Cache
     from tlspec.compiler.driver import compile_paths
 
     result = compile_paths([str(s) for s in sources], str(out),
                            dump_ir=None if dump_ir is None else str(dump_ir),
-                           workers=os.cpu_count() or 1)      # one tvm import per worker
+                           workers=os.cpu_count() or 1,      # one tvm import per worker
+                           cache=Cache())
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
 
 

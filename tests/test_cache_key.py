@@ -41,6 +41,18 @@ def test_content_target_and_options_change_the_key():
     assert file_key(SPEC.encode(), False) != file_key(REFORMATTED.encode(), False)
 
 
+def test_reordered_buffers_are_another_kernel():
+    """The buffers' order is the wrapper's argument order: a cached kernel of the other order
+    would bind every argument to the wrong tensor."""
+    swapped = SPEC.replace(
+        "  A: {scope: global, shape: [M, N], dtype: float16, io: in}\n"
+        "  B: {scope: global, shape: [M, N], dtype: float16, io: out}\n",
+        "  B: {scope: global, shape: [M, N], dtype: float16, io: out}\n"
+        "  A: {scope: global, shape: [M, N], dtype: float16, io: in}\n")
+    assert swapped != SPEC
+    assert key_of(swapped) != key_of(SPEC)
+
+
 def test_keys_are_the_same_in_another_process():
     """Nothing process-local (ids, hash seeds, times) enters a key."""
     script = ("from tlspec.cache_key import environment, file_key\n"

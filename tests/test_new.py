@@ -1,5 +1,5 @@
-"""`tlspec new`: every stage kind gets a starter that validates cleanly and compiles as written;
-the command refuses what it should (an existing file, an unknown kind, a bad name)."""
+"""`tlspec new`: every stage kind and form gets a starter that validates cleanly and compiles as
+written; the command refuses what it should (an existing file, an unknown kind, a bad name)."""
 import os
 import subprocess
 import sys
@@ -13,12 +13,25 @@ import yaml
 
 from conftest import ROOT, tlspec, tlspec_here
 from tlspec.compiler.support import COMPILED_KINDS
-from tlspec.new import STARTERS, kinds
+from tlspec.new import FORMS, STARTERS, kinds
 from tlspec.schema import schema_path
 from tlspec.stages import STAGE_KINDS
 from tlspec.validate import validate_paths
 
 KINDS = sorted(name for name, kind in STAGE_KINDS.items() if kind.alias_of is None)
+
+# What each form's starter must show (the form is no stage key): a test on the parsed spec.
+FORM_SHOWN = {
+    "convert": lambda d: d["buffers"]["A"]["dtype"] != d["buffers"]["A_s"]["dtype"],
+    "halo": lambda d: "- 1 :" in d["stages"][0]["copy"]["src"] and "fill" in d["stages"][0]["copy"],
+    "strided": lambda d: any(s["copy"]["src"].endswith(": 2]") for s in d["stages"]),
+    "pitched": lambda d: "strides" in d["buffers"]["A"],
+    "paged_gather": lambda d: isinstance(d["stages"][0]["gather"]["index"], list)
+                              and "each" in d["stages"][0]["gather"],
+    "derived_dims": lambda d: any(isinstance(v, dict) and "expr" in v for v in d["dims"].values()),
+    "im2col_rect": lambda d: isinstance(d["stages"][0]["im2col"]["kernel"], list),
+    "im2col_nchw": lambda d: d["stages"][0]["im2col"]["layout"] == "nchw",
+}
 
 needs_tvm = pytest.mark.skipif(find_spec("tvm") is None, reason="tlspec compile needs apache-tvm")
 
@@ -33,13 +46,13 @@ def stage_keys(stages):
 
 @pytest.fixture(scope="module")
 def starters(tmp_path_factory):
-    """`tlspec new KIND kern_KIND` for every kind: kind -> (path, the finished process)."""
+    """`tlspec new KIND kern_KIND` for every kind and form: kind -> (path, the finished process)."""
     root = tmp_path_factory.mktemp("starters")
     written = {}
     here = os.getcwd()
     try:
         os.chdir(root)
-        for kind in KINDS:
+        for kind in KINDS + list(FORMS):
             written[kind] = (root / f"kern_{kind}.tlspec.yaml", tlspec_here("new", kind,
                                                                            f"kern_{kind}"))
     finally:
@@ -55,11 +68,21 @@ def test_every_kind_has_a_starter():
         assert (starters / f"{starter}.tlspec.yaml").is_file()
 
 
+def test_every_form_has_a_starter_of_its_own():
+    assert sorted(FORMS) == sorted(FORM_SHOWN)
+    assert not set(FORMS) & set(STAGE_KINDS)
+    starters = Path(__file__).resolve().parent.parent / "tlspec" / "starters"
+    files = [starter for starter, _ in FORMS.values()]
+    assert len(set(files)) == len(files) and not set(files) & set(STARTERS.values())
+    for starter in files:
+        assert (starters / f"{starter}.tlspec.yaml").is_file()
+
+
 def test_every_kind_is_compiled():
     assert sorted(COMPILED_KINDS) == KINDS
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS + sorted(FORMS))
 def test_starter_is_valid(kind, starters):
     _, written = starters
     path, result = written[kind]
@@ -82,7 +105,10 @@ def test_starter_is_valid(kind, starters):
 
     data = yaml.safe_load(text)
     assert data["name"] == f"kern_{kind}"
-    assert kind in set(stage_keys(data["stages"]))
+    if kind in FORMS:
+        assert FORM_SHOWN[kind](data), kind
+    else:
+        assert kind in set(stage_keys(data["stages"]))
     assert "$" not in text.split("\n", 1)[1]   # no placeholder left over
 
 
@@ -93,7 +119,7 @@ def test_every_starter_compiles_as_written(starters, tmp_path):
     result = tlspec("compile", str(root), "-o", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning" not in result.stdout
-    for kind in KINDS:
+    for kind in KINDS + list(FORMS):
         cubin = out / f"kern_{kind}.cubin"
         assert cubin.is_file(), kind
         assert cubin.read_bytes()[:4] == b"\x7fELF"
@@ -138,10 +164,16 @@ def test_unknown_kind(tmp_path):
     assert result.returncode == 2
     assert "unknown stage kind 'gahter'" in result.stderr
     assert "did you mean 'gather'?" in result.stderr
-    for kind in KINDS:
+    for kind in KINDS + list(FORMS):
         assert kind in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_unknown_form_suggests_the_closest(tmp_path):
+    result = tlspec("new", "paged_gahter", "kern_x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "did you mean 'paged_gather'?" in result.stderr
 
 
 def test_deprecated_kind(tmp_path):
@@ -165,10 +197,12 @@ def test_missing_folder(tmp_path):
     assert "does not exist" in result.stderr
 
 
-def test_help_has_examples_and_lists_every_kind(tmp_path):
+def test_help_has_examples_and_lists_every_kind_and_form(tmp_path):
     result = tlspec("new", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "Examples:" in result.stdout
     assert "tlspec " in result.stdout.split("Examples:")[1]
-    kinds_section = result.stdout.split("Kinds:")[1].split("Examples:")[0].split()
+    kinds_section = result.stdout.split("Kinds:")[1].split("Forms:")[0].split()
     assert sorted(kinds_section) == KINDS
+    forms_section = result.stdout.split("Forms:")[1].split("Examples:")[0].split()
+    assert forms_section == list(FORMS)

@@ -80,7 +80,7 @@ def test_layout_and_marker(tmp_path):
     out = write_package(tmp_path / "kern", [artifact()])
     names = sorted(p.name for p in out.iterdir())
     runtime = ["_runtime.py", "_arrays.py", "_checks.py", "_driver.py", "_exprs.py",
-               "_launch.py", "_plan.py", "_tensormaps.py", "_torch_ops.py"]
+               "_launch.py", "_oob.py", "_plan.py", "_tensormaps.py", "_torch_ops.py"]
     assert names == sorted(["__init__.py", "__init__.pyi", "_kernel_images.py",
                             "_tensormap_rules.py", *runtime,
                             "_tlspec_package.json", "py.typed",

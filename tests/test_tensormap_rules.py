@@ -6,7 +6,7 @@ multiple of 16 bytes). Dimensions are innermost first, as the driver takes them;
 are the element sizes."""
 import pytest
 
-from tlspec.tensormap_rules import TensorMap, violations
+from tlspec.tensormap_rules import TensorMap, strided_problem, violations
 
 F16, F32, U8 = 2, 4, 1
 
@@ -78,3 +78,22 @@ def test_the_32_byte_interleave_needs_the_32_byte_swizzle():
     an interleaved map, and the rule errs on the side of a refusal."""
     m = TensorMap(F16, [16, 64, 4], [32, 2048], [16, 8, 4], interleave="32B")
     assert [v.rule for v in violations(m)] == ["interleave"]
+
+
+def test_the_innermost_element_stride_is_one():
+    """The reference's rule (the driver ignores elementStrides[0] without interleave, and the PTX
+    ISA's traversal stride of dimension 0 must then be 1): a map that strides the innermost
+    dimension would not move what it says, so it is refused. Outer element strides of 2 to 8
+    are legal (see CASES)."""
+    assert [v.rule for v in violations(rank2([8, 8], element_strides=(2, 1)))] == \
+        ["inner_element_stride"]
+    assert violations(rank2([64, 128], element_strides=(1, 2))) == []
+
+
+def test_what_tlspec_moves_by_element_strides():
+    """Loads with outer element strides only; a strided store or an innermost stride never (the
+    driver would encode them, but they are not what tlspec can show moves right)."""
+    assert strided_problem([1, 1], store=True) is None
+    assert strided_problem([1, 2, 8], store=False) is None
+    assert "innermost (contiguous) dimension" in strided_problem([2, 1], store=False)
+    assert "strided store" in strided_problem([1, 2], store=True)

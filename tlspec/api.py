@@ -120,7 +120,11 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
         raise SpecError(diags)
     _warn(diags)
     if store is not None:
-        key = package_key(result.kernel_keys)
+        # the debug mode's errors name the spec as read now (its path and lines, which kernel
+        # keys do not hold): a package of such kernels is cached per location too
+        located = [site["where"] for a in artifacts
+                   for site in a.manifest.get("out_of_range", {}).get("sites", [])]
+        key = package_key(result.kernel_keys + located)
         name = f"tlspec_loaded_{key[:20]}"
         if name in sys.modules:
             return sys.modules[name]

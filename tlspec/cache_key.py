@@ -18,17 +18,20 @@ from pathlib import Path
 
 from . import __version__
 
-KEY_FORMAT = 1        # bump when what goes into a key, or an entry's layout, changes
+KEY_FORMAT = 2        # bump when what goes into a key, or an entry's layout, changes
 
 _HERE = Path(__file__).resolve().parent
 
 
 def digest(*parts: object) -> str:
-    """The SHA-256 (hex) of `parts`, each written as canonical JSON (bytes as their hex)."""
+    """The SHA-256 (hex) of `parts`, each written as compact JSON (bytes as themselves). Mappings
+    keep their order: the order of a spec's buffers is its wrappers' argument order, so a
+    reordered mapping is another kernel (sorted keys once served a kernel with its arguments
+    swapped)."""
     h = hashlib.sha256()
     for part in parts:
         data = part if isinstance(part, bytes) else json.dumps(
-            part, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+            part, separators=(",", ":"), allow_nan=True).encode()
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
     return h.hexdigest()

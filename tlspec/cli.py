@@ -264,7 +264,8 @@ def schema() -> None:
 @app.command()
 def new(
     kind: str = typer.Argument(..., metavar="KIND",
-                               help="Stage kind the starter shows, e.g. copy, gather, pipeline."),
+                               help="Stage kind or form the starter shows, e.g. copy, gather, "
+                                    "pipeline, convert, paged_gather."),
     name: str = typer.Argument(..., metavar="NAME", help="Kernel name: a C identifier."),
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
                                          help="File to write (default: NAME.tlspec.yaml)."),
@@ -276,6 +277,9 @@ def new(
     first line is a yaml-language-server modeline naming the schema of this
     installation. An existing file is never overwritten without --force.
     Synchronisation and loop kinds share starters that show them in context.
+    KIND may also name a form of the language (below: a converting copy, a
+    halo with a fill, strided slices, a strided global view, a gather with
+    computed indices, derived dims, a rectangular or NCHW im2col).
     Every starter compiles as written.
 
     \b
@@ -285,10 +289,16 @@ def new(
       tma_store_wait sync_threads for pipeline
 
     \b
+    Forms:
+      convert halo strided pitched paged_gather derived_dims im2col_rect
+      im2col_nchw
+
+    \b
     Examples:
       tlspec new copy copy_tiles
       tlspec new transpose transpose_tiles -o kernels/transpose_tiles.tlspec.yaml
       tlspec new gather embed_lookup --force
+      tlspec new paged_gather paged_kv
     """
     from .new import NewError, write
 

@@ -4,7 +4,9 @@ Starters are complete, valid kernels kept in tlspec/starters/*.tlspec.yaml (pack
 kernel name is substituted with string.Template (`$name`); a starter holds no other `$`, so a
 stray placeholder fails loudly instead of leaking into the spec. The first line written is a
 yaml-language-server modeline naming the schema file of this installation by its file URI.
-Every starter compiles as written (tests/test_new.py checks it, for every kind).
+Besides the stage kinds, `tlspec new` takes the name of a form of the language that a kind's
+starter does not show (FORMS: a converting copy, a halo with a fill value, ...). Every starter
+compiles as written (tests/test_new.py checks it, for every kind and form).
 """
 from __future__ import annotations
 
@@ -41,6 +43,20 @@ STARTERS: dict[str, str] = {
     "for": "for",
 }
 
+# Form -> (starter file, what it shows). Forms are not stage kinds: each names a way of writing
+# a stage (or the dims and buffers) that the kind starters above do not show.
+FORMS: dict[str, tuple[str, str]] = {
+    "convert": ("convert", "a converting copy, float16 -> float8_e4m3"),
+    "halo": ("halo", "a halo read with a fill value: -inf around a tile, a max-pool's padding"),
+    "strided": ("strided", "strided slices: the even/odd de-interleave of a matrix's columns"),
+    "pitched": ("pitched", "a global view with declared strides: rows LD elements apart"),
+    "paged_gather": ("paged_gather",
+                     "an N-D gather with computed indices: a paged KV cache read token by token"),
+    "derived_dims": ("derived_dims", "derived dims: an im2col's OH and OW computed at each call"),
+    "im2col_rect": ("im2col_rect", "a rectangular im2col: kernel, stride, dilation, pad per axis"),
+    "im2col_nchw": ("im2col_nchw", "im2col of an NCHW image in F.unfold's column order"),
+}
+
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -54,13 +70,16 @@ def kinds() -> list[str]:
 
 
 def check_kind(kind: str) -> str:
+    """The starter file for a stage kind or a form."""
     if kind in STARTERS:
         return STARTERS[kind]
+    if kind in FORMS:
+        return FORMS[kind][0]
     alias = STAGE_KINDS.get(kind)
     if alias is not None and alias.alias_of:
         raise NewError(f"'{kind}' is deprecated; use 'tlspec new {alias.alias_of}'")
-    raise NewError(f"unknown stage kind '{kind}'{did_you_mean(kind, kinds())}\n"
-                   f"  hint: stage kinds: {', '.join(kinds())}")
+    raise NewError(f"unknown stage kind '{kind}'{did_you_mean(kind, kinds() + list(FORMS))}\n"
+                   f"  hint: stage kinds: {', '.join(kinds())}; forms: {', '.join(FORMS)}")
 
 
 def check_name(name: str) -> None:

@@ -13,7 +13,11 @@ CUDA driver API reference of cuTensorMapEncodeTiled, checked against an H200 (dr
 - every box extent in [1, 256]; without interleave the innermost box extent spans a multiple of
   16 bytes; with a swizzle it spans at most the swizzle (32, 64 or 128 bytes); the whole box at
   most 228 KiB (not in the reference: measured, 233472 bytes accepted, 234496 refused);
-- every element stride in [1, 8];
+- every element stride in [1, 8]; without interleave the innermost one is 1 (the driver ignores
+  it, and the PTX ISA's traversal stride of dimension 0 must be 1 for a non-interleaved layout);
+  a box of N * s elements along a dimension of element stride s moves ceil(N * s / s) = N of
+  them ("To load N elements along i-th dimension, boxDim[i] must be set to N *
+  elementStrides[i]"), so that the 256 and 228 KiB limits hold for the traversed box;
 - the 32-byte interleave only with the 32-byte swizzle;
 - the NaN out-of-bounds fill only for floating-point data.
 
@@ -57,6 +61,9 @@ OOB_FILLS = ("none", "nan")
 
 Value = Optional[int]
 
+INNER_ELEMENT_STRIDE = ("TMA traverses the innermost (contiguous) dimension with an element stride "
+                        "of 1 (the driver ignores elementStrides[0] without interleave)")
+
 
 @dataclass(frozen=True)
 class TensorMap:
@@ -83,6 +90,18 @@ class Violation(NamedTuple):
 
     def __str__(self) -> str:
         return self.message
+
+
+def strided_problem(element_strides: Sequence[int], store: bool) -> Optional[str]:
+    """Why tlspec moves no region of these element strides (innermost first) by TMA, beyond the
+    driver's rules on its map (`violations`), or None: a strided store (that a TMA store honours
+    element strides is not established: it is a SIMT loop), a stride of the innermost
+    dimension."""
+    if all(stride == 1 for stride in element_strides):
+        return None
+    if store:
+        return "a strided store is a SIMT loop (TMA element strides are used for loads only)"
+    return INNER_ELEMENT_STRIDE if element_strides[0] != 1 else None
 
 
 def violations(m: TensorMap) -> list[Violation]:
@@ -132,6 +151,8 @@ def violations(m: TensorMap) -> list[Violation]:
     for stride in m.element_strides:
         if stride is not None and not 1 <= stride <= MAX_ELEMENT_STRIDE:
             add("element_stride", f"TMA element strides are 1 to {MAX_ELEMENT_STRIDE}, not {stride}")
+    if m.interleave == "none" and m.element_strides and m.element_strides[0] not in (None, 1):
+        add("inner_element_stride", INNER_ELEMENT_STRIDE)
     inner = m.box[0] * m.elem_bytes if m.box and m.box[0] is not None else None
     span = SWIZZLE_BYTES.get(m.swizzle, 0)
     if inner is not None and m.interleave == "none" and inner % ALIGN:

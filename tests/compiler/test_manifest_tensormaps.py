@@ -54,3 +54,30 @@ def test_the_constant_parts_of_each_map_are_checked():
     assert str(caught.value) == (
         "TMA descriptor 3 (of 'A') breaks a rule of cuTensorMapEncodeTiled: TMA boxes have 1 to "
         "256 elements per dimension; this one has 300")
+
+
+STRIDED = """
+tlspec: 1
+name: strided
+target: sm_90a
+dims: {M: 96, N: 64}
+buffers:
+  A:   {scope: global, shape: [8, M, N], dtype: int8, io: in}
+  B:   {scope: global, shape: [2, 16, N], dtype: int8, io: out}
+  A_s: {scope: shared, shape: [2, 16, 64], dtype: int8}
+launch:
+  grid: {bx: 1}
+  threads: 128
+stages:
+  - copy: {src: "A[1 : +2 : 4, 0 : +16 : 3, 0 : +64]", dst: A_s}
+  - copy: {src: A_s, dst: "B[:, :, :]"}
+"""
+
+
+def test_a_strided_load_maps_count_x_step_with_the_steps_as_element_strides():
+    """A TMA load of a strided region (..lower.tma_strided): the map traverses a box of count x
+    step elements along each dimension with the steps as element strides (innermost first, as
+    the driver takes them; the innermost one 1); the dense store's map has strides of 1."""
+    maps = {t["argument"]: t for t in manifest(STRIDED)["tensormaps"]}
+    assert (maps["A"]["box"], maps["A"]["element_strides"]) == ([64, 48, 8], [1, 3, 4])
+    assert (maps["B"]["box"], maps["B"]["element_strides"]) == ([64, 16, 2], [1, 1, 1])

@@ -50,3 +50,13 @@ def test_lower_shows_the_module_after_every_pass_in_order():
     seen = []
     lower(tile_ir(SERIAL_PIPELINE), "sm_90a", observe=lambda name, mod: seen.append(name))
     assert seen == [p.name for p in PASSES]
+
+
+def test_the_record_of_a_strided_tma_load_says_its_element_strides():
+    text = (PIPELINED.replace('src: "A[bx*64 : +64, k*64 : +64]"',
+                              'src: "A[bx*128 : +64 : 2, k*64 : +64]"')
+            .replace("grid: {bx: M // 64}", "grid: {bx: M // 128}"))
+    load = observed(text).records().decisions[0]
+    assert (load.kind, load.instruction) == ("tma_copy", "tma")
+    assert load.why.endswith("with element strides [2, 1] (a 128 x 64 box traversed, 64 x 64 "
+                             "elements loaded)")

@@ -147,3 +147,33 @@ def im2col_reference(img, k, s, d, p):
     length, taps = cols.shape[-1], k[0] * k[1]                # (N, C*KH*KW, L), (c, kh, kw) order
     cols = cols.view(n, c, taps, length).permute(0, 3, 2, 1).reshape(n * length, taps * c)
     return cols.to(img.dtype)
+
+
+def paged_reference(cache, table, t, fill):
+    """out[b, t] = cache[table[b, t // P], t % P], the fill where t // P is past the table or its
+    entry is not a page of the cache."""
+    b, maxp = table.shape
+    slots = cache.shape[1]
+    tokens = torch.arange(t, device=DEVICE)
+    j = tokens // slots
+    pages = torch.full((b, t), -1, dtype=torch.int64, device=DEVICE)
+    pages[:, j < maxp] = table[:, j[j < maxp]].long()
+    ok = (pages >= 0) & (pages < cache.shape[0])
+    out = torch.full((b, t, *cache.shape[2:]), fill, dtype=cache.dtype, device=DEVICE)
+    out[ok] = cache[pages[ok], (tokens % slots).expand(b, t)[ok]]
+    return out
+
+
+def paged_scatter_reference(cache, table, tokens):
+    """cache after cache[table[b, t // P], t % P] = tokens[b, t] for every token whose page is
+    in the table and in the cache (the others write nothing)."""
+    b, t = tokens.shape[:2]
+    maxp, slots = table.shape[1], cache.shape[1]
+    steps = torch.arange(t, device=DEVICE)
+    j = steps // slots
+    pages = torch.full((b, t), -1, dtype=torch.int64, device=DEVICE)
+    pages[:, j < maxp] = table[:, j[j < maxp]].long()
+    ok = (pages >= 0) & (pages < cache.shape[0])
+    want = cache.clone()
+    want[pages[ok], (steps % slots).expand(b, t)[ok]] = tokens[ok]
+    return want

@@ -17,8 +17,8 @@ shorter than the tokens they should cover), and indices out of range in every wa
 Imports only the compiled package, torch and pytest (TLSPEC_NDGATHER: the package directory).
 """
 import pytest
-from gpu_support import DEVICE, assert_guards, assert_same, compiled_package, guarded, random, \
-    torch
+from gpu_support import DEVICE, assert_guards, assert_same, compiled_package, guarded, \
+    paged_reference, paged_scatter_reference, random, torch
 
 kernels = compiled_package("TLSPEC_NDGATHER", "tlspec_ndgather", "tests/gpu/ndgather")
 DTYPES = {"f16": (torch.float16, 72, float("-inf")), "bf16": (torch.bfloat16, 40, 0),
@@ -36,21 +36,6 @@ def block_table(b, maxp, np_, dtype=torch.int32, far=()):
     bad = [np_, *FAR, *far][:table.numel() // 2]
     table.view(-1)[:len(bad)] = torch.tensor(bad, device=DEVICE)
     return table.to(dtype)
-
-
-def paged_reference(cache, table, t, fill):
-    """out[b, t] = cache[table[b, t // P], t % P], the fill where t // P is past the table or its
-    entry is not a page of the cache."""
-    b, maxp = table.shape
-    slots = cache.shape[1]
-    tokens = torch.arange(t, device=DEVICE)
-    j = tokens // slots
-    pages = torch.full((b, t), -1, dtype=torch.int64, device=DEVICE)
-    pages[:, j < maxp] = table[:, j[j < maxp]].long()
-    ok = (pages >= 0) & (pages < cache.shape[0])
-    out = torch.full((b, t, *cache.shape[2:]), fill, dtype=cache.dtype, device=DEVICE)
-    out[ok] = cache[pages[ok], (tokens % slots).expand(b, t)[ok]]
-    return out
 
 
 def run(name, *args):
@@ -106,13 +91,7 @@ def test_paged_scatter_writes_only_its_slots(tag, b, t, maxp):
     tokens = random((b, t, d), dtype)
     cache = guarded((np_, P, d), dtype)
     cache.copy_(random((np_, P, d), dtype))
-    want = cache.clone()
+    want = paged_scatter_reference(cache, table, tokens)
     run(f"paged_write_{tag}", cache, table, tokens)
-    t_all = torch.arange(t, device=DEVICE)
-    j = t_all // P
-    pages = torch.full((b, t), -1, dtype=torch.int64, device=DEVICE)
-    pages[:, j < maxp] = table[:, j[j < maxp]].long()
-    ok = (pages >= 0) & (pages < np_)
-    want[pages[ok], (t_all % P).expand(b, t)[ok]] = tokens[ok]
     assert_same(cache, want, "cache")
     assert_guards(cache, "cache")

@@ -69,14 +69,17 @@ def lower(mod: tvm.IRModule, arch: str, dump_dir: str | None = None,
     return Lowered(_with_helpers(source), host, device, notes)
 
 
+# the prefix of tlspec's own device helpers -> the file in codegen/cuda that defines them
+HELPERS = {"tlspec_cluster_": "cluster.cuh", "tlspec_oob_": "oob.cuh"}
+
+
 def _with_helpers(source: str) -> str:
-    """The source with tlspec's own device helpers (codegen/cuda/cluster.cuh) where it calls
-    them, before tvm's code."""
-    if "tlspec_cluster_" not in source:
-        return source
+    """The source with tlspec's own device helpers (HELPERS) where it calls them, before tvm's
+    code."""
     from ..package import codegen_dir
 
-    return (codegen_dir() / "cuda" / "cluster.cuh").read_text(encoding="utf-8") + source
+    return "".join((codegen_dir() / "cuda" / header).read_text(encoding="utf-8")
+                   for prefix, header in HELPERS.items() if prefix in source) + source
 
 
 def _new_notes(mod: tvm.IRModule, known: list) -> list[tuple[str, str, str]]:

@@ -14,6 +14,7 @@ from ..diagnostics import Diagnostics
 from ..discover import UsageError, discover, read_file
 from ..package import KernelArtifact, check_creatable, check_package_dir, write_package
 from .errors import take_stage_error
+from .oob_sites import locate_sites
 
 if TYPE_CHECKING:
     from ..model import Kernel
@@ -316,6 +317,10 @@ def _compiled(kernels: list[Kernel], keys: list[str], raw: dict[str, bytes | Non
         artifacts[i] = artifact
         if artifact is not None and cache is not None:
             _safely(put_kernel, cache, keys[i], artifact)
+    for kernel, artifact in zip(kernels, artifacts):
+        while artifact is not None:                  # the kernel, then its aligned variant
+            locate_sites(artifact.manifest, kernel)
+            artifact = artifact.aligned
     return artifacts
 
 

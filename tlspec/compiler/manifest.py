@@ -19,6 +19,7 @@ from ..im2col import column_matrix, nhwc, output_extent, windows
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID
 from ..tensormap_rules import TensorMap, violations
+from .oob_sites import RECORD_NAME, manifest_sites
 
 FORMAT = 1
 INT32_MAX = 2**31 - 1
@@ -282,6 +283,8 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         host_arg = arg.name if isinstance(arg, tirx.Var) else str(arg)
         if host_arg.endswith(".data") and host_arg[:-5] in names:
             params.append({"kind": "pointer", "argument": host_arg[:-5]})
+        elif host_arg == f"{RECORD_NAME}.data":      # the debug mode's record (oob_sites)
+            params.append({"kind": "fault_record"})
         elif isinstance(arg, tirx.Var) and arg in map_index:
             params.append({"kind": "tensormap", "map": map_index[arg]})
         elif host_arg in symbolic:
@@ -328,6 +331,7 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
         **({"cluster": _cluster(kernel)} if kernel.launch.cluster else {}),
         "dynamic_shared_bytes": facts["launch"]["dynamic_shared_bytes"],
         "tensormaps": tensormaps, "checks": checks,
+        **({"out_of_range": faults} if (faults := manifest_sites(kernel)) else {}),
     }
 
 

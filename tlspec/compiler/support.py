@@ -43,8 +43,10 @@ def check_supported(kernel: Kernel, diags: Diagnostics) -> None:
         if stage.kind not in COMPILED_KINDS:
             refuse(stage.pointer, f"stage kind '{stage.written_kind}'",
                    "this release compiles: " + ", ".join(COMPILED_KINDS), key=True)
-        if stage.options.get("out_of_range") == "error":
-            refuse(stage.pointer + "/out_of_range", "out_of_range: error (the debug mode)",
-                   "run the spec in the interpreter (`tlspec run SPEC --interpret`), which stops "
-                   "at the first index out of range with its value and row; compiled kernels "
-                   "fill (the default, `out_of_range: fill`)")
+        if stage.options.get("out_of_range") == "error" and \
+                any(option in stage.options for option in ("rows", "col", "barrier")):
+            refuse(stage.pointer + "/out_of_range",
+                   f"out_of_range: error (the debug mode) with the TMA {stage.written_kind}4 form",
+                   "drop rows/col/barrier while debugging (the SIMT form records the first index "
+                   "out of range), or run the spec in the interpreter (`tlspec run SPEC "
+                   "--interpret`)")

@@ -17,7 +17,9 @@ dim's `multiple_of` gives vector loads visible to code generation.)
 
 The spec's mbarriers are slots of one array the passes allocate (`_tlspec_mbar`): each
 `alloc_barrier` array gets `count` consecutive slots, and a stage names a barrier by its slot
-(`ops.SYNC_ARGS`). A `pipeline` loop is a serial loop annotated with its `num_stages` and its
+(`ops.SYNC_ARGS`). A kernel with `out_of_range: error` stages takes one more argument after the
+global buffers, the fault record `_tlspec_oob` (oob_sites), and each such stage's call ends with
+its fault operands (the site and values of a row, the enclosing loops' variables). A `pipeline` loop is a serial loop annotated with its `num_stages` and its
 stage's pointer (`tlspec.pipeline`), for the pipelining passes.
 
 Function attributes carry what the passes need to reason about the code:
@@ -43,6 +45,8 @@ from ..fill import fill_bits
 from ..rules.fill import SOURCE
 from ..model import Buffer, Kernel, RegionRef, Stage
 from . import ops
+from .oob_sites import (LOOPS, RECORD_NAME, RECORD_WORDS, ROWS, VALUES, debug_mode,
+                        site_number, sites)
 from .prims import to_prim, tvm_dtype
 from .specialize import row_dim_names
 
@@ -57,6 +61,8 @@ class _Builder:
         self.kernel = kernel
         self.env: dict[str, tirx.PrimExpr] = {}
         self.buffers: dict[str, tirx.Buffer] = {}
+        self.loop_vars: list[tirx.Var] = []         # the enclosing loops, outermost first
+        self.sites = sites(kernel)                  # of out_of_range: error (oob_sites)
         self.ranges: dict[tirx.Var, tvm.ir.Range] = {}
         self.multiples: dict[tirx.Var, int] = {}
         self.barriers: dict[str, list[int]] = {}      # name -> [first slot, count, arrive count]
@@ -82,6 +88,10 @@ class _Builder:
                         self.buffers[buffer.name] = IRBuilder.name(
                             buffer.name, T.match_buffer(handle, self._shape(buffer),
                                                         tvm_dtype(buffer.dtype), strides=strides))
+                if self.sites:              # the debug mode's fault record, a hidden parameter
+                    handle = T.arg(f"{RECORD_NAME}_handle", T.handle())
+                    self.buffers[RECORD_NAME] = IRBuilder.name(
+                        RECORD_NAME, T.match_buffer(handle, [RECORD_WORDS], "int64"))
                 T.device_entry()
                 self._launch()
                 for buffer in tiles:
@@ -170,7 +180,9 @@ class _Builder:
         with T.serial(start, start + extent, annotations=annotations) as var:
             IRBuilder.name(name, var)
             self.env[name] = var
+            self.loop_vars.append(var)
             self._stages(stage.body)
+            self.loop_vars.pop()
         del self.env[name]
 
     def _stage_pipeline(self, stage: Stage) -> None:
@@ -244,22 +256,35 @@ class _Builder:
             if "barrier" in stage.barriers:          # a tma_copy load, a gather4
                 args.append(self._barrier_slot(stage, "barrier"))
             args += extra or []
+            if debug_mode(stage):                   # the site of an index region's values
+                args.append(tirx.IntImm("int64", site_number(self.sites, stage)))
+        if debug_mode(stage):
+            args += self._loop_values()
         insert_tile_call(ops.tile_call(stage.kind, args, config))
+
+    def _loop_values(self) -> list[tirx.PrimExpr]:
+        """The enclosing loops' variables as the fault record's LOOPS words."""
+        values = [tirx.Cast("int64", v) for v in self.loop_vars]
+        return values + [tirx.IntImm("int64", 0)] * (LOOPS - len(values))
 
     def _computed_indices(self, stage: Stage, config: dict) -> list:
         """A gather's or scatter's operands with computed indices (`ops.INDICES`): its rows
         region over all rows (the hull), the table, the index values, whether every read of
         an index buffer lies inside it, and the row variables' offsets from their ranges'
         starts, free in the values (LowerTileOp binds them per row). Reads of int32 and int64
-        index buffers are computed in int64, so that no value wraps into the table."""
+        index buffers are computed in int64, so that no value wraps into the table. In the
+        debug mode the fault's site, values and rows follow (`_fault`)."""
         rows_option = "dst" if stage.kind == "gather" else "src"
         offsets = []
         for var in stage.each:
             offsets.append(tirx.Var(var.name, "int32"))
             self.env[var.name] = to_prim(var.start, self.env) + offsets[-1]
-        inside: list[tirx.PrimExpr] = []
-        values = [to_prim(expr, {**self.env, **self._reads(expr, inside)})
-                  for expr in stage.indices]
+        reads: list[list[tuple]] = []          # per expression: (inside, coordinates) per read
+        values = []
+        for expr in stage.indices:
+            reads.append([])
+            values.append(to_prim(expr, {**self.env, **self._reads(expr, reads[-1])}))
+        row_values = [tirx.Cast("int64", self.env[var.name]) for var in stage.each]
         rows = stage.regions[rows_option]
         hull = self._region(replace(rows, dims=rows_hull(rows, stage.each)))
         for var in stage.each:
@@ -269,13 +294,36 @@ class _Builder:
         table = self._region(stage.regions["src" if stage.kind == "gather" else "dst"])
         regions = [table, hull] if stage.kind == "scatter" else [hull, table]
         valid = tirx.const(True, "bool")
-        for condition in inside:
-            valid = tirx.And(valid, condition)
-        return [*regions, *values, valid, *offsets]
+        for ok, _ in (read for expression in reads for read in expression):
+            valid = tirx.And(valid, ok)
+        table_buffer = self.buffers[stage.regions["src" if stage.kind == "gather" else "dst"].name]
+        fault = self._fault(stage, table_buffer, reads, values, row_values) \
+            if debug_mode(stage) else []
+        return [*regions, *values, valid, *offsets, *fault]
 
-    def _reads(self, expr, inside: list) -> dict[str, tirx.PrimExpr]:
+    def _fault(self, stage: Stage, table: tirx.Buffer, reads: list, values: list,
+               row_values: list) -> list[tirx.PrimExpr]:
+        """The debug mode's [site, VALUES values, ROWS row values] of a row: the first check
+        that fails, in the interpreter's order (each expression's reads, then its value inside
+        the table's dimension), as selects; site -1 for a row in range."""
+        checks = []                           # (failed, site, values recorded)
+        for j, (expression, value) in enumerate(zip(reads, values)):
+            for r, (ok, at) in enumerate(expression):
+                checks.append((tirx.Not(ok), site_number(self.sites, stage, j, r), at))
+            inside = tirx.And(value >= 0, value < tirx.Cast("int64", table.shape[j]))
+            checks.append((tirx.Not(inside), site_number(self.sites, stage, j), [value]))
+        site = tirx.IntImm("int64", -1)
+        recorded = [tirx.IntImm("int64", 0)] * VALUES
+        for failed, number, words in reversed(checks):     # the first check outermost
+            site = tirx.if_then_else(failed, tirx.IntImm("int64", number), site)
+            recorded = [tirx.if_then_else(failed, tirx.Cast("int64", words[k]), old)
+                        if k < len(words) else old for k, old in enumerate(recorded)]
+        return [site, *recorded, *row_values,
+                *[tirx.IntImm("int64", 0)] * (ROWS - len(row_values))]
+
+    def _reads(self, expr, reads: list) -> dict[str, tirx.PrimExpr]:
         """The reads of index buffers in `expr` as int64 values (0 where a read would leave its
-        buffer; `inside` gets the condition that it does not)."""
+        buffer; `reads` gets (the condition that it does not, its coordinates))."""
         values = {}
         for read in loads(expr):
             buffer = self.buffers[read.buffer]
@@ -283,7 +331,7 @@ class _Builder:
             ok = tirx.const(True, "bool")
             for index, extent in zip(at, buffer.shape):
                 ok = tirx.And(ok, tirx.And(index >= 0, index < extent))
-            inside.append(ok)
+            reads.append((ok, at))
             values[read.name] = tirx.if_then_else(
                 ok, tirx.Cast("int64", tirx.BufferLoad(buffer, at)), tirx.IntImm("int64", 0))
         return values

@@ -37,11 +37,6 @@ def check_computed_indices(ctx: Context, stage: Stage, scope: Scope, table_optio
                   "write 'index' as a list of index expressions, one per indexed dimension of "
                   "the table (['block_table[b, t // P]', 't % P']), or remove 'each'", key=True)
         return
-    if stage.options.get("eviction_policy", "evict_normal") != "evict_normal":
-        ctx.error(pointer_join(stage.pointer, "eviction_policy"), f"{kind} with computed "
-                  "indices takes no eviction_policy yet: its hinted accesses would be staged "
-                  "through registers, which the per-row index values do not allow",
-                  "remove eviction_policy (plain 16-byte vector accesses)", key=True)
     for option in TMA_OPTIONS:
         if option in stage.options:
             ctx.error(pointer_join(stage.pointer, option), f"'{option}' selects the TMA {kind}4 "

@@ -158,7 +158,7 @@ def check_copy(ctx: Context, stage: Stage, scope: Scope) -> None:
                                    f"{ctx.buffer(dst).scope}", "use sync")
             else:
                 g, s = (src, dst) if direction == "load" else (dst, src)
-                check_tma(ctx, g, s, scope, "prefer_instruction tma")
+                check_tma(ctx, g, s, scope, "prefer_instruction tma", store=direction == "store")
     elif prefer == "cp_async":
         if not (ctx.buffer(src).is_global and ctx.buffer(dst).is_shared):
             ctx.error(pointer_join(stage.pointer, "prefer_instruction"),

@@ -15,15 +15,17 @@ from math import prod
 from ..dtypes import DTYPE_BYTES
 from ..layouts import TileStorage, tensormap_swizzle
 from ..model import RegionRef
-from ..tensormap_rules import SHARED_ALIGN, TensorMap, violations
+from ..tensormap_rules import SHARED_ALIGN, TensorMap, strided_problem, violations
 from .context import Context, Scope
 
 HINT = "or let the compiler use a SIMT copy (prefer_instruction: sync)"
 
 
 def check_tma(ctx: Context, global_ref: RegionRef, shared_ref: RegionRef, scope: Scope,
-              why: str) -> None:
-    """Report every TMA constraint `global_ref` <-> `shared_ref` violates; `why` names the request."""
+              why: str, store: bool = False) -> None:
+    """Report every TMA constraint `global_ref` <-> `shared_ref` (a load, or with `store` a
+    store) violates; `why` names the request. A strided region's box is the one its map
+    traverses: count x step elements per dimension, the steps its element strides."""
     tensor = ctx.buffer(global_ref)
     tile = ctx.buffer(shared_ref)
     elem = DTYPE_BYTES[tensor.dtype]
@@ -37,11 +39,18 @@ def check_tma(ctx: Context, global_ref: RegionRef, shared_ref: RegionRef, scope:
                                       f"('{tile.name}' has layout padded)",
                   "use layout swizzle_128B (or auto) for TMA tiles")
         return
+    steps = [ctx.const(s) for s in global_ref.steps or []] or [1] * len(box)
+    strided = strided_problem(steps[::-1], store)
+    if strided:
+        ctx.error(global_ref.pointer, f"{why}: '{global_ref.region.text}' is strided, and "
+                                      f"{strided}", HINT)
+        return
     dims = [ctx.const(e) for e in tensor.shape]
     strides = [prod(dims[d + 1:]) * elem if None not in dims[d + 1:] else None
                for d in range(len(dims) - 1)]
-    for problem in violations(TensorMap(elem, dims[::-1], strides[::-1], box[::-1],
-                                        swizzle=tensormap_swizzle(tile.layout))):
+    traversed = [extent * step for extent, step in zip(box, steps)]
+    for problem in violations(TensorMap(elem, dims[::-1], strides[::-1], traversed[::-1],
+                                        steps[::-1], swizzle=tensormap_swizzle(tile.layout))):
         if problem.rule == "swizzle":
             ctx.error(shared_ref.pointer, f"{why}: with layout {tile.layout}, {problem}",
                       "use a wider swizzle or narrower tiles (several TMA copies per tile)")

@@ -6,6 +6,7 @@ fill for a row out of range, nothing scattered for one)."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+import tvm
 import tvm_ffi
 from pipeline_support import run_through, tile_ir
 from tvm import tirx
@@ -77,8 +78,9 @@ def test_the_vector_is_16_bytes_of_the_run():
     assert config["tlspec.instruction"] == "sync" and config["tlspec.vector"] == 8
 
 
-def lowered(text):
-    body = run_through(tile_ir(text), "LowerTileOp")["main"].body
+def lowered(text, last="LowerTileOp"):
+    """The stage of `text` after the pass `last`."""
+    body = run_through(tile_ir(text), last)["main"].body
     found = []
     tvm_ffi.structural_walk(body, (tirx.AttrStmt, lambda a: found.append(a)
                                    if stage_kind(a) else None), order="pre")
@@ -110,3 +112,106 @@ def test_a_scatter_writes_nothing_for_a_row_out_of_range_or_past_the_rows_tensor
     assert all(s.else_case is None for s in nodes(stage, tirx.IfThenElse))
     guards = " ".join(s.condition.script() for s in nodes(stage, tirx.IfThenElse))
     assert "< T" in guards and "index0 < T.Cast(\"int64\", NP)" in guards
+
+
+@pytest.mark.parametrize("text, loads, stores", [
+    (GATHER.replace("fill: -99", "fill: -99\n      eviction_policy: evict_first"),
+     "cache", "out"),
+    (SCATTER.replace("each: {t:", "eviction_policy: evict_last\n      each: {t:"), "out", "cache")])
+def test_an_eviction_policy_stages_the_rows_with_index_values_bound_per_phase(text, loads, stores):
+    """ApplyEvictionHints stages the vectors through registers: a load phase, then a store
+    phase, each binding the index values of its vectors anew (one variable bound twice is not
+    valid TIR), and hints both global sides (ptx ld / st with the L2 policy)."""
+    stage = lowered(text, "ApplyEvictionHints")
+    binds = [b.var for b in nodes(stage, tirx.LetStmt)]
+    assert [v.name for v in binds] == ["index0", "index1"] * 2
+    assert not binds[0].same_as(binds[2]) and not binds[1].same_as(binds[3])
+    script = stage.script()
+    policy = "L1::evict_first" if loads == "cache" else "L1::evict_last"
+    [load] = [line for line in script.splitlines() if "T.ptx.ld(" in line]
+    [store] = {line.strip() for line in script.splitlines() if "T.ptx.st(" in line}
+    assert f"T.address_of({loads}[" in load and "staged_w[" in load and policy in load
+    assert f"T.address_of({stores}[" in store and "staged_w[" in store and policy in store
+    assert script.index("T.ptx.ld(") < script.index("T.ptx.st(")
+    if loads == "cache":     # the fill still goes to the rows out of range, through registers
+        assert "T.uint16(54832)" in script
+
+
+# -- the debug mode (out_of_range: error): the fault record ------------------------------------
+DEBUG_GATHER = GATHER.replace("fill: -99", "fill: -99\n      out_of_range: error")
+DEBUG_SCATTER = SCATTER.replace("each: {t:", "out_of_range: error\n      each: {t:")
+DEBUG_ROWS = """
+tlspec: 1
+name: rows
+target: sm_90a
+dims: {V: symbolic, R: symbolic}
+buffers:
+  table: {scope: global, shape: [V, 64], dtype: float16, io: in}
+  idx:   {scope: global, shape: [R], dtype: int64, io: in}
+  out:   {scope: global, shape: [R, 64], dtype: float16, io: out}
+launch:
+  grid: {bx: "ceildiv(R, 16)"}
+  threads: 64
+stages:
+  - for:
+      var: c
+      extent: 2
+      stages:
+        - gather: {src: "table[:, c*32 : +32]", dst: "out[bx*16 : +16, c*32 : +32]",
+                   index: "idx[bx*16 : +16]", out_of_range: error}
+"""
+
+
+def record_calls(stmt):
+    """The calls of the fault record helper in `stmt`."""
+    return [c for c in nodes(stmt, tvm.ir.Call) if getattr(c.op, "name", "") == "tirx.call_extern"
+            and c.args[0].value == "tlspec_oob_record"]
+
+
+def test_the_debug_mode_adds_the_record_parameter_and_each_rows_fault_operands():
+    func = tile_ir(DEBUG_GATHER)["main"]
+    [record] = [p for p in func.params if p.name == "_tlspec_oob"]
+    assert [int(e) for e in record.shape] == [24] and str(record.dtype) == "int64"
+    call = call_of(tile_ir(DEBUG_GATHER))
+    # tables, 2 values, inside, the offset t; then site, 8 values, 3 rows; then 8 loop words
+    assert len(call.args) == 2 + 2 + 1 + 1 + 12 + 8
+    site = call.args[6].script()
+    # site 0: the read of table (outside it); 1: index 0 outside NP; 2: index 1 outside 16
+    assert "T.int64(0)" in site and "T.int64(1)" in site and "T.int64(2)" in site
+    assert site.index("T.int64(0)") < site.index("T.int64(1)") < site.index("T.int64(2)")
+    assert "T.int64(-1)" in site                      # a row in range: no site
+    assert call.args[15].script() == 'T.Cast("int64", bx * 16 + t)'     # the row t
+    assert all(a.script() == "T.int64(0)" for a in call.args[-8:])      # no loops
+    assert all(p.name != "_tlspec_oob" for p in tile_ir(GATHER)["main"].params)
+
+
+def test_a_debug_gather_records_where_it_fills_and_nowhere_else():
+    stage = lowered(DEBUG_GATHER)
+    [choice] = [s for s in nodes(stage, tirx.IfThenElse) if s.else_case is not None]
+    assert not record_calls(choice.then_case)
+    [call] = record_calls(choice.else_case)
+    assert "T.uint16(54832)" in choice.else_case.script()          # the fill is still stored
+    [guarded] = [s for s in nodes(choice.else_case, tirx.IfThenElse) if record_calls(s)]
+    condition = guarded.condition.script()
+    assert "T.int64(0) <=" in condition and "< T_1" in condition    # a site, inside the rows
+    # helper, record, site, 3 rows, 8 values, 8 loops
+    assert len(call.args) == 2 + 1 + 3 + 8 + 8 and "_tlspec_oob" in call.args[1].script()
+
+
+def test_a_debug_scatter_records_where_it_skips():
+    stage = lowered(DEBUG_SCATTER)
+    [choice] = [s for s in nodes(stage, tirx.IfThenElse) if s.else_case is not None]
+    assert not record_calls(choice.then_case) and record_calls(choice.else_case)
+    assert not [s for s in nodes(choice.else_case, tirx.BufferStore)]   # nothing written
+
+
+def test_a_debug_index_region_records_its_position_and_value_with_the_loop():
+    stage = lowered(DEBUG_ROWS)
+    [call] = record_calls(stage)
+    script = stage.script()
+    args = [a.script() for a in call.args]
+    assert args[2] == "T.int64(0)"                                  # site 0
+    assert "idx[bx * 16 +" in args[7]                               # the value ...
+    assert args[6].startswith("T.Cast(\"int64\"")                   # ... at its position
+    assert args[14] == 'T.Cast("int64", c)'                         # the loop's variable
+    assert script.index("tlspec_oob_record") < script.index("T.vectorized")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from tvm import tirx
 
+from ..oob_sites import VALUES
 from .common import (Operand, Stmt, VectorLoop, bits_as, const, guard, loop, seq, simplify,
                      substitute)
+from .oob_record import FaultRecord
 
 
 def indexed_shape(rows: Operand) -> list:
@@ -25,10 +27,17 @@ def indexed_shape(rows: Operand) -> list:
 
 
 def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vector: int,
-                  tid: tirx.Var, nthreads: int) -> Stmt:
+                  tid: tirx.Var, nthreads: int,
+                  fault: tuple[FaultRecord, tirx.PrimExpr] | None = None) -> Stmt:
+    """`fault`: the debug mode's record and site: a value outside the table's rows at a
+    position inside the index tensor records (position, value) there."""
     rdims = [d for d in range(len(rows.extents))]
     shape = indexed_shape(rows)
     idim = (index.moved_dims() or [len(index.extents) - 1])[0]
+
+    def listed(i) -> tirx.PrimExpr | None:
+        """Whether position i lies inside a global index tensor (None: always)."""
+        return None if index.kind != "global" else index.starts[idim] + i < index.shape[idim]
 
     def body(point, lane, slot) -> Stmt:
         i, col = point
@@ -43,11 +52,20 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
             value = tirx.BufferLoad(rows.access, [slot]) if rows.kind == "fragment" \
                 else rows.load(row_point, lane)
             move = table.store(value, table_point, lane)
-        if index.kind != "global":
-            return move
-        return guard(index.starts[idim] + i < index.shape[idim], move)
+        return guard(listed(i), move)
 
-    return VectorLoop(shape, vector).emit(tid, nthreads, body)
+    if fault is None:
+        return VectorLoop(shape, vector).emit(tid, nthreads, body)
+
+    def at_vector(point, slot) -> Stmt:         # the debug mode: record, once per vector
+        i = point[0]
+        value = tirx.Cast("int64", index.load({idim: i}))
+        outside = tirx.Or(value < 0, value >= tirx.Cast("int64", table.shape[0]))
+        record = guard(outside, fault[0].call(fault[1], [i, value]))
+        lanes = loop("v", vector, lambda v: body(point, v, slot * vector + v), kind="vector")
+        return seq([guard(listed(i), record), lanes])
+
+    return VectorLoop(shape, vector).emit_vectors(tid, nthreads, at_vector)
 
 
 def row_index(index: Operand, idim: int, i: tirx.PrimExpr, rows: tirx.PrimExpr) -> tirx.PrimExpr:
@@ -66,7 +84,8 @@ def row_index(index: Operand, idim: int, i: tirx.PrimExpr, rows: tirx.PrimExpr) 
 
 def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.PrimExpr],
                    reads_inside: tirx.PrimExpr, offsets: list[tirx.Var], row_dims: list[int],
-                   vector: int, tid: tirx.Var, nthreads: int, fill: int = 0) -> Stmt:
+                   vector: int, tid: tirx.Var, nthreads: int, fill: int = 0,
+                   fault: tuple[FaultRecord, list[tirx.PrimExpr]] | None = None) -> Stmt:
     """A gather or scatter with computed indices (tileir's `_computed_indices`): one loop over
     the rows (the row variables' ranges, row-major) and the run (the table's dimensions after
     the k indexed ones), consecutive threads on consecutive vectors of a run, so each run is
@@ -75,7 +94,9 @@ def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.P
     (`reads_inside`), every value inside its dimension of the table, and the row inside a global
     rows tensor. A gather stores the fill's bits (`fill`) for a row out of range, a scatter
     writes nothing for it (not the zeros the guards would read past the rows tensor): never
-    another row. The guards passes handle what lies outside the table's run (its columns)."""
+    another row. The guards passes handle what lies outside the table's run (its columns).
+    `fault`: the debug mode's record and a row's [site, values, rows] (tileir's `_fault`): a
+    row out of range inside the rows tensor records them, where it fills or skips."""
     k, n = len(values), len(offsets)
     run_dims = list(range(k, len(table.extents)))
     shape = [rows.extents[d] for d in row_dims] + [table.extents[d] for d in run_dims]
@@ -94,10 +115,12 @@ def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.P
 
         names = [tirx.Var(f"index{j}", "int64") for j in range(k)]
         inside = at_row(reads_inside)
+        rows_inside = tirx.const(True, "bool")
         if rows.kind == "global":           # a row past the rows tensor moves nothing
             for d, p in zip(row_dims, row):
-                inside = tirx.And(inside, tirx.And(rows.starts[d] + p >= 0,
-                                                   rows.starts[d] + p < rows.shape[d]))
+                rows_inside = tirx.And(rows_inside, tirx.And(rows.starts[d] + p >= 0,
+                                                             rows.starts[d] + p < rows.shape[d]))
+            inside = tirx.And(inside, rows_inside)
         for name, size in zip(names, table.shape):
             inside = tirx.And(inside, tirx.And(name >= 0, name < tirx.Cast("int64", size)))
         table_point = {d: tirx.Cast("int32", name) for d, name in enumerate(names)}
@@ -108,14 +131,21 @@ def lower_computed(kind: str, table: Operand, rows: Operand, values: list[tirx.P
         def lanes(move) -> Stmt:
             return loop("v", vector, move, kind="vector")
 
+        outside = None
+        if fault is not None:               # recorded where the row is filled or skipped
+            site, *words = [at_row(w) for w in fault[1]]
+            outside = guard(tirx.And(rows_inside, site >= 0),
+                            fault[0].call(site, words[:VALUES], words[VALUES:]))
         if kind == "gather":
+            filled = lanes(lambda v: rows.store(fill_value, row_point, v))
             body = tirx.IfThenElse(
                 simplify(inside),
                 lanes(lambda v: rows.store(table.load(table_point, v), row_point, v)),
-                lanes(lambda v: rows.store(fill_value, row_point, v)))
+                filled if outside is None else seq([outside, filled]))
         else:
-            body = guard(inside, lanes(lambda v: table.store(rows.load(row_point, v),
-                                                             table_point, v)))
+            scattered = lanes(lambda v: table.store(rows.load(row_point, v), table_point, v))
+            body = guard(inside, scattered) if outside is None else \
+                tirx.IfThenElse(simplify(inside), scattered, outside)
         return seq([tirx.LetStmt(name, simplify(tirx.Cast("int64", at_row(value))))
                     for name, value in zip(names, values)] + [body])
 

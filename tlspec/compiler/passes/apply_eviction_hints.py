@@ -144,7 +144,8 @@ def _split(stmt, count: int):
 def _phase(stmt, base, which: str, registers, lanes: int):
     """One phase of a staged nest: each marked loop, the base-th of the nest (in execution
     order), loads into or stores from registers[base * lanes :+ lanes]. Loop variables are
-    renewed so that the two phases bind distinct variables."""
+    renewed, and so are the values a nest binds (the index values of computed indices), so that
+    the two phases bind distinct variables."""
     if _marked(stmt):
         lane = tirx.Var(stmt.loop_var.name, "int32")
         slot = [base * lanes + lane]
@@ -165,8 +166,14 @@ def _phase(stmt, base, which: str, registers, lanes: int):
         kind = tirx.ForKind.UNROLLED if inner else stmt.kind
         return rebuilt(stmt, body, var=var, kind=kind)
     if isinstance(stmt, tirx.SeqStmt):
-        out = []
-        for s in stmt.seq:
+        out, rest = [], list(stmt.seq)
+        while rest:
+            s = rest.pop(0)
+            if isinstance(s, tirx.Bind):    # a computed index: each phase binds its own variable
+                var = tirx.Var(s.var.name, s.var.ty)
+                rest = [substitute(r, s.var, var) for r in rest]
+                out.append(tirx.Bind(var, s.value))
+                continue
             out.append(_phase(s, base, which, registers, lanes))
             base = base + _count(s)
         return tirx.SeqStmt(out)

@@ -129,6 +129,16 @@ def _step_note(dst: Side, src: Side) -> str:
     return ""
 
 
+def _element_strides_note(src: Side) -> str:
+    """How a TMA load of a strided region traverses it ('' for a dense one)."""
+    if src.strided() is None:
+        return ""
+    counts = [const(e) for e in src.extents]
+    box = " x ".join(str(n * s) for n, s in zip(counts, src.steps))
+    return (f" with element strides {src.steps} (a {box} box traversed, "
+            f"{' x '.join(map(str, counts))} elements loaded)")
+
+
 class _Annotator:
     def __init__(self, func: tirx.PrimFunc):
         self.func = func
@@ -206,8 +216,9 @@ class _Annotator:
                              f"cp.async copies global -> shared, not {src.kind} -> {dst.kind}")
         if prefer in (None, "tma") and not blockers:
             return {"tlspec.instruction": "tma",
-                    "tlspec.why": "prefer_instruction: tma" if prefer else
-                    f"{src.kind} -> {dst.kind} on {attr(self.func, 'tlspec.target')}: one TMA bulk copy"}
+                    "tlspec.why": ("prefer_instruction: tma" if prefer else
+                                   f"{src.kind} -> {dst.kind} on {attr(self.func, 'tlspec.target')}: "
+                                   "one TMA bulk copy") + _element_strides_note(src)}
         why = f"prefer_instruction: {prefer}" if prefer else f"SIMT loop ({blockers[0]})"
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,

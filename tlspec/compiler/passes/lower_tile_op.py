@@ -11,7 +11,8 @@
 - a cp.async copy (global -> shared) becomes the same thread-to-vector loop with one
   `cp.async` per vector, then commit and wait (`..lower.cp_async`);
 - a TMA copy becomes tirx's own `copy_async` tile primitive (dispatch `tma_explicit`, lowered by
-  LowerHopperIntrin) issued by thread 0 (or `tlspec.leader`), with the `eviction_policy` as its L2 cache hint, and
+  LowerHopperIntrin; a load of a strided region `..lower.tma_strided`'s, whose tensor map
+  traverses the region by element strides) issued by thread 0 (or `tlspec.leader`), with the `eviction_policy` as its L2 cache hint, and
   its mbarrier protocol: a load arms its mbarrier with the tile's byte count and every thread
   waits on it (the phase is the parity of the enclosing loops' iteration count); a store is
   committed by the issuing thread, which waits only until the tile has been read out of shared
@@ -59,7 +60,7 @@ from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, re
                         rows_view_name, scope_kind, thread_info)
 from ..errors import StageError
 from ..guards import FILLS
-from ..lower import pitched, scatter4, tma_rows
+from ..lower import pitched, scatter4, tma_rows, tma_strided
 from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
                              signal_remote, sync_cluster)
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
@@ -68,12 +69,15 @@ from ..lower.copy import copy_shape, lower_copy
 from ..lower.cp_async import lower_cp_async
 from ..lower.gather import indexed_shape, lower_computed, lower_indexed
 from ..lower.im2col import lower_im2col
+from ..lower.oob_record import FaultRecord
+from ..oob_sites import LOOPS, RECORD_NAME, ROWS, VALUES
 from ..lower.transpose import lower_transpose
 from .apply_eviction_hints import mark
 from .split_host_device import READS_TMA_STORES
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
 from .producer_consumer_warp_specialized import EVERY_THREAD, LEADER, RING
 
+FAULT_WORDS = 1 + VALUES + ROWS     # a computed row's fault operands: site, values, rows
 COMMIT = "tlspec.commit"    # config of an async_copy: False when its group is committed elsewhere
 # config of a barrier_arrive: the rank of the block whose mbarrier (at this block's slot) it
 # arrives on, through distributed shared memory (a multicast pipeline's release of a slot)
@@ -247,28 +251,37 @@ class _Lowerer:
                               self.tid, self.nthreads)
         if kind == "transpose":
             return lower_transpose(args[0], args[1], vector, self.tid, self.nthreads)
+        fault = None
+        if config.get("out_of_range") == "error":     # the debug mode: tileir's fault operands
+            fault, args = FaultRecord(self._record(), args[-LOOPS:]), args[:-LOOPS]
         if ops.INDICES in config:
-            return self._computed(kind, args, config, vector)
-        if kind == "gather":
-            return lower_indexed("gather", args[1], args[0], args[2], vector, self.tid,
-                                 self.nthreads)
-        if kind == "scatter":
-            return lower_indexed("scatter", args[0], args[1], args[2], vector, self.tid,
-                                 self.nthreads)
+            return self._computed(kind, args, config, vector, fault)
+        if kind in ("gather", "scatter"):
+            table, rows = (args[1], args[0]) if kind == "gather" else (args[0], args[1])
+            return lower_indexed(kind, table, rows, args[2], vector, self.tid, self.nthreads,
+                                 fault and (fault, args[3]))
         return lower_im2col(args[0], args[1], args[2], args[3], windows(config), vector,
                             self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16),
                             is_nchw(config))
 
-    def _computed(self, kind, args, config, vector):
+    def _computed(self, kind, args, config, vector, fault=None):
         """A gather or scatter with computed indices: [table region, rows region] in the
         stage's order, then the index values, whether their reads lie inside the index
-        buffers, and the row offsets (tileir's `_computed_indices`)."""
+        buffers, the row offsets and, in the debug mode, a row's fault words (tileir's
+        `_computed_indices`)."""
         count = int(config[ops.INDICES])
         table, rows = (args[1], args[0]) if kind == "gather" else (args[0], args[1])
         values, rest = args[2:2 + count], args[2 + count:]
+        if fault is not None:
+            rest, words = rest[:-FAULT_WORDS], rest[-FAULT_WORDS:]
+            fault = (fault, words)
         return lower_computed(kind, table, rows, values, rest[0], rest[1:],
                               [int(d) for d in config[ops.ROW_DIMS]], vector, self.tid,
-                              self.nthreads, int(config.get(ops.FILL, "0"), 16))
+                              self.nthreads, int(config.get(ops.FILL, "0"), 16), fault)
+
+    def _record(self):
+        """The fault record parameter (tileir adds it for the debug mode)."""
+        return next(p for p in self.func.params if p.name == RECORD_NAME)
 
     # -- TMA -------------------------------------------------------------------------------
     def _tma(self, call, config, explicit: bool):
@@ -283,15 +296,19 @@ class _Lowerer:
         if load:
             slot = call.args[2] if explicit else int(config["tlspec.mbarrier"])
             mbar = self.views[MBARRIERS].ptr_to([slot])
-            issue = [view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                             config={"mbar": mbar, **hint, **_multicast(config)},
-                                             dispatch="tma_explicit")]
+            steps = ops.steps_of(call, 1)       # a strided region's (a pipeline keeps them)
+            strided = {tma_strided.STRIDES: steps} if any(s != 1 for s in steps) else {}
+            issue = [view, TilePrimitiveCall(
+                self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
+                config={"mbar": mbar, **hint, **_multicast(config), **strided},
+                dispatch=tma_strided.DISPATCH if strided else "tma_explicit")]
             if explicit and "cluster_mask" in config:      # a multicast pipeline's load
                 mask = int(config["cluster_mask"])
                 leader = leader & (cluster_rank(self.func) == (mask & -mask).bit_length() - 1)
             if explicit:
                 return tirx.IfThenElse(leader, seq(issue), None)
-            # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end)
+            # the box's bytes, what TMA counts on the mbarrier (also where it lies past the end;
+            # a strided region's: the elements it writes into the tile, not those it traverses)
             nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
             issue.append(tirx.Evaluate(
                 T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes))))

@@ -72,11 +72,10 @@ def tma_blockers(func, config: dict, dst: Side, src: Side, layouts: dict,
     ruled_out = tma_ruled_out(func, config, dst, src, layouts)
     if ruled_out:
         return [ruled_out]
-    strided = src.strided() or dst.strided()
-    if strided:
-        return [f"{strided}: strided regions move by SIMT loops (TMA element strides are not "
-                "used by this release)"]
     tile, tensor = (dst, src) if dst.kind == "shared" else (src, dst)
+    strided = _stride_problems(func, tensor, store=tensor is dst)
+    if strided:
+        return strided
     layout = layouts.get(tile.buffer.name)
     elem = dtype_bytes(tile.buffer.dtype)
     storage = TileStorage(layout, tuple(const(e) for e in tile.shape), elem)
@@ -93,6 +92,26 @@ def tma_blockers(func, config: dict, dst: Side, src: Side, layouts: dict,
                      f"dimension {d} (at {start}), and a TMA store cannot"
                      for d, start in enumerate(tensor.starts) if not analyzer.can_prove(start >= 0)]
     return problems + _placement_problems(func, tile, [rows, *box[1:]] if rows else box, storage)
+
+
+def _stride_problems(func, tensor: Side, store: bool) -> list[str]:
+    """Why TMA cannot move a strided region of a global tensor ([] when it is not strided, or
+    when TMA can): a TMA load traverses the tensor's outer dimensions by element strides (the
+    steps; see `..lower.tma_strided`) into a dense box of shared memory (shared tiles have no
+    steps), but never strides the innermost dimension; and it is not used for stores or from
+    coordinates that may be negative (neither is established on the hardware: there a SIMT loop
+    is exact)."""
+    strided = tensor.strided()
+    if strided is None:
+        return []
+    problem = tensormap_rules.strided_problem(tensor.steps[::-1], store)
+    if problem:
+        return [f"{strided}: {problem}"]
+    analyzer = analyzer_for({**loop_ranges(func), **base_ranges(func)})
+    return [f"{strided}, and its region may start before the tensor in dimension {d} (at "
+            f"{start}): a strided TMA load is used only from coordinates proven not negative"
+            for d, (start, step) in enumerate(zip(tensor.starts, tensor.steps))
+            if step != 1 and not analyzer.can_prove(start >= 0)][:1]
 
 
 def _descriptor_problems(func, tensor: Side, box: list[int], elem: int,
@@ -115,9 +134,12 @@ def _descriptor_problems(func, tensor: Side, box: list[int], elem: int,
     if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
         problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
                         f"proven to span a multiple of {tensormap_rules.ALIGN} bytes")
+    # a strided region's box is traversed by its steps (the element strides): count x step
+    # elements along each dimension, of which the count are moved
+    traversed = [extent * step for extent, step in zip(box, tensor.steps)]
     descriptor = tensormap_rules.TensorMap(
-        elem, [const(e) for e in reversed(tensor.shape)], strides, box[::-1],
-        swizzle=storage.tensormap_swizzle)
+        elem, [const(e) for e in reversed(tensor.shape)], strides, traversed[::-1],
+        tensor.steps[::-1], swizzle=storage.tensormap_swizzle)
     return problems + [str(v) for v in tensormap_rules.violations(descriptor)]
 
 
