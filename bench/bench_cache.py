@@ -4,9 +4,10 @@ median wall time of several runs, with a warm cache except for the first line.
     python bench/bench_cache.py [SPEC] [--runs N]
 
 Lines: the first compile (an empty cache: tvm's import and the whole pipeline); `tlspec compile`
-of the unchanged spec (the command, Python's start-up included); `tlspec.compile` of it (the
-call, in a process that has imported tlspec); `tlspec.load` of it (the call: the cached package
-imported). CPU time beside wall time: on a busy machine the wall time is mostly waiting.
+of the unchanged spec (the command, Python's start-up included), the same command line parsed
+by the typer app (what tlspec/entry.py's plain compile path saves) and Python's own start-up;
+`tlspec.compile` of it (the call, in a process that has imported tlspec); `tlspec.load` of it
+(the call: the cached package imported). CPU time beside wall time: on a busy machine the wall time is mostly waiting.
 Targets (issue 13): an unchanged spec compiles in <= 0.15 s, a cached load takes
 <= 50 ms. Needs no GPU.
 """
@@ -35,12 +36,18 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_command(args, env):
-    """(wall s, CPU s, tvm imported: unknown) of one `tlspec ...` process, start-up included."""
+def timed_process(command, env):
+    """(wall s, CPU s, tvm imported: unknown) of one `python COMMAND...` process, start-up
+    included."""
     start, cpu = time.perf_counter(), _children_cpu()
-    subprocess.run([sys.executable, "-m", "tlspec", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, *command], env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start, _children_cpu() - cpu, None
+
+
+def typer_command(args):
+    """The `python` arguments of `tlspec ARGS...` parsed by the typer app, as every command line
+    was before tlspec/entry.py."""
+    return ["-c", f"from tlspec.cli import app; app(args={list(args)!r}, prog_name='tlspec')"]
 
 
 def timed_call(call, env):
@@ -61,10 +68,15 @@ def main() -> None:
         out = f"{tmp}/kernels"
         spec = args.spec
         compile_command = ["compile", spec, "-o", out]
+        tlspec = ["-m", "tlspec", *compile_command]
         cases = [   # (what, how, warm-up runs, timed runs)
-            ("`tlspec compile`, empty cache", lambda: timed_command(compile_command, env), 0, 1),
-            ("`tlspec compile`, unchanged spec", lambda: timed_command(compile_command, env), 1,
+            ("`tlspec compile`, empty cache", lambda: timed_process(tlspec, env), 0, 1),
+            ("`tlspec compile`, unchanged spec", lambda: timed_process(tlspec, env), 1,
              args.runs),
+            ("the same, parsed by the typer app", lambda: timed_process(typer_command(
+                compile_command), env), 1, args.runs),
+            ("`python -c pass` (the interpreter's start-up)",
+             lambda: timed_process(["-c", "pass"], env), 1, args.runs),
             ("`tlspec.compile(...)`, unchanged spec",
              lambda: timed_call(f"tlspec.compile({spec!r}, out={out!r})", env), 1, args.runs),
             ("`tlspec.load(...)`, cached", lambda: timed_call(f"tlspec.load({spec!r})", env), 1,

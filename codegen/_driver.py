@@ -118,6 +118,15 @@ def stream_handle(stream: Any, device_id: Optional[int] = None) -> int:
 _torch_stream: Optional[Callable[[Optional[int]], int]] = None   # set by _find_torch_stream
 
 
+class _TorchStream:
+    """`raw`: torch's lookup of a device's current CUstream (device index -> handle), once
+    _find_torch_stream has found it; the launch path calls it directly."""
+    raw: Optional[Callable[[int], int]] = None
+
+
+TORCH_STREAM = _TorchStream()
+
+
 def _find_torch_stream() -> Optional[Callable[[Optional[int]], int]]:
     """torch's current-stream lookup (device index or None -> CUstream handle), kept once torch
     has initialised CUDA (it stays initialised); None before that: without an initialised
@@ -136,7 +145,7 @@ def _find_torch_stream() -> Optional[Callable[[Optional[int]], int]]:
             return torch.cuda.current_stream(device).cuda_stream
         return raw(current_device() if device is None else device)
 
-    _torch_stream = current
+    _torch_stream, TORCH_STREAM.raw = current, raw
     return current
 
 

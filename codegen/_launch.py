@@ -5,7 +5,9 @@ the 4 us of a bare launch from Python). The launcher here instead calls libcuda'
 cuLaunchKernelEx through ctypes, its function pointer found with cuGetProcAddress (the same
 driver library cuda.bindings loaded), with four pre-made arguments: a CUlaunchConfig struct
 built once per (plan, stream) with grid, block, shared memory, stream and cluster, the function
-handle, the packed kernelParams address and NULL. A call passes four Python ints.
+handle, the packed kernelParams address and NULL. The function pointers are declared without
+argument types and called with ready ctypes objects (c_void_p, byref of a per-thread cell): ctypes
+then converts nothing per call (a declared c_void_p converts each Python int anew).
 
 A driver object without cuGetProcAddress (a test's stand-in for cuda.bindings.driver) gets the
 cuda.bindings launcher, which makes the same calls through the object's own methods.
@@ -46,11 +48,11 @@ class Launch:
     def __init__(self, args: tuple, keep: Any, params_at: int) -> None:
         self.args, self.keep, self.params_at = args, keep, params_at
 
-    def with_params(self, buffer: Any) -> Launch:
-        """This head's launch with buffer's kernelParams (a ParamBuffer), which it keeps."""
+    def with_params(self, buffer: Any, address: Any) -> Launch:
+        """This head's launch with buffer's kernelParams (a ParamBuffer, which it keeps) passed
+        as `address` (the launcher's param(buffer))."""
         at = self.params_at
-        return Launch(self.args[:at] + (buffer.address,) + self.args[at + 1:],
-                      (self.keep, buffer), at)
+        return Launch(self.args[:at] + (address,) + self.args[at + 1:], (self.keep, buffer), at)
 
 
 class CtypesLauncher:
@@ -60,32 +62,40 @@ class CtypesLauncher:
         flags = (d.CUdriverProcAddress_flags.CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
                  if os.environ.get(_PTDS) else
                  d.CUdriverProcAddress_flags.CU_GET_PROC_ADDRESS_LEGACY_STREAM)
-        void_p, status = ctypes.c_void_p, ctypes.c_int
+        status = ctypes.c_int
 
-        def entry(name: str, *argtypes: Any) -> Any:
+        def entry(name: str, prototype: Any = ctypes.CFUNCTYPE) -> Any:
             ret = d.cuGetProcAddress(name.encode(), 12000, flags)
             if ret[0] or not int(ret[1]):
                 raise LookupError(f"the driver has no {name}")
-            return ctypes.CFUNCTYPE(status, *argtypes)(int(ret[1]))
+            return prototype(status)(int(ret[1]))     # arguments: ctypes objects only
 
-        self.launch = entry("cuLaunchKernelEx", void_p, void_p, void_p, void_p)
-        self._get_context = entry("cuCtxGetCurrent", void_p)
+        # cuLaunchKernelEx(const CUlaunchConfig *, CUfunction, void **params, void **extra)
+        self.launch = entry("cuLaunchKernelEx")
+        # cuCtxGetCurrent(CUcontext *) reads a thread-local: called holding the GIL (PYFUNCTYPE),
+        # which saves releasing and taking it; a launch may wait for room in the queue, so it
+        # lets other threads run (CFUNCTYPE)
+        self._get_context = entry("cuCtxGetCurrent", ctypes.PYFUNCTYPE)
         self._cells = threading.local()
-        self._d = d
+        self.driver = d
+
+    @staticmethod
+    def param(buffer: Any) -> Any:
+        """A ParamBuffer's kernelParams as launch passes it."""
+        return ctypes.c_void_p(buffer.address) if buffer.address else None
 
     def result(self, ret: int) -> Any:
         """A launch's return code as the driver's CUresult (for its name in an error)."""
-        return self._d.CUresult(ret)
+        return self.driver.CUresult(ret)
 
     def current_context(self) -> int:
         """The calling thread's current context handle (0: none)."""
         try:
-            cell, address = self._cells.cell
+            cell, ref = self._cells.cell
         except AttributeError:
             cell = ctypes.c_void_p()
-            cell_address = ctypes.addressof(cell)
-            self._cells.cell = cell, address = cell, cell_address
-        if self._get_context(address):
+            self._cells.cell = cell, ref = cell, ctypes.byref(cell)
+        if self._get_context(ref):
             return 0
         return cell.value or 0
 
@@ -101,17 +111,18 @@ class CtypesLauncher:
             attrs[0].id = CLUSTER_DIMENSION
             attrs[0].value[:3] = cluster
             config.attrs, config.num_attrs = ctypes.cast(attrs, ctypes.POINTER(_LaunchAttribute)), 1
-        return Launch((ctypes.addressof(config), int(function), None, None), (config, attrs), 2)
+        return Launch((ctypes.byref(config), ctypes.c_void_p(int(function)), None, None),
+                      (config, attrs), 2)
 
 
 class BindingsLauncher:
     """The same launches through the driver object's cuda.bindings-style methods."""
 
     def __init__(self, d: Any) -> None:
-        self._d = d
+        self.driver = d
 
     def current_context(self) -> int:
-        err, ctx = self._d.cuCtxGetCurrent()
+        err, ctx = self.driver.cuCtxGetCurrent()
         return 0 if err else int(ctx)
 
     @staticmethod
@@ -119,12 +130,16 @@ class BindingsLauncher:
         return call(*args)[0]
 
     @staticmethod
+    def param(buffer: Any) -> int:
+        return buffer.address
+
+    @staticmethod
     def result(ret: Any) -> Any:
         return ret
 
     def prepare(self, function: Any, grid: Sequence[int], block: Sequence[int], smem: int,
                 stream: int, cluster: Optional[Sequence[int]]) -> Launch:
-        d = self._d
+        d = self.driver
         if cluster is None:
             return Launch((d.cuLaunchKernel, function, *grid, *block, smem, stream, 0, 0), None,
                           10)

@@ -32,10 +32,10 @@ from typing import Any, Mapping, Optional, Sequence
 from . import _kernel_images as kernel_images
 # the names tests and tools read from a package's _runtime (noqa: re-exported)
 from ._arrays import (DTYPES, ITEMSIZE, ArrayView, _DLManagedTensor, adapt,  # noqa: F401
-                      intake, is_torch)
+                      intake, intake_for, is_torch)
 from ._checks import Argument, check_arguments, dim_rules, finish_checks  # noqa: F401
-from ._driver import (DRIVER, DriverUnavailable, check, context, context_device, error_text,
-                      stream_handle)
+from ._driver import (DRIVER, TORCH_STREAM, DriverUnavailable, check, context, context_device,
+                      error_text, stream_handle)
 from ._driver import cuda_driver as _cuda     # the driver launches use (tests replace it)
 from ._exprs import evaluate, render  # noqa: F401
 from ._launch import launcher
@@ -104,6 +104,7 @@ class Kernel:
         self.affine_dims = [(d, index[c["bind"]["argument"]], c["bind"]["axis"],
                              c["bind"]["scale"], c["bind"]["offset"])
                             for d, c in self.dims.items() if c.get("bind")]
+        self.intake = intake_for(len(self.arguments))    # (plan key, pointers) of a call
         self.outputs = [i for i, a in enumerate(self.arguments) if a.io in ("out", "inout")]
         # the outputs of a call's values: None, the one output, or a tuple of them
         self._result = (operator.itemgetter(*self.outputs) if self.outputs
@@ -122,7 +123,7 @@ class Kernel:
         self._plans: dict = {}         # argument signature -> Plan
         self._functions: dict = {}     # context handle -> _Loaded
         self._tm_enums: Optional[list] = None
-        self._via: tuple = (None, None)   # (driver, its launcher) of the last launch
+        self._via: tuple = (None, None)   # (_cuda, its driver's launcher) of the last launch
         self._images: dict = {}        # image kind -> its bytes, read once
         # guards the caches' writes (reads take no lock: a dict lookup is atomic)
         self._lock = threading.Lock()
@@ -135,7 +136,7 @@ class Kernel:
     # -- a call ------------------------------------------------------------------------------
     def __call__(self, values: Sequence, stream: Any = None) -> Any:
         """Launch on the caller's arrays (None: an omitted output); returns the outputs."""
-        key, pointers = intake(values)
+        key, pointers = self.intake(values)
         plan = self._plans.get(key)
         if plan is None:
             pointers, plan = self._checked(values, key)
@@ -177,28 +178,40 @@ class Kernel:
         current context) when there is one, else one prepared now."""
         if plan.empty:
             return
-        hstream = stream_handle(stream, plan.device_id)
-        try:
-            d = _cuda()
-        except DriverUnavailable as e:
-            raise RuntimeError(f"{self.name}(): cannot launch: {e}") from e
-        via = self._via
-        if via[0] is not d:
-            via = self._via = (d, launcher(d))
-        ctx = via[1].current_context()
+        if type(stream) is int:
+            hstream = stream
+        elif stream is None and TORCH_STREAM.raw is not None and plan.device_id is not None:
+            hstream = TORCH_STREAM.raw(plan.device_id)       # torch's current stream, at once
+        else:
+            hstream = stream_handle(stream, plan.device_id)
+        source, via = self._via
+        if source is not _cuda:                # the first launch (or tests changed _cuda)
+            source, via = self._connect()
+        ctx = via.current_context()
         if self._faults is not None:           # before any allocation a capture would break
-            self._faults.refuse_capture(d, hstream)
+            self._faults.refuse_capture(via.driver, hstream)
         prepared = plan.launches.get((pointers, hstream, ctx))
         if prepared is None:
-            prepared = self._prepare(d, via[1], plan, pointers, hstream, ctx)
-        ret = via[1].launch(*prepared.args)
+            prepared = self._prepare(via.driver, via, plan, pointers, hstream, ctx)
+        ret = via.launch(*prepared.args)
         if ret:                                # a CUresult, 0 for CUDA_SUCCESS
             cluster = f", cluster={tuple(self.cluster)}" if self.cluster else ""
-            check(d, (via[1].result(ret),), f"{self.name}(): cuLaunchKernelEx({self.entry}, "
-                  f"grid={plan.grid}, block={plan.block}, smem={plan.smem}{cluster})")
+            check(via.driver, (via.result(ret),), f"{self.name}(): cuLaunchKernelEx("
+                  f"{self.entry}, grid={plan.grid}, block={plan.block}, smem={plan.smem}"
+                  f"{cluster})")
         if self._faults is not None:           # the debug mode: wait, read the record
-            self._faults.after_launch(d, via[1].current_context(), hstream, lambda i: tuple(
+            self._faults.after_launch(via.driver, via.current_context(), hstream, lambda i: tuple(
                 evaluate(e, plan.env) for e in self.arguments[i].shape))
+
+    def _connect(self) -> tuple:
+        """(_cuda, the launcher of its driver), kept in self._via: the driver initialised."""
+        source = _cuda
+        try:
+            d = source()
+        except DriverUnavailable as e:
+            raise RuntimeError(f"{self.name}(): cannot launch: {e}") from e
+        self._via = source, launcher(d)
+        return self._via
 
     def _prepare(self, d: Any, via: Any, plan: Plan, pointers: tuple, hstream: int,
                  ctx: int) -> Any:
@@ -219,7 +232,8 @@ class Kernel:
                 bounded_put(plan.heads, (hstream, ctx), head, LAUNCH_CACHE_SIZE)
             tensormaps = self._tensormaps(d, plan, pointers) if self._map_arguments else ()
             record = self._faults.pointer(d, ctx) if self._faults is not None else 0
-            prepared = head.with_params(plan.packer.pack(pointers, tensormaps, record))
+            buffer = plan.packer.pack(pointers, tensormaps, record)
+            prepared = head.with_params(buffer, via.param(buffer))
             bounded_put(plan.launches, (pointers, hstream, ctx), prepared, LAUNCH_CACHE_SIZE)
         return prepared
 
@@ -247,14 +261,7 @@ class Kernel:
             raise RuntimeError(kernel_images.no_image(self.name, self.arch, self.ptx_arch,
                                                       capability, device))
         path = self.image_paths[kind]
-        if kind not in self._images:
-            try:
-                with open(path, "rb") as f:
-                    # cuModuleLoadData takes PTX as a NUL-terminated string
-                    self._images[kind] = f.read() + (b"\0" if kind == "ptx" else b"")
-            except OSError as e:
-                raise RuntimeError(f"{self.name}(): cannot read its {kind} ({e}); the package is "
-                                   f"incomplete: compile it again") from None
+        self._read_image(kind)
         ret = d.cuModuleLoadData(self._images[kind])
         if ret[0] != d.CUresult.CUDA_SUCCESS:
             name, desc = error_text(d, ret[0])
@@ -270,6 +277,22 @@ class Kernel:
                    f"cuFuncSetAttribute({self.entry}, NON_PORTABLE_CLUSTER_SIZE_ALLOWED=1)")
         self.image = kind
         return _Loaded(ret[1], function)
+
+    def read_images(self) -> None:
+        """Read every image file of the kernel now rather than at its first launch (tlspec.load:
+        the cache may delete the package's folder while the process runs)."""
+        for kind in self.image_paths:
+            self._read_image(kind)
+
+    def _read_image(self, kind: str) -> None:
+        if kind not in self._images:
+            try:
+                with open(self.image_paths[kind], "rb") as f:
+                    # cuModuleLoadData takes PTX as a NUL-terminated string
+                    self._images[kind] = f.read() + (b"\0" if kind == "ptx" else b"")
+            except OSError as e:
+                raise RuntimeError(f"{self.name}(): cannot read its {kind} ({e}); the package is "
+                                   f"incomplete: compile it again") from None
 
     def _load_fix(self, error: str) -> str:
         """What to do about a cuModuleLoadData error, by its name."""

@@ -3,6 +3,7 @@ a cache hit imports neither tvm nor the validator, damaged entries are rebuilt, 
 processes loading one spec at once are safe."""
 import importlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -26,7 +27,6 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def python(code: str, **env) -> subprocess.CompletedProcess:
-    import os
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, check=False, env={**os.environ, **env})
 
@@ -154,3 +154,16 @@ def test_a_cache_folder_that_cannot_be_written_is_no_error(tmp_path, monkeypatch
     assert tlspec.load(spec).__all__ == ["copy_tiles_uncached"]
     result = tlspec.compile(COPY_TILES, out=tmp_path / "out")
     assert result.kernels == ["copy_tiles"]
+
+
+def test_a_loaded_package_outlives_its_cache_entry(cache_dir):
+    """tlspec.load reads every kernel image at import: the cache may evict the package's folder
+    (tlspec/cache.py's size limit) while the process runs, before a kernel's first launch."""
+    kernels = tlspec.load(COPY_TILES)
+    kernel = sys.modules[kernels.__name__ + ".copy_tiles"]._KERNEL
+    assert set(kernel._images) == set(kernel.image_paths) == {"cubin"}
+    with open(kernel.image_paths["cubin"], "rb") as f:
+        assert kernel._images["cubin"] == f.read()
+    os.remove(kernel.image_paths["cubin"])            # as an eviction would
+    kernel._read_image("cubin")                       # what the first launch does: no error
+    assert kernel._images["cubin"][:4] == b"\x7fELF"

@@ -89,8 +89,31 @@ def test_two_compiles_of_one_spec_at_once_share_one_entry(tmp_path):
                               text=True) for i in range(2)]
     outputs = [p.communicate()[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    assert sorted(e.name for e in (tmp_path / "cache").iterdir()) == ["files", "kernels", "tmp"]
+    assert sorted(e.name for e in (tmp_path / "cache").iterdir()) == [
+        "files", "kernels", "tmp", "usage"]                   # usage: the bytes held (a size)
+    assert int((tmp_path / "cache" / "usage").read_text()) > 0
     assert len(list((tmp_path / "cache" / "kernels").iterdir())) == 1
     assert not any((tmp_path / "cache" / "tmp").iterdir())
     assert (tmp_path / "k0" / "copy_tiles.cubin").read_bytes() == \
         (tmp_path / "k1" / "copy_tiles.cubin").read_bytes()
+
+
+def test_cache_info_shows_the_limit_and_clear_older_than_keeps_recent_entries(tmp_path):
+    env = env_with(tmp_path / "cache", TLSPEC_CACHE_MAX_BYTES="500M")
+    assert tlspec("compile", str(COPY_TILES), "-o", str(tmp_path / "k"), env=env).returncode == 0
+    info = tlspec("cache", "info", env=env)
+    assert info.stdout.splitlines()[-1] == "limit: 500.0 MB ($TLSPEC_CACHE_MAX_BYTES)"
+    none = tlspec("cache", "info", env={**env, "TLSPEC_CACHE_MAX_BYTES": "0"})
+    assert none.stdout.splitlines()[-1] == "limit: none ($TLSPEC_CACHE_MAX_BYTES)"
+    kept = tlspec("cache", "clear", "--older-than", "1", env=env)
+    assert kept.stdout == f"removed 0 entries from {tmp_path / 'cache'}\n"
+    assert tlspec("cache", "info", env=env).stdout.splitlines()[1].startswith("kernels: 1 (")
+
+
+def test_a_limit_that_is_not_a_size_is_a_usage_error(tmp_path):
+    env = env_with(tmp_path / "cache", TLSPEC_CACHE_MAX_BYTES="lots")
+    for args in (("cache", "info"), ("compile", str(COPY_TILES), "-o", str(tmp_path / "k"))):
+        done = tlspec(*args, env=env)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.startswith("tlspec: error: TLSPEC_CACHE_MAX_BYTES='lots' is not a "
+                                      "size: give bytes"), done.stderr

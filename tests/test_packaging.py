@@ -16,7 +16,7 @@ def test_wheel_ships_the_schema(tmp_path):
                                          if n.endswith("entry_points.txt"))).decode()
         names = archive.namelist()
     assert shipped == (ROOT / "schemas" / "tlspec.schema.json").read_bytes()
-    assert "tlspec = tlspec.cli:app" in entry_points
+    assert "tlspec = tlspec.entry:main" in entry_points
     assert not any(name.startswith("codegen/") for name in names)
 
 

@@ -169,4 +169,8 @@ def _import(name: str, package: Path) -> ModuleType:
     except BaseException:
         del sys.modules[name]
         raise
+    for part in [m for n, m in sys.modules.items() if n.startswith(name + ".")]:
+        for kernel in (getattr(part, "_KERNEL", None), getattr(part, "_ALIGNED", None)):
+            if kernel is not None:
+                kernel.read_images()      # the cache may evict the folder while we run
     return module

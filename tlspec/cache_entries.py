@@ -32,8 +32,12 @@ def get_kernel(cache: Cache, key: str) -> KernelArtifact | None:
     folder = cache.get("kernels", key)
     if folder is None:
         return None
-    aligned = _read(folder, ALIGNED) if (folder / f"{ALIGNED}manifest.json").is_file() else None
-    return _read(folder, "", aligned)
+    try:
+        aligned = (_read(folder, ALIGNED) if (folder / f"{ALIGNED}manifest.json").is_file()
+                   else None)
+        return _read(folder, "", aligned)
+    except FileNotFoundError:
+        return None                 # evicted by another process since get: a miss
 
 
 ALIGNED = "aligned."        # the prefix of an aligned variant's files in its kernel's entry
@@ -79,7 +83,10 @@ def get_file(cache: Cache, key: str, shown: str) -> tuple[list[KernelRecord],
     folder = cache.get("files", key)
     if folder is None:
         return None
-    record = json.loads((folder / "record.json").read_text(encoding="utf-8"))
+    try:
+        record = json.loads((folder / "record.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None                 # evicted by another process since get: a miss
     diagnostics = [Diagnostic(Severity(d["severity"]), Location(shown, d["line"], d["column"]),
                               d["message"], d["pointer"], d["hint"])
                    for d in record["diagnostics"]]

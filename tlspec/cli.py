@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from enum import Enum
 from typing import List, Optional
 
@@ -142,38 +141,11 @@ def compile(  # noqa: A001  (the command is called compile)
       tlspec compile specs/ -o kernels --ptx
       tlspec compile specs/ -o kernels --keep-going
     """
-    from .discover import UsageError
-    from .targets import COMPILED_TARGETS
+    from .compile_command import run as run_compile
 
-    if arch is not None and arch not in COMPILED_TARGETS:
-        _usage_error(f"--arch {arch}: this release compiles for {', '.join(COMPILED_TARGETS)}")
-    if not Path(out).name.isidentifier():
-        _usage_error(f"-o {out}: the package directory's name must be a Python identifier")
-    from .cache import Cache
-    from .compiler.driver import compile_paths
-
-    try:
-        result = compile_paths(paths, out, arch=arch, nvcc=nvcc, dump_ir=dump_ir, ptx=ptx,
-                               cache=None if no_cache else Cache(), keep_going=keep_going,
-                               workers=jobs, progress=sys.stderr.isatty())
-    except (UsageError, ValueError) as err:
-        _usage_error(str(err))
-        return
-    diags = result.diagnostics
-    if output_format is OutputFormat.json:
-        typer.echo(diags.render_json(files=len(result.files), kernels=len(result.kernels)))
-    else:
-        if len(diags):
-            typer.echo(diags.render_text())
-        if result.out is not None:
-            typer.echo(f"compiled {len(result.kernels)} kernel"
-                       f"{'s' * (len(result.kernels) != 1)} into {result.out}: "
-                       + ", ".join(result.kernels))
-        if not result.ok:
-            errors = f"{len(diags.errors)} error{'s' * (len(diags.errors) != 1)}"
-            typer.echo(f"{errors}; left out of {out}: " + ", ".join(result.left_out)
-                       if result.out is not None else f"{errors}; {out} left unchanged")
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(run_compile(paths, out, arch=arch, ptx=ptx, nvcc=nvcc, dump_ir=dump_ir,
+                                 output_format=output_format.value, keep_going=keep_going,
+                                 jobs=jobs, no_cache=no_cache, echo=typer.echo))
 
 
 @app.command()
@@ -398,40 +370,58 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command("info")
 def cache_info() -> None:
-    """Print where the cache is and what it holds.
+    """Print where the cache is, what it holds and its size limit.
 
     The folder is $TLSPEC_CACHE_DIR, or the platform's user cache folder
-    (~/.cache/tlspec on Linux).
+    (~/.cache/tlspec on Linux). The limit is $TLSPEC_CACHE_MAX_BYTES (default
+    2G; 0 for none): past it, the entries used least recently are deleted.
 
     \b
     Example:
       tlspec cache info
     """
-    from .cache import KINDS, Cache
+    from .cache import KINDS, MAX_BYTES_VARIABLE
 
-    info = Cache().info()
+    info = _cache().info()
     typer.echo(f"cache: {info['path']}")
     for kind in KINDS:
         typer.echo(f"{kind}: {info[kind]['entries']} ({_size(info[kind]['bytes'])})")
     typer.echo(f"total: {_size(info['bytes'])}")
+    limit = "none" if info["limit"] is None else _size(info["limit"])
+    typer.echo(f"limit: {limit} (${MAX_BYTES_VARIABLE})")
 
 
 @cache_app.command("clear")
-def cache_clear() -> None:
-    """Remove everything the cache holds.
+def cache_clear(
+    older_than: Optional[float] = typer.Option(None, "--older-than", metavar="DAYS", min=0,
+                                               help="Remove only the entries not used in the "
+                                                    "last DAYS days."),
+) -> None:
+    """Remove everything the cache holds, or what was not used lately.
 
     \b
-    Example:
+    Examples:
       tlspec cache clear
+      tlspec cache clear --older-than 30
     """
+    cache = _cache()
+    removed = cache.clear(None if older_than is None else older_than * 86400)
+    typer.echo(f"removed {removed} entr{'ies' if removed != 1 else 'y'} from {cache.root}")
+
+
+def _cache():
+    """The cache, or a usage error when $TLSPEC_CACHE_MAX_BYTES is not a size."""
     from .cache import Cache
 
-    cache = Cache()
-    removed = cache.clear()
-    typer.echo(f"removed {removed} entr{'ies' if removed != 1 else 'y'} from {cache.root}")
+    try:
+        return Cache()
+    except ValueError as err:
+        _usage_error(str(err))
 
 
 def _size(count: int) -> str:
     if count < 1024:
         return f"{count} bytes"
-    return f"{count / 1024:.1f} KB" if count < 1024 ** 2 else f"{count / 1024 ** 2:.1f} MB"
+    for unit, scale in (("KB", 1024), ("MB", 1024 ** 2), ("GB", 1024 ** 3)):
+        if count < scale * 1024 or unit == "GB":
+            return f"{count / scale:.1f} {unit}"

@@ -114,9 +114,24 @@ def _runtime_modules() -> list[Path]:
 
 @lru_cache(maxsize=1)
 def _runtime():
-    """codegen/runtime.py as a module: the run time's own expression printer and dim phrasing
-    also write the docstrings, so that both say the same thing."""
+    """codegen/runtime.py as a module (tests read its tables)."""
     return load_runtime("tlspec._package_runtime")
+
+
+@lru_cache(maxsize=1)
+def _phrasing():
+    """codegen/_checks.py as a module: the run time's own expression printer and dim phrasing
+    also write the docstrings, so that both say the same thing. Only this part of the run time
+    is imported (writing a package from the cache needs no more)."""
+    _runtime_package("tlspec._package_runtime")
+    return importlib.import_module("tlspec._package_runtime._checks")
+
+
+def _runtime_package(name: str) -> None:
+    """Make `name` the package of codegen/'s modules."""
+    package = types.ModuleType(name)
+    package.__path__ = [str(codegen_dir())]
+    sys.modules[name] = package
 
 
 def load_runtime(name: str) -> types.ModuleType:
@@ -124,9 +139,7 @@ def load_runtime(name: str) -> types.ModuleType:
     codegen/ (whose _*.py modules it imports) and of tlspec's modules that a compiled package
     carries (_tensormap_rules, _kernel_images), as in a written package."""
     from . import kernel_images, tensormap_rules
-    package = types.ModuleType(name)
-    package.__path__ = [str(codegen_dir())]
-    sys.modules[name] = package
+    _runtime_package(name)
     sys.modules[f"{name}._kernel_images"] = kernel_images
     sys.modules[f"{name}._tensormap_rules"] = tensormap_rules
     spec = importlib.util.spec_from_file_location(f"{name}._runtime", codegen_dir() / "runtime.py")
@@ -137,13 +150,13 @@ def load_runtime(name: str) -> types.ModuleType:
 
 
 def _shape_text(shape: list) -> str:
-    parts = [_runtime().render(e) for e in shape]
+    parts = [_phrasing().render(e) for e in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def _dim_notes(m: dict) -> list[str]:
     return [f"{d}: " + (f"{c['derived']['expr']} (derived)" if "derived" in c else
-                        ", ".join(_runtime().dim_rules(c)) or "any size")
+                        ", ".join(_phrasing().dim_rules(c)) or "any size")
             for d, c in m.get("dims", {}).items()]
 
 
