@@ -33,6 +33,13 @@ def modeline_for(path: Path) -> str:
     return f"# yaml-language-server: $schema={'../' * depth}schemas/tlspec.schema.json"
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: a worker per core, at most 8 (each imports tvm, and a folder compile in a
+    worker starts compile workers of its own)."""
+    return min(os.cpu_count() or 1, 8)
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT
