@@ -174,6 +174,10 @@ class SpecBuilder:
         self.plans[name] = plan
         return Size(name, None, plan.multiple_of or 1)
 
+    def cap(self, size: Size) -> int:
+        """The largest value `size` takes at a call."""
+        return size.value if not size.symbolic else self.plans[size.text].cap
+
     def affine(self, size: Size) -> Size:
         """`size` written `S * a + b` of a new symbolic dim S (a shape expression binds it)."""
         if not size.symbolic or not self.chance(0.1):
