@@ -21,10 +21,10 @@ from spec_strided import strided
 from spec_tiled import tiled
 
 # the asynchronous half (pipelined, explicit) about a fifth of the specs; strided regions and
-# computed indices about a sixth (with pitched views, NCHW im2col and derived dims, a quarter
-# or more use a recent form)
+# computed indices about a sixth (with pitched views, NCHW im2col and derived dims, recent forms
+# are in about 30 %)
 FAMILIES = {tiled: 12, gather: 3, scatter: 3, im2col: 3, pipelined: 4, explicit: 3,
-            strided: 4, computed_gather: 2, computed_scatter: 1}
+            strided: 3, computed_gather: 2, computed_scatter: 1}
 
 
 def generate(seed: int, index: int) -> Generated:

@@ -1,5 +1,5 @@
 """The row families: gather and scatter of table rows through an index tensor, and im2col of an
-NHWC image. Each block handles its own rows (and column tile) of the output; scatter indices
+NHWC or NCHW image (its output sizes sometimes derived dims). Each block handles its own rows (and column tile) of the output; scatter indices
 are distinct (the batch fills them so: spec_features.index_fills), and the table has at least as many
 rows as there are indices.
 """

@@ -96,11 +96,13 @@ def _tma_load_ok(b: SpecBuilder, t: Tiling, sizes: list[Size], steps: list[int],
 def _one_per_access(stages: list[dict], elem: int) -> list[dict]:
     """A step on the innermost dimension moves one element per access: no wider vectors on any
     copy of the route (a fragment's two copies lay it out alike), and no eviction hint on
-    accesses narrower than the hinted ones (4 bytes)."""
+    accesses narrower than the hinted ones nor cp.async of them (4 bytes at least)."""
     for stage in stages:
         options = next(iter(stage.values()))
         if elem < 4:
             options.pop("eviction_policy", None)
+            if options.get("prefer_instruction") == "cp_async":
+                options["prefer_instruction"] = "sync"
         if "coalesced_width" in options:
             options["coalesced_width"] = 1
         if "vector" in options.get("loop_layout", {}):
