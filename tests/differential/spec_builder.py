@@ -324,6 +324,15 @@ def tma_fits(builder: SpecBuilder, tensor: list[Size], box: list[int], dtype: st
     return True
 
 
+def strides_proven(sizes: list[Size], dtype: str) -> bool:
+    """Whether a tensor of extents `sizes` has row strides (for rank 1, its length) that are
+    multiples of 16 bytes for every size: what the compiler proves from multiple_of, and TMA
+    needs."""
+    strides = [sizes[i + 1:] for i in range(len(sizes) - 1)] or [sizes]
+    return all(prod(s.multiple for s in inner) * DTYPE_BYTES[dtype] % TMA_ALIGN == 0
+               for inner in strides)
+
+
 def _prime_factors(n: int) -> list[int]:
     out, p = [], 2
     while n > 1:

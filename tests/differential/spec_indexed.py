@@ -178,7 +178,7 @@ def im2col(b: SpecBuilder) -> Generated:
         value = b.fill(dtype)
         if value is not None:
             options["fill"] = value
-    if b.chance(0.25):
+    if b.chance(0.25) and (layout == "nhwc" or elem >= 2):  # NCHW: hinted accesses of 1 element
         options["eviction_policy"] = b.rng.choice(["evict_first", "evict_last"])
     body = [{"im2col": options}]
     if via:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from math import prod
 
-from spec_builder import Generated, Size, SpecBuilder, tma_fits
+from spec_builder import Generated, Size, SpecBuilder, strides_proven, tma_fits
 from spec_tiled import (CONVERT, HALO, Axis, Tiling, copy_stage, new_tile, slot_aligned,
                         through_fragment, tile_shape, tiling, wrap_loops)
 from tlspec.dtypes import DTYPE_BYTES
@@ -89,7 +89,7 @@ def _tma_load_ok(b: SpecBuilder, t: Tiling, sizes: list[Size], steps: list[int],
     dimensions only, at most 8, traversed boxes of at most 256, no halo (docs/spec.md)."""
     traversed = [tile * step for tile, step in zip(t.tile, steps)]
     return (steps[-1] == 1 and max(steps) <= TMA_STEP and max(traversed) <= TMA_BOX
-            and halo is None and slot_aligned(b, name, region)
+            and halo is None and slot_aligned(b, name, region) and strides_proven(sizes, t.dtype)
             and tma_fits(b, sizes, traversed, t.dtype, b.buffers[name].get("layout", "auto")))
 
 
@@ -142,7 +142,8 @@ def strided_route(b: SpecBuilder, t: Tiling) -> list[dict]:
             name, region = made
             shape = b.buffers[name]["shape"]
             tma_load = loading and _tma_load_ok(b, t, sizes, steps, halo, name, region)
-            tma_store = loading and slot_aligned(b, name, region) and tma_fits(
+            tma_store = loading and slot_aligned(b, name, region) and strides_proven(
+                t.sizes, t.dtype) and tma_fits(
                 b, t.sizes, t.tile, t.dtype, b.buffers[name].get("layout", "auto"))
             stages = [copy_stage(b, t.dtype, a_region, region, kind="g2s", src_rank=rank,
                                  src_inner=t.tile[-1], legal=legal, tma_ok=tma_load),
