@@ -24,7 +24,8 @@ TMA_STEP, TMA_BOX = 8, 256   # TMA element strides and traversed box extents at 
 
 
 def _steps(b: SpecBuilder, t: Tiling) -> list[int]:
-    """A step per axis, at least one above 1 (or one explicit 1); the innermost sometimes."""
+    """A step per axis, mostly one above 1 somewhere (the innermost sometimes); all 1 at times,
+    which the region writes as explicit `: 1` steps."""
     axes = [i for i, a in enumerate(t.axes) if not a.single]
     steps = [1] * len(t.axes)
     if not axes:
@@ -35,8 +36,6 @@ def _steps(b: SpecBuilder, t: Tiling) -> list[int]:
         steps[i] = b.pick(STEPS)
         while prod(steps) > STEP_PRODUCT:
             steps[i] -= 1
-    if all(s == 1 for s in steps):
-        steps[chosen[0]] = 1        # written `: 1`: a dense region with an explicit step
     return steps
 
 
