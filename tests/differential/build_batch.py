@@ -43,6 +43,9 @@ DEFAULT_LIMIT = 60.0            # seconds a compile may take before it counts as
 STATUSES = ("compiled", "refused", "failed", "invalid")
 # features (spec_features.py) whose shares the summary's first lines show
 ASYNC_SHARES = ("async", "stage:pipeline", "stage:tma_copy", "stage:async_copy", "target:sm_80")
+RECENT_SHARES = ("strided:load", "strided:store", "strided:inner", "strided:outer",
+                 "strides:pitched", "gather:computed", "scatter:computed", "im2col:nchw",
+                 "dim:derived")
 
 
 def artifact(fields: dict) -> KernelArtifact:
@@ -137,9 +140,10 @@ def render_summary(s: dict) -> str:
              f"({s['calls']} calls), refused {s['refused']}, FAILED {s['failed']}, "
              f"invalid (generator bugs) {s['invalid']}; {s['seconds']} s "
              f"(slowest compile {s['compile_seconds_max']} s), {s['packages']} packages"]
-    share = {f: s["features"].get(f, {"generated": 0, "compiled": 0}) for f in ASYNC_SHARES}
-    lines.append("  of them (generated / compiled): " + ", ".join(
-        f"{f} {c['generated']} / {c['compiled']}" for f, c in share.items()))
+    for shares in (ASYNC_SHARES, RECENT_SHARES):
+        share = {f: s["features"].get(f, {"generated": 0, "compiled": 0}) for f in shares}
+        lines.append("  of them (generated / compiled): " + ", ".join(
+            f"{f} {c['generated']} / {c['compiled']}" for f, c in share.items()))
     for status in ("refused", "failed", "invalid"):
         for reason, entry in s["by_reason"][status].items():
             lines.append(f"  {status:8} {entry['count']:5}  {reason}  (e.g. {entry['kernels'][0]})")

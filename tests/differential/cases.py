@@ -3,7 +3,8 @@ each kernel, and the inputs and poisoned outputs of a call, made with numpy from
 so that the GPU side and the interpreter side build the very same arrays.
 
 Arrays are unsigned-integer views of each element size (the kernels move bits); index tensors
-hold row numbers, mostly in range, some outside (and distinct for scatter).
+hold row numbers, mostly in range, some outside (and distinct for scatter); a tensor with
+declared strides is a strided view of a larger buffer (its gaps compared too: `storage`).
 
 Needs numpy only (and the standard library): the GPU machine runs this without tvm.
 """
@@ -94,21 +95,52 @@ def index_values(rng: np.random.Generator, count: int, rows: int, dtype: str,
 
 def call_arrays(case: dict, call: dict) -> dict[str, np.ndarray]:
     """Every argument of `case` for `call`, by name: inputs random (index tensors as the case's
-    fills say), outputs poisoned, inout tensors random (what the kernel leaves stays)."""
+    fills say), outputs poisoned, inout tensors random (what the kernel leaves stays). An
+    argument with declared strides (the call's `strides`) is a view of a larger buffer with
+    those strides, whose gaps hold poison (outputs) or random bits (the others)."""
     rng = np.random.default_rng(call["seed"])
     arrays = {}
     for arg in case["arguments"]:
         shape, dtype = call["shapes"][arg["name"]], arg["dtype"]
         fill = arg.get("fill")
         if arg["io"] == "out":
-            arrays[arg["name"]] = poisoned(shape, dtype)
+            values = poisoned(shape, dtype)
         elif fill:
-            rows = call["shapes"][fill["table"]][0]
-            arrays[arg["name"]] = index_values(rng, prod(shape), rows, dtype,
-                                               fill["distinct"]).reshape(shape)
+            rows = call["shapes"][fill["table"]][fill.get("dim", 0)]
+            values = index_values(rng, prod(shape), rows, dtype, fill["distinct"]).reshape(shape)
         else:
-            arrays[arg["name"]] = random_bits(rng, shape, dtype)
+            values = random_bits(rng, shape, dtype)
+        strides = call.get("strides", {}).get(arg["name"])
+        if strides is not None:
+            values = pitched_view(rng, values, strides, dtype, poison=arg["io"] == "out")
+        arrays[arg["name"]] = values
     return arrays
+
+
+def span(shape: list[int], strides: list[int]) -> int:
+    """Elements from the first to the last of a strided view, the gaps included."""
+    return 1 + sum((n - 1) * s for n, s in zip(shape, strides)) if prod(shape) else 0
+
+
+def pitched_view(rng: np.random.Generator, values: np.ndarray, strides: list[int], dtype: str,
+                 *, poison: bool) -> np.ndarray:
+    """`values` copied into a view with these element `strides` of a new buffer, the gaps
+    poisoned or random."""
+    length = span(list(values.shape), strides)
+    base = poisoned([length], dtype) if poison else random_bits(rng, [length], dtype)
+    view = np.lib.stride_tricks.as_strided(base, values.shape,
+                                           [s * base.itemsize for s in strides])
+    view[...] = values
+    return view
+
+
+def storage(array: np.ndarray) -> np.ndarray:
+    """What a call's result is compared on: the array, or for a strided view (not C-contiguous)
+    all of its buffer from its first element to its last, the gaps included (1-D)."""
+    if array.flags.c_contiguous:
+        return array
+    length = span(list(array.shape), [s // array.itemsize for s in array.strides])
+    return np.lib.stride_tricks.as_strided(array, (length,), (array.itemsize,))
 
 
 def written(case: dict) -> list[str]:

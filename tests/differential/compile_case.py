@@ -53,11 +53,23 @@ def _culprit(error: BaseException) -> str:
     return where
 
 
+def _env(kernel: Kernel, dims: dict[str, int]) -> dict[str, int]:
+    return {d.name: d.value for d in kernel.dims.values() if not d.symbolic} | dims
+
+
 def call_shapes(kernel: Kernel, dims: dict[str, int]) -> dict[str, list[int]]:
     """The extents of every global buffer for a call that gives the symbolic dims `dims`."""
-    env = {d.name: d.value for d in kernel.dims.values() if not d.symbolic} | dims
+    env = _env(kernel, dims)
     return {b.name: [evaluate(e, env) for e in b.shape]
             for b in kernel.buffers.values() if b.is_global}
+
+
+def call_strides(kernel: Kernel, dims: dict[str, int]) -> dict[str, list[int]]:
+    """The declared strides (in elements) of the global buffers that declare them, for a call
+    that gives the symbolic dims `dims`."""
+    env = _env(kernel, dims)
+    return {b.name: [evaluate(e, env) for e in b.strides]
+            for b in kernel.buffers.values() if b.is_global and b.strides is not None}
 
 
 def case_of(kernel: Kernel, calls: list[dict], fills: dict, seed: int) -> dict:
@@ -72,6 +84,10 @@ def case_of(kernel: Kernel, calls: list[dict], fills: dict, seed: int) -> dict:
             arguments.append(arg)
     calls = [{"dims": dims, "shapes": call_shapes(kernel, dims), "seed": seed * 8 + i}
              for i, dims in enumerate(calls)]
+    for call in calls:
+        strides = call_strides(kernel, call["dims"])
+        if strides:
+            call["strides"] = strides
     return {"kernel": kernel.name, "arguments": arguments, "calls": calls}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cases import call_arrays, written
+from cases import call_arrays, storage, written
 
 STOPPED = 3                 # exit status: stopped after a CUDA error
 
@@ -39,21 +39,36 @@ class TorchDevice:
         return self.g.torch.from_numpy(array.view(f"i{array.itemsize}"))
 
     def tensor(self, array: np.ndarray, dtype: str):
-        return self._signed(array).to(self.g.DEVICE).view(self.g.TORCH_DTYPES[dtype])
+        """`array` on the device; a strided view (cases.pitched_view) as a view with its strides
+        of a copy of its whole buffer."""
+        flat = self._signed(storage(array)).to(self.g.DEVICE)
+        if not array.flags.c_contiguous:
+            flat = flat.as_strided(array.shape, _element_strides(array))
+        return flat.view(self.g.TORCH_DTYPES[dtype])
 
     def output(self, array: np.ndarray, dtype: str):
-        """A poisoned tensor inside a poisoned buffer, holding `array` (poison or initial values)."""
-        out = self.g.guarded(list(array.shape), self.g.TORCH_DTYPES[dtype])
-        self.g.bits(out).copy_(self._signed(array))
-        return out
+        """A poisoned tensor inside a poisoned buffer, holding `array` (poison or initial values);
+        a strided view's whole buffer, gaps included, lies inside the guards."""
+        whole = storage(array)
+        out = self.g.guarded(list(whole.shape), self.g.TORCH_DTYPES[dtype])
+        self.g.bits(out).copy_(self._signed(whole))
+        return out if array.flags.c_contiguous else out.as_strided(
+            array.shape, _element_strides(array), out.storage_offset())
 
     def fetch(self, tensor) -> tuple[np.ndarray, list[int]]:
-        """(the tensor's bits on the host as unsigned integers, guard damage [before, after])."""
-        host = self.g.bits(tensor).cpu().numpy()
+        """(the tensor's bits on the host as unsigned integers: a strided view's whole buffer,
+        as cases.storage takes it; guard damage [before, after])."""
+        whole = tensor if tensor.is_contiguous() else tensor.as_strided(
+            (self.g.span(tensor),), (1,), tensor.storage_offset())
+        host = self.g.bits(whole).cpu().numpy()
         return host.view(f"u{host.itemsize}"), list(self.g.guard_damage(tensor))
 
     def sync(self) -> None:
         self.g.torch.cuda.synchronize()
+
+
+def _element_strides(array: np.ndarray) -> tuple[int, ...]:
+    return tuple(s // array.itemsize for s in array.strides)
 
 
 def load_device(spec: str, folder: Path):

@@ -41,7 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
-from cases import load_cases, poisoned, written  # noqa: E402
+from cases import load_cases, poisoned, storage, written  # noqa: E402
 from cases import call_arrays  # noqa: E402
 from compare import compare  # noqa: E402
 from gpu_chunk import STOPPED, run_chunk  # noqa: E402
@@ -72,7 +72,7 @@ def interpret(folder: str, case: dict, call: dict, path: str, module: str) -> di
         interpreter.run(_kernel(str(Path(folder) / case["spec"])), arrays)
     except Exception as e:  # noqa: BLE001  (InterpretError, or a bug of the interpreter)
         return {"status": "interpreter error", "message": f"{type(e).__name__}: {e}"[:3000]}
-    np.savez(path, **{name: arrays[name] for name in written(case)})
+    np.savez(path, **{name: storage(arrays[name]) for name in written(case)})
     return {"status": "ok"}
 
 

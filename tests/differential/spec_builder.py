@@ -174,6 +174,10 @@ class SpecBuilder:
         self.plans[name] = plan
         return Size(name, None, plan.multiple_of or 1)
 
+    def cap(self, size: Size) -> int:
+        """The largest value `size` takes at a call."""
+        return size.value if not size.symbolic else self.plans[size.text].cap
+
     def affine(self, size: Size) -> Size:
         """`size` written `S * a + b` of a new symbolic dim S (a shape expression binds it)."""
         if not size.symbolic or not self.chance(0.1):
@@ -318,6 +322,15 @@ def tma_fits(builder: SpecBuilder, tensor: list[Size], box: list[int], dtype: st
         if all(not s.symbolic for s in inner) and prod(s.value for s in inner) * elem % TMA_ALIGN:
             return False
     return True
+
+
+def strides_proven(sizes: list[Size], dtype: str) -> bool:
+    """Whether a tensor of extents `sizes` has row strides (for rank 1, its length) that are
+    multiples of 16 bytes for every size: what the compiler proves from multiple_of, and TMA
+    needs."""
+    strides = [sizes[i + 1:] for i in range(len(sizes) - 1)] or [sizes]
+    return all(prod(s.multiple for s in inner) * DTYPE_BYTES[dtype] % TMA_ALIGN == 0
+               for inner in strides)
 
 
 def _prime_factors(n: int) -> list[int]:

@@ -23,11 +23,10 @@ import re
 from dataclasses import replace
 from math import prod
 
-from spec_builder import Generated, SpecBuilder, tma_fits
+from spec_builder import Generated, SpecBuilder, strides_proven, tma_fits
 from spec_tiled import (Tiling, copy_stage, slot_aligned, through_fragment, tile_shape, tiled,
                         tiling, transposed_store)
 from tlspec.dtypes import DTYPE_BYTES
-from tlspec.tensormap_rules import ALIGN as TMA_ALIGN
 
 PROTOCOLS = {"tma": 5, "cp_async": 4, "tma_prefetch": 2, "cp_async_prefetch": 2}
 CONSUMERS = {"tma_store": 5, "copy": 4, "fragment": 1, "transpose": 1}
@@ -54,11 +53,8 @@ class _Protocol:
     def tma_ok(self) -> bool:
         """Whether TMA can copy the tiles: the validator's constraints, and row strides that
         are multiples of 16 bytes for every size (what the compiler proves from multiple_of)."""
-        sizes = self.t.sizes
-        strides = [sizes[i + 1:] for i in range(len(sizes) - 1)] or [sizes]
-        return (tma_fits(self.b, sizes, self.t.tile, self.t.dtype, "auto") and
-                all(prod(s.multiple for s in inner) * self.elem % TMA_ALIGN == 0
-                    for inner in strides))
+        return (tma_fits(self.b, self.t.sizes, self.t.tile, self.t.dtype, "auto") and
+                strides_proven(self.t.sizes, self.t.dtype))
 
     def tma_tile(self, name: str, region: str) -> bool:
         """Whether TMA can copy a tile between global memory and `region` of shared `name`."""

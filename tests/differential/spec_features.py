@@ -27,12 +27,12 @@ def _buffer(region: str) -> str:
     return region.split("[", 1)[0].strip()
 
 
-def _stages(stages: list, depth: int = 0):
+def stages_of(stages: list, depth: int = 0):
     for stage in stages:
         (kind, options), = stage.items()
         yield kind, options or {}, depth
         if kind in ("for", "pipeline"):
-            yield from _stages(options["stages"], depth + 1)
+            yield from stages_of(options["stages"], depth + 1)
 
 
 def hopper_only(stages: list) -> bool:
@@ -40,7 +40,7 @@ def hopper_only(stages: list) -> bool:
     specialization."""
     return any(kind in HOPPER_KINDS or kind == "copy_cluster"
                or options.get("prefer_instruction") == "tma"
-               or options.get("warp_specialize") is True for kind, options, _ in _stages(stages))
+               or options.get("warp_specialize") is True for kind, options, _ in stages_of(stages))
 
 
 def _pipeline(options: dict, depth: int) -> set[str]:
@@ -51,7 +51,7 @@ def _pipeline(options: dict, depth: int) -> set[str]:
     extent = str(options["extent"])
     found |= {"pipeline:extent_floor"} if "//" in extent else set()
     found |= {"pipeline:extent_constant"} if extent.isdigit() else set()
-    body = list(_stages(options["stages"]))
+    body = list(stages_of(options["stages"]))
     var = re.escape(options["var"])
     regions = [v for _, o, _ in body for k, v in o.items() if k in ("src", "dst")]
     moduli = [int(m) for r in regions for m in re.findall(rf"\[{var} % (\d+)", r)]
@@ -92,6 +92,7 @@ def features(spec: dict) -> set[str]:
         found.add(f"dtype:{b['dtype']}")
         if b["scope"] == "global":
             found.add(f"rank:{len(b['shape'])}")
+            found |= _pitch(b, spec)
             found |= {"extent:odd" for e in b["shape"] if isinstance(e, int) and e in ODD - {1}}
             last = _value(b["shape"][-1], spec)
             if last is not None and last * DTYPE_BYTES[b["dtype"]] % 16:
@@ -104,23 +105,25 @@ def features(spec: dict) -> set[str]:
     for value in (spec.get("dims") or {}).values():
         if isinstance(value, int):
             found.add("dim:constant")
+        elif isinstance(value, dict) and "expr" in value:
+            found.add("dim:derived")
         else:
             found.add("dim:symbolic")
             found |= {f"dim:{key}" for key in value if isinstance(value, dict) and key != "symbolic"}
     counts = list(spec["launch"]["grid"].values()) + [
-        o["extent"] for k, o, _ in _stages(spec["stages"]) if k in ("for", "pipeline")]
+        o["extent"] for k, o, _ in stages_of(spec["stages"]) if k in ("for", "pipeline")]
     for count in counts:
         for extent, tile in re.findall(r"ceildiv\((\w+), (\d+)\)", str(count)):
             value = _value(extent, spec)
             if value is not None and value % int(tile):
                 found.add("tile:partial")
-    for kind, options, depth in _stages(spec["stages"]):
+    for kind, options, depth in stages_of(spec["stages"]):
         found.add(f"stage:{kind}")
         found |= {"async"} if kind in ASYNC_KINDS else set()
         found |= _synchronisation(kind, options)
         if kind == "pipeline":
             found |= _pipeline(options, depth)
-            if any(k == "copy_cluster" for k, _, _ in _stages(options["stages"])):
+            if any(k == "copy_cluster" for k, _, _ in stages_of(options["stages"])):
                 found.add("pipeline:multicast")
             continue
         if kind == "for":
@@ -149,16 +152,97 @@ def features(spec: dict) -> set[str]:
             if len({buffers[_buffer(options[k])]["dtype"] for k in ("src", "dst")}) > 1:
                 found.add(f"{kind}:convert")
         if kind in ("gather", "scatter"):
-            found.add(f"index:{buffers[_buffer(options['index'])]['dtype']}")
+            found |= _indexed(kind, options, buffers)
+        if kind == "copy":
+            found |= _strided(options, buffers)
+        if kind == "im2col":
+            found |= {"im2col:nchw"} if options.get("layout") == "nchw" else set()
+            found |= {"im2col:fill"} if "fill" in options else set()
+    return found
+
+
+def _pitch(buffer: dict, spec: dict) -> set[str]:
+    """A global tensor's declared strides: a pitched view, its row pitch a symbolic dim."""
+    strides = buffer.get("strides")
+    if strides is None:
+        return set()
+    dims = spec.get("dims") or {}
+    return {"strides:pitched"} | ({"strides:dim"} if isinstance(dims.get(str(strides[-2])), dict)
+                                  else set())
+
+
+def _indexed(kind: str, options: dict, buffers: dict) -> set[str]:
+    """A gather or scatter: its index tensor's dtype, or its computed indices' forms."""
+    index = options["index"]
+    if isinstance(index, str):
+        return {f"index:{buffers[_buffer(index)]['dtype']}"}
+    table = buffers[_buffer(options["src" if kind == "gather" else "dst"])]
+    found = {f"{kind}:computed", f"computed:table_rank={len(table['shape'])}"}
+    found |= {"computed:each"} if options.get("each") else {"computed:no_each"}
+    found |= {f"computed:each={len(options['each'])}"} if options.get("each") else set()
+    found |= {"computed:out_of_range"} if "out_of_range" in options else set()
+    found |= {"computed:fill"} if "fill" in options else set()
+    reads = [r for expr in index for r in _reads(str(expr), buffers)]
+    found |= {"computed:reads"} if reads else {"computed:arithmetic"}
+    found |= {f"index:{buffers[r]['dtype']}" for r in reads}
+    return found
+
+
+def _reads(expr: str, buffers: dict) -> list[str]:
+    """The global tensors an index expression reads."""
+    return [name for name in re.findall(r"(\w+)\[", expr) if name in buffers]
+
+
+def slices(region: str) -> list[str]:
+    """The subscripts of a region, split at the top-level commas."""
+    if "[" not in region:
+        return []
+    inner, parts, depth, part = region.split("[", 1)[1].rsplit("]", 1)[0], [], 0, ""
+    for ch in inner:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(part.strip())
+            part = ""
+        else:
+            part += ch
+    return parts + [part.strip()]
+
+
+def _strided(options: dict, buffers: dict) -> set[str]:
+    """A copy with a strided global region: load or store, steps on outer or the innermost
+    dimension, steps above TMA's 8."""
+    found = set()
+    for key, direction in (("src", "load"), ("dst", "store")):
+        parts = slices(options[key])
+        steps = [int(p.rsplit(":", 1)[1]) if p.count(":") == 2 else 0 for p in parts]
+        if not any(steps):
+            continue
+        found |= {f"strided:{direction}"}
+        found |= {"strided:inner"} if steps[-1] > 1 else set()
+        found |= {"strided:outer"} if any(s > 1 for s in steps[:-1]) else set()
+        found |= {"strided:step=1"} if 1 in steps else set()
+        found |= {"strided:step>8"} if max(steps) > 8 else set()
+        found |= {"strided:fill"} if direction == "load" and "fill" in options else set()
+        found |= {"strided:tma"} if options.get("prefer_instruction") == "tma" else set()
     return found
 
 
 def index_fills(spec: dict) -> dict[str, dict]:
-    """How to fill each index tensor: {"table": the table it indexes, "distinct": for a scatter}
+    """How to fill each index tensor: {"table": the table it indexes, "dim": the table's
+    dimension its values index (computed indices; 0 when absent), "distinct": for a scatter}
     (cases.call_arrays)."""
     fills = {}
-    for kind, options, _ in _stages(spec["stages"]):
+    for kind, options, _ in stages_of(spec["stages"]):
         if kind in ("gather", "scatter"):
             table = _buffer(options["src" if kind == "gather" else "dst"])
-            fills[_buffer(options["index"])] = {"table": table, "distinct": kind == "scatter"}
+            index = options["index"]
+            if isinstance(index, str):
+                fills[_buffer(index)] = {"table": table, "distinct": kind == "scatter"}
+                continue
+            for dim, expr in enumerate(index):       # computed: the reads index dimension dim
+                for name in _reads(str(expr), spec["buffers"]):
+                    fills[name] = {"table": table, "dim": dim, "distinct": kind == "scatter"}
     return fills

@@ -1,5 +1,5 @@
 """The row families: gather and scatter of table rows through an index tensor, and im2col of an
-NHWC image. Each block handles its own rows (and column tile) of the output; scatter indices
+NHWC or NCHW image (its output sizes sometimes derived dims). Each block handles its own rows (and column tile) of the output; scatter indices
 are distinct (the batch fills them so: spec_features.index_fills), and the table has at least as many
 rows as there are indices.
 """
@@ -18,7 +18,7 @@ ROW_TILES = [1, 2, 4, 8, 16, 32]
 COL_TILES = [1, 2, 3, 4, 8, 16, 32, 64, 100, 128, 256]
 
 
-def _columns(b: SpecBuilder, elem: int, rows_cap: int):
+def columns(b: SpecBuilder, elem: int, rows_cap: int):
     """(size of the column dim, column tile, how the tile is chosen: whole | grid | loop)."""
     tile = b.rng.choice([t for t in COL_TILES if t * elem <= 1024])
     mode = b.pick({"whole": 3, "grid": 4, "loop": 2})
@@ -54,7 +54,7 @@ def _wrap_columns(b: SpecBuilder, cols: Size, tile: int, mode: str, start: int,
     return [b.loop("c", f"ceildiv({cols.text}, {tile})", start, body)]
 
 
-def _staged(b: SpecBuilder, dtype: str, shape: list[int], *, fragment: bool = True):
+def staged(b: SpecBuilder, dtype: str, shape: list[int], *, fragment: bool = True):
     """(buffer, its copy's kind) of a shared tile or fragment the rows pass through, or
     (None, None) to use global memory directly."""
     roll = b.rng.random()
@@ -85,7 +85,7 @@ def _indexed(b: SpecBuilder, kind: str) -> list[dict]:
     elem = DTYPE_BYTES[dtype]
     rows, rtile = _rows_tiling(b)
     rows_cap = rows.value or b.plans[rows.text].cap
-    cols, ctile, mode = _columns(b, elem, rows_cap)
+    cols, ctile, mode = columns(b, elem, rows_cap)
     if kind == "gather":
         table_rows = b.size(1, b.rng.randint(1, max(1, ELEMENTS_CAP // 4 // ctile // 8)))
     elif b.chance(0.5):              # a scatter's indices are distinct: at least as many rows
@@ -103,7 +103,7 @@ def _indexed(b: SpecBuilder, kind: str) -> list[dict]:
     index = _index(b, rows, rtile)
     region = f"{moved}[bx*{rtile} : +{rtile}, {col}]"
     legal = b.legal_width(dtype, ctile, cols)
-    via, scope = _staged(b, dtype, [rtile, ctile])
+    via, scope = staged(b, dtype, [rtile, ctile])
     table_side, rows_side = _table_region(b, table, col), via or region
     options = {"src": table_side if gathering else rows_side,
                "dst": rows_side if gathering else table_side, "index": index}
@@ -140,16 +140,20 @@ def im2col(b: SpecBuilder) -> Generated:
     reach = [max(1, -shift) for shift in shifts]         # H and W at least this: OH, OW >= 1
     hw = [b.size(1, b.rng.randint(r, r + 12), symbolic=0.4, min_value=r) for r in reach]
     c = b.size(1, b.rng.choice([1, 2, 3, 4, 8, 16]), inner=True, elem=elem, symbolic=0.3)
-    img = b.global_buffer("X", [n, hw[0], hw[1], c], dtype, "in")
-    outs = [f"(({s.text} + {shift}) // {step} + 1)" if s.symbolic else
-            str((s.value + shift) // step + 1) for s, shift, step in zip(hw, shifts, stride)]
-    rows = _product([n.value] + [int(o) if o.isdigit() else None for o in outs],
-                    f"{n.text} * {outs[0]} * {outs[1]}")
+    layout = b.pick({"nhwc": 3, "nchw": 2})
+    shape = [n, hw[0], hw[1], c] if layout == "nhwc" else [n, c, hw[0], hw[1]]
+    img = b.global_buffer("X", shape, dtype, "in")
+    outs = [_derived(b, "OH" if axis == 0 else "OW", f"({s.text} + {shift}) // {step} + 1")
+            if s.symbolic or b.chance(0.2) else str((s.value + shift) // step + 1)
+            for axis, (s, shift, step) in enumerate(zip(hw, shifts, stride))]
+    out_values = [None if s.symbolic else (s.value + shift) // step + 1
+                  for s, shift, step in zip(hw, shifts, stride)]
+    rows = _product([n.value] + out_values, f"{n.text} * {outs[0]} * {outs[1]}")
     taps = k[0] * k[1]
-    cols = _product([taps, c.value], f"{taps} * {c.text}")
-    rows_cap = _cap(b, n) * prod(_out_cap(b, s, shift, step)
+    cols = _product([taps, c.value], _derived(b, "T", f"{taps} * {c.text}"))
+    rows_cap = b.cap(n) * prod(_out_cap(b, s, shift, step)
                                  for s, shift, step in zip(hw, shifts, stride))
-    cols_cap = taps * _cap(b, c)
+    cols_cap = taps * b.cap(c)
     rtile = b.rng.choice([t for t in [1, 4, 8, 16, 32, 64] if -(-rows_cap // t) <= BLOCKS_CAP])
     ctile = b.rng.choice([t for t in [1, 2, 4, 8, 16, 32, 64]
                           if -(-rows_cap // rtile) * -(-cols_cap // t) <= BLOCKS_CAP]
@@ -161,14 +165,20 @@ def im2col(b: SpecBuilder) -> Generated:
         b.grid["by"] = f"ceildiv({cols.text}, {ctile})"
     c_step = "c" if loop else "by"
     region = f"{col}[bx*{rtile} : +{rtile}, {c_step}*{ctile} : +{ctile}]"
-    via, _ = _staged(b, dtype, [rtile, ctile], fragment=False)   # col: global or shared
+    via, _ = staged(b, dtype, [rtile, ctile], fragment=False)   # col: global or shared
     options = {"img": img, "col": via or region, "nhw_step": "bx", "c_step": c_step,
                "kernel": _option(k)}
     for key, value, default in (("stride", stride, 1), ("dilation", dilation, 1),
                                 ("pad", pad, 0)):
         if value != (default, default) or b.chance(0.3):
             options[key] = _option(value)
-    if b.chance(0.25):
+    if layout == "nchw" or b.chance(0.1):
+        options["layout"] = layout
+    if b.chance(0.2):
+        value = b.fill(dtype)
+        if value is not None:
+            options["fill"] = value
+    if b.chance(0.25) and (layout == "nhwc" or elem >= 2):  # NCHW: hinted accesses of 1 element
         options["eviction_policy"] = b.rng.choice(["evict_first", "evict_last"])
     body = [{"im2col": options}]
     if via:
@@ -181,6 +191,16 @@ def im2col(b: SpecBuilder) -> Generated:
     b.stages = body
     return b.finish(f"im2col, kernel {_option(k)}, stride {_option(stride)}, dilation "
                     f"{_option(dilation)}, pad {_option(pad)}.")
+
+
+def _derived(b: SpecBuilder, prefix: str, expr: str) -> str:
+    """`expr`, or (at times) the name of a new derived dim defined by it (docs/spec.md,
+    "Derived dims"), parenthesised for use in a product."""
+    if not b.chance(0.4):
+        return f"({expr})"
+    name = b.fresh(prefix)
+    b.dims[name] = {"expr": expr}
+    return name
 
 
 def _window(b: SpecBuilder) -> tuple[int, int, int, int]:
@@ -202,9 +222,5 @@ def _product(values: list[int | None], text: str) -> Size:
     return Size(str(value), value, value)
 
 
-def _cap(b: SpecBuilder, size: Size) -> int:
-    return size.value if not size.symbolic else b.plans[size.text].cap
-
-
 def _out_cap(b: SpecBuilder, size: Size, shift: int, stride: int) -> int:
-    return (_cap(b, size) + shift) // stride + 1
+    return (b.cap(size) + shift) // stride + 1

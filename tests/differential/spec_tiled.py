@@ -355,18 +355,22 @@ def transposed_store(b: SpecBuilder, t: Tiling, region: str, shape: list[int], *
                                tma_ok=tma_ok, dst_dtype=out_dtype)]
 
 
+def wrap_loops(b: SpecBuilder, t: Tiling, body: list[dict]) -> list[dict]:
+    """`body` inside the tiling's loops (innermost last), a sync_threads beside some."""
+    for var, extent, start in reversed(t.loops):
+        body = [b.loop(var, extent, start, body)]
+        if b.chance(0.15):
+            body = b.sprinkle_syncs(body) if len(body) > 1 else body + [{"sync_threads": None}]
+    return body
+
+
 def tiled(b: SpecBuilder) -> Generated:
     b.pick_threads()
     t = tiling(b)
     body: list[dict] = []
     for _ in range(b.pick({1: 5, 2: 3, 3: 1})):
         body += route(b, t)
-    body = b.sprinkle_syncs(body)
-    for var, extent, start in reversed(t.loops):
-        body = [b.loop(var, extent, start, body)]
-        if b.chance(0.15):
-            body = b.sprinkle_syncs(body) if len(body) > 1 else body + [{"sync_threads": None}]
-    b.stages = body
+    b.stages = wrap_loops(b, t, b.sprinkle_syncs(body))
     shape = "x".join(str(x) for x in t.tile)
     return b.finish(f"Tiles of {shape} {t.dtype} moved by {len(t.loops)} loops and a grid of "
                     f"{len(b.grid) or 1}.")

@@ -7,7 +7,7 @@ from functools import reduce
 import pytest
 
 from spec_builder import SWIZZLE_SPAN
-from spec_features import features
+from spec_features import features, index_fills
 from spec_generator import generate
 from spec_yaml import to_yaml
 from tlspec.dtypes import DTYPE_BYTES
@@ -25,6 +25,15 @@ ASYNC = ({f"pipeline:num_stages={n}" for n in range(1, 5)}
          | {"tma_copy:load", "tma_copy:store", "barrier:array", "barrier:arrive_count>1",
             "barrier:parity_loop", "async_wait:pending>0", "tma_store_wait:pending>0",
             "prefetch", "target:sm_80", "target:sm_90a", "copy:shared->fragment"})
+# the forms added since the first batches: strided regions, pitched views, computed indices,
+# NCHW im2col and derived dims
+RECENT = (
+    {f"strided:{x}" for x in ["load", "store", "inner", "outer", "step=1", "step>8", "fill",
+                              "tma"]}
+    | {"strides:pitched", "strides:dim", "gather:computed", "scatter:computed",
+       "computed:table_rank=2", "computed:table_rank=3", "computed:each=1", "computed:each=2",
+       "computed:no_each", "computed:reads", "computed:arithmetic", "computed:out_of_range",
+       "computed:fill", "im2col:nchw", "im2col:fill", "dim:derived"})
 EXPECTED = (
     {f"stage:{k}" for k in KINDS}
     | {f"copy:{a}->{b}" for a, b in [("global", "shared"), ("shared", "global"),
@@ -42,7 +51,7 @@ EXPECTED = (
        "scope:shared.dyn", "scope:fragment", "im2col:per_axis", "option:fill", "region:halo",
        "copy:convert", "cluster:2", "cluster:4", "cluster:8", "pipeline:multicast",
        "copy_cluster:global->shared"}
-    | ASYNC)
+    | ASYNC | RECENT)
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +92,57 @@ def _stages(stages):
         yield kind, options or {}
         if kind == "for":
             yield from _stages(options["stages"])
+
+
+def _recent(sample, count: int = 1) -> dict[str, list[dict]]:
+    """The first `count` specs of the sample with each recent form."""
+    first: dict[str, list[dict]] = {}
+    for spec in sample:
+        for form in sorted(features(spec) & RECENT):
+            found = first.setdefault(form, [])
+            if len(found) < count:
+                found.append(spec)
+    return first
+
+
+def test_the_recent_forms_are_a_fair_share_of_the_specs(sample):
+    share = sum(1 for spec in sample if features(spec) & RECENT) / len(sample)
+    assert 0.2 <= share <= 0.45, share
+
+
+def test_specs_of_each_recent_form_validate(sample):
+    for form, (spec,) in _recent(sample).items():
+        result = validate_text(to_yaml(spec), f"{spec['name']}.tlspec.yaml")
+        assert result.ok, form + "\n" + result.diagnostics.render_text() + "\n" + to_yaml(spec)
+
+
+def test_specs_of_the_recent_forms_compile(sample, tmp_path):
+    """Of the first three specs with a strided load, a strided store, a pitched view, a computed
+    gather, a computed scatter and an NCHW im2col, each compiles or is refused (located), and
+    one of each compiles."""
+    pytest.importorskip("tvm", reason="compiling needs apache-tvm")
+    from compile_case import compile_spec
+    candidates = _recent(sample, 3)
+    for form in ["strided:load", "strided:store", "strides:pitched", "gather:computed",
+                 "scatter:computed", "im2col:nchw"]:
+        outcomes = []
+        for spec in candidates[form]:
+            path = tmp_path / f"{spec['name']}.tlspec.yaml"
+            path.write_text(to_yaml(spec))
+            outcome = compile_spec(str(path))
+            assert outcome["status"] == "compiled" or (outcome["status"] == "refused"
+                                                       and "line" in outcome), outcome
+            outcomes.append(outcome["status"])
+            if outcome["status"] == "compiled":
+                break
+        assert "compiled" in outcomes, (form, outcomes)
+
+
+def test_computed_indices_fill_their_index_tensors_as_table_rows(sample):
+    """A computed gather's index tensors hold rows of the table dimension their expression
+    indexes (`dim`), distinct for a scatter."""
+    (spec,) = _recent(sample)["scatter:computed"]
+    fills = index_fills(spec)
+    assert fills and all(f["distinct"] and f["dim"] == 0 for f in fills.values())
+    (stage,) = [o for k, o in _stages(spec["stages"]) if k == "scatter"]
+    assert {f["table"] for f in fills.values()} == {stage["dst"].split("[")[0]}

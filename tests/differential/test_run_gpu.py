@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import run_gpu
-from cases import poisoned, random_bits
+from cases import call_arrays, poisoned, random_bits, storage
 
 SPEC = """tlspec: 1
 name: {name}
@@ -186,3 +186,18 @@ def test_the_summary_names_each_failing_kernel(report):
 def test_inputs_are_never_zero_nor_poison():
     bits = random_bits(np.random.default_rng(0), [1 << 16], "uint8")
     assert not (bits == 0).any() and not (bits == poisoned([1], "uint8")[0]).any()
+
+
+def test_a_pitched_argument_is_a_strided_view_whose_gaps_are_compared():
+    """An argument with declared strides (the call's `strides`) is a view of a larger buffer;
+    what is compared (`storage`) is that buffer from the first element to the last, its gaps
+    poisoned for an output: a kernel that writes them fails."""
+    case = {"arguments": [{"name": "A", "dtype": "uint16", "io": "in"},
+                          {"name": "B", "dtype": "float32", "io": "out"}]}
+    call = {"seed": 3, "shapes": {"A": [3, 5], "B": [3, 5]}, "strides": {"B": [8, 1]}}
+    arrays = call_arrays(case, call)
+    assert arrays["A"].flags.c_contiguous and arrays["B"].strides == (32, 4)
+    arrays["B"][...] = 1
+    whole = storage(arrays["B"])
+    poison = poisoned([1], "float32")[0]
+    assert whole.shape == (21,) and (whole[5:8] == poison).all() and (whole[16:] == 1).all()

@@ -94,11 +94,17 @@ def assert_same(actual, expected, what="output"):
                 f"poisoned: never written); first at {first}")
 
 
+def span(x) -> int:
+    """Elements from the first to the last of `x`, the gaps of a strided view included."""
+    return 1 + sum((n - 1) * s for n, s in zip(x.shape, x.stride())) if x.numel() else 0
+
+
 def guard_damage(out) -> tuple[int, int]:
-    """Elements of the buffer around `out` (made by `guarded`) written before and after it."""
+    """Elements of the buffer around `out` (made by `guarded`, or a strided view of such a
+    tensor) written before and after it."""
     base = out._base
     assert base is not None and base.dim() == 1, "guard_damage needs a tensor made by guarded()"
-    start, end = out.storage_offset(), out.storage_offset() + out.numel()
+    start, end = out.storage_offset(), out.storage_offset() + span(out)
     b = bits(base)
     poison = POISON[out.dtype]
     return int((b[:start] != poison).sum()), int((b[end:] != poison).sum())

@@ -134,6 +134,20 @@ def test_an_omitted_output_is_allocated_with_its_declared_strides():
     assert_same(b, a)
 
 
+def test_a_constant_dim_in_declared_strides():
+    """Strides name constant dims (found by the differential generator: the interpreter looked
+    them up among the symbolic dims)."""
+    copy = kernel(spec("constant_pitch", """
+        A: {scope: global, shape: [M, N], strides: [N * 2, 1], dtype: float32, io: in}
+        B: {scope: global, shape: [M, N], dtype: float32, io: out}
+        T: {scope: shared, shape: [4, 8], dtype: float32}""", """
+        - copy: {src: "A[by*4 : +4, bx*8 : +8]", dst: T}
+        - copy: {src: T, dst: "B[by*4 : +4, bx*8 : +8]"}""",
+        dims="{M: symbolic, N: 8}", grid='{bx: "ceildiv(N, 8)", by: "ceildiv(M, 4)"}'))
+    a = random((6, 16), "float32")[:, :8]
+    assert_same(copy(a), a)
+
+
 unfolds = load(ROOT / "tests" / "gpu" / "strided" / "unfold.tlspec.yaml")
 
 

@@ -171,7 +171,7 @@ class Signature:
     def _check_dims(self, i: int, shape: Sequence[int], env: dict) -> None:
         declared = self.arguments[i].strides or []
         for v in dict.fromkeys(v.name for e in [*self.shapes[i], *declared] for v in free_vars(e)):
-            if v in env and not dim_ok(self.symbolic[v], env[v]):
+            if v in self.symbolic and v in env and not dim_ok(self.symbolic[v], env[v]):
                 raise ValueError(f"{self.where}: argument {self.arguments[i].name!r} has shape "
                                  f"{shape_text(shape)}; expected {self.expected[i]} "
                                  f"(got {v} = {env[v]})")

@@ -98,11 +98,12 @@ class _Lowerer:
             self.views[decl.buffer.name] = decl.buffer
 
         tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, on_decl), order="pre")
-        self.fragments = self._fragment_registers()
         self.loops: list[tirx.For] = []
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.fills: dict[str, list[str]] = {}   # stage pointer -> [source tensor, fill bits]
         self.pitched: dict[str, list] = {}      # strided tensor -> its shape (..lower.pitched)
+        # last: reading the fragments' copies takes operands, a pitched one's view included
+        self.fragments = self._fragment_registers()
         self.read_globals = self._read_globals()
         self.explicit_stores = self.explicit_cp_async = False    # in flight until drained
         stores = self._tma_stores()
