@@ -130,6 +130,22 @@ def test_pitched_views_by_tma(m, n, ld, ldb):
     assert_guards(base, "B")
 
 
+@pytest.mark.parametrize("m, n, ld", [(7, 19, 20), (33, 7, 8), (5, 1, 4), (40, 32, 36),
+                                      (17, 100, 104)])
+def test_pitched_rows_of_any_width_leave_the_gaps_alone(m, n, ld):
+    """Rows of n float32 ld apart: the gaps after each row (and the guards) stay poisoned,
+    whether a row spans whole 16-byte units (TMA, the aligned variant) or not (SIMT)."""
+    a = torch.as_strided(random((m * ld,), torch.float32), (m, n), (ld, 1))
+    base = guarded((m * ld,), torch.float32)
+    b = torch.as_strided(base, (m, n), (ld, 1))
+    kernels.pitched_ragged_f32(a, b)
+    torch.cuda.synchronize()
+    assert_same(b, a, "B")
+    assert bool((bits(base.view(m, ld)[:, n:]) == POISON[torch.float32]).all()), \
+        "B: the gap after a row was written"
+    assert_guards(base, "B")
+
+
 @pytest.mark.parametrize("nb, r, c, h, ld", [(1, 1, 1, 1, 1), (3, 17, 70, 20, 80),
                                              (2, 64, 64, 64, 64)])
 def test_a_batch_of_pitched_matrices(nb, r, c, h, ld):

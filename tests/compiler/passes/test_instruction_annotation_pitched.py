@@ -43,3 +43,31 @@ def test_an_odd_constant_pitch_is_simt_with_single_elements():
     load = load_decision(pitched_copy("1001"))
     assert (load["tlspec.instruction"], load["tlspec.vector"]) == ("sync", 1)
     assert "2002" in load["tlspec.why"]            # the stride in bytes, not a multiple of 16
+
+
+def pitched_store(width: int, pitch: int, dtype: str = "float32") -> str:
+    return f"""
+tlspec: 1
+name: pitched_store
+target: sm_90a
+dims: {{M: 7, N: {width}}}
+buffers:
+  B: {{scope: global, shape: [M, N], strides: [{pitch}, 1], dtype: {dtype}, io: out}}
+  T: {{scope: shared, shape: [2, 32], dtype: {dtype}}}
+launch:
+  grid: {{bx: "ceildiv(M, 2)"}}
+  threads: 128
+stages:
+  - copy: {{src: T, dst: "B[bx*2 : +2, 0 : +32]"}}
+"""
+
+
+def test_a_pitched_row_not_spanning_whole_16_bytes_is_no_tma_copy():
+    """TMA bounds a row at 16-byte units: on the H200 a TMA store to rows of 19 float32 (76
+    bytes) with a pitch of 20 wrote the 20th element, the gap, of every row (differential seed
+    26). The pitch being a multiple of 16 bytes is not enough."""
+    store = load_decision(pitched_store(19, 20))
+    assert store["tlspec.instruction"] != "tma"
+    assert "the length of 'B' (19 elements) is not proven to span a multiple of 16 bytes" \
+        in store["tlspec.why"]
+    assert load_decision(pitched_store(20, 24))["tlspec.instruction"] == "tma"

@@ -12,7 +12,7 @@ from ...layouts import TileStorage
 from ..analysis import (analyzer_for, base_ranges, divisible, dtype_bytes, loop_ranges,
                         region_parts, scope_kind, target_of)
 from ..lower.common import const
-from ..lower.pitched import element_strides
+from ..lower.pitched import declared, element_strides
 
 
 class Side:
@@ -130,8 +130,12 @@ def _descriptor_problems(func, tensor: Side, box: list[int], elem: int,
         problems.append(f"the region of '{tensor.buffer.name}' starts at element {inner} of its "
                         f"innermost dimension, not proven to be a multiple of "
                         f"{tensormap_rules.ALIGN} bytes (a TMA coordinate there must be)")
-    length = tensor.shape[0]
-    if len(tensor.shape) == 1 and not divisible(func, length * elem, tensormap_rules.ALIGN):
+    # the innermost length must span whole 16-byte units too: a TMA store writes, and a load
+    # reads, the rest of the last unit (the H200 wrote the gap after every row of a pitched
+    # tensor 19 float32 wide); a row-major tensor's row stride is its length, checked above
+    length = tensor.shape[-1]
+    if ((len(tensor.shape) == 1 or declared(tensor.buffer))
+            and not divisible(func, length * elem, tensormap_rules.ALIGN)):
         problems.append(f"the length of '{tensor.buffer.name}' ({length} elements) is not "
                         f"proven to span a multiple of {tensormap_rules.ALIGN} bytes")
     # a strided region's box is traversed by its steps (the element strides): count x step
