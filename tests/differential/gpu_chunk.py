@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cases import call_arrays, storage, written
+from tlspec.interpret.binding import c_strides
 
 STOPPED = 3                 # exit status: stopped after a CUDA error
 
@@ -42,7 +43,7 @@ class TorchDevice:
         """`array` on the device; a strided view (cases.pitched_view) as a view with its strides
         of a copy of its whole buffer."""
         flat = self._signed(storage(array)).to(self.g.DEVICE)
-        if not array.flags.c_contiguous:
+        if _pitched(array):
             flat = flat.as_strided(array.shape, _element_strides(array))
         return flat.view(self.g.TORCH_DTYPES[dtype])
 
@@ -52,7 +53,7 @@ class TorchDevice:
         whole = storage(array)
         out = self.g.guarded(list(whole.shape), self.g.TORCH_DTYPES[dtype])
         self.g.bits(out).copy_(self._signed(whole))
-        return out if array.flags.c_contiguous else out.as_strided(
+        return out if not _pitched(array) else out.as_strided(
             array.shape, _element_strides(array), out.storage_offset())
 
     def fetch(self, tensor) -> tuple[np.ndarray, list[int]]:
@@ -69,6 +70,14 @@ class TorchDevice:
 
 def _element_strides(array: np.ndarray) -> tuple[int, ...]:
     return tuple(s // array.itemsize for s in array.strides)
+
+
+def _pitched(array: np.ndarray) -> bool:
+    """Whether `array` is a view with strides of its own: numpy calls a view of one row
+    C-contiguous whatever its row stride, but the kernel's wrapper binds a pitch from it (a
+    single-row pitched view passed as a contiguous tensor bound LD to its width, below LD's
+    minimum: differential seed 26)."""
+    return _element_strides(array) != tuple(c_strides(array.shape))
 
 
 def load_device(spec: str, folder: Path):
