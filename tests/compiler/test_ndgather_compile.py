@@ -49,3 +49,10 @@ def test_a_scatter_row_past_the_tokens_writes_nothing(ndgather):
     guard = re.search(r"if \((.*index0 < \(\(int64_t\)NP\)\))\) \{", source).group(1)
     assert "< T)" in guard
     assert "make_int4(0, 0, 0, 0)" not in source
+
+
+@pytest.mark.parametrize("name", ["paged_pitched_table_f16", "paged_write_pitched_table_i8"])
+def test_a_block_table_with_declared_strides_is_read_by_its_row_stride(ndgather, name):
+    """(It was read row-major, by MAXP: differential seed 26.)"""
+    reads = re.findall(r"block_table_ptr\[(.*?)\]\)?;", kernel_source(ndgather[1], name))
+    assert reads and all("* LD)" in r and "MAXP" not in r for r in reads), reads

@@ -12,7 +12,9 @@ shorter than the tokens they should cover), and indices out of range in every wa
 - two index buffers (int64 pages, int32 slots out of range too) into a shared tile, rows at
   `i - bx*8`, a run of the first 64 of 80 columns;
 - the inverse scatter into the cache (float16, int8): distinct pages, rows out of range and
-  tokens past the end write nothing, every other slot keeps its value.
+  tokens past the end write nothing, every other slot keeps its value;
+- a gather (int64 pages) and a scatter (int32) through a block table whose rows lie apart
+  (`strides: [LD, 1]`, a column slice of a wider table whose gaps hold pages out of range).
 
 Imports only the compiled package, torch and pytest (TLSPEC_NDGATHER: the package directory).
 """
@@ -80,18 +82,43 @@ def test_two_index_buffers_into_a_shared_tile(r, np_):
     assert_guards(out, "out")
 
 
-@pytest.mark.parametrize("tag", ["f16", "i8"])
+def pitched(table, pad, gap):
+    """`table` as the first columns of a wider one (rows maxp + pad apart), the gaps holding
+    `gap`: a page out of range, which gathers the fill and writes nothing if read."""
+    b, maxp = table.shape
+    wide = torch.full((b, maxp + pad), gap, dtype=table.dtype, device=DEVICE)
+    wide[:, :maxp] = table
+    return wide[:, :maxp]
+
+
+@pytest.mark.parametrize("tag, pad", [("f16", 0), ("i8", 0), ("i8", 3)])
 @pytest.mark.parametrize("b, t, maxp", [(1, 1, 1), (2, 16, 1), (3, 37, 3), (2, 100, 5),
                                         (5, 300, 19)])
-def test_paged_scatter_writes_only_its_slots(tag, b, t, maxp):
+def test_paged_scatter_writes_only_its_slots(tag, pad, b, t, maxp):
+    """pad > 0: through a block table whose rows lie maxp + pad apart (`pitched`)."""
     dtype, d, _ = DTYPES[tag]
     np_ = b * maxp + 3
     table = torch.randperm(np_, device=DEVICE)[:b * maxp].view(b, maxp).int()
     table.view(-1)[:2] = torch.tensor([-1, np_], device=DEVICE, dtype=torch.int32)[:b * maxp]
+    if pad:
+        table = pitched(table, pad, -1)
     tokens = random((b, t, d), dtype)
     cache = guarded((np_, P, d), dtype)
     cache.copy_(random((np_, P, d), dtype))
     want = paged_scatter_reference(cache, table, tokens)
-    run(f"paged_write_{tag}", cache, table, tokens)
+    run("paged_write_pitched_table_i8" if pad else f"paged_write_{tag}", cache, table, tokens)
     assert_same(cache, want, "cache")
     assert_guards(cache, "cache")
+
+
+@pytest.mark.parametrize("pad", [1, 6])
+@pytest.mark.parametrize("b, t, maxp, np_", SIZES[1:])
+def test_a_block_table_with_rows_apart(b, t, maxp, np_, pad):
+    """(The block table was read row-major, ignoring its row stride: differential seed 26.)"""
+    cache = random((np_, P, 72))
+    table = pitched(block_table(b, maxp, np_, torch.int64), pad, np_)
+    out = guarded((b, t, 72))
+    run("paged_pitched_table_f16", cache, table, out)
+    assert_same(out, paged_reference(cache, table, t, 0), "out")
+    assert_guards(out, "out")
+

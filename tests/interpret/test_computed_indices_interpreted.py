@@ -140,3 +140,15 @@ def test_the_debug_mode_of_an_index_region():
         gather(random_bits((5, 8), 1), np.array([0, 4, -1, 2]), np.zeros((4, 8), np.uint8))
     assert "index position 2 of 'idx' holds -1, outside the table's rows [0, 5)" \
         in str(error.value)
+
+
+@pytest.mark.parametrize("b, t, maxp, pages", SIZES[1:])
+def test_a_block_table_with_rows_apart(b, t, maxp, pages):
+    """The block table a column slice of a wider one whose gaps hold pages out of range."""
+    cache = random_bits((pages, P, 72), 2)
+    wide = np.full((b, maxp + 3), pages, np.int64)
+    wide[:, :maxp] = block_table(b, maxp, pages, np.int64)
+    table = wide[:, :maxp]
+    out = np.full((b, t, 72), 2**16 - 1, np.uint16)
+    KERNELS.paged_pitched_table_f16(cache, table, out)
+    assert np.array_equal(out, paged_reference(cache, table, t, 0))

@@ -10,6 +10,7 @@ import tvm
 import tvm_ffi
 from pipeline_support import run_through, tile_ir
 from tvm import tirx
+from tvm.ir.expr import TensorLoad
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from tlspec.compiler import ops
@@ -215,3 +216,21 @@ def test_a_debug_index_region_records_its_position_and_value_with_the_loop():
     assert args[6].startswith("T.Cast(\"int64\"")                   # ... at its position
     assert args[14] == 'T.Cast("int64", c)'                         # the loop's variable
     assert script.index("tlspec_oob_record") < script.index("T.vectorized")
+
+
+# found by the differential generator (k26_948, k26_1054, k26_1206): the index tensor's reads
+# ignored its declared strides (tirx addresses a global buffer row-major)
+PITCHED_TABLE = GATHER.replace("dims: {B: symbolic,", "dims: {LD: symbolic, B: symbolic,").replace(
+    "table: {scope: global, shape: [B, MAXP], dtype: int32,",
+    "table: {scope: global, shape: [B, MAXP], strides: [LD, 1], dtype: int32,")
+
+
+def test_a_strided_index_tensor_is_read_through_its_pitched_view():
+    stage = lowered(PITCHED_TABLE)
+    reads = [load for load in nodes(stage, TensorLoad) if load.source.name == "table"]
+    assert reads and all([str(e) for e in load.source.shape] == ["B", "LD"]
+                         and len(load.source.strides) == 0 for load in reads)
+    flat = run_through(tile_ir(PITCHED_TABLE), "FlattenBuffer")["main"].body
+    (index,) = {str(load.indices[0]) for load in nodes(flat, TensorLoad)
+                if load.source.name.startswith("table")}
+    assert "LD" in index and "MAXP" not in index

@@ -71,3 +71,34 @@ def test_a_pitched_row_not_spanning_whole_16_bytes_is_no_tma_copy():
     assert "the length of 'B' (19 elements) is not proven to span a multiple of 16 bytes" \
         in store["tlspec.why"]
     assert load_decision(pitched_store(20, 24))["tlspec.instruction"] == "tma"
+
+
+def batched_pitched_store(width: str) -> str:
+    return f"""
+tlspec: 1
+name: batched_pitched_store
+target: sm_90a
+dims:
+  M: symbolic
+  N: {{symbolic: true, max: 216{width}}}
+  LD: {{symbolic: true, min: 216, multiple_of: 4}}
+buffers:
+  B: {{scope: global, shape: [16, M, N], strides: [M * LD, LD, 1], dtype: int32, io: out}}
+  T: {{scope: shared, shape: [8, 24], dtype: int32}}
+launch:
+  grid: {{bx: "ceildiv(M, 8)", by: 16}}
+  threads: 128
+stages:
+  - copy: {{src: T, dst: "B[by, bx*8 : +8, 0 : +24]"}}
+"""
+
+
+def test_a_batch_of_pitched_rows_of_a_symbolic_width_is_tma_only_for_whole_16_bytes():
+    """Differential seed 26's k26_912: rows of M2 int32 (67, 59, 1), LD11 apart, stored by TMA,
+    got the rest of their last 16-byte unit written; the row's length is the innermost dim,
+    whatever the tensor's rank."""
+    store = load_decision(batched_pitched_store(""))
+    assert store["tlspec.instruction"] != "tma"
+    assert "the length of 'B' (N elements) is not proven to span a multiple of 16 bytes" \
+        in store["tlspec.why"]
+    assert load_decision(batched_pitched_store(", multiple_of: 4"))["tlspec.instruction"] == "tma"

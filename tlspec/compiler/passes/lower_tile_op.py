@@ -51,6 +51,7 @@ from math import prod
 import tvm
 import tvm_ffi
 from tvm import tirx
+from tvm.ir.expr import TensorLoad
 from tvm.script.ir_builder import tirx as T
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
@@ -182,9 +183,7 @@ class _Lowerer:
         elif kind == "fragment":
             access = self.fragments[buffer.name][1]
         elif pitched.declared(buffer):
-            access = pitched.pitched_view(buffer)
-            self.bit_views.append((access, buffer))
-            self.pitched[buffer.name] = list(buffer.shape)
+            access = self._pitched_view(buffer)
         else:
             access = buffer
         if bits and not as_bits(access).same_as(access):
@@ -192,6 +191,26 @@ class _Lowerer:
             access = self.bit_views[-1][0]
         return Operand(buffer.name, kind, access, starts, extents, list(buffer.shape), layout,
                        steps)
+
+    def _pitched_view(self, buffer) -> tirx.Buffer:
+        """The stage's pitched view of a strided global tensor (..lower.pitched), declared
+        where the stage starts."""
+        view = next((v for v, source in self.bit_views if source.same_as(buffer)), None)
+        if view is None:
+            view = pitched.pitched_view(buffer)
+            self.bit_views.append((view, buffer))
+            self.pitched[buffer.name] = list(buffer.shape)
+        return view
+
+    def _pitched_reads(self, expr):
+        """`expr` (a computed index) with its reads of strided global tensors addressed through
+        their pitched views: tirx would address them row-major, ignoring their strides."""
+        def load(node):
+            if scope_kind(node.source) != "global" or not pitched.declared(node.source):
+                return node
+            return tirx.BufferLoad(self._pitched_view(node.source), node.indices)
+
+        return tvm_ffi.structural_map(expr, (TensorLoad, load), order="post")
 
     # -- traversal -------------------------------------------------------------------------
     def visit(self, stmt):
@@ -272,7 +291,8 @@ class _Lowerer:
         `_computed_indices`)."""
         count = int(config[ops.INDICES])
         table, rows = (args[1], args[0]) if kind == "gather" else (args[0], args[1])
-        values, rest = args[2:2 + count], args[2 + count:]
+        values = [self._pitched_reads(v) for v in args[2:2 + count]]
+        rest = [self._pitched_reads(a) for a in args[2 + count:]]
         if fault is not None:
             rest, words = rest[:-FAULT_WORDS], rest[-FAULT_WORDS:]
             fault = (fault, words)
