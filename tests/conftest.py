@@ -108,10 +108,15 @@ def compiled_once(tmp_path_factory, source: Path, name: str):
     forget(out.name)
 
 
+def kernel_manifest(out: Path, name: str) -> dict:
+    """The launch manifest of kernel `name` of the compiled package at `out`."""
+    return json.loads((out / f"{name}.json").read_text())
+
+
 def kernel_source(out: Path, name: str) -> str:
     """The CUDA source of kernel `name` of the compiled package at `out`, from its entry on."""
     source = (out / f"{name}.cu").read_text()
-    return source[source.index(json.loads((out / f"{name}.json").read_text())["entry"] + "("):]
+    return source[source.index(kernel_manifest(out, name)["entry"] + "("):]
 
 
 def assert_every_kernel_compiled(package, out: Path, source: Path) -> None:
@@ -145,7 +150,7 @@ def assert_cubin(out: Path, name: str) -> None:
     its manifest names, one this release compiles."""
     cubin = (out / f"{name}.cubin").read_bytes()
     assert cubin[:4] == b"\x7fELF"
-    manifest = json.loads((out / f"{name}.json").read_text())
+    manifest = kernel_manifest(out, name)
     assert manifest["entry"].encode() in cubin
     assert manifest["arch"] in ("sm_90a", "sm_80", "sm_100a")
     assert cubin_sm(cubin) == int(manifest["arch"][3:].rstrip("a"))
@@ -171,7 +176,7 @@ def assert_tensormaps_keep_the_rules(out: Path, name: str) -> None:
     (tlspec.tensormap_rules): what cuTensorMapEncodeTiled checks when the kernel is called."""
     from tlspec.package import _runtime
     from tlspec.tensormap_rules import TensorMap, violations
-    manifest = json.loads((out / f"{name}.json").read_text())
+    manifest = kernel_manifest(out, name)
     itemsize = {a["name"]: _runtime().ITEMSIZE[a["dtype"]] for a in manifest["arguments"]}
     for env in dim_samples(manifest["dims"]):
         for t in manifest["tensormaps"]:

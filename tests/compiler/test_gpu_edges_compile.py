@@ -1,13 +1,12 @@
 """tests/gpu/edges/ (issue 10's compiler defects, run by tests/gpu/test_edges_gpu.py on the GPU)
 compiles on a machine without a GPU into a package holding every one of its kernels, and the
 kernels of its tails keep to single-element accesses where a vector could straddle the end."""
-import json
 import re
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, assert_every_kernel_compiled, compiled_once
+from conftest import ROOT, assert_every_kernel_compiled, compiled_once, kernel_source
 from device_arrays import FakeArray, bound_dims
 
 
@@ -26,8 +25,7 @@ def test_every_kernel_of_the_edges_compiles(edges):
 @pytest.mark.parametrize("name", ["tail_sync_f32", "tail_sync_i8", "tail_global_f16"])
 def test_a_tail_of_any_length_is_moved_element_by_element(edges, name):
     _, out = edges
-    source = (out / f"{name}.cu").read_text()
-    kernel = source[source.index(json.loads((out / f"{name}.json").read_text())["entry"] + "("):]
+    kernel = kernel_source(out, name)
     assert not re.search(r"\*\((u?int|uchar|float|half|ushort)[248]\*\)", kernel)
 
 

@@ -7,9 +7,9 @@ other kernels have none of it. The TMA gather4 form is refused in the debug mode
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-import json
 
-from conftest import ROOT, assert_every_kernel_compiled, compiled_once, kernel_source
+from conftest import (ROOT, assert_every_kernel_compiled, compiled_once, kernel_manifest,
+                      kernel_source)
 from tlspec.compiler.support import check_supported
 from tlspec.diagnostics import Diagnostics
 from tlspec.validate import validate_text
@@ -25,17 +25,13 @@ def oob(tmp_path_factory):
     yield from compiled_once(tmp_path_factory, OOB, "tlspec_oob_error_ci")
 
 
-def manifest(out, name):
-    return json.loads((out / f"{name}.json").read_text())
-
-
 def test_every_kernel_of_oob_error_compiles(oob):
     assert_every_kernel_compiled(*oob, OOB)
 
 
 @pytest.mark.parametrize("name", DEBUG)
 def test_a_debug_kernel_takes_the_record_and_calls_the_helper_where_a_row_is_out(oob, name):
-    m = manifest(oob[1], name)
+    m = kernel_manifest(oob[1], name)
     assert [p for p in m["params"] if p["kind"] == "fault_record"] == [{"kind": "fault_record"}]
     assert m["out_of_range"]["record_words"] == 24
     source = (oob[1] / f"{name}.cu").read_text()
@@ -44,7 +40,7 @@ def test_a_debug_kernel_takes_the_record_and_calls_the_helper_where_a_row_is_out
 
 
 def test_the_manifest_lists_the_sites_in_the_interpreters_order(oob):
-    sites = manifest(oob[1], "paged_debug_f16")["out_of_range"]
+    sites = kernel_manifest(oob[1], "paged_debug_f16")["out_of_range"]
     assert sites["grid"] == ["bx", "by"]
     assert [(s["kind"], s["component"], s["expr"]) for s in sites["sites"]] == [
         ("read", 0, "block_table[by, t // P]"), ("index", 0, "block_table[by, t // P]"),
@@ -53,14 +49,14 @@ def test_the_manifest_lists_the_sites_in_the_interpreters_order(oob):
     assert read["buffer"] == 1 and read["table"] == 0 and read["rows"] == ["t"]
     assert read["pointer"] == "/stages/0/gather/index/0"
     assert read["where"].endswith("debug.tlspec.yaml:75:16")       # the index expression
-    [chunks] = manifest(oob[1], "rows_chunks_debug_i8")["out_of_range"]["sites"]
+    [chunks] = kernel_manifest(oob[1], "rows_chunks_debug_i8")["out_of_range"]["sites"]
     assert chunks["kind"] == "position" and chunks["loops"] == ["c"]
     assert chunks["index"] == "idx[bx*16 : +16]"
 
 
 @pytest.mark.parametrize("name", EVICTING)
 def test_the_other_kernels_have_no_record(oob, name):
-    m = manifest(oob[1], name)
+    m = kernel_manifest(oob[1], name)
     assert "out_of_range" not in m and all(p["kind"] != "fault_record" for p in m["params"])
     assert "tlspec_oob" not in (oob[1] / f"{name}.cu").read_text()
 
@@ -95,7 +91,7 @@ def test_a_manifest_from_the_cache_names_the_file_and_lines_compiled_now(tmp_pat
         path = tmp_path / f"{name}.tlspec.yaml"
         path.write_text(prefix + spec)
         assert compile_paths([str(path)], str(tmp_path / name), cache=cache).ok
-        sites = manifest(tmp_path / name, "paged_debug")["out_of_range"]["sites"]
+        sites = kernel_manifest(tmp_path / name, "paged_debug")["out_of_range"]["sites"]
         wheres.append(sites[1]["where"])
     assert wheres == [f"{tmp_path}/first.tlspec.yaml:22:16",
                       f"{tmp_path}/second.tlspec.yaml:24:16"]

@@ -3,13 +3,12 @@ machine without a GPU into a package that carries each kernel's sm_80 cubin and 
 with no Hopper instruction in either; every sm_90a-only feature is an error at the element that
 uses it, the same from `tlspec validate` and `tlspec compile`; `--ptx` ships forward-compatible
 compute_90 PTX beside sm_90a cubins; `--arch` requires the specs to target it."""
-import json
 import re
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, compiled_once, tlspec
+from conftest import ROOT, compiled_once, kernel_manifest, tlspec
 
 from tlspec.validate import validate_paths
 
@@ -24,16 +23,12 @@ def sm80(tmp_path_factory):
     yield from compiled_once(tmp_path_factory, SM80, "tlspec_sm80_ci")
 
 
-def manifest(out, name):
-    return json.loads((out / f"{name}.json").read_text())
-
-
 def test_every_sm80_kernel_ships_an_sm80_cubin_and_compute80_ptx(sm80):
     package, out = sm80
     names = sorted(k.name for k in validate_paths([str(SM80)]).kernels)
     assert sorted(package.__all__) == names
     for name in names:
-        m = manifest(out, name)
+        m = kernel_manifest(out, name)
         assert (m["arch"], m["ptx"], m["ptx_arch"]) == ("sm_80", f"{name}.ptx", "compute_80")
         assert (out / f"{name}.cubin").read_bytes()[:4] == b"\x7fELF"
         ptx = (out / f"{name}.ptx").read_text()
@@ -129,9 +124,10 @@ def test_ptx_option_ships_forward_compatible_ptx_beside_sm90a_cubins(tmp_path):
     assert tlspec("compile", str(spec), "-o", str(plain)).returncode == 0
     assert tlspec("compile", str(spec), "-o", str(with_ptx), "--ptx").returncode == 0
     assert not (plain / "copy_tiles.ptx").exists()
-    assert (manifest(plain, "copy_tiles")["ptx"], manifest(plain, "copy_tiles")["ptx_arch"]) \
+    plain_manifest = kernel_manifest(plain, "copy_tiles")
+    assert (plain_manifest["ptx"], plain_manifest["ptx_arch"]) \
         == (None, None)
-    m = manifest(with_ptx, "copy_tiles")
+    m = kernel_manifest(with_ptx, "copy_tiles")
     assert (m["arch"], m["ptx"], m["ptx_arch"]) == ("sm_90a", "copy_tiles.ptx", "compute_90")
     ptx = (with_ptx / "copy_tiles.ptx").read_text()
     # compute_90, not compute_90a: the driver of a later GPU can compile it

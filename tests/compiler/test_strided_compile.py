@@ -2,12 +2,12 @@
 without a GPU into a package of all its kernels: strided loads element by element along a
 strided contiguous dimension, the fill's bits outside a strided halo. (The vector widths are
 tested at the pass: tests/compiler/passes/test_instruction_annotation_strided.py.)"""
-import json
 
 import pytest
 
 pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-from conftest import ROOT, assert_every_kernel_compiled, compiled_once, kernel_source
+from conftest import (ROOT, assert_every_kernel_compiled, compiled_once, kernel_manifest,
+                      kernel_source)
 
 
 STRIDED = ROOT / "tests" / "gpu" / "strided"
@@ -34,10 +34,6 @@ def test_a_strided_halo_stores_the_fill_bits(strided):
     assert "(uchar)157" in kernel_source(strided[1], "strided_halo_i8")      # -99 is 0x9d
 
 
-def manifest(out, name) -> dict:
-    return json.loads((out / f"{name}.json").read_text())
-
-
 def test_a_pitched_view_is_addressed_by_its_pitch_and_bounded_by_its_shape(strided):
     source = kernel_source(strided[1], "pitched_copy_f16")
     assert "(((int)threadIdx.x) >> 6)) * LD)) + (((int)threadIdx.x) & 63))]" in source
@@ -45,14 +41,14 @@ def test_a_pitched_view_is_addressed_by_its_pitch_and_bounded_by_its_shape(strid
 
 
 def test_the_tensor_maps_of_pitched_views_have_their_pitches_as_row_strides(strided):
-    maps = {t["argument"]: t["strides"] for t in manifest(strided[1], "pitched_tma_f16")
+    maps = {t["argument"]: t["strides"] for t in kernel_manifest(strided[1], "pitched_tma_f16")
             ["tensormaps"]}
     assert maps == {"A": [{"op": "*", "args": [{"dim": "LD"}, 2]}],
                     "B": [{"op": "*", "args": [{"dim": "LDB"}, 2]}]}
 
 
 def test_a_pitch_not_known_to_be_16_bytes_keeps_simt_and_the_wrapper_checks_strides(strided):
-    m = manifest(strided[1], "pitched_copy_f32")
+    m = kernel_manifest(strided[1], "pitched_copy_f32")
     assert m["tensormaps"] == []
     assert m["arguments"][0]["strides"] == [{"dim": "LD"}, 1]
     assert {"expr": {"op": "*", "args": [{"dim": "LD"}, {"dim": "M"}]}, "op": "<=",
