@@ -73,6 +73,18 @@ def test_random_indices_are_rows_of_the_table_and_the_seed_repeats(here):
     assert not np.array_equal(np.load(here / "out.npy"), first)
 
 
+def test_computed_indices_read_tensors_get_rows_of_the_dim_they_index(here):
+    """specs/paged_kv_gather: `index: ["block_table[by, t // P]", "t % P"]` has no index region;
+    block_table's values index the cache's pages (dim 0), so they are random pages."""
+    status, output = run(str(SPECS / "paged_kv_gather.tlspec.yaml"), "--kernel",
+                         "paged_kv_gather", "--interpret", "--dim", "B=2", "--dim", "T=32",
+                         "--dim", "MAXP=2", "--dim", "NP=5", "--seed", "1")
+    assert status == 0, output
+    assert "  block_table  int32    (2, 2)         in   random rows of 0..4, seed 1" in output
+    assert "65536 of 65536 elements written -> out.npy" in output
+    assert (np.load(here / "out.npy") != 0).all()      # every page in range: no zero rows
+
+
 def test_scatter_indices_are_distinct_rows(here):
     """12 rows scattered into a table of 9: the 3 positions that cannot be distinct rows get
     index -1, which writes nothing."""

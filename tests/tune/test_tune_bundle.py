@@ -94,3 +94,14 @@ def test_a_gather_s_index_argument_names_its_rows():
     index = arguments(kernel, {})[1]
     assert index == {"name": "idx", "io": "in", "dtype": "int32", "shape": [65536],
                      "rows": 262144, "distinct": False}
+
+
+def test_a_computed_index_s_tensor_names_the_rows_of_the_dim_it_indexes():
+    """specs/paged_kv_gather indexes the cache's pages with block_table[b, t // P]: its values
+    are pages (the cache's dim 0), at the sizes tuned."""
+    from tlspec.validate import validate_paths
+
+    kernel = validate_paths(["specs/paged_kv_gather.tlspec.yaml"]).kernels[0]
+    table = arguments(kernel, {"B": 4, "T": 64, "MAXP": 4, "NP": 32})[1]
+    assert table == {"name": "block_table", "io": "in", "dtype": "int32", "shape": [4, 4],
+                     "rows": 32, "distinct": False}

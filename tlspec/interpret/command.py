@@ -9,6 +9,7 @@ import numpy as np
 
 from ..diagnostics import Diagnostics
 from ..expr import evaluate
+from ..index_expr import loads
 from ..model import Kernel
 from ..validate import UsageError, validate_paths
 from .binding import dim_ok, dim_rules, shape_text
@@ -167,13 +168,22 @@ def index_rows(kernel: Kernel, dims: dict[str, int]) -> dict[str, tuple[int, boo
     """Per global index buffer of a gather or scatter: the fewest rows of the tables it indexes,
     and whether a scatter uses it (its indices must then be distinct)."""
     found: dict[str, tuple[int, bool]] = {}
+
+    def note(name: str, rows: int, scatter: bool) -> None:
+        before = found.get(name, (rows, False))
+        found[name] = (min(rows, before[0]), before[1] or scatter)
+
     for stage in kernel.walk():
         if stage.kind in ("gather", "scatter"):
             table = kernel.buffers[stage.regions["src" if stage.kind == "gather" else "dst"].name]
-            rows = evaluate(table.shape[0], dims)
-            name = stage.regions["index"].name
-            before = found.get(name, (rows, False))
-            found[name] = (min(rows, before[0]), before[1] or stage.kind == "scatter")
+            scatter = stage.kind == "scatter"
+            if "index" in stage.regions:
+                note(stage.regions["index"].name, evaluate(table.shape[0], dims), scatter)
+            # computed indices: a tensor read in the expression of table dim k gets rows of
+            # dim k (the value used as is, as in `block_table[b, t // P]`)
+            for axis, expr in enumerate(stage.indices):
+                for read in loads(expr) if expr is not None else ():
+                    note(read.buffer, evaluate(table.shape[axis], dims), scatter)
     return found
 
 
