@@ -1,14 +1,14 @@
 """tlspec/cache.py's size limit: $TLSPEC_CACHE_MAX_BYTES, least recently used entries evicted
 when an insert passes the limit (down to LOW_WATER of it, never one used in the last
-KEEP_RECENT seconds), hits marking their entry used at most once a minute, and
-`clear(older_than=...)`."""
+KEEP_RECENT seconds), hits marking their entry used at most once a minute,
+`clear(older_than=...)`, and the leftovers of killed writers in tmp/ swept."""
 import os
 import time
 
 import pytest
 
-from tlspec.cache import (DEFAULT_MAX_BYTES, KEEP_RECENT, LOW_WATER, TOUCH_EVERY, Cache,
-                          max_bytes)
+from tlspec.cache import (DEFAULT_MAX_BYTES, KEEP_RECENT, LOW_WATER, STALE_TMP, TOUCH_EVERY,
+                          Cache, max_bytes)
 
 ENTRY = 1000                  # bytes of each test entry
 
@@ -105,3 +105,18 @@ def test_clear_older_than_removes_only_entries_not_used_since(tmp_path):
     assert cache.clear(older_than=2 * 86400) == 1
     assert [e[2].name for e in cache.entries()] == ["new"]
     assert int((tmp_path / "usage").read_text()) == cache.info()["bytes"]
+
+
+def test_a_write_sweeps_the_leftovers_of_killed_writers_from_tmp(tmp_path):
+    """A folder in tmp/ older than STALE_TMP was left by a process killed mid-write (or
+    mid-delete): the next write deletes it; a younger one may still be being written: kept."""
+    cache = Cache(tmp_path, limit=None)
+    stale, young = tmp_path / "tmp" / "0123456789abcdef", tmp_path / "tmp" / "fedcba9876543210"
+    for folder, age in ((stale, STALE_TMP + 60), (young, STALE_TMP - 60)):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "kernel.cubin").write_bytes(b"\0" * 4096)
+        then = time.time() - age
+        os.utime(folder, (then, then))
+    cache.put("kernels", "k", _fill)
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == [young.name]
+    assert cache.get("kernels", "k") is not None

@@ -22,6 +22,10 @@ listed and the least recently used ones deleted until the cache holds at most 80
 never deleted (a process may be reading it), and deleting is a rename into tmp/ (atomic) before
 the folder is removed: a reader finds a whole entry or none. `usage` is read and written without
 a lock; a lost update only delays an eviction, and every listing writes the true total.
+
+Leftovers: a process killed while writing an entry (or while deleting one) leaves its folder in
+tmp/. Every write first deletes what tmp/ holds that is older than an hour (no write takes that
+long), so leftovers never pile up; `tlspec cache clear` deletes them all.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 TOUCH_EVERY = 60             # seconds: a hit marks its entry used at most this often
 KEEP_RECENT = 600            # seconds: an entry used this recently is never evicted
 LOW_WATER = 0.8              # an eviction leaves the cache at most this full
+STALE_TMP = 3600             # seconds: a folder in tmp/ this old was left by a killed process
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 
 
@@ -112,6 +117,7 @@ class Cache:
     def put(self, kind: str, key: str, fill: Callable[[Path], None]) -> Path:
         """Write the entry: `fill(folder)` writes its files into a new folder, which becomes the
         entry unless another process put it first (then that one is kept)."""
+        self._sweep_tmp()
         tmp = self._fresh_tmp()
         try:
             fill(tmp)
@@ -199,6 +205,21 @@ class Cache:
                 return tmp
             except FileExistsError:
                 continue
+
+    def _sweep_tmp(self, now: Optional[float] = None) -> None:
+        """Delete what tmp/ holds that is older than STALE_TMP: the leftovers of processes killed
+        while they wrote or deleted an entry (a listing of a folder that is normally empty)."""
+        now = time.time() if now is None else now
+        try:
+            leftovers = list(os.scandir(self.root / "tmp"))
+        except OSError:
+            return
+        for leftover in leftovers:
+            try:
+                if now - leftover.stat(follow_symlinks=False).st_mtime > STALE_TMP:
+                    _remove(Path(leftover.path))
+            except OSError:
+                continue                      # removed meanwhile
 
     def _discard(self, folder: Path) -> bool:
         """Move an entry out of the way first (atomic), then delete it; whether it was this
