@@ -54,7 +54,13 @@ FAKE_DRIVER = r"""
 #include <stdint.h>
 #include <string.h>
 typedef int CUresult;
-static char primary[64], module[64], function[64];
+static char primary[64], module[64];
+/* a function belongs to the context current when it was looked up, as in the driver: launching
+   it with another context current fails with CUDA_ERROR_INVALID_HANDLE, with none current with
+   CUDA_ERROR_INVALID_CONTEXT (what the H200's driver answered; bench/RESULTS.md, session 6) */
+static struct { void *context; } functions[64];
+static int function_count;
+char other_context[64];                /* a second context a test may make current */
 static void *current;
 CUresult cuInit(unsigned flags) { return 0; }
 CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
@@ -66,7 +72,12 @@ CUresult cuDeviceGetAttribute(int *v, int attribute, int d) { *v = attribute == 
 CUresult cuDeviceGetName(char *name, int len, int d) { strncpy(name, "fake H200", len); return 0; }
 CUresult cuDevicePrimaryCtxRetain(void **c, int d) { *c = primary; return 0; }
 CUresult cuModuleLoadData(void **m, const void *image) { *m = module; return 0; }
-CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = function; return 0; }
+CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
+    int k = __sync_fetch_and_add(&function_count, 1) % 64;
+    functions[k].context = current;
+    *f = &functions[k];
+    return 0;
+}
 CUresult cuFuncSetAttribute(void *f, int attribute, int value) { return 0; }
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                         unsigned bz, unsigned smem, void *stream, void **params, void **extra) {
@@ -83,6 +94,8 @@ long launch_count;
 int record_params, fail_launches;      /* fail_launches: return CUDA_ERROR_INVALID_VALUE */
 CUresult cuLaunchKernelEx(const Config *config, void *f, void **params, void **extra) {
     if (fail_launches) return 1;
+    if (!current) return 201;
+    if (*(void **)f != current) return 400;
     if (record_params > 0) {
         Record *r = &launches[__sync_fetch_and_add(&launch_count, 1) % 4096];
         memcpy(r->grid, config->grid, sizeof r->grid);

@@ -48,6 +48,9 @@ FORMAT = 1
 DYN_SMEM_OPT_IN = 48 * 1024    # above this a kernel needs the MAX_DYNAMIC_SHARED_SIZE attribute
 PORTABLE_CLUSTER = 8           # blocks; a larger cluster needs the non-portable attribute
 PLAN_CACHE_SIZE = 64           # argument signatures (shapes, strides, dtypes) kept per kernel
+# what cuLaunchKernelEx returns for a function of another context than the current one
+# (INVALID_HANDLE), with none current (INVALID_CONTEXT) or when the function's was destroyed
+CONTEXT_ERRORS = (201, 400, 709)
 
 
 def _torch() -> Any:
@@ -174,8 +177,12 @@ class Kernel:
 
     # -- CUDA --------------------------------------------------------------------------------
     def _launch(self, pointers: tuple, plan: Plan, stream: Any) -> None:
-        """Launch plan on this call's pointers: the launch prepared for (pointers, stream,
-        current context) when there is one, else one prepared now."""
+        """Launch plan on this call's pointers. The launch last made for (pointers, stream) is
+        launched at once, without asking the driver which context is current: the driver
+        refuses, before it queues anything, a function of another context than the current one
+        (CUDA_ERROR_INVALID_HANDLE) and a launch with none current (CUDA_ERROR_INVALID_CONTEXT),
+        and the launch is then prepared for the context to launch in (_prepare). A debug-mode
+        kernel always asks (its fault record is per context)."""
         if plan.empty:
             return
         if type(stream) is int:
@@ -187,6 +194,14 @@ class Kernel:
         source, via = self._via
         if source is not _cuda:                # the first launch (or tests changed _cuda)
             source, via = self._connect()
+        if self._faults is None:
+            prepared = plan.last.get((pointers, hstream))
+            if prepared is not None:
+                ret = via.launch(*prepared.args)
+                if not ret:                    # a CUresult, 0 for CUDA_SUCCESS
+                    return
+                if int(ret) not in CONTEXT_ERRORS:
+                    self._failed(via, ret, plan)
         ctx = via.current_context()
         if self._faults is not None:           # before any allocation a capture would break
             self._faults.refuse_capture(via.driver, hstream)
@@ -194,14 +209,20 @@ class Kernel:
         if prepared is None:
             prepared = self._prepare(via.driver, via, plan, pointers, hstream, ctx)
         ret = via.launch(*prepared.args)
-        if ret:                                # a CUresult, 0 for CUDA_SUCCESS
-            cluster = f", cluster={tuple(self.cluster)}" if self.cluster else ""
-            check(via.driver, (via.result(ret),), f"{self.name}(): cuLaunchKernelEx("
-                  f"{self.entry}, grid={plan.grid}, block={plan.block}, smem={plan.smem}"
-                  f"{cluster})")
+        if ret:
+            self._failed(via, ret, plan)
         if self._faults is not None:           # the debug mode: wait, read the record
             self._faults.after_launch(via.driver, via.current_context(), hstream, lambda i: tuple(
                 evaluate(e, plan.env) for e in self.arguments[i].shape))
+        else:
+            with self._lock:
+                bounded_put(plan.last, (pointers, hstream), prepared, LAUNCH_CACHE_SIZE)
+
+    def _failed(self, via: Any, ret: Any, plan: Plan) -> None:
+        """Raise the error of a launch that returned ret."""
+        cluster = f", cluster={tuple(self.cluster)}" if self.cluster else ""
+        check(via.driver, (via.result(ret),), f"{self.name}(): cuLaunchKernelEx({self.entry}, "
+              f"grid={plan.grid}, block={plan.block}, smem={plan.smem}{cluster})")
 
     def _connect(self) -> tuple:
         """(_cuda, the launcher of its driver), kept in self._via: the driver initialised."""

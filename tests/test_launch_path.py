@@ -112,7 +112,8 @@ class Launch(NamedTuple):
 
 class Driver:
     """cuda.bindings.driver as far as a launch calls it. Contexts are ints: 0x1000 + device for
-    primary contexts; launches are recorded as Launch."""
+    primary contexts; launches are recorded as Launch. A launch of a function of another context
+    than the current one, or with none current, fails as the driver's does."""
     CUresult = types.SimpleNamespace(CUDA_SUCCESS=0)
     CUfunction_attribute = CUdevice_attribute = Names()
     CUtensorMapDataType = CUtensorMapInterleave = CUtensorMapSwizzle = Names()
@@ -122,11 +123,13 @@ class Driver:
     def __init__(self, nparams, capability=(9, 0)):
         self.nparams, self.current, self.capability = nparams, 0, capability
         self.devices = {}                     # context -> device, beyond the primary ones
+        self.context_queries = 0              # cuCtxGetCurrent calls
         self.loads, self.encodes, self.attributes, self.launches = [], [], [], []
         self.images = []                      # what each cuModuleLoadData was given
         self.strides = []                     # the globalStrides list of each encode
 
     def cuCtxGetCurrent(self):
+        self.context_queries += 1
         return 0, self.current
 
     def cuCtxGetDevice(self):
@@ -167,6 +170,10 @@ class Driver:
 
     def cuLaunchKernel(self, function, gx, gy, gz, bx, by, bz, smem, stream, params, extra):
         time.sleep(0)           # cuda.bindings drops the GIL around the driver call
+        if not self.current:
+            return (201,)       # CUDA_ERROR_INVALID_CONTEXT, as the driver answers
+        if function[1] != self.current:
+            return (400,)       # CUDA_ERROR_INVALID_HANDLE: a function of another context
         slots = (ctypes.c_void_p * self.nparams).from_address(params)
         values = [ctypes.c_uint64.from_address(s).value for s in slots]
         self.launches.append(Launch(function, (gx, gy, gz), (bx, by, bz), smem, stream, values,
@@ -314,6 +321,23 @@ def test_the_launch_follows_the_current_context(build):
     assert driver.loads == [0x1000, 0x2000]    # one module per context, loaded once
     assert [launch.function for launch in driver.launches] == [
         ("function", 0x1000), ("function", 0x2000), ("function", 0x1000)]
+
+
+def test_a_repeated_call_launches_without_asking_which_context_is_current(build):
+    """The launch last made for (pointers, stream) goes to the driver at once; only when the
+    driver refuses it (here: no context current, as in a new thread) is the context asked for
+    and the launch made again in it."""
+    fn, driver = build(fixture("b5_copy_symM"))
+    a, b = Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x100000)
+    fn(a, b)
+    asked = driver.context_queries
+    for _ in range(5):
+        fn(a, b)
+    assert driver.context_queries == asked and len(driver.launches) == 6
+    driver.current = 0
+    fn(a, b)
+    assert driver.context_queries > asked and driver.current == 0x1000
+    assert len(driver.launches) == 7 and driver.loads == [0x1000]
 
 
 def test_tensors_on_another_device_launch_there_on_its_stream(build):

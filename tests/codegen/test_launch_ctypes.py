@@ -151,6 +151,25 @@ def test_threads_making_plans_and_evicting_launches_launch_their_own_pointers():
     assert len({r["params"][0] for r in got}) == 2400
 
 
+def test_a_launch_follows_a_change_of_the_current_context():
+    """The launch last made for a call's pointers is launched without asking which context is
+    current; once the caller has made another context current, the driver refuses that function
+    (CUDA_ERROR_INVALID_HANDLE) and the call launches in the new context instead: the kernel
+    loaded there, the same parameters."""
+    got = launches("b5_copy_symM", 3, f"""
+        a, b = Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half)
+        pkg.b5_copy_symM(a, b)
+        pkg.b5_copy_symM(a, b)
+        other = ctypes.c_char.in_dll(lib, "other_context")
+        assert lib.cuCtxSetCurrent(ctypes.c_void_p(ctypes.addressof(other))) == 0
+        pkg.b5_copy_symM(a, b)
+        pkg.b5_copy_symM(a, b)
+    """)
+    assert len(got) == 4
+    assert got[0]["function"] == got[1]["function"] != got[2]["function"] == got[3]["function"]
+    assert all(r["params"] == [BASE, BASE + 0x100000, 64] for r in got)
+
+
 def test_a_failing_launch_names_the_call_and_the_drivers_error():
     got = launches("b5_copy_symM", 3, f"""
         ctypes.c_int.in_dll(lib, "fail_launches").value = 1

@@ -171,3 +171,33 @@ def test_threads_share_a_plan_safely(tmp_path):
     torch.cuda.synchronize()
     for a, b in pairs:
         assert same_bits(a, b)
+
+
+def test_a_launch_made_in_one_thread_runs_in_a_thread_without_a_context(tmp_path):
+    """The second call launches the launch the first one made without asking for the context;
+    in a new thread, where no context is current yet, the driver refuses it
+    (CUDA_ERROR_INVALID_CONTEXT) and the call makes the device's primary context current and
+    launches there: bit-exact, and the thread's context is the primary one afterwards."""
+    from cuda.bindings import driver
+
+    kernel = build(tmp_path, "b5_copy_symM").b5_copy_symM
+    a, b = copy_checked(kernel, 128, 1024)
+    seen = {}
+
+    b.view(torch.int16).fill_(-1)
+    torch.cuda.synchronize()
+
+    def work():                  # no torch call here: it would make a context current first
+        seen["before"] = int(driver.cuCtxGetCurrent()[1])
+        kernel(a, b, stream=0)
+        seen["after"] = int(driver.cuCtxGetCurrent()[1])
+        driver.cuCtxSynchronize()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen["before"] == 0
+    primary = driver.cuDevicePrimaryCtxRetain(driver.cuDeviceGet(0)[1])[1]
+    assert seen["after"] == int(primary)
+    torch.cuda.synchronize()
+    assert same_bits(a, b)
