@@ -56,9 +56,9 @@ def bare_launches(fn, *arrays):
     key, pointers = rt.intake(arrays)
     plan, d = kernel._plans[key], rt._cuda()
     stream = torch.cuda.current_stream().cuda_stream
-    (ctx, loaded), = kernel._functions.items()
+    (loaded,) = kernel._functions.values()
     via = kernel._via[1]
-    prepared = plan.launches[pointers, stream, ctx]
+    prepared = plan.launches[pointers, stream]
     params = prepared.keep[1].address
     return (lambda: d.cuLaunchKernel(loaded.function, *plan.grid, *plan.block, plan.smem,
                                      stream, params, 0),

@@ -41,18 +41,20 @@ class _LaunchConfig(ctypes.Structure):
 
 
 class Launch:
-    """One prepared launch: `args` for Launcher.launch and the objects they point into. A head
-    (a launch without its kernelParams) has args[params_at] = None; with_params completes it."""
-    __slots__ = ("args", "keep", "params_at")
+    """One prepared launch: `args` for Launcher.launch, the objects they point into, and the
+    context its function belongs to. A head (a launch without its kernelParams) has
+    args[params_at] = None; with_params completes it."""
+    __slots__ = ("args", "keep", "params_at", "context")
 
-    def __init__(self, args: tuple, keep: Any, params_at: int) -> None:
-        self.args, self.keep, self.params_at = args, keep, params_at
+    def __init__(self, args: tuple, keep: Any, params_at: int, context: int = 0) -> None:
+        self.args, self.keep, self.params_at, self.context = args, keep, params_at, context
 
-    def with_params(self, buffer: Any, address: Any) -> Launch:
+    def with_params(self, buffer: Any, address: Any, context: int) -> Launch:
         """This head's launch with buffer's kernelParams (a ParamBuffer, which it keeps) passed
-        as `address` (the launcher's param(buffer))."""
+        as `address` (the launcher's param(buffer)), in `context` (the head's function's)."""
         at = self.params_at
-        return Launch(self.args[:at] + (address,) + self.args[at + 1:], (self.keep, buffer), at)
+        return Launch(self.args[:at] + (address,) + self.args[at + 1:], (self.keep, buffer), at,
+                      context)
 
 
 class CtypesLauncher:

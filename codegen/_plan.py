@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 Env = dict                     # dim name -> int
 TENSORMAP_CACHE_SIZE = 256     # encoded descriptors kept per launch plan
-LAUNCH_CACHE_SIZE = 256        # prepared launches kept per plan (and last ones)
+LAUNCH_CACHE_SIZE = 256        # prepared launches (pointers, stream) kept per plan
 
 
 class Param(NamedTuple):
@@ -95,10 +95,10 @@ class Plan:
     (argument index, shape), each tensor map's (dims, strides) and the dims passed as
     parameters (packer). `tensormaps` keeps the encoded maps by (map, pointer); `heads` the launches
     without parameters by (stream, context); `launches` the prepared launches by (pointers,
-    stream, context); `last` the one last launched by (pointers, stream): a call that finds
-    its own launches it at once."""
+    stream), each in the context it was last made for: a call that finds its own launches it
+    at once."""
     __slots__ = ("grid", "block", "smem", "empty", "device_id", "allocations", "map_layouts",
-                 "packer", "tensormaps", "heads", "launches", "last", "env")
+                 "packer", "tensormaps", "heads", "launches", "env")
 
     def __init__(self, kernel: Kernel, env: Env, views: Sequence[Optional[ArrayView]]) -> None:
         self.env = env                               # the dims (a fault's message needs them)
@@ -122,7 +122,6 @@ class Plan:
         self.tensormaps: dict = {}
         self.heads: dict = {}
         self.launches: dict = {}
-        self.last: dict = {}
 
 
 def dim_params(kernel: Kernel, env: Env) -> dict:

@@ -194,29 +194,25 @@ class Kernel:
         source, via = self._via
         if source is not _cuda:                # the first launch (or tests changed _cuda)
             source, via = self._connect()
-        if self._faults is None:
-            prepared = plan.last.get((pointers, hstream))
-            if prepared is not None:
-                ret = via.launch(*prepared.args)
-                if not ret:                    # a CUresult, 0 for CUDA_SUCCESS
-                    return
-                if int(ret) not in CONTEXT_ERRORS:
-                    self._failed(via, ret, plan)
+        prepared = plan.launches.get((pointers, hstream))
+        if prepared is not None and self._faults is None:
+            ret = via.launch(*prepared.args)
+            if not ret:                        # a CUresult, 0 for CUDA_SUCCESS
+                return
+            if int(ret) not in CONTEXT_ERRORS:
+                self._failed(via, ret, plan)
+            prepared = None                    # made in another context than the current one
         ctx = via.current_context()
         if self._faults is not None:           # before any allocation a capture would break
             self._faults.refuse_capture(via.driver, hstream)
-        prepared = plan.launches.get((pointers, hstream, ctx))
-        if prepared is None:
+        if prepared is None or prepared.context != ctx:
             prepared = self._prepare(via.driver, via, plan, pointers, hstream, ctx)
         ret = via.launch(*prepared.args)
         if ret:
             self._failed(via, ret, plan)
         if self._faults is not None:           # the debug mode: wait, read the record
-            self._faults.after_launch(via.driver, via.current_context(), hstream, lambda i: tuple(
+            self._faults.after_launch(via.driver, prepared.context, hstream, lambda i: tuple(
                 evaluate(e, plan.env) for e in self.arguments[i].shape))
-        else:
-            with self._lock:
-                bounded_put(plan.last, (pointers, hstream), prepared, LAUNCH_CACHE_SIZE)
 
     def _failed(self, via: Any, ret: Any, plan: Plan) -> None:
         """Raise the error of a launch that returned ret."""
@@ -238,12 +234,13 @@ class Kernel:
                  ctx: int) -> Any:
         """The launch of plan on pointers and stream in the context to launch in (see
         driver.context: the current one when it is on the arrays' device, else that device's
-        primary context, made current), kept in plan.launches."""
+        primary context, made current), kept in plan.launches (replacing one made in another
+        context)."""
         if not ctx or (plan.device_id is not None
                        and context_device(d, ctx) != plan.device_id):
             ctx = int(context(d, plan.device_id))
-            prepared = plan.launches.get((pointers, hstream, ctx))
-            if prepared is not None:
+            prepared = plan.launches.get((pointers, hstream))
+            if prepared is not None and prepared.context == ctx:
                 return prepared
         head = plan.heads.get((hstream, ctx))
         with self._lock:
@@ -254,8 +251,8 @@ class Kernel:
             tensormaps = self._tensormaps(d, plan, pointers) if self._map_arguments else ()
             record = self._faults.pointer(d, ctx) if self._faults is not None else 0
             buffer = plan.packer.pack(pointers, tensormaps, record)
-            prepared = head.with_params(buffer, via.param(buffer))
-            bounded_put(plan.launches, (pointers, hstream, ctx), prepared, LAUNCH_CACHE_SIZE)
+            prepared = head.with_params(buffer, via.param(buffer), ctx)
+            bounded_put(plan.launches, (pointers, hstream), prepared, LAUNCH_CACHE_SIZE)
         return prepared
 
     def _function(self, d: Any, ctx: Any, smem: int) -> Any:
