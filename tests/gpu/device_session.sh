@@ -3,7 +3,7 @@
 # cuda-python, but neither tvm nor jsonschema): what a session runs there, step by step.
 #
 #   tests/gpu/device_session.sh STEP...      STEP: tests | diff | sanitize | bench | launch | pipeline
-#                                                  | tune
+#                                                  | tune | ncu | forms
 #
 # Carried from the machine that compiled (no GPU needed there):
 #   build/tlspec_kernels, build/tlspec_matrix, build/tlspec_edges, build/tlspec_async,
@@ -46,6 +46,13 @@ if [ -f diffbatch.tar.xz ] && [ ! -d diffbatch ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 git log -1 --format='commit %h %s' 2>/dev/null || true
+NCU_METRICS=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,\
+dram__bytes_read.sum,dram__bytes_write.sum,sm__warps_active.avg.pct_of_peak_sustained_active,\
+launch__waves_per_multiprocessor,launch__grid_size,launch__block_size,\
+smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio,\
+smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio,\
+smsp__average_warps_issue_stalled_lg_throttle_per_issue_active.ratio,\
+smsp__average_warps_issue_stalled_drain_per_issue_active.ratio,lts__t_sector_hit_rate.pct
 status=0
 for step in "$@"; do
     start=$(date +%s)
@@ -62,7 +69,15 @@ for step in "$@"; do
         bench)
             python3 bench/bench_jobs.py >"$out/bench.log" 2>&1; rc=$?; tail -n 30 "$out/bench.log" ;;
         launch)     # launch overhead: the wrapper next to torch's copy_, bare launches, Triton
-            python3 bench/bench_launch.py >"$out/launch.log" 2>&1; rc=$?; tail -n 12 "$out/launch.log" ;;
+            python3 bench/bench_launch.py >"$out/launch.log" 2>&1; rc=$?; tail -n 12 "$out/launch.log"
+            python3 bench/launch_parts.py >"$out/launch_parts.log" 2>&1 || rc=1
+            cat "$out/launch_parts.log" ;;
+        ncu)        # memory throughput and stall reasons of the kernels bench/ncu_jobs.py launches
+            ncu --clock-control none -k regex:"^(embedding_lookup|paged_kv_gather|im2col_3x3|concat_last)" \
+                -c 15 --csv --metrics "$NCU_METRICS" python3 bench/ncu_jobs.py \
+                >"$out/ncu.csv" 2>"$out/ncu.err"; rc=$?; wc -l "$out/ncu.csv" ;;
+        forms)      # the hand-written transpose forms next to Triton's sweep
+            python3 bench/transpose_forms.py >"$out/forms.log" 2>&1; rc=$?; cat "$out/forms.log" ;;
         pipeline)
             python3 bench/bench_pipeline.py >"$out/pipeline.log" 2>&1; rc=$?
             tail -n 20 "$out/pipeline.log" ;;
