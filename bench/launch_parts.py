@@ -8,9 +8,7 @@ Usage: python bench/launch_parts.py      (on a GPU machine)
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -18,18 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_runtime import host_time, load_fixture_package  # noqa: E402
 
-
-def loop_time(fn, iters: int = 50) -> float:
-    """Median seconds per call over batches of 100 calls of fn (no GPU work to wait for)."""
-    for _ in range(200):
-        fn()
-    samples = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        for _ in range(100):
-            fn()
-        samples.append((time.perf_counter() - t0) / 100)
-    return statistics.median(samples)
+ITERS = 50              # batches of 100 calls per part
 
 
 def parts(fn, a, b) -> dict:
@@ -43,28 +30,28 @@ def parts(fn, a, b) -> dict:
     stream = torch.cuda.current_stream().cuda_stream
     prepared = plan.launches[pointers, stream]
     raw_stream = torch._C._cuda_getCurrentRawStream
-    rows = {"wrapper": host_time(lambda: fn(a, b), 50),
-            "torch copy_": host_time(lambda: b.copy_(a), 50),
-            "bare ctypes cuLaunchKernelEx": host_time(lambda: via.launch(*prepared.args), 50)}
+    rows = {"wrapper": host_time(lambda: fn(a, b), ITERS),
+            "torch copy_": host_time(lambda: b.copy_(a), ITERS),
+            "bare ctypes cuLaunchKernelEx": host_time(lambda: via.launch(*prepared.args), ITERS)}
     launch = via.launch
     via.launch = lambda *args: 0
     try:
-        rows["wrapper, launch a Python no-op"] = loop_time(lambda: fn(a, b))
+        rows["wrapper, launch a Python no-op"] = host_time(lambda: fn(a, b), ITERS)
     finally:
         via.launch = launch
     rows.update({
-        "intake of the two tensors": loop_time(lambda: kernel.intake((a, b))),
-        "torch's current raw stream": loop_time(lambda: raw_stream(0)),
-        "prepared launch lookup": loop_time(lambda: plan.launches.get((pointers, stream))),
-        "context query (cuCtxGetCurrent)": loop_time(via.current_context),
-        "torch.cuda.current_device()": loop_time(torch.cuda.current_device),
-        "a.data_ptr()": loop_time(a.data_ptr),
-        "a.shape": loop_time(lambda: a.shape),
-        "a.stride()": loop_time(a.stride),
-        "a.dtype": loop_time(lambda: a.dtype),
-        "a.get_device()": loop_time(a.get_device),
-        "a.is_cuda": loop_time(lambda: a.is_cuda),
-        "an empty lambda": loop_time(lambda: None),
+        "intake of the two tensors": host_time(lambda: kernel.intake((a, b)), ITERS),
+        "torch's current raw stream": host_time(lambda: raw_stream(0), ITERS),
+        "prepared launch lookup": host_time(lambda: plan.launches.get((pointers, stream)), ITERS),
+        "context query (cuCtxGetCurrent)": host_time(via.current_context, ITERS),
+        "torch.cuda.current_device()": host_time(torch.cuda.current_device, ITERS),
+        "a.data_ptr()": host_time(a.data_ptr, ITERS),
+        "a.shape": host_time(lambda: a.shape, ITERS),
+        "a.stride()": host_time(a.stride, ITERS),
+        "a.dtype": host_time(lambda: a.dtype, ITERS),
+        "a.get_device()": host_time(a.get_device, ITERS),
+        "a.is_cuda": host_time(lambda: a.is_cuda, ITERS),
+        "an empty lambda": host_time(lambda: None, ITERS),
     })
     return rows
 
