@@ -59,6 +59,8 @@ def _check_table(ctx: Context, stage: Stage, table: RegionRef, option: str, coun
                                  f"'{buffer.name}' is {buffer.scope}")
         return False
     rank = len(buffer.shape)
+    if table.region.slices is not None and len(table.region.slices) != rank:
+        return False                    # the region's rank is reported with the region
     if count >= rank:
         ctx.error(pointer_join(stage.pointer, "index"), f"{kind}: 'index' gives {count} "
                   f"indices but the table '{buffer.name}' has {rank} dimensions, leaving none "
