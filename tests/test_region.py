@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tlspec.expr import BinOp, Const, ExprError, Var, parse_expr, simplify, to_source
+from tlspec.expr import BinOp, Const, ExprError, Var, parse_expr, to_source
+from tlspec.expr_algebra import simplify
 from tlspec.region import Region, Slice, parse_region, resolve
 from tlspec.region import steps as region_steps
 

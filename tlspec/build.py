@@ -12,8 +12,8 @@ from typing import Any, Iterable
 
 from .diagnostics import Diagnostics, Location
 from .derived_dims import define_derived
-from .expr import (Const, Expr, ExprError, Var, bounds, free_vars, parse_expr, simplify,
-                   substitute, to_source)
+from .expr import Const, Expr, ExprError, Var, free_vars, parse_expr, substitute, to_source
+from .expr_algebra import bounds, simplify
 from .index_expr import loads, map_loads, parse_index_expr, parse_range, substitute_all
 from .model import (Barrier, BlockIndex, Buffer, Dim, EachVar, Kernel, Launch, RegionRef, Stage,
                     Tunable)

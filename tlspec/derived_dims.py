@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .expr import Expr, ExprError, evaluate, free_vars, simplify, substitute, to_source
+from .expr import Expr, ExprError, evaluate, free_vars, substitute, to_source
+from .expr_algebra import simplify
 from .model import Dim
 
 Report = Callable[..., None]   # (pointer, message, hint, offset=...)

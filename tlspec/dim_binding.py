@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .expr import Expr, Var, affine, simplify, substitute
+from .expr import Expr, Var, substitute
+from .expr_algebra import affine, simplify
 from .model import Kernel
 
 

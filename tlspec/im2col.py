@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .expr import BinOp, Const, Expr, simplify
+from .expr import BinOp, Const, Expr
+from .expr_algebra import simplify
 
 WINDOW_DEFAULTS = {"stride": 1, "dilation": 1, "pad": 0}
 WINDOW_OPTIONS = ("kernel", *WINDOW_DEFAULTS)

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .expr import (BinOp, Call, Expr, ExprError, Neg, Parser, Var, parse_expr, simplify,
-                   subexpressions, substitute, to_source)
+from .expr import (BinOp, Call, Expr, ExprError, Neg, Parser, Var, parse_expr, subexpressions,
+                   substitute, to_source)
+from .expr_algebra import simplify
 from .region import _parse_slice
 
 

@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .expr import BinOp, Call, Const, Expr, ExprError, Parser, simplify
+from .expr import BinOp, Call, Const, Expr, ExprError, Parser
+from .expr_algebra import simplify
 
 _EXTENT_HINT = "write start : +extent, e.g. A[i : +64]"
 

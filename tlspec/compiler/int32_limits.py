@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from math import prod
 
 from ..diagnostics import Diagnostics
-from ..expr import bounds, free_vars
+from ..expr import free_vars
+from ..expr_algebra import bounds
 from ..model import Buffer, Kernel
 from ..rules.context import Context
 

@@ -14,7 +14,8 @@ from tvm import tirx
 
 from ..dim_binding import dim_sources
 from ..dtypes import DTYPE_BYTES
-from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, simplify, to_source
+from ..expr import BinOp, Call, Const, Expr, Neg, Var, evaluate, free_vars, to_source
+from ..expr_algebra import simplify
 from ..im2col import column_matrix, nhwc, output_extent, windows
 from ..model import Kernel
 from ..rules.declarations import MAX_GRID

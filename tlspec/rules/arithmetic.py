@@ -11,13 +11,14 @@ is used:
   largest size, 2**62), so dividing by one without a `min` is refused.
 - an expression whose value, or a partial result, can leave the signed 64-bit range (limits.py)
   for the values validation knows (constant dims, block indices, loop variables) is an error:
-  no kernel computes it. Other rules see no bounds for such an expression (expr.bounds).
+  no kernel computes it. Other rules see no bounds for such an expression (expr_algebra.bounds).
 - a size (a buffer's extent, a grid extent, a region's extent, a loop's iteration count) that can
   exceed 2**62, the largest size of the language.
 """
 from __future__ import annotations
 
-from ..expr import Const, Expr, bounds, divisor, free_vars, subexpressions, to_source
+from ..expr import Const, Expr, divisor, free_vars, subexpressions, to_source
+from ..expr_algebra import bounds
 from ..index_expr import loads
 from ..limits import INT_MAX, INT_MIN, MAX_SIZE, int_text
 from ..model import Stage

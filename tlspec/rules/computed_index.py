@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..dtypes import INDEX_DTYPES
-from ..expr import BinOp, Var, free_vars, simplify
+from ..expr import BinOp, Var, free_vars
+from ..expr_algebra import simplify
 from ..index_expr import loads, rows_hull
 from ..model import RegionRef, Stage
 from ..source import pointer_join

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..diagnostics import Diagnostics, Location
-from ..expr import Expr, bounds, simplify, to_source
+from ..expr import Expr, to_source
+from ..expr_algebra import bounds, simplify
 from ..model import Buffer, Kernel, RegionRef, Stage
 
 Range = tuple[int, int]   # inclusive

@@ -12,7 +12,8 @@ shared or register tile is dense (a copy gathers the strided elements into it).
 """
 from __future__ import annotations
 
-from ..expr import Expr, simplify, to_source
+from ..expr import Expr, to_source
+from ..expr_algebra import simplify
 from ..model import RegionRef
 from .context import Context, Scope, shape_text
 
