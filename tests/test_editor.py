@@ -255,3 +255,26 @@ def test_empty_and_repeated_candidates_are_reported(server):
         diags = _diagnostics(server, TUNED.replace("[32, 64]", candidates)
                              + "  - copy: {src: A, dst: B}\n")
         assert [d for d in diags if d["range"]["start"]["line"] == 4], (candidates, diags)
+
+
+# An instruction choice (docs/spec.md#instruction-choices): its parameter line is line 5.
+CHOICE = TUNED.replace("  T: [32, 64]\n", "  T: [32, 64]\n  LOAD: [tma, sync]\n")
+CHOICE_COPY = "  - copy: {src: A, dst: B, prefer_instruction: LOAD}\n"
+
+
+def test_instruction_choices_are_offered_and_a_parameter_may_stand_for_one(server):
+    block = TUNED.replace("  T: [32, 64]\n", "  T: [32, 64]\n  LOAD:\n    - \n")
+    offered = labels(server, block, 6, len("    - "))
+    assert {"tma", "cp_async", "sync", "evict_normal", "evict_first", "evict_last"} <= \
+        set(offered), offered
+    uri = open_doc(server, CHOICE + CHOICE_COPY)
+    try:
+        assert server.diagnostics(uri) == []
+    finally:
+        server.close_document(uri)
+
+
+@pytest.mark.parametrize("candidates", ["[tma, 64]", "[tma, simt]"])
+def test_a_candidate_that_is_no_instruction_choice_is_reported(server, candidates):
+    diags = _diagnostics(server, CHOICE.replace("[tma, sync]", candidates) + CHOICE_COPY)
+    assert [d for d in diags if d["range"]["start"] == {"line": 5, "character": 14}], diags

@@ -23,7 +23,8 @@ from .source import SourceDocument, pointer_join
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
 from .targets import DEFAULT_TARGET, TARGETS
-from .tune.params import INTEGER_OPTIONS, check_candidate, define_tunables
+from .tune.params import (ENUM_OPTIONS, INTEGER_OPTIONS, check_candidate, check_choices,
+                          define_tunables, option_values)
 
 AXES = ("x", "y", "z")
 # the option holding the rows of a gather or scatter: where its row variables (`each`) are used
@@ -46,9 +47,16 @@ class _Builder:
         self.buffers: dict[str, Buffer] = {}
         self.derived: dict[str, Expr] = {}   # derived dims of symbolic dims -> their expansion
         self.tunables: dict[str, Tunable] = {}
-        self.tuned: dict[str, Expr] = {}     # tunable parameters -> their chosen value
+        self.chosen: dict[str, int | str] = {}   # tunable parameters -> their chosen value
+        self.tuned: dict[str, Expr] = {}     # those of integers -> their chosen value
+        self.choices: dict[str, dict[str, str]] = {}  # instruction choices -> option -> first use
         self.used: set[str] = set()          # names an expression or option used
         self.misspelt = False                # some name was unknown (a parameter's, maybe)
+
+    @property
+    def numbers(self) -> list[str]:
+        """The tunable parameters of integers: those expressions and integer options may name."""
+        return [name for name, tunable in self.tunables.items() if not tunable.is_choice]
 
     @property
     def constants(self) -> dict[str, Expr]:
@@ -111,7 +119,13 @@ class _Builder:
                 continue
             ok = False
             known = self.names.get(var.name)
-            if known is not None and known.kind == "tunable parameter":
+            tunable = self.tunables.get(var.name)
+            if tunable is not None and tunable.is_choice:
+                message = (f"tunable parameter '{var.name}' is an instruction choice "
+                           f"({_listed(tunable.candidates)}); it cannot be used in {what}")
+                hint = ("expressions take integers: name a parameter of integer candidates here; "
+                        f"'{var.name}' stands for a value of {' or '.join(ENUM_OPTIONS)}")
+            elif known is not None and known.kind == "tunable parameter":
                 message = f"tunable parameter '{var.name}' cannot be used in {what}"
                 hint = ("tunable parameters set tiles, the grid, threads and stage options, not "
                         "dims or the shapes of global buffers: every variant of a kernel takes "
@@ -157,7 +171,7 @@ class _Builder:
         pointer = pointer_join("/buffers", name)
         self.define(name, "buffer", pointer)
         # a global tensor is an argument: every variant of a tuned kernel takes the same ones
-        names = list(dims) + ([] if data["scope"] == "global" else list(self.tunables))
+        names = list(dims) + ([] if data["scope"] == "global" else self.numbers)
         constants = {d.name: (d.value, d.value) for d in dims.values() if not d.symbolic}
         shape: list[Expr] = []
         derived: list[tuple[int, str]] = []
@@ -193,7 +207,7 @@ class _Builder:
         for axis, (name, extent) in zip(AXES, data["grid"].items()):
             pointer = pointer_join("/launch/grid", name)
             self.define(name, "block index", pointer)
-            expr = self.expression(extent, pointer, dims + list(self.tunables),
+            expr = self.expression(extent, pointer, dims + self.numbers,
                                    f"the grid extent of '{name}'")
             grid.append(BlockIndex(name, pointer, axis, simplify(expr) if expr else None))
         cluster = tuple(data["cluster"]) if "cluster" in data else None
@@ -207,17 +221,51 @@ class _Builder:
         if value not in self.tunables:
             self.misspelt = True
             self.error(pointer, f"unknown tunable parameter '{value}'"
-                       + did_you_mean(value, self.tunables),
+                       + did_you_mean(value, self.numbers),
                        "declare it in `tune:` with its candidate values, e.g. "
                        f"`tune: {{{value}: [128, 256]}}`, or write an integer")
             return 1
         self.used.add(value)
-        chosen = self.tuned[value].value
+        if self.tunables[value].is_choice:
+            option = pointer.rsplit("/", 1)[-1]
+            self.error(pointer, f"tunable parameter '{value}' is an instruction choice "
+                                f"({_listed(self.tunables[value].candidates)}); {option} takes "
+                                "an integer", "name a parameter of integer candidates, e.g. "
+                                              "`tune: {T: [128, 256]}`, or write an integer")
+            return 1
+        chosen = self.chosen[value]
         problem = check_candidate(pointer, chosen)
         if problem is not None:
             self.error(pointer, f"tunable parameter '{value}' = {chosen} here: {problem}",
                        f"change the candidates of '{value}' in `tune:`")
         return chosen
+
+    def enum(self, value: str, pointer: str) -> str | None:
+        """An enum option that may name an instruction choice: its value (the chosen
+        candidate); None when it names no such parameter (reported)."""
+        values = option_values(pointer)
+        if value in values:
+            return value
+        option = pointer.rsplit("/", 1)[-1]
+        tunable = self.tunables.get(value)
+        if tunable is None:
+            self.misspelt = True
+            choices = [n for n, t in self.tunables.items() if t.is_choice]
+            self.error(pointer, f"unknown tunable parameter '{value}'"
+                       + did_you_mean(value, choices + values),
+                       f"write one of {', '.join(values)}, or declare '{value}' in `tune:` with "
+                       f"candidate values, e.g. `tune: {{{value}: [{values[0]}, {values[-1]}]}}`")
+            return None
+        self.used.add(value)
+        if not tunable.is_choice:
+            self.error(pointer, f"tunable parameter '{value}' has integer candidates; {option} "
+                                f"takes {', '.join(values)}",
+                       f"name a parameter of {option} values, e.g. `tune: {{LOAD: [{values[0]}, "
+                       f"{values[-1]}]}}`, or write a value")
+            return None
+        self.choices.setdefault(value, {}).setdefault(option, pointer)
+        chosen = self.chosen[value]
+        return chosen if chosen in values else None     # else reported by check_choices
 
     # -- stages -----------------------------------------------------------------------------
 
@@ -273,6 +321,13 @@ class _Builder:
                 if isinstance(options.get(option), str):
                     options[option] = self.integer(options[option],
                                                    pointer_join(stage_pointer, option))
+            for option in ENUM_OPTIONS:
+                if isinstance(options.get(option), str):
+                    value = self.enum(options[option], pointer_join(stage_pointer, option))
+                    if value is None:
+                        del options[option]
+                    else:
+                        options[option] = value
             stage = Stage(kind.alias_of or written, written, stage_pointer, options)
             if kind.alias_of:
                 self.diags.warning(self.at(stage_pointer, key=True),
@@ -371,19 +426,24 @@ def _rename(name: str) -> str:
         "pick another name"
 
 
+def _listed(candidates: list) -> str:
+    return ", ".join(str(c) for c in candidates)
+
+
 def _option_label(option: str, kind: str) -> str:
     return f"'{option}' of the {kind} stage"
 
 
 def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics,
-                 choice: dict[str, int] | None = None) -> Kernel:
+                 choice: dict[str, int | str] | None = None) -> Kernel:
     """The kernel model of `data`, the schema-valid content of `doc` (whose locations are used),
     its tunable parameters set to `choice` (the first candidates where it names none); problems
     found on the way go to `diags`."""
     builder = _Builder(doc, diags)
     builder.tunables = define_tunables(data.get("tune", {}), builder.define, builder.error)
     chosen = {name: (choice or {}).get(name, t.candidates[0]) for name, t in builder.tunables.items()}
-    builder.tuned = {name: Const(value) for name, value in chosen.items()}
+    builder.chosen = chosen
+    builder.tuned = {name: Const(chosen[name]) for name in builder.numbers}
     name = data["name"]
     problem = name_problem(name)
     if problem is not None:
@@ -393,15 +453,18 @@ def build_kernel(doc: SourceDocument, data: dict, diags: Diagnostics,
     for buffer_name, buffer_data in data["buffers"].items():
         builder.buffers[buffer_name] = builder.buffer(buffer_name, buffer_data, dims)
     launch = builder.launch(data["launch"], dim_names)
-    visible = dim_names + list(builder.tunables) + [b.name for b in launch.grid]
+    visible = dim_names + builder.numbers + [b.name for b in launch.grid]
     stages = builder.stages(data["stages"], "/stages", visible, 0)
+    check_choices(builder.tunables, builder.choices, builder.error, builder.at)
     derived = {n: d for n, d in dims.items() if d.derived and d.symbolic}
     for tunable in builder.tunables.values():
         if tunable.name not in builder.used and not builder.misspelt:
             builder.diags.warning(builder.at(tunable.pointer, key=True),
                                   f"tunable parameter '{tunable.name}' is never used",
                                   pointer=tunable.pointer,
-                                  hint="use it in an expression or an integer option, or remove it")
+                                  hint="use it in an expression or an integer option (a "
+                                       "parameter of strings: in prefer_instruction or "
+                                       "eviction_policy), or remove it")
     return Kernel(doc, name, data.get("doc", ""), TARGETS[data.get("target", DEFAULT_TARGET)],
                   {n: d for n, d in dims.items() if n not in derived}, builder.buffers, launch,
                   stages, builder.barriers, derived, builder.tunables, chosen)

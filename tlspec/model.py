@@ -36,11 +36,17 @@ class Dim:
 
 @dataclass
 class Tunable:
-    """A tunable parameter (`tune: {TILE: [64, 128]}`): a compile-time constant with candidates."""
+    """A tunable parameter: a compile-time constant with candidate integers (`tune: {TILE: [64,
+    128]}`), or an instruction choice with candidate strings, values of the enum options that
+    name it (`tune: {LOAD: [tma, sync]}`, `prefer_instruction: LOAD`)."""
 
     name: str
     pointer: str
-    candidates: list[int]
+    candidates: list[int] | list[str]
+
+    @property
+    def is_choice(self) -> bool:
+        return isinstance(self.candidates[0], str)
 
 
 @dataclass
@@ -150,7 +156,7 @@ class Kernel:
     # The tunable parameters, and the value of each that this kernel was built with (the first
     # candidate, or a tune record's choice): substituted as constants wherever they are named.
     tunables: dict[str, Tunable] = field(default_factory=dict)
-    choice: dict[str, int] = field(default_factory=dict)
+    choice: dict[str, int | str] = field(default_factory=dict)
 
     @property
     def path(self) -> str:

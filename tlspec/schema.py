@@ -20,6 +20,7 @@ from .im2col import WINDOW_OPTIONS
 from .limits import int_text
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
+from .tune.params import ENUM_OPTIONS
 
 SCHEMA_FILE = "tlspec.schema.json"
 
@@ -184,11 +185,21 @@ class _Translator:
         options = [str(v) for v in error.validator_value]
         value = error.instance
         what = path[-1] if path and isinstance(path[-1], str) else "value"
-        if isinstance(value, str):
+        hint = "expected one of: " + ", ".join(options)
+        tune = self.doc.data.get("tune") if isinstance(self.doc.data, dict) else None
+        if path[:1] == ["tune"] and isinstance(value, str):
+            message = f"unknown choice '{value}' in '{path[1]}'{did_you_mean(value, options)}"
+            hint = (f"string candidates are values of {' or '.join(ENUM_OPTIONS)}: "
+                    + ", ".join(options))
+        elif what in ENUM_OPTIONS and isinstance(value, str) and _choices(tune, value):
+            message = f"{what} names tunable parameter '{value}', whose name is not UPPER_CASE"
+            hint = (f"rename it '{value.upper()}' (in `tune:` and here): {what} takes a "
+                    "parameter's name in UPPER_CASE, which none of its values is")
+        elif isinstance(value, str):
             message = f"unknown {what} '{value}'{did_you_mean(value, options)}"
         else:
             message = f"invalid {what} {_describe(value)}"
-        self.report(path, message, "expected one of: " + ", ".join(options))
+        self.report(path, message, hint)
 
     def on_const(self, error, path):
         if path == ["tlspec"]:
@@ -202,6 +213,9 @@ class _Translator:
         expected = _expected_types(error.validator_value)
         if len(path) >= 3 and path[-3] == "stages":
             hint = f"give the options of '{path[-1]}' as a mapping, e.g. {{src: A, dst: B}}"
+        elif len(path) == 3 and path[0] == "tune":
+            hint = ("a parameter's candidates are all integers ('TILE: [64, 128]') or all "
+                    "instruction choices ('LOAD: [tma, sync]')")
         else:
             hint = None
         self.report(path, f"{_field(path)} must be {expected}, got {_describe(error.instance)}", hint)
@@ -282,6 +296,16 @@ class _Translator:
         self.report(path, f"{_field(path)} must be an integer or the name of a tunable "
                           f"parameter, got {_describe(value)}", hint)
 
+    def on_tune_candidates(self, value, branches):
+        """A parameter's candidates, integers or strings: judged as a list of the kind of the
+        first (a mixed list by its first candidate), each item's type before its value."""
+        strings = isinstance(value, list) and bool(value) and isinstance(value[0], str)
+        errors = branches.get(1 if strings else 0, [])
+        typed = {tuple(e.relative_path) for e in errors if e.validator == "type"}
+        for sub in errors:
+            if sub.validator == "type" or tuple(sub.relative_path) not in typed:
+                self.translate(sub)
+
     def on_anyOf(self, error, path):
         # Pick the alternative whose type fits the value and report why it failed; where none
         # fits, list what would.
@@ -290,6 +314,9 @@ class _Translator:
             by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
         if {"$ref": "#/definitions/tunable_name"} in error.validator_value:
             self.on_tunable_integer(error, path, by_branch.get(0, []))
+            return
+        if len(path) == 2 and path[0] == "tune":
+            self.on_tune_candidates(error.instance, by_branch)
             return
         fitting = [errs for errs in by_branch.values()
                    if not any(e.validator in ("type", "const") and not e.relative_path for e in errs)]
@@ -313,6 +340,21 @@ class _Translator:
 
 
 _TUNE_HINT = "list each candidate value once, the default first, e.g. 'TILE: [64, 128]'"
+_CHOICE_NAME = {"$ref": "#/definitions/tunable_choice_name"}
+
+
+def _choices(tune: Any, name: str) -> bool:
+    """Whether `tune:` declares `name` with string candidates (an instruction choice)."""
+    candidates = tune.get(name) if isinstance(tune, dict) else None
+    return isinstance(candidates, list) and bool(candidates) and isinstance(candidates[0], str)
+
+
+def _enum_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """An enum option that may name an instruction choice, given neither a value nor such a
+    name: its enum's error, so that it reads, and is repaired, as a misspelt value."""
+    if error.validator == "anyOf" and _CHOICE_NAME in error.validator_value:
+        return next(e for e in error.context if e.validator == "enum")
+    return error
 
 
 def _pair_hint(path: list[Any]) -> str | None:
@@ -357,7 +399,7 @@ def validate_structure(doc: SourceDocument, diags: Diagnostics) -> Any | None:
     Returns the data the semantic rules may work on: the document itself when it conforms, a
     repaired copy when its problems were only unknown keys or misspelt enum values, else None.
     """
-    errors = list(_validator().iter_errors(doc.data))
+    errors = [_enum_error(e) for e in _validator().iter_errors(doc.data)]
     translator = _Translator(doc, diags)
     # The tail of an expression cut at a comma ('128)': null) is reported once, as such; its
     # missing value is not a second problem.

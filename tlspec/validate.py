@@ -32,7 +32,7 @@ class ValidationResult:
 
 
 def check_document(doc: SourceDocument, diags: Diagnostics,
-                   choice: dict[str, int] | None = None) -> Kernel | None:
+                   choice: dict[str, int | str] | None = None) -> Kernel | None:
     """Validate one kernel document, its tunable parameters set to `choice` (default: their first
     candidates); its model when it is structurally sound (it may still have semantic errors,
     reported to `diags`)."""

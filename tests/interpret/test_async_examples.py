@@ -84,6 +84,7 @@ EXPECTED = {
     "copy_twice": (lambda x: {"B": x["A"], "C": x["A"]}, [dict(M=136, N=72)]),
     "transpose_padded_sm80": (lambda x: {"B": x["A"].T}, [dict(M=40, N=72)]),
     "transpose_tma_store": (lambda x: {"B": x["A"].T}, [dict(M=136, N=72)]),
+    "tile_load": (copy_of_a, [dict(M=72, N=136), dict(M=64, N=64)]),   # its first candidates
 }
 EXAMPLES_FOUND = async_examples()
 

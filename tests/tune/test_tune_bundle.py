@@ -10,7 +10,7 @@ from tlspec.discover import UsageError
 from tlspec.tune.bundle import PACKAGE, arguments, make_bundle, parse_sizes
 from tlspec.tune.variants import combinations, label, variants
 
-from tuned_specs import SYMBOLIC, kernel_of, transpose
+from tuned_specs import SYMBOLIC, choices, kernel_of, transpose
 
 # TW = 512: a 64 x 512 tile pair is 128 KB of static shared memory, more than a block may have
 WITH_INVALID = transpose().replace("TW: [64, 32]", "TW: [64, 32, 512]")
@@ -105,3 +105,51 @@ def test_a_computed_index_s_tensor_names_the_rows_of_the_dim_it_indexes():
     table = arguments(kernel, {"B": 4, "T": 64, "MAXP": 4, "NP": 32})[1]
     assert table == {"name": "block_table", "io": "in", "dtype": "int32", "shape": [4, 4],
                      "rows": 32, "distinct": False}
+
+
+def test_instruction_choices_combine_with_integers():
+    assert [label(c) for c in combinations(kernel_of(choices()))] == [
+        "TW=64,LOAD=tma,POLICY=evict_normal", "TW=64,LOAD=tma,POLICY=evict_first",
+        "TW=64,LOAD=sync,POLICY=evict_normal", "TW=64,LOAD=sync,POLICY=evict_first",
+        "TW=4,LOAD=tma,POLICY=evict_normal", "TW=4,LOAD=tma,POLICY=evict_first",
+        "TW=4,LOAD=sync,POLICY=evict_normal", "TW=4,LOAD=sync,POLICY=evict_first"]
+
+
+def choice_bundle(folder, text, sizes):
+    spec = folder / "tc.tlspec.yaml"
+    spec.write_text(text)
+    diags = Diagnostics()
+    manifest = make_bundle(str(spec), str(folder / "bundle"), sizes, [], diags, workers=2)
+    assert not diags.has_errors, diags.render_text()
+    return manifest["kernels"]["tc"]
+
+
+def test_a_bundle_of_instruction_choices_skips_what_the_region_cannot_take(tmp_path):
+    """TW = 4 with LOAD = tma: 8-byte rows are no TMA box, refused by validation, at the region."""
+    kernel = choice_bundle(tmp_path, choices(policy=False), [])
+    assert kernel["parameters"] == {"TW": [64, 4], "LOAD": ["tma", "sync"]}
+    assert kernel["variants"] == [
+        {"name": "tc__v0", "choice": {"TW": 64, "LOAD": "tma"}},
+        {"name": "tc__v1", "choice": {"TW": 64, "LOAD": "sync"}},
+        {"choice": {"TW": 4, "LOAD": "tma"},
+         "skipped": "16:18: prefer_instruction tma: the box's innermost extent spans 8 bytes; "
+                    "TMA needs a multiple of 16 (TMA box 'A[by*64 : +64, bx*TW : +TW]')"},
+        {"name": "tc__v3", "choice": {"TW": 4, "LOAD": "sync"}}]
+    package = tmp_path / "bundle" / PACKAGE
+    assert "cp.async.bulk.tensor.2d.shared::cluster.global" in (package / "tc__v0.cu").read_text()
+    assert "cp.async.bulk.tensor.2d.shared::cluster.global" not in \
+        (package / "tc__v1.cu").read_text()
+
+
+def test_a_choice_the_compiler_refuses_is_skipped_with_its_located_reason(tmp_path):
+    """A row stride of N elements, N a multiple of 4 only, is not proven 16-byte aligned: the
+    compiler, not validation, refuses TMA there; the variant is skipped all the same, located."""
+    text = choices(policy=False).replace("dims: {M: 256, N: 512}", "dims: {M: 256, N: {symbolic: "
+                                         "true, multiple_of: 4, min: 64}}").replace(
+        "TW: [64, 4]", "TW: [64]").replace("LOAD: [tma, sync]", "LOAD: [sync, tma]")
+    kernel = choice_bundle(tmp_path, text, ["N=512"])
+    assert kernel["variants"] == [
+        {"name": "tc__v0", "choice": {"TW": 64, "LOAD": "sync"}},
+        {"choice": {"TW": 64, "LOAD": "tma"},
+         "skipped": "16:78: this copy cannot use TMA: a row stride of 'A' (N elements) is not "
+                    "proven to be a multiple of 16 bytes"}]

@@ -13,14 +13,14 @@ from tlspec.cache import Cache
 from tlspec.compiler.driver import compile_paths
 from tlspec.tune.record import write_record
 
-from tuned_specs import SYMBOLIC, kernel_of, transpose
+from tuned_specs import SYMBOLIC, choices, kernel_of, transpose
 from tune_results import results
 
 WINNER = {"TW": 32, "THREADS": 64}
 
 
 def spec_with_record(folder, text, winners):
-    spec = folder / "tt.tlspec.yaml"
+    spec = folder / f"{kernel_of(text).name}.tlspec.yaml"
     spec.write_text(text)
     if winners is not None:
         write_record(results(kernel_of(text), spec, winners))
@@ -67,6 +67,24 @@ def test_a_stale_record_is_warned_about_and_not_used(tmp_path):
         "(TW=64,THREADS=128)")
     assert "__launch_bounds__(128)" in (tmp_path / "out" / "tt.cu").read_text()
 
+
+
+TMA_LOAD = "cp.async.bulk.tensor.2d.shared::cluster.global"
+
+
+def test_a_record_s_instruction_choice_is_compiled(tmp_path):
+    """Without a record the first candidates (a TMA load, no L2 hint); with one, its winner's
+    strings: a SIMT load hinted evict_first, and the store's hint too."""
+    spec = spec_with_record(tmp_path, choices(), None)
+    compiled(spec, tmp_path / "first")
+    first = (tmp_path / "first" / "tc.cu").read_text()
+    assert TMA_LOAD in first and "evict_first" not in first
+    spec_with_record(tmp_path, choices(), {"static": ({}, {"TW": 64, "LOAD": "sync",
+                                                            "POLICY": "evict_first"})})
+    compiled(spec, tmp_path / "tuned")
+    tuned = (tmp_path / "tuned" / "tc.cu").read_text()
+    assert TMA_LOAD not in tuned
+    assert "ld.global.nc.L1::evict_first.L2::cache_hint" in tuned
 
 class Fake:
     """A __cuda_array_interface__ v3 float16 array over no memory."""

@@ -1,12 +1,17 @@
 """Tunable parameters in the language (tlspec/tune/params.py, build.py): a parameter is a constant
 wherever it is named, its first candidate unless a choice says otherwise; the located errors of
 bad declarations and uses are in the catalogue (tests/catalogue/invalid/43*)."""
+import json
+
+import numpy as np
+
 from tlspec.diagnostics import Diagnostics
 from tlspec.expr import Const
 from tlspec.tune.variants import with_choice
 from tlspec.validate import validate_text
 
-from tuned_specs import kernel_of, transpose
+from conftest import tlspec_here
+from tuned_specs import choices, kernel_of, transpose
 
 
 def test_the_first_candidates_are_the_default():
@@ -56,3 +61,62 @@ def test_a_spec_without_tune_has_no_parameters():
                                                "").replace("TW", "64").replace("THREADS", "128"))
     assert result.ok, result.diagnostics.render_text()
     assert result.kernels[0].tunables == {} and result.kernels[0].choice == {}
+
+
+def test_an_instruction_choice_sets_the_options_that_name_it():
+    kernel = kernel_of(choices())
+    assert kernel.choice == {"TW": 64, "LOAD": "tma", "POLICY": "evict_normal"}
+    assert kernel.tunables["LOAD"].is_choice and not kernel.tunables["TW"].is_choice
+    load, _, store = kernel.stages
+    assert (load.options["prefer_instruction"], load.options["eviction_policy"]) == (
+        "tma", "evict_normal")
+    assert store.options["eviction_policy"] == "evict_normal"
+    assert kernel.document.data["stages"][0]["copy"]["prefer_instruction"] == "LOAD"  # as written
+    rebuilt = with_choice(kernel, {"TW": 64, "LOAD": "sync", "POLICY": "evict_first"},
+                          Diagnostics())
+    load, _, store = rebuilt.stages
+    assert (load.options["prefer_instruction"], load.options["eviction_policy"]) == (
+        "sync", "evict_first")
+    assert store.options["eviction_policy"] == "evict_first"
+
+
+def test_an_instruction_choice_the_region_cannot_take_is_refused_with_its_reason():
+    """TW = 4 is fine with a SIMT load, not with TMA: 8-byte rows are no TMA box."""
+    kernel = kernel_of(choices())
+    assert with_choice(kernel, {"TW": 4, "LOAD": "sync", "POLICY": "evict_first"},
+                       Diagnostics()) is not None
+    diags = Diagnostics()
+    assert with_choice(kernel, {"TW": 4, "LOAD": "tma", "POLICY": "evict_first"}, diags) is None
+    (error,) = diags.errors
+    assert error.pointer == "/stages/0/copy/src" and "innermost extent spans 8 bytes" in \
+        error.message
+
+
+def test_every_candidate_of_a_choice_is_checked_where_it_is_named():
+    """Not only the first: each candidate must be a value of each option that names it, at the
+    candidate, saying where it is named (the catalogue's 470 shows the rendered error)."""
+    text = choices(policy=False).replace("LOAD: [tma, sync]", "LOAD: [tma, evict_last]").replace(
+        "prefer_instruction: LOAD", "prefer_instruction: LOAD, eviction_policy: LOAD")
+    result = validate_text(text)
+    assert [(d.pointer, d.message) for d in result.diagnostics.errors] == [
+        ("/tune/LOAD/1", "'evict_last' is not a value of prefer_instruction, which names 'LOAD' "
+                         "at line 16, column 78"),
+        ("/tune/LOAD/0", "'tma' is not a value of eviction_policy, which names 'LOAD' at line 16, "
+                         "column 101")]
+
+
+def test_explain_and_the_interpreter_see_the_first_candidates(tmp_path):
+    from tlspec.interpret import run
+
+    text = choices().replace("LOAD: [tma, sync]", "LOAD: [sync, tma]")
+    spec = tmp_path / "tc.tlspec.yaml"
+    spec.write_text(text)
+    result = tlspec_here("explain", spec, "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (explained,) = json.loads(result.stdout)["kernels"]
+    assert explained["stages"][0]["instruction"] == "SIMT"
+    assert explained["stages"][0]["why"].startswith("prefer_instruction: sync")
+    a = np.arange(256 * 512, dtype=np.float16).reshape(256, 512)
+    b = np.zeros_like(a)
+    run(kernel_of(text), {"A": a, "B": b})
+    assert np.array_equal(a, b)

@@ -5,7 +5,7 @@ import json
 from tlspec.tune.classes import bucket, size_class
 from tlspec.tune.record import chosen, read_record, record_path, write_record
 
-from tuned_specs import SYMBOLIC, kernel_of, transpose
+from tuned_specs import SYMBOLIC, choices, kernel_of, transpose
 from tune_results import results
 
 
@@ -67,6 +67,27 @@ def test_a_symbolic_kernel_s_record_has_a_choice_per_class(tmp_path):
     assert classes == {"M<=256,N<=256": {"TW": 32, "THREADS": 64},
                        "M<=4096,N<=4096": {"TW": 64, "THREADS": 128}}
 
+
+
+def test_instruction_choices_round_trip_through_the_record(tmp_path):
+    spec = tmp_path / "tc.tlspec.yaml"
+    spec.write_text(choices())
+    kernel = kernel_of(choices())
+    winner = {"TW": 4, "LOAD": "sync", "POLICY": "evict_first"}
+    write_record(results(kernel, spec, {"static": ({}, winner)}))
+    entry = json.loads((tmp_path / "tc.tune.json").read_text())["kernels"]["tc"]
+    assert entry["classes"]["static"]["choice"] == winner
+    assert entry["classes"]["static"]["variants"] == {
+        "TW=64,LOAD=tma,POLICY=evict_normal": 10.0, "TW=4,LOAD=sync,POLICY=evict_first": 5.0}
+    assert chosen(kernel, read_record(spec)) == ({"static": winner}, None)
+
+
+def test_a_recorded_choice_that_is_no_candidate_any_more_is_stale(tmp_path):
+    spec = tmp_path / "tc.tlspec.yaml"
+    kernel = kernel_of(choices())
+    write_record(results(kernel, spec, {"static": ({}, {"TW": 4, "LOAD": "cp_async",
+                                                          "POLICY": "evict_first"})}))
+    assert chosen(kernel, read_record(spec)) == ({}, "stale")
 
 def test_the_gpu_test_s_hand_made_record_is_current():
     """tests/gpu/tune's record must match its spec, or the GPU test's package compiles without

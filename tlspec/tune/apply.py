@@ -65,7 +65,7 @@ def apply_records(kernels: list[Kernel], diags: Diagnostics) -> tuple[list[Kerne
     return out, dispatch
 
 
-def _rebuilt(kernel: Kernel, choice: dict[str, int], diags: Diagnostics,
+def _rebuilt(kernel: Kernel, choice: dict[str, int | str], diags: Diagnostics,
              name: str | None = None) -> Kernel | None:
     """The kernel with the recorded choice; None (warned) where that no longer validates."""
     scratch = Diagnostics()

@@ -20,7 +20,7 @@ from ..expr import evaluate
 from ..model import Kernel
 from .classes import size_class
 from .record import record_path, spec_hash
-from .variants import Variant, variants
+from .variants import Variant, reason, variants
 
 FORMAT = 1
 MANIFEST = "bundle.json"
@@ -136,7 +136,7 @@ def make_bundle(spec: str, out: str, sizes: list[str], names: list[str], diags: 
     artifacts = []
     for kernel, (artifact, problems) in zip(todo, outcomes):
         if artifact is None:           # skipped with the compiler's reason, like an invalid one
-            _skip(manifest, kernel.name, "; ".join(d.message for d in problems))
+            _skip(manifest, kernel.name, reason(problems))
         else:
             artifacts.append(artifact)
     folder = Path(out)

@@ -79,7 +79,8 @@ def write_record(results: dict) -> Path:
     return path
 
 
-def chosen(kernel: Kernel, record: dict | None) -> tuple[dict[str, dict[str, int]], str | None]:
+def chosen(kernel: Kernel,
+           record: dict | None) -> tuple[dict[str, dict[str, int | str]], str | None]:
     """The winning choice per size class that the record holds for `kernel` ({} without one),
     and why the record is not used (a stale or foreign record), or None."""
     entry = (record or {}).get("kernels", {}).get(kernel.name)
