@@ -50,8 +50,9 @@ class Result:
         return asdict(self)
 
 
-class Overtime(Exception):
-    """Raised inside a run that passes its soft time limit."""
+class Overtime(BaseException):
+    """Raised inside a run that passes its soft time limit (a BaseException, as
+    KeyboardInterrupt is, so that tlspec's handlers of its own errors let it through)."""
 
 
 def _on_alarm(signum, frame):

@@ -204,8 +204,9 @@ def compile_located(kernel: Kernel, diags: Diagnostics, *, nvcc: str | None = No
     except Exception as e:  # noqa: BLE001  (tvm re-raises a pass's StageError as its own type)
         stage = take_stage_error(e)
         if stage is None:
+            detail = str(e).strip().splitlines()
             diags.error(doc.location("/name"), f"kernel '{kernel.name}': internal compiler "
-                        f"error: {type(e).__name__}: {str(e).strip().splitlines()[-1]}",
+                        f"error: {type(e).__name__}" + (f": {detail[-1]}" if detail else ""),
                         pointer="/name", hint="this is a tlspec bug: please report it with "
                         "the spec (tlspec compile --dump-ir DIR shows the IR before each pass)")
         else:
