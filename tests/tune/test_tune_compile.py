@@ -69,6 +69,51 @@ def test_a_stale_record_is_warned_about_and_not_used(tmp_path):
 
 
 
+@pytest.fixture
+def refusing(monkeypatch):
+    """The compiler refuses every kernel built with other values than the first candidates (as
+    a later tlspec might refuse a recorded choice that validates); compiles run in-process."""
+    from tlspec.compiler import driver
+    from tlspec.compiler.cuda_compile import CudaCompileError
+
+    real = driver.compile_kernel
+
+    def compile_kernel(kernel, **options):
+        if kernel.choice.get("THREADS") == 64:
+            raise CudaCompileError("ptxas refused it (a stand-in for a compiler change)")
+        return real(kernel, **options)
+
+    monkeypatch.setattr(driver, "compile_kernel", compile_kernel)
+
+
+def test_a_static_winner_the_compiler_refuses_falls_back_to_the_first_candidates(
+        tmp_path, refusing):
+    spec = spec_with_record(tmp_path, transpose(), {"static": ({}, WINNER)})
+    result = compile_paths([str(spec)], str(tmp_path / "out"), workers=1)
+    assert result.ok and result.kernels == ["tt"], result.diagnostics.render_text()
+    (warning,) = list(result.diagnostics)
+    assert warning.render().splitlines()[0] == (
+        f"{spec}:5:1: warning: the tune record's choice TW=32,THREADS=64 for kernel 'tt' does "
+        "not compile here (kernel 'tt': ptxas refused it (a stand-in for a compiler change)); "
+        "using the first candidates")
+    assert "__launch_bounds__(128)" in (tmp_path / "out" / "tt.cu").read_text()
+
+
+def test_a_tuned_variant_the_compiler_refuses_leaves_its_classes_to_the_kernel(
+        tmp_path, refusing):
+    spec = spec_with_record(tmp_path, transpose(SYMBOLIC, SYMBOLIC), {
+        "M<=256,N<=256": ({"M": 256, "N": 256}, WINNER),
+        "M<=2048,N<=2048": ({"M": 2048, "N": 2048}, {"TW": 32, "THREADS": 128})})
+    result = compile_paths([str(spec)], str(tmp_path / "out"), workers=1)
+    assert result.ok and result.kernels == ["tt"], result.diagnostics.render_text()
+    (warning,) = list(result.diagnostics)
+    assert "the tune record's choice TW=32,THREADS=64 for kernel 'tt' does not compile" in \
+        warning.message
+    classes = json.loads((tmp_path / "out" / "tt.json").read_text())["tuned"]["classes"]
+    assert list(classes) == ["M<=2048,N<=2048"]            # M<=256 runs the kernel itself
+    assert [p.stem for p in (tmp_path / "out").glob("tt__tuned*.json")] == list(classes.values())
+
+
 TMA_LOAD = "cp.async.bulk.tensor.2d.shared::cluster.global"
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..cache import Cache
 from ..cache_entries import KernelRecord, get_file, get_kernel, put_file, put_kernel
 from ..cache_key import file_key, kernel_key
-from ..diagnostics import Diagnostics
+from ..diagnostics import Diagnostics, Severity
 from ..discover import UsageError, discover, read_file
 from ..package import KernelArtifact, check_creatable, check_package_dir, write_package
 from .errors import take_stage_error
@@ -258,17 +258,28 @@ def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics,
         hit = _from_cache(sources, diags, cache, arch, ptx)
         if hit is not None:
             return hit
-    from ..tune.apply import apply_records
+    from ..tune.apply import apply_records, drop_variant, refused_choice
     from .parallel import Options
 
     result, kernels = _checked(sources, diags, arch, keep_going)
     if diags.has_errors and not keep_going:
         return result, []
-    kernels, dispatch = apply_records(kernels, diags)
-    keys = [kernel_key(k.document.data, k.target.name, ptx, _variant(k))
-            for k in kernels] if cache else []
-    artifacts = _compiled(kernels, keys, dict(sources), diags, cache,
-                          Options(nvcc, dump_ir, ptx), workers, progress)
+    applied = apply_records(kernels, diags)
+    kernels, dispatch, options = applied.kernels, applied.dispatch, Options(nvcc, dump_ir, ptx)
+    keys = [_key(k, ptx) for k in kernels] if cache else []
+    artifacts = _compiled(kernels, keys, dict(sources), diags, cache, options, workers, progress,
+                          soft={i for i, k in enumerate(kernels) if k.name in applied.first})
+    for i in [i for i, a in enumerate(artifacts) if isinstance(a, list)]:   # refused choices
+        refused_choice(kernels[i], artifacts[i], diags)
+        if applied.first[kernels[i].name] is None:
+            drop_variant(dispatch, kernels[i].name)
+            artifacts[i] = None
+            continue
+        kernels[i] = applied.first[kernels[i].name]
+        if cache:
+            keys[i] = _key(kernels[i], ptx)
+        artifacts[i] = _compiled([kernels[i]], keys[i:i + 1], dict(sources), diags, cache,
+                                 options, 1, False)[0]
     failed = _failed_files(diags)
     result.left_out = [f for f in result.files if f in failed]
     if failed and not keep_going:
@@ -276,12 +287,16 @@ def compile_sources(sources: list[tuple[str, bytes | None]], diags: Diagnostics,
     done = [i for i, k in enumerate(kernels) if k.path not in failed]
     if cache is not None:
         _record_files(cache, sources, failed, kernels, keys, diags, ptx)
-    tuned = {name for plan in dispatch.values() for name in plan.classes.values()}
+    tuned = {name for name, first in applied.first.items() if first is None}
     done = [i for i in done if kernels[i].name not in tuned]     # carried by their kernel's
     result.kernels = [kernels[i].name for i in done]
     result.kernel_keys = [keys[i] for i in done] if cache else []
     return result, attach_tuned([artifacts[i] for i in done],
                                 {a.name: a for a in artifacts if a is not None}, dispatch)
+
+
+def _key(kernel: Kernel, ptx: bool) -> str:
+    return kernel_key(kernel.document.data, kernel.target.name, ptx, _variant(kernel))
 
 
 def _variant(kernel: Kernel) -> dict | None:
@@ -329,9 +344,10 @@ def _checked(sources: list[tuple[str, bytes | None]], diags: Diagnostics, arch: 
 
 def _compiled(kernels: list[Kernel], keys: list[str], raw: dict[str, bytes | None],
               diags: Diagnostics, cache: Cache | None, options: Options, workers: int | None,
-              progress: bool) -> list[KernelArtifact | None]:
+              progress: bool, soft: set[int] = frozenset()) -> list:
     """Each kernel's artifact: from the cache (under its key, when there are keys) or compiled
-    (and then put in the cache); None where it failed (its errors are in `diags`)."""
+    (and then put in the cache); None where it failed (its errors are in `diags`), or, for a
+    kernel whose index is in `soft`, the list of its errors (not put in `diags`)."""
     from .parallel import compile_all
 
     artifacts: list[KernelArtifact | None] = [None] * len(kernels)
@@ -343,13 +359,16 @@ def _compiled(kernels: list[Kernel], keys: list[str], raw: dict[str, bytes | Non
     outcomes = compile_all([(kernels[i], raw[kernels[i].path]) for i in todo], options,
                            workers=workers, progress=progress)
     for i, (artifact, found) in zip(todo, outcomes):
+        if artifact is None and i in soft:
+            artifacts[i] = [d for d in found if d.severity is Severity.ERROR]
+            continue
         for diagnostic in found:
             diags.add(diagnostic)
         artifacts[i] = artifact
         if artifact is not None and cache is not None:
             _safely(put_kernel, cache, keys[i], artifact)
     for kernel, artifact in zip(kernels, artifacts):
-        while artifact is not None:                  # the kernel, then its aligned variant
+        while isinstance(artifact, KernelArtifact):  # the kernel, then its aligned variant
             locate_sites(artifact.manifest, kernel)
             artifact = artifact.aligned
     return artifacts

@@ -3,7 +3,8 @@ compiled with its winner's values; a kernel with symbolic dims is compiled with 
 candidates (the kernel for the size classes the record does not hold) and once more, as
 `<kernel>__tuned<k>`, per other winner, and its wrapper picks per call the kernel of the call's
 size class (codegen/tuned_choose.py.tmpl). A record of an older version of the spec is warned
-about and not used."""
+about and not used; a recorded choice that no longer validates, or that the compiler refuses
+(a record made by another tlspec), is warned about and the first candidates run instead."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,12 +25,22 @@ class Dispatch:
     classes: dict[str, str] = field(default_factory=dict)    # size class -> variant's name
 
 
-def apply_records(kernels: list[Kernel], diags: Diagnostics) -> tuple[list[Kernel],
-                                                                      dict[str, Dispatch]]:
-    """The kernels to compile, the tune records beside their specs applied, and the dispatch
-    of each kernel that has tuned variants (by its name)."""
+@dataclass
+class Applied:
+    """The kernels to compile with the records applied; the dispatch of each kernel that has
+    tuned variants (by its name); and per kernel compiled with a record's choice (by name) what
+    runs if the compiler refuses that choice: the kernel with its first candidates, or None for a
+    tuned variant (its size classes then run the kernel itself)."""
+    kernels: list[Kernel]
+    dispatch: dict[str, Dispatch]
+    first: dict[str, Kernel | None]
+
+
+def apply_records(kernels: list[Kernel], diags: Diagnostics) -> Applied:
+    """The kernels to compile, the tune records beside their specs applied."""
     out: list[Kernel] = []
     dispatch: dict[str, Dispatch] = {}
+    first: dict[str, Kernel | None] = {}
     for kernel in kernels:
         out.append(kernel)
         if not kernel.tunables:
@@ -46,6 +57,8 @@ def apply_records(kernels: list[Kernel], diags: Diagnostics) -> tuple[list[Kerne
             continue
         if STATIC in classes:
             out[-1] = _rebuilt(kernel, classes[STATIC], diags) or kernel
+            if out[-1] is not kernel:
+                first[kernel.name] = kernel
             continue
         names: dict[str, str] = {}        # a winner's label -> its variant's name
         plan = Dispatch([n for n, d in kernel.dims.items() if d.symbolic])
@@ -59,10 +72,25 @@ def apply_records(kernels: list[Kernel], diags: Diagnostics) -> tuple[list[Kerne
                     continue
                 names[label(choice)] = name
                 out.append(variant)
+                first[name] = None
             plan.classes[size_class] = names[label(choice)]
         if plan.classes:
             dispatch[kernel.name] = plan
-    return out, dispatch
+    return Applied(out, dispatch, first)
+
+
+def refused_choice(kernel: Kernel, problems: list, diags: Diagnostics) -> None:
+    """Warn that the compiler refused `kernel`, compiled with a record's choice, for `problems`
+    (its error diagnostics), and that the first candidates run instead."""
+    _warn_refused(kernel, kernel.choice, problems[0].message if problems else "refused", diags)
+
+
+def drop_variant(dispatch: dict[str, Dispatch], name: str) -> None:
+    """Remove the tuned variant `name`: its size classes run their kernel itself."""
+    for kernel, plan in list(dispatch.items()):
+        plan.classes = {c: n for c, n in plan.classes.items() if n != name}
+        if not plan.classes:
+            del dispatch[kernel]
 
 
 def _rebuilt(kernel: Kernel, choice: dict[str, int | str], diags: Diagnostics,
@@ -71,10 +99,15 @@ def _rebuilt(kernel: Kernel, choice: dict[str, int | str], diags: Diagnostics,
     scratch = Diagnostics()
     rebuilt = with_choice(kernel, choice, scratch, name)
     if rebuilt is None:
-        first = scratch.errors[0] if scratch.errors else None
-        diags.warning(kernel.document.location("/tune", key=True),
-                      f"the tune record's choice {label(choice)} for kernel '{kernel.name}' does "
-                      f"not compile here ({first.message if first else 'refused'}); "
-                      f"using the first candidates", pointer="/tune",
-                      hint=f"run tlspec tune {kernel.path} again")
+        _warn_refused(kernel, choice, scratch.errors[0].message if scratch.errors else "refused",
+                      diags)
     return rebuilt
+
+
+def _warn_refused(kernel: Kernel, choice: dict[str, int | str], reason: str,
+                  diags: Diagnostics) -> None:
+    spec = kernel.name.split(SEPARATOR)[0]
+    diags.warning(kernel.document.location("/tune", key=True),
+                  f"the tune record's choice {label(choice)} for kernel '{spec}' does not compile "
+                  f"here ({reason}); using the first candidates", pointer="/tune",
+                  hint=f"run tlspec tune {kernel.path} again")
