@@ -210,7 +210,8 @@ class _Builder:
             expr = self.expression(extent, pointer, dims + self.numbers,
                                    f"the grid extent of '{name}'")
             grid.append(BlockIndex(name, pointer, axis, simplify(expr) if expr else None))
-        cluster = tuple(data["cluster"]) if "cluster" in data else None
+        cluster = tuple(self.integer(extent, pointer_join("/launch/cluster", i))
+                        for i, extent in enumerate(data["cluster"])) if "cluster" in data else None
         return Launch(grid, self.integer(data["threads"], "/launch/threads"), cluster)
 
     def integer(self, value: int | str, pointer: str) -> int:

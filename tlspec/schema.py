@@ -290,9 +290,14 @@ class _Translator:
             for sub in integer_errors:
                 self.translate(sub)
             return
-        hint = (f"write the integer without quotes: '{path[-1]}: {value.strip()}'"
-                if isinstance(value, str) and value.strip().isdigit() else
-                f"e.g. '{path[-1]}: 256', or '{path[-1]}: T' with 'tune: {{T: [128, 256]}}'")
+        if isinstance(value, str) and value.strip().isdigit():
+            hint = "write the integer without quotes" + (
+                "" if isinstance(path[-1], int) else f": '{path[-1]}: {value.strip()}'")
+        elif isinstance(path[-1], int):          # an extent of launch.cluster
+            hint = (f"e.g. '{path[-2]}: [2, 1, 1]', or '{path[-2]}: [C, 1, 1]' with "
+                    "'tune: {C: [1, 2]}'")
+        else:
+            hint = f"e.g. '{path[-1]}: 256', or '{path[-1]}: T' with 'tune: {{T: [128, 256]}}'"
         self.report(path, f"{_field(path)} must be an integer or the name of a tunable "
                           f"parameter, got {_describe(value)}", hint)
 

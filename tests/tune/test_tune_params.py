@@ -42,6 +42,22 @@ def test_integer_options_take_a_parameter():
     assert kernel.document.data["stages"][0]["copy"]["coalesced_width"] == "W"  # as written
 
 
+def test_cluster_extents_take_a_parameter():
+    """launch.cluster's extents may name parameters: checked per variant against the cluster
+    rules (the extent's bounds, the cluster's size, whole clusters in the grid)."""
+    text = transpose().replace("THREADS: [128, 64]", "THREADS: [128, 64]\n  CX: [2, 4, 32]")\
+        .replace("  threads: THREADS\n", "  threads: THREADS\n  cluster: [CX, 1, 1]\n")
+    kernel = kernel_of(text)
+    assert kernel.launch.cluster == (2, 1, 1)
+    assert with_choice(kernel, {"TW": 64, "THREADS": 128, "CX": 4},
+                       Diagnostics()).launch.cluster == (4, 1, 1)
+    diags = Diagnostics()
+    assert with_choice(kernel, {"TW": 64, "THREADS": 128, "CX": 32}, diags) is None
+    assert [d.message for d in diags.errors][:2] == [
+        "tunable parameter 'CX' = 32 here: cluster[0] must be in 1..16",
+        "cluster of 32 blocks; sm_90a allows at most 16 (8 portably)"]
+
+
 def test_an_invalid_combination_is_refused_with_its_reason():
     """TW = 32 with THREADS = 64 is fine; a choice that no candidate allows is not: the variant
     is refused by the same rules as a spec (here shared memory over 48 KB)."""

@@ -52,14 +52,16 @@ def _option_schema(pointer: str) -> dict:
     schema = load_schema()
     parts = pointer.split("/")
     if parts[1] == "launch":
-        return schema["properties"]["launch"]["properties"][parts[-1]]
+        option = schema["properties"]["launch"]["properties"][parts[2]]
+        return option["items"] if len(parts) > 3 else option       # a cluster extent
     return schema["definitions"]["stage"]["properties"][parts[-2]]["properties"][parts[-1]]
 
 
 def check_candidate(pointer: str, value: int) -> str | None:
     """What is wrong with `value` as the integer option at `pointer` (its schema's bounds), or
     None when it is allowed there."""
-    option = pointer.split("/")[-1]
+    parts = pointer.split("/")
+    option = f"{parts[-2]}[{parts[-1]}]" if parts[-1].isdigit() else parts[-1]
     bounds = _option_schema(pointer)["anyOf"][0]
     if value < bounds.get("minimum", value) or value > bounds.get("maximum", value):
         return f"{option} must be in {bounds['minimum']}..{bounds['maximum']}"
