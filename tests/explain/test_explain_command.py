@@ -46,6 +46,8 @@ KERNEL = {
     "properties": {
         "kernel": {"type": "string"}, "where": {"type": "string"},
         "target": {"enum": ["sm_90a", "sm_80", "sm_100a"]},
+        "tune": {"type": "object", "required": ["choice", "from"], "additionalProperties": False,
+                 "properties": {"choice": {"type": "object"}, "from": {"type": "string"}}},
         "warnings": {"type": "array", "items": {"type": "object",
                                                  "required": ["path", "line", "message"]}},
         "stages": {"type": "array", "items": STAGE},
@@ -126,6 +128,24 @@ def test_padded_and_swizzled_tiles_are_placed_aligned():
     assert tiles["A_s"]["layout"] == "padded" and tiles["A_s"]["bytes"] > 64 * 64 * 2
     assert tiles["At_s"]["swizzle_bytes"] == 128 and tiles["At_s"]["offset"] % 1024 == 0
     assert "is padded" in kernel["stages"][0]["why"]
+
+
+def test_a_tuned_kernel_is_explained_as_compile_builds_it():
+    """The tune record beside the spec applies as in `tlspec compile`: specs/transpose's static
+    winner; specs/concat_last's winner for the size class of the dims given, and without every
+    symbolic dim its first candidates, saying why."""
+    (kernel,) = explain_json(str(SPECS / "transpose.tlspec.yaml"))
+    assert kernel["tune"] == {"choice": {"TW": 128, "THREADS": 256},
+                              "from": "the tune record's choice"}
+    assert kernel["threads"] == 256
+    (kernel,) = explain_json(str(SPECS / "concat_last.tlspec.yaml"), "--dim", "M=16384")
+    assert kernel["tune"] == {"choice": {"ROWS": 1, "THREADS": 512},
+                              "from": "the tune record's choice for M<=16384"}
+    (kernel,) = explain_json(str(SPECS / "concat_last.tlspec.yaml"))
+    assert kernel["tune"]["choice"] == {"ROWS": 4, "THREADS": 256}
+    assert kernel["tune"]["from"].startswith("the first candidates: give every symbolic dim")
+    (kernel,) = explain_json(str(SPECS / "copy_tiles.tlspec.yaml"))
+    assert "tune" not in kernel
 
 
 def test_kernel_option_and_block_to_block_bulk_copy():

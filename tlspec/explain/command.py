@@ -20,6 +20,7 @@ def explain_spec(spec: str, kernel_name: str | None, dims: Sequence[str], as_jso
     exit status (0, or 1 for errors in the spec, printed); raises ExplainUsageError."""
     from ..compiler.driver import compile_located
     from ..compiler.support import check_supported
+    from ..tune.apply import explained, refused_choice
     from .collect import Observer
     from .render import render_text
     from .report import explain_kernel
@@ -42,15 +43,25 @@ def explain_spec(spec: str, kernel_name: str | None, dims: Sequence[str], as_jso
             check_supported(kernel, diags)
             if diags.has_errors:
                 break
-            observer, found = Observer(), Diagnostics()
-            artifact = compile_located(kernel, found, observe=observer)
+            # what `tlspec compile` runs for these dims: the tune record's choice, where the
+            # compiler takes it, else the first candidates
+            subject, source = explained(kernel, given[kernel.name], diags) \
+                if kernel.tunables else (kernel, None)
+            while True:
+                observer, found = Observer(), Diagnostics()
+                artifact = compile_located(subject, found, observe=observer)
+                if artifact is not None or subject is kernel:
+                    break
+                refused_choice(subject, found.errors, diags)
+                subject, source = kernel, "the first candidates: the tune record's choice is refused"
             for diagnostic in found:
                 diags.add(diagnostic)
             if artifact is None:
                 break
             warnings = [d.as_json() for d in found.sorted()]
-            reports.append(explain_kernel(kernel, artifact, observer.records(),
-                                          traffic(kernel, given[kernel.name]), warnings))
+            tune = None if source is None else {"choice": subject.choice, "from": source}
+            reports.append(explain_kernel(subject, artifact, observer.records(),
+                                          traffic(subject, given[kernel.name]), warnings, tune))
     if diags.has_errors:
         echo(diags.render_json() if as_json else
              diags.render_text() + f"\n{len(diags.errors)} error"

@@ -94,6 +94,9 @@ def render_text(reports: list[dict]) -> str:
     blocks = []
     for report in reports:
         lines = [f"kernel {report['kernel']} ({report['target']}) at {report['where']}"]
+        if "tune" in report:
+            values = ", ".join(f"{n}={v}" for n, v in report["tune"]["choice"].items())
+            lines.append(f"tuned: {values} ({report['tune']['from']})")
         for part in (_stages, _shared, _resources, _launch):
             lines += part(report)
         blocks.append("\n".join(lines))

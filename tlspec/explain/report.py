@@ -73,7 +73,9 @@ def _roofline(gpu: GPU, moved: Traffic) -> dict:
 
 
 def explain_kernel(kernel: Kernel, artifact, records: Records, moved: Traffic,
-                   warnings: list[dict]) -> dict:
+                   warnings: list[dict], tune: dict | None = None) -> dict:
+    """`tune`: a kernel with tunable parameters' values explained (`choice`) and where they come
+    from (`from`: the tune record's choice for a size class, or the first candidates and why)."""
     manifest = artifact.manifest
     threads = kernel.launch.threads
     registers = register_count(artifact.cubin, manifest["entry"])
@@ -83,6 +85,7 @@ def explain_kernel(kernel: Kernel, artifact, records: Records, moved: Traffic,
         "kernel": kernel.name,
         "where": _where(kernel, "/name"),
         "target": kernel.target.name,
+        **({} if tune is None else {"tune": tune}),
         "stages": _stages(kernel, records),
         "warnings": warnings,
         "shared_memory": _shared(records),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostics
 from ..model import Kernel
-from .classes import STATIC
+from .classes import STATIC, size_class
 from .record import chosen, read_record, record_path
 from .variants import label, with_choice
 
@@ -45,14 +45,7 @@ def apply_records(kernels: list[Kernel], diags: Diagnostics) -> Applied:
         out.append(kernel)
         if not kernel.tunables:
             continue
-        classes, problem = chosen(kernel, read_record(kernel.path))
-        if problem is not None:
-            diags.warning(kernel.document.location("/tune", key=True),
-                          f"the tune record {record_path(kernel.path)} is of another version of "
-                          f"kernel '{kernel.name}' (its spec changed since it was tuned); "
-                          f"compiling the first candidates ({label(kernel.choice)})",
-                          pointer="/tune", hint=f"run tlspec tune {kernel.path} again, or delete "
-                                                "the record's entry for this kernel")
+        classes = _classes(kernel, diags)
         if not classes:
             continue
         if STATIC in classes:
@@ -79,6 +72,27 @@ def apply_records(kernels: list[Kernel], diags: Diagnostics) -> Applied:
     return Applied(out, dispatch, first)
 
 
+def explained(kernel: Kernel, dims: dict[str, int], diags: Diagnostics) -> tuple[Kernel, str]:
+    """For `tlspec explain`: the kernel `tlspec compile` runs for calls binding `dims` (the
+    symbolic dims given), the record beside the spec applied, and where its parameters' values
+    come from."""
+    classes = _classes(kernel, diags)
+    if not classes:
+        return kernel, "the first candidates: no tune record holds this version of the kernel"
+    symbolic = [n for n, d in kernel.dims.items() if d.symbolic]
+    if any(n not in dims for n in symbolic):
+        return kernel, ("the first candidates: give every symbolic dim (--dim) to see the tune "
+                        "record's choice for its size class")
+    size = size_class({n: dims[n] for n in symbolic})
+    choice = classes.get(size)
+    if choice is None:
+        return kernel, f"the first candidates: the tune record holds no choice for {size}"
+    rebuilt = _rebuilt(kernel, choice, diags) if choice != kernel.choice else kernel
+    if rebuilt is None:
+        return kernel, f"the first candidates: the tune record's choice for {size} is refused"
+    return rebuilt, "the tune record's choice" + ("" if size == STATIC else f" for {size}")
+
+
 def refused_choice(kernel: Kernel, problems: list, diags: Diagnostics) -> None:
     """Warn that the compiler refused `kernel`, compiled with a record's choice, for `problems`
     (its error diagnostics), and that the first candidates run instead."""
@@ -91,6 +105,20 @@ def drop_variant(dispatch: dict[str, Dispatch], name: str) -> None:
         plan.classes = {c: n for c, n in plan.classes.items() if n != name}
         if not plan.classes:
             del dispatch[kernel]
+
+
+def _classes(kernel: Kernel, diags: Diagnostics) -> dict[str, dict[str, int | str]]:
+    """The winner per size class of the tune record beside kernel's spec ({} without one, or
+    with a record of another version of the spec, which is warned about)."""
+    classes, problem = chosen(kernel, read_record(kernel.path)) if kernel.tunables else ({}, None)
+    if problem is not None:
+        diags.warning(kernel.document.location("/tune", key=True),
+                      f"the tune record {record_path(kernel.path)} is of another version of "
+                      f"kernel '{kernel.name}' (its spec changed since it was tuned); "
+                      f"compiling the first candidates ({label(kernel.choice)})",
+                      pointer="/tune", hint=f"run tlspec tune {kernel.path} again, or delete "
+                                            "the record's entry for this kernel")
+    return classes
 
 
 def _rebuilt(kernel: Kernel, choice: dict[str, int | str], diags: Diagnostics,
