@@ -497,3 +497,23 @@ def test_a_tile_named_like_a_compiler_buffer_compiles(tmp_path, tile):
     out = tmp_path / "kernels"
     compile_here(out, spec)
     assert_cubin(out, "copy_twice")
+
+
+def test_a_kernel_of_more_stages_than_the_limit_is_refused_at_the_first_past_it():
+    """3000 stages took the CUDA compiler minutes (found by the fuzzer); MAX_STAGES is refused
+    at validation, located at the first stage past the limit, loop bodies counted."""
+    from tlspec.limits import MAX_STAGES
+    from tlspec.validate import validate_text
+
+    copy = '  - copy: {src: "A[by*16 : +16, 0 : +64]", dst: A_s}\n'
+    head = ("tlspec: 1\nname: many\ndims: {M: 1024}\nbuffers:\n"
+            "  A:   {scope: global, shape: [M, 64], dtype: float16, io: in}\n"
+            "  A_s: {scope: shared, shape: [16, 64], dtype: float16}\n"
+            "launch: {grid: {by: M // 16}, threads: 128}\nstages:\n")
+    assert validate_text(head + copy * MAX_STAGES, "many.tlspec.yaml").ok
+    looped = "  - for:\n      var: k\n      extent: 2\n      stages:\n" + "    " + copy
+    result = validate_text(head + copy * (MAX_STAGES - 1) + looped, "many.tlspec.yaml")
+    (error,) = result.diagnostics.errors
+    assert error.message == (f"kernel 'many' has {MAX_STAGES + 1} stages (loop bodies "
+                             f"included); a kernel holds at most {MAX_STAGES}")
+    assert error.location.line == 8 + MAX_STAGES + 4       # the loop's copy, 1025th stage

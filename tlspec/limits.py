@@ -14,6 +14,9 @@ MAX_SIZE = 2**62
 # (0b and 64 binary digits, with a sign and '_' separators); it is refused before it is read,
 # so that no work (or Python's int-str limit) depends on its length.
 MAX_INT_CHARS = 100
+# Stages in a kernel, loop bodies included: the CUDA compiler's time grows faster than a
+# kernel's length (3000 transposes take it minutes), and no data-movement kernel needs as many.
+MAX_STAGES = 1024
 
 
 def fits_int64(value: int) -> bool:

@@ -8,6 +8,7 @@ from typing import Callable
 
 from ..conversions import CONVERTIBLE
 from ..dtypes import DTYPE_BYTES
+from ..limits import MAX_STAGES
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .barriers import WITHOUT_TMA
@@ -290,7 +291,14 @@ def check_io(ctx: Context, stage: Stage) -> None:
 
 
 def check_stages(ctx: Context) -> None:
-    for stage, scope in ctx.stages():
+    stages = list(ctx.stages())
+    if len(stages) > MAX_STAGES:
+        ctx.error(stages[MAX_STAGES][0].pointer, f"kernel '{ctx.kernel.name}' has {len(stages)} "
+                  f"stages (loop bodies included); a kernel holds at most {MAX_STAGES}",
+                  "repeat stages with a `for` loop, or split the work over several kernels: "
+                  "compile time grows faster than a kernel's length", key=True)
+        return
+    for stage, scope in stages:
         for ref in stage.regions.values():
             if ref.dims:
                 check_region(ctx, ref, scope)
