@@ -4,6 +4,8 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
+POOL = 256     # the most names a suggestion is chosen among
+
 # Spellings people bring from other tools, mapped to tlspec's.
 ALIASES = {
     "fp16": "float16", "half": "float16", "f16": "float16",
@@ -31,6 +33,10 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
     lowered = {c.lower(): c for c in options}
     if word.lower() in lowered:
         return lowered[word.lower()]
+    if len(options) > POOL:
+        # thousands of names (a generated spec): difflib's ratio against each, for every
+        # misspelt name, would be quadratic; keep the names that could be a close match
+        options = [c for c in options if abs(len(c) - len(word)) <= 2][:POOL]
     match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if match:
         return match[0]
