@@ -148,11 +148,14 @@ class Kernel:
         raw = TORCH_STREAM.raw
         if stream is None and raw is not None and plan.device_id is not None:
             # the common call, written out: torch's current stream, the launch made for these
-            # pointers on it (see _launch; any other outcome takes _launch's whole path)
-            prepared = plan.launches.get((pointers, raw(plan.device_id)))
+            # pointers on it (as _launch's first step; any other call takes _launch)
+            hstream = raw(plan.device_id)
+            prepared = plan.launches.get((pointers, hstream))
             source, via = self._via
-            if prepared is not None and source is _cuda and self._faults is None and \
-                    not via.launch(*prepared.args):
+            if prepared is not None and source is _cuda and self._faults is None:
+                ret = via.launch(*prepared.args)
+                if ret:
+                    self._refused(pointers, plan, hstream, via, ret)
                 return self._result(values)
         self._launch(pointers, plan, stream)
         return self._result(values)
@@ -205,12 +208,23 @@ class Kernel:
             source, via = self._connect()
         prepared = plan.launches.get((pointers, hstream))
         if prepared is not None and self._faults is None:
-            ret = via.launch(*prepared.args)
-            if not ret:                        # a CUresult, 0 for CUDA_SUCCESS
-                return
-            if int(ret) not in CONTEXT_ERRORS:
-                self._failed(via, ret, plan)
-            prepared = None                    # made in another context than the current one
+            ret = via.launch(*prepared.args)   # a CUresult, 0 for CUDA_SUCCESS
+            if ret:
+                self._refused(pointers, plan, hstream, via, ret)
+            return
+        self._launch_in_context(pointers, plan, hstream, via, prepared)
+
+    def _refused(self, pointers: tuple, plan: Plan, hstream: int, via: Any, ret: Any) -> None:
+        """After the launch made for (pointers, stream) returned ret: launch in the current
+        context when the driver refused the function for its context, else raise ret's error."""
+        if int(ret) not in CONTEXT_ERRORS:
+            self._failed(via, ret, plan)
+        self._launch_in_context(pointers, plan, hstream, via, None)
+
+    def _launch_in_context(self, pointers: tuple, plan: Plan, hstream: int, via: Any,
+                           prepared: Any) -> None:
+        """Ask which context is current and launch there (prepared: the launch made for
+        (pointers, stream) in some context, or None)."""
         ctx = via.current_context()
         if self._faults is not None:           # before any allocation a capture would break
             self._faults.refuse_capture(via.driver, hstream)

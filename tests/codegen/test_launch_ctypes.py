@@ -170,11 +170,16 @@ def test_a_launch_follows_a_change_of_the_current_context():
     assert all(r["params"] == [BASE, BASE + 0x100000, 64] for r in got)
 
 
-def test_a_failing_launch_names_the_call_and_the_drivers_error():
+@pytest.mark.parametrize("calls_before", [0, 1])
+def test_a_failing_launch_names_the_call_and_the_drivers_error(calls_before):
+    """A first launch and a launch already made (the call's fast path) fail alike."""
     got = launches("b5_copy_symM", 3, f"""
+        a, b = Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half)
+        for _ in range({calls_before}):
+            pkg.b5_copy_symM(a, b)
         ctypes.c_int.in_dll(lib, "fail_launches").value = 1
         try:
-            pkg.b5_copy_symM(Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half))
+            pkg.b5_copy_symM(a, b)
         except RuntimeError as e:
             print(json.dumps(str(e)))
             sys.exit(0)                        # the message is the last line printed
