@@ -145,19 +145,24 @@ class Kernel:
             pointers, plan = self._checked(values, key)
         if plan.allocations:
             values, pointers = self._allocate(values, pointers, plan)
-        raw = TORCH_STREAM.raw
-        if stream is None and raw is not None and plan.device_id is not None:
-            # the common call, written out: torch's current stream, the launch made for these
-            # pointers on it (as _launch's first step; any other call takes _launch)
-            hstream = raw(plan.device_id)
-            prepared = plan.launches.get((pointers, hstream))
-            source, via = self._via
-            if prepared is not None and source is _cuda and self._faults is None:
-                ret = via.launch(*prepared.args)
-                if ret:
-                    self._refused(pointers, plan, hstream, via, ret)
-                return self._result(values)
-        self._launch(pointers, plan, stream)
+        if type(stream) is int:
+            hstream = stream
+        elif stream is None and TORCH_STREAM.raw is not None and plan.device_id is not None:
+            hstream = TORCH_STREAM.raw(plan.device_id)       # torch's current stream, at once
+        else:
+            hstream = stream_handle(stream, plan.device_id)
+        # The launch made for these pointers on this stream goes to the driver at once, without
+        # asking which context is current: the driver refuses, before it queues anything, a
+        # function of another context than the current one (CUDA_ERROR_INVALID_HANDLE) and a
+        # launch with none current (CUDA_ERROR_INVALID_CONTEXT); see _refused.
+        prepared = plan.launches.get((pointers, hstream))
+        source, via = self._via
+        if prepared is not None and source is _cuda and self._faults is None:
+            ret = via.launch(*prepared.args)                # a CUresult, 0 for CUDA_SUCCESS
+            if ret:
+                self._refused(pointers, plan, hstream, via, ret)
+        else:
+            self._launch(pointers, plan, hstream)
         return self._result(values)
 
     def _checked(self, values: Sequence, key: Optional[tuple]) -> tuple:
@@ -188,30 +193,16 @@ class Kernel:
         return values, tuple(pointers)
 
     # -- CUDA --------------------------------------------------------------------------------
-    def _launch(self, pointers: tuple, plan: Plan, stream: Any) -> None:
-        """Launch plan on this call's pointers. The launch last made for (pointers, stream) is
-        launched at once, without asking the driver which context is current: the driver
-        refuses, before it queues anything, a function of another context than the current one
-        (CUDA_ERROR_INVALID_HANDLE) and a launch with none current (CUDA_ERROR_INVALID_CONTEXT),
-        and the launch is then prepared for the context to launch in (_prepare). A debug-mode
-        kernel always asks (its fault record is per context)."""
+    def _launch(self, pointers: tuple, plan: Plan, hstream: int) -> None:
+        """Launch plan on this call's pointers and stream by way of the current context: a
+        first launch, a debug-mode kernel's (its fault record is per context), or one after
+        tests changed _cuda."""
         if plan.empty:
             return
-        if type(stream) is int:
-            hstream = stream
-        elif stream is None and TORCH_STREAM.raw is not None and plan.device_id is not None:
-            hstream = TORCH_STREAM.raw(plan.device_id)       # torch's current stream, at once
-        else:
-            hstream = stream_handle(stream, plan.device_id)
         source, via = self._via
         if source is not _cuda:                # the first launch (or tests changed _cuda)
             source, via = self._connect()
         prepared = plan.launches.get((pointers, hstream))
-        if prepared is not None and self._faults is None:
-            ret = via.launch(*prepared.args)   # a CUresult, 0 for CUDA_SUCCESS
-            if ret:
-                self._refused(pointers, plan, hstream, via, ret)
-            return
         self._launch_in_context(pointers, plan, hstream, via, prepared)
 
     def _refused(self, pointers: tuple, plan: Plan, hstream: int, via: Any, ret: Any) -> None:
