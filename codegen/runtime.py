@@ -150,7 +150,8 @@ class Kernel:
         elif stream is None and TORCH_STREAM.raw is not None and plan.device_id is not None:
             hstream = TORCH_STREAM.raw(plan.device_id)       # torch's current stream, at once
         else:
-            hstream = stream_handle(stream, plan.device_id)
+            self._launch(pointers, plan, stream)             # any other stream: resolved there
+            return self._result(values)
         # The launch made for these pointers on this stream goes to the driver at once, without
         # asking which context is current: the driver refuses, before it queues anything, a
         # function of another context than the current one (CUDA_ERROR_INVALID_HANDLE) and a
@@ -193,16 +194,22 @@ class Kernel:
         return values, tuple(pointers)
 
     # -- CUDA --------------------------------------------------------------------------------
-    def _launch(self, pointers: tuple, plan: Plan, hstream: int) -> None:
-        """Launch plan on this call's pointers and stream by way of the current context: a
-        first launch, a debug-mode kernel's (its fault record is per context), or one after
-        tests changed _cuda."""
+    def _launch(self, pointers: tuple, plan: Plan, stream: Any) -> None:
+        """Launch plan on this call's pointers and stream (a handle, or what stream_handle
+        takes): the calls __call__ does not launch itself (a first launch, a debug-mode kernel,
+        one after tests changed _cuda, another kind of stream)."""
         if plan.empty:
             return
+        hstream = stream_handle(stream, plan.device_id)
         source, via = self._via
         if source is not _cuda:                # the first launch (or tests changed _cuda)
             source, via = self._connect()
         prepared = plan.launches.get((pointers, hstream))
+        if prepared is not None and self._faults is None:      # as in __call__
+            ret = via.launch(*prepared.args)
+            if ret:
+                self._refused(pointers, plan, hstream, via, ret)
+            return
         self._launch_in_context(pointers, plan, hstream, via, prepared)
 
     def _refused(self, pointers: tuple, plan: Plan, hstream: int, via: Any, ret: Any) -> None:

@@ -98,3 +98,36 @@ def test_a_loop_end_of_symbolic_dims_is_a_check_of_the_call():
         {"expr": {"op": "+", "args": [0, {"dim": "K"}]}, "op": "<=", "bound": 2**31 - 1,
          "message": "the loop over 'k' counts with a 32-bit integer: its end must stay below "
                     "2**31"}]
+
+
+def im2col_spec(pad: int) -> str:
+    """A 3x3 im2col of a 4 x 28 x 28 x 64 int8 image into a shared tile, padded by `pad`."""
+    return f"""tlspec: 1
+name: windows
+target: sm_90a
+dims: {{N: 4, H: 28, W: 28, C: 64}}
+buffers:
+  img:   {{scope: global, shape: [N, H, W, C], dtype: int8, io: in}}
+  col:   {{scope: global, shape: [3136, 576], dtype: int8, io: out}}
+  col_s: {{scope: shared, shape: [64, 64], dtype: int8}}
+launch:
+  grid: {{bx: 49, by: 9}}
+  threads: 256
+stages:
+  - im2col: {{img: img, col: col_s, nhw_step: bx, c_step: by, kernel: 3, pad: {pad}}}
+  - copy: {{src: col_s, dst: "col[bx*64 : +64, by*64 : +64]"}}
+"""
+
+
+def test_an_im2col_window_beyond_int32_is_refused_at_its_pad():
+    """pad 2**31 - 1 fits an int32, but H + 2*pad does not: it was an int32 literal overflow
+    inside the compiler (found by the fuzzer, seed 6004 mutant 88)."""
+    assert refusals(im2col_spec(2**31 - 1)) == [(
+        "/stages/0/im2col/pad", "an im2col window along H (kernel 3, stride 1, dilation 1, pad "
+        f"2147483647) whose positions leave the 32-bit range {LATER}")]
+    assert refusals(im2col_spec(2**30 - 2))[0][1].startswith(   # H + 2*pad - 3 past 2**31 - 1
+        "an im2col window along H (kernel 3, stride 1, dilation 1, pad 1073741822)")
+    assert refusals(im2col_spec(2**29)) == [(
+        "/stages/0/im2col/pad", f"an im2col of {4 * (2**30 + 26) ** 2} output pixels "
+        f"(N*OH*OW, above 2**31 - 1) {LATER}")]
+    assert refusals(im2col_spec(1000)) == []

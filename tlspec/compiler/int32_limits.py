@@ -8,7 +8,10 @@ accesses, in 32-bit integers. What would overflow that for every call is refused
 - a constant-shaped global tensor whose regions end past offset 2**31 - 1: the partial tiles at
   its end address elements past it (guarded, never moved), and their offsets must fit too;
 - a loop whose bounds (its start, or its start plus its extent) leave the 32-bit range: its
-  variable is a 32-bit integer.
+  variable is a 32-bit integer;
+- an im2col window whose padded image extent (H + 2*pad - dilation*(KH - 1) - 1, W likewise)
+  leaves the 32-bit range for a constant image extent, or whose pad, stride or dilated kernel
+  does: window positions are 32-bit integers.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from math import prod
 from ..diagnostics import Diagnostics
 from ..expr import free_vars
 from ..expr_algebra import bounds
+from ..im2col import nhwc, windows
 from ..model import Buffer, Kernel
 from ..rules.context import Context
 
@@ -34,6 +38,7 @@ def int32_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
                    "the kernels of this release compute indices in 32-bit integers")
     context = Context(kernel, Diagnostics())
     yield from _loop_overflows(context)
+    yield from _window_overflows(kernel)
     for buffer in kernel.buffers.values():
         if not buffer.is_global:
             continue
@@ -69,6 +74,40 @@ def _loop_overflows(context: Context) -> Iterator[tuple[str, str, str]]:
             continue      # within range, or symbolic: the manifest checks it at the call
         yield (f"{stage.pointer}/{key}", f"{what} (outside the 32-bit range)", "the kernels of this release count loops with 32-bit integers: "
                "keep a loop's start and end within -2**31 .. 2**31 - 1")
+
+
+def _window_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
+    for stage in kernel.walk():
+        img = stage.regions.get("img") if stage.kind == "im2col" else None
+        if img is None or img.name not in kernel.buffers:
+            continue
+        image = nhwc(kernel.buffers[img.name].shape, stage.options)
+        sizes = [_constant(kernel, extent) for extent in image]
+        rows = sizes[0]
+        for axis, size, window in zip("HW", sizes[1:3], windows(stage.options)):
+            values = (window.pad, window.stride, window.dilation * (window.kernel - 1),
+                      window.reach, window.reach + (size or 0))
+            if not all(_fits((v, v)) for v in values):
+                yield (f"{stage.pointer}/pad", f"an im2col window along {axis} (kernel "
+                       f"{window.kernel}, stride {window.stride}, dilation {window.dilation}, "
+                       f"pad {window.pad}) whose positions leave the 32-bit range",
+                       "the kernels of this release compute window positions in 32-bit "
+                       "integers: keep pad and the dilated kernel within the image")
+                break
+            rows = None if rows is None or size is None else rows * max(window.output(size), 0)
+        else:
+            if rows is not None and rows > INT32_MAX:
+                yield (f"{stage.pointer}/pad", f"an im2col of {rows} output pixels (N*OH*OW, "
+                       "above 2**31 - 1)", "the kernels of this release index the column "
+                       "matrix's rows with 32-bit integers: a smaller pad or image, or a "
+                       "larger stride")
+
+
+def _constant(kernel: Kernel, extent) -> int | None:
+    """The value of a shape extent when the kernel's constant dims fix it, else None."""
+    found = bounds(extent, {d.name: (d.value, d.value) for d in kernel.dims.values()
+                            if not d.symbolic})
+    return found[0] if found is not None and found[0] == found[1] else None
 
 
 def _fits(rng: tuple[int, int]) -> bool:
