@@ -3,6 +3,8 @@ or the dim, as "not compiled by this release" (they validate): a constant tensor
 more elements was a division by zero / int32 literal overflow inside the compiler, and a tensor
 just below 2**31 elements whose partial tiles run past offset 2**31 - 1 compiled into a kernel
 whose index arithmetic overflowed (its bounds guards were proven away)."""
+import pytest
+
 from tlspec.compiler.support import check_supported
 from tlspec.diagnostics import Diagnostics
 from tlspec.validate import validate_text
@@ -131,3 +133,18 @@ def test_an_im2col_window_beyond_int32_is_refused_at_its_pad():
         "/stages/0/im2col/pad", f"an im2col of {4 * (2**30 + 26) ** 2} output pixels "
         f"(N*OH*OW, above 2**31 - 1) {LATER}")]
     assert refusals(im2col_spec(1000)) == []
+
+
+@pytest.mark.parametrize("grid, pointer", [
+    ('"ceildiv(N, 9223372036854775807)"', "/launch/grid/bx"),
+    ('"ceildiv(N, 1024) + 0 * 4294967296"', None),            # folds away: no constant left
+])
+def test_a_constant_beyond_int32_in_a_grid_extent_is_refused_there(grid, pointer):
+    """A grid extent or stage expression with a constant outside the 32-bit range was an int32
+    literal overflow inside the compiler (found by the fuzzer, seed 6005)."""
+    text = spec("{N: {symbolic: true}}").replace('"ceildiv(N, 1024)"', grid)
+    found = refusals(text)
+    assert [p for p, _ in found] == ([pointer] if pointer else [])
+    if pointer:
+        assert found[0][1] == ("the constant 2**63 - 1 of 'ceildiv(N, 9223372036854775807)' "
+                               f"(outside the 32-bit range) {LATER}")

@@ -9,6 +9,9 @@ accesses, in 32-bit integers. What would overflow that for every call is refused
   its end address elements past it (guarded, never moved), and their offsets must fit too;
 - a loop whose bounds (its start, or its start plus its extent) leave the 32-bit range: its
   variable is a 32-bit integer;
+- a constant outside the 32-bit range in a grid extent, a region or a stage's expression (once
+  the constant dims are substituted and the expression simplified): it becomes a 32-bit literal
+  of the kernel;
 - an im2col window whose padded image extent (H + 2*pad - dilation*(KH - 1) - 1, W likewise)
   leaves the 32-bit range for a constant image extent, or whose pad, stride or dilated kernel
   does: window positions are 32-bit integers.
@@ -16,12 +19,14 @@ accesses, in 32-bit integers. What would overflow that for every call is refused
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from math import prod
 
 from ..diagnostics import Diagnostics
-from ..expr import free_vars
+from ..expr import Const, free_vars, subexpressions, to_source
 from ..expr_algebra import bounds
 from ..im2col import nhwc, windows
+from ..limits import int_text
 from ..model import Buffer, Kernel
 from ..rules.context import Context
 
@@ -37,8 +42,12 @@ def int32_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
             yield (dim.pointer, f"dim '{dim.name}' = {dim.value}, above 2**31 - 1,",
                    "the kernels of this release compute indices in 32-bit integers")
     context = Context(kernel, Diagnostics())
-    yield from _loop_overflows(context)
-    yield from _window_overflows(kernel)
+    reported = set()                  # one problem per place: a loop's start is a constant too
+    for found in chain(_loop_overflows(context), _constant_overflows(kernel),
+                       _window_overflows(kernel)):
+        if found[0] not in reported:
+            reported.add(found[0])
+            yield found
     for buffer in kernel.buffers.values():
         if not buffer.is_global:
             continue
@@ -74,6 +83,23 @@ def _loop_overflows(context: Context) -> Iterator[tuple[str, str, str]]:
             continue      # within range, or symbolic: the manifest checks it at the call
         yield (f"{stage.pointer}/{key}", f"{what} (outside the 32-bit range)", "the kernels of this release count loops with 32-bit integers: "
                "keep a loop's start and end within -2**31 .. 2**31 - 1")
+
+
+def _constant_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
+    exprs = [(index.pointer, index.extent) for index in kernel.launch.grid]
+    for stage in kernel.walk():
+        exprs += [(f"{stage.pointer}/{option}", e) for option, e in stage.exprs.items()]
+        for ref in stage.regions.values():
+            exprs += [(ref.pointer, e) for pair in ref.dims for e in pair]
+            exprs += [(ref.pointer, e) for e in ref.steps or ()]
+    for pointer, expr in exprs:
+        huge = next((node.value for node in subexpressions(expr) if isinstance(node, Const)
+                     and not _fits((node.value, node.value))), None) if expr is not None else None
+        if huge is not None:
+            yield (pointer, f"the constant {int_text(huge)} of '{to_source(expr)}' (outside the "
+                            "32-bit range)", "the kernels of this release compute indices in "
+                                             "32-bit integers: keep constants within "
+                                             "-2**31 .. 2**31 - 1")
 
 
 def _window_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
