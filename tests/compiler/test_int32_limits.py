@@ -148,3 +148,17 @@ def test_a_constant_beyond_int32_in_a_grid_extent_is_refused_there(grid, pointer
     if pointer:
         assert found[0][1] == ("the constant 2**63 - 1 of 'ceildiv(N, 9223372036854775807)' "
                                f"(outside the 32-bit range) {LATER}")
+
+
+def test_im2col_pixels_in_images_past_int32_offsets_are_refused_at_nhw_step():
+    """Tiles of output pixels far past N*OH*OW (nhw_step up to 599999, 64 pixels each) address
+    images at offsets beyond 2**31 - 1: an int32 literal overflow inside the compiler (found by
+    the fuzzer, seed 6007, with the whole column matrix as one block's tile)."""
+    text = im2col_spec(1).replace("grid: {bx: 49, by: 9}", "grid: {bx: 600000, by: 9}").replace(
+        "col: col_s, nhw_step: bx", 'col: "col[0 : +64, by*64 : +64]", nhw_step: bx').replace(
+        '  - copy: {src: col_s, dst: "col[bx*64 : +64, by*64 : +64]"}\n', "")
+    (found,) = refusals(text)
+    assert found == ("/stages/0/im2col/nhw_step", "an im2col whose blocks compute output pixels "
+                     "up to 38399999 (nhw_step up to 599999, tiles of 64 pixels) in images whose "
+                     f"offsets leave the 32-bit range {LATER}")
+    assert refusals(im2col_spec(1)) == []

@@ -44,7 +44,7 @@ def int32_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
     context = Context(kernel, Diagnostics())
     reported = set()                  # one problem per place: a loop's start is a constant too
     for found in chain(_loop_overflows(context), _constant_overflows(kernel),
-                       _window_overflows(kernel)):
+                       _window_overflows(context)):
         if found[0] not in reported:
             reported.add(found[0])
             yield found
@@ -102,8 +102,9 @@ def _constant_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
                                              "-2**31 .. 2**31 - 1")
 
 
-def _window_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
-    for stage in kernel.walk():
+def _window_overflows(context: Context) -> Iterator[tuple[str, str, str]]:
+    kernel = context.kernel
+    for stage, scope in context.stages():
         img = stage.regions.get("img") if stage.kind == "im2col" else None
         if img is None or img.name not in kernel.buffers:
             continue
@@ -127,6 +128,28 @@ def _window_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
                        "above 2**31 - 1)", "the kernels of this release index the column "
                        "matrix's rows with 32-bit integers: a smaller pad or image, or a "
                        "larger stride")
+            elif rows is not None and None not in sizes:
+                yield from _pixel_overflows(context, stage, scope, sizes, rows // sizes[0])
+
+
+def _pixel_overflows(context: Context, stage, scope, sizes: list[int],
+                     per_image: int) -> Iterator[tuple[str, str, str]]:
+    """The output pixels the blocks of an im2col compute (tile nhw_step of the tile's rows)
+    reach images whose offsets leave the 32-bit range: past N*OH*OW they are read guarded, but
+    their offsets are still computed."""
+    col, step = stage.regions.get("col"), stage.exprs.get("nhw_step")
+    if col is None or not col.dims or step is None or per_image <= 0:
+        return
+    tile_rows, steps = context.const(col.extents[0], scope), context.bounds(step, scope)
+    if tile_rows is None or steps is None:
+        return
+    last = (steps[1] + 1) * tile_rows - 1
+    if (last // per_image + 1) * sizes[1] * sizes[2] * sizes[3] > INT32_MAX:
+        yield (f"{stage.pointer}/nhw_step", f"an im2col whose blocks compute output pixels up to "
+               f"{last} (nhw_step up to {steps[1]}, tiles of {tile_rows} pixels) in images whose "
+               "offsets leave the 32-bit range",
+               f"nhw_step indexes tiles of {tile_rows} output pixels: keep it below "
+               f"ceildiv(N*OH*OW, {tile_rows}), the tiles of the column matrix")
 
 
 def _constant(kernel: Kernel, extent) -> int | None:
