@@ -109,7 +109,7 @@ def _window_overflows(context: Context) -> Iterator[tuple[str, str, str]]:
         if img is None or img.name not in kernel.buffers:
             continue
         image = nhwc(kernel.buffers[img.name].shape, stage.options)
-        sizes = [_constant(kernel, extent) for extent in image]
+        sizes = [context.const(extent) for extent in image]
         rows = sizes[0]
         for axis, size, window in zip("HW", sizes[1:3], windows(stage.options)):
             values = (window.pad, window.stride, window.dilation * (window.kernel - 1),
@@ -150,13 +150,6 @@ def _pixel_overflows(context: Context, stage, scope, sizes: list[int],
                "offsets leave the 32-bit range",
                f"nhw_step indexes tiles of {tile_rows} output pixels: keep it below "
                f"ceildiv(N*OH*OW, {tile_rows}), the tiles of the column matrix")
-
-
-def _constant(kernel: Kernel, extent) -> int | None:
-    """The value of a shape extent when the kernel's constant dims fix it, else None."""
-    found = bounds(extent, {d.name: (d.value, d.value) for d in kernel.dims.values()
-                            if not d.symbolic})
-    return found[0] if found is not None and found[0] == found[1] else None
 
 
 def _fits(rng: tuple[int, int]) -> bool:
