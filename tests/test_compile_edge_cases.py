@@ -517,3 +517,17 @@ def test_a_kernel_of_more_stages_than_the_limit_is_refused_at_the_first_past_it(
     assert error.message == (f"kernel 'many' has {MAX_STAGES + 1} stages (loop bodies "
                              f"included); a kernel holds at most {MAX_STAGES}")
     assert error.location.line == 8 + MAX_STAGES + 4       # the loop's copy, 1025th stage
+
+
+def test_a_kernel_of_only_an_alloc_barrier_compiles_to_a_kernel_that_does_nothing(tmp_path):
+    """Its stages left nothing after the declarations, and a pass built an empty SeqStmt,
+    which tvm refuses (an internal compiler error; found by the fuzzer, seed 6008)."""
+    from tlspec.compiler.driver import compile_paths
+
+    spec = tmp_path / "idle.tlspec.yaml"
+    spec.write_text("tlspec: 1\nname: idle\ndims: {M: 1024}\nbuffers:\n"
+                    "  A: {scope: global, shape: [M], dtype: float16, io: in}\n"
+                    "launch: {grid: {bx: 8}, threads: 128}\n"
+                    "stages:\n  - alloc_barrier: {name: bar}\n")
+    result = compile_paths([str(spec)], str(tmp_path / "out"), workers=1)
+    assert result.ok and result.kernels == ["idle"], result.diagnostics.render_text()

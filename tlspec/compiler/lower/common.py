@@ -102,6 +102,8 @@ def guard(condition: tirx.PrimExpr | None, body: Stmt) -> Stmt:
 
 def seq(stmts: list[Stmt]) -> Stmt:
     stmts = [s for s in stmts if s is not None]
+    if not stmts:
+        return tirx.Evaluate(0)          # a no-op: tvm refuses an empty SeqStmt
     return stmts[0] if len(stmts) == 1 else tirx.SeqStmt(stmts)
 
 
