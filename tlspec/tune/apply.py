@@ -55,7 +55,7 @@ def apply_records(kernels: list[Kernel], diags: Diagnostics) -> Applied:
             continue
         names: dict[str, str] = {}        # a winner's label -> its variant's name
         plan = Dispatch([n for n, d in kernel.dims.items() if d.symbolic])
-        for size_class, choice in classes.items():
+        for size, choice in classes.items():
             if choice == kernel.choice:
                 continue                  # the kernel itself runs this class
             if label(choice) not in names:
@@ -66,7 +66,7 @@ def apply_records(kernels: list[Kernel], diags: Diagnostics) -> Applied:
                 names[label(choice)] = name
                 out.append(variant)
                 first[name] = None
-            plan.classes[size_class] = names[label(choice)]
+            plan.classes[size] = names[label(choice)]
         if plan.classes:
             dispatch[kernel.name] = plan
     return Applied(out, dispatch, first)
