@@ -162,3 +162,36 @@ def test_im2col_pixels_in_images_past_int32_offsets_are_refused_at_nhw_step():
                      "up to 38399999 (nhw_step up to 599999, tiles of 64 pixels) in images whose "
                      f"offsets leave the 32-bit range {LATER}")
     assert refusals(im2col_spec(1)) == []
+
+
+@pytest.mark.parametrize("multiple", [2**30, 2**31 - 2, 2**31 - 1])
+def test_a_multiple_of_near_2_to_the_31_compiles(tmp_path, multiple):
+    """The passes' divisibility proofs wrote a dim of `multiple_of` m as q * m: multiplied by an
+    element size, m near 2**31 became an int32 literal overflow inside the compiler (fuzz seed
+    6008, docs/spec.md's pitched_copy with multiple_of 2147483647). They now use gcd(m, the
+    divisor), which proves the same."""
+    pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
+    from conftest import compile_here
+
+    source = tmp_path / "pitched.tlspec.yaml"
+    source.write_text(PITCHED.replace("MULTIPLE", str(multiple)))
+    compile_here(tmp_path / "out", source)
+
+
+PITCHED = """tlspec: 1
+name: pitched_copy
+dims:
+  M: symbolic
+  N: {symbolic: true, multiple_of: MULTIPLE}
+  LD: {symbolic: true, multiple_of: 8}
+buffers:
+  A:   {scope: global, shape: [M, N], strides: [LD, 1], dtype: float16, io: in}
+  B:   {scope: global, shape: [M, N], dtype: float16, io: out}
+  A_s: {scope: shared, shape: [64, 64], dtype: float16}
+launch:
+  grid: {bx: "ceildiv(N, 64)", by: "ceildiv(M, 64)"}
+  threads: 128
+stages:
+  - copy: {src: "A[by*64 : +64, bx*64 : +64]", dst: A_s}
+  - copy: {src: A_s, dst: "B[by*64 : +64, bx*64 : +64]"}
+"""

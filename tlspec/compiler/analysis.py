@@ -3,6 +3,7 @@ thread index, shared tiles, and the stage each lowered statement came from."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from math import gcd
 
 import tvm
 import tvm_ffi
@@ -58,12 +59,25 @@ def divisible(func: tirx.PrimFunc, value: tirx.PrimExpr, factor: int) -> bool:
     their `multiple_of`), block indices and loop variables."""
     if factor == 1:
         return True
-    multiples = attr(func, "tlspec.multiples", {})
-    substitution = {var: tirx.Var(var.name + "_q", "int32") * int(m) for var, m in multiples.items()}
-    value = tvm_ffi.structural_map(
-        value, (tirx.Var, lambda v: next((e for k, e in substitution.items() if k.same_as(v)), v)),
-        order="post") if substitution else value
+    value = with_multiples(func, value, factor, lambda var, m: tirx.Var(var.name + "_q",
+                                                                         "int32") * m)
     return tvm.sym.Analyzer().can_prove(tirx.floormod(value, factor) == 0)
+
+
+def with_multiples(func: tirx.PrimFunc, value: tirx.PrimExpr, factor: int,
+                   write) -> tirx.PrimExpr:
+    """`value` with each dim of a `multiple_of` m replaced by `write(dim, g)`, g = gcd(m,
+    factor). A multiple of m takes the same values modulo `factor` as a multiple of g, so
+    whether `value` is a multiple of `factor` does not change, and no constant of the result
+    grows past int32 (m may be near 2**31; m * an element size is not)."""
+    multiples = attr(func, "tlspec.multiples", {})
+
+    def substitute(var):
+        m = next((int(m) for k, m in multiples.items() if k.same_as(var)), None)
+        return var if m is None else write(var, gcd(m, factor))
+
+    return tvm_ffi.structural_map(value, (tirx.Var, substitute), order="post") \
+        if multiples else value
 
 
 def varies_in_cluster(func: tirx.PrimFunc, exprs, ranks: list[int]) -> tirx.Var | None:

@@ -22,23 +22,13 @@ import tvm_ffi
 from tvm import tirx
 from tvm.ir.expr import TensorLoad
 
-from ..analysis import attr, divisible
+from ..analysis import divisible, with_multiples
 
 
 def _seen_aligned(base: tirx.PrimExpr, lanes: int) -> bool:
     """What code generation checks: the modular set of `base` by a fresh analyzer."""
     known = tvm.sym.Analyzer().modular_set(base)
     return known.coeff % lanes == 0 and known.base % lanes == 0
-
-
-def _with_multiples(func: tirx.PrimFunc, base: tirx.PrimExpr) -> tirx.PrimExpr:
-    """`base` with each dim of a `multiple_of` m written `N // m * m`: the same value (the
-    wrapper checks it), and a modular set that shows the multiple."""
-    multiples = attr(func, "tlspec.multiples", {})
-    return tvm_ffi.structural_map(
-        base, (tirx.Var, lambda v: next((tirx.floordiv(v, int(m)) * int(m)
-                                         for k, m in multiples.items() if k.same_as(v)), v)),
-        order="post") if multiples else base
 
 
 def _aligned_base(func: tirx.PrimFunc, index) -> tirx.PrimExpr | None:
@@ -49,7 +39,9 @@ def _aligned_base(func: tirx.PrimFunc, index) -> tirx.PrimExpr | None:
     lanes = int(index.lanes)
     if _seen_aligned(index.base, lanes) or not divisible(func, index.base, lanes):
         return None
-    base = _with_multiples(func, index.base)
+    # each dim of a `multiple_of` written `N // g * g`: the same value (the wrapper checks the
+    # multiple), and a modular set that shows it
+    base = with_multiples(func, index.base, lanes, lambda var, g: tirx.floordiv(var, g) * g)
     return base if _seen_aligned(base, lanes) else None
 
 
