@@ -171,27 +171,15 @@ def test_a_multiple_of_near_2_to_the_31_compiles(tmp_path, multiple):
     6008, docs/spec.md's pitched_copy with multiple_of 2147483647). They now use gcd(m, the
     divisor), which proves the same."""
     pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-    from conftest import compile_here
+    from conftest import ROOT, compile_here
+    from doc_examples import fenced_blocks
 
+    (pitched,) = [b.text for b in fenced_blocks(ROOT / "docs/spec.md")
+                  if "name: pitched_copy" in b.text]
     source = tmp_path / "pitched.tlspec.yaml"
-    source.write_text(PITCHED.replace("MULTIPLE", str(multiple)))
+    text = pitched.replace("N: {symbolic: true, multiple_of: 8}",
+                           f"N: {{symbolic: true, multiple_of: {multiple}}}")
+    assert text != pitched
+    source.write_text(text)
     compile_here(tmp_path / "out", source)
 
-
-PITCHED = """tlspec: 1
-name: pitched_copy
-dims:
-  M: symbolic
-  N: {symbolic: true, multiple_of: MULTIPLE}
-  LD: {symbolic: true, multiple_of: 8}
-buffers:
-  A:   {scope: global, shape: [M, N], strides: [LD, 1], dtype: float16, io: in}
-  B:   {scope: global, shape: [M, N], dtype: float16, io: out}
-  A_s: {scope: shared, shape: [64, 64], dtype: float16}
-launch:
-  grid: {bx: "ceildiv(N, 64)", by: "ceildiv(M, 64)"}
-  threads: 128
-stages:
-  - copy: {src: "A[by*64 : +64, bx*64 : +64]", dst: A_s}
-  - copy: {src: A_s, dst: "B[by*64 : +64, bx*64 : +64]"}
-"""
