@@ -1,0 +1,113 @@
+"""The transpose's loops (tlspec.compiler.lower.transpose) run on the CPU by tests/tir_eval.py,
+thread after thread, over a shared-memory pool of random bytes: every element of dst is the
+element of src at the transposed position, for each layout on either side (row-major, padded,
+32 / 64 / 128-byte swizzles, written here from the hardware's definition of TMA's swizzle), each
+element size, batch dimensions and thread counts that do not divide the work; and nothing of
+the pool outside dst changes. The GPU tests check the compiled kernels (tests/gpu)."""
+import numpy as np
+import pytest
+
+pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+from pipeline_support import run_through, tile_ir
+from tir_eval import run_threads
+
+DTYPES = {"int8": 1, "float16": 2, "float32": 4, "float64": 8}
+
+
+def offset(layout: str, shape: tuple, elem: int, index: tuple) -> int:
+    """The byte offset of element `index` of a tile: rows of `shape[-1]` elements, padded by 16
+    bytes (`padded`), or rows filling whole S-byte spans whose 16-byte chunks are XORed with the
+    span's row number modulo the chunks per span (TMA's CU_TENSOR_MAP_SWIZZLE_<S>B, the pattern
+    repeating every 8 spans: chunk bits [4, 4 + log2(S / 16)) ^= address bits [7, ...))."""
+    cols = shape[-1] * elem
+    if layout == "padded":
+        pitch = cols + 16
+    elif layout.startswith("swizzle_"):
+        span = int(layout[len("swizzle_"):-1])
+        pitch = -(-cols // span) * span
+    else:
+        pitch = cols
+    row = 0
+    for extent, i in zip(shape[:-1], index[:-1]):
+        row = row * extent + i
+    address = row * pitch + index[-1] * elem
+    if layout.startswith("swizzle_"):
+        chunks = span // 16
+        address ^= ((address >> 7) % chunks) << 4
+    return address
+
+
+def spec(shape, dtype, src_layout, dst_layout, threads, options=""):
+    *batch, rows, cols = shape
+    dims = ", ".join(map(str, batch))
+    src = f"[{dims + ', ' if batch else ''}{rows}, {cols}]"
+    dst = f"[{dims + ', ' if batch else ''}{cols}, {rows}]"
+    return f"""
+tlspec: 1
+name: t
+target: sm_90a
+buffers:
+  A: {{scope: global, shape: {src}, dtype: {dtype}, io: in}}
+  B: {{scope: global, shape: {dst}, dtype: {dtype}, io: out}}
+  S: {{scope: shared.dyn, shape: {src}, dtype: {dtype}, layout: {src_layout}}}
+  D: {{scope: shared.dyn, shape: {dst}, dtype: {dtype}, layout: {dst_layout}}}
+launch:
+  grid: {{bx: 1}}
+  threads: {threads}
+stages:
+  - copy: {{src: A, dst: S}}
+  - sync_threads:
+  - transpose: {{src: S, dst: D{options}}}
+  - sync_threads:
+  - copy: {{src: D, dst: B}}
+"""
+
+
+def transposed_on_cpu(text: str, shape, dtype: str, src_layout: str, dst_layout: str,
+                      threads: int):
+    func = run_through(tile_ir(text), "LowerTileOp")["main"]
+    placed = {}
+    import tvm_ffi
+    from tvm import tirx
+
+    tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, lambda d: placed.update(
+        {d.buffer.name: int(d.buffer.elem_offset)})), order="pre")
+    elem = DTYPES[dtype]
+    rng = np.random.default_rng(7)
+    pool = rng.integers(1, 256, int(func.attrs["tlspec.shared_bytes"]), dtype=np.uint8)
+    before = pool.copy()
+    dst_shape = (*shape[:-2], shape[-1], shape[-2])
+    src_base, dst_base = placed["_flat_S"] * elem, placed["_flat_D"] * elem
+    run_threads(func, "/stages/2/transpose", {"tlspec_smem.data": pool}, threads, {})
+    written = np.zeros(len(pool), bool)
+    for index in np.ndindex(*dst_shape):
+        at = dst_base + offset(dst_layout, dst_shape, elem, index)
+        source = (*index[:-2], index[-1], index[-2])
+        frm = src_base + offset(src_layout, shape, elem, source)
+        assert bytes(pool[at:at + elem]) == bytes(before[frm:frm + elem]), (index, source)
+        written[at:at + elem] = True
+    assert (pool[~written] == before[~written]).all(), "bytes outside dst changed"
+
+
+LAYOUTS = ["row_major", "padded", "swizzle_32B", "swizzle_64B", "swizzle_128B"]
+
+
+@pytest.mark.parametrize("dst_layout", LAYOUTS)
+@pytest.mark.parametrize("src_layout", ["padded", "swizzle_128B"])
+def test_fp16_tiles_of_every_layout(src_layout, dst_layout):
+    shape = (32, 64)
+    transposed_on_cpu(spec(shape, "float16", src_layout, dst_layout, 128), shape, "float16",
+                      src_layout, dst_layout, 128)
+
+
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+def test_every_element_size(dtype):
+    shape = (16, 32)
+    transposed_on_cpu(spec(shape, dtype, "padded", "swizzle_64B", 64), shape, dtype, "padded",
+                      "swizzle_64B", 64)
+
+
+def test_batched_tiles_and_threads_that_do_not_divide_the_work():
+    shape = (3, 8, 24)
+    transposed_on_cpu(spec(shape, "float16", "row_major", "padded", 96), shape, "float16",
+                      "row_major", "padded", 96)
