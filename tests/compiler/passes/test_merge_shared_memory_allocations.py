@@ -98,3 +98,31 @@ def test_mbarriers_are_numbered_the_specs_first_then_each_copys_tma_load():
     assert slots == [("tma_copy", None), ("copy", 2), ("copy", None), ("copy", 3),
                      ("copy", None), ("copy", None)]
     assert [int(e) for e in views["_tlspec_mbar"].shape] == [4]
+
+
+BARRIERS_ONLY = """
+tlspec: 1
+name: barriers_only
+target: sm_90a
+buffers:
+  A: {scope: global, shape: [64], dtype: float32, io: in}
+  B: {scope: global, shape: [64], dtype: float32, io: out}
+launch:
+  grid: {bx: 1}
+  threads: 64
+stages:
+  - alloc_barrier: {name: bar}
+  - barrier_arrive: {barrier: bar}
+  - barrier_wait: {barrier: bar, parity: 0}
+  - copy: {src: A, dst: B}
+"""
+
+
+def test_mbarriers_without_tiles_are_declared_after_the_thread_indices():
+    """With no shared tile there is no tile allocation to put the pool in place of: the pool
+    and its mbarriers were never declared, an internal compiler error (fuzz seed 6009)."""
+    func, views = merged(BARRIERS_ONLY)
+    assert "_tlspec_mbar" in views
+    top = func.body.body.seq
+    kinds = [type(s).__name__ for s in top]
+    assert kinds[:6] == ["ScopeIdDefStmt"] * 4 + ["AllocBuffer", "DeclBuffer"], kinds

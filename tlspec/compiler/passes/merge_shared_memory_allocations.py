@@ -121,7 +121,8 @@ def _number_mbarriers(func):
 
 
 def _replace_allocations(body, declarations):
-    """Drop the shared AllocBuffers; put the pool and its views where the first one was."""
+    """Drop the shared AllocBuffers; put the pool and its views where the first one was, or
+    after the thread indices' definitions when there is none (mbarriers and no tile)."""
     done = []
 
     def on_seq(seq):
@@ -135,4 +136,15 @@ def _replace_allocations(body, declarations):
             out.append(stmt)
         return tirx.SeqStmt(out)
 
-    return tvm_ffi.structural_map(body, (tirx.SeqStmt, on_seq), order="post")
+    body = tvm_ffi.structural_map(body, (tirx.SeqStmt, on_seq), order="post")
+    if done:
+        return body
+
+    def after_thread_indices(seq):          # where the tiles' AllocBuffers would have been
+        ids = [i for i, stmt in enumerate(seq.seq) if isinstance(stmt, tirx.ScopeIdDefStmt)]
+        if not ids:
+            return seq
+        at = ids[-1] + 1
+        return tirx.SeqStmt([*seq.seq[:at], *declarations, *seq.seq[at:]])
+
+    return tvm_ffi.structural_map(body, (tirx.SeqStmt, after_thread_indices), order="post")
