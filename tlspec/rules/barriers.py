@@ -75,6 +75,12 @@ def _delivered(ctx: Context, stage: Stage, scope: Scope) -> tuple[str, int | Non
     return barrier.name, prod(extents) * DTYPE_BYTES[ctx.buffer(ref).dtype]
 
 
+def _loads(ctx: Context, stage: Stage) -> bool:
+    """Whether a tma_copy writes a shared tile (a load, which completes on a barrier)."""
+    ref = stage.regions.get("dst")
+    return ref is not None and ref.name in ctx.kernel.buffers and ctx.buffer(ref).is_shared
+
+
 def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> None:
     """Within one stage list (the kernel's, or a loop body), the expect_tx of the arrivals on a
     barrier must add up to the bytes of the copies completing on it: too few lets the wait
@@ -91,6 +97,21 @@ def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> 
             name = stage.barriers["barrier"].name
             announced.setdefault(name, []).append((stage, ctx.const(stage.exprs["expect_tx"],
                                                                      scope)))
+    unattributed = any(not stage.barriers and (stage.kind == "gather" and "rows" in stage.options
+                                               or stage.kind == "tma_copy" and _loads(ctx, stage))
+                       for stage in stages)
+    # an arrival's bytes that no copy delivers hang the wait, unless an asynchronous copy of
+    # this list names no barrier (reported itself): it may be the one they are for
+    for name, arrivals in announced.items():
+        counts = [count for _, count in arrivals]
+        if name not in delivered and not unattributed and any(count != 0 for count in counts):
+            stage = next(stage for stage, count in arrivals if count != 0)
+            amount = "a number of" if None in counts else str(sum(c for c in counts if c))
+            ctx.error(pointer_join(stage.pointer, "expect_tx"),
+                      f"expect_tx announces {amount} bytes on '{name}' but no asynchronous copy "
+                      "completes on it, so a wait on it never returns (the kernel hangs)",
+                      f"give the copies the arrival is for `barrier: {name}` in the same stage "
+                      "list, or remove expect_tx for an arrival without bytes")
     for name, sizes in delivered.items():
         arrivals = announced.get(name, [])
         if not arrivals:
