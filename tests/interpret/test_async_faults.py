@@ -345,6 +345,7 @@ def test_an_arrival_past_arrive_count():
         - alloc_barrier: {name: bar}
         - barrier_arrive: {barrier: bar, expect_tx: 128}
         - barrier_arrive: {barrier: bar}
+        - tma_copy: {src: "A[0 : +64]", dst: A_s, barrier: bar}
     """)
     assert error(extra, random((64,))).splitlines()[0] == (
         "<string>:13:5: error: barrier_arrive in block (bx=0): arrives on 'bar' in phase 0, which "
