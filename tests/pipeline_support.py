@@ -47,3 +47,30 @@ launch:
 stages:
 """ + "".join(f'  - gather: {{src: "table[:, {64 * i} : +64]", dst: "out[bx*16 : +16, '
               f'{64 * i} : +64]", index: "idx[bx*16 : +16]"}}\n' for i in range(stages))
+
+
+def transpose_kernel(shape: tuple, dtype: str, src_layout: str = "auto", dst_layout: str = "auto",
+                     threads: int = 128, options: str = "") -> str:
+    """A tensor of `shape` loaded into the tile S, transposed into D (the stage
+    /stages/2/transpose, with `options` appended), D stored."""
+    *batch, rows, cols = shape
+    lead = "".join(f"{b}, " for b in batch)
+    return f"""
+tlspec: 1
+name: t
+target: sm_90a
+buffers:
+  A: {{scope: global, shape: [{lead}{rows}, {cols}], dtype: {dtype}, io: in}}
+  B: {{scope: global, shape: [{lead}{cols}, {rows}], dtype: {dtype}, io: out}}
+  S: {{scope: shared.dyn, shape: [{lead}{rows}, {cols}], dtype: {dtype}, layout: {src_layout}}}
+  D: {{scope: shared.dyn, shape: [{lead}{cols}, {rows}], dtype: {dtype}, layout: {dst_layout}}}
+launch:
+  grid: {{bx: 1}}
+  threads: {threads}
+stages:
+  - copy: {{src: A, dst: S}}
+  - sync_threads:
+  - transpose: {{src: S, dst: D{options}}}
+  - sync_threads:
+  - copy: {{src: D, dst: B}}
+"""

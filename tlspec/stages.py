@@ -40,7 +40,7 @@ STAGE_KINDS: dict[str, StageKind] = {kind.name: kind for kind in (
     StageKind("scatter", ("src", "dst", "index", "each", "out_of_range", "coalesced_width",
                           "eviction_policy", "col", "rows", QUIET),
               regions=("src", "dst", "index"), exprs=("col",)),
-    StageKind("transpose", ("src", "dst"), regions=("src", "dst")),
+    StageKind("transpose", ("src", "dst", "form"), regions=("src", "dst")),
     StageKind("im2col", (*_IM2COL_OPTIONS, "fill", "layout", QUIET), regions=("img", "col"),
               exprs=("nhw_step", "c_step")),
     StageKind("c2d_im2col", _IM2COL_OPTIONS, regions=("img", "col"), exprs=("nhw_step", "c_step"),

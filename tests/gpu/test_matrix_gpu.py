@@ -4,16 +4,16 @@ outputs poisoned first.
 
 Per stage kind the matrix covers the dtypes float16, bfloat16, float32 and int8 and symbolic dims
 launched with sizes that divide the tile and sizes that do not (partial tiles): copy by TMA (with
-32-, 64- and 128-byte swizzled tiles) and by SIMT loops (padded, row-major and auto tiles,
-register fragments with a loop_layout, global -> global, unaligned scalar copies); transpose
-(padded or TMA-loaded source, TMA and SIMT stores, a batched 3-D form); gather and scatter (int32
-and int64 indices, column tiles, whole rows); im2col (stride 2, dilation 2, padding 0 and 2,
-kernels 1, 2, 3 and 5, non-square images, OW != W, tiles spanning several taps, a tile built in
-shared memory or written straight to global memory); `for` loops (nested, start != 0, symbolic
-extents, TMA in a loop, double-buffered slots, fragments); copies loaded by cp.async (4, 8 and
-16 bytes, zero fill past the end, a loop); tensor maps (two boxes of one tensor, one descriptor
-shared by several copies). Every output lies inside a larger
-poisoned buffer, and the poison around it must survive: no write lands past a partial tile.
+32-, 64- and 128-byte swizzled tiles) and by SIMT loops (padded, row-major and auto tiles, register
+fragments with a loop_layout, global -> global, unaligned scalar copies); transpose (padded or
+TMA-loaded source, TMA and SIMT stores, a batched 3-D form; the column and the blocks forms); gather
+and scatter (int32 and int64 indices, column tiles, whole rows); im2col (stride 2, dilation 2,
+padding 0 and 2, kernels 1, 2, 3 and 5, non-square images, OW != W, tiles spanning several taps, a
+tile built in shared memory or written straight to global memory); `for` loops (nested, start != 0,
+symbolic extents, TMA in a loop, double-buffered slots, fragments); copies loaded by cp.async (4, 8
+and 16 bytes, zero fill past the end, a loop); tensor maps (two boxes of one tensor, one descriptor
+shared by several copies). Every output lies inside a larger poisoned buffer, and the poison around
+it must survive: no write lands past a partial tile.
 
 Imports only the compiled package, torch and pytest: set TLSPEC_MATRIX to the package directory
 (default: build/tlspec_matrix, what `tlspec compile tests/gpu/matrix -o build/tlspec_matrix`
@@ -120,13 +120,14 @@ TRANSPOSE_CASES = [pytest.param(tag, m, n, id=f"{tag}-{m}x{n}") for tag in TAGS
                    for m, n in transpose_sizes(tag)]
 
 
+@pytest.mark.parametrize("form", ["", "blocks_"])
 @pytest.mark.parametrize("tag, m, n", TRANSPOSE_CASES)
-def test_transpose(tag, m, n):
-    """B = C = A^T, M x N -> N x M; B stored by TMA, C by a SIMT loop."""
+def test_transpose(tag, m, n, form):
+    """B = C = A^T, M x N -> N x M; B stored by TMA, C by a SIMT loop; both transpose forms."""
     dtype = DTYPES[tag]
     a = random((m, n), dtype)
     b, c = guarded((n, m), dtype), guarded((n, m), dtype)
-    kernel(f"transpose_{tag}")(a, b, c)
+    kernel(f"transpose_{form}{tag}")(a, b, c)
     sync()
     expected = a.t().contiguous()
     for name, out in (("B", b), ("C", c)):
@@ -134,12 +135,13 @@ def test_transpose(tag, m, n):
         assert_guards(out, name)
 
 
+@pytest.mark.parametrize("form", ["", "blocks_"])
 @pytest.mark.parametrize("batch, m, n", cases((1, 32, 64), (2, 64, 32), (3, 40, 104), (5, 8, 8)))
-def test_transpose_batched(batch, m, n):
+def test_transpose_batched(batch, m, n, form):
     """B[b] = C[b] = A[b]^T, two matrices per block: an odd batch leaves half a block outside."""
     a = random((batch, m, n), torch.float16)
     b, c = guarded((batch, n, m), torch.float16), guarded((batch, n, m), torch.float16)
-    kernel("transpose_batched_f16")(a, b, c)
+    kernel(f"transpose_{form}batched_f16")(a, b, c)
     sync()
     expected = a.transpose(1, 2).contiguous()
     for name, out in (("B", b), ("C", c)):
@@ -329,6 +331,7 @@ def test_every_matrix_kernel_is_tested():
                                              "gather", "scatter") for tag in TAGS}
     expected |= {f"{kind}_{tag}_evict" for kind in ("gather", "scatter") for tag in TAGS}
     expected.add("copy_evict_chunked_f32")
+    expected |= {f"transpose_blocks_{tag}" for tag in TAGS} | {"transpose_blocks_batched_f16"}
     expected |= {"copy_unaligned_f32", "copy_unaligned_i8", "transpose_batched_f16",
                  "gather_whole_f32", "for_tma_f32", "for_slots_bf16", "for_fragment_i8"}
     expected |= set(IM2COL)

@@ -15,7 +15,7 @@ from ..source import pointer_join
 # stage options that are integers in the schema and may name a tunable parameter instead
 INTEGER_OPTIONS = ("coalesced_width", "num_stages")
 # stage options that are enums of strings in the schema and may name an instruction choice
-ENUM_OPTIONS = ("prefer_instruction", "eviction_policy")
+ENUM_OPTIONS = ("prefer_instruction", "eviction_policy", "form")
 
 
 def define_tunables(data: dict[str, list[int] | list[str]], define: Callable[..., bool],

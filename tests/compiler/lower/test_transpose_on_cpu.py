@@ -1,4 +1,4 @@
-"""The transpose's loops (tlspec.compiler.lower.transpose) run on the CPU by tests/tir_eval.py,
+"""The transpose's loops (tlspec.compiler.lower.transpose), in both forms, run on the CPU by tests/tir_eval.py,
 thread after thread, over a shared-memory pool of random bytes: every element of dst is the
 element of src at the transposed position, for each layout on either side (row-major, padded,
 32 / 64 / 128-byte swizzles, written here from the hardware's definition of TMA's swizzle), each
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
-from pipeline_support import run_through, tile_ir
+import tvm_ffi
+from pipeline_support import run_through, tile_ir, transpose_kernel
+from tvm import tirx
 from tir_eval import run_threads
 
 DTYPES = {"int8": 1, "float16": 2, "float32": 4, "float64": 8}
@@ -37,41 +39,17 @@ def offset(layout: str, shape: tuple, elem: int, index: tuple) -> int:
     return address
 
 
-def spec(shape, dtype, src_layout, dst_layout, threads, options=""):
-    *batch, rows, cols = shape
-    dims = ", ".join(map(str, batch))
-    src = f"[{dims + ', ' if batch else ''}{rows}, {cols}]"
-    dst = f"[{dims + ', ' if batch else ''}{cols}, {rows}]"
-    return f"""
-tlspec: 1
-name: t
-target: sm_90a
-buffers:
-  A: {{scope: global, shape: {src}, dtype: {dtype}, io: in}}
-  B: {{scope: global, shape: {dst}, dtype: {dtype}, io: out}}
-  S: {{scope: shared.dyn, shape: {src}, dtype: {dtype}, layout: {src_layout}}}
-  D: {{scope: shared.dyn, shape: {dst}, dtype: {dtype}, layout: {dst_layout}}}
-launch:
-  grid: {{bx: 1}}
-  threads: {threads}
-stages:
-  - copy: {{src: A, dst: S}}
-  - sync_threads:
-  - transpose: {{src: S, dst: D{options}}}
-  - sync_threads:
-  - copy: {{src: D, dst: B}}
-"""
-
-
 def transposed_on_cpu(text: str, shape, dtype: str, src_layout: str, dst_layout: str,
                       threads: int):
     func = run_through(tile_ir(text), "LowerTileOp")["main"]
     placed = {}
-    import tvm_ffi
-    from tvm import tirx
 
     tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, lambda d: placed.update(
         {d.buffer.name: int(d.buffer.elem_offset)})), order="pre")
+    allocated = []
+    tvm_ffi.structural_walk(func.body, (tirx.AllocBuffer, lambda a: allocated.append(
+        a.buffer.name)), order="pre")
+    assert ("block" in allocated) == ("form: blocks" in text)      # the form asked for ran
     elem = DTYPES[dtype]
     rng = np.random.default_rng(7)
     pool = rng.integers(1, 256, int(func.attrs["tlspec.shared_bytes"]), dtype=np.uint8)
@@ -92,22 +70,39 @@ def transposed_on_cpu(text: str, shape, dtype: str, src_layout: str, dst_layout:
 LAYOUTS = ["row_major", "padded", "swizzle_32B", "swizzle_64B", "swizzle_128B"]
 
 
+FORMS = {"columns": "", "blocks": ", form: blocks"}
+
+
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("dst_layout", LAYOUTS)
-@pytest.mark.parametrize("src_layout", ["padded", "swizzle_128B"])
-def test_fp16_tiles_of_every_layout(src_layout, dst_layout):
+@pytest.mark.parametrize("src_layout", ["row_major", "padded", "swizzle_128B"])
+def test_fp16_tiles_of_every_layout(src_layout, dst_layout, form):
     shape = (32, 64)
-    transposed_on_cpu(spec(shape, "float16", src_layout, dst_layout, 128), shape, "float16",
-                      src_layout, dst_layout, 128)
+    transposed_on_cpu(transpose_kernel(shape, "float16", src_layout, dst_layout, 128, FORMS[form]), shape,
+                      "float16", src_layout, dst_layout, 128)
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("dtype", sorted(DTYPES))
-def test_every_element_size(dtype):
+def test_every_element_size(dtype, form):
     shape = (16, 32)
-    transposed_on_cpu(spec(shape, dtype, "padded", "swizzle_64B", 64), shape, dtype, "padded",
-                      "swizzle_64B", 64)
+    transposed_on_cpu(transpose_kernel(shape, dtype, "padded", "swizzle_64B", 64, FORMS[form]), shape, dtype,
+                      "padded", "swizzle_64B", 64)
 
 
-def test_batched_tiles_and_threads_that_do_not_divide_the_work():
+@pytest.mark.parametrize("form", FORMS)
+def test_batched_tiles_and_threads_that_do_not_divide_the_work(form):
     shape = (3, 8, 24)
-    transposed_on_cpu(spec(shape, "float16", "row_major", "padded", 96), shape, "float16",
-                      "row_major", "padded", 96)
+    transposed_on_cpu(transpose_kernel(shape, "float16", "row_major", "padded", 96, FORMS[form]), shape,
+                      "float16", "row_major", "padded", 96)
+
+
+@pytest.mark.parametrize("shape, threads", [((64, 128), 256), ((128, 64), 512), ((64, 64), 32),
+                                            ((8, 8), 32), ((24, 40), 64)])
+def test_blocks_of_tiles_of_other_shapes(shape, threads):
+    """Blocks of 4, 2, 8 and 1 rows x 8 columns (specs/transpose's tile of 64 x 128 with 256
+    threads, its transposed shape with 512, a few threads, a single block), and block grids
+    that are not powers of two (24 x 40)."""
+    transposed_on_cpu(transpose_kernel(shape, "float16", "padded", "swizzle_128B" if shape[0] == 64 else
+                           "padded", threads, FORMS["blocks"]), shape, "float16", "padded",
+                      "swizzle_128B" if shape[0] == 64 else "padded", threads)

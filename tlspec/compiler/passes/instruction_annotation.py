@@ -45,7 +45,8 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 from ...dtypes import MAX_VECTOR_BYTES
 from ...im2col import is_nchw
 from .. import ops
-from ..analysis import analyzer_for, attr, base_ranges, divisible, dtype_bytes, varies_in_cluster
+from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, thread_info,
+                        varies_in_cluster)
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
@@ -56,6 +57,7 @@ from .tma_blockers import Side, tma_blockers, tma_ruled_out
 
 
 GATHER4_ROWS = 4        # rows one TMA gather4 / scatter4 moves
+MAX_BLOCK_BYTES = 128   # the registers of a transpose block (`form: blocks`)
 
 
 def _index_side(call) -> Side | None:
@@ -349,11 +351,34 @@ class _Annotator:
         return decision
 
     def _transpose(self, config: dict, call) -> dict:
-        dst = Side(call.args[0])
+        dst, src = Side(call.args[0]), Side(call.args[1])
         elem = dtype_bytes(dst.buffer.dtype)
+        if config.get("form") == "blocks":
+            return self._transpose_blocks(config, dst, src, elem)
         width, _ = _vector_limit(self.func, [dst], dst.extents[-1], elem)
         return {"tlspec.instruction": "sync", "tlspec.vector": width,
                 "tlspec.why": f"SIMT: {width}-element vector stores of dst rows from src columns"}
+
+    def _transpose_blocks(self, config: dict, dst: Side, src: Side, elem: int) -> dict:
+        """`form: blocks`: blocks of H src rows x V src columns, V the widest vector of src rows
+        (at most 16 bytes), H the widest of dst rows up to V (at most 128 bytes of registers a
+        block), halved while the blocks are fewer than the threads."""
+        vector, reason = _vector_limit(self.func, [src], src.extents[-1], elem)
+        if vector < 2:
+            raise StageError(config[ops.STAGE] + "/form", "this transpose cannot move blocks: "
+                             f"{reason}", "remove `form: blocks` for the column form, which "
+                             "reads src elements one at a time")
+        height, _ = _vector_limit(self.func, [dst], dst.extents[-1], elem,
+                                  min(vector, MAX_BLOCK_BYTES // (vector * elem)))
+        blocks = [const(e) for e in dst.extents]
+        if None not in blocks:
+            while height > 1 and prod(blocks[:-2]) * blocks[-2] // vector * blocks[-1] \
+                    // height < thread_info(self.func)[1]:
+                height //= 2
+        return {"tlspec.instruction": "sync", "tlspec.vector": vector,
+                "tlspec.form": "blocks", "tlspec.block_rows": height,
+                "tlspec.why": f"SIMT: blocks of {height} x {vector}, {vector}-element vector "
+                              f"loads of src rows and {height}-element stores of dst rows"}
 
     def _gather(self, config: dict, call) -> dict:
         return self._indexed(config, "gather", rows=Side(call.args[0]),

@@ -72,7 +72,7 @@ from ..lower.gather import indexed_shape, lower_computed, lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.oob_record import FaultRecord
 from ..oob_sites import LOOPS, RECORD_NAME, ROWS, VALUES
-from ..lower.transpose import lower_transpose
+from ..lower.transpose import lower_transpose, lower_transpose_blocks
 from .apply_eviction_hints import mark
 from .split_host_device import READS_TMA_STORES
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
@@ -269,6 +269,9 @@ class _Lowerer:
                                              config.get("tlspec.threads"), self.tid, self.nthreads)
             return lower_copy(args[0], args[1], vector, config.get("tlspec.threads"),
                               self.tid, self.nthreads)
+        if kind == "transpose" and config.get("tlspec.form") == "blocks":
+            return lower_transpose_blocks(args[0], args[1], vector, config["tlspec.block_rows"],
+                                          self.tid, self.nthreads)
         if kind == "transpose":
             return lower_transpose(args[0], args[1], vector, self.tid, self.nthreads)
         fault = None
