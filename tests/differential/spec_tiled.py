@@ -349,7 +349,9 @@ def transposed_store(b: SpecBuilder, t: Tiling, region: str, shape: list[int], *
     tma_ok = tma_fits(b, sizes, box, t.dtype, b.buffers[s2].get("layout", "auto"))
     out_inner = t.tile[-2] if t.tile[-2] > 1 else 1
     out_legal = b.legal_width(t.dtype, out_inner, sizes[-1])
-    return lambda: [{"transpose": {"src": region, "dst": r2}},
+    # the blocks form needs src rows that hold vectors of 2 or more elements
+    form = {"form": "blocks"} if shape[-1] % 2 == 0 and b.chance(0.5) else {}
+    return lambda: [{"transpose": {"src": region, "dst": r2, **form}},
                     copy_stage(b, t.dtype, r2, t.region(out, order), kind="s2g",
                                src_rank=len(swapped), src_inner=swapped[-1], legal=out_legal,
                                tma_ok=tma_ok, dst_dtype=out_dtype)]
