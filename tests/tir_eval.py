@@ -1,24 +1,36 @@
-"""Run a lowered SIMT stage on the CPU, thread after thread: an evaluator of the tirx statements
-and expressions the lowerings of `tlspec.compiler.lower` produce, for tests that check which
-element each loop moves where (index arithmetic, layouts, swizzles, guards) without a GPU.
+"""Run lowered tirx code on the CPU, thread by thread: an evaluator of the statements and
+expressions that tlspec's passes produce for SIMT stages, for tests that check which element
+each loop moves where (index arithmetic, layouts, swizzles, guards, synchronisation) without a
+GPU.
 
 It is written from tirx's semantics (loops, stores and loads of possibly vector indices, floor
 division and modulo, bitwise ops), not from any lowering, so a lowering checked with it is
-checked independently of its own index arithmetic. It moves bits: every element is the unsigned
-integer of its bytes, and a cast between types of one size keeps them. Nodes it does not know
-raise NotImplementedError, so a test never passes by skipping a statement.
+checked independently of its own index arithmetic. It moves bits: an element is the integer of
+its bytes (sign-extended for signed integer types, whose values index), a cast keeps the value,
+and a store keeps the bits of its type's width. Nodes it does not know (TMA, cp.async,
+mbarriers, conversions between float types) raise NotImplementedError, so a test never passes by
+skipping a statement.
 
-Memory is a dict from a buffer's data (as printed: `tlspec_smem.data`) to a uint8 numpy array (the bytes of a global
-tensor, or of the shared-memory pool that the flat tile views address at their elem_offset).
-Threads run one after another, which is what the data stages' loops allow: within one stage no
-thread reads what another writes.
+Two entry points: `run_threads` runs one stage of a function for every thread of a block, one
+thread after another (a stage's threads never read what another writes); `run_kernel` runs a
+whole kernel, every block, its threads in lockstep between block barriers (each thread runs
+until it reaches `cta_sync`; when all have, they go on), on numpy arrays.
+
+Memory is looked up by a buffer's data (as printed: `tlspec_smem.data`): a thread's local
+buffers, then its block's shared memory, then the global tensors, each a uint8 numpy array.
 """
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from itertools import product
+from math import prod
 
 import numpy as np
 import tvm_ffi
 from tvm import tirx
-from tvm.ir.expr import TensorLoad
+from tvm.ir.expr import Call, TensorLoad
+from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from tlspec.compiler.analysis import STAGE_ATTR
 
@@ -34,119 +46,29 @@ _BINARY = {
     tirx.BitwiseOr: lambda a, b: a | b,
     tirx.LShift: lambda a, b: a << b, tirx.RShift: lambda a, b: a >> b,
 }
-_CALLS = {"tirx.bitwise_xor": lambda a, b: a ^ b, "tirx.bitwise_and": lambda a, b: a & b,
-          "tirx.bitwise_or": lambda a, b: a | b, "tirx.shift_left": lambda a, b: a << b,
-          "tirx.shift_right": lambda a, b: a >> b}
+# calls by the last part of their op's name (tirx prints `prim.if_then_else`, `tirx.bitwise_xor`)
+_CALLS = {"bitwise_xor": lambda a, b: a ^ b, "bitwise_and": lambda a, b: a & b,
+          "bitwise_or": lambda a, b: a | b, "shift_left": lambda a, b: a << b,
+          "shift_right": lambda a, b: a >> b, "reinterpret": lambda a: a}
+_SYNC = "cta_sync"              # the block barrier's op name ends with this
+# what orders memory between threads and proxies, which threads run one at a time here and
+# cp.async copies completing at once make no-ops
+ROWS_VIEW = "_rows_"             # tlspec's view of a swizzled tile's padded rows (its name's prefix)
+_NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit_group",
+           "cp_async_bulk_wait_group", "fence_proxy")
+_CP_ASYNC = re.compile(r"cp_async_c[ag](_src_size)?")       # one cp.async vector
+_FLOATS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
 
 
-def _lanewise(op, a, b):
-    if isinstance(a, list) or isinstance(b, list):
-        n = len(a) if isinstance(a, list) else len(b)
-        a = a if isinstance(a, list) else [a] * n
-        b = b if isinstance(b, list) else [b] * n
-        return [op(x, y) for x, y in zip(a, b)]
-    return op(a, b)
+class Sync(Exception):
+    """A block barrier inside a statement that `run_threads` runs to its end."""
 
 
-class Machine:
-    def __init__(self, memory: dict[str, np.ndarray], env: dict[str, int]):
-        self.memory = memory            # data variable name -> bytes
-        self.env = dict(env)            # variable name -> value
-
-    # -- expressions ---------------------------------------------------------------------------
-    def value(self, e):
-        t = type(e)
-        if t is tirx.IntImm:
-            return int(e.value)
-        if t is tirx.Var:
-            if e.name not in self.env:
-                raise KeyError(f"variable {e.name} has no value")
-            return self.env[e.name]
-        if t in _BINARY:
-            return _lanewise(_BINARY[t], self.value(e.a), self.value(e.b))
-        if t is tirx.Not:
-            v = self.value(e.a)
-            return [int(not x) for x in v] if isinstance(v, list) else int(not v)
-        if t is tirx.Select:
-            return self.value(e.true_value) if self.value(e.condition) else \
-                self.value(e.false_value)
-        if t is tirx.Cast:
-            return self.value(e.value)      # index casts and same-size reinterpretation
-        if t is tirx.Ramp:
-            base, stride = self.value(e.base), self.value(e.stride)
-            return [base + i * stride for i in range(int(e.lanes))]
-        if t is tirx.Broadcast:
-            return [self.value(e.value)] * int(e.lanes)
-        if t is tirx.Shuffle:
-            vectors = [x for v in e.vectors for x in _as_list(self.value(v))]
-            picked = [vectors[self.value(i)] for i in e.indices]
-            return picked if len(picked) > 1 else picked[0]
-        if isinstance(e, TensorLoad):
-            return self.load(e.source, self.value(e.indices[-1]), e.indices)
-        if t is tirx.Call and str(e.op.name) in _CALLS:
-            return _lanewise(_CALLS[str(e.op.name)], *[self.value(a) for a in e.args])
-        if t is tirx.Call and str(e.op.name) == "tirx.if_then_else":
-            cond, yes, no = e.args
-            return self.value(yes) if self.value(cond) else self.value(no)
-        raise NotImplementedError(f"{t.__name__}: {e}")
-
-    def _view(self, buffer) -> np.ndarray:
-        """The memory of `buffer` from its elem_offset on, as unsigned integers of its size."""
-        size = _bytes(buffer.dtype)
-        data = self.memory[str(buffer.data)]
-        offset = int(buffer.elem_offset) * size
-        data = data[offset:offset + (len(data) - offset) // size * size]
-        return data.view(f"<u{size}") if size > 1 else data
-
-    def load(self, buffer, index, indices):
-        if len(indices) != 1:
-            raise NotImplementedError(f"a load of {len(indices)} indices from {buffer.name}: "
-                                      "the lowerings address flat views")
-        view = self._view(buffer)
-        if isinstance(index, list):
-            return [int(view[_checked(buffer, view, i)]) for i in index]
-        return int(view[_checked(buffer, view, index)])
-
-    # -- statements ----------------------------------------------------------------------------
-    def run(self, s) -> None:
-        t = type(s)
-        if t is tirx.SeqStmt:
-            for part in s.seq:
-                self.run(part)
-        elif t is tirx.For:
-            start, extent = self.value(s.min), self.value(s.extent)
-            for i in range(start, start + extent):
-                self.env[s.loop_var.name] = i
-                self.run(s.body)
-        elif t is tirx.IfThenElse:
-            if self.value(s.condition):
-                self.run(s.then_case)
-            elif s.else_case is not None:
-                self.run(s.else_case)
-        elif t is tirx.BufferStore:
-            if len(s.indices) != 1:
-                raise NotImplementedError(f"a store of {len(s.indices)} indices to "
-                                          f"{s.buffer.name}")
-            view, index, value = self._view(s.buffer), self.value(s.indices[0]), self.value(s.value)
-            for i, v in zip(_as_list(index), _as_list(value) if isinstance(index, list)
-                            else [value]):
-                view[_checked(s.buffer, view, i)] = v
-        elif t is tirx.AllocBuffer:
-            size = _bytes(s.buffer.dtype)
-            count = int(np.prod([int(x) for x in s.buffer.shape]))
-            self.memory[str(s.buffer.data)] = np.zeros(count * size, np.uint8)
-        elif t is tirx.DeclBuffer:
-            self.memory[str(s.buffer.data)] = self.memory[str(s.data)]    # a view of it
-        elif t is tirx.Evaluate and isinstance(s.value, tirx.IntImm):
-            pass
-        elif t is tirx.AttrStmt:
-            self.run(s.body)
-        elif t is tirx.LetStmt or t is tirx.Bind:
-            self.env[s.var.name] = self.value(s.value)
-            if hasattr(s, "body") and s.body is not None:
-                self.run(s.body)
-        else:
-            raise NotImplementedError(f"{t.__name__}: {s}")
+def _lanewise(op, *args):
+    lanes = next((len(a) for a in args if isinstance(a, list)), None)
+    if lanes is None:
+        return op(*args)
+    return [op(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(lanes)]
 
 
 def _as_list(v):
@@ -154,8 +76,276 @@ def _as_list(v):
 
 
 def _bytes(dtype) -> int:
-    text = str(dtype)
-    return max(int("".join(c for c in text.split("x")[0] if c.isdigit()) or 8) // 8, 1)
+    """The bytes of one element of `dtype` ("float16", "uint8x16": a vector's element)."""
+    return max(int("".join(c for c in str(dtype).split("x")[0] if c.isdigit()) or 8) // 8, 1)
+
+
+class Memory:
+    """A thread's view: its local buffers, its block's shared memory, the global tensors."""
+
+    def __init__(self, block: dict, globals_: dict, keys: dict[int, str] | None = None):
+        self.local: dict[str, np.ndarray] = {}
+        self.block, self.globals = block, globals_
+        self.keys = {} if keys is None else keys    # buffer handle -> key, shared by a run
+
+    def key(self, buffer) -> str:
+        """The key of `buffer`: its data as printed (printing is slow: cached per run, while
+        the function, and so every handle, stays alive)."""
+        handle = buffer.__chandle__()
+        if handle not in self.keys:
+            self.keys[handle] = str(buffer.data)
+        return self.keys[handle]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        for layer in (self.local, self.block, self.globals):
+            if key in layer:
+                return layer[key]
+        raise KeyError(f"no memory for {key}")
+
+    def __contains__(self, key: str) -> bool:
+        return any(key in layer for layer in (self.local, self.block, self.globals))
+
+
+class Machine:
+    def __init__(self, memory: Memory, env: dict, dims: dict[str, int] | None = None,
+                 layouts: dict[str, str] | None = None):
+        self.memory = memory
+        self.env = {_handle(k): v for k, v in env.items()}     # variable -> value
+        self.dims = dims or {}          # symbolic dims by name, for variables env lacks
+        self.layouts = layouts or {}    # shared tile -> its layout (tlspec.layouts)
+
+    # -- expressions ---------------------------------------------------------------------------
+    def value(self, e):
+        t = type(e)
+        if t is tirx.IntImm:
+            return int(e.value)
+        if t is tirx.FloatImm:
+            return _float_bits(float(e.value), str(e.ty))
+        if t is tirx.Var:
+            handle = e.__chandle__()
+            if handle in self.env:
+                return self.env[handle]
+            if e.name in self.dims:
+                return self.dims[e.name]
+            raise KeyError(f"variable {e.name} has no value")
+        if t in _BINARY:
+            return _lanewise(_BINARY[t], self.value(e.a), self.value(e.b))
+        if t is tirx.Not:
+            return _lanewise(lambda x: int(not x), self.value(e.a))
+        if t is tirx.Select:
+            return self.value(e.true_value) if self.value(e.condition) else \
+                self.value(e.false_value)
+        if t is tirx.Cast:
+            return self._cast(e)
+        if t is tirx.Ramp:
+            base, stride = self.value(e.base), self.value(e.stride)
+            return [base + i * stride for i in range(int(e.lanes))]
+        if t is tirx.Broadcast:
+            return [self.value(e.value)] * int(e.lanes)
+        if isinstance(e, TensorLoad):
+            return self.load(e.source, [self.value(i) for i in e.indices])
+        name = _op(e) if t is Call else None
+        if name in _CALLS:
+            return _lanewise(_CALLS[name], *[self.value(a) for a in e.args])
+        if name == "if_then_else":
+            cond, yes, no = e.args
+            return self.value(yes) if self.value(cond) else self.value(no)
+        raise NotImplementedError(f"{t.__name__}: {e}")
+
+    def _cast(self, e):
+        to, frm = str(e.ty).split("x")[0], str(e.value.ty).split("x")[0]
+        value = self.value(e.value)
+        if to == frm or not (to.startswith(("float", "bfloat")) or
+                             frm.startswith(("float", "bfloat"))):
+            return value              # an index cast: the value is kept
+        raise NotImplementedError(f"a conversion {frm} -> {to}: {e}")
+
+    # -- memory --------------------------------------------------------------------------------
+    def _view(self, buffer) -> tuple[np.ndarray, int]:
+        """The bytes `buffer` addresses, as unsigned integers of its size, and its size."""
+        size = _bytes(buffer.dtype)
+        data = self.memory[self.memory.key(buffer)]
+        offset = self.value(buffer.elem_offset) * size
+        data = data[offset:offset + (len(data) - offset) // size * size]
+        return (data.view(f"<u{size}") if size > 1 else data), size
+
+    def _flat(self, buffer, indices: list):
+        """The flat element index (lanes: a list) of `indices` into `buffer`."""
+        if len(indices) == 1:
+            return indices[0]
+        strides = [self.value(s) for s in buffer.strides] if len(buffer.strides) else None
+        if strides is None:
+            strides, step = [], 1
+            for extent in reversed([self.value(s) for s in buffer.shape]):
+                strides.insert(0, step)
+                step *= extent
+        flat = 0
+        for index, stride in zip(indices, strides):
+            flat = _lanewise(lambda f, i: f + i * stride, flat, index)
+        return flat
+
+    def load(self, buffer, indices: list):
+        view, size = self._view(buffer)
+        signed = str(buffer.dtype).startswith("int")
+
+        def one(i):
+            bits = int(view[_checked(buffer, view, i)])
+            return bits - (1 << 8 * size) if signed and bits >> (8 * size - 1) else bits
+
+        return _lanewise(one, self._flat(buffer, indices))
+
+    def store(self, buffer, indices: list, value) -> None:
+        view, size = self._view(buffer)
+        index, mask = self._flat(buffer, indices), (1 << 8 * size) - 1
+        values = _as_list(value) if isinstance(index, list) else [value]
+        for i, v in zip(_as_list(index), values):
+            view[_checked(buffer, view, i)] = v & mask
+
+    def _data_key(self, data) -> str:
+        """The key of what a DeclBuffer's `data` expression (`buffer.data`) names."""
+        if isinstance(data, Call) and _op(data) == "buffer_data":
+            return self.memory.key(data.args[0])
+        return str(data)
+
+    def _address(self, e) -> tuple[np.ndarray, int]:
+        """The bytes that `address_of(buffer[...])` (or its shared-window form) points into, and
+        the byte offset in them."""
+        while isinstance(e, Call) and _op(e) == "cvta_generic_to_shared":
+            e = e.args[0]
+        if not (isinstance(e, Call) and _op(e) == "address_of"):
+            raise NotImplementedError(f"an address: {e}")
+        load = e.args[0]
+        view, size = self._view(load.source)
+        index = self._flat(load.source, [self.value(i) for i in load.indices])
+        return view.view(np.uint8), index * size
+
+    def _cp_async(self, call) -> None:
+        """cp.async of `bytes` bytes, of which the first `src_size` are copied and the rest
+        zero-filled, complete at once (a wait_group only makes that visible: its placement is
+        the barriers' business, checked by the GPU tests)."""
+        dst, dst_at = self._address(call.args[0])
+        src, src_at = self._address(call.args[1])
+        count = self.value(call.args[2])
+        zfill = call.args[3]            # the bytes read (the rest zero-filled), when given
+        copied = count if "StringImm" in type(zfill).__name__ else self.value(zfill)
+        dst[dst_at:dst_at + count] = 0
+        dst[dst_at:dst_at + copied] = src[src_at:src_at + copied]
+
+    def _tma_store(self, dst, src) -> None:
+        """A TMA store of the shared tile region `src` into the global region `dst` (the box),
+        complete at once: the tile read as the hardware lays it out (`tile_offset`), elements
+        outside the tensor skipped. The regions' dims of extent other than 1 correspond in
+        order (a tile's rows view may span the padded row: its last extent is not the box's)."""
+        tile = src.source
+        size = _bytes(tile.dtype)
+        pool = self.memory[self.memory.key(tile)].view(np.uint8)
+        base = self.value(tile.elem_offset) * size
+        shape = [self.value(e) for e in tile.shape]
+        layout = self.layouts.get(tile.name.removeprefix(ROWS_VIEW), "row_major")
+        out, _ = self._view(dst.source)
+        limits = [self.value(e) for e in dst.source.shape]
+        starts = [self.value(r.min) for r in dst.region]
+        extents = [self.value(r.extent) for r in dst.region]
+        firsts = [self.value(r.min) for r in src.region]
+        moved = [d for d, n in enumerate(extents) if n != 1]
+        tile_moved = [d for d, r in enumerate(src.region) if self.value(r.extent) != 1]
+        if len(moved) != len(tile_moved):
+            raise NotImplementedError(f"a TMA store of box {extents} from {tile.name}")
+        for offsets in product(*[range(extents[d]) for d in moved]):
+            at, index = list(starts), list(firsts)
+            for d, t, o in zip(moved, tile_moved, offsets):
+                at[d] += o
+                index[t] += o
+            if all(0 <= i < n for i, n in zip(at, limits)):
+                frm = base + tile_offset(layout, shape, size, index)
+                out[self._flat(dst.source, at)] = int.from_bytes(pool[frm:frm + size], "little")
+
+    # -- statements (a generator: it yields at each block barrier) ------------------------------
+    def run(self, s) -> Iterator[None]:
+        t = type(s)
+        if t is tirx.SeqStmt:
+            for part in s.seq:
+                yield from self.run(part)
+        elif t is tirx.For:
+            start, extent = self.value(s.min), self.value(s.extent)
+            loop_var = s.loop_var.__chandle__()
+            for i in range(start, start + extent):
+                self.env[loop_var] = i
+                yield from self.run(s.body)
+        elif t is tirx.IfThenElse:
+            if self.value(s.condition):
+                yield from self.run(s.then_case)
+            elif s.else_case is not None:
+                yield from self.run(s.else_case)
+        elif t is tirx.BufferStore:
+            self.store(s.buffer, [self.value(i) for i in s.indices], self.value(s.value))
+        elif t is tirx.AllocBuffer:
+            size = _bytes(s.buffer.dtype) * int(np.prod([int(x) for x in s.buffer.shape]))
+            key = self.memory.key(s.buffer)
+            if s.buffer.scope().startswith("shared"):   # once per block
+                if key not in self.memory.block:
+                    self.memory.block[key] = np.zeros(size, np.uint8)
+            else:
+                self.memory.local[key] = np.zeros(size, np.uint8)
+        elif t is tirx.DeclBuffer:
+            if s.data is not None:                      # a view of another buffer's memory
+                self.memory.local[self.memory.key(s.buffer)] = self.memory[self._data_key(s.data)]
+        elif t is tirx.Evaluate:
+            call = s.value
+            if isinstance(call, Call) and _op(call) == _SYNC:
+                yield
+            elif isinstance(call, Call) and _op(call) in _NO_OPS:
+                pass
+            elif isinstance(call, Call) and _CP_ASYNC.fullmatch(_op(call)):
+                self._cp_async(call)
+            elif not isinstance(call, tirx.IntImm):
+                raise NotImplementedError(f"Evaluate: {call}")
+        elif t is tirx.AttrStmt:
+            yield from self.run(s.body)
+        elif t is tirx.Bind:                            # defines var for what follows
+            self.env[s.var.__chandle__()] = self.value(s.value)
+        elif t is tirx.ScopeIdDefStmt:
+            pass                                        # bound by run_kernel
+        elif t is TilePrimitiveCall and _op(s) == "copy_async" and len(s.args) == 2 and \
+                not str(s.args[1].source.scope()).startswith("global") and \
+                str(s.args[0].source.scope()).startswith("global"):
+            self._tma_store(*s.args)
+        else:
+            raise NotImplementedError(f"{t.__name__}: {s}")
+
+
+def tile_offset(layout: str, shape: list[int], elem: int, index: list[int]) -> int:
+    """The byte offset of element `index` of a shared tile as the hardware's TMA and tlspec's
+    layouts lay it out: rows of `shape[-1]` elements, padded by 16 bytes (`padded`), or rows
+    filling whole S-byte spans whose 16-byte chunks are XORed with the span's row number modulo
+    the chunks per span (CU_TENSOR_MAP_SWIZZLE_<S>B, the pattern repeating every 8 spans: chunk
+    bits [4, 4 + log2(S / 16)) ^= address bits [7, ...))."""
+    cols = shape[-1] * elem
+    span = int(layout[len("swizzle_"):-1]) if layout.startswith("swizzle_") else 0
+    pitch = cols + 16 if layout == "padded" else -(-cols // span) * span if span else cols
+    row = 0
+    for extent, i in zip(shape[:-1], index[:-1]):
+        row = row * extent + i
+    address = row * pitch + index[-1] * elem
+    if span:
+        address ^= ((address >> 7) % (span // 16)) << 4
+    return address
+
+
+def _handle(var) -> int:
+    """A variable's identity (tirx objects compare by building an expression: slow as keys)."""
+    return var if isinstance(var, int) else var.__chandle__()
+
+
+def _op(call) -> str:
+    return str(call.op.name).rsplit(".", 1)[-1]
+
+
+def _float_bits(value: float, dtype: str) -> int:
+    if dtype not in _FLOATS:
+        raise NotImplementedError(f"a {dtype} constant")
+    array = np.array([value], _FLOATS[dtype])
+    return int(array.view(f"<u{array.itemsize}")[0])
 
 
 def _checked(buffer, view, index: int) -> int:
@@ -168,7 +358,8 @@ def stage_body(func: tirx.PrimFunc, pointer: str):
     """The lowered statement of the stage at `pointer` (its AttrStmt's body)."""
     found = []
     tvm_ffi.structural_walk(func.body, (tirx.AttrStmt, lambda a: found.append(a.body) if
-                                        a.attr_key == STAGE_ATTR and getattr(a.node, "value", None) == pointer
+                                        a.attr_key == STAGE_ATTR and
+                                        getattr(a.node, "value", None) == pointer
                                         else None), order="pre")
     if len(found) != 1:
         raise KeyError(f"{len(found)} stages at {pointer}")
@@ -189,9 +380,92 @@ def views(func: tirx.PrimFunc, memory: dict[str, np.ndarray]) -> dict[str, np.nd
 
 
 def run_threads(func: tirx.PrimFunc, pointer: str, memory: dict[str, np.ndarray],
-                threads: int, env: dict[str, int], tid: str = "tid") -> None:
-    """Run the stage of `func` at `pointer` for every thread index 0 .. threads - 1 (as the
-    variable `tid`), in order, on `memory` (see `views`)."""
+                threads: int) -> None:
+    """Run the stage of `func` at `pointer` for every thread index 0 .. threads - 1 (the
+    function's `tlspec.thread_var`), one after another, on `memory` (see `views`)."""
     stmt, memory = stage_body(func, pointer), views(func, memory)
+    tid = func.attrs["tlspec.thread_var"]
     for t in range(threads):
-        Machine(memory, {**env, tid: t}).run(stmt)
+        for _ in Machine(Memory({}, memory), {tid: t}).run(stmt):
+            raise Sync(f"a block barrier inside the stage at {pointer}")
+
+
+class TooLarge(NotImplementedError):
+    """A launch of more threads in all than the caller allows (the evaluator is slow)."""
+
+
+def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
+               dims: dict[str, int] | None = None, max_threads: int | None = None) -> None:
+    """Run the kernel `func` (its tlspec passes done, up to ThreadSync) on `arrays` (every
+    global buffer by name, C-contiguous, written in place): every block, its threads in
+    lockstep between block barriers. `dims`: the values of symbolic dims that no buffer's shape
+    gives. `max_threads`: refuse (TooLarge) a launch of more threads in all."""
+    dims = dims or {}
+    referenced = {}
+
+    def note(buffer) -> None:
+        referenced.setdefault(buffer.name, buffer)
+
+    def note_regions(call) -> None:
+        for arg in call.args:
+            if hasattr(arg, "source"):
+                note(arg.source)
+
+    tvm_ffi.structural_walk(func.body, [(TensorLoad, lambda load: note(load.source)),
+                                        (tirx.BufferStore, lambda store: note(store.buffer)),
+                                        (TilePrimitiveCall, note_regions)], order="pre")
+    env, globals_ = {}, {}
+    for param in func.params:
+        if param.name not in arrays:
+            env[param] = dims[param.name]               # a symbolic dim passed on its own
+            continue
+        array = arrays[param.name]
+        if not array.flags.c_contiguous:
+            raise ValueError(f"'{param.name}' must be C-contiguous (it is written in place)")
+        buffer = referenced.get(param.name)
+        if buffer is None:
+            continue                                    # an argument the kernel never touches
+        globals_[str(buffer.data)] = array.reshape(-1).view(np.uint8)
+        for extent, n in zip(buffer.shape, array.shape):
+            if isinstance(extent, tirx.Var):
+                env[extent] = n
+    body = func.body
+    while isinstance(body, tirx.AttrStmt):
+        body = body.body
+    ids = [getattr(s, "def") for s in body.seq if isinstance(s, tirx.ScopeIdDefStmt)]
+    layouts = {str(k): str(v) for k, v in func.attrs["tlspec.layouts"].items()} \
+        if "tlspec.layouts" in func.attrs else {}
+    setup = Machine(Memory({}, globals_), env, dims)
+    blocks = [(d.def_ids, [setup.value(e) for e in d.extents]) for d in ids if d.scope == 1]
+    (tid, threads), = [(d.def_ids[0], setup.value(d.extents[0])) for d in ids if d.scope == 7]
+    per_thread = [(d.def_ids[0], d.scope) for d in ids if d.scope in (4, 6)]   # warp, lane
+    block_vars = [v for names, _ in blocks for v in names]
+    block_extents = [n for _, extents in blocks for n in extents]
+    if max_threads is not None and threads * prod(block_extents) > max_threads:
+        raise TooLarge(f"{threads * prod(block_extents)} threads in all")
+    keys: dict[int, str] = {}
+    for position in product(*[range(n) for n in block_extents]):
+        shared: dict = {}
+        runs = []
+        for t in range(threads):
+            local = {**env, **dict(zip(block_vars, position)), tid: t}
+            local.update({var: t // 32 if scope == 4 else t % 32 for var, scope in per_thread})
+            runs.append(Machine(Memory(shared, globals_, keys), local, dims, layouts).run(body))
+        _lockstep(runs)
+
+
+def _lockstep(runs: list) -> None:
+    """Each run until its next block barrier, then the next round; all must reach the same
+    number of barriers (a barrier some threads skip is undefined on a GPU)."""
+    while runs:
+        waiting = []
+        for run in runs:
+            try:
+                next(run)
+                waiting.append(run)
+            except StopIteration:
+                pass
+        if waiting and len(waiting) != len(runs):
+            raise RuntimeError(f"{len(runs) - len(waiting)} threads ended while {len(waiting)} "
+                               "wait at a block barrier")
+        runs = waiting

@@ -1,6 +1,7 @@
 """A fixed-seed slice of the differential batch, in the normal suite: 30 generated specs, each
 validated and compiled with tlspec's API, every one compiled or refused with a location and none
-FAILED; the batch folder holds what the GPU run needs."""
+FAILED; the batch folder holds what the GPU run needs; the small calls run on the CPU
+(run_cpu.py) as they do in the interpreter."""
 from __future__ import annotations
 
 import importlib
@@ -66,3 +67,18 @@ def test_the_packages_import_without_a_gpu(batch):
         sys.path.remove(str(out / "packages"))
         for name in [m for m in sys.modules if m.startswith("pkg")]:
             del sys.modules[name]
+
+
+def test_the_compiled_kernels_run_on_the_cpu_as_the_interpreter_does(batch):
+    """run_cpu.py on the slice: the kernels' SIMT and cp.async stages, lowered by tlspec's passes
+    and run by tests/tir_eval.py, leave every output bit-exactly as the interpreter does (small
+    calls only; kernels with what the evaluator does not run are skipped)."""
+    from run_cpu import run_case
+
+    out, _ = batch
+    counts: dict[str, int] = {}
+    for case in json.loads((out / "cases.json").read_text())["cases"]:
+        for result in run_case(out, case, max_elements=4096, max_threads=2048):
+            counts[result["status"]] = counts.get(result["status"], 0) + 1
+            assert result["status"] in ("pass", "skipped"), (case["kernel"], result)
+    assert counts.get("pass", 0) >= 10, counts

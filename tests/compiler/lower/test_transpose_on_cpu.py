@@ -1,9 +1,9 @@
-"""The transpose's loops (tlspec.compiler.lower.transpose), in both forms, run on the CPU by tests/tir_eval.py,
-thread after thread, over a shared-memory pool of random bytes: every element of dst is the
-element of src at the transposed position, for each layout on either side (row-major, padded,
-32 / 64 / 128-byte swizzles, written here from the hardware's definition of TMA's swizzle), each
-element size, batch dimensions and thread counts that do not divide the work; and nothing of
-the pool outside dst changes. The GPU tests check the compiled kernels (tests/gpu)."""
+"""The transpose's loops (tlspec.compiler.lower.transpose), in both forms, run on the CPU by
+tests/tir_eval.py, thread after thread, over a shared-memory pool of random bytes: every element of
+dst is the element of src at the transposed position, for each layout on either side (row-major,
+padded, 32 / 64 / 128-byte swizzles: tir_eval.tile_offset, written from the hardware's definition of
+TMA's swizzle), each element size, batch dimensions and thread counts that do not divide the work;
+and nothing of the pool outside dst changes. The GPU tests check the compiled kernels (tests/gpu)."""
 import numpy as np
 import pytest
 
@@ -11,32 +11,9 @@ pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 import tvm_ffi
 from pipeline_support import run_through, tile_ir, transpose_kernel
 from tvm import tirx
-from tir_eval import run_threads
+from tir_eval import run_threads, tile_offset
 
 DTYPES = {"int8": 1, "float16": 2, "float32": 4, "float64": 8}
-
-
-def offset(layout: str, shape: tuple, elem: int, index: tuple) -> int:
-    """The byte offset of element `index` of a tile: rows of `shape[-1]` elements, padded by 16
-    bytes (`padded`), or rows filling whole S-byte spans whose 16-byte chunks are XORed with the
-    span's row number modulo the chunks per span (TMA's CU_TENSOR_MAP_SWIZZLE_<S>B, the pattern
-    repeating every 8 spans: chunk bits [4, 4 + log2(S / 16)) ^= address bits [7, ...))."""
-    cols = shape[-1] * elem
-    if layout == "padded":
-        pitch = cols + 16
-    elif layout.startswith("swizzle_"):
-        span = int(layout[len("swizzle_"):-1])
-        pitch = -(-cols // span) * span
-    else:
-        pitch = cols
-    row = 0
-    for extent, i in zip(shape[:-1], index[:-1]):
-        row = row * extent + i
-    address = row * pitch + index[-1] * elem
-    if layout.startswith("swizzle_"):
-        chunks = span // 16
-        address ^= ((address >> 7) % chunks) << 4
-    return address
 
 
 def transposed_on_cpu(text: str, shape, dtype: str, src_layout: str, dst_layout: str,
@@ -56,12 +33,12 @@ def transposed_on_cpu(text: str, shape, dtype: str, src_layout: str, dst_layout:
     before = pool.copy()
     dst_shape = (*shape[:-2], shape[-1], shape[-2])
     src_base, dst_base = placed["_flat_S"] * elem, placed["_flat_D"] * elem
-    run_threads(func, "/stages/2/transpose", {"tlspec_smem.data": pool}, threads, {})
+    run_threads(func, "/stages/2/transpose", {"tlspec_smem.data": pool}, threads)
     written = np.zeros(len(pool), bool)
     for index in np.ndindex(*dst_shape):
-        at = dst_base + offset(dst_layout, dst_shape, elem, index)
+        at = dst_base + tile_offset(dst_layout, dst_shape, elem, index)
         source = (*index[:-2], index[-1], index[-2])
-        frm = src_base + offset(src_layout, shape, elem, source)
+        frm = src_base + tile_offset(src_layout, shape, elem, source)
         assert bytes(pool[at:at + elem]) == bytes(before[frm:frm + elem]), (index, source)
         written[at:at + elem] = True
     assert (pool[~written] == before[~written]).all(), "bytes outside dst changed"
