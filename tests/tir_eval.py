@@ -1,5 +1,5 @@
 """Run lowered tirx code on the CPU, thread by thread: an evaluator of the statements and
-expressions that tlspec's passes produce for SIMT stages, for tests that check which element
+expressions that tlspec's passes produce, for tests that check which element
 each loop moves where (index arithmetic, layouts, swizzles, guards, synchronisation) without a
 GPU.
 
@@ -7,14 +7,17 @@ It is written from tirx's semantics (loops, stores and loads of possibly vector 
 division and modulo, bitwise ops), not from any lowering, so a lowering checked with it is
 checked independently of its own index arithmetic. It moves bits: an element is the integer of
 its bytes (sign-extended for signed integer types, whose values index), a cast keeps the value,
-and a store keeps the bits of its type's width. Nodes it does not know (TMA, cp.async,
-mbarriers, conversions between float types) raise NotImplementedError, so a test never passes by
-skipping a statement.
+and a store keeps the bits of its type's width. cp.async copies and TMA loads and stores complete
+at once, when issued (a TMA copy lays out the tile as the hardware's swizzle does, `tile_offset`,
+and a load's bytes complete on its mbarrier); mbarriers count arrivals and bytes per phase. Nodes
+it does not know (eviction-hinted ld / st, conversions between float types, clusters) raise
+NotImplementedError, so a test never passes by skipping a statement.
 
 Two entry points: `run_threads` runs one stage of a function for every thread of a block, one
 thread after another (a stage's threads never read what another writes); `run_kernel` runs a
-whole kernel, every block, its threads in lockstep between block barriers (each thread runs
-until it reaches `cta_sync`; when all have, they go on), on numpy arrays.
+whole kernel, every block, its threads in turn (each runs until it reaches `cta_sync` or waits
+on an mbarrier phase not yet complete; at `cta_sync` they go on when all are there), on numpy
+arrays.
 
 Memory is looked up by a buffer's data (as printed: `tlspec_smem.data`): a thread's local
 buffers, then its block's shared memory, then the global tensors, each a uint8 numpy array.
@@ -53,6 +56,7 @@ _CALLS = {"bitwise_xor": lambda a, b: a ^ b, "bitwise_and": lambda a, b: a & b,
 _SYNC = "cta_sync"              # the block barrier's op name ends with this
 # what orders memory between threads and proxies, which threads run one at a time here and
 # cp.async copies completing at once make no-ops
+BARRIERS = "mbarriers"           # the block memory's entry holding its mbarriers
 ROWS_VIEW = "_rows_"             # tlspec's view of a swizzled tile's padded rows (its name's prefix)
 _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit_group",
            "cp_async_bulk_wait_group", "fence_proxy")
@@ -80,6 +84,30 @@ def _bytes(dtype) -> int:
     return max(int("".join(c for c in str(dtype).split("x")[0] if c.isdigit()) or 8) // 8, 1)
 
 
+class Barrier:
+    """An mbarrier: its arrivals per phase, the arrivals and transaction bytes the running phase
+    still waits for (bytes may complete before they are announced), and the phases completed."""
+
+    def __init__(self, count: int):
+        self.count, self.pending, self.bytes, self.completed = count, count, 0, 0
+
+    def arrive(self, expect: int = 0) -> None:
+        self.bytes += expect
+        self.pending -= 1
+        self._settle()
+
+    def complete(self, nbytes: int) -> None:
+        self.bytes -= nbytes
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.pending < 0:
+            raise RuntimeError("an arrival past the barrier's arrival count")
+        if self.pending == 0 and self.bytes == 0:
+            self.completed += 1
+            self.pending = self.count
+
+
 class Memory:
     """A thread's view: its local buffers, its block's shared memory, the global tensors."""
 
@@ -87,6 +115,7 @@ class Memory:
         self.local: dict[str, np.ndarray] = {}
         self.block, self.globals = block, globals_
         self.keys = {} if keys is None else keys    # buffer handle -> key, shared by a run
+        self.barriers: dict = block.setdefault(BARRIERS, {})    # the block's mbarriers
 
     def key(self, buffer) -> str:
         """The key of `buffer`: its data as printed (printing is slow: cached per run, while
@@ -231,34 +260,80 @@ class Machine:
         dst[dst_at:dst_at + count] = 0
         dst[dst_at:dst_at + copied] = src[src_at:src_at + copied]
 
+    def _place(self, address) -> int:
+        """The host address of the byte `address` points to: an mbarrier's identity."""
+        memory, at = self._address(address)
+        return memory.__array_interface__["data"][0] + at
+
+    def _barrier(self, address) -> "Barrier":
+        key = self._place(address)
+        if key not in self.memory.barriers:
+            raise RuntimeError("an mbarrier used before its init")
+        return self.memory.barriers[key]
+
+    def _mbarrier(self, call) -> None:
+        """init, arrive and arrive.expect_tx on a shared mbarrier (the spec's own, or a TMA
+        load's)."""
+        op = _op(call)
+        numbers = [self.value(a) for a in call.args[1:] if "StringImm" not in type(a).__name__]
+        if op == "mbarrier_init":
+            self.memory.barriers[self._place(call.args[0])] = Barrier(numbers[0])
+        elif op == "mbarrier_arrive_expect_tx":
+            self._barrier(call.args[0]).arrive(expect=numbers[0])
+        elif op == "mbarrier_arrive" and not numbers:
+            self._barrier(call.args[0]).arrive()
+        else:
+            raise NotImplementedError(f"{op} {numbers}")
+
+    def _tma_load(self, dst, src, mbar) -> None:
+        """A TMA load of the global region `src` (the box) into the shared tile region `dst`,
+        complete at once: elements outside the tensor read as zeros, the box's bytes completing
+        on `mbar`."""
+        moved = self._tma_box(src, dst, lambda out, at, tile, frm, size: tile.__setitem__(
+            slice(frm, frm + size), np.frombuffer(
+                int(out[at]).to_bytes(size, "little") if at is not None else bytes(size),
+                np.uint8)))
+        self._barrier(mbar).complete(moved)
+
     def _tma_store(self, dst, src) -> None:
         """A TMA store of the shared tile region `src` into the global region `dst` (the box),
-        complete at once: the tile read as the hardware lays it out (`tile_offset`), elements
-        outside the tensor skipped. The regions' dims of extent other than 1 correspond in
-        order (a tile's rows view may span the padded row: its last extent is not the box's)."""
-        tile = src.source
+        complete at once: elements outside the tensor skipped."""
+        def store(out, at, tile, frm, size):
+            if at is not None:
+                out[at] = int.from_bytes(tile[frm:frm + size], "little")
+
+        self._tma_box(dst, src, store)
+
+    def _tma_box(self, tensor, tile_region, move) -> int:
+        """`move(global view, flat index or None outside the tensor, tile bytes, byte offset,
+        size)` for each element of the box `tensor` (a global region) and its place in
+        `tile_region`, the tile laid out as the hardware does (`tile_offset`); the box's
+        bytes. The regions' dims of extent other than 1 correspond in order (a tile's rows view
+        may span the padded row: its last extent is not the box's)."""
+        tile = tile_region.source
         size = _bytes(tile.dtype)
         pool = self.memory[self.memory.key(tile)].view(np.uint8)
         base = self.value(tile.elem_offset) * size
         shape = [self.value(e) for e in tile.shape]
         layout = self.layouts.get(tile.name.removeprefix(ROWS_VIEW), "row_major")
-        out, _ = self._view(dst.source)
-        limits = [self.value(e) for e in dst.source.shape]
-        starts = [self.value(r.min) for r in dst.region]
-        extents = [self.value(r.extent) for r in dst.region]
-        firsts = [self.value(r.min) for r in src.region]
+        out, _ = self._view(tensor.source)
+        limits = [self.value(e) for e in tensor.source.shape]
+        starts = [self.value(r.min) for r in tensor.region]
+        extents = [self.value(r.extent) for r in tensor.region]
+        firsts = [self.value(r.min) for r in tile_region.region]
         moved = [d for d, n in enumerate(extents) if n != 1]
-        tile_moved = [d for d, r in enumerate(src.region) if self.value(r.extent) != 1]
+        tile_moved = [d for d, r in enumerate(tile_region.region) if self.value(r.extent) != 1]
         if len(moved) != len(tile_moved):
-            raise NotImplementedError(f"a TMA store of box {extents} from {tile.name}")
+            raise NotImplementedError(f"a TMA box {extents} of the tile {tile.name}")
         for offsets in product(*[range(extents[d]) for d in moved]):
             at, index = list(starts), list(firsts)
             for d, t, o in zip(moved, tile_moved, offsets):
                 at[d] += o
                 index[t] += o
-            if all(0 <= i < n for i, n in zip(at, limits)):
-                frm = base + tile_offset(layout, shape, size, index)
-                out[self._flat(dst.source, at)] = int.from_bytes(pool[frm:frm + size], "little")
+            inside = all(0 <= i < n for i, n in zip(at, limits))
+            move(out, self._flat(tensor.source, at) if inside else None, pool,
+                 base + tile_offset(layout, shape, size, index), size)
+        return prod(extents) * size
 
     # -- statements (a generator: it yields at each block barrier) ------------------------------
     def run(self, s) -> Iterator[None]:
@@ -298,6 +373,13 @@ class Machine:
                 pass
             elif isinstance(call, Call) and _CP_ASYNC.fullmatch(_op(call)):
                 self._cp_async(call)
+            elif isinstance(call, Call) and _op(call).startswith("mbarrier_") and \
+                    _op(call) != "mbarrier_wait":
+                self._mbarrier(call)
+            elif isinstance(call, Call) and _op(call) == "mbarrier_wait":
+                barrier, parity = self._barrier(call.args[0]), self.value(call.args[1])
+                if barrier.completed % 2 == parity:      # the phase of that parity is running
+                    yield lambda: barrier.completed % 2 != parity
             elif not isinstance(call, tirx.IntImm):
                 raise NotImplementedError(f"Evaluate: {call}")
         elif t is tirx.AttrStmt:
@@ -310,6 +392,9 @@ class Machine:
                 not str(s.args[1].source.scope()).startswith("global") and \
                 str(s.args[0].source.scope()).startswith("global"):
             self._tma_store(*s.args)
+        elif t is TilePrimitiveCall and _op(s) == "copy_async" and len(s.args) == 2 and \
+                str(s.args[1].source.scope()).startswith("global") and "mbar" in s.config:
+            self._tma_load(s.args[0], s.args[1], s.config["mbar"])
         else:
             raise NotImplementedError(f"{t.__name__}: {s}")
 
@@ -455,17 +540,31 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
 
 
 def _lockstep(runs: list) -> None:
-    """Each run until its next block barrier, then the next round; all must reach the same
-    number of barriers (a barrier some threads skip is undefined on a GPU)."""
+    """Run the threads of a block: each until it reaches a block barrier or an mbarrier wait
+    that is not satisfied (its run yields None, or the condition to wait for); the threads at
+    block barriers go on when all the others are there too. A block barrier some threads skip,
+    or threads all waiting, is an error (undefined or a hang on a GPU)."""
+    waits = {id(run): None for run in runs}      # run -> what it waits for (None: runnable)
+    at_barrier: set[int] = set()
     while runs:
-        waiting = []
-        for run in runs:
+        progress = False
+        for run in list(runs):
+            key = id(run)
+            if key in at_barrier or (waits[key] is not None and not waits[key]()):
+                continue
+            progress, waits[key] = True, None
             try:
-                next(run)
-                waiting.append(run)
+                token = next(run)
             except StopIteration:
-                pass
-        if waiting and len(waiting) != len(runs):
-            raise RuntimeError(f"{len(runs) - len(waiting)} threads ended while {len(waiting)} "
-                               "wait at a block barrier")
-        runs = waiting
+                runs.remove(run)
+                continue
+            if token is None:
+                at_barrier.add(key)
+            else:
+                waits[key] = token
+        if runs and len(at_barrier) == len(runs):
+            at_barrier.clear()
+            progress = True
+        if runs and not progress:
+            raise RuntimeError(f"{len(at_barrier)} threads at a block barrier and "
+                               f"{len(runs) - len(at_barrier)} waiting on mbarriers: a hang")
