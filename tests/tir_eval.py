@@ -13,11 +13,9 @@ and a load's bytes complete on its mbarrier); mbarriers count arrivals and bytes
 it does not know (eviction-hinted ld / st, conversions between float types, clusters) raise
 NotImplementedError, so a test never passes by skipping a statement.
 
-Two entry points: `run_threads` runs one stage of a function for every thread of a block, one
-thread after another (a stage's threads never read what another writes); `run_kernel` runs a
-whole kernel, every block, its threads in turn (each runs until it reaches `cta_sync` or waits
-on an mbarrier phase not yet complete; at `cta_sync` they go on when all are there), on numpy
-arrays.
+`Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at
+each block barrier (None) and at each wait on an mbarrier phase not yet complete (the condition
+to wait for); tests/tir_run.py drives it (one stage, or a whole kernel).
 
 Memory is looked up by a buffer's data (as printed: `tlspec_smem.data`): a thread's local
 buffers, then its block's shared memory, then the global tensors, each a uint8 numpy array.
@@ -30,12 +28,9 @@ from itertools import product
 from math import prod
 
 import numpy as np
-import tvm_ffi
 from tvm import tirx
 from tvm.ir.expr import Call, TensorLoad
 from tvm.tirx.tile_primitive import TilePrimitiveCall
-
-from tlspec.compiler.analysis import STAGE_ATTR
 
 _BINARY = {
     tirx.Add: lambda a, b: a + b, tirx.Sub: lambda a, b: a - b, tirx.Mul: lambda a, b: a * b,
@@ -62,10 +57,6 @@ _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit
            "cp_async_bulk_wait_group", "fence_proxy")
 _CP_ASYNC = re.compile(r"cp_async_c[ag](_src_size)?")       # one cp.async vector
 _FLOATS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
-
-
-class Sync(Exception):
-    """A block barrier inside a statement that `run_threads` runs to its end."""
 
 
 def _lanewise(op, *args):
@@ -437,134 +428,3 @@ def _checked(buffer, view, index: int) -> int:
     if not 0 <= index < len(view):
         raise IndexError(f"{buffer.name}[{index}] is outside its memory ({len(view)} elements)")
     return index
-
-
-def stage_body(func: tirx.PrimFunc, pointer: str):
-    """The lowered statement of the stage at `pointer` (its AttrStmt's body)."""
-    found = []
-    tvm_ffi.structural_walk(func.body, (tirx.AttrStmt, lambda a: found.append(a.body) if
-                                        a.attr_key == STAGE_ATTR and
-                                        getattr(a.node, "value", None) == pointer
-                                        else None), order="pre")
-    if len(found) != 1:
-        raise KeyError(f"{len(found)} stages at {pointer}")
-    return found[0]
-
-
-def views(func: tirx.PrimFunc, memory: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """`memory` with every buffer the function declares over one of its buffers (the shared
-    tiles' views of the pool) mapped to that buffer's bytes."""
-    memory = dict(memory)
-
-    def declared(d):
-        if d.data is not None and str(d.data) in memory:
-            memory[str(d.buffer.data)] = memory[str(d.data)]
-
-    tvm_ffi.structural_walk(func.body, (tirx.DeclBuffer, declared), order="pre")
-    return memory
-
-
-def run_threads(func: tirx.PrimFunc, pointer: str, memory: dict[str, np.ndarray],
-                threads: int) -> None:
-    """Run the stage of `func` at `pointer` for every thread index 0 .. threads - 1 (the
-    function's `tlspec.thread_var`), one after another, on `memory` (see `views`)."""
-    stmt, memory = stage_body(func, pointer), views(func, memory)
-    tid = func.attrs["tlspec.thread_var"]
-    for t in range(threads):
-        for _ in Machine(Memory({}, memory), {tid: t}).run(stmt):
-            raise Sync(f"a block barrier inside the stage at {pointer}")
-
-
-class TooLarge(NotImplementedError):
-    """A launch of more threads in all than the caller allows (the evaluator is slow)."""
-
-
-def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
-               dims: dict[str, int] | None = None, max_threads: int | None = None) -> None:
-    """Run the kernel `func` (its tlspec passes done, up to ThreadSync) on `arrays` (every
-    global buffer by name, C-contiguous, written in place): every block, its threads in
-    lockstep between block barriers. `dims`: the values of symbolic dims that no buffer's shape
-    gives. `max_threads`: refuse (TooLarge) a launch of more threads in all."""
-    dims = dims or {}
-    referenced = {}
-
-    def note(buffer) -> None:
-        referenced.setdefault(buffer.name, buffer)
-
-    def note_regions(call) -> None:
-        for arg in call.args:
-            if hasattr(arg, "source"):
-                note(arg.source)
-
-    tvm_ffi.structural_walk(func.body, [(TensorLoad, lambda load: note(load.source)),
-                                        (tirx.BufferStore, lambda store: note(store.buffer)),
-                                        (TilePrimitiveCall, note_regions)], order="pre")
-    env, globals_ = {}, {}
-    for param in func.params:
-        if param.name not in arrays:
-            env[param] = dims[param.name]               # a symbolic dim passed on its own
-            continue
-        array = arrays[param.name]
-        if not array.flags.c_contiguous:
-            raise ValueError(f"'{param.name}' must be C-contiguous (it is written in place)")
-        buffer = referenced.get(param.name)
-        if buffer is None:
-            continue                                    # an argument the kernel never touches
-        globals_[str(buffer.data)] = array.reshape(-1).view(np.uint8)
-        for extent, n in zip(buffer.shape, array.shape):
-            if isinstance(extent, tirx.Var):
-                env[extent] = n
-    body = func.body
-    while isinstance(body, tirx.AttrStmt):
-        body = body.body
-    ids = [getattr(s, "def") for s in body.seq if isinstance(s, tirx.ScopeIdDefStmt)]
-    layouts = {str(k): str(v) for k, v in func.attrs["tlspec.layouts"].items()} \
-        if "tlspec.layouts" in func.attrs else {}
-    setup = Machine(Memory({}, globals_), env, dims)
-    blocks = [(d.def_ids, [setup.value(e) for e in d.extents]) for d in ids if d.scope == 1]
-    (tid, threads), = [(d.def_ids[0], setup.value(d.extents[0])) for d in ids if d.scope == 7]
-    per_thread = [(d.def_ids[0], d.scope) for d in ids if d.scope in (4, 6)]   # warp, lane
-    block_vars = [v for names, _ in blocks for v in names]
-    block_extents = [n for _, extents in blocks for n in extents]
-    if max_threads is not None and threads * prod(block_extents) > max_threads:
-        raise TooLarge(f"{threads * prod(block_extents)} threads in all")
-    keys: dict[int, str] = {}
-    for position in product(*[range(n) for n in block_extents]):
-        shared: dict = {}
-        runs = []
-        for t in range(threads):
-            local = {**env, **dict(zip(block_vars, position)), tid: t}
-            local.update({var: t // 32 if scope == 4 else t % 32 for var, scope in per_thread})
-            runs.append(Machine(Memory(shared, globals_, keys), local, dims, layouts).run(body))
-        _lockstep(runs)
-
-
-def _lockstep(runs: list) -> None:
-    """Run the threads of a block: each until it reaches a block barrier or an mbarrier wait
-    that is not satisfied (its run yields None, or the condition to wait for); the threads at
-    block barriers go on when all the others are there too. A block barrier some threads skip,
-    or threads all waiting, is an error (undefined or a hang on a GPU)."""
-    waits = {id(run): None for run in runs}      # run -> what it waits for (None: runnable)
-    at_barrier: set[int] = set()
-    while runs:
-        progress = False
-        for run in list(runs):
-            key = id(run)
-            if key in at_barrier or (waits[key] is not None and not waits[key]()):
-                continue
-            progress, waits[key] = True, None
-            try:
-                token = next(run)
-            except StopIteration:
-                runs.remove(run)
-                continue
-            if token is None:
-                at_barrier.add(key)
-            else:
-                waits[key] = token
-        if runs and len(at_barrier) == len(runs):
-            at_barrier.clear()
-            progress = True
-        if runs and not progress:
-            raise RuntimeError(f"{len(at_barrier)} threads at a block barrier and "
-                               f"{len(runs) - len(at_barrier)} waiting on mbarriers: a hang")

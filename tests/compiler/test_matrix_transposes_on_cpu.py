@@ -1,5 +1,5 @@
 """The GPU matrix's transposes (tests/gpu/matrix/transpose.tlspec.yaml), both forms, lowered by
-tlspec's passes and run whole on the CPU by tests/tir_eval.py (TMA loads and stores complete at
+tlspec's passes and run whole on the CPU by tests/tir_run.py (TMA loads and stores complete at
 once, the tiles laid out as the hardware's swizzle lays them): B and C are A transposed, each on
 one partial tile. The GPU tests run the compiled kernels (tests/gpu/test_matrix_gpu.py);
 this keeps the lowering of every commit checked where no GPU is."""
@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 from conftest import ROOT
 from pipeline_support import run_through
-from tir_eval import run_kernel
+from tir_run import run_kernel
 
 from tlspec.compiler.tileir import build_tile_ir
 from tlspec.validate import validate_paths

@@ -1,6 +1,6 @@
 """Run a differential batch (build_batch.py) on the CPU against the interpreter, bit-exactly: each
 kernel lowered by tlspec's passes (up to ThreadSync, before tvm's own lowering) and run by
-tests/tir_eval.py, every block, threads in lockstep between block barriers, on the arrays of
+tests/tir_run.py, every block, its threads in turn between block barriers, on the arrays of
 cases.call_arrays; the interpreter runs on copies of the same arrays.
 
 What this checks without a GPU: the index arithmetic, layouts, swizzles, bounds guards, fills and
@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))            # tests/: tir_eval, pipeline_support
+sys.path.insert(0, str(HERE.parent))            # tests/: tir_run, pipeline_support
 from cases import call_arrays, load_cases  # noqa: E402
 from pipeline_support import run_through  # noqa: E402
-from tir_eval import TooLarge, run_kernel  # noqa: E402
+from tir_run import TooLarge, run_kernel  # noqa: E402
 
 from tlspec.compiler.tileir import build_tile_ir  # noqa: E402
 from tlspec.interpret import run as interpret  # noqa: E402

@@ -71,7 +71,7 @@ def test_the_packages_import_without_a_gpu(batch):
 
 def test_the_compiled_kernels_run_on_the_cpu_as_the_interpreter_does(batch):
     """run_cpu.py on the slice: the kernels, lowered by tlspec's passes and run by
-    tests/tir_eval.py, leave every output bit-exactly as the interpreter does (small calls only;
+    tests/tir_run.py, leave every output bit-exactly as the interpreter does (small calls only;
     kernels with what the evaluator does not run are skipped)."""
     from run_cpu import run_case
 
