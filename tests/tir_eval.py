@@ -10,7 +10,7 @@ its bytes (sign-extended for signed integer types, whose values index), a cast k
 and a store keeps the bits of its type's width. cp.async copies and TMA loads and stores complete
 at once, when issued (a TMA copy lays out the tile as the hardware's swizzle does, `tile_offset`,
 and a load's bytes complete on its mbarrier); mbarriers count arrivals and bytes per phase. Nodes
-it does not know (eviction-hinted ld / st, conversions between float types, clusters) raise
+it does not know (conversions between float types, clusters) raise
 NotImplementedError, so a test never passes by skipping a statement.
 
 `Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at
@@ -71,8 +71,14 @@ def _as_list(v):
 
 
 def _bytes(dtype) -> int:
-    """The bytes of one element of `dtype` ("float16", "uint8x16": a vector's element)."""
-    return max(int("".join(c for c in str(dtype).split("x")[0] if c.isdigit()) or 8) // 8, 1)
+    """The bytes of one element of `dtype` ("float16", "float8_e4m3fn", "uint8x16": a vector's
+    element)."""
+    if str(dtype).startswith("bool"):
+        return 1
+    match = re.match(r"(?:u?int|float|bfloat)(\d+)", str(dtype))
+    if match is None:
+        raise NotImplementedError(f"elements of {dtype}")
+    return max(int(match.group(1)) // 8, 1)
 
 
 class Barrier:
@@ -239,6 +245,27 @@ class Machine:
         index = self._flat(load.source, [self.value(i) for i in load.indices])
         return view.view(np.uint8), index * size
 
+    def _hinted_load(self, call) -> None:
+        """ptx ld (an eviction-hinted global load): its registers, in order, take consecutive
+        elements from the address."""
+        at = next(i for i, a in enumerate(call.args) if isinstance(a, Call))
+        memory, byte = self._address(call.args[at])
+        for register in call.args[:at]:
+            size = _bytes(register.source.dtype)
+            value = int.from_bytes(memory[byte:byte + size], "little")
+            self.store(register.source, [self.value(i) for i in register.indices], value)
+            byte += size
+
+    def _hinted_store(self, call) -> None:
+        """ptx st (an eviction-hinted global store): its registers, in order, to consecutive
+        elements from the address."""
+        memory, byte = self._address(call.args[0])
+        for register in [a for a in call.args[1:] if isinstance(a, TensorLoad)]:
+            size = _bytes(register.source.dtype)
+            value = self.value(register) & ((1 << 8 * size) - 1)
+            memory[byte:byte + size] = np.frombuffer(value.to_bytes(size, "little"), np.uint8)
+            byte += size
+
     def _cp_async(self, call) -> None:
         """cp.async of `bytes` bytes, of which the first `src_size` are copied and the rest
         zero-filled, complete at once (a wait_group only makes that visible: its placement is
@@ -364,6 +391,10 @@ class Machine:
                 pass
             elif isinstance(call, Call) and _CP_ASYNC.fullmatch(_op(call)):
                 self._cp_async(call)
+            elif isinstance(call, Call) and _op(call) in ("ld", "ld_vec"):
+                self._hinted_load(call)
+            elif isinstance(call, Call) and _op(call) in ("st", "st_vec"):
+                self._hinted_store(call)
             elif isinstance(call, Call) and _op(call).startswith("mbarrier_") and \
                     _op(call) != "mbarrier_wait":
                 self._mbarrier(call)

@@ -6,8 +6,8 @@ cases.call_arrays; the interpreter runs on copies of the same arrays.
 What this checks without a GPU: the index arithmetic, layouts, swizzles, bounds guards, fills and
 block barriers of the SIMT and cp.async stages. It does not replace the GPU run (run_gpu.py):
 tvm's later passes, code generation and the hardware are not in it (TMA copies and cp.async
-complete at once, at their issue), and kernels with eviction-hinted accesses, conversions between
-types or clusters are skipped with the reason (the evaluator does not run them). Calls of more than --max-elements elements or --max-threads
+complete at once, at their issue), and kernels with conversions between types or clusters are
+skipped with the reason (the evaluator does not run them). Calls of more than --max-elements elements or --max-threads
 threads in all are skipped too: the evaluator is Python (about 10 us an element, and each thread
 runs the kernel's whole statement tree).
 
