@@ -4,6 +4,7 @@ more elements was a division by zero / int32 literal overflow inside the compile
 just below 2**31 elements whose partial tiles run past offset 2**31 - 1 compiled into a kernel
 whose index arithmetic overflowed (its bounds guards were proven away)."""
 import pytest
+from conftest import ROOT
 
 from tlspec.compiler.support import check_supported
 from tlspec.diagnostics import Diagnostics
@@ -171,10 +172,10 @@ def test_a_multiple_of_near_2_to_the_31_compiles(tmp_path, multiple):
     6008, docs/spec.md's pitched_copy with multiple_of 2147483647). They now use gcd(m, the
     divisor), which proves the same."""
     pytest.importorskip("tvm", reason="tlspec compile needs apache-tvm")
-    from conftest import ROOT, compile_here
+    from conftest import compile_here
     from doc_examples import fenced_blocks
 
-    (pitched,) = [b.text for b in fenced_blocks(ROOT / "docs/spec.md")
+    (pitched,) = [b.text for b in fenced_blocks(ROOT / "docs" / "spec.md")
                   if "name: pitched_copy" in b.text]
     source = tmp_path / "pitched.tlspec.yaml"
     text = pitched.replace("N: {symbolic: true, multiple_of: 8}",
@@ -183,3 +184,42 @@ def test_a_multiple_of_near_2_to_the_31_compiles(tmp_path, multiple):
     source.write_text(text)
     compile_here(tmp_path / "out", source)
 
+
+
+def test_a_symbolic_tensor_larger_than_int32_at_its_least_size_is_refused():
+    """A constant OH of 65536 makes the column matrix N*OH*OW x 9*C of at least 4227858432
+    elements whatever N is: its bounds left the 64-bit range at N's largest value, which lost
+    the least one too, and tvm folded the literal (fuzz seed 6011)."""
+    text = (ROOT / "specs" / "im2col_strided.tlspec.yaml").read_text()
+    text = text.replace("  OH: 28 ", "  OH: 65536 ")
+    assert "OH: 65536" in text
+    assert refusals(text) == [("/buffers/col/shape", "a global tensor of at least 4227858432 "
+                               f"elements ('col', above 2**31 - 1) {LATER}")]
+
+
+PAGED = """tlspec: 1
+name: paged
+dims: {B: symbolic, T: symbolic, NP: symbolic, MAXP: symbolic, P: 16, D: 128}
+buffers:
+  cache: {scope: global, shape: [NP, P, D], dtype: float16, io: in}
+  block_table: {scope: global, shape: [B, MAXP], dtype: int32, io: in}
+  out: {scope: global, shape: [B, T, D], dtype: float16, io: out}
+launch:
+  grid: {bx: BLOCKS, by: B}
+  threads: 128
+stages:
+  - gather:
+      src: cache
+      dst: out[by, t, :]
+      index: ['block_table[by, t // P]', t % P]
+      each: {t: 'bx*16 : +16'}
+"""
+
+
+def test_regions_of_a_symbolic_tensor_that_a_constant_grid_takes_past_int32_are_refused():
+    """2**20 blocks of 16 tokens of 128 elements: the `each` variable t reaches offset 2**31 in
+    `out` for every T (tvm folded that literal: fuzz seed 6011); 2**20 - 1 blocks fit."""
+    assert refusals(PAGED.replace("BLOCKS", "1048576")) == [
+        ("/buffers/out/shape", "a global tensor ('out') whose regions end at offset 2147483648 "
+                               f"(past 2**31 - 1, for every size of its symbolic dims) {LATER}")]
+    assert refusals(PAGED.replace("BLOCKS", "1048575")) == []

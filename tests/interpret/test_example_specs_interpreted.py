@@ -69,7 +69,7 @@ def test_matrix_kernel(kernel, size):
 
 
 def test_the_matrix_is_all_here():
-    assert len(MATRIX_KERNELS) == 68
+    assert len(MATRIX_KERNELS) == 73
     assert {kind_of(k) for k in MATRIX_KERNELS} == set(SIZES)
 
 

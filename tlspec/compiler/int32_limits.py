@@ -57,10 +57,12 @@ def int32_overflows(kernel: Kernel) -> Iterator[tuple[str, str, str]]:
             amount = str(fewest) if fewest == most else f"at least {fewest}"
             yield (buffer.pointer + "/shape",
                    f"a global tensor of {amount} elements ('{buffer.name}', above 2**31 - 1)", HINT)
-        elif reach is not None and reach > INT32_MAX:
-            yield (buffer.pointer + "/shape",
-                   f"a global tensor of {fewest} elements whose partial tiles end at offset "
-                   f"{reach} ('{buffer.name}', past 2**31 - 1)", HINT)
+        elif reach > INT32_MAX:
+            what = f"a global tensor of {fewest} elements whose partial tiles end" \
+                if fewest == most else f"a global tensor ('{buffer.name}') whose regions end"
+            yield (buffer.pointer + "/shape", f"{what} at offset {reach} "
+                   + (f"('{buffer.name}', past 2**31 - 1)" if fewest == most else
+                      "(past 2**31 - 1, for every size of its symbolic dims)"), HINT)
 
 
 def _loop_overflows(context: Context) -> Iterator[tuple[str, str, str]]:
@@ -162,33 +164,45 @@ def _element_count(kernel: Kernel, buffer: Buffer) -> tuple[int, int]:
     ranges = {dim.name: (dim.value, dim.value) if not dim.symbolic else
               (dim.min or 1, ANY_SIZE if dim.max is None else dim.max)
               for dim in kernel.dims.values()}
-    extents = [bounds(extent, ranges) or (1, ANY_SIZE) for extent in buffer.shape]
+    extents = [bounds(extent, ranges, exact=True) or (1, ANY_SIZE) for extent in buffer.shape]
     return prod(max(low, 1) for low, _ in extents), prod(high for _, high in extents)
 
 
-def _reach(context: Context, buffer: Buffer) -> int | None:
-    """Where the regions of the constant-shaped `buffer` end: one past the largest flat offset
-    they address (over the block indices and loop variables); None when one is not bounded."""
-    limits = [context.const(extent) for extent in buffer.shape]
-    if None in limits:
-        return None
+def _reach(context: Context, buffer: Buffer) -> int:
+    """Where the regions of `buffer` end, at least: one past the largest flat offset they
+    address (over the block indices, loop and `each` variables), counting the dims whose stride
+    is constant and whose indices are bounded (all of them for a constant-shaped tensor of
+    constant regions; a symbolic tensor's other dims add more at a call, which the wrapper's
+    size checks bound)."""
+    extents = [context.const(extent) for extent in buffer.shape]
+    limits = [e or 0 for e in extents]          # one past the largest index along each dim
     for stage, scope in context.stages():
+        ranges = _with_each(stage, scope.ranges)
         for ref in stage.regions.values():
             if ref.name != buffer.name:
                 continue
             for d, (start, extent) in enumerate(ref.dims):
-                first, length = bounds(start, scope.ranges), bounds(extent, scope.ranges)
+                first, length = bounds(start, ranges), bounds(extent, ranges)
                 step = context.const(ref.steps[d]) if ref.steps else 1
-                if first is None or length is None or step is None:
-                    return None
-                limits[d] = max(limits[d], first[1] + (length[1] - 1) * step + 1)
-    if buffer.strides is not None:                 # declared: constant ones only
+                if first is not None and length is not None and step is not None:
+                    limits[d] = max(limits[d], first[1] + (length[1] - 1) * step + 1)
+    if buffer.strides is not None:                 # declared: the constant ones count
         strides = [context.const(s) for s in buffer.strides]
-        if None in strides:
-            return None
-        return sum((limit - 1) * stride for limit, stride in zip(limits, strides)) + 1
-    offset, stride = 0, 1
-    for limit, extent in zip(reversed(limits), reversed(buffer.shape)):
-        offset += (limit - 1) * stride
-        stride *= context.const(extent)
-    return offset + 1
+    else:
+        strides, stride = [], 1
+        for extent in reversed(extents):
+            strides.insert(0, stride)
+            stride = None if stride is None or extent is None else stride * extent
+    return sum((limit - 1) * stride for limit, stride in zip(limits, strides)
+               if stride is not None and limit > 0) + 1
+
+
+def _with_each(stage, ranges: dict) -> dict:
+    """`ranges` with the stage's `each` variables (start .. start + extent - 1)."""
+    ranges = dict(ranges)
+    for var in stage.each:
+        first = bounds(var.start, ranges) if var.start is not None else None
+        length = bounds(var.extent, ranges) if var.extent is not None else None
+        if first is not None and length is not None:
+            ranges[var.name] = (first[0], first[1] + max(length[1], 1) - 1)
+    return ranges
