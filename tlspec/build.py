@@ -23,7 +23,7 @@ from .source import SourceDocument, pointer_join
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
 from .targets import DEFAULT_TARGET, TARGETS
-from .tune.params import (ENUM_OPTIONS, INTEGER_OPTIONS, check_candidate, check_choices,
+from .tune.params import (CHOICE_OPTIONS, ENUM_OPTIONS, INTEGER_OPTIONS, check_candidate, check_choices,
                           define_tunables, option_values)
 
 AXES = ("x", "y", "z")
@@ -124,7 +124,7 @@ class _Builder:
                 message = (f"tunable parameter '{var.name}' is an instruction choice "
                            f"({_listed(tunable.candidates)}); it cannot be used in {what}")
                 hint = ("expressions take integers: name a parameter of integer candidates here; "
-                        f"'{var.name}' stands for a value of {' or '.join(ENUM_OPTIONS)}")
+                        f"'{var.name}' stands for a value of {' or '.join(CHOICE_OPTIONS)}")
             elif known is not None and known.kind == "tunable parameter":
                 message = f"tunable parameter '{var.name}' cannot be used in {what}"
                 hint = ("tunable parameters set tiles, the grid, threads and stage options, not "
@@ -198,9 +198,12 @@ class _Builder:
                                        f"the strides of buffer '{name}'")
                 complete &= expr is not None
                 strides.append(simplify(expr) if expr is not None else Const(1))
+        layout = data.get("layout", "auto")
+        if layout not in option_values(pointer + "/layout"):        # names a tunable choice
+            layout = self.enum(layout, pointer + "/layout") or "auto"
         return Buffer(name, pointer, data["scope"], shape, data["dtype"], data.get("io"),
-                      data.get("layout", "auto"), data.get("doc", ""), complete,
-                      list(dict.fromkeys(derived)), strides)
+                      layout, data.get("doc", ""), complete, list(dict.fromkeys(derived)),
+                      strides)
 
     def launch(self, data: dict, dims: list[str]) -> Launch:
         grid = []

@@ -20,7 +20,7 @@ from .im2col import WINDOW_OPTIONS
 from .limits import int_text
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
-from .tune.params import ENUM_OPTIONS
+from .tune.params import CHOICE_OPTIONS, ENUM_OPTIONS
 
 SCHEMA_FILE = "tlspec.schema.json"
 
@@ -189,7 +189,7 @@ class _Translator:
         tune = self.doc.data.get("tune") if isinstance(self.doc.data, dict) else None
         if path[:1] == ["tune"] and isinstance(value, str):
             message = f"unknown choice '{value}' in '{path[1]}'{did_you_mean(value, options)}"
-            hint = (f"string candidates are values of {' or '.join(ENUM_OPTIONS)}: "
+            hint = (f"string candidates are values of {' or '.join(CHOICE_OPTIONS)}: "
                     + ", ".join(options))
         elif what in ENUM_OPTIONS and isinstance(value, str) and _choices(tune, value):
             message = f"{what} names tunable parameter '{value}', whose name is not UPPER_CASE"

@@ -136,3 +136,46 @@ def test_explain_and_the_interpreter_see_the_first_candidates(tmp_path):
     b = np.zeros_like(a)
     run(kernel_of(text), {"A": a, "B": b})
     assert np.array_equal(a, b)
+
+
+LAYOUTS = """
+tlspec: 1
+name: layouts
+target: sm_90a
+dims: {M: 1024, N: 1024}
+tune:
+  SRC: [padded, swizzle_128B, row_major]
+  FORM: [columns, blocks]
+buffers:
+  A:    {scope: global, shape: [M, N], dtype: float16, io: in}
+  B:    {scope: global, shape: [N, M], dtype: float16, io: out}
+  A_s:  {scope: shared, shape: [64, 64], dtype: float16, layout: SRC}
+  At_s: {scope: shared, shape: [64, 64], dtype: float16, layout: swizzle_128B}
+launch:
+  grid: {bx: N // 64, by: M // 64}
+  threads: 256
+stages:
+  - copy: {src: "A[by*64 : +64, bx*64 : +64]", dst: A_s}
+  - sync_threads:
+  - transpose: {src: A_s, dst: At_s, form: FORM}
+  - sync_threads:
+  - copy: {src: At_s, dst: "B[bx*64 : +64, by*64 : +64]"}
+"""
+
+
+def test_a_shared_tiles_layout_and_a_transposes_form_are_choices():
+    kernel = kernel_of(LAYOUTS)
+    assert kernel.choice == {"SRC": "padded", "FORM": "columns"}
+    assert kernel.buffers["A_s"].layout == "padded"
+    assert kernel.stages[2].options["form"] == "columns"
+    rebuilt = with_choice(kernel, {"SRC": "swizzle_128B", "FORM": "blocks"}, Diagnostics())
+    assert rebuilt.buffers["A_s"].layout == "swizzle_128B"
+    assert rebuilt.stages[2].options["form"] == "blocks"
+
+
+def test_a_layout_choice_of_no_layout_is_refused_at_the_candidate():
+    result = validate_text(LAYOUTS.replace("SRC: [padded, swizzle_128B, row_major]",
+                                           "SRC: [padded, tma]"))
+    assert [(d.pointer, d.message) for d in result.diagnostics.errors] == [
+        ("/tune/SRC/1", "'tma' is not a value of layout, which names 'SRC' at line 12, "
+                        "column 66")]

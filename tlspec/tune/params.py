@@ -1,7 +1,7 @@
 """Tunable parameters in a spec: their declaration (`tune: {TILE: [64, 128]}`, `tune: {LOAD:
 [tma, sync]}`), the integer options that may name a parameter of integers (`threads: THREADS`)
 and the enum options that may name a parameter of strings, an instruction choice
-(`prefer_instruction: LOAD`). Expressions that name a parameter get its value as a constant
+(`prefer_instruction: LOAD`, a shared tile's `layout: SRC_LAYOUT`). Expressions that name a parameter get its value as a constant
 where the builder substitutes names (build.py), so it takes no path of its own."""
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from ..source import pointer_join
 INTEGER_OPTIONS = ("coalesced_width", "num_stages")
 # stage options that are enums of strings in the schema and may name an instruction choice
 ENUM_OPTIONS = ("prefer_instruction", "eviction_policy", "form")
+# what else may name one: a shared tile's layout (not im2col's `layout`, the image's: data)
+CHOICE_OPTIONS = ENUM_OPTIONS + ("a shared tile's layout",)
 
 
 def define_tunables(data: dict[str, list[int] | list[str]], define: Callable[..., bool],
@@ -51,6 +53,8 @@ def _option_schema(pointer: str) -> dict:
 
     schema = load_schema()
     parts = pointer.split("/")
+    if parts[1] == "buffers":
+        return schema["definitions"]["buffer"]["properties"][parts[-1]]
     if parts[1] == "launch":
         option = schema["properties"]["launch"]["properties"][parts[2]]
         return option["items"] if len(parts) > 3 else option       # a cluster extent
