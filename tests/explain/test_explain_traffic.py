@@ -44,3 +44,20 @@ def test_gather_table_is_an_upper_bound_and_inout_counts_twice():
     scattered = traffic(kernel("scatter_rows", "scatter_rows.tlspec.yaml"), {})
     table = next(t for t in scattered.tensors if t.name == "table")
     assert (table.io, table.bytes, table.whole) == ("inout", 2 * 262144 * 1024 * 2, False)
+
+
+def test_examples_shrink_until_every_tensor_fits_a_call():
+    """N a multiple of 2**30: M = 1024 would make tensors of 2**40 elements, which no call
+    passes (the wrapper takes 2**31 - 1 at most); M is halved down to 1, N is as small as it
+    can be."""
+    text = (SPECS / "copy_symbolic.tlspec.yaml").read_text()
+    text = text.replace("  M: {symbolic: true, multiple_of: 64, min: 64}", "  M: symbolic").replace(
+        "  N: {symbolic: true, multiple_of: 128, min: 128}",
+        "  N: {symbolic: true, multiple_of: 1073741824}")
+    assert "M: symbolic" in text and "multiple_of: 1073741824" in text
+    from tlspec.validate import validate_text
+
+    (k,) = validate_text(text).kernels
+    moved = traffic(k, {})
+    assert moved.dims == {"M": 1, "N": 2**30} and moved.examples == ["M", "N"]
+    assert traffic(k, {"M": 4}).dims == {"M": 4, "N": 2**30}     # given: kept

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..dtypes import DTYPE_BYTES
-from ..expr import evaluate
-from ..model import Kernel
+from ..expr import evaluate, free_vars
+from ..model import Buffer, Kernel
 
 EXAMPLE_SIZE = 1024          # a symbolic dim not given: the first legal value from this up
+INT32_MAX = 2**31 - 1        # the most elements a tensor may have at a call
 
 @dataclass(frozen=True)
 class GPU:
@@ -48,11 +49,11 @@ class Traffic:
         return self.bytes / (gb_per_s * 1e3)
 
 
-def example_value(dim) -> int:
-    """The first value from EXAMPLE_SIZE (or the dim's min) up that its multiple_of and max
-    allow; the largest legal one below a max under that."""
+def example_value(dim, size: int = EXAMPLE_SIZE) -> int:
+    """The first value from `size` (or the dim's min) up that its multiple_of and max allow;
+    the largest legal one below a max under that."""
     step = dim.multiple_of or 1
-    value = -(-max(EXAMPLE_SIZE, dim.min or 0) // step) * step
+    value = -(-max(size, dim.min or 0, 1) // step) * step
     if dim.max is not None and value > dim.max:
         value = dim.max // step * step
     return value
@@ -60,14 +61,37 @@ def example_value(dim) -> int:
 
 def dim_values(kernel: Kernel, given: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     """Every dim's value: constants, `given` symbolic dims and example values for the others
-    (derived dims of symbolic dims are expanded in the expressions that name them)."""
+    (derived dims of symbolic dims are expanded in the expressions that name them). Examples
+    that make a global tensor larger than the wrapper takes (2**31 - 1 elements: a dim of a
+    large `multiple_of`) are halved, the largest first, while their dims allow."""
     values, examples = {}, []
     for dim in kernel.dims.values():
         if dim.symbolic and dim.name not in given:
             examples.append(dim.name)
         values[dim.name] = dim.value if not dim.symbolic else given.get(dim.name,
                                                                          example_value(dim))
+    while (largest := _largest_tensor(kernel, values))[0] > INT32_MAX:
+        names = {v.name for extent in largest[1].shape for v in free_vars(extent)}
+        smaller = {name: example_value(kernel.dims[name], values[name] // 2)
+                   for name in examples if name in names}
+        shrinkable = [name for name in smaller if smaller[name] < values[name]]
+        if not shrinkable:
+            break
+        name = max(shrinkable, key=lambda n: values[n])
+        values[name] = smaller[name]
     return values, examples
+
+
+def _largest_tensor(kernel: Kernel, values: dict[str, int]) -> tuple[int, Buffer | None]:
+    """The elements of the largest global tensor at `values`, and that tensor."""
+    largest = (0, None)
+    for buffer in kernel.buffers.values():
+        if buffer.is_global:
+            elements = 1
+            for extent in buffer.shape:
+                elements *= evaluate(extent, values)
+            largest = max(largest, (elements, buffer), key=lambda pair: pair[0])
+    return largest
 
 
 def _tables(kernel: Kernel) -> set[str]:
