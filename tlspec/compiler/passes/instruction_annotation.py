@@ -9,7 +9,8 @@ tile, a part of the tile that is not contiguous or does not start at a multiple 
 rows of a swizzled tile not moved whole). Everything else is a SIMT loop of vector accesses
 whose width is the widest that the extents, starts and row lengths are proven to allow (or
 `coalesced_width`), and never one that could hold both the last elements of a tensor and
-elements past them.
+elements past them (`vector_widths`). A transpose is a SIMT loop of the column form, or with
+`form: blocks` of blocks of H src rows x V src columns.
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
 A copy with a fill other than zero (`fill`) is a SIMT loop unless its source region is proven
@@ -30,7 +31,7 @@ instruction than the target allows, for a reason the spec did not choose, is not
 warning (`slow_paths`, the function's `tlspec.notes`).
 
 Adds to each operation's config: `tlspec.instruction` (tma | sync | cp_async), `tlspec.why`,
-`tlspec.vector` (SIMT), `tlspec.threads` (a loop_layout's thread grid), `tlspec.box_bytes` (a
+`tlspec.vector` (SIMT), `tlspec.form` and `tlspec.block_rows` (a transpose's blocks: H), `tlspec.threads` (a loop_layout's thread grid), `tlspec.box_bytes` (a
 gather4 / scatter4: the bytes one instruction moves, 4 x columns x dtype size, what a gather4
 completes on its barrier per instruction).
 """
@@ -42,11 +43,9 @@ import tvm_ffi
 from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ...dtypes import MAX_VECTOR_BYTES
 from ...im2col import is_nchw
 from .. import ops
-from ..analysis import (analyzer_for, attr, base_ranges, divisible, dtype_bytes, thread_info,
-                        varies_in_cluster)
+from ..analysis import attr, divisible, dtype_bytes, thread_info, varies_in_cluster
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
@@ -54,6 +53,7 @@ from ..prims import spec_dtype
 from . import slow_paths
 from .pipeline_planning import NOTES_ATTR
 from .tma_blockers import Side, tma_blockers, tma_ruled_out
+from .vector_widths import region_inside, vector_limit
 
 
 GATHER4_ROWS = 4        # rows one TMA gather4 / scatter4 moves
@@ -63,63 +63,6 @@ MAX_BLOCK_BYTES = 128   # the registers of a transpose block (`form: blocks`)
 def _index_side(call) -> Side | None:
     """The index region of a gather or scatter; None for computed indices (ops.INDICES)."""
     return None if ops.INDICES in call.config else Side(call.args[2])
-
-
-def _vector_limit(func, sides: list[Side], inner_extent, elem: int,
-                  width: int | None = None) -> tuple[int, str]:
-    """The widest legal vector (elements) up to `width` (default: 16 bytes) and, when below
-    that, the reason."""
-    width = width or MAX_VECTOR_BYTES // elem
-    reason = ""
-    while width > 1:
-        problem = None
-        if not divisible(func, inner_extent, width):
-            problem = f"the innermost extent {inner_extent} is not a multiple of {width}"
-        for side in sides:
-            if side.kind == "fragment" or problem:
-                continue
-            moved = side.moved() or [len(side.extents) - 1]
-            if side.steps[-1] != 1 and moved[-1] == len(side.shape) - 1:
-                problem = f"'{side.buffer.name}' has step {side.steps[-1]} along its " \
-                          "contiguous dimension: its elements are not adjacent, one per access"
-            elif moved[-1] != len(side.shape) - 1:
-                problem = f"'{side.buffer.name}' is not moved along its contiguous dimension"
-            elif not divisible(func, side.starts[-1], width):
-                problem = f"the start {side.starts[-1]} of '{side.buffer.name}' is not a " \
-                          f"multiple of {width}"
-            elif len(side.shape) > 1 and not divisible(func, side.pitch(), width):
-                problem = f"the rows of '{side.buffer.name}' ({side.pitch()} elements) are " \
-                          f"not a multiple of {width}"
-            elif side.kind == "global" and _may_straddle(func, side, width):
-                problem = f"'{side.buffer.name}' ends after {side.shape[-1]} elements, not a " \
-                          f"multiple of {width}, and the region may run past that end (a " \
-                          "vector would hold its last elements and elements past it)"
-        if problem is None:
-            return width, reason
-        reason = reason or problem
-        width //= 2
-    return 1, reason
-
-
-def _may_straddle(func, side: Side, width: int) -> bool:
-    """Whether a vector could hold both the last elements of a global tensor and elements past
-    them: the guards keep or drop a vector whole (the partial tile at a tensor's end), so that
-    would lose the last elements. Vectors start at multiples of `width` (the start is checked
-    first), so that happens when the innermost extent is not a multiple of `width` and the
-    region is not proven to end inside the tensor for every block index and symbolic dim."""
-    end = side.shape[-1]
-    if divisible(func, end, width):
-        return False
-    inside = side.starts[-1] + side.span(-1) <= end
-    return not analyzer_for(base_ranges(func)).can_prove(inside)
-
-
-def _inside(func, side: Side) -> bool:
-    """Whether the region is proven to lie inside its buffer for every block index and dim: then
-    no element is read outside it and a fill never shows."""
-    analyzer = analyzer_for(base_ranges(func))
-    return all(analyzer.can_prove(start >= 0) and analyzer.can_prove(start + side.span(d) <= size)
-               for d, (start, size) in enumerate(zip(side.starts, side.shape)))
 
 
 def _step_note(dst: Side, src: Side) -> str:
@@ -198,7 +141,7 @@ class _Annotator:
         if dst.buffer.dtype != src.buffer.dtype:
             return self._converting_copy(config, pointer, dst, src, prefer)
         blockers = tma_blockers(self.func, config, dst, src, self.layouts)
-        if ops.FILL in config and not _inside(self.func, src):
+        if ops.FILL in config and not region_inside(self.func, src):
             blockers.insert(0, f"fill {config['fill']} is not zero: TMA reads zeros outside a "
                                "tensor")
             if prefer == "cp_async":
@@ -355,7 +298,7 @@ class _Annotator:
         elem = dtype_bytes(dst.buffer.dtype)
         if config.get("form") == "blocks":
             return self._transpose_blocks(config, dst, src, elem)
-        width, _ = _vector_limit(self.func, [dst], dst.extents[-1], elem)
+        width, _ = vector_limit(self.func, [dst], dst.extents[-1], elem)
         return {"tlspec.instruction": "sync", "tlspec.vector": width,
                 "tlspec.why": f"SIMT: {width}-element vector stores of dst rows from src columns"}
 
@@ -363,12 +306,12 @@ class _Annotator:
         """`form: blocks`: blocks of H src rows x V src columns, V the widest vector of src rows
         (at most 16 bytes), H the widest of dst rows up to V (at most 128 bytes of registers a
         block), halved while the blocks are fewer than the threads."""
-        vector, reason = _vector_limit(self.func, [src], src.extents[-1], elem)
+        vector, reason = vector_limit(self.func, [src], src.extents[-1], elem)
         if vector < 2:
             raise StageError(config[ops.STAGE] + "/form", "this transpose cannot move blocks: "
                              f"{reason}", "remove `form: blocks` for the column form, which "
                              "reads src elements one at a time")
-        height, _ = _vector_limit(self.func, [dst], dst.extents[-1], elem,
+        height, _ = vector_limit(self.func, [dst], dst.extents[-1], elem,
                                   min(vector, MAX_BLOCK_BYTES // (vector * elem)))
         blocks = [const(e) for e in dst.extents]
         if None not in blocks:
@@ -450,7 +393,7 @@ class _Annotator:
     @staticmethod
     def _channels(func, col: Side, img: Side, elem: int) -> int:
         """The widest vector of an im2col: along the tile's rows and the image's channels."""
-        width, _ = _vector_limit(func, [col], col.extents[-1], elem)
+        width, _ = vector_limit(func, [col], col.extents[-1], elem)
         while width > 1 and not divisible(func, img.shape[-1], width):
             width //= 2
         return width
@@ -484,7 +427,7 @@ class _Annotator:
     def _widest(self, sides: list[Side], extents, dtype, width=None,
                 func=None) -> tuple[int, str]:
         inner = [e for e in extents if const(e) != 1] or [extents[-1]]
-        return _vector_limit(func or self.func, sides, inner[-1], dtype_bytes(dtype), width)
+        return vector_limit(func or self.func, sides, inner[-1], dtype_bytes(dtype), width)
 
     def _cp_async(self, config: dict, sides: list[Side], vector: int, at: str) -> str:
         """Why a cp.async copy, once its vectors are sizes cp.async copies (else an error `at`
