@@ -110,12 +110,14 @@ SMALL = {
     "transpose_batched": ({}, {"B": 3, "M": 72, "N": 136}),
     "embedding_lookup": ({"V": 300, "D": 64}, {"T": 37}),
     "concat_last": ({"NA": 64, "NB": 40}, {"M": 7}),
+    "gather4_rows": ({"V": 40, "D": 512, "R": 24}, {}),
+    "scatter4_rows": ({"V": 40, "D": 512, "R": 24}, {}),
 }
 
 
 def spec_kernels() -> list[Kernel]:
-    """The kernels of specs/ the interpreter runs: all but those it refuses (the TMA gather4 /
-    scatter4 forms and block-to-block copies: gather4_rows, scatter4_rows, swap_pairs_dsmem)."""
+    """The kernels of specs/ the interpreter runs: all but those it refuses (block-to-block
+    copies: swap_pairs_dsmem)."""
     return [k for k in validate_paths([str(SPECS)]).kernels if runs(k)]
 
 

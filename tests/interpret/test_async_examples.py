@@ -22,7 +22,7 @@ from tlspec.interpret.async_stages import ASYNC_STAGES
 from tlspec.interpret.machine import _Run
 from tlspec.validate import validate_text
 
-REFUSED = {"copy_cluster", "gather4"}     # what the interpreter refuses (test_undefined_results)
+REFUSED = {"copy_cluster"}     # what the interpreter refuses (test_undefined_results)
 
 
 def stage_kinds(where: str, text: str) -> dict[str, set[str]]:
@@ -65,6 +65,16 @@ def copy_of_a(x):
     return {"B": x["A"]}
 
 
+def gathered(x):
+    return {"out": x["table"][x["idx"].astype(np.int64)]}
+
+
+def scattered(x):
+    table = x["table"].copy()
+    table[x["idx"].astype(np.int64)] = x["rows"]
+    return {"table": table}
+
+
 def concatenated(x):
     return {"out": np.concatenate([x["A"], x["B"]], axis=1)}
 
@@ -85,6 +95,8 @@ EXPECTED = {
     "transpose_padded_sm80": (lambda x: {"B": x["A"].T}, [dict(M=40, N=72)]),
     "transpose_tma_store": (lambda x: {"B": x["A"].T}, [dict(M=136, N=72)]),
     "tile_load": (copy_of_a, [dict(M=72, N=136), dict(M=64, N=64)]),   # its first candidates
+    "gather4_rows": (gathered, [dict(V=40, D=512, R=24), dict(V=8, D=256, R=8)]),
+    "scatter4_rows": (scattered, [dict(V=40, D=512, R=24), dict(V=8, D=256, R=8)]),
 }
 EXAMPLES_FOUND = async_examples()
 

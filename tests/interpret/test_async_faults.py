@@ -173,7 +173,7 @@ def test_expect_tx_too_small_lets_the_wait_return_before_the_data_lands():
     """N = 40: 80 bytes announced. Phase 0 completes once 80 bytes landed; the other 48 count in
     phase 1, which no wait sees complete."""
     assert error(tma_load("expect_too_little", expect="N * 2"), random((40,))) == (
-        "<string>:16:17: error: copy in block (bx=0): reads A_s[0], which a tma_copy loads on "
+        "<string>:16:17: error: copy in block (bx=0): reads A_s[0], which a TMA load completes on "
         "'bar' in its phase 1, before a barrier_wait has seen that phase complete: phase 0 completed "
         "once the bytes announced for it had landed, and the last 48 bytes of the copy count in "
         "phase 1 (expect_tx announced too few)\n"
@@ -186,7 +186,7 @@ def test_reading_a_tma_loaded_tile_before_barrier_wait():
     early = vector_kernel("read_early", LOAD.replace("EXPECT", "128").replace("ARRIVALS", "1"),
                           STORE, "- barrier_wait: {barrier: bar, parity: 0}")
     assert error(early, random((64,))) == (
-        "<string>:14:17: error: copy in block (bx=0): reads A_s[0], which a tma_copy loads on "
+        "<string>:14:17: error: copy in block (bx=0): reads A_s[0], which a TMA load completes on "
         "'bar' in its phase 0, before a barrier_wait has seen that phase complete\n"
         "  at: /stages/3/copy/src\n"
         "  hint: barrier_wait on bar first: add '- barrier_wait: {barrier: \"bar\", parity: 0}' "
@@ -202,7 +202,7 @@ def test_overwriting_a_tile_a_tma_load_writes():
         - barrier_wait: {barrier: bar, parity: 0}
     """, STORE)
     assert error(overwrite, random((64,))).startswith(
-        "<string>:14:36: error: copy in block (bx=0): overwrites A_s[8], which a tma_copy loads "
+        "<string>:14:36: error: copy in block (bx=0): overwrites A_s[8], which a TMA load completes "
         "on 'bar' in its phase 0, before a barrier_wait has seen that phase complete\n")
 
 
@@ -290,7 +290,7 @@ def stores(name: str, wait: str):
 def test_overwriting_a_tile_an_unretired_tma_store_reads():
     assert error(stores("store_then_refill", "- sync_threads:"), random((128,))) == (
         "<string>:15:37: error: copy in block (bx=0): overwrites A_s[0], which a TMA store "
-        "(tma_copy to global) may still be reading\n"
+        "(a tma_copy to global, or a scatter4) may still be reading\n"
         "  at: /stages/3/copy/dst\n"
         "  hint: tma_store_wait before overwriting the tile: add '- tma_store_wait: {pending: 0}' "
         "before this stage")
@@ -315,7 +315,7 @@ def test_tma_store_wait_leaves_the_newest_stores_in_flight():
     """, buffers=WIDE)
     assert error(halves, random((128,))).startswith(
         "<string>:16:39: error: copy in block (bx=0): overwrites A_s[64], which a TMA store "
-        "(tma_copy to global) may still be reading\n")
+        "(a tma_copy to global, or a scatter4) may still be reading\n")
 
 
 # -- the block's end, and arrivals -------------------------------------------------------------

@@ -26,6 +26,8 @@ def expected_outputs(kernel: Kernel, arrays: dict[str, np.ndarray]) -> dict[str,
     if kind == "gather":
         stage = next(s for s in kernel.walk() if s.kind == "gather")
         table, index, out = (stage.regions[key].name for key in ("src", "index", "dst"))
+        if out not in arrays:           # gathered into a tile (gather4_rows), then stored whole
+            (out,) = [b.name for b in kernel.buffers.values() if b.io == "out"]
         return {out: references.gather(arrays[table], arrays[index], arrays[out])}
     if kernel.name == "concat_last":                        # two inputs, side by side
         return {"out": np.concatenate((arrays["a"], arrays["b"]), axis=-1)}

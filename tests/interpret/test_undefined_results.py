@@ -239,7 +239,7 @@ def test_a_division_that_a_call_could_make_by_zero_is_refused_before_any_call():
 
 def test_kinds_it_does_not_run_are_refused_together():
     """It runs the asynchronous stages (test_async_faults.py) and multicasts, not the
-    block-to-block copies, the TMA forms of gather and scatter, nor local buffers."""
+    block-to-block copies nor local buffers."""
     with pytest.raises(InterpretError) as err:
         load("""
 tlspec: 1
@@ -263,8 +263,6 @@ stages:
 """)
     assert [d.message for d in err.value.diagnostics.sorted()] == [
         "the interpreter does not run buffers of scope local yet",
-        "the interpreter does not run the gather4 form ('rows') yet",
-        "the interpreter does not run the gather4 form ('barrier') yet",
         "the interpreter does not run block-to-block copies ('dst_block') yet: it runs one "
         "block at a time",
     ]

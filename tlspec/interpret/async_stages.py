@@ -14,6 +14,7 @@ from .errors import Fault
 from .inflight import Issued
 from .mbarriers import MAX_TX
 from .memory import Tile
+from . import stages
 from .stages import copy, extents
 
 if TYPE_CHECKING:
@@ -83,6 +84,27 @@ def tma_copy(run: _Run, stage: Stage) -> None:
         tile.inflight.tma_store(index, run.sync.start_store())
 
 
+def gather4(run: _Run, stage: Stage) -> None:
+    """The TMA gather4 form of a gather (`rows`): its rows land on its barrier's phase in
+    progress, as a TMA load's box does."""
+    with run.sync.issue(stage.written_kind):
+        stages.gather(run, stage)
+    tile, index = tile_part(run, "dst", stage)
+    size = prod(extents(run.box(stage.regions["dst"]))) * DTYPE_BYTES[tile.buffer.dtype]
+    b = barrier(run, stage)
+    tile.inflight.tma_load(index, b, run.sync.barriers.land(b, size),
+                           Issued(stage.pointer, stage.written_kind))
+
+
+def scatter4(run: _Run, stage: Stage) -> None:
+    """The TMA scatter4 form of a scatter (`rows`): a TMA store, which reads its rows until it is
+    retired (tma_store_wait)."""
+    with run.sync.issue(stage.written_kind):
+        stages.scatter(run, stage)
+    tile, index = tile_part(run, "src", stage)
+    tile.inflight.tma_store(index, run.sync.start_store())
+
+
 def async_copy(run: _Run, stage: Stage) -> None:
     with run.sync.issue(stage.written_kind):
         copy(run, stage)
@@ -111,3 +133,6 @@ ASYNC_STAGES: dict[str, Callable[[_Run, Stage], None]] = {
     "tma_copy": tma_copy, "async_copy": async_copy, "async_commit": async_commit,
     "async_wait": async_wait, "tma_store_wait": tma_store_wait, "sync_threads": sync_threads,
 }
+# the TMA forms of the data stages, for a stage with `rows`
+TMA_ROWS_FORMS: dict[str, Callable[[_Run, Stage], None]] = {"gather": gather4,
+                                                             "scatter": scatter4}

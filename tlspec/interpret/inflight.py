@@ -131,7 +131,7 @@ class InFlight:
         if reading.any():
             pending = self.sync.stores - 1 - int(store[first(reading)])
             raise Fault(pointer, f"overwrites {self.at(index, reading)}, which a TMA store "
-                                 "(tma_copy to global) may still be reading",
+                                 "(a tma_copy to global, or a scatter4) may still be reading",
                         "tma_store_wait before overwriting the tile: add '- tma_store_wait: "
                         f"{{pending: {pending}}}' before this stage")
 
@@ -142,7 +142,7 @@ class InFlight:
             at = first(loading)
             b, phase = int(self.barrier[index][at]), int(self.phase[index][at])
             name = barriers.names[b]
-            message = (f"{does} {self.at(index, loading)}, which a tma_copy loads on '{name}' in "
+            message = (f"{does} {self.at(index, loading)}, which a TMA load completes on '{name}' in "
                        f"its phase {phase}, before a barrier_wait has seen that phase complete")
             spilled = barriers.spill(b, phase)
             if spilled:

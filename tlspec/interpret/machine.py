@@ -24,7 +24,7 @@ from ..rules.stages import WRITTEN
 from ..stages import STAGE_KINDS
 from .binding import Signature
 from .bits import bits_dtype
-from .async_stages import ASYNC_STAGES
+from .async_stages import ASYNC_STAGES, TMA_ROWS_FORMS
 from .errors import Fault, InterpretError
 from .inflight import InFlight, Sync
 from .memory import Box, GlobalTensor, Tile
@@ -130,12 +130,6 @@ def refuse_unsupported(kernel: Kernel, diags: Diagnostics) -> None:
             diags.error(doc.location(pointer, key=True), "the interpreter does not run "
                         "block-to-block copies ('dst_block') yet: it runs one block at a time",
                         pointer=pointer, hint="check such a kernel on a GPU against a reference")
-        for option in ("rows", "col", "barrier"):
-            if stage.kind in ("gather", "scatter") and option in stage.options:
-                pointer = f"{stage.pointer}/{option}"
-                diags.error(doc.location(pointer, key=True),
-                            f"the interpreter does not run the {stage.kind}4 form ('{option}') yet",
-                            pointer=pointer, hint=f"remove '{option}' for the plain {stage.kind}")
 
 
 def check_arrays(signature: Signature, arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -209,7 +203,8 @@ class _Run:
         self.memory.update((tile.name, tile) for tile in self.tiles)
         self.sync = Sync(self.kernel)
         self.tracked: list[Tile] = []       # tiles asynchronous copies may write or read
-        if any(stage.kind in ASYNC_COPIES for stage in self.kernel.walk()):
+        if any(stage.kind in ASYNC_COPIES or "rows" in stage.options    # gather4 / scatter4
+               for stage in self.kernel.walk()):
             self.tracked = self.tiles
             for tile in self.tiles:
                 tile.inflight = InFlight(tile.name, tile.shape, self.sync)
@@ -270,7 +265,9 @@ class _Run:
                 self.run_loop(stage)
             else:
                 try:
-                    STAGES[stage.kind](self, stage)
+                    execute = TMA_ROWS_FORMS[stage.kind] if "rows" in stage.options else \
+                        STAGES[stage.kind]
+                    execute(self, stage)
                 except Fault as fault:
                     raise self.in_block(fault, f"{stage.written_kind} in ") from None
                 finally:

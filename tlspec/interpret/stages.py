@@ -124,13 +124,16 @@ def table_columns(run: _Run, table: RegionRef) -> tuple[int, int, int, slice, sl
 def gather(run: _Run, stage: Stage) -> None:
     """dst[i, :] = table[index[i], cols]; the fill (zero by default) for an index outside the
     table's rows and for columns outside it; dst row i is not written for a position outside a
-    global index tensor."""
+    global index tensor, except in the TMA gather4 form (`rows`), which gives such a position
+    row -1: a row of zeros."""
     if stage.indices:
         computed_index.gather(run, stage, fill(run, stage, "src"))
         return
     table, dst, index = stage.regions["src"], stage.regions["dst"], stage.regions["index"]
     rows, _, width, columns, local = table_columns(run, table)
     values, inside = indices(run, index)
+    if "rows" in stage.options:
+        values, inside = np.where(inside, values, -1), np.ones_like(inside)
     box = run.box(dst)
     check_fits(dst, extents(box), [values.size, width], "'index' and the table region give")
     gathered = np.full((values.size, width), fill(run, stage, "src"),
