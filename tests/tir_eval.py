@@ -9,7 +9,7 @@ checked independently of its own index arithmetic. It moves bits: an element is 
 its bytes (sign-extended for signed integer types, whose values index), a cast keeps the value,
 and a store keeps the bits of its type's width. cp.async copies and TMA loads and stores complete
 at once, when issued (a TMA copy lays out the tile as the hardware's swizzle does, `tile_offset`,
-and a load's bytes complete on its mbarrier); mbarriers count arrivals and bytes per phase. Nodes
+and a load's bytes complete on its mbarrier; TMA gather4 / scatter4 move 4 table rows); mbarriers count arrivals and bytes per phase. Nodes
 it does not know (conversions between float types, clusters) raise
 NotImplementedError, so a test never passes by skipping a statement.
 
@@ -51,6 +51,7 @@ _CALLS = {"bitwise_xor": lambda a, b: a ^ b, "bitwise_and": lambda a, b: a & b,
 _SYNC = "cta_sync"              # the block barrier's op name ends with this
 # what orders memory between threads and proxies, which threads run one at a time here and
 # cp.async copies completing at once make no-ops
+GATHER4, SCATTER4 = "gather4", "tlspec.scatter4"    # a TMA copy's config: its rows' numbers
 BARRIERS = "mbarriers"           # the block memory's entry holding its mbarriers
 ROWS_VIEW = "_rows_"             # tlspec's view of a swizzled tile's padded rows (its name's prefix)
 _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit_group",
@@ -313,6 +314,35 @@ class Machine:
                 np.uint8)))
         self._barrier(mbar).complete(moved)
 
+    def _tma_rows(self, tile_region, table_region, rows, load: bool, mbar=None) -> None:
+        """TMA gather4 (`load`) or scatter4: 4 table rows, whose numbers are `rows`, of the
+        table region's columns, to or from 4 consecutive rows of the tile from the tile
+        region's first; a row outside the table reads zeros (gather4) or is not written
+        (scatter4). A gather4's bytes, 4 rows in all, complete on `mbar`."""
+        tile = tile_region.source
+        size = _bytes(tile.dtype)
+        pool = self.memory[self.memory.key(tile)].view(np.uint8)
+        base = self.value(tile.elem_offset) * size
+        shape = [self.value(e) for e in tile.shape]
+        layout = self.layouts.get(tile.name.removeprefix(ROWS_VIEW), "row_major")
+        table, _ = self._view(table_region.source)
+        height, width = [self.value(e) for e in table_region.source.shape]
+        first_col = self.value(table_region.region[1].min)
+        columns = self.value(table_region.region[1].extent)
+        tile_row, tile_col = [self.value(r.min) for r in tile_region.region]
+        for i, row in enumerate(self.value(r) for r in rows):
+            for k in range(columns):
+                at = base + tile_offset(layout, shape, size, [tile_row + i, tile_col + k])
+                inside = 0 <= row < height and 0 <= first_col + k < width
+                flat = self._flat(table_region.source, [row, first_col + k]) if inside else None
+                if load:
+                    value = int(table[flat]) if inside else 0
+                    pool[at:at + size] = np.frombuffer(value.to_bytes(size, "little"), np.uint8)
+                elif inside:
+                    table[flat] = int.from_bytes(pool[at:at + size], "little")
+        if load:
+            self._barrier(mbar).complete(len(rows) * columns * size)
+
     def _tma_store(self, dst, src) -> None:
         """A TMA store of the shared tile region `src` into the global region `dst` (the box),
         complete at once: elements outside the tensor skipped."""
@@ -410,6 +440,11 @@ class Machine:
             self.env[s.var.__chandle__()] = self.value(s.value)
         elif t is tirx.ScopeIdDefStmt:
             pass                                        # bound by run_kernel
+        elif t is TilePrimitiveCall and _op(s) == "copy_async" and GATHER4 in s.config:
+            self._tma_rows(s.args[0], s.args[1], s.config[GATHER4], load=True,
+                           mbar=s.config["mbar"])
+        elif t is TilePrimitiveCall and _op(s) == "copy_async" and SCATTER4 in s.config:
+            self._tma_rows(s.args[1], s.args[0], s.config[SCATTER4], load=False)
         elif t is TilePrimitiveCall and _op(s) == "copy_async" and len(s.args) == 2 and \
                 not str(s.args[1].source.scope()).startswith("global") and \
                 str(s.args[0].source.scope()).startswith("global"):

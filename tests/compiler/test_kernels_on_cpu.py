@@ -1,0 +1,60 @@
+"""Kernels lowered by tlspec's passes and run whole on the CPU by tests/tir_run.py (TMA loads and
+stores complete at once, the tiles laid out as the hardware's swizzle lays them): the GPU
+matrix's transposes (tests/gpu/matrix/transpose.tlspec.yaml, both forms; B and C are A
+transposed, each on one partial tile), and specs/gather4_blackwell's TMA gather4 / scatter4
+kernels (sm_100a, which no GPU here runs) against the interpreter, indices outside the table and
+positions past the index tensor's end included. The GPU tests run the compiled kernels
+(tests/gpu); this keeps the lowering of every commit checked where no GPU is."""
+import numpy as np
+import pytest
+
+pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
+from conftest import ROOT
+from pipeline_support import run_through
+from tir_run import run_kernel
+
+from tlspec.compiler.tileir import build_tile_ir
+from tlspec.interpret import run as interpret
+from tlspec.validate import validate_paths, validate_text
+
+MATRIX = ROOT / "tests" / "gpu" / "matrix" / "transpose.tlspec.yaml"
+KERNELS = {k.name: k for k in validate_paths([str(MATRIX)]).kernels}
+BITS = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.uint32, "int8": np.uint8}
+
+
+@pytest.mark.parametrize("form", ["", "blocks_"])
+@pytest.mark.parametrize("tag, shape", [("f16", (40, 24)), ("bf16", (24, 40)), ("f32", (8, 8)),
+                                        ("i8", (48, 16)), ("batched_f16", (2, 24, 16))])
+def test_a_transpose_of_the_matrix_leaves_a_transposed(tag, shape, form):
+    kernel = KERNELS[f"transpose_{form}{tag}"]
+    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
+    bits = BITS[kernel.buffers["A"].dtype]
+    a = np.random.default_rng(5).integers(1, np.iinfo(bits).max, shape, dtype=bits)
+    transposed = (*shape[:-2], shape[-1], shape[-2])
+    b, c = np.full(transposed, 0x5A, bits), np.full(transposed, 0x5A, bits)
+    run_kernel(func, {"A": a, "B": b, "C": c})
+    assert np.array_equal(b, np.swapaxes(a, -1, -2)), "B"
+    assert np.array_equal(c, np.swapaxes(a, -1, -2)), "C"
+
+
+GATHER4 = (ROOT / "specs" / "gather4_blackwell.tlspec.yaml").read_text().replace(
+    "V: 262144", "V: 40").replace("D: 1024", "D: 512").replace("R: 65536", "R: {symbolic: true}")
+
+
+@pytest.mark.parametrize("name", ["gather4_rows", "scatter4_rows"])
+@pytest.mark.parametrize("count", [24, 22])     # 22: the last block's positions 22, 23 past the end
+def test_the_tma_row_forms_leave_what_the_interpreter_does(name, count):
+    (kernel,) = [k for k in validate_text(GATHER4).kernels if k.name == name]
+    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
+    rng = np.random.default_rng(11)
+    idx = rng.permutation(40)[:count].astype(np.int32)
+    if name == "gather4_rows":
+        idx[[3, 5]] = -1, 77                       # outside the table: rows of zeros
+    arrays = {"table": rng.integers(1, 60000, (40, 512), dtype=np.uint16), "idx": idx,
+              "out" if name == "gather4_rows" else "rows":
+                  rng.integers(1, 60000, (count, 512), dtype=np.uint16)}
+    expected = {n: a.copy() for n, a in arrays.items()}
+    interpret(kernel, expected)
+    run_kernel(func, arrays, {"R": count})
+    for n in arrays:
+        assert np.array_equal(arrays[n], expected[n]), n
