@@ -314,17 +314,22 @@ class Machine:
                 np.uint8)))
         self._barrier(mbar).complete(moved)
 
-    def _tma_rows(self, tile_region, table_region, rows, load: bool, mbar=None) -> None:
-        """TMA gather4 (`load`) or scatter4: 4 table rows, whose numbers are `rows`, of the
-        table region's columns, to or from 4 consecutive rows of the tile from the tile
-        region's first; a row outside the table reads zeros (gather4) or is not written
-        (scatter4). A gather4's bytes, 4 rows in all, complete on `mbar`."""
-        tile = tile_region.source
+    def _tile_bytes(self, tile):
+        """A shared tile's pool bytes, the byte offset of an element in them as the hardware
+        lays the tile out (`tile_offset`), and its element size."""
         size = _bytes(tile.dtype)
         pool = self.memory[self.memory.key(tile)].view(np.uint8)
         base = self.value(tile.elem_offset) * size
         shape = [self.value(e) for e in tile.shape]
         layout = self.layouts.get(tile.name.removeprefix(ROWS_VIEW), "row_major")
+        return pool, lambda index: base + tile_offset(layout, shape, size, index), size
+
+    def _tma_rows(self, tile_region, table_region, rows, load: bool, mbar=None) -> None:
+        """TMA gather4 (`load`) or scatter4: 4 table rows, whose numbers are `rows`, of the
+        table region's columns, to or from 4 consecutive rows of the tile from the tile
+        region's first; a row outside the table reads zeros (gather4) or is not written
+        (scatter4). A gather4's bytes, 4 rows in all, complete on `mbar`."""
+        pool, at_element, size = self._tile_bytes(tile_region.source)
         table, _ = self._view(table_region.source)
         height, width = [self.value(e) for e in table_region.source.shape]
         first_col = self.value(table_region.region[1].min)
@@ -332,7 +337,7 @@ class Machine:
         tile_row, tile_col = [self.value(r.min) for r in tile_region.region]
         for i, row in enumerate(self.value(r) for r in rows):
             for k in range(columns):
-                at = base + tile_offset(layout, shape, size, [tile_row + i, tile_col + k])
+                at = at_element([tile_row + i, tile_col + k])
                 inside = 0 <= row < height and 0 <= first_col + k < width
                 flat = self._flat(table_region.source, [row, first_col + k]) if inside else None
                 if load:
@@ -358,12 +363,7 @@ class Machine:
         `tile_region`, the tile laid out as the hardware does (`tile_offset`); the box's
         bytes. The regions' dims of extent other than 1 correspond in order (a tile's rows view
         may span the padded row: its last extent is not the box's)."""
-        tile = tile_region.source
-        size = _bytes(tile.dtype)
-        pool = self.memory[self.memory.key(tile)].view(np.uint8)
-        base = self.value(tile.elem_offset) * size
-        shape = [self.value(e) for e in tile.shape]
-        layout = self.layouts.get(tile.name.removeprefix(ROWS_VIEW), "row_major")
+        pool, at_element, size = self._tile_bytes(tile_region.source)
         out, _ = self._view(tensor.source)
         limits = [self.value(e) for e in tensor.source.shape]
         starts = [self.value(r.min) for r in tensor.region]
@@ -379,8 +379,8 @@ class Machine:
                 at[d] += o
                 index[t] += o
             inside = all(0 <= i < n for i, n in zip(at, limits))
-            move(out, self._flat(tensor.source, at) if inside else None, pool,
-                 base + tile_offset(layout, shape, size, index), size)
+            move(out, self._flat(tensor.source, at) if inside else None, pool, at_element(index),
+                 size)
         return prod(extents) * size
 
     # -- statements (a generator: it yields at each block barrier) ------------------------------
