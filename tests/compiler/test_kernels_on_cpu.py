@@ -1,10 +1,14 @@
 """Kernels lowered by tlspec's passes and run whole on the CPU by tests/tir_run.py (TMA loads and
 stores complete at once, the tiles laid out as the hardware's swizzle lays them): the GPU
 matrix's transposes (tests/gpu/matrix/transpose.tlspec.yaml, both forms; B and C are A
-transposed, each on one partial tile), and specs/gather4_blackwell's TMA gather4 / scatter4
-kernels (sm_100a, which no GPU here runs) against the interpreter, indices outside the table and
-positions past the index tensor's end included. The GPU tests run the compiled kernels
+transposed, each on one partial tile), specs/gather4_blackwell's TMA gather4 / scatter4 kernels
+(sm_100a, which no GPU here runs) against the interpreter, indices outside the table and
+positions past the index tensor's end included, and the kernels of specs/ against the
+interpreter. The GPU tests run the compiled kernels
 (tests/gpu); this keeps the lowering of every commit checked where no GPU is."""
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -13,7 +17,11 @@ from conftest import ROOT
 from pipeline_support import run_through
 from tir_run import run_kernel
 
+sys.path.insert(0, str(ROOT / "tests" / "interpret"))
+from example_kernels import SMALL, inputs, small, spec_kernels  # noqa: E402
+
 from tlspec.compiler.tileir import build_tile_ir
+from tlspec.interpret import Program
 from tlspec.interpret import run as interpret
 from tlspec.validate import validate_paths, validate_text
 
@@ -58,3 +66,28 @@ def test_the_tma_row_forms_leave_what_the_interpreter_does(name, count):
     run_kernel(func, arrays, {"R": count})
     for n in arrays:
         assert np.array_equal(arrays[n], expected[n]), n
+
+
+# the spec kernels that take seconds in the evaluator (many blocks or long loops at SMALL's
+# sizes): run when TLSPEC_CPU_ALL=1 (all passed on 2026-12-05; 65 s in all on this machine)
+SLOW = {"async_copy_pipeline", "copy_symbolic", "copy_tiles", "im2col_3x3", "im2col_strided",
+        "im2col_strided_direct", "nchw_to_nhwc", "transpose_tma_store", "transpose_batched",
+        "transpose_padded_sm80"}
+CLUSTERS = {"repeat_multicast"}         # cluster barriers: the evaluator runs one block at a time
+
+
+@pytest.mark.parametrize("kernel", [k for k in spec_kernels() if k.name not in CLUSTERS],
+                         ids=lambda k: k.name)
+def test_the_spec_kernels_leave_what_the_interpreter_does(kernel):
+    """specs/ at SMALL's sizes (tests/interpret/example_kernels.py), compiled through the tlspec
+    passes and run on the CPU, against the interpreter on the same inputs."""
+    if kernel.name in SLOW and not os.environ.get("TLSPEC_CPU_ALL"):
+        pytest.skip("seconds in the evaluator: TLSPEC_CPU_ALL=1 runs it")
+    kernel, dims = small(kernel), SMALL[kernel.name][1]
+    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
+    arrays = inputs(kernel, dims)
+    expected = {name: array.copy() for name, array in arrays.items()}
+    Program(kernel).run(expected)
+    run_kernel(func, arrays, dims)
+    for name in arrays:
+        assert np.array_equal(arrays[name], expected[name]), name
