@@ -23,7 +23,8 @@ buffers, then its block's shared memory, then the global tensors, each a uint8 n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import product
 from math import prod
 
@@ -106,22 +107,33 @@ class Barrier:
             self.pending = self.count
 
 
+@dataclass(frozen=True)
+class BufferInfo:
+    key: str                    # its memory's key
+    size: int                   # bytes an element
+    signed: bool                # a signed integer type (its values index: sign-extended)
+    offset: Callable            # elem_offset, compiled
+    strides: list | None        # declared strides, compiled; None: row-major over shape
+    shape: list
+
+
 class Memory:
     """A thread's view: its local buffers, its block's shared memory, the global tensors."""
 
-    def __init__(self, block: dict, globals_: dict, keys: dict[int, str] | None = None):
+    def __init__(self, block: dict, globals_: dict, cache: dict | None = None):
         self.local: dict[str, np.ndarray] = {}
         self.block, self.globals = block, globals_
-        self.keys = {} if keys is None else keys    # buffer handle -> key, shared by a run
+        # shared by a run, while the function (and so every handle) stays alive: node handle ->
+        # compiled expression, ("key", buffer handle) -> its memory key
+        self.cache = {} if cache is None else cache
         self.barriers: dict = block.setdefault(BARRIERS, {})    # the block's mbarriers
 
     def key(self, buffer) -> str:
-        """The key of `buffer`: its data as printed (printing is slow: cached per run, while
-        the function, and so every handle, stays alive)."""
-        handle = buffer.__chandle__()
-        if handle not in self.keys:
-            self.keys[handle] = str(buffer.data)
-        return self.keys[handle]
+        """The key of `buffer`: its data as printed (printing is slow: cached)."""
+        handle = ("key", buffer.__chandle__())
+        if handle not in self.cache:
+            self.cache[handle] = str(buffer.data)
+        return self.cache[handle]
 
     def __getitem__(self, key: str) -> np.ndarray:
         for layer in (self.local, self.block, self.globals):
@@ -143,56 +155,29 @@ class Machine:
 
     # -- expressions ---------------------------------------------------------------------------
     def value(self, e):
-        t = type(e)
-        if t is tirx.IntImm:
-            return int(e.value)
-        if t is tirx.FloatImm:
-            return _float_bits(float(e.value), str(e.ty))
-        if t is tirx.Var:
-            handle = e.__chandle__()
-            if handle in self.env:
-                return self.env[handle]
-            if e.name in self.dims:
-                return self.dims[e.name]
-            raise KeyError(f"variable {e.name} has no value")
-        if t in _BINARY:
-            return _lanewise(_BINARY[t], self.value(e.a), self.value(e.b))
-        if t is tirx.Not:
-            return _lanewise(lambda x: int(not x), self.value(e.a))
-        if t is tirx.Select:
-            return self.value(e.true_value) if self.value(e.condition) else \
-                self.value(e.false_value)
-        if t is tirx.Cast:
-            return self._cast(e)
-        if t is tirx.Ramp:
-            base, stride = self.value(e.base), self.value(e.stride)
-            return [base + i * stride for i in range(int(e.lanes))]
-        if t is tirx.Broadcast:
-            return [self.value(e.value)] * int(e.lanes)
-        if isinstance(e, TensorLoad):
-            return self.load(e.source, [self.value(i) for i in e.indices])
-        name = _op(e) if t is Call else None
-        if name in _CALLS:
-            return _lanewise(_CALLS[name], *[self.value(a) for a in e.args])
-        if name == "if_then_else":
-            cond, yes, no = e.args
-            return self.value(yes) if self.value(cond) else self.value(no)
-        raise NotImplementedError(f"{t.__name__}: {e}")
-
-    def _cast(self, e):
-        to, frm = str(e.ty).split("x")[0], str(e.value.ty).split("x")[0]
-        value = self.value(e.value)
-        if to == frm or not (to.startswith(("float", "bfloat")) or
-                             frm.startswith(("float", "bfloat"))):
-            return value              # an index cast: the value is kept
-        raise NotImplementedError(f"a conversion {frm} -> {to}: {e}")
+        """The value of `e` (a list of lanes for a vector): `e` compiled once per run into
+        closures of this module's semantics (walking tvm's nodes is slow), then called."""
+        return compiled(e, self.memory.cache)(self)
 
     # -- memory --------------------------------------------------------------------------------
+    def _buffer(self, buffer) -> "BufferInfo":
+        """What the accesses of `buffer` need of it, read from tvm once per run."""
+        handle = ("buffer", buffer.__chandle__())
+        info = self.memory.cache.get(handle)
+        if info is None:
+            cache = self.memory.cache
+            info = cache[handle] = BufferInfo(
+                self.memory.key(buffer), _bytes(buffer.dtype), str(buffer.dtype).startswith("int"),
+                compiled(buffer.elem_offset, cache),
+                [compiled(x, cache) for x in buffer.strides] if len(buffer.strides) else None,
+                [compiled(x, cache) for x in buffer.shape])
+        return info
+
     def _view(self, buffer) -> tuple[np.ndarray, int]:
         """The bytes `buffer` addresses, as unsigned integers of its size, and its size."""
-        size = _bytes(buffer.dtype)
-        data = self.memory[self.memory.key(buffer)]
-        offset = self.value(buffer.elem_offset) * size
+        info = self._buffer(buffer)
+        size, data = info.size, self.memory[info.key]
+        offset = info.offset(self) * size
         data = data[offset:offset + (len(data) - offset) // size * size]
         return (data.view(f"<u{size}") if size > 1 else data), size
 
@@ -200,10 +185,12 @@ class Machine:
         """The flat element index (lanes: a list) of `indices` into `buffer`."""
         if len(indices) == 1:
             return indices[0]
-        strides = [self.value(s) for s in buffer.strides] if len(buffer.strides) else None
-        if strides is None:
+        info = self._buffer(buffer)
+        if info.strides is not None:
+            strides = [stride(self) for stride in info.strides]
+        else:
             strides, step = [], 1
-            for extent in reversed([self.value(s) for s in buffer.shape]):
+            for extent in reversed([extent(self) for extent in info.shape]):
                 strides.insert(0, step)
                 step *= extent
         flat = 0
@@ -213,7 +200,7 @@ class Machine:
 
     def load(self, buffer, indices: list):
         view, size = self._view(buffer)
-        signed = str(buffer.dtype).startswith("int")
+        signed = self._buffer(buffer).signed
 
         def one(i):
             bits = int(view[_checked(buffer, view, i)])
@@ -391,10 +378,10 @@ class Machine:
                 yield from self.run(part)
         elif t is tirx.For:
             start, extent = self.value(s.min), self.value(s.extent)
-            loop_var = s.loop_var.__chandle__()
+            loop_var, body = s.loop_var.__chandle__(), s.body
             for i in range(start, start + extent):
                 self.env[loop_var] = i
-                yield from self.run(s.body)
+                yield from self.run(body)
         elif t is tirx.IfThenElse:
             if self.value(s.condition):
                 yield from self.run(s.then_case)
@@ -472,6 +459,82 @@ def tile_offset(layout: str, shape: list[int], elem: int, index: list[int]) -> i
     if span:
         address ^= ((address >> 7) % (span // 16)) << 4
     return address
+
+
+def compiled(e, cache: dict):
+    """`e` as a function of a Machine, cached by node."""
+    handle = e.__chandle__()
+    found = cache.get(handle)
+    if found is None:
+        found = cache[handle] = _compile(e, cache)
+    return found
+
+
+def _compile(e, cache: dict):
+    t = type(e)
+    if t is tirx.IntImm:
+        value = int(e.value)
+        return lambda m: value
+    if t is tirx.FloatImm:
+        value = _float_bits(float(e.value), str(e.ty))
+        return lambda m: value
+    if t is tirx.Var:
+        handle, name = e.__chandle__(), e.name
+
+        def var(m):
+            if handle in m.env:
+                return m.env[handle]
+            if name in m.dims:
+                return m.dims[name]
+            raise KeyError(f"variable {name} has no value")
+        return var
+    if t in _BINARY:
+        op, a, b = _BINARY[t], compiled(e.a, cache), compiled(e.b, cache)
+
+        def binary(m):
+            x, y = a(m), b(m)
+            return _lanewise(op, x, y) if type(x) is list or type(y) is list else op(x, y)
+        return binary
+    if t is tirx.Not:
+        a = compiled(e.a, cache)
+        return lambda m: _lanewise(lambda x: int(not x), a(m))
+    if t is tirx.Select:
+        cond, yes, no = (compiled(x, cache) for x in (e.condition, e.true_value, e.false_value))
+        return lambda m: yes(m) if cond(m) else no(m)
+    if t is tirx.Cast:
+        to, frm = str(e.ty).split("x")[0], str(e.value.ty).split("x")[0]
+        if to == frm or not (to.startswith(("float", "bfloat")) or
+                             frm.startswith(("float", "bfloat"))):
+            return compiled(e.value, cache)       # an index cast: the value is kept
+        return _unknown(f"a conversion {frm} -> {to}: {e}")
+    if t is tirx.Ramp:
+        base, stride, lanes = compiled(e.base, cache), compiled(e.stride, cache), int(e.lanes)
+
+        def ramp(m):
+            first, step = base(m), stride(m)
+            return [first + i * step for i in range(lanes)]
+        return ramp
+    if t is tirx.Broadcast:
+        value, lanes = compiled(e.value, cache), int(e.lanes)
+        return lambda m: [value(m)] * lanes
+    if isinstance(e, TensorLoad):
+        buffer, indices = e.source, [compiled(i, cache) for i in e.indices]
+        return lambda m: m.load(buffer, [index(m) for index in indices])
+    name = _op(e) if t is Call else None
+    if name in _CALLS:
+        op, args = _CALLS[name], [compiled(a, cache) for a in e.args]
+        return lambda m: _lanewise(op, *[arg(m) for arg in args])
+    if name == "if_then_else":
+        cond, yes, no = (compiled(x, cache) for x in e.args)
+        return lambda m: yes(m) if cond(m) else no(m)
+    return _unknown(f"{t.__name__}: {e}")
+
+
+def _unknown(what: str):
+    """A node the evaluator does not run: an error when it is evaluated."""
+    def unknown(m):
+        raise NotImplementedError(what)
+    return unknown
 
 
 def _handle(var) -> int:

@@ -110,14 +110,14 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
     block_extents = [n for _, extents in blocks for n in extents]
     if max_threads is not None and threads * prod(block_extents) > max_threads:
         raise TooLarge(f"{threads * prod(block_extents)} threads in all")
-    keys: dict[int, str] = {}
+    cache: dict = {}
     for position in product(*[range(n) for n in block_extents]):
         shared: dict = {}
         runs = []
         for t in range(threads):
             local = {**env, **dict(zip(block_vars, position)), tid: t}
             local.update({var: t // 32 if scope == 4 else t % 32 for var, scope in per_thread})
-            runs.append(Machine(Memory(shared, globals_, keys), local, dims, layouts).run(body))
+            runs.append(Machine(Memory(shared, globals_, cache), local, dims, layouts).run(body))
         _lockstep(runs)
 
 
