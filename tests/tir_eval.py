@@ -1,24 +1,24 @@
-"""Run lowered tirx code on the CPU, thread by thread: an evaluator of the statements and
-expressions that tlspec's passes produce, for tests that check which element
-each loop moves where (index arithmetic, layouts, swizzles, guards, synchronisation) without a
-GPU.
+"""Run lowered tirx code on the CPU, thread by thread: an evaluator of the statements and expressions
+that tlspec's passes produce, for tests that check which element each loop moves where (index
+arithmetic, layouts, swizzles, guards, synchronisation) without a GPU.
 
-It is written from tirx's semantics (loops, stores and loads of possibly vector indices, floor
-division and modulo, bitwise ops), not from any lowering, so a lowering checked with it is
-checked independently of its own index arithmetic. It moves bits: an element is the integer of
-its bytes (sign-extended for signed integer types, whose values index), a cast keeps the value,
-and a store keeps the bits of its type's width. cp.async copies and TMA loads and stores complete
-at once, when issued (a TMA copy lays out the tile as the hardware's swizzle does, `tile_offset`,
-and a load's bytes complete on its mbarrier; TMA gather4 / scatter4 move 4 table rows); mbarriers count arrivals and bytes per phase. Nodes
-it does not know (conversions between float types, clusters) raise
-NotImplementedError, so a test never passes by skipping a statement.
+It is written from tirx's and PTX's semantics (loops, stores and loads of possibly vector indices,
+floor division and modulo, bitwise ops), not from any lowering, so a lowering checked with it is
+checked independently of its own index arithmetic. It moves bits: an element is the integer of its
+bytes (sign-extended for signed integer types, whose values index), a cast keeps the value, and a
+store keeps the bits of its type's width. cp.async copies and TMA loads and stores complete at once,
+when issued (a TMA copy lays out the tile as the hardware's swizzle does, `tile_offset`, and a
+load's bytes complete on its mbarrier; TMA gather4 / scatter4 move 4 table rows); mbarriers count
+arrivals and bytes per phase. Nodes it does not know (conversions between float types, clusters)
+raise NotImplementedError, so a test never passes by skipping a statement. Expressions are compiled
+to closures once per run (tests/tir_expr.py).
 
-`Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at
-each block barrier (None) and at each wait on an mbarrier phase not yet complete (the condition
-to wait for); tests/tir_run.py drives it (one stage, or a whole kernel).
+`Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at each
+block barrier (None) and at each wait on an mbarrier phase not yet complete (the condition to wait
+for); tests/tir_run.py drives it (one stage, or a whole kernel).
 
-Memory is looked up by a buffer's data (as printed: `tlspec_smem.data`): a thread's local
-buffers, then its block's shared memory, then the global tensors, each a uint8 numpy array.
+Memory is looked up by a buffer's data (as printed: `tlspec_smem.data`): a thread's local buffers,
+then its block's shared memory, then the global tensors, each a uint8 numpy array.
 """
 from __future__ import annotations
 
@@ -33,22 +33,8 @@ from tvm import tirx
 from tvm.ir.expr import Call, TensorLoad
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-_BINARY = {
-    tirx.Add: lambda a, b: a + b, tirx.Sub: lambda a, b: a - b, tirx.Mul: lambda a, b: a * b,
-    tirx.FloorDiv: lambda a, b: a // b, tirx.FloorMod: lambda a, b: a % b,
-    tirx.Min: min, tirx.Max: max,
-    tirx.LT: lambda a, b: int(a < b), tirx.LE: lambda a, b: int(a <= b),
-    tirx.GT: lambda a, b: int(a > b), tirx.GE: lambda a, b: int(a >= b),
-    tirx.EQ: lambda a, b: int(a == b), tirx.NE: lambda a, b: int(a != b),
-    tirx.And: lambda a, b: int(bool(a) and bool(b)), tirx.Or: lambda a, b: int(bool(a) or bool(b)),
-    tirx.BitwiseXor: lambda a, b: a ^ b, tirx.BitwiseAnd: lambda a, b: a & b,
-    tirx.BitwiseOr: lambda a, b: a | b,
-    tirx.LShift: lambda a, b: a << b, tirx.RShift: lambda a, b: a >> b,
-}
-# calls by the last part of their op's name (tirx prints `prim.if_then_else`, `tirx.bitwise_xor`)
-_CALLS = {"bitwise_xor": lambda a, b: a ^ b, "bitwise_and": lambda a, b: a & b,
-          "bitwise_or": lambda a, b: a | b, "shift_left": lambda a, b: a << b,
-          "shift_right": lambda a, b: a >> b, "reinterpret": lambda a: a}
+from tir_expr import compiled, lanewise, op_name
+
 _SYNC = "cta_sync"              # the block barrier's op name ends with this
 # what orders memory between threads and proxies, which threads run one at a time here and
 # cp.async copies completing at once make no-ops
@@ -58,16 +44,6 @@ ROWS_VIEW = "_rows_"             # tlspec's view of a swizzled tile's padded row
 _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit_group",
            "cp_async_bulk_wait_group", "fence_proxy")
 _CP_ASYNC = re.compile(r"cp_async_c[ag](_src_size)?")       # one cp.async vector
-_FLOATS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
-
-
-def _lanewise(op, *args):
-    lanes = next((len(a) for a in args if isinstance(a, list)), None)
-    if lanes is None:
-        return op(*args)
-    return [op(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(lanes)]
-
-
 def _as_list(v):
     return v if isinstance(v, list) else [v]
 
@@ -195,7 +171,7 @@ class Machine:
                 step *= extent
         flat = 0
         for index, stride in zip(indices, strides):
-            flat = _lanewise(lambda f, i: f + i * stride, flat, index)
+            flat = lanewise(lambda f, i: f + i * stride, flat, index)
         return flat
 
     def load(self, buffer, indices: list):
@@ -206,7 +182,7 @@ class Machine:
             bits = int(view[_checked(buffer, view, i)])
             return bits - (1 << 8 * size) if signed and bits >> (8 * size - 1) else bits
 
-        return _lanewise(one, self._flat(buffer, indices))
+        return lanewise(one, self._flat(buffer, indices))
 
     def store(self, buffer, indices: list, value) -> None:
         view, size = self._view(buffer)
@@ -217,16 +193,16 @@ class Machine:
 
     def _data_key(self, data) -> str:
         """The key of what a DeclBuffer's `data` expression (`buffer.data`) names."""
-        if isinstance(data, Call) and _op(data) == "buffer_data":
+        if isinstance(data, Call) and op_name(data) == "buffer_data":
             return self.memory.key(data.args[0])
         return str(data)
 
     def _address(self, e) -> tuple[np.ndarray, int]:
         """The bytes that `address_of(buffer[...])` (or its shared-window form) points into, and
         the byte offset in them."""
-        while isinstance(e, Call) and _op(e) == "cvta_generic_to_shared":
+        while isinstance(e, Call) and op_name(e) == "cvta_generic_to_shared":
             e = e.args[0]
-        if not (isinstance(e, Call) and _op(e) == "address_of"):
+        if not (isinstance(e, Call) and op_name(e) == "address_of"):
             raise NotImplementedError(f"an address: {e}")
         load = e.args[0]
         view, size = self._view(load.source)
@@ -280,7 +256,7 @@ class Machine:
     def _mbarrier(self, call) -> None:
         """init, arrive and arrive.expect_tx on a shared mbarrier (the spec's own, or a TMA
         load's)."""
-        op = _op(call)
+        op = op_name(call)
         numbers = [self.value(a) for a in call.args[1:] if "StringImm" not in type(a).__name__]
         if op == "mbarrier_init":
             self.memory.barriers[self._place(call.args[0])] = Barrier(numbers[0])
@@ -402,20 +378,20 @@ class Machine:
                 self.memory.local[self.memory.key(s.buffer)] = self.memory[self._data_key(s.data)]
         elif t is tirx.Evaluate:
             call = s.value
-            if isinstance(call, Call) and _op(call) == _SYNC:
+            if isinstance(call, Call) and op_name(call) == _SYNC:
                 yield
-            elif isinstance(call, Call) and _op(call) in _NO_OPS:
+            elif isinstance(call, Call) and op_name(call) in _NO_OPS:
                 pass
-            elif isinstance(call, Call) and _CP_ASYNC.fullmatch(_op(call)):
+            elif isinstance(call, Call) and _CP_ASYNC.fullmatch(op_name(call)):
                 self._cp_async(call)
-            elif isinstance(call, Call) and _op(call) in ("ld", "ld_vec"):
+            elif isinstance(call, Call) and op_name(call) in ("ld", "ld_vec"):
                 self._hinted_load(call)
-            elif isinstance(call, Call) and _op(call) in ("st", "st_vec"):
+            elif isinstance(call, Call) and op_name(call) in ("st", "st_vec"):
                 self._hinted_store(call)
-            elif isinstance(call, Call) and _op(call).startswith("mbarrier_") and \
-                    _op(call) != "mbarrier_wait":
+            elif isinstance(call, Call) and op_name(call).startswith("mbarrier_") and \
+                    op_name(call) != "mbarrier_wait":
                 self._mbarrier(call)
-            elif isinstance(call, Call) and _op(call) == "mbarrier_wait":
+            elif isinstance(call, Call) and op_name(call) == "mbarrier_wait":
                 barrier, parity = self._barrier(call.args[0]), self.value(call.args[1])
                 if barrier.completed % 2 == parity:      # the phase of that parity is running
                     yield lambda: barrier.completed % 2 != parity
@@ -427,16 +403,16 @@ class Machine:
             self.env[s.var.__chandle__()] = self.value(s.value)
         elif t is tirx.ScopeIdDefStmt:
             pass                                        # bound by run_kernel
-        elif t is TilePrimitiveCall and _op(s) == "copy_async" and GATHER4 in s.config:
+        elif t is TilePrimitiveCall and op_name(s) == "copy_async" and GATHER4 in s.config:
             self._tma_rows(s.args[0], s.args[1], s.config[GATHER4], load=True,
                            mbar=s.config["mbar"])
-        elif t is TilePrimitiveCall and _op(s) == "copy_async" and SCATTER4 in s.config:
+        elif t is TilePrimitiveCall and op_name(s) == "copy_async" and SCATTER4 in s.config:
             self._tma_rows(s.args[1], s.args[0], s.config[SCATTER4], load=False)
-        elif t is TilePrimitiveCall and _op(s) == "copy_async" and len(s.args) == 2 and \
+        elif t is TilePrimitiveCall and op_name(s) == "copy_async" and len(s.args) == 2 and \
                 not str(s.args[1].source.scope()).startswith("global") and \
                 str(s.args[0].source.scope()).startswith("global"):
             self._tma_store(*s.args)
-        elif t is TilePrimitiveCall and _op(s) == "copy_async" and len(s.args) == 2 and \
+        elif t is TilePrimitiveCall and op_name(s) == "copy_async" and len(s.args) == 2 and \
                 str(s.args[1].source.scope()).startswith("global") and "mbar" in s.config:
             self._tma_load(s.args[0], s.args[1], s.config["mbar"])
         else:
@@ -461,96 +437,9 @@ def tile_offset(layout: str, shape: list[int], elem: int, index: list[int]) -> i
     return address
 
 
-def compiled(e, cache: dict):
-    """`e` as a function of a Machine, cached by node."""
-    handle = e.__chandle__()
-    found = cache.get(handle)
-    if found is None:
-        found = cache[handle] = _compile(e, cache)
-    return found
-
-
-def _compile(e, cache: dict):
-    t = type(e)
-    if t is tirx.IntImm:
-        value = int(e.value)
-        return lambda m: value
-    if t is tirx.FloatImm:
-        value = _float_bits(float(e.value), str(e.ty))
-        return lambda m: value
-    if t is tirx.Var:
-        handle, name = e.__chandle__(), e.name
-
-        def var(m):
-            if handle in m.env:
-                return m.env[handle]
-            if name in m.dims:
-                return m.dims[name]
-            raise KeyError(f"variable {name} has no value")
-        return var
-    if t in _BINARY:
-        op, a, b = _BINARY[t], compiled(e.a, cache), compiled(e.b, cache)
-
-        def binary(m):
-            x, y = a(m), b(m)
-            return _lanewise(op, x, y) if type(x) is list or type(y) is list else op(x, y)
-        return binary
-    if t is tirx.Not:
-        a = compiled(e.a, cache)
-        return lambda m: _lanewise(lambda x: int(not x), a(m))
-    if t is tirx.Select:
-        cond, yes, no = (compiled(x, cache) for x in (e.condition, e.true_value, e.false_value))
-        return lambda m: yes(m) if cond(m) else no(m)
-    if t is tirx.Cast:
-        to, frm = str(e.ty).split("x")[0], str(e.value.ty).split("x")[0]
-        if to == frm or not (to.startswith(("float", "bfloat")) or
-                             frm.startswith(("float", "bfloat"))):
-            return compiled(e.value, cache)       # an index cast: the value is kept
-        return _unknown(f"a conversion {frm} -> {to}: {e}")
-    if t is tirx.Ramp:
-        base, stride, lanes = compiled(e.base, cache), compiled(e.stride, cache), int(e.lanes)
-
-        def ramp(m):
-            first, step = base(m), stride(m)
-            return [first + i * step for i in range(lanes)]
-        return ramp
-    if t is tirx.Broadcast:
-        value, lanes = compiled(e.value, cache), int(e.lanes)
-        return lambda m: [value(m)] * lanes
-    if isinstance(e, TensorLoad):
-        buffer, indices = e.source, [compiled(i, cache) for i in e.indices]
-        return lambda m: m.load(buffer, [index(m) for index in indices])
-    name = _op(e) if t is Call else None
-    if name in _CALLS:
-        op, args = _CALLS[name], [compiled(a, cache) for a in e.args]
-        return lambda m: _lanewise(op, *[arg(m) for arg in args])
-    if name == "if_then_else":
-        cond, yes, no = (compiled(x, cache) for x in e.args)
-        return lambda m: yes(m) if cond(m) else no(m)
-    return _unknown(f"{t.__name__}: {e}")
-
-
-def _unknown(what: str):
-    """A node the evaluator does not run: an error when it is evaluated."""
-    def unknown(m):
-        raise NotImplementedError(what)
-    return unknown
-
-
 def _handle(var) -> int:
     """A variable's identity (tirx objects compare by building an expression: slow as keys)."""
     return var if isinstance(var, int) else var.__chandle__()
-
-
-def _op(call) -> str:
-    return str(call.op.name).rsplit(".", 1)[-1]
-
-
-def _float_bits(value: float, dtype: str) -> int:
-    if dtype not in _FLOATS:
-        raise NotImplementedError(f"a {dtype} constant")
-    array = np.array([value], _FLOATS[dtype])
-    return int(array.view(f"<u{array.itemsize}")[0])
 
 
 def _checked(buffer, view, index: int) -> int:

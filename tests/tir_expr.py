@@ -1,0 +1,123 @@
+"""The expressions of lowered tirx code as Python closures, for tests/tir_eval.py: each node
+compiled once per run (walking tvm's nodes at every evaluation was most of the evaluator's
+time) into a function of the Machine evaluating it, with tirx's semantics: integers, floor
+division and modulo, bitwise ops, lanes of vectors as lists, loads through the Machine; a cast
+keeps the value (index casts and reinterpretations), a conversion between float types and any
+node not known here raise NotImplementedError when evaluated."""
+from __future__ import annotations
+
+import numpy as np
+from tvm import tirx
+from tvm.ir.expr import Call, TensorLoad
+
+BINARY = {
+    tirx.Add: lambda a, b: a + b, tirx.Sub: lambda a, b: a - b, tirx.Mul: lambda a, b: a * b,
+    tirx.FloorDiv: lambda a, b: a // b, tirx.FloorMod: lambda a, b: a % b,
+    tirx.Min: min, tirx.Max: max,
+    tirx.LT: lambda a, b: int(a < b), tirx.LE: lambda a, b: int(a <= b),
+    tirx.GT: lambda a, b: int(a > b), tirx.GE: lambda a, b: int(a >= b),
+    tirx.EQ: lambda a, b: int(a == b), tirx.NE: lambda a, b: int(a != b),
+    tirx.And: lambda a, b: int(bool(a) and bool(b)), tirx.Or: lambda a, b: int(bool(a) or bool(b)),
+    tirx.BitwiseXor: lambda a, b: a ^ b, tirx.BitwiseAnd: lambda a, b: a & b,
+    tirx.BitwiseOr: lambda a, b: a | b,
+    tirx.LShift: lambda a, b: a << b, tirx.RShift: lambda a, b: a >> b,
+}
+# calls by the last part of their op's name (tirx prints `prim.if_then_else`, `tirx.bitwise_xor`)
+CALLS = {"bitwise_xor": lambda a, b: a ^ b, "bitwise_and": lambda a, b: a & b,
+         "bitwise_or": lambda a, b: a | b, "shift_left": lambda a, b: a << b,
+         "shift_right": lambda a, b: a >> b, "reinterpret": lambda a: a}
+FLOATS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+
+
+def lanewise(op, *args):
+    lanes = next((len(a) for a in args if isinstance(a, list)), None)
+    if lanes is None:
+        return op(*args)
+    return [op(*(a[i] if isinstance(a, list) else a for a in args)) for i in range(lanes)]
+
+
+def compiled(e, cache: dict):
+    """`e` as a function of a Machine, cached by node."""
+    handle = e.__chandle__()
+    found = cache.get(handle)
+    if found is None:
+        found = cache[handle] = _compile(e, cache)
+    return found
+
+
+def _compile(e, cache: dict):
+    t = type(e)
+    if t is tirx.IntImm:
+        value = int(e.value)
+        return lambda m: value
+    if t is tirx.FloatImm:
+        value = float_bits(float(e.value), str(e.ty))
+        return lambda m: value
+    if t is tirx.Var:
+        handle, name = e.__chandle__(), e.name
+
+        def var(m):
+            if handle in m.env:
+                return m.env[handle]
+            if name in m.dims:
+                return m.dims[name]
+            raise KeyError(f"variable {name} has no value")
+        return var
+    if t in BINARY:
+        op, a, b = BINARY[t], compiled(e.a, cache), compiled(e.b, cache)
+
+        def binary(m):
+            x, y = a(m), b(m)
+            return lanewise(op, x, y) if type(x) is list or type(y) is list else op(x, y)
+        return binary
+    if t is tirx.Not:
+        a = compiled(e.a, cache)
+        return lambda m: lanewise(lambda x: int(not x), a(m))
+    if t is tirx.Select:
+        cond, yes, no = (compiled(x, cache) for x in (e.condition, e.true_value, e.false_value))
+        return lambda m: yes(m) if cond(m) else no(m)
+    if t is tirx.Cast:
+        to, frm = str(e.ty).split("x")[0], str(e.value.ty).split("x")[0]
+        if to == frm or not (to.startswith(("float", "bfloat")) or
+                             frm.startswith(("float", "bfloat"))):
+            return compiled(e.value, cache)       # an index cast: the value is kept
+        return _unknown(f"a conversion {frm} -> {to}: {e}")
+    if t is tirx.Ramp:
+        base, stride, lanes = compiled(e.base, cache), compiled(e.stride, cache), int(e.lanes)
+
+        def ramp(m):
+            first, step = base(m), stride(m)
+            return [first + i * step for i in range(lanes)]
+        return ramp
+    if t is tirx.Broadcast:
+        value, lanes = compiled(e.value, cache), int(e.lanes)
+        return lambda m: [value(m)] * lanes
+    if isinstance(e, TensorLoad):
+        buffer, indices = e.source, [compiled(i, cache) for i in e.indices]
+        return lambda m: m.load(buffer, [index(m) for index in indices])
+    name = op_name(e) if t is Call else None
+    if name in CALLS:
+        op, args = CALLS[name], [compiled(a, cache) for a in e.args]
+        return lambda m: lanewise(op, *[arg(m) for arg in args])
+    if name == "if_then_else":
+        cond, yes, no = (compiled(x, cache) for x in e.args)
+        return lambda m: yes(m) if cond(m) else no(m)
+    return _unknown(f"{t.__name__}: {e}")
+
+
+def _unknown(what: str):
+    """A node the evaluator does not run: an error when it is evaluated."""
+    def unknown(m):
+        raise NotImplementedError(what)
+    return unknown
+
+
+def op_name(call) -> str:
+    return str(call.op.name).rsplit(".", 1)[-1]
+
+
+def float_bits(value: float, dtype: str) -> int:
+    if dtype not in FLOATS:
+        raise NotImplementedError(f"a {dtype} constant")
+    array = np.array([value], FLOATS[dtype])
+    return int(array.view(f"<u{array.itemsize}")[0])
