@@ -39,6 +39,7 @@ _SYNC = "cta_sync"              # the block barrier's op name ends with this
 # what orders memory between threads and proxies, which threads run one at a time here and
 # cp.async copies completing at once make no-ops
 GATHER4, SCATTER4 = "gather4", "tlspec.scatter4"    # a TMA copy's config: its rows' numbers
+ELEMENT_STRIDES = "tlspec.element_strides"           # and a strided box's steps
 BARRIERS = "mbarriers"           # the block memory's entry holding its mbarriers
 ROWS_VIEW = "_rows_"             # tlspec's view of a swizzled tile's padded rows (its name's prefix)
 _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit_group",
@@ -267,14 +268,14 @@ class Machine:
         else:
             raise NotImplementedError(f"{op} {numbers}")
 
-    def _tma_load(self, dst, src, mbar) -> None:
+    def _tma_load(self, dst, src, mbar, strides=None) -> None:
         """A TMA load of the global region `src` (the box) into the shared tile region `dst`,
         complete at once: elements outside the tensor read as zeros, the box's bytes completing
         on `mbar`."""
         moved = self._tma_box(src, dst, lambda out, at, tile, frm, size: tile.__setitem__(
             slice(frm, frm + size), np.frombuffer(
                 int(out[at]).to_bytes(size, "little") if at is not None else bytes(size),
-                np.uint8)))
+                np.uint8)), strides)
         self._barrier(mbar).complete(moved)
 
     def _tile_bytes(self, tile):
@@ -311,18 +312,19 @@ class Machine:
         if load:
             self._barrier(mbar).complete(len(rows) * columns * size)
 
-    def _tma_store(self, dst, src) -> None:
+    def _tma_store(self, dst, src, strides=None) -> None:
         """A TMA store of the shared tile region `src` into the global region `dst` (the box),
         complete at once: elements outside the tensor skipped."""
         def store(out, at, tile, frm, size):
             if at is not None:
                 out[at] = int.from_bytes(tile[frm:frm + size], "little")
 
-        self._tma_box(dst, src, store)
+        self._tma_box(dst, src, store, strides)
 
-    def _tma_box(self, tensor, tile_region, move) -> int:
+    def _tma_box(self, tensor, tile_region, move, strides=None) -> int:
         """`move(global view, flat index or None outside the tensor, tile bytes, byte offset,
-        size)` for each element of the box `tensor` (a global region) and its place in
+        size)` for each element of the box `tensor` (a global region; with `strides`, TMA's
+        element strides, its extents count elements `strides` apart) and its place in
         `tile_region`, the tile laid out as the hardware does (`tile_offset`); the box's
         bytes. The regions' dims of extent other than 1 correspond in order (a tile's rows view
         may span the padded row: its last extent is not the box's)."""
@@ -335,11 +337,12 @@ class Machine:
         moved = [d for d, n in enumerate(extents) if n != 1]
         tile_moved = [d for d, r in enumerate(tile_region.region) if self.value(r.extent) != 1]
         if len(moved) != len(tile_moved):
-            raise NotImplementedError(f"a TMA box {extents} of the tile {tile.name}")
+            raise NotImplementedError(f"a TMA box {extents} of the tile {tile_region.source.name}")
+        steps = [int(x) for x in strides] if strides is not None else [1] * len(extents)
         for offsets in product(*[range(extents[d]) for d in moved]):
             at, index = list(starts), list(firsts)
             for d, t, o in zip(moved, tile_moved, offsets):
-                at[d] += o
+                at[d] += o * steps[d]
                 index[t] += o
             inside = all(0 <= i < n for i, n in zip(at, limits))
             move(out, self._flat(tensor.source, at) if inside else None, pool, at_element(index),
@@ -411,10 +414,10 @@ class Machine:
         elif t is TilePrimitiveCall and op_name(s) == "copy_async" and len(s.args) == 2 and \
                 not str(s.args[1].source.scope()).startswith("global") and \
                 str(s.args[0].source.scope()).startswith("global"):
-            self._tma_store(*s.args)
+            self._tma_store(*s.args, s.config.get(ELEMENT_STRIDES))
         elif t is TilePrimitiveCall and op_name(s) == "copy_async" and len(s.args) == 2 and \
                 str(s.args[1].source.scope()).startswith("global") and "mbar" in s.config:
-            self._tma_load(s.args[0], s.args[1], s.config["mbar"])
+            self._tma_load(s.args[0], s.args[1], s.config["mbar"], s.config.get(ELEMENT_STRIDES))
         else:
             raise NotImplementedError(f"{t.__name__}: {s}")
 

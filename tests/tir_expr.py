@@ -2,8 +2,9 @@
 compiled once per run (walking tvm's nodes at every evaluation was most of the evaluator's
 time) into a function of the Machine evaluating it, with tirx's semantics: integers, floor
 division and modulo, bitwise ops, lanes of vectors as lists, loads through the Machine; a cast
-keeps the value (index casts and reinterpretations), a conversion between float types and any
-node not known here raise NotImplementedError when evaluated."""
+between integer types and a reinterpretation keep the low bits (sign-extended for a signed
+type); a conversion involving a float type and any node not known here raise
+NotImplementedError when evaluated."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ BINARY = {
 # calls by the last part of their op's name (tirx prints `prim.if_then_else`, `tirx.bitwise_xor`)
 CALLS = {"bitwise_xor": lambda a, b: a ^ b, "bitwise_and": lambda a, b: a & b,
          "bitwise_or": lambda a, b: a | b, "shift_left": lambda a, b: a << b,
-         "shift_right": lambda a, b: a >> b, "reinterpret": lambda a: a}
+         "shift_right": lambda a, b: a >> b}
 FLOATS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
 
 
@@ -78,10 +79,11 @@ def _compile(e, cache: dict):
         return lambda m: yes(m) if cond(m) else no(m)
     if t is tirx.Cast:
         to, frm = str(e.ty).split("x")[0], str(e.value.ty).split("x")[0]
-        if to == frm or not (to.startswith(("float", "bfloat")) or
-                             frm.startswith(("float", "bfloat"))):
-            return compiled(e.value, cache)       # an index cast: the value is kept
-        return _unknown(f"a conversion {frm} -> {to}: {e}")
+        if to.startswith(("float", "bfloat")) or frm.startswith(("float", "bfloat")):
+            return compiled(e.value, cache) if to == frm else \
+                _unknown(f"a conversion {frm} -> {to}: {e}")
+        value, wrap = compiled(e.value, cache), _integer(to)     # C's integer conversion
+        return lambda m: lanewise(wrap, value(m))
     if t is tirx.Ramp:
         base, stride, lanes = compiled(e.base, cache), compiled(e.stride, cache), int(e.lanes)
 
@@ -99,10 +101,27 @@ def _compile(e, cache: dict):
     if name in CALLS:
         op, args = CALLS[name], [compiled(a, cache) for a in e.args]
         return lambda m: lanewise(op, *[arg(m) for arg in args])
+    if name == "reinterpret":                 # the same bits as another type
+        value, wrap = compiled(e.args[0], cache), _integer(str(e.ty).split("x")[0])
+        return lambda m: lanewise(wrap, value(m))
     if name == "if_then_else":
         cond, yes, no = (compiled(x, cache) for x in e.args)
         return lambda m: yes(m) if cond(m) else no(m)
     return _unknown(f"{t.__name__}: {e}")
+
+
+def _integer(dtype: str):
+    """How a value becomes one of `dtype`: its low bits, sign-extended for a signed integer type
+    (C's conversion between integer types, and a reinterpretation); a float type keeps its
+    bits (the evaluator moves a float as the unsigned integer of its bits)."""
+    bits = int("".join(c for c in dtype if c.isdigit()) or 1) if not dtype.startswith("bool") \
+        else 1
+    if dtype.startswith("float8"):
+        bits = 8
+    mask, top = (1 << bits) - 1, 1 << (bits - 1)
+    if dtype.startswith("int"):
+        return lambda v: (v & mask) - (1 << bits) if v & top else v & mask
+    return lambda v: v & mask
 
 
 def _unknown(what: str):
