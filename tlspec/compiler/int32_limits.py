@@ -5,8 +5,10 @@ accesses, in 32-bit integers. What would overflow that for every call is refused
 - a constant dim above 2**31 - 1 (it cannot even be an index constant);
 - a global tensor of more than 2**31 - 1 elements (at the smallest values its symbolic dims may
   take);
-- a constant-shaped global tensor whose regions end past offset 2**31 - 1: the partial tiles at
-  its end address elements past it (guarded, never moved), and their offsets must fit too;
+- a global tensor whose regions end past offset 2**31 - 1: the partial tiles at its end address
+  elements past it (guarded, never moved), and their offsets must fit too (for a symbolic
+  tensor, counting the dims of constant stride, which a constant grid or loop takes that far for
+  every size of its dims);
 - a loop whose bounds (its start, or its start plus its extent) leave the 32-bit range: its
   variable is a 32-bit integer;
 - a constant outside the 32-bit range in a grid extent, a region or a stage's expression (once
