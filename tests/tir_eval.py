@@ -1,24 +1,24 @@
-"""Run lowered tirx code on the CPU, thread by thread: an evaluator of the statements and expressions
-that tlspec's passes produce, for tests that check which element each loop moves where (index
-arithmetic, layouts, swizzles, guards, synchronisation) without a GPU.
+"""Run lowered tirx code on the CPU, thread by thread: an evaluator of the statements and
+expressions that tlspec's passes produce, for tests that check which element each loop moves
+where (index arithmetic, layouts, swizzles, guards, synchronisation) without a GPU.
 
-It is written from tirx's and PTX's semantics (loops, stores and loads of possibly vector indices,
-floor division and modulo, bitwise ops), not from any lowering, so a lowering checked with it is
-checked independently of its own index arithmetic. It moves bits: an element is the integer of its
-bytes (sign-extended for signed integer types, whose values index), a cast keeps the value, and a
-store keeps the bits of its type's width. cp.async copies and TMA loads and stores complete at once,
-when issued (a TMA copy lays out the tile as the hardware's swizzle does, `tile_offset`, and a
-load's bytes complete on its mbarrier; TMA gather4 / scatter4 move 4 table rows); mbarriers count
-arrivals and bytes per phase. Nodes it does not know (conversions between float types, clusters)
-raise NotImplementedError, so a test never passes by skipping a statement. Expressions are compiled
-to closures once per run (tests/tir_expr.py).
+It is written from tirx's and PTX's semantics (loops, stores and loads of possibly vector
+indices, floor division and modulo, bitwise ops), not from any lowering, so a lowering checked
+with it is checked independently of its own index arithmetic. It moves bits: an element is the
+integer of its bytes (sign-extended for signed integer types, whose values index), a cast keeps
+the value, and a store keeps the bits of its type's width. cp.async copies and TMA loads and
+stores complete at once, when issued (a TMA copy lays out the tile as the hardware's swizzle
+does, `tile_offset`, and a load's bytes complete on its mbarrier; TMA gather4 / scatter4 move 4
+table rows); mbarriers count arrivals and bytes per phase. Nodes it does not know (conversions
+between float types, clusters) raise NotImplementedError, so a test never passes by skipping a
+statement. Expressions are compiled to closures once per run (tests/tir_expr.py).
 
-`Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at each
-block barrier (None) and at each wait on an mbarrier phase not yet complete (the condition to wait
-for); tests/tir_run.py drives it (one stage, or a whole kernel).
+`Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at
+each block barrier (None) and at each wait on an mbarrier phase not yet complete (the condition
+to wait for); tests/tir_run.py drives it (one stage, or a whole kernel).
 
-Memory is looked up by a buffer's data (as printed: `tlspec_smem.data`): a thread's local buffers,
-then its block's shared memory, then the global tensors, each a uint8 numpy array.
+Memory is looked up by a buffer's data (as printed: `tlspec_smem.data`): a thread's local
+buffers, then its block's shared memory, then the global tensors, each a uint8 numpy array.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ _SYNC = "cta_sync"              # the block barrier's op name ends with this
 GATHER4, SCATTER4 = "gather4", "tlspec.scatter4"    # a TMA copy's config: its rows' numbers
 ELEMENT_STRIDES = "tlspec.element_strides"           # and a strided box's steps
 BARRIERS = "mbarriers"           # the block memory's entry holding its mbarriers
-ROWS_VIEW = "_rows_"             # tlspec's view of a swizzled tile's padded rows (its name's prefix)
+ROWS_VIEW = "_rows_"             # the prefix of tlspec's view of a swizzled tile's padded rows
 _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit_group",
            "cp_async_bulk_wait_group", "fence_proxy")
 _CP_ASYNC = re.compile(r"cp_async_c[ag](_src_size)?")       # one cp.async vector

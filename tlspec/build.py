@@ -23,8 +23,8 @@ from .source import SourceDocument, pointer_join
 from .stages import STAGE_KINDS
 from .suggest import did_you_mean
 from .targets import DEFAULT_TARGET, TARGETS
-from .tune.params import (CHOICE_OPTIONS, ENUM_OPTIONS, INTEGER_OPTIONS, check_candidate, check_choices,
-                          define_tunables, option_values)
+from .tune.params import (CHOICE_OPTIONS, ENUM_OPTIONS, INTEGER_OPTIONS, check_candidate,
+                          check_choices, define_tunables, option_values)
 
 AXES = ("x", "y", "z")
 # the option holding the rows of a gather or scatter: where its row variables (`each`) are used

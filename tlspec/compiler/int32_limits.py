@@ -28,6 +28,7 @@ from ..diagnostics import Diagnostics
 from ..expr import Const, free_vars, subexpressions, to_source
 from ..expr_algebra import bounds
 from ..im2col import nhwc, windows
+from ..index_expr import rows_hull
 from ..limits import int_text
 from ..model import Buffer, Kernel
 from ..rules.context import Context
@@ -179,12 +180,13 @@ def _reach(context: Context, buffer: Buffer) -> int:
     extents = [context.const(extent) for extent in buffer.shape]
     limits = [e or 0 for e in extents]          # one past the largest index along each dim
     for stage, scope in context.stages():
-        ranges = _with_each(stage, scope.ranges)
+        whole = stage.each and all(var.start is not None for var in stage.each)
         for ref in stage.regions.values():
             if ref.name != buffer.name:
                 continue
-            for d, (start, extent) in enumerate(ref.dims):
-                first, length = bounds(start, ranges), bounds(extent, ranges)
+            dims = rows_hull(ref, stage.each) if whole else ref.dims     # all its rows
+            for d, (start, extent) in enumerate(dims):
+                first, length = bounds(start, scope.ranges), bounds(extent, scope.ranges)
                 step = context.const(ref.steps[d]) if ref.steps else 1
                 if first is not None and length is not None and step is not None:
                     limits[d] = max(limits[d], first[1] + (length[1] - 1) * step + 1)
@@ -198,13 +200,3 @@ def _reach(context: Context, buffer: Buffer) -> int:
     return sum((limit - 1) * stride for limit, stride in zip(limits, strides)
                if stride is not None and limit > 0) + 1
 
-
-def _with_each(stage, ranges: dict) -> dict:
-    """`ranges` with the stage's `each` variables (start .. start + extent - 1)."""
-    ranges = dict(ranges)
-    for var in stage.each:
-        first = bounds(var.start, ranges) if var.start is not None else None
-        length = bounds(var.extent, ranges) if var.extent is not None else None
-        if first is not None and length is not None:
-            ranges[var.name] = (first[0], first[1] + max(length[1], 1) - 1)
-    return ranges

@@ -142,8 +142,9 @@ class InFlight:
             at = first(loading)
             b, phase = int(self.barrier[index][at]), int(self.phase[index][at])
             name = barriers.names[b]
-            message = (f"{does} {self.at(index, loading)}, which a TMA load completes on '{name}' in "
-                       f"its phase {phase}, before a barrier_wait has seen that phase complete")
+            message = (f"{does} {self.at(index, loading)}, which a TMA load completes on "
+                       f"'{name}' in its phase {phase}, before a barrier_wait has seen that "
+                       "phase complete")
             spilled = barriers.spill(b, phase)
             if spilled:
                 raise Fault(pointer, f"{message}: phase {phase - 1} completed once the bytes "

@@ -1,18 +1,19 @@
 """dst[..., j, i] = src[..., i, j] between shared tiles, in one of two forms.
 
-Columns (`lower_transpose`): each thread gathers `vector` consecutive elements of a src column into registers (scalar loads)
-and writes them as one vector store into a dst row. Consecutive threads take consecutive dst rows, i.e. consecutive src columns,
-so a warp's loads of one src row are contiguous (no bank conflicts in any layout) and its vector
-stores land in different banks when dst is padded or swizzled (LayoutInference sees to that).
+Columns (`lower_transpose`): each thread gathers `vector` consecutive elements of a src column into
+registers (scalar loads) and writes them as one vector store into a dst row. Consecutive threads
+take consecutive dst rows, i.e. consecutive src columns, so a warp's loads of one src row are
+contiguous (no bank conflicts in any layout) and its vector stores land in different banks when dst
+is padded or swizzled (LayoutInference sees to that).
 
 Blocks (`lower_transpose_blocks`, the spec's `form: blocks`): each thread moves a block of H src
 rows x V src columns: H vector loads of V elements (16 bytes) into registers, then V stores of
 H-element vectors into dst rows, gathered from the registers' columns. Shared memory is read in
 vectors too, where the column form reads a column's elements one at a time (a warp's access of
 2-byte elements reads 64 bytes). Consecutive threads take consecutive block rows bi, which are
-consecutive vectors of one dst row (a warp's stores fill distinct banks), and block columns
-along the diagonal bj = (g // RB + bi) % CB, so that the loads of 8 threads (one 16-byte access
-phase) fall into distinct banks of a padded src tile.
+consecutive vectors of one dst row (a warp's stores fill distinct banks), and block columns along
+the diagonal bj = (g // RB + bi) % CB, so that the loads of 8 threads (one 16-byte access phase)
+fall into distinct banks of a padded src tile.
 """
 from __future__ import annotations
 

@@ -31,10 +31,10 @@ instruction than the target allows, for a reason the spec did not choose, is not
 warning (`slow_paths`, the function's `tlspec.notes`).
 
 Adds to each operation's config: `tlspec.instruction` (tma | sync | cp_async), `tlspec.why`,
-`tlspec.vector` (SIMT), `tlspec.form` and `tlspec.block_rows` (a transpose's blocks: H), `tlspec.threads` (a loop_layout's thread grid), `tlspec.box_bytes` (a
-gather4 / scatter4: the bytes one instruction moves, 4 x columns x dtype size, what a gather4
-completes on its barrier per instruction).
-"""
+`tlspec.vector` (SIMT), `tlspec.form` and `tlspec.block_rows` (a transpose's blocks: H),
+`tlspec.threads` (a loop_layout's thread grid), `tlspec.box_bytes` (a gather4 / scatter4: the bytes
+one instruction moves, 4 x columns x dtype size, what a gather4 completes on its barrier per
+instruction)."""
 from __future__ import annotations
 
 from math import prod
