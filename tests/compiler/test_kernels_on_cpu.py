@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 from conftest import ROOT
+from fragment_kernels import GATHER, LOAD, SCATTER, STORE, fragment_kernel
 from pipeline_support import run_through
 from tir_run import run_kernel
 
@@ -88,5 +89,25 @@ def test_the_spec_kernels_leave_what_the_interpreter_does(kernel):
     expected = {name: array.copy() for name, array in arrays.items()}
     Program(kernel).run(expected)
     run_kernel(func, arrays, dims)
+    for name in arrays:
+        assert np.array_equal(arrays[name], expected[name]), name
+
+
+@pytest.mark.parametrize("stages", [
+    LOAD.format("") + SCATTER.format(""),                       # both take the narrowest: 2
+    LOAD.format(", loop_layout: {threads: [16, 8]}") + SCATTER.format(""),
+    LOAD.format("") + SCATTER.format(", coalesced_width: 1"),
+    GATHER.format(", coalesced_width: 4") + STORE.format(""),
+    GATHER.format("") + STORE.format(", loop_layout: {threads: [4, 32]}")],
+    ids=["narrowest", "load_grid", "scatter_width", "gather_width", "store_grid"])
+def test_a_fragment_is_drained_by_the_threads_that_filled_it(stages):
+    """Stages of one fragment without a layout of their own take the one its other stages give
+    (InstructionAnnotation): each thread must move the registers it filled."""
+    (kernel,) = validate_text(fragment_kernel(stages)).kernels
+    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
+    arrays = inputs(kernel, {})
+    expected = {name: array.copy() for name, array in arrays.items()}
+    Program(kernel).run(expected)
+    run_kernel(func, arrays, {})
     for name in arrays:
         assert np.array_equal(arrays[name], expected[name]), name

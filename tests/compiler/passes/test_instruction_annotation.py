@@ -10,7 +10,6 @@ import pytest
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 from copy_kernels import one_d_copy
 from pipeline_support import run_through, tile_ir
-from test_lower_tile_op import indexed_kernel
 
 from tlspec.compiler import ops
 from tlspec.compiler.analysis import tile_calls
@@ -72,12 +71,3 @@ def test_a_cp_async_copy_that_would_straddle_the_end_is_an_error_at_prefer_instr
     assert "cp.async copies 4, 8 or 16 bytes per access; this copy cannot move 4: 'a' ends " \
            "after 1001 elements" in error.message
 
-
-def test_a_fragment_gathered_with_another_width_than_its_copy_is_refused_at_the_copy():
-    text = indexed_kernel(
-        "F: {scope: fragment, shape: [16, 64], dtype: float16}",
-        '  - gather: {src: table, dst: F, index: "idx[bx*16 : +16]", coalesced_width: 4}\n'
-        '  - copy: {src: F, dst: "out[bx*16 : +16, :]", coalesced_width: 8}\n')
-    error = annotation_error(text)
-    assert error.pointer == "/stages/1/copy"
-    assert error.message.startswith("fragment 'F' is copied here with a different thread layout")

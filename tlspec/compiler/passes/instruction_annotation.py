@@ -9,7 +9,8 @@ tile, a part of the tile that is not contiguous or does not start at a multiple 
 rows of a swizzled tile not moved whole). Everything else is a SIMT loop of vector accesses
 whose width is the widest that the extents, starts and row lengths are proven to allow (or
 `coalesced_width`), and never one that could hold both the last elements of a tensor and
-elements past them (`vector_widths`). A transpose is a SIMT loop of the column form, or with
+elements past them (`vector_widths`); the stages of one fragment share one vector and thread grid
+(`fragment_layouts`). A transpose is a SIMT loop of the column form, or with
 `form: blocks` of blocks of H src rows x V src columns.
 A `prefer_instruction: cp_async` copy is such a loop with one cp.async per vector, so its
 vectors must be 4, 8 or 16 bytes.
@@ -51,6 +52,7 @@ from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
 from ..prims import spec_dtype
 from . import slow_paths
+from .fragment_layouts import FragmentLayouts, asked_vector
 from .pipeline_planning import NOTES_ATTR
 from .tma_blockers import Side, tma_blockers, tma_ruled_out
 from .vector_widths import region_inside, vector_limit
@@ -88,8 +90,7 @@ class _Annotator:
     def __init__(self, func: tirx.PrimFunc):
         self.func = func
         self.layouts = {str(k): str(v) for k, v in attr(func, "tlspec.spec_layouts", {}).items()}
-        self.fragments: dict[str, tuple] = {}
-        self.fragment_elements = self._fragment_elements()
+        self.fragments = FragmentLayouts(func, self._widest)
         self.notes: list[list[str]] = []        # slow-path warnings (`slow_paths`)
         self.aligned = slow_paths.aligned_view(func) if slow_paths.row_dims(func) else None
         self.specializable = False      # a call with aligned sizes would get a faster stage
@@ -97,32 +98,6 @@ class _Annotator:
     def _note(self, note: list[str] | None) -> None:
         if note is not None:
             self.notes.append(note)
-
-    def _fragment_elements(self) -> dict[str, str]:
-        """fragment -> the widest dtype a copy of it moves: its copies' vectors must agree (see
-        _fragment), and a converting copy's vector is bounded by its wider dtype."""
-        widest: dict[str, str] = {}
-
-        def visit(call):
-            if ops.kind_of(call) != "copy":
-                return
-            sides = [Side(region) for region in call.args[:2]]
-            wider = max((str(side.buffer.dtype) for side in sides), key=dtype_bytes)
-            for side in sides:
-                if side.kind == "fragment":
-                    name = side.buffer.name
-                    widest[name] = max(widest.get(name, wider), wider, key=dtype_bytes)
-
-        tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
-        return widest
-
-    def _element(self, dst: Side, src: Side) -> str:
-        """The dtype whose size bounds a copy's vector: the wider side's, or the widest that
-        any copy of a fragment side moves."""
-        dtypes = [str(dst.buffer.dtype), str(src.buffer.dtype)] + [
-            self.fragment_elements[side.buffer.name] for side in (dst, src)
-            if side.kind == "fragment"]
-        return max(dtypes, key=dtype_bytes)
 
     def __call__(self, call: TilePrimitiveCall) -> TilePrimitiveCall:
         kind = ops.kind_of(call)
@@ -167,14 +142,15 @@ class _Annotator:
         why = f"prefer_instruction: {prefer}" if prefer else f"SIMT loop ({blockers[0]})"
         instruction = prefer if prefer in ("cp_async", "sync") else "sync"
         decision = {"tlspec.instruction": instruction, "tlspec.why": why,
-                    **self._vector(config, [dst, src], dst.extents, self._element(dst, src))}
+                    **self._vector(config, [dst, src], dst.extents,
+                                   self.fragments.element(dst, src))}
         decision["tlspec.why"] += _step_note(dst, src)
         if instruction == "cp_async":
             decision["tlspec.why"] = self._cp_async(config, [dst, src], decision["tlspec.vector"],
                                                     pointer + "/prefer_instruction")
         for side in (dst, src):
             if side.kind == "fragment":
-                self._fragment(pointer, side, decision)
+                self.fragments.check(pointer, side, decision)
         return decision
 
     def _converting_copy(self, config: dict, pointer: str, dst: Side, src: Side,
@@ -189,7 +165,8 @@ class _Annotator:
                              f"this copy converts {conversion}, and {prefer} moves bits",
                              "remove prefer_instruction")
         decision = {"tlspec.instruction": "sync",
-                    **self._vector(config, [dst, src], dst.extents, self._element(dst, src))}
+                    **self._vector(config, [dst, src], dst.extents,
+                                   self.fragments.element(dst, src))}
         width = decision["tlspec.vector"]
         moved = {side: width * dtype_bytes(side.buffer.dtype) for side in (src, dst)}
         decision["tlspec.why"] = (f"SIMT loop converting {conversion} (TMA and cp.async move "
@@ -197,7 +174,7 @@ class _Annotator:
                                   f"{moved[dst]}-byte stores") + _step_note(dst, src)
         for side in (dst, src):
             if side.kind == "fragment":
-                self._fragment(pointer, side, decision)
+                self.fragments.check(pointer, side, decision)
         return decision
 
     def _tma_copy(self, config: dict, call) -> dict:
@@ -343,7 +320,7 @@ class _Annotator:
                     "tlspec.why": "SIMT: one vector per thread and access",
                     **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
         if rows.kind == "fragment":
-            self._fragment(config[ops.STAGE], rows, decision)
+            self.fragments.check(config[ops.STAGE], rows, decision)
         return decision
 
     def _tma_rows(self, config: dict, kind: str, rows: Side, table: Side,
@@ -402,13 +379,24 @@ class _Annotator:
     def _vector(self, config: dict, sides: list[Side], extents, dtype) -> dict:
         pointer = config[ops.STAGE]
         limit, reason = self._widest(sides, extents, dtype)
-        asked = config.get("coalesced_width") or config.get("loop_layout.vector")
+        asked = asked_vector(config)
         option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
         if asked and asked > limit:
             raise StageError(f"{pointer}/{option}",
                              f"cannot move {asked} elements per access: {reason or 'at most 16 bytes'}"
                              f"; the widest legal vector here is {limit}",
                              f"use {option}: {limit}, or make the extents and starts multiples of {asked}")
+        fragment = self.fragments.layout(sides)
+        if fragment is not None:            # laid out once for all its stages
+            fragment, vector, threads = fragment
+            if not asked and vector > limit:
+                raise StageError(pointer, f"fragment '{fragment}' is moved {vector} elements per "
+                                 f"access where a copy of it gives coalesced_width or loop_layout, "
+                                 f"and this stage cannot move {vector}: {reason}",
+                                 f"give that copy coalesced_width: {limit}")
+            asked = asked or vector
+            if threads and "loop_layout.threads" not in config:
+                config = {**config, "loop_layout.threads": threads}
         decision = {"tlspec.vector": asked or limit}
         if not asked and self.aligned is not None:
             aligned, _ = self._widest(sides, extents, dtype, func=self.aligned)
@@ -453,18 +441,6 @@ class _Annotator:
                          f"cp.async copies 4, 8 or 16 bytes per access, not {nbytes} "
                          f"({vector} x {spec_dtype(dtype)})",
                          f"use a vector of {fewest} elements or more")
-
-    def _fragment(self, pointer: str, side: Side, decision: dict) -> None:
-        """Every copy of a fragment must lay the same elements on the same threads."""
-        key = (tuple(const(e) for e in side.extents), decision["tlspec.vector"],
-               tuple(decision.get("tlspec.threads", ())))
-        name = side.buffer.name
-        first = self.fragments.setdefault(name, key)
-        if first != key:
-            raise StageError(pointer, f"fragment '{name}' is copied here with a different thread "
-                             "layout or vector width than where it was first used, so threads "
-                             "would read registers other threads wrote",
-                             "give both copies the same loop_layout and coalesced_width")
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.InstructionAnnotation")
