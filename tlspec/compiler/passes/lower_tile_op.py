@@ -59,7 +59,6 @@ from ...im2col import is_nchw, windows
 from .. import ops
 from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, region_parts,
                         rows_view_name, scope_kind, thread_info)
-from ..errors import StageError
 from ..guards import FILLS
 from ..lower import pitched, scatter4, tma_rows, tma_strided
 from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
@@ -72,6 +71,7 @@ from ..lower.gather import indexed_shape, lower_computed, lower_indexed
 from ..lower.im2col import lower_im2col
 from ..lower.oob_record import FaultRecord
 from ..oob_sites import LOOPS, RECORD_NAME, ROWS, VALUES
+from ..lower.tma_operands import cache_hint, multicast, store_wait, tma_operand
 from ..lower.transpose import lower_transpose, lower_transpose_blocks
 from .apply_eviction_hints import mark
 from .split_host_device import READS_TMA_STORES
@@ -83,10 +83,7 @@ COMMIT = "tlspec.commit"    # config of an async_copy: False when its group is c
 # config of a barrier_arrive: the rank of the block whose mbarrier (at this block's slot) it
 # arrives on, through distributed shared memory (a multicast pipeline's release of a slot)
 REMOTE_RANK = "tlspec.remote_rank"
-# the element types tirx's TMA dispatch encodes tensor maps for (its _dtype_contract)
-TIRX_TMA_DTYPES = frozenset({"int8", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                             "float16", "float32", "float64", "bfloat16", "float8_e4m3fn",
-                             "float8_e5m2"})
+
 
 
 class _Lowerer:
@@ -314,9 +311,9 @@ class _Lowerer:
         load completes on the spec's barrier, its store is waited for by tma_store_wait."""
         dst, src = call.args[0], call.args[1]
         leader = self.tid == config.get(LEADER, 0)
-        hint = _cache_hint(config)
+        hint = cache_hint(config)
         load = scope_kind(dst.source) == "shared"
-        tensor, view = _tma_tensor(src if load else dst)
+        tensor, view = tma_operand(src if load else dst)
         if load:
             slot = call.args[2] if explicit else int(config["tlspec.mbarrier"])
             mbar = self.views[MBARRIERS].ptr_to([slot])
@@ -324,7 +321,7 @@ class _Lowerer:
             strided = {tma_strided.STRIDES: steps} if any(s != 1 for s in steps) else {}
             issue = [view, TilePrimitiveCall(
                 self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                config={"mbar": mbar, **hint, **_multicast(config), **strided},
+                config={"mbar": mbar, **hint, **multicast(config), **strided},
                 dispatch=tma_strided.DISPATCH if strided else "tma_explicit")]
             if explicit and "cluster_mask" in config:      # a multicast pipeline's load
                 mask = int(config["cluster_mask"])
@@ -343,7 +340,7 @@ class _Lowerer:
                                          config=hint, dispatch="tma_explicit"),
                  tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]())]
         if not explicit:
-            issue.append(_store_wait(0, complete=dst.source.name in self.read_globals))
+            issue.append(store_wait(0, complete=dst.source.name in self.read_globals))
         return tirx.IfThenElse(leader, seq(issue), None)
 
     # -- clusters ----------------------------------------------------------------------------
@@ -355,13 +352,13 @@ class _Lowerer:
         if "cluster_mask" in config:
             rank = cluster_rank(self.func)
             mask = int(config["cluster_mask"])
-            tensor, view = _tma_tensor(src)
+            tensor, view = tma_operand(src)
             mbar = self.views[MBARRIERS].ptr_to([int(config["tlspec.mbarrier"])])
             nbytes = prod(const(e) for e in region_parts(src)[2]) * dtype_bytes(src.source.dtype)
             issue = tirx.IfThenElse(rank == (mask & -mask).bit_length() - 1, seq([
                 view, TilePrimitiveCall(self._tma_tile(dst), tensor, op=ops.COPY_ASYNC_OP,
-                                        config={"mbar": mbar, **_cache_hint(config),
-                                                **_multicast(config)},
+                                        config={"mbar": mbar, **cache_hint(config),
+                                                **multicast(config)},
                                         dispatch="tma_explicit")]), None)
             arm = tirx.Evaluate(T.ptx.mbarrier.arrive.expect_tx.shared.b64(mbar, T.uint32(nbytes)))
             return tirx.IfThenElse(
@@ -389,8 +386,8 @@ class _Lowerer:
         waited for by tma_store_wait."""
         table, tile = (call.args[1], call.args[0]) if kind == "gather" else call.args[:2]
         index = self._operand(call.args[2], bits=False)
-        tensor, view = _tma_tensor(tma_rows.table_box(table))
-        hint = _cache_hint(config)
+        tensor, view = tma_operand(tma_rows.table_box(table))
+        hint = cache_hint(config)
 
         def issue(group):
             rows = tma_rows.row_coordinates(index, table.source.shape[0], group,
@@ -438,7 +435,7 @@ class _Lowerer:
             return tirx.Evaluate(T.ptx["cp.async.commit_group"]())
         if kind == "async_wait":
             return tirx.Evaluate(T.ptx["cp.async.wait_group"](int(args["pending"])))
-        return tirx.IfThenElse(self.tid == 0, _store_wait(int(args["pending"]),
+        return tirx.IfThenElse(self.tid == 0, store_wait(int(args["pending"]),
                                                           self.explicit_stores_read), None)
 
     def drain(self):
@@ -446,7 +443,7 @@ class _Lowerer:
         them) and cp.async copies still in flight, or None."""
         waits = []
         if self.explicit_stores:
-            waits.append(tirx.IfThenElse(self.tid == 0, _store_wait(0, self.explicit_stores_read),
+            waits.append(tirx.IfThenElse(self.tid == 0, store_wait(0, self.explicit_stores_read),
                                          None))
         if self.explicit_cp_async:
             waits.append(tirx.Evaluate(T.ptx["cp.async.wait_group"](0)))
@@ -482,46 +479,6 @@ class _Lowerer:
             count = count + (loop.loop_var - loop.min) * scale
             scale = scale * loop.extent
         return tirx.floormod(count, 2)
-
-
-def _multicast(config: dict) -> dict:
-    """The config of tirx's TMA copy for a multicast: the ranks that receive the box."""
-    return {"cta_mask": int(config["cluster_mask"])} if "cluster_mask" in config else {}
-
-
-def _cache_hint(config: dict) -> dict:
-    """The config of tirx's TMA copy for the stage's eviction_policy (tirx adds
-    .L2::cache_hint)."""
-    policy = config.get("eviction_policy", "evict_normal")
-    return {} if policy == "evict_normal" else {"cache_hint": str(policy)}
-
-
-def _store_wait(pending: int, complete: bool):
-    """Thread 0's wait for its TMA stores: until at most `pending` groups still read shared
-    memory, or (`complete`: a stage reads what they write) until they are written, then a proxy
-    fence so that the threads' ordinary loads see the async proxy's writes."""
-    if not complete:
-        return tirx.Evaluate(T.ptx["cp.async.bulk.wait_group.read"](pending))
-    return seq([tirx.Evaluate(T.ptx["cp.async.bulk.wait_group"](pending)),
-                tirx.Evaluate(T.ptx["fence.proxy.async.global"]())])
-
-
-def _tma_tensor(region) -> tuple:
-    """The global side of a TMA copy as tirx's dispatch takes it, and the declaration it needs
-    (or None): a tensor of an element type tirx has no tensor map for is described as the
-    unsigned integers of its size (a TMA copy moves bits; the run time picks the driver's type
-    from the argument's own dtype); one with declared strides, over a layout of them
-    (`..lower.pitched.tma_view`), so that the tensor map takes them as its global strides."""
-    buffer, starts, extents = region_parts(region)
-    if str(buffer.dtype) in TIRX_TMA_DTYPES and not pitched.declared(buffer):
-        return region, None
-    layout = pitched.tma_view(buffer).layout if pitched.declared(buffer) else buffer.layout
-    dtype = buffer.dtype if str(buffer.dtype) in TIRX_TMA_DTYPES else \
-        f"uint{dtype_bytes(buffer.dtype) * 8}"
-    view = tirx.decl_buffer(buffer.shape, dtype, name=buffer.name, data=buffer.data,
-                            strides=buffer.strides, elem_offset=buffer.elem_offset, layout=layout)
-    return (view[tuple(slice(b, b + e) for b, e in zip(starts, extents))],
-            tirx.DeclBuffer(view, data=buffer.data))
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.LowerTileOp")
