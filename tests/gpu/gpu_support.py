@@ -29,6 +29,10 @@ TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32":
                 "float8_e4m3": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
 # the patterns (poison.py) that a kernel must overwrite; random inputs never hold them
 POISON = {TORCH_DTYPES[name]: bits for name, bits in POISON_BITS.items()}
+BLACKWELL = torch.cuda.get_device_capability() == (10, 0)
+on_blackwell = pytest.mark.skipif(not BLACKWELL, reason="an sm_100a kernel runs on a compute "
+                                  "capability 10.0 GPU (B200) only; test_specs_gpu.py's "
+                                  "test_sm100a_kernels_refuse_this_gpu checks the refusal here")
 
 
 def compiled_package(env: str, folder: str, source: str):

@@ -25,7 +25,7 @@ np = pytest.importorskip("numpy", reason="the interpreter needs numpy")
 pytest.importorskip("tlspec.interpret", reason="the interpreter needs tlspec importable")
 
 from gpu_support import (DEVICE, POISON, ROOT, assert_guards, compiled_package,  # noqa: E402
-                         guarded, torch)
+                         guarded, on_blackwell, torch)
 from gpu_support import TORCH_DTYPES as TORCH  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "interpret"))
@@ -162,7 +162,9 @@ SPEC_SIZES = {"copy_symbolic": [{"M": 64, "N": 128}, {"M": 320, "N": 384}],
               "embedding_lookup": [{"T": 7}],
               "concat_last": [{"M": 6}]}
 # (copy_tiles, 32768 blocks, and im2col_3x3, 28224, take the interpreter about 10 s each)
-SPEC_CASES = [pytest.param(kernel, dims, id=f"{kernel.name}-{i}") for kernel in spec_kernels()
+SPEC_CASES = [pytest.param(kernel, dims, id=f"{kernel.name}-{i}",
+                           marks=[on_blackwell] if kernel.target.name == "sm_100a" else [])
+              for kernel in spec_kernels()
               for i, dims in enumerate(SPEC_SIZES.get(kernel.name, [{}]))]
 
 
@@ -171,9 +173,9 @@ def test_spec_kernel_agrees_with_the_interpreter(specs_package, kernel, dims):
     compare(kernel, specs_package, dims)
 
 
-# specs/ kernels the interpreter refuses (block-to-block copies, the gather4 / scatter4 forms):
-# torch checks them in test_specs_gpu.py
-NOT_INTERPRETED = {"swap_pairs_dsmem", "gather4_rows", "scatter4_rows"}
+# specs/ kernels the interpreter refuses (block-to-block copies): torch checks them in
+# test_specs_gpu.py
+NOT_INTERPRETED = {"swap_pairs_dsmem"}
 
 
 def test_every_spec_kernel_is_compared(specs_package):

@@ -11,13 +11,10 @@ import re
 import sys
 
 import pytest
-from gpu_support import assert_same, compiled_package, guarded, im2col_reference, random, torch
+from gpu_support import (BLACKWELL, assert_same, compiled_package, guarded, im2col_reference,
+                         on_blackwell, random, torch)
 
 kernels = compiled_package("TLSPEC_KERNELS", "tlspec_kernels", "specs/")
-BLACKWELL = torch.cuda.get_device_capability() == (10, 0)
-on_blackwell = pytest.mark.skipif(not BLACKWELL, reason="an sm_100a kernel runs on a compute "
-                                  "capability 10.0 GPU (B200) only; "
-                                  "test_sm100a_kernels_refuse_this_gpu checks the refusal here")
 
 
 def test_copy_tiles():

@@ -42,11 +42,23 @@ def test_a_stage_without_a_width_takes_the_one_another_stage_of_the_fragment_giv
     assert [int(c["tlspec.vector"]) for c in configs(text)] == [4, 4]
 
 
-def test_a_stage_without_a_loop_layout_takes_the_thread_grid_another_stage_gives():
-    """A gather or scatter has no loop_layout of its own: it takes its fragment's."""
-    stages = configs(load_scatter(load=", loop_layout: {threads: [16, 8]}"))
+def test_a_copy_without_a_loop_layout_takes_the_thread_grid_another_copy_gives():
+    stages = configs(fragment_kernel(LOAD.format(", loop_layout: {threads: [16, 8]}") +
+                                     STORE.format("")))
     assert [[int(t) for t in c["tlspec.threads"]] for c in stages] == [[16, 8], [16, 8]]
     assert [int(c["tlspec.vector"]) for c in stages] == [2, 2]
+
+
+def test_a_gather_or_scatter_of_a_fragment_laid_out_by_a_thread_grid_is_refused():
+    """Their loop has no thread grid (no loop_layout), and it iterates the fragment's rows and
+    columns where a copy's iterates its dims other than 1: the elements would land on other
+    threads (differential seed 29's k29_360, a [2, 1] fragment)."""
+    error = annotation_error(load_scatter(load=", loop_layout: {threads: [16, 8]}"))
+    assert error.pointer == "/stages/1/scatter"
+    assert error.message == ("fragment 'F' is laid out by the loop_layout.threads of a copy, "
+                             "and a scatter moves a fragment only with consecutive threads on "
+                             "consecutive vectors")
+    assert error.hint == "remove loop_layout.threads from the copies of 'F'"
 
 
 def test_a_width_that_another_stage_of_the_fragment_cannot_move_is_an_error_there():

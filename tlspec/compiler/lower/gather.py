@@ -27,12 +27,10 @@ def indexed_shape(rows: Operand) -> list:
 
 
 def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vector: int,
-                  threads: list[int] | None, tid: tirx.Var, nthreads: int,
+                  tid: tirx.Var, nthreads: int,
                   fault: tuple[FaultRecord, tirx.PrimExpr] | None = None) -> Stmt:
-    """`threads`: the thread grid of a fragment's copies (a loop_layout), which its gathers and
-    scatters take so that each thread moves the registers it filled. `fault`: the debug mode's
-    record and site: a value outside the table's rows at a position inside the index tensor
-    records (position, value) there."""
+    """`fault`: the debug mode's record and site: a value outside the table's rows at a
+    position inside the index tensor records (position, value) there."""
     rdims = [d for d in range(len(rows.extents))]
     shape = indexed_shape(rows)
     idim = (index.moved_dims() or [len(index.extents) - 1])[0]
@@ -57,7 +55,7 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
         return guard(listed(i), move)
 
     if fault is None:
-        return VectorLoop(shape, vector, threads).emit(tid, nthreads, body)
+        return VectorLoop(shape, vector).emit(tid, nthreads, body)
 
     def at_vector(point, slot) -> Stmt:         # the debug mode: record, once per vector
         i = point[0]
@@ -67,7 +65,7 @@ def lower_indexed(kind: str, table: Operand, rows: Operand, index: Operand, vect
         lanes = loop("v", vector, lambda v: body(point, v, slot * vector + v), kind="vector")
         return seq([guard(listed(i), record), lanes])
 
-    return VectorLoop(shape, vector, threads).emit_vectors(tid, nthreads, at_vector)
+    return VectorLoop(shape, vector).emit_vectors(tid, nthreads, at_vector)
 
 
 def row_index(index: Operand, idim: int, i: tirx.PrimExpr, rows: tirx.PrimExpr) -> tirx.PrimExpr:

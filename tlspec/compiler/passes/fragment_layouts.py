@@ -6,9 +6,11 @@ so every stage that moves a fragment (copy, gather, scatter) must use the same v
 thread grid (TileLang's layout inference fixes a fragment's layout once, likewise). A pre-walk
 of the function chooses them: the first `coalesced_width` (or `loop_layout.vector`) and
 `loop_layout.threads` a stage of the fragment gives, else the narrowest vector that every stage
-of it allows; a stage that gives neither takes these. The vectors count elements of the widest
-dtype any copy of the fragment moves (a converting copy's vector is bounded by its wider dtype).
-`check` is the backstop: two stages that lay the fragment out differently are an error."""
+of it allows; a stage that gives neither takes these (a gather's or scatter's loop takes no
+thread grid: InstructionAnnotation refuses one of a fragment a grid lays out). The vectors count
+elements of the widest dtype any copy of the fragment moves (a converting copy's vector is
+bounded by its wider dtype). `check` is the backstop: two stages that lay the fragment out
+differently are an error."""
 from __future__ import annotations
 
 from math import prod

@@ -318,7 +318,8 @@ class _Annotator:
             return self._tma_rows(config, kind, rows, table, index)
         decision = {"tlspec.instruction": "sync",
                     "tlspec.why": "SIMT: one vector per thread and access",
-                    **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype)}
+                    **self._vector(config, [rows, table], rows.extents, rows.buffer.dtype,
+                                   grid=False)}
         if rows.kind == "fragment":
             self.fragments.check(config[ops.STAGE], rows, decision)
         return decision
@@ -376,7 +377,9 @@ class _Annotator:
         return width
 
     # -- helpers ---------------------------------------------------------------------------
-    def _vector(self, config: dict, sides: list[Side], extents, dtype) -> dict:
+    def _vector(self, config: dict, sides: list[Side], extents, dtype, grid: bool = True) -> dict:
+        """The vector (and loop_layout's thread grid) of a SIMT loop; `grid`: whether the loop
+        can take a thread grid (a gather's or scatter's cannot: it has no loop_layout)."""
         pointer = config[ops.STAGE]
         limit, reason = self._widest(sides, extents, dtype)
         asked = asked_vector(config)
@@ -395,6 +398,12 @@ class _Annotator:
                                  f"and this stage cannot move {vector}: {reason}",
                                  f"give that copy coalesced_width: {limit}")
             asked = asked or vector
+            if threads and not grid:
+                kind = pointer.rsplit("/", 1)[-1]
+                raise StageError(pointer, f"fragment '{fragment}' is laid out by the "
+                                 f"loop_layout.threads of a copy, and a {kind} moves a fragment "
+                                 "only with consecutive threads on consecutive vectors",
+                                 f"remove loop_layout.threads from the copies of '{fragment}'")
             if threads and "loop_layout.threads" not in config:
                 config = {**config, "loop_layout.threads": threads}
         decision = {"tlspec.vector": asked or limit}

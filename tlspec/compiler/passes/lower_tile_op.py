@@ -278,8 +278,8 @@ class _Lowerer:
             return self._computed(kind, args, config, vector, fault)
         if kind in ("gather", "scatter"):
             table, rows = (args[1], args[0]) if kind == "gather" else (args[0], args[1])
-            return lower_indexed(kind, table, rows, args[2], vector, config.get("tlspec.threads"),
-                                 self.tid, self.nthreads, fault and (fault, args[3]))
+            return lower_indexed(kind, table, rows, args[2], vector, self.tid, self.nthreads,
+                                 fault and (fault, args[3]))
         return lower_im2col(args[0], args[1], args[2], args[3], windows(config), vector,
                             self.tid, self.nthreads, int(config.get(ops.FILL, "0"), 16),
                             is_nchw(config))
