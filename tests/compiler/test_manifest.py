@@ -10,7 +10,7 @@ from conftest import ROOT, compile_and_import, forget
 from test_wrappers import Fake
 
 from tlspec.compiler.driver import compile_kernel
-from tlspec.validate import validate_paths
+from tlspec.validate import validate_paths, validate_text
 
 MATRIX_MAPS = ROOT / "tests" / "gpu" / "matrix" / "tma_maps.tlspec.yaml"
 
@@ -119,3 +119,33 @@ def test_an_image_smaller_than_the_kernel_at_a_call_is_refused_before_launch(tmp
             fn(Fake((1, 2, 3, 8)), Fake((0, 72)))
     finally:
         forget(out.name)
+
+
+ALIAS_NAMES = """
+tlspec: 1
+name: alias_names
+target: sm_90a
+dims: {Axis: {symbolic: true, multiple_of: 64}, N: 256}
+buffers:
+  T: {scope: global, shape: [Axis, N], dtype: float16, io: in}
+  I: {scope: global, shape: [Axis, N], dtype: float16, io: out}
+  S: {scope: shared, shape: [64, 64], dtype: float16}
+launch:
+  grid: {bx: N // 64, by: Axis // 64}
+  threads: 128
+stages:
+  - copy: {src: "T[by*64 : +64, bx*64 : +64]", dst: S}
+  - copy: {src: S, dst: "I[by*64 : +64, bx*64 : +64]", disable_tma: true}
+"""
+
+
+def test_tensors_named_like_tvmscript_aliases_are_the_kernels_arguments():
+    """tvm prints a buffer named T or I (TVMScript's aliases of its tirx and ir modules) as T_1
+    and I_1; the parameters and the TMA descriptors' tensors are read from the variables, not
+    from the printing (the kernel failed to compile: "kernel parameter 'T_1.data' is not an
+    argument")."""
+    (kernel,) = validate_text(ALIAS_NAMES).kernels
+    manifest = compile_kernel(kernel).manifest
+    assert [p["argument"] for p in manifest["params"] if p["kind"] == "pointer"] == ["I"]
+    assert [m["argument"] for m in manifest["tensormaps"]] == ["T"]
+    assert {"kind": "dim", "dim": "Axis", "ctype": "int32"} in manifest["params"]

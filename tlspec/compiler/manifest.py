@@ -94,6 +94,25 @@ def _host_bindings(func) -> dict:
     return resolved
 
 
+def _data_of(expr) -> str | None:
+    """The tensor whose data pointer `expr` is (`tirx.buffer_data`), by its variable's name:
+    tvm's printing renames a tensor named like a TVMScript alias (T, I)."""
+    if isinstance(expr, tvm.ir.Call) and isinstance(expr.op, tvm.ir.Op) and \
+            expr.op.name == "tirx.buffer_data":
+        return str(expr.args[0].name)
+    return None
+
+
+def _tensor_start(base) -> str | None:
+    """The tensor a TMA descriptor's base address is the first element of, or None."""
+    if isinstance(base, tvm.ir.Call) and isinstance(base.op, tvm.ir.Op) and \
+            base.op.name == "tirx.handle_add_byte_offset":
+        offset = base.args[1]
+        return _data_of(base.args[0]) if isinstance(offset, tirx.IntImm) and \
+            int(offset.value) == 0 else None
+    return _data_of(base)
+
+
 def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> dict:
     params = {gv.name_hint: [str(p.name) for p in f.params] for gv, f in device.functions.items()}
     facts = {"launch": None, "tensormaps": []}
@@ -132,7 +151,7 @@ def launch_facts(host: tvm.IRModule, device: tvm.IRModule, dims: set[str]) -> di
                 rank = int(a.rank)
                 args = list(call.args)
                 facts["tensormaps"].append({
-                    "map": args[0], "base": str(args[1]), "rank": rank,
+                    "map": args[0], "base": args[1], "rank": rank,
                     "dims": [value(x) for x in args[2:2 + rank]],
                     "strides": [value(x) for x in args[2 + rank:2 * rank + 1]],
                     "box": [value(x) for x in args[2 * rank + 1:3 * rank + 1]],
@@ -264,8 +283,8 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
     # tensor (different boxes, say) share a name, and the parameter of each must get its own.
     tensormaps, map_index = [], {}
     for i, m in enumerate(maps):
-        argument = m["base"].split("(")[-1].split(".data")[0].strip() if ".data" in m["base"] else None
-        if argument is None or not m["base"].rstrip(")").endswith(", 0") and "(" in m["base"]:
+        argument = _tensor_start(m["base"])
+        if argument is None:
             raise ManifestError(f"TMA descriptor {m['map']} does not start at a tensor's first element")
         map_index[m["map"]] = i
         # the argument's own dtype: tirx's descriptor may describe it by another name of the
@@ -281,7 +300,8 @@ def build_manifest(kernel: Kernel, host: tvm.IRModule, device: tvm.IRModule, arc
     params = []
     names = {b.name for b in globals_}
     for arg in facts["launch"]["host_args"]:
-        host_arg = arg.name if isinstance(arg, tirx.Var) else str(arg)
+        host_arg = arg.name if isinstance(arg, tirx.Var) else \
+            f"{_data_of(arg)}.data" if _data_of(arg) else str(arg)
         if host_arg.endswith(".data") and host_arg[:-5] in names:
             params.append({"kind": "pointer", "argument": host_arg[:-5]})
         elif host_arg == f"{RECORD_NAME}.data":      # the debug mode's record (oob_sites)

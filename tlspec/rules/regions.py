@@ -8,7 +8,8 @@ before its start (a halo, `A[bx*64 - 1 : +66]`): what lies outside is read as th
 shared and register tiles must lie wholly inside them.
 A strided region (`A[:, 0 : N : 2]`) selects every step-th element; its extent is the number of
 elements it selects. Steps are constants of at least 1, on global tensors, in copy stages: a
-shared or register tile is dense (a copy gathers the strided elements into it).
+shared or register tile is dense (a copy gathers the strided elements into it). A stage moves
+a fragment whole: a region of a fragment must be all of it.
 """
 from __future__ import annotations
 
@@ -46,6 +47,21 @@ def check_region(ctx: Context, ref: RegionRef, scope: Scope) -> None:
                                    f"dimension {i}, past the end of {buffer.scope} buffer "
                                    f"'{buffer.name}' (extent {limit})",
                       "regions of shared and register tiles must lie inside them")
+
+
+def check_fragment_whole(ctx: Context, ref: RegionRef, scope: Scope) -> None:
+    """A region of a fragment is the whole fragment: a stage numbers the registers of each
+    thread over the whole region it moves, so two parts of a fragment would share them."""
+    buffer = ctx.buffer(ref)
+    if buffer.scope != "fragment" or all(
+            ctx.bounds(start, scope) == (0, 0) and ctx.const(extent, scope) == ctx.const(size)
+            for (start, extent), size in zip(ref.dims, buffer.shape)):
+        return
+    ctx.error(ref.pointer, f"region '{ref.region.text}' is a part of fragment '{buffer.name}'; "
+                           "a stage moves a fragment whole (its registers are numbered over the "
+                           "whole fragment, so two parts would share registers)",
+              f"declare one fragment per part, or move '{buffer.name}' whole (write "
+              f"'{buffer.name}')")
 
 
 def check_steps(ctx: Context, kind: str, ref: RegionRef) -> None:

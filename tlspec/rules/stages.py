@@ -16,7 +16,8 @@ from .context import Context, Scope, shape_text
 from .fill import check_fill
 from .im2col_stage import check_im2col
 from .indexed_stages import check_gather, check_scatter
-from .regions import check_region, check_same_extents, check_steps, same_extent
+from .regions import (check_fragment_whole, check_region, check_same_extents, check_steps,
+                      same_extent)
 from .stage_options import check_simt_options, require_scope, same_dtype
 from .tma import check_tma
 
@@ -302,6 +303,8 @@ def check_stages(ctx: Context) -> None:
         for ref in stage.regions.values():
             if ref.dims:
                 check_region(ctx, ref, scope)
+            if ref.dims and not stage.each:     # computed indices: their own rule
+                check_fragment_whole(ctx, ref, scope)
             if ref.steps and ref.dims:
                 check_steps(ctx, stage.kind, ref)
         check_io(ctx, stage)
