@@ -11,6 +11,7 @@ Everything here draws from one `random.Random`, so a spec is a function of its s
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from math import gcd, prod
 
@@ -30,6 +31,11 @@ EVICTION = ["evict_normal", "evict_first", "evict_last"]
 THREADS = {32: 2, 64: 3, 96: 1, 128: 4, 256: 4, 512: 2, 1024: 1}
 SHARED_BUDGET = 160 * 1024          # of the 227 KB: leaves room for alignment and mbarriers
 ELEMENTS_CAP = 1 << 17              # elements per tensor at the largest call size
+# names a spec may use that clash with names in tvm's printing (T, I), the generated code or
+# Python; the generator gives them to some kernels' buffers (RENAME_SHARE)
+AWKWARD_NAMES = ["T", "I", "R", "Axis", "data", "shape", "tid", "lane", "slot", "main", "kernel",
+                 "half", "tvm", "tirx", "value", "out"]
+RENAME_SHARE = 0.1
 BLOCKS_CAP = 1024                   # blocks x loop iterations at the largest call size
 ODD_LENGTHS = [1, 3, 5, 7, 13, 33, 63, 100, 1001]
 # fill values to draw from; each is used only where it converts to the stage's element types
@@ -305,7 +311,26 @@ class SpecBuilder:
         spec["buffers"] = self.buffers
         spec["launch"] = {"grid": self.grid or {"bx": 1}, "threads": self.threads}
         spec["stages"] = self.stages
+        if self.chance(RENAME_SHARE):
+            spec = self._awkward_names(spec)
         return Generated(self.name, spec, self.plans)
+
+    def _awkward_names(self, spec: dict) -> dict:
+        """The spec with its buffers renamed to names of AWKWARD_NAMES, everywhere they occur
+        (the generator's own names are a letter and a number, so a whole-word match is one)."""
+        names = self.rng.sample(AWKWARD_NAMES, min(len(AWKWARD_NAMES), len(self.buffers)))
+        renames = dict(zip(self.buffers, names))
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, renames)) + r")\b")
+
+        def renamed(node):
+            if isinstance(node, str):
+                return pattern.sub(lambda m: renames[m.group(1)], node)
+            if isinstance(node, dict):
+                return {renamed(k): renamed(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [renamed(x) for x in node]
+            return node
+        return renamed(spec)
 
 
 def tma_fits(builder: SpecBuilder, tensor: list[Size], box: list[int], dtype: str,

@@ -88,6 +88,8 @@ def features(spec: dict) -> set[str]:
     if "cluster" in spec["launch"]:
         found.add(f"cluster:{max(spec['launch']['cluster'])}")
     buffers = spec["buffers"]
+    if any(not any(c.isdigit() for c in name) for name in buffers):
+        found.add("names:awkward")      # spec_builder.AWKWARD_NAMES (its own names hold digits)
     for b in buffers.values():
         found.add(f"dtype:{b['dtype']}")
         if b["scope"] == "global":
