@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 from conftest import ROOT
 from fragment_kernels import GATHER, LOAD, SCATTER, STORE, fragment_kernel
+from global_write_kernels import kernel as writes_kernel
 from pipeline_support import run_through
 from tir_run import run_kernel
 
@@ -69,6 +70,18 @@ def test_the_tma_row_forms_leave_what_the_interpreter_does(name, count):
         assert np.array_equal(arrays[n], expected[n]), n
 
 
+def assert_like_the_interpreter(kernel, dims: dict) -> None:
+    """`kernel` lowered through tlspec's passes and run on the CPU leaves what the interpreter
+    leaves, on the same random inputs (outputs poisoned)."""
+    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
+    arrays = inputs(kernel, dims)
+    expected = {name: array.copy() for name, array in arrays.items()}
+    Program(kernel).run(expected)
+    run_kernel(func, arrays, dims)
+    for name in arrays:
+        assert np.array_equal(arrays[name], expected[name]), name
+
+
 # the spec kernels that take seconds in the evaluator (many blocks or long loops at SMALL's
 # sizes): run when TLSPEC_CPU_ALL=1 (all passed on 2026-12-05; 14 s of the 21 s that all take)
 SLOW = {"copy_tiles", "nchw_to_nhwc", "transpose_tma_store", "transpose_batched",
@@ -83,14 +96,7 @@ def test_the_spec_kernels_leave_what_the_interpreter_does(kernel):
     passes and run on the CPU, against the interpreter on the same inputs."""
     if kernel.name in SLOW and not os.environ.get("TLSPEC_CPU_ALL"):
         pytest.skip("seconds in the evaluator: TLSPEC_CPU_ALL=1 runs it")
-    kernel, dims = small(kernel), SMALL[kernel.name][1]
-    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
-    arrays = inputs(kernel, dims)
-    expected = {name: array.copy() for name, array in arrays.items()}
-    Program(kernel).run(expected)
-    run_kernel(func, arrays, dims)
-    for name in arrays:
-        assert np.array_equal(arrays[name], expected[name]), name
+    assert_like_the_interpreter(small(kernel), SMALL[kernel.name][1])
 
 
 @pytest.mark.parametrize("stages", [
@@ -103,10 +109,20 @@ def test_a_fragment_is_drained_by_the_threads_that_filled_it(stages):
     """Stages of one fragment without a layout of their own take the one its other stages give
     (InstructionAnnotation): each thread must move the registers it filled."""
     (kernel,) = validate_text(fragment_kernel(stages)).kernels
-    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
-    arrays = inputs(kernel, {})
-    expected = {name: array.copy() for name, array in arrays.items()}
-    Program(kernel).run(expected)
-    run_kernel(func, arrays, {})
-    for name in arrays:
-        assert np.array_equal(arrays[name], expected[name]), name
+    assert_like_the_interpreter(kernel, {})
+
+
+@pytest.mark.parametrize("stages", [
+    # an overwrite of part of B by other threads (ThreadSync's barrier between the stages)
+    '  - copy: {src: A, dst: B, coalesced_width: 4}\n'
+    '  - copy: {src: "C[0 : +8, 3 : +33]", dst: "B[8 : +8, 0 : +33]", coalesced_width: 1}\n',
+    # ordinary stores, then a TMA store of the same elements (its issuing thread waits)
+    '  - copy: {src: A, dst: A_s}\n'
+    '  - copy: {src: "A_s[0 : +64, 0 : +8]", dst: "B[0 : +64, 56 : +8]", '
+    'prefer_instruction: sync}\n'
+    '  - copy: {src: A_s, dst: B, prefer_instruction: tma}\n'], ids=["simt", "simt_then_tma"])
+def test_a_later_stage_writing_the_same_elements_leaves_its_values(stages):
+    """Two stages writing one element of B: the later one's value is the result (global_writes;
+    the threads run in turn between block barriers here, so a missing barrier shows)."""
+    (kernel,) = validate_text(writes_kernel(stages)).kernels
+    assert_like_the_interpreter(kernel, {})

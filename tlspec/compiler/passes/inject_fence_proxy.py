@@ -3,8 +3,10 @@ wrote there with ordinary stores or cp.async copies (the generic proxy: only the
 write through the async proxy) is visible to it only after `fence.proxy.async.shared::cta`,
 executed by the writing threads before the block barrier that precedes the store. So is a
 global tensor the threads wrote and a TMA load then reads (an `inout` argument), after
-`fence.proxy.async` (every state space). Insert that fence before every TMA copy that reads
-what such writes wrote since the last fence: ahead
+`fence.proxy.async` (every state space), and a global tensor they wrote and a TMA store then
+writes again (the two writes of an element land in program order only after it). Insert that
+fence before every TMA copy that reads, or stores to a tensor, what such writes wrote since the
+last fence: ahead
 of the spec's own `sync_threads` when one directly precedes the store, else right before it
 (ThreadSync then puts the block barrier between the fence and the store). Loops count their
 own later writes as earlier ones (the next iteration). In a warp-specialized kernel the
@@ -41,12 +43,13 @@ class _Fencer:
                 stmt = tirx.IfThenElse(stmt.condition, self.visit(stmt.then_case),
                                        stmt.else_case)
             else:
-                _, writes, async_reads, _ = memory_accesses(stmt)
-                if is_tma(stmt) and async_reads & self.dirty:
+                _, writes, async_reads, async_writes = memory_accesses(stmt)
+                touched = async_reads | (async_writes & self.tensors)
+                if is_tma(stmt) and touched & self.dirty:
                     at = len(out)
                     while at and is_block_sync(out[at - 1]):
                         at -= 1
-                    out.insert(at, fence("" if async_reads & self.dirty & self.tensors
+                    out.insert(at, fence("" if touched & self.dirty & self.tensors
                                          else ".shared::cta"))
                     self.dirty.clear()
                 self.dirty |= writes

@@ -73,6 +73,7 @@ from ..lower.oob_record import FaultRecord
 from ..oob_sites import LOOPS, RECORD_NAME, ROWS, VALUES
 from ..lower.tma_operands import cache_hint, multicast, store_wait, tma_operand
 from ..lower.transpose import lower_transpose, lower_transpose_blocks
+from . import global_writes
 from .apply_eviction_hints import mark
 from .split_host_device import READS_TMA_STORES
 from .merge_shared_memory_allocations import MBARRIERS, tile_layout
@@ -100,6 +101,7 @@ class _Lowerer:
         self.bit_views: list[tuple[tirx.Buffer, tirx.Buffer]] = []    # (view, source) of a stage
         self.fills: dict[str, list[str]] = {}   # stage pointer -> [source tensor, fill bits]
         self.pitched: dict[str, list] = {}      # strided tensor -> its shape (..lower.pitched)
+        self.global_writes: list[list] = []     # per stage, in program order (global_writes)
         # last: reading the fragments' copies takes operands, a pitched one's view included
         self.fragments = self._fragment_registers()
         self.read_globals = self._read_globals()
@@ -108,7 +110,12 @@ class _Lowerer:
         # a TMA store writes a tensor some stage reads (see SplitHostDevice); an explicit one's
         # writes must then be complete, not only read out, at tma_store_wait
         self.stored_and_read = bool(set(stores) & self.read_globals)
-        self.explicit_stores_read = any(stores[name] for name in set(stores) & self.read_globals)
+        # a store's writes must be complete, not only read out of the tile, where a stage reads
+        # the tensor or may write its elements again (global_writes.Rewrites)
+        self.rewrites = global_writes.Rewrites(func)
+        self.explicit_stores_complete = any(stores[name] and (name in self.read_globals or
+                                                          self.rewrites.tensor_again(name))
+                                        for name in stores)
 
     # -- fragments -------------------------------------------------------------------------
     def _fragment_registers(self) -> dict[str, tuple[tirx.Buffer, tirx.Buffer]]:
@@ -251,6 +258,7 @@ class _Lowerer:
                         str(config.get("eviction_policy", "evict_normal")))
         body = seq([tirx.DeclBuffer(view, data=source.data) for view, source in self.bit_views]
                    + [body])
+        self.global_writes.append(global_writes.record(kind, call))
         return tirx.AttrStmt(tvm.ir.StringImm(config[ops.STAGE]), STAGE_ATTR,
                              tvm.ir.StringImm(f"{kind}:{instruction}"), body)
 
@@ -340,7 +348,8 @@ class _Lowerer:
                                          config=hint, dispatch="tma_explicit"),
                  tirx.Evaluate(T.ptx["cp.async.bulk.commit_group"]())]
         if not explicit:
-            issue.append(store_wait(0, complete=dst.source.name in self.read_globals))
+            issue.append(store_wait(0, complete=dst.source.name in self.read_globals or
+                                    self.rewrites.again("copy", call, self.loops)))
         return tirx.IfThenElse(leader, seq(issue), None)
 
     # -- clusters ----------------------------------------------------------------------------
@@ -436,14 +445,14 @@ class _Lowerer:
         if kind == "async_wait":
             return tirx.Evaluate(T.ptx["cp.async.wait_group"](int(args["pending"])))
         return tirx.IfThenElse(self.tid == 0, store_wait(int(args["pending"]),
-                                                          self.explicit_stores_read), None)
+                                                          self.explicit_stores_complete), None)
 
     def drain(self):
         """What must finish before the block exits: the explicit TMA stores (thread 0 issued
         them) and cp.async copies still in flight, or None."""
         waits = []
         if self.explicit_stores:
-            waits.append(tirx.IfThenElse(self.tid == 0, store_wait(0, self.explicit_stores_read),
+            waits.append(tirx.IfThenElse(self.tid == 0, store_wait(0, self.explicit_stores_complete),
                                          None))
         if self.explicit_cp_async:
             waits.append(tirx.Evaluate(T.ptx["cp.async.wait_group"](0)))
@@ -494,7 +503,7 @@ class LowerTileOp:
             func = func.with_attr(FILLS, lowerer.fills)
         if lowerer.pitched:             # see ..guards
             func = func.with_attr(pitched.PITCHED, lowerer.pitched)
-        return func
+        return func.with_attr(global_writes.ATTR, lowerer.global_writes)   # see ThreadSync
 
 
 def _at_end(body, stmt):

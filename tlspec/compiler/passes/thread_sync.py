@@ -3,9 +3,10 @@ global tensor in the wrong state: before a stage that reads a tile or tensor wri
 last barrier (read after write), or writes one read or written since then (write after read /
 write). A global tensor a stage writes and a later stage reads (an `inout` argument), or reads
 and a later stage writes, needs the barrier as much as a tile does: the stages' threads need not
-touch the same elements. (Two stages writing one global tensor are not ordered: writing one
-element twice is undefined, and a loop writing a new part of a tensor in each iteration must not
-pay a barrier for it.) Stages are the
+touch the same elements. Two writes of a global tensor need it where their regions may overlap
+(`global_writes`: the later stage's value is the result): not between a concatenation's halves,
+nor between a loop's iterations writing successive tiles, nor between one stage's writes of
+the same region (the same threads write the same elements). Stages are the
 unit: the threads of one stage may touch elements other threads of the previous stage wrote.
 A TMA load's tile needs no block barrier after it: a `copy` ends with every thread waiting on
 its mbarrier, and an explicit `tma_copy` is waited for by the spec's `barrier_wait` in every
@@ -39,6 +40,7 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 from ..analysis import (attr, global_names, is_block_sync, is_tma, memory_accesses, stage_kind,
                         stages_in)
 from ..lower.common import rebuilt, seq
+from .global_writes import Write, Writes, may_clash, regions_analyzer, stage_attrs
 from .merge_shared_memory_allocations import MBARRIERS
 from .producer_consumer_warp_specialized import WS_ATTR, is_role_split
 
@@ -62,14 +64,18 @@ Access = tuple[str, str]          # (tile, tensor or MBARRIERS; who)
 
 
 class _State:
-    """What was read and written since the last barrier, each access with who made it."""
+    """What was read and written since the last barrier, each access with who made it, and the
+    regions of the global tensors written (`global_writes`)."""
 
-    def __init__(self, tensors: set[str]):
+    def __init__(self, tensors: set[str], analyzer: tvm.sym.Analyzer):
         self.tensors = tensors
+        self.analyzer = analyzer
         self.read: set[Access] = set()
         self.written: set[Access] = set()
+        self.tensor_writes: list[Write] = []
 
-    def conflicts(self, reads: set[Access], writes: set[Access]) -> bool:
+    def conflicts(self, reads: set[Access], writes: set[Access],
+                  tensor_writes: list[Write] = ()) -> bool:
         """Whether these accesses must wait for a barrier: a read of what was written since the
         last one, or a write of what was read (or, for a tile, written) since then, unless both
         accesses are thread 0's (a TMA copy's issuing thread is ordered with itself; its
@@ -83,10 +89,12 @@ class _State:
                        if not (name.startswith(MBARRIERS) and earlier is not self.read))
 
         return (clash(reads, self.written) or clash(writes, self.read)
-                or clash(writes, self.written, tensors_too=False))
+                or clash(writes, self.written, tensors_too=False)
+                or any(not (new.leader and old.leader) and may_clash(new, old, self.analyzer)
+                       for new in tensor_writes for old in self.tensor_writes))
 
     def reset(self):
-        self.read, self.written = set(), set()
+        self.read, self.written, self.tensor_writes = set(), set(), []
 
 
 def _same(name: str, other: str) -> bool:
@@ -151,9 +159,10 @@ def _accesses(stmt, tensors: set[str]) -> tuple[set[Access], set[Access], set[st
 
 
 class _Syncer:
-    def __init__(self, tensors: set[str], consumers: int = 0,
-                 barrier: Callable[[], tirx.Stmt] = barrier):
-        self.state = _State(tensors)
+    def __init__(self, tensors: set[str], writes: Writes, analyzer: tvm.sym.Analyzer,
+                 consumers: int = 0, barrier: Callable[[], tirx.Stmt] = barrier):
+        self.state = _State(tensors, analyzer)
+        self.writes = writes
         self.tensors = tensors
         self.consumers = consumers          # a warp-specialized kernel's consumer threads
         self.barrier = barrier
@@ -179,14 +188,26 @@ class _Syncer:
                 out.append(self.visit(stmt))
                 continue
             reads, writes, settled = _accesses(stmt, self.tensors)
-            if self.state.conflicts(reads, writes):
+            tensor_writes = self._tensor_writes(stmt, writes)
+            if self.state.conflicts(reads, writes, tensor_writes):
                 out.append(self.barrier())
                 self.state.reset()
             self.state.read |= reads
             self.state.written = {(name, who) for name, who in self.state.written | writes
                                   if name not in settled}
+            self.state.tensor_writes += tensor_writes
             out.append(stmt)
         return out
+
+    def _tensor_writes(self, stmt, writes: set[Access], shift=None) -> list[Write]:
+        """The regions of the global tensors `stmt` writes (`writes`: its accesses; a tensor
+        without a recorded region may be written anywhere); `shift`: (loop variable, 1) for
+        the next iteration's."""
+        found = [w for stage in stage_attrs(stmt) for w in self.writes.of(stage, is_tma(stage))]
+        recorded = {w.tensor for w in found}
+        found += [Writes.unknown(name, "", who == LEADER) for name, who in writes
+                  if name in self.tensors and name not in recorded]
+        return [w.shifted(*shift) for w in found] if shift else found
 
     def _loop(self, loop) -> list:
         """The loop, and the barrier before it when its first iteration conflicts with what
@@ -197,7 +218,7 @@ class _Syncer:
             before.append(self.barrier())
             self.state.reset()
         stmts = _stmts(self.visit(loop.body))
-        if self._head_conflicts(stmts):
+        if self._head_conflicts(stmts, shift=(loop.loop_var, 1)):
             stmts.append(self.barrier())
             self.state.reset()
         return [*before, rebuilt(loop, seq(stmts))]
@@ -206,21 +227,24 @@ class _Syncer:
         """A warp-specialized kernel's branches: the consumers synchronise among themselves
         from the state before the split; the producer is one thread (program order)."""
         consumer = split.then_case
-        syncer = _Syncer(self.tensors, barrier=consumer_barrier(self.consumers))
+        syncer = _Syncer(self.tensors, self.writes, self.state.analyzer,
+                         barrier=consumer_barrier(self.consumers))
         syncer.state.read, syncer.state.written = set(self.state.read), set(self.state.written)
+        syncer.state.tensor_writes = list(self.state.tensor_writes)
         return tirx.IfThenElse(split.condition, tirx.AttrStmt(
             consumer.node, consumer.attr_key, consumer.value, syncer.visit(consumer.body)),
             split.else_case)
 
-    def _head_conflicts(self, stmts) -> bool:
-        """Whether the statements up to the first barrier conflict with the current state."""
+    def _head_conflicts(self, stmts, shift=None) -> bool:
+        """Whether the statements up to the first barrier conflict with the current state
+        (`shift`: the statements run in the next iteration of a loop, see _tensor_writes)."""
         for stmt in stmts:
             if is_block_sync(stmt):
                 return False
             if (stage_kind(stmt) or "").endswith(":ring"):
                 continue
             reads, writes, _ = _accesses(stmt, self.tensors)
-            if self.state.conflicts(reads, writes):
+            if self.state.conflicts(reads, writes, self._tensor_writes(stmt, writes, shift)):
                 return True
         return False
 
@@ -245,4 +269,5 @@ def _stmts(body) -> list:
 class ThreadSync:
     def transform_function(self, func, mod, ctx):
         consumers = int(attr(func, WS_ATTR, {}).get("consumers", 0))
-        return func.with_body(_Syncer(global_names(func), consumers).visit(func.body))
+        syncer = _Syncer(global_names(func), Writes(func), regions_analyzer(func), consumers)
+        return func.with_body(syncer.visit(func.body))
