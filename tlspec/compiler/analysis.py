@@ -9,6 +9,7 @@ import tvm
 import tvm_ffi
 from tvm import tirx
 from tvm.ir.expr import TensorLoad as LoadNode
+from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ..dtypes import DTYPE_BYTES
 from ..targets import TARGETS, Target
@@ -45,6 +46,30 @@ def loop_ranges(func: tirx.PrimFunc) -> dict[tirx.Var, tvm.ir.Range]:
 
     tvm_ffi.structural_walk(func.body, (tirx.For, on_for), order="pre")
     return ranges
+
+
+def calls_in_loops(func: tirx.PrimFunc) -> list[tuple[TilePrimitiveCall, list[tirx.For]]]:
+    """Every tile operation of the function, in program order, with the loops around it
+    (outermost first)."""
+    found = []
+
+    def walk(node, loops: list) -> None:
+        if isinstance(node, TilePrimitiveCall):
+            found.append((node, loops))
+        elif isinstance(node, tirx.For):
+            walk(node.body, loops + [node])
+        elif isinstance(node, tirx.SeqStmt):
+            for child in node.seq:
+                walk(child, loops)
+        elif isinstance(node, tirx.IfThenElse):
+            walk(node.then_case, loops)
+            if node.else_case is not None:
+                walk(node.else_case, loops)
+        elif hasattr(node, "body"):
+            walk(node.body, loops)
+
+    walk(func.body, [])
+    return found
 
 
 def analyzer_for(ranges: dict[tirx.Var, tvm.ir.Range]) -> tvm.sym.Analyzer:

@@ -41,6 +41,11 @@ def _check_indexed_rows(ctx: Context, stage: Stage, scope: Scope, table_option: 
         if buffer.dtype not in INDEX_DTYPES:
             ctx.error(index.pointer, f"{kind}: 'index' must be int32 or int64; '{buffer.name}' is "
                                      f"{buffer.dtype}")
+        if buffer.scope == "fragment":
+            ctx.error(index.pointer, f"{kind}: 'index' is read by every thread that moves a row, "
+                                     f"and the values of fragment '{buffer.name}' are in the "
+                                     "registers of the threads that loaded them",
+                      "read the indices from the global tensor, or copy them into a shared tile")
         if index.dims and len([e for e in index.extents if ctx.const(e, scope) != 1]) > 1:
             ctx.error(index.pointer, f"{kind}: 'index' must be a 1-D region, got extents "
                                      f"{shape_text(index.extents)}")

@@ -143,3 +143,25 @@ def test_a_store_that_may_start_before_the_tensor_is_not_tma():
     assert str(store["tlspec.instruction"]) == "sync" and why in str(store["tlspec.why"])
     assert refusal(text(", prefer_instruction: tma")) == (
         "/stages/1/copy/prefer_instruction", f"this copy cannot use TMA: {why}")
+
+
+def triangular(prefer: str = "") -> str:
+    """A TMA-able load in `for k` whose extent depends on the outer `for i` (a triangle)."""
+    return copy_kernel({"A_s": ((16,), "auto")}, [
+        "- for:", "    var: i", "    extent: 3", "    stages:",
+        "    - for:", "        var: k", "        extent: i + 1", "        stages:",
+        f'        - copy: {{src: "A[i, k*16 : +16]", dst: A_s{prefer}}}',
+        '        - copy: {src: A_s, dst: "B[i, k*16 : +16]"}'],
+        dtype="float32", dims="{M: 3, N: 64}", grid="{bx: 1}")
+
+
+def test_a_load_in_a_loop_whose_trip_count_depends_on_an_outer_loop_is_a_simt_loop():
+    """Its mbarrier's phase would be counted as if every inner loop ran as often (the helper's
+    find F5: the wait used the parity of k + i*(i+1), not of i*(i+1)/2 + k, and hung)."""
+    instruction, why = load(triangular())
+    assert instruction == "sync"
+    assert "loop 'k' runs a number of times that depends on 'i'" in why
+    pointer, message = refusal(triangular(", prefer_instruction: tma"))
+    assert pointer.endswith("/copy/prefer_instruction")
+    assert message == ("this copy cannot use TMA: its mbarrier's phase is counted from the loops "
+                       "around it, and loop 'k' runs a number of times that depends on 'i'")

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import tvm
 import tvm_ffi
 from tvm import tirx
-from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import (STAGE_ATTR, analyzer_for, attr, base_ranges, loop_ranges, region_parts,
-                        scope_kind, stage_kind)
+from ..analysis import (STAGE_ATTR, analyzer_for, attr, base_ranges, calls_in_loops, loop_ranges,
+                        region_parts, scope_kind, stage_kind)
 from ..lower.common import substitute
 
 ATTR = "tlspec.global_writes"   # per stage in program order: [tensor, starts, spans] or []
@@ -125,25 +124,9 @@ class Rewrites:
 
     def __init__(self, func: tirx.PrimFunc):
         self.analyzer = regions_analyzer(func)
-        self.writes: list[tuple[Write, list, int]] = []    # with its loops and call's handle
-        self._walk(func.body, [])
-
-    def _walk(self, node, loops: list) -> None:
-        if isinstance(node, TilePrimitiveCall):
-            kind = ops.kind_of(node)
-            if kind is not None and record(kind, node):
-                self.writes.append((self._write(kind, node), loops, node.__chandle__()))
-        elif isinstance(node, tirx.For):
-            self._walk(node.body, loops + [node])
-        elif isinstance(node, tirx.SeqStmt):
-            for child in node.seq:
-                self._walk(child, loops)
-        elif isinstance(node, tirx.IfThenElse):
-            self._walk(node.then_case, loops)
-            if node.else_case is not None:
-                self._walk(node.else_case, loops)
-        elif hasattr(node, "body"):
-            self._walk(node.body, loops)
+        self.writes = [(self._write(ops.kind_of(call), call), loops, call.__chandle__())
+                       for call, loops in calls_in_loops(func)
+                       if ops.kind_of(call) is not None and record(ops.kind_of(call), call)]
 
     @staticmethod
     def _write(kind: str, call) -> Write:

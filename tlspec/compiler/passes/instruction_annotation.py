@@ -46,7 +46,8 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ...im2col import is_nchw
 from .. import ops
-from ..analysis import attr, divisible, dtype_bytes, thread_info, varies_in_cluster
+from ..analysis import (attr, calls_in_loops, divisible, dtype_bytes, thread_info,
+                        varies_in_cluster)
 from ..errors import StageError
 from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
@@ -60,6 +61,28 @@ from .vector_widths import region_inside, vector_limit
 
 GATHER4_ROWS = 4        # rows one TMA gather4 / scatter4 moves
 MAX_BLOCK_BYTES = 128   # the registers of a transpose block (`form: blocks`)
+
+
+def _uncounted_phases(func: tirx.PrimFunc) -> dict[int, str]:
+    """Tile operations (by handle) inside a loop whose trip count or start depends on an
+    enclosing loop's variable, with why a TMA load there cannot be one: LowerTileOp counts the
+    phase of a copy's mbarrier from the loop variables as if every inner loop ran the same
+    number of times (a triangular nest would wait on the wrong parity)."""
+    found = {}
+    for call, loops in calls_in_loops(func):
+        for i, inner in enumerate(loops):
+            used = set()
+            for expr in (inner.min, inner.extent):
+                tvm_ffi.structural_walk(expr, (tirx.Var, lambda v: used.add(v.__chandle__())),
+                                        order="pre")
+            outer = next((o for o in loops[:i] if o.loop_var.__chandle__() in used), None)
+            if outer is not None:
+                found[call.__chandle__()] = (
+                    f"its mbarrier's phase is counted from the loops around it, and loop "
+                    f"'{inner.loop_var.name}' runs a number of times that depends on "
+                    f"'{outer.loop_var.name}'")
+                break
+    return found
 
 
 def _index_side(call) -> Side | None:
@@ -91,6 +114,7 @@ class _Annotator:
         self.func = func
         self.layouts = {str(k): str(v) for k, v in attr(func, "tlspec.spec_layouts", {}).items()}
         self.fragments = FragmentLayouts(func, self._widest)
+        self.uncounted = _uncounted_phases(func)
         self.notes: list[list[str]] = []        # slow-path warnings (`slow_paths`)
         self.aligned = slow_paths.aligned_view(func) if slow_paths.row_dims(func) else None
         self.specializable = False      # a call with aligned sizes would get a faster stage
@@ -116,6 +140,8 @@ class _Annotator:
         if dst.buffer.dtype != src.buffer.dtype:
             return self._converting_copy(config, pointer, dst, src, prefer)
         blockers = tma_blockers(self.func, config, dst, src, self.layouts)
+        if dst.kind == "shared" and call.__chandle__() in self.uncounted:
+            blockers.append(self.uncounted[call.__chandle__()])
         if ops.FILL in config and not region_inside(self.func, src):
             blockers.insert(0, f"fill {config['fill']} is not zero: TMA reads zeros outside a "
                                "tensor")
@@ -194,6 +220,8 @@ class _Annotator:
         dst, src = Side(call.args[0]), Side(call.args[1])
         if "cluster_mask" in config:
             blockers = tma_blockers(self.func, config, dst, src, self.layouts)
+            blockers += [self.uncounted[call.__chandle__()]] if call.__chandle__() in \
+                self.uncounted else []
             if blockers:
                 raise StageError(config[ops.STAGE], "this copy_cluster multicast cannot be one "
                                  f"TMA copy: {blockers[0]}", "make the copy one TMA can move "

@@ -39,7 +39,7 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import dtype_bytes, region_parts, scope_kind, uses
+from ..analysis import dtype_bytes, region_parts, scope_kind
 from ..lower.cp_async import ACCESS_BYTES
 from ..lower.common import rebuilt
 from ..tileir import PIPELINE_ATTR
@@ -85,8 +85,10 @@ def _is_load(call) -> bool:
             and config["tlspec.vector"] * dtype_bytes(dst.source.dtype) in ACCESS_BYTES)
 
 
-def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
-    """{"loads": [...], "why": ...} for the pipeline loop `loop` inside the loops `outer`."""
+def plan(loop: tirx.For) -> dict:
+    """{"loads": [...], "why": ...} for the pipeline loop `loop`. (Its TMA loads never lie in a
+    nest of varying trip counts, whose phases could not be counted: InstructionAnnotation
+    makes such loads SIMT loops.)"""
     stages = int(loop.annotations[PIPELINE_ATTR]["num_stages"])
     var = loop.loop_var
 
@@ -144,12 +146,6 @@ def plan(loop: tirx.For, outer: list[tirx.For]) -> dict:
     read = {stmts[i].args[1].source.name for i in loads}
     if written & read:
         return serial(f"the body writes '{sorted(written & read)[0]}', which its loads read")
-    tma = any(ops.config_of(stmts[i]).get("tlspec.instruction") == "tma" for i in loads)
-    nest = [*outer, loop]
-    if tma and any(uses(inner.extent, o.loop_var) for j, inner in enumerate(nest)
-                   for o in nest[:j]):
-        return serial("its TMA loads' barriers count their phases across the loop's entries, "
-                      "and a trip count of the loop or an enclosing loop varies with another loop")
     why = f"{len(loads)} load(s) issued {stages - 1} iteration(s) ahead"
     if masks:
         mask = masks.pop()
@@ -213,7 +209,7 @@ class PipelinePlanning:
         notes = []
 
         def with_plan(loop: tirx.For, outer: list[tirx.For]) -> tirx.For:
-            planned = plan(loop, outer)
+            planned = plan(loop)
             found = note(loop, planned["why"])
             if found is not None:
                 notes.append(found)
