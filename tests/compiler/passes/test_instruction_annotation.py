@@ -71,3 +71,23 @@ def test_a_cp_async_copy_that_would_straddle_the_end_is_an_error_at_prefer_instr
     assert "cp.async copies 4, 8 or 16 bytes per access; this copy cannot move 4: 'a' ends " \
            "after 1001 elements" in error.message
 
+
+
+def test_a_refused_coalesced_width_says_why_that_width_cannot_be_moved():
+    """Not why the widest vector (16 bytes) cannot: rows of 999 uint8 rule out 8 elements; the
+    extent of 200 rules out only 16 (the message said so)."""
+    error = annotation_error("""
+tlspec: 1
+name: ragged_rows
+dims: {M: 5, N: 999}
+buffers:
+  A: {scope: global, shape: [M, N], dtype: uint8, io: in}
+  B: {scope: global, shape: [M, N], dtype: uint8, io: out}
+launch:
+  grid: {bx: "ceildiv(N, 200)", by: M}
+  threads: 64
+stages:
+  - copy: {src: "A[by, bx*200 : +200]", dst: "B[by, bx*200 : +200]", coalesced_width: 8}
+""")
+    assert error.message.startswith("cannot move 8 elements per access: the rows of ")
+    assert "(999 elements) are not a multiple of 8" in error.message

@@ -413,6 +413,7 @@ class _Annotator:
         asked = asked_vector(config)
         option = "coalesced_width" if config.get("coalesced_width") else "loop_layout"
         if asked and asked > limit:
+            _, reason = self._widest(sides, extents, dtype, asked)     # why not `asked` itself
             raise StageError(f"{pointer}/{option}",
                              f"cannot move {asked} elements per access: {reason or 'at most 16 bytes'}"
                              f"; the widest legal vector here is {limit}",
