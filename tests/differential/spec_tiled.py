@@ -297,7 +297,8 @@ def through_fragment(b: SpecBuilder, t: Tiling, a_region: str, b_region: str, le
     frag = b.fragment(shape, t.dtype)
     shared: dict = {}
     rank = min(len(t.axes), len(shape), src_rank or len(t.axes))
-    b.simt_options(shared, t.dtype, rank, min(t.tile[-1], shape[-1]), legal, global_side=False)
+    wider = max(t.dtype, out_dtype or t.dtype, key=DTYPE_BYTES.get)   # both copies' vector
+    b.simt_options(shared, wider, rank, min(t.tile[-1], shape[-1]), legal, global_side=False)
     if "coalesced_width" in shared and shape[-1] % shared["coalesced_width"]:
         del shared["coalesced_width"]
     stages = []
