@@ -73,3 +73,16 @@ def test_a_tma_store_of_a_tile_no_stage_writes_again_keeps_the_read_wait():
     text = kernel('  - copy: {src: A, dst: A_s}\n'
                   '  - copy: {src: A_s, dst: B, prefer_instruction: tma}\n')
     assert READ_WAIT in synced(text)
+
+
+def test_writes_two_iterations_apart_get_a_barrier():
+    """The second stage of iteration k writes what the first stage of iteration k + 2 writes
+    (the second round of bug hunting: only the next iteration was compared)."""
+    def loop(extent: int) -> str:
+        return kernel(f'  - for:\n      var: k\n      extent: {extent}\n      stages:\n'
+                      '        - copy: {src: "A[0 : +8, k*8 : +8]", dst: "B[0 : +8, k*8 : +8]", '
+                      'coalesced_width: 4}\n'
+                      '        - copy: {src: "C[0 : +8, k*8 : +8]", '
+                      'dst: "B[0 : +8, k*8 + 16 : +8]", coalesced_width: 1}\n')
+    assert barriers(loop(4)) == 1
+    assert barriers(loop(2)) == 0          # no iteration two ahead

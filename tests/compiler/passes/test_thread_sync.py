@@ -158,3 +158,40 @@ def test_a_gather4_reading_indices_threads_wrote_waits_for_them():
                                    if stage_kind(a) else None), order="pre")
     script = body.script()
     assert script.index("cta_sync", script.index('"copy:sync"')) < script.index('"gather:tma"')
+
+
+def test_a_loop_that_may_run_zero_times_leaves_what_came_before_it_unordered():
+    """The barrier closing the body of a loop over N // 4 (N may be below 4) does not run when
+    the loop does not: the copy after the loop still reads what the copy before it wrote (the
+    second round of bug hunting: the last copy read S without a barrier)."""
+    text = """
+tlspec: 1
+name: zero_trip
+target: sm_90a
+dims:
+  N: {symbolic: true, min: 1}
+buffers:
+  A:   {scope: global, shape: [32, 32], dtype: float32, io: in}
+  Y:   {scope: global, shape: [N, 32], dtype: float32, io: in}
+  out: {scope: global, shape: [32, 32], dtype: float32, io: out}
+  S:   {scope: shared, shape: [32, 32], dtype: float32}
+  T:   {scope: shared, shape: [32], dtype: float32}
+launch:
+  grid: {bx: 1}
+  threads: 64
+stages:
+  - copy: {src: A, dst: S, coalesced_width: 4, prefer_instruction: sync}
+  - for:
+      var: k
+      extent: N // 4
+      stages:
+        - copy: {src: "Y[k*4, :]", dst: T, prefer_instruction: sync}
+  - copy: {src: S, dst: out, coalesced_width: 1, prefer_instruction: sync}
+"""
+    body = synced(text).body
+    stmts = []
+    tvm_ffi.structural_walk(body, (tirx.SeqStmt, lambda s: stmts.extend(s.seq)
+                                   if any(isinstance(x, tirx.For) for x in s.seq) else None),
+                            order="pre")
+    after = stmts[[isinstance(x, tirx.For) for x in stmts].index(True) + 1:]
+    assert is_block_sync(after[0]), "a barrier between the loop and the copy that reads S"

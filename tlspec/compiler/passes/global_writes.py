@@ -49,8 +49,9 @@ class Write:
     spans: tuple
     leader: bool                # written by thread 0 alone (a TMA store)
 
-    def shifted(self, var: tirx.Var, by: int) -> Write:
-        """The region in the iteration `by` after this one of the loop over `var`."""
+    def shifted(self, var: tirx.Var, by) -> Write:
+        """The region in the iteration `by` (a number, or a variable) after this one of the loop
+        over `var`."""
         return Write(self.tensor, self.stage,
                      tuple(substitute(s, var, var + by) for s in self.starts),
                      tuple(substitute(e, var, var + by) for e in self.spans), self.leader)

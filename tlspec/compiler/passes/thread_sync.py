@@ -19,7 +19,8 @@ waits on is armed again (by thread 0) only after a barrier: with the barrier bet
 thread can still be waiting for one phase when the next has completed too (a parity wait
 cannot tell them apart). In a loop, the beginning of
 the body is checked against what precedes the loop (a barrier before the loop) and against the
-body's end (the next iteration: a barrier closes the body).
+body's end (the next iteration, or any later one for the regions of global writes: a barrier
+closes the body); after a loop that may run zero times, what preceded it is still unordered.
 
 In a warp-specialized kernel the consumers' branch gets the same analysis with named barriers of
 its n threads (`bar.sync 1, n`) in place of `__syncthreads()`, which the producer warp never
@@ -95,6 +96,17 @@ class _State:
 
     def reset(self):
         self.read, self.written, self.tensor_writes = set(), set(), []
+
+    def copy(self) -> _State:
+        state = _State(self.tensors, self.analyzer)
+        state.merge(self)
+        return state
+
+    def merge(self, other: _State) -> None:
+        """Add what `other` holds (the state along another path: a loop run zero times)."""
+        self.read |= other.read
+        self.written |= other.written
+        self.tensor_writes += [w for w in other.tensor_writes if w not in self.tensor_writes]
 
 
 def _same(name: str, other: str) -> bool:
@@ -212,15 +224,23 @@ class _Syncer:
     def _loop(self, loop) -> list:
         """The loop, and the barrier before it when its first iteration conflicts with what
         came before (so that the body does not pay for it in every iteration); a barrier
-        closes the body when the next iteration conflicts with its end."""
+        closes the body when a later iteration (any number ahead: the regions of global
+        writes shift by d >= 1 iterations) conflicts with its end. A loop that may run zero
+        times leaves what came before it unordered too."""
         before = []
         if self._head_conflicts(_stmts(loop.body)):
             before.append(self.barrier())
             self.state.reset()
+        entry = self.state.copy()
         stmts = _stmts(self.visit(loop.body))
-        if self._head_conflicts(stmts, shift=(loop.loop_var, 1)):
+        ahead = tirx.Var(f"{loop.loop_var.name}_ahead", loop.loop_var.ty)
+        most = int(loop.extent) - 1 if isinstance(loop.extent, tirx.IntImm) else 1 << 30
+        self.state.analyzer.bind(ahead, tvm.ir.Range.from_min_extent(1, max(most, 1)))
+        if self._head_conflicts(stmts, shift=(loop.loop_var, ahead)):
             stmts.append(self.barrier())
             self.state.reset()
+        if not self.state.analyzer.can_prove(loop.extent >= 1):
+            self.state.merge(entry)
         return [*before, rebuilt(loop, seq(stmts))]
 
     def _roles(self, split: tirx.IfThenElse) -> tirx.IfThenElse:
