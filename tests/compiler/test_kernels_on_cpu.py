@@ -126,3 +126,16 @@ def test_a_later_stage_writing_the_same_elements_leaves_its_values(stages):
     the threads run in turn between block barriers here, so a missing barrier shows)."""
     (kernel,) = validate_text(writes_kernel(stages)).kernels
     assert_like_the_interpreter(kernel, {})
+
+
+@pytest.mark.parametrize("name, dims", [("writes_of_nested_loops", {}),
+                                        ("zero_trip_loop", {"N": 3})])
+def test_the_ordering_kernels_leave_what_the_interpreter_does(name, dims):
+    """tests/compiler/passes/ordering: writes of one tensor in nested loops (stage 2 of (i, 1)
+    and stage 1 of (i + 1, 0) write the same elements; only the next iteration of the inner
+    loop was compared); a loop over N // 4 run zero times (N = 3), after which a copy reads a
+    tile other threads wrote before it (the barrier closing the body never ran)."""
+    path = ROOT / "tests" / "compiler" / "passes" / "ordering" / f"{name}.tlspec.yaml"
+    (kernel,) = validate_paths([str(path)]).kernels
+    assert_like_the_interpreter(kernel, dims)
+

@@ -86,3 +86,16 @@ def test_writes_two_iterations_apart_get_a_barrier():
                       'dst: "B[0 : +8, k*8 + 16 : +8]", coalesced_width: 1}\n')
     assert barriers(loop(4)) == 1
     assert barriers(loop(2)) == 0          # no iteration two ahead
+
+
+def test_a_tma_store_rewritten_two_iterations_later_is_waited_for_until_done():
+    """Iteration k stores rows k*8 + 16.. by TMA; the SIMT copy of iteration k + 2 writes them
+    (global_writes.Rewrites compares later iterations of the other stages too)."""
+    def loop(extent: int) -> str:
+        return kernel('  - copy: {src: A, dst: A_s}\n'
+                      f'  - for:\n      var: k\n      extent: {extent}\n      stages:\n'
+                      '        - copy: {src: "A_s[0 : +8, :]", dst: "B[k*8 + 16 : +8, :]", '
+                      'prefer_instruction: tma}\n'
+                      '        - copy: {src: "C[k*8 : +8, :]", dst: "B[k*8 : +8, :]"}\n')
+    assert FULL_WAIT in synced(loop(4)) and READ_WAIT not in synced(loop(4))
+    assert READ_WAIT in synced(loop(2))

@@ -5,6 +5,8 @@ a tile this one wrote.
 The explicit asynchronous stages: two TMA copies (issued by thread 0, on different barriers)
 need no block barrier between them, a SIMT read followed by a TMA load of the tile does, and a loop whose first
 iteration conflicts with what precedes it gets its barrier before the loop."""
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
@@ -17,6 +19,7 @@ from tvm import tirx
 from tlspec.compiler.analysis import is_block_sync, stage_kind
 from tlspec.compiler.passes.thread_sync import ThreadSync
 
+ORDERING = Path(__file__).parent / "ordering"     # kernels of orderings once missing
 LOOP_OF_ONE_LOAD = loop_of_one(
     'copy: {src: "A[bx*64 : +64, k*64 : +64]", dst: A_s, prefer_instruction: sync}')
 
@@ -164,30 +167,7 @@ def test_a_loop_that_may_run_zero_times_leaves_what_came_before_it_unordered():
     """The barrier closing the body of a loop over N // 4 (N may be below 4) does not run when
     the loop does not: the copy after the loop still reads what the copy before it wrote (the
     second round of bug hunting: the last copy read S without a barrier)."""
-    text = """
-tlspec: 1
-name: zero_trip
-target: sm_90a
-dims:
-  N: {symbolic: true, min: 1}
-buffers:
-  A:   {scope: global, shape: [32, 32], dtype: float32, io: in}
-  Y:   {scope: global, shape: [N, 32], dtype: float32, io: in}
-  out: {scope: global, shape: [32, 32], dtype: float32, io: out}
-  S:   {scope: shared, shape: [32, 32], dtype: float32}
-  T:   {scope: shared, shape: [32], dtype: float32}
-launch:
-  grid: {bx: 1}
-  threads: 64
-stages:
-  - copy: {src: A, dst: S, coalesced_width: 4, prefer_instruction: sync}
-  - for:
-      var: k
-      extent: N // 4
-      stages:
-        - copy: {src: "Y[k*4, :]", dst: T, prefer_instruction: sync}
-  - copy: {src: S, dst: out, coalesced_width: 1, prefer_instruction: sync}
-"""
+    text = (ORDERING / "zero_trip_loop.tlspec.yaml").read_text()
     body = synced(text).body
     stmts = []
     tvm_ffi.structural_walk(body, (tirx.SeqStmt, lambda s: stmts.extend(s.seq)
@@ -195,3 +175,35 @@ stages:
                             order="pre")
     after = stmts[[isinstance(x, tirx.For) for x in stmts].index(True) + 1:]
     assert is_block_sync(after[0]), "a barrier between the loop and the copy that reads S"
+
+
+# -- orderings the second round of bug hunting found missing (tests/compiler/passes/ordering) --
+
+
+def ordering_ir(name: str) -> list[str]:
+    """The lines of the named kernel's IR after ThreadSync that order things: barriers, proxy
+    fences, bulk waits, TMA copies and the SIMT stages' markers."""
+    text = (ORDERING / f"{name}.tlspec.yaml").read_text()
+    script = run_through(tile_ir(text), "ThreadSync")["main"].script()
+    keep = ("cta_sync", "fence", "wait_group", "copy_async", '"copy:sync"', '"gather:sync"')
+    return [line.strip() for line in script.splitlines() if any(k in line for k in keep)]
+
+
+def test_a_tile_rewritten_after_tma_store_wait_waits_for_a_barrier_after_it():
+    """thread 0's wait says the store has read the tile; the others learn it at a barrier."""
+    lines = ordering_ir("store_wait_then_overwrite")
+    wait = next(i for i, line in enumerate(lines) if "wait_group" in line)
+    assert lines[wait + 1] == "T.cuda.cta_sync()" and '"copy:sync"' in lines[wait + 2]
+
+
+def test_the_proxy_fence_comes_before_the_barrier_that_precedes_a_tma_store():
+    lines = ordering_ir("fence_then_tma_store")
+    fence = next(i for i, line in enumerate(lines) if line.startswith("T.ptx.fence"))
+    assert lines[fence + 1] == "T.cuda.cta_sync()" and "copy_async" in lines[fence + 2]
+
+
+def test_a_tma_store_of_a_tensor_computed_indices_read_is_waited_for_until_done():
+    lines = ordering_ir("tma_store_then_computed_index")
+    assert any('"wait_group", "", ""' in line for line in lines)
+    assert not any('"wait_group", "read"' in line for line in lines)
+    assert any('fence("proxy", "async", "global"' in line for line in lines)

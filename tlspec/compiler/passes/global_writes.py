@@ -52,9 +52,26 @@ class Write:
     def shifted(self, var: tirx.Var, by) -> Write:
         """The region in the iteration `by` (a number, or a variable) after this one of the loop
         over `var`."""
-        return Write(self.tensor, self.stage,
-                     tuple(substitute(s, var, var + by) for s in self.starts),
-                     tuple(substitute(e, var, var + by) for e in self.spans), self.leader)
+        return self.substituted({var: var + by})
+
+    def substituted(self, values: dict) -> Write:
+        def put(e):
+            for var, value in values.items():
+                e = substitute(e, var, value)
+            return e
+        return Write(self.tensor, self.stage, tuple(put(s) for s in self.starts),
+                     tuple(put(e) for e in self.spans), self.leader)
+
+
+def other_iterations(loops: list[tirx.For], analyzer: tvm.sym.Analyzer) -> dict:
+    """New variables for the variables of `loops`, over the same ranges: a write in another,
+    independent iteration of them (the inner loops of a later iteration of an outer one)."""
+    values = {}
+    for loop in loops:
+        other = tirx.Var(f"{loop.loop_var.name}_other", loop.loop_var.ty)
+        analyzer.bind(other, tvm.ir.Range.from_min_extent(loop.min, loop.extent))
+        values[loop.loop_var] = other
+    return values
 
 
 class Writes:
@@ -136,10 +153,31 @@ class Rewrites:
                      False)
 
     def _again(self, write: Write, loops: list, handle: int) -> bool:
-        return any(h != handle and may_clash(write, other, self.analyzer, same_threads=False)
-                   for other, _, h in self.writes) or any(
-            may_clash(write, write.shifted(loop.loop_var, 1), self.analyzer, same_threads=False)
-            for loop in loops if not self.analyzer.can_prove(loop.extent <= 1))
+        """Whether another write (in this iteration of the loops around `write`, or d >= 1
+        iterations later) or this one in a later iteration may touch its elements."""
+        def later(other: Write, their_loops: list) -> list[Write]:
+            """`other` in the iterations after this one of each loop around `write` (the
+            loops inside that one run any iteration then)."""
+            found = []
+            for loop in loops:
+                if self.analyzer.can_prove(loop.extent <= 1):
+                    continue
+                inner = their_loops[their_loops.index(loop) + 1:] if loop in their_loops else []
+                values = {**other_iterations(inner, self.analyzer),
+                          loop.loop_var: loop.loop_var + self._ahead(loop)}
+                found.append(other.substituted(values))
+            return found
+
+        return any(may_clash(write, theirs, self.analyzer, same_threads=False)
+                   for other, their_loops, h in self.writes
+                   for theirs in [other] * (h != handle) + later(other, their_loops))
+
+    def _ahead(self, loop: tirx.For) -> tirx.Var:
+        """A number of iterations d >= 1 of `loop` (at most its trip count - 1)."""
+        ahead = tirx.Var(f"{loop.loop_var.name}_ahead", loop.loop_var.ty)
+        most = int(loop.extent) - 1 if isinstance(loop.extent, tirx.IntImm) else 1 << 30
+        self.analyzer.bind(ahead, tvm.ir.Range.from_min_extent(1, max(most, 1)))
+        return ahead
 
     def again(self, kind: str, call, loops: list[tirx.For]) -> bool:
         """Whether what this stage (inside `loops`) writes may be written again."""

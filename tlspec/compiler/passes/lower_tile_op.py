@@ -148,13 +148,17 @@ class _Lowerer:
         return found
 
     def _read_globals(self) -> set[str]:
-        """Global tensors some stage reads (every tile operation writes its first operand)."""
+        """Global tensors some stage reads (every tile operation writes its first operand), the
+        index tensors that computed indices read included."""
         names = set()
 
         def visit(call):
             for region in call.args[1:]:
                 if hasattr(region, "source") and scope_kind(region.source) == "global":
                     names.add(region.source.name)
+            tvm_ffi.structural_walk(call.args[1:], (TensorLoad, lambda load: names.add(
+                load.source.name) if scope_kind(load.source) == "global" else None),
+                                    order="pre")
 
         tvm_ffi.structural_walk(self.func.body, (TilePrimitiveCall, visit), order="pre")
         return names

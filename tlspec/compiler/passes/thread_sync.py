@@ -41,7 +41,8 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 from ..analysis import (attr, global_names, is_block_sync, is_tma, memory_accesses, stage_kind,
                         stages_in)
 from ..lower.common import rebuilt, seq
-from .global_writes import Write, Writes, may_clash, regions_analyzer, stage_attrs
+from .global_writes import (Write, Writes, may_clash, other_iterations, regions_analyzer,
+                            stage_attrs)
 from .merge_shared_memory_allocations import MBARRIERS
 from .producer_consumer_warp_specialized import WS_ATTR, is_role_split
 
@@ -89,8 +90,9 @@ class _State:
                        for name, who in accesses for other, by in earlier
                        if not (name.startswith(MBARRIERS) and earlier is not self.read))
 
-        return (clash(reads, self.written) or clash(writes, self.read)
-                or clash(writes, self.written, tensors_too=False)
+        stores = {(n, who) for n, who in writes if n != PROXY_FENCE}    # a fence: only RAW
+        return (clash(reads, self.written) or clash(stores, self.read)
+                or clash(stores, self.written, tensors_too=False)
                 or any(not (new.leader and old.leader) and may_clash(new, old, self.analyzer)
                        for new in tensor_writes for old in self.tensor_writes))
 
@@ -151,12 +153,31 @@ def _mbarrier_accesses(stmt) -> tuple[set[Access], set[Access]]:
     return {a for a in found if a[1] == ALL}, {a for a in found if a[1] == LEADER}
 
 
-def _accesses(stmt, tensors: set[str]) -> tuple[set[Access], set[Access], set[str]]:
+PROXY_FENCE = "<fence.proxy.async>"     # made by every thread; a TMA copy must come after all
+
+
+def _is_proxy_fence(stmt) -> bool:
+    call = stmt.value if isinstance(stmt, tirx.Evaluate) else None
+    return isinstance(call, tvm.ir.expr.Call) and isinstance(call.op, tvm.ir.Op) and \
+        call.op.name.startswith("tirx.ptx.fence") and \
+        any(getattr(a, "value", None) == "proxy" for a in call.args)
+
+
+def _accesses(stmt, tensors: set[str], stores: tuple[set[str], set[str]] = (set(), set())
+              ) -> tuple[set[Access], set[Access], set[str]]:
     """(reads, writes, names written that are complete for every thread afterwards) of the
     tiles, global `tensors` and mbarriers. A statement that is not one stage (a pipeline's
-    guarded loads) makes the accesses of its stages."""
+    guarded loads) makes the accesses of its stages. InjectFenceProxy's fence is a write of
+    PROXY_FENCE by every thread, which a TMA copy reads: the fence of every writing thread
+    comes before the barrier that precedes the copy. A `tma_store_wait` is thread 0's access of
+    what the explicit TMA stores read and write (`stores`: their tiles and tensors): a thread
+    that then rewrites one must wait for a barrier after it, not only the thread that waited."""
+    if _is_proxy_fence(stmt):
+        return set(), {(PROXY_FENCE, ALL)}, set()
+    if (stage_kind(stmt) or "").startswith("tma_store_wait:"):
+        return {(n, LEADER) for n in stores[0]}, {(n, LEADER) for n in stores[1]}, set()
     if stage_kind(stmt) is None and not isinstance(stmt, (tirx.For, tirx.SeqStmt)):
-        parts = [_accesses(s, tensors) for s in stages_in(stmt)]
+        parts = [_accesses(s, tensors, stores) for s in stages_in(stmt)]
         if parts:
             return tuple(set().union(*(p[i] for p in parts)) for i in range(3))
     reads, writes, async_reads, async_writes = memory_accesses(stmt)
@@ -164,17 +185,35 @@ def _accesses(stmt, tensors: set[str]) -> tuple[set[Access], set[Access], set[st
     waits, arms = _mbarrier_accesses(stmt)
     if is_tma(stmt):        # a tile loaded is waited for by every thread; a tensor stored is not
         # the issuing thread reads what the copy reads, and a gather4's indices
-        return ({(n, LEADER) for n in async_reads | reads} | waits,
+        return ({(n, LEADER) for n in async_reads | reads | {PROXY_FENCE}} | waits,
                 {(n, LEADER) for n in async_writes} | arms, async_writes - tensors)
     return ({(n, ALL) for n in reads | async_reads} | waits,
             {(n, ALL) for n in writes | async_writes} | arms, set())
 
 
+def _explicit_stores(body, tensors: set[str]) -> tuple[set[str], set[str]]:
+    """(tiles read, tensors written) by the explicit TMA stores (`tma_copy` to global memory,
+    scatter4) of the function: what a `tma_store_wait` completes."""
+    tiles, stored = set(), set()
+
+    def visit(stmt):
+        if stage_kind(stmt) and is_tma(stmt) and not stage_kind(stmt).startswith("copy:"):
+            _, _, async_reads, async_writes = memory_accesses(stmt)
+            if async_writes & tensors:
+                tiles.update(async_reads - tensors)
+                stored.update(async_writes & tensors)
+
+    tvm_ffi.structural_walk(body, (tirx.AttrStmt, visit), order="pre")
+    return tiles, stored
+
+
 class _Syncer:
     def __init__(self, tensors: set[str], writes: Writes, analyzer: tvm.sym.Analyzer,
-                 consumers: int = 0, barrier: Callable[[], tirx.Stmt] = barrier):
+                 stores: tuple[set[str], set[str]], consumers: int = 0,
+                 barrier: Callable[[], tirx.Stmt] = barrier):
         self.state = _State(tensors, analyzer)
         self.writes = writes
+        self.stores = stores
         self.tensors = tensors
         self.consumers = consumers          # a warp-specialized kernel's consumer threads
         self.barrier = barrier
@@ -199,7 +238,7 @@ class _Syncer:
             if isinstance(stmt, (tirx.SeqStmt, tirx.AttrStmt)) and stage_kind(stmt) is None:
                 out.append(self.visit(stmt))
                 continue
-            reads, writes, settled = _accesses(stmt, self.tensors)
+            reads, writes, settled = _accesses(stmt, self.tensors, self.stores)
             tensor_writes = self._tensor_writes(stmt, writes)
             if self.state.conflicts(reads, writes, tensor_writes):
                 out.append(self.barrier())
@@ -219,7 +258,12 @@ class _Syncer:
         recorded = {w.tensor for w in found}
         found += [Writes.unknown(name, "", who == LEADER) for name, who in writes
                   if name in self.tensors and name not in recorded]
-        return [w.shifted(*shift) for w in found] if shift else found
+        if not shift:
+            return found
+        inner = []                          # the loops inside run any iteration then
+        tvm_ffi.structural_walk(stmt, (tirx.For, inner.append), order="pre")
+        values = {**other_iterations(inner, self.state.analyzer), shift[0]: shift[0] + shift[1]}
+        return [w.substituted(values) for w in found]
 
     def _loop(self, loop) -> list:
         """The loop, and the barrier before it when its first iteration conflicts with what
@@ -247,7 +291,7 @@ class _Syncer:
         """A warp-specialized kernel's branches: the consumers synchronise among themselves
         from the state before the split; the producer is one thread (program order)."""
         consumer = split.then_case
-        syncer = _Syncer(self.tensors, self.writes, self.state.analyzer,
+        syncer = _Syncer(self.tensors, self.writes, self.state.analyzer, self.stores,
                          barrier=consumer_barrier(self.consumers))
         syncer.state.read, syncer.state.written = set(self.state.read), set(self.state.written)
         syncer.state.tensor_writes = list(self.state.tensor_writes)
@@ -263,7 +307,7 @@ class _Syncer:
                 return False
             if (stage_kind(stmt) or "").endswith(":ring"):
                 continue
-            reads, writes, _ = _accesses(stmt, self.tensors)
+            reads, writes, _ = _accesses(stmt, self.tensors, self.stores)
             if self.state.conflicts(reads, writes, self._tensor_writes(stmt, writes, shift)):
                 return True
         return False
@@ -289,5 +333,7 @@ def _stmts(body) -> list:
 class ThreadSync:
     def transform_function(self, func, mod, ctx):
         consumers = int(attr(func, WS_ATTR, {}).get("consumers", 0))
-        syncer = _Syncer(global_names(func), Writes(func), regions_analyzer(func), consumers)
+        tensors = global_names(func)
+        syncer = _Syncer(tensors, Writes(func), regions_analyzer(func),
+                         _explicit_stores(func.body, tensors), consumers)
         return func.with_body(syncer.visit(func.body))
