@@ -59,3 +59,45 @@ def test_a_pitch_not_known_to_be_16_bytes_keeps_simt_and_the_wrapper_checks_stri
 def test_an_nchw_im2col_moves_one_element_per_access(strided):
     source = kernel_source(strided[1], "unfold_f16")
     assert "uint2" not in source and "uint4" not in source      # no vector loads or stores
+
+
+PITCHED_STRIDED_STORE = """
+tlspec: 1
+name: pitched_strided_store
+target: sm_80
+dims:
+  D1: 3
+  M2: {symbolic: true, multiple_of: 2}
+  M3: symbolic
+  LD7: {symbolic: true, min: 48, multiple_of: 4}
+buffers:
+  A: {scope: global, shape: [D1, M2, M3], dtype: int32, io: in}
+  B: {scope: global, shape: [D1, M2 * 7 - 6, M3], dtype: int32, io: out,
+      strides: ["(M2 * 7 - 6) * LD7", LD7, 1]}
+  S: {scope: shared, shape: [3, 32, 48], dtype: int32}
+launch:
+  grid: {bx: D1}
+  threads: 256
+stages:
+  - for:
+      var: k0
+      extent: ceildiv(M3, 48)
+      stages:
+        - for:
+            var: k1
+            extent: ceildiv(M2, 32)
+            stages:
+              - copy: {src: "A[bx, k1*32 : +32, k0*48 : +48]", dst: "S[k0 % 3, :, :]"}
+              - copy: {src: "S[k0 % 3, :, :]", dst: "B[bx, k1*32*7 + 5 : +32 : 7, k0*48 : +48]"}
+"""
+
+
+def test_a_pitched_view_whose_rows_are_a_quotient_of_strides_compiles():
+    """The view of B has rows of ((M2 * 7 - 6) * LD7) // LD7: simplified to M2 * 7 - 6 (with
+    LD7 >= 48), not left a symbolic division, which LowerSymbolicDivision made a Let in the
+    buffer's shape and UnrollLoop could not copy (differential seed 33's k33_548: "variables
+    (B5, ...) are used, but are not passed in as API arguments")."""
+    from tlspec.compiler.driver import compile_kernel
+    from tlspec.validate import validate_text
+    (kernel,) = validate_text(PITCHED_STRIDED_STORE).kernels
+    assert "pitched_strided_store" in compile_kernel(kernel).source

@@ -13,6 +13,7 @@ tirx's dispatch turns into the tensor map's global strides.
 """
 from __future__ import annotations
 
+import tvm
 from tvm import tirx
 from tvm.tirx.layout import S
 from tvm.tirx.layout import TileLayout as TirxLayout
@@ -38,11 +39,15 @@ def element_strides(buffer) -> list[tirx.PrimExpr]:
     return strides
 
 
-def pitched_view(buffer) -> tirx.Buffer:
+def pitched_view(buffer, analyzer: tvm.sym.Analyzer) -> tirx.Buffer:
     """The row-major view of a strided tensor's memory that its logical indices address (each
-    declared stride is a multiple of the next: validation and the wrapper check it)."""
+    declared stride is a multiple of the next: validation and the wrapper check it). Its
+    extents are quotients of strides, simplified by `analyzer` (the dims' ranges): `(M * 7 - 6)
+    * LD // LD` must become `M * 7 - 6`, since a symbolic division left in a buffer's shape
+    becomes a Let (LowerSymbolicDivision) that UnrollLoop cannot copy (tvm then fails to
+    compile the kernel)."""
     strides = list(buffer.strides)
-    shape = [buffer.shape[0]] + [simplify(tirx.floordiv(strides[d - 1], strides[d]))
+    shape = [buffer.shape[0]] + [analyzer.simplify(tirx.floordiv(strides[d - 1], strides[d]))
                                  for d in range(1, len(strides))]
     return tirx.decl_buffer(shape, buffer.dtype, name=buffer.name, data=buffer.data)
 

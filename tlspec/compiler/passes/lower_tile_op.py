@@ -57,8 +57,8 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ...im2col import is_nchw, windows
 from .. import ops
-from ..analysis import (STAGE_ATTR, base_ranges, dtype_bytes, flat_view_name, region_parts,
-                        rows_view_name, scope_kind, thread_info)
+from ..analysis import (STAGE_ATTR, analyzer_for, base_ranges, dtype_bytes, flat_view_name,
+                        region_parts, rows_view_name, scope_kind, thread_info)
 from ..guards import FILLS
 from ..lower import pitched, scatter4, tma_rows, tma_strided
 from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
@@ -91,6 +91,7 @@ class _Lowerer:
     def __init__(self, func):
         self.func = func
         self.tid, self.nthreads = thread_info(func)
+        self.analyzer = analyzer_for(base_ranges(func))
         self.views: dict[str, tirx.Buffer] = {}
 
         def on_decl(decl):
@@ -205,7 +206,7 @@ class _Lowerer:
         where the stage starts."""
         view = next((v for v, source in self.bit_views if source.same_as(buffer)), None)
         if view is None:
-            view = pitched.pitched_view(buffer)
+            view = pitched.pitched_view(buffer, self.analyzer)
             self.bit_views.append((view, buffer))
             self.pitched[buffer.name] = list(buffer.shape)
         return view
