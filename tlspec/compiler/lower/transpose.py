@@ -11,9 +11,12 @@ rows x V src columns: H vector loads of V elements (16 bytes) into registers, th
 H-element vectors into dst rows, gathered from the registers' columns. Shared memory is read in
 vectors too, where the column form reads a column's elements one at a time (a warp's access of
 2-byte elements reads 64 bytes). Consecutive threads take consecutive block rows bi, which are
-consecutive vectors of one dst row (a warp's stores fill distinct banks), and block columns along
-the diagonal bj = (g // RB + bi) % CB, so that the loads of 8 threads (one 16-byte access phase)
-fall into distinct banks of a padded src tile.
+consecutive vectors of one dst row (a warp's stores fill distinct banks), then the next block
+column bj = g // RB. (Block columns dealt along a diagonal, (g // RB + bi) % CB, to spread the
+loads over the banks of a padded src tile, were miscompiled: tvm's FlattenBuffer rewrote the
+loads' `tid % 2 * 128 + (tid + 1) % 32 // 2 * 4` into `(tid + 1) % 2 * 128 + ...`, rows other
+than the stores', a wrong transpose on the H200 (differential seed 34: k34_326, k34_1429); the
+two forms measured the same with it.)
 """
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ def lower_transpose_blocks(dst: Operand, src: Operand, vector: int, height: int,
     def step(it):
         g = it * nthreads + tid
         bi = tirx.floormod(g, row_blocks)
-        bj = tirx.floormod(tirx.floordiv(g, row_blocks) + bi, col_blocks)    # the diagonal
+        bj = tirx.floormod(tirx.floordiv(g, row_blocks), col_blocks)
         outer = _batch_point(tirx.floordiv(g, row_blocks * col_blocks), batch)
 
         def load(k):           # src row bi*H + k, columns bj*V .. + V -> block[k*V .. + V]

@@ -99,6 +99,15 @@ class _State:
     def reset(self):
         self.read, self.written, self.tensor_writes = set(), set(), []
 
+    def add_tensor_writes(self, writes: list[Write]) -> None:
+        """Remember these writes' regions; past TRACKED_WRITES since the last barrier, each
+        tensor's are forgotten as one write of anywhere in it (the next write of it then gets a
+        barrier): comparing every pair would make the pass quadratic in the stages."""
+        self.tensor_writes += writes
+        if len(self.tensor_writes) > TRACKED_WRITES:
+            self.tensor_writes = [Writes.unknown(t, "", False) for t in
+                                  dict.fromkeys(w.tensor for w in self.tensor_writes)]
+
     def copy(self) -> _State:
         state = _State(self.tensors, self.analyzer)
         state.merge(self)
@@ -153,6 +162,7 @@ def _mbarrier_accesses(stmt) -> tuple[set[Access], set[Access]]:
     return {a for a in found if a[1] == ALL}, {a for a in found if a[1] == LEADER}
 
 
+TRACKED_WRITES = 32      # written regions compared one by one since the last barrier
 PROXY_FENCE = "<fence.proxy.async>"     # made by every thread; a TMA copy must come after all
 
 
@@ -246,7 +256,7 @@ class _Syncer:
             self.state.read |= reads
             self.state.written = {(name, who) for name, who in self.state.written | writes
                                   if name not in settled}
-            self.state.tensor_writes += tensor_writes
+            self.state.add_tensor_writes(tensor_writes)
             out.append(stmt)
         return out
 
