@@ -74,6 +74,15 @@ def other_iterations(loops: list[tirx.For], analyzer: tvm.sym.Analyzer) -> dict:
     return values
 
 
+def iterations_ahead(loop: tirx.For, analyzer: tvm.sym.Analyzer) -> tirx.Var:
+    """A new variable d for a number of iterations of `loop` ahead of the current one: d >= 1,
+    at most the trip count - 1 (bound in `analyzer`)."""
+    ahead = tirx.Var(f"{loop.loop_var.name}_ahead", loop.loop_var.ty)
+    most = int(loop.extent) - 1 if isinstance(loop.extent, tirx.IntImm) else 1 << 30
+    analyzer.bind(ahead, tvm.ir.Range.from_min_extent(1, max(most, 1)))
+    return ahead
+
+
 class Writes:
     """The recorded region of each lowered stage of `func`."""
 
@@ -164,20 +173,13 @@ class Rewrites:
                     continue
                 inner = their_loops[their_loops.index(loop) + 1:] if loop in their_loops else []
                 values = {**other_iterations(inner, self.analyzer),
-                          loop.loop_var: loop.loop_var + self._ahead(loop)}
+                          loop.loop_var: loop.loop_var + iterations_ahead(loop, self.analyzer)}
                 found.append(other.substituted(values))
             return found
 
         return any(may_clash(write, theirs, self.analyzer, same_threads=False)
                    for other, their_loops, h in self.writes
                    for theirs in [other] * (h != handle) + later(other, their_loops))
-
-    def _ahead(self, loop: tirx.For) -> tirx.Var:
-        """A number of iterations d >= 1 of `loop` (at most its trip count - 1)."""
-        ahead = tirx.Var(f"{loop.loop_var.name}_ahead", loop.loop_var.ty)
-        most = int(loop.extent) - 1 if isinstance(loop.extent, tirx.IntImm) else 1 << 30
-        self.analyzer.bind(ahead, tvm.ir.Range.from_min_extent(1, max(most, 1)))
-        return ahead
 
     def again(self, kind: str, call, loops: list[tirx.For]) -> bool:
         """Whether what this stage (inside `loops`) writes may be written again."""

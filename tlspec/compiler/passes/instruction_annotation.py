@@ -46,7 +46,7 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from ...im2col import is_nchw
 from .. import ops
-from ..analysis import (attr, calls_in_loops, divisible, dtype_bytes, thread_info,
+from ..analysis import (attr, calls_in_loops, divisible, dtype_bytes, thread_info, uses,
                         varies_in_cluster)
 from ..errors import StageError
 from ..lower.common import const
@@ -71,11 +71,8 @@ def _uncounted_phases(func: tirx.PrimFunc) -> dict[int, str]:
     found = {}
     for call, loops in calls_in_loops(func):
         for i, inner in enumerate(loops):
-            used = set()
-            for expr in (inner.min, inner.extent):
-                tvm_ffi.structural_walk(expr, (tirx.Var, lambda v: used.add(v.__chandle__())),
-                                        order="pre")
-            outer = next((o for o in loops[:i] if o.loop_var.__chandle__() in used), None)
+            outer = next((o for o in loops[:i] if uses(inner.min, o.loop_var)
+                          or uses(inner.extent, o.loop_var)), None)
             if outer is not None:
                 found[call.__chandle__()] = (
                     f"its mbarrier's phase is counted from the loops around it, and loop "

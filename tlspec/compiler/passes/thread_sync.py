@@ -41,8 +41,8 @@ from tvm.tirx.tile_primitive import TilePrimitiveCall
 from ..analysis import (attr, global_names, is_block_sync, is_tma, memory_accesses, stage_kind,
                         stages_in)
 from ..lower.common import rebuilt, seq
-from .global_writes import (Write, Writes, may_clash, other_iterations, regions_analyzer,
-                            stage_attrs)
+from .global_writes import (Write, Writes, iterations_ahead, may_clash, other_iterations,
+                            regions_analyzer, stage_attrs)
 from .merge_shared_memory_allocations import MBARRIERS
 from .producer_consumer_warp_specialized import WS_ATTR, is_role_split
 
@@ -287,9 +287,7 @@ class _Syncer:
             self.state.reset()
         entry = self.state.copy()
         stmts = _stmts(self.visit(loop.body))
-        ahead = tirx.Var(f"{loop.loop_var.name}_ahead", loop.loop_var.ty)
-        most = int(loop.extent) - 1 if isinstance(loop.extent, tirx.IntImm) else 1 << 30
-        self.state.analyzer.bind(ahead, tvm.ir.Range.from_min_extent(1, max(most, 1)))
+        ahead = iterations_ahead(loop, self.state.analyzer)
         if self._head_conflicts(stmts, shift=(loop.loop_var, ahead)):
             stmts.append(self.barrier())
             self.state.reset()
