@@ -7,9 +7,10 @@ Two workloads, each launch-bound (tiny shapes, plans cached):
    (64 x 1024 fp16) and the TMA fixture b6_tma_symMN (64 x 64 fp16, two tensor maps);
 2. a loop of tiny copies over 16 different pairs of 64 x 1024 fp16 tensors, one after the
    other (new pointers each call, repeating every 16).
-Every copy is checked bit-exact once before timing. The table's last columns are the wrapper's
-time over torch's copy_ and over the bare cuda.bindings launch (issue 13's targets: at most 1
-and at most 1.5). bench/host_overhead.py times the wrapper's Python side without a GPU.
+Every copy is checked bit-exact once before timing. "wrapper" is the package's wrapper with its
+compiled launcher (codegen/_native_launch.c), "wrapper, Python path" the same call without it.
+The table's last columns are the wrapper's time over torch's copy_ and over the bare
+cuda.bindings launch (issue 13's targets: at most 1 and at most 1.5). bench/host_overhead.py times the wrapper's Python side without a GPU.
 
 Usage: python bench/bench_launch.py [--iters 50]
 """
@@ -65,6 +66,12 @@ def bare_launches(fn, *arrays):
             lambda: via.launch(*prepared.args))
 
 
+def python_path(fn, a, b, stream=None):
+    """What wrapper fn does without its compiled launcher (a package compiled where there was
+    no C compiler, or TLSPEC_NATIVE_LAUNCH=0): the Python path, Kernel.__call__."""
+    return fn.__globals__["_KERNEL"]((a, b), stream)
+
+
 def checked(copy, src, dst) -> None:
     """Run copy(src, dst) once on poisoned dst and check it bit-exact."""
     dst.view(torch.int16).fill_(-1)
@@ -85,6 +92,7 @@ def two_tensor_rows(pkg, triton_launch, iters: int) -> list:
         handle = torch.cuda.current_stream().cuda_stream
         row = {"wrapper": host_time(lambda: fn(a, b), iters),
                "wrapper, stream=int": host_time(lambda: fn(a, b, stream=handle), iters),
+               "wrapper, Python path": host_time(lambda: python_path(fn, a, b), iters),
                "torch copy_": host_time(lambda: b.copy_(a), iters),
                "bare cuLaunchKernel (cuda.bindings)": host_time(bindings, iters),
                "bare cuLaunchKernelEx (ctypes)": host_time(ctypes_launch, iters)}
@@ -108,6 +116,7 @@ def loop_row(pkg, triton_launch, iters: int) -> tuple:
         checked(pkg.b5_copy_symM, s, t)
     per = lambda fn: host_time(fn, iters) / PAIRS      # noqa: E731
     row = {"wrapper": per(loop(pkg.b5_copy_symM)),
+           "wrapper, Python path": per(loop(lambda s, t: python_path(pkg.b5_copy_symM, s, t))),
            "torch copy_": per(loop(lambda s, t: t.copy_(s)))}
     if triton_launch:
         row["Triton launch"] = per(loop(triton_launch))
@@ -123,10 +132,13 @@ def main() -> None:
     print(f"device: {props.name}, torch {torch.__version__}, cuda-bindings "
           f"{cuda.bindings.__version__}; host time per call in us, median of batches of 100")
     pkg = load_fixture_package("b6_tma_symMN", "b5_copy_symM")
+    native = pkg.b5_copy_symM.__globals__["_KERNEL"]._native
+    print("the wrapper's launcher: " + ("compiled (codegen/_native_launch.c)" if native else
+                                        f"the Python path ({pkg._runtime._native.REASON})"))
     triton_launch = triton_copy()
     rows = two_tensor_rows(pkg, triton_launch, args.iters) + [
         loop_row(pkg, triton_launch, args.iters)]
-    columns = ["wrapper", "wrapper, stream=int", "torch copy_",
+    columns = ["wrapper", "wrapper, stream=int", "wrapper, Python path", "torch copy_",
                "bare cuLaunchKernel (cuda.bindings)", "bare cuLaunchKernelEx (ctypes)",
                "Triton launch"]
     print("\n| workload | " + " | ".join(columns) + " | wrapper / copy_ | wrapper / bare |")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -30,6 +31,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tlspec import native_launch  # noqa: E402
 from tlspec.package import KernelArtifact, write_package
 
 FIXTURES = ROOT / "tests" / "gpu" / "fixtures"
@@ -66,10 +68,15 @@ def host_time(fn, iters: int) -> float:
 
 
 def load_fixture_package(*names: str):
+    """The fixture kernels as a package; where no launcher could be compiled here (a GPU machine
+    without Python's headers), the one of a package carried in build/ is copied in."""
     out = Path(tempfile.mkdtemp()) / "bench_pkg"
     write_package(out, [KernelArtifact(n, json.loads((FIXTURES / f"{n}.json").read_text()),
                                        (FIXTURES / f"{n}.cu").read_text(),
                                        (FIXTURES / f"{n}.cubin").read_bytes()) for n in names])
+    carried = ROOT / "build" / "tlspec_kernels" / native_launch.LIBRARY
+    if not (out / native_launch.LIBRARY).exists() and carried.exists():
+        shutil.copyfile(carried, out / native_launch.LIBRARY)
     sys.path.insert(0, str(out.parent))
     return importlib.import_module("bench_pkg")
 

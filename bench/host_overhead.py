@@ -36,6 +36,7 @@ import importlib
 import json
 import os
 import pstats
+import struct
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,83 @@ CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, uint64_t 
 }
 """
 
+# The DLPack C exchange API of the fake Tensor below (torch publishes torch's as
+# torch.Tensor.__dlpack_c_exchange_api__), read by the compiled launcher: a tensor's `_dl` bytes
+# hold its DLTensor's fields (pointer, device type and id, ndim, dtype) then shape and strides;
+# the current stream is one number, set_stream(n) (the fake torch's current raw stream too).
+FAKE_EXCHANGE = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+typedef struct { int32_t device_type, device_id; } DLDevice;
+typedef struct { uint8_t code, bits; uint16_t lanes; } DLDataType;
+typedef struct { void *data; DLDevice device; int32_t ndim; DLDataType dtype;
+                 int64_t *shape, *strides; uint64_t byte_offset; } DLTensor;
+typedef struct { struct { uint32_t major, minor; } version; void *prev; } Header;
+typedef struct { Header header; void *alloc, *from_py, *to_py;
+                 int (*dltensor)(void *, DLTensor *);
+                 int (*stream)(int32_t, int32_t, void **); } API;
+static unsigned long long current_stream;
+static int dltensor(void *obj, DLTensor *out) {
+    PyObject *dl = PyObject_GetAttrString((PyObject *)obj, "_dl");
+    if (dl == NULL) return -1;
+    if (!PyBytes_Check(dl)) {
+        Py_DECREF(dl);
+        PyErr_SetString(PyExc_BufferError, "this fake tensor cannot be exported");
+        return -1;
+    }
+    const char *b = PyBytes_AsString(dl);      /* kept alive by obj._dl */
+    Py_DECREF(dl);
+    memcpy(&out->data, b, 8);
+    memcpy(&out->device, b + 8, 8);
+    memcpy(&out->ndim, b + 16, 4);
+    memcpy(&out->dtype, b + 20, 4);
+    out->shape = (int64_t *)(b + 24);
+    out->strides = (int64_t *)(b + 24 + 8 * out->ndim);
+    out->byte_offset = 0;
+    return 0;
+}
+static int stream(int32_t type, int32_t id, void **out) {
+    *out = (void *)(uintptr_t)current_stream;
+    return 0;
+}
+static API api = {{{1, 3}, NULL}, NULL, NULL, NULL, dltensor, stream};
+static PyObject *capsule(PyObject *m, PyObject *u) {
+    return PyCapsule_New(&api, "dlpack_exchange_api", NULL);
+}
+static PyObject *set_stream(PyObject *m, PyObject *s) {
+    current_stream = PyLong_AsUnsignedLongLong(s);
+    Py_RETURN_NONE;
+}
+static PyObject *get_stream(PyObject *m, PyObject *s) {
+    return PyLong_FromUnsignedLongLong(current_stream);
+}
+static PyMethodDef methods[] = {
+    {"capsule", capsule, METH_NOARGS, ""}, {"set_stream", set_stream, METH_O, ""},
+    {"get_stream", get_stream, METH_O, ""}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "fake_exchange", "", -1, methods};
+PyMODINIT_FUNC PyInit_fake_exchange(void) { return PyModule_Create(&def); }
+"""
+
+
+def load_fake_exchange(directory: Path) -> types.ModuleType:
+    """Compile FAKE_EXCHANGE and give the fake Tensor its exchange API."""
+    import importlib.machinery
+    import importlib.util
+    import sysconfig
+    src = directory / "fake_exchange.c"
+    lib = directory / ("fake_exchange" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    src.write_text(FAKE_EXCHANGE)
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+                    "-o", str(lib), str(src)], check=True)
+    spec = importlib.util.spec_from_file_location("fake_exchange", lib)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["fake_exchange"] = module
+    Tensor.__dlpack_c_exchange_api__ = module.capsule()
+    return module
+
 
 def load_fake_driver(directory: Path) -> ctypes.CDLL:
     """Compile the fake driver and load it globally under the soname libcuda.so.1."""
@@ -160,8 +238,8 @@ class CaiArray:
 
 
 class _Dtype:
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, dlpack: tuple = (2, 16)) -> None:
+        self.name, self.dlpack = name, dlpack      # DLPack (code, bits)
 
     def __str__(self) -> str:
         return "torch." + self.name
@@ -174,6 +252,9 @@ class Tensor:
 
     def __init__(self, shape: tuple, ptr: int, dtype: _Dtype, device: int = 0) -> None:
         self.shape, self.dtype, self._ptr, self._device = shape, dtype, ptr, device
+        # what the fake exchange API (FAKE_EXCHANGE) reads: DLTensor's fields, shape, strides
+        self._dl = struct.pack(f"<QiiiBBH{2 * len(shape)}q", ptr, 2, device, len(shape),
+                               *dtype.dlpack, 1, *shape, *self.stride())
 
     def data_ptr(self) -> int:
         return self._ptr
@@ -222,7 +303,9 @@ def fake_torch() -> types.ModuleType:
 
     torch.empty = empty
     torch.cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 0)
-    torch._C = types.SimpleNamespace(_cuda_getCurrentRawStream=lambda device: 0)
+    exchange = sys.modules.get("fake_exchange")      # its current stream, when it is loaded
+    torch._C = types.SimpleNamespace(_cuda_getCurrentRawStream=(
+        exchange.get_stream if exchange is not None else lambda device: 0))
     return torch
 
 
@@ -307,6 +390,7 @@ def main() -> None:
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="tlspec_host_"))
     load_fake_driver(directory)
+    load_fake_exchange(directory)
     torch = sys.modules["torch"] = fake_torch()
     table = cases(load_package(directory, "host_pkg"), torch)
     if args.profile:

@@ -1,6 +1,7 @@
-"""Where the wrapper's host time goes, part by part, on a GPU: the whole call next to torch's
-copy_ and the bare ctypes launch it ends in, the call with its launch replaced by a Python no-op,
-and each part of the call timed alone (the intake, torch's current stream, the prepared launch's
+"""Where the wrapper's host time goes, part by part, on a GPU: the whole call (through the
+compiled launcher, and through the Python path) next to torch's copy_ and the bare ctypes launch
+the Python path ends in, the Python path with its launch replaced by a Python no-op, and each
+part of that path timed alone (the intake, torch's current stream, the prepared launch's
 lookup, the context query a call makes only when the driver refuses a launch, torch's tensor
 accessors), us per call, median of batches of 100. The fixtures of bench/bench_launch.py.
 
@@ -30,13 +31,15 @@ def parts(fn, a, b) -> dict:
     stream = torch.cuda.current_stream().cuda_stream
     prepared = plan.launches[pointers, stream]
     raw_stream = torch._C._cuda_getCurrentRawStream
-    rows = {"wrapper": host_time(lambda: fn(a, b), ITERS),
+    rows = {"wrapper (compiled launcher)": host_time(lambda: fn(a, b), ITERS),
+            "wrapper, Python path": host_time(lambda: kernel((a, b), None), ITERS),
             "torch copy_": host_time(lambda: b.copy_(a), ITERS),
             "bare ctypes cuLaunchKernelEx": host_time(lambda: via.launch(*prepared.args), ITERS)}
     launch = via.launch
     via.launch = lambda *args: 0
     try:
-        rows["wrapper, launch a Python no-op"] = host_time(lambda: fn(a, b), ITERS)
+        rows["Python path, launch a Python no-op"] = host_time(lambda: kernel((a, b), None),
+                                                               ITERS)
     finally:
         via.launch = launch
     rows.update({

@@ -74,6 +74,7 @@ class CtypesLauncher:
 
         # cuLaunchKernelEx(const CUlaunchConfig *, CUfunction, void **params, void **extra)
         self.launch = entry("cuLaunchKernelEx")
+        self.address = ctypes.cast(self.launch, ctypes.c_void_p).value   # for the C launcher
         # cuCtxGetCurrent(CUcontext *) reads a thread-local: called holding the GIL (PYFUNCTYPE),
         # which saves releasing and taking it; a launch may wait for room in the queue, so it
         # lets other threads run (CFUNCTYPE)

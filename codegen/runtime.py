@@ -14,6 +14,7 @@ The run time's parts, one module each:
   * _plan: launch plans per argument signature, packed kernel parameters,
   * _tensormaps: TMA descriptors: the driver's rules at a call, encoding,
   * _launch: cuLaunchKernelEx through ctypes with pre-made arguments,
+  * _native: the compiled launcher (_native_launch.c), which repeats those launches from C,
   * _oob: the fault record of a kernel compiled with out_of_range: error (the debug mode),
   * _torch_ops: the kernels as torch.library custom ops (opt-in),
   * this module: Kernel, the per-kernel launcher (lazy driver init, per-context module cache,
@@ -38,6 +39,7 @@ from ._driver import (DRIVER, TORCH_STREAM, DriverUnavailable, check, context, c
                       error_text, stream_handle)
 from ._driver import cuda_driver as _cuda     # the driver launches use (tests replace it)
 from ._exprs import evaluate, render  # noqa: F401
+from . import _native
 from ._launch import launcher
 from ._oob import FaultRecords, OutOfRangeError  # noqa: F401  (OutOfRangeError: re-exported)
 from ._plan import LAUNCH_CACHE_SIZE, TENSORMAP_CACHE_SIZE, Plan, bounded_put, params
@@ -82,6 +84,20 @@ def _device_facts(d: Any) -> tuple:
     name = check(d, d.cuDeviceGetName(256, dev), "cuDeviceGetName")
     return capability, bytes(name).split(b"\0", 1)[0].decode(errors="replace")
 
+
+
+def share_launcher(kernels: Sequence[Kernel], choose_and_call: Any) -> Any:
+    """One compiled launcher for a wrapper that chooses among `kernels` (a kernel and its
+    aligned and tuned variants, all of one signature): a call it has not seen goes to
+    choose_and_call(values, stream), and whichever kernel launches it hands the launch over (the
+    arrays' signature decides the choice, so a call seen before is one chosen alike). None
+    without a compiled launcher."""
+    native = None
+    if all(k._faults is None for k in kernels):
+        native = _native.launcher(len(kernels[0].arguments), kernels[0].outputs, choose_and_call)
+    for k in kernels:
+        k._native, k.call = native, (k.__call__ if native is None else native.call)
+    return native
 
 
 class Kernel:
@@ -130,6 +146,10 @@ class Kernel:
         self._images: dict = {}        # image kind -> its bytes, read once
         # guards the caches' writes (reads take no lock: a dict lookup is atomic)
         self._lock = threading.Lock()
+        # the compiled launcher (None: the Python path alone); `call` is what wrappers call
+        self._native = (_native.launcher(len(self.arguments), self.outputs, self.__call__)
+                        if self._faults is None else None)
+        self.call = self.__call__ if self._native is None else self._native.call
 
     @classmethod
     def from_file(cls, path: str) -> Kernel:
@@ -138,7 +158,8 @@ class Kernel:
 
     # -- a call ------------------------------------------------------------------------------
     def __call__(self, values: Sequence, stream: Any = None) -> Any:
-        """Launch on the caller's arrays (None: an omitted output); returns the outputs."""
+        """Launch on the caller's arrays (None: an omitted output); returns the outputs. The
+        launch made is handed to the compiled launcher, which repeats it for the same call."""
         key, pointers = self.intake(values)
         plan = self._plans.get(key)
         if plan is None:
@@ -150,20 +171,21 @@ class Kernel:
         elif stream is None and TORCH_STREAM.raw is not None and plan.device_id is not None:
             hstream = TORCH_STREAM.raw(plan.device_id)       # torch's current stream, at once
         else:
-            self._launch(pointers, plan, stream)             # any other stream: resolved there
-            return self._result(values)
+            hstream = None                                   # any other stream: resolved there
         # The launch made for these pointers on this stream goes to the driver at once, without
         # asking which context is current: the driver refuses, before it queues anything, a
         # function of another context than the current one (CUDA_ERROR_INVALID_HANDLE) and a
         # launch with none current (CUDA_ERROR_INVALID_CONTEXT); see _refused.
-        prepared = plan.launches.get((pointers, hstream))
+        prepared = None if hstream is None else plan.launches.get((pointers, hstream))
         source, via = self._via
         if prepared is not None and source is _cuda and self._faults is None:
             ret = via.launch(*prepared.args)                # a CUresult, 0 for CUDA_SUCCESS
             if ret:
-                self._refused(pointers, plan, hstream, via, ret)
+                prepared = self._refused(pointers, plan, hstream, via, ret)
         else:
-            self._launch(pointers, plan, hstream)
+            prepared = self._launch(pointers, plan, stream if hstream is None else hstream)
+        if self._native is not None and prepared is not None and not plan.allocations:
+            _native.remember(self._native, values, stream, pointers, prepared, self._via[1])
         return self._result(values)
 
     def _checked(self, values: Sequence, key: Optional[tuple]) -> tuple:
@@ -194,12 +216,13 @@ class Kernel:
         return values, tuple(pointers)
 
     # -- CUDA --------------------------------------------------------------------------------
-    def _launch(self, pointers: tuple, plan: Plan, stream: Any) -> None:
+    def _launch(self, pointers: tuple, plan: Plan, stream: Any) -> Any:
         """Launch plan on this call's pointers and stream (a handle, or what stream_handle
         takes): the calls __call__ does not launch itself (a first launch, a debug-mode kernel,
-        one after tests changed _cuda, another kind of stream)."""
+        one after tests changed _cuda, another kind of stream). Returns the launch made (None:
+        an empty problem, nothing launched)."""
         if plan.empty:
-            return
+            return None
         hstream = stream_handle(stream, plan.device_id)
         source, via = self._via
         if source is not _cuda:                # the first launch (or tests changed _cuda)
@@ -208,21 +231,22 @@ class Kernel:
         if prepared is not None and self._faults is None:      # as in __call__
             ret = via.launch(*prepared.args)
             if ret:
-                self._refused(pointers, plan, hstream, via, ret)
-            return
-        self._launch_in_context(pointers, plan, hstream, via, prepared)
+                return self._refused(pointers, plan, hstream, via, ret)
+            return prepared
+        return self._launch_in_context(pointers, plan, hstream, via, prepared)
 
-    def _refused(self, pointers: tuple, plan: Plan, hstream: int, via: Any, ret: Any) -> None:
+    def _refused(self, pointers: tuple, plan: Plan, hstream: int, via: Any, ret: Any) -> Any:
         """After the launch made for (pointers, stream) returned ret: launch in the current
-        context when the driver refused the function for its context, else raise ret's error."""
+        context when the driver refused the function for its context (returns that launch),
+        else raise ret's error."""
         if int(ret) not in CONTEXT_ERRORS:
             self._failed(via, ret, plan)
-        self._launch_in_context(pointers, plan, hstream, via, None)
+        return self._launch_in_context(pointers, plan, hstream, via, None)
 
     def _launch_in_context(self, pointers: tuple, plan: Plan, hstream: int, via: Any,
-                           prepared: Any) -> None:
+                           prepared: Any) -> Any:
         """Ask which context is current and launch there (prepared: the launch made for
-        (pointers, stream) in some context, or None)."""
+        (pointers, stream) in some context, or None); returns the launch made."""
         ctx = via.current_context()
         if self._faults is not None:           # before any allocation a capture would break
             self._faults.refuse_capture(via.driver, hstream)
@@ -234,6 +258,7 @@ class Kernel:
         if self._faults is not None:           # the debug mode: wait, read the record
             self._faults.after_launch(via.driver, prepared.context, hstream, lambda i: tuple(
                 evaluate(e, plan.env) for e in self.arguments[i].shape))
+        return prepared
 
     def _failed(self, via: Any, ret: Any, plan: Plan) -> None:
         """Raise the error of a launch that returned ret."""

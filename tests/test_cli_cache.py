@@ -73,9 +73,10 @@ def test_cache_info_and_clear(tmp_path):
     lines = info.stdout.splitlines()
     assert lines[0] == f"cache: {tmp_path / 'cache'}"
     assert lines[1].startswith("kernels: 1 (") and lines[2].startswith("files: 1 (")
-    assert lines[3] == "packages: 0 (0 bytes)" and lines[4].startswith("total: ")
+    assert lines[3] == "packages: 0 (0 bytes)" and lines[4].startswith("launchers: 1 (")
+    assert lines[5].startswith("total: ")
     cleared = tlspec("cache", "clear", env=env)
-    assert cleared.stdout == f"removed 2 entries from {tmp_path / 'cache'}\n"
+    assert cleared.stdout == f"removed 3 entries from {tmp_path / 'cache'}\n"
     assert tlspec("cache", "info", env=env).stdout.splitlines()[1] == "kernels: 0 (0 bytes)"
 
 
@@ -90,7 +91,7 @@ def test_two_compiles_of_one_spec_at_once_share_one_entry(tmp_path):
     outputs = [p.communicate()[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert sorted(e.name for e in (tmp_path / "cache").iterdir()) == [
-        "files", "kernels", "tmp", "usage"]                   # usage: the bytes held (a size)
+        "files", "kernels", "launchers", "tmp", "usage"]      # usage: the bytes held (a size)
     assert int((tmp_path / "cache" / "usage").read_text()) > 0
     assert len(list((tmp_path / "cache" / "kernels").iterdir())) == 1
     assert not any((tmp_path / "cache" / "tmp").iterdir())

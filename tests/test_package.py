@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT
 from tlspec import package
+from tlspec import native_launch
 from tlspec.package import KernelArtifact, write_package
 
 MANIFEST = {
@@ -80,9 +81,11 @@ def test_layout_and_marker(tmp_path):
     out = write_package(tmp_path / "kern", [artifact()])
     names = sorted(p.name for p in out.iterdir())
     runtime = ["_runtime.py", "_arrays.py", "_checks.py", "_driver.py", "_exprs.py",
-               "_launch.py", "_oob.py", "_plan.py", "_tensormaps.py", "_torch_ops.py"]
+               "_launch.py", "_native.py", "_oob.py", "_plan.py", "_tensormaps.py",
+               "_torch_ops.py"]
+    launcher = ["_native_launch.abi3.so"] if native_launch.library()[0] else []
     assert names == sorted(["__init__.py", "__init__.pyi", "_kernel_images.py",
-                            "_tensormap_rules.py", *runtime,
+                            "_tensormap_rules.py", *runtime, *launcher,
                             "_tlspec_package.json", "py.typed",
                             "copy_tiles.py", "copy_tiles.pyi", "copy_tiles.json",
                             "copy_tiles.cubin", "copy_tiles.cu"])

@@ -109,6 +109,7 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
     attributes are their launch wrappers: the package `tlspec compile` would write, imported
     from the cache. A spec whose target is not `arch` is an error, as with --arch."""
     from .cache import Cache
+    from . import native_launch
     from .cache_key import package_key
     from .compiler.driver import compile_sources
 
@@ -124,12 +125,12 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
         # keys do not hold): a package of such kernels is cached per location too
         located = [site["where"] for a in artifacts
                    for site in a.manifest.get("out_of_range", {}).get("sites", [])]
-        key = package_key(result.kernel_keys + located)
+        key = package_key(result.kernel_keys + located + [native_launch.tag()])
         name = f"tlspec_loaded_{key[:20]}"
         if name in sys.modules:
             return sys.modules[name]
         try:
-            folder = store.get("packages", key) or store.put("packages", key, _write(artifacts))
+            folder = store.get("packages", key) or store.put("packages", key, _write(artifacts, True))
             return _import(name, folder / PACKAGE)
         except OSError:
             pass           # a cache folder that cannot be written: load as without a cache
@@ -139,11 +140,11 @@ def load(spec: PathOrText, *, arch: str = "sm_90a", cache: bool = True,
 
     folder = Path(tempfile.mkdtemp(prefix="tlspec-load-"))
     atexit.register(shutil.rmtree, folder, True)
-    _write(artifacts)(folder)
+    _write(artifacts, store is not None)(folder)
     return _import(f"tlspec_loaded_{folder.name.replace('-', '_')}", folder / PACKAGE)
 
 
-def _write(artifacts):
+def _write(artifacts, cached: bool):
     """What writes the package into a folder, byte code included: a load then compiles no Python
     (not even where byte code is not written, PYTHONDONTWRITEBYTECODE); the entry's checksums
     cover the byte code too, so that it is trusted unchecked."""
@@ -153,7 +154,7 @@ def _write(artifacts):
     from .package import write_package
 
     def fill(folder: Path) -> None:
-        write_package(folder / PACKAGE, artifacts)
+        write_package(folder / PACKAGE, artifacts, cached=cached)
         compileall.compile_dir(folder / PACKAGE, quiet=2,
                                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     return fill

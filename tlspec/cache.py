@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 CHECKSUMS = "CHECKSUMS.json"
-KINDS = ("kernels", "files", "packages")
+KINDS = ("kernels", "files", "packages", "launchers")
 MAX_BYTES_VARIABLE = "TLSPEC_CACHE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 TOUCH_EVERY = 60             # seconds: a hit marks its entry used at most this often

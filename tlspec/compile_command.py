@@ -48,11 +48,23 @@ def run(paths: list, out: str, arch: Optional[str] = None, ptx: bool = False,
             echo(f"compiled {len(result.kernels)} kernel"
                  f"{'s' * (len(result.kernels) != 1)} into {result.out}: "
                  + ", ".join(result.kernels))
+            _launcher_note(echo, result.out, cached=not no_cache)
         if not result.ok:
             errors = f"{len(diags.errors)} error{'s' * (len(diags.errors) != 1)}"
             echo(f"{errors}; left out of {out}: " + ", ".join(result.left_out)
                  if result.out is not None else f"{errors}; {out} left unchanged")
     return 0 if result.ok else 1
+
+
+def _launcher_note(echo: Callable[..., None], out: Path, cached: bool) -> None:
+    """A note when the package goes without its compiled launcher (not asked for with
+    TLSPEC_NATIVE_LAUNCH=0): its calls are correct, only slower."""
+    from .native_launch import library
+
+    why = library(cached)[1]
+    if why and why != "TLSPEC_NATIVE_LAUNCH=0":
+        echo(f"note: {out} has no compiled launcher ({why}): its wrappers launch through the "
+             "Python path, about 1.5 us more per call", err=True)
 
 
 def _usage_error(echo: Callable[..., None], message: str) -> int:

@@ -13,6 +13,8 @@ Layout of OUT/ (see docs/artifacts.md):
     <kernel>.py / .pyi          wrapper and stub
     <kernel>.json / .cubin / .cu   manifest, binary, CUDA source
     <kernel>.ptx                its PTX, when the package carries it (sm_80, or --ptx)
+    _native_launch.abi3.so      the compiled launcher, when a C compiler was there
+                                (tlspec/native_launch.py)
 
 The package is written to a temporary sibling directory and swapped in, so a failure leaves OUT
 as it was; an existing non-empty OUT without the marker is never replaced.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import __version__
+from . import __version__, native_launch
 from .names import PYTHON_NAME, python_name_problem
 
 MARKER = "_tlspec_package.json"
@@ -254,7 +256,7 @@ def _call(m: dict, variants: list[dict]) -> str:
         choose = _template("aligned_choose.py.tmpl").substitute(
             name=m["name"], multiples=repr(dict(m["aligned"]["multiple_of"])))
     else:
-        return "_CALL = _KERNEL.__call__     # a bound method: cheaper to call than the instance"
+        return "_CALL = _KERNEL.call     # the compiled launcher's call, else Kernel.__call__"
     return (choose + "\n\n" + _template("choice_call.py.tmpl").template).rstrip("\n")
 
 
@@ -288,7 +290,7 @@ def _write_images(directory: Path, art: KernelArtifact) -> dict:
     return manifest
 
 
-def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
+def _fill(directory: Path, artifacts: list[KernelArtifact], cached: bool) -> None:
     names = [a.name for a in artifacts]
     _write_file(directory / "_runtime.py", (codegen_dir() / "runtime.py").read_text("utf-8"))
     for path in _runtime_modules():
@@ -303,6 +305,9 @@ def _fill(directory: Path, artifacts: list[KernelArtifact]) -> None:
         _write_file(directory / f"{art.name}.py", wrapper)
         _write_file(directory / f"{art.name}.pyi", stub)
     _write_init(directory, names)
+    launcher = native_launch.library(cached)[0]
+    if launcher is not None:
+        _write_file(directory / native_launch.LIBRARY, launcher)
     _write_file(directory / "py.typed", "")
     _write_file(directory / MARKER, json.dumps(
         {"tlspec": __version__, "format": FORMAT, "kernels": names}, indent=1) + "\n")
@@ -375,8 +380,10 @@ def _fresh_dir(parent: Path, prefix: str) -> Path:
             continue
 
 
-def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -> Path:
+def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact], *,
+                  cached: bool = True) -> Path:
     """Write the package for `artifacts` to out_dir, replacing a package written there before.
+    Its compiled launcher comes from the cache (cached=False: built anew, the cache untouched).
 
     Raises ValueError when out_dir is a file or a non-empty directory that tlspec did not write,
     or when an artifact cannot become a Python name. A failure leaves out_dir as it was."""
@@ -391,7 +398,7 @@ def write_package(out_dir: str | os.PathLike, artifacts: list[KernelArtifact]) -
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _fresh_dir(out.parent, f".{out.name}.new-")
     try:
-        _fill(tmp, artifacts)
+        _fill(tmp, artifacts, cached)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,62 +1,29 @@
 """The ctypes launcher (codegen/_launch.py) without a GPU: a package's calls against the fake
-libcuda of bench/host_overhead.py, which records what each cuLaunchKernelEx received (grid,
-block, shared memory, stream, cluster attribute, function and the kernel parameters' values).
-The fake must be loaded before cuda.bindings finds the driver, so each case runs in a fresh
-Python process (SCRIPT) that prints the records as JSON."""
+libcuda of bench/host_overhead.py (tests/fake_driver_launches.py). Every case runs twice:
+through the Python path alone (TLSPEC_NATIVE_LAUNCH=0, a package without a compiled launcher)
+and with the compiled launcher (codegen/_native_launch.c), which launches the calls it
+remembers from C."""
 import json
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from conftest import ROOT
+from fake_driver_launches import BASE, run
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+MODE = {"native": True}      # set by the fixture below for each case
 
-SCRIPT = textwrap.dedent('''
-    import ctypes, json, sys, tempfile, threading
-    from pathlib import Path
-    sys.path.insert(0, {bench!r})
-    import host_overhead as h
-    directory = Path(tempfile.mkdtemp())
-    lib = h.load_fake_driver(directory)
-    torch = sys.modules["torch"] = h.fake_torch()
-    h.KERNELS[:] = {kernels!r}
-    pkg = h.load_package(directory, "pkg")
-    ctypes.c_int.in_dll(lib, "record_params").value = {nparams}
-    Tensor, half = h.Tensor, torch.float16
 
-    class Record(ctypes.Structure):
-        _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3),
-                    ("smem", ctypes.c_uint), ("n_attrs", ctypes.c_uint),
-                    ("attr_id", ctypes.c_uint), ("cluster", ctypes.c_uint * 3),
-                    ("stream", ctypes.c_uint64), ("function", ctypes.c_uint64),
-                    ("params", ctypes.c_uint64 * 8)]
-
-    def records():
-        count = ctypes.c_long.in_dll(lib, "launch_count").value
-        ring = (Record * 4096).in_dll(lib, "launches")
-        return [dict(grid=list(r.grid), block=list(r.block), smem=r.smem, stream=r.stream,
-                     attrs=r.n_attrs, attr_id=r.attr_id, cluster=list(r.cluster),
-                     function=r.function, params=list(r.params[:{nparams}]))
-                for r in ring[:count]]
-    {body}
-    print(json.dumps(records()))
-''')
-BASE = 0x7F00_0000_0000
+@pytest.fixture(autouse=True, params=["python", "native"])
+def launcher(request):
+    MODE["native"] = request.param == "native"
+    yield request.param
+    MODE["native"] = True
 
 
 def launches(kernel, nparams, body):
-    """The records of the launches that `body` (code using pkg, Tensor, half, torch and
-    threading) makes with the fixture kernel `kernel` of tests/gpu/fixtures."""
-    script = SCRIPT.format(bench=str(ROOT / "bench"), kernels=[kernel], nparams=nparams,
-                           body=textwrap.dedent(body).strip())
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run(kernel, nparams, body, MODE["native"])["records"]
 
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 
 def test_simt_launches_pass_each_calls_pointers_stream_and_dims():
     got = launches("b5_copy_symM", 3, f"""
@@ -156,7 +123,7 @@ def test_a_launch_follows_a_change_of_the_current_context():
     current; once the caller has made another context current, the driver refuses that function
     (CUDA_ERROR_INVALID_HANDLE) and the call launches in the new context instead: the kernel
     loaded there, the same parameters."""
-    got = launches("b5_copy_symM", 3, f"""
+    done = run("b5_copy_symM", 3, f"""
         a, b = Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half)
         pkg.b5_copy_symM(a, b)
         pkg.b5_copy_symM(a, b)
@@ -164,16 +131,20 @@ def test_a_launch_follows_a_change_of_the_current_context():
         assert lib.cuCtxSetCurrent(ctypes.c_void_p(ctypes.addressof(other))) == 0
         pkg.b5_copy_symM(a, b)
         pkg.b5_copy_symM(a, b)
-    """)
+    """, MODE["native"])
+    got = done["records"]
+    if MODE["native"]:     # the third call refused in C, relaunched and remembered anew
+        assert done["stats"] == {"hits": 2, "misses": 2, "remembered": 1}
     assert len(got) == 4
     assert got[0]["function"] == got[1]["function"] != got[2]["function"] == got[3]["function"]
     assert all(r["params"] == [BASE, BASE + 0x100000, 64] for r in got)
 
 
-@pytest.mark.parametrize("calls_before", [0, 1])
+@pytest.mark.parametrize("calls_before", [0, 1, 2])
 def test_a_failing_launch_names_the_call_and_the_drivers_error(calls_before):
-    """A first launch and a launch already made (the call's fast path) fail alike."""
-    got = launches("b5_copy_symM", 3, f"""
+    """A first launch and a launch already made (the Python path's, the compiled launcher's
+    after two calls) fail alike; the next call launches."""
+    done = run("b5_copy_symM", 3, f"""
         a, b = Tensor((64, 1024), {BASE}, half), Tensor((64, 1024), {BASE + 0x100000}, half)
         for _ in range({calls_before}):
             pkg.b5_copy_symM(a, b)
@@ -181,8 +152,11 @@ def test_a_failing_launch_names_the_call_and_the_drivers_error(calls_before):
         try:
             pkg.b5_copy_symM(a, b)
         except RuntimeError as e:
-            print(json.dumps(str(e)))
-            sys.exit(0)                        # the message is the last line printed
-    """)
+            said = str(e)
+        ctypes.c_int.in_dll(lib, "fail_launches").value = 0
+        pkg.b5_copy_symM(a, b)
+    """, MODE["native"])
+    got = done["said"]
+    assert len(done["records"]) == calls_before + 1
     assert got == ("b5_copy_symM(): cuLaunchKernelEx(copy_symM_kernel, grid=(1, 8, 1), "
                    "block=(256, 1, 1), smem=0) failed: CUDA_ERROR_FAKE: fake driver")

@@ -235,7 +235,7 @@ def compile_paths(paths: list[str], out: str, *, arch: str | None = None,
     if not (result.ok or (keep_going and artifacts)):
         return result
     try:
-        result.out = write_package(out, artifacts)
+        result.out = write_package(out, artifacts, cached=cache is not None)
     except OSError as e:           # write_package leaves OUT as it was
         raise UsageError(f"-o {out}: cannot write the package: {e.strerror or e}") from None
     return result

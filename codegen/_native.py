@@ -1,0 +1,74 @@
+"""The package's compiled launcher, when it has one: _native_launch.abi3.so, which `tlspec
+compile` builds from codegen/_native_launch.c with the host's C compiler. A kernel's Launcher
+repeats in C the launches the Python path made (see that file); without the library (no C
+compiler where the package was compiled, another platform, a free-threaded Python) or with
+TLSPEC_NATIVE_LAUNCH=0 in the environment, every call takes the Python path."""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from typing import Any, Callable, Optional, Sequence
+
+try:
+    from . import _native_launch as _module
+    REASON = ""
+except ImportError as e:        # what tests and `bench/bench_launch.py` report
+    _module, REASON = None, f"the compiled launcher cannot be imported ({e})"
+
+# the attribute naming a type's DLPack C exchange API (the second: its name before DLPack 1.3)
+EXCHANGE = ("__dlpack_c_exchange_api__", "__c_dlpack_exchange_api__")
+_exporters: dict = {}           # array type -> whether it has an exchange API
+_exact_unit_dims: dict = {}     # torch.Tensor -> whether its exporter reports a unit dim's stride
+_lock = threading.Lock()
+
+
+def launcher(n_arrays: int, outputs: Sequence[int], fallback: Callable) -> Optional[Any]:
+    """A kernel's Launcher (its `call(values, stream)` launches a remembered call, else calls
+    fallback(values, stream)), or None: the Python path alone."""
+    if _module is None or n_arrays == 0 or os.environ.get("TLSPEC_NATIVE_LAUNCH", "1") == "0":
+        return None
+    return _module.Launcher(n_arrays, tuple(outputs), fallback)
+
+
+def remember(native: Any, values: Sequence, stream: Any, pointers: tuple, prepared: Any,
+               via: Any) -> None:
+    """Let `native` repeat `prepared`, the launch the Python path just made of `values` (asked
+    with `stream`), for later calls of the same arrays' layout at the same addresses on the
+    same stream."""
+    address = getattr(via, "address", None)           # ctypes' cuLaunchKernelEx (not a stand-in)
+    if address is None or not (stream is None or type(stream) is int) or not values:
+        return
+    array_type = type(values[0])
+    exports = _exporters.get(array_type)
+    if exports is None:              # asked once per type: a failed attribute lookup is slow
+        exports = _exporters[array_type] = any(hasattr(array_type, name) for name in EXCHANGE)
+    if not exports:
+        return
+    config, function, params, _ = prepared.args
+    config = config._obj                       # the CUlaunchConfig (args[0] is its byref)
+    native.remember(values, stream, config.stream or 0, pointers, address,
+                    ctypes.addressof(config), function.value or 0,
+                    0 if params is None else params.value, prepared,
+                    _unit_dims_exact(array_type))
+
+
+def _unit_dims_exact(array_type: type) -> bool:
+    """Whether the DLPack exporter of array_type reports the stride of a dim of extent 1 as it
+    is (torch's is asked once, with a tensor (1, 2) of strides (7, 1)): where it normalises it,
+    two arrays that differ only there would look alike, so the C side leaves arrays with a unit
+    dim to the Python path. Other exporters are not asked: no."""
+    torch = sys.modules.get("torch")
+    tensor = getattr(torch, "Tensor", None)
+    if not (isinstance(tensor, type) and issubclass(array_type, tensor)):
+        return False
+    known = _exact_unit_dims.get(tensor)
+    if known is None:
+        try:
+            known = _module.exported_strides(torch.empty_strided((1, 2), (7, 1))) == (7, 1)
+        except Exception:       # noqa: BLE001  (any failure: the conservative answer)
+            known = False
+        with _lock:
+            _exact_unit_dims[tensor] = known
+    return known
