@@ -27,7 +27,8 @@ _lock = threading.Lock()
 def launcher(n_arrays: int, outputs: Sequence[int], fallback: Callable) -> Optional[Any]:
     """A kernel's Launcher (its `call(values, stream)` launches a remembered call, else calls
     fallback(values, stream)), or None: the Python path alone."""
-    if _module is None or n_arrays == 0 or os.environ.get("TLSPEC_NATIVE_LAUNCH", "1") == "0":
+    if (_module is None or not 0 < n_arrays <= _module.MAX_ARRAYS
+            or os.environ.get("TLSPEC_NATIVE_LAUNCH", "1") == "0"):
         return None
     return _module.Launcher(n_arrays, tuple(outputs), fallback)
 

@@ -48,7 +48,9 @@ typedef struct {
 #define MAX_DIMS 8            /* an array of more dims takes the Python path */
 #define ENTRIES 16            /* launches remembered per kernel, replaced in turn */
 #define TYPES 4               /* array types (torch.Tensor, nn.Parameter, ...) of one exporter */
+#define MAX_ARRAYS 32         /* a kernel of more arrays has no Launcher */
 #define ARG_WORDS(ndim) (4 + 2 * (ndim))   /* pointer, device, dtype, ndim, shape, strides */
+#define KEY_WORDS (1 + MAX_ARRAYS * ARG_WORDS(MAX_DIMS))
 
 /* CUresult cuLaunchKernelEx(const CUlaunchConfig *, CUfunction, void **params, void **extra) */
 typedef int (*LaunchFn)(void *config, void *function, void **params, void **extra);
@@ -71,7 +73,6 @@ typedef struct {
     const DLPackExchangeAPI *api;   /* NULL until a launch is remembered */
     int unit_dims;            /* whether the exporter reports a unit dim's stride as it is */
     int next;                 /* the slot the next new launch takes */
-    int64_t *scratch;         /* a call's key */
     Py_ssize_t hits, misses;
     Entry entries[ENTRIES];
 } Launcher;
@@ -191,8 +192,9 @@ static PyObject *Launcher_call(Launcher *self, PyObject *const *args, Py_ssize_t
         PyErr_SetString(PyExc_TypeError, "call(values, stream) takes 2 arguments");
         return NULL;
     }
-    Py_ssize_t words = call_key(self, args[0], args[1], self->scratch);
-    Entry *e = words ? find(self, self->scratch, words) : NULL;
+    int64_t key[KEY_WORDS];          /* on the stack: each thread its own */
+    Py_ssize_t words = call_key(self, args[0], args[1], key);
+    Entry *e = words ? find(self, key, words) : NULL;
     if (e != NULL) {
         LaunchFn launch = e->launch;
         void *config = e->config, *function = e->function, *params = e->params;
@@ -239,25 +241,26 @@ static PyObject *Launcher_remember(Launcher *self, PyObject *args) {
         Py_RETURN_FALSE;
     if (!learn_types(self, values)) Py_RETURN_FALSE;
     self->unit_dims = unit_dims;
-    Py_ssize_t words = call_key(self, values, stream, self->scratch);
-    if (words == 0 || (unsigned long long)self->scratch[0] != hstream) Py_RETURN_FALSE;
+    int64_t key[KEY_WORDS];
+    Py_ssize_t words = call_key(self, values, stream, key);
+    if (words == 0 || (unsigned long long)key[0] != hstream) Py_RETURN_FALSE;
     for (Py_ssize_t i = 0, w = 1; i < self->n; i++) {
         unsigned long long p = PyLong_AsUnsignedLongLong(PyTuple_GetItem(pointers, i));
         if (PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_FALSE; }
-        if ((unsigned long long)self->scratch[w] != p) Py_RETURN_FALSE;
-        w += ARG_WORDS(self->scratch[w + 3]);
+        if ((unsigned long long)key[w] != p) Py_RETURN_FALSE;
+        w += ARG_WORDS(key[w + 3]);
     }
-    Entry *e = find(self, self->scratch, words);
+    Entry *e = find(self, key, words);
     if (e == NULL) {
         e = &self->entries[self->next];
         self->next = (self->next + 1) % ENTRIES;
     }
-    int64_t *key = PyMem_Malloc(words * sizeof(int64_t));
-    if (key == NULL) return PyErr_NoMemory();
-    memcpy(key, self->scratch, words * sizeof(int64_t));
+    int64_t *held = PyMem_Malloc(words * sizeof(int64_t));
+    if (held == NULL) return PyErr_NoMemory();
+    memcpy(held, key, words * sizeof(int64_t));
     clear_entry(e);
     Py_INCREF(keep);
-    e->key = key;
+    e->key = held;
     e->keep = keep;
     e->launch = (LaunchFn)(uintptr_t)launch;
     e->config = (void *)(uintptr_t)config;
@@ -283,8 +286,8 @@ static int Launcher_init(Launcher *self, PyObject *args, PyObject *kwargs) {
     Py_ssize_t n;
     PyObject *outputs, *fallback;
     if (!PyArg_ParseTuple(args, "nO!O", &n, &PyTuple_Type, &outputs, &fallback)) return -1;
-    if (n < 0 || n > 4096) {
-        PyErr_SetString(PyExc_ValueError, "Launcher: bad number of arrays");
+    if (n < 1 || n > MAX_ARRAYS) {
+        PyErr_SetString(PyExc_ValueError, "Launcher: from 1 to MAX_ARRAYS arrays");
         return -1;
     }
     for (Py_ssize_t i = 0; i < PyTuple_Size(outputs); i++) {
@@ -294,9 +297,6 @@ static int Launcher_init(Launcher *self, PyObject *args, PyObject *kwargs) {
             return -1;
         }
     }
-    PyMem_Free(self->scratch);
-    self->scratch = PyMem_Malloc((1 + n * ARG_WORDS(MAX_DIMS)) * sizeof(int64_t));
-    if (self->scratch == NULL) { PyErr_NoMemory(); return -1; }
     self->n = n;
     Py_INCREF(outputs);
     Py_XDECREF(self->outputs);
@@ -330,7 +330,6 @@ static void Launcher_dealloc(Launcher *self) {
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     Launcher_clear(self);
-    PyMem_Free(self->scratch);
     freefunc free = (freefunc)PyType_GetSlot(type, Py_tp_free);
     free(self);
     Py_DECREF(type);
@@ -382,7 +381,7 @@ static int module_exec(PyObject *module) {
     PyObject *type = PyType_FromSpec(&Launcher_spec);
     if (type == NULL) return -1;
     if (PyModule_AddObject(module, "Launcher", type) < 0) { Py_DECREF(type); return -1; }
-    return 0;
+    return PyModule_AddIntConstant(module, "MAX_ARRAYS", MAX_ARRAYS);
 }
 
 static PyMethodDef module_methods[] = {

@@ -178,6 +178,9 @@ def test_a_call_not_remembered_returns_the_python_paths_answer(native):
         launcher.call(())
     with pytest.raises(ValueError, match="bad output"):
         module.Launcher(2, (2,), print)
+    for n in (0, module.MAX_ARRAYS + 1):            # a kernel of more arrays has none
+        with pytest.raises(ValueError, match="from 1 to MAX_ARRAYS arrays"):
+            module.Launcher(n, (), print)
 
 
 def test_exported_strides_are_read_through_the_types_exchange_api(native):
