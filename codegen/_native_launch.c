@@ -82,11 +82,11 @@ static const DLPackExchangeAPI *exchange_api(PyObject *type) {
     for (int i = 0; i < 2; i++) {
         PyObject *capsule = PyObject_GetAttrString(type, names[i]);
         if (capsule == NULL) { PyErr_Clear(); continue; }
+        /* only DLPack 1.3's form, a capsule of this name (an address given as an int, an
+           earlier form, may point at an older layout of the table) */
         const DLPackExchangeAPI *api = NULL;
         if (PyCapsule_IsValid(capsule, "dlpack_exchange_api"))
             api = PyCapsule_GetPointer(capsule, "dlpack_exchange_api");
-        else if (PyLong_Check(capsule))        /* tvm-ffi's first form: the address as an int */
-            api = PyLong_AsVoidPtr(capsule);
         Py_DECREF(capsule);
         if (api == NULL) { PyErr_Clear(); continue; }
         if (api->header.version.major == 1 && api->dltensor_from_py_object_no_sync != NULL

@@ -3,6 +3,7 @@ the fake libcuda and the fake DLPack exchange API of bench/host_overhead.py: whi
 launches from C (`hits`) and which it leaves to the Python path (`misses`), and that either way
 each launch gets its own call's pointers, dims and stream (test_launch_ctypes.py runs the
 launch cases in both modes)."""
+import ctypes
 import importlib.util
 import shutil
 import sys
@@ -232,3 +233,24 @@ for _ in range(4):
 """)
     assert [r["params"] for r in got["records"]] == [params(0)] * 4
     assert got["stats"] == {"hits": 3, "misses": 1, "remembered": 1}
+
+
+def test_only_a_dlpack_1_3_capsule_is_taken_for_an_exchange_api(native):
+    """An address given as an int (an earlier form, which may point at an older table) or a
+    capsule of another name: the Python path."""
+    module, h = native
+    py = ctypes.pythonapi
+    py.PyCapsule_New.restype, py.PyCapsule_GetPointer.restype = ctypes.py_object, ctypes.c_void_p
+    py.PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    py.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    # the fake's own (working) table, offered in the two forms not taken
+    table = py.PyCapsule_GetPointer(h.Tensor.__dlpack_c_exchange_api__, b"dlpack_exchange_api")
+    name = ctypes.create_string_buffer(b"other_api")
+    assert remembers(native, tensors(h))
+    for api in (table, py.PyCapsule_New(table, name, None)):
+        class Other(h.Tensor):
+            __dlpack_c_exchange_api__ = api
+        Other.__module__ = "torch"
+        half = h._Dtype("float16")
+        values = [Other((64, 1024), BASE, half), Other((64, 1024), BASE + 0x100000, half)]
+        assert not remembers(native, values)
