@@ -33,26 +33,34 @@ def launcher(n_arrays: int, outputs: Sequence[int], fallback: Callable) -> Optio
     return _module.Launcher(n_arrays, tuple(outputs), fallback)
 
 
+def exportable(values: Sequence) -> bool:
+    """Whether every value is an array of a type with a DLPack C exchange API (an omitted
+    output is not): asked once per launch plan, whose calls the C side may then repeat."""
+    for x in values:
+        array_type = type(x)
+        exports = _exporters.get(array_type)
+        if exports is None:          # asked once per type: a failed attribute lookup is slow
+            exports = _exporters[array_type] = (x is not None and any(
+                hasattr(array_type, name) for name in EXCHANGE))
+        if not exports:
+            return False
+    return True
+
+
 def remember(native: Any, values: Sequence, stream: Any, pointers: tuple, prepared: Any,
-               via: Any) -> None:
+             via: Any) -> None:
     """Let `native` repeat `prepared`, the launch the Python path just made of `values` (asked
     with `stream`), for later calls of the same arrays' layout at the same addresses on the
     same stream."""
     address = getattr(via, "address", None)           # ctypes' cuLaunchKernelEx (not a stand-in)
-    if address is None or not (stream is None or type(stream) is int) or not values:
-        return
-    array_type = type(values[0])
-    exports = _exporters.get(array_type)
-    if exports is None:              # asked once per type: a failed attribute lookup is slow
-        exports = _exporters[array_type] = any(hasattr(array_type, name) for name in EXCHANGE)
-    if not exports:
+    if address is None or not (stream is None or type(stream) is int):
         return
     config, function, params, _ = prepared.args
     config = config._obj                       # the CUlaunchConfig (args[0] is its byref)
     native.remember(values, stream, config.stream or 0, pointers, address,
                     ctypes.addressof(config), function.value or 0,
                     0 if params is None else params.value, prepared,
-                    _unit_dims_exact(array_type))
+                    _unit_dims_exact(type(values[0])))
 
 
 def _unit_dims_exact(array_type: type) -> bool:

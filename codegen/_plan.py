@@ -98,7 +98,7 @@ class Plan:
     stream), each in the context it was last made for: a call that finds its own launches it
     at once."""
     __slots__ = ("grid", "block", "smem", "empty", "device_id", "allocations", "map_layouts",
-                 "packer", "tensormaps", "heads", "launches", "env")
+                 "packer", "tensormaps", "heads", "launches", "env", "exported")
 
     def __init__(self, kernel: Kernel, env: Env, views: Sequence[Optional[ArrayView]]) -> None:
         self.env = env                               # the dims (a fault's message needs them)
@@ -122,6 +122,8 @@ class Plan:
         self.tensormaps: dict = {}
         self.heads: dict = {}
         self.launches: dict = {}
+        self.exported = False      # whether the compiled launcher may repeat its calls (the run
+                                   # time sets it: all of its arrays have an exchange API)
 
 
 def dim_params(kernel: Kernel, env: Env) -> dict:

@@ -184,7 +184,7 @@ class Kernel:
                 prepared = self._refused(pointers, plan, hstream, via, ret)
         else:
             prepared = self._launch(pointers, plan, stream if hstream is None else hstream)
-        if self._native is not None and prepared is not None and not plan.allocations:
+        if plan.exported and self._native is not None and prepared is not None:
             _native.remember(self._native, values, stream, pointers, prepared, self._via[1])
         return self._result(values)
 
@@ -193,6 +193,7 @@ class Kernel:
         it is None only for arrays the checks refuse)."""
         views, env = check_arguments(self, values)
         plan = Plan(self, env, views)
+        plan.exported = _native.exportable(values)     # calls the compiled launcher may repeat
         if key is not None:
             with self._lock:
                 bounded_put(self._plans, key, plan, PLAN_CACHE_SIZE)
