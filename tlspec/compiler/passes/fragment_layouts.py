@@ -24,7 +24,7 @@ from .. import ops
 from ..analysis import attr, dtype_bytes
 from ..errors import StageError
 from ..lower.common import const
-from .tma_blockers import Side
+from .tma_blockers import Side, copy_sides, indexed_sides
 
 # (sides, iterated extents, element dtype) -> (widest legal vector, why not wider)
 Widest = Callable[[list[Side], list, str], tuple[int, str]]
@@ -120,11 +120,9 @@ class FragmentLayouts:
         that may move a fragment: a copy, a gather or scatter (not TMA's `rows: 4`)."""
         kind = ops.kind_of(call)
         if kind == "copy":
-            dst = Side(call.args[0], ops.steps_of(call, 0))
-            src = Side(call.args[1], ops.steps_of(call, 1))
+            dst, src = copy_sides(call)
             return [dst, src], dst.extents, self.element(dst, src)
         if kind in ("gather", "scatter") and ops.ROWS not in ops.config_of(call):
-            rows, table = (call.args[0], call.args[1]) if kind == "gather" else \
-                (call.args[1], call.args[0])
-            return [Side(rows), Side(table)], Side(rows).extents, str(Side(rows).buffer.dtype)
+            rows, table = indexed_sides(call)
+            return [rows, table], rows.extents, str(rows.buffer.dtype)
         return None

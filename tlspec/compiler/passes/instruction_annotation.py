@@ -55,7 +55,7 @@ from ..prims import spec_dtype
 from . import slow_paths
 from .fragment_layouts import FragmentLayouts, asked_vector
 from .pipeline_planning import NOTES_ATTR
-from .tma_blockers import Side, tma_blockers, tma_ruled_out
+from .tma_blockers import Side, copy_sides, indexed_sides, tma_blockers, tma_ruled_out
 from .vector_widths import region_inside, vector_limit
 
 
@@ -131,8 +131,7 @@ class _Annotator:
     # -- per kind --------------------------------------------------------------------------
     def _copy(self, config: dict, call) -> dict:
         pointer = config[ops.STAGE]
-        dst = Side(call.args[0], ops.steps_of(call, 0))
-        src = Side(call.args[1], ops.steps_of(call, 1))
+        dst, src = copy_sides(call)
         prefer = config.get("prefer_instruction")
         if dst.buffer.dtype != src.buffer.dtype:
             return self._converting_copy(config, pointer, dst, src, prefer)
@@ -325,16 +324,11 @@ class _Annotator:
                 "tlspec.why": f"SIMT: blocks of {height} x {vector}, {vector}-element vector "
                               f"loads of src rows and {height}-element stores of dst rows"}
 
-    def _gather(self, config: dict, call) -> dict:
-        return self._indexed(config, "gather", rows=Side(call.args[0]),
-                             table=Side(call.args[1]), index=_index_side(call))
-
-    def _scatter(self, config: dict, call) -> dict:
-        return self._indexed(config, "scatter", rows=Side(call.args[1]),
-                             table=Side(call.args[0]), index=_index_side(call))
-
-    def _indexed(self, config: dict, kind: str, rows: Side, table: Side,
-                 index: Side | None) -> dict:
+    def _indexed(self, config: dict, call) -> dict:
+        """A gather or scatter: TMA's row forms (`rows: 4`), else a SIMT loop."""
+        kind = ops.kind_of(call)
+        rows, table = indexed_sides(call)
+        index = _index_side(call)
         if ops.ROWS in config:
             if ops.FILL in config:
                 raise StageError(config[ops.STAGE] + "/fill", f"TMA {kind}4 cannot fill with "
@@ -348,6 +342,8 @@ class _Annotator:
         if rows.kind == "fragment":
             self.fragments.check(config[ops.STAGE], rows, decision)
         return decision
+
+    _gather = _scatter = _indexed
 
     def _tma_rows(self, config: dict, kind: str, rows: Side, table: Side,
                   index: Side) -> dict:

@@ -9,6 +9,7 @@ from math import prod
 
 from ... import tensormap_rules
 from ...layouts import TileStorage
+from .. import ops
 from ..analysis import (analyzer_for, base_ranges, divisible, dtype_bytes, loop_ranges,
                         region_parts, scope_kind, target_of)
 from ..lower.common import const
@@ -43,6 +44,17 @@ class Side:
 
     def moved(self) -> list[int]:
         return [d for d, e in enumerate(self.extents) if const(e) != 1]
+
+
+def copy_sides(call) -> tuple[Side, Side]:
+    """(dst, src) of a copy, with their steps."""
+    return Side(call.args[0], ops.steps_of(call, 0)), Side(call.args[1], ops.steps_of(call, 1))
+
+
+def indexed_sides(call) -> tuple[Side, Side]:
+    """(rows, table) of a gather (its args: rows, table) or a scatter (table, rows)."""
+    rows, table = (0, 1) if ops.kind_of(call) == "gather" else (1, 0)
+    return Side(call.args[rows]), Side(call.args[table])
 
 
 def tma_ruled_out(func, config: dict, dst: Side, src: Side, layouts: dict) -> str | None:
