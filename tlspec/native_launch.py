@@ -10,10 +10,8 @@ alone, which is correct and about 1.5 us slower per call; `library()` says why, 
 from __future__ import annotations
 
 import os
-import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -39,16 +37,22 @@ def _headers() -> Optional[Path]:
     return Path(include) if include and (Path(include) / "Python.h").is_file() else None
 
 
-def _version(cc: list[str]) -> str:
+def _identity(cc: list[str]) -> list:
+    """What tells one compiler from another without running it (a load of a cached package
+    asks, and must stay fast): its command, and its file's real path, size and time."""
+    path = shutil.which(cc[0])
     try:
-        done = subprocess.run(cc + ["--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (done.stdout.splitlines() or ["unknown"])[0]
+        found = os.stat(path) if path else None
+    except OSError:
+        found = None
+    real = os.path.realpath(path) if path else None
+    return [cc, real, found and found.st_size, found and found.st_mtime_ns]
 
 
 def _build(cc: list[str], include: Path, source: Path, folder: Path) -> None:
     """Compile source into folder/LIBRARY; RuntimeError with the compiler's message."""
+    import subprocess
+
     command = cc + FLAGS + [f"-I{include}", "-o", str(folder / LIBRARY), str(source)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -77,8 +81,8 @@ def library(cached: bool = True) -> tuple[Optional[bytes], str]:
     if include is None:
         return None, "no Python.h (install the Python development headers)"
     source = codegen_dir() / SOURCE
-    key = digest("native-launch", source.read_bytes(), _version(cc), FLAGS, str(include),
-                 platform.machine(), sys.version_info[:2])
+    key = digest("native-launch", source.read_bytes(), _identity(cc), FLAGS, str(include),
+                 os.uname().machine, sys.version_info[:2])
     try:
         if cached:
             try:
