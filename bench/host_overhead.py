@@ -290,6 +290,7 @@ def fake_torch() -> types.ModuleType:
     every allocation gets a new one (the worst case for the run time's caches)."""
     torch = types.ModuleType("torch")
     torch.float16 = _Dtype("float16")
+    torch.Tensor = Tensor
     next_ptr = iter(range(0x7F10_0000_0000, 1 << 62, 1 << 20))
     pool: list = []
     torch.fresh_pointers = False

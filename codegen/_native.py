@@ -19,7 +19,7 @@ except ImportError as e:        # what tests and `bench/bench_launch.py` report
 
 # the attribute naming a type's DLPack C exchange API (the second: its name before DLPack 1.3)
 EXCHANGE = ("__dlpack_c_exchange_api__", "__c_dlpack_exchange_api__")
-_exporters: dict = {}           # array type -> whether it has an exchange API
+_exporters: dict = {}           # array type -> whether its calls may be repeated from C
 _exact_unit_dims: dict = {}     # torch.Tensor -> whether its exporter reports a unit dim's stride
 _lock = threading.Lock()
 
@@ -34,30 +34,38 @@ def launcher(n_arrays: int, outputs: Sequence[int], fallback: Callable) -> Optio
 
 
 def exportable(values: Sequence) -> bool:
-    """Whether every value is an array of a type with a DLPack C exchange API (an omitted
-    output is not): asked once per launch plan, whose calls the C side may then repeat."""
+    """Whether every value is a torch tensor whose type has a DLPack C exchange API the C side
+    reads (an omitted output is not): asked once per launch plan, whose calls the C side may
+    then repeat. Only torch's: for stream=None the Python path launches on torch's current
+    stream, which only torch's exporter reports alike."""
     for x in values:
         array_type = type(x)
         exports = _exporters.get(array_type)
-        if exports is None:          # asked once per type: a failed attribute lookup is slow
-            exports = _exporters[array_type] = (x is not None and any(
-                hasattr(array_type, name) for name in EXCHANGE))
+        if exports is None:
+            torch = sys.modules.get("torch")
+            tensor = getattr(torch, "Tensor", None)
+            exports = (_module is not None and isinstance(tensor, type)
+                       and issubclass(array_type, tensor)
+                       and _module.has_exchange_api(array_type))
+            with _lock:
+                _exporters[array_type] = exports
         if not exports:
             return False
     return True
 
 
 def remember(native: Any, values: Sequence, stream: Any, pointers: tuple, prepared: Any,
-             via: Any) -> None:
+             via: Any) -> bool:
     """Let `native` repeat `prepared`, the launch the Python path just made of `values` (asked
     with `stream`), for later calls of the same arrays' layout at the same addresses on the
-    same stream."""
+    same stream; False when it cannot (the arrays' export, a unit dim: their plan's calls need
+    not try again)."""
     address = getattr(via, "address", None)           # ctypes' cuLaunchKernelEx (not a stand-in)
     if address is None or not (stream is None or type(stream) is int):
-        return
+        return True                                   # this call's stream or driver, not the plan
     config, function, params, _ = prepared.args
     config = config._obj                       # the CUlaunchConfig (args[0] is its byref)
-    native.remember(values, stream, config.stream or 0, pointers, address,
+    return native.remember(values, stream, config.stream or 0, pointers, address,
                     ctypes.addressof(config), function.value or 0,
                     0 if params is None else params.value, prepared,
                     _unit_dims_exact(type(values[0])))

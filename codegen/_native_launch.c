@@ -71,13 +71,16 @@ typedef struct {
     PyObject *types[TYPES];   /* the array types seen, all exported by `api` */
     int n_types;
     const DLPackExchangeAPI *api;   /* NULL until a launch is remembered */
+    PyObject *api_capsule;    /* holds `api`'s table alive */
     int unit_dims;            /* whether the exporter reports a unit dim's stride as it is */
     int next;                 /* the slot the next new launch takes */
     Py_ssize_t hits, misses;
     Entry entries[ENTRIES];
 } Launcher;
 
-static const DLPackExchangeAPI *exchange_api(PyObject *type) {
+/* The exchange API of an array type, and in *capsule (when not NULL) a new reference to the
+   capsule that holds it; NULL when it has none this file can use. */
+static const DLPackExchangeAPI *exchange_api(PyObject *type, PyObject **capsule_out) {
     static const char *names[] = {"__dlpack_c_exchange_api__", "__c_dlpack_exchange_api__"};
     for (int i = 0; i < 2; i++) {
         PyObject *capsule = PyObject_GetAttrString(type, names[i]);
@@ -87,11 +90,15 @@ static const DLPackExchangeAPI *exchange_api(PyObject *type) {
         const DLPackExchangeAPI *api = NULL;
         if (PyCapsule_IsValid(capsule, "dlpack_exchange_api"))
             api = PyCapsule_GetPointer(capsule, "dlpack_exchange_api");
-        Py_DECREF(capsule);
-        if (api == NULL) { PyErr_Clear(); continue; }
-        if (api->header.version.major == 1 && api->dltensor_from_py_object_no_sync != NULL
-                && api->current_work_stream != NULL)
+        if (api != NULL && api->header.version.major == 1
+                && api->dltensor_from_py_object_no_sync != NULL
+                && api->current_work_stream != NULL) {
+            if (capsule_out != NULL) *capsule_out = capsule;
+            else Py_DECREF(capsule);
             return api;
+        }
+        Py_DECREF(capsule);
+        PyErr_Clear();
     }
     return NULL;
 }
@@ -108,10 +115,18 @@ static int learn_types(Launcher *self, PyObject *values) {
     for (Py_ssize_t i = 0; i < self->n; i++) {
         PyObject *type = (PyObject *)Py_TYPE(PyTuple_GetItem(values, i));
         if (known_type(self, type)) continue;
-        const DLPackExchangeAPI *api = exchange_api(type);
-        if (api == NULL || (self->api != NULL && api != self->api) || self->n_types == TYPES)
+        PyObject *capsule = NULL;
+        const DLPackExchangeAPI *api = exchange_api(type, &capsule);
+        if (api == NULL || (self->api != NULL && api != self->api) || self->n_types == TYPES) {
+            Py_XDECREF(capsule);
             return 0;
-        self->api = api;
+        }
+        if (self->api == NULL) {
+            self->api = api;
+            self->api_capsule = capsule;
+        } else {
+            Py_DECREF(capsule);
+        }
         Py_INCREF(type);
         self->types[self->n_types++] = type;
     }
@@ -216,11 +231,16 @@ static PyObject *Launcher_call(Launcher *self, PyObject *const *args, Py_ssize_t
     return PyObject_CallFunctionObjArgs(self->fallback, args[0], args[1], NULL);
 }
 
+/* Empty the slot first, then free what it held: releasing `keep` may run Python code (a
+   finalizer) that reaches this Launcher, which must then find the slot empty. */
 static void clear_entry(Entry *e) {
-    PyMem_Free(e->key);
-    Py_CLEAR(e->keep);
-    e->key = NULL;
+    int64_t *key = e->key;
+    PyObject *keep = e->keep;
     e->words = 0;
+    e->key = NULL;
+    e->keep = NULL;
+    PyMem_Free(key);
+    Py_XDECREF(keep);
 }
 
 /* remember(values, stream, hstream, pointers, launch, config, function, params, keep, unit_dims):
@@ -258,7 +278,8 @@ static PyObject *Launcher_remember(Launcher *self, PyObject *args) {
     int64_t *held = PyMem_Malloc(words * sizeof(int64_t));
     if (held == NULL) return PyErr_NoMemory();
     memcpy(held, key, words * sizeof(int64_t));
-    clear_entry(e);
+    int64_t *old_key = e->key;            /* replaced first, released after (see clear_entry) */
+    PyObject *old_keep = e->keep;
     Py_INCREF(keep);
     e->key = held;
     e->keep = keep;
@@ -267,6 +288,8 @@ static PyObject *Launcher_remember(Launcher *self, PyObject *args) {
     e->function = (void *)(uintptr_t)function;
     e->params = (void *)(uintptr_t)params;
     e->words = words;
+    PyMem_Free(old_key);
+    Py_XDECREF(old_keep);
     Py_RETURN_TRUE;
 }
 
@@ -311,6 +334,7 @@ static int Launcher_traverse(Launcher *self, visitproc visit, void *arg) {
     Py_VISIT(self->outputs);
     Py_VISIT(self->fallback);
     for (int i = 0; i < self->n_types; i++) Py_VISIT(self->types[i]);
+    Py_VISIT(self->api_capsule);
     for (int i = 0; i < ENTRIES; i++) Py_VISIT(self->entries[i].keep);
     Py_VISIT((PyObject *)Py_TYPE(self));
     return 0;
@@ -322,6 +346,7 @@ static int Launcher_clear(Launcher *self) {
     for (int i = 0; i < self->n_types; i++) Py_CLEAR(self->types[i]);
     self->n_types = 0;
     self->api = NULL;
+    Py_CLEAR(self->api_capsule);
     for (int i = 0; i < ENTRIES; i++) clear_entry(&self->entries[i]);
     return 0;
 }
@@ -367,7 +392,7 @@ static PyType_Spec Launcher_spec = {
 /* exported_strides(x): x's strides as its type's exchange API reports them (None: no API);
    the run time asks once whether a unit dim's stride is reported as it is */
 static PyObject *exported_strides(PyObject *module, PyObject *x) {
-    const DLPackExchangeAPI *api = exchange_api((PyObject *)Py_TYPE(x));
+    const DLPackExchangeAPI *api = exchange_api((PyObject *)Py_TYPE(x), NULL);
     if (api == NULL) Py_RETURN_NONE;
     DLTensor t;
     if (api->dltensor_from_py_object_no_sync(x, &t) != 0) return NULL;
@@ -375,6 +400,11 @@ static PyObject *exported_strides(PyObject *module, PyObject *x) {
     for (int d = 0; out != NULL && d < t.ndim; d++)
         PyTuple_SetItem(out, d, t.strides ? PyLong_FromLongLong(t.strides[d]) : Py_NewRef(Py_None));
     return out;
+}
+
+/* has_exchange_api(type): whether the type's arrays can be read here */
+static PyObject *has_exchange_api(PyObject *module, PyObject *type) {
+    return PyBool_FromLong(exchange_api(type, NULL) != NULL);
 }
 
 static int module_exec(PyObject *module) {
@@ -387,6 +417,8 @@ static int module_exec(PyObject *module) {
 static PyMethodDef module_methods[] = {
     {"exported_strides", exported_strides, METH_O,
      "exported_strides(x): x's strides through its type's DLPack exchange API"},
+    {"has_exchange_api", has_exchange_api, METH_O,
+     "has_exchange_api(type): whether the type has a DLPack exchange API this module reads"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -47,6 +47,7 @@ from ._tensormaps import encode, enums
 from ._torch_ops import register_torch_ops  # noqa: F401
 
 FORMAT = 1
+_OWN = object()                # Kernel.__call__'s `native` default: the kernel's own launcher
 DYN_SMEM_OPT_IN = 48 * 1024    # above this a kernel needs the MAX_DYNAMIC_SHARED_SIZE attribute
 PORTABLE_CLUSTER = 8           # blocks; a larger cluster needs the non-portable attribute
 PLAN_CACHE_SIZE = 64           # argument signatures (shapes, strides, dtypes) kept per kernel
@@ -89,14 +90,16 @@ def _device_facts(d: Any) -> tuple:
 def share_launcher(kernels: Sequence[Kernel], choose_and_call: Any) -> Any:
     """One compiled launcher for a wrapper that chooses among `kernels` (a kernel and its
     aligned and tuned variants, all of one signature): a call it has not seen goes to
-    choose_and_call(values, stream), and whichever kernel launches it hands the launch over (the
-    arrays' signature decides the choice, so a call seen before is one chosen alike). None
-    without a compiled launcher."""
+    choose_and_call(values, stream), which launches the kernel it chose with
+    `kernel(values, stream, native)` and so hands that launch over (the arrays' signature
+    decides the choice, so a call seen before is one chosen alike). The kernels keep no
+    launcher of their own: a call of one of them directly (a torch op's) is not a choice and
+    must not be repeated for the wrapper. None without a compiled launcher."""
     native = None
     if all(k._faults is None for k in kernels):
         native = _native.launcher(len(kernels[0].arguments), kernels[0].outputs, choose_and_call)
     for k in kernels:
-        k._native, k.call = native, (k.__call__ if native is None else native.call)
+        k._native, k.call = None, k.__call__
     return native
 
 
@@ -157,9 +160,10 @@ class Kernel:
             return cls(json.load(f), os.path.dirname(os.path.abspath(path)))
 
     # -- a call ------------------------------------------------------------------------------
-    def __call__(self, values: Sequence, stream: Any = None) -> Any:
+    def __call__(self, values: Sequence, stream: Any = None, native: Any = _OWN) -> Any:
         """Launch on the caller's arrays (None: an omitted output); returns the outputs. The
-        launch made is handed to the compiled launcher, which repeats it for the same call."""
+        launch made is handed to a compiled launcher, which repeats it for the same call: the
+        kernel's own, or `native` (a choice wrapper's, shared by its variants; None: none)."""
         key, pointers = self.intake(values)
         plan = self._plans.get(key)
         if plan is None:
@@ -184,8 +188,11 @@ class Kernel:
                 prepared = self._refused(pointers, plan, hstream, via, ret)
         else:
             prepared = self._launch(pointers, plan, stream if hstream is None else hstream)
-        if plan.exported and self._native is not None and prepared is not None:
-            _native.remember(self._native, values, stream, pointers, prepared, self._via[1])
+        if native is _OWN:
+            native = self._native
+        if plan.exported and native is not None and prepared is not None:
+            plan.exported = _native.remember(native, values, stream, pointers, prepared,
+                                             self._via[1])
         return self._result(values)
 
     def _checked(self, values: Sequence, key: Optional[tuple]) -> tuple:

@@ -204,19 +204,23 @@ aligned = KernelArtifact("copy__aligned", manifest("copy__aligned", 16), "", b"a
 write_package(directory / "apkg", [KernelArtifact("copy", general, "", b"general",
                                                   aligned=aligned)])
 import apkg
+module = sys.modules["apkg.copy"]
 for _ in range(3):
     for n in (64, 40):
-        apkg.copy(Tensor((8, n), {BASE}, half), Tensor((8, n), {BASE + 0x10000}, half))
-module = sys.modules["apkg.copy"]
-said = [module._NATIVE.stats(), module._KERNEL._native is module._ALIGNED._native]
+        a, b = Tensor((8, n), {BASE}, half), Tensor((8, n), {BASE + 0x10000}, half)
+        apkg.copy(a, b)
+        module._KERNEL((a, b), None)     # the general kernel called directly (a torch op's way)
+said = [module._NATIVE.stats(), module._KERNEL._native, module._ALIGNED._native]
 """)
     records = got["records"]
     assert [r["params"] for r in records] == [[BASE, BASE + 0x10000, 8, n]
-                                              for n in (64, 40)] * 3
-    functions = [r["function"] for r in records]
-    assert functions[0::2] == [functions[0]] * 3 and functions[1::2] == [functions[1]] * 3
-    assert functions[0] != functions[1]                  # the variant, then the general kernel
-    assert got["said"] == [{"hits": 4, "misses": 2, "remembered": 2}, True]
+                                              for n in (64, 64, 40, 40)] * 3
+    aligned, general = records[0]["function"], records[1]["function"]
+    assert aligned != general
+    # the wrapper's N = 64 call launches the variant every time, though the general kernel
+    # was launched directly on the same arrays in between; N = 40 is the general kernel's
+    assert [r["function"] for r in records] == [aligned, general, general, general] * 3
+    assert got["said"] == [{"hits": 4, "misses": 2, "remembered": 2}, None, None]
 
 
 def test_subclasses_of_one_exporter_are_launched_from_c_alike():
@@ -254,3 +258,48 @@ def test_only_a_dlpack_1_3_capsule_is_taken_for_an_exchange_api(native):
         half = h._Dtype("float16")
         values = [Other((64, 1024), BASE, half), Other((64, 1024), BASE + 0x100000, half)]
         assert not remembers(native, values)
+
+
+def test_arrays_of_another_framework_take_the_python_path_even_with_an_exchange_api():
+    """For stream=None the Python path launches on torch's current stream, which another
+    exporter's current_work_stream need not report: only torch tensors are repeated from C."""
+    got = run("b5_copy_symM", 3, f"""
+import struct
+streams = [0]
+torch._C._cuda_getCurrentRawStream = lambda device: streams[0]
+
+class XArray(h.CaiArray):
+    def __init__(self, shape, ptr):
+        super().__init__(shape, ptr)
+        self._dl = struct.pack("<QiiiBBH4q", ptr, 2, 0, 2, 2, 16, 1, *shape, shape[1], 1)
+
+XArray.__module__ = "mylib"
+XArray.__dlpack_c_exchange_api__ = h.Tensor.__dlpack_c_exchange_api__
+a, b = XArray((64, 1024), {BASE}), XArray((64, 1024), {BASE + 0x100000})
+for stream in (0, 0, 55, 55):
+    streams[0] = stream                  # torch.cuda.set_stream(...)
+    pkg.b5_copy_symM(a, b)
+""")
+    assert [r["stream"] for r in got["records"]] == [0, 0, 55, 55]
+    assert got["stats"]["hits"] == 0
+
+
+def test_a_finalizer_run_by_a_released_launch_finds_its_slot_empty(native):
+    """Releasing a remembered launch's objects may run Python code that reaches the Launcher
+    (forget, call): the slot is emptied before they are released (a double free otherwise)."""
+    module, h = native
+    values = tuple(tensors(h))
+    launcher = module.Launcher(2, (1,), lambda values, stream: "python path")
+    seen = []
+
+    class Keep:
+        def __del__(self):
+            seen.append((launcher.stats()["remembered"], launcher.call((None, None), None)))
+            launcher.forget()
+
+    pointers = tuple(v._ptr for v in values)
+    for _ in range(2):       # the second replaces the first in its slot, then forget empties it
+        assert launcher.remember(values, None, 0, pointers, 1, 2, 3, 4, Keep(), False)
+    launcher.forget()
+    assert seen == [(1, "python path"), (0, "python path")]
+    assert launcher.stats()["remembered"] == 0
