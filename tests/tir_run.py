@@ -64,9 +64,12 @@ class TooLarge(NotImplementedError):
 def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
                dims: dict[str, int] | None = None, max_threads: int | None = None) -> None:
     """Run the kernel `func` (its tlspec passes done, up to ThreadSync) on `arrays` (every
-    global buffer by name, C-contiguous, written in place): every block, its threads in
-    lockstep between block barriers. `dims`: the values of symbolic dims that no buffer's shape
-    gives. `max_threads`: refuse (TooLarge) a launch of more threads in all."""
+    global buffer by name, written in place; a strided view for an argument with declared
+    strides, whose storage runs from its first element to its last): every block, its threads
+    in lockstep between block barriers. `dims`: the values of symbolic dims that no buffer's
+    shape gives. `max_threads`: refuse (TooLarge) a launch of more threads in all. The dims of
+    shapes and strides are read from the kernel's parameters as declared, not from the views
+    its body makes of them (a pitched tensor's rows view has the pitch for its width)."""
     dims = dims or {}
     referenced = {}
 
@@ -82,20 +85,25 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
                                         (tirx.BufferStore, lambda store: note(store.buffer)),
                                         (TilePrimitiveCall, note_regions)], order="pre")
     env, globals_ = {}, {}
+    scalars = [p for p in func.params if p.name not in arrays]   # symbolic dims passed alone
     for param in func.params:
         if param.name not in arrays:
-            env[param] = dims[param.name]               # a symbolic dim passed on its own
             continue
         array = arrays[param.name]
-        if not array.flags.c_contiguous:
-            raise ValueError(f"'{param.name}' must be C-contiguous (it is written in place)")
         buffer = referenced.get(param.name)
         if buffer is None:
             continue                                    # an argument the kernel never touches
-        globals_[str(buffer.data)] = array.reshape(-1).view(np.uint8)
-        for extent, n in zip(buffer.shape, array.shape):
+        globals_[str(buffer.data)] = _storage(array).view(np.uint8)
+        declared = param if getattr(param, "shape", None) is not None else buffer
+        for extent, n in zip(declared.shape, array.shape):
             if isinstance(extent, tirx.Var):
                 env[extent] = n
+        for stride, s in zip(getattr(declared, "strides", None) or (), array.strides):
+            if isinstance(stride, tirx.Var):
+                env[stride] = s // array.itemsize
+    for param in scalars:           # a dim no array gives (a declared stride gives its own)
+        if param not in env:
+            env[param] = dims[param.name]
     body = func.body
     while isinstance(body, tirx.AttrStmt):
         body = body.body
@@ -119,6 +127,17 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
             local.update({var: t // 32 if scope == 4 else t % 32 for var, scope in per_thread})
             runs.append(Machine(Memory(shared, globals_, cache), local, dims, layouts).run(body))
         _lockstep(runs)
+
+
+def _storage(array: np.ndarray) -> np.ndarray:
+    """The elements of `array` in memory order from its first to its last (gaps included): a
+    1-D view of the same memory."""
+    if array.flags.c_contiguous:
+        return array.reshape(-1)
+    if any(s < 0 or s % array.itemsize for s in array.strides):
+        raise ValueError("a strided argument must have positive strides of whole elements")
+    span = 1 + sum((n - 1) * s // array.itemsize for n, s in zip(array.shape, array.strides))
+    return np.lib.stride_tricks.as_strided(array, (span,), (array.itemsize,))
 
 
 def _lockstep(runs: list) -> None:

@@ -139,3 +139,45 @@ def test_the_ordering_kernels_leave_what_the_interpreter_does(name, dims):
     (kernel,) = validate_paths([str(path)]).kernels
     assert_like_the_interpreter(kernel, dims)
 
+
+
+PITCHED = """
+tlspec: 1
+name: pitched_copy
+target: sm_90a
+dims: {M: symbolic, N: symbolic, LD: symbolic, LE: symbolic}
+buffers:
+  A: {scope: global, shape: [M, N], strides: [LD, 1], dtype: float32, io: in}
+  B: {scope: global, shape: [M, N], strides: [LE, 1], dtype: float32, io: out}
+  S: {scope: shared, shape: [8, 16], dtype: float32}
+launch:
+  grid: {bx: "ceildiv(N, 16)", by: "ceildiv(M, 8)"}
+  threads: 32
+stages:
+  - copy: {src: "A[by*8 : +8, bx*16 : +16]", dst: S, prefer_instruction: sync}
+  - copy: {src: S, dst: "B[by*8 : +8, bx*16 : +16]", prefer_instruction: sync}
+"""
+
+
+@pytest.mark.parametrize("m, n, ld, le", [(9, 19, 23, 21), (8, 16, 16, 40), (3, 5, 5, 6)])
+def test_pitched_tensors_run_with_their_declared_pitch(m, n, ld, le):
+    """Views with declared row strides (tests/tir_run.py binds LD and LE from the kernel's
+    parameters, not from the row views its body makes): the rows copied, every gap of B left
+    poisoned, as the interpreter leaves them."""
+    (kernel,) = validate_text(PITCHED).kernels
+    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
+    rng = np.random.default_rng(7)
+    a_base = rng.integers(1, 2**31, m * ld, dtype=np.uint32).view(np.float32)
+    outputs = []
+    for _ in range(2):                          # the kernel's, then the interpreter's
+        b_base = np.full(m * le, 0x7FBADBAD, np.uint32).view(np.float32)
+        arrays = {"A": np.lib.stride_tricks.as_strided(a_base, (m, n), (4 * ld, 4)),
+                  "B": np.lib.stride_tricks.as_strided(b_base, (m, n), (4 * le, 4))}
+        outputs.append((arrays, b_base))
+    run_kernel(func, outputs[0][0])
+    Program(kernel).run(outputs[1][0])
+    got, want = outputs[0][1].view(np.uint32), outputs[1][1].view(np.uint32)
+    assert np.array_equal(got, want)
+    rows = got.reshape(m, le)
+    assert np.array_equal(rows[:, :n], a_base.view(np.uint32).reshape(m, ld)[:, :n])
+    assert (rows[:, n:] == 0x7FBADBAD).all()
