@@ -2,6 +2,7 @@
 thread index, shared tiles, and the stage each lowered statement came from."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from math import gcd
 
@@ -143,6 +144,12 @@ def uses(node, var: tirx.Var) -> bool:
     tvm_ffi.structural_walk(node, (tirx.Var, lambda v: found.append(v) if v.same_as(var)
                                    else None), order="pre")
     return bool(found)
+
+
+def expr_text(value) -> str:
+    """An index expression as a message shows it: in the spec's syntax (`min(a, b)`, not tvm's
+    `T.min(a, b)`)."""
+    return re.sub(r"\bT\.(min|max)\(", r"\1(", str(value))
 
 
 def dtype_bytes(dtype: str) -> int:

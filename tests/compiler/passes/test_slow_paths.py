@@ -152,3 +152,24 @@ stages:
                         "16-byte ones: the channels of 'img' (C) are not known to be a multiple "
                         "of 8"]
     assert notes(text.replace("C: symbolic", "C: {symbolic: true, multiple_of: 8}")) == []
+
+
+def test_the_reason_is_the_one_for_the_vector_named_and_in_the_specs_syntax():
+    """An int8 copy that stops at min(...): the aligned variant would move 4-byte vectors, so
+    the note says why not 4 (not why not 16), with `min`, not tvm's `T.min`."""
+    text = """
+tlspec: 1
+name: minstop
+target: sm_90a
+dims: {N: symbolic}
+buffers:
+  A: {scope: global, shape: [N], dtype: int8, io: in}
+  B: {scope: global, shape: [N], dtype: int8, io: out}
+launch: {grid: {bx: "ceildiv(N, 100)"}, threads: 32}
+stages:
+  - copy: {src: "A[bx*100 : min(bx*100 + 100, N)]", dst: "B[bx*100 : min(bx*100 + 100, N)]"}
+"""
+    (note,) = notes(text)
+    assert note[:2] == ["/stages/0/copy", "this copy moves 1-byte vectors (1 element), not 4-byte "
+                        "ones: the innermost extent min(N, bx * 100 + 100) - bx * 100 is not a "
+                        "multiple of 4"]

@@ -433,8 +433,9 @@ class _Annotator:
             aligned, _ = self._widest(sides, extents, dtype, func=self.aligned)
             if aligned > limit:
                 self.specializable = True
+                _, why = self._widest(sides, extents, dtype, aligned)   # why not `aligned` here
                 self._note(slow_paths.vector_note(config, pointer.rsplit("/", 1)[-1], limit,
-                                                  dtype_bytes(dtype), aligned, reason))
+                                                  dtype_bytes(dtype), aligned, why))
         if "loop_layout.threads" in config:
             threads = [int(t) for t in config["loop_layout.threads"]]
             if prod(threads) != int(attr(self.func, "tlspec.threads")):

@@ -4,7 +4,7 @@ that could hold both a tensor's last elements and elements past them."""
 from __future__ import annotations
 
 from ...dtypes import MAX_VECTOR_BYTES
-from ..analysis import analyzer_for, base_ranges, divisible
+from ..analysis import analyzer_for, base_ranges, divisible, expr_text
 from .tma_blockers import Side
 
 
@@ -17,7 +17,8 @@ def vector_limit(func, sides: list[Side], inner_extent, elem: int,
     while width > 1:
         problem = None
         if not divisible(func, inner_extent, width):
-            problem = f"the innermost extent {inner_extent} is not a multiple of {width}"
+            problem = f"the innermost extent {expr_text(inner_extent)} is not a multiple of " \
+                      f"{width}"
         for side in sides:
             if side.kind == "fragment" or problem:
                 continue
@@ -28,11 +29,11 @@ def vector_limit(func, sides: list[Side], inner_extent, elem: int,
             elif moved[-1] != len(side.shape) - 1:
                 problem = f"'{side.buffer.name}' is not moved along its contiguous dimension"
             elif not divisible(func, side.starts[-1], width):
-                problem = f"the start {side.starts[-1]} of '{side.buffer.name}' is not a " \
-                          f"multiple of {width}"
+                problem = f"the start {expr_text(side.starts[-1])} of '{side.buffer.name}' " \
+                          f"is not a multiple of {width}"
             elif len(side.shape) > 1 and not divisible(func, side.pitch(), width):
-                problem = f"the rows of '{side.buffer.name}' ({side.pitch()} elements) are " \
-                          f"not a multiple of {width}"
+                problem = f"the rows of '{side.buffer.name}' ({expr_text(side.pitch())} " \
+                          f"elements) are not a multiple of {width}"
             elif side.kind == "global" and may_straddle(func, side, width):
                 problem = f"'{side.buffer.name}' ends after {side.shape[-1]} elements, not a " \
                           f"multiple of {width}, and the region may run past that end (a " \
