@@ -11,6 +11,12 @@ def _ceildiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _truncdiv(a: int, b: int) -> int:
+    """C's a / b: the quotient rounded toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
 def _product(values: Sequence[int]) -> int:
     out = 1
     for v in values:
@@ -26,11 +32,13 @@ _OPS: dict[str, tuple[Callable[[list], int], Optional[int]]] = {
     "//": (lambda a: a[0] // a[1], 2),
     "%": (lambda a: a[0] % a[1], 2),
     "ceildiv": (lambda a: _ceildiv(a[0], a[1]), 2),
+    "truncdiv": (lambda a: _truncdiv(a[0], a[1]), 2),
+    "truncmod": (lambda a: a[0] - a[1] * _truncdiv(a[0], a[1]), 2),
     "min": (min, None),
     "max": (max, None),
     "neg": (lambda a: -a[0], 1),
 }
-_DIVISIONS = ("//", "%", "ceildiv")
+_DIVISIONS = ("//", "%", "ceildiv", "truncdiv", "truncmod")
 
 
 def evaluate(expr: Expr, env: Mapping[str, int]) -> int:
@@ -70,7 +78,7 @@ def render(expr: Expr) -> str:
     if "dim" in expr:
         return expr["dim"]
     op, args = expr["op"], [render(a) for a in expr["args"]]
-    if op in ("ceildiv", "min", "max"):
+    if op in ("ceildiv", "truncdiv", "truncmod", "min", "max"):
         return f"{op}({', '.join(args)})"
     if op == "neg":
         return f"-{args[0]}"

@@ -193,7 +193,10 @@ def test_importing_does_not_touch_cuda(tmp_path):
 @pytest.mark.parametrize("op, args, value", [
     ("+", [7, 3, 2], 12), ("-", [7, 3], 4), ("*", [7, 3, 2], 42), ("//", [7, 2], 3),
     ("//", [-7, 2], -4), ("%", [7, 3], 1), ("ceildiv", [7, 2], 4), ("ceildiv", [8, 2], 4),
-    ("min", [7, 3, 5], 3), ("max", [7, 3, 5], 7), ("neg", [7], -7)])
+    ("min", [7, 3, 5], 3), ("max", [7, 3, 5], 7), ("neg", [7], -7),
+    ("truncdiv", [7, 2], 3), ("truncdiv", [-7, 2], -3), ("truncdiv", [7, -2], -3),
+    ("truncdiv", [-7, -2], 3), ("truncmod", [7, 3], 1), ("truncmod", [-7, 3], -1),
+    ("truncmod", [7, -3], 1), ("truncdiv", [2**62 + 1, 3], (2**62 + 1) // 3)])
 def test_evaluator_ops(pkg, op, args, value):
     rt = pkg.copy_tiles.__globals__["_runtime"]
     assert rt.evaluate({"op": op, "args": args}, {}) == value
@@ -205,7 +208,7 @@ def test_evaluator_dims_nesting_and_errors(pkg):
     assert rt.evaluate(e, {"M": 5, "N": 1}) == 11
     assert rt.render(e) == "((M * 2) + N)"
     for bad in ({"dim": "Q"}, {"op": "**", "args": [2, 3]}, {"op": "-", "args": [1]},
-                {"op": "//", "args": [1, 0]}, "M", True, 1.5):
+                {"op": "//", "args": [1, 0]}, {"op": "truncmod", "args": [1, 0]}, "M", True, 1.5):
         with pytest.raises(ValueError):
             rt.evaluate(bad, {"M": 1})
 

@@ -149,3 +149,36 @@ def test_tensors_named_like_tvmscript_aliases_are_the_kernels_arguments():
     assert [p["argument"] for p in manifest["params"] if p["kind"] == "pointer"] == ["I"]
     assert [m["argument"] for m in manifest["tensormaps"]] == ["T"]
     assert {"kind": "dim", "dim": "Axis", "ctype": "int32"} in manifest["params"]
+
+
+DIVIDED_GRID = """
+tlspec: 1
+name: divided_grid
+target: sm_90a
+dims:
+  M: {symbolic: true, min: 1}
+buffers:
+  A: {scope: global, shape: [M, 128], dtype: float16, io: in}
+  B: {scope: global, shape: [M, 128], dtype: float16, io: out}
+launch:
+  grid: {bx: "(M + 3) // M", by: "(M + 3) % M + 1"}
+  threads: 128
+stages:
+  - copy: {src: "A[bx : +1, :]", dst: "B[bx : +1, :]"}
+"""
+
+
+def test_a_grid_divided_by_a_symbolic_dim_is_in_the_manifest(tmp_path):
+    """tvm turns // and % of operands it proved not negative into C's division (Div, Mod):
+    the manifest keeps them (truncdiv, truncmod); an internal error before (a fuzzer's find)."""
+    (tmp_path / "divided.tlspec.yaml").write_text(DIVIDED_GRID)
+    out = tmp_path / "divided_kernels"
+    module = compile_and_import(out, tmp_path)
+    try:
+        kernel = module.divided_grid.__globals__["_KERNEL"]
+        runtime = module.divided_grid.__globals__["_runtime"]
+        for m in (1, 2, 3, 5, 64):
+            grid = [runtime.evaluate(e, {"M": m}) for e in kernel.grid]
+            assert grid == [(m + 3) // m, (m + 3) % m + 1, 1], m
+    finally:
+        forget(out.name)

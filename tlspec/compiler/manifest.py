@@ -28,8 +28,10 @@ SWIZZLE = {0: "none", 1: "32B", 2: "64B", 3: "128B"}
 INTERLEAVE = {0: "none", 1: "16B", 2: "32B"}
 L2_PROMOTION = {0: "none", 1: "64B", 2: "128B", 3: "256B"}
 OOB_FILL = {0: "none", 1: "nan"}
+# tvm's Div and Mod (C's, toward zero) are what it makes of // and % whose operands it proved
+# not negative: the manifest keeps them as they are
 _BINARY = {tirx.Add: "+", tirx.Sub: "-", tirx.Mul: "*", tirx.FloorDiv: "//", tirx.FloorMod: "%",
-           tirx.Min: "min", tirx.Max: "max"}
+           tirx.Div: "truncdiv", tirx.Mod: "truncmod", tirx.Min: "min", tirx.Max: "max"}
 
 
 class ManifestError(Exception):
