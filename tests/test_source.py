@@ -46,3 +46,39 @@ def test_a_tag_that_agrees_with_its_text_is_read(value):
                                  "parameter, got the string '256'")
     else:
         assert result.ok, result.diagnostics.render_text()
+
+
+@pytest.mark.parametrize("value, message, hint", [
+    ("0256", "'0256' is read by YAML as the octal number 174",
+     "write it without the leading zero (256), or write 174 if the octal number is meant"),
+    ("0_256", "'0_256' is read by YAML as the octal number 174",
+     "write it without the leading zero (256), or write 174 if the octal number is meant"),
+    ("2:08", "'2:08' is read by YAML as the base-60 number 128",
+     "write 128, or quote it if it is meant as text"),
+])
+def test_an_integer_yaml_reads_otherwise_than_it_looks_is_a_located_error(value, message, hint):
+    """YAML 1.1's octal and base-60 integers: 'threads: 0256' was 174 threads (a fuzzer's find);
+    hex, binary and _ separators read as written."""
+    error = only_error(BASE.replace(THREADS, f"threads: {value}"))
+    assert (error.message, error.hint) == (message, hint)
+    assert (error.location.line, error.location.column) == (THREADS_AT, 12)
+
+
+@pytest.mark.parametrize("value", ["256", "0x100", "0b100000000", "2_56", "+256"])
+def test_integers_that_read_as_written_are_taken(value):
+    result = validate_text(BASE.replace(THREADS, f"threads: {value}"), "t.tlspec.yaml")
+    assert result.ok, result.diagnostics.render_text()
+
+
+@pytest.mark.parametrize("around", [("", "---\n"), ("---\n---\n", ""), ("", "...\n"),
+                                    ("---\n", "---\n---\n")])
+def test_empty_documents_around_a_kernel_are_skipped(around):
+    before, after = around
+    result = validate_text(before + BASE + after, "t.tlspec.yaml")
+    assert result.ok and len(result.kernels) == 1, result.diagnostics.render_text()
+
+
+@pytest.mark.parametrize("text", ["---\n", "---\n---\n", "---\n...\n"])
+def test_a_file_of_separators_only_is_an_empty_file(text):
+    error = only_error(text)
+    assert error.message == "empty file: expected at least one kernel document"

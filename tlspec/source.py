@@ -150,6 +150,8 @@ class _Builder:
         if node.tag not in (plain, _YAML_TAG + "str"):
             self.fail(node, pointer, f"'{_abbreviated(node.value)}' is not a valid "
                                      f"{_short_tag(node.tag)} value", _TAG_HINT)
+        if node.tag == _YAML_TAG + "int" and (_OCTAL.match(node.value) or ":" in node.value):
+            self.fail(node, pointer, *_surprising_int(node.value))
         if node.tag == _YAML_TAG + "int" and len(node.value) > MAX_INT_CHARS:
             self.fail(node, pointer, f"integer of {len(node.value)} characters: far outside the "
                                      "64-bit range of spec integers",
@@ -237,14 +239,42 @@ def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
     diags.error(location, message, hint=hint)
 
 
+# YAML 1.1's integers that do not read as they look: a leading zero makes octal (0256 is 174),
+# colons base 60 (2:08 is 128); 0x, 0b and _ separators read as written
+_OCTAL = re.compile(r"[-+]?0[0-7_]+$")
+
+
+def _surprising_int(text: str) -> tuple[str, str]:
+    """(message, hint) for an integer YAML 1.1 reads otherwise than it looks."""
+    value = yaml.safe_load(text)
+    if ":" in text:
+        return (f"'{_abbreviated(text)}' is read by YAML as the base-60 number {value}",
+                f"write {value}, or quote it if it is meant as text")
+    sign = text[:1] if text[:1] in "+-" else ""
+    digits = text.lstrip("+-").lstrip("0_") or "0"
+    return (f"'{_abbreviated(text)}' is read by YAML as the octal number {value}",
+            f"write it without the leading zero ({sign}{digits}), or write {value} if the "
+            "octal number is meant")
+
+
+def _no_kernel(path: str, diags: Diagnostics) -> list[SourceDocument]:
+    diags.error(Location(path), "empty file: expected at least one kernel document",
+                hint="start from an example in specs/ or docs/spec.md")
+    return []
+
+
+def _empty(node) -> bool:
+    """Whether a composed document is empty (PyYAML composes one as a null scalar of no text)."""
+    return node is None or (isinstance(node, yaml.ScalarNode) and node.value == ""
+                            and node.tag == "tag:yaml.org,2002:null")
+
+
 def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
     """Parse every document of a spec file's text; problems go to `diags`."""
     if not text.strip() or all(
         not line.strip() or line.lstrip().startswith("#") for line in yaml_lines(text)
     ):
-        diags.error(Location(path), "empty file: expected at least one kernel document",
-                    hint="start from an example in specs/ or docs/spec.md")
-        return []
+        return _no_kernel(path, diags)
     if not _check_tabs(text, path, diags):
         return []
     documents: list[SourceDocument] = []
@@ -257,8 +287,10 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
         diags.error(Location(path), f"the file nests too deeply (far more than {MAX_DEPTH} levels)",
                     hint="a kernel spec needs a handful of levels")
         return []
+    if all(_empty(node) for node in nodes):        # only separators ('---', '...')
+        return _no_kernel(path, diags)
     for index, node in enumerate(nodes):
-        if node is None:  # an empty document between '---' separators
+        if _empty(node):  # an empty document: before, between or after '---' separators
             continue
         builder = _Builder(path, diags)
         if not isinstance(node, yaml.MappingNode):
