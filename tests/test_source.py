@@ -82,3 +82,15 @@ def test_empty_documents_around_a_kernel_are_skipped(around):
 def test_a_file_of_separators_only_is_an_empty_file(text):
     error = only_error(text)
     assert error.message == "empty file: expected at least one kernel document"
+
+
+@pytest.mark.parametrize("char", ["\x07", "\x0c", "\x1b"])
+def test_a_control_character_is_located_where_it_is(char):
+    """PyYAML's reader reports it by position only (it was shown at 1:1 with PyYAML's own
+    text, a fuzzer's find)."""
+    error = only_error(BASE.replace(THREADS, f"threads: 25{char}6"))
+    assert error.message == (f"the character U+{ord(char):04X} is not allowed in YAML text (a "
+                             "control character)")
+    assert error.hint == ("delete it, or write it as an escape inside double quotes "
+                          f"(\\x{ord(char):02x})")
+    assert (error.location.line, error.location.column) == (THREADS_AT, 14)

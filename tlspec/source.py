@@ -222,7 +222,9 @@ def _check_tabs(text: str, path: str, diags: Diagnostics) -> bool:
     return ok
 
 
-def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
+def _yaml_error(err: yaml.YAMLError, text: str, path: str, diags: Diagnostics) -> None:
+    if isinstance(err, yaml.reader.ReaderError):     # a character YAML does not allow
+        return _character_error(err, text, path, diags)
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
     problem = getattr(err, "problem", None) or str(err)
@@ -237,6 +239,17 @@ def _yaml_error(err: yaml.YAMLError, path: str, diags: Diagnostics) -> None:
     else:
         hint = "check indentation, colons and quoting around this point"
     diags.error(location, message, hint=hint)
+
+
+def _character_error(err: yaml.reader.ReaderError, text: str, path: str,
+                     diags: Diagnostics) -> None:
+    """PyYAML's reader names a character it refuses by its position in the text only."""
+    lines = yaml_lines(text[:err.position])
+    code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "?")
+    diags.error(Location(path, len(lines), len(lines[-1]) + 1),
+                f"the character U+{code:04X} is not allowed in YAML text (a control character)",
+                hint="delete it, or write it as an escape inside double quotes ("
+                     + (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") + ")")
 
 
 # YAML 1.1's integers that do not read as they look: a leading zero makes octal (0256 is 174),
@@ -281,7 +294,7 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as err:
-        _yaml_error(err, path, diags)
+        _yaml_error(err, text, path, diags)
         return []
     except RecursionError:  # PyYAML's composer recurses once per level of nesting
         diags.error(Location(path), f"the file nests too deeply (far more than {MAX_DEPTH} levels)",
