@@ -394,3 +394,33 @@ def test_cli_folder_without_specs_exits_2(tmp_path):
     result = run_cli("validate", str(tmp_path))
     assert_no_traceback(result)
     assert result.returncode == 2
+
+
+def test_a_spec_given_through_a_pipe_is_read(tmp_path):
+    """A path that exists but is no regular file (a FIFO, /dev/stdin, bash's <(...)) is read
+    as a spec file (it was 'does not exist'), its size bounded as it is read."""
+    import os
+    import threading
+    fifo = tmp_path / "spec.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=(BASE,))
+    writer.start()
+    result = validate_paths([str(fifo)])
+    writer.join()
+    assert result.ok and len(result.kernels) == 1, result.diagnostics.render_text()
+    big = tmp_path / "big.fifo"
+    os.mkfifo(big)
+
+    def write_too_much():
+        try:
+            big.write_bytes(b"#" * (MAX_FILE_BYTES + 10))
+        except BrokenPipeError:           # the reader stopped at the limit and closed it
+            pass
+
+    writer = threading.Thread(target=write_too_much)
+    writer.start()
+    result = validate_paths([str(big)])
+    writer.join()
+    (error,) = result.diagnostics.errors
+    assert first_line(error) == (f"{big}:1:1: error: file is more than {MAX_FILE_BYTES} bytes; "
+                                 f"spec files are limited to {MAX_FILE_BYTES} bytes")

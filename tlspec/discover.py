@@ -39,6 +39,8 @@ def discover(paths: Iterable[str], diags: Diagnostics) -> list[tuple[Path, str]]
             if not specs and not unreadable:
                 raise UsageError(f"no *{SPEC_SUFFIX} files under '{given}'")
             found.extend((p, os.path.join(given, str(p.relative_to(path)))) for p in specs)
+        elif path.exists():            # a pipe or device named on purpose: <(...), /dev/stdin
+            found.append((path, given))
         else:
             raise UsageError(f"'{given}' does not exist")
     return found
@@ -63,13 +65,16 @@ def _specs_under(top: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
 def read_file(path: Path, diags: Diagnostics, shown: str) -> bytes | None:
     """The bytes of a spec file; None when it cannot be read or is oversized (a diagnostic)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            diags.error(Location(shown), f"file is {size} bytes; spec files are limited to "
-                                         f"{MAX_FILE_BYTES} bytes",
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)        # bounded: a pipe has no size to ask
+        if len(data) > MAX_FILE_BYTES:
+            size = path.stat().st_size if path.is_file() else 0
+            diags.error(Location(shown), (f"file is {size} bytes" if size else
+                                          f"file is more than {MAX_FILE_BYTES} bytes")
+                        + f"; spec files are limited to {MAX_FILE_BYTES} bytes",
                         hint="split it into several *.tlspec.yaml files")
             return None
-        return path.read_bytes()
+        return data
     except OSError as err:
         diags.error(Location(shown), f"cannot read file: {err.strerror or err}")
         return None
