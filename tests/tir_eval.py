@@ -5,13 +5,15 @@ where (index arithmetic, layouts, swizzles, guards, synchronisation) without a G
 It is written from tirx's and PTX's semantics (loops, stores and loads of possibly vector
 indices, floor division and modulo, bitwise ops), not from any lowering, so a lowering checked
 with it is checked independently of its own index arithmetic. It moves bits: an element is the
-integer of its bytes (sign-extended for signed integer types, whose values index), a cast keeps
-the value, and a store keeps the bits of its type's width. cp.async copies and TMA loads and
-stores complete at once, when issued (a TMA copy lays out the tile as the hardware's swizzle
-does, `tile_offset`, and a load's bytes complete on its mbarrier; TMA gather4 / scatter4 move 4
-table rows); mbarriers count arrivals and bytes per phase. Nodes it does not know (conversions
-between float types, clusters) raise NotImplementedError, so a test never passes by skipping a
-statement. Expressions are compiled to closures once per run (tests/tir_expr.py).
+integer of its bytes (sign-extended for signed integer types, whose values index; a float's
+bits), a cast keeps the value, and a store keeps the bits of its type's width. cp.async copies
+and TMA loads and stores complete at once, when issued (a TMA copy lays out the tile as the
+hardware's swizzle does, `tile_offset`, and a load's bytes complete on its mbarrier; TMA
+gather4 / scatter4 move 4 table rows); mbarriers count arrivals and bytes per phase, named
+barriers (bar.sync id, count) the threads that reach them. Nodes it does not know (clusters,
+conversions CUDA code does not have here) raise NotImplementedError, so a test never passes by
+skipping a statement. Expressions are compiled to closures once per run (tests/tir_expr.py);
+conversions and float arithmetic are CUDA's (tests/tir_float.py).
 
 `Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at
 each block barrier (None) and at each wait on an mbarrier phase not yet complete (the condition
@@ -43,7 +45,10 @@ ELEMENT_STRIDES = "tlspec.element_strides"           # and a strided box's steps
 BARRIERS = "mbarriers"           # the block memory's entry holding its mbarriers
 ROWS_VIEW = "_rows_"             # the prefix of tlspec's view of a swizzled tile's padded rows
 _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit_group",
-           "cp_async_bulk_wait_group", "fence_proxy")
+           "cp_async_bulk_wait_group", "fence_proxy",
+           "setmaxnreg")        # a warp group's register budget: nothing to run on a CPU
+_NAMED_BARRIER = "bar_sync_count"   # bar.sync id, count: a barrier of `count` threads
+NAMED = "named barriers"        # the block memory's entry holding its named barriers
 _CP_ASYNC = re.compile(r"cp_async_c[ag](_src_size)?")       # one cp.async vector
 def _as_list(v):
     return v if isinstance(v, list) else [v]
@@ -67,9 +72,9 @@ class Barrier:
     def __init__(self, count: int):
         self.count, self.pending, self.bytes, self.completed = count, count, 0, 0
 
-    def arrive(self, expect: int = 0) -> None:
+    def arrive(self, expect: int = 0, count: int = 1) -> None:
         self.bytes += expect
-        self.pending -= 1
+        self.pending -= count
         self._settle()
 
     def complete(self, nbytes: int) -> None:
@@ -82,6 +87,24 @@ class Barrier:
         if self.pending == 0 and self.bytes == 0:
             self.completed += 1
             self.pending = self.count
+
+
+class NamedBarrier:
+    """A named barrier (bar.sync id, count): it opens, and a new generation begins, when `count`
+    threads have arrived (warp-specialized consumers synchronise among themselves with one while
+    the producer warp runs on)."""
+
+    def __init__(self):
+        self.arrived, self.generation = 0, 0
+
+    def arrive(self, count: int):
+        """Arrive; the condition to wait for (None: this arrival opened the barrier)."""
+        generation = self.generation
+        self.arrived += 1
+        if self.arrived == count:
+            self.arrived, self.generation = 0, generation + 1
+            return None
+        return lambda: self.generation != generation
 
 
 @dataclass(frozen=True)
@@ -263,8 +286,10 @@ class Machine:
             self.memory.barriers[self._place(call.args[0])] = Barrier(numbers[0])
         elif op == "mbarrier_arrive_expect_tx":
             self._barrier(call.args[0]).arrive(expect=numbers[0])
-        elif op == "mbarrier_arrive" and not numbers:
+        elif op == "mbarrier_arrive_nocount":       # PTX: an omitted count is 1
             self._barrier(call.args[0]).arrive()
+        elif op == "mbarrier_arrive" and len(numbers) <= 1:
+            self._barrier(call.args[0]).arrive(count=numbers[0] if numbers else 1)
         else:
             raise NotImplementedError(f"{op} {numbers}")
 
@@ -385,6 +410,15 @@ class Machine:
                 yield
             elif isinstance(call, Call) and op_name(call) in _NO_OPS:
                 pass
+            elif isinstance(call, Call) and op_name(call) == _NAMED_BARRIER:
+                number, count = self.value(call.args[0]), self.value(call.args[1])
+                if number == 0:     # barrier 0 is __syncthreads' own
+                    raise NotImplementedError(f"bar.sync 0 of {count} threads")
+                barrier = self.memory.block.setdefault(NAMED, {}).setdefault(
+                    number, NamedBarrier())
+                wait = barrier.arrive(count)
+                if wait is not None:
+                    yield wait
             elif isinstance(call, Call) and _CP_ASYNC.fullmatch(op_name(call)):
                 self._cp_async(call)
             elif isinstance(call, Call) and op_name(call) in ("ld", "ld_vec"):

@@ -1,15 +1,19 @@
 """The expressions of lowered tirx code as Python closures, for tests/tir_eval.py: each node
 compiled once per run (walking tvm's nodes at every evaluation was most of the evaluator's
 time) into a function of the Machine evaluating it, with tirx's semantics: integers, floor
-division and modulo, bitwise ops, lanes of vectors as lists, loads through the Machine; a cast
-between integer types and a reinterpretation keep the low bits (sign-extended for a signed
-type); a conversion involving a float type and any node not known here raise
-NotImplementedError when evaluated."""
+division and modulo, bitwise ops, lanes of vectors as lists, loads through the Machine, Let
+bindings; a cast between integer types and a reinterpretation keep the low bits (sign-extended
+for a signed type); a conversion involving a float type, float arithmetic and comparisons and
+float constants as CUDA computes them (tests/tir_float.py, on a float's bits); any node not
+known here raises NotImplementedError when evaluated."""
 from __future__ import annotations
 
-import numpy as np
+import re
+
 from tvm import tirx
 from tvm.ir.expr import Call, TensorLoad
+
+import tir_float
 
 BINARY = {
     tirx.Add: lambda a, b: a + b, tirx.Sub: lambda a, b: a - b, tirx.Mul: lambda a, b: a * b,
@@ -27,7 +31,6 @@ BINARY = {
 CALLS = {"bitwise_xor": lambda a, b: a ^ b, "bitwise_and": lambda a, b: a & b,
          "bitwise_or": lambda a, b: a | b, "shift_left": lambda a, b: a << b,
          "shift_right": lambda a, b: a >> b}
-FLOATS = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
 
 
 def lanewise(op, *args):
@@ -52,7 +55,10 @@ def _compile(e, cache: dict):
         value = int(e.value)
         return lambda m: value
     if t is tirx.FloatImm:
-        value = float_bits(float(e.value), str(e.ty))
+        try:
+            value = tir_float.constant(float(e.value), str(e.ty))
+        except NotImplementedError as error:
+            return _unknown(str(error))
         return lambda m: value
     if t is tirx.Var:
         handle, name = e.__chandle__(), e.name
@@ -64,8 +70,12 @@ def _compile(e, cache: dict):
                 return m.dims[name]
             raise KeyError(f"variable {name} has no value")
         return var
-    if t in BINARY:
-        op, a, b = BINARY[t], compiled(e.a, cache), compiled(e.b, cache)
+    if t in BINARY or t is tirx.Div:
+        try:        # a float operation on bits; integer ones (the index arithmetic) as Python's
+            op = tir_float.binary(e) if _is_float(e.a.ty) else _wrapping(BINARY[t], e.ty)
+        except (NotImplementedError, KeyError) as error:
+            return _unknown(f"{error}: {e}")
+        a, b = compiled(e.a, cache), compiled(e.b, cache)
 
         def binary(m):
             x, y = a(m), b(m)
@@ -78,12 +88,25 @@ def _compile(e, cache: dict):
         cond, yes, no = (compiled(x, cache) for x in (e.condition, e.true_value, e.false_value))
         return lambda m: yes(m) if cond(m) else no(m)
     if t is tirx.Cast:
-        to, frm = str(e.ty).split("x")[0], str(e.value.ty).split("x")[0]
-        if to.startswith(("float", "bfloat")) or frm.startswith(("float", "bfloat")):
-            return compiled(e.value, cache) if to == frm else \
-                _unknown(f"a conversion {frm} -> {to}: {e}")
-        value, wrap = compiled(e.value, cache), _integer(to)     # C's integer conversion
-        return lambda m: lanewise(wrap, value(m))
+        to, frm = _element(e.ty), _element(e.value.ty)
+        value = compiled(e.value, cache)
+        if to == frm:
+            return value
+        if _is_float(to) or _is_float(frm):
+            try:
+                convert = tir_float.conversion(frm, to)
+            except NotImplementedError as error:
+                return _unknown(f"{error}: {e}")
+        else:
+            convert = _integer(to)                      # C's integer conversion
+        return lambda m: lanewise(convert, value(m))
+    if t is tirx.Let:                           # `var` bound to `value` in `body`
+        handle, value, body = e.var.__chandle__(), compiled(e.value, cache), compiled(e.body, cache)
+
+        def let(m):
+            m.env[handle] = value(m)
+            return body(m)
+        return let
     if t is tirx.Ramp:
         base, stride, lanes = compiled(e.base, cache), compiled(e.stride, cache), int(e.lanes)
 
@@ -99,7 +122,7 @@ def _compile(e, cache: dict):
         return lambda m: m.load(buffer, [index(m) for index in indices])
     name = op_name(e) if t is Call else None
     if name in CALLS:
-        op, args = CALLS[name], [compiled(a, cache) for a in e.args]
+        op, args = _wrapping(CALLS[name], e.ty), [compiled(a, cache) for a in e.args]
         return lambda m: lanewise(op, *[arg(m) for arg in args])
     if name == "reinterpret":                 # the same bits as another type
         value, wrap = compiled(e.args[0], cache), _integer(str(e.ty).split("x")[0])
@@ -124,6 +147,25 @@ def _integer(dtype: str):
     return lambda v: v & mask
 
 
+def _wrapping(op, dtype):
+    """`op`, its result kept to the bits of an unsigned `dtype` (C's unsigned arithmetic wraps:
+    float8 rounding adds a bias meant to overflow a uint32); other types' results unchanged
+    (signed overflow is undefined in C, and the index arithmetic does not overflow)."""
+    if not str(dtype).startswith("uint"):
+        return op
+    mask = (1 << int(_element(dtype)[len("uint"):])) - 1
+    return lambda a, b: op(a, b) & mask
+
+
+def _element(dtype) -> str:
+    """The element type of a (vector) dtype: float16x4 -> float16."""
+    return re.sub(r"x\d+$", "", str(dtype))
+
+
+def _is_float(dtype) -> bool:
+    return str(dtype).startswith(("float", "bfloat"))
+
+
 def _unknown(what: str):
     """A node the evaluator does not run: an error when it is evaluated."""
     def unknown(m):
@@ -133,10 +175,3 @@ def _unknown(what: str):
 
 def op_name(call) -> str:
     return str(call.op.name).rsplit(".", 1)[-1]
-
-
-def float_bits(value: float, dtype: str) -> int:
-    if dtype not in FLOATS:
-        raise NotImplementedError(f"a {dtype} constant")
-    array = np.array([value], FLOATS[dtype])
-    return int(array.view(f"<u{array.itemsize}")[0])

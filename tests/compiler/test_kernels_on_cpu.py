@@ -4,7 +4,8 @@ matrix's transposes (tests/gpu/matrix/transpose.tlspec.yaml, both forms; B and C
 transposed, each on one partial tile), specs/gather4_blackwell's TMA gather4 / scatter4 kernels
 (sm_100a, which no GPU here runs) against the interpreter, indices outside the table and
 positions past the index tensor's end included, and the kernels of specs/ against the
-interpreter. The GPU tests run the compiled kernels
+interpreter, converting copies between pairs of dtypes (CUDA's conversions, tests/tir_float.py)
+and warp-specialized pipelines (tests/gpu/async). The GPU tests run the compiled kernels
 (tests/gpu); this keeps the lowering of every commit checked where no GPU is."""
 import os
 import sys
@@ -181,3 +182,116 @@ def test_pitched_tensors_run_with_their_declared_pitch(m, n, ld, le):
     rows = got.reshape(m, le)
     assert np.array_equal(rows[:, :n], a_base.view(np.uint32).reshape(m, ld)[:, :n])
     assert (rows[:, n:] == 0x7FBADBAD).all()
+
+
+CONVERTING = """
+tlspec: 1
+name: converting_copy
+target: {target}
+dims: {{M: symbolic, N: {{symbolic: true, multiple_of: 4}}}}
+buffers:
+  A: {{scope: global, shape: [M, N], dtype: {src}, io: in}}
+  S: {{scope: shared, shape: [8, 32], dtype: {mid}}}
+  B: {{scope: global, shape: [M, N], dtype: {dst}, io: out}}
+launch:
+  grid: {{bx: "ceildiv(N, 32)", by: "ceildiv(M, 8)"}}
+  threads: 64
+stages:
+  - copy: {{src: "A[by*8 : +8, bx*32 : +32]", dst: S}}
+  - copy: {{src: S, dst: "B[by*8 : +8, bx*32 : +32]"}}
+"""
+UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32}
+# bits worth converting in each source type: zeros, infinities, NaNs of both signs and other
+# payloads, subnormals, the largest finite values and the ties around the destinations' limits
+SPECIAL = {
+    "float32": [0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001,
+                0x7F800001, 0x00000001, 0x807FFFFF, 0x7F7FFFFF, 0xFF7FFFFF,
+                0x477FF000, 0x477FEFFF, 0xC77FF000,                 # float16: the tie to inf
+                0x33000000, 0x33000001, 0x387FE000,                 # float16 subnormals
+                0x3F808000, 0x3F818000, 0x7F7F8000, 0x7F7F7FFF,     # bfloat16 ties
+                0x43E80000, 0x43E7FFFF, 0x47700000, 0x476FFFFF,     # float8 ties at 464, 61440
+                0x4F000000, 0xCF000001, 0x3FC00000, 0xBFC00000, 0x42FF0000, 0xC3010000],
+    "float16": [0x0000, 0x8000, 0x7C00, 0xFC00, 0x7C01, 0xFE00, 0x7FFF, 0x0001, 0x83FF,
+                0x7BFF, 0xFBFF, 0x5F40, 0x5F3F, 0x7B80, 0x3C01, 0x57F0],
+    "bfloat16": [0x0000, 0x8000, 0x7F80, 0xFF80, 0x7F81, 0xFFC0, 0x7FFF, 0x0001, 0x807F,
+                 0x7F7F, 0xFF7F, 0x43E8, 0x4770, 0x3F81, 0x4F00, 0xCF01],
+    "int32": [0, -1, 2**31 - 1, -2**31, 16777217, 16777219, -16777217, 65520, 65519, 127, -129],
+}
+
+
+def conversion_inputs(src: str, shape: tuple[int, int], seed: int) -> np.ndarray:
+    """Bits of `src` for a (rows, 32 * k) array: every pattern of an 8-bit type, else SPECIAL's,
+    values of ordinary magnitudes and random bits."""
+    rng = np.random.default_rng(seed)
+    size = {"float32": 4, "int32": 4, "float16": 2, "bfloat16": 2}.get(src, 1)
+    count = shape[0] * shape[1]
+    if size == 1:
+        return (np.arange(count) % 256).astype(np.uint8).reshape(shape)
+    special = np.array(SPECIAL[src], np.int64).astype(UNSIGNED[size])
+    if src == "int32":
+        ordinary = rng.integers(-300, 300, count).astype(np.int32).view(np.uint32)
+    else:                     # normal values around 1 and past the narrow types' ranges
+        numbers = rng.standard_normal(count) * rng.choice([1e-6, 1, 100, 1e5], count)
+        ordinary = numbers.astype(np.float32).view(np.uint32)
+        if size == 2:         # float32 -> the top half for bfloat16, a float16 otherwise
+            with np.errstate(over="ignore"):
+                ordinary = ((ordinary >> 16).astype(np.uint16) if src == "bfloat16"
+                            else numbers.astype(np.float16).view(np.uint16))
+    bits = rng.integers(0, 2**(8 * size), count, dtype=np.uint64).astype(UNSIGNED[size])
+    bits[: count // 2] = ordinary[: count // 2]
+    bits[: len(special)] = special
+    return bits.reshape(shape)
+
+
+@pytest.mark.parametrize("src, dst, target", [
+    ("float32", "bfloat16", "sm_90a"), ("bfloat16", "float32", "sm_90a"),
+    ("float32", "float16", "sm_90a"), ("float16", "float32", "sm_90a"),
+    ("float16", "bfloat16", "sm_90a"), ("bfloat16", "float16", "sm_80"),
+    ("int32", "float16", "sm_90a"), ("int32", "bfloat16", "sm_90a"),
+    ("int8", "bfloat16", "sm_80"), ("int8", "float32", "sm_90a"),
+    ("float32", "int8", "sm_90a"), ("float16", "int32", "sm_90a"),
+    ("bfloat16", "int8", "sm_90a"), ("int32", "int8", "sm_90a"), ("int8", "int32", "sm_90a"),
+    ("float8_e4m3", "float32", "sm_90a"), ("float8_e5m2", "float16", "sm_90a"),
+    ("float8_e4m3", "bfloat16", "sm_80"), ("float8_e4m3", "float8_e5m2", "sm_90a"),
+    ("float8_e5m2", "int8", "sm_90a"), ("int8", "float8_e4m3", "sm_90a"),
+    ("float32", "float8_e4m3", "sm_90a"), ("float32", "float8_e5m2", "sm_90a"),
+    ("bfloat16", "float8_e5m2", "sm_80"), ("float16", "float8_e4m3", "sm_90a")],
+    ids=lambda x: x)
+@pytest.mark.parametrize("where", ["load", "store"])
+def test_converting_copies_leave_what_the_interpreter_does(src, dst, target, where):
+    """A copy converting between dtypes, global -> shared (`load`: the tile holds dst) or shared
+    -> global (`store`: it holds src), run on the CPU with CUDA's conversions
+    (tests/tir_float.py) against the interpreter's (tlspec/interpret/convert.py), bit for bit:
+    every 8-bit pattern, the special values of each type (NaNs, infinities, subnormals, ties at
+    the narrow types' limits), ordinary values and random bits; M and N ragged."""
+    mid = dst if where == "load" else src
+    (kernel,) = validate_text(CONVERTING.format(src=src, dst=dst, mid=mid, target=target)).kernels
+    func = run_through(build_tile_ir(kernel), "ThreadSync", kernel.target.name)["main"]
+    m, n = 16, 60                                    # 8-bit sources: all 256 patterns, and more
+    size = {"float32": 4, "int32": 4, "float16": 2, "bfloat16": 2}.get(dst, 1)
+    arrays = {"A": conversion_inputs(src, (m, n), seed=len(src + dst)),
+              "B": np.full((m, n), 0x5A5A5A5A & ((1 << 8 * size) - 1), UNSIGNED[size])}
+    expected = {name: array.copy() for name, array in arrays.items()}
+    Program(kernel).run(expected)
+    run_kernel(func, arrays, {"M": m, "N": n})
+    differ = np.flatnonzero(arrays["B"] != expected["B"])
+    assert not differ.size, [(hex(int(arrays["A"].flat[i])), hex(int(arrays["B"].flat[i])),
+                              hex(int(expected["B"].flat[i]))) for i in differ[:8]]
+
+
+WARP_SPECIALIZED = ROOT / "tests" / "gpu" / "async" / "warp_specialized.tlspec.yaml"
+
+
+@pytest.mark.parametrize("name, dims", [
+    ("ws_s2_f16", {"M": 40, "N": 136}), ("ws_s3_bf16", {"M": 33, "N": 200}),
+    ("ws_maybe_empty_f16", {"M": 20, "N": 56}), ("ws_maybe_empty_f16", {"M": 20, "N": 200}),
+    ("ws_warp_producer_f32", {"M": 20, "N": 44}), ("ws_registers_f16", {"M": 256, "N": 72}),
+    ("ws_nested_f16", {"M": 48, "N": 136}), ("ws_sync_threads_f32", {"M": 20, "N": 36}),
+    ("ws_transpose_f16", {"M": 72, "N": 136})])
+def test_warp_specialized_pipelines_leave_what_the_interpreter_does(name, dims):
+    """tests/gpu/async/warp_specialized's kernels (a producer warp issuing TMA loads, consumers
+    handing slots back through empty mbarriers, named barriers among the consumers, setmaxnreg),
+    run on the CPU: every thread in lockstep, each waiting on its mbarrier phases and named
+    barriers, against the interpreter. Ragged sizes, and loops run zero to several times."""
+    (kernel,) = [k for k in validate_paths([str(WARP_SPECIALIZED)]).kernels if k.name == name]
+    assert_like_the_interpreter(kernel, dims)
