@@ -94,3 +94,21 @@ def test_a_control_character_is_located_where_it_is(char):
     assert error.hint == ("delete it, or write it as an escape inside double quotes "
                           f"(\\x{ord(char):02x})")
     assert (error.location.line, error.location.column) == (THREADS_AT, 14)
+
+
+def test_messages_quote_long_values_and_many_keys_cut_short():
+    """A 2000-key mapping as the version, a stage of 2000 keys: one error of 27 KB and 2001
+    errors of 650 KB before (a fuzzer's find); now values are cut at 60 characters, a list of
+    keys at 8, and unknown keys past the 8th are one error."""
+    version = "tlspec: {" + ", ".join(f"k{i}: {i}" for i in range(2000)) + "}\n"
+    error = only_error(BASE.replace("tlspec: 1\n", version))
+    assert error.message == ('unsupported language version {"k0": 0, "k1": 1, "k2": 2, "k3": 3, '
+                             '"k4": 4, "k5": 5, "k6":...; this tlspec reads version 1')
+    stage = "  - {" + ", ".join(f"k{i}: {i}" for i in range(2000)) + "}\n"
+    text = BASE.split("stages:\n", 1)[0] + "stages:\n" + stage
+    errors = validate_text(text, "t.tlspec.yaml").diagnostics.errors
+    messages = [e.message for e in errors]
+    assert messages[0] == ("a stage has exactly one key, the stage kind; this one has 2000: 'k0', "
+                           "'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7' and 1992 more")
+    assert len(errors) == 10 and len(validate_text(text, "t").diagnostics.render_text()) < 4000
+    assert "1992 more unknown keys in " in "\n".join(messages)

@@ -77,6 +77,25 @@ def _pointer(path: Iterable[Any]) -> str:
     return pointer
 
 
+MAX_LISTED = 8          # keys a message names before it says how many more
+MAX_SHOWN = 60          # characters of a value a message shows
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def _json(value: Any) -> str:
+    """A value as JSON, cut short: a message quotes what was written, not all of it."""
+    return _cut(json.dumps(value))
+
+
+def _listed(keys: list) -> str:
+    """'a', 'b', ... and N more."""
+    shown = ", ".join(f"'{_cut(str(k))}'" for k in keys[:MAX_LISTED])
+    return shown + (f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else "")
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -85,7 +104,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {_number(value)}"
     if isinstance(value, str):
-        return f"the string '{value}'"
+        return f"the string '{_cut(value)}'"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -162,9 +181,13 @@ class _Translator:
     def on_additionalProperties(self, error, path):
         allowed = list(error.schema.get("properties", {}))
         patterns = error.schema.get("patternProperties", {})
-        for key in error.instance:
-            if key in allowed or any(re.search(pattern, key) for pattern in patterns):
-                continue
+        unknown = [key for key in error.instance
+                   if key not in allowed and not any(re.search(p, key) for p in patterns)]
+        if len(unknown) > MAX_LISTED:       # each reported, then one line for the rest
+            self.report(path, f"{len(unknown) - MAX_LISTED} more unknown keys in "
+                              f"{_context(path) if path else 'the document'}: "
+                              + _listed(unknown[MAX_LISTED:]), key=unknown[MAX_LISTED])
+        for key in unknown[:MAX_LISTED]:
             if len(path) >= 2 and path[-2] == "stages":
                 self.report(path, f"unknown stage kind '{key}'{did_you_mean(key, allowed)}",
                             "stage kinds: " + ", ".join(allowed), key=key)
@@ -203,10 +226,10 @@ class _Translator:
 
     def on_const(self, error, path):
         if path == ["tlspec"]:
-            self.report(path, f"unsupported language version {json.dumps(error.instance)}; this tlspec "
+            self.report(path, f"unsupported language version {_json(error.instance)}; this tlspec "
                               "reads version 1", "write 'tlspec: 1'")
         else:
-            self.report(path, f"{_field(path)} must be {json.dumps(error.validator_value)}, "
+            self.report(path, f"{_field(path)} must be {_json(error.validator_value)}, "
                               f"got {_describe(error.instance)}")
 
     def on_type(self, error, path):
@@ -258,7 +281,7 @@ class _Translator:
                               f"entr{'y' if error.validator_value == 1 else 'ies'}")
 
     def on_maxProperties(self, error, path):
-        keys = ", ".join(f"'{k}'" for k in error.instance)
+        keys = _listed(list(error.instance))
         if len(path) >= 2 and path[-2] == "stages":
             self.report(path, f"a stage has exactly one key, the stage kind; this one has "
                               f"{len(error.instance)}: {keys}",
