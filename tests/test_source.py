@@ -112,3 +112,19 @@ def test_messages_quote_long_values_and_many_keys_cut_short():
                            "'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7' and 1992 more")
     assert len(errors) == 10 and len(validate_text(text, "t").diagnostics.render_text()) < 4000
     assert "1992 more unknown keys in " in "\n".join(messages)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("name: copy_tiles\n", None),
+    ("name: k\u200b\n", "'k<U+200B>' is not a valid name"),
+    ("name: k\u00a0x\n", "'k<U+00A0>x' is not a valid name"),
+])
+def test_a_name_with_a_character_one_cannot_see_names_its_code_point(text, shown):
+    """A zero-width space printed as itself made 'k' look valid in the message (a fuzzer's
+    find); such characters are shown as <U+XXXX>."""
+    result = validate_text(BASE.replace("name: copy_tiles\n", text), "t.tlspec.yaml")
+    if shown is None:
+        assert result.ok
+    else:
+        (error,) = result.diagnostics.errors
+        assert error.message == shown

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 from .limits import fits_int64, int_text
+from .names import visible
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 64
@@ -127,7 +128,7 @@ def tokenize(text: str) -> list[Token]:
         else:
             symbol = next((s for s in _SYMBOLS if text.startswith(s, pos)), None)
             if symbol is None:
-                raise ExprError(f"unexpected character {text[pos]!r}", pos)
+                raise ExprError(f"unexpected character {visible(text[pos])!r}", pos)
             if symbol in _UNSUPPORTED:
                 message, hint = _UNSUPPORTED[symbol]
                 raise ExprError(message, pos, hint)

@@ -10,6 +10,7 @@ start with '_' (_runtime.py, __init__.py, _KERNEL), as do the compiler's own buf
 from __future__ import annotations
 
 import keyword
+import unicodedata
 
 C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern
 float for goto if inline int long register restrict return short signed sizeof static struct
@@ -21,6 +22,15 @@ RESERVED = C_KEYWORDS | frozenset(keyword.kwlist) | frozenset(
      "register_torch_ops"})      # a compiled package's own function
 
 PYTHON_NAME = "an identifier, not a keyword, not starting with '_'"
+# characters a terminal shows as nothing or as part of their neighbour: controls, format
+# characters (zero-width space, joiners), combining marks, spaces other than ' '
+_UNSEEN = ("Cc", "Cf", "Co", "Cn", "Mn", "Me", "Zs", "Zl", "Zp")
+
+
+def visible(text: str) -> str:
+    """`text` as a message quotes it, each character one could not see written as <U+XXXX>."""
+    return "".join(f"<U+{ord(c):04X}>" if c != " " and unicodedata.category(c) in _UNSEEN
+                   else c for c in text)
 
 
 def python_name_problem(name: object) -> str | None:

@@ -18,6 +18,7 @@ import jsonschema
 from .diagnostics import Diagnostics
 from .im2col import WINDOW_OPTIONS
 from .limits import int_text
+from .names import visible
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
 from .tune.params import CHOICE_OPTIONS, ENUM_OPTIONS
@@ -262,7 +263,7 @@ class _Translator:
     def on_pattern(self, error, path):
         if "propertyNames" in error.schema_path:
             # A mapping key failed: the error's instance is the key itself; point at it.
-            name = str(error.instance)
+            name = visible(str(error.instance))
             if _split_by_flow_comma(name):
                 self.report(path, f"'{name}' is not a valid name in {_field(path)}: a comma "
                                   "split the value before it", FLOW_COMMA_HINT, key=name)
@@ -270,7 +271,7 @@ class _Translator:
                 self.report(path, f"'{name}' is not a valid name in {_field(path)}", NAME_HINT,
                             key=name)
         else:
-            self.report(path, f"'{error.instance}' is not a valid name", NAME_HINT)
+            self.report(path, f"'{visible(str(error.instance))}' is not a valid name", NAME_HINT)
 
     def on_minProperties(self, error, path):
         if len(path) >= 2 and path[-2] == "stages":
