@@ -101,7 +101,8 @@ def test_messages_quote_long_values_and_many_keys_cut_short():
     errors of 650 KB before (a fuzzer's find); now values are cut at 60 characters, a list of
     keys at 8, and unknown keys past the 8th are one error."""
     version = "tlspec: {" + ", ".join(f"k{i}: {i}" for i in range(2000)) + "}\n"
-    error = only_error(BASE.replace("tlspec: 1\n", version))
+    errors = validate_text(BASE.replace("tlspec: 1\n", version), "t").diagnostics.errors
+    (error,) = [e for e in errors if "version" in e.message]
     assert error.message == ('unsupported language version {"k0": 0, "k1": 1, "k2": 2, "k3": 3, '
                              '"k4": 4, "k5": 5, "k6":...; this tlspec reads version 1')
     stage = "  - {" + ", ".join(f"k{i}: {i}" for i in range(2000)) + "}\n"
@@ -128,3 +129,11 @@ def test_a_name_with_a_character_one_cannot_see_names_its_code_point(text, shown
     else:
         (error,) = result.diagnostics.errors
         assert error.message == shown
+
+
+def test_the_version_is_the_integer_1_not_the_number_1_0():
+    """JSON Schema's const 1 also matches 1.0 (a fuzzer's find), where every other integer of a
+    spec refuses a float: the version is typed an integer too."""
+    error = only_error(BASE.replace("tlspec: 1\n", "tlspec: 1.0\n"))
+    assert error.message == "'tlspec' must be an integer, got the number 1.0"
+    assert error.pointer == "/tlspec"
