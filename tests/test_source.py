@@ -137,3 +137,13 @@ def test_the_version_is_the_integer_1_not_the_number_1_0():
     error = only_error(BASE.replace("tlspec: 1\n", "tlspec: 1.0\n"))
     assert error.message == "'tlspec' must be an integer, got the number 1.0"
     assert error.pointer == "/tlspec"
+
+
+def test_a_tab_between_a_colon_and_its_value_is_named():
+    """Tabs in indentation had their message; one after a key's colon got PyYAML's 'found
+    character '\\t' that cannot start any token' (a fuzzer's find)."""
+    error = only_error(BASE.replace(THREADS, "threads:\t256"))
+    assert error.message == ("tab character: YAML separates a key's colon from its value, and "
+                             "any two tokens, with spaces only")
+    assert error.hint == "replace the tab with a space"
+    assert (error.location.line, error.location.column) == (THREADS_AT, 11)

@@ -233,7 +233,11 @@ def _yaml_error(err: yaml.YAMLError, text: str, path: str, diags: Diagnostics) -
     if context and opened and (opened.line, opened.column) != (mark.line, mark.column):
         context += f" that starts at line {opened.line + 1}, column {opened.column + 1}"
     message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
-    if "flow" in (context or ""):
+    if "'\\t'" in problem:                       # PyYAML's words for a tab between tokens
+        message = "tab character: YAML separates a key's colon from its value, and any two " \
+                  "tokens, with spaces only"
+        hint = "replace the tab with a space"
+    elif "flow" in (context or ""):
         hint = ("inside { } and [ ], quote regions and expressions that contain brackets or "
                 "commas, e.g. {src: \"A[0 : 64, 0 : 64]\", dst: A_s}; and close every { and [")
     else:
