@@ -147,3 +147,10 @@ def test_a_tab_between_a_colon_and_its_value_is_named():
                              "any two tokens, with spaces only")
     assert error.hint == "replace the tab with a space"
     assert (error.location.line, error.location.column) == (THREADS_AT, 11)
+
+
+def test_a_quoted_boolean_is_told_to_lose_its_quotes():
+    text = BASE.replace("dst: A_s}", 'dst: A_s, disable_tma: "true"}', 1)
+    error = only_error(text)
+    assert error.message == "'disable_tma' must be true or false, got the string 'true'"
+    assert error.hint == "write true without quotes: quoted, YAML reads it as text"

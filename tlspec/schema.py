@@ -97,6 +97,16 @@ def _listed(keys: list) -> str:
     return shown + (f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else "")
 
 
+def _unquote_hint(value: Any, types: Any) -> str | None:
+    """For a quoted true, false or integer where one is expected: write it without quotes."""
+    types = types if isinstance(types, list) else [types]
+    text = value.strip() if isinstance(value, str) else None
+    if text in ("true", "false") and "boolean" in types or \
+            text is not None and re.fullmatch(r"[-+]?[0-9]+", text) and "integer" in types:
+        return f"write {text} without quotes: quoted, YAML reads it as text"
+    return None
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -241,7 +251,7 @@ class _Translator:
             hint = ("a parameter's candidates are all integers ('TILE: [64, 128]') or all "
                     "instruction choices ('LOAD: [tma, sync]')")
         else:
-            hint = None
+            hint = _unquote_hint(error.instance, error.validator_value)
         self.report(path, f"{_field(path)} must be {expected}, got {_describe(error.instance)}", hint)
 
     def on_minimum(self, error, path):
