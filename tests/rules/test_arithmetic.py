@@ -107,3 +107,11 @@ def test_int_text_never_prints_a_huge_integer():
     assert int_text(12345) == "12345"
     assert int_text(-(10**30)) == "-10000000... (31 digits)"
     assert int_text(2**100_000) == "a 100001-bit integer"
+
+
+def test_a_loop_that_never_runs_says_how_to_fix_it():
+    (error,) = validate_text(LOOPED.replace("extent: 4", "extent: 0"), "k.tlspec.yaml") \
+        .diagnostics.errors
+    assert error.message == "for loop runs 0 times; the extent must be positive"
+    assert error.hint == ("this loop never runs for any size the dims allow: give it an extent "
+                          "that is at least 1 for some sizes, or remove it")

@@ -237,7 +237,9 @@ def check_loop(ctx: Context, stage: Stage, scope: Scope) -> None:
     value = ctx.bounds(extent, scope) if extent is not None else None
     if value is not None and value[1] < 1:
         ctx.error(stage.pointer + "/extent", f"{stage.kind} loop runs {value[1]} times; the "
-                                             "extent must be positive")
+                                             "extent must be positive",
+                  "this loop never runs for any size the dims allow: give it an extent that "
+                  "is at least 1 for some sizes, or remove it")
     num_stages = stage.options.get("num_stages")
     if num_stages and value is not None and value[0] == value[1] and num_stages > value[0]:
         ctx.error(stage.pointer + "/num_stages", f"pipeline of {num_stages} stages over a loop of "
