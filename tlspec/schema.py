@@ -17,7 +17,7 @@ import jsonschema
 
 from .diagnostics import Diagnostics
 from .im2col import WINDOW_OPTIONS
-from .limits import int_text
+from .limits import MAX_SIZE, int_text
 from .names import visible
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
@@ -259,8 +259,10 @@ class _Translator:
                           f"got {_number(error.instance)}")
 
     def on_maximum(self, error, path):
+        hint = ("sizes are at most 2**62, so that every offset and sum of sizes fits in 64 bits"
+                if error.validator_value == MAX_SIZE else None)
         self.report(path, f"{_field(path)} must be at most {int_text(error.validator_value)}, "
-                          f"got {_number(error.instance)}")
+                          f"got {_number(error.instance)}", hint)
 
     def on_multipleOf(self, error, path):
         hint = "threads run in warps of 32" if path[-1:] == ["threads"] else None

@@ -115,3 +115,11 @@ def test_a_loop_that_never_runs_says_how_to_fix_it():
     assert error.message == "for loop runs 0 times; the extent must be positive"
     assert error.hint == ("this loop never runs for any size the dims allow: give it an extent "
                           "that is at least 1 for some sizes, or remove it")
+
+
+def test_a_size_past_the_limit_says_why_sizes_are_bounded():
+    (error,) = validate_text(BASE.replace("  M: 16384", f"  M: {2**63 - 1}"), "k.tlspec.yaml") \
+        .diagnostics.errors
+    assert error.message == "dim 'M' must be at most 2**62, got 2**63 - 1"
+    assert error.hint == "sizes are at most 2**62, so that every offset and sum of sizes fits " \
+                         "in 64 bits"
