@@ -83,7 +83,7 @@ def _define(torch: Any, namespace: str, kernel: Kernel, out_variant: bool) -> An
     name = f"{namespace}::{kernel.name}" + ("_out" if out_variant else "")
     if out_variant:
         def run(*args: Any) -> None:
-            kernel(args, None)
+            kernel.call(args, None)          # the compiled launcher's, when the kernel has one
 
         def fake(*args: Any) -> None:
             check_arguments(kernel, args, placement=False)
@@ -91,7 +91,7 @@ def _define(torch: Any, namespace: str, kernel: Kernel, out_variant: bool) -> An
         pick = _picker(kernel)
 
         def run(*args: Any) -> Any:
-            return pick(kernel(_values(kernel, args), None))
+            return pick(kernel.call(_values(kernel, args), None))
 
         def fake(*args: Any) -> Any:
             outs = _fake_outputs(torch, kernel, _values(kernel, args))
