@@ -86,3 +86,15 @@ def test_the_current_stream_is_the_one_launched_on():
         side.synchronize()
         assert_same(b, fresh)
     assert launcher(kernels.ti_copy).stats()["hits"] >= before + 2
+
+
+def test_an_out_ops_repeated_calls_launch_from_c():
+    ops = kernels.register_torch_ops("tlspec_native")
+    a, b = random((128, 256)), guarded((128, 256))
+    before = launcher(kernels.ti_copy).stats()["hits"]
+    for _ in range(5):
+        bits(b).fill_(POISON[torch.float16])
+        ops.ti_copy_out(a, b)
+        torch.cuda.synchronize()
+        assert_same(b, a)
+    assert launcher(kernels.ti_copy).stats()["hits"] >= before + 4
