@@ -295,3 +295,37 @@ def test_warp_specialized_pipelines_leave_what_the_interpreter_does(name, dims):
     barriers, against the interpreter. Ragged sizes, and loops run zero to several times."""
     (kernel,) = [k for k in validate_paths([str(WARP_SPECIALIZED)]).kernels if k.name == name]
     assert_like_the_interpreter(kernel, dims)
+
+
+PIPELINED_CONVERSION = """
+tlspec: 1
+name: pipelined_conversion
+target: {target}
+dims:
+  M: symbolic
+  N: {{symbolic: true, multiple_of: 8}}
+buffers:
+  A:   {{scope: global, shape: [M, N], dtype: float32, io: in}}
+  B:   {{scope: global, shape: [M, N], dtype: float32, io: out}}
+  A_s: {{scope: shared, shape: [2, 16, 64], dtype: bfloat16}}
+launch:
+  grid: {{bx: "ceildiv(M, 16)"}}
+  threads: 128
+stages:
+  - pipeline:
+      var: k
+      extent: ceildiv(N, 64)
+      num_stages: 2
+      stages:
+        - copy: {{src: "A[bx*16 : +16, k*64 : +64]", dst: "A_s[k % 2, :, :]"}}
+        - copy: {{src: "A_s[k % 2, :, :]", dst: "B[bx*16 : +16, k*64 : +64]"}}
+"""
+
+
+@pytest.mark.parametrize("target", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("dims", [{"M": 16, "N": 64}, {"M": 19, "N": 200}])
+def test_a_converting_load_in_a_pipeline_converts(target, dims):
+    """float32 into a bfloat16 slot in a pipeline loop: it was made a cp.async, which moved the
+    float32 bits into the slot unconverted (every element of B wrong; a bug hunt's find)."""
+    (kernel,) = validate_text(PIPELINED_CONVERSION.format(target=target)).kernels
+    assert_like_the_interpreter(kernel, dims)

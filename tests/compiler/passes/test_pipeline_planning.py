@@ -194,3 +194,22 @@ def test_a_block_to_block_copy_in_the_body_runs_as_written():
                   'dst_block: (bx + 1) % 2}', STORE]
     assert plans(loop_lines(body), cluster="[2]")[0]["why"].startswith(
         SERIAL + "the body holds a block-to-block copy_cluster (dst_block)")
+
+
+def test_a_converting_load_is_not_issued_ahead_as_a_cp_async():
+    """cp.async moves bits: a copy from float16 into a float32 slot that PipelinePlanning made a
+    cp.async load left the raw bits in the slot (every element wrong; a bug hunt's find). It
+    stays a SIMT copy of the body."""
+    tiles = {"A_s": ((3, 64, 64), "padded")}
+    load = f'- copy: {{src: "A[{REGION}]", dst: "A_s[k % 3, :, :]"}}'
+    text = copy_kernel(tiles, loop_lines([load, STORE]))
+    assert plans(loop_lines([load, STORE]), tiles)[0]["loads"] == [0]     # the same, unconverted
+    converting = text.replace("shared, shape: [3, 64, 64], dtype: float16",
+                              "shared.dyn, shape: [3, 64, 64], dtype: float32")
+    func = run_through(tile_ir(converting), "PipelinePlanning")["main"]
+    loops = []
+    tvm_ffi.structural_walk(func.body, (tirx.For, loops.append), order="pre")
+    (plan,) = [loop.annotations[PLAN_ATTR] for loop in loops if PLAN_ATTR in loop.annotations]
+    assert [int(i) for i in plan["loads"]] == []
+    assert str(plan["why"]).endswith("(the copy /stages/0/pipeline/stages/0/copy converts "
+                                     "float16 to float32, and TMA and cp.async move bits)")

@@ -183,7 +183,7 @@ def refused(stages, threads=128) -> StageError:
 
 @pytest.mark.parametrize("stages, threads, reason", [
     (ws_loop([BODY[0].replace('"}', '", prefer_instruction: cp_async}'), BODY[1]]), 128,
-     "a load of the loop is a cp.async copy"),
+     "its load /stages/0/pipeline/stages/0/copy is not a TMA copy: "),
     (["- copy: {src: 'A[bx*64 : +64, 0 : +64]', dst: 'A_s[0, :, :]'}", *ws_loop()], 128,
      "a stage outside the loop touches 'A_s'"),
     (ws_loop(), 1024, "launch.threads (1024) leaves no room for a producer warp"),

@@ -480,6 +480,9 @@ class _Lowerer:
     def _cp_async(self, call, config, wait: bool):
         """A cp.async copy; a `copy` waits for its own group, an `async_copy` does not."""
         self.explicit_cp_async |= not wait
+        if call.args[0].source.dtype != call.args[1].source.dtype:     # bits, not values
+            raise RuntimeError(f"a cp.async copy of {call.args[1].source.dtype} into "
+                               f"{call.args[0].source.dtype}: cp.async cannot convert")
         dst, src = (self._operand(a, steps=ops.steps_of(call, i))
                     for i, a in enumerate(call.args[:2]))
         return lower_cp_async(dst, src, config["tlspec.vector"], config.get("tlspec.threads"),

@@ -82,6 +82,7 @@ def _is_load(call) -> bool:
         return True
     return ("eviction_policy" not in config and "prefer_instruction" not in config
             and ops.FILL not in config      # cp.async reads zeros outside a tensor
+            and dst.source.dtype == src.source.dtype     # cp.async moves bits: no conversion
             and config["tlspec.vector"] * dtype_bytes(dst.source.dtype) in ACCESS_BYTES)
 
 
@@ -123,11 +124,18 @@ def plan(loop: tirx.For) -> dict:
                       "the load of its own iteration)")
     if not loads:
         filled = [ops.config_of(c)[ops.STAGE] for c in stmts if ops.FILL in ops.config_of(c)]
+        converting = [c for c in stmts if ops.kind_of(c) == "copy"
+                      and c.args[0].source.dtype != c.args[1].source.dtype
+                      and scope_kind(c.args[1].source) == "global"]
         return serial(f"no copy into a shared tile by TMA or cp.async (or cp.async-sized "
                       f"vectors) writes a slot 'k % s' with s >= num_stages ({stages}) of its "
                       "tile's first dimension" + (f" (the fill of {filled[0]} is not zero, "
                                                   "and TMA and cp.async read zeros outside a "
-                                                  "tensor)" if filled else ""))
+                                                  "tensor)" if filled else "")
+                      + (f" (the copy {ops.config_of(converting[0])[ops.STAGE]} converts "
+                         f"{converting[0].args[1].source.dtype} to "
+                         f"{converting[0].args[0].source.dtype}, and TMA and cp.async move bits)"
+                         if converting and not filled else ""))
     for i, call in enumerate(stmts):
         for region in call.args:
             name = getattr(getattr(region, "source", None), "name", None)

@@ -120,8 +120,12 @@ class _Chooser:
             return ("the kernel is launched in clusters (their barriers take every thread; "
                     "the producer warp leaves early)")
         stmts = body_stmts(loop)
-        if any(ops.config_of(stmts[i]).get("tlspec.instruction") != "tma" for i in loads):
-            return "a load of the loop is a cp.async copy; the producer warp issues TMA loads only"
+        simt = [ops.config_of(stmts[i]) for i in loads
+                if ops.config_of(stmts[i]).get("tlspec.instruction") != "tma"]
+        if simt:
+            why = str(simt[0].get("tlspec.why", ""))
+            return (f"its load {simt[0][ops.STAGE]} is not a TMA copy"
+                    + (f": {why}" if why else "") + "; the producer warp issues TMA loads only")
         if self.threads + 32 > MAX_THREADS:
             return f"launch.threads ({self.threads}) leaves no room for a producer warp " \
                    f"({MAX_THREADS} threads at most)"
