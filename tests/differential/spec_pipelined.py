@@ -2,7 +2,9 @@
 copies, maybe inside `for` loops. Each route loads its tile into slot `k % s` of a multi-slot
 shared tile (s >= num_stages, sometimes more, and sometimes more slots declared than the modulus)
 and its consumers read the same slot: a store to global memory (SIMT or TMA), a hop through a
-register fragment, a transpose into another tile, a copy into another tile. Trip counts are
+register fragment, a transpose into another tile, a copy into another tile. Some routes load
+converting into a slot of another dtype (a SIMT copy: cp.async and TMA move bits) and store
+converting back. Trip counts are
 constant or symbolic, `ceildiv` (partial last tiles) or floor division (0 iterations when the
 dim is smaller than a tile).
 
@@ -24,6 +26,7 @@ from spec_tiled import (Tiling, copy_stage, route, slot_aligned, through_fragmen
 NUM_STAGES = {1: 1, 2: 3, 3: 3, 4: 2}
 SERIAL = {None: 12, "other_slot": 2, "overwrite": 2, "sync": 1}
 CONSUMERS = {"store": 5, "fragment": 2, "transpose": 2, "shared": 1}
+CONVERT = 0.12        # a route whose load converts into its slot (and whose store converts back)
 
 
 def _trip_count(b: SpecBuilder, t: Tiling, var: str, extent: str) -> tuple[str, int | None]:
@@ -48,16 +51,18 @@ class _Body:
         self.serial = b.pick(SERIAL)
         self.stmts: list[dict] = []
 
-    def slot_tile(self, shape: list[int]) -> tuple[str, int, str] | None:
-        """(buffer, slots in the modulus, region of slot `var % slots`) of a new tile."""
+    def slot_tile(self, shape: list[int], dtype: str | None = None) -> tuple[str, int, str] | None:
+        """(buffer, slots in the modulus, region of slot `var % slots`) of a new tile (of the
+        tiling's dtype unless `dtype`)."""
         b = self.b
+        dtype = dtype or self.t.dtype
         slots = self.stages + b.pick({0: 4, 1: 1, 2: 1})
         if self.serial == "other_slot":
             slots = max(slots, 2)
         declared = [slots + (1 if b.chance(0.15) else 0)] + shape
-        if not b.fits(declared, self.t.dtype):
+        if not b.fits(declared, dtype):
             return None
-        name = b.shared_tile(declared, self.t.dtype, tma=b.chance(0.5))
+        name = b.shared_tile(declared, dtype, tma=b.chance(0.5))
         return name, slots, self.region(name, f"{self.var} % {slots}", len(shape))
 
     @staticmethod
@@ -66,6 +71,8 @@ class _Body:
 
     def route(self) -> None:
         b, t = self.b, self.t
+        if self.serial is None and b.chance(CONVERT) and self.converting_route():
+            return
         transposing = len(t.axes) >= 2 and b.chance(0.3)
         shape = tile_shape(b, t, keep_last=2 if transposing else 1)
         made = self.slot_tile(shape)
@@ -89,6 +96,29 @@ class _Body:
             self.stmts.append(self.load(t.region(src), region, legal, tma_ok))
             self.consume(region, shape, legal, tma_ok, transposing)
             self.serial = None
+
+    def converting_route(self) -> bool:
+        """A load that converts into its slot (float32 into bfloat16, ...): a SIMT copy, which
+        the planner must not issue ahead as a cp.async (cp.async moves bits), then a store
+        that converts back. False when no slot tile fits."""
+        b, t = self.b, self.t
+        slot_dtype = b.converted(t.dtype)
+        shape = tile_shape(b, t)
+        made = self.slot_tile(shape, slot_dtype)
+        if made is None:
+            return False
+        region = made[2]
+        legal = b.legal_width(t.dtype, t.tile[-1], t.sizes[-1] if len(t.axes) > 1 else None)
+        src = b.global_buffer("A", t.sizes, t.dtype, "in")
+        out = t.region(b.global_buffer("B", t.sizes, t.dtype, "out"))
+        self.stmts.append({"copy": {"src": t.region(src), "dst": region}} if b.chance(0.6) else
+                          copy_stage(b, t.dtype, t.region(src), region, kind="g2s",
+                                     src_rank=len(t.axes), src_inner=t.tile[-1], legal=legal,
+                                     dst_dtype=slot_dtype))   # mostly plain: as a load would be
+        self.stmts.append(copy_stage(b, slot_dtype, region, out, kind="s2g",
+                                     src_rank=len(shape), src_inner=shape[-1], legal=legal,
+                                     dst_dtype=t.dtype))
+        return True
 
     def load(self, src: str, dst: str, legal: int, tma_ok: bool) -> dict:
         """A load into a slot: mostly one the planner can issue ahead (TMA, cp.async, or the
