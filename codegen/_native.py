@@ -17,10 +17,8 @@ try:
 except ImportError as e:        # what tests and `bench/bench_launch.py` report
     _module, REASON = None, f"the compiled launcher cannot be imported ({e})"
 
-# the attribute naming a type's DLPack C exchange API (the second: its name before DLPack 1.3)
-EXCHANGE = ("__dlpack_c_exchange_api__", "__c_dlpack_exchange_api__")
 _exporters: dict = {}           # array type -> whether its calls may be repeated from C
-_exact_unit_dims: dict = {}     # torch.Tensor -> whether its exporter reports a unit dim's stride
+_exact_unit_dims: list = []     # [whether torch's exporter reports a unit dim's stride], once
 _lock = threading.Lock()
 
 
@@ -68,24 +66,20 @@ def remember(native: Any, values: Sequence, stream: Any, pointers: tuple, prepar
     return native.remember(values, stream, config.stream or 0, pointers, address,
                     ctypes.addressof(config), function.value or 0,
                     0 if params is None else params.value, prepared,
-                    _unit_dims_exact(type(values[0])))
+                    unit_dims_exact())
 
 
-def _unit_dims_exact(array_type: type) -> bool:
-    """Whether the DLPack exporter of array_type reports the stride of a dim of extent 1 as it
-    is (torch's is asked once, with a tensor (1, 2) of strides (7, 1)): where it normalises it,
-    two arrays that differ only there would look alike, so the C side leaves arrays with a unit
-    dim to the Python path. Other exporters are not asked: no."""
-    torch = sys.modules.get("torch")
-    tensor = getattr(torch, "Tensor", None)
-    if not (isinstance(tensor, type) and issubclass(array_type, tensor)):
-        return False
-    known = _exact_unit_dims.get(tensor)
-    if known is None:
+def unit_dims_exact() -> bool:
+    """Whether torch's DLPack exporter (the only one remembered: `exportable`) reports the
+    stride of a dim of extent 1 as it is, asked once with a tensor (1, 2) of strides (7, 1):
+    where it normalises it, two arrays that differ only there would look alike, so the C side
+    leaves arrays with a unit dim to the Python path."""
+    if not _exact_unit_dims:
+        torch = sys.modules.get("torch")
         try:
             known = _module.exported_strides(torch.empty_strided((1, 2), (7, 1))) == (7, 1)
-        except Exception:       # noqa: BLE001  (any failure: the conservative answer)
+        except Exception:       # noqa: BLE001  (any failure, a stand-in torch's included: no)
             known = False
         with _lock:
-            _exact_unit_dims[tensor] = known
-    return known
+            _exact_unit_dims[:] = [known]
+    return _exact_unit_dims[0]
