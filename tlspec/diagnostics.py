@@ -127,3 +127,8 @@ class Diagnostics:
             **summary,
         }
         return json.dumps(payload, indent=2)
+
+
+def abbreviated(text: str, limit: int = 40) -> str:
+    """`text` as a message quotes it: at most `limit` characters, then '...'."""
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import jsonschema
 
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, abbreviated
 from .im2col import WINDOW_OPTIONS
 from .limits import MAX_SIZE, int_text
 from .names import visible
@@ -82,18 +82,14 @@ MAX_LISTED = 8          # keys a message names before it says how many more
 MAX_SHOWN = 60          # characters of a value a message shows
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
-
-
 def _json(value: Any) -> str:
     """A value as JSON, cut short: a message quotes what was written, not all of it."""
-    return _cut(json.dumps(value))
+    return abbreviated(json.dumps(value), MAX_SHOWN)
 
 
 def _listed(keys: list) -> str:
     """'a', 'b', ... and N more."""
-    shown = ", ".join(f"'{_cut(str(k))}'" for k in keys[:MAX_LISTED])
+    shown = ", ".join(f"'{abbreviated(str(k), MAX_SHOWN)}'" for k in keys[:MAX_LISTED])
     return shown + (f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else "")
 
 
@@ -115,7 +111,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {_number(value)}"
     if isinstance(value, str):
-        return f"the string '{_cut(value)}'"
+        return f"the string '{abbreviated(value, MAX_SHOWN)}'"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

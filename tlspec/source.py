@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import Diagnostics, Location
+from .diagnostics import Diagnostics, Location, abbreviated
 from .limits import MAX_INT_CHARS
 
 # A spec is a few KB. The bound keeps validation of the densest file that passes it to about
@@ -69,10 +69,6 @@ _TAG_HINT = ("spec files hold plain strings, integers, booleans, lists and mappi
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
-
-
-def _abbreviated(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Unusable(Exception):
@@ -147,7 +143,7 @@ class _Builder:
         # constructors read the text as their tag asks and fail in their own ways otherwise.
         plain = self.constructor.resolve(yaml.ScalarNode, node.value, (True, False))
         if node.tag not in (plain, _YAML_TAG + "str"):
-            self.fail(node, pointer, f"'{_abbreviated(node.value)}' is not a valid "
+            self.fail(node, pointer, f"'{abbreviated(node.value)}' is not a valid "
                                      f"{_short_tag(node.tag)} value", _TAG_HINT)
         if node.tag == _YAML_TAG + "int" and (_OCTAL.match(node.value) or ":" in node.value):
             self.fail(node, pointer, *_surprising_int(node.value))
@@ -160,7 +156,7 @@ class _Builder:
         except yaml.YAMLError as err:  # e.g. a date that is not one (2024-13-45)
             problem = getattr(err, "problem", None) or str(err)
         except ValueError as err:      # text the resolver took for a number: '0b_', '._'
-            problem = f"'{_abbreviated(node.value)}' is not a number ({err})"
+            problem = f"'{abbreviated(node.value)}' is not a number ({err})"
         self.fail(node, pointer, f"unsupported YAML value: {problem}",
                   "quote the value to make it a string")
 
@@ -264,11 +260,11 @@ def _surprising_int(text: str) -> tuple[str, str]:
     """(message, hint) for an integer YAML 1.1 reads otherwise than it looks."""
     value = yaml.safe_load(text)
     if ":" in text:
-        return (f"'{_abbreviated(text)}' is read by YAML as the base-60 number {value}",
+        return (f"'{abbreviated(text)}' is read by YAML as the base-60 number {value}",
                 f"write {value}, or quote it if it is meant as text")
     sign = text[:1] if text[:1] in "+-" else ""
     digits = text.lstrip("+-").lstrip("0_") or "0"
-    return (f"'{_abbreviated(text)}' is read by YAML as the octal number {value}",
+    return (f"'{abbreviated(text)}' is read by YAML as the octal number {value}",
             f"write it without the leading zero ({sign}{digits}), or write {value} if the "
             "octal number is meant")
 
