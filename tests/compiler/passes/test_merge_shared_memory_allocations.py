@@ -7,7 +7,8 @@ refused by LayoutInference although the language allows them), and rows of 192 b
 (before: 192, so the swizzle of the last row's 128-byte line could reach past the tile).
 
 The mbarriers are numbered: the slots of the spec's barrier arrays first, then one for each TMA
-load of a `copy`."""
+load of a `copy`. A pool past the target's shared memory per block (what the compiler adds
+counted: validation sees only the spec's tiles and barriers) is refused at the spec's buffers."""
 import pytest
 
 pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
@@ -19,6 +20,8 @@ from tvm.tirx.layout import ComposeLayout
 
 from tlspec.compiler import ops
 from tlspec.compiler.analysis import dtype_bytes, tile_calls
+from tlspec.compiler.errors import take_stage_error
+from tlspec.validate import validate_text
 
 
 def kernel(shape, layout, dtype="float16", instruction="tma"):
@@ -126,3 +129,67 @@ def test_mbarriers_without_tiles_are_declared_after_the_thread_indices():
     top = func.body.body.seq
     kinds = [type(s).__name__ for s in top]
     assert kinds[:6] == ["ScopeIdDefStmt"] * 4 + ["AllocBuffer", "DeclBuffer"], kinds
+
+
+def full_tile(rows, load="tma"):
+    """A float32 tile of `rows` x 256 in dynamic shared memory (227 rows: 232448 bytes, all that
+    an sm_90a block may have), loaded by `load` and stored by a SIMT loop."""
+    return f"""
+tlspec: 1
+name: full
+target: sm_90a
+dims: {{M: 2270, N: 256}}
+buffers:
+  A: {{scope: global, shape: [M, N], dtype: float32, io: in}}
+  B: {{scope: global, shape: [M, N], dtype: float32, io: out}}
+  A_s: {{scope: shared.dyn, shape: [{rows}, 256], dtype: float32}}
+launch:
+  grid: {{bx: "ceildiv(M, {rows})"}}
+  threads: 128
+stages:
+  - copy: {{src: "A[bx*{rows} : +{rows}, :]", dst: A_s, prefer_instruction: {load}}}
+  - copy: {{src: A_s, dst: "B[bx*{rows} : +{rows}, :]", prefer_instruction: sync}}
+"""
+
+
+def test_a_pool_past_the_targets_shared_memory_is_refused_at_the_buffers():
+    """Validation counts the spec's tiles (232448 bytes: sm_90a's 227 KB exactly), not the
+    mbarrier the compiler adds for the TMA load: the pool came to 232464 bytes, a kernel that
+    compiled but whose every launch the driver refuses (cuFuncSetAttribute's
+    MAX_DYNAMIC_SHARED_SIZE_BYTES above the device's opt-in limit)."""
+    assert validate_text(full_tile(227)).ok
+    with pytest.raises(Exception) as raised:
+        merged(full_tile(227))
+    error = take_stage_error(raised.value)
+    assert error is not None and error.pointer == "/buffers", raised.value
+    assert error.message == (
+        "the kernel's shared memory comes to 232464 bytes once compiled (the tiles 232448 bytes, "
+        "1 mbarrier for the TMA loads 8 bytes, rounded up to 16 bytes); sm_90a allows 227 KB "
+        "(232448 bytes) per block, so no launch would be accepted")
+    assert error.hint.startswith("free at least 16 bytes: ")
+
+
+@pytest.mark.parametrize("rows, load, pool", [(227, "sync", 232448), (226, "tma", 231440)])
+def test_a_pool_within_the_targets_shared_memory_compiles(rows, load, pool):
+    """The same tile loaded without TMA (no mbarrier), or a row smaller with it, fits."""
+    func, _ = merged(full_tile(rows, load))
+    assert int(func.attrs["tlspec.shared_bytes"]) == pool
+
+
+def test_the_barrier_rings_of_a_pipeline_count_in_the_pool():
+    """A pipeline of plain copies gets a ring of mbarriers that the spec does not declare."""
+    text = full_tile(227).replace("shape: [227, 256]", "shape: [2, 227, 128]").split("stages:")[0]
+    text += """stages:
+  - pipeline:
+      var: k
+      extent: 2
+      num_stages: 2
+      stages:
+        - copy: {src: "A[bx*227 : +227, k*128 : +128]", dst: "A_s[k % 2, :, :]"}
+        - copy: {src: "A_s[k % 2, :, :]", dst: "B[bx*227 : +227, k*128 : +128]"}
+"""
+    with pytest.raises(Exception) as raised:
+        merged(text)
+    error = take_stage_error(raised.value)
+    assert error is not None and error.pointer == "/buffers", raised.value
+    assert "2 mbarriers of the barrier arrays and pipeline loops 16 bytes" in error.message

@@ -24,6 +24,13 @@ to it (at no cost when there is no static data, the usual case: tlspec allocates
 driver checks the result in the cubin (`cuda_compile.dynamic_shared_offset`): a kernel whose
 pool would start misaligned is an internal compiler error, never a wrong swizzle at run time.
 
+The pool must fit the target's shared memory per block (`Target.max_shared_bytes`, what a block
+may opt in to): validation checks the tiles and barrier arrays the spec declares, but the pool
+also holds what the compiler adds (an mbarrier for each TMA load, the pipelined loops' barrier
+rings, the round-up to 16 bytes), so a spec whose tiles fill the budget exactly would compile into
+a kernel that no launch accepts (cuFuncSetAttribute refuses its dynamic shared memory). Such a
+pool is refused here, located at the spec's buffers.
+
 tlspec places tiles before lowering (TileLang merges after it) because the lowered loops address
 tiles by physical offset.
 """
@@ -35,7 +42,9 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import attr, dtype_bytes, flat_view_name, rows_view_name, scope_kind, tile_name
+from ..analysis import (attr, dtype_bytes, flat_view_name, rows_view_name, scope_kind, target_of,
+                        tile_name)
+from ..errors import StageError
 from ..layouts import TileLayout
 from ..lower.common import const
 
@@ -72,6 +81,7 @@ class MergeSharedMemoryAllocations:
             offset += layout.size * layout.elem_bytes
         mbar_offset = _align(offset, 8)
         total = _align(mbar_offset + 8 * mbarriers, 16)
+        _check_budget(func, offset, mbarriers, total)
         alignment = max([layout.alignment for _, layout, _ in placed], default=16)
         pool = tirx.decl_buffer((total,), "uint8", name=POOL, scope="shared.dyn",
                                 data_alignment=max(alignment, 64))
@@ -101,6 +111,29 @@ class MergeSharedMemoryAllocations:
         body = _replace_allocations(body, declarations)
         return (func.with_body(body).with_attr("tlspec.shared_bytes", total)
                 .with_attr("tlspec.shared_alignment", alignment))
+
+
+def _check_budget(func, tiles: int, mbarriers: int, total: int) -> None:
+    """StageError at the spec's buffers when the pool (`total` bytes: the tiles' `tiles` bytes,
+    alignment included, then `mbarriers` mbarriers) is more than a block of the target may use."""
+    target = target_of(func)
+    if total <= target.max_shared_bytes:
+        return
+    declared = sum(int(b[1]) for b in attr(func, "tlspec.barriers", {}).values())
+    added = mbarriers - declared
+    parts = [f"the tiles {tiles} bytes"]
+    if declared:
+        parts.append(f"{declared} mbarrier{'s' * (declared > 1)} of the barrier arrays and "
+                     f"pipeline loops {8 * declared} bytes")
+    if added:
+        parts.append(f"{added} mbarrier{'s' * (added > 1)} for the TMA loads {8 * added} bytes")
+    raise StageError(
+        "/buffers", f"the kernel's shared memory comes to {total} bytes once compiled "
+        f"({', '.join(parts)}, rounded up to 16 bytes); {target.name} allows "
+        f"{target.max_shared_kb} KB ({target.max_shared_bytes} bytes) per block, so no launch "
+        "would be accepted",
+        f"free at least {total - target.max_shared_bytes} bytes: use smaller tiles or fewer "
+        "pipeline buffers (each TMA load of a copy takes an 8-byte mbarrier beside the tiles)")
 
 
 def _number_mbarriers(func):
