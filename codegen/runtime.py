@@ -316,11 +316,33 @@ class Kernel:
         if loaded is None:
             loaded = self._functions[int(ctx)] = self._load(d)
         if smem > loaded.smem_limit:
+            self._check_shared_limit(d, loaded.function, smem)
             attribute = d.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
             check(d, d.cuFuncSetAttribute(loaded.function, attribute, smem),
                    f"cuFuncSetAttribute({self.entry}, MAX_DYNAMIC_SHARED_SIZE_BYTES={smem})")
             loaded.smem_limit = smem
         return loaded.function
+
+    def _check_shared_limit(self, d: Any, function: Any, smem: int) -> None:
+        """RuntimeError naming the kernel, its need and the GPU's limit when this GPU gives a
+        block less shared memory than `smem` dynamic bytes (and the function's static ones):
+        an sm_80 kernel (163 KB on an A100) on a GPU of 99 KB per block (sm_86 and sm_89 run its
+        cubin, sm_120 its PTX), where cuFuncSetAttribute would fail with a bare
+        CUDA_ERROR_INVALID_VALUE."""
+        dev = check(d, d.cuCtxGetDevice(), "cuCtxGetDevice")
+        limit = int(check(d, d.cuDeviceGetAttribute(
+            d.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev),
+            "cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)"))
+        static = int(check(d, d.cuFuncGetAttribute(
+            d.CUfunction_attribute.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function),
+            f"cuFuncGetAttribute({self.entry}, SHARED_SIZE_BYTES)"))
+        if smem + static > limit:
+            beside = f" beside {static} bytes of static shared memory" if static else ""
+            raise RuntimeError(
+                f"{self.name}(): the kernel needs {smem} bytes of dynamic shared memory per "
+                f"block{beside}, but {_device_facts(d)[1]} gives a block at most {limit} bytes "
+                f"in all; run it on a GPU with more shared memory per block, or compile a "
+                f"variant with smaller tiles for this one (it was compiled for {self.arch})")
 
     def _load(self, d: Any) -> _Loaded:
         """Load the image the current context's GPU can run (kernel_images.choose: the cubin,

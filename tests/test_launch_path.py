@@ -120,8 +120,11 @@ class Driver:
     CUtensorMapL2promotion = CUtensorMapFloatOOBfill = Names()
     cuuint64_t = cuuint32_t = staticmethod(int)
 
-    def __init__(self, nparams, capability=(9, 0)):
+    def __init__(self, nparams, capability=(9, 0), shared_optin=227 * 1024, static_shared=0):
         self.nparams, self.current, self.capability = nparams, 0, capability
+        # the GPU's CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, and the functions'
+        # CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES
+        self.shared_optin, self.static_shared = shared_optin, static_shared
         self.devices = {}                     # context -> device, beyond the primary ones
         self.context_queries = 0              # cuCtxGetCurrent calls
         self.loads, self.encodes, self.attributes, self.launches = [], [], [], []
@@ -146,6 +149,8 @@ class Driver:
         return (0,)
 
     def cuDeviceGetAttribute(self, attribute, device):
+        if attribute == "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN":
+            return 0, self.shared_optin
         return 0, self.capability[attribute.endswith("MINOR")]
 
     def cuDeviceGetName(self, length, device):
@@ -158,6 +163,10 @@ class Driver:
 
     def cuModuleGetFunction(self, module, name):
         return 0, ("function", module[1])
+
+    def cuFuncGetAttribute(self, attribute, function):
+        assert attribute == "CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES"
+        return 0, self.static_shared
 
     def cuFuncSetAttribute(self, function, attribute, value):
         self.attributes.append((function, attribute, value))
@@ -413,6 +422,34 @@ def test_the_dynamic_shared_memory_limit_is_raised_once_per_context(build):
         fn(Tensor((m, 1024)), Tensor((m, 1024), BASE + 0x1000000))
     assert [value for _, _, value in driver.attributes] == [64 * 1024, 128 * 1024]
     assert [launch.smem for launch in driver.launches] == [65536, 65536, 131072, 65536]
+
+
+@pytest.mark.parametrize("static", [0, 1024])
+def test_dynamic_shared_memory_past_the_gpus_limit_is_refused_before_the_launch(build, static):
+    """An sm_80 kernel of 160 KiB of shared memory (an A100 gives a block 163 KiB) on a GPU of
+    99 KiB per block (sm_86, sm_89: its cubin; sm_120: its PTX): cuFuncSetAttribute refused it
+    with a bare CUDA_ERROR_INVALID_VALUE; now the error says what the kernel needs and what the
+    GPU allows, and nothing reaches the launch. The function's static shared memory counts."""
+    manifest = dict(fixture("b5_copy_symM"), arch="sm_80", dynamic_shared_bytes=160 * 1024 - static)
+    fn, driver = build(manifest, Driver(3, capability=(8, 6), shared_optin=99 * 1024,
+                                        static_shared=static))
+    with pytest.raises(RuntimeError) as caught:
+        fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x1000000))
+    beside = f" beside {static} bytes of static shared memory" if static else ""
+    assert str(caught.value) == (
+        f"b5_copy_symM(): the kernel needs {160 * 1024 - static} bytes of dynamic shared memory "
+        f"per block{beside}, but Fake GPU gives a block at most 101376 bytes in all; run it on a "
+        "GPU with more shared memory per block, or compile a variant with smaller tiles for this "
+        "one (it was compiled for sm_80)")
+    assert driver.attributes == [] and driver.launches == []
+
+
+def test_dynamic_shared_memory_up_to_the_gpus_limit_launches(build):
+    manifest = dict(fixture("b5_copy_symM"), dynamic_shared_bytes=99 * 1024 - 1024)
+    fn, driver = build(manifest, Driver(3, shared_optin=99 * 1024, static_shared=1024))
+    fn(Tensor((64, 1024)), Tensor((64, 1024), BASE + 0x1000000))
+    assert [value for _, _, value in driver.attributes] == [98 * 1024]
+    assert [launch.smem for launch in driver.launches] == [98 * 1024]
 
 
 def test_threads_launch_their_own_pointers(build):
