@@ -18,6 +18,10 @@ from .context import Context, Scope
 # and the wait for TMA stores (tma_copy itself is refused by its own rule)
 HOPPER_KINDS = ("alloc_barrier", "barrier_arrive", "barrier_wait", "tma_store_wait")
 WITHOUT_TMA = "async_copy, then async_wait and sync_threads"
+# An mbarrier's pending transaction count holds -(2**20 - 1) .. 2**20 - 1 (the PTX ISA's mbarrier
+# object); an expect_tx beyond it is undefined behaviour (the count wraps: the wait hangs or
+# returns before the data lands), which ptxas does not catch
+MAX_TX_COUNT = 2**20 - 1
 
 
 def check_hopper_stages(ctx: Context, stage: Stage) -> None:
@@ -47,6 +51,15 @@ def check_barrier_refs(ctx: Context, stage: Stage, scope: Scope) -> None:
                                    f"'{ref.name}' has {barrier.count} barriers",
                       f"use an index from 0 to {barrier.count - 1}, e.g. '{ref.name}[k % "
                       f"{barrier.count}]'")
+    expect = stage.exprs.get("expect_tx")
+    rng = ctx.bounds(expect, scope) if expect is not None else None
+    if rng is not None and rng[1] > MAX_TX_COUNT:
+        ctx.error(pointer_join(stage.pointer, "expect_tx"),
+                  f"expect_tx announces {'up to ' * (rng[0] != rng[1])}{rng[1]} bytes; an "
+                  f"mbarrier's transaction count holds at most 2**20 - 1 ({MAX_TX_COUNT}) bytes "
+                  "per phase",
+                  "spread the copies over several barriers (or phases) of at most 1 MiB - 1 "
+                  "bytes each")
     parity = stage.exprs.get("parity")
     rng = ctx.bounds(parity, scope) if parity is not None else None
     if rng is not None and (rng[0] < 0 or rng[1] > 1):
