@@ -10,9 +10,10 @@ bits), a cast keeps the value, and a store keeps the bits of its type's width. c
 and TMA loads and stores complete at once, when issued (a TMA copy lays out the tile as the
 hardware's swizzle does, `tile_offset`, and a load's bytes complete on its mbarrier; TMA
 gather4 / scatter4 move 4 table rows); mbarriers count arrivals and bytes per phase, named
-barriers (bar.sync id, count) the threads that reach them. Nodes it does not know (clusters,
-conversions CUDA code does not have here) raise NotImplementedError, so a test never passes by
-skipping a statement. Expressions are compiled to closures once per run (tests/tir_expr.py);
+barriers (bar.sync id, count) the threads that reach them; the blocks of a cluster reach each
+other's shared memory, mbarriers and the cluster barrier (tests/tir_cluster.py). Nodes it does
+not know (conversions CUDA code does not have here) raise NotImplementedError, so a test never
+passes by skipping a statement. Expressions are compiled to closures once per run (tests/tir_expr.py);
 conversions and float arithmetic are CUDA's (tests/tir_float.py).
 
 `Machine(memory, env).run(stmt)` runs a statement for one thread, as a generator that yields at
@@ -35,7 +36,9 @@ from tvm import tirx
 from tvm.ir.expr import Call, TensorLoad
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from tir_expr import compiled, lanewise, op_name
+import tir_cluster
+from tir_cluster import Cluster, Pointer
+from tir_expr import compiled, extern_name, lanewise, op_name
 
 _SYNC = "cta_sync"              # the block barrier's op name ends with this
 # what orders memory between threads and proxies, which threads run one at a time here and
@@ -50,6 +53,9 @@ _NO_OPS = ("cp_async_commit_group", "cp_async_wait_group", "cp_async_bulk_commit
 _NAMED_BARRIER = "bar_sync_count"   # bar.sync id, count: a barrier of `count` threads
 NAMED = "named barriers"        # the block memory's entry holding its named barriers
 _CP_ASYNC = re.compile(r"cp_async_c[ag](_src_size)?")       # one cp.async vector
+_CLUSTER_ARRIVE, _CLUSTER_WAIT = "barrier_cluster_arrive", "barrier_cluster_wait"
+
+
 def _as_list(v):
     return v if isinstance(v, list) else [v]
 
@@ -118,11 +124,13 @@ class BufferInfo:
 
 
 class Memory:
-    """A thread's view: its local buffers, its block's shared memory, the global tensors."""
+    """A thread's view: its local buffers, its block's shared memory, the global tensors, and
+    its block's cluster (None: no cluster operation runs)."""
 
-    def __init__(self, block: dict, globals_: dict, cache: dict | None = None):
+    def __init__(self, block: dict, globals_: dict, cache: dict | None = None,
+                 cluster: Cluster | None = None):
         self.local: dict[str, np.ndarray] = {}
-        self.block, self.globals = block, globals_
+        self.block, self.globals, self.cluster = block, globals_, cluster
         # shared by a run, while the function (and so every handle) stays alive: node handle ->
         # compiled expression, ("key", buffer handle) -> its memory key
         self.cache = {} if cache is None else cache
@@ -152,6 +160,7 @@ class Machine:
         self.env = {_handle(k): v for k, v in env.items()}     # variable -> value
         self.dims = dims or {}          # symbolic dims by name, for variables env lacks
         self.layouts = layouts or {}    # shared tile -> its layout (tlspec.layouts)
+        self.cluster_generation = None  # the cluster barrier's, at this thread's arrival
 
     # -- expressions ---------------------------------------------------------------------------
     def value(self, e):
@@ -222,8 +231,10 @@ class Machine:
         return str(data)
 
     def _address(self, e) -> tuple[np.ndarray, int]:
-        """The bytes that `address_of(buffer[...])` (or its shared-window form) points into, and
-        the byte offset in them."""
+        """The bytes that `address_of(buffer[...])` (or its shared-window form, or that mapped
+        into another block of the cluster) points into, and the byte offset in them."""
+        if extern_name(e) == tir_cluster.MAP_SHARED:
+            return self._mapped(self._address(e.args[1]), self.value(e.args[2]))
         while isinstance(e, Call) and op_name(e) == "cvta_generic_to_shared":
             e = e.args[0]
         if not (isinstance(e, Call) and op_name(e) == "address_of"):
@@ -266,13 +277,48 @@ class Machine:
         dst[dst_at:dst_at + count] = 0
         dst[dst_at:dst_at + copied] = src[src_at:src_at + copied]
 
-    def _place(self, address) -> int:
-        """The host address of the byte `address` points to: an mbarrier's identity."""
+    def _cluster(self) -> Cluster:
+        if self.memory.cluster is None:
+            raise NotImplementedError("a cluster operation outside a kernel's run")
+        return self.memory.cluster
+
+    def _mapped(self, place: tuple[np.ndarray, int], rank: int) -> tuple[np.ndarray, int]:
+        """`place` (bytes, offset) in this block's shared memory -> the same place in the block
+        of rank `rank`."""
+        return self._cluster().mapped(self.memory.block, *place, rank)
+
+    def extern_value(self, call):
+        """The value of a call of a tlspec helper: a generic pointer into another block."""
+        if extern_name(call) == tir_cluster.MAP:
+            return Pointer(*self._mapped(self._address(call.args[1]), self.value(call.args[2])))
+        raise NotImplementedError(f"call_extern: {call}")
+
+    def _cluster_call(self, call) -> None:
+        """A tlspec helper reaching another block: a bulk copy, or a completion of bytes or an
+        arrival on its mbarrier."""
+        name = extern_name(call)
+        if name == tir_cluster.BULK_COPY:
+            nbytes = self.value(call.args[3])
+            tir_cluster.bulk_copy(self._cluster(), self._address(call.args[1]),
+                                  self._address(call.args[2]), nbytes)
+            self._barrier(call.args[4]).complete(nbytes)
+        elif name == tir_cluster.COMPLETE_TX:
+            self._barrier(call.args[1]).complete(self.value(call.args[2]))
+        elif name == tir_cluster.ARRIVE:
+            self._barrier(call.args[1]).arrive()
+        else:
+            raise NotImplementedError(f"call_extern: {call}")
+
+    def _place(self, address, rank: int | None = None) -> int:
+        """The host address of the byte `address` points to (in the block of rank `rank`): an
+        mbarrier's identity."""
         memory, at = self._address(address)
+        if rank is not None:
+            memory, at = self._mapped((memory, at), rank)
         return memory.__array_interface__["data"][0] + at
 
-    def _barrier(self, address) -> "Barrier":
-        key = self._place(address)
+    def _barrier(self, address, rank: int | None = None) -> "Barrier":
+        key = self._place(address, rank)
         if key not in self.memory.barriers:
             raise RuntimeError("an mbarrier used before its init")
         return self.memory.barriers[key]
@@ -293,21 +339,29 @@ class Machine:
         else:
             raise NotImplementedError(f"{op} {numbers}")
 
-    def _tma_load(self, dst, src, mbar, strides=None) -> None:
+    def _tma_load(self, dst, src, mbar, strides=None, mask=None) -> None:
         """A TMA load of the global region `src` (the box) into the shared tile region `dst`,
         complete at once: elements outside the tensor read as zeros, the box's bytes completing
-        on `mbar`."""
-        moved = self._tma_box(src, dst, lambda out, at, tile, frm, size: tile.__setitem__(
-            slice(frm, frm + size), np.frombuffer(
-                int(out[at]).to_bytes(size, "little") if at is not None else bytes(size),
-                np.uint8)), strides)
-        self._barrier(mbar).complete(moved)
+        on `mbar`; with a cta `mask`, the same into the tile and onto the mbarrier of each block
+        of the mask (multicast)."""
+        targets = [None] if mask is None else tir_cluster.ranks(
+            mask, len(self._cluster().blocks))
+        for rank in targets:
+            moved = self._tma_box(src, dst, lambda out, at, tile, frm, size: tile.__setitem__(
+                slice(frm, frm + size), np.frombuffer(
+                    int(out[at]).to_bytes(size, "little") if at is not None else bytes(size),
+                    np.uint8)), strides, rank)
+            self._barrier(mbar, rank).complete(moved)
 
-    def _tile_bytes(self, tile):
-        """A shared tile's pool bytes, the byte offset of an element in them as the hardware
-        lays the tile out (`tile_offset`), and its element size."""
+    def _tile_bytes(self, tile, rank: int | None = None):
+        """A shared tile's pool bytes (in the block of rank `rank`), the byte offset of an
+        element in them as the hardware lays the tile out (`tile_offset`), and its element
+        size."""
         size = _bytes(tile.dtype)
         pool = self.memory[self.memory.key(tile)].view(np.uint8)
+        if rank is not None:
+            remote, at = self._mapped((pool, 0), rank)
+            pool = remote[at:]
         base = self.value(tile.elem_offset) * size
         shape = [self.value(e) for e in tile.shape]
         layout = self.layouts.get(tile.name.removeprefix(ROWS_VIEW), "row_major")
@@ -346,14 +400,15 @@ class Machine:
 
         self._tma_box(dst, src, store, strides)
 
-    def _tma_box(self, tensor, tile_region, move, strides=None) -> int:
+    def _tma_box(self, tensor, tile_region, move, strides=None, rank=None) -> int:
         """`move(global view, flat index or None outside the tensor, tile bytes, byte offset,
         size)` for each element of the box `tensor` (a global region; with `strides`, TMA's
         element strides, its extents count elements `strides` apart) and its place in
         `tile_region`, the tile laid out as the hardware does (`tile_offset`); the box's
         bytes. The regions' dims of extent other than 1 correspond in order (a tile's rows view
-        may span the padded row: its last extent is not the box's)."""
-        pool, at_element, size = self._tile_bytes(tile_region.source)
+        may span the padded row: its last extent is not the box's). `rank`: the tile of that
+        block of the cluster."""
+        pool, at_element, size = self._tile_bytes(tile_region.source, rank)
         out, _ = self._view(tensor.source)
         limits = [self.value(e) for e in tensor.source.shape]
         starts = [self.value(r.min) for r in tensor.region]
@@ -403,7 +458,11 @@ class Machine:
                 self.memory.local[key] = np.zeros(size, np.uint8)
         elif t is tirx.DeclBuffer:
             if s.data is not None:                      # a view of another buffer's memory
-                self.memory.local[self.memory.key(s.buffer)] = self.memory[self._data_key(s.data)]
+                pointer = self.env.get(s.data.__chandle__()) if type(s.data) is tirx.Var \
+                    else None
+                self.memory.local[self.memory.key(s.buffer)] = \
+                    pointer.memory[pointer.offset:] if isinstance(pointer, Pointer) \
+                    else self.memory[self._data_key(s.data)]
         elif t is tirx.Evaluate:
             call = s.value
             if isinstance(call, Call) and op_name(call) == _SYNC:
@@ -428,6 +487,19 @@ class Machine:
             elif isinstance(call, Call) and op_name(call).startswith("mbarrier_") and \
                     op_name(call) != "mbarrier_wait":
                 self._mbarrier(call)
+            elif isinstance(call, Call) and op_name(call) == _CLUSTER_ARRIVE:
+                if self.cluster_generation is not None:
+                    raise RuntimeError("two cluster barrier arrivals without a wait between")
+                self.cluster_generation = self._cluster().barrier.arrive()
+            elif isinstance(call, Call) and op_name(call) == _CLUSTER_WAIT:
+                barrier, generation = self._cluster().barrier, self.cluster_generation
+                if generation is None:
+                    raise RuntimeError("a cluster barrier wait without an arrival")
+                self.cluster_generation = None
+                if barrier.generation == generation:
+                    yield lambda: barrier.generation != generation
+            elif extern_name(call) is not None:
+                self._cluster_call(call)
             elif isinstance(call, Call) and op_name(call) == "mbarrier_wait":
                 barrier, parity = self._barrier(call.args[0]), self.value(call.args[1])
                 if barrier.completed % 2 == parity:      # the phase of that parity is running
@@ -451,7 +523,8 @@ class Machine:
             self._tma_store(*s.args, s.config.get(ELEMENT_STRIDES))
         elif t is TilePrimitiveCall and op_name(s) == "copy_async" and len(s.args) == 2 and \
                 str(s.args[1].source.scope()).startswith("global") and "mbar" in s.config:
-            self._tma_load(s.args[0], s.args[1], s.config["mbar"], s.config.get(ELEMENT_STRIDES))
+            self._tma_load(s.args[0], s.args[1], s.config["mbar"], s.config.get(ELEMENT_STRIDES),
+                           int(s.config["cta_mask"]) if "cta_mask" in s.config else None)
         else:
             raise NotImplementedError(f"{t.__name__}: {s}")
 

@@ -124,6 +124,10 @@ def _compile(e, cache: dict):
     if name in CALLS:
         op, args = _wrapping(CALLS[name], e.ty), [compiled(a, cache) for a in e.args]
         return lambda m: lanewise(op, *[arg(m) for arg in args])
+    if name == "call_extern":                 # a tlspec helper (tests/tir_cluster.py)
+        return lambda m: m.extern_value(e)
+    if name == "reinterpret" and "handle" in str(e.ty):     # a pointer: the same pointer
+        return compiled(e.args[0], cache)
     if name == "reinterpret":                 # the same bits as another type
         value, wrap = compiled(e.args[0], cache), _integer(str(e.ty).split("x")[0])
         return lambda m: lanewise(wrap, value(m))
@@ -175,3 +179,10 @@ def _unknown(what: str):
 
 def op_name(call) -> str:
     return str(call.op.name).rsplit(".", 1)[-1]
+
+
+def extern_name(e) -> str | None:
+    """The function a call_extern calls (None: `e` is not one)."""
+    if isinstance(e, Call) and op_name(e) == "call_extern":
+        return str(e.args[0].value)
+    return None

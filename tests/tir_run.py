@@ -1,7 +1,8 @@
 """Run lowered tirx code on the CPU with tests/tir_eval.py: one stage of a block's threads
-(`run_threads`), or a whole kernel on numpy arrays (`run_kernel`: every block, its threads in
-turn, each until it reaches a block barrier or waits on an mbarrier phase not yet complete; at a
-block barrier they go on when all are there)."""
+(`run_threads`), or a whole kernel on numpy arrays (`run_kernel`: every cluster of blocks (a
+block alone without clusters), the threads of its blocks in turn, each until it reaches a block
+barrier or waits on an mbarrier phase or the cluster barrier; at a block barrier a block's
+threads go on when all of them are there)."""
 from __future__ import annotations
 
 from itertools import product
@@ -13,7 +14,8 @@ from tvm import tirx
 from tvm.ir.expr import TensorLoad
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from tir_eval import Machine, Memory
+from tir_cluster import Cluster
+from tir_eval import BARRIERS, Machine, Memory
 from tlspec.compiler.analysis import STAGE_ATTR
 
 
@@ -65,8 +67,9 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
                dims: dict[str, int] | None = None, max_threads: int | None = None) -> None:
     """Run the kernel `func` (its tlspec passes done, up to ThreadSync) on `arrays` (every
     global buffer by name, written in place; a strided view for an argument with declared
-    strides, whose storage runs from its first element to its last): every block, its threads
-    in lockstep between block barriers. `dims`: the values of symbolic dims that no buffer's
+    strides, whose storage runs from its first element to its last): every cluster (its
+    `tlspec.cluster`; a block alone without), its blocks' threads in lockstep between block
+    barriers. `dims`: the values of symbolic dims that no buffer's
     shape gives. `max_threads`: refuse (TooLarge) a launch of more threads in all. The dims of
     shapes and strides are read from the kernel's parameters as declared, not from the views
     its body makes of them (a pitched tensor's rows view has the pitch for its width)."""
@@ -118,15 +121,38 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
     block_extents = [n for _, extents in blocks for n in extents]
     if max_threads is not None and threads * prod(block_extents) > max_threads:
         raise TooLarge(f"{threads * prod(block_extents)} threads in all")
+    shape = _cluster_shape(func, block_extents)
     cache: dict = {}
-    for position in product(*[range(n) for n in block_extents]):
-        shared: dict = {}
-        runs = []
-        for t in range(threads):
-            local = {**env, **dict(zip(block_vars, position)), tid: t}
-            local.update({var: t // 32 if scope == 4 else t % 32 for var, scope in per_thread})
-            runs.append(Machine(Memory(shared, globals_, cache), local, dims, layouts).run(body))
-        _lockstep(runs)
+    for origin in product(*[range(0, n, c) for n, c in zip(block_extents, shape)]):
+        members = sorted(product(*[range(c) for c in shape]), key=lambda p: p[::-1])  # x fastest
+        cluster, groups = Cluster(len(members), threads, BARRIERS), []
+        for rank, offset in enumerate(members):
+            position = [o + d for o, d in zip(origin, offset)]
+            memory = [Memory(cluster.blocks[rank], globals_, cache, cluster) for _ in range(threads)]
+            groups.append([Machine(memory[t], _thread_env(env, block_vars, position, tid, t,
+                                                          per_thread), dims, layouts).run(body)
+                           for t in range(threads)])
+        _lockstep(groups, cluster)
+
+
+def _thread_env(env: dict, block_vars: list, position: list, tid, t: int,
+                per_thread: list) -> dict:
+    """The values of a thread's variables: the kernel's dims, its block's position, its index
+    (and its warp's and lane's)."""
+    local = {**env, **dict(zip(block_vars, position)), tid: t}
+    local.update({var: t // 32 if scope == 4 else t % 32 for var, scope in per_thread})
+    return local
+
+
+def _cluster_shape(func: tirx.PrimFunc, block_extents: list[int]) -> list[int]:
+    """The cluster's extent along each grid dim (1s without clusters); a grid that is not made
+    of whole clusters is an error (the launch fails on a GPU)."""
+    shape = [int(c) for c in func.attrs["tlspec.cluster"]][:len(block_extents)] \
+        if "tlspec.cluster" in func.attrs else []
+    shape += [1] * (len(block_extents) - len(shape))
+    if any(n % c for n, c in zip(block_extents, shape)):
+        raise RuntimeError(f"a grid of {block_extents} blocks in clusters of {shape}")
+    return shape
 
 
 def _storage(array: np.ndarray) -> np.ndarray:
@@ -140,32 +166,41 @@ def _storage(array: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(array, (span,), (array.itemsize,))
 
 
-def _lockstep(runs: list) -> None:
-    """Run the threads of a block: each until it reaches a block barrier or an mbarrier wait
-    that is not satisfied (its run yields None, or the condition to wait for); the threads at
-    block barriers go on when all the others are there too. A block barrier some threads skip,
-    or threads all waiting, is an error (undefined or a hang on a GPU)."""
-    waits = {id(run): None for run in runs}      # run -> what it waits for (None: runnable)
-    at_barrier: set[int] = set()
+def _lockstep(groups: list[list], cluster: Cluster) -> None:
+    """Run the threads of a cluster's blocks (`groups`, by rank): each until it reaches a block
+    barrier or a wait that is not satisfied (its run yields None, or the condition to wait
+    for); the threads of a block at a block barrier go on when all its other threads still
+    running are there too. A thread's exit leaves the cluster barrier, a block's last one its
+    shared memory. Threads all waiting is an error (a hang on a GPU)."""
+    runs = [(rank, run) for rank, group in enumerate(groups) for run in group]
+    running = [len(group) for group in groups]
+    waits = {id(run): None for _, run in runs}   # run -> what it waits for (None: runnable)
+    at_barrier: list[set[int]] = [set() for _ in groups]
     while runs:
         progress = False
-        for run in list(runs):
+        for rank, run in list(runs):
             key = id(run)
-            if key in at_barrier or (waits[key] is not None and not waits[key]()):
+            if key in at_barrier[rank] or (waits[key] is not None and not waits[key]()):
                 continue
             progress, waits[key] = True, None
             try:
                 token = next(run)
             except StopIteration:
-                runs.remove(run)
+                runs.remove((rank, run))
+                running[rank] -= 1
+                cluster.barrier.exit()
+                if not running[rank]:
+                    cluster.exited.add(rank)
                 continue
             if token is None:
-                at_barrier.add(key)
+                at_barrier[rank].add(key)
             else:
                 waits[key] = token
-        if runs and len(at_barrier) == len(runs):
-            at_barrier.clear()
-            progress = True
+        for rank, waiting in enumerate(at_barrier):
+            if waiting and len(waiting) == running[rank]:
+                waiting.clear()
+                progress = True
         if runs and not progress:
-            raise RuntimeError(f"{len(at_barrier)} threads at a block barrier and "
-                               f"{len(runs) - len(at_barrier)} waiting on mbarriers: a hang")
+            stopped = sum(len(waiting) for waiting in at_barrier)
+            raise RuntimeError(f"{stopped} threads at a block barrier and {len(runs) - stopped} "
+                               f"waiting on mbarriers or the cluster barrier: a hang")

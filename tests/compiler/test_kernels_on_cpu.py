@@ -87,11 +87,9 @@ def assert_like_the_interpreter(kernel, dims: dict) -> None:
 # sizes): run when TLSPEC_CPU_ALL=1 (all passed on 2026-12-05; 14 s of the 21 s that all take)
 SLOW = {"copy_tiles", "nchw_to_nhwc", "transpose_tma_store", "transpose_batched",
         "transpose_padded_sm80"}
-CLUSTERS = {"repeat_multicast"}         # cluster barriers: the evaluator runs one block at a time
 
 
-@pytest.mark.parametrize("kernel", [k for k in spec_kernels() if k.name not in CLUSTERS],
-                         ids=lambda k: k.name)
+@pytest.mark.parametrize("kernel", spec_kernels(), ids=lambda k: k.name)
 def test_the_spec_kernels_leave_what_the_interpreter_does(kernel):
     """specs/ at SMALL's sizes (tests/interpret/example_kernels.py), compiled through the tlspec
     passes and run on the CPU, against the interpreter on the same inputs."""

@@ -6,10 +6,10 @@ cases.call_arrays; the interpreter runs on copies of the same arrays.
 What this checks without a GPU: the index arithmetic, layouts, swizzles, bounds guards, fills and
 block barriers of the SIMT and cp.async stages. It does not replace the GPU run (run_gpu.py):
 tvm's later passes, code generation and the hardware are not in it (TMA copies and cp.async
-complete at once, at their issue; conversions are CUDA's, tests/tir_float.py), and kernels with
-clusters are skipped with the reason (the evaluator runs one block at a time). Calls of more
-than --max-elements elements or --max-threads threads in all are skipped too: the evaluator is
-Python (about 10 us an element, and each thread runs the kernel's whole statement tree).
+complete at once, at their issue; conversions are CUDA's, tests/tir_float.py; the blocks of a
+cluster run together, tests/tir_cluster.py). Calls of more than --max-elements elements or
+--max-threads threads in all are skipped too: the evaluator is Python (about 10 us an element, and
+each thread runs the kernel's whole statement tree).
 
 Usage: python tests/differential/run_cpu.py DIR [--max-elements N] [--max-threads N] [--only K ...]
 """
