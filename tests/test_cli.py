@@ -49,7 +49,9 @@ def usage_error(result, message):
 
 
 @pytest.mark.parametrize("out, message", [
-    ("/proc/kernels", "/proc/kernels cannot be written: /proc: "),
+    ("/proc/kernels", "/proc/kernels cannot be written: /proc is on a virtual file system that "
+                      "takes no new folders (mkdir: No such file or directory); choose a folder "
+                      "you can write to"),
     ("{tmp}/loop/kernels", "cannot be used: it is, or is under, a symbolic link loop"),
     ("{tmp}/loop", "cannot be used: it is, or is under, a symbolic link loop"),
     ("{tmp}/" + "k" * 300 + "/kernels", "File name too long"),
@@ -65,7 +67,8 @@ def test_an_output_that_cannot_be_written_is_a_usage_error_before_compiling(tmp_
 
 
 @pytest.mark.parametrize("dump, message", [
-    ("/proc/ir", "--dump-ir /proc/ir: /proc/ir cannot be written: /proc: "),
+    ("/proc/ir", "--dump-ir /proc/ir: /proc/ir cannot be written: /proc is on a virtual file "
+                 "system that takes no new folders"),
     ("{tmp}/a_file/ir", "cannot be created: {tmp}/a_file is not a directory"),
 ])
 def test_an_unwritable_dump_ir_folder_is_a_usage_error(tmp_path, dump, message):

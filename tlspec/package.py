@@ -21,6 +21,7 @@ as it was; an existing non-empty OUT without the marker is never replaced.
 """
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -359,8 +360,13 @@ def check_creatable(target: Path, folder: Path) -> None:
     try:
         _fresh_dir(folder, ".tlspec-probe-").rmdir()
     except OSError as err:
-        raise ValueError(f"{target} cannot be written: {folder}: {err.strerror or err}") \
-            from None
+        # mkdir in /proc says 'No such file or directory' of a folder that exists: a virtual
+        # file system that holds no folders of one's own.
+        why = (f"{folder} is on a virtual file system that takes no new folders (mkdir: "
+               f"{err.strerror})" if err.errno == errno.ENOENT else
+               f"{folder}: {err.strerror or err}")
+        raise ValueError(f"{target} cannot be written: {why}; choose a folder you can write "
+                         "to") from None
 
 
 def _broken_link(path: Path) -> bool:
