@@ -138,6 +138,60 @@ def test_an_unreadable_folder_is_a_usage_error_not_an_empty_one(tmp_path, monkey
         validate_paths([str(tmp_path / "locked")])
 
 
+@pytest.mark.parametrize("target, message", [
+    ("nowhere", "is a symbolic link to 'nowhere', which does not exist"),
+    ("link", "is a symbolic link loop"),
+])
+def test_a_link_that_leads_nowhere_is_named_as_such(tmp_path, target, message):
+    """A dangling link or a link loop named on the command line was 'does not exist'."""
+    (tmp_path / "link").symlink_to(target)
+    with pytest.raises(UsageError) as raised:
+        validate_paths([str(tmp_path / "link")])
+    assert str(raised.value) == f"'{tmp_path / 'link'}' {message}"
+
+
+@pytest.mark.parametrize("target, message", [
+    ("nowhere", "is a symbolic link to 'nowhere', which does not exist"),
+    ("b.tlspec.yaml", "is a symbolic link loop"),
+])
+def test_a_spec_link_that_leads_nowhere_in_a_folder_is_an_error_not_skipped(tmp_path, target,
+                                                                            message):
+    """It was skipped without a word (a folder of such links only: 'no *.tlspec.yaml files')."""
+    (tmp_path / "a.tlspec.yaml").write_text(SPEC.read_text())
+    (tmp_path / "b.tlspec.yaml").symlink_to(target)
+    result = validate_paths([str(tmp_path)])
+    (error,) = result.diagnostics.errors
+    assert str(error.location) == f"{tmp_path / 'b.tlspec.yaml'}:1:1"
+    assert error.message == f"this spec file {message}; it is not checked"
+    assert error.hint == "point the link at a spec file, or remove it"
+    assert result.files == [str(tmp_path / "a.tlspec.yaml")]
+    (tmp_path / "a.tlspec.yaml").unlink()
+    assert validate_paths([str(tmp_path)]).diagnostics.errors == [error]
+
+
+def test_a_spec_file_that_cannot_be_read_gets_a_hint(tmp_path, monkeypatch):
+    spec = tmp_path / "a.tlspec.yaml"
+    spec.write_text(SPEC.read_text())
+    real = open
+
+    def refuse(path, *args, **kwargs):
+        if os.fspath(path) == str(spec):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refuse)
+    (error,) = validate_paths([str(spec)]).diagnostics.errors
+    assert error.message == "cannot read file: Permission denied"
+    assert error.hint == f"give yourself read permission (chmod u+r {spec}), or leave it out"
+
+
+def test_a_device_that_cannot_be_read_gets_a_hint():
+    """/proc/self/mem opens, then fails to read: 'Input/output error', which had no hint."""
+    (error,) = validate_paths(["/proc/self/mem"]).diagnostics.errors
+    assert error.message == "cannot read file: Input/output error"
+    assert error.hint == "copy the spec into a regular file, or leave it out"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads folders without read permission")
 def test_cli_unreadable_folders(tmp_path):
     (tmp_path / "locked").mkdir()

@@ -4,6 +4,7 @@ Kept apart from validation (and light) so that a compile answered from the cache
 the validator nor tvm."""
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Iterable
@@ -36,20 +37,43 @@ def discover(paths: Iterable[str], diags: Diagnostics) -> list[tuple[Path, str]]
                 diags.error(Location(os.path.join(given, str(folder.relative_to(path)))),
                             f"cannot read this folder: {reason}; its specs are not checked",
                             hint="make it readable, or name the folders to check")
-            if not specs and not unreadable:
+            broken = _broken_links(specs)
+            for link in broken:
+                diags.error(Location(os.path.join(given, str(link.relative_to(path)))),
+                            f"this spec file is {_link_problem(link)}; it is not checked",
+                            hint="point the link at a spec file, or remove it")
+            specs = [p for p in specs if p not in broken]
+            if not specs and not unreadable and not broken:
                 raise UsageError(f"no *{SPEC_SUFFIX} files under '{given}'")
             found.extend((p, os.path.join(given, str(p.relative_to(path)))) for p in specs)
         elif path.exists():            # a pipe or device named on purpose: <(...), /dev/stdin
             found.append((path, given))
+        elif path.is_symlink():
+            raise UsageError(f"'{given}' is {_link_problem(path)}")
         else:
             raise UsageError(f"'{given}' does not exist")
     return found
 
 
+def _broken_links(paths: list[Path]) -> list[Path]:
+    """Those of `paths` that are symbolic links leading nowhere (to nothing, or in a loop)."""
+    return [p for p in paths if p.is_symlink() and not p.exists()]
+
+
+def _link_problem(link: Path) -> str:
+    """What is wrong with a symbolic link that leads nowhere."""
+    try:
+        link.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a symbolic link loop"
+    return f"a symbolic link to '{os.readlink(link)}', which does not exist"
+
+
 def _specs_under(top: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The spec files under `top` (sorted; folders starting with '.' and node_modules skipped,
     symbolic links to folders not followed) and the folders that could not be read, with why."""
-    specs: list[Path] = []
+    specs: list[Path] = []          # with links that lead nowhere, for discover to report
     unreadable: list[tuple[Path, str]] = []
 
     def failed(error: OSError) -> None:
@@ -58,7 +82,7 @@ def _specs_under(top: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     for folder, subfolders, files in os.walk(top, onerror=failed):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d != "node_modules")
         specs.extend(Path(folder, f) for f in files if f.endswith(SPEC_SUFFIX)
-                     and Path(folder, f).is_file())
+                     and (Path(folder, f).is_file() or _broken_links([Path(folder, f)])))
     return sorted(specs), sorted(unreadable)
 
 
@@ -76,5 +100,8 @@ def read_file(path: Path, diags: Diagnostics, shown: str) -> bytes | None:
             return None
         return data
     except OSError as err:
-        diags.error(Location(shown), f"cannot read file: {err.strerror or err}")
+        denied = err.errno in (errno.EACCES, errno.EPERM)
+        diags.error(Location(shown), f"cannot read file: {err.strerror or err}",
+                    hint=f"give yourself read permission (chmod u+r {shown}), or leave it out"
+                    if denied else "copy the spec into a regular file, or leave it out")
         return None
