@@ -205,3 +205,62 @@ def test_a_float_past_a_bound_is_reported_like_an_integer(value, got):
     assert result.diagnostics.errors
     assert any(got in d.message for d in result.diagnostics.errors), \
         result.diagnostics.render_text()
+
+
+COPY_TILES = (ROOT / "specs" / "copy_tiles.tlspec.yaml").read_text()
+
+
+@pytest.mark.parametrize("old, new, message, hint", [
+    ("threads: 256", "threads: 0", "'threads' must be at least 32, got 0",
+     "'threads': Threads per block: a multiple of 32, at most 1024."),
+    ("shape: [M, N], dtype: float16, io: in,", "shape: 1, dtype: float16, io: in,",
+     "'shape' must be a list, got the number 1", "'shape': Extents, outermost first"),
+    ("  A_s: {scope: shared.dyn, shape: [64, 128], dtype: float16}", "  A_s: 0",
+     "buffer 'A_s' must be a mapping, got the number 0", "A buffer: a global tensor"),
+    ('grid: {bx: "ceildiv(N, 128)", by: "ceildiv(M, 64)"}', "grid: {}",
+     "'grid' must have at least 1 entry",
+     "'grid': Block indices and their extents, as expressions of dims. The first maps to "
+     "blockIdx.x, then y, then z; e.g. 'grid: {bx: \"ceildiv(N, 128)\", by: \"ceildiv(M, 64)\"}'"),
+    ("stages:\n", "stages:\n  - 0\n", "item 0 of 'stages' must be a mapping, got the number 0",
+     "One stage: a mapping with exactly one key, the stage kind"),
+    ("shape: [64, 128]", "shape: [64, [128]]",
+     "item 1 of 'shape' must be an integer or an expression, got a list",
+     "An integer, or an integer expression"),
+    ("threads: 256", "threads: 256\n  cluster: [2, 1.5]",
+     "item 1 of 'cluster' must be an integer, got the number 1.5",
+     "'cluster': Thread block cluster shape (sm_90a and later), x first."),
+])
+def test_a_schema_error_says_what_the_value_is_for(old, new, message, hint):
+    """Type, bound and size errors had no hint (the spec fuzzer's list of errors without one,
+    most of them schema errors): the hint is the schema's description of the value, with its
+    example where the description has none."""
+    text = COPY_TILES.replace(old, new)
+    assert text != COPY_TILES
+    (error,) = validate_text(text, "t.tlspec.yaml").diagnostics.errors
+    assert error.message == message
+    assert error.hint.startswith(hint), error.hint
+
+
+@pytest.mark.parametrize("value, got", [("{}", "a mapping"), ("1.5", "the number 1.5"),
+                                        ("null", "nothing (null)"), ("'1e400'", "the string '1e400'")])
+def test_a_value_no_alternative_fits_is_named_by_the_alternatives(value, got):
+    """An im2col window option of the wrong type was "'kernel' is invalid: None is not valid
+    under any of the given schemas" (jsonschema's words, with Python's repr of the value)."""
+    text = (ROOT / "tlspec" / "starters" / "im2col.tlspec.yaml").read_text().replace("$name", "k")
+    assert "kernel: 3" in text
+    (error,) = validate_text(text.replace("kernel: 3", f"kernel: {value}"),
+                             "t.tlspec.yaml").diagnostics.errors
+    assert error.message == f"'kernel' must be an integer or a list, got {got}"
+    assert error.hint == "give one integer for both axes ('kernel: 3') or an [h, w] pair " \
+                         "('kernel: [3, 5]')"
+
+
+def test_the_line_for_unknown_keys_past_the_eighth_has_the_hint_of_the_others():
+    stage = "  - copy: {src: A_s, dst: B, " + ", ".join(f"k{i}: {i}" for i in range(12)) + "}\n"
+    text = COPY_TILES.split("stages:\n", 1)[0] + "stages:\n" + stage
+    errors = [e for e in validate_text(text, "t.tlspec.yaml").diagnostics.errors
+              if "unknown key" in e.message]
+    (rest,) = [e for e in errors if e.message.startswith("4 more unknown keys in the copy "
+                                                         "stage: 'k8'")]
+    assert len(errors) == 9 and {e.hint for e in errors} == {rest.hint}
+    assert rest.hint.startswith("allowed keys: src, dst,")

@@ -136,6 +136,83 @@ def _expected_types(types: str | list[str]) -> str:
     return " or ".join(_TYPE_WORDS.get(t, t) for t in types)
 
 
+def _resolved(node: dict) -> dict:
+    """A subschema with its `$ref` followed (the spec schema refers only into its definitions)."""
+    while "$ref" in node:
+        node = load_schema()["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _branches(node: dict) -> list[dict]:
+    """The subschemas a value at `node` is checked against: itself and its allOf and anyOf
+    alternatives, references followed."""
+    node = _resolved(node)
+    return [node] + [b for key in ("allOf", "anyOf") for sub in node.get(key, [])
+                     for b in _branches(sub)]
+
+
+def _schema_at(path: list[Any]) -> dict | None:
+    """The subschema of the value at `path` (of the first alternative that has the value's
+    key), or None where the schema says nothing of it."""
+    node: dict | None = load_schema()
+    for part in path:
+        found = None
+        for branch in _branches(node):
+            if isinstance(part, int):
+                found = branch.get("items") if isinstance(branch.get("items"), dict) else None
+            else:
+                found = branch.get("properties", {}).get(part) or next(
+                    (sub for pattern, sub in branch.get("patternProperties", {}).items()
+                     if re.search(pattern, part)), None)
+                if found is None and isinstance(branch.get("additionalProperties"), dict):
+                    found = branch["additionalProperties"]
+            if found is not None:
+                break
+        if found is None:
+            return None
+        node = found
+    return node
+
+
+def _about(path: list[Any]) -> str | None:
+    """What the schema says of the value at `path`, as a hint: its description, and an example
+    where the description gives none. An item the schema does not describe (an extent of
+    'shape') gets what it says of its list."""
+    node = _schema_at(path)
+    if node is None:
+        return None
+    node = _resolved(node)
+    own = [node] + [b for b in _branches(node) if "anyOf" not in b] if "anyOf" not in node \
+        else [node]
+    described = next((b for b in own if "description" in b), None)
+    if described is None:
+        return _about(path[:-1]) if path and isinstance(path[-1], int) else None
+    about = described["description"]
+    examples = next((b["examples"] for b in own if b.get("examples")), None)
+    if not path or not isinstance(path[-1], str) or _is_entry(path):
+        return about
+    key = path[-1]
+    if examples and "e.g." not in about:
+        about = about.rstrip(".") + f"; e.g. '{key}: {_flow(examples[0])}'"
+    return f"'{key}': {about}"
+
+
+def _is_entry(path: list[Any]) -> bool:
+    """Whether `path` is a buffer or dim by name, named by its mapping rather than its key."""
+    return len(path) == 2 and path[0] in ("buffers", "dims")
+
+
+def _flow(value: Any) -> str:
+    """A value as YAML's flow style writes it (strings quoted where YAML would misread them)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        return value
+    return json.dumps(value)
+
+
 def _context(path: list[Any]) -> str:
     """How a person would name the mapping at `path`."""
     if not path:
@@ -181,7 +258,7 @@ class _Translator:
         if handler is not None:
             handler(error, path)
         else:  # a keyword the schema may gain later: still located, with jsonschema's words
-            self.report(path, error.message)
+            self.report(path, error.message, _about(path))
 
     # -- one method per JSON Schema keyword the spec schema uses --------------------------------
 
@@ -190,19 +267,21 @@ class _Translator:
         patterns = error.schema.get("patternProperties", {})
         unknown = [key for key in error.instance
                    if key not in allowed and not any(re.search(p, key) for p in patterns)]
+        stage = len(path) >= 2 and path[-2] == "stages"
+        hint = ("stage kinds: " + ", ".join(allowed) if stage else
+                "allowed keys: " + ", ".join(allowed)
+                + ("; extensions start with 'x-'" if patterns else ""))
         if len(unknown) > MAX_LISTED:       # each reported, then one line for the rest
             self.report(path, f"{len(unknown) - MAX_LISTED} more unknown keys in "
                               f"{_context(path) if path else 'the document'}: "
-                              + _listed(unknown[MAX_LISTED:]), key=unknown[MAX_LISTED])
+                              + _listed(unknown[MAX_LISTED:]), hint, key=unknown[MAX_LISTED])
         for key in unknown[:MAX_LISTED]:
-            if len(path) >= 2 and path[-2] == "stages":
+            if stage:
                 self.report(path, f"unknown stage kind '{key}'{did_you_mean(key, allowed)}",
-                            "stage kinds: " + ", ".join(allowed), key=key)
+                            hint, key=key)
             else:
                 where = f"top-level key '{key}'" if not path else f"key '{key}' in {_context(path)}"
-                self.report(path, f"unknown {where}{did_you_mean(key, allowed)}",
-                            "allowed keys: " + ", ".join(allowed)
-                            + ("; extensions start with 'x-'" if patterns else ""), key=key)
+                self.report(path, f"unknown {where}{did_you_mean(key, allowed)}", hint, key=key)
 
     def on_required(self, error, path):
         for name in error.validator_value:
@@ -237,7 +316,7 @@ class _Translator:
                               "reads version 1", "write 'tlspec: 1'")
         else:
             self.report(path, f"{_field(path)} must be {_json(error.validator_value)}, "
-                              f"got {_describe(error.instance)}")
+                              f"got {_describe(error.instance)}", _about(path))
 
     def on_type(self, error, path):
         expected = _expected_types(error.validator_value)
@@ -247,26 +326,26 @@ class _Translator:
             hint = ("a parameter's candidates are all integers ('TILE: [64, 128]') or all "
                     "instruction choices ('LOAD: [tma, sync]')")
         else:
-            hint = _unquote_hint(error.instance, error.validator_value)
+            hint = _unquote_hint(error.instance, error.validator_value) or _about(path)
         self.report(path, f"{_field(path)} must be {expected}, got {_describe(error.instance)}", hint)
 
     def on_minimum(self, error, path):
         self.report(path, f"{_field(path)} must be at least {int_text(error.validator_value)}, "
-                          f"got {_number(error.instance)}")
+                          f"got {_number(error.instance)}", _about(path))
 
     def on_maximum(self, error, path):
         hint = ("sizes are at most 2**62, so that every offset and sum of sizes fits in 64 bits"
-                if error.validator_value == MAX_SIZE else None)
+                if error.validator_value == MAX_SIZE else _about(path))
         self.report(path, f"{_field(path)} must be at most {int_text(error.validator_value)}, "
                           f"got {_number(error.instance)}", hint)
 
     def on_multipleOf(self, error, path):
-        hint = "threads run in warps of 32" if path[-1:] == ["threads"] else None
+        hint = "threads run in warps of 32" if path[-1:] == ["threads"] else _about(path)
         self.report(path, f"{_field(path)} must be a multiple of {error.validator_value}, "
                           f"got {error.instance}", hint)
 
     def on_minLength(self, error, path):
-        self.report(path, f"{_field(path)} must not be empty")
+        self.report(path, f"{_field(path)} must not be empty", _about(path))
 
     def on_pattern(self, error, path):
         if "propertyNames" in error.schema_path:
@@ -287,7 +366,7 @@ class _Translator:
                         "e.g. '- copy: {src: A, dst: B}'")
         else:
             self.report(path, f"{_field(path)} must have at least {error.validator_value} "
-                              f"entr{'y' if error.validator_value == 1 else 'ies'}")
+                              f"entr{'y' if error.validator_value == 1 else 'ies'}", _about(path))
 
     def on_maxProperties(self, error, path):
         keys = _listed(list(error.instance))
@@ -297,12 +376,12 @@ class _Translator:
                         "start each stage with its own '- ', and put options inside the kind's mapping")
         else:
             self.report(path, f"{_field(path)} has {len(error.instance)} entries ({keys}); at most "
-                              f"{error.validator_value} are allowed")
+                              f"{error.validator_value} are allowed", _about(path))
 
     def on_minItems(self, error, path):
         self.report(path, f"{_field(path)} must have at least {error.validator_value} "
                           f"item{'s' if error.validator_value != 1 else ''}",
-                    _TUNE_HINT if path[:1] == ["tune"] else _pair_hint(path))
+                    _TUNE_HINT if path[:1] == ["tune"] else _pair_hint(path) or _about(path))
 
     def on_uniqueItems(self, error, path):
         seen: set = set()
@@ -312,7 +391,7 @@ class _Translator:
 
     def on_maxItems(self, error, path):
         self.report(path, f"{_field(path)} has {len(error.instance)} items; at most "
-                          f"{error.validator_value} are allowed", _pair_hint(path))
+                          f"{error.validator_value} are allowed", _pair_hint(path) or _about(path))
 
     def on_tunable_integer(self, error, path, integer_errors):
         """An integer option that may name a tunable parameter: a number is judged by the
@@ -372,8 +451,12 @@ class _Translator:
                         f"e.g. '{path[-1]}: 4096', '{path[-1]}: symbolic', "
                         f"'{path[-1]}: {{symbolic: true, multiple_of: 64}}' or "
                         f"'{path[-1]}: {{expr: \"H // 2\"}}'")
-        else:
-            self.report(path, f"{_field(path)} is invalid: {error.message}")
+        else:   # no alternative fits the value's type: name those that would
+            types = [t for branch in error.validator_value for b in _branches(branch)
+                     for t in ([b["type"]] if isinstance(b.get("type"), str) else b.get("type", []))]
+            expected = _expected_types(list(dict.fromkeys(types))) if types else "valid"
+            self.report(path, f"{_field(path)} must be {expected}, got "
+                              f"{_describe(error.instance)}", _pair_hint(path) or _about(path))
 
 
 _TUNE_HINT = "list each candidate value once, the default first, e.g. 'TILE: [64, 128]'"
