@@ -186,7 +186,8 @@ class _Builder:
             value = bounds(expr, constants) if expr is not None else None
             if value is not None and value[1] < 1:
                 self.error(extent_pointer, f"dimension {i} of buffer '{name}' has extent "
-                                           f"{value[1]}; extents must be positive")
+                                           f"{value[1]}; extents must be positive",
+                           "give every dimension at least 1 element")
                 expr = None
             complete &= expr is not None
             shape.append(simplify(expr) if expr is not None else Const(1))

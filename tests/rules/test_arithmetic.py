@@ -123,3 +123,12 @@ def test_a_size_past_the_limit_says_why_sizes_are_bounded():
     assert error.message == "dim 'M' must be at most 2**62, got 2**63 - 1"
     assert error.hint == "sizes are at most 2**62, so that every offset and sum of sizes fits " \
                          "in 64 bits"
+
+
+def test_a_division_by_the_number_zero_has_a_hint():
+    """It had none (the spec fuzzer's list of errors without one); a divisor that is an
+    expression always 0 says so."""
+    (error,) = validate_text(BASE.replace(GRID_Y, 'by: "M // 0"'), "k").diagnostics.errors
+    assert error.hint == "divide by a number other than 0"
+    (error,) = validate_text(BASE.replace(GRID_Y, 'by: "M // (N - 16384)"'), "k").diagnostics.errors
+    assert error.hint == "'N - 16384' is always 0"

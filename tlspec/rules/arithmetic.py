@@ -74,7 +74,8 @@ class _Checker:
         text, by_text = to_source(node), to_source(by)
         if rng == (0, 0):
             self.ctx.error(pointer, f"'{text}' divides by zero",
-                           None if isinstance(by, Const) else f"'{by_text}' is always 0")
+                           "divide by a number other than 0" if isinstance(by, Const)
+                           else f"'{by_text}' is always 0")
             return True
         dims = sorted({v.name for v in free_vars(by) if v.name in self.symbolic})
         if dims:

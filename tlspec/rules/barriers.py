@@ -43,7 +43,7 @@ def check_barrier_refs(ctx: Context, stage: Stage, scope: Scope) -> None:
             continue
         if ref.dims and not ref.region.slices[0].single:
             ctx.error(ref.pointer, f"'{option}' names one barrier: write '{ref.name}[i]', not a "
-                                   "range")
+                                   "range", f"e.g. '{ref.name}[k % {barrier.count}]'")
             continue
         rng = ctx.bounds(ref.dims[0][0], scope) if ref.dims else None
         if rng is not None and (rng[0] < 0 or rng[1] >= barrier.count):

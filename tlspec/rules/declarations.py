@@ -71,7 +71,8 @@ def check_launch(ctx: Context) -> None:
     for index in launch.grid:
         value = ctx.const(index.extent)
         if value is not None and value < 1:
-            ctx.error(index.pointer, f"grid extent of '{index.name}' is {value}; it must be positive")
+            ctx.error(index.pointer, f"grid extent of '{index.name}' is {value}; it must be positive",
+                      "a grid extent is the number of blocks along its axis, at least 1")
         elif value is not None and value > MAX_GRID[index.axis]:
             ctx.error(index.pointer, f"grid extent of '{index.name}' is {value}, above the limit "
                                      f"{MAX_GRID[index.axis]} of blockIdx.{index.axis}",
@@ -87,7 +88,8 @@ def check_launch(ctx: Context) -> None:
     if size > target.max_nonportable_cluster_size:
         ctx.error(pointer, f"cluster of {size} blocks; {target.name} allows at most "
                            f"{target.max_nonportable_cluster_size} "
-                           f"({target.max_cluster_size} portably)")
+                           f"({target.max_cluster_size} portably)",
+                  f"use a cluster of at most {target.max_cluster_size} blocks")
     if len(launch.cluster) > len(launch.grid) and prod(launch.cluster[len(launch.grid):]) > 1:
         ctx.error(pointer, f"cluster has {len(launch.cluster)} dimensions but the grid has "
                            f"{len(launch.grid)}", "give the cluster at most one extent per grid index")

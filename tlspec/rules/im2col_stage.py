@@ -16,7 +16,8 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
         axes = "(N, C, H, W)" if is_nchw(stage.options) else "(N, H, W, C)"
         if not buffer.is_global:
             scope_error(ctx, stage, "img", "a global tensor (the "
-                                            f"{'NCHW' if is_nchw(stage.options) else 'NHWC'} image)")
+                                            f"{'NCHW' if is_nchw(stage.options) else 'NHWC'} image)",
+                        ("global",))
         elif len(buffer.shape) != 4:
             ctx.error(img.pointer, f"im2col: the image '{buffer.name}' must be 4-D {axes}; it "
                                    f"has {len(buffer.shape)} dimensions",
@@ -33,7 +34,8 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
             ctx.error(col.pointer, f"im2col: 'col' must be a 2-D tile (output pixels x kernel "
                                    f"taps*channels); it has {len(col.extents)} dimensions")
         if ctx.buffer(col).scope == "fragment":
-            scope_error(ctx, stage, "col", "global, shared or local")
+            scope_error(ctx, stage, "col", "global, shared or local",
+                        ("global", "shared", "shared.dyn", "local"))
     same_dtype(ctx, stage, "img", "col")
 
 

@@ -28,10 +28,12 @@ def _check_indexed_rows(ctx: Context, stage: Stage, scope: Scope, table_option: 
     if table is not None:
         buffer = ctx.buffer(table)
         if not buffer.is_global:
-            scope_error(ctx, stage, table_option, "a global tensor (the table)")
+            scope_error(ctx, stage, table_option, "a global tensor (the table)", ("global",))
         elif len(buffer.shape) != 2:
             ctx.error(table.pointer, f"{kind}: the table '{buffer.name}' must be 2-D (rows x "
-                                     f"columns); it has {len(buffer.shape)} dimensions")
+                                     f"columns); it has {len(buffer.shape)} dimensions",
+                      "declare the table with shape [rows, columns]; a table of another rank "
+                      "takes index expressions, one per leading dimension (docs/spec.md)")
         elif not full_dim(table, 0):
             ctx.error(table.pointer, f"{kind}: the rows of '{buffer.name}' are chosen by 'index'; "
                                      "write its first dimension as ':'",
@@ -40,7 +42,8 @@ def _check_indexed_rows(ctx: Context, stage: Stage, scope: Scope, table_option: 
         buffer = ctx.buffer(index)
         if buffer.dtype not in INDEX_DTYPES:
             ctx.error(index.pointer, f"{kind}: 'index' must be int32 or int64; '{buffer.name}' is "
-                                     f"{buffer.dtype}")
+                                     f"{buffer.dtype}",
+                      f"declare '{buffer.name}' with dtype int32 (or int64)")
         if buffer.scope == "fragment":
             ctx.error(index.pointer, f"{kind}: 'index' is read by every thread that moves a row, "
                                      f"and the values of fragment '{buffer.name}' are in the "
@@ -48,9 +51,11 @@ def _check_indexed_rows(ctx: Context, stage: Stage, scope: Scope, table_option: 
                       "read the indices from the global tensor, or copy them into a shared tile")
         if index.dims and len([e for e in index.extents if ctx.const(e, scope) != 1]) > 1:
             ctx.error(index.pointer, f"{kind}: 'index' must be a 1-D region, got extents "
-                                     f"{shape_text(index.extents)}")
+                                     f"{shape_text(index.extents)}",
+                      "give every dimension but one a single index (an extent of 1)")
     if rows is not None and rows.dims and len(rows.dims) != 2:
-        ctx.error(rows.pointer, f"{kind}: '{rows_option}' must be a 2-D region (rows x columns)")
+        ctx.error(rows.pointer, f"{kind}: '{rows_option}' must be a 2-D region (rows x columns)",
+                  "one row per index, e.g. a tile of shape [16, 128] for 16 indices")
         return
     if None in (table, rows, index) or not (table.dims and rows.dims and index.dims):
         return
@@ -62,7 +67,8 @@ def _check_indexed_rows(ctx: Context, stage: Stage, scope: Scope, table_option: 
                       "one row moves per index")
         if not same_extent(table.extents[1], rows.extents[1], ctx):
             ctx.error(rows.pointer, f"{kind}: '{rows_option}' has {shape_text(rows.extents[1:])} "
-                                    f"columns but the table region has {shape_text(table.extents[1:])}")
+                                    f"columns but the table region has {shape_text(table.extents[1:])}",
+                      "each row moves whole: give both the same number of columns")
     same_dtype(ctx, stage, "src", "dst")
     _check_tma_rows(ctx, stage, scope, table, rows, index)
     if "coalesced_width" in stage.options:
@@ -88,12 +94,17 @@ def _check_tma_rows(ctx: Context, stage: Stage, scope: Scope, table: RegionRef, 
     if rows != 4:
         ctx.error(pointer_join(stage.pointer, "rows") if rows is not None else stage.pointer,
                   f"TMA {kind}4 moves exactly 4 rows per instruction; "
-                  + (f"'rows' is {rows}" if rows is not None else "set 'rows: 4'"), key=rows is None)
+                  + (f"'rows' is {rows}" if rows is not None else "set 'rows: 4'"),
+                  "write 'rows: 4', or remove the TMA options for vectorized loads",
+                  key=rows is None)
     if kind == "gather" and "barrier" not in stage.options:
-        ctx.error(stage.pointer, "TMA gather4 needs a 'barrier' to arrive on", key=True)
+        ctx.error(stage.pointer, "TMA gather4 needs a 'barrier' to arrive on",
+                  "declare one with alloc_barrier, name it in 'barrier', and wait for it with "
+                  "barrier_wait before reading the rows", key=True)
     count = ctx.const(index.extents[-1], scope)
     if count is not None and count % 4:
-        ctx.error(index.pointer, f"TMA {kind}4 moves rows in fours; 'index' selects {count}")
+        ctx.error(index.pointer, f"TMA {kind}4 moves rows in fours; 'index' selects {count}",
+                  "select a multiple of 4 rows, or remove the TMA options for vectorized loads")
     tile = ctx.buffer(rows_ref)
     if not tile.is_shared:
         ctx.error(rows_ref.pointer, f"TMA {kind}4 moves rows between the table and shared memory; "
@@ -104,7 +115,8 @@ def _check_tma_rows(ctx: Context, stage: Stage, scope: Scope, table: RegionRef, 
     if width is not None and (width > 256 or width * size % 16):
         ctx.error(rows_ref.pointer, f"a TMA {kind}4 box row is {width} elements ({width * size} "
                                     "bytes); it must be at most 256 elements and a multiple of 16 "
-                                    "bytes")
+                                    "bytes", "split the columns over several stages, or remove the "
+                                             "TMA options for vectorized loads")
     col = stage.exprs.get("col")
     if col is not None and not same_extent(col, table.dims[1][0], ctx):
         ctx.error(pointer_join(stage.pointer, "col"),

@@ -26,7 +26,9 @@ def check_region(ctx: Context, ref: RegionRef, scope: Scope) -> None:
         extent_range = ctx.bounds(extent, scope)
         if extent_range is not None and extent_range[0] < 1:
             ctx.error(ref.pointer, f"region '{text}' has extent {extent_range[0]} in dimension {i}; "
-                                   "extents must be positive")
+                                   "extents must be positive",
+                      "write 'start : +extent' with an extent of at least 1, or 'start : stop' "
+                      "with stop past start")
             continue
         start_range = ctx.bounds(start, scope)
         limit = ctx.const(size)

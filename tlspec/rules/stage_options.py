@@ -11,11 +11,18 @@ from .context import Context, Scope
 from .regions import const_extents
 
 
-def scope_error(ctx: Context, stage: Stage, option: str, allowed: str) -> None:
+def scope_error(ctx: Context, stage: Stage, option: str, allowed: str,
+                scopes: tuple[str, ...]) -> None:
+    """`option` names a buffer of a scope other than `scopes` (`allowed` says them in words);
+    the hint names the kernel's buffers that would do."""
     ref = stage.regions[option]
     buffer = ctx.buffer(ref)
+    fitting = [b.name for b in ctx.kernel.buffers.values() if b.scope in scopes]
     ctx.error(ref.pointer, f"{stage.written_kind}: '{option}' must be {allowed}; '{buffer.name}' is "
-                           f"{buffer.scope}")
+                           f"{buffer.scope}",
+              f"name a buffer of scope {' or '.join(scopes)} here"
+              + (f": {', '.join(fitting[:8])}" + (" ..." if len(fitting) > 8 else "")
+                 if fitting else ", declared in 'buffers'"))
 
 
 def require_scope(ctx: Context, stage: Stage, option: str, scopes: tuple[str, ...],
@@ -24,7 +31,7 @@ def require_scope(ctx: Context, stage: Stage, option: str, scopes: tuple[str, ..
     if ref is None:
         return False
     if ctx.buffer(ref).scope not in scopes:
-        scope_error(ctx, stage, option, allowed)
+        scope_error(ctx, stage, option, allowed, scopes)
         return False
     return True
 
@@ -43,7 +50,8 @@ def check_vector_width(ctx: Context, stage: Stage, width: int, dtype: str, exten
     pointer = pointer_join(stage.pointer, "coalesced_width")
     size = DTYPE_BYTES[dtype]
     if width & (width - 1):
-        ctx.error(pointer, f"coalesced_width must be a power of two, got {width}")
+        ctx.error(pointer, f"coalesced_width must be a power of two, got {width}",
+                  f"use {1 << (width.bit_length() - 1)} or {1 << width.bit_length()}")
     elif width * size > MAX_VECTOR_BYTES:
         ctx.error(pointer, f"coalesced_width {width} of {dtype} is {width * size} bytes per access; "
                            f"the widest vector access is {MAX_VECTOR_BYTES} bytes",
@@ -63,7 +71,8 @@ def check_loop_layout(ctx: Context, stage: Stage, extents) -> None:
                   "the product of loop_layout.threads must equal launch.threads")
     if extents and len(layout["threads"]) > len(extents):
         ctx.error(pointer + "/threads", f"loop_layout.threads has {len(layout['threads'])} entries "
-                                        f"but the copy has {len(extents)} dimensions")
+                                        f"but the copy has {len(extents)} dimensions",
+                  f"give at most {len(extents)}, laid over the copy's last dimensions")
 
 
 def check_simt_options(ctx: Context, stage: Stage, ref: RegionRef, scope: Scope,

@@ -161,7 +161,8 @@ def check_tma_copy(ctx: Context, stage: Stage, scope: Scope) -> None:
     threads = ctx.kernel.launch.threads
     if leader is not None and threads % leader:
         ctx.error(pointer_join(stage.pointer, "leader_scope_threads"),
-                  f"leader_scope_threads {leader} does not divide the block's {threads} threads")
+                  f"leader_scope_threads {leader} does not divide the block's {threads} threads",
+                  "use a divisor of the block's threads (32 for one warp), or leave it out")
     check_same_extents(ctx, src, dst, "tma_copy")
     same_dtype(ctx, stage, "src", "dst")
     g, s = (src, dst) if direction == "load" else (dst, src)
@@ -180,6 +181,8 @@ def check_copy_cluster(ctx: Context, stage: Stage, scope: Scope) -> None:
     if multicast == remote:
         ctx.error(stage.pointer, "copy_cluster takes exactly one of 'cluster_mask' (TMA multicast) "
                                  "and 'dst_block' (copy into another block's shared memory)",
+                  "remove 'cluster_mask' or 'dst_block'" if multicast else
+                  "add 'cluster_mask: 0b11' (multicast to blocks 0 and 1) or 'dst_block: 1'",
                   key=True)
         return
     pair = _copy_pair(ctx, stage)
@@ -192,7 +195,8 @@ def check_copy_cluster(ctx: Context, stage: Stage, scope: Scope) -> None:
         for option in ("loop_layout", "remote_barrier"):
             if option in options:
                 ctx.error(pointer_join(stage.pointer, option), f"'{option}' does not apply to a TMA "
-                                                               "multicast copy (cluster_mask)", key=True)
+                                                               "multicast copy (cluster_mask)",
+                          f"remove '{option}', or copy with 'dst_block' instead", key=True)
         ok = require_scope(ctx, stage, "src", ("global",), "global for a multicast")
         ok &= require_scope(ctx, stage, "dst", SHARED, "shared for a multicast")
         if ok and pair:
@@ -223,7 +227,7 @@ def check_transpose(ctx: Context, stage: Stage, scope: Scope) -> None:
     a, b = src.extents, dst.extents
     if len(a) < 2:
         ctx.error(src.pointer, f"transpose needs at least 2 dimensions; '{src.region.text}' has "
-                               f"{len(a)}")
+                               f"{len(a)}", "a 1-D tile is its own transpose: use copy")
         return
     expected = a[:-2] + [a[-1], a[-2]]
     if len(b) != len(a) or not all(same_extent(x, y, ctx) for x, y in zip(expected, b)):
