@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from tlspec.expr import (MAX_DEPTH, MAX_LENGTH, BinOp, Call, Const, ExprError, Neg, Var, evaluate,
-                         free_vars, parse_expr, substitute, to_source)
+from tlspec.expr import (GRAMMAR_HINT, MAX_DEPTH, MAX_LENGTH, BinOp, Call, Const, ExprError, Neg,
+                         Var, evaluate, free_vars, parse_expr, substitute, to_source)
 from tlspec.expr_algebra import bounds, simplify
 
 x, y, N = Var("x"), Var("y"), Var("N")
@@ -96,6 +96,14 @@ def test_free_vars_source_order_with_duplicates():
 
 # -- errors ----------------------------------------------------------------------------------
 
+# Hints of the errors that had none (the spec fuzzer's list of errors without one).
+CHARACTER = f"remove it: {GRAMMAR_HINT}"
+FUNCTION = "e.g. ceildiv(N, 128) for N / 128 rounded up, N // 128 for it rounded down"
+OPERAND = "an integer, a name, a call or a parenthesized expression goes here"
+OPERATOR = "join operands with + - * // or %"
+PARENTHESIS = "join operands with + - * // or %, and close the parenthesis with ')'"
+
+
 @pytest.mark.parametrize("text, offset, message, hint", [
     ("", 0, "empty expression", "write an integer or an expression such as M * 2"),
     ("   ", 0, "empty expression", "write an integer or an expression such as M * 2"),
@@ -110,13 +118,13 @@ def test_free_vars_source_order_with_duplicates():
     ("0x10", 0, "invalid integer literal '0x10'", "integers are written in decimal digits only"),
     ("2M", 0, "invalid integer literal '2M'", "integers are written in decimal digits only"),
     ("010", 0, "invalid integer literal '010'", "leading zeros are not allowed: write 10"),
-    ("'M'", 0, "unexpected character \"'\"", None),
-    ("x $ y", 2, "unexpected character '$'", None),
-    ("x + é", 4, "unexpected character 'é'", None),
+    ("'M'", 0, "unexpected character \"'\"", CHARACTER),
+    ("x $ y", 2, "unexpected character '$'", CHARACTER),
+    ("x + é", 4, "unexpected character 'é'", CHARACTER),
     ("x, y", 1, "unexpected ','",
      "commas only separate the arguments of ceildiv, min and max"),
-    ("foo(x)", 0, "unknown function 'foo'; expressions may call ceildiv, min, max", None),
-    ("a + M(2)", 4, "unknown function 'M'; expressions may call ceildiv, min, max", None),
+    ("foo(x)", 0, "unknown function 'foo'; expressions may call ceildiv, min, max", FUNCTION),
+    ("a + M(2)", 4, "unknown function 'M'; expressions may call ceildiv, min, max", FUNCTION),
     ("min + 1", 0, "'min' is a function and must be called", "write min(a, b, ...)"),
     ("2 * ceildiv", 4, "'ceildiv' is a function and must be called", "write ceildiv(a, b)"),
     ("max", 0, "'max' is a function and must be called", "write max(a, b, ...)"),
@@ -125,21 +133,22 @@ def test_free_vars_source_order_with_duplicates():
      "write ceildiv(a, b)"),
     ("1 + min(x)", 4, "min takes at least 2 arguments (1 given)", "write min(a, b, ...)"),
     ("max()", 0, "max takes at least 2 arguments (0 given)", "write max(a, b, ...)"),
-    ("min(x,)", 6, "expected an expression, found ')'", None),
-    ("min(, x)", 4, "expected an expression, found ','", None),
-    ("min(x y)", 6, "expected ',' or ')' in the call to min, found 'y'", None),
+    ("min(x,)", 6, "expected an expression, found ')'", OPERAND),
+    ("min(, x)", 4, "expected an expression, found ','", OPERAND),
+    ("min(x y)", 6, "expected ',' or ')' in the call to min, found 'y'",
+     "separate the arguments with ',' and close the call with ')': min(a, b, ...)"),
     ("min(x, y", 3, "'(' is never closed", "add the missing ')'"),
     ("(x + 1", 0, "'(' is never closed", "add the missing ')'"),
-    ("(x + 1 y)", 7, "expected ')', found 'y'", None),
-    ("(x, y)", 2, "expected ')', found ','", None),
+    ("(x + 1 y)", 7, "expected ')', found 'y'", PARENTHESIS),
+    ("(x, y)", 2, "expected ')', found ','", PARENTHESIS),
     ("x + 1)", 5, "unmatched ')'", "remove it or add the missing '('"),
-    ("()", 1, "expected an expression, found ')'", None),
-    ("x +", 3, "expected an expression, found the end of the text", None),
-    ("* x", 0, "expected an expression, found '*'", None),
-    ("2 3", 2, "expected an operator, found '3'", None),
-    ("x y", 2, "expected an operator, found 'y'", None),
-    ("A[0]", 1, "expected an operator, found '['", None),
-    ("a : b", 2, "expected an operator, found ':'", None),
+    ("()", 1, "expected an expression, found ')'", OPERAND),
+    ("x +", 3, "expected an expression, found the end of the text", OPERAND),
+    ("* x", 0, "expected an expression, found '*'", OPERAND),
+    ("2 3", 2, "expected an operator, found '3'", OPERATOR),
+    ("x y", 2, "expected an operator, found 'y'", OPERATOR),
+    ("A[0]", 1, "expected an operator, found '['", OPERATOR),
+    ("a : b", 2, "expected an operator, found ':'", OPERATOR),
 ])
 def test_errors(text, offset, message, hint):
     with pytest.raises(ExprError) as info:

@@ -7,6 +7,12 @@ from tlspec.expr_algebra import simplify
 from tlspec.region import Region, Slice, parse_region, resolve
 from tlspec.region import steps as region_steps
 
+from test_expr import FUNCTION, OPERAND, PARENTHESIS
+
+BUFFER_A = "write the buffer alone ('A') or a region of it ('A[0 : +64, :]')"
+SLICES = ("separate the slices of the dimensions with ',' and close with ']', "
+          "e.g. A[by*64 : +64, :]")
+
 
 def e(text: str):
     return parse_expr(text)
@@ -71,9 +77,9 @@ def test_offsets_point_into_the_region_text():
      "a buffer name starts with a letter or '_' and continues with letters, digits and '_'"),
     (" 9", 1, "invalid buffer name '9'",
      "a buffer name starts with a letter or '_' and continues with letters, digits and '_'"),
-    ("A-B[0]", 1, "expected '[' after the buffer name 'A', found '-'", None),
-    ("A B", 2, "expected '[' after the buffer name 'A', found 'B'", None),
-    ("A(0)", 1, "expected '[' after the buffer name 'A', found '('", None),
+    ("A-B[0]", 1, "expected '[' after the buffer name 'A', found '-'", BUFFER_A),
+    ("A B", 2, "expected '[' after the buffer name 'A', found 'B'", BUFFER_A),
+    ("A(0)", 1, "expected '[' after the buffer name 'A', found '('", BUFFER_A),
     ("A[]", 1, "empty slice list '[]'",
      "write 'A' alone for the whole buffer, or ':' for each whole dimension"),
     ("A[", 1, "'[' is never closed", "add the missing ']'"),
@@ -82,14 +88,15 @@ def test_offsets_point_into_the_region_text():
     ("A[0,", 1, "'[' is never closed", "add the missing ']'"),
     ("A[0,]", 3, "trailing ',' in the slice list", "remove it, or add the missing dimension"),
     ("A[0, :,]", 6, "trailing ',' in the slice list", "remove it, or add the missing dimension"),
-    ("A[,0]", 2, "expected an expression, found ','", None),
-    ("A[0 1]", 4, "expected ',' or ']', found '1'", None),
-    ("A[0)", 3, "expected ',' or ']', found ')'", None),
+    ("A[,0]", 2, "expected an expression, found ','", OPERAND),
+    ("A[0 1]", 4, "expected ',' or ']', found '1'", SLICES),
+    ("A[0)", 3, "expected ',' or ']', found ')'", SLICES),
     ("A[0:64:]", 6, "missing step after the second ':'",
      "write start : stop : step, e.g. A[0 : N : 2], or drop the ':'"),
     ("A[::, 0]", 3, "missing step after the second ':'",
      "write start : stop : step, e.g. A[0 : N : 2], or drop the ':'"),
-    ("A[0 : +64 : 2 : 1]", 14, "a slice has at most three parts, start : stop : step", None),
+    ("A[0 : +64 : 2 : 1]", 14, "a slice has at most three parts, start : stop : step",
+     "write start : +extent, start : stop or start : stop : step"),
     ("A[0] x", 5, "unexpected 'x' after ']'", "a region ends with its closing ']'"),
     ("A[0][1]", 4, "unexpected '[' after ']'", "a region ends with its closing ']'"),
     ("A[0 : +]", 6, "missing extent after '+'", "write start : +extent, e.g. A[i : +64]"),
@@ -100,10 +107,11 @@ def test_offsets_point_into_the_region_text():
      "write start : +extent, e.g. A[i : +64]"),
     # Expression errors keep their offsets into the region text.
     ("A[i / 2 : +4]", 4, "'/' is not supported", "use // for integer division"),
-    ("A[foo(i) : +4]", 2, "unknown function 'foo'; expressions may call ceildiv, min, max", None),
-    ("A[0 : +(4]", 9, "expected ')', found ']'", None),
+    ("A[foo(i) : +4]", 2, "unknown function 'foo'; expressions may call ceildiv, min, max",
+     FUNCTION),
+    ("A[0 : +(4]", 9, "expected ')', found ']'", PARENTHESIS),
     ("A[0 : +(4", 7, "'(' is never closed", "add the missing ')'"),
-    ("A[0 : +(4 :]", 10, "expected ')', found ':'", None),
+    ("A[0 : +(4 :]", 10, "expected ')', found ':'", PARENTHESIS),
 ])
 def test_parse_region_errors(text, offset, message, hint):
     with pytest.raises(ExprError) as info:

@@ -40,6 +40,9 @@ MAX_LENGTH = 1000
 MAX_DEPTH = 64
 
 FUNCTIONS = {"ceildiv": "ceildiv(a, b)", "min": "min(a, b, ...)", "max": "max(a, b, ...)"}
+# What an expression is made of: the hint of an error that has no more particular one.
+GRAMMAR_HINT = ("expressions are made of integers, names, + - * // %, parentheses and calls of "
+                "ceildiv(a, b), min(a, b, ...) and max(a, b, ...)")
 
 
 class ExprError(Exception):
@@ -116,7 +119,8 @@ def tokenize(text: str) -> list[Token]:
     here so that region.py can reuse this tokenizer; the expression grammar rejects them."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"too long: {len(text)} characters (at most {MAX_LENGTH} are allowed)",
-                        MAX_LENGTH)
+                        MAX_LENGTH, "name parts of it as derived dims ('K: {expr: \"...\"}' "
+                                    "under 'dims') and use the names")
     tokens = []
     pos = 0
     while pos < len(text):
@@ -128,7 +132,8 @@ def tokenize(text: str) -> list[Token]:
         else:
             symbol = next((s for s in _SYMBOLS if text.startswith(s, pos)), None)
             if symbol is None:
-                raise ExprError(f"unexpected character {visible(text[pos])!r}", pos)
+                raise ExprError(f"unexpected character {visible(text[pos])!r}", pos,
+                                f"remove it: {GRAMMAR_HINT}")
             if symbol in _UNSUPPORTED:
                 message, hint = _UNSUPPORTED[symbol]
                 raise ExprError(message, pos, hint)
@@ -234,7 +239,8 @@ class Parser:
             return Const(_literal(int(token.text), token.offset)), 1
         if token.kind == "(":
             inner, height = self._binary(1, level + 1)
-            self._close(token, "expected ')'")
+            self._close(token, "expected ')'", "join operands with + - * // or %, and close "
+                                               "the parenthesis with ')'")
             return inner, height + 1
         if token.kind == "name":
             if self.peek().kind == "(":
@@ -243,12 +249,14 @@ class Parser:
                 raise ExprError(f"'{token.text}' is a function and must be called", token.offset,
                                 f"write {FUNCTIONS[token.text]}")
             return Var(token.text, token.offset), 1
-        raise ExprError(f"expected an expression, found {token.describe()}", token.offset)
+        raise ExprError(f"expected an expression, found {token.describe()}", token.offset,
+                        "an integer, a name, a call or a parenthesized expression goes here")
 
     def _call(self, name: Token, level: int) -> tuple[Expr, int]:
         if name.text not in FUNCTIONS:
             raise ExprError(f"unknown function '{name.text}'; expressions may call ceildiv, min, "
-                            "max", name.offset)
+                            "max", name.offset, "e.g. ceildiv(N, 128) for N / 128 rounded up, "
+                                                "N // 128 for it rounded down")
         paren = self.advance()
         args: list[Expr] = []
         height = 0
@@ -262,7 +270,9 @@ class Parser:
                 if self.peek().kind != ",":
                     break
                 self.advance()
-            self._close(paren, f"expected ',' or ')' in the call to {name.text}")
+            self._close(paren, f"expected ',' or ')' in the call to {name.text}",
+                        f"separate the arguments with ',' and close the call with ')': "
+                        f"{FUNCTIONS[name.text]}")
         count = len(args)
         if name.text == "ceildiv" and count != 2:
             raise ExprError(f"ceildiv takes exactly 2 arguments ({count} given)", name.offset,
@@ -272,12 +282,12 @@ class Parser:
                             name.offset, f"write {FUNCTIONS[name.text]}")
         return Call(name.text, tuple(args)), height + 1
 
-    def _close(self, paren: Token, expected: str) -> None:
+    def _close(self, paren: Token, expected: str, hint: str) -> None:
         token = self.advance()
         if token.kind == "end":
             raise ExprError("'(' is never closed", paren.offset, "add the missing ')'")
         if token.kind != ")":
-            raise ExprError(f"{expected}, found {token.describe()}", token.offset)
+            raise ExprError(f"{expected}, found {token.describe()}", token.offset, hint)
 
 
 def parse_expr(text: str | int, parser_class: type[Parser] = Parser) -> Expr:
@@ -288,7 +298,7 @@ def parse_expr(text: str | int, parser_class: type[Parser] = Parser) -> Expr:
         kind = {bool: "a boolean", float: "a floating-point number"}.get(type(text),
                                                                          type(text).__name__)
         raise ExprError(f"expected an integer or an expression string, got {kind} ({text!r})",
-                        0)
+                        0, "write an integer, or an expression such as \"M * 2\"")
     if isinstance(text, int):
         return Const(_literal(text, 0))
     parser = parser_class(text)
@@ -302,7 +312,8 @@ def parse_expr(text: str | int, parser_class: type[Parser] = Parser) -> Expr:
         raise ExprError("unexpected ','", token.offset,
                         "commas only separate the arguments of ceildiv, min and max")
     if token.kind != "end":
-        raise ExprError(f"expected an operator, found {token.describe()}", token.offset)
+        raise ExprError(f"expected an operator, found {token.describe()}", token.offset,
+                        "join operands with + - * // or %")
     return expr
 
 

@@ -70,7 +70,9 @@ def parse_region(text: str) -> Region:
         return Region(name.text, name.offset, None, text)
     if bracket.kind != "[":
         raise ExprError(f"expected '[' after the buffer name '{name.text}', found "
-                        f"{bracket.describe()}", bracket.offset)
+                        f"{bracket.describe()}", bracket.offset,
+                        f"write the buffer alone ('{name.text}') or a region of it "
+                        f"('{name.text}[0 : +64, :]')")
     if parser.peek().kind == "]":
         raise ExprError("empty slice list '[]'", bracket.offset,
                         f"write '{name.text}' alone for the whole buffer, or ':' for each whole "
@@ -86,7 +88,9 @@ def parse_region(text: str) -> Region:
         if token.kind == "end":
             raise ExprError("'[' is never closed", bracket.offset, "add the missing ']'")
         if token.kind != ",":
-            raise ExprError(f"expected ',' or ']', found {token.describe()}", token.offset)
+            raise ExprError(f"expected ',' or ']', found {token.describe()}", token.offset,
+                            "separate the slices of the dimensions with ',' and close with ']', "
+                            "e.g. A[by*64 : +64, :]")
         if parser.peek().kind == "]":
             raise ExprError("trailing ',' in the slice list", token.offset,
                             "remove it, or add the missing dimension")
@@ -127,7 +131,8 @@ def _parse_slice(parser: Parser) -> Slice:
     step = parser.parse_expression()
     if parser.peek().kind == ":":
         raise ExprError("a slice has at most three parts, start : stop : step",
-                        parser.peek().offset)
+                        parser.peek().offset, "write start : +extent, start : stop or "
+                                              "start : stop : step")
     if stop is not None:
         extent = _count(stop if start is None else BinOp("-", stop, start), step)
     return Slice(start, extent, stop, False, first.offset, step, step_offset)
