@@ -154,3 +154,18 @@ def test_a_quoted_boolean_is_told_to_lose_its_quotes():
     error = only_error(text)
     assert error.message == "'disable_tma' must be true or false, got the string 'true'"
     assert error.hint == "write true without quotes: quoted, YAML reads it as text"
+
+
+@pytest.mark.parametrize("text, message, hint", [
+    ("- tlspec: 1\n", "document 1 is not a mapping",
+     "write each key at the start of a line as 'key: value', starting with 'tlspec: 1'"),
+    ("just some words\n", "document 1 is not a mapping", "write each key at the start"),
+    (BASE.replace("stages:\n", "[stages]: 1\nstages:\n"),
+     "a mapping key must be a plain name, not a list or mapping",
+     "a '[' or '{' before the ':' makes the key a list or mapping"),
+])
+def test_a_document_or_key_of_the_wrong_shape_has_a_hint(text, message, hint):
+    """They had none (the spec fuzzer's list of errors without one)."""
+    errors = validate_text(text, "t.tlspec.yaml").diagnostics.errors
+    (error,) = [e for e in errors if e.message.startswith(message)]
+    assert error.hint.startswith(hint)

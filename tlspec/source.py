@@ -167,7 +167,9 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.diags.error(self.loc(key_node.start_mark),
                                  "a mapping key must be a plain name, not a list or mapping",
-                                 pointer=pointer)
+                                 pointer=pointer,
+                                 hint="a '[' or '{' before the ':' makes the key a list or "
+                                      "mapping: write the name alone, or quote the whole key")
                 self.broken = True
                 continue
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -308,7 +310,9 @@ def load_text(text: str, path: str, diags: Diagnostics) -> list[SourceDocument]:
         if not isinstance(node, yaml.MappingNode):
             diags.error(builder.loc(node.start_mark),
                         f"document {index + 1} is not a mapping: a kernel document is a mapping "
-                        "of keys such as 'tlspec', 'name', 'buffers' and 'stages'", pointer="")
+                        "of keys such as 'tlspec', 'name', 'buffers' and 'stages'", pointer="",
+                        hint="write each key at the start of a line as 'key: value', starting "
+                             "with 'tlspec: 1' (see the examples in specs/)")
             continue
         try:
             data = builder.build(node, "")
