@@ -20,6 +20,7 @@ from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .context import Context, Scope, shape_text
 from .regions import check_region, full_dim, same_extent, squeeze
+from .stage_options import scope_error
 
 TMA_OPTIONS = ("rows", "col", "barrier")
 
@@ -56,8 +57,7 @@ def check_computed_indices(ctx: Context, stage: Stage, scope: Scope, table_optio
 def _check_table(ctx: Context, stage: Stage, table: RegionRef, option: str, count: int) -> bool:
     kind, buffer = stage.written_kind, ctx.buffer(table)
     if not buffer.is_global:
-        ctx.error(table.pointer, f"{kind}: '{option}' must be a global tensor (the table); "
-                                 f"'{buffer.name}' is {buffer.scope}")
+        scope_error(ctx, stage, option, "a global tensor (the table)", ("global",))
         return False
     rank = len(buffer.shape)
     if table.region.slices is not None and len(table.region.slices) != rank:

@@ -24,7 +24,8 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
                       "a single image has N = 1: give it a leading extent of 1")
         elif img.region.slices is not None:
             ctx.error(img.pointer, "im2col reads windows anywhere in the image: name the whole "
-                                   f"buffer ('{buffer.name}'), not a region of it")
+                                   f"buffer ('{buffer.name}'), not a region of it",
+                      f"write 'img: {buffer.name}'; 'nhw_step' and 'c_step' choose the tile")
         else:
             _check_window_fits(ctx, stage, nhwc(buffer.shape, stage.options))
             if col is not None and col.dims and ctx.buffer(col).is_global:
@@ -32,7 +33,8 @@ def check_im2col(ctx: Context, stage: Stage, scope: Scope) -> None:
     if col is not None and col.dims:
         if len(col.extents) != 2:
             ctx.error(col.pointer, f"im2col: 'col' must be a 2-D tile (output pixels x kernel "
-                                   f"taps*channels); it has {len(col.extents)} dimensions")
+                                   f"taps*channels); it has {len(col.extents)} dimensions",
+                      "declare the tile with shape [pixels, taps*channels], e.g. [64, 64]")
         if ctx.buffer(col).scope == "fragment":
             scope_error(ctx, stage, "col", "global, shared or local",
                         ("global", "shared", "shared.dyn", "local"))
