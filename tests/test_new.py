@@ -206,3 +206,18 @@ def test_help_has_examples_and_lists_every_kind_and_form(tmp_path):
     assert sorted(kinds_section) == KINDS
     forms_section = result.stdout.split("Forms:")[1].split("Examples:")[0].split()
     assert forms_section == list(FORMS)
+
+
+@pytest.mark.parametrize("output, message", [
+    ("/proc/k.tlspec.yaml", "cannot write /proc/k.tlspec.yaml: it is on a virtual file system "
+                            "that takes no new files; give -o a file in a folder you can write to"),
+    ("a_file/k.tlspec.yaml", "a_file is not a folder; give a file name in a folder with -o"),
+])
+def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path, output, message):
+    """-o under /proc was a traceback (FileNotFoundError from write_text), and a file as the
+    folder was 'folder a_file does not exist'."""
+    (tmp_path / "a_file").write_text("mine")
+    result = tlspec("new", "copy", "kern_x", "-o", output, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == f"tlspec: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

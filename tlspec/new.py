@@ -10,6 +10,7 @@ compiles as written (tests/test_new.py checks it, for every kind and form).
 """
 from __future__ import annotations
 
+import errno
 import re
 from importlib import resources
 from pathlib import Path
@@ -112,7 +113,18 @@ def write(kind: str, name: str, output: str | None = None, *, force: bool = Fals
         raise NewError(f"{path} is a folder; give a file name with -o")
     if path.exists() and not force:
         raise NewError(f"{path} already exists; use --force to overwrite it")
-    if path.parent and not path.parent.is_dir():
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NewError(f"{path.parent} is not a folder; give a file name in a folder with -o")
+    if not path.parent.is_dir():
         raise NewError(f"folder {path.parent} does not exist")
-    path.write_text(text, encoding="utf-8")
+    existed = path.exists()
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        if not existed and path.is_file():      # a part written before the failure
+            path.unlink()
+        why = ("it is on a virtual file system that takes no new files" if err.errno == errno.ENOENT
+               else err.strerror or str(err))
+        raise NewError(f"cannot write {path}: {why}; give -o a file in a folder you can "
+                       "write to") from None
     return path
