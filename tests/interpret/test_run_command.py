@@ -120,6 +120,22 @@ def test_usage_errors(here, args, message):
     assert (status, output) == (2, f"tlspec: error: {message}\n")
 
 
+@pytest.mark.parametrize("out, message", [
+    ("a_file", "--out a_file is a file; name a folder for the outputs"),
+    ("a_file/res", "--out a_file/res: a_file/res cannot be created: a_file is not a directory"),
+    ("/proc/res", "--out /proc/res: /proc/res cannot be written: /proc is on a virtual file "
+                  "system that takes no new folders (mkdir: No such file or directory); choose a "
+                  "folder you can write to"),
+])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_the_run(here, out, message):
+    """It was found after the run, as '--out a_file: File exists' or '--out /proc/res: No such
+    file or directory'."""
+    (here / "a_file").write_text("mine")
+    status, output = run(COPY, "--interpret", "--dim", "M=64", "--dim", "N=128", "--out", out)
+    assert (status, output) == (2, f"tlspec: error: {message}\n")
+    assert sorted(p.name for p in here.iterdir()) == ["a_file"]
+
+
 def test_input_files_that_do_not_fit(here):
     np.save(here / "f32.npy", np.zeros((64, 128), np.float32))
     (here / "text.npy").write_text("not an array")

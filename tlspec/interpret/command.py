@@ -45,6 +45,7 @@ def run_spec(spec: str, kernel_name: str | None, interpret: bool, dims: Sequence
         return _failed(err.diagnostics, "nothing was run", echo)
     given = _read_inputs(program, inputs)
     bound = _bind(program, parse_dims(kernel, dims), given)
+    _check_out(Path(out))
     arrays, sources = _arrays(program, bound, given, seed)
     try:
         done = program.run(arrays)
@@ -211,6 +212,21 @@ def _random_values(shape: tuple[int, ...], dtype: str, rng: np.random.Generator)
         values = rng.integers(low, 101, shape).astype(kind)
     values[values == 0] = 1
     return values
+
+
+def _check_out(out: Path) -> None:
+    """That the outputs can be written to OUT, checked before the kernel runs: a folder, or a
+    path where one can be made (the probe of tlspec compile's -o)."""
+    from ..package import check_creatable
+
+    if out.is_dir():
+        return
+    if out.exists():
+        raise RunUsageError(f"--out {out} is a file; name a folder for the outputs")
+    try:
+        check_creatable(out, out.parent)
+    except ValueError as err:
+        raise RunUsageError(f"--out {out}: {err}") from None
 
 
 def _write(program: Program, arrays: dict[str, np.ndarray], out: Path) -> dict[str, Path]:
