@@ -3,6 +3,7 @@ judging what came out. The fuzzer's promise, checked on every mutant:
 
 - never a traceback, never an "internal compiler error";
 - exit code 0, 1 or 2; exit 1 comes with at least one located diagnostic (PATH:LINE:COL);
+- every error of the mutant's file has a hint (how to fix it);
 - bounded time (a soft limit raises inside the run) and memory (the peak resident size);
 - a compile that fails leaves -o exactly as it was; a compile that succeeds writes a package
   that imports.
@@ -107,6 +108,11 @@ def judge(result, path: Path, ok_outcomes: dict[int, str]) -> tuple[str, str]:
     if result.exit_code == 1 and not re.search(rf"^{re.escape(str(path))}:\d+:\d+: error: ",
                                                result.stdout, re.M):
         return "unlocated", output[-4000:]
+    unhinted = [block for block in re.split(r"\n(?=\S)", result.stdout)
+                if re.match(rf"{re.escape(str(path))}:\d+:\d+: error: ", block)
+                and "\n  hint: " not in block]
+    if unhinted:
+        return "unhinted", "\n".join(unhinted)[-4000:]
     return ok_outcomes[result.exit_code], ""
 
 

@@ -64,3 +64,21 @@ def test_a_traceback_is_caught_and_reported(corpus, runner, monkeypatch):
     result = runner.run(make(corpus, SEED, 0), "validate")
     assert result.failed and result.outcome == "traceback"
     assert "ZeroDivisionError: deep inside" in result.detail
+
+
+def test_an_error_without_a_hint_is_a_broken_promise(tmp_path):
+    """Every error says how to fix it: the judge reports one without a hint as 'unhinted'."""
+    from types import SimpleNamespace
+
+    from fuzz.runner import judge
+
+    path = tmp_path / "m.tlspec.yaml"
+    ok = {0: "valid", 1: "invalid", 2: "usage"}
+    hinted = f"{path}:3:1: error: one\n  at: /a\n  hint: fix it\n"
+    bare = f"{path}:4:2: error: two\n  at: /b\n"
+    for stdout, outcome in [(hinted, "invalid"), (hinted + bare, "unhinted"),
+                            (bare + hinted, "unhinted"),
+                            (hinted + f"{path}:5:1: warning: three\n", "invalid")]:
+        result = SimpleNamespace(stdout=stdout + "1 file, 1 kernel: 2 errors\n", stderr="",
+                                 exception=None, exit_code=1)
+        assert judge(result, path, ok)[0] == outcome, stdout
