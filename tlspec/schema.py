@@ -19,6 +19,7 @@ from .diagnostics import Diagnostics, abbreviated
 from .im2col import WINDOW_OPTIONS
 from .limits import MAX_SIZE, int_text
 from .names import visible
+from .schema_hints import about, branches
 from .source import SourceDocument, pointer_join
 from .suggest import closest, did_you_mean
 from .tune.params import CHOICE_OPTIONS, ENUM_OPTIONS
@@ -136,83 +137,6 @@ def _expected_types(types: str | list[str]) -> str:
     return " or ".join(_TYPE_WORDS.get(t, t) for t in types)
 
 
-def _resolved(node: dict) -> dict:
-    """A subschema with its `$ref` followed (the spec schema refers only into its definitions)."""
-    while "$ref" in node:
-        node = load_schema()["definitions"][node["$ref"].rsplit("/", 1)[-1]]
-    return node
-
-
-def _branches(node: dict) -> list[dict]:
-    """The subschemas a value at `node` is checked against: itself and its allOf and anyOf
-    alternatives, references followed."""
-    node = _resolved(node)
-    return [node] + [b for key in ("allOf", "anyOf") for sub in node.get(key, [])
-                     for b in _branches(sub)]
-
-
-def _schema_at(path: list[Any]) -> dict | None:
-    """The subschema of the value at `path` (of the first alternative that has the value's
-    key), or None where the schema says nothing of it."""
-    node: dict | None = load_schema()
-    for part in path:
-        found = None
-        for branch in _branches(node):
-            if isinstance(part, int):
-                found = branch.get("items") if isinstance(branch.get("items"), dict) else None
-            else:
-                found = branch.get("properties", {}).get(part) or next(
-                    (sub for pattern, sub in branch.get("patternProperties", {}).items()
-                     if re.search(pattern, part)), None)
-                if found is None and isinstance(branch.get("additionalProperties"), dict):
-                    found = branch["additionalProperties"]
-            if found is not None:
-                break
-        if found is None:
-            return None
-        node = found
-    return node
-
-
-def _about(path: list[Any]) -> str | None:
-    """What the schema says of the value at `path`, as a hint: its description, and an example
-    where the description gives none. An item the schema does not describe (an extent of
-    'shape') gets what it says of its list."""
-    node = _schema_at(path)
-    if node is None:
-        return None
-    node = _resolved(node)
-    own = [node] + [b for b in _branches(node) if "anyOf" not in b] if "anyOf" not in node \
-        else [node]
-    described = next((b for b in own if "description" in b), None)
-    if described is None:
-        return _about(path[:-1]) if path and isinstance(path[-1], int) else None
-    about = described["description"]
-    examples = next((b["examples"] for b in own if b.get("examples")), None)
-    if not path or not isinstance(path[-1], str) or _is_entry(path):
-        return about
-    key = path[-1]
-    if examples and "e.g." not in about:
-        about = about.rstrip(".") + f"; e.g. '{key}: {_flow(examples[0])}'"
-    return f"'{key}': {about}"
-
-
-def _is_entry(path: list[Any]) -> bool:
-    """Whether `path` is a buffer or dim by name, named by its mapping rather than its key."""
-    return len(path) == 2 and path[0] in ("buffers", "dims")
-
-
-def _flow(value: Any) -> str:
-    """A value as YAML's flow style writes it (strings quoted where YAML would misread them)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_flow(v) for v in value) + "]"
-    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        return value
-    return json.dumps(value)
-
-
 def _context(path: list[Any]) -> str:
     """How a person would name the mapping at `path`."""
     if not path:
@@ -258,7 +182,7 @@ class _Translator:
         if handler is not None:
             handler(error, path)
         else:  # a keyword the schema may gain later: still located, with jsonschema's words
-            self.report(path, error.message, _about(path))
+            self.report(path, error.message, about(load_schema(), path))
 
     # -- one method per JSON Schema keyword the spec schema uses --------------------------------
 
@@ -316,7 +240,7 @@ class _Translator:
                               "reads version 1", "write 'tlspec: 1'")
         else:
             self.report(path, f"{_field(path)} must be {_json(error.validator_value)}, "
-                              f"got {_describe(error.instance)}", _about(path))
+                              f"got {_describe(error.instance)}", about(load_schema(), path))
 
     def on_type(self, error, path):
         expected = _expected_types(error.validator_value)
@@ -326,26 +250,26 @@ class _Translator:
             hint = ("a parameter's candidates are all integers ('TILE: [64, 128]') or all "
                     "instruction choices ('LOAD: [tma, sync]')")
         else:
-            hint = _unquote_hint(error.instance, error.validator_value) or _about(path)
+            hint = _unquote_hint(error.instance, error.validator_value) or about(load_schema(), path)
         self.report(path, f"{_field(path)} must be {expected}, got {_describe(error.instance)}", hint)
 
     def on_minimum(self, error, path):
         self.report(path, f"{_field(path)} must be at least {int_text(error.validator_value)}, "
-                          f"got {_number(error.instance)}", _about(path))
+                          f"got {_number(error.instance)}", about(load_schema(), path))
 
     def on_maximum(self, error, path):
         hint = ("sizes are at most 2**62, so that every offset and sum of sizes fits in 64 bits"
-                if error.validator_value == MAX_SIZE else _about(path))
+                if error.validator_value == MAX_SIZE else about(load_schema(), path))
         self.report(path, f"{_field(path)} must be at most {int_text(error.validator_value)}, "
                           f"got {_number(error.instance)}", hint)
 
     def on_multipleOf(self, error, path):
-        hint = "threads run in warps of 32" if path[-1:] == ["threads"] else _about(path)
+        hint = "threads run in warps of 32" if path[-1:] == ["threads"] else about(load_schema(), path)
         self.report(path, f"{_field(path)} must be a multiple of {error.validator_value}, "
                           f"got {error.instance}", hint)
 
     def on_minLength(self, error, path):
-        self.report(path, f"{_field(path)} must not be empty", _about(path))
+        self.report(path, f"{_field(path)} must not be empty", about(load_schema(), path))
 
     def on_pattern(self, error, path):
         if "propertyNames" in error.schema_path:
@@ -366,7 +290,7 @@ class _Translator:
                         "e.g. '- copy: {src: A, dst: B}'")
         else:
             self.report(path, f"{_field(path)} must have at least {error.validator_value} "
-                              f"entr{'y' if error.validator_value == 1 else 'ies'}", _about(path))
+                              f"entr{'y' if error.validator_value == 1 else 'ies'}", about(load_schema(), path))
 
     def on_maxProperties(self, error, path):
         keys = _listed(list(error.instance))
@@ -376,12 +300,12 @@ class _Translator:
                         "start each stage with its own '- ', and put options inside the kind's mapping")
         else:
             self.report(path, f"{_field(path)} has {len(error.instance)} entries ({keys}); at most "
-                              f"{error.validator_value} are allowed", _about(path))
+                              f"{error.validator_value} are allowed", about(load_schema(), path))
 
     def on_minItems(self, error, path):
         self.report(path, f"{_field(path)} must have at least {error.validator_value} "
                           f"item{'s' if error.validator_value != 1 else ''}",
-                    _TUNE_HINT if path[:1] == ["tune"] else _pair_hint(path) or _about(path))
+                    _TUNE_HINT if path[:1] == ["tune"] else _pair_hint(path) or about(load_schema(), path))
 
     def on_uniqueItems(self, error, path):
         seen: set = set()
@@ -391,7 +315,7 @@ class _Translator:
 
     def on_maxItems(self, error, path):
         self.report(path, f"{_field(path)} has {len(error.instance)} items; at most "
-                          f"{error.validator_value} are allowed", _pair_hint(path) or _about(path))
+                          f"{error.validator_value} are allowed", _pair_hint(path) or about(load_schema(), path))
 
     def on_tunable_integer(self, error, path, integer_errors):
         """An integer option that may name a tunable parameter: a number is judged by the
@@ -452,11 +376,11 @@ class _Translator:
                         f"'{path[-1]}: {{symbolic: true, multiple_of: 64}}' or "
                         f"'{path[-1]}: {{expr: \"H // 2\"}}'")
         else:   # no alternative fits the value's type: name those that would
-            types = [t for branch in error.validator_value for b in _branches(branch)
+            types = [t for branch in error.validator_value for b in branches(load_schema(), branch)
                      for t in ([b["type"]] if isinstance(b.get("type"), str) else b.get("type", []))]
             expected = _expected_types(list(dict.fromkeys(types))) if types else "valid"
             self.report(path, f"{_field(path)} must be {expected}, got "
-                              f"{_describe(error.instance)}", _pair_hint(path) or _about(path))
+                              f"{_describe(error.instance)}", _pair_hint(path) or about(load_schema(), path))
 
 
 _TUNE_HINT = "list each candidate value once, the default first, e.g. 'TILE: [64, 128]'"
