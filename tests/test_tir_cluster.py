@@ -74,6 +74,9 @@ def test_a_bulk_copy_moves_its_bytes():
     cluster = Cluster(2, 32, "mbarriers")
     cluster.blocks[0]["pool"] = np.arange(64, dtype=np.uint8)
     cluster.blocks[1]["pool"] = np.zeros(64, np.uint8)
-    bulk_copy(cluster, (cluster.blocks[1]["pool"], 16), (cluster.blocks[0]["pool"], 32), 32)
+    move = bulk_copy(cluster, (cluster.blocks[1]["pool"], 16), (cluster.blocks[0]["pool"], 32),
+                     32)
+    assert not cluster.blocks[1]["pool"].any()         # its bytes move when it completes
+    move()
     assert list(cluster.blocks[1]["pool"][16:48]) == list(range(32, 64))
     assert not cluster.blocks[1]["pool"][:16].any() and not cluster.blocks[1]["pool"][48:].any()

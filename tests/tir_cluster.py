@@ -12,9 +12,12 @@ exited (undefined on a GPU: what the kernel's last cluster barrier is for), is a
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from tir_async import EAGER, InFlight
 
 # the tlspec helpers (codegen/cuda/cluster.cuh) by the name their call_extern gives
 MAP_SHARED, MAP = "tlspec_cluster_map_shared", "tlspec_cluster_map"
@@ -54,15 +57,17 @@ class ClusterBarrier:
 
 
 class Cluster:
-    """The blocks of one cluster: their shared memories by rank (x fastest), their mbarriers
-    (one table, by host address: a mapped address finds the other block's), the cluster
-    barrier, and the ranks whose threads have all exited."""
+    """The blocks of one cluster (a block alone without clusters): their shared memories by
+    rank (x fastest), their mbarriers (one table, by host address: a mapped address finds the
+    other block's), the cluster barrier, the ranks whose threads have all exited, and the
+    asynchronous copies in flight (completing as `completion` says, tests/tir_async.py)."""
 
-    def __init__(self, blocks: int, threads: int, barriers_key: str):
+    def __init__(self, blocks: int, threads: int, barriers_key: str, completion: str = EAGER):
         self.barriers: dict = {}
         self.blocks = [{barriers_key: self.barriers} for _ in range(blocks)]
         self.barrier = ClusterBarrier(blocks * threads)
         self.exited: set[int] = set()
+        self.in_flight = InFlight(completion)
 
     def mapped(self, block: dict, memory: np.ndarray, offset: int, rank: int
                ) -> tuple[np.ndarray, int]:
@@ -83,17 +88,23 @@ class Cluster:
                 return other.view(np.uint8), host - base
         raise RuntimeError("mapa of an address outside the block's shared memory")
 
-    def pool_offset(self, memory: np.ndarray, offset: int) -> int:
-        """The offset of a place in any block's shared memory from the start of its
-        allocation (an alignment's reference: the pool is aligned on a GPU)."""
+    def locate(self, memory: np.ndarray, offset: int = 0) -> tuple[int, int] | None:
+        """The rank of the block whose shared memory holds the place `offset` bytes into
+        `memory`, and the place's offset from the start of its allocation (an alignment's
+        reference: the pool is aligned on a GPU); None outside shared memory."""
         host = memory.__array_interface__["data"][0] + offset
-        for block in self.blocks:
+        for rank, block in enumerate(self.blocks):
             for own in block.values():
                 if isinstance(own, np.ndarray):
                     base = own.__array_interface__["data"][0]
                     if base <= host < base + own.nbytes:
-                        return host - base
-        raise RuntimeError("a bulk copy's address outside shared memory")
+                        return rank, host - base
+        return None
+
+    def rank_of(self, memory: np.ndarray) -> int | None:
+        """The rank of the block whose shared memory `memory` starts in (None: global)."""
+        found = self.locate(memory)
+        return None if found is None else found[0]
 
 
 def ranks(mask: int, size: int) -> list[int]:
@@ -104,15 +115,21 @@ def ranks(mask: int, size: int) -> list[int]:
 
 
 def bulk_copy(cluster: Cluster, dst: tuple[np.ndarray, int], src: tuple[np.ndarray, int],
-              nbytes: int) -> None:
-    """cp.async.bulk of `nbytes` from `src` to `dst` (each: memory, offset), complete at once;
-    its alignment and size checked as PTX requires."""
+              nbytes: int) -> Callable[[], None]:
+    """cp.async.bulk of `nbytes` from `src` to `dst` (each: memory, offset), its alignment and
+    size checked as PTX requires: the move of its bytes."""
     for name, (memory, offset) in (("destination", dst), ("source", src)):
-        if cluster.pool_offset(memory, offset) % BULK_UNIT:
+        place = cluster.locate(memory, offset)
+        if place is None:
+            raise RuntimeError(f"a bulk copy's {name} outside shared memory")
+        if place[1] % BULK_UNIT:
             raise RuntimeError(f"a bulk copy's {name} is not {BULK_UNIT}-byte aligned")
     if nbytes % BULK_UNIT or nbytes <= 0:
         raise RuntimeError(f"a bulk copy of {nbytes} bytes (whole {BULK_UNIT}-byte units)")
     (to, at), (frm, start) = dst, src
     if at + nbytes > len(to) or start + nbytes > len(frm):
         raise RuntimeError(f"a bulk copy of {nbytes} bytes past the end of shared memory")
-    to[at:at + nbytes] = frm[start:start + nbytes]
+
+    def move():
+        to[at:at + nbytes] = frm[start:start + nbytes]
+    return move

@@ -177,6 +177,17 @@ def _unknown(what: str):
     return unknown
 
 
+def element_bytes(dtype) -> int:
+    """The bytes of one element of `dtype` ("float16", "float8_e4m3fn", "uint8x16": a vector's
+    element)."""
+    if str(dtype).startswith("bool"):
+        return 1
+    match = re.match(r"(?:u?int|float|bfloat)(\d+)", str(dtype))
+    if match is None:
+        raise NotImplementedError(f"elements of {dtype}")
+    return max(int(match.group(1)) // 8, 1)
+
+
 def op_name(call) -> str:
     return str(call.op.name).rsplit(".", 1)[-1]
 

@@ -14,6 +14,7 @@ from tvm import tirx
 from tvm.ir.expr import TensorLoad
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
+from tir_async import EAGER
 from tir_cluster import Cluster
 from tir_eval import BARRIERS, Machine, Memory
 from tlspec.compiler.analysis import STAGE_ATTR
@@ -64,7 +65,8 @@ class TooLarge(NotImplementedError):
 
 
 def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
-               dims: dict[str, int] | None = None, max_threads: int | None = None) -> None:
+               dims: dict[str, int] | None = None, max_threads: int | None = None,
+               completion: str = EAGER) -> None:
     """Run the kernel `func` (its tlspec passes done, up to ThreadSync) on `arrays` (every
     global buffer by name, written in place; a strided view for an argument with declared
     strides, whose storage runs from its first element to its last): every cluster (its
@@ -72,7 +74,8 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
     barriers. `dims`: the values of symbolic dims that no buffer's
     shape gives. `max_threads`: refuse (TooLarge) a launch of more threads in all. The dims of
     shapes and strides are read from the kernel's parameters as declared, not from the views
-    its body makes of them (a pitched tensor's rows view has the pitch for its width)."""
+    its body makes of them (a pitched tensor's rows view has the pitch for its width).
+    `completion`: when asynchronous copies complete, tests/tir_async.py's EAGER or LAZY."""
     dims = dims or {}
     referenced = {}
 
@@ -125,10 +128,11 @@ def run_kernel(func: tirx.PrimFunc, arrays: dict[str, np.ndarray],
     cache: dict = {}
     for origin in product(*[range(0, n, c) for n, c in zip(block_extents, shape)]):
         members = sorted(product(*[range(c) for c in shape]), key=lambda p: p[::-1])  # x fastest
-        cluster, groups = Cluster(len(members), threads, BARRIERS), []
+        cluster, groups = Cluster(len(members), threads, BARRIERS, completion), []
         for rank, offset in enumerate(members):
             position = [o + d for o, d in zip(origin, offset)]
-            memory = [Memory(cluster.blocks[rank], globals_, cache, cluster) for _ in range(threads)]
+            memory = [Memory(cluster.blocks[rank], globals_, cache, cluster, rank)
+                      for _ in range(threads)]
             groups.append([Machine(memory[t], _thread_env(env, block_vars, position, tid, t,
                                                           per_thread), dims, layouts).run(body)
                            for t in range(threads)])
@@ -171,7 +175,8 @@ def _lockstep(groups: list[list], cluster: Cluster) -> None:
     barrier or a wait that is not satisfied (its run yields None, or the condition to wait
     for); the threads of a block at a block barrier go on when all its other threads still
     running are there too. A thread's exit leaves the cluster barrier, a block's last one its
-    shared memory. Threads all waiting is an error (a hang on a GPU)."""
+    shared memory. When every thread waits, the oldest asynchronous copy in flight completes
+    (none: an error, a hang on a GPU)."""
     runs = [(rank, run) for rank, group in enumerate(groups) for run in group]
     running = [len(group) for group in groups]
     waits = {id(run): None for _, run in runs}   # run -> what it waits for (None: runnable)
@@ -191,6 +196,7 @@ def _lockstep(groups: list[list], cluster: Cluster) -> None:
                 cluster.barrier.exit()
                 if not running[rank]:
                     cluster.exited.add(rank)
+                    cluster.in_flight.check_exit(rank)
                 continue
             if token is None:
                 at_barrier[rank].add(key)
@@ -200,6 +206,8 @@ def _lockstep(groups: list[list], cluster: Cluster) -> None:
             if waiting and len(waiting) == running[rank]:
                 waiting.clear()
                 progress = True
+        if runs and not progress and cluster.in_flight.complete_oldest():
+            progress = True
         if runs and not progress:
             stopped = sum(len(waiting) for waiting in at_barrier)
             raise RuntimeError(f"{stopped} threads at a block barrier and {len(runs) - stopped} "

@@ -15,6 +15,7 @@ pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 import tvm_ffi
 from conftest import ROOT
 from pipeline_support import run_through
+from tir_async import EAGER, LAZY
 from tir_run import run_kernel
 from tvm import tirx
 
@@ -57,7 +58,8 @@ def peer_blocks(a: np.ndarray, rows: int, cluster: int) -> np.ndarray:
     ("cluster_plain_copy_i8", dict(M=48, L=8)), ("mc_16_f32", dict(B=16, M=40, N=72)),
     ("mc_pipe_f16", dict(B=4, M=40, N=72)), ("mc_pipe_f16", dict(B=2, M=200, N=8)),
     ("mc_pipe_i8", {}), ("mc_pipe_reentered_bf16", {})])
-def test_the_multicasts_leave_what_the_interpreter_does(name, wanted):
+@pytest.mark.parametrize("completion", [EAGER, LAZY])
+def test_the_multicasts_leave_what_the_interpreter_does(name, wanted, completion):
     if name in SLOW and not os.environ.get("TLSPEC_CPU_ALL"):
         pytest.skip("seconds in the evaluator: TLSPEC_CPU_ALL=1 runs it")
     kernel = KERNELS[name]
@@ -65,7 +67,7 @@ def test_the_multicasts_leave_what_the_interpreter_does(name, wanted):
     arrays = inputs(kernel, dims, seed=3)
     expected = {n: a.copy() for n, a in arrays.items()}
     Program(kernel).run(expected)
-    run_kernel(lowered(kernel), arrays, dims)
+    run_kernel(lowered(kernel), arrays, dims, completion=completion)
     for n in arrays:
         assert np.array_equal(arrays[n], expected[n]), n
 
@@ -76,20 +78,22 @@ def test_the_multicasts_leave_what_the_interpreter_does(name, wanted):
     ("dsmem_row127_simt_f32", (8, 127), np.float32, 1, 4),
     ("dsmem_rows31_simt_f32", (16, 31), np.float32, 4, 4),
     ("dsmem_no_barrier_bf16", (64, 64), np.float16, 32, 2)])
+@pytest.mark.parametrize("completion", [EAGER, LAZY])
 def test_a_block_to_block_copy_delivers_the_tile_of_the_rank_before(name, shape, dtype, rows,
-                                                                   cluster):
+                                                                   cluster, completion):
     a = bits(shape, dtype, 5)
     b = np.full(shape, 0x5A5A5A5A, np.uint32).astype(a.dtype)        # poisoned
-    run_kernel(lowered(KERNELS[name]), {"A": a, "B": b})
+    run_kernel(lowered(KERNELS[name]), {"A": a, "B": b}, completion=completion)
     want = np.stack([peer_blocks(x, rows, cluster) for x in a]) if len(shape) == 3 \
         else peer_blocks(a, rows, cluster)
     assert np.array_equal(b, want)
 
 
-def test_the_spec_swap_through_distributed_shared_memory():
+@pytest.mark.parametrize("completion", [EAGER, LAZY])
+def test_the_spec_swap_through_distributed_shared_memory(completion):
     kernel = small_swap()
     a, b = bits((256, 256), np.float16, 6), np.full((256, 256), 0x5A5A, np.uint16)
-    run_kernel(lowered(kernel), {"A": a, "B": b})
+    run_kernel(lowered(kernel), {"A": a, "B": b}, completion=completion)
     assert np.array_equal(b, peer_blocks(a, 64, 2))
 
 

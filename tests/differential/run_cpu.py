@@ -1,15 +1,16 @@
 """Run a differential batch (build_batch.py) on the CPU against the interpreter, bit-exactly: each
 kernel lowered by tlspec's passes (up to ThreadSync, before tvm's own lowering) and run by
 tests/tir_run.py, every block, its threads in turn between block barriers, on the arrays of
-cases.call_arrays; the interpreter runs on copies of the same arrays.
+cases.call_arrays, twice: its asynchronous copies completing when issued, then as late as they
+may (tests/tir_async.py); the interpreter runs on copies of the same arrays.
 
 What this checks without a GPU: the index arithmetic, layouts, swizzles, bounds guards, fills and
-block barriers of the SIMT and cp.async stages. It does not replace the GPU run (run_gpu.py):
-tvm's later passes, code generation and the hardware are not in it (TMA copies and cp.async
-complete at once, at their issue; conversions are CUDA's, tests/tir_float.py; the blocks of a
-cluster run together, tests/tir_cluster.py). Calls of more than --max-elements elements or
---max-threads threads in all are skipped too: the evaluator is Python (about 10 us an element, and
-each thread runs the kernel's whole statement tree).
+block barriers, and the waits for asynchronous copies and the order of their completions. It does
+not replace the GPU run (run_gpu.py): tvm's later passes, code generation and the hardware are not
+in it (conversions are CUDA's, tests/tir_float.py; the blocks of a cluster run together,
+tests/tir_cluster.py). Calls of more than --max-elements elements or --max-threads threads in all
+are skipped too: the evaluator is Python (about 10 us an element, and each thread runs the
+kernel's whole statement tree).
 
 Usage: python tests/differential/run_cpu.py DIR [--max-elements N] [--max-threads N] [--only K ...]
 """
@@ -28,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))            # tests/: tir_run, pipeline_support
 from cases import call_arrays, load_cases, storage  # noqa: E402
 from pipeline_support import run_through  # noqa: E402
+from tir_async import EAGER, LAZY  # noqa: E402
 from tir_run import TooLarge, run_kernel  # noqa: E402
 
 from tlspec.compiler.tileir import build_tile_ir  # noqa: E402
@@ -51,27 +53,40 @@ def run_case(folder: Path, case: dict, max_elements: int = MAX_ELEMENTS,
         if elements > max_elements:
             results.append({"status": "skipped", "reason": f"{elements} elements"})
             continue
-        arrays = call_arrays(case, call)
-        expected = call_arrays(case, call)           # the same values (the call's seed)
+        expected = call_arrays(case, call)           # the call's seed: the same values each time
         try:
             interpret(kernel, expected)
         except Exception as e:  # noqa: BLE001  (InterpretError, or a bug of the interpreter)
             results.append({"status": "interpreter error", "reason": f"{type(e).__name__}: {e}"})
             continue
         try:
-            run_kernel(func, arrays, call["dims"], max_threads)
+            results.append(_compared(func, case, call, expected, max_threads))
         except TooLarge as e:
             results.append({"status": "skipped", "reason": str(e)})
-            continue
         except NotImplementedError as e:
             reason = str(e).splitlines()[0][:120]
             return results + [{"status": "skipped", "reason": reason}] * (
                 len(case["calls"]) - len(results))
+    return results
+
+
+def _compared(func, case: dict, call: dict, expected: dict, max_threads: int) -> dict:
+    """The call run with its asynchronous copies completing when issued, then as late as they
+    may (tests/tir_async.py), each compared with `expected`: pass, or the first mismatch (with
+    the outputs that differ) or error (a hang, a copy in flight past its block's exit)."""
+    for completion in (EAGER, LAZY):
+        arrays = call_arrays(case, call)
+        try:
+            run_kernel(func, arrays, call["dims"], max_threads, completion)
+        except NotImplementedError:         # a RuntimeError too: too large, or not run here
+            raise
+        except RuntimeError as e:
+            return {"status": "mismatch", "completion": completion, "error": str(e)[:200]}
         differing = [name for name in arrays   # a pitched view's gaps included
                      if not np.array_equal(storage(arrays[name]), storage(expected[name]))]
-        results.append({"status": "mismatch", "outputs": differing} if differing
-                       else {"status": "pass"})
-    return results
+        if differing:
+            return {"status": "mismatch", "completion": completion, "outputs": differing}
+    return {"status": "pass"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ pytest.importorskip("tvm", reason="the compiler's passes need apache-tvm")
 import tvm_ffi
 from pipeline_support import run_through, tile_ir, transpose_kernel
 from tvm import tirx
-from tir_eval import tile_offset
+from tir_tma import tile_offset
 from tir_run import run_threads
 
 DTYPES = {"int8": 1, "float16": 2, "float32": 4, "float64": 8}
