@@ -212,12 +212,15 @@ def test_help_has_examples_and_lists_every_kind_and_form(tmp_path):
     ("/proc/k.tlspec.yaml", "cannot write /proc/k.tlspec.yaml: it is on a virtual file system "
                             "that takes no new files; give -o a file in a folder you can write to"),
     ("a_file/k.tlspec.yaml", "a_file is not a folder; give a file name in a folder with -o"),
+    ("a_link", "cannot write a_link: it is a symbolic link to no_folder/k.tlspec.yaml, whose "
+               "folder does not exist; give -o a file in a folder you can write to"),
 ])
 def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path, output, message):
     """-o under /proc was a traceback (FileNotFoundError from write_text), and a file as the
-    folder was 'folder a_file does not exist'."""
+    folder was 'folder a_file does not exist'. A link into a missing folder is not /proc."""
     (tmp_path / "a_file").write_text("mine")
+    (tmp_path / "a_link").symlink_to("no_folder/k.tlspec.yaml")
     result = tlspec("new", "copy", "kern_x", "-o", output, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr == f"tlspec: error: {message}\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_link"]

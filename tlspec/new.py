@@ -11,6 +11,7 @@ compiles as written (tests/test_new.py checks it, for every kind and form).
 from __future__ import annotations
 
 import errno
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -123,8 +124,12 @@ def write(kind: str, name: str, output: str | None = None, *, force: bool = Fals
     except OSError as err:
         if not existed and path.is_file():      # a part written before the failure
             path.unlink()
-        why = ("it is on a virtual file system that takes no new files" if err.errno == errno.ENOENT
-               else err.strerror or str(err))
+        if err.errno == errno.ENOENT and path.is_symlink():     # a link into a missing folder
+            why = f"it is a symbolic link to {os.readlink(path)}, whose folder does not exist"
+        elif err.errno == errno.ENOENT:
+            why = "it is on a virtual file system that takes no new files"
+        else:
+            why = err.strerror or str(err)
         raise NewError(f"cannot write {path}: {why}; give -o a file in a folder you can "
                        "write to") from None
     return path

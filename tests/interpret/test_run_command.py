@@ -126,14 +126,22 @@ def test_usage_errors(here, args, message):
     ("/proc/res", "--out /proc/res: /proc/res cannot be written: /proc is on a virtual file "
                   "system that takes no new folders (mkdir: No such file or directory); choose a "
                   "folder you can write to"),
+    ("/proc", "--out /proc: /proc cannot be written: /proc is on a virtual file system that "
+              "takes no new folders (mkdir: No such file or directory); choose a folder you can "
+              "write to"),
+    ("a_link", "--out a_link is a symbolic link to nothing (or a loop); name a folder for the "
+               "outputs"),
 ])
 def test_an_out_folder_that_cannot_be_written_is_refused_before_the_run(here, out, message):
     """It was found after the run, as '--out a_file: File exists' or '--out /proc/res: No such
-    file or directory'."""
+    file or directory'; an existing folder that takes no files ('--out /proc: No such file or
+    directory') and a link to nothing ('--out a_link: File exists') were found after it too."""
     (here / "a_file").write_text("mine")
+    if out == "a_link":
+        (here / "a_link").symlink_to("nowhere")
     status, output = run(COPY, "--interpret", "--dim", "M=64", "--dim", "N=128", "--out", out)
     assert (status, output) == (2, f"tlspec: error: {message}\n")
-    assert sorted(p.name for p in here.iterdir()) == ["a_file"]
+    assert sorted(p.name for p in here.iterdir()) == ["a_file"] + ["a_link"] * (out == "a_link")
 
 
 def test_input_files_that_do_not_fit(here):

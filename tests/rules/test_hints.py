@@ -43,7 +43,7 @@ TMA_LOAD = 'dst: A_s, barrier: bar, eviction_policy: evict_first}'
      "use a cluster of at most 8 blocks"),
     (starter("copy_cluster"), ", cluster_mask: 3}", "}",
      "copy_cluster takes exactly one of 'cluster_mask' (TMA multicast) and 'dst_block'",
-     "add 'cluster_mask: 0b11' (multicast to blocks 0 and 1) or 'dst_block: 1'"),
+     "add 'cluster_mask: 3' (multicast to blocks 0 and 1: bits 0 and 1) or 'dst_block: 1'"),
     (starter("copy_cluster"), "cluster_mask: 3}", "cluster_mask: 3, dst_block: 1}",
      "copy_cluster takes exactly one of", "remove 'cluster_mask' or 'dst_block'"),
     (starter("copy_cluster"), "cluster_mask: 3}", "cluster_mask: 3, loop_layout: {threads: [128]}}",

@@ -2,6 +2,7 @@
 inputs, its outputs written as .npy files (docs/interpreter.md, docs/cli.md)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -219,12 +220,13 @@ def _check_out(out: Path) -> None:
     path where one can be made (the probe of tlspec compile's -o)."""
     from ..package import check_creatable
 
-    if out.is_dir():
-        return
-    if out.exists():
+    if os.path.lexists(out) and not out.exists():
+        raise RunUsageError(f"--out {out} is a symbolic link to nothing (or a loop); name a "
+                            "folder for the outputs")
+    if out.exists() and not out.is_dir():
         raise RunUsageError(f"--out {out} is a file; name a folder for the outputs")
-    try:
-        check_creatable(out, out.parent)
+    try:    # an existing folder is probed too: /proc, a read-only mount
+        check_creatable(out, out if out.is_dir() else out.parent)
     except ValueError as err:
         raise RunUsageError(f"--out {out}: {err}") from None
 

@@ -182,7 +182,8 @@ def check_copy_cluster(ctx: Context, stage: Stage, scope: Scope) -> None:
         ctx.error(stage.pointer, "copy_cluster takes exactly one of 'cluster_mask' (TMA multicast) "
                                  "and 'dst_block' (copy into another block's shared memory)",
                   "remove 'cluster_mask' or 'dst_block'" if multicast else
-                  "add 'cluster_mask: 0b11' (multicast to blocks 0 and 1) or 'dst_block: 1'",
+                  "add 'cluster_mask: 3' (multicast to blocks 0 and 1: bits 0 and 1) or "
+                  "'dst_block: 1'",
                   key=True)
         return
     pair = _copy_pair(ctx, stage)
