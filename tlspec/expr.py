@@ -40,6 +40,11 @@ MAX_LENGTH = 1000
 MAX_DEPTH = 64
 
 FUNCTIONS = {"ceildiv": "ceildiv(a, b)", "min": "min(a, b, ...)", "max": "max(a, b, ...)"}
+# Characters that stand for an operator in typeset text (a pasted formula): removing one, as
+# GRAMMAR_HINT says of other characters, would change the expression's meaning ('\u2212M' is -M).
+_LOOKALIKES = {"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "*", "\u22c5": "*",
+               "\u00b7": "*", "\u2217": "*", "\u00f7": "//", "\uff0b": "+", "\uff0d": "-",
+               "\uff0a": "*", "\uff05": "%", "\uff08": "(", "\uff09": ")", "\uff0c": ","}
 # What an expression is made of: the hint of an error that has no more particular one.
 GRAMMAR_HINT = ("expressions are made of integers, names, + - * // %, parentheses and calls of "
                 "ceildiv(a, b), min(a, b, ...) and max(a, b, ...)")
@@ -132,7 +137,9 @@ def tokenize(text: str) -> list[Token]:
         else:
             symbol = next((s for s in _SYMBOLS if text.startswith(s, pos)), None)
             if symbol is None:
+                ascii_form = _LOOKALIKES.get(text[pos])
                 raise ExprError(f"unexpected character {visible(text[pos])!r}", pos,
+                                f"write '{ascii_form}' in its place (ASCII)" if ascii_form else
                                 f"remove it: {GRAMMAR_HINT}")
             if symbol in _UNSUPPORTED:
                 message, hint = _UNSUPPORTED[symbol]
