@@ -2,6 +2,9 @@
 (a barrier_wait whose phase never completes) and what reads or overwrites data still in flight,
 each a located error naming the barrier, the element and the stage missing; and what the model
 allows (bytes landing before they are announced, empty cp.async groups, batched stores).
+Where validation proves the fault from the order of the stages (tlspec.rules.sync_order), a
+test checks that it refuses the spec, and runs the kernel in the interpreter regardless
+(`checked=False`) to check the interpreter's own finding.
 
 Every kernel here moves one 64-element fp16 vector (128 bytes) through a shared tile A_s."""
 from __future__ import annotations
@@ -11,7 +14,11 @@ import textwrap
 import pytest
 
 from interpret_support import assert_same, kernel, random, spec
+import tlspec.rules as rules
 from tlspec.interpret import InterpretError
+from tlspec.interpret.machine import Program
+from tlspec.interpret.module import kernel_function
+from tlspec.validate import validate_text
 
 VECTOR = """
     A:   {scope: global, shape: [N], dtype: float16, io: in}
@@ -22,12 +29,27 @@ VECTOR = """
 WIDE = VECTOR.replace("[64]", "[128]")       # a tile of two 128-byte halves
 
 
-def vector_kernel(name: str, *stages: str, target: str = "sm_90a", buffers: str = VECTOR):
+# what validation says of a spec whose stages' order makes a copy race (tlspec.rules.sync_order)
+SYNC_ORDER = ("writes asynchronously", "may still be reading: no tma_store_wait")
+
+
+def vector_kernel(name: str, *stages: str, target: str = "sm_90a", buffers: str = VECTOR,
+                  checked: bool = True):
     """A kernel of one block on A[N] and B[N], N a symbolic multiple of 8; its stages are the
-    parts `stages`, each indented as it likes."""
+    parts `stages`, each indented as it likes. `checked=False`: run it even though validation
+    refuses the order of its stages (and nothing else)."""
     text = "\n".join(textwrap.dedent(part).strip() for part in stages)
-    return kernel(f"target: {target}\n" + spec(name, dims="{N: {symbolic: true, multiple_of: 8}}",
-                                               buffers=buffers, stages=text, threads=128))
+    text = f"target: {target}\n" + spec(name, dims="{N: {symbolic: true, multiple_of: 8}}",
+                                        buffers=buffers, stages=text, threads=128)
+    if checked:
+        return kernel(text)
+    result = validate_text("tlspec: 1\n" + textwrap.dedent(text).strip() + "\n")
+    assert result.diagnostics.has_errors, "validation accepts it: use checked=True"
+    assert all(any(s in d.message for s in SYNC_ORDER) for d in result.diagnostics), \
+        result.diagnostics.render_text()
+    with pytest.MonkeyPatch.context() as patch:    # the interpreter re-checks the rules
+        patch.setattr(rules, "check_sync_order", lambda ctx: None)
+        return kernel_function(Program(result.kernels[0]))
 
 
 def error(run, *args) -> str:
@@ -60,6 +82,13 @@ def refused(make) -> str:
     with pytest.raises(InterpretError) as err:
         make()
     return str(err.value)
+
+
+def refused_then_run(make, *args, **options):
+    """The first line of what validation says of `make(*args, **options)`, and the kernel run
+    regardless."""
+    first = refused(lambda: make(*args, **options)).splitlines()[0]
+    return first, make(*args, checked=False, **options)
 
 
 def test_a_wait_with_no_arrival_is_refused_before_it_runs():
@@ -183,8 +212,13 @@ def test_expect_tx_too_small_lets_the_wait_return_before_the_data_lands():
 
 
 def test_reading_a_tma_loaded_tile_before_barrier_wait():
-    early = vector_kernel("read_early", LOAD.replace("EXPECT", "128").replace("ARRIVALS", "1"),
-                          STORE, "- barrier_wait: {barrier: bar, parity: 0}")
+    first, early = refused_then_run(vector_kernel, "read_early",
+                                    LOAD.replace("EXPECT", "128").replace("ARRIVALS", "1"),
+                                    STORE, "- barrier_wait: {barrier: bar, parity: 0}")
+    assert first == (
+        "<string>:14:17: error: copy reads A_s, which a TMA load (/stages/2/tma_copy) writes "
+        "asynchronously, and no barrier_wait on 'bar' comes between them: the copy may not have "
+        "landed (a race on the GPU)")
     assert error(early, random((64,))) == (
         "<string>:14:17: error: copy in block (bx=0): reads A_s[0], which a TMA load completes on "
         "'bar' in its phase 0, before a barrier_wait has seen that phase complete\n"
@@ -194,13 +228,14 @@ def test_reading_a_tma_loaded_tile_before_barrier_wait():
 
 
 def test_overwriting_a_tile_a_tma_load_writes():
-    overwrite = vector_kernel("overwrite_loading", """
+    first, overwrite = refused_then_run(vector_kernel, "overwrite_loading", """
         - alloc_barrier: {name: bar}
         - barrier_arrive: {barrier: bar, expect_tx: 128}
         - tma_copy: {src: "A[0 : +64]", dst: A_s, barrier: bar}
         - copy: {src: "A[0 : +8]", dst: "A_s[8 : +8]"}
         - barrier_wait: {barrier: bar, parity: 0}
     """, STORE)
+    assert first.startswith("<string>:14:36: error: copy overwrites A_s[8 : +8], which a TMA load")
     assert error(overwrite, random((64,))).startswith(
         "<string>:14:36: error: copy in block (bx=0): overwrites A_s[8], which a TMA load completes "
         "on 'bar' in its phase 0, before a barrier_wait has seen that phase complete\n")
@@ -228,12 +263,17 @@ CP_ASYNC = """
 """
 
 
-def cp_async(name: str, between: str):
-    return vector_kernel(name, CP_ASYNC, between, STORE, target="sm_80")
+def cp_async(name: str, between: str, checked: bool = True):
+    return vector_kernel(name, CP_ASYNC, between, STORE, target="sm_80", checked=checked)
 
 
 def test_reading_cp_async_data_without_async_wait():
-    assert error(cp_async("no_async_wait", "- sync_threads:"), random((64,))) == (
+    first, no_wait = refused_then_run(cp_async, "no_async_wait", "- sync_threads:")
+    assert first == (
+        "<string>:14:17: error: copy reads A_s, which an async_copy (/stages/0/async_copy) "
+        "writes asynchronously, and no async_wait between them completes its group (1 group(s) "
+        "committed after it): the copy may not have landed (a race on the GPU)")
+    assert error(no_wait, random((64,))) == (
         "<string>:14:17: error: copy in block (bx=0): reads A_s[0], which an async_copy is still "
         "writing: no async_wait has completed its group\n"
         "  at: /stages/3/copy/src\n"
@@ -251,9 +291,11 @@ def test_reading_cp_async_data_without_sync_threads():
 
 def test_async_wait_leaves_the_newest_groups_in_flight():
     """pending 1 completes the first copy's group, not the second's."""
-    assert "reads A_s[32], which an async_copy is still writing" in error(
-        cp_async("pending_one", "- async_wait: {pending: 1}\n- sync_threads:"),
-        random((64,)))
+    first, pending_one = refused_then_run(cp_async, "pending_one",
+                                          "- async_wait: {pending: 1}\n- sync_threads:")
+    assert "copy reads A_s, which an async_copy (/stages/1/async_copy) writes" in first
+    assert "reads A_s[32], which an async_copy is still writing" in error(pending_one,
+                                                                         random((64,)))
     a = random((64,))
     assert_same(cp_async("pending_zero", "- async_wait: {pending: 0}\n- sync_threads:")(a), a)
 
@@ -262,21 +304,21 @@ def test_async_wait_leaves_the_newest_groups_in_flight():
                          [(0, 0, True), (1, 1, True), (1, 2, False), (2, 2, True), (2, 3, False)])
 def test_empty_groups_count_in_pending(commits, pending, lands):
     """async_copy commits its own group; each async_commit after it commits an empty one."""
-    copy = vector_kernel("empty_groups", '- async_copy: {src: "A[0 : +64]", dst: A_s}',
-                         "- async_commit:\n" * commits,
-                         f"- async_wait: {{pending: {pending}}}\n- sync_threads:", STORE,
-                         target="sm_80")
+    parts = ('- async_copy: {src: "A[0 : +64]", dst: A_s}', "- async_commit:\n" * commits,
+             f"- async_wait: {{pending: {pending}}}\n- sync_threads:", STORE)
     a = random((64,))
     if lands:
-        assert_same(copy(a), a)
+        assert_same(vector_kernel("empty_groups", *parts, target="sm_80")(a), a)
     else:
+        first, copy = refused_then_run(vector_kernel, "empty_groups", *parts, target="sm_80")
+        assert f"no async_wait between them completes its group ({commits} group(s)" in first
         assert "which an async_copy is still writing" in error(copy, a)
 
 
 STORE_BUFFERS = VECTOR + "    C:   {scope: global, shape: [N], dtype: float16, io: out}\n"
 
 
-def stores(name: str, wait: str):
+def stores(name: str, wait: str, checked: bool = True):
     """A_s stored to B by TMA, then refilled for the store to C."""
     return vector_kernel(name, f"""
         - copy: {{src: "A[0 : +64]", dst: A_s}}
@@ -284,11 +326,16 @@ def stores(name: str, wait: str):
         {wait}
         - copy: {{src: "A[64 : +64]", dst: A_s}}
         - tma_copy: {{src: A_s, dst: "C[0 : +64]"}}
-    """, buffers=STORE_BUFFERS)
+    """, buffers=STORE_BUFFERS, checked=checked)
 
 
 def test_overwriting_a_tile_an_unretired_tma_store_reads():
-    assert error(stores("store_then_refill", "- sync_threads:"), random((128,))) == (
+    first, refill = refused_then_run(stores, "store_then_refill", "- sync_threads:")
+    assert first == (
+        "<string>:15:37: error: copy overwrites A_s, which a TMA store (/stages/1/tma_copy) may "
+        "still be reading: no tma_store_wait between them retires it (0 store group(s) issued "
+        "after it)")
+    assert error(refill, random((128,))) == (
         "<string>:15:37: error: copy in block (bx=0): overwrites A_s[0], which a TMA store "
         "(a tma_copy to global, or a scatter4) may still be reading\n"
         "  at: /stages/3/copy/dst\n"
@@ -305,7 +352,7 @@ def test_tma_store_wait_retires_the_store_and_none_is_needed_at_the_end():
 
 def test_tma_store_wait_leaves_the_newest_stores_in_flight():
     """Two stores from two halves of the tile; pending 1 retires the first only."""
-    halves = vector_kernel("store_halves", """
+    first, halves = refused_then_run(vector_kernel, "store_halves", """
         - copy: {src: "A[0 : +128]", dst: A_s}
         - tma_copy: {src: "A_s[0 : +64]", dst: "B[0 : +64]"}
         - tma_copy: {src: "A_s[64 : +64]", dst: "B[64 : +64]"}
@@ -313,6 +360,8 @@ def test_tma_store_wait_leaves_the_newest_stores_in_flight():
         - copy: {src: "A[128 : +64]", dst: "A_s[0 : +64]"}
         - copy: {src: "A[192 : +64]", dst: "A_s[64 : +64]"}
     """, buffers=WIDE)
+    assert first.startswith("<string>:16:39: error: copy overwrites A_s[64 : +64], which a TMA "
+                            "store (/stages/2/tma_copy) may still be reading")
     assert error(halves, random((128,))).startswith(
         "<string>:16:39: error: copy in block (bx=0): overwrites A_s[64], which a TMA store "
         "(a tma_copy to global, or a scatter4) may still be reading\n")

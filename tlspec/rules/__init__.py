@@ -9,6 +9,7 @@ from .context import Context
 from .declarations import check_buffers, check_dims, check_launch, check_shared_memory
 from .stages import check_stages
 from .strides import check_strides
+from .sync_order import check_sync_order
 
 
 def check_kernel(kernel: Kernel, diags: Diagnostics) -> None:
@@ -22,3 +23,4 @@ def check_kernel(kernel: Kernel, diags: Diagnostics) -> None:
     check_shared_memory(ctx)
     check_stages(ctx)
     check_barriers(ctx)
+    check_sync_order(ctx)
