@@ -22,14 +22,14 @@ def test_eager_copies_complete_when_issued():
     assert log == ["a"] and barrier.completed == 16
 
 
-def test_lazy_copies_complete_oldest_first_when_asked():
+def test_lazy_copies_complete_newest_first_when_asked():
     log, in_flight, barrier = [], InFlight(LAZY), Counting()
     in_flight.issue(copy(log, "a", barrier=barrier))
     in_flight.issue(copy(log, "b"))
     assert log == [] and barrier.completed == 0
-    assert in_flight.complete_oldest() and log == ["a"] and barrier.completed == 16
-    assert in_flight.complete_oldest() and log == ["a", "b"]
-    assert not in_flight.complete_oldest()
+    assert in_flight.complete_newest() and log == ["b"] and barrier.completed == 0
+    assert in_flight.complete_newest() and log == ["b", "a"] and barrier.completed == 16
+    assert not in_flight.complete_newest()
 
 
 def test_a_copy_completes_once():
@@ -37,7 +37,7 @@ def test_a_copy_completes_once():
     c = copy(log, "a")
     in_flight.issue(c)
     c.complete()
-    assert not in_flight.complete_oldest() and log == ["a"]
+    assert not in_flight.complete_newest() and log == ["a"]
 
 
 def test_wait_group_completes_all_but_the_newest_groups():

@@ -7,10 +7,12 @@ Two runs between them bracket what a GPU may do:
 - `EAGER`: a copy completes when issued. A thread still reading a tile's old contents after a
   new copy into it was issued sees the new ones (a missing wait for the readers' release).
 - `LAZY`: a copy completes as late as it can: when its thread waits for its commit group, or
-  when every thread of the cluster is stopped (all wait, the oldest copy in flight completes,
+  when every thread of the cluster is stopped (all wait, the newest copy in flight completes,
   then they try again). A read before the copy's wait sees the tile's old contents, a source
-  rewritten before the copy read it is read rewritten, and bytes completing on the wrong phase
-  leave a phase open (a missing or misplaced wait, or a wrong count of bytes).
+  rewritten before the copy read it is read rewritten, a copy issued after another into the
+  same place lands first, and bytes completing on the wrong phase leave a phase open (a
+  missing or misplaced wait, or a wrong count of bytes). PTX orders no two copies in flight,
+  so newest first is one order a GPU may take, and the one furthest from program order.
 A copy still in flight when the threads of a block whose shared memory it reaches have all
 exited is an error in both (undefined on a GPU).
 """
@@ -56,12 +58,12 @@ class InFlight:
         else:
             self.copies.append(copy)
 
-    def complete_oldest(self) -> bool:
-        """Complete the oldest copy in flight (False: none is)."""
+    def complete_newest(self) -> bool:
+        """Complete the newest copy in flight (False: none is)."""
         self.copies = [c for c in self.copies if not c.done]
         if not self.copies:
             return False
-        self.copies.pop(0).complete()
+        self.copies.pop().complete()
         return True
 
     def check_exit(self, rank: int) -> None:

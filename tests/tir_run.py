@@ -175,7 +175,7 @@ def _lockstep(groups: list[list], cluster: Cluster) -> None:
     barrier or a wait that is not satisfied (its run yields None, or the condition to wait
     for); the threads of a block at a block barrier go on when all its other threads still
     running are there too. A thread's exit leaves the cluster barrier, a block's last one its
-    shared memory. When every thread waits, the oldest asynchronous copy in flight completes
+    shared memory. When every thread waits, the newest asynchronous copy in flight completes
     (none: an error, a hang on a GPU)."""
     runs = [(rank, run) for rank, group in enumerate(groups) for run in group]
     running = [len(group) for group in groups]
@@ -206,7 +206,7 @@ def _lockstep(groups: list[list], cluster: Cluster) -> None:
             if waiting and len(waiting) == running[rank]:
                 waiting.clear()
                 progress = True
-        if runs and not progress and cluster.in_flight.complete_oldest():
+        if runs and not progress and cluster.in_flight.complete_newest():
             progress = True
         if runs and not progress:
             stopped = sum(len(waiting) for waiting in at_barrier)

@@ -57,7 +57,8 @@ def outcome(name: str, op: str, completion: str) -> str:
     ("explicit_one_barrier_f16", "mbarrier_wait", "an arrival past"),
     ("pipe_cp_s2_f16", "cp_async_wait_group", "a cp.async still in flight when the threads"),
     ("explicit_cp_groups_f32", "cp_async_wait_group", "a cp.async still in flight"),
-    ("pipe_tma_s2_f16", "cp_async_bulk_wait_group", "a TMA store still in flight")])
+    ("pipe_tma_s2_f16", "cp_async_bulk_wait_group", "a TMA store still in flight"),
+    ("explicit_one_barrier_f16", "cp_async_bulk_wait_group", "a TMA store still in flight")])
 def test_a_missing_wait_shows_only_when_copies_complete_late(name, op, found):
     assert outcome(name, op, EAGER) == "right"
     assert found in outcome(name, op, LAZY)
