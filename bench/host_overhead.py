@@ -69,7 +69,13 @@ CUresult cuCtxGetCurrent(void **c) { *c = current; return 0; }
 CUresult cuCtxSetCurrent(void *c) { current = c; return 0; }
 CUresult cuCtxGetDevice(int *d) { *d = 0; return 0; }
 CUresult cuDeviceGet(int *d, int ordinal) { *d = ordinal; return 0; }
-CUresult cuDeviceGetAttribute(int *v, int attribute, int d) { *v = attribute == 75 ? 9 : 0; return 0; }
+/* compute capability 9.0 (attributes 75, 76); 227 KiB of shared memory a block may opt in to
+   (97, MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), as an H200 answers */
+CUresult cuDeviceGetAttribute(int *v, int attribute, int d) {
+    *v = attribute == 75 ? 9 : attribute == 97 ? 232448 : 0;
+    return 0;
+}
+CUresult cuFuncGetAttribute(int *v, int attribute, void *f) { *v = 0; return 0; }  /* no static smem */
 CUresult cuDeviceGetName(char *name, int len, int d) { strncpy(name, "fake H200", len); return 0; }
 CUresult cuDevicePrimaryCtxRetain(void **c, int d) { *c = primary; return 0; }
 CUresult cuModuleLoadData(void **m, const void *image) { *m = module; return 0; }

@@ -264,3 +264,16 @@ def test_the_line_for_unknown_keys_past_the_eighth_has_the_hint_of_the_others():
                                                          "stage: 'k8'")]
     assert len(errors) == 9 and {e.hint for e in errors} == {rest.hint}
     assert rest.hint.startswith("allowed keys: src, dst,")
+
+
+@pytest.mark.parametrize("value, got", [("7", "the number 7"), ("[padded]", "a list")])
+def test_a_name_that_is_not_a_string_is_named_as_what_it_is(value, got):
+    """A value of a list of names that is not a string was 'invalid layout the number 7'."""
+    text = COPY_TILES.replace("  A_s: {scope: shared.dyn, shape: [64, 128], dtype: float16}",
+                              "  A_s: {scope: shared.dyn, shape: [64, 128], dtype: float16, "
+                              f"layout: {value}}}")
+    assert text != COPY_TILES
+    errors = validate_text(text, "t.tlspec.yaml").diagnostics.errors
+    assert [e.message for e in errors] == \
+        [f"'layout' must be one of the names listed below, got {got}"]
+    assert errors[0].hint.startswith("expected one of: row_major, padded")

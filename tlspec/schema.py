@@ -231,7 +231,7 @@ class _Translator:
         elif isinstance(value, str):
             message = f"unknown {what} '{value}'{did_you_mean(value, options)}"
         else:
-            message = f"invalid {what} {_describe(value)}"
+            message = f"{_field(path)} must be one of the names listed below, got {_describe(value)}"
         self.report(path, message, hint)
 
     def on_const(self, error, path):
