@@ -2,9 +2,10 @@
 (a barrier_wait whose phase never completes) and what reads or overwrites data still in flight,
 each a located error naming the barrier, the element and the stage missing; and what the model
 allows (bytes landing before they are announced, empty cp.async groups, batched stores).
-Where validation proves the fault from the order of the stages (tlspec.rules.sync_order), a
-test checks that it refuses the spec, and runs the kernel in the interpreter regardless
-(`checked=False`) to check the interpreter's own finding.
+Where validation proves the fault from the order of the stages (tlspec.rules.sync_order) or
+from the phases of a barrier in a loop (tlspec.rules.barrier_phases), a test checks that it
+refuses the spec, and runs the kernel in the interpreter regardless (`checked=False`) to check
+the interpreter's own finding.
 
 Every kernel here moves one 64-element fp16 vector (128 bytes) through a shared tile A_s."""
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from interpret_support import assert_same, kernel, random, spec
 import tlspec.rules as rules
+import tlspec.rules.barrier_phases as barrier_phases
 from tlspec.interpret import InterpretError
 from tlspec.interpret.machine import Program
 from tlspec.interpret.module import kernel_function
@@ -30,7 +32,11 @@ WIDE = VECTOR.replace("[64]", "[128]")       # a tile of two 128-byte halves
 
 
 # what validation says of a spec whose stages' order makes a copy race (tlspec.rules.sync_order)
-SYNC_ORDER = ("writes asynchronously", "may still be reading: no tma_store_wait")
+# or whose barrier phases in a loop are wrong (tlspec.rules.barrier_phases)
+SYNC_ORDER = ("writes asynchronously", "may still be reading: no tma_store_wait",
+              "this wait names the wrong phase in the iteration",
+              "this wait never returns in the iteration",
+              "this arrival is one past the arrive_count in the iteration")
 
 
 def vector_kernel(name: str, *stages: str, target: str = "sm_90a", buffers: str = VECTOR,
@@ -49,6 +55,7 @@ def vector_kernel(name: str, *stages: str, target: str = "sm_90a", buffers: str 
         result.diagnostics.render_text()
     with pytest.MonkeyPatch.context() as patch:    # the interpreter re-checks the rules
         patch.setattr(rules, "check_sync_order", lambda ctx: None)
+        patch.setattr(barrier_phases, "check_phases", lambda *args: None)
         return kernel_function(Program(result.kernels[0]))
 
 
@@ -115,8 +122,10 @@ def test_top_level_waits_that_hang_are_refused_before_they_run():
 
 
 def test_a_wait_for_arrivals_that_never_come_hangs():
-    """In a loop, where validation does not follow the phases, the interpreter finds the hang."""
-    wait = vector_kernel("missing_arrival_loop", """
+    """In a loop: validation follows the phases and refuses it; the interpreter finds the hang
+    at the same stage and iteration."""
+    def wait(checked=True):
+        return vector_kernel("missing_arrival_loop", """
         - alloc_barrier: {name: bar, arrive_count: 2}
         - for:
             var: k
@@ -127,15 +136,19 @@ def test_a_wait_for_arrivals_that_never_come_hangs():
               - barrier_wait: {barrier: bar, parity: k % 2}
               - copy: {src: A_s, dst: "B[k*64 : +64]"}
               - sync_threads:
-    """)
-    assert error(wait, random((128,))) == (
+    """, checked=checked)
+    first, run = refused_then_run(wait)
+    assert first == ("<string>:18:48: error: this wait never returns in the iteration k = 0: it "
+                     "waits for phase 0 of 'bar' (parity 0), which has had 1 of its 2 arrivals "
+                     "(arrive_count 2), and no other arrival comes while the block waits")
+    assert error(run, random((128,))) == (
         "<string>:18:11: error: barrier_wait in block (bx=0), k = 0: hangs: phase 0 of 'bar' "
         "(parity 0) never completes: 1 of its 2 arrivals have come\n"
         "  at: /stages/1/for/stages/2/barrier_wait\n"
         "  hint: arrive on 'bar' 2 times (its arrive_count) in every phase before waiting for it")
 
 
-def one_barrier_loop(name: str, parity: str, last: str = "- sync_threads:"):
+def one_barrier_loop(name: str, parity: str, last: str = "- sync_threads:", checked=True):
     """Tile k loaded into A_s, waited for with `parity`, copied to B, then `last`."""
     return vector_kernel(name, f"""
         - alloc_barrier: {{name: bar}}
@@ -148,11 +161,14 @@ def one_barrier_loop(name: str, parity: str, last: str = "- sync_threads:"):
               - barrier_wait: {{barrier: bar, parity: {parity}}}
               - copy: {{src: A_s, dst: "B[k*64 : +64]"}}
               {last}
-    """)
+    """, checked=checked)
 
 
 def test_a_constant_parity_in_a_loop_hangs_in_the_second_iteration():
-    loop = one_barrier_loop("constant_parity", "0")
+    """Validation refuses it at the wait, in iteration 1; so does the interpreter."""
+    first, loop = refused_then_run(one_barrier_loop, "constant_parity", "0")
+    assert first.startswith("<string>:18:48: error: this wait names the wrong phase in the "
+                            "iteration k = 1: the copies it waits for complete phase 1 of 'bar'")
     a = random((64,))
     assert_same(loop(a), a)
     assert error(loop, random((128,))).startswith(

@@ -3,13 +3,14 @@ parity, the bytes announced with expect_tx match the bytes the asynchronous copi
 wait can complete: a barrier some stage waits on has an arrival somewhere, and in the kernel's
 top-level stages (straight-line code, before a loop uses the barrier) each wait is checked
 against the phases completed before it: waiting for the phase in progress hangs, and parity 1
-before any phase has completed returns at once, before any data has landed."""
+before any phase has completed returns at once, before any data has landed. From a barrier's
+first loop on, barrier_phases.py follows its phases through the loops' iterations."""
 from __future__ import annotations
 
 from math import prod
 
 from ..dtypes import DTYPE_BYTES
-from ..model import Stage
+from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .context import Context, Scope
 
@@ -70,6 +71,14 @@ def check_barrier_refs(ctx: Context, stage: Stage, scope: Scope) -> None:
 
 def _delivered(ctx: Context, stage: Stage, scope: Scope) -> tuple[str, int | None] | None:
     """(barrier name, bytes) for a stage whose asynchronous copy completes on a barrier."""
+    delivery = delivery_of(ctx, stage, scope)
+    return None if delivery is None else (delivery[0].name, delivery[1])
+
+
+def delivery_of(ctx: Context, stage: Stage,
+                scope: Scope) -> tuple[RegionRef, int | None] | None:
+    """(the barrier as written, bytes) for a stage whose asynchronous copy completes on a
+    barrier: a tma_copy load, a TMA gather, a copy_cluster with remote_barrier."""
     if stage.kind == "tma_copy" and "barrier" in stage.barriers:
         ref, barrier = stage.regions.get("dst"), stage.barriers["barrier"]
         if ref is not None and not ctx.buffer(ref).is_shared:
@@ -81,11 +90,11 @@ def _delivered(ctx: Context, stage: Stage, scope: Scope) -> tuple[str, int | Non
     else:
         return None
     if ref is None or not ref.dims:
-        return barrier.name, None
+        return barrier, None
     extents = [ctx.const(e, scope) for e in ref.extents]
     if any(e is None for e in extents):
-        return barrier.name, None
-    return barrier.name, prod(extents) * DTYPE_BYTES[ctx.buffer(ref).dtype]
+        return barrier, None
+    return barrier, prod(extents) * DTYPE_BYTES[ctx.buffer(ref).dtype]
 
 
 def _loads(ctx: Context, stage: Stage) -> bool:
@@ -94,14 +103,16 @@ def _loads(ctx: Context, stage: Stage) -> bool:
     return ref is not None and ref.name in ctx.kernel.buffers and ctx.buffer(ref).is_shared
 
 
-def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> None:
+def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> set[str]:
     """Within one stage list (the kernel's, or a loop body), the expect_tx of the arrivals on a
     barrier must add up to the bytes of the copies completing on it: too few lets the wait
-    return before the data has landed, too many hangs the kernel."""
+    return before the data has landed, too many hangs the kernel. Returns the barriers
+    reported."""
     delivered: dict[str, list[int | None]] = {}
     announced: dict[str, list[tuple[Stage, int | None]]] = {}
+    reported: set[str] = set()
     if any(stage.kind == "barrier_arrive" and not stage.barriers for stage in stages):
-        return  # an arrival on an unknown barrier (reported): the counts cannot be matched
+        return reported  # an arrival on an unknown barrier (reported): counts cannot be matched
     for stage in stages:
         copy = _delivered(ctx, stage, scope)
         if copy is not None:
@@ -120,6 +131,7 @@ def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> 
         if name not in delivered and not unattributed and any(count != 0 for count in counts):
             stage = next(stage for stage, count in arrivals if count != 0)
             amount = "a number of" if None in counts else str(sum(c for c in counts if c))
+            reported.add(name)
             ctx.error(pointer_join(stage.pointer, "expect_tx"),
                       f"expect_tx announces {amount} bytes on '{name}' but no asynchronous copy "
                       "completes on it, so a wait on it never returns (the kernel hangs)",
@@ -128,6 +140,7 @@ def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> 
     for name, sizes in delivered.items():
         arrivals = announced.get(name, [])
         if not arrivals:
+            reported.add(name)
             ctx.error(_first_copy_pointer(stages, name),
                       f"the asynchronous copies completing on '{name}' deliver "
                       f"{_total(sizes)} bytes that no barrier_arrive announces",
@@ -139,11 +152,13 @@ def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> 
             continue  # depends on a symbolic dim
         if sum(counts) != sum(sizes):
             stage = arrivals[0][0]
+            reported.add(name)
             ctx.error(pointer_join(stage.pointer, "expect_tx"),
                       f"expect_tx announces {sum(counts)} bytes on '{name}' but the copies "
                       f"completing on it deliver {sum(sizes)}",
                       "a short count lets barrier_wait return before the data lands; a long one "
                       "hangs the kernel")
+    return reported
 
 
 def _total(sizes: list[int | None]) -> str:
@@ -221,10 +236,13 @@ def check_barriers(ctx: Context) -> None:
     for stage, scope in ctx.stages():
         check_hopper_stages(ctx, stage)
         check_barrier_refs(ctx, stage, scope)
+    miscounted: set[str] = set()
     for stages, scope in ctx.stage_lists():
-        check_transaction_bytes(ctx, stages, scope)
+        miscounted |= check_transaction_bytes(ctx, stages, scope)
     if any(stage.kind == "barrier_arrive" and not stage.barriers for stage, _ in ctx.stages()):
         return  # an arrival on an unknown barrier (reported): what arrives where is not known
     arrived = _arrived(ctx)
     check_waits_complete(ctx, arrived)
     check_top_level_phases(ctx, arrived)
+    from .barrier_phases import check_phases     # it uses delivery_of, above
+    check_phases(ctx, arrived, miscounted)
