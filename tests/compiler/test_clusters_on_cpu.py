@@ -55,7 +55,7 @@ def peer_blocks(a: np.ndarray, rows: int, cluster: int) -> np.ndarray:
     ("mc_pair_f16", dict(B=4, M=40, N=72)), ("mc_pair_bf16", dict(B=2, M=1, N=8)),
     ("mc_pair_f32", dict(B=4, M=33, N=40)), ("mc_pair_i8", dict(B=2, M=40, N=80)),
     ("mc_2x2_partial_mask_f16", {}), ("mc_loop_f16", dict(B=4, M=40, N=72)),
-    ("cluster_plain_copy_i8", dict(M=48, L=8)), ("mc_16_f32", dict(B=16, M=40, N=72)),
+    ("cluster_plain_copy_i8", dict(M=16, L=8)), ("mc_16_f32", dict(B=16, M=9, N=40)),
     ("mc_pipe_f16", dict(B=4, M=40, N=72)), ("mc_pipe_f16", dict(B=2, M=200, N=8)),
     ("mc_pipe_i8", {}), ("mc_pipe_reentered_bf16", {})])
 @pytest.mark.parametrize("completion", [EAGER, LAZY])
