@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from math import prod
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-threads", type=int, default=MAX_THREADS)
     parser.add_argument("--only", nargs="*", help="kernels to run (default: all)")
     args = parser.parse_args(argv)
-    start, counts = time.time(), {}
+    start, counts, reasons = time.time(), {}, {}
     for case in load_cases(args.folder)["cases"]:
         if args.only and case["kernel"] not in args.only:
             continue
@@ -104,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
             counts[result["status"]] = counts.get(result["status"], 0) + 1
             if result["status"] in ("mismatch", "interpreter error"):
                 print(case["kernel"], json.dumps(result), flush=True)
+            elif result["status"] == "skipped":        # sizes: numbers left out, to group them
+                reason = re.sub(r"\d+", "N", result["reason"])
+                reasons[reason] = reasons.get(reason, 0) + 1
     print(f"{args.folder}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
           + f" ({time.time() - start:.0f} s)")
+    for reason, n in sorted(reasons.items(), key=lambda item: -item[1]):
+        print(f"  skipped {n:5d}  {reason}")
     return 1 if counts.get("mismatch") else 0
 
 
