@@ -125,3 +125,29 @@ def test_the_cluster_barrier_before_reading_stores_of_another_block_is_needed():
     a, b = bits((64, 64), np.float16, 5), np.full((64, 64), 0x5A5A, np.uint16)
     run_kernel(func, {"A": a, "B": b})
     assert not np.array_equal(b, peer_blocks(a, 32, 2))
+
+
+def two_by_two(mask: int):
+    """tests/gpu/cluster's mc_2x2_partial_mask_f16 with `cluster_mask: mask`."""
+    text = CLUSTER.read_text()
+    (document,) = [d for d in text.split("\n---\n") if "name: mc_2x2_partial_mask_f16" in d]
+    return validate_text(document.replace("cluster_mask: 6", f"cluster_mask: {mask}"),
+                         f"mc_2x2 (mask {mask})").kernels[0]
+
+
+@pytest.mark.parametrize("mask", [3, 5])
+def test_a_multicast_in_a_2x2_cluster_reaches_the_ranks_of_its_mask_x_fastest(mask):
+    """A cluster's ranks run x fastest (%cluster_ctarank: rank = bx % 2 + 2 * (by % 2)). The
+    2 x 2 kernel's own mask 6 (ranks 1 and 2) names the same blocks when y runs fastest; masks 3
+    (ranks 0, 1: one row of the cluster) and 5 (ranks 0, 2: one column) do not, so a rank
+    counted the other way round multicasts into blocks that never wait for it and leaves others
+    waiting (a mutation test's find: cluster_rank with z fastest passed every other test)."""
+    kernel = two_by_two(mask)
+    w = bits((64, 64), np.float16, 7)
+    z = bits((4, 4, 64, 64), np.float16, 8)
+    out = np.full((4, 4, 64, 64), 0x5A5A, np.uint16)
+    run_kernel(lowered(kernel), {"W": w, "Z": z, "out": out})
+    for by in range(4):
+        for bx in range(4):
+            reached = mask >> (bx % 2 + 2 * (by % 2)) & 1
+            assert np.array_equal(out[by, bx], w if reached else z[by, bx]), (by, bx)
