@@ -56,6 +56,14 @@ _CP_ASYNC = re.compile(r"cp_async_c[ag](_src_size)?")       # one cp.async vecto
 _CLUSTER_ARRIVE, _CLUSTER_WAIT = "barrier_cluster_arrive", "barrier_cluster_wait"
 
 
+def _OTHERS_FIRST():    # noqa: N802 (a wait condition that holds at once)
+    """After an mbarrier arrival that announces no bytes (a release: its thread is done with
+    something) the thread lets the others run first, so what it does next runs after what the
+    arrival released: a consumer that hands a slot back before it is done reading it reads the
+    slot refilled. An arrival announcing bytes goes on to issue the copies it announced."""
+    return True
+
+
 def _as_list(v):
     return v if isinstance(v, list) else [v]
 
@@ -435,6 +443,8 @@ class Machine:
             elif isinstance(call, Call) and op_name(call).startswith("mbarrier_") and \
                     op_name(call) != "mbarrier_wait":
                 self._mbarrier(call)
+                if op_name(call) not in ("mbarrier_init", "mbarrier_arrive_expect_tx"):
+                    yield _OTHERS_FIRST
             elif isinstance(call, Call) and op_name(call) == _CLUSTER_ARRIVE:
                 if self.cluster_generation is not None:
                     raise RuntimeError("two cluster barrier arrivals without a wait between")
@@ -448,6 +458,8 @@ class Machine:
                     yield lambda: barrier.generation != generation
             elif extern_name(call) is not None:
                 self._cluster_call(call)
+                if extern_name(call) == tir_cluster.ARRIVE:
+                    yield _OTHERS_FIRST
             elif isinstance(call, Call) and op_name(call) == "mbarrier_wait":
                 barrier, parity = self.barrier_at(call.args[0]), self.value(call.args[1])
                 if barrier.completed % 2 == parity:      # the phase of that parity is running

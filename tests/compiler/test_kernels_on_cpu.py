@@ -22,7 +22,7 @@ from tir_async import EAGER, LAZY
 from tir_run import run_kernel
 
 sys.path.insert(0, str(ROOT / "tests" / "interpret"))
-from example_kernels import SMALL, inputs, small, spec_kernels  # noqa: E402
+from example_kernels import SMALL, fitted, inputs, small, spec_kernels  # noqa: E402
 
 from tlspec.compiler.tileir import build_tile_ir
 from tlspec.interpret import Program
@@ -330,3 +330,20 @@ def test_a_converting_load_in_a_pipeline_converts(target, dims):
     float32 bits into the slot unconverted (every element of B wrong; a bug hunt's find)."""
     (kernel,) = validate_text(PIPELINED_CONVERSION.format(target=target)).kernels
     assert_like_the_interpreter(kernel, dims)
+
+
+ASYNC = {k.name: k for k in validate_paths([str(ROOT / "tests" / "gpu" / "async")]).kernels}
+
+
+@pytest.mark.parametrize("name", [
+    "pipe_tma_s1_f16", "pipe_tma_s2_bf16", "pipe_tma_s3_f32", "pipe_tma_s4_i8", "pipe_cp_s2_f16",
+    "pipe_cp_s3_i8", "pipe_nested_tma_f16", "pipe_maybe_empty_f16", "pipe_overwrite_slot_f32",
+    "pipe_two_loops_bf16", "explicit_one_barrier_f16", "explicit_slots3_bf16",
+    "explicit_concat_f16", "explicit_cp_prefetch_i8", "explicit_cp_groups_f32"])
+@pytest.mark.parametrize("wanted", [{"M": 40, "N": 200}, {"M": 16, "N": 72}])
+def test_the_async_kernels_leave_what_the_interpreter_does(name, wanted):
+    """tests/gpu/async's pipelines (TMA and cp.async, 1 to 4 slots, nested, maybe empty) and
+    explicit synchronisation, each form once, at ragged sizes: a wait the pipeline places one
+    group or one phase short shows when the copies complete late."""
+    kernel = ASYNC[name]
+    assert_like_the_interpreter(kernel, fitted(kernel, {**wanted, "K": 3}))
