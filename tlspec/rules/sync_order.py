@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..expr import BinOp, Call, Const, Expr, Neg, Var
+from ..expr import BinOp, Const, Expr, Var, substitute
 from ..expr_algebra import const_value
 from ..model import RegionRef, Stage
 from .context import Context, Scope
@@ -39,24 +39,9 @@ class Pending:
     issued: int = 0          # the pass (iteration followed) that issued it
 
     def moved(self, var: str, value: Expr, when: str) -> "Pending":
-        at = {name: _substituted(e, {var: value}) for name, e in self.at.items()}
+        at = {name: substitute(e, {var: value}) for name, e in self.at.items()}
         at.setdefault(var, value)
         return replace(self, at=at, when=when)
-
-
-def _substituted(expr: Expr, at: dict[str, Expr]) -> Expr:
-    """`expr` with the names of `at` replaced by their expressions."""
-    if not at:
-        return expr
-    if isinstance(expr, Var):
-        return at.get(expr.name, expr)
-    if isinstance(expr, BinOp):
-        return BinOp(expr.op, _substituted(expr.lhs, at), _substituted(expr.rhs, at))
-    if isinstance(expr, Neg):
-        return Neg(_substituted(expr.operand, at))
-    if isinstance(expr, Call):
-        return Call(expr.func, tuple(_substituted(a, at) for a in expr.args))
-    return expr
 
 
 def _value(ctx: Context, expr: Expr) -> int | None:
@@ -72,8 +57,8 @@ def _certainly_overlap(ctx: Context, item: Pending, ref: RegionRef) -> bool:
     if not item.ref.dims or not ref.dims or len(item.ref.dims) != len(ref.dims):
         return False
     for (s1, e1), (s2, e2) in zip(item.ref.dims, ref.dims):
-        d = _value(ctx, BinOp("-", s2, _substituted(s1, item.at)))
-        n1, n2 = _value(ctx, _substituted(e1, item.at)), _value(ctx, e2)
+        d = _value(ctx, BinOp("-", s2, substitute(s1, item.at)))
+        n1, n2 = _value(ctx, substitute(e1, item.at)), _value(ctx, e2)
         if d is None or n1 is None or n2 is None or not (d < n1 and -d < n2):
             return False
     return True
