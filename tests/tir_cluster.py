@@ -78,15 +78,12 @@ class Cluster:
         if rank in self.exited:
             raise RuntimeError(f"the shared memory of the block of rank {rank} reached after "
                                f"its threads exited")
-        host = memory.__array_interface__["data"][0] + offset
-        for key, own in block.items():
-            if not isinstance(own, np.ndarray):
-                continue
-            base = own.__array_interface__["data"][0]
-            if base <= host < base + own.nbytes:
-                other = self.blocks[rank].setdefault(key, np.zeros_like(own))  # not yet run
-                return other.view(np.uint8), host - base
-        raise RuntimeError("mapa of an address outside the block's shared memory")
+        found = _holding(block, memory.__array_interface__["data"][0] + offset)
+        if found is None:
+            raise RuntimeError("mapa of an address outside the block's shared memory")
+        key, at = found
+        other = self.blocks[rank].setdefault(key, np.zeros_like(block[key]))     # not yet run
+        return other.view(np.uint8), at
 
     def locate(self, memory: np.ndarray, offset: int = 0) -> tuple[int, int] | None:
         """The rank of the block whose shared memory holds the place `offset` bytes into
@@ -94,17 +91,26 @@ class Cluster:
         reference: the pool is aligned on a GPU); None outside shared memory."""
         host = memory.__array_interface__["data"][0] + offset
         for rank, block in enumerate(self.blocks):
-            for own in block.values():
-                if isinstance(own, np.ndarray):
-                    base = own.__array_interface__["data"][0]
-                    if base <= host < base + own.nbytes:
-                        return rank, host - base
+            found = _holding(block, host)
+            if found is not None:
+                return rank, found[1]
         return None
 
     def rank_of(self, memory: np.ndarray) -> int | None:
         """The rank of the block whose shared memory `memory` starts in (None: global)."""
         found = self.locate(memory)
         return None if found is None else found[0]
+
+
+def _holding(block: dict, host: int) -> tuple[str, int] | None:
+    """The key of the allocation of a block's shared memory `block` that holds the host address
+    `host`, and the address's offset in it (None: none holds it)."""
+    for key, own in block.items():
+        if isinstance(own, np.ndarray):
+            base = own.__array_interface__["data"][0]
+            if base <= host < base + own.nbytes:
+                return key, host - base
+    return None
 
 
 def ranks(mask: int, size: int) -> list[int]:
