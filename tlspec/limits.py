@@ -17,6 +17,10 @@ MAX_INT_CHARS = 100
 # Stages in a kernel, loop bodies included: the CUDA compiler's time grows faster than a
 # kernel's length (3000 transposes take it minutes), and no data-movement kernel needs as many.
 MAX_STAGES = 1024
+# The bytes one phase of an mbarrier can wait for: its pending transaction count holds
+# -(2**20 - 1) .. 2**20 - 1 (the PTX ISA's mbarrier object); an expect_tx beyond it is undefined
+# (the count wraps: the wait hangs or returns before the data lands), which ptxas does not catch.
+MAX_TX = 2**20 - 1
 
 
 def fits_int64(value: int) -> bool:

@@ -9,10 +9,10 @@ from math import prod
 from typing import TYPE_CHECKING, Callable
 
 from ..dtypes import DTYPE_BYTES
+from ..limits import MAX_TX
 from ..model import Stage
 from .errors import Fault
 from .inflight import Issued
-from .mbarriers import MAX_TX
 from .memory import Tile
 from . import stages
 from .stages import copy, extents

@@ -15,7 +15,6 @@ import numpy as np
 from ..model import Kernel
 from .errors import Fault
 
-MAX_TX = 2**20 - 1      # the largest transaction count an mbarrier holds
 NEVER = np.iinfo(np.int64).max
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from math import prod
 
 from ..dtypes import DTYPE_BYTES
+from ..limits import MAX_TX
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .context import Context, Scope
@@ -19,10 +20,6 @@ from .context import Context, Scope
 # and the wait for TMA stores (tma_copy itself is refused by its own rule)
 HOPPER_KINDS = ("alloc_barrier", "barrier_arrive", "barrier_wait", "tma_store_wait")
 WITHOUT_TMA = "async_copy, then async_wait and sync_threads"
-# An mbarrier's pending transaction count holds -(2**20 - 1) .. 2**20 - 1 (the PTX ISA's mbarrier
-# object); an expect_tx beyond it is undefined behaviour (the count wraps: the wait hangs or
-# returns before the data lands), which ptxas does not catch
-MAX_TX_COUNT = 2**20 - 1
 
 
 def check_hopper_stages(ctx: Context, stage: Stage) -> None:
@@ -54,10 +51,10 @@ def check_barrier_refs(ctx: Context, stage: Stage, scope: Scope) -> None:
                       f"{barrier.count}]'")
     expect = stage.exprs.get("expect_tx")
     rng = ctx.bounds(expect, scope) if expect is not None else None
-    if rng is not None and rng[1] > MAX_TX_COUNT:
+    if rng is not None and rng[1] > MAX_TX:
         ctx.error(pointer_join(stage.pointer, "expect_tx"),
                   f"expect_tx announces {'up to ' * (rng[0] != rng[1])}{rng[1]} bytes; an "
-                  f"mbarrier's transaction count holds at most 2**20 - 1 ({MAX_TX_COUNT}) bytes "
+                  f"mbarrier's transaction count holds at most 2**20 - 1 ({MAX_TX}) bytes "
                   "per phase",
                   "spread the copies over several barriers (or phases) of at most 1 MiB - 1 "
                   "bytes each")
