@@ -94,7 +94,7 @@ def delivery_of(ctx: Context, stage: Stage,
     return barrier, prod(extents) * DTYPE_BYTES[ctx.buffer(ref).dtype]
 
 
-def _loads(ctx: Context, stage: Stage) -> bool:
+def is_tma_load(ctx: Context, stage: Stage) -> bool:
     """Whether a tma_copy writes a shared tile (a load, which completes on a barrier)."""
     ref = stage.regions.get("dst")
     return ref is not None and ref.name in ctx.kernel.buffers and ctx.buffer(ref).is_shared
@@ -119,7 +119,7 @@ def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> 
             announced.setdefault(name, []).append((stage, ctx.const(stage.exprs["expect_tx"],
                                                                      scope)))
     unattributed = any(not stage.barriers and (stage.kind == "gather" and "rows" in stage.options
-                                               or stage.kind == "tma_copy" and _loads(ctx, stage))
+                                               or stage.kind == "tma_copy" and is_tma_load(ctx, stage))
                        for stage in stages)
     # an arrival's bytes that no copy delivers hang the wait, unless an asynchronous copy of
     # this list names no barrier (reported itself): it may be the one they are for
