@@ -350,7 +350,8 @@ def check_phases(ctx: Context, arrived: set[str], miscounted: set[str]) -> None:
     if not any(s.kind == "barrier_wait" for s in kernel.walk()):
         return
     if any(not s.barriers and (s.kind == "gather" and "rows" in s.options
-                               or s.kind == "tma_copy" and is_tma_load(ctx, s)) for s in kernel.walk()):
+                               or s.kind == "tma_copy" and is_tma_load(ctx, s))
+           for s in kernel.walk()):
         return      # a TMA load without its barrier (reported): its bytes may be any barrier's
     sim = _Sim(ctx, arrived)
     sim.lost = set(miscounted) | {name for name in kernel.barriers if name not in arrived}

@@ -118,9 +118,9 @@ def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> 
             name = stage.barriers["barrier"].name
             announced.setdefault(name, []).append((stage, ctx.const(stage.exprs["expect_tx"],
                                                                      scope)))
-    unattributed = any(not stage.barriers and (stage.kind == "gather" and "rows" in stage.options
-                                               or stage.kind == "tma_copy" and is_tma_load(ctx, stage))
-                       for stage in stages)
+    unattributed = any(not stage.barriers and (
+        stage.kind == "gather" and "rows" in stage.options
+        or stage.kind == "tma_copy" and is_tma_load(ctx, stage)) for stage in stages)
     # an arrival's bytes that no copy delivers hang the wait, unless an asynchronous copy of
     # this list names no barrier (reported itself): it may be the one they are for
     for name, arrivals in announced.items():
