@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from ..model import RegionRef, Stage
 from ..source import pointer_join
-from .barriers import delivery_of, is_tma_load
+from .barriers import delivery_of, has_unattributed_load
 from .context import Context, Scope
 
 FULL = 64           # a loop of at most this many (constant) iterations is followed through
@@ -349,9 +349,7 @@ def check_phases(ctx: Context, arrived: set[str], miscounted: set[str]) -> None:
     kernel = ctx.kernel
     if not any(s.kind == "barrier_wait" for s in kernel.walk()):
         return
-    if any(not s.barriers and (s.kind == "gather" and "rows" in s.options
-                               or s.kind == "tma_copy" and is_tma_load(ctx, s))
-           for s in kernel.walk()):
+    if has_unattributed_load(ctx, kernel.walk()):
         return      # a TMA load without its barrier (reported): its bytes may be any barrier's
     sim = _Sim(ctx, arrived)
     sim.lost = set(miscounted) | {name for name in kernel.barriers if name not in arrived}

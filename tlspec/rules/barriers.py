@@ -7,6 +7,7 @@ before any phase has completed returns at once, before any data has landed. From
 first loop on, barrier_phases.py follows its phases through the loops' iterations."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from math import prod
 
 from ..dtypes import DTYPE_BYTES
@@ -94,7 +95,15 @@ def delivery_of(ctx: Context, stage: Stage,
     return barrier, prod(extents) * DTYPE_BYTES[ctx.buffer(ref).dtype]
 
 
-def is_tma_load(ctx: Context, stage: Stage) -> bool:
+def has_unattributed_load(ctx: Context, stages: Iterable[Stage]) -> bool:
+    """Whether a TMA load or gather of `stages` names no barrier (reported): its bytes may
+    complete on any barrier."""
+    return any(not stage.barriers and (stage.kind == "gather" and "rows" in stage.options
+                                       or stage.kind == "tma_copy" and _is_tma_load(ctx, stage))
+               for stage in stages)
+
+
+def _is_tma_load(ctx: Context, stage: Stage) -> bool:
     """Whether a tma_copy writes a shared tile (a load, which completes on a barrier)."""
     ref = stage.regions.get("dst")
     return ref is not None and ref.name in ctx.kernel.buffers and ctx.buffer(ref).is_shared
@@ -118,9 +127,7 @@ def check_transaction_bytes(ctx: Context, stages: list[Stage], scope: Scope) -> 
             name = stage.barriers["barrier"].name
             announced.setdefault(name, []).append((stage, ctx.const(stage.exprs["expect_tx"],
                                                                      scope)))
-    unattributed = any(not stage.barriers and (
-        stage.kind == "gather" and "rows" in stage.options
-        or stage.kind == "tma_copy" and is_tma_load(ctx, stage)) for stage in stages)
+    unattributed = has_unattributed_load(ctx, stages)
     # an arrival's bytes that no copy delivers hang the wait, unless an asynchronous copy of
     # this list names no barrier (reported itself): it may be the one they are for
     for name, arrivals in announced.items():
