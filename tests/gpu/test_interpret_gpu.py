@@ -126,8 +126,8 @@ def test_async_kernel_agrees_with_the_interpreter(async_package, kernel, size):
 # -- tests/gpu/cluster/: the multicasts -----------------------------------------------------------
 
 CLUSTER_SPECS = ROOT / "tests" / "gpu" / "cluster" / "cluster.tlspec.yaml"
-# the interpreter runs one block at a time: not the block-to-block copies; mc_pipe_2x2_partial_f32
-# stores a tile its unmasked blocks never received (undefined there: the interpreter says so)
+# mc_pipe_2x2_partial_f32 stores a tile its unmasked blocks never received (undefined there: the
+# interpreter says so)
 CLUSTER_KERNELS = [k for k in validate_paths([str(CLUSTER_SPECS)]).kernels
                    if runs(k) and k.name != "mc_pipe_2x2_partial_f32"]
 
@@ -144,10 +144,13 @@ def test_cluster_kernel_agrees_with_the_interpreter(cluster_package, kernel, siz
     compare(kernel, cluster_package, fitted(kernel, size))
 
 
-def test_the_multicast_kernels_are_compared():
+def test_the_multicast_and_block_to_block_kernels_are_compared():
     assert {k.name for k in CLUSTER_KERNELS} >= {"mc_pair_f16", "mc_2x2_partial_mask_f16",
                                                  "mc_loop_f16", "mc_16_f32", "mc_pipe_f16",
-                                                 "mc_pipe_i8", "mc_pipe_reentered_bf16"}
+                                                 "mc_pipe_i8", "mc_pipe_reentered_bf16",
+                                                 "dsmem_swap_bulk_f16", "dsmem_ring8_bulk_f32",
+                                                 "dsmem_row127_simt_f32", "dsmem_rows31_simt_f32",
+                                                 "dsmem_no_barrier_bf16"}
 
 
 # -- specs/ -----------------------------------------------------------------------------------------
@@ -173,12 +176,7 @@ def test_spec_kernel_agrees_with_the_interpreter(specs_package, kernel, dims):
     compare(kernel, specs_package, dims)
 
 
-# specs/ kernels the interpreter refuses (block-to-block copies): torch checks them in
-# test_specs_gpu.py
-NOT_INTERPRETED = {"swap_pairs_dsmem"}
-
-
 def test_every_spec_kernel_is_compared(specs_package):
     compiled = json.loads((Path(specs_package.__file__).parent /
                            "_tlspec_package.json").read_text())["kernels"]
-    assert sorted(set(compiled) - NOT_INTERPRETED) == sorted(k.name for k in spec_kernels())
+    assert sorted(compiled) == sorted(k.name for k in spec_kernels())

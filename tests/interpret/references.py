@@ -64,3 +64,11 @@ def im2col(img: np.ndarray, k, stride=1, dilation=1, pad=0) -> np.ndarray:
                             row, q = (n * oh_ + oh) * ow_ + ow, (kh * kw_ + kw) * c
                             col[row, q:q + c] = img[n, ih, iw]
     return col
+
+
+def from_sender(t: np.ndarray, rows: int, cluster: int, shift: int = 1) -> np.ndarray:
+    """`t` with each block of `rows` rows replaced by the one `shift` ranks before it in its
+    cluster of `cluster` blocks: what a ring of block-to-block copies delivers, each block
+    storing the rows it received where its own are."""
+    blocks = t.reshape(-1, cluster, rows, *t.shape[1:])
+    return np.roll(blocks, shift, axis=1).reshape(t.shape)

@@ -57,8 +57,3 @@ def test_blocks_outside_the_mask_storing_the_tile_they_never_received_are_undefi
                                                           "outZ": out_z})
     assert "copy in block (bx=0, by=0), k = 0: stores 1024 elements of 'W_s' that no stage of " \
            "this block wrote" in str(err.value)
-
-
-def test_block_to_block_copies_are_refused_at_dst_block():
-    with pytest.raises(Exception, match="does not run block-to-block copies"):
-        Program(KERNELS["dsmem_swap_bulk_f16"])

@@ -29,6 +29,8 @@ def expected_outputs(kernel: Kernel, arrays: dict[str, np.ndarray]) -> dict[str,
         if out not in arrays:           # gathered into a tile (gather4_rows), then stored whole
             (out,) = [b.name for b in kernel.buffers.values() if b.io == "out"]
         return {out: references.gather(arrays[table], arrays[index], arrays[out])}
+    if kernel.name == "swap_pairs_dsmem":                   # pairs of blocks swap their tiles
+        return {"B": references.from_sender(arrays["A"], 64, 2)}
     if kernel.name == "concat_last":                        # two inputs, side by side
         return {"out": np.concatenate((arrays["a"], arrays["b"]), axis=-1)}
     if kind == "scatter":

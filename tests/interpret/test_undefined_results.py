@@ -237,9 +237,10 @@ def test_a_division_that_a_call_could_make_by_zero_is_refused_before_any_call():
 
 # -- what the interpreter does not run ------------------------------------------------------------
 
-def test_kinds_it_does_not_run_are_refused_together():
-    """It runs the asynchronous stages (test_async_faults.py) and multicasts, not the
-    block-to-block copies nor local buffers."""
+def test_local_buffers_are_refused():
+    """It runs every stage kind, the asynchronous ones (test_async_faults.py) and both forms of
+    copy_cluster among them (test_cluster_interpreted.py, test_block_to_block_interpreted.py),
+    but not buffers of scope local."""
     with pytest.raises(InterpretError) as err:
         load("""
 tlspec: 1
@@ -262,10 +263,7 @@ stages:
   - copy_cluster: {src: A_s, dst: A_s, dst_block: (bx + 1) % 2}
 """)
     assert [d.message for d in err.value.diagnostics.sorted()] == [
-        "the interpreter does not run buffers of scope local yet",
-        "the interpreter does not run block-to-block copies ('dst_block') yet: it runs one "
-        "block at a time",
-    ]
+        "the interpreter does not run buffers of scope local yet"]
     assert str(err.value).startswith(
         "<string>:11:18: error: the interpreter does not run buffers of scope local yet\n"
         "  at: /buffers/r/scope\n")

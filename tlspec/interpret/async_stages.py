@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from .machine import _Run
 
 
-def barrier(run: _Run, stage: Stage) -> int:
-    """The number of the barrier the stage names."""
-    ref = stage.barriers["barrier"]
+def barrier(run: _Run, stage: Stage, option: str = "barrier") -> int:
+    """The number of the barrier the stage's `option` names."""
+    ref = stage.barriers[option]
     numbers = run.sync.barriers.numbers[ref.name]
     i = run.value(ref.dims[0][0], ref.pointer) if ref.region.slices is not None else 0
     if not 0 <= i < len(numbers):

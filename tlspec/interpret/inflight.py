@@ -142,7 +142,9 @@ class InFlight:
             at = first(loading)
             b, phase = int(self.barrier[index][at]), int(self.phase[index][at])
             name = barriers.names[b]
-            message = (f"{does} {self.at(index, loading)}, which a TMA load completes on "
+            load = "a block-to-block copy" \
+                if self.sync.issued[(b, phase)].kind == "copy_cluster" else "a TMA load"
+            message = (f"{does} {self.at(index, loading)}, which {load} completes on "
                        f"'{name}' in its phase {phase}, before a barrier_wait has seen that "
                        "phase complete")
             spilled = barriers.spill(b, phase)

@@ -2,7 +2,8 @@
 
 `Program(kernel)` checks once that the interpreter runs every part of the kernel (InterpretError
 otherwise); `Program.run(arrays)` binds the arrays, then runs every block of the grid, one after
-the other in blockIdx order (x fastest), each on fresh tiles and barriers. A stage runs whole
+the other in blockIdx order (x fastest), each on fresh tiles and barriers; in a kernel with
+block-to-block copies, the blocks of each cluster together (`clusters.py`). A stage runs whole
 before the next starts; the data movement of the synchronous stages is in `stages.py`, the
 asynchronous stages and their synchronisation in `async_stages.py`.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import prod
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from ..stages import STAGE_KINDS
 from .binding import Signature
 from .bits import bits_dtype
 from .async_stages import ASYNC_STAGES, TMA_ROWS_FORMS
+from .clusters import BlockState, is_block_to_block, run_clusters
 from .errors import Fault, InterpretError
 from .inflight import InFlight, Sync
 from .memory import Box, GlobalTensor, Tile
@@ -63,6 +65,7 @@ class Program:
         if diags.has_errors:
             raise InterpretError(diags)
         self.signature = Signature(kernel)
+        self.block_to_block = any(is_block_to_block(stage) for stage in kernel.walk())
         self.reads: set[str] = set()        # global buffers some stage reads
         self.writes: set[str] = set()       # ... writes
         self.same_stage: set[str] = set()   # ... reads and writes in one stage
@@ -125,11 +128,6 @@ def refuse_unsupported(kernel: Kernel, diags: Diagnostics) -> None:
             diags.error(doc.location(stage.pointer, key=True),
                         f"the interpreter does not run {stage.written_kind} yet",
                         pointer=stage.pointer, hint=runs)
-        if stage.kind == "copy_cluster" and "dst_block" in stage.options:
-            pointer = f"{stage.pointer}/dst_block"
-            diags.error(doc.location(pointer, key=True), "the interpreter does not run "
-                        "block-to-block copies ('dst_block') yet: it runs one block at a time",
-                        pointer=pointer, hint="check such a kernel on a GPU against a reference")
 
 
 def check_arrays(signature: Signature, arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -190,24 +188,15 @@ class _Run:
         if prod(self.grid) > MAX_BLOCKS:
             raise Fault("/launch/grid", f"the grid has {prod(self.grid)} blocks; the interpreter "
                                         f"runs at most {MAX_BLOCKS}", key=True)
-        self.block = 0
-        self.loops: list[str] = []          # the variables of the loops running, outermost first
         self.memory: dict[str, GlobalTensor | Tile] = {}
         for buffer, array in zip(program.signature.arguments, arrays):
             self.memory[buffer.name] = GlobalTensor(
                 buffer, array, self.block_name, written=buffer.name in program.writes,
                 read_and_written=buffer.name in program.reads & program.writes,
                 same_stage=buffer.name in program.same_stage)
-        self.tiles = [Tile(b, [evaluate(e, dims) for e in b.shape], bits_dtype(b.dtype))
-                      for b in self.kernel.buffers.values() if not b.is_global]
-        self.memory.update((tile.name, tile) for tile in self.tiles)
-        self.sync = Sync(self.kernel)
-        self.tracked: list[Tile] = []       # tiles asynchronous copies may write or read
-        if any(stage.kind in ASYNC_COPIES or "rows" in stage.options    # gather4 / scatter4
-               for stage in self.kernel.walk()):
-            self.tracked = self.tiles
-            for tile in self.tiles:
-                tile.inflight = InFlight(tile.name, tile.shape, self.sync)
+        self.tracking = any(stage.kind in ASYNC_COPIES or "rows" in stage.options  # TMA rows
+                            or "remote_barrier" in stage.options for stage in self.kernel.walk())
+        self.use(self.new_block())
         self.marked = [t for t in self.memory.values()
                        if isinstance(t, GlobalTensor) and t.stage_reads is not None]
 
@@ -223,7 +212,49 @@ class _Run:
                                        f"call, above the limit {MAX_GRID[index.axis]} of "
                                        f"blockIdx.{index.axis}",
                         "list the largest extent first: it becomes blockIdx.x")
+        position = self.kernel.launch.grid.index(index)
+        cluster = (self.kernel.launch.cluster or ())[position:position + 1]
+        if cluster and value % cluster[0]:
+            raise Fault(index.pointer, f"the grid extent of '{index.name}' is {value} at this "
+                                       f"call, not a multiple of {cluster[0]}, the cluster's "
+                                       "extent on that axis: a grid is made of whole clusters")
         return value
+
+    # -- the blocks -----------------------------------------------------------------------------
+
+    def new_block(self) -> BlockState:
+        """Tiles, barriers and loop variables for a block to run on."""
+        tiles = [Tile(b, [evaluate(e, self.dims) for e in b.shape], bits_dtype(b.dtype))
+                 for b in self.kernel.buffers.values() if not b.is_global]
+        sync = Sync(self.kernel)
+        if self.tracking:   # tiles asynchronous copies may write or read
+            for tile in tiles:
+                tile.inflight = InFlight(tile.name, tile.shape, sync)
+        return BlockState(tiles, sync, dict(self.dims))
+
+    def use(self, state: BlockState) -> None:
+        """Make `state` the running block's: the stages run on its tiles, barriers and
+        variables."""
+        self.state, self.block, self.sync, self.env = state, state.block, state.sync, state.env
+        self.memory.update((tile.name, tile) for tile in state.tiles)
+
+    def start(self, state: BlockState, block: int) -> None:
+        """`state` starts running block number `block`, on fresh tiles and barriers."""
+        state.block = rest = block
+        for index, extent in zip(self.kernel.launch.grid, self.grid):
+            state.env[index.name], rest = rest % extent, rest // extent
+        state.sync.start_block()
+        for tile in state.tiles:
+            tile.start_block()
+
+    def end(self, state: BlockState) -> None:
+        """The running block `state` ends: every asynchronous load must have been waited for."""
+        try:
+            for tile in state.tiles:
+                if tile.inflight is not None:
+                    tile.inflight.check_landed()
+        except Fault as fault:
+            raise self.in_block(fault) from None
 
     def block_name(self, block: int) -> str:
         """'block (bx=1, by=0)' for a block number."""
@@ -242,27 +273,27 @@ class _Run:
         return rank
 
     def execute(self) -> Execution:
-        for block in range(prod(self.grid)):
-            self.block = rest = block
-            for index, extent in zip(self.kernel.launch.grid, self.grid):
-                self.env[index.name], rest = rest % extent, rest // extent
-            self.sync.start_block()
-            for tile in self.tiles:
-                tile.start_block()
-            self.run_stages(self.kernel.stages)
-            try:
-                for tile in self.tracked:
-                    tile.inflight.check_landed()
-            except Fault as fault:
-                raise self.in_block(fault) from None
+        if self.program.block_to_block:
+            run_clusters(self)
+        else:
+            for block in range(prod(self.grid)):
+                self.start(self.state, block)
+                self.use(self.state)
+                for _ in self.run_stages(self.kernel.stages):
+                    pass        # yields at block-to-block copies only, of which there are none
+                self.end(self.state)
         written = {name: t.written() for name, t in self.memory.items()
                    if isinstance(t, GlobalTensor) and t.buffer.io != "in"}
         return Execution(self.dims, tuple(self.grid), written)
 
-    def run_stages(self, stages: list[Stage]) -> None:
+    def run_stages(self, stages: list[Stage]) -> Iterator[Stage]:
+        """Run the stages in the running block; a block-to-block copy is yielded, for the
+        cluster's blocks to run together (clusters.py)."""
         for stage in stages:
             if stage.kind in LOOPS:
-                self.run_loop(stage)
+                yield from self.run_loop(stage)
+            elif is_block_to_block(stage):
+                yield stage
             else:
                 try:
                     execute = TMA_ROWS_FORMS[stage.kind] if "rows" in stage.options else \
@@ -274,7 +305,7 @@ class _Run:
                     for tensor in self.marked:
                         tensor.end_stage()
 
-    def run_loop(self, loop: Stage) -> None:
+    def run_loop(self, loop: Stage) -> Iterator[Stage]:
         var = loop.options["var"]
         try:
             start = self.value(loop.exprs["start"], loop.pointer + "/start") \
@@ -283,16 +314,17 @@ class _Run:
             extent = self.value(loop.exprs["extent"], loop.pointer + "/extent")
         except Fault as fault:
             raise self.in_block(fault) from None
-        self.loops.append(var)
+        self.state.loops.append(var)
         for value in range(start, start + extent):
             self.env[var] = value
-            self.run_stages(loop.body)
-        self.loops.pop()
+            yield from self.run_stages(loop.body)
+        self.state.loops.pop()
         self.env.pop(var, None)
 
     def in_block(self, fault: Fault, what: str = "") -> Fault:
         """The fault, its message saying where in the grid and the loops it happened."""
-        where = self.block_name(self.block) + "".join(f", {v} = {self.env[v]}" for v in self.loops)
+        where = self.block_name(self.block) + "".join(f", {v} = {self.env[v]}"
+                                                      for v in self.state.loops)
         return Fault(fault.pointer, f"{what}{where}: {fault.message}", fault.hint, key=fault.key)
 
     # -- values and regions ---------------------------------------------------------------------

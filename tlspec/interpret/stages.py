@@ -47,6 +47,12 @@ def copy(run: _Run, stage: Stage) -> None:
     """dst = src, the dimensions of extent 1 dropped from both, each element converted to dst's
     dtype where the dtypes differ; the fill (in src's dtype, then converted) outside a global
     src."""
+    run.store(stage.regions["dst"], *moved(run, stage), stage.regions["src"].name)
+
+
+def moved(run: _Run, stage: Stage) -> tuple[Box, np.ndarray, np.ndarray | None]:
+    """What a copy stage writes: the dst box, its elements (read from src, as `copy` says) and
+    which of them are defined (None: all)."""
     src, dst = stage.regions["src"], stage.regions["dst"]
     _, values, defined = run.load(src, fill(run, stage, "src"))
     dtypes = [run.kernel.buffers[ref.name].dtype for ref in (src, dst)]
@@ -57,8 +63,7 @@ def copy(run: _Run, stage: Stage) -> None:
     check_fits(dst, [n for n in extents(box) if n != 1], squeeze,
                f"once dimensions of extent 1 are dropped, src '{src.region.text}' has")
     shape = extents(box)
-    run.store(dst, box, values.reshape(shape), None if defined is None else defined.reshape(shape),
-              src.name)
+    return box, values.reshape(shape), None if defined is None else defined.reshape(shape)
 
 
 def copy_cluster(run: _Run, stage: Stage) -> None:
