@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..expr import Expr
 from ..model import RegionRef, Stage
 from ..source import pointer_join
 from .barriers import delivery_of, has_unattributed_load
@@ -37,7 +38,7 @@ FOLLOWED = 4        # else its first max(FOLLOWED, 2 x its largest barrier array
 BUDGET = 50_000     # stages followed per kernel, loop iterations unrolled
 
 
-class _Stop(Exception):
+class Stop(Exception):
     """The budget of stages is spent: nothing further is followed."""
 
 
@@ -56,7 +57,8 @@ class Slot:
 
 
 @dataclass
-class _Sim:
+class Sim:
+    """A block followed through the kernel's stages."""
     ctx: Context
     arrived: set[str]
     lost: set[str] = field(default_factory=set)            # barriers not followed
@@ -75,7 +77,7 @@ class _Sim:
         for stage in stages:
             self.steps += 1
             if self.steps > BUDGET:
-                raise _Stop
+                raise Stop
             if stage.body:
                 self.loop(stage, scope)
             elif stage.kind == "barrier_arrive":
@@ -83,9 +85,7 @@ class _Sim:
             elif stage.kind == "barrier_wait":
                 self.wait(stage, scope)
             else:
-                delivery = delivery_of(self.ctx, stage, scope)
-                if delivery is not None:
-                    self.copy(stage, scope, *delivery)
+                self.deliver(stage, scope)
 
     def loop(self, loop: Stage, scope: Scope) -> None:
         kernel = self.ctx.kernel
@@ -93,7 +93,7 @@ class _Sim:
         if not names - self.lost:
             return
         self.looped |= names
-        start = self.ctx.const(loop.exprs["start"], scope) if "start" in loop.exprs else 0
+        start = self.value(loop.exprs["start"], scope) if "start" in loop.exprs else 0
         extent = loop.exprs.get("extent")
         rng = self.ctx.bounds(extent, scope) if extent is not None else None
         var = loop.options.get("var")
@@ -114,12 +114,21 @@ class _Sim:
         if not whole:
             self.lost |= names      # how many phases it completed depends on its trip count
 
+    def value(self, expr: Expr | None, scope: Scope) -> int | None:
+        """The value of `expr` at this point of the block followed, where it is a constant."""
+        return self.ctx.const(expr, scope)
+
     def slot(self, ref: RegionRef | None, scope: Scope) -> Slot | None:
         """The slot `ref` names here, when it is followed."""
-        if ref is None or ref.name in self.lost or ref.name not in self.ctx.kernel.barriers:
+        if ref is None:
+            return None
+        return self.slot_at(ref, self.value(ref.dims[0][0], scope) if ref.dims else 0)
+
+    def slot_at(self, ref: RegionRef, index: int | None) -> Slot | None:
+        """The slot of index `index` of the barrier `ref` names, when it is followed."""
+        if ref.name in self.lost or ref.name not in self.ctx.kernel.barriers:
             return None
         count = self.ctx.kernel.barriers[ref.name].count
-        index = self.ctx.const(ref.dims[0][0], scope) if ref.dims else 0
         ranged = bool(ref.region.slices) and not ref.region.slices[0].single   # reported
         if (index is None or ranged or not 0 <= index < count
                 or (ref.region.slices is None and count > 1)):
@@ -141,9 +150,11 @@ class _Sim:
         ref = stage.barriers.get("barrier")
         return bool(self.at) or ref is not None and ref.name in self.looped
 
-    def where(self) -> str:
+    def where(self, name: str | None = None) -> str:
+        """Where the block is, for a message: the iteration, or after the loop (before any loop
+        used the barrier `name`: nothing)."""
         if not self.at:
-            return " (after the loop)"
+            return " (after the loop)" if name is None or name in self.looped else ""
         return " in the iteration " + ", ".join(f"{var} = {value}" for var, value in self.at)
 
     def report(self, stage: Stage, pointer: str, message: str, hint: str) -> None:
@@ -159,7 +170,7 @@ class _Sim:
         if slot is None:
             return
         expect = stage.exprs.get("expect_tx")
-        tx = 0 if expect is None else self.ctx.const(expect, scope)
+        tx = 0 if expect is None else self.value(expect, scope)
         if tx is None or tx < 0:
             return self.drop(slot)
         per_phase = self.ctx.kernel.barriers[ref.name].arrive_count
@@ -181,8 +192,14 @@ class _Sim:
             slot.flight, slot.announced = slot.tx, slot.told
         slot.arrived, slot.tx, slot.told, slot.early = 0, 0, 0, None
 
-    def copy(self, stage: Stage, scope: Scope, ref: RegionRef, size: int | None) -> None:
-        slot = self.slot(ref, scope)
+    def deliver(self, stage: Stage, scope: Scope) -> None:
+        """A stage whose asynchronous copy completes on a barrier of this block."""
+        delivery = delivery_of(self.ctx, stage, scope)
+        if delivery is not None:
+            self.land(stage, self.slot(delivery[0], scope), delivery[1])
+
+    def land(self, stage: Stage, slot: Slot | None, size: int | None) -> None:
+        """The bytes of a copy issued on `slot`, delivered into its phase."""
         if slot is None:
             return
         if size is None:
@@ -200,7 +217,7 @@ class _Sim:
         slot = self.slot(ref, scope)
         if slot is None:
             return
-        parity = self.ctx.const(stage.exprs.get("parity"), scope)
+        parity = self.value(stage.exprs.get("parity"), scope)
         if parity not in (0, 1):
             return self.drop(slot)
         n = slot.done
@@ -213,14 +230,19 @@ class _Sim:
                 self.wrong_phase(stage, slot, parity)
             return self.drop(slot)
         if slot.flight is not None:     # phase n in flight, waiting for bytes never issued
-            if self.checked(stage):
-                self.bytes_missing(stage, slot, parity)
+            self.missing(stage, slot, parity)
             return self.drop(slot)
         if parity != n % 2:
             return                  # names the phase complete before: returns at once
         if self.checked(stage):
             self.never_starts(stage, ref, slot, parity)
         self.drop(slot)
+
+    def missing(self, stage: Stage, slot: Slot, parity: int) -> None:
+        """A wait for a phase whose announced bytes the copies issued before it do not all
+        deliver."""
+        if self.checked(stage):
+            self.bytes_missing(stage, slot, parity)
 
     # -- the reports ------------------------------------------------------------------------
 
@@ -264,14 +286,15 @@ class _Sim:
         where = self.where()
         if stray is not None and stray.early is not None:
             copy = stray.early
-            self.report(copy, pointer_join(copy.pointer, "barrier"),
+            option = "remote_barrier" if copy.kind == "copy_cluster" else "barrier"
+            self.report(copy, pointer_join(copy.pointer, option),
                         f"this copy completes on '{stray.name}'{where}, where no arrival "
                         f"announces its bytes, while the arrival announcing them is on "
                         f"'{slot.name}': the wait on '{slot.name}' ({stage.pointer}) never "
                         f"returns, since phase {n} of it waits for {slot.flight} bytes that "
                         "never land",
                         f"make the copy complete on the barrier its arrival names "
-                        f"('barrier: \"{slot.arrival}\"')")
+                        f"('{option}: \"{slot.arrival}\"')")
             self.drop(stray)
             return
         self.report(stage, pointer_join(stage.pointer, "parity" if parity != n % 2 else
@@ -351,11 +374,11 @@ def check_phases(ctx: Context, arrived: set[str], miscounted: set[str]) -> None:
         return
     if has_unattributed_load(ctx, kernel.walk()):
         return      # a TMA load without its barrier (reported): its bytes may be any barrier's
-    sim = _Sim(ctx, arrived)
+    sim = Sim(ctx, arrived)
     sim.lost = set(miscounted) | {name for name in kernel.barriers if name not in arrived}
     sim.lost |= {ref.name for s in kernel.walk() if s.kind == "copy_cluster"
                  for ref in s.barriers.values()}
     try:
         sim.run(kernel.stages, ctx.top)
-    except _Stop:
+    except Stop:
         pass
