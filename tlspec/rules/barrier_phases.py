@@ -15,14 +15,14 @@ followed), and each barrier of an array (a slot) is kept as the hardware keeps i
   arrive: the whole block waits); one for the other parity returns at once;
 - an arrival while a phase is in flight is one past its arrive_count: undefined.
 
-Only what is certain is reported: a slot index, parity or byte count that is not a constant
-once the loop variables are (it depends on a block index or a symbolic dim), a barrier a
-copy_cluster signals from another block, or byte counts the stage lists' own check finds wrong
-(barriers.check_transaction_bytes) stop the barrier being followed; so does a report, so that one
-mistake gives one error. The kernel's top-level stages before a barrier's first loop are
-barriers.check_top_level_phases's; these are checked from the first loop that uses the barrier
-on. The interpreter (interpret/mbarriers.py) keeps the same state and faults at the same
-stages when it runs the kernel."""
+Only what is certain is reported: a slot index, parity or byte count that is not a constant once
+the loop variables are (it depends on a block index or a symbolic dim), a barrier a copy_cluster
+signals from another block (cluster_phases.py follows those, block by block), or byte counts the
+stage lists' own check finds wrong (barriers.check_transaction_bytes) stop the barrier being
+followed; so does a report, so that one mistake gives one error. The kernel's top-level stages
+before a barrier's first loop are barriers.check_top_level_phases's; these are checked from the
+first loop that uses the barrier on. The interpreter (interpret/mbarriers.py) keeps the same state
+and faults at the same stages when it runs the kernel."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,7 +58,8 @@ class Slot:
 
 @dataclass
 class Sim:
-    """A block followed through the kernel's stages."""
+    """A block followed through the kernel's stages (cluster_phases.py follows each block of a
+    cluster with it)."""
     ctx: Context
     arrived: set[str]
     lost: set[str] = field(default_factory=set)            # barriers not followed

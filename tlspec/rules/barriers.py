@@ -4,7 +4,8 @@ wait can complete: a barrier some stage waits on has an arrival somewhere, and i
 top-level stages (straight-line code, before a loop uses the barrier) each wait is checked
 against the phases completed before it: waiting for the phase in progress hangs, and parity 1
 before any phase has completed returns at once, before any data has landed. From a barrier's
-first loop on, barrier_phases.py follows its phases through the loops' iterations."""
+first loop on, barrier_phases.py follows its phases through the loops' iterations, and
+cluster_phases.py those of the barriers block-to-block copies signal, block by block."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -248,5 +249,7 @@ def check_barriers(ctx: Context) -> None:
     arrived = _arrived(ctx)
     check_waits_complete(ctx, arrived)
     check_top_level_phases(ctx, arrived)
-    from .barrier_phases import check_phases     # it uses delivery_of, above
+    from .barrier_phases import check_phases     # they use delivery_of, above
+    from .cluster_phases import check_cluster_phases
     check_phases(ctx, arrived, miscounted)
+    check_cluster_phases(ctx, arrived, miscounted)

@@ -8,13 +8,17 @@ next iteration (its variable one higher), and a stage is reported only where it 
 touches an element of the copy's region (the same element at the same values of every name) and
 no wait that could close the copy lies between them. A nested loop that holds a wait of the
 copy's kind is taken to close it (it may run no iteration, but nothing is reported on a guess).
-What this cannot decide (regions whose overlap depends on values, waits in nested loops, phases
-and parities, counts that depend on a call's sizes) the interpreter checks as it runs."""
+A block-to-block copy is taken to write the region its `dst` names in the block that runs the
+stage: every block runs the same stages, so the copy a peer sends it lands there, unless `dst`
+names a block index (then it names the region with the sender's indices, and the copy is not
+followed). What this cannot decide (regions whose overlap depends on values, waits in nested
+loops, phases and parities, counts that depend on a call's sizes) the interpreter checks as it
+runs; it does not run block-to-block copies."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..expr import BinOp, Const, Expr, Var, substitute
+from ..expr import BinOp, Const, Expr, Var, free_vars, substitute
 from ..expr_algebra import const_value
 from ..model import RegionRef, Stage
 from .context import Context, Scope
@@ -187,6 +191,8 @@ def _issued(ctx: Context, stage: Stage, pending: list[Pending], issued: int) -> 
     if stage.kind == "tma_copy" and ctx.buffer(dst).is_shared and "barrier" in stage.barriers:
         return [Pending("load", stage, dst, stage.barriers["barrier"].name, issued=issued)]
     if stage.kind == "copy_cluster" and "remote_barrier" in stage.barriers:
+        if _names_a_block(ctx, dst):
+            return []   # the region in the receiver, named with the sender's block indices
         return [Pending("remote", stage, dst, stage.barriers["remote_barrier"].name,
                         issued=issued)]
     src = stage.regions.get("src")
@@ -196,6 +202,13 @@ def _issued(ctx: Context, stage: Stage, pending: list[Pending], issued: int) -> 
             p.later += p.kind == "store"
         return [Pending("store", stage, src, issued=issued)]
     return []
+
+
+def _names_a_block(ctx: Context, ref: RegionRef) -> bool:
+    """Whether `ref` names a block index."""
+    blocks = {index.name for index in ctx.kernel.launch.grid}
+    return any(var.name in blocks for start, extent in ref.dims for e in (start, extent)
+               for var in free_vars(e))
 
 
 # iterations of a loop followed after the first: a transfer of iteration k is compared with the
