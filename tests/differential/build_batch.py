@@ -3,7 +3,11 @@ API, classify it (compiled, refused with a located diagnostic, or FAILED), and w
 run needs.
 
     python tests/differential/build_batch.py --seed S --count N --out DIR [--jobs J]
-        [--min-compiled K] [--limit SECONDS]
+        [--min-compiled K] [--limit SECONDS] [--only FEATURE ...]
+
+`--only` keeps only the generated specs that use one of the features named
+(spec_features.features: `copy_cluster:shared->shared`, `stage:pipeline`, ...), generating past
+N until N of them are kept: a batch aimed at one part of the language.
 
 DIR/ (created; must not hold a batch already):
     specs/<kernel>.tlspec.yaml    every generated spec
@@ -40,6 +44,7 @@ from tlspec.package import KernelArtifact, write_package  # noqa: E402
 PACKAGE_KERNELS = 250           # kernels per package
 PACKAGE_BYTES = 8 << 20         # cubin bytes per package
 DEFAULT_LIMIT = 60.0            # seconds a compile may take before it counts as FAILED
+ONLY_TRIES = 100                # with --only, specs generated per spec wanted at most
 STATUSES = ("compiled", "refused", "failed", "invalid")
 # features (spec_features.py) whose shares the summary's first lines show
 ASYNC_SHARES = ("async", "stage:pipeline", "stage:tma_copy", "stage:async_copy", "target:sm_80")
@@ -159,23 +164,27 @@ def render_features(s: dict) -> str:
 
 
 def build(seed: int, count: int, out: str | Path, *, jobs: int = 2, min_compiled: int = 0,
-          limit: float = DEFAULT_LIMIT,
+          limit: float = DEFAULT_LIMIT, only: frozenset[str] = frozenset(),
           log=print) -> dict:
     """Generate, compile and write a batch (see the module's doc); returns the summary."""
     batch = Batch(Path(out), seed)
     started = time.monotonic()
     generated = 0
+    tries = 4 * max(count, min_compiled) * (ONLY_TRIES if only else 1)
 
     def tasks():
         nonlocal generated
         index = 0
-        while index < count or (batch.counts["compiled"] < min_compiled
-                                and index < 4 * max(count, min_compiled)):
+        while (generated < count or batch.counts["compiled"] < min_compiled) and index < tries:
             g = generate(seed, index)
-            batch.features[g.name] = features(g.spec)
+            index += 1
+            used = features(g.spec)
+            if only and not used & only:
+                continue
+            batch.features[g.name] = used
             path = batch.spec_path(g.name)
             path.write_text(to_yaml(g.spec))
-            generated = index = index + 1
+            generated += 1
             case_seed = seed * 1_000_003 + index
             calls = choose_calls({name: asdict(plan) for name, plan in g.dims.items()}, case_seed)
             yield str(path), calls, index_fills(g.spec), case_seed
@@ -207,10 +216,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="generate past --count until this many kernels compiled")
     parser.add_argument("--limit", type=float, default=DEFAULT_LIMIT,
                         help="seconds a compile may take before it counts as FAILED")
+    parser.add_argument("--only", action="append", default=[], metavar="FEATURE",
+                        help="keep only specs that use this feature (spec_features.py); "
+                             "repeatable: any of them")
     args = parser.parse_args(argv)
     summary = build(args.seed, args.count, args.out, jobs=args.jobs,
                     min_compiled=args.min_compiled,
-                    limit=args.limit)
+                    limit=args.limit, only=frozenset(args.only))
     return 1 if summary["failed"] or summary["invalid"] else 0
 
 

@@ -148,6 +148,8 @@ def features(spec: dict) -> set[str]:
             found.add("region:halo")
         if "fill" in options:
             found.add("option:fill")
+        if kind == "copy_cluster" and "remote_barrier" in options:
+            found.add("copy_cluster:remote_barrier")
         if kind in ("copy", "async_copy", "tma_copy", "copy_cluster"):
             src, dst = (SCOPES[buffers[_buffer(options[k])]["scope"]] for k in ("src", "dst"))
             found.add(f"{kind}:{src}->{dst}")

@@ -50,7 +50,8 @@ EXPECTED = (
        "tile:partial", "row:not_16B", "extent:odd", "extent:expression", "scope:shared",
        "scope:shared.dyn", "scope:fragment", "im2col:per_axis", "option:fill", "region:halo",
        "copy:convert", "cluster:2", "cluster:4", "cluster:8", "pipeline:multicast",
-       "copy_cluster:global->shared", "names:awkward"}
+       "copy_cluster:global->shared", "copy_cluster:shared->shared",
+       "copy_cluster:remote_barrier", "names:awkward"}
     | ASYNC | RECENT)
 
 

@@ -36,8 +36,9 @@ counts), a phase short of bytes in some blocks only, when some copy on the barri
 (another stage's, or the same stage's at other values of the loop variables: `dst_block: r % 4`),
 the timing between blocks (a copy is taken to land at its stage, after the cluster barrier the
 compiler puts before it, never before a stage that comes earlier in the receiver), and copies
-without `remote_barrier` (the compiler's cluster barriers order those). The interpreter does not
-run block-to-block copies: nothing checks these at run time."""
+without `remote_barrier` (the compiler's cluster barriers order those). The interpreter, which runs
+the blocks of a cluster together (interpret/clusters.py), finds these at run time, at the sizes
+of a call."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
