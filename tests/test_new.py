@@ -214,13 +214,22 @@ def test_help_has_examples_and_lists_every_kind_and_form(tmp_path):
     ("a_file/k.tlspec.yaml", "a_file is not a folder; give a file name in a folder with -o"),
     ("a_link", "cannot write a_link: it is a symbolic link to no_folder/k.tlspec.yaml, whose "
                "folder does not exist; give -o a file in a folder you can write to"),
+    ("loop_a/sub/k.tlspec.yaml", "folder loop_a/sub does not exist: loop_a is a symbolic link "
+                                 "loop"),
+    ("dir_link/k.tlspec.yaml", "folder dir_link does not exist: dir_link is a symbolic link to "
+                               "'gone', which does not exist"),
 ])
 def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path, output, message):
     """-o under /proc was a traceback (FileNotFoundError from write_text), and a file as the
-    folder was 'folder a_file does not exist'. A link into a missing folder is not /proc."""
+    folder was 'folder a_file does not exist'. A link into a missing folder is not /proc, and a
+    folder that is a link loop or a dangling link is named as one."""
     (tmp_path / "a_file").write_text("mine")
     (tmp_path / "a_link").symlink_to("no_folder/k.tlspec.yaml")
+    (tmp_path / "loop_a").symlink_to("loop_b")
+    (tmp_path / "loop_b").symlink_to("loop_a")
+    (tmp_path / "dir_link").symlink_to("gone")
     result = tlspec("new", "copy", "kern_x", "-o", output, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr == f"tlspec: error: {message}\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_link"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_link", "dir_link",
+                                                          "loop_a", "loop_b"]

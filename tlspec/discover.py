@@ -40,7 +40,7 @@ def discover(paths: Iterable[str], diags: Diagnostics) -> list[tuple[Path, str]]
             broken = _broken_links(specs)
             for link in broken:
                 diags.error(Location(os.path.join(given, str(link.relative_to(path)))),
-                            f"this spec file is {_link_problem(link)}; it is not checked",
+                            f"this spec file is {link_problem(link)}; it is not checked",
                             hint="point the link at a spec file, or remove it")
             specs = [p for p in specs if p not in broken]
             if not specs and not unreadable and not broken:
@@ -49,7 +49,7 @@ def discover(paths: Iterable[str], diags: Diagnostics) -> list[tuple[Path, str]]
         elif path.exists():            # a pipe or device named on purpose: <(...), /dev/stdin
             found.append((path, given))
         elif path.is_symlink():
-            raise UsageError(f"'{given}' is {_link_problem(path)}")
+            raise UsageError(f"'{given}' is {link_problem(path)}")
         else:
             raise UsageError(f"'{given}' does not exist")
     return found
@@ -60,7 +60,7 @@ def _broken_links(paths: list[Path]) -> list[Path]:
     return [p for p in paths if p.is_symlink() and not p.exists()]
 
 
-def _link_problem(link: Path) -> str:
+def link_problem(link: Path) -> str:
     """What is wrong with a symbolic link that leads nowhere."""
     try:
         link.stat()

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from .discover import link_problem
 from .names import name_problem
 from .schema import schema_path
 from .stages import STAGE_KINDS
@@ -117,7 +118,10 @@ def write(kind: str, name: str, output: str | None = None, *, force: bool = Fals
     if path.parent.exists() and not path.parent.is_dir():
         raise NewError(f"{path.parent} is not a folder; give a file name in a folder with -o")
     if not path.parent.is_dir():
-        raise NewError(f"folder {path.parent} does not exist")
+        broken = [p for p in (path.parent, *path.parent.parents) if p.is_symlink()
+                  and not p.exists()]
+        why = f": {broken[0]} is {link_problem(broken[0])}" if broken else ""
+        raise NewError(f"folder {path.parent} does not exist{why}")
     existed = path.exists()
     try:
         path.write_text(text, encoding="utf-8")
