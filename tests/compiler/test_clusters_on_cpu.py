@@ -1,9 +1,9 @@
 """Cluster kernels lowered by tlspec's passes and run whole on the CPU by tests/tir_run.py, the
 blocks of a cluster together (tests/tir_cluster.py: mapa, the cluster barrier, multicast TMA
 loads, bulk copies and remote mbarrier operations as PTX defines them): the multicasts of
-tests/gpu/cluster against the interpreter, the block-to-block copies (which the interpreter
-refuses) against numpy (specs/'s multicast runs with the other spec kernels in
-test_kernels_on_cpu.py). The GPU tests (tests/gpu/test_cluster_gpu.py) run the same kernels
+tests/gpu/cluster against the interpreter, the block-to-block copies against numpy (the
+interpreter's own tests check it on them: tests/interpret/test_block_to_block_interpreted.py;
+specs/'s multicast runs with the other spec kernels in test_kernels_on_cpu.py). The GPU tests (tests/gpu/test_cluster_gpu.py) run the same kernels
 compiled; this checks their lowering on every commit where no GPU is."""
 import os
 import sys
