@@ -15,18 +15,19 @@ from tlspec.compiler import ops
 from tlspec.compiler.errors import take_stage_error
 
 
-def kernel(stages: list[str], cluster="[2]", tiles="[64, 64]") -> str:
+def kernel(stages: list[str], cluster="[2]", tiles="[64, 64]", n="1024", extra=()) -> str:
     return f"""
 tlspec: 1
 name: k
 target: sm_90a
-dims: {{M: 1024, N: 1024}}
+dims: {{M: 1024, N: {n}}}
 buffers:
   A: {{scope: global, shape: [M, N], dtype: float16, io: in}}
   B: {{scope: global, shape: [M, N], dtype: float16, io: out}}
   A_s: {{scope: shared, shape: {tiles}, dtype: float16}}
   R_s: {{scope: shared, shape: {tiles}, dtype: float16}}
-launch:
+""" + "".join(f"  {name}: {{scope: shared, shape: {tiles}, dtype: float16}}\n"
+              for name in extra) + f"""launch:
   grid: {{bx: 16, by: 16}}
   threads: 128
   cluster: {cluster}
@@ -90,6 +91,44 @@ def test_a_bulk_copy_is_waited_for_by_its_receiver_and_the_blocks_meet_before_ex
 def test_rewriting_the_source_of_a_bulk_copy_waits_for_the_cluster():
     stages = ["- alloc_barrier: {name: bar}", ARRIVE, LOAD_A, SEND, WAIT, STORE_R, LOAD_A]
     assert order(kernel(stages))[-4:] == ["copy", "sync_cluster", "copy", "sync_cluster"]
+
+
+def test_a_bulk_copy_on_a_barrier_waited_on_since_the_last_cluster_barrier_waits_for_it():
+    """The second copy on `bar` completes its next phase: its bytes may land at once, so every
+    block must have seen the first phase complete (hunt_two_phases_one_barrier_f32 of
+    tests/gpu/dsmem_hunt; without the barrier the evaluator's blocks read R_s before the first
+    copy landed, or hang)."""
+    stages = ["- alloc_barrier: {name: bar}", LOAD_A, ARRIVE, SEND, WAIT, STORE_R, ARRIVE,
+              SEND.replace("dst: R_s", "dst: S_s"),
+              WAIT.replace("parity: 0", "parity: 1"), STORE_R.replace("R_s", "S_s")]
+    assert order(kernel(stages, extra=["S_s"])) == [
+        "copy", "barrier_arrive", "sync_cluster", "copy_cluster", "barrier_wait", "copy",
+        "barrier_arrive", "sync_cluster", "copy_cluster", "barrier_wait", "copy", "sync_cluster"]
+
+
+def test_two_bulk_copies_of_one_phase_need_no_barrier_between_them():
+    stages = ["- alloc_barrier: {name: bar}", LOAD_A, ARRIVE.replace("8192", "16384"), SEND,
+              SEND.replace("dst: R_s", "dst: S_s"), WAIT, STORE_R]
+    assert order(kernel(stages, extra=["S_s"])) == [
+        "copy", "barrier_arrive", "sync_cluster", "copy_cluster", "copy_cluster",
+        "barrier_wait", "copy", "sync_cluster"]
+
+
+def test_after_a_loop_that_may_run_no_iteration_what_preceded_it_is_still_unordered():
+    """The loop's own cluster barriers (its body reads what a copy without remote_barrier
+    stored) do not order what came before it when it runs no iteration (N < 128):
+    hunt_zero_trip_loop_f32 of tests/gpu/dsmem_hunt read R_s before its peer stored it."""
+    loop = ["- for:", "    var: k", "    extent: N // 128", "    stages:",
+            "      - copy: {src: 'A[bx*64 : +64, k*64 : +64]', dst: T_s}",
+            "      - copy_cluster: {src: T_s, dst: U_s, dst_block: (bx + 1) % 2}",
+            "      - copy: {src: U_s, dst: 'B[bx*64 : +64, k*64 : +64]'}"]
+    stages = [LOAD_A, "- copy_cluster: {src: A_s, dst: R_s, dst_block: (bx + 1) % 2}", *loop,
+              STORE_R]
+    symbolic = "{symbolic: true, multiple_of: 64}"
+    kinds = order(kernel(stages, n=symbolic, extra=["T_s", "U_s"]))
+    assert kinds[kinds.index("]"):] == ["]", "sync_cluster", "copy", "sync_cluster"]
+    assert order(kernel(stages, n="1024", extra=["T_s", "U_s"]))[-3:] == [
+        "]", "copy", "sync_cluster"]        # 8 iterations: the body's barrier does
 
 
 def test_what_a_copy_without_remote_barrier_stored_is_read_after_a_cluster_barrier():

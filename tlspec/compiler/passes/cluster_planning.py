@@ -15,6 +15,13 @@ every thread of every block of the cluster) goes:
 - before a stage that writes the source of a block-to-block bulk copy since the last cluster
   barrier: the copy reads it asynchronously, and only its receiver learns when it is done (its
   `barrier_wait` comes before this barrier in every block);
+- before a block-to-block bulk copy on a `remote_barrier` that a stage waited on since the last
+  cluster barrier: the copy's bytes may land on the receiver's barrier at once, so every block
+  must have seen the phase that wait is for complete, or the bytes count in it (its wait
+  returns before the copy it waited for landed, or a thread still waiting for it sees the
+  barrier two phases on and never returns). Copies of one phase need none between them: a
+  later phase starts only after a wait for the one before. (A SIMT copy completes its bytes
+  after a cluster barrier of its own.)
 - last, before the blocks exit, when blocks copy block to block: no block may leave while its
   shared memory is a copy's source or destination, or its mbarriers a copy's target. (A
   multicast needs none: each block it writes waits for its bytes before going on.)
@@ -23,8 +30,9 @@ the barrier before the first of them: the pipeline's ring of release mbarriers o
 of their slots across the cluster.
 In a loop, the body's first stages are checked against what precedes the loop (a barrier before
 the loop) and against the body's end (the next iteration: a barrier closes the body), as
-ThreadSync does for block barriers. A kernel without copy_cluster gets none (its blocks share
-nothing); a cluster launch alone costs nothing.
+ThreadSync does for block barriers; after a loop that may run no iteration, what preceded it is
+still unordered (the body's barriers may not have run). A kernel without copy_cluster gets none
+(its blocks share nothing); a cluster launch alone costs nothing.
 """
 from __future__ import annotations
 
@@ -36,6 +44,7 @@ from .. import ops
 from ..analysis import attr, scope_kind, varies_in_cluster
 from ..errors import StageError
 from ..lower.common import rebuilt, seq
+from .global_writes import regions_analyzer
 from .producer_consumer_warp_specialized import declarations
 
 
@@ -53,25 +62,58 @@ def _tiles(call) -> tuple[set[str], set[str]]:
 class _Planner:
     def __init__(self, func, pointer: str):
         self.func = func
+        self.analyzer = regions_analyzer(func)
         self.started = False                # a cluster barrier since the kernel started
         self.touched: set[str] = set()      # tiles any stage touched since the last barrier
         self.unsignalled: set[str] = set()  # written by a peer with nothing to wait on
         self.in_flight: set[str] = set()    # read by a peer's bulk copy, maybe still
+        self.waited: list[tuple[int, int]] = []     # mbarrier slots (bounds) waited on since
         self.pointer = pointer              # where the barriers of loops are reported
 
     def reset(self):
         self.started = True
         self.touched, self.unsignalled, self.in_flight = set(), set(), set()
+        self.waited = []
+
+    def state(self) -> tuple:
+        return (self.started, set(self.touched), set(self.unsignalled), set(self.in_flight),
+                list(self.waited))
+
+    def merge(self, state: tuple) -> None:
+        """Add what `state` held (the state along another path: a loop run no iteration)."""
+        started, touched, unsignalled, in_flight, waited = state
+        self.started = self.started and started
+        self.touched |= touched
+        self.unsignalled |= unsignalled
+        self.in_flight |= in_flight
+        self.waited += [b for b in waited if b not in self.waited]
+
+    def _slots(self, slot) -> tuple[int, int]:
+        """The mbarrier slots an expression may name (a slot of an array indexed by a loop
+        variable: the array's)."""
+        bound = self.analyzer.const_int_bound(slot)
+        return int(bound.min_value), int(bound.max_value)
+
+    def _remote_bulk(self, call) -> bool:
+        return ops.kind_of(call) == "copy_cluster" and not ops.absent(call.args[2]) and \
+            not ops.absent(call.args[3]) and \
+            ops.config_of(call).get("tlspec.instruction") == "bulk"
 
     def conflicts(self, call) -> bool:
         reads, writes = _tiles(call)
         if ops.kind_of(call) == "copy_cluster" and (writes & self.touched or not self.started):
             return True
+        if self._remote_bulk(call):
+            low, high = self._slots(call.args[3])
+            if any(lo <= high and low <= hi for lo, hi in self.waited):
+                return True
         return bool((reads | writes) & self.unsignalled or writes & self.in_flight)
 
     def record(self, call) -> None:
         reads, writes = _tiles(call)
         self.touched |= reads | writes
+        if ops.kind_of(call) == "barrier_wait" and self._slots(call.args[0]) not in self.waited:
+            self.waited.append(self._slots(call.args[0]))
         if ops.kind_of(call) != "copy_cluster" or ops.absent(call.args[2]):
             return
         if ops.absent(call.args[3]):
@@ -108,10 +150,13 @@ class _Planner:
         if self._head_conflicts(_stmts(loop.body)):
             before.append(sync_cluster(self.pointer))
             self.reset()
+        entry = self.state()
         stmts = self.visit_list(_stmts(loop.body))
         if self._head_conflicts(stmts):
             stmts.append(sync_cluster(self.pointer))
             self.reset()
+        if not self.analyzer.can_prove(loop.extent >= 1):
+            self.merge(entry)           # no iteration: the body's barriers did not run
         return [*before, rebuilt(loop, seq(stmts))]
 
     def _check_same_trips(self, loop: tirx.For) -> None:
