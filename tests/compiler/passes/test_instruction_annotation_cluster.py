@@ -14,12 +14,17 @@ from tlspec.compiler import ops
 from tlspec.compiler.errors import take_stage_error
 
 
-def decision(stages, tiles="[64, 64]"):
+def decisions(stages, tiles="[64, 64]") -> list[tuple[str, str]]:
+    """(instruction, why) of each copy_cluster, in program order."""
     func = run_through(tile_ir(kernel(stages, tiles=tiles)), "InstructionAnnotation")["main"]
     found = []
     tvm_ffi.structural_walk(func.body, (TilePrimitiveCall, lambda c: found.append(
         ops.config_of(c)) if ops.kind_of(c) == "copy_cluster" else None), order="pre")
-    return found[0]["tlspec.instruction"], found[0]["tlspec.why"]
+    return [(c["tlspec.instruction"], c["tlspec.why"]) for c in found]
+
+
+def decision(stages, tiles="[64, 64]"):
+    return decisions(stages, tiles)[0]
 
 
 def barrier(nbytes: int) -> list[str]:
@@ -96,3 +101,50 @@ def test_other_block_to_block_copies_are_simt_stores_and_say_why(stages, tiles, 
     instruction, why = decision(stages, tiles)
     assert instruction == "sync" and why.startswith(
         "SIMT stores into the destination block's shared memory (" + reason), why
+
+
+LOAD = "- copy: {src: 'A[bx*64 : +64, by*64 : +64]', dst: A_s}"
+WAIT = "- barrier_wait: {barrier: bar, parity: 0}"
+
+
+def test_a_source_written_again_before_the_copy_is_waited_for_is_read_by_simt_stores():
+    """A bulk copy completes only on the receiver's barrier: a stage that rewrites its source
+    before a barrier_wait sees it land may overwrite what it has not read yet, which the
+    interpreter reads at the copy (hunt_src_rewritten_f16 of tests/gpu/dsmem_hunt: the evaluator
+    delivered the reloaded tile). The SIMT stores read it during the stage."""
+    instruction, why = decision(barrier(8192) + [LOAD, send(), LOAD, WAIT])
+    assert instruction == "sync" and why.startswith(
+        "SIMT stores into the destination block's shared memory ('A_s' is written again at "
+        "/stages/4/copy before a barrier_wait sees this copy land"), why
+    assert decision(barrier(8192) + [LOAD, send(), WAIT, LOAD])[0] == "bulk"
+
+
+def prefetch(slot: str) -> list[str]:
+    """A copy of slot 0 before the loop; iteration k loads and sends slot `slot` of A_s (one of
+    (k + 1) % 2) on full[(k + 1) % 2], then waits for the copy of iteration k - 1."""
+    def send_slot(k):
+        return (f"- copy_cluster: {{src: '{slot.format(k=k)}', dst: 'R_s[{k} % 2, :, :]', "
+                f"dst_block: (bx + 1) % 2, remote_barrier: 'full[{k} % 2]'}}")
+
+    def load(k):
+        return f"- copy: {{src: 'A[bx*64 : +64, {k}*64 : +64]', dst: '{slot.format(k=k)}'}}"
+
+    body = ["- barrier_arrive: {barrier: 'full[(k + 1) % 2]', expect_tx: 8192}",
+            load("(k + 1)"), send_slot("(k + 1)"),
+            "- barrier_wait: {barrier: 'full[k % 2]', parity: k // 2 % 2}"]
+    return ["- alloc_barrier: {name: full, count: 2}",
+            "- barrier_arrive: {barrier: 'full[0]', expect_tx: 8192}", load("0"), send_slot("0"),
+            "- for:", "    var: k", "    extent: 4", "    stages:", *["      " + s for s in body],
+            "- barrier_wait: {barrier: 'full[0]', parity: 0}"]
+
+
+@pytest.mark.parametrize("slot, instruction", [
+    ("A_s[{k} % 2, :, :]", "bulk"),     # the next load writes the other slot
+    ("A_s[0, :, :]", "sync"),           # the next load rewrites it before the wait for it
+])
+def test_a_copy_waited_for_in_the_next_iteration_is_bulk_only_if_its_slot_waits(slot,
+                                                                                instruction):
+    """Prefetch: iteration k sends A_s's slot of k + 1 and waits for the copy of iteration
+    k - 1; iteration k + 1 reloads a staging slot before it waits for iteration k's copy (the
+    hunt's hunt_prefetch_next_f32 and hunt_prefetch_one_staging_f32)."""
+    assert [d[0] for d in decisions(prefetch(slot), tiles="[2, 64, 64]")] == [instruction] * 2

@@ -53,6 +53,7 @@ from ..lower.common import const
 from ..lower.cp_async import ACCESS_BYTES, ptx_name
 from ..prims import spec_dtype
 from . import slow_paths
+from .bulk_sources import rewritten_early
 from .fragment_layouts import FragmentLayouts, asked_vector
 from .pipeline_planning import NOTES_ATTR
 from .tma_blockers import Side, copy_sides, indexed_sides, tma_blockers, tma_ruled_out
@@ -250,10 +251,17 @@ class _Annotator:
     def _bulk_blockers(self, dst: Side, src: Side, call) -> list[str]:
         """Why a block-to-block copy cannot be one cp.async.bulk ([] when it can): the bulk copy
         needs a barrier to complete on, and moves one contiguous run of bytes, 16-byte aligned
-        and a multiple of 16 long, from row-major storage to row-major storage."""
+        and a multiple of 16 long, from row-major storage to row-major storage; and nothing may
+        write its source before a barrier_wait sees it land (`bulk_sources`), while the SIMT
+        stores read it during the stage."""
         if ops.absent(call.args[3]):
             return ["no remote_barrier for a bulk copy to complete on"]
         problems = []
+        early = rewritten_early(self.func, call)
+        if early is not None:
+            problems.append(f"'{src.buffer.name}' is written again at {early} before a "
+                            "barrier_wait sees this copy land, and a bulk copy may still be "
+                            "reading it then")
         for side in (src, dst):
             name = side.buffer.name
             if self.layouts.get(name) not in ("auto", "row_major") or name in self._transposed():
