@@ -257,20 +257,48 @@ def test_overwriting_a_tile_a_tma_load_writes():
         "on 'bar' in its phase 0, before a barrier_wait has seen that phase complete\n")
 
 
-def test_a_wait_sees_the_tiles_of_every_phase_completed():
-    """Two loads on one barrier, two phases, one wait after both: parity 1 sees phase 1 complete,
-    and phase 0 before it."""
-    two = vector_kernel("two_phases", """
-        - alloc_barrier: {name: bar}
-        - barrier_arrive: {barrier: bar, expect_tx: 128}
-        - tma_copy: {src: "A[0 : +64]", dst: "A_s[0 : +64]", barrier: bar}
-        - barrier_arrive: {barrier: bar, expect_tx: 128}
-        - tma_copy: {src: "A[64 : +64]", dst: "A_s[64 : +64]", barrier: bar}
-        - barrier_wait: {barrier: bar, parity: 1}
-        - copy: {src: A_s, dst: "B[0 : +128]"}
-    """, buffers=WIDE)
+TWO_PHASES = """
+    - alloc_barrier: {name: bar}
+    - barrier_arrive: {barrier: bar, expect_tx: 128}
+    - tma_copy: {src: "A[0 : +64]", dst: "A_s[0 : +64]", barrier: bar}
+    - barrier_arrive: {barrier: bar, expect_tx: 128}
+    - tma_copy: {src: "A[64 : +64]", dst: "A_s[64 : +64]", barrier: bar}
+    - barrier_wait: {barrier: bar, parity: 1}
+    - copy: {src: A_s, dst: "B[0 : +128]"}
+"""
+
+
+def test_arriving_for_the_next_phase_before_a_wait_saw_the_last_is_refused():
+    """Two loads on one barrier, two phases, one wait after both: phase 0 completes when its
+    load lands, which may be after the second arrival on the GPU, which is then one past the
+    arrive_count of phase 0 (docs/spec.md, Synchronisation). Validation refuses it in
+    straight-line code as in loops (tlspec.rules.barrier_phases), and the interpreter faults at
+    the arrival (it used to run it, the wait for parity 1 seeing both tiles: the CPU evaluator
+    of the lowered kernel, tests/tir_run.py, finds the arrival past the count)."""
+    assert refused(lambda: vector_kernel("two_phases", TWO_PHASES, buffers=WIDE)).splitlines()[
+        0] == ("<string>:14:31: error: this arrival is one past the arrive_count if phase 0 of "
+               "'bar' has not completed yet: that phase has had all its 1 arrival(s) and "
+               "completes when its copies have landed, which no barrier_wait has seen; an "
+               "arrival then is undefined (the phase may complete before its data lands, or "
+               "never)")
+    with pytest.MonkeyPatch.context() as patch:     # the interpreter finds it by itself
+        patch.setattr(rules.barriers, "check_top_level_phases", lambda *args: None)
+        two = vector_kernel("two_phases", TWO_PHASES, buffers=WIDE)
+    assert error(two, random((128,))).splitlines()[0] == (
+        "<string>:14:5: error: barrier_arrive in block (bx=0): arrives on 'bar' for phase 1 "
+        "before a barrier_wait has seen phase 0 complete: that phase completes when its copies "
+        "have landed, which on the GPU may be after this arrival (it would then be one past the "
+        "arrive_count of phase 0)")
+
+
+def test_a_wait_between_the_phases_makes_the_second_arrival_safe():
+    waited = vector_kernel("two_phases_waited", TWO_PHASES.replace(
+        """    - barrier_arrive: {barrier: bar, expect_tx: 128}
+    - tma_copy: {src: "A[64""", """    - barrier_wait: {barrier: bar, parity: 0}
+    - barrier_arrive: {barrier: bar, expect_tx: 128}
+    - tma_copy: {src: "A[64"""), buffers=WIDE)
     a = random((128,))
-    assert_same(two(a), a)
+    assert_same(waited(a), a)
 
 
 CP_ASYNC = """
@@ -405,13 +433,24 @@ def test_a_block_that_ends_before_its_cp_async_is_waited_for():
         "  at: /stages/1/async_copy"]
 
 
+EXTRA_ARRIVAL = """
+    - alloc_barrier: {name: bar}
+    - barrier_arrive: {barrier: bar, expect_tx: 128}
+    - barrier_arrive: {barrier: bar}
+    - tma_copy: {src: "A[0 : +64]", dst: A_s, barrier: bar}
+"""
+
+
 def test_an_arrival_past_arrive_count():
-    extra = vector_kernel("extra_arrival", """
-        - alloc_barrier: {name: bar}
-        - barrier_arrive: {barrier: bar, expect_tx: 128}
-        - barrier_arrive: {barrier: bar}
-        - tma_copy: {src: "A[0 : +64]", dst: A_s, barrier: bar}
-    """)
+    """Validation refuses it (its phases at the top level), and the interpreter finds it."""
+    assert refused(lambda: vector_kernel("extra_arrival", EXTRA_ARRIVAL)).splitlines()[0] == (
+        "<string>:13:31: error: this arrival is one past the arrive_count if phase 0 of 'bar' "
+        "has not completed yet: that phase has had all its 1 arrival(s) and completes when its "
+        "copies have landed, which no barrier_wait has seen; an arrival then is undefined (the "
+        "phase may complete before its data lands, or never)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rules.barriers, "check_top_level_phases", lambda *args: None)
+        extra = vector_kernel("extra_arrival", EXTRA_ARRIVAL)
     assert error(extra, random((64,))).splitlines()[0] == (
         "<string>:13:5: error: barrier_arrive in block (bx=0): arrives on 'bar' in phase 0, which "
         "has had all its 1 arrivals and still waits for 128 bytes: an extra arrival is undefined")

@@ -165,6 +165,26 @@ def test_second_phase_before_the_first_is_waited_for():
     assert "copies may still be landing" in error.message
 
 
+@pytest.mark.parametrize("between", ["", "- barrier_arrive: {barrier: other}\n"])
+def test_second_phase_before_the_first_is_waited_for_at_the_top_level(between):
+    """In straight-line code too (barriers.check_top_level_phases): the second arrival may come
+    before the first load landed (the interpreter used to accept it, its wait for parity 1
+    seeing both tiles)."""
+    first = LOAD.replace("BAR", "bar").replace("S", "0").replace("K", "0")
+    second = LOAD.replace("BAR", "bar").replace("S", "1").replace("K", "1")
+    text = kernel(first, between, second, USE.replace("BAR", "bar").replace("PARITY", "1")
+                  .replace("S", "1").replace("K", "1"),
+                  alloc="{name: bar}\n- alloc_barrier: {name: other}")
+    error = only_error(text)
+    assert error.pointer == f"/stages/{5 if between else 4}/barrier_arrive/barrier"
+    assert error.message.startswith("this arrival is one past the arrive_count if phase 0 of "
+                                    "'bar' has not completed yet")
+    assert error.hint.startswith("wait for phase 0 (barrier_wait with parity 0 here)")
+    waited = USE.replace("BAR", "bar").replace("PARITY", "0").replace("S", "0").replace("K", "0")
+    assert not errors(kernel(first, waited, second, USE.replace("BAR", "bar").replace(
+        "PARITY", "1").replace("S", "1").replace("K", "1")))
+
+
 def test_nested_loops_counting_only_the_inner_variable():
     error = only_error(kernel(loop(loop(body(parity="k % 2"), extent="3"), var="i",
                                    extent="4")))

@@ -6,7 +6,10 @@ transaction count: `expect_tx` adds the bytes announced, a TMA load's bytes subt
 land (the count goes negative when bytes land before they are announced). A phase completes
 when its arrivals are in and its count is 0; bytes that land after that count in the next
 phase. `barrier_wait` returns once the phase of its parity has completed: in a block run alone
-nothing else can complete it later, so a wait that would block hangs, and that is a Fault.
+nothing else can complete it later, so a wait that would block hangs, and that is a Fault. A
+phase whose arrivals announced bytes completes on the GPU when its copies have landed, which
+only a wait tells: an arrival for the next phase before a wait has seen it complete may come
+while they are still landing, one past the arrive_count, and that is a Fault too.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ class Mbarriers:
         self.phase = [0] * count            # the phase in progress
         self.pending = list(self.arrive_count)   # arrivals it still waits for
         self.tx = [0] * count               # bytes announced minus bytes landed in it
+        self.told = [0] * count             # bytes announced in it
+        self.landing = [False] * count      # the phase before it completed when bytes landed
         # barrier -> (a phase, bytes of a copy that began landing in the phase before it)
         self.spilled: dict[int, tuple[int, int]] = {}
         # per barrier, the phases before which a barrier_wait has seen everything land; the
@@ -53,14 +58,27 @@ class Mbarriers:
 
     def reset(self, b: int) -> None:
         self.phase[b], self.pending[b], self.tx[b], self.seen[b] = 0, self.arrive_count[b], 0, 0
+        self.told[b], self.landing[b] = 0, False
         self.spilled.pop(b, None)
 
     def complete(self, b: int) -> None:
+        self.landing[b] = self.told[b] > 0
         self.phase[b] += 1
-        self.pending[b], self.tx[b] = self.arrive_count[b], 0
+        self.pending[b], self.tx[b], self.told[b] = self.arrive_count[b], 0, 0
 
     def arrive(self, b: int, expect_tx: int, pointer: str) -> None:
         """One arrival, announcing `expect_tx` bytes first."""
+        if self.landing[b] and self.seen[b] < self.phase[b]:
+            name, phase = self.names[b], self.phase[b]
+            raise Fault(pointer, f"arrives on '{name}' for phase {phase} before a barrier_wait has "
+                                 f"seen phase {phase - 1} complete: that phase completes when its "
+                                 "copies have landed, which on the GPU may be after this arrival "
+                                 f"(it would then be one past the arrive_count of phase "
+                                 f"{phase - 1})",
+                        f"wait for phase {phase - 1} (barrier_wait with parity {(phase - 1) % 2}) "
+                        "before arriving for the next phase, or give each phase in flight its "
+                        f"own barrier (an array indexed like '{name.split('[')[0]}[k % 2]')",
+                        key=True)
         if self.pending[b] == 0:
             raise Fault(pointer, f"arrives on '{self.names[b]}' in phase {self.phase[b]}, which "
                                  f"has had all its {self.arrive_count[b]} arrivals and still "
@@ -68,6 +86,7 @@ class Mbarriers:
                         "arrive arrive_count times per phase, announcing every byte of the "
                         "phase's copies", key=True)
         self.tx[b] += expect_tx
+        self.told[b] += expect_tx
         self.pending[b] -= 1
         if self.pending[b] == 0 and self.tx[b] == 0:
             self.complete(b)

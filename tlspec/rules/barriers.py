@@ -197,8 +197,13 @@ def check_waits_complete(ctx: Context, arrived: set[str]) -> None:
 def check_top_level_phases(ctx: Context, arrived: set[str]) -> None:
     """Follow each barrier slot's phases through the kernel's top-level stages, up to the first
     loop that uses the barrier: a wait for parity p returns once the phase in progress has the
-    other parity (phase n has parity n % 2; phase 0 is in progress at the start)."""
+    other parity (phase n has parity n % 2; phase 0 is in progress at the start). A phase whose
+    arrivals announced bytes completes when its copies have landed, which only a wait tells: an
+    arrival for the next phase before a wait has seen it complete may come while they are still
+    landing, one past the arrive_count (barrier_phases.py says the same in loops)."""
     arrivals: dict[tuple[str, int], int] = {}
+    told: dict[tuple[str, int], int | None] = {}    # bytes the phase in progress announced
+    unseen: dict[tuple[str, int], int] = {}     # a phase of bytes no wait has seen complete
     looped: set[str] = set()
     for stage in ctx.kernel.stages:
         if stage.body:
@@ -213,13 +218,25 @@ def check_top_level_phases(ctx: Context, arrived: set[str]) -> None:
             looped.add(ref.name)        # a slot not known here: stop following the barrier
             continue
         slot = (ref.name, index)
+        per_phase = ctx.kernel.barriers[ref.name].arrive_count
+        name = ref.region.text
         if stage.kind == "barrier_arrive":
+            if slot in unseen:
+                _arrival_before_wait(ctx, stage, name, unseen.pop(slot), per_phase)
             arrivals[slot] = arrivals.get(slot, 0) + 1
+            expect = stage.exprs.get("expect_tx")
+            tx = 0 if expect is None else ctx.const(expect)
+            told[slot] = None if tx is None or told.get(slot, 0) is None \
+                else told.get(slot, 0) + tx
+            if arrivals[slot] % per_phase == 0:
+                if told[slot]:
+                    unseen[slot] = arrivals[slot] // per_phase - 1
+                told[slot] = 0
             continue
         parity = ctx.const(stage.exprs.get("parity"))
-        per_phase = ctx.kernel.barriers[ref.name].arrive_count
         done = arrivals.get(slot, 0) // per_phase
-        name = ref.region.text
+        if parity != done % 2:
+            unseen.pop(slot, None)      # it returns: the phases before have completed
         if parity == done % 2:
             missing = per_phase - arrivals.get(slot, 0) % per_phase
             ctx.error(pointer_join(stage.pointer, "parity"),
@@ -235,6 +252,17 @@ def check_top_level_phases(ctx: Context, arrived: set[str]) -> None:
                       f"this wait returns at once: no phase of '{name}' has completed yet, and "
                       "parity 1 names the phase before the first (the barrier's initial state)",
                       "wait for parity 0, the first phase, after its arrival")
+
+
+def _arrival_before_wait(ctx: Context, stage, name: str, phase: int, per_phase: int) -> None:
+    ctx.error(pointer_join(stage.pointer, "barrier"),
+              f"this arrival is one past the arrive_count if phase {phase} of '{name}' has not "
+              f"completed yet: that phase has had all its {per_phase} arrival(s) and completes "
+              "when its copies have landed, which no barrier_wait has seen; an arrival then is "
+              "undefined (the phase may complete before its data lands, or never)",
+              f"wait for phase {phase} (barrier_wait with parity {phase % 2} here) before "
+              "arriving for the next phase, or give each phase in flight its own barrier (an "
+              f"array indexed like '{name.split('[')[0]}[k % 2]')")
 
 
 def check_barriers(ctx: Context) -> None:
