@@ -10,14 +10,14 @@
 #   build/tlspec_sm80, build/tlspec_cluster, build/tlspec_casts, build/tlspec_fill,
 #   build/tlspec_im2col_rect, build/tlspec_derived, build/tlspec_torchint, build/tlspec_ndgather,
 #   build/tlspec_specialize, build/tlspec_strided, build/tlspec_tma_stride, build/tlspec_oob_error,
-#   build/tlspec_tune
+#   build/tlspec_tune, build/tlspec_dsmem_hunt
 #                                   tlspec compile specs/ | tests/gpu/matrix | tests/gpu/edges |
 #                                   tests/gpu/async | tests/gpu/sm80 | tests/gpu/cluster |
 #                                   tests/gpu/casts | tests/gpu/fill | tests/gpu/im2col_rect |
 #                                   tests/gpu/derived | tests/gpu/torchint | tests/gpu/ndgather |
 #                                   tests/gpu/specialize | tests/gpu/strided |
 #                                   tests/gpu/tma_stride | tests/gpu/oob_error |
-#                                   tests/gpu/tune
+#                                   tests/gpu/tune | tests/gpu/dsmem_hunt
 #                                   (the sm80 kernels: on an H200
 #                                   they run through the compute_80 PTX the package carries)
 #   build/tlspec_bench_pipeline     tlspec compile bench/pipeline (the pipeline step)
