@@ -10,7 +10,9 @@ The instructions are the helpers of codegen/cuda/cluster.cuh (`mapa`, the bulk c
   completing its bytes on the destination's `remote_barrier` (InstructionAnnotation chose
   `bulk`: one contiguous, 16-byte aligned run of bytes of row-major tiles);
 - or by the SIMT copy loop of `copy`, its stores through a generic pointer to the destination's
-  tile (`mapa.u64`): any region, any vector width. With a `remote_barrier`, the cluster then
+  tile (`mapa.u64`): any region, any vector width, then `fence.proxy.async.shared::cluster` by
+  every thread (a TMA store of the tile reads it through the async proxy). With a
+  `remote_barrier`, the cluster then
   meets at a cluster barrier (which orders the stores before the destination's reads) and
   thread 0 completes the copy's bytes on the destination's barrier (`mbarrier.complete_tx`),
   which is what the destination's `barrier_arrive` announced.
@@ -77,6 +79,14 @@ def remote_operand(dst: Operand, rank) -> tuple[Operand, tirx.Var, tirx.PrimExpr
         "handle", "tlspec_cluster_map", base, tirx.Cast("uint32", rank)))
     view = tirx.decl_buffer(dst.access.shape, dtype, name=f"{dst.name}_remote", data=pointer)
     return dataclasses.replace(dst, access=view), pointer, value
+
+
+def fence_remote_stores() -> tirx.Stmt:
+    """After a thread's SIMT stores into another block's shared memory: what they wrote is
+    visible to the async proxy (a TMA store or bulk copy of the destination tile, in its block,
+    after the cluster barrier that follows) only once the writing thread has executed this
+    fence, as InjectFenceProxy's fence does for stores into the block's own tiles."""
+    return tirx.Evaluate(T.ptx["fence.proxy.async.shared::cluster"]())
 
 
 def cluster_mbarrier(mbar, rank) -> tirx.PrimExpr:

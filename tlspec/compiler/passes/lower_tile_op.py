@@ -61,8 +61,8 @@ from ..analysis import (STAGE_ATTR, analyzer_for, base_ranges, dtype_bytes, flat
                         region_parts, rows_view_name, scope_kind, thread_info)
 from ..guards import FILLS
 from ..lower import pitched, scatter4, tma_rows, tma_strided
-from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, remote_operand,
-                             signal_remote, sync_cluster)
+from ..lower.cluster import (bulk_copy, cluster_mbarrier, cluster_rank, fence_remote_stores,
+                             remote_operand, signal_remote, sync_cluster)
 from ..lower.common import Operand, VectorLoop, as_bits, bit_type, const, loop, rebuilt, seq
 from ..lower.convert import lower_converting_copy
 from ..lower.copy import copy_shape, lower_copy
@@ -389,7 +389,7 @@ class _Lowerer:
         loop = lower_copy(remote, frm, config["tlspec.vector"], config.get("tlspec.threads"),
                           self.tid, self.nthreads)
         copy = seq([tirx.LetStmt(pointer, value), tirx.DeclBuffer(remote.access, data=pointer),
-                    loop])
+                    loop, fence_remote_stores()])
         if mbar is None:
             return copy
         return seq([copy, signal_remote(nbytes, block, mbar, self.tid == 0)])
