@@ -5,9 +5,10 @@
 # tests/gpu/test_warp_specialized_gpu.py, tests/gpu/test_cluster_gpu.py,
 # tests/gpu/test_casts_gpu.py, tests/gpu/test_fill_gpu.py, tests/gpu/test_derived_dims_gpu.py,
 # tests/gpu/test_ndgather_gpu.py, tests/gpu/test_specialize_gpu.py, tests/gpu/test_strided_gpu.py
-# tests/gpu/test_tma_stride_gpu.py and tests/gpu/test_oob_error_gpu.py (every spec of specs/,
-# of the matrix, of edges/, of async/, of casts/, of fill/, of derived/, of ndgather/, of
-# specialize/, of strided/, of tma_stride/ and of oob_error/) on the GPU, the three tools side by side. Only
+# tests/gpu/test_tma_stride_gpu.py, tests/gpu/test_oob_error_gpu.py and
+# tests/gpu/test_dsmem_hunt_gpu.py (every spec of specs/, of the matrix, of edges/, of async/, of
+# casts/, of fill/, of derived/, of ndgather/, of specialize/, of strided/, of tma_stride/, of
+# oob_error/ and of dsmem_hunt/) on the GPU, the three tools side by side. Only
 # tlspec's kernels are instrumented (their entry points are `<kernel>_kernel`, extern "C";
 # torch's are C++-mangled).
 #
@@ -32,7 +33,7 @@ for tool in "${tools[@]}"; do
         tests/gpu/test_casts_gpu.py tests/gpu/test_fill_gpu.py tests/gpu/test_derived_dims_gpu.py \
         tests/gpu/test_ndgather_gpu.py tests/gpu/test_specialize_gpu.py \
         tests/gpu/test_strided_gpu.py tests/gpu/test_tma_stride_gpu.py tests/gpu/test_oob_error_gpu.py \
-        >"$logs/$tool.log" 2>&1 &
+        tests/gpu/test_dsmem_hunt_gpu.py >"$logs/$tool.log" 2>&1 &
     pids+=($!)
 done
 status=0
