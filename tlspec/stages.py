@@ -28,7 +28,7 @@ STAGE_KINDS: dict[str, StageKind] = {kind.name: kind for kind in (
     StageKind("copy", ("src", "dst", "coalesced_width", "disable_tma", "eviction_policy",
                        "prefer_instruction", "loop_layout", "fill", QUIET), regions=("src", "dst")),
     StageKind("copy_cluster", ("src", "dst", "dst_block", "cluster_mask", "remote_barrier",
-                               "eviction_policy", "coalesced_width", "loop_layout"),
+                               "eviction_policy", "coalesced_width", "loop_layout", QUIET),
               regions=("src", "dst"), barriers=("remote_barrier",), exprs=("dst_block",)),
     StageKind("async_copy", ("src", "dst", "coalesced_width", "loop_layout", QUIET),
               regions=("src", "dst")),

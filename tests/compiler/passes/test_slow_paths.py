@@ -173,3 +173,40 @@ stages:
     assert note[:2] == ["/stages/0/copy", "this copy moves 1-byte vectors (1 element), not 4-byte "
                         "ones: the innermost extent min(N, bx * 100 + 100) - bx * 100 is not a "
                         "multiple of 4"]
+
+
+SWAP = """\
+tlspec: 1
+name: swap_then_reload
+target: sm_90a
+dims: {M: {symbolic: true, multiple_of: 64}}
+buffers:
+  A:   {scope: global, shape: [M, 64], dtype: float32, io: in}
+  B:   {scope: global, shape: [M, 64], dtype: float32, io: out}
+  C:   {scope: global, shape: [M, 64], dtype: float32, io: out}
+  A_s: {scope: shared, shape: [32, 64], dtype: float32}
+  R_s: {scope: shared, shape: [32, 64], dtype: float32}
+launch: {grid: {bx: M // 32}, threads: 128, cluster: [2]}
+stages:
+  - alloc_barrier: {name: bar}
+  - barrier_arrive: {barrier: bar, expect_tx: 8192}
+  - copy: {src: "A[bx*32 : +32, :]", dst: A_s}
+  - copy_cluster: {src: A_s, dst: R_s, dst_block: (bx + 1) % 2, remote_barrier: bar OPTIONS}
+  - copy: {src: "A[(bx + 1) % 2 * 32 : +32, :]", dst: A_s}
+  - copy: {src: A_s, dst: "C[bx*32 : +32, :]"}
+  - barrier_wait: {barrier: bar, parity: 0}
+  - copy: {src: R_s, dst: "B[bx*32 : +32, :]"}
+"""
+
+
+def test_a_block_to_block_copy_kept_from_bulk_by_its_reloaded_source_is_noted():
+    """The source is reloaded before the receiver's wait: a bulk copy might still read it, so
+    the copy is SIMT stores; moving the reload to another tile makes it one bulk copy."""
+    assert notes(SWAP.replace(" OPTIONS", "")) == [[
+        "/stages/3/copy_cluster", "this copy_cluster is SIMT stores into the destination block, "
+        "not one bulk copy: 'A_s' is written again at /stages/4/copy before a barrier_wait sees "
+        "this copy land, and a bulk copy may still be reading it then",
+        "give 'A_s' two slots and write the next tile into the other one, so the bulk copy reads "
+        "a slot nothing rewrites before its wait, or add `quiet: [slow_path]` to the stage to "
+        "silence this warning"]]
+    assert notes(SWAP.replace(" OPTIONS", QUIET)) == []

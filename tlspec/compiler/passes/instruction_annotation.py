@@ -238,7 +238,18 @@ class _Annotator:
                     "tlspec.why": f"TMA multicast: the block of rank {(mask & -mask).bit_length() - 1}"
                                   f" loads for the ranks of mask {mask:#x}, each of which waits "
                                   "on its own mbarrier"}
-        blockers = self._bulk_blockers(dst, src, call)
+        if ops.absent(call.args[3]):
+            blockers = ["no remote_barrier for a bulk copy to complete on"]
+        else:
+            blockers = self._bulk_blockers(dst, src)
+            early = rewritten_early(self.func, call)
+            if early is not None:
+                rewrite = (f"'{src.buffer.name}' is written again at {early} before a "
+                           "barrier_wait sees this copy land, and a bulk copy may still be "
+                           "reading it then")
+                if not blockers:        # a bulk copy but for the rewrite: the user can mend it
+                    self._note(slow_paths.bulk_note(config, src.buffer.name, rewrite))
+                blockers.insert(0, rewrite)
         if not blockers:
             nbytes = prod(const(e) for e in dst.extents) * dtype_bytes(dst.buffer.dtype)
             return {"tlspec.instruction": "bulk",
@@ -248,20 +259,13 @@ class _Annotator:
                 f"block's shared memory ({blockers[0]})",
                 **self._vector(config, [dst, src], dst.extents, dst.buffer.dtype)}
 
-    def _bulk_blockers(self, dst: Side, src: Side, call) -> list[str]:
-        """Why a block-to-block copy cannot be one cp.async.bulk ([] when it can): the bulk copy
-        needs a barrier to complete on, and moves one contiguous run of bytes, 16-byte aligned
-        and a multiple of 16 long, from row-major storage to row-major storage; and nothing may
-        write its source before a barrier_wait sees it land (`bulk_sources`), while the SIMT
-        stores read it during the stage."""
-        if ops.absent(call.args[3]):
-            return ["no remote_barrier for a bulk copy to complete on"]
+    def _bulk_blockers(self, dst: Side, src: Side) -> list[str]:
+        """Why the tiles of a block-to-block copy on a remote_barrier keep it from being one
+        cp.async.bulk ([] when they do not): it moves one contiguous run of bytes, 16-byte
+        aligned and a multiple of 16 long, from row-major storage to row-major storage. (Nor may
+        a stage write its source before a barrier_wait sees it land, `bulk_sources`: the SIMT
+        stores read it during the stage.)"""
         problems = []
-        early = rewritten_early(self.func, call)
-        if early is not None:
-            problems.append(f"'{src.buffer.name}' is written again at {early} before a "
-                            "barrier_wait sees this copy land, and a bulk copy may still be "
-                            "reading it then")
         for side in (src, dst):
             name = side.buffer.name
             if self.layouts.get(name) not in ("auto", "row_major") or name in self._transposed():

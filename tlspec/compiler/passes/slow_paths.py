@@ -1,13 +1,15 @@
 """Slow paths: the compile warnings of InstructionAnnotation, for a stage that moves data with a
 slower instruction than its target allows, and says why.
 
-Two cliffs are reported, each at its stage, unless the stage silences them (`quiet:
+Three cliffs are reported, each at its stage, unless the stage silences them (`quiet:
 [slow_path]`):
 - a copy between global memory and a shared tile on a target with TMA that is a SIMT loop
   because TMA cannot express it (its descriptor would break a rule of the driver, a box extent
   is not constant, TMA would not place the elements where the tile keeps them); not when the
   spec itself rules TMA out (`disable_tma`, `loop_layout`, `prefer_instruction`, a `padded`
   tile, a fill other than zero) or the copy is not global <-> shared;
+- a block-to-block copy (`copy_cluster` with `dst_block`) that would be one bulk copy but is
+  SIMT stores because a stage writes its source before the copy is known to have landed;
 - a SIMT loop whose vectors are narrower than they would be if every symbolic row dim (a dim
   that sets a global tensor's row length or strides) were a multiple of 16 elements: the width
   is bounded by what the spec leaves unknown (a `multiple_of` too small or missing), not by its
@@ -62,6 +64,17 @@ def tma_note(config: dict, kind: str, problem: str) -> list[str] | None:
         return None
     return [str(config["tlspec.stage"]), f"this {kind} is a SIMT loop, not a TMA copy: {problem}",
             "see docs/spec.md#tma-constraints for what TMA needs; " + QUIET_HINT]
+
+
+def bulk_note(config: dict, source: str, problem: str) -> list[str] | None:
+    """The warning of a block-to-block copy that is SIMT stores only because its source is
+    rewritten while a bulk copy might still read it."""
+    if quiet(config):
+        return None
+    return [str(config["tlspec.stage"]), "this copy_cluster is SIMT stores into the destination "
+            f"block, not one bulk copy: {problem}",
+            f"give '{source}' two slots and write the next tile into the other one, so the bulk "
+            "copy reads a slot nothing rewrites before its wait, " + QUIET_HINT]
 
 
 def vector_note(config: dict, kind: str, width: int, elem: int, aligned: int,
