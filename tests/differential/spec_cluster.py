@@ -18,7 +18,8 @@ dtype (T's layout or the default), sometimes completing on a `remote_barrier` th
 announces and waits for (parity: the copies before this one over the enclosing loops, mod 2).
 Most stages that read T read R instead, so each block's outputs hold the tile of the block s
 ranks before it: a copy reaching the wrong block or the wrong place, or read before it landed,
-shows in the result.
+shows in the result. In some, T is reloaded right after the copy (from another block's part of
+the input), before the receiver's wait: a copy still reading T then would deliver the new tile.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ SIZES = {2: 3, 4: 2, 8: 1}
 REPEAT = "br"
 EXCHANGE = 0.7             # of the cluster specs with a load that can become an exchange
 REMOTE_BARRIER = 0.5       # of the exchanges
+RELOAD = 0.3               # of the exchanges: the source reloaded right after the copy
 
 
 def clustered(b: SpecBuilder, generated: Generated) -> Generated:
@@ -131,6 +133,10 @@ def _exchange(b: SpecBuilder, spec: dict, size: int, repeats: int) -> str | None
         barrier = exchange["remote_barrier"] = _fresh(trial, "xb")
         added = [{"barrier_arrive": {"barrier": barrier, "expect_tx": nbytes}}, *added,
                  {"barrier_wait": {"barrier": barrier, "parity": f"({_uses(loops)}) % 2"}}]
+    reload = None
+    if b.chance(RELOAD):        # the source rewritten before the copy is known to have landed
+        reload = {"src": load["src"], "dst": tile}
+        added.insert(added.index({"copy_cluster": exchange}) + 1, {"copy": reload})
     stages[i + 1:i + 1] = added
     if "remote_barrier" in exchange:
         trial["stages"].insert(0, {"alloc_barrier": {"name": exchange["remote_barrier"]}})
@@ -139,6 +145,8 @@ def _exchange(b: SpecBuilder, spec: dict, size: int, repeats: int) -> str | None
         for key in ("src", "dst"):
             if _buffer(options.get(key, "")) == source:
                 options[key] = _repeated(options[key], len(buffers[source]["shape"]))
+    if reload is not None:      # another block's tile of the input: different data
+        reload["src"] = reload["src"].replace(f"[{REPEAT}, ", f"[({REPEAT} + 1) % {repeats}, ", 1)
     if not validate_text(to_yaml(trial), f"{spec['name']}.tlspec.yaml").ok:
         return None
     trial["doc"] += (f"; its tile {tile} goes to {receiver} of rank {exchange['dst_block']}"
