@@ -166,6 +166,11 @@ def scope_kind(buffer) -> str:
     return "global" if scope in ("global", "") else scope
 
 
+def body_stmts(body: tirx.Stmt) -> list:
+    """The statements of a body: a SeqStmt's, or the body alone."""
+    return list(body.seq) if isinstance(body, tirx.SeqStmt) else [body]
+
+
 def tile_calls(stmt: tirx.Stmt) -> Iterator:
     found = []
     tvm_ffi.structural_walk(stmt, (tvm.tirx.tile_primitive.TilePrimitiveCall, found.append),

@@ -41,7 +41,7 @@ from tvm import tirx
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
 from .. import ops
-from ..analysis import attr, scope_kind, varies_in_cluster
+from ..analysis import attr, body_stmts, scope_kind, varies_in_cluster
 from ..errors import StageError
 from ..lower.common import rebuilt, seq
 from .global_writes import regions_analyzer
@@ -147,11 +147,11 @@ class _Planner:
     def _loop(self, loop: tirx.For) -> list:
         self._check_same_trips(loop)
         before = []
-        if self._head_conflicts(_stmts(loop.body)):
+        if self._head_conflicts(body_stmts(loop.body)):
             before.append(sync_cluster(self.pointer))
             self.reset()
         entry = self.state()
-        stmts = self.visit_list(_stmts(loop.body))
+        stmts = self.visit_list(body_stmts(loop.body))
         if self._head_conflicts(stmts):
             stmts.append(sync_cluster(self.pointer))
             self.reset()
@@ -187,15 +187,11 @@ class _Planner:
                     return True
             elif isinstance(stmt, (tirx.For, tirx.SeqStmt)):
                 inner = stmt.body if isinstance(stmt, tirx.For) else stmt
-                if self._head_conflicts(_stmts(inner)):
+                if self._head_conflicts(body_stmts(inner)):
                     return True
             elif _ring_multicasts(stmt) and not self.started:
                 return True
         return False
-
-
-def _stmts(body) -> list:
-    return list(body.seq) if isinstance(body, tirx.SeqStmt) else [body]
 
 
 def _copies(body) -> list[TilePrimitiveCall]:

@@ -38,8 +38,8 @@ from tvm.script.ir_builder import tirx as T
 from tvm.ir.expr import TensorLoad as LoadNode
 from tvm.tirx.tile_primitive import TilePrimitiveCall
 
-from ..analysis import (attr, global_names, is_block_sync, is_tma, memory_accesses, stage_kind,
-                        stages_in)
+from ..analysis import (attr, body_stmts, global_names, is_block_sync, is_tma, memory_accesses,
+                        stage_kind, stages_in)
 from ..lower.common import rebuilt, seq
 from .global_writes import (Write, Writes, iterations_ahead, may_clash, other_iterations,
                             regions_analyzer, stage_attrs)
@@ -282,11 +282,11 @@ class _Syncer:
         writes shift by d >= 1 iterations) conflicts with its end. A loop that may run zero
         times leaves what came before it unordered too."""
         before = []
-        if self._head_conflicts(_stmts(loop.body)):
+        if self._head_conflicts(body_stmts(loop.body)):
             before.append(self.barrier())
             self.state.reset()
         entry = self.state.copy()
-        stmts = _stmts(self.visit(loop.body))
+        stmts = body_stmts(self.visit(loop.body))
         ahead = iterations_ahead(loop, self.state.analyzer)
         if self._head_conflicts(stmts, shift=(loop.loop_var, ahead)):
             stmts.append(self.barrier())
@@ -331,10 +331,6 @@ class _Syncer:
 def _is_syncthreads(stmt) -> bool:
     return isinstance(stmt, tirx.Evaluate) and isinstance(stmt.value, tvm.ir.expr.Call) \
         and stmt.value.op.same_as(tvm.ir.Op.get("tirx.cuda.cta_sync"))
-
-
-def _stmts(body) -> list:
-    return list(body.seq) if isinstance(body, tirx.SeqStmt) else [body]
 
 
 @tirx.transform.prim_func_pass(opt_level=0, name="tlspec.ThreadSync")
