@@ -82,10 +82,8 @@ def run_clusters(run: _Run) -> None:
 
 
 def _run_together(run: _Run, states: list[BlockState]) -> None:
-    blocks: list[Iterator[Stage]] = []
-    for state in states:
-        run.use(state)
-        blocks.append(run.run_stages(run.kernel.stages))
+    # each block's stages, run up to its next block-to-block copy by each next() (after use)
+    blocks: list[Iterator[Stage]] = [run.run_stages(run.kernel.stages) for _ in states]
     while True:
         reached = []            # per rank, the block-to-block copy it waits at; None: it ended
         for state, stages in zip(states, blocks):
