@@ -5,6 +5,7 @@ Imports only torch and pytest (and the package): these tests run on a GPU machin
 Without torch, a CUDA device or the package, the importing test module is skipped with the reason.
 """
 import importlib
+import json
 import os
 import sys
 from math import prod
@@ -43,6 +44,12 @@ def compiled_package(env: str, folder: str, source: str):
                     allow_module_level=True)
     sys.path.insert(0, str(path.parent))
     return importlib.import_module(path.name)
+
+
+def package_kernels(package) -> list[str]:
+    """The names of the kernels an imported package holds (its _tlspec_package.json)."""
+    manifest = Path(package.__file__).parent / "_tlspec_package.json"
+    return json.loads(manifest.read_text())["kernels"]
 
 
 def cases(*sizes):

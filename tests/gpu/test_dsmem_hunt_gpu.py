@@ -8,15 +8,13 @@ CPU evaluator in tests/compiler/test_dsmem_hunt_on_cpu.py.
 Needs torch with a CUDA device, and the package `tlspec compile tests/gpu/dsmem_hunt -o
 build/tlspec_dsmem_hunt` writes (or $TLSPEC_DSMEM_HUNT); skips otherwise.
 """
-import json
-from pathlib import Path
 
 import pytest
 
 yaml = pytest.importorskip("yaml", reason="the sizes are read from the specs")
 pytest.importorskip("tlspec.interpret", reason="the interpreter needs tlspec importable")
 
-from gpu_support import ROOT, compiled_package  # noqa: E402
+from gpu_support import ROOT, compiled_package, package_kernels  # noqa: E402
 from test_interpret_gpu import compare, fitted  # noqa: E402
 from tlspec.validate import validate_paths  # noqa: E402
 
@@ -38,7 +36,6 @@ def test_hunt_kernel_agrees_with_the_interpreter(hunt_package, kernel, size):
 
 
 def test_every_hunt_kernel_is_compared(hunt_package):
-    compiled = json.loads((Path(hunt_package.__file__).parent /
-                           "_tlspec_package.json").read_text())["kernels"]
+    compiled = package_kernels(hunt_package)
     assert sorted(compiled) == sorted(k.name for k in KERNELS)
     assert all(len(SIZES[k.name]) == 2 for k in KERNELS)

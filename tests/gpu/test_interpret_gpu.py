@@ -15,9 +15,7 @@ Needs torch with a CUDA device, tlspec and numpy importable (tvm is not needed),
 packages `tlspec compile specs/ -o build/tlspec_kernels` and `tlspec compile tests/gpu/matrix
 -o build/tlspec_matrix` write (or $TLSPEC_KERNELS, $TLSPEC_MATRIX); skips otherwise.
 """
-import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +23,7 @@ np = pytest.importorskip("numpy", reason="the interpreter needs numpy")
 pytest.importorskip("tlspec.interpret", reason="the interpreter needs tlspec importable")
 
 from gpu_support import (DEVICE, POISON, ROOT, assert_guards, compiled_package,  # noqa: E402
-                         guarded, on_blackwell, torch)
+                         guarded, on_blackwell, package_kernels, torch)
 from gpu_support import TORCH_DTYPES as TORCH  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "interpret"))
@@ -104,8 +102,7 @@ def test_matrix_kernel_agrees_with_the_interpreter(matrix_package, kernel, size)
 
 
 def test_every_matrix_kernel_is_compared(matrix_package):
-    compiled = json.loads((Path(matrix_package.__file__).parent /
-                           "_tlspec_package.json").read_text())["kernels"]
+    compiled = package_kernels(matrix_package)
     assert sorted(compiled) == sorted(k.name for k in MATRIX)
 
 
@@ -177,6 +174,5 @@ def test_spec_kernel_agrees_with_the_interpreter(specs_package, kernel, dims):
 
 
 def test_every_spec_kernel_is_compared(specs_package):
-    compiled = json.loads((Path(specs_package.__file__).parent /
-                           "_tlspec_package.json").read_text())["kernels"]
+    compiled = package_kernels(specs_package)
     assert sorted(compiled) == sorted(k.name for k in spec_kernels())
